@@ -1,0 +1,72 @@
+/**
+ * The typed client of a Ferry agent, used by ferryctl, by agents calling
+ * their peers, and by tests. Unary calls become promises that reject with a
+ * FerryError (shared/errors.ts), mapped back from the gRPC status by the same
+ * table the agent used to answer.
+ */
+import * as grpc from '@grpc/grpc-js';
+import { loadFerryProto } from './proto.js';
+import { fromServiceError } from './grpc-status.js';
+import type { MigrationClient } from './generated/ferry/v1/Migration.js';
+import type { PeerClient } from './generated/ferry/v1/Peer.js';
+import type { HostClient } from './generated/ferry/v1/Host.js';
+
+export const DEFAULT_AGENT_PORT = 54321;
+
+// grpc-js declares four overloads per unary method; the last one is
+// (argument, callback), from which the request and response types are read.
+type UnaryRequest<F> = F extends (argument: infer A, callback: grpc.requestCallback<any>) => grpc.ClientUnaryCall ? A : never;
+type UnaryResponse<F> = F extends (argument: any, callback: grpc.requestCallback<infer R>) => grpc.ClientUnaryCall ? R : never;
+type UnaryMethod<C> = { [K in keyof C]: UnaryRequest<C[K]> extends never ? never : K }[keyof C] & string;
+
+export interface CallOptions {
+  /** Deadline for this call in milliseconds (default 30 s). */
+  timeoutMs?: number;
+}
+
+/** Calls a unary method of a generated client and returns a promise. */
+export function unary<C extends grpc.Client, K extends UnaryMethod<C>>(
+  client: C,
+  method: K,
+  request: UnaryRequest<C[K]>,
+  options: CallOptions = {},
+): Promise<UnaryResponse<C[K]>> {
+  const deadline = new Date(Date.now() + (options.timeoutMs ?? 30_000));
+  const fn = client[method] as unknown as (
+    argument: unknown,
+    callOptions: grpc.CallOptions,
+    callback: grpc.requestCallback<UnaryResponse<C[K]>>,
+  ) => grpc.ClientUnaryCall;
+  return new Promise((resolve, reject) => {
+    fn.call(client, request, { deadline }, (err, response) => {
+      if (err) reject(fromServiceError(err));
+      else resolve(response as UnaryResponse<C[K]>);
+    });
+  });
+}
+
+export interface FerryClients {
+  migration: MigrationClient;
+  peer: PeerClient;
+  host: HostClient;
+  close(): void;
+}
+
+/** Adds the default agent port to "host" (IPv6 literals in brackets). */
+export function agentTarget(hostPort: string): string {
+  if (/^\[.*\]:\d+$/.test(hostPort) || /^[^:]+:\d+$/.test(hostPort)) return hostPort;
+  if (hostPort.includes(':') && !hostPort.startsWith('[')) return `[${hostPort}]:${DEFAULT_AGENT_PORT}`;
+  return `${hostPort}:${DEFAULT_AGENT_PORT}`;
+}
+
+/** Opens one channel to an agent and returns a client per service over it. */
+export function connectAgent(hostPort: string, credentials: grpc.ChannelCredentials): FerryClients {
+  const v1 = loadFerryProto().grpcObject.ferry.v1;
+  const target = agentTarget(hostPort);
+  const migration = new v1.Migration(target, credentials);
+  // The other clients share the first one's channel.
+  const channelOverride = migration.getChannel();
+  const peer = new v1.Peer(target, credentials, { channelOverride });
+  const host = new v1.Host(target, credentials, { channelOverride });
+  return { migration, peer, host, close: () => migration.close() };
+}
