@@ -1,0 +1,18 @@
+/** Turns whatever a step threw into the structured error a job ends with. */
+import { isFerryError } from '../../shared/errors.js';
+import type { MigrationFailure } from './types.js';
+
+export function failureOf(step: string, err: unknown, vmState?: string): MigrationFailure {
+  if (isFerryError(err)) {
+    return {
+      step,
+      message: err.message,
+      kind: err.kind,
+      ...(err.details.libvirtCode !== undefined ? { libvirtCode: err.details.libvirtCode } : {}),
+      ...(err.details.libvirtName !== undefined ? { libvirtName: err.details.libvirtName } : {}),
+      ...(vmState ? { vmState } : {}),
+    };
+  }
+  const message = err instanceof Error ? err.message : String(err);
+  return { step, message, kind: 'INTERNAL', ...(vmState ? { vmState } : {}) };
+}

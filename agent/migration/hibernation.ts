@@ -1,0 +1,118 @@
+/**
+ * Mode FILE (hibernation) and its counterpart Restore. The saved-state file
+ * is libvirt's; the definition file (dstparams) is Ferry's: the domain XML
+ * plus enough metadata to check, at restore time, that the two files belong
+ * together. A failed save leaves the VM running and removes partial files.
+ */
+import { constants } from 'node:fs';
+import { access, readFile, rm, stat, writeFile, rename } from 'node:fs/promises';
+import path from 'node:path';
+import { FerryError, invalidArgument } from '../../shared/errors.js';
+import { withDeadline } from './deadline.js';
+import { failureOf } from './failure.js';
+import type { MigrationJob } from './migration-job.js';
+import { startMonitor } from './monitor.js';
+import type { Clock, Hypervisor } from './ports.js';
+import type { MigrateCommand } from './types.js';
+
+const DEFINITION_FORMAT = 'ferry.hibernation/v1';
+
+interface DefinitionFile {
+  format: typeof DEFINITION_FORMAT;
+  vmId: string;
+  savedAt: string;
+  statePath: string;
+  domainXml: string;
+}
+
+/** Refuses targets that would lose data or cannot be written; nothing is touched. */
+export async function checkHibernationTargets(command: MigrateCommand): Promise<void> {
+  for (const [field, file] of [['dst', command.dst], ['dstparams', command.dstparams]] as const) {
+    if (!path.isAbsolute(file)) throw invalidArgument(field, `"${file}" must be an absolute path`);
+    if (!command.overwrite && (await exists(file))) {
+      throw new FerryError('ALREADY_EXISTS', `${field}: ${file} already exists: choose another path or set overwrite`, { field });
+    }
+    const dir = path.dirname(file);
+    const writable = await access(dir, constants.W_OK).then(() => true, () => false);
+    const isDir = await stat(dir).then((s) => s.isDirectory(), () => false);
+    if (!isDir || !writable) {
+      throw new FerryError('FAILED_PRECONDITION', `${field}: directory ${dir} does not exist or is not writable by the agent`, { field });
+    }
+  }
+  if (path.resolve(command.dst) === path.resolve(command.dstparams)) {
+    throw invalidArgument('dstparams', 'must differ from dst (the saved-state file)');
+  }
+}
+
+export async function runHibernation(
+  job: MigrationJob,
+  deps: { hypervisor: Hypervisor; clock: Clock; callTimeoutMs: number; pollIntervalMs: number },
+): Promise<void> {
+  const { vmId, dst, dstparams } = job.command;
+  let step = 'save';
+  try {
+    job.setPhase('preparing');
+    const domainXml = await withDeadline(deps.hypervisor.definition(vmId), deps.callTimeoutMs, 'libvirt (get XML)');
+    const definition: DefinitionFile = { format: DEFINITION_FORMAT, vmId, savedAt: new Date(deps.clock.now()).toISOString(), statePath: dst, domainXml };
+    job.setPhase('migrating');
+    const monitor = startMonitor(job, deps.hypervisor, deps);
+    try {
+      await deps.hypervisor.save(vmId, dst);
+    } finally {
+      await monitor.stop();
+    }
+    step = 'write definition';
+    await writeAtomically(dstparams, JSON.stringify(definition, null, 2));
+    const final = await deps.hypervisor.completedJobStats(vmId).catch(() => undefined);
+    if (final) job.applyFinalStats(final);
+    job.setPhase('completed');
+  } catch (err) {
+    // libvirt removes its own partial file on failure; make sure of it, and
+    // never leave a definition that points at nothing.
+    if (step === 'save') await rm(dst, { force: true }).catch(() => undefined);
+    await rm(dstparams, { force: true }).catch(() => undefined);
+    const vmState = await deps.hypervisor.describeVm(vmId).then((vm) => `${vm.state} on source`, () => 'unknown');
+    job.fail(failureOf(step, err, vmState));
+  }
+}
+
+export async function restoreHibernated(
+  hypervisor: Hypervisor,
+  request: { path: string; dstparams: string; paused: boolean },
+): Promise<{ id: string; name: string }> {
+  if (!path.isAbsolute(request.path)) throw invalidArgument('path', `"${request.path}" must be an absolute path`);
+  if (!path.isAbsolute(request.dstparams)) throw invalidArgument('dstparams', `"${request.dstparams}" must be an absolute path`);
+  if (!(await exists(request.path))) throw new FerryError('NOT_FOUND', `path: no saved-state file at ${request.path}`, { field: 'path' });
+  const text = await readFile(request.dstparams, 'utf8').catch(() => {
+    throw new FerryError('NOT_FOUND', `dstparams: no definition file at ${request.dstparams}`, { field: 'dstparams' });
+  });
+  const definition = parseDefinition(text, request.dstparams);
+  if (path.resolve(definition.statePath) !== path.resolve(request.path)) {
+    throw invalidArgument('dstparams', `${request.dstparams} describes the saved state ${definition.statePath}, not ${request.path}`);
+  }
+  return hypervisor.restore(request.path, definition.domainXml, request.paused);
+}
+
+function parseDefinition(text: string, file: string): DefinitionFile {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    throw invalidArgument('dstparams', `${file} is not a Ferry definition file (not JSON): it is corrupt or of another kind`);
+  }
+  const d = parsed as Partial<DefinitionFile>;
+  if (d.format !== DEFINITION_FORMAT || typeof d.domainXml !== 'string' || typeof d.statePath !== 'string' || typeof d.vmId !== 'string') {
+    throw invalidArgument('dstparams', `${file} is not a ${DEFINITION_FORMAT} definition file: it is corrupt or of another kind`);
+  }
+  return d as DefinitionFile;
+}
+
+async function writeAtomically(file: string, content: string): Promise<void> {
+  const temporary = `${file}.tmp-${process.pid}`;
+  await writeFile(temporary, content, { mode: 0o600, flush: true });
+  await rename(temporary, file);
+}
+
+async function exists(file: string): Promise<boolean> {
+  return access(file).then(() => true, () => false);
+}

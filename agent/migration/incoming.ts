@@ -1,0 +1,157 @@
+/**
+ * The destination side: PrepareIncoming and FinishIncoming. A prepared
+ * migration holds one slot of the incoming limit and one pinhole; both are
+ * released by FinishIncoming, or by expiry when the source never comes back
+ * (the kernel closes the hole by itself; this only forgets the reservation).
+ */
+import { FerryError, invalidArgument } from '../../shared/errors.js';
+import { addressesInCidr, familyOf, hostPort, isUnicastAddress } from '../../shared/net.js';
+import type { HostNetwork, IncomingOffer, PinholeGate, PrepareIncomingArgs } from './ports.js';
+import type { NetworkRole } from './types.js';
+
+export interface IncomingOptions {
+  network: HostNetwork;
+  pinholes: PinholeGate;
+  /** This host's libvirt URI as the source's libvirtd must use it for P2P ('' = let the source decide). */
+  peerLibvirtUri: string;
+  /** How long the pinhole admits new connections. */
+  pinholeTtlMs: number;
+  /** How long a reservation lives without FinishIncoming (covers the whole migration). */
+  reservationTtlMs: number;
+  maxIncoming: () => number;
+}
+
+interface Reservation {
+  jobId: string;
+  vmId: string;
+  pinholeId: string;
+  expiry: NodeJS.Timeout;
+}
+
+export class IncomingMigrations {
+  private readonly reservations = new Map<string, Reservation>();
+  /** Prepares in flight: they count against the limit before their first await. */
+  private preparing = 0;
+
+  constructor(private readonly options: IncomingOptions) {}
+
+  get count(): number {
+    return this.reservations.size + this.preparing;
+  }
+
+  async prepare(args: PrepareIncomingArgs): Promise<IncomingOffer> {
+    if (this.reservations.has(args.jobId)) {
+      throw new FerryError('ALREADY_EXISTS', `job ${args.jobId} is already prepared on this host`, { field: 'job_id' });
+    }
+    if (this.count >= this.options.maxIncoming()) {
+      throw new FerryError(
+        'RESOURCE_EXHAUSTED',
+        `this host already receives ${this.count} migration(s), its incoming limit: retry later`,
+      );
+    }
+    this.preparing++;
+    try {
+      return await this.reserve(args);
+    } finally {
+      this.preparing--;
+    }
+  }
+
+  private async reserve(args: PrepareIncomingArgs): Promise<IncomingOffer> {
+    const { address, network } = await this.chooseListenAddress(args);
+    const pinhole = await this.options.pinholes.open({
+      vmId: args.vmId,
+      jobId: args.jobId,
+      source: args.sourceMigrationAddress,
+      destination: address,
+      disksPort: args.copyStorage,
+      ttlMs: this.options.pinholeTtlMs,
+    });
+    const reservation: Reservation = {
+      jobId: args.jobId,
+      vmId: args.vmId,
+      pinholeId: pinhole.id,
+      expiry: setTimeout(() => void this.release(args.jobId), this.options.reservationTtlMs).unref(),
+    };
+    this.reservations.set(args.jobId, reservation);
+    const port = pinhole.ports[0]!;
+    return {
+      migrateUri: `tcp://${hostPort(address, port)}`,
+      listenAddress: address,
+      port,
+      disksPort: pinhole.ports[1] ?? 0,
+      pinholeExpiresAt: pinhole.expiresAt,
+      destinationUri: this.options.peerLibvirtUri,
+      network,
+    };
+  }
+
+  /** Idempotent: true when a pinhole was open and is now closed. */
+  async finish(args: { jobId: string; vmId: string }): Promise<boolean> {
+    const reservation = this.reservations.get(args.jobId);
+    if (!reservation) return false;
+    if (reservation.vmId !== args.vmId) {
+      throw invalidArgument('vm_id', `job ${args.jobId} was prepared for VM ${reservation.vmId}, not ${args.vmId}`);
+    }
+    return this.release(args.jobId);
+  }
+
+  /** Forget everything (shutdown); the kernel closes the holes at expiry. */
+  dispose(): void {
+    for (const r of this.reservations.values()) clearTimeout(r.expiry);
+    this.reservations.clear();
+  }
+
+  private async release(jobId: string): Promise<boolean> {
+    const reservation = this.reservations.get(jobId);
+    if (!reservation) return false;
+    this.reservations.delete(jobId);
+    clearTimeout(reservation.expiry);
+    return this.options.pinholes.close(reservation.pinholeId);
+  }
+
+  /**
+   * dstqemu if given (it must be ours), else our single address inside
+   * migration_network, else the address that faces the source: the
+   * management network, the legacy fallback.
+   */
+  private async chooseListenAddress(args: PrepareIncomingArgs): Promise<{ address: string; network: NetworkRole }> {
+    const { network } = this.options;
+    const local = network.localAddresses();
+    const sourceFamily = familyOf(args.sourceMigrationAddress);
+    if (!sourceFamily || !isUnicastAddress(args.sourceMigrationAddress)) {
+      throw invalidArgument('source_migration_address', `"${args.sourceMigrationAddress}" is not a unicast IP address`);
+    }
+    if (args.dstqemu) {
+      if (!isUnicastAddress(args.dstqemu)) throw invalidArgument('dstqemu', `"${args.dstqemu}" is not a unicast IP address`);
+      if (familyOf(args.dstqemu) !== sourceFamily) {
+        throw invalidArgument(
+          'dstqemu',
+          `${args.dstqemu} is ${familyOf(args.dstqemu)} but the source's migration address ${args.sourceMigrationAddress} is ${sourceFamily}: use addresses of one family`,
+        );
+      }
+      if (!local.some((a) => a.address === args.dstqemu)) {
+        throw invalidArgument(
+          'dstqemu',
+          `${args.dstqemu} is not an address of the destination host (it has ${local.map((a) => a.address).join(', ') || 'none'})`,
+        );
+      }
+      return { address: args.dstqemu, network: 'migration' };
+    }
+    if (args.migrationNetwork) {
+      const inside = addressesInCidr(local, args.migrationNetwork);
+      if (inside.length !== 1) {
+        throw new FerryError(
+          'FAILED_PRECONDITION',
+          inside.length === 0
+            ? `the destination has no address in migration_network ${args.migrationNetwork}`
+            : `the destination has ${inside.length} addresses in migration_network ${args.migrationNetwork} (${inside.map((a) => a.address).join(', ')}): give dstqemu instead`,
+          { field: 'migration_network' },
+        );
+      }
+      return { address: inside[0]!.address, network: 'migration' };
+    }
+    const route = await network.routeTo(args.sourceMigrationAddress);
+    return { address: route.source, network: 'management' };
+  }
+}

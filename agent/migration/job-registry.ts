@@ -1,0 +1,61 @@
+/**
+ * Where jobs live: by id, and by VM for "its current or latest job". Finished
+ * jobs stay answerable for the retention period, then are forgotten.
+ */
+import { FerryError } from '../../shared/errors.js';
+import type { MigrationJob } from './migration-job.js';
+
+export type JobSelector = { jobId: string } | { vmId: string };
+
+export class JobRegistry {
+  private readonly jobs = new Map<string, MigrationJob>();
+
+  constructor(
+    private readonly retentionMs: number,
+    private readonly now: () => number,
+  ) {}
+
+  add(job: MigrationJob): void {
+    this.prune();
+    this.jobs.set(job.id, job);
+  }
+
+  /** The VM's unfinished job, if any. */
+  activeFor(vmId: string): MigrationJob | undefined {
+    for (const job of this.jobs.values()) if (job.command.vmId === vmId && !job.finished) return job;
+    return undefined;
+  }
+
+  /** NOT_FOUND with a message naming what was asked for. */
+  get(selector: JobSelector): MigrationJob {
+    this.prune();
+    if ('jobId' in selector) {
+      const job = this.jobs.get(selector.jobId);
+      if (!job) throw new FerryError('NOT_FOUND', `no migration job ${selector.jobId} on this host (finished jobs are kept ${this.retentionMs / 1000} s)`, { field: 'job.job_id' });
+      return job;
+    }
+    const job = this.activeFor(selector.vmId) ?? this.newest((j) => j.command.vmId === selector.vmId);
+    if (!job) throw new FerryError('NOT_FOUND', `no migration job for VM ${selector.vmId} on this host`, { field: 'job.vm_id' });
+    return job;
+  }
+
+  /** Newest first. */
+  list(activeOnly: boolean): MigrationJob[] {
+    this.prune();
+    return [...this.jobs.values()]
+      .filter((j) => !activeOnly || !j.finished)
+      .sort((a, b) => b.snapshot().startedAt - a.snapshot().startedAt);
+  }
+
+  private newest(match: (job: MigrationJob) => boolean): MigrationJob | undefined {
+    return this.list(false).find(match);
+  }
+
+  private prune(): void {
+    const horizon = this.now() - this.retentionMs;
+    for (const [id, job] of this.jobs) {
+      const finishedAt = job.snapshot().finishedAt;
+      if (finishedAt !== undefined && finishedAt < horizon) this.jobs.delete(id);
+    }
+  }
+}

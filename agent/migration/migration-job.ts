@@ -1,0 +1,168 @@
+/**
+ * One migration job: its status, changed only through setPhase / update /
+ * fail, and the listeners that follow it (WatchMigration streams, the
+ * journal, the log). A final phase is final: later updates are ignored, so a
+ * late poll cannot resurrect a finished job.
+ */
+import { FINAL_PHASES, emptyCounters, type JobStats, type MigrateCommand, type MigrationFailure, type MigrationPhase, type MigrationStatus } from './types.js';
+
+/** Allowed transitions; anything else is a bug in the core. */
+const NEXT: Record<MigrationPhase, readonly MigrationPhase[]> = {
+  queued: ['preparing', 'failed', 'cancelled'],
+  preparing: ['migrating', 'failed', 'cancelled'],
+  migrating: ['postcopy', 'completed', 'failed', 'cancelled'],
+  postcopy: ['completed', 'failed'],
+  completed: [],
+  failed: [],
+  cancelled: [],
+};
+
+export type JobListener = (status: MigrationStatus) => void;
+
+export class MigrationJob {
+  private status: MigrationStatus;
+  private readonly listeners = new Set<JobListener>();
+  /** Aborted when the job is cancelled; the runner's waits listen to it. */
+  readonly cancellation = new AbortController();
+
+  constructor(
+    readonly id: string,
+    readonly command: MigrateCommand,
+    private readonly now: () => number,
+    initialPhase: MigrationPhase,
+  ) {
+    this.status = {
+      jobId: id,
+      vmId: command.vmId,
+      mode: command.mode,
+      phase: initialPhase,
+      progressPercent: 0,
+      data: emptyCounters(),
+      memory: emptyCounters(),
+      disk: emptyCounters(),
+      bandwidthBytesPerS: 0,
+      dirtyRateBytesPerS: 0,
+      iteration: 0,
+      maxDowntimeMs: command.policy.initialDowntimeMs,
+      downtimeMs: 0,
+      elapsedMs: 0,
+      migrateUri: '',
+      dst: command.dst,
+      sourceMigrationAddress: '',
+      bytesOnMigrationNic: 0,
+      bytesOnManagementNic: 0,
+      warnings: [],
+      startedAt: now(),
+      policy: command.policy,
+    };
+  }
+
+  get phase(): MigrationPhase {
+    return this.status.phase;
+  }
+
+  get finished(): boolean {
+    return FINAL_PHASES.has(this.status.phase);
+  }
+
+  /** A copy, safe to hand to other code. */
+  snapshot(): MigrationStatus {
+    const s = this.status;
+    return {
+      ...s,
+      data: { ...s.data },
+      memory: { ...s.memory },
+      disk: { ...s.disk },
+      warnings: [...s.warnings],
+      elapsedMs: (s.finishedAt ?? this.now()) - s.startedAt,
+      ...(s.error ? { error: { ...s.error } } : {}),
+    };
+  }
+
+  subscribe(listener: JobListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  setPhase(next: MigrationPhase): void {
+    if (this.finished || this.status.phase === next) return;
+    if (!NEXT[this.status.phase].includes(next)) {
+      throw new Error(`job ${this.id}: invalid transition ${this.status.phase} -> ${next}`);
+    }
+    this.status.phase = next;
+    if (next === 'completed') this.status.progressPercent = 100;
+    if (FINAL_PHASES.has(next)) this.status.finishedAt = this.now();
+    this.emit();
+  }
+
+  /** Merges fields (e.g. migrateUri, network) and notifies. */
+  update(fields: Partial<Pick<MigrationStatus,
+    'migrateUri' | 'network' | 'sourceMigrationAddress' | 'maxDowntimeMs' | 'bytesOnMigrationNic' | 'bytesOnManagementNic'>>): void {
+    if (this.finished) return;
+    Object.assign(this.status, fields);
+    this.emit();
+  }
+
+  warn(message: string): void {
+    if (this.status.warnings.includes(message)) return;
+    this.status.warnings.push(message);
+    this.emit();
+  }
+
+  /** Applies libvirt's job statistics; the percentage never goes down and stays below 100 until completed. */
+  applyStats(stats: JobStats): void {
+    if (this.finished) return;
+    const s = this.status;
+    s.data = stats.data;
+    s.memory = stats.memory;
+    s.disk = stats.disk;
+    s.bandwidthBytesPerS = stats.bandwidthBytesPerS;
+    s.dirtyRateBytesPerS = stats.dirtyRateBytesPerS;
+    s.iteration = Math.max(s.iteration, stats.iteration);
+    s.downtimeMs = stats.downtimeMs;
+    s.progressPercent = Math.max(s.progressPercent, percentOf(stats));
+    this.emit();
+  }
+
+  /** Records a memory iteration reported by an event (between two polls). */
+  noteIteration(iteration: number): void {
+    if (this.finished || iteration <= this.status.iteration) return;
+    this.status.iteration = iteration;
+    this.emit();
+  }
+
+  /** Final statistics of a completed job, kept after the phase is final. */
+  applyFinalStats(stats: JobStats): void {
+    const s = this.status;
+    s.data = stats.data;
+    s.memory = stats.memory;
+    s.disk = stats.disk;
+    s.bandwidthBytesPerS = stats.bandwidthBytesPerS;
+    s.iteration = Math.max(s.iteration, stats.iteration);
+    s.downtimeMs = stats.downtimeMs;
+  }
+
+  /** Ends the job FAILED (or CANCELLED when it was cancelled) with a structured error. */
+  fail(failure: MigrationFailure): void {
+    if (this.finished) return;
+    this.status.error = failure;
+    this.setPhase(this.cancellation.signal.aborted ? 'cancelled' : 'failed');
+  }
+
+  private emit(): void {
+    const snapshot = this.snapshot();
+    for (const listener of this.listeners) {
+      try {
+        listener(snapshot);
+      } catch {
+        // A broken watcher must not break the job; it is its own problem.
+      }
+    }
+  }
+}
+
+function percentOf(stats: JobStats): number {
+  const { processed, remaining } = stats.data;
+  if (processed + remaining === 0) return 0;
+  return Math.min(99, Math.floor((processed * 100) / (processed + remaining)));
+}

@@ -1,0 +1,150 @@
+/**
+ * The interfaces the migration core needs from the outside world. Adapters
+ * implement them (agent/hypervisor over the libvirt client, agent/peers over
+ * gRPC, agent/firewall for pinholes, agent/host for the network); the core
+ * never imports an adapter, and tests of pure logic use small fakes.
+ */
+import type { CopyStorage, Compression, JobStats, NetworkRole } from './types.js';
+
+export type VmState = 'running' | 'paused' | 'shutoff' | 'crashed' | 'suspended' | 'other';
+
+export interface VmInfo {
+  id: string;
+  name: string;
+  state: VmState;
+  memoryBytes: number;
+}
+
+/** Everything a P2P live migration needs, in the core's terms (no libvirt flags). */
+export interface LiveMigrationPlan {
+  /** libvirt URI of the destination daemon (e.g. qemu+tls://lab2/system). */
+  destinationUri: string;
+  /** Where the destination QEMU listens: tcp://ADDR:PORT. */
+  migrateUri: string;
+  listenAddress: string;
+  bandwidthMibps: number;
+  parallelConnections: number;
+  compression: Compression;
+  autoConverge: boolean;
+  postCopy: boolean;
+  encrypted: boolean;
+  /** Name to verify in the destination's TLS certificate (encrypted only). */
+  tlsDestination?: string;
+  copyStorage: CopyStorage;
+  disksPort?: number;
+  initialDowntimeMs: number;
+}
+
+export interface Hypervisor {
+  /** NOT_FOUND (FerryError) when the VM does not exist on this host. */
+  describeVm(vmId: string): Promise<VmInfo>;
+  /**
+   * Runs a P2P live migration; resolves when libvirt reports it complete and
+   * rejects with the hypervisor's error otherwise (aborted included).
+   */
+  migrateLive(vmId: string, plan: LiveMigrationPlan): Promise<void>;
+  /** Statistics of the running job (type 'none' when there is none). */
+  jobStats(vmId: string): Promise<JobStats>;
+  /** Statistics of the last completed job, if libvirt still has them. */
+  completedJobStats(vmId: string): Promise<JobStats | undefined>;
+  abortJob(vmId: string, options: { postcopy: boolean }): Promise<void>;
+  setMaxDowntime(vmId: string, ms: number): Promise<void>;
+  setMaxSpeed(vmId: string, mibps: number): Promise<void>;
+  startPostCopy(vmId: string): Promise<void>;
+  /** Saves the VM's state to `path` (the VM stops). */
+  save(vmId: string, path: string): Promise<void>;
+  /** The VM's definition (domain XML), for hibernation. */
+  definition(vmId: string): Promise<string>;
+  /** Restores a saved VM, optionally paused; resolves with its id and name. */
+  restore(path: string, definition: string, paused: boolean): Promise<{ id: string; name: string }>;
+  /** Calls back at every memory iteration of this VM's migration. */
+  onIteration(vmId: string, listener: (iteration: number) => void): () => void;
+}
+
+export interface IncomingOffer {
+  migrateUri: string;
+  listenAddress: string;
+  port: number;
+  disksPort: number;
+  pinholeExpiresAt: number;
+  destinationUri: string;
+  network: NetworkRole;
+}
+
+export interface PrepareIncomingArgs {
+  vmId: string;
+  jobId: string;
+  sourceHost: string;
+  sourceMigrationAddress: string;
+  dstqemu: string;
+  migrationNetwork: string;
+  copyStorage: boolean;
+  memoryBytes: number;
+}
+
+/** The destination agent, as the source sees it. */
+export interface PeerAgents {
+  prepareIncoming(dst: string, args: PrepareIncomingArgs): Promise<IncomingOffer>;
+  finishIncoming(dst: string, args: { jobId: string; vmId: string; success: boolean; errorMessage: string }): Promise<void>;
+}
+
+/** The host's own addresses and routes. */
+export interface LocalAddress {
+  address: string;
+  prefixLength: number;
+  interface: string;
+  family: 'ipv4' | 'ipv6';
+}
+
+export interface Route {
+  /** The local address the kernel would use to reach the target. */
+  source: string;
+  interface: string;
+  /** The next hop when the route goes through a gateway. */
+  gateway?: string;
+}
+
+export interface HostNetwork {
+  localAddresses(): LocalAddress[];
+  routeTo(address: string): Promise<Route>;
+  /** Resolves a host name (or returns an address as is); NOT_FOUND if it does not resolve. */
+  resolve(host: string): Promise<string>;
+  /** Bytes transmitted by an interface since boot. */
+  txBytes(iface: string): Promise<number>;
+  /** The interface carrying the agent's management address. */
+  managementInterface(): string | undefined;
+}
+
+/** One hole per incoming migration (agent/firewall satisfies this structurally). */
+export interface PinholeGate {
+  open(request: {
+    vmId: string;
+    jobId: string;
+    source: string;
+    destination: string;
+    disksPort?: boolean;
+    ttlMs?: number;
+  }): Promise<{ id: string; ports: readonly number[]; expiresAt: number }>;
+  close(id: string): Promise<boolean>;
+}
+
+export interface Clock {
+  now(): number;
+  /** Resolves after ms, or at once when the signal aborts. */
+  sleep(ms: number, signal?: AbortSignal): Promise<void>;
+}
+
+export const systemClock: Clock = {
+  now: () => Date.now(),
+  sleep: (ms, signal) =>
+    new Promise((resolve) => {
+      if (signal?.aborted) return resolve();
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', done);
+        resolve();
+      }
+      signal?.addEventListener('abort', done, { once: true });
+    }),
+};

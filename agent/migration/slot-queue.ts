@@ -1,0 +1,53 @@
+/**
+ * The host's outgoing limit: a FIFO of waiters for a fixed (but runtime
+ * changeable) number of slots. A waiter that is cancelled leaves the queue
+ * without taking a slot.
+ */
+export class SlotQueue {
+  private inUse = 0;
+  private readonly waiters: Array<() => void> = [];
+
+  constructor(private readonly limit: () => number) {}
+
+  hasFree(): boolean {
+    return this.inUse < this.limit() && this.waiters.length === 0;
+  }
+
+  /** Resolves with a release function, or undefined if the signal aborted first. */
+  async acquire(signal: AbortSignal): Promise<(() => void) | undefined> {
+    if (signal.aborted) return undefined;
+    if (this.inUse >= this.limit() || this.waiters.length > 0) {
+      const granted = await new Promise<boolean>((resolve) => {
+        const wake = () => {
+          signal.removeEventListener('abort', onAbort);
+          resolve(true);
+        };
+        const onAbort = () => {
+          const i = this.waiters.indexOf(wake);
+          if (i >= 0) this.waiters.splice(i, 1);
+          resolve(false);
+        };
+        this.waiters.push(wake);
+        signal.addEventListener('abort', onAbort, { once: true });
+      });
+      if (!granted) return undefined;
+    } else {
+      this.inUse++;
+    }
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.inUse--;
+      this.wakeNext();
+    };
+  }
+
+  /** Hands free slots to waiters, e.g. after the limit was raised. */
+  wakeNext(): void {
+    while (this.inUse < this.limit() && this.waiters.length > 0) {
+      this.inUse++;
+      this.waiters.shift()!();
+    }
+  }
+}

@@ -1,0 +1,55 @@
+/**
+ * Which local address the source migrates from, and what to warn about the
+ * route. The pinhole on the destination admits exactly this address, so it
+ * must be the one the kernel will really use (oVirt's known limitation: both
+ * hosts must share the migration subnet, or traffic leaves another way).
+ */
+import { FerryError } from '../../shared/errors.js';
+import { addressesInCidr } from '../../shared/net.js';
+import type { HostNetwork, IncomingOffer, Route } from './ports.js';
+import type { MigrateCommand } from './types.js';
+
+export interface SourceAddress {
+  address: string;
+  interface: string;
+}
+
+export async function chooseSourceAddress(command: MigrateCommand, network: HostNetwork): Promise<SourceAddress> {
+  if (command.dstqemu) {
+    const route = await network.routeTo(command.dstqemu);
+    return { address: route.source, interface: route.interface };
+  }
+  if (command.migrationNetwork) {
+    const inside = addressesInCidr(network.localAddresses(), command.migrationNetwork);
+    if (inside.length !== 1) {
+      throw new FerryError(
+        'FAILED_PRECONDITION',
+        inside.length === 0
+          ? `this host has no address in migration_network ${command.migrationNetwork}: configure one or give dstqemu`
+          : `this host has ${inside.length} addresses in migration_network ${command.migrationNetwork} (${inside.map((a) => a.address).join(', ')}): give dstqemu instead`,
+        { field: 'migration_network' },
+      );
+    }
+    return { address: inside[0]!.address, interface: inside[0]!.interface };
+  }
+  // Legacy behaviour (no migration network): the route to the destination agent.
+  const host = command.dst.replace(/:\d+$/, '').replace(/^\[(.*)\]$/, '$1');
+  const route = await network.routeTo(await network.resolve(host));
+  return { address: route.source, interface: route.interface };
+}
+
+export function routeWarnings(offer: IncomingOffer, route: Route, managementInterface: string | undefined): string[] {
+  const warnings: string[] = [];
+  if (offer.network === 'management') {
+    warnings.push('no migration network was given (dstqemu or migration_network): the migration uses the management network');
+  }
+  if (route.gateway) {
+    warnings.push(
+      `the route to ${offer.listenAddress} goes through gateway ${route.gateway} on ${route.interface}: source and destination should share the migration subnet`,
+    );
+  }
+  if (offer.network === 'migration' && managementInterface && route.interface === managementInterface) {
+    warnings.push(`the route to ${offer.listenAddress} leaves through the management NIC ${route.interface}`);
+  }
+  return warnings;
+}

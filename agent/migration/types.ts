@@ -1,0 +1,118 @@
+/**
+ * The migration core's own vocabulary. It mirrors the gRPC contract closely
+ * but is plain data: the core never sees proto messages, and agent/rpc/
+ * converts at the edge.
+ */
+import type { ErrorKind } from '../../shared/errors.js';
+
+export type MigrationMode = 'remote' | 'file';
+
+export type MigrationPhase =
+  | 'queued'
+  | 'preparing'
+  | 'migrating'
+  | 'postcopy'
+  | 'completed'
+  | 'failed'
+  | 'cancelled';
+
+export const FINAL_PHASES: ReadonlySet<MigrationPhase> = new Set(['completed', 'failed', 'cancelled']);
+
+export type NetworkRole = 'migration' | 'management';
+
+export type Compression = 'none' | 'zlib' | 'zstd' | 'xbzrle';
+export type CopyStorage = 'none' | 'all' | 'incremental';
+
+/** A policy with every host default resolved. */
+export interface MigrationPolicy {
+  maxBandwidthMibps: number; // 0 = unlimited
+  parallelConnections: number; // 1 = single stream
+  compression: Compression;
+  autoConverge: boolean;
+  postCopy: boolean;
+  encrypted: boolean;
+  copyStorage: CopyStorage;
+  initialDowntimeMs: number; // 0 = libvirt's default
+}
+
+export interface MigrateCommand {
+  vmId: string;
+  mode: MigrationMode;
+  /** REMOTE: destination agent host[:port]. FILE: saved-state path. */
+  dst: string;
+  /** FILE: the definition path. */
+  dstparams: string;
+  /** REMOTE: the destination's migration address ('' = not given). */
+  dstqemu: string;
+  /** REMOTE: a CIDR in which the destination picks its address ('' = not given). */
+  migrationNetwork: string;
+  /** FILE: replace existing files. */
+  overwrite: boolean;
+  policy: MigrationPolicy;
+}
+
+export interface DataCounters {
+  total: number;
+  processed: number;
+  remaining: number;
+}
+
+/** What libvirt's job statistics say about a running or completed job. */
+export interface JobStats {
+  /** libvirt's job type: none, bounded, unbounded, completed, failed, cancelled. */
+  type: 'none' | 'bounded' | 'unbounded' | 'completed' | 'failed' | 'cancelled';
+  /** The libvirt operation, e.g. "outgoing migration", "save". */
+  operation?: string;
+  elapsedMs: number;
+  data: DataCounters;
+  memory: DataCounters;
+  disk: DataCounters;
+  bandwidthBytesPerS: number;
+  dirtyRateBytesPerS: number;
+  iteration: number;
+  downtimeMs: number;
+  /** QEMU is in post-copy. */
+  postcopy: boolean;
+}
+
+export interface MigrationFailure {
+  step: string;
+  message: string;
+  kind: ErrorKind;
+  libvirtCode?: number;
+  libvirtName?: string;
+  vmState?: string;
+}
+
+/** A job's state at one moment: what GetMigrationStatus and WatchMigration carry. */
+export interface MigrationStatus {
+  jobId: string;
+  vmId: string;
+  mode: MigrationMode;
+  phase: MigrationPhase;
+  progressPercent: number;
+  data: DataCounters;
+  memory: DataCounters;
+  disk: DataCounters;
+  bandwidthBytesPerS: number;
+  dirtyRateBytesPerS: number;
+  iteration: number;
+  maxDowntimeMs: number;
+  downtimeMs: number;
+  elapsedMs: number;
+  migrateUri: string;
+  network?: NetworkRole;
+  dst: string;
+  sourceMigrationAddress: string;
+  bytesOnMigrationNic: number;
+  bytesOnManagementNic: number;
+  warnings: string[];
+  error?: MigrationFailure;
+  startedAt: number;
+  finishedAt?: number;
+  policy: MigrationPolicy;
+}
+
+export function emptyCounters(): DataCounters {
+  return { total: 0, processed: 0, remaining: 0 };
+}

@@ -1,0 +1,70 @@
+/**
+ * IP address and CIDR helpers shared by the agent (validation, choosing the
+ * migration address) and ferryctl (checking flags before calling).
+ */
+import { BlockList, isIP } from 'node:net';
+
+export type Family = 'ipv4' | 'ipv6';
+
+export function familyOf(address: string): Family | undefined {
+  const version = isIP(address);
+  return version === 4 ? 'ipv4' : version === 6 ? 'ipv6' : undefined;
+}
+
+export interface Cidr {
+  network: string;
+  prefixLength: number;
+  family: Family;
+}
+
+/** "198.19.0.0/24" → its parts; undefined for anything that is not a CIDR. */
+export function parseCidr(text: string): Cidr | undefined {
+  const match = /^([^/]+)\/(\d{1,3})$/.exec(text.trim());
+  if (!match) return undefined;
+  const family = familyOf(match[1]!);
+  const prefixLength = Number(match[2]);
+  if (!family || prefixLength > (family === 'ipv4' ? 32 : 128)) return undefined;
+  return { network: match[1]!, prefixLength, family };
+}
+
+export function cidrContains(cidr: Cidr, address: string): boolean {
+  const family = familyOf(address);
+  if (family !== cidr.family) return false;
+  const list = new BlockList();
+  list.addSubnet(cidr.network, cidr.prefixLength, cidr.family);
+  return list.check(address, family);
+}
+
+/** The entries whose address lies inside the CIDR (text form). */
+export function addressesInCidr<T extends { address: string }>(addresses: readonly T[], cidrText: string): T[] {
+  const cidr = parseCidr(cidrText);
+  return cidr ? addresses.filter((a) => cidrContains(cidr, a.address)) : [];
+}
+
+const NOT_UNICAST: ReadonlyArray<[string, number, Family]> = [
+  ['0.0.0.0', 8, 'ipv4'], // "this network"
+  ['127.0.0.0', 8, 'ipv4'], // loopback
+  ['224.0.0.0', 4, 'ipv4'], // multicast
+  ['240.0.0.0', 4, 'ipv4'], // reserved and broadcast
+  ['::', 128, 'ipv6'], // unspecified
+  ['::1', 128, 'ipv6'], // loopback
+  ['ff00::', 8, 'ipv6'], // multicast
+];
+
+/**
+ * A unicast address another host can reach: not unspecified, loopback,
+ * multicast or broadcast. (Loopback is refused because a migration address
+ * names a host on a network, and 127.0.0.1 names every host at once.)
+ */
+export function isUnicastAddress(address: string): boolean {
+  const family = familyOf(address);
+  if (!family) return false;
+  const list = new BlockList();
+  for (const [net, prefix, fam] of NOT_UNICAST) list.addSubnet(net, prefix, fam);
+  return !list.check(address, family);
+}
+
+/** Formats host and port for a URI (IPv6 literals in brackets). */
+export function hostPort(address: string, port: number): string {
+  return familyOf(address) === 'ipv6' ? `[${address}]:${port}` : `${address}:${port}`;
+}
