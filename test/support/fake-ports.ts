@@ -1,0 +1,127 @@
+// Small in-memory stand-ins for the migration core's ports, for unit tests of
+// its pure logic only (the real adapters are tested on the lab).
+import { FerryError } from '../../shared/errors.js';
+import type { Clock, HostNetwork, Hypervisor, IncomingOffer, LiveMigrationPlan, LocalAddress, PeerAgents, PinholeGate, PrepareIncomingArgs, VmInfo } from '../../agent/migration/ports.js';
+import type { JobStats } from '../../agent/migration/types.js';
+
+export function stats(processed: number, remaining: number, extra: Partial<JobStats> = {}): JobStats {
+  const c = { total: processed + remaining, processed, remaining };
+  return { type: 'unbounded', elapsedMs: 0, data: c, memory: c, disk: { total: 0, processed: 0, remaining: 0 }, bandwidthBytesPerS: 0, dirtyRateBytesPerS: 0, iteration: 1, downtimeMs: 0, postcopy: false, ...extra };
+}
+
+/** A hypervisor whose migrations finish when the test says so. */
+export class FakeHypervisor implements Hypervisor {
+  vms = new Map<string, VmInfo>();
+  plans: LiveMigrationPlan[] = [];
+  aborted: string[] = [];
+  current = stats(0, 0, { type: 'none' });
+  private pending = new Map<string, { resolve: () => void; reject: (e: unknown) => void }>();
+
+  addVm(id: string, state: VmInfo['state'] = 'running'): void {
+    this.vms.set(id, { id, name: `vm-${id.slice(0, 4)}`, state, memoryBytes: 256 << 20 });
+  }
+  async describeVm(id: string): Promise<VmInfo> {
+    const vm = this.vms.get(id);
+    if (!vm) throw new FerryError('NOT_FOUND', `no VM ${id}`);
+    return { ...vm };
+  }
+  migrateLive(id: string, plan: LiveMigrationPlan): Promise<void> {
+    this.plans.push(plan);
+    return new Promise((resolve, reject) => this.pending.set(id, { resolve, reject }));
+  }
+  /** Ends the running migration of a VM. */
+  complete(id: string): void {
+    this.vms.delete(id);
+    this.pending.get(id)?.resolve();
+  }
+  failMigration(id: string, err: unknown): void {
+    this.pending.get(id)?.reject(err);
+  }
+  isMigrating(id: string): boolean {
+    return this.pending.has(id);
+  }
+  async jobStats(): Promise<JobStats> {
+    return this.current;
+  }
+  async completedJobStats(): Promise<JobStats | undefined> {
+    return stats(300, 0, { type: 'completed', iteration: 3 });
+  }
+  async abortJob(id: string): Promise<void> {
+    this.aborted.push(id);
+    this.pending.get(id)?.reject(new FerryError('ABORTED', 'operation aborted: migration job: canceled by client'));
+  }
+  async setMaxDowntime(): Promise<void> {}
+  async setMaxSpeed(): Promise<void> {}
+  async startPostCopy(): Promise<void> {}
+  async save(): Promise<void> {}
+  async definition(): Promise<string> {
+    return '<domain/>';
+  }
+  async restore(): Promise<{ id: string; name: string }> {
+    return { id: 'x', name: 'x' };
+  }
+  onIteration(): () => void {
+    return () => {};
+  }
+}
+
+export class FakePeers implements PeerAgents {
+  prepared: PrepareIncomingArgs[] = [];
+  finished: Array<{ jobId: string; success: boolean }> = [];
+  prepareError: unknown;
+  async prepareIncoming(_dst: string, args: PrepareIncomingArgs): Promise<IncomingOffer> {
+    if (this.prepareError) throw this.prepareError;
+    this.prepared.push(args);
+    return { migrateUri: 'tcp://198.19.0.2:49152', listenAddress: '198.19.0.2', port: 49152, disksPort: 0, pinholeExpiresAt: 0, destinationUri: 'qemu+tcp://198.18.0.2/system', network: args.dstqemu ? 'migration' : 'management' };
+  }
+  async finishIncoming(_dst: string, args: { jobId: string; success: boolean }): Promise<void> {
+    this.finished.push({ jobId: args.jobId, success: args.success });
+  }
+}
+
+export class FakeNetwork implements HostNetwork {
+  constructor(public addresses: LocalAddress[] = [
+    { address: '198.18.0.1', prefixLength: 24, interface: 'eth0', family: 'ipv4' },
+    { address: '198.19.0.1', prefixLength: 24, interface: 'eth1', family: 'ipv4' },
+  ]) {}
+  tx = new Map<string, number>([['eth0', 0], ['eth1', 0]]);
+  localAddresses(): LocalAddress[] {
+    return this.addresses;
+  }
+  async routeTo(address: string) {
+    const own = address.startsWith('198.19.') ? this.addresses.find((a) => a.address.startsWith('198.19.')) : this.addresses.find((a) => a.address.startsWith('198.18.'));
+    return { source: own?.address ?? '198.18.0.1', interface: own?.interface ?? 'eth0' };
+  }
+  async resolve(host: string): Promise<string> {
+    return host;
+  }
+  async txBytes(iface: string): Promise<number> {
+    return this.tx.get(iface) ?? 0;
+  }
+  managementInterface(): string {
+    return 'eth0';
+  }
+}
+
+export class FakePinholes implements PinholeGate {
+  open_: string[] = [];
+  private next = 49152;
+  async open(req: { jobId: string; disksPort?: boolean }) {
+    const ports = req.disksPort ? [this.next++, this.next++] : [this.next++];
+    const id = `ph-${req.jobId}`;
+    this.open_.push(id);
+    return { id, ports, expiresAt: 0 };
+  }
+  async close(id: string): Promise<boolean> {
+    const i = this.open_.indexOf(id);
+    if (i < 0) return false;
+    this.open_.splice(i, 1);
+    return true;
+  }
+}
+
+/** A clock whose sleeps end at once (polls still yield to the event loop). */
+export const fastClock: Clock = {
+  now: () => Date.now(),
+  sleep: (_ms, signal) => new Promise((resolve) => (signal?.aborted ? resolve() : setTimeout(resolve, 1))),
+};

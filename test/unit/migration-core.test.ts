@@ -1,0 +1,151 @@
+// The migration core's logic with in-memory ports: host-side checks, the
+// phases of a job, failure and cancel paths, and the outgoing limit.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Migrations } from '../../agent/migration/migrations.js';
+import type { MigrateCommand, MigrationStatus } from '../../agent/migration/types.js';
+import { isFerryError, FerryError } from '../../shared/errors.js';
+import { FakeHypervisor, FakeNetwork, FakePeers, fastClock, stats } from '../support/fake-ports.js';
+
+const VM = '6f1c2a3e-9d4b-4c1e-8f7a-0b1c2d3e4f50';
+const VM2 = '7f1c2a3e-9d4b-4c1e-8f7a-0b1c2d3e4f51';
+
+function command(vmId = VM, extra: Partial<MigrateCommand> = {}): MigrateCommand {
+  return {
+    vmId, mode: 'remote', dst: '198.18.0.2', dstparams: '', dstqemu: '198.19.0.2', migrationNetwork: '', overwrite: false,
+    policy: { maxBandwidthMibps: 0, parallelConnections: 1, compression: 'none', autoConverge: false, postCopy: false, encrypted: false, copyStorage: 'none', initialDowntimeMs: 0 },
+    ...extra,
+  };
+}
+
+function setup(maxOutgoing = 2) {
+  const hypervisor = new FakeHypervisor();
+  const peers = new FakePeers();
+  const network = new FakeNetwork();
+  const transitions: string[] = [];
+  const migrations = new Migrations({
+    hypervisor, peers, network, clock: fastClock, hostName: 'lab1', callTimeoutMs: 1000, pollIntervalMs: 5,
+    destinationUriTemplate: 'qemu+tcp://{host}/system', maxOutgoing: () => maxOutgoing, retentionMs: 60_000,
+    onTransition: (s) => transitions.push(`${s.jobId.slice(0, 4)}:${s.phase}`),
+  });
+  return { hypervisor, peers, network, migrations, transitions };
+}
+
+async function until(check: () => boolean, what: string): Promise<void> {
+  for (let i = 0; i < 500 && !check(); i++) await new Promise((r) => setTimeout(r, 2));
+  assert.ok(check(), `timed out waiting for ${what}`);
+}
+
+async function finalOf(migrations: Migrations, jobId: string): Promise<MigrationStatus> {
+  let last: MigrationStatus | undefined;
+  await migrations.watch({ jobId }, (s) => (last = s)).done;
+  return last!;
+}
+
+test('host-side checks: unknown VM, VM not running, second job for one VM', async () => {
+  const { hypervisor, migrations } = setup();
+  await assert.rejects(migrations.migrate(command()), (e) => isFerryError(e, 'NOT_FOUND'));
+  hypervisor.addVm(VM, 'shutoff');
+  await assert.rejects(migrations.migrate(command()), (e) => isFerryError(e, 'FAILED_PRECONDITION') && /shutoff/.test(e.message));
+  hypervisor.addVm(VM);
+  const { jobId } = await migrations.migrate(command());
+  await assert.rejects(migrations.migrate(command()), (e) => isFerryError(e, 'ALREADY_EXISTS'));
+  await until(() => hypervisor.isMigrating(VM), 'perform');
+  hypervisor.complete(VM);
+  await finalOf(migrations, jobId);
+});
+
+test('a successful migration goes preparing → migrating → completed, with the offer used and the destination told', async () => {
+  const { hypervisor, peers, migrations, network } = setup();
+  hypervisor.addVm(VM);
+  const accepted = await migrations.migrate(command());
+  assert.equal(accepted.phase, 'preparing');
+  await until(() => hypervisor.isMigrating(VM), 'perform');
+  assert.equal(peers.prepared[0]!.sourceMigrationAddress, '198.19.0.1');
+  assert.equal(hypervisor.plans[0]!.migrateUri, 'tcp://198.19.0.2:49152');
+  assert.equal(hypervisor.plans[0]!.destinationUri, 'qemu+tcp://198.18.0.2/system');
+  hypervisor.current = stats(100, 300);
+  await until(() => migrations.status({ jobId: accepted.jobId }).progressPercent === 25, 'progress');
+  hypervisor.current = stats(50, 950); // a new pass: the percentage must not go back
+  await new Promise((r) => setTimeout(r, 30));
+  assert.equal(migrations.status({ jobId: accepted.jobId }).progressPercent, 25);
+  network.tx.set('eth1', 5_000_000);
+  network.tx.set('eth0', 1_000);
+  hypervisor.complete(VM);
+  const final = await finalOf(migrations, accepted.jobId);
+  assert.equal(final.phase, 'completed');
+  assert.equal(final.progressPercent, 100);
+  assert.equal(final.network, 'migration');
+  assert.equal(final.bytesOnMigrationNic, 5_000_000);
+  assert.equal(final.bytesOnManagementNic, 1_000);
+  assert.deepEqual(peers.finished, [{ jobId: accepted.jobId, success: true }]);
+});
+
+test('a libvirt failure ends FAILED at step perform with libvirt\'s code, and the destination is told', async () => {
+  const { hypervisor, peers, migrations } = setup();
+  hypervisor.addVm(VM);
+  const { jobId } = await migrations.migrate(command());
+  await until(() => hypervisor.isMigrating(VM), 'perform');
+  hypervisor.failMigration(VM, new FerryError('UNAVAILABLE', 'unable to connect to server', { libvirtCode: 38, libvirtName: 'VIR_ERR_SYSTEM_ERROR' }));
+  const final = await finalOf(migrations, jobId);
+  assert.equal(final.phase, 'failed');
+  assert.equal(final.error?.step, 'perform');
+  assert.equal(final.error?.libvirtCode, 38);
+  assert.equal(final.error?.vmState, 'running on source');
+  assert.deepEqual(peers.finished, [{ jobId, success: false }]);
+});
+
+test('a destination that refuses to prepare fails the job at step prepare without starting libvirt', async () => {
+  const { hypervisor, peers, migrations } = setup();
+  hypervisor.addVm(VM);
+  peers.prepareError = new FerryError('INVALID_ARGUMENT', 'dstqemu: 198.19.0.9 is not an address of the destination host');
+  const { jobId } = await migrations.migrate(command());
+  const final = await finalOf(migrations, jobId);
+  assert.equal(final.phase, 'failed');
+  assert.equal(final.error?.step, 'prepare');
+  assert.equal(final.error?.kind, 'INVALID_ARGUMENT');
+  assert.equal(hypervisor.plans.length, 0);
+});
+
+test('cancel aborts the libvirt job and ends CANCELLED with the VM on the source', async () => {
+  const { hypervisor, migrations } = setup();
+  hypervisor.addVm(VM);
+  const { jobId } = await migrations.migrate(command());
+  await until(() => hypervisor.isMigrating(VM), 'perform');
+  const status = await migrations.cancel({ vmId: VM });
+  assert.equal(status.phase, 'cancelled');
+  assert.deepEqual(hypervisor.aborted, [VM]);
+  await assert.rejects(migrations.cancel({ jobId }), (e) => isFerryError(e, 'FAILED_PRECONDITION'));
+});
+
+test('over the outgoing limit a job waits QUEUED, can be cancelled there, and runs when a slot frees', async () => {
+  const { hypervisor, migrations } = setup(1);
+  const VM3 = '8f1c2a3e-9d4b-4c1e-8f7a-0b1c2d3e4f52';
+  for (const id of [VM, VM2, VM3]) hypervisor.addVm(id);
+  const first = await migrations.migrate(command(VM));
+  const second = await migrations.migrate(command(VM2));
+  const third = await migrations.migrate(command(VM3));
+  assert.deepEqual([first.phase, second.phase, third.phase], ['preparing', 'queued', 'queued']);
+  assert.deepEqual(migrations.counts(), { running: 1, queued: 2 });
+  const cancelled = await migrations.cancel({ jobId: second.jobId });
+  assert.equal(cancelled.phase, 'cancelled');
+  await until(() => hypervisor.isMigrating(VM), 'first perform');
+  assert.equal(hypervisor.isMigrating(VM3), false);
+  hypervisor.complete(VM);
+  await until(() => hypervisor.isMigrating(VM3), 'third perform');
+  hypervisor.complete(VM3);
+  assert.equal((await finalOf(migrations, third.jobId)).phase, 'completed');
+  assert.equal(hypervisor.isMigrating(VM2), false);
+});
+
+test('lookups: unknown job is NOT_FOUND; by VM finds the latest job', async () => {
+  const { hypervisor, migrations } = setup();
+  assert.throws(() => migrations.status({ jobId: 'nope' }), (e) => isFerryError(e, 'NOT_FOUND'));
+  hypervisor.addVm(VM);
+  const { jobId } = await migrations.migrate(command());
+  assert.equal(migrations.status({ vmId: VM }).jobId, jobId);
+  await until(() => hypervisor.isMigrating(VM), 'perform');
+  hypervisor.complete(VM);
+  await finalOf(migrations, jobId);
+  assert.equal(migrations.status({ vmId: VM }).phase, 'completed');
+});

@@ -1,0 +1,69 @@
+// The destination side's decisions: which address QEMU listens on, the
+// incoming limit, and the release of pinholes.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { IncomingMigrations } from '../../agent/migration/incoming.js';
+import type { PrepareIncomingArgs } from '../../agent/migration/ports.js';
+import { isFerryError } from '../../shared/errors.js';
+import { FakeNetwork, FakePinholes } from '../support/fake-ports.js';
+
+function setup(maxIncoming = 1) {
+  const pinholes = new FakePinholes();
+  const network = new FakeNetwork([
+    { address: '198.18.0.2', prefixLength: 24, interface: 'eth0', family: 'ipv4' },
+    { address: '198.19.0.2', prefixLength: 24, interface: 'eth1', family: 'ipv4' },
+    { address: '2001:db8::2', prefixLength: 64, interface: 'eth1', family: 'ipv6' },
+  ]);
+  const incoming = new IncomingMigrations({ network, pinholes, peerLibvirtUri: 'qemu+tcp://198.18.0.2/system', pinholeTtlMs: 10_000, reservationTtlMs: 60_000, maxIncoming: () => maxIncoming });
+  return { pinholes, incoming };
+}
+
+const args = (extra: Partial<PrepareIncomingArgs> = {}): PrepareIncomingArgs => ({
+  vmId: 'v1', jobId: 'j1', sourceHost: 'lab1', sourceMigrationAddress: '198.19.0.1', dstqemu: '198.19.0.2', migrationNetwork: '', copyStorage: false, memoryBytes: 0, ...extra,
+});
+
+test('dstqemu: used when it is ours; refused (nothing opened) when not ours, of another family, or not unicast', async () => {
+  const { incoming, pinholes } = setup();
+  await assert.rejects(incoming.prepare(args({ dstqemu: '198.19.0.9' })), (e) => isFerryError(e, 'INVALID_ARGUMENT') && /not an address of the destination/.test(e.message));
+  await assert.rejects(incoming.prepare(args({ dstqemu: '2001:db8::2' })), (e) => isFerryError(e, 'INVALID_ARGUMENT') && /one family/.test(e.message));
+  await assert.rejects(incoming.prepare(args({ dstqemu: '224.0.0.1' })), (e) => isFerryError(e, 'INVALID_ARGUMENT'));
+  await assert.rejects(incoming.prepare(args({ sourceMigrationAddress: 'lab1' })), (e) => isFerryError(e, 'INVALID_ARGUMENT'));
+  assert.deepEqual(pinholes.open_, []);
+  const offer = await incoming.prepare(args());
+  assert.equal(offer.migrateUri, 'tcp://198.19.0.2:49152');
+  assert.equal(offer.network, 'migration');
+});
+
+test('migration_network picks our single address inside it; none is FAILED_PRECONDITION', async () => {
+  const { incoming } = setup(5);
+  const offer = await incoming.prepare(args({ dstqemu: '', migrationNetwork: '198.19.0.0/24' }));
+  assert.equal(offer.listenAddress, '198.19.0.2');
+  await assert.rejects(incoming.prepare(args({ jobId: 'j2', dstqemu: '', migrationNetwork: '10.0.0.0/8' })), (e) => isFerryError(e, 'FAILED_PRECONDITION'));
+});
+
+test('without either, the address facing the source (management network) is used and reported', async () => {
+  const { incoming } = setup();
+  const offer = await incoming.prepare(args({ dstqemu: '', sourceMigrationAddress: '198.18.0.1' }));
+  assert.equal(offer.listenAddress, '198.18.0.2');
+  assert.equal(offer.network, 'management');
+});
+
+test('the incoming limit holds under concurrent prepares; finish releases the slot and the pinhole once', async () => {
+  const { incoming, pinholes } = setup(1);
+  const results = await Promise.allSettled([incoming.prepare(args()), incoming.prepare(args({ jobId: 'j2' }))]);
+  assert.equal(results.filter((r) => r.status === 'fulfilled').length, 1);
+  const rejected = results.find((r) => r.status === 'rejected') as PromiseRejectedResult;
+  assert.ok(isFerryError(rejected.reason, 'RESOURCE_EXHAUSTED'));
+  assert.equal(pinholes.open_.length, 1);
+  await assert.rejects(incoming.finish({ jobId: 'j1', vmId: 'other' }), (e) => isFerryError(e, 'INVALID_ARGUMENT'));
+  assert.equal(await incoming.finish({ jobId: 'j1', vmId: 'v1' }), true);
+  assert.equal(await incoming.finish({ jobId: 'j1', vmId: 'v1' }), false);
+  assert.equal(pinholes.open_.length, 0);
+  await incoming.prepare(args({ jobId: 'j3' }));
+});
+
+test('a second disks port is reserved when storage is copied', async () => {
+  const { incoming } = setup();
+  const offer = await incoming.prepare(args({ copyStorage: true }));
+  assert.equal(offer.disksPort, offer.port + 1);
+});
