@@ -1,0 +1,63 @@
+/**
+ * The HostNetwork port on Linux: addresses from the kernel, routes from
+ * `ip -j route get` (the kernel's own answer to "which source address and
+ * NIC would reach X"), and NIC counters from sysfs.
+ */
+import { execFile } from 'node:child_process';
+import { lookup } from 'node:dns/promises';
+import { readFile } from 'node:fs/promises';
+import { networkInterfaces } from 'node:os';
+import { promisify } from 'node:util';
+import { FerryError } from '../../shared/errors.js';
+import { familyOf } from '../../shared/net.js';
+import type { HostNetwork, LocalAddress, Route } from '../migration/ports.js';
+
+const run = promisify(execFile);
+
+export class LinuxHostNetwork implements HostNetwork {
+  /** @param managementAddress the agent's own address on the management network ('' = unknown). */
+  constructor(private readonly managementAddress: string) {}
+
+  localAddresses(): LocalAddress[] {
+    const result: LocalAddress[] = [];
+    for (const [name, entries] of Object.entries(networkInterfaces())) {
+      for (const e of entries ?? []) {
+        if (e.internal) continue;
+        result.push({ address: e.address, prefixLength: Number(e.cidr?.split('/')[1] ?? 0), interface: name, family: e.family === 'IPv6' ? 'ipv6' : 'ipv4' });
+      }
+    }
+    return result;
+  }
+
+  async routeTo(address: string): Promise<Route> {
+    const family = familyOf(address);
+    if (!family) throw new FerryError('INVALID_ARGUMENT', `${address} is not an IP address`);
+    let stdout: string;
+    try {
+      ({ stdout } = await run('ip', ['-j', family === 'ipv6' ? '-6' : '-4', 'route', 'get', address], { timeout: 5000 }));
+    } catch (err) {
+      throw new FerryError('FAILED_PRECONDITION', `this host has no route to ${address}: ${(err as { stderr?: string }).stderr?.trim() ?? String(err)}`);
+    }
+    const [route] = JSON.parse(stdout) as Array<{ dev: string; prefsrc?: string; gateway?: string }>;
+    if (!route?.prefsrc) throw new FerryError('FAILED_PRECONDITION', `the route to ${address} has no source address on this host`);
+    return { source: route.prefsrc, interface: route.dev, ...(route.gateway ? { gateway: route.gateway } : {}) };
+  }
+
+  async resolve(host: string): Promise<string> {
+    if (familyOf(host)) return host;
+    try {
+      return (await lookup(host)).address;
+    } catch {
+      throw new FerryError('NOT_FOUND', `dst: host name "${host}" does not resolve`, { field: 'dst' });
+    }
+  }
+
+  async txBytes(iface: string): Promise<number> {
+    return Number(await readFile(`/sys/class/net/${iface}/statistics/tx_bytes`, 'utf8'));
+  }
+
+  managementInterface(): string | undefined {
+    if (!this.managementAddress) return undefined;
+    return this.localAddresses().find((a) => a.address === this.managementAddress)?.interface;
+  }
+}

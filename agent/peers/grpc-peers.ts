@@ -1,0 +1,58 @@
+/**
+ * The PeerAgents port over gRPC: the source agent calling the destination's
+ * Peer service with the typed client. Channels are cached per destination.
+ */
+import type * as grpc from '@grpc/grpc-js';
+import { connectAgent, unary, type FerryClients } from '../../shared/client.js';
+import { FerryError, isFerryError } from '../../shared/errors.js';
+import type { IncomingOffer, PeerAgents, PrepareIncomingArgs } from '../migration/ports.js';
+
+export class GrpcPeers implements PeerAgents {
+  private readonly clients = new Map<string, FerryClients>();
+
+  constructor(
+    private readonly credentials: () => grpc.ChannelCredentials,
+    private readonly callTimeoutMs: number,
+  ) {}
+
+  async prepareIncoming(dst: string, args: PrepareIncomingArgs): Promise<IncomingOffer> {
+    const reply = await this.call(dst, (c) => unary(c.peer, 'PrepareIncoming', args, { timeoutMs: this.callTimeoutMs }));
+    const expires = reply.pinholeExpiresAt;
+    return {
+      migrateUri: reply.migrateUri,
+      listenAddress: reply.listenAddress,
+      port: reply.port,
+      disksPort: reply.disksPort,
+      pinholeExpiresAt: expires ? Number(expires.seconds) * 1000 + Math.floor(expires.nanos / 1e6) : 0,
+      destinationUri: reply.dconnuri,
+      network: reply.network === 'NETWORK_ROLE_MANAGEMENT' ? 'management' : 'migration',
+    };
+  }
+
+  async finishIncoming(dst: string, args: { jobId: string; vmId: string; success: boolean; errorMessage: string }): Promise<void> {
+    await this.call(dst, (c) => unary(c.peer, 'FinishIncoming', args, { timeoutMs: this.callTimeoutMs }));
+  }
+
+  close(): void {
+    for (const c of this.clients.values()) c.close();
+    this.clients.clear();
+  }
+
+  private async call<T>(dst: string, fn: (clients: FerryClients) => Promise<T>): Promise<T> {
+    let clients = this.clients.get(dst);
+    if (!clients) {
+      clients = connectAgent(dst, this.credentials());
+      this.clients.set(dst, clients);
+    }
+    try {
+      return await fn(clients);
+    } catch (err) {
+      // The destination's own answer (e.g. INVALID_ARGUMENT for dstqemu) is
+      // passed on as it is; a missing agent gets a message naming it.
+      if (isFerryError(err, 'UNAVAILABLE') || isFerryError(err, 'DEADLINE_EXCEEDED')) {
+        throw new FerryError(err.kind, `destination agent ${dst} is not reachable: ${err.message}`, {}, { cause: err });
+      }
+      throw err;
+    }
+  }
+}

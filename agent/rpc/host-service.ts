@@ -1,0 +1,75 @@
+/**
+ * The Host gRPC service: each method delegates to the HostInfo core and
+ * converts its plain facts to the contract's messages. Errors go through the
+ * one mapping (shared/grpc-status.ts).
+ */
+import type { sendUnaryData } from '@grpc/grpc-js';
+import { toServiceError } from '../../shared/grpc-status.js';
+import type { HostHandlers } from '../../shared/generated/ferry/v1/Host.js';
+import type { HostCapabilities } from '../../shared/generated/ferry/v1/HostCapabilities.js';
+import type { HostStats } from '../../shared/generated/ferry/v1/HostStats.js';
+import type { ListVmsResponse } from '../../shared/generated/ferry/v1/ListVmsResponse.js';
+import type { HostCapabilitiesFacts } from '../host/capabilities.js';
+import type { HostInfo, VmFacts } from '../host/host-info.js';
+import type { HostStatsFacts } from '../host/stats.js';
+
+export function createHostService(host: HostInfo): HostHandlers {
+  return {
+    GetCapabilities: (_call, callback) => answer(callback, async () => capabilitiesToProto(await host.capabilities())),
+    GetStats: (_call, callback) => answer(callback, async () => statsToProto(await host.stats())),
+    ListVms: (_call, callback) => answer(callback, async () => vmsToProto(await host.listVms())),
+  };
+}
+
+function answer<T>(callback: sendUnaryData<T>, produce: () => Promise<T>): void {
+  produce().then(
+    (response) => callback(null, response),
+    (err: unknown) => callback(toServiceError(err)),
+  );
+}
+
+export function capabilitiesToProto(facts: HostCapabilitiesFacts): HostCapabilities {
+  return {
+    hostname: facts.hostname,
+    hostUuid: facts.hostUuid,
+    ferryVersion: facts.ferryVersion,
+    cpu: { ...facts.cpu },
+    memoryBytes: facts.memoryBytes,
+    nics: facts.nics.map((nic) => ({
+      name: nic.name,
+      addresses: nic.addresses,
+      mac: nic.mac,
+      speedMbps: nic.speedMbps,
+      mtu: nic.mtu,
+      state: nic.state,
+      migration: nic.migration,
+      management: nic.management,
+    })),
+    migrationNetwork: { ...facts.migrationNetwork },
+    libvirtVersion: facts.libvirtVersion,
+    qemuVersion: facts.qemuVersion,
+    kvmAvailable: facts.kvmAvailable,
+    firewallBackend: facts.firewallBackend,
+    limits: { ...facts.limits },
+    insecure: facts.insecure,
+    warnings: facts.warnings,
+  };
+}
+
+export function statsToProto(stats: HostStatsFacts): HostStats {
+  return {
+    time: { seconds: Math.floor(stats.time / 1000), nanos: (stats.time % 1000) * 1_000_000 },
+    cpuPercent: stats.cpuPercent,
+    memoryTotalBytes: stats.memoryTotalBytes,
+    memoryUsedBytes: stats.memoryUsedBytes,
+    memoryAvailableBytes: stats.memoryAvailableBytes,
+    nics: stats.nics.map((n) => ({ ...n })),
+    outgoingMigrations: stats.outgoingMigrations,
+    incomingMigrations: stats.incomingMigrations,
+    queuedMigrations: stats.queuedMigrations,
+  };
+}
+
+export function vmsToProto(vms: readonly VmFacts[]): ListVmsResponse {
+  return { vms: vms.map((vm) => ({ ...vm })) };
+}

@@ -1,0 +1,56 @@
+/**
+ * The Migration gRPC service: validate and convert (convert.ts), call the
+ * core (agent/migration), map errors (handler.ts). Nothing else happens here.
+ */
+import type { MigrationHandlers } from '../../shared/generated/ferry/v1/Migration.js';
+import { optionalInRange } from '../../shared/validation.js';
+import type { Migrations } from '../migration/migrations.js';
+import { restoreHibernated } from '../migration/hibernation.js';
+import type { Hypervisor } from '../migration/ports.js';
+import type { MigrationPolicy } from '../migration/types.js';
+import { commandFromRequest, selectorFromRequest, toProgress } from './convert.js';
+import { streamHandler, unaryHandler } from './handler.js';
+
+export function migrationService(deps: {
+  migrations: Migrations;
+  hypervisor: Hypervisor;
+  policyDefaults: () => MigrationPolicy;
+}): MigrationHandlers {
+  const { migrations } = deps;
+  return {
+    Migrate: unaryHandler(async (request) => {
+      const accepted = await migrations.migrate(commandFromRequest(request, deps.policyDefaults()));
+      return { jobId: accepted.jobId, vmId: accepted.vmId, phase: toProgress(accepted).phase };
+    }),
+
+    GetMigrationStatus: unaryHandler(async (request) => toProgress(migrations.status(selectorFromRequest(request.job)))),
+
+    ListMigrations: unaryHandler(async (request) => ({ jobs: migrations.list(request.activeOnly).map(toProgress) })),
+
+    WatchMigration: streamHandler(async (call) => {
+      const watch = migrations.watch(selectorFromRequest(call.request.job), (status) => call.write(toProgress(status)));
+      call.on('cancelled', watch.stop);
+      await watch.done;
+      call.end();
+    }),
+
+    CancelMigration: unaryHandler(async (request) => ({ status: toProgress(await migrations.cancel(selectorFromRequest(request.job))) })),
+
+    ChangeMigrationParams: unaryHandler(async (request) => {
+      const selector = selectorFromRequest(request.job);
+      const maxBandwidthMibps = optionalInRange('max_bandwidth_mibps', request.maxBandwidthMibps, 0, 1_000_000, 'MiB/s (0 = unlimited)');
+      const maxDowntimeMs = optionalInRange('max_downtime_ms', request.maxDowntimeMs, 1, 600_000, 'ms');
+      const status = await migrations.changeParams(selector, {
+        ...(maxBandwidthMibps !== undefined ? { maxBandwidthMibps } : {}),
+        ...(maxDowntimeMs !== undefined ? { maxDowntimeMs } : {}),
+        startPostCopy: request.startPostCopy,
+      });
+      return { status: toProgress(status) };
+    }),
+
+    Restore: unaryHandler(async (request) => {
+      const vm = await restoreHibernated(deps.hypervisor, { path: request.path, dstparams: request.dstparams, paused: request.paused });
+      return { vmId: vm.id, name: vm.name };
+    }),
+  };
+}
