@@ -7,6 +7,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { loadFerryProto } from './proto.js';
 import { fromServiceError } from './grpc-status.js';
+import { hostPort, splitHostPort } from './net.js';
 import type { MigrationClient } from './generated/ferry/v1/Migration.js';
 import type { PeerClient } from './generated/ferry/v1/Peer.js';
 import type { HostClient } from './generated/ferry/v1/Host.js';
@@ -53,10 +54,9 @@ export interface FerryClients {
 }
 
 /** Adds the default agent port to "host" (IPv6 literals in brackets). */
-export function agentTarget(hostPort: string): string {
-  if (/^\[.*\]:\d+$/.test(hostPort) || /^[^:]+:\d+$/.test(hostPort)) return hostPort;
-  if (hostPort.includes(':') && !hostPort.startsWith('[')) return `[${hostPort}]:${DEFAULT_AGENT_PORT}`;
-  return `${hostPort}:${DEFAULT_AGENT_PORT}`;
+export function agentTarget(dst: string): string {
+  const { host, port } = splitHostPort(dst, DEFAULT_AGENT_PORT);
+  return hostPort(host, port);
 }
 
 /** Opens one channel to an agent and returns a client per service over it. */

@@ -68,3 +68,15 @@ export function isUnicastAddress(address: string): boolean {
 export function hostPort(address: string, port: number): string {
   return familyOf(address) === 'ipv6' ? `[${address}]:${port}` : `${address}:${port}`;
 }
+
+/**
+ * Splits "host", "host:port", "[v6]:port" or a bare IPv6 literal. A bare IPv6
+ * address keeps all its colons: "2001:db8::2" has no port.
+ */
+export function splitHostPort(value: string, defaultPort: number): { host: string; port: number } {
+  const bracketed = /^\[([^\]]+)\](?::(\d+))?$/.exec(value);
+  if (bracketed) return { host: bracketed[1]!, port: bracketed[2] ? Number(bracketed[2]) : defaultPort };
+  const withPort = /^([^:]+):(\d+)$/.exec(value);
+  if (withPort) return { host: withPort[1]!, port: Number(withPort[2]) };
+  return { host: value, port: defaultPort };
+}

@@ -5,7 +5,7 @@
  */
 import path from 'node:path';
 import { invalidArgument } from './errors.js';
-import { familyOf, isUnicastAddress, parseCidr } from './net.js';
+import { familyOf, isUnicastAddress, parseCidr, splitHostPort } from './net.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const HOSTNAME = /^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/i;
@@ -21,17 +21,7 @@ export function requireUuid(field: string, value: string): string {
 /** "host", "host:port", "[v6]:port" or a bare IPv6 address; returns host and port. */
 export function requireHostPort(field: string, value: string, defaultPort: number): { host: string; port: number } {
   if (!value) throw invalidArgument(field, 'is required: the destination agent as host[:port]');
-  let host = value;
-  let port = defaultPort;
-  const bracketed = /^\[([^\]]+)\](?::(\d+))?$/.exec(value);
-  const withPort = /^([^:]+):(\d+)$/.exec(value);
-  if (bracketed) {
-    host = bracketed[1]!;
-    if (bracketed[2]) port = Number(bracketed[2]);
-  } else if (withPort) {
-    host = withPort[1]!;
-    port = Number(withPort[2]);
-  }
+  const { host, port } = splitHostPort(value, defaultPort);
   if (!(port >= 1 && port <= 65535)) throw invalidArgument(field, `port ${port} is out of range 1-65535`);
   if (!familyOf(host) && !HOSTNAME.test(host)) {
     throw invalidArgument(field, `${quote(value)} is not a host name or IP address (expected host[:port])`);

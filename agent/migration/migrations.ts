@@ -5,12 +5,13 @@
  * runs it in the background; status, watch, cancel and change act on jobs.
  */
 import { randomUUID } from 'node:crypto';
+import { splitHostPort } from '../../shared/net.js';
 import { FerryError } from '../../shared/errors.js';
 import { withDeadline } from './deadline.js';
 import { checkHibernationTargets, runHibernation } from './hibernation.js';
 import { JobRegistry, type JobSelector } from './job-registry.js';
 import { MigrationJob } from './migration-job.js';
-import { runOutgoingMigration, type OutgoingDeps } from './outgoing.js';
+import { performOutgoing, prepareOutgoing, runOutgoingMigration, type OutgoingDeps } from './outgoing.js';
 import { SlotQueue } from './slot-queue.js';
 import type { MigrateCommand, MigrationStatus } from './types.js';
 
@@ -30,15 +31,56 @@ export interface ParamsChange {
 export class Migrations {
   private readonly registry: JobRegistry;
   private readonly slots: SlotQueue;
+  /** VMs whose Migrate call is still being answered (closes the check-then-add race). */
+  private readonly accepting = new Set<string>();
 
   constructor(private readonly deps: MigrationsOptions) {
     this.registry = new JobRegistry(deps.retentionMs, () => deps.clock.now());
     this.slots = new SlotQueue(deps.maxOutgoing);
   }
 
-  /** Accepts a job after the host-side checks; the job runs in the background. */
+  /**
+   * Accepts a job after the host-side checks. When a slot is free the
+   * destination is prepared before answering, so that a bad dstqemu or a
+   * destination that is down is the caller's error, with nothing left behind;
+   * the migration itself then runs in the background. A queued job prepares
+   * when its turn comes and reports failures in its status.
+   */
   async migrate(command: MigrateCommand): Promise<MigrationStatus> {
-    const { hypervisor, callTimeoutMs } = this.deps;
+    if (this.accepting.has(command.vmId)) {
+      throw new FerryError('ALREADY_EXISTS', `VM ${command.vmId} is being accepted for another migration`, { field: 'vm_id' });
+    }
+    this.accepting.add(command.vmId);
+    try {
+      await this.checkHost(command);
+      const job = new MigrationJob(randomUUID(), command, () => this.deps.clock.now(), this.slots.hasFree() ? 'preparing' : 'queued');
+      if (job.phase === 'queued') {
+        this.register(job);
+        void this.runQueued(job);
+        return job.snapshot();
+      }
+      const release = (await this.slots.acquire(job.cancellation.signal))!;
+      try {
+        if (command.mode === 'file') {
+          this.register(job);
+          void runHibernation(job, this.deps).finally(release);
+        } else {
+          const prepared = await prepareOutgoing(job, this.deps);
+          this.register(job);
+          void performOutgoing(job, prepared, this.deps).finally(release);
+        }
+      } catch (err) {
+        release();
+        throw err;
+      }
+      return job.snapshot();
+    } finally {
+      this.accepting.delete(command.vmId);
+    }
+  }
+
+  private async checkHost(command: MigrateCommand): Promise<void> {
+    const { hypervisor, callTimeoutMs, network } = this.deps;
     const vm = await withDeadline(hypervisor.describeVm(command.vmId), callTimeoutMs, 'libvirt (look up VM)');
     if (vm.state !== 'running' && vm.state !== 'paused') {
       throw new FerryError('FAILED_PRECONDITION', `VM ${command.vmId} (${vm.name}) is ${vm.state}, not running: start it first`, { field: 'vm_id' });
@@ -48,22 +90,20 @@ export class Migrations {
       throw new FerryError('ALREADY_EXISTS', `VM ${command.vmId} already has migration job ${active.id} (${active.phase})`, { field: 'vm_id' });
     }
     if (command.mode === 'file') await checkHibernationTargets(command);
+    else await network.resolve(splitHostPort(command.dst, 0).host);
+  }
 
-    const queued = !this.slots.hasFree();
-    const job = new MigrationJob(randomUUID(), command, () => this.deps.clock.now(), queued ? 'queued' : 'preparing');
-    const notify = this.deps.onTransition;
-    if (notify) {
-      let lastPhase = job.phase;
-      notify(job.snapshot());
-      job.subscribe((status) => {
-        if (status.phase === lastPhase) return;
-        lastPhase = status.phase;
-        notify(status);
-      });
-    }
+  private register(job: MigrationJob): void {
     this.registry.add(job);
-    void this.run(job);
-    return job.snapshot();
+    const notify = this.deps.onTransition;
+    if (!notify) return;
+    let lastPhase = job.phase;
+    notify(job.snapshot());
+    job.subscribe((status) => {
+      if (status.phase === lastPhase) return;
+      lastPhase = status.phase;
+      notify(status);
+    });
   }
 
   status(selector: JobSelector): MigrationStatus {
@@ -150,7 +190,7 @@ export class Migrations {
     return job.snapshot();
   }
 
-  private async run(job: MigrationJob): Promise<void> {
+  private async runQueued(job: MigrationJob): Promise<void> {
     const release = await this.slots.acquire(job.cancellation.signal);
     if (!release) return; // cancelled while queued
     try {

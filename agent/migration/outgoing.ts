@@ -6,6 +6,7 @@
  * On any failure the libvirt job is aborted and the destination told, so the
  * VM keeps running here and no hole stays open (seed 000's threat model).
  */
+import { splitHostPort } from '../../shared/net.js';
 import { FerryError } from '../../shared/errors.js';
 import { withDeadline } from './deadline.js';
 import { failureOf } from './failure.js';
@@ -29,73 +30,105 @@ export interface OutgoingDeps {
   destinationUriTemplate: string;
 }
 
-export async function runOutgoingMigration(job: MigrationJob, deps: OutgoingDeps): Promise<void> {
+/** What prepare hands to perform. */
+export interface PreparedMigration {
+  offer: IncomingOffer;
+  migrationInterface: string;
+}
+
+/**
+ * Step "prepare": choose the source address, have the destination prepare,
+ * check the route. Throws, leaving nothing behind but a pinhole that the
+ * destination closes by itself at expiry (and that FinishIncoming closes now).
+ */
+export async function prepareOutgoing(job: MigrationJob, deps: OutgoingDeps): Promise<PreparedMigration> {
   const { command } = job;
   const { hypervisor, peers, network } = deps;
-  let step = 'prepare';
-  let offer: IncomingOffer | undefined;
+  job.setPhase('preparing');
+  const vm = await withDeadline(hypervisor.describeVm(command.vmId), deps.callTimeoutMs, 'libvirt (describe VM)');
+  const source = await chooseSourceAddress(command, network);
+  const offer = await withDeadline(
+    peers.prepareIncoming(command.dst, {
+      vmId: command.vmId,
+      jobId: job.id,
+      sourceHost: deps.hostName,
+      sourceMigrationAddress: source.address,
+      dstqemu: command.dstqemu,
+      migrationNetwork: command.migrationNetwork,
+      copyStorage: command.policy.copyStorage !== 'none',
+      memoryBytes: vm.memoryBytes,
+    }),
+    deps.callTimeoutMs,
+    `destination agent ${command.dst} (PrepareIncoming)`,
+  );
   try {
-    job.setPhase('preparing');
-    const vm = await withDeadline(hypervisor.describeVm(command.vmId), deps.callTimeoutMs, 'libvirt (describe VM)');
-    const source = await chooseSourceAddress(command, network);
-    offer = await withDeadline(
-      peers.prepareIncoming(command.dst, {
-        vmId: command.vmId,
-        jobId: job.id,
-        sourceHost: deps.hostName,
-        sourceMigrationAddress: source.address,
-        dstqemu: command.dstqemu,
-        migrationNetwork: command.migrationNetwork,
-        copyStorage: command.policy.copyStorage !== 'none',
-        memoryBytes: vm.memoryBytes,
-      }),
-      deps.callTimeoutMs,
-      `destination agent ${command.dst} (PrepareIncoming)`,
-    );
     job.update({ migrateUri: offer.migrateUri, network: offer.network, sourceMigrationAddress: source.address });
     const route = await network.routeTo(offer.listenAddress);
     for (const warning of routeWarnings(offer, route, network.managementInterface())) job.warn(warning);
-    throwIfCancelled(job);
+    return { offer, migrationInterface: route.interface };
+  } catch (err) {
+    await tellDestination(job, deps, false, err);
+    throw err;
+  }
+}
 
-    step = 'perform';
-    const counters = await readCounters(network, route.interface);
+/**
+ * Steps "perform" and "finish". Never throws: the job ends COMPLETED, or
+ * FAILED/CANCELLED with a structured error and the VM still on the source.
+ */
+export async function performOutgoing(job: MigrationJob, prepared: PreparedMigration, deps: OutgoingDeps): Promise<void> {
+  const { command } = job;
+  const { hypervisor, network } = deps;
+  try {
+    if (job.cancellation.signal.aborted) throw new FerryError('CANCELLED', 'the migration was cancelled');
+    const counters = await readCounters(network, prepared.migrationInterface);
     job.setPhase('migrating');
     const monitor = startMonitor(job, hypervisor, deps);
     try {
-      await hypervisor.migrateLive(command.vmId, planFor(job, offer, deps));
+      await hypervisor.migrateLive(command.vmId, planFor(job, prepared.offer, deps));
     } finally {
       await monitor.stop();
     }
     const final = await hypervisor.completedJobStats(command.vmId).catch(() => undefined);
     if (final) job.applyFinalStats(final);
     job.update(await counters.delta());
-
-    step = 'finish';
-    await withDeadline(
-      peers.finishIncoming(command.dst, { jobId: job.id, vmId: command.vmId, success: true, errorMessage: '' }),
-      deps.callTimeoutMs,
-      `destination agent ${command.dst} (FinishIncoming)`,
-    ).catch((err: unknown) => job.warn(`the destination was not told of the completion: ${messageOf(err)}`));
+    await tellDestination(job, deps, true);
     job.setPhase('completed');
   } catch (err) {
-    if (offer) {
-      await withDeadline(
-        peers.finishIncoming(command.dst, { jobId: job.id, vmId: command.vmId, success: false, errorMessage: messageOf(err) }),
-        deps.callTimeoutMs,
-        'FinishIncoming',
-      ).catch(() => undefined); // its pinhole closes by itself at expiry
-    }
-    const vmState = await hypervisor
-      .describeVm(command.vmId)
-      .then((vm) => `${vm.state} on source`)
-      .catch(() => 'unknown');
-    job.fail(failureOf(job.cancellation.signal.aborted ? 'cancel' : step, err, vmState));
+    await tellDestination(job, deps, false, err);
+    job.fail(failureOf(job.cancellation.signal.aborted ? 'cancel' : 'perform', err, await vmStateOf(job, hypervisor)));
   }
+}
+
+/** For a job that waited in QUEUED: prepare and perform, all in the background. */
+export async function runOutgoingMigration(job: MigrationJob, deps: OutgoingDeps): Promise<void> {
+  let prepared: PreparedMigration;
+  try {
+    prepared = await prepareOutgoing(job, deps);
+  } catch (err) {
+    job.fail(failureOf('prepare', err, await vmStateOf(job, deps.hypervisor)));
+    return;
+  }
+  await performOutgoing(job, prepared, deps);
+}
+
+export async function vmStateOf(job: MigrationJob, hypervisor: Hypervisor): Promise<string> {
+  return hypervisor.describeVm(job.command.vmId).then((vm) => `${vm.state} on source`, () => 'unknown');
+}
+
+/** FinishIncoming; a failure to tell is a warning, as the pinhole expires by itself. */
+async function tellDestination(job: MigrationJob, deps: OutgoingDeps, success: boolean, err?: unknown): Promise<void> {
+  const { command } = job;
+  await withDeadline(
+    deps.peers.finishIncoming(command.dst, { jobId: job.id, vmId: command.vmId, success, errorMessage: err ? messageOf(err) : '' }),
+    deps.callTimeoutMs,
+    `destination agent ${command.dst} (FinishIncoming)`,
+  ).catch((e: unknown) => job.warn(`the destination was not told how the migration ended: ${messageOf(e)}`));
 }
 
 function planFor(job: MigrationJob, offer: IncomingOffer, deps: OutgoingDeps): LiveMigrationPlan {
   const { policy, dst } = job.command;
-  const host = dst.replace(/:\d+$/, '').replace(/^\[(.*)\]$/, '$1');
+  const host = splitHostPort(dst, 0).host;
   return {
     destinationUri: offer.destinationUri || deps.destinationUriTemplate.replace('{host}', host),
     migrateUri: offer.migrateUri,
@@ -126,10 +159,6 @@ async function readCounters(network: HostNetwork, migrationIface: string) {
       };
     },
   };
-}
-
-function throwIfCancelled(job: MigrationJob): void {
-  if (job.cancellation.signal.aborted) throw new FerryError('CANCELLED', 'the migration was cancelled');
 }
 
 function messageOf(err: unknown): string {

@@ -5,7 +5,7 @@
  * hosts must share the migration subnet, or traffic leaves another way).
  */
 import { FerryError } from '../../shared/errors.js';
-import { addressesInCidr } from '../../shared/net.js';
+import { addressesInCidr, splitHostPort } from '../../shared/net.js';
 import type { HostNetwork, IncomingOffer, Route } from './ports.js';
 import type { MigrateCommand } from './types.js';
 
@@ -33,7 +33,7 @@ export async function chooseSourceAddress(command: MigrateCommand, network: Host
     return { address: inside[0]!.address, interface: inside[0]!.interface };
   }
   // Legacy behaviour (no migration network): the route to the destination agent.
-  const host = command.dst.replace(/:\d+$/, '').replace(/^\[(.*)\]$/, '$1');
+  const host = splitHostPort(command.dst, 0).host;
   const route = await network.routeTo(await network.resolve(host));
   return { address: route.source, interface: route.interface };
 }

@@ -48,7 +48,7 @@ export class LinuxHostNetwork implements HostNetwork {
     try {
       return (await lookup(host)).address;
     } catch {
-      throw new FerryError('NOT_FOUND', `dst: host name "${host}" does not resolve`, { field: 'dst' });
+      throw new FerryError('INVALID_ARGUMENT', `dst: host name "${host}" does not resolve: give a resolvable name or an IP address`, { field: 'dst' });
     }
   }
 

@@ -95,16 +95,35 @@ test('a libvirt failure ends FAILED at step perform with libvirt\'s code, and th
   assert.deepEqual(peers.finished, [{ jobId, success: false }]);
 });
 
-test('a destination that refuses to prepare fails the job at step prepare without starting libvirt', async () => {
+test('a destination that refuses to prepare fails the Migrate call itself, leaving no job and no libvirt call', async () => {
   const { hypervisor, peers, migrations } = setup();
   hypervisor.addVm(VM);
   peers.prepareError = new FerryError('INVALID_ARGUMENT', 'dstqemu: 198.19.0.9 is not an address of the destination host');
+  await assert.rejects(migrations.migrate(command()), (e) => isFerryError(e, 'INVALID_ARGUMENT') && /dstqemu/.test(e.message));
+  assert.equal(hypervisor.plans.length, 0);
+  assert.deepEqual(migrations.list(false), []);
+  peers.prepareError = undefined;
   const { jobId } = await migrations.migrate(command());
-  const final = await finalOf(migrations, jobId);
+  await until(() => hypervisor.isMigrating(VM), 'perform after a refused attempt');
+  hypervisor.complete(VM);
+  assert.equal((await finalOf(migrations, jobId)).phase, 'completed');
+});
+
+test('a queued job whose destination refuses ends FAILED at step prepare', async () => {
+  const { hypervisor, peers, migrations } = setup(1);
+  hypervisor.addVm(VM);
+  hypervisor.addVm(VM2);
+  const first = await migrations.migrate(command(VM));
+  const second = await migrations.migrate(command(VM2));
+  assert.equal(second.phase, 'queued');
+  peers.prepareError = new FerryError('RESOURCE_EXHAUSTED', 'incoming limit');
+  await until(() => hypervisor.isMigrating(VM), 'first perform');
+  hypervisor.complete(VM);
+  const final = await finalOf(migrations, second.jobId);
   assert.equal(final.phase, 'failed');
   assert.equal(final.error?.step, 'prepare');
-  assert.equal(final.error?.kind, 'INVALID_ARGUMENT');
-  assert.equal(hypervisor.plans.length, 0);
+  assert.equal(final.error?.vmState, 'running on source');
+  assert.equal((await finalOf(migrations, first.jobId)).phase, 'completed');
 });
 
 test('cancel aborts the libvirt job and ends CANCELLED with the VM on the source', async () => {
