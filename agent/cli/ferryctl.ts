@@ -1,0 +1,202 @@
+#!/usr/bin/env node
+/**
+ * ferryctl: the operator's command line for Ferry agents. It only uses the
+ * typed client from shared/; everything it can do, an engine can do too.
+ *
+ *   ferryctl migrate VMID --from HOST --to HOST [--dstqemu IP | --network CIDR] [policy flags]
+ *   ferryctl status|watch|cancel JOB_OR_VMID --from HOST
+ *   ferryctl hibernate VMID --from HOST --file PATH --definition PATH [--overwrite]
+ *   ferryctl restore --from HOST --file PATH --definition PATH [--paused]
+ *   ferryctl list --from HOST [--vms]
+ * Every command takes --json for scripts.
+ */
+import { parseArgs } from 'node:util';
+import * as grpc from '@grpc/grpc-js';
+import { connectAgent, unary, type FerryClients } from '../../shared/client.js';
+import { isFerryError } from '../../shared/errors.js';
+import type { MigrationProgress__Output } from '../../shared/generated/ferry/v1/MigrationProgress.js';
+import type { MigrationPolicy } from '../../shared/generated/ferry/v1/MigrationPolicy.js';
+import type { JobSelector } from '../../shared/generated/ferry/v1/JobSelector.js';
+import { ProgressPrinter, phaseName, summary } from './progress.js';
+
+const OPTIONS = {
+  from: { type: 'string' },
+  to: { type: 'string' },
+  dstqemu: { type: 'string', default: '' },
+  network: { type: 'string', default: '' },
+  bandwidth: { type: 'string' },
+  parallel: { type: 'string' },
+  compression: { type: 'string' },
+  'auto-converge': { type: 'boolean' },
+  'post-copy': { type: 'boolean' },
+  encrypted: { type: 'boolean' },
+  'copy-storage': { type: 'string' },
+  downtime: { type: 'string' },
+  file: { type: 'string' },
+  definition: { type: 'string' },
+  overwrite: { type: 'boolean', default: false },
+  paused: { type: 'boolean', default: false },
+  detach: { type: 'boolean', default: false },
+  vms: { type: 'boolean', default: false },
+  json: { type: 'boolean', default: false },
+  help: { type: 'boolean', short: 'h', default: false },
+} as const;
+
+type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>['values'];
+
+const USAGE = `usage: ferryctl COMMAND [ARGS] --from HOST[:PORT] [--json]
+  migrate VMID --to HOST [--dstqemu IP | --network CIDR] [--bandwidth MIBPS] [--parallel N]
+               [--compression none|zlib|zstd|xbzrle] [--auto-converge] [--post-copy] [--encrypted]
+               [--copy-storage none|all|incremental] [--downtime MS] [--detach]
+  status JOB|VMID     watch JOB|VMID     cancel JOB|VMID
+  hibernate VMID --file PATH --definition PATH [--overwrite]
+  restore --file PATH --definition PATH [--paused]
+  list [--vms]`;
+
+async function main(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true });
+  const [command, target] = positionals;
+  if (values.help || !command) return usage(values.help ? 0 : 2);
+  if (!values.from) return fail('--from HOST (the agent to call) is required');
+  const clients = connectAgent(values.from, grpc.credentials.createInsecure());
+  try {
+    switch (command) {
+      case 'migrate':
+        return await migrate(clients, need(target, 'VMID'), values);
+      case 'hibernate':
+        return await hibernate(clients, need(target, 'VMID'), values);
+      case 'status':
+        return print(values, await byJobOrVm(need(target, 'JOB|VMID'), (job) => unary(clients.migration, 'GetMigrationStatus', { job })));
+      case 'watch': {
+        const { jobId } = await byJobOrVm(need(target, 'JOB|VMID'), (job) => unary(clients.migration, 'GetMigrationStatus', { job }));
+        return await follow(clients, { jobId }, values);
+      }
+      case 'cancel': {
+        const { status } = await byJobOrVm(need(target, 'JOB|VMID'), (job) => unary(clients.migration, 'CancelMigration', { job }));
+        return print(values, status!);
+      }
+      case 'restore': {
+        const reply = await unary(clients.migration, 'Restore', { path: values.file ?? '', dstparams: values.definition ?? '', paused: values.paused });
+        return values.json ? json(reply) : (console.log(`restored VM ${reply.vmId} (${reply.name})`), 0);
+      }
+      case 'list':
+        return await list(clients, values);
+      default:
+        return fail(`unknown command "${command}"\n${USAGE}`);
+    }
+  } catch (err) {
+    if (isFerryError(err)) return fail(`${err.kind}: ${err.message}`);
+    throw err;
+  } finally {
+    clients.close();
+  }
+}
+
+async function migrate(clients: FerryClients, vmId: string, values: Values): Promise<number> {
+  if (!values.to) return fail('--to HOST (the destination agent) is required');
+  const accepted = await unary(clients.migration, 'Migrate', {
+    vmId, dst: values.to, mode: 'MIGRATION_MODE_REMOTE', dstqemu: values.dstqemu, migrationNetwork: values.network, policy: policyFrom(values),
+  });
+  if (values.detach) return values.json ? json(accepted) : (console.log(accepted.jobId), 0);
+  return follow(clients, { jobId: accepted.jobId }, values);
+}
+
+async function hibernate(clients: FerryClients, vmId: string, values: Values): Promise<number> {
+  const accepted = await unary(clients.migration, 'Migrate', {
+    vmId, mode: 'MIGRATION_MODE_FILE', dst: values.file ?? '', dstparams: values.definition ?? '', overwrite: values.overwrite,
+  });
+  return follow(clients, { jobId: accepted.jobId }, values);
+}
+
+/** Streams a job's progress until its final phase; the exit code says how it ended. */
+async function follow(clients: FerryClients, job: JobSelector, values: Values): Promise<number> {
+  const printer = new ProgressPrinter(process.stderr);
+  let last: MigrationProgress__Output | undefined;
+  await new Promise<void>((resolve, reject) => {
+    const stream = clients.migration.WatchMigration({ job });
+    stream.on('data', (p: MigrationProgress__Output) => {
+      last = p;
+      if (!values.json) printer.update(p);
+    });
+    stream.on('end', resolve);
+    stream.on('error', reject);
+  });
+  printer.end();
+  if (!last) return fail('the agent ended the progress stream without a status');
+  print(values, last);
+  return phaseName(last) === 'completed' ? 0 : 1;
+}
+
+async function list(clients: FerryClients, values: Values): Promise<number> {
+  if (values.vms) {
+    const { vms } = await unary(clients.host, 'ListVms', {});
+    if (values.json) return json(vms);
+    for (const vm of vms) console.log(`${vm.id}  ${vm.name.padEnd(20)} ${vm.state.padEnd(9)} ${Math.round(vm.memoryBytes / 2 ** 20)} MiB`);
+    return 0;
+  }
+  const { jobs } = await unary(clients.migration, 'ListMigrations', { activeOnly: false });
+  if (values.json) return json(jobs);
+  for (const j of jobs) console.log(`${j.jobId}  ${j.vmId}  ${phaseName(j).padEnd(9)} ${String(j.progressPercent).padStart(3)}%  ${j.dst}`);
+  return 0;
+}
+
+function policyFrom(values: Values): MigrationPolicy {
+  const policy: MigrationPolicy = {};
+  if (values.bandwidth !== undefined) policy.maxBandwidthMibps = Number(values.bandwidth);
+  if (values.parallel !== undefined) policy.parallelConnections = Number(values.parallel);
+  if (values.downtime !== undefined) policy.initialDowntimeMs = Number(values.downtime);
+  if (values.compression !== undefined) policy.compression = `COMPRESSION_${values.compression.toUpperCase()}` as MigrationPolicy['compression'];
+  if (values['copy-storage'] !== undefined) policy.copyStorage = `COPY_STORAGE_${values['copy-storage'].toUpperCase()}` as MigrationPolicy['copyStorage'];
+  if (values['auto-converge'] !== undefined) policy.autoConverge = values['auto-converge'];
+  if (values['post-copy'] !== undefined) policy.postCopy = values['post-copy'];
+  if (values.encrypted !== undefined) policy.encrypted = values.encrypted;
+  return policy;
+}
+
+/**
+ * A target is a job id or a VM id (both UUIDs): it is tried as a job first,
+ * then as a VM ("its current or latest job"). "vm:UUID" skips the first try.
+ */
+async function byJobOrVm<T>(target: string, call: (job: JobSelector) => Promise<T>): Promise<T> {
+  if (target.startsWith('vm:')) return call({ vmId: target.slice(3) });
+  try {
+    return await call({ jobId: target });
+  } catch (err) {
+    if (isFerryError(err, 'NOT_FOUND')) return call({ vmId: target });
+    throw err;
+  }
+}
+
+function print(values: Values, p: MigrationProgress__Output): number {
+  if (values.json) return json(p);
+  console.log(summary(p));
+  return 0;
+}
+
+function json(value: unknown): number {
+  console.log(JSON.stringify(value, null, 2));
+  return 0;
+}
+
+function need(value: string | undefined, what: string): string {
+  if (!value) throw Object.assign(new Error(`missing ${what}\n${USAGE}`), { usage: true });
+  return value;
+}
+
+function usage(code: number): number {
+  (code === 0 ? console.log : console.error)(USAGE);
+  return code;
+}
+
+function fail(message: string): number {
+  console.error(`ferryctl: ${message}`);
+  return 2;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    console.error(`ferryctl: ${err instanceof Error ? err.message : String(err)}`);
+    process.exit(2);
+  },
+);

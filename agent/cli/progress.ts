@@ -1,0 +1,70 @@
+/**
+ * How ferryctl shows a job: a one-line progress bar redrawn in place on a
+ * terminal, plain lines otherwise, and a final summary.
+ */
+import type { MigrationProgress__Output } from '../../shared/generated/ferry/v1/MigrationProgress.js';
+
+export function phaseName(p: MigrationProgress__Output): string {
+  return p.phase.replace('MIGRATION_PHASE_', '').toLowerCase();
+}
+
+export function bytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let value = n;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return `${value.toFixed(unit === 0 ? 0 : 1)} ${units[unit]}`;
+}
+
+function seconds(d: { seconds: number; nanos: number } | null): number {
+  return d ? Number(d.seconds) + d.nanos / 1e9 : 0;
+}
+
+export function progressLine(p: MigrationProgress__Output, width = 30): string {
+  const filled = Math.round((p.progressPercent / 100) * width);
+  const bar = `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}]`;
+  const data = p.data;
+  const rate = p.bandwidthBytesPerS;
+  const eta = rate > 0 && data && data.remainingBytes > 0 ? ` ETA ${Math.ceil(data.remainingBytes / rate)}s` : '';
+  const amounts = data && data.totalBytes > 0 ? ` ${bytes(data.processedBytes)}/${bytes(data.totalBytes)}` : '';
+  const iteration = p.iteration > 0 ? ` iter ${p.iteration}` : '';
+  return `${phaseName(p).padEnd(9)} ${bar} ${String(p.progressPercent).padStart(3)}%${amounts} ${rate > 0 ? `${bytes(rate)}/s` : ''}${eta}${iteration}`;
+}
+
+export function summary(p: MigrationProgress__Output): string {
+  const lines = [
+    `job ${p.jobId}: ${phaseName(p).toUpperCase()} after ${seconds(p.elapsed).toFixed(1)} s`,
+    `  vm ${p.vmId} -> ${p.dst}`,
+  ];
+  if (p.migrateUri) lines.push(`  migrate URI ${p.migrateUri} (${p.network.replace('NETWORK_ROLE_', '').toLowerCase()} network)`);
+  if (p.data && p.data.processedBytes > 0) lines.push(`  transferred ${bytes(p.data.processedBytes)}, ${p.iteration} iteration(s), downtime ${p.downtimeMs} ms`);
+  if (p.bytesOnMigrationNic || p.bytesOnManagementNic) {
+    const total = p.bytesOnMigrationNic + p.bytesOnManagementNic;
+    const share = total > 0 ? ((100 * p.bytesOnMigrationNic) / total).toFixed(2) : '0';
+    lines.push(`  bytes on migration NIC ${bytes(p.bytesOnMigrationNic)}, on management NIC ${bytes(p.bytesOnManagementNic)} (${share} % on the migration NIC)`);
+  }
+  for (const w of p.warnings) lines.push(`  warning: ${w}`);
+  if (p.error) lines.push(`  error at step ${p.error.step}: ${p.error.message}${p.error.libvirtCodeName ? ` [${p.error.libvirtCodeName}]` : ''} (VM ${p.error.vmState || 'state unknown'})`);
+  return lines.join('\n');
+}
+
+/** Redraws one line on a terminal; prints changes line by line otherwise. */
+export class ProgressPrinter {
+  private last = '';
+  constructor(private readonly out: NodeJS.WriteStream) {}
+
+  update(p: MigrationProgress__Output): void {
+    const line = progressLine(p);
+    if (line === this.last) return;
+    this.last = line;
+    if (this.out.isTTY) this.out.write(`\r\x1b[2K${line}`);
+    else this.out.write(`${line}\n`);
+  }
+
+  end(): void {
+    if (this.out.isTTY && this.last) this.out.write('\n');
+  }
+}

@@ -1,0 +1,219 @@
+/**
+ * The Hypervisor port over Ferry's libvirt client: the only place that knows
+ * libvirt's flags, typed-parameter names and error codes. It turns the core's
+ * LiveMigrationPlan into one P2P DOMAIN_MIGRATE_PERFORM3_PARAMS call, and
+ * libvirt's errors into FerryErrors that keep libvirt's code.
+ */
+import { FerryError, type ErrorKind } from '../../shared/errors.js';
+import {
+  constants as c, isNoDomain, LibvirtError, ConnectionError, InterruptedError, ClosedError, CallTimeoutError,
+  type Domain, type JobStats as LibvirtJobStats, type LibvirtClient, type ReconnectingClient, type TypedParamInput,
+} from '../libvirt/index.js';
+import type { Hypervisor, LiveMigrationPlan, VmInfo, VmState } from '../migration/ports.js';
+import type { JobStats } from '../migration/types.js';
+import { jobStatsFrom } from './job-stats.js';
+
+const STATE: Record<number, VmState> = {
+  [c.VIR_DOMAIN_RUNNING]: 'running',
+  [c.VIR_DOMAIN_BLOCKED]: 'running',
+  [c.VIR_DOMAIN_PAUSED]: 'paused',
+  [c.VIR_DOMAIN_SHUTDOWN]: 'running',
+  [c.VIR_DOMAIN_SHUTOFF]: 'shutoff',
+  [c.VIR_DOMAIN_CRASHED]: 'crashed',
+  [c.VIR_DOMAIN_PMSUSPENDED]: 'suspended',
+};
+
+export class LibvirtHypervisor implements Hypervisor {
+  constructor(private readonly libvirt: ReconnectingClient) {}
+
+  async describeVm(vmId: string): Promise<VmInfo> {
+    return translate(async () => {
+      const client = await this.libvirt.client();
+      const dom = await client.domainLookupByUUID(vmId);
+      const [state, xml] = await Promise.all([client.domainGetState(dom), client.domainGetXMLDesc(dom)]);
+      return { id: vmId, name: dom.name, state: STATE[state.state] ?? 'other', memoryBytes: memoryOf(xml) };
+    }, vmId);
+  }
+
+  async migrateLive(vmId: string, plan: LiveMigrationPlan): Promise<void> {
+    await translate(async () => {
+      const client = await this.libvirt.client();
+      const dom = await client.domainLookupByUUID(vmId);
+      const perform = client.domainMigratePerform3Params(dom, plan.destinationUri, migrateParams(plan), migrateFlags(plan), { timeoutMs: 0 });
+      if (plan.initialDowntimeMs > 0) void this.setDowntimeOnceStarted(client, dom, plan.initialDowntimeMs, perform);
+      await perform;
+    }, vmId);
+  }
+
+  async jobStats(vmId: string): Promise<JobStats> {
+    return translate(async () => {
+      const client = await this.libvirt.client();
+      const dom = await client.domainLookupByUUID(vmId);
+      const [stats, state] = await Promise.all([client.domainGetJobStats(dom, 0), client.domainGetState(dom)]);
+      const postcopy =
+        (state.state === c.VIR_DOMAIN_PAUSED && state.reason === c.VIR_DOMAIN_PAUSED_POSTCOPY) ||
+        (state.state === c.VIR_DOMAIN_RUNNING && state.reason === c.VIR_DOMAIN_RUNNING_POSTCOPY);
+      return jobStatsFrom(stats, postcopy);
+    }, vmId);
+  }
+
+  async completedJobStats(vmId: string): Promise<JobStats | undefined> {
+    const client = await this.libvirt.client();
+    // After an outgoing migration the domain may be gone from this host: the
+    // completed statistics then only exist if the domain is still known.
+    const dom = await client.domainLookupByUUID(vmId).catch(() => undefined);
+    if (!dom) return undefined;
+    const stats = await client.domainGetJobStats(dom, c.VIR_DOMAIN_JOB_STATS_COMPLETED).catch(() => undefined);
+    return stats && stats.type !== c.VIR_DOMAIN_JOB_NONE ? jobStatsFrom(stats, false) : undefined;
+  }
+
+  async abortJob(vmId: string, options: { postcopy: boolean }): Promise<void> {
+    await this.withDomain(vmId, (client, dom) =>
+      options.postcopy ? client.domainAbortJobFlags(dom, c.VIR_DOMAIN_ABORT_JOB_POSTCOPY) : client.domainAbortJob(dom),
+    );
+  }
+
+  async setMaxDowntime(vmId: string, ms: number): Promise<void> {
+    await this.withDomain(vmId, (client, dom) => client.domainMigrateSetMaxDowntime(dom, ms));
+  }
+
+  async setMaxSpeed(vmId: string, mibps: number): Promise<void> {
+    // libvirt's "unlimited" is its maximum, not 0.
+    const speed = mibps === 0 ? 8_796_093_022_207n : mibps;
+    await this.withDomain(vmId, (client, dom) => client.domainMigrateSetMaxSpeed(dom, speed));
+  }
+
+  async startPostCopy(vmId: string): Promise<void> {
+    await this.withDomain(vmId, (client, dom) => client.domainMigrateStartPostCopy(dom));
+  }
+
+  async save(vmId: string, path: string): Promise<void> {
+    await this.withDomain(vmId, (client, dom) => client.domainSaveFlags(dom, path, null, 0, { timeoutMs: 0 }));
+  }
+
+  async definition(vmId: string): Promise<string> {
+    return this.withDomain(vmId, (client, dom) => client.domainGetXMLDesc(dom, c.VIR_DOMAIN_XML_MIGRATABLE));
+  }
+
+  async restore(path: string, definition: string, paused: boolean): Promise<{ id: string; name: string }> {
+    return translate(async () => {
+      const client = await this.libvirt.client();
+      await client.domainRestoreFlags(path, null, paused ? c.VIR_DOMAIN_SAVE_PAUSED : c.VIR_DOMAIN_SAVE_RUNNING, { timeoutMs: 0 });
+      const uuid = /<uuid>([^<]+)<\/uuid>/.exec(definition)?.[1];
+      const dom = uuid ? await client.domainLookupByUUID(uuid) : undefined;
+      return { id: dom?.uuid ?? uuid ?? '', name: dom?.name ?? '' };
+    }, path);
+  }
+
+  onIteration(vmId: string, listener: (iteration: number) => void): () => void {
+    let off: (() => Promise<void>) | undefined;
+    let stopped = false;
+    void this.libvirt
+      .subscribe(c.VIR_DOMAIN_EVENT_ID_MIGRATION_ITERATION, (event) => {
+        if (event.domain.uuid === vmId) listener(event.iteration);
+      })
+      .then((unsubscribe) => (stopped ? void unsubscribe().catch(() => undefined) : (off = unsubscribe)))
+      .catch(() => undefined); // progress then comes from polling alone
+    return () => {
+      stopped = true;
+      void off?.().catch(() => undefined);
+    };
+  }
+
+  private async withDomain<T>(vmId: string, fn: (client: LibvirtClient, dom: Domain) => Promise<T>): Promise<T> {
+    return translate(async () => {
+      const client = await this.libvirt.client();
+      return fn(client, await client.domainLookupByUUID(vmId));
+    }, vmId);
+  }
+
+  /** libvirt accepts a max downtime only once the migration job exists. */
+  private async setDowntimeOnceStarted(client: LibvirtClient, dom: Domain, ms: number, perform: Promise<unknown>): Promise<void> {
+    let done = false;
+    perform.then(() => (done = true), () => (done = true));
+    for (let attempt = 0; attempt < 50 && !done; attempt++) {
+      const stats: LibvirtJobStats | undefined = await client.domainGetJobStats(dom, 0, { timeoutMs: 5000 }).catch(() => undefined);
+      if (stats && stats.type !== c.VIR_DOMAIN_JOB_NONE) {
+        await client.domainMigrateSetMaxDowntime(dom, ms, 0, { timeoutMs: 5000 }).catch(() => undefined);
+        return;
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}
+
+function migrateFlags(plan: LiveMigrationPlan): number {
+  let flags = c.VIR_MIGRATE_LIVE | c.VIR_MIGRATE_PEER2PEER | c.VIR_MIGRATE_PERSIST_DEST | c.VIR_MIGRATE_ABORT_ON_ERROR;
+  if (plan.parallelConnections > 1) flags |= c.VIR_MIGRATE_PARALLEL;
+  if (plan.compression !== 'none') flags |= c.VIR_MIGRATE_COMPRESSED;
+  if (plan.autoConverge) flags |= c.VIR_MIGRATE_AUTO_CONVERGE;
+  if (plan.postCopy) flags |= c.VIR_MIGRATE_POSTCOPY;
+  if (plan.encrypted) flags |= c.VIR_MIGRATE_TLS;
+  if (plan.copyStorage === 'all') flags |= c.VIR_MIGRATE_NON_SHARED_DISK;
+  if (plan.copyStorage === 'incremental') flags |= c.VIR_MIGRATE_NON_SHARED_INC;
+  return flags;
+}
+
+function migrateParams(plan: LiveMigrationPlan): TypedParamInput {
+  const params: TypedParamInput = {
+    [c.VIR_MIGRATE_PARAM_URI]: plan.migrateUri,
+    [c.VIR_MIGRATE_PARAM_LISTEN_ADDRESS]: plan.listenAddress,
+  };
+  if (plan.bandwidthMibps > 0) params[c.VIR_MIGRATE_PARAM_BANDWIDTH] = plan.bandwidthMibps;
+  if (plan.parallelConnections > 1) params[c.VIR_MIGRATE_PARAM_PARALLEL_CONNECTIONS] = plan.parallelConnections;
+  if (plan.compression !== 'none') params[c.VIR_MIGRATE_PARAM_COMPRESSION] = plan.compression;
+  if (plan.disksPort) params[c.VIR_MIGRATE_PARAM_DISKS_PORT] = plan.disksPort;
+  if (plan.encrypted && plan.tlsDestination) params[c.VIR_MIGRATE_PARAM_TLS_DESTINATION] = plan.tlsDestination;
+  return params;
+}
+
+function memoryOf(xml: string): number {
+  const match = /<currentMemory unit='(\w+)'>(\d+)<\/currentMemory>/.exec(xml) ?? /<memory unit='(\w+)'>(\d+)<\/memory>/.exec(xml);
+  if (!match) return 0;
+  const scale: Record<string, number> = { b: 1, bytes: 1, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3 };
+  return Number(match[2]) * (scale[match[1]!] ?? 1024);
+}
+
+/** Runs fn, turning libvirt's errors into FerryErrors that keep its code. */
+async function translate<T>(fn: () => Promise<T>, subject: string): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    throw toFerryError(err, subject);
+  }
+}
+
+export function toFerryError(err: unknown, subject: string): unknown {
+  if (err instanceof FerryError) return err;
+  if (err instanceof LibvirtError) {
+    const kind: ErrorKind = isNoDomain(err) ? 'NOT_FOUND' : kindOfLibvirtCode(err.code);
+    const message = isNoDomain(err) ? `no VM ${subject} on this host (libvirt: ${err.message})` : `libvirt: ${err.message}`;
+    return new FerryError(kind, message, { libvirtCode: err.code, libvirtName: err.codeName }, { cause: err });
+  }
+  if (err instanceof ConnectionError || err instanceof InterruptedError || err instanceof ClosedError) {
+    return new FerryError('UNAVAILABLE', `libvirt is not reachable: ${err.message}`, {}, { cause: err });
+  }
+  if (err instanceof CallTimeoutError) return new FerryError('DEADLINE_EXCEEDED', `libvirt: ${err.message}`, {}, { cause: err });
+  return err;
+}
+
+function kindOfLibvirtCode(code: number): ErrorKind {
+  switch (code) {
+    case c.VIR_ERR_OPERATION_INVALID:
+      return 'FAILED_PRECONDITION';
+    case c.VIR_ERR_OPERATION_ABORTED:
+      return 'ABORTED';
+    case c.VIR_ERR_OPERATION_TIMEOUT:
+      return 'DEADLINE_EXCEEDED';
+    case c.VIR_ERR_INVALID_ARG:
+      return 'INVALID_ARGUMENT';
+    case c.VIR_ERR_NO_SUPPORT:
+    case c.VIR_ERR_ARGUMENT_UNSUPPORTED:
+      return 'UNIMPLEMENTED';
+    case c.VIR_ERR_SYSTEM_ERROR:
+    case c.VIR_ERR_RPC:
+      return 'UNAVAILABLE';
+    default:
+      return 'INTERNAL';
+  }
+}
