@@ -83,9 +83,19 @@ export async function performOutgoing(job: MigrationJob, prepared: PreparedMigra
     if (job.cancellation.signal.aborted) throw new FerryError('CANCELLED', 'the migration was cancelled');
     const counters = await readCounters(network, prepared.migrationInterface);
     job.setPhase('migrating');
-    const monitor = startMonitor(job, hypervisor, deps);
+    let stall: FerryError | undefined;
+    const monitor = startMonitor(job, hypervisor, {
+      ...deps,
+      onStall: (ms) => {
+        stall = new FerryError('DEADLINE_EXCEEDED', `no progress for ${Math.round(ms / 1000)} s (data remaining reached no new low): the migration was aborted`);
+        void withDeadline(hypervisor.abortJob(command.vmId, { postcopy: false }), deps.callTimeoutMs, 'libvirt (abort job)')
+          .catch((e: unknown) => job.warn(`aborting the stalled migration failed: ${messageOf(e)}`));
+      },
+    });
     try {
       await hypervisor.migrateLive(command.vmId, planFor(job, prepared.offer, deps));
+    } catch (err) {
+      throw stall ?? err;
     } finally {
       await monitor.stop();
     }

@@ -18,6 +18,7 @@ export const BUILTIN_DEFAULTS: Readonly<MigrationPolicy> = Object.freeze({
   encrypted: false,
   copyStorage: 'none' as CopyStorage,
   initialDowntimeMs: 300,
+  stallTimeoutS: 60,
 });
 
 export function resolvePolicy(request: PolicyRequest, defaults: MigrationPolicy = BUILTIN_DEFAULTS): MigrationPolicy {

@@ -33,6 +33,8 @@ export interface MigrationPolicy {
   encrypted: boolean;
   copyStorage: CopyStorage;
   initialDowntimeMs: number; // 0 = libvirt's default
+  /** Abort when data remaining reaches no new low for this long (0 = never). */
+  stallTimeoutS: number;
 }
 
 export interface MigrateCommand {

@@ -52,6 +52,7 @@ function policyRequest(policy: MigrationPolicy__Output | null): PolicyRequest {
   set('maxBandwidthMibps', optionalInRange('policy.max_bandwidth_mibps', policy.maxBandwidthMibps, 0, 1_000_000, 'MiB/s (0 = unlimited)'));
   set('parallelConnections', optionalInRange('policy.parallel_connections', policy.parallelConnections, 1, 64, 'connections'));
   set('initialDowntimeMs', optionalInRange('policy.initial_downtime_ms', policy.initialDowntimeMs, 1, 60_000, 'ms'));
+  set('stallTimeoutS', optionalInRange('policy.stall_timeout_s', policy.stallTimeoutS, 0, 86_400, 's (0 = no stall timeout)'));
   set('autoConverge', policy.autoConverge);
   set('postCopy', policy.postCopy);
   set('encrypted', policy.encrypted);
@@ -108,6 +109,7 @@ export function toProgress(s: MigrationStatus): MigrationProgress {
       encrypted: s.policy.encrypted,
       copyStorage: `COPY_STORAGE_${s.policy.copyStorage.toUpperCase()}` as never,
       initialDowntimeMs: s.policy.initialDowntimeMs,
+      stallTimeoutS: s.policy.stallTimeoutS,
     },
   };
 }

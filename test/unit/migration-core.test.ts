@@ -13,7 +13,7 @@ const VM2 = '7f1c2a3e-9d4b-4c1e-8f7a-0b1c2d3e4f51';
 function command(vmId = VM, extra: Partial<MigrateCommand> = {}): MigrateCommand {
   return {
     vmId, mode: 'remote', dst: '198.18.0.2', dstparams: '', dstqemu: '198.19.0.2', migrationNetwork: '', overwrite: false,
-    policy: { maxBandwidthMibps: 0, parallelConnections: 1, compression: 'none', autoConverge: false, postCopy: false, encrypted: false, copyStorage: 'none', initialDowntimeMs: 0 },
+    policy: { maxBandwidthMibps: 0, parallelConnections: 1, compression: 'none', autoConverge: false, postCopy: false, encrypted: false, copyStorage: 'none', initialDowntimeMs: 0, stallTimeoutS: 0 },
     ...extra,
   };
 }
@@ -167,4 +167,20 @@ test('lookups: unknown job is NOT_FOUND; by VM finds the latest job', async () =
   hypervisor.complete(VM);
   await finalOf(migrations, jobId);
   assert.equal(migrations.status({ vmId: VM }).phase, 'completed');
+});
+
+test('a migration whose data remaining reaches no new low for the stall timeout is aborted and ends FAILED', async () => {
+  const { hypervisor, migrations } = setup();
+  hypervisor.addVm(VM);
+  const cmd = command();
+  cmd.policy.stallTimeoutS = 1;
+  const { jobId } = await migrations.migrate(cmd);
+  await until(() => hypervisor.isMigrating(VM), 'perform');
+  hypervisor.current = stats(100, 900); // and it never changes: a dead link
+  const final = await finalOf(migrations, jobId);
+  assert.equal(final.phase, 'failed');
+  assert.equal(final.error?.kind, 'DEADLINE_EXCEEDED');
+  assert.match(final.error?.message ?? '', /no progress for 1 s/);
+  assert.deepEqual(hypervisor.aborted, [VM]);
+  assert.equal(final.error?.vmState, 'running on source');
 });
