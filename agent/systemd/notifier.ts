@@ -106,7 +106,14 @@ export function startSystemdNotifier(options: NotifierOptions): SystemdNotifier 
   let counts: (() => MigrationCounts) | undefined;
   let lastStatus = '';
   const statusLine = () => {
-    lastStatus = counts ? `${base}; ${formatMigrationStatus(counts())}` : base;
+    let suffix = '';
+    try {
+      if (counts) suffix = `; ${formatMigrationStatus(counts())}`;
+    } catch {
+      // A status line is not worth crashing the agent from a timer.
+      suffix = '; migration counts unavailable';
+    }
+    lastStatus = `${base}${suffix}`;
     return `STATUS=${lastStatus}`;
   };
 

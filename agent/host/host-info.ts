@@ -1,0 +1,64 @@
+/**
+ * The Host service's core: capabilities, stats and the VM list, from the
+ * ports in host-facts.ts and system-probe.ts. No gRPC here; the RPC layer
+ * (agent/rpc/host-service.ts) only converts.
+ */
+import type { AgentConfig } from '../config/agent-config.js';
+import { collectCapabilities, type HostCapabilitiesFacts } from './capabilities.js';
+import type { HypervisorInfo, LimitsInForce, MigrationActivity, VmSummary } from './host-facts.js';
+import { HostStatsCollector, type HostStatsFacts } from './stats.js';
+import type { SystemProbe } from './system-probe.js';
+import { ferryVersion } from './version.js';
+
+export interface HostInfoDeps {
+  config: AgentConfig;
+  system: SystemProbe;
+  hypervisor: HypervisorInfo;
+  migrations: MigrationActivity;
+  /** Limits in force now (default: the configured ones). */
+  limits?: () => LimitsInForce;
+  /** The firewall backend actually in use (default: the configured one). */
+  firewallBackend?: () => string;
+  /** Default: package.json's version. */
+  ferryVersion?: string;
+  /** Background NIC sampling period; 0 disables it (tests). Default 5 s. */
+  sampleIntervalMs?: number;
+}
+
+export interface VmFacts extends VmSummary {
+  migrating: boolean;
+}
+
+export interface HostInfo {
+  capabilities(): Promise<HostCapabilitiesFacts>;
+  stats(): Promise<HostStatsFacts>;
+  /** Sorted by name. */
+  listVms(): Promise<VmFacts[]>;
+  /** Stops background sampling. */
+  close(): void;
+}
+
+export function createHostInfo(deps: HostInfoDeps): HostInfo {
+  const collector = new HostStatsCollector(deps.system, deps.migrations);
+  const interval = deps.sampleIntervalMs ?? 5000;
+  if (interval > 0) collector.start(interval);
+  const capabilityDeps = {
+    config: deps.config,
+    system: deps.system,
+    hypervisor: deps.hypervisor,
+    ferryVersion: deps.ferryVersion ?? ferryVersion(),
+    ...(deps.limits ? { limits: deps.limits } : {}),
+    ...(deps.firewallBackend ? { firewallBackend: deps.firewallBackend } : {}),
+  };
+  return {
+    capabilities: () => collectCapabilities(capabilityDeps),
+    stats: () => collector.stats(),
+    async listVms() {
+      const vms = await deps.hypervisor.listVms();
+      return vms
+        .map((vm) => ({ ...vm, migrating: deps.migrations.isMigrating(vm.id) }))
+        .sort((a, b) => a.name.localeCompare(b.name) || a.id.localeCompare(b.id));
+    },
+    close: () => collector.stop(),
+  };
+}

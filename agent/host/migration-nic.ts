@@ -1,0 +1,63 @@
+/**
+ * Which NIC carries the migration network and which the management address,
+ * from the configuration and the NIC list. Pure: the warnings it returns say
+ * what an operator should fix.
+ */
+import { cidrContains, networkOf } from '../config/cidr.js';
+import type { MigrationNetworkSpec } from '../config/agent-config.js';
+import { isUp, type NicInfo } from './system-probe.js';
+
+export interface MigrationNicResult {
+  /** The configured network in CIDR form (for an interface: its first address's block). */
+  cidr: string;
+  nic?: NicInfo;
+  /** This host's address on the migration network (no prefix). */
+  address: string;
+  up: boolean;
+  warnings: string[];
+}
+
+const bare = (withPrefix: string) => withPrefix.split('/')[0]!;
+const isLinkLocal = (address: string) => /^fe80:/i.test(address) || address.startsWith('169.254.');
+
+export function findMigrationNic(spec: MigrationNetworkSpec | null, nics: readonly NicInfo[]): MigrationNicResult {
+  if (spec === null) {
+    return { cidr: '', address: '', up: false, warnings: ['no migration network is configured (migration.network): migrations use the management network'] };
+  }
+  if (spec.kind === 'interface') {
+    const nic = nics.find((n) => n.name === spec.name);
+    if (!nic) return { cidr: '', address: '', up: false, warnings: [`migration NIC ${spec.name} (migration.network) does not exist on this host`] };
+    // IPv4 first, then global IPv6: link-local addresses cannot be dialled without a zone.
+    const preferred = [...nic.addresses].sort((a, b) => rank(a) - rank(b)).find((a) => !isLinkLocal(bare(a)));
+    const result: MigrationNicResult = { cidr: preferred ? (networkOf(preferred)?.text ?? '') : '', nic, address: preferred ? bare(preferred) : '', up: isUp(nic.state), warnings: [] };
+    if (!result.up) result.warnings.push(`migration NIC ${nic.name} is ${nic.state}`);
+    else if (!preferred) result.warnings.push(`migration NIC ${nic.name} has no usable address`);
+    return result;
+  }
+
+  const inside = nics.flatMap((nic) => nic.addresses.filter((a) => cidrContains(spec.cidr, bare(a))).map((a) => ({ nic, address: bare(a) })));
+  const warnings: string[] = [];
+  if (inside.length === 0) {
+    const down = nics.filter((n) => !isUp(n.state)).map((n) => n.name);
+    warnings.push(
+      `no NIC has an address in ${spec.cidr.text} (migration.network)` + (down.length ? `; NICs that are down: ${down.join(', ')}` : ''),
+    );
+    return { cidr: spec.cidr.text, address: '', up: false, warnings };
+  }
+  const names = [...new Set(inside.map((i) => i.nic.name))];
+  const chosen = inside.find((i) => isUp(i.nic.state)) ?? inside[0]!;
+  if (names.length > 1) warnings.push(`several NICs have addresses in ${spec.cidr.text}: ${names.join(', ')}; using ${chosen.nic.name}`);
+  const up = isUp(chosen.nic.state);
+  if (!up) warnings.push(`migration NIC ${chosen.nic.name} is ${chosen.nic.state}`);
+  return { cidr: spec.cidr.text, nic: chosen.nic, address: chosen.address, up, warnings };
+}
+
+function rank(address: string): number {
+  return address.includes(':') ? 1 : 0;
+}
+
+/** The NIC the agent's own listen address is on (the default-route NIC for a wildcard). */
+export function findManagementNic(listenAddress: string, nics: readonly NicInfo[]): NicInfo | undefined {
+  if (listenAddress === '0.0.0.0' || listenAddress === '::') return nics.find((n) => n.isDefault);
+  return nics.find((n) => n.addresses.some((a) => bare(a) === listenAddress));
+}

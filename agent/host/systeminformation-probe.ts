@@ -1,0 +1,107 @@
+/**
+ * SystemProbe over systeminformation. Two gaps of that library are filled
+ * here: it keeps one address per family per NIC (os.networkInterfaces() has
+ * them all, with their prefix), and, like libuv underneath, it drops NICs
+ * that are down, which is exactly when an operator needs to see the migration
+ * NIC; those come from the names in /sys/class/net with the few one-value
+ * attributes that matter.
+ */
+import fs from 'node:fs/promises';
+import { constants } from 'node:fs';
+import os from 'node:os';
+import si from 'systeminformation';
+import type { CpuFacts, MemoryFacts, NicCounters, NicInfo, SystemProbe } from './system-probe.js';
+
+const SYS_NET = '/sys/class/net';
+
+export function createSystemInformationProbe(): SystemProbe {
+  return {
+    async cpu(): Promise<CpuFacts> {
+      const [cpu, flags] = await Promise.all([si.cpu(), si.cpuFlags()]);
+      return {
+        model: [cpu.manufacturer, cpu.brand].filter(Boolean).join(' '),
+        vendor: cpu.vendor,
+        cores: cpu.physicalCores,
+        threads: cpu.cores,
+        flags: flags.split(/\s+/).filter(Boolean),
+      };
+    },
+
+    async memory(): Promise<MemoryFacts> {
+      const mem = await si.mem();
+      return { totalBytes: mem.total, usedBytes: mem.active, availableBytes: mem.available };
+    },
+
+    async nics(): Promise<NicInfo[]> {
+      // rescan: the migration NIC may have changed since the last call.
+      const found = (await si.networkInterfaces(true)) as si.Systeminformation.NetworkInterfacesData[];
+      const all = os.networkInterfaces();
+      const nics: NicInfo[] = found
+        .filter((n) => !n.internal)
+        .map((n) => ({
+          name: n.iface,
+          addresses: (all[n.iface] ?? []).map((a) => a.cidr).filter((c): c is string => c !== null),
+          mac: n.mac,
+          speedMbps: n.speed ?? 0,
+          mtu: n.mtu ?? 0,
+          state: n.operstate || 'unknown',
+          isDefault: n.default,
+        }));
+      const seen = new Set(found.map((n) => n.iface));
+      for (const name of await listSysNet()) {
+        if (!seen.has(name) && name !== 'lo') nics.push(await fromSysfs(name));
+      }
+      return nics.sort((a, b) => a.name.localeCompare(b.name));
+    },
+
+    async nicCounters(): Promise<NicCounters[]> {
+      const stats = await si.networkStats('*');
+      return stats
+        .filter((s) => s.iface !== '' && s.iface !== 'lo')
+        .map((s) => ({ name: s.iface, rxBytes: s.rx_bytes, txBytes: s.tx_bytes }));
+    },
+
+    async cpuPercent(): Promise<number> {
+      return (await si.currentLoad()).currentLoad;
+    },
+
+    async kvmAvailable(): Promise<boolean> {
+      try {
+        await fs.access('/dev/kvm', constants.R_OK | constants.W_OK);
+        return true;
+      } catch {
+        return false;
+      }
+    },
+  };
+}
+
+async function listSysNet(): Promise<string[]> {
+  try {
+    return await fs.readdir(SYS_NET);
+  } catch {
+    return [];
+  }
+}
+
+/** A NIC that is down: no addresses are known, the link facts are. */
+async function fromSysfs(name: string): Promise<NicInfo> {
+  const read = async (attribute: string) => {
+    try {
+      return (await fs.readFile(`${SYS_NET}/${name}/${attribute}`, 'utf8')).trim();
+    } catch {
+      return ''; // e.g. speed of a link without carrier answers EINVAL.
+    }
+  };
+  const [state, mtu, mac, speed] = await Promise.all([read('operstate'), read('mtu'), read('address'), read('speed')]);
+  const speedMbps = Number(speed);
+  return {
+    name,
+    addresses: [],
+    mac,
+    speedMbps: Number.isFinite(speedMbps) && speedMbps > 0 ? speedMbps : 0,
+    mtu: Number(mtu) || 0,
+    state: state || 'unknown',
+    isDefault: false,
+  };
+}

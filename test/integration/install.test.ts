@@ -1,0 +1,167 @@
+// scripts/install into a temporary root: a self-contained agent that starts
+// and answers, a unit that `systemd-analyze verify` accepts, wrappers and a
+// config; running it again changes nothing and keeps the operator's config;
+// --uninstall leaves the root empty.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import * as grpc from '@grpc/grpc-js';
+import { connectAgent, unary } from '../../shared/client.js';
+import { isFerryError } from '../../shared/errors.js';
+
+const run = promisify(execFile);
+const REPO = fileURLToPath(new URL('../../../', import.meta.url));
+const INSTALL = path.join(REPO, 'scripts/install');
+const roots: string[] = [];
+
+after(() => {
+  for (const root of roots) fs.rmSync(root, { recursive: true, force: true });
+});
+
+function tempRoot(): string {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-install-'));
+  roots.push(root);
+  return root;
+}
+
+/** Real paths inside `root` (no DESTDIR): what is installed can run. */
+function layout(root: string) {
+  return {
+    prefix: `${root}/opt/ferry`,
+    bin: `${root}/usr/local/bin`,
+    etc: `${root}/etc/ferry`,
+    units: `${root}/etc/systemd/system`,
+    env: {
+      ...process.env,
+      FERRY_PREFIX: `${root}/opt/ferry`,
+      FERRY_BINDIR: `${root}/usr/local/bin`,
+      FERRY_SYSCONFDIR: `${root}/etc/ferry`,
+      FERRY_UNITDIR: `${root}/etc/systemd/system`,
+    },
+  };
+}
+
+async function install(env: NodeJS.ProcessEnv, ...args: string[]): Promise<string> {
+  const { stdout } = await run(INSTALL, ['--no-build', ...args], { env, maxBuffer: 16 * 1024 * 1024 });
+  return stdout;
+}
+
+/** Every path under root with its content hash (directories end with /). */
+function snapshot(root: string): Map<string, string> {
+  const out = new Map<string, string>();
+  const walk = (dir: string) => {
+    for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+      const full = path.join(dir, entry.name);
+      const rel = path.relative(root, full);
+      if (rel.includes('node_modules')) continue;
+      if (entry.isDirectory()) {
+        out.set(`${rel}/`, '');
+        walk(full);
+      } else out.set(rel, fs.readFileSync(full).toString('base64').slice(0, 64) + fs.statSync(full).size);
+    }
+  };
+  walk(root);
+  return out;
+}
+
+/** Starts the installed ferryd on a free loopback port; resolves with it once it logs that it listens. */
+async function startInstalled(bin: string, env: NodeJS.ProcessEnv) {
+  const child = spawn(`${bin}/ferryd`, ['--listen', '127.0.0.1:0', '--insecure'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  const port = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`ferryd did not start: ${output}`)), 15_000);
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString();
+      const match = /"port":(\d+)/.exec(output);
+      if (match) {
+        clearTimeout(timer);
+        resolve(Number(match[1]));
+      }
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
+    child.once('exit', (code) => reject(new Error(`ferryd exited with ${code}: ${output}`)));
+  });
+  return { child, port };
+}
+
+test('install into a temporary root, run it, verify the unit, install again, uninstall', { timeout: 240_000 }, async () => {
+  const root = tempRoot();
+  const { prefix, bin, etc, units, env } = layout(root);
+  await install(env);
+
+  for (const file of [`${prefix}/dist/agent/main.js`, `${prefix}/proto/ferry/v1/host.proto`, `${prefix}/node_modules/yaml/package.json`, `${prefix}/install-manifest`]) {
+    assert.ok(fs.existsSync(file), file);
+  }
+  assert.ok(fs.existsSync(`${prefix}/node_modules/unix-dgram/build/Release/unix_dgram.node`), 'the native addon is built');
+  assert.ok(!fs.existsSync(`${prefix}/node_modules/typescript`), 'no dev dependencies');
+  assert.ok(!fs.existsSync(`${prefix}/dist/test`), 'no compiled tests');
+  const ferryd = fs.readFileSync(`${bin}/ferryd`, 'utf8');
+  assert.match(ferryd, new RegExp(`^exec /\\S+/node --enable-source-maps ${prefix}/dist/agent/main\\.js "\\$@"$`, 'm'));
+  assert.match(fs.readFileSync(`${bin}/ferryctl`, 'utf8'), new RegExp(`${prefix}/dist/agent/cli/ferryctl\\.js`));
+  assert.equal(fs.statSync(`${bin}/ferryd`).mode & 0o777, 0o755);
+  assert.deepEqual(fs.readFileSync(`${etc}/ferryd.yaml`), fs.readFileSync(path.join(REPO, 'systemd/ferryd.example.yaml')));
+  const unit = fs.readFileSync(`${units}/ferryd.service`, 'utf8');
+  assert.match(unit, new RegExp(`^ExecStart=${bin}/ferryd --config ${etc}/ferryd\\.yaml$`, 'm'));
+
+  // The unit as installed: systemd's own checker (ExecStart must exist).
+  const verify = await run('systemd-analyze', ['verify', '--man=no', `${units}/ferryd.service`]).catch((err: { stderr?: string; message: string }) => {
+    assert.fail(`systemd-analyze verify: ${err.stderr ?? err.message}`);
+  });
+  assert.equal(verify.stderr.trim(), '');
+
+  // The installed agent runs from its own directory and answers on gRPC.
+  const agent = await startInstalled(bin, { ...env, FERRY_CONFIG: `${etc}/ferryd.yaml` });
+  try {
+    const clients = connectAgent(`127.0.0.1:${agent.port}`, grpc.credentials.createInsecure());
+    const answer = await unary(clients.host, 'GetCapabilities', {}, { timeoutMs: 5000 }).then(
+      () => 'OK',
+      (err: unknown) => (isFerryError(err) ? err.kind : String(err)),
+    );
+    clients.close();
+    assert.ok(answer === 'OK' || answer === 'UNIMPLEMENTED', `the installed agent answered ${answer}`);
+  } finally {
+    agent.child.kill('SIGTERM');
+  }
+
+  // Again: the same files, and the operator's config is kept.
+  fs.appendFileSync(`${etc}/ferryd.yaml`, '# edited by the operator\n');
+  const before = snapshot(root);
+  const second = await install(env);
+  assert.match(second, /keeping .*ferryd\.yaml/);
+  assert.deepEqual(snapshot(root), before);
+
+  // Uninstall keeps only the edited config (and the directory it is in)…
+  await install(env, '--uninstall');
+  assert.deepEqual([...snapshot(root).keys()].sort(), ['etc/', 'etc/ferry/', 'etc/ferry/ferryd.yaml']);
+  // …and once that is gone too, install + uninstall leave nothing at all.
+  fs.rmSync(`${root}/etc`, { recursive: true });
+  await install(env);
+  await install(env, '--uninstall');
+  assert.deepEqual(fs.readdirSync(root), []);
+});
+
+test('DESTDIR stages the same tree with the final paths inside the files, and uninstall empties it', { timeout: 240_000 }, async () => {
+  const root = tempRoot();
+  const env = { ...process.env, DESTDIR: root };
+  await install(env);
+  assert.match(fs.readFileSync(`${root}/etc/systemd/system/ferryd.service`, 'utf8'), /^ExecStart=\/usr\/local\/bin\/ferryd --config \/etc\/ferry\/ferryd\.yaml$/m);
+  assert.match(fs.readFileSync(`${root}/usr/local/bin/ferryd`, 'utf8'), / \/opt\/ferry\/dist\/agent\/main\.js /);
+  assert.ok(fs.existsSync(`${root}/opt/ferry/dist/agent/main.js`));
+  await install(env, '--uninstall');
+  assert.deepEqual(fs.readdirSync(root), []);
+});
+
+test('refuses what it cannot do safely', async () => {
+  const root = tempRoot();
+  await assert.rejects(install({ ...process.env, FERRY_PREFIX: 'relative/ferry' }), /must be absolute/);
+  await assert.rejects(install({ ...process.env, FERRY_PREFIX: '/usr' }), /not a directory of its own/);
+  await assert.rejects(install({ ...process.env, DESTDIR: root }, '--uninstall'), /nothing to uninstall/);
+  await assert.rejects(install({ ...process.env, DESTDIR: root }, '--bogus'), /unknown option --bogus/);
+  assert.deepEqual(fs.readdirSync(root), []);
+});

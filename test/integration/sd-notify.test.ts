@@ -1,0 +1,192 @@
+// The sd_notify protocol as systemd sees it: a unix datagram socket set as
+// NOTIFY_SOCKET (opened with the same unix-dgram package) receives READY=1
+// only once the gRPC server answers, STATUS= lines with migration counts,
+// WATCHDOG=1 every WATCHDOG_USEC/2 while the event loop runs and none while
+// it is blocked, and STOPPING=1 on SIGTERM.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import * as grpc from '@grpc/grpc-js';
+import type { UnixDgramSocket } from 'unix-dgram';
+import { startSystemdNotifier, watchdogInterval, type NotifierLog } from '../../agent/systemd/notifier.js';
+import { connectAgent, unary } from '../../shared/client.js';
+import { isFerryError } from '../../shared/errors.js';
+
+const require = createRequire(import.meta.url);
+const { createSocket } = require('unix-dgram') as typeof import('unix-dgram');
+const DIST = fileURLToPath(new URL('../../', import.meta.url));
+const REPO = path.resolve(DIST, '..');
+
+interface Received {
+  at: number;
+  text: string;
+}
+
+let dir: string;
+let socketPath: string;
+let listener: UnixDgramSocket;
+const received: Received[] = [];
+
+before(() => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-notify-'));
+  socketPath = path.join(dir, 'notify.sock');
+  listener = createSocket('unix_dgram', (msg: Buffer) => received.push({ at: Date.now(), text: msg.toString() }));
+  listener.bind(socketPath);
+});
+
+after(() => {
+  listener.close();
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+const quiet: NotifierLog & { warnings: string[] } = {
+  warnings: [],
+  warn(message: string, meta?: Record<string, unknown>) {
+    this.warnings.push(`${message} ${JSON.stringify(meta)}`);
+  },
+  debug() {},
+};
+
+async function waitFor<T>(find: () => T | undefined, what: string, timeoutMs = 5000): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const found = find();
+    if (found !== undefined) return found;
+    if (Date.now() > end) assert.fail(`timed out waiting for ${what}; received: ${JSON.stringify(received.map((r) => r.text))}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const pings = (from = 0, to = Infinity) => received.filter((r) => r.text === 'WATCHDOG=1' && r.at >= from && r.at <= to);
+
+test('watchdog interval: half of WATCHDOG_USEC, only for the process it names', () => {
+  assert.equal(watchdogInterval({ WATCHDOG_USEC: '30000000' }, 42), 15000);
+  assert.equal(watchdogInterval({ WATCHDOG_USEC: '30000000', WATCHDOG_PID: '42' }, 42), 15000);
+  assert.equal(watchdogInterval({ WATCHDOG_USEC: '30000000', WATCHDOG_PID: '41' }, 42), 0);
+  assert.equal(watchdogInterval({}, 42), 0);
+  assert.equal(watchdogInterval({ WATCHDOG_USEC: 'x' }, 42), 0);
+});
+
+test('in process: READY=1 with STATUS and MAINPID, status with counts on change, pings, STOPPING=1', async () => {
+  received.length = 0;
+  const env: NodeJS.ProcessEnv = { NOTIFY_SOCKET: socketPath, WATCHDOG_USEC: '100000', WATCHDOG_PID: String(process.pid) };
+  const notifier = startSystemdNotifier({ env, log: quiet, statusIntervalMs: 20 });
+  assert.equal(notifier.enabled, true);
+  assert.equal(notifier.watchdogIntervalMs, 50);
+  assert.deepEqual(env, {}, 'children must not inherit the notification variables');
+
+  let counts = { outgoing: 0, incoming: 0, queued: 0 };
+  notifier.trackMigrations(() => counts);
+  await notifier.ready('ready on 127.0.0.1:54321');
+  const ready = await waitFor(() => received.find((r) => r.text.startsWith('READY=1')), 'READY=1');
+  assert.equal(ready.text, `READY=1\nSTATUS=ready on 127.0.0.1:54321; 0 outgoing, 0 incoming, 0 queued migrations\nMAINPID=${process.pid}`);
+
+  counts = { outgoing: 2, incoming: 1, queued: 4 };
+  await waitFor(() => received.find((r) => r.text === 'STATUS=ready on 127.0.0.1:54321; 2 outgoing, 1 incoming, 4 queued migrations'), 'STATUS with counts');
+  await sleep(100);
+  const statuses = received.filter((r) => r.text.startsWith('STATUS='));
+  assert.equal(statuses.length, 1, 'no STATUS= while the counts stay the same');
+
+  const start = Date.now();
+  await sleep(400);
+  const n = pings(start).length;
+  assert.ok(n >= 4 && n <= 9, `about 8 pings in 400 ms at 50 ms, got ${n}`);
+
+  await notifier.stopping('shutting down (SIGTERM)');
+  await waitFor(() => received.find((r) => r.text.startsWith('STOPPING=1')), 'STOPPING=1');
+  assert.match(received.find((r) => r.text.startsWith('STOPPING=1'))!.text, /^STOPPING=1\nSTATUS=shutting down \(SIGTERM\); 2 outgoing/);
+  notifier.close();
+  const closedAt = Date.now();
+  await sleep(200);
+  assert.equal(pings(closedAt + 1).length, 0, 'no ping after close');
+});
+
+test('without NOTIFY_SOCKET everything is a no-op; a watchdog for another PID is ignored', async () => {
+  const off = startSystemdNotifier({ env: { WATCHDOG_USEC: '100000' }, log: quiet });
+  assert.equal(off.enabled, false);
+  assert.equal(off.watchdogIntervalMs, 0);
+  await off.ready('ready');
+  off.trackMigrations(() => ({ outgoing: 0, incoming: 0, queued: 0 }));
+  off.close();
+
+  received.length = 0;
+  const other = startSystemdNotifier({ env: { NOTIFY_SOCKET: socketPath, WATCHDOG_USEC: '100000', WATCHDOG_PID: '1' }, log: quiet });
+  assert.equal(other.watchdogIntervalMs, 0);
+  await sleep(150);
+  assert.equal(pings().length, 0);
+  other.close();
+});
+
+test('an abstract or missing socket is a warning, never a crash', async () => {
+  quiet.warnings.length = 0;
+  const abstract = startSystemdNotifier({ env: { NOTIFY_SOCKET: '@/org/freedesktop/systemd1/notify' }, log: quiet });
+  assert.equal(abstract.enabled, false);
+  assert.match(quiet.warnings[0]!, /abstract namespace/);
+  const missing = startSystemdNotifier({ env: { NOTIFY_SOCKET: path.join(dir, 'absent.sock') }, log: quiet });
+  await missing.ready('ready');
+  await missing.status('still here');
+  assert.equal(quiet.warnings.length, 2, 'a failing socket warns once');
+  assert.match(quiet.warnings[1]!, /sd_notify failed/);
+  missing.close();
+});
+
+// What main.ts does, reduced to the order that matters: listen, then READY=1.
+const CHILD = `
+import * as grpc from '@grpc/grpc-js';
+import { startGrpcServer, setServing } from '${DIST}agent/rpc/server.js';
+import { startSystemdNotifier } from '${DIST}agent/systemd/notifier.js';
+import { createLogger } from '${DIST}agent/log.js';
+const log = createLogger({ level: 'warn', human: false });
+const notifier = startSystemdNotifier({ env: process.env, log });
+const running = await startGrpcServer({ address: '127.0.0.1:0', credentials: grpc.ServerCredentials.createInsecure(), services: { migration: {}, peer: {}, host: {} } });
+setServing(running.health, true);
+notifier.trackMigrations(() => ({ outgoing: 0, incoming: 0, queued: 0 }));
+await notifier.ready('ready on 127.0.0.1:' + running.port);
+// Blocks the event loop, as a runaway computation would.
+process.on('SIGUSR2', () => { const end = Date.now() + 700; while (Date.now() < end); });
+process.once('SIGTERM', async () => {
+  await notifier.stopping('shutting down');
+  await running.shutdown(500);
+  notifier.close();
+  process.exit(0);
+});
+`;
+
+test('a child agent: READY=1 only once gRPC answers; pings stop while its loop is blocked; STOPPING=1 on SIGTERM', async () => {
+  received.length = 0;
+  const child = spawn(process.execPath, ['--input-type=module', '-e', CHILD], {
+    cwd: REPO,
+    env: { ...process.env, NOTIFY_SOCKET: socketPath, WATCHDOG_USEC: '200000' },
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  try {
+    const ready = await waitFor(() => received.find((r) => r.text.startsWith('READY=1')), 'READY=1 from the child', 15_000);
+    assert.match(ready.text, new RegExp(`^READY=1\\nSTATUS=ready on 127\\.0\\.0\\.1:\\d+; 0 outgoing, 0 incoming, 0 queued migrations\\nMAINPID=${child.pid}$`));
+    const port = /127\.0\.0\.1:(\d+)/.exec(ready.text)![1];
+    const clients = connectAgent(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+    // Any answer proves it listens; the bare server answers UNIMPLEMENTED.
+    await assert.rejects(unary(clients.host, 'GetCapabilities', {}, { timeoutMs: 2000 }), (err) => isFerryError(err, 'UNIMPLEMENTED'));
+    clients.close();
+
+    await waitFor(() => (pings(ready.at).length >= 3 ? true : undefined), 'three watchdog pings');
+    child.kill('SIGUSR2');
+    const blockedAt = Date.now();
+    await sleep(1200);
+    const during = pings(blockedAt + 150, blockedAt + 650);
+    assert.equal(during.length, 0, `no ping while the loop is blocked, got ${during.length}`);
+    assert.ok(pings(blockedAt + 800).length >= 2, 'pings resume once the loop runs again');
+
+    child.kill('SIGTERM');
+    assert.equal(await exited, 0);
+    assert.match(received.find((r) => r.text.startsWith('STOPPING=1'))?.text ?? '', /^STOPPING=1\nSTATUS=shutting down; /);
+  } finally {
+    if (child.exitCode === null) child.kill('SIGKILL');
+  }
+});
