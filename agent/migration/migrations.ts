@@ -13,13 +13,13 @@ import { JobRegistry, type JobSelector } from './job-registry.js';
 import { MigrationJob } from './migration-job.js';
 import { performOutgoing, prepareOutgoing, runOutgoingMigration, type OutgoingDeps } from './outgoing.js';
 import { SlotQueue } from './slot-queue.js';
-import type { MigrateCommand, MigrationStatus } from './types.js';
+import type { MigrateCommand, MigrationPhase, MigrationStatus } from './types.js';
 
 export interface MigrationsOptions extends OutgoingDeps {
   maxOutgoing: () => number;
   retentionMs: number;
-  /** Called at every job transition (the log, the journal). */
-  onTransition?: (status: MigrationStatus) => void;
+  /** Called at every job transition (the log, the journal); previous is null for a new job. */
+  onTransition?: (status: MigrationStatus, previous: MigrationPhase | null) => void;
 }
 
 export interface ParamsChange {
@@ -98,11 +98,12 @@ export class Migrations {
     const notify = this.deps.onTransition;
     if (!notify) return;
     let lastPhase = job.phase;
-    notify(job.snapshot());
+    notify(job.snapshot(), null);
     job.subscribe((status) => {
       if (status.phase === lastPhase) return;
+      const previous = lastPhase;
       lastPhase = status.phase;
-      notify(status);
+      notify(status, previous);
     });
   }
 

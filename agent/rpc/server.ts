@@ -33,10 +33,15 @@ export async function startGrpcServer(options: {
   address: string;
   credentials: grpc.ServerCredentials;
   services: FerryServices;
+  /** Run around every call, e.g. the RPC log (agent/rpc/logging.ts). */
+  interceptors?: grpc.ServerInterceptor[];
 }): Promise<RunningServer> {
   const { definition, grpcObject } = loadFerryProto();
   const v1 = grpcObject.ferry.v1;
-  const server = new grpc.Server({ 'grpc.max_receive_message_length': 4 * 1024 * 1024 });
+  const server = new grpc.Server({
+    'grpc.max_receive_message_length': 4 * 1024 * 1024,
+    interceptors: options.interceptors ?? [],
+  });
 
   server.addService(v1.Migration.service, options.services.migration as grpc.UntypedServiceImplementation);
   server.addService(v1.Peer.service, options.services.peer as grpc.UntypedServiceImplementation);
