@@ -143,7 +143,9 @@ export class LibvirtHypervisor implements Hypervisor {
 }
 
 function migrateFlags(plan: LiveMigrationPlan): number {
-  let flags = c.VIR_MIGRATE_LIVE | c.VIR_MIGRATE_PEER2PEER | c.VIR_MIGRATE_PERSIST_DEST | c.VIR_MIGRATE_ABORT_ON_ERROR;
+  // UNDEFINE_SOURCE: once the guest runs on the destination, no shut-off copy
+  // stays behind that someone could start (two writers on shared storage).
+  let flags = c.VIR_MIGRATE_LIVE | c.VIR_MIGRATE_PEER2PEER | c.VIR_MIGRATE_PERSIST_DEST | c.VIR_MIGRATE_UNDEFINE_SOURCE | c.VIR_MIGRATE_ABORT_ON_ERROR;
   if (plan.parallelConnections > 1) flags |= c.VIR_MIGRATE_PARALLEL;
   if (plan.compression !== 'none') flags |= c.VIR_MIGRATE_COMPRESSED;
   if (plan.autoConverge) flags |= c.VIR_MIGRATE_AUTO_CONVERGE;

@@ -1,0 +1,80 @@
+// The migrate verb end to end on the lab: engine (root namespace) → ferryd on
+// lab1 → ferryd on lab2 → pinhole → libvirt P2P over the migration NIC, with
+// lab3 as a third host that must not get in.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { unary } from '../../shared/client.js';
+import type { MigrationProgress__Output } from '../../shared/generated/ferry/v1/MigrationProgress.js';
+import { createVm, destroyVm, ensureLab } from '../support/lab.js';
+import { agent, closeAgents, domainState, listeners, pinholeRules, tryConnect, waitForStatus, watchToEnd } from '../support/ferry.js';
+
+const VM = 'e2e-migrate';
+const VM_MGMT = 'e2e-migrate-mgmt';
+
+before(async () => {
+  await ensureLab(3);
+});
+
+after(async () => {
+  for (const host of ['lab1', 'lab2']) for (const name of [VM, VM_MGMT]) await destroyVm(host, name);
+  closeAgents();
+});
+
+function portOf(uri: string): number {
+  return Number(/:(\d+)$/.exec(uri)?.[1]);
+}
+
+test('a guest migrates lab1 → lab2 over the migration NIC through a pinhole only the source can use', async () => {
+  // A guest that really writes memory, with a bandwidth cap, so the copy
+  // lasts long enough to look at the destination while it runs.
+  const { uuid } = await createVm('lab1', VM, { memMiB: 384, dirtyMbps: 5 });
+  const accepted = await unary(agent('lab1').migration, 'Migrate', {
+    vmId: uuid, dst: '198.18.0.2', dstqemu: '198.19.0.2', policy: { maxBandwidthMibps: 40 },
+  });
+  const progress = watchToEnd('lab1', accepted.jobId);
+  const running = await waitForStatus('lab1', accepted.jobId, (s) => s.phase === 'MIGRATION_PHASE_MIGRATING' && s.progressPercent > 5);
+  const port = portOf(running.migrateUri);
+  assert.equal(running.migrateUri, `tcp://198.19.0.2:${port}`);
+
+  // While the copy runs: the hole exists for lab1's migration address only,
+  // QEMU listens on dstqemu:PORT only, and a third host is turned away.
+  const rules = await pinholeRules('lab2');
+  assert.equal(rules.length, 1, rules.join('\n'));
+  assert.match(rules[0]!, new RegExp(`-s 198\\.19\\.0\\.1/32 -d 198\\.19\\.0\\.2/32 .*--dports? ${port}\\b`));
+  assert.deepEqual(await listeners('lab2', port), [`198.19.0.2:${port}`]);
+  assert.equal(await tryConnect('lab3', '198.19.0.2', port), 'refused');
+
+  const seen = await progress;
+  const final = seen.at(-1)!;
+  assert.equal(final.phase, 'MIGRATION_PHASE_COMPLETED', JSON.stringify(final.error));
+  assertMonotonic(seen);
+  assert.equal(final.network, 'NETWORK_ROLE_MIGRATION');
+  const share = final.bytesOnMigrationNic / (final.bytesOnMigrationNic + final.bytesOnManagementNic);
+  assert.ok(share >= 0.99, `only ${(share * 100).toFixed(2)} % of the bytes went over the migration NIC (${final.bytesOnMigrationNic} vs ${final.bytesOnManagementNic})`);
+  assert.ok(final.bytesOnMigrationNic > 50 * 2 ** 20, `a 384 MiB guest moved only ${final.bytesOnMigrationNic} bytes`);
+
+  assert.equal(await domainState('lab2', VM), 'running');
+  assert.equal(await domainState('lab1', VM), 'absent'); // undefined on the source: no second copy to start by mistake
+  assert.deepEqual(await pinholeRules('lab2'), []);
+});
+
+test('without dstqemu the migration uses the management network, and the status says so', async () => {
+  const { uuid } = await createVm('lab1', VM_MGMT);
+  const accepted = await unary(agent('lab1').migration, 'Migrate', { vmId: uuid, dst: '198.18.0.2' });
+  const seen = await watchToEnd('lab1', accepted.jobId);
+  const final = seen.at(-1)!;
+  assert.equal(final.phase, 'MIGRATION_PHASE_COMPLETED', JSON.stringify(final.error));
+  assert.equal(final.network, 'NETWORK_ROLE_MANAGEMENT');
+  assert.match(final.migrateUri, /^tcp:\/\/198\.18\.0\.2:\d+$/);
+  assert.ok(final.warnings.some((w) => /management network/.test(w)), final.warnings.join('; '));
+  assert.equal(await domainState('lab2', VM_MGMT), 'running');
+});
+
+function assertMonotonic(seen: MigrationProgress__Output[]): void {
+  let last = 0;
+  for (const p of seen) {
+    assert.ok(p.progressPercent >= last, `progress went back from ${last} to ${p.progressPercent}`);
+    if (p.phase !== 'MIGRATION_PHASE_COMPLETED') assert.ok(p.progressPercent <= 99);
+    last = p.progressPercent;
+  }
+}

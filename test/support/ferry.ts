@@ -1,0 +1,94 @@
+// Ferry on the lab, as the engine (the root namespace) sees it: a typed
+// client per host, ferryd control, and the facts tests check (firewall
+// rules, listening sockets, domain states).
+import * as grpc from '@grpc/grpc-js';
+import { connectAgent, unary, type FerryClients } from '../../shared/client.js';
+import type { MigrationProgress__Output } from '../../shared/generated/ferry/v1/MigrationProgress.js';
+import { labExec, labHost, REPO_ROOT } from './lab.js';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+const open = new Map<string, FerryClients>();
+
+/** The engine's client of a lab host's agent (198.18.0.N:54321). */
+export function agent(host: string): FerryClients {
+  let clients = open.get(host);
+  if (!clients) {
+    clients = connectAgent(`${labHost(host).mgmtIp}:54321`, grpc.credentials.createInsecure());
+    open.set(host, clients);
+  }
+  return clients;
+}
+
+export function closeAgents(): void {
+  for (const c of open.values()) c.close();
+  open.clear();
+}
+
+/** `scripts/lab ferryd start|stop|kill|restart HOST`. */
+export async function ferryd(action: 'start' | 'stop' | 'kill' | 'restart', host: string): Promise<void> {
+  await run(`${REPO_ROOT}/scripts/lab`, ['ferryd', action, host], { timeout: 60_000 });
+  const cached = open.get(host);
+  if (cached && action !== 'start') {
+    cached.close();
+    open.delete(host);
+  }
+}
+
+/** Follows a job to its final phase and returns every progress message seen. */
+export function watchToEnd(host: string, jobId: string): Promise<MigrationProgress__Output[]> {
+  return new Promise((resolve, reject) => {
+    const seen: MigrationProgress__Output[] = [];
+    const stream = agent(host).migration.WatchMigration({ job: { jobId } });
+    stream.on('data', (p: MigrationProgress__Output) => seen.push(p));
+    stream.on('end', () => resolve(seen));
+    stream.on('error', reject);
+  });
+}
+
+export async function status(host: string, jobId: string): Promise<MigrationProgress__Output> {
+  return unary(agent(host).migration, 'GetMigrationStatus', { job: { jobId } });
+}
+
+/** Polls until check(status) holds; returns that status. */
+export async function waitForStatus(host: string, jobId: string, check: (s: MigrationProgress__Output) => boolean, timeoutMs = 60_000): Promise<MigrationProgress__Output> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const s = await status(host, jobId);
+    if (check(s)) return s;
+    if (Date.now() > deadline) throw new Error(`job ${jobId} on ${host}: condition not met within ${timeoutMs} ms (phase ${s.phase})`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** The host's whole iptables-save output. */
+export async function iptablesSave(host: string): Promise<string> {
+  return (await labExec(host, ['iptables-save'])).stdout;
+}
+
+/** Rules of Ferry's chain, without the two fixed ones. */
+export async function pinholeRules(host: string): Promise<string[]> {
+  return (await iptablesSave(host)).split('\n').filter((l) => l.startsWith('-A FERRY-MIGRATION') && l.includes('-j ACCEPT') && l.includes(' -s '));
+}
+
+/** "running", "shut off", … or "absent". */
+export async function domainState(host: string, name: string): Promise<string> {
+  const r = await labExec(host, ['virsh', '-c', 'qemu:///system', 'domstate', name], { allowFail: true });
+  return r.code === 0 ? r.stdout.trim().split('\n')[0]!.trim() : 'absent';
+}
+
+/** Listening TCP sockets on a port, as "ADDR:PORT". */
+export async function listeners(host: string, port: number): Promise<string[]> {
+  const r = await labExec(host, ['ss', '-Hltn', `sport = :${port}`]);
+  return r.stdout.split('\n').filter(Boolean).map((l) => l.trim().split(/\s+/)[3]!);
+}
+
+/** Tries a TCP connection from a host; resolves "connected", "refused" or "timeout". */
+export async function tryConnect(fromHost: string, address: string, port: number): Promise<string> {
+  const script = `const s=require('net').connect({host:${JSON.stringify(address)},port:${port}});` +
+    `const t=setTimeout(()=>{console.log('timeout');process.exit(0)},3000);` +
+    `s.on('connect',()=>{console.log('connected');s.destroy();clearTimeout(t)});` +
+    `s.on('error',e=>{console.log(e.code==='ECONNREFUSED'?'refused':e.code);clearTimeout(t)});`;
+  return (await labExec(fromHost, ['node', '-e', script])).stdout.trim();
+}
