@@ -1,0 +1,84 @@
+# shellcheck shell=bash
+# ferryd in every lab host: started by `lab up` once libvirtd answers, on the
+# host's management address 198.18.0.N:54321, in the host's network, mount and
+# UTS namespaces (like `lab exec`), detached, logging to the host's directory.
+# Its configuration is a real file, as on a hypervisor; only TLS is off (the
+# lab has no PKI yet), which ferryd announces loudly.
+
+FERRYD_PORT=54321
+FERRYD_MAIN="$(cd "$LAB_SCRIPT_DIR/../.." && pwd)/dist/agent/main.js"
+
+ferryd_pid() {
+  local pidfile
+  pidfile="$(host_dir "$1")/ferryd.pid"
+  [[ -s $pidfile ]] && kill -0 "$(cat "$pidfile")" 2>/dev/null && cat "$pidfile"
+}
+
+write_ferryd_config() {
+  local i=$1 dir
+  dir=$(host_dir "$(host_name "$i")")
+  mkdir -p "$dir/ferry"
+  cat >"$dir/ferryd.yaml" <<YAML
+# Written by scripts/lab for $(host_name "$i").
+listen:
+  address: $(mgmt_ip "$i")
+  port: $FERRYD_PORT
+tls:
+  insecure: true
+libvirt:
+  destination_uri: "qemu+tcp://{host}/system"
+migration:
+  network: $MIG_PREFIX.0/24
+state_directory: $dir/ferry
+YAML
+}
+
+start_ferryd() {
+  local i=$1 name dir pid libvirtd
+  name=$(host_name "$i")
+  dir=$(host_dir "$name")
+  ferryd_pid "$name" >/dev/null && return 0
+  [[ -f $FERRYD_MAIN ]] || die "ferryd is not built ($FERRYD_MAIN): run scripts/setup first"
+  libvirtd=$(libvirtd_pid "$name") || die "$name has no libvirtd"
+  write_ferryd_config "$i"
+  [[ -f $dir/ferryd.log ]] && mv -f "$dir/ferryd.log" "$dir/ferryd.log.1"
+  # 9>&-: the lab lock must not live on in the daemon.
+  setsid nsenter -t "$libvirtd" -n -m -u --wd="$dir" -- \
+    env FERRY_CONFIG="$dir/ferryd.yaml" node "$FERRYD_MAIN" >"$dir/ferryd.log" 2>&1 </dev/null 9>&- &
+  pid=$!
+  echo "$pid" >"$dir/ferryd.pid"
+  # Ready means: gRPC listens, libvirt answered, the firewall is reconciled.
+  if ! wait_until 30 grep -q '"message":"ferryd ready"' "$dir/ferryd.log"; then
+    tail -n 20 "$dir/ferryd.log" >&2
+    die "ferryd on $name did not become ready (log: $dir/ferryd.log)"
+  fi
+  log "ferryd on $name ready at $(mgmt_ip "$i"):$FERRYD_PORT"
+}
+
+stop_ferryd() {
+  local name=$1 signal=$2 pid
+  pid=$(ferryd_pid "$name") || return 0
+  kill "-$signal" "$pid" 2>/dev/null || true
+  wait_until 15 bash -c "! kill -0 $pid" || kill -KILL "$pid" 2>/dev/null || true
+  rm -f "$(host_dir "$name")/ferryd.pid"
+}
+
+start_ferryd_hook() {
+  start_ferryd "$1"
+}
+
+# lab ferryd start|stop|kill|restart HOST
+cmd_ferryd() {
+  (($# == 2)) || die "usage: lab ferryd start|stop|kill|restart HOST"
+  local action=$1 i name
+  i=$(host_index "$2")
+  name=$(host_name "$i")
+  require_root
+  case $action in
+    start) start_ferryd "$i" ;;
+    stop) stop_ferryd "$name" TERM ;;
+    kill) stop_ferryd "$name" KILL ;;
+    restart) stop_ferryd "$name" TERM; start_ferryd "$i" ;;
+    *) die "usage: lab ferryd start|stop|kill|restart HOST" ;;
+  esac
+}

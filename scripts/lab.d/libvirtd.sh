@@ -1,0 +1,138 @@
+# shellcheck shell=bash
+# One libvirtd per lab host, each in the host's network namespace plus its own
+# mount and UTS namespaces (see host-boot.sh). The system libvirtd, if any, is
+# never started, stopped or contacted.
+
+LAB_SCRIPT_DIR=${LAB_SCRIPT_DIR:?}
+
+# The QEMU driver resolves its built-in default user before it reads qemu.conf,
+# so this account must exist even though qemu.conf says root.
+ensure_qemu_user() {
+  id libvirt-qemu >/dev/null 2>&1 ||
+    useradd -r -M -d /var/lib/libvirt -s /usr/sbin/nologin libvirt-qemu
+}
+
+# A host keeps its UUID across restarts; it must be a real random UUID (libvirt
+# rejects degenerate ones) and differ between hosts, or libvirt refuses to
+# migrate "to the same host".
+host_uuid_of() {
+  local dir=$1
+  [[ -s $dir/host-uuid ]] || cat /proc/sys/kernel/random/uuid >"$dir/host-uuid"
+  cat "$dir/host-uuid"
+}
+
+write_libvirt_config() {
+  local i=$1 dir=$2 uuid=$3 n
+  mkdir -p "$dir/etc" "$dir/run" "$dir/lib" "$dir/log" "$dir/cache"
+  {
+    printf '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n'
+    for ((n = 1; n <= LAB_MAX_HOSTS; n++)); do printf '%s\t%s\n' "$(mgmt_ip "$n")" "$(host_name "$n")"; done
+  } >"$dir/hosts"
+  : >"$dir/resolv.conf"
+  cat >"$dir/etc/libvirtd.conf" <<CONF
+# Written by scripts/lab for lab host $(host_name "$i"). Lab only: no auth on TCP.
+listen_tls = 0
+listen_tcp = 1
+listen_addr = "$(mgmt_ip "$i")"
+tcp_port = "$LIBVIRT_TCP_PORT"
+auth_tcp = "none"
+auth_unix_rw = "none"
+auth_unix_ro = "none"
+unix_sock_group = "root"
+host_uuid = "$uuid"
+log_outputs = "3:file:/var/log/libvirt/libvirtd.log"
+CONF
+  cat >"$dir/etc/qemu.conf" <<CONF
+# Written by scripts/lab. QEMU runs as root with no per-VM namespaces, cgroups
+# or security labels: the lab host is itself a namespace inside a container.
+user = "root"
+group = "root"
+dynamic_ownership = 0
+remember_owner = 0
+security_driver = "none"
+namespaces = [ ]
+cgroup_controllers = [ ]
+stdio_handler = "file"
+CONF
+}
+
+# PID of the host's libvirtd if it is alive and really in that host's netns.
+libvirtd_pid() {
+  local name=$1 dir pid
+  dir=$(host_dir "$name")
+  [[ -s $dir/libvirtd.pid ]] || return 1
+  pid=$(<"$dir/libvirtd.pid")
+  [[ $pid =~ ^[0-9]+$ ]] || return 1
+  [[ $(cat "/proc/$pid/comm" 2>/dev/null) == libvirtd ]] || return 1
+  [[ -e /run/netns/$name ]] || return 1
+  [[ $(stat -L -c %i "/proc/$pid/ns/net" 2>/dev/null) == $(stat -L -c %i "/run/netns/$name") ]] || return 1
+  printf '%s\n' "$pid"
+}
+
+libvirtd_answers() {
+  local i=$1
+  timeout 10 virsh -q -c "$(libvirt_uri "$i")" hostname >/dev/null 2>&1
+}
+
+# Starts the host's libvirtd in the background unless it already runs.
+start_libvirtd() {
+  local i=$1 name dir
+  name=$(host_name "$i")
+  dir=$(host_dir "$name")
+  libvirtd_pid "$name" >/dev/null && return 0
+  write_libvirt_config "$i" "$dir" "$(host_uuid_of "$dir")"
+  rm -f "$dir/libvirtd.pid" "$dir/run/libvirtd.pid"
+  log "starting libvirtd for $name"
+  # setsid: survive the caller's terminal/process group (a test runner's Ctrl-C).
+  # All three std streams away from the caller, or whoever spawned `lab up`
+  # would wait for the daemon to close its pipes; and not our lock fds (8, 9),
+  # or the daemon would hold the lab lock for its whole life.
+  setsid ip netns exec "$name" unshare -mu --propagation private \
+    "$LAB_SCRIPT_DIR/host-boot.sh" "$name" "$dir" \
+    </dev/null >>"$dir/libvirtd.out" 2>&1 8>&- 9>&- &
+}
+
+# Waits for the daemon to answer on TCP, then records its PID for `lab exec`.
+wait_libvirtd() {
+  local i=$1 name dir
+  name=$(host_name "$i")
+  dir=$(host_dir "$name")
+  if ! wait_until 90 libvirtd_answers "$i"; then
+    tail -n 20 "$dir/libvirtd.out" "$dir/log/libvirtd.log" >&2 2>/dev/null || true
+    die "libvirtd of $name did not answer on $(libvirt_uri "$i") within 90 s"
+  fi
+  wait_until 10 test -s "$dir/run/libvirtd.pid" || die "libvirtd of $name wrote no pid file"
+  cp "$dir/run/libvirtd.pid" "$dir/libvirtd.pid"
+  libvirtd_pid "$name" >/dev/null || die "libvirtd of $name is not running in netns $name"
+}
+
+# Destroys the host's guests, then stops libvirtd and anything else still
+# running in the host's network namespace (QEMU, processes started by `lab exec`).
+stop_host_processes() {
+  local i=$1 name dir pid dom pids
+  name=$(host_name "$i")
+  dir=$(host_dir "$name")
+  if libvirtd_pid "$name" >/dev/null && libvirtd_answers "$i"; then
+    while read -r dom; do
+      [[ -n $dom ]] || continue
+      timeout 30 virsh -q -c "$(libvirt_uri "$i")" destroy "$dom" >/dev/null 2>&1 || true
+    done < <(timeout 10 virsh -q -c "$(libvirt_uri "$i")" list --name 2>/dev/null)
+  fi
+  if pid=$(libvirtd_pid "$name"); then
+    kill -TERM "$pid" 2>/dev/null || true
+    wait_until 15 bash -c "! kill -0 $pid" || kill -KILL "$pid" 2>/dev/null || true
+  fi
+  # Only processes inside our own namespace: nothing of anyone else's.
+  if [[ -e /run/netns/$name ]]; then
+    pids=$(ip netns pids "$name" 2>/dev/null || true)
+    if [[ -n $pids ]]; then
+      # shellcheck disable=SC2086
+      kill -TERM $pids 2>/dev/null || true
+      sleep 1
+      pids=$(ip netns pids "$name" 2>/dev/null || true)
+      # shellcheck disable=SC2086
+      [[ -z $pids ]] || kill -KILL $pids 2>/dev/null || true
+    fi
+  fi
+  rm -f "$dir/libvirtd.pid"
+}
