@@ -78,10 +78,13 @@ export async function domainState(host: string, name: string): Promise<string> {
   return r.code === 0 ? r.stdout.trim().split('\n')[0]!.trim() : 'absent';
 }
 
-/** Listening TCP sockets on a port, as "ADDR:PORT". */
-export async function listeners(host: string, port: number): Promise<string[]> {
-  const r = await labExec(host, ['ss', '-Hltn', `sport = :${port}`]);
-  return r.stdout.split('\n').filter(Boolean).map((l) => l.trim().split(/\s+/)[3]!);
+/** TCP sockets with a local port, as "STATE LOCAL PEER" (e.g. "ESTAB 198.19.0.2:49152 198.19.0.1:40112"). */
+export async function sockets(host: string, port: number): Promise<string[]> {
+  const r = await labExec(host, ['ss', '-Htan', `sport = :${port}`]);
+  return r.stdout.split('\n').filter(Boolean).map((l) => {
+    const f = l.trim().split(/\s+/);
+    return `${f[0]} ${f[3]} ${f[4]}`;
+  });
 }
 
 /** Tries a TCP connection from a host; resolves "connected", "refused" or "timeout". */
