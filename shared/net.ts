@@ -80,3 +80,13 @@ export function splitHostPort(value: string, defaultPort: number): { host: strin
   if (withPort) return { host: withPort[1]!, port: Number(withPort[2]) };
   return { host: value, port: defaultPort };
 }
+
+/** Link-local addresses (169.254/16, fe80::/10) name a link, not a host: no use for migration. */
+export function isLinkLocal(address: string): boolean {
+  const family = familyOf(address);
+  if (!family) return false;
+  const list = new BlockList();
+  list.addSubnet('169.254.0.0', 16, 'ipv4');
+  list.addSubnet('fe80::', 10, 'ipv6');
+  return list.check(address, family);
+}

@@ -5,7 +5,7 @@
  * hosts must share the migration subnet, or traffic leaves another way).
  */
 import { FerryError, invalidArgument } from '../../shared/errors.js';
-import { addressesInCidr, familyOf, splitHostPort } from '../../shared/net.js';
+import { addressesInCidr, familyOf, isLinkLocal, splitHostPort } from '../../shared/net.js';
 import type { HostNetwork, IncomingOffer, Route } from './ports.js';
 import type { MigrateCommand } from './types.js';
 
@@ -17,8 +17,9 @@ export interface SourceAddress {
 export async function chooseSourceAddress(command: MigrateCommand, network: HostNetwork): Promise<SourceAddress> {
   if (command.dstqemu) {
     const family = familyOf(command.dstqemu);
-    if (!network.localAddresses().some((a) => a.family === family)) {
-      const own = [...new Set(network.localAddresses().map((a) => a.family))].join(' and ') || 'no';
+    const usable = network.localAddresses().filter((a) => !isLinkLocal(a.address));
+    if (!usable.some((a) => a.family === family)) {
+      const own = [...new Set(usable.map((a) => a.family))].join(' and ') || 'no';
       throw invalidArgument('dstqemu', `${command.dstqemu} is ${family} but this host has only ${own} addresses: give a dstqemu of the source's family`);
     }
     const route = await network.routeTo(command.dstqemu);

@@ -62,9 +62,9 @@ export async function waitForStatus(host: string, jobId: string, check: (s: Migr
   }
 }
 
-/** The host's whole iptables-save output. */
+/** The host's whole iptables-save output, without its timestamped comment lines. */
 export async function iptablesSave(host: string): Promise<string> {
-  return (await labExec(host, ['iptables-save'])).stdout;
+  return (await labExec(host, ['iptables-save'])).stdout.split('\n').filter((l) => !l.startsWith('#')).join('\n');
 }
 
 /** Rules of Ferry's chain, without the two fixed ones. */
