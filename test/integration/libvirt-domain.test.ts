@@ -1,0 +1,147 @@
+// The libvirt client against a real libvirtd (lab1): host info, start a guest and read its
+// state and XML, lifecycle events, save/restore, and the failure modes a caller must see as
+// clear errors (unknown UUID, no daemon, connection dying mid-call).
+
+import assert from 'node:assert/strict';
+import { createServer, connect as netConnect, type Server, type Socket } from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import {
+  ConnectionError, constants, InterruptedError, isNoDomain, LibvirtClient, tcpDialer, unixDialer,
+  type Domain, type LifecycleEvent,
+} from '../../agent/libvirt/index.js';
+import { connectHost, destroyGuests, ensureLab, labExec, labHost, smallGuestXml, until, virtType, vmName } from './libvirt-lab.js';
+
+const C = constants;
+
+// Generous timeout: ensureLab may wait for another run's `lab up` (the lab is locked while it converges).
+describe('libvirt client against lab1', { timeout: 600_000 }, () => {
+  let c: LibvirtClient;
+  const name = vmName('dom');
+  const lifecycle: LifecycleEvent[] = [];
+  let offLifecycle: (() => Promise<void>) | undefined;
+
+  before(async () => {
+    await ensureLab(2); // throws (fails the suite) if the lab can't come up
+    c = await connectHost(1);
+    offLifecycle = await c.events.subscribe(C.VIR_DOMAIN_EVENT_ID_LIFECYCLE, (e) => {
+      if (e.domain.name === name) lifecycle.push(e);
+    });
+  });
+  after(async () => {
+    await destroyGuests([name]);
+    if (c) {
+      await offLifecycle?.().catch(() => {});
+      await c.close();
+    }
+  });
+
+  const seen = (event: number, detail?: number) => () =>
+    Promise.resolve(lifecycle.some((e) => e.event === event && (detail === undefined || e.detail === detail)));
+
+  it('reads host name, capabilities and library version', async () => {
+    assert.equal(await c.connectGetHostname(), labHost(1).name);
+    assert.ok((await c.connectGetLibVersion()) >= 9_000_000);
+    const caps = await c.connectGetCapabilities();
+    assert.match(caps, /<capabilities>/);
+    assert.match(caps, new RegExp(labHost(1).hostUuid, 'i'));
+    assert.equal(await c.connectGetUri(), 'qemu:///system');
+  });
+
+  let dom: Domain;
+  it('defines and starts a guest, then reads its state and XML; lifecycle events arrive', async () => {
+    const defined = await c.domainDefineXML(smallGuestXml(name, await virtType(c)));
+    assert.equal(defined.name, name);
+    dom = await c.domainCreate(defined);
+    assert.ok(dom.id > 0, 'running domains have an id');
+    const st = await c.domainGetState(dom);
+    assert.equal(st.state, C.VIR_DOMAIN_RUNNING);
+    assert.equal(st.stateName, 'VIR_DOMAIN_RUNNING');
+    const xml = await c.domainGetXMLDesc(dom);
+    assert.match(xml, new RegExp(`<name>${name}</name>`));
+    assert.match(xml, new RegExp(`<uuid>${dom.uuid}</uuid>`));
+    assert.deepEqual(await c.domainLookupByUUID(dom.uuid), dom);
+    assert.ok((await c.connectListAllDomains(C.VIR_CONNECT_LIST_DOMAINS_ACTIVE)).some((d) => d.uuid === dom.uuid));
+    await until(seen(C.VIR_DOMAIN_EVENT_DEFINED), 5_000, 'DEFINED event');
+    await until(seen(C.VIR_DOMAIN_EVENT_STARTED, C.VIR_DOMAIN_EVENT_STARTED_BOOTED), 5_000, 'STARTED/BOOTED event');
+  });
+
+  it('saves the guest to a file and restores it', async () => {
+    const file = `/var/lib/libvirt/qemu/save/${name}.save`; // a path inside lab1's mount namespace
+    try {
+      await c.domainSaveFlags(dom, file, null, 0);
+      const off = await c.domainGetState(dom);
+      assert.equal(off.state, C.VIR_DOMAIN_SHUTOFF);
+      assert.equal(off.reason, C.VIR_DOMAIN_SHUTOFF_SAVED);
+      await until(seen(C.VIR_DOMAIN_EVENT_STOPPED, C.VIR_DOMAIN_EVENT_STOPPED_SAVED), 5_000, 'STOPPED/SAVED event');
+      await c.domainRestoreFlags(file, null, C.VIR_DOMAIN_SAVE_RUNNING);
+      dom = await c.domainLookupByUUID(dom.uuid);
+      assert.equal((await c.domainGetState(dom)).state, C.VIR_DOMAIN_RUNNING);
+      await until(seen(C.VIR_DOMAIN_EVENT_STARTED, C.VIR_DOMAIN_EVENT_STARTED_RESTORED), 5_000, 'STARTED/RESTORED event');
+    } finally {
+      await labExec(labHost(1).name, ['rm', '-f', file]).catch(() => {});
+    }
+  });
+
+  it('destroys the guest and sees STOPPED/DESTROYED', async () => {
+    await c.domainDestroy(dom);
+    assert.equal((await c.domainGetState(dom)).state, C.VIR_DOMAIN_SHUTOFF);
+    await until(seen(C.VIR_DOMAIN_EVENT_STOPPED, C.VIR_DOMAIN_EVENT_STOPPED_DESTROYED), 5_000, 'STOPPED/DESTROYED event');
+    await c.domainUndefine(dom);
+    await until(seen(C.VIR_DOMAIN_EVENT_UNDEFINED), 5_000, 'UNDEFINED event');
+  });
+
+  it('reports an unknown UUID as a typed "no domain" error', async () => {
+    await assert.rejects(c.domainLookupByUUID('0badc0de-0000-4000-8000-000000000000'), (e: unknown) => {
+      assert.ok(isNoDomain(e), String(e));
+      assert.equal((e as { codeName: string }).codeName, 'VIR_ERR_NO_DOMAIN');
+      return true;
+    });
+    assert.ok(c.isOpen);
+  });
+
+  it('names the socket or address when no daemon is listening', async () => {
+    await assert.rejects(LibvirtClient.connect({ dialer: unixDialer('/run/libvirt/no-such-sock') }),
+      (e: unknown) => e instanceof ConnectionError && e.message.includes('/run/libvirt/no-such-sock'));
+    await assert.rejects(LibvirtClient.connect({ dialer: tcpDialer({ host: labHost(1).mgmtIp, port: 1 }) }),
+      (e: unknown) => e instanceof ConnectionError && e.message.includes(`${labHost(1).mgmtIp}:1`) && /ECONNREFUSED/.test(e.message));
+  });
+
+  it('rejects every pending call at once when the connection dies mid-call', async () => {
+    // A loopback proxy in front of lab1's daemon that we can freeze and then kill, so 8 real
+    // calls are in flight at the moment the "daemon" disappears.
+    const h = labHost(1);
+    const sockets: Socket[] = [];
+    let frozen = false;
+    const proxy: Server = createServer((down) => {
+      const up = netConnect(h.libvirtTcp.port, h.libvirtTcp.host);
+      sockets.push(down, up);
+      down.pipe(up);
+      up.on('data', (d) => { if (!frozen) down.write(d); });
+      const kill = (): void => { down.destroy(); up.destroy(); };
+      down.on('error', kill); up.on('error', kill); down.on('close', kill); up.on('close', kill);
+    });
+    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', () => r()));
+    const port = (proxy.address() as { port: number }).port;
+    try {
+      const pc = await LibvirtClient.connect({ dialer: tcpDialer({ host: '127.0.0.1', port }) });
+      assert.equal(await pc.connectGetHostname(), h.name);
+      frozen = true;
+      const calls = [
+        pc.connectGetCapabilities(), pc.connectGetHostname(), pc.connectGetLibVersion(), pc.connectListAllDomains(),
+        pc.connectGetUri(), pc.connectGetVersion(), pc.connectGetCapabilities(), pc.connectGetHostname(),
+      ];
+      await until(async () => pc.pendingCalls === 8, 2_000, '8 calls pending');
+      const t0 = Date.now();
+      for (const s of sockets) s.destroy();
+      const results = await Promise.allSettled(calls);
+      assert.ok(Date.now() - t0 < 500, 'rejected promptly');
+      for (const r of results) {
+        assert.equal(r.status, 'rejected');
+        assert.ok((r as PromiseRejectedResult).reason instanceof InterruptedError);
+      }
+      assert.equal(pc.isOpen, false);
+    } finally {
+      proxy.close();
+    }
+  });
+});
