@@ -3,6 +3,7 @@
  * migration address) and ferryctl (checking flags before calling).
  */
 import { BlockList, isIP } from 'node:net';
+import { cidrContains, parseCidr } from './cidr.js';
 
 export type Family = 'ipv4' | 'ipv6';
 
@@ -11,34 +12,10 @@ export function familyOf(address: string): Family | undefined {
   return version === 4 ? 'ipv4' : version === 6 ? 'ipv6' : undefined;
 }
 
-export interface Cidr {
-  network: string;
-  prefixLength: number;
-  family: Family;
-}
-
-/** "198.19.0.0/24" → its parts; undefined for anything that is not a CIDR. */
-export function parseCidr(text: string): Cidr | undefined {
-  const match = /^([^/]+)\/(\d{1,3})$/.exec(text.trim());
-  if (!match) return undefined;
-  const family = familyOf(match[1]!);
-  const prefixLength = Number(match[2]);
-  if (!family || prefixLength > (family === 'ipv4' ? 32 : 128)) return undefined;
-  return { network: match[1]!, prefixLength, family };
-}
-
-export function cidrContains(cidr: Cidr, address: string): boolean {
-  const family = familyOf(address);
-  if (family !== cidr.family) return false;
-  const list = new BlockList();
-  list.addSubnet(cidr.network, cidr.prefixLength, cidr.family);
-  return list.check(address, family);
-}
-
-/** The entries whose address lies inside the CIDR (text form). */
+/** The entries whose address lies inside the CIDR (text form); none when it is not a CIDR. */
 export function addressesInCidr<T extends { address: string }>(addresses: readonly T[], cidrText: string): T[] {
   const cidr = parseCidr(cidrText);
-  return cidr ? addresses.filter((a) => cidrContains(cidr, a.address)) : [];
+  return typeof cidr === 'string' ? [] : addresses.filter((a) => cidrContains(cidr, a.address));
 }
 
 const NOT_UNICAST: ReadonlyArray<[string, number, Family]> = [

@@ -5,7 +5,8 @@
  */
 import path from 'node:path';
 import { invalidArgument } from './errors.js';
-import { familyOf, isUnicastAddress, parseCidr, splitHostPort } from './net.js';
+import { parseCidr } from './cidr.js';
+import { familyOf, isUnicastAddress, splitHostPort } from './net.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const HOSTNAME = /^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/i;
@@ -39,7 +40,8 @@ export function optionalUnicast(field: string, value: string): string {
 
 export function optionalCidr(field: string, value: string): string {
   if (value === '') return '';
-  if (!parseCidr(value)) throw invalidArgument(field, `${quote(value)} is not a CIDR (expected e.g. 198.19.0.0/24 or 2001:db8::/64)`);
+  const cidr = parseCidr(value);
+  if (typeof cidr === 'string') throw invalidArgument(field, cidr);
   return value;
 }
 

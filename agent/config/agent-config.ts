@@ -4,7 +4,7 @@
  * accepted, so nothing downstream re-checks them.
  */
 import type { COMPRESSIONS, COPY_STORAGE, FIREWALL_BACKENDS, FieldKey, FieldValue, LOG_LEVELS, PRESETS } from './fields.js';
-import { parseCidr, type Cidr } from './cidr.js';
+import { parseCidr, type Cidr } from '../../shared/cidr.js';
 
 export type LogLevel = (typeof LOG_LEVELS)[number];
 export type FirewallBackend = (typeof FIREWALL_BACKENDS)[number];

@@ -4,7 +4,7 @@
  * allowed, or undefined when the value is fine.
  */
 import net from 'node:net';
-import { parseCidr } from './cidr.js';
+import { parseCidr } from '../../shared/cidr.js';
 
 export function checkListenAddress(value: string): string | undefined {
   if (net.isIP(value)) return undefined;

@@ -3,7 +3,7 @@
  * from the configuration and the NIC list. Pure: the warnings it returns say
  * what an operator should fix.
  */
-import { cidrContains, networkOf } from '../config/cidr.js';
+import { cidrContains, networkOf } from '../../shared/cidr.js';
 import type { MigrationNetworkSpec } from '../config/agent-config.js';
 import { isUp, type NicInfo } from './system-probe.js';
 

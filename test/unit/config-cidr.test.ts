@@ -1,7 +1,7 @@
 // CIDR parsing and membership, IPv4 and IPv6, as used for migration.network.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseCidr, cidrContains, type Cidr } from '../../agent/config/cidr.js';
+import { parseCidr, cidrContains, type Cidr } from '../../shared/cidr.js';
 
 function cidr(text: string): Cidr {
   const parsed = parseCidr(text);

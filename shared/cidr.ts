@@ -1,7 +1,7 @@
 /**
- * CIDR blocks ("198.19.0.0/24", "fd00:19::/64") as the configuration and the
- * host facts use them: parse with a message that says what is wrong, and test
- * whether an address lies inside. Addresses become bigints so that IPv4 and
+ * CIDR blocks ("198.19.0.0/24", "fd00:19::/64") as the configuration, the
+ * requests and the host facts use them: parse with a message that says what
+ * is wrong, and test whether an address lies inside. Addresses become bigints so that IPv4 and
  * IPv6 share one prefix comparison.
  */
 import net from 'node:net';

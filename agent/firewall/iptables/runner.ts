@@ -1,0 +1,160 @@
+/**
+ * The only code that executes iptables binaries: iptables-save to read,
+ * iptables-restore to write (IPv4), and the ip6tables pair for IPv6.
+ *
+ * As kube-proxy does: options are named constants rather than bare booleans, the
+ * xtables-lock wait flag is chosen by a one-time probe of the binary's version
+ * (memoized per binary), and a failed command's stderr is part of the error,
+ * with the payload line it points at.
+ */
+import { spawn } from 'node:child_process';
+import { FerryError } from '../../../shared/errors.js';
+import type { AddressFamily } from '../firewall.js';
+
+/**
+ * How iptables-restore treats the tables named in the payload. NoFlush leaves
+ * every chain the payload does not declare alone (other software's rules);
+ * declaring a chain (":NAME - [0:0]") still flushes that one chain.
+ */
+export const FlushTables = { Flush: 'flush', NoFlush: 'noflush' } as const;
+export type FlushTables = (typeof FlushTables)[keyof typeof FlushTables];
+
+/** The two operations the backend needs; the stateful fake implements the same. */
+export interface IptablesRunner {
+  /** iptables-save output for one table. */
+  save(family: AddressFamily, table: string): Promise<string>;
+  /** One atomic iptables-restore call with this payload. */
+  restore(family: AddressFamily, payload: string, flush: FlushTables): Promise<void>;
+}
+
+export interface Binaries {
+  save: string;
+  restore: string;
+}
+
+export interface ExecRunnerOptions {
+  /** Override the binaries (e.g. the iptables-legacy-* pair). */
+  binaries?: Partial<Record<AddressFamily, Binaries>>;
+  /** Seconds iptables-restore waits for the xtables lock (-w N). */
+  waitSeconds?: number;
+  /** Kill a command that has not finished after this long. */
+  timeoutMs?: number;
+}
+
+const DEFAULT_BINARIES: Record<AddressFamily, Binaries> = {
+  ipv4: { save: 'iptables-save', restore: 'iptables-restore' },
+  ipv6: { save: 'ip6tables-save', restore: 'ip6tables-restore' },
+};
+
+/** iptables-restore learned -w/--wait in 1.6.2; older ones reject the flag. */
+const RESTORE_WAIT_SINCE: readonly [number, number, number] = [1, 6, 2];
+
+export class ExecIptablesRunner implements IptablesRunner {
+  private readonly binaries: Record<AddressFamily, Binaries>;
+  private readonly waitSeconds: number;
+  private readonly timeoutMs: number;
+  /** restore binary -> its wait flags, probed once. */
+  private readonly waitFlags = new Map<string, Promise<string[]>>();
+
+  constructor(options: ExecRunnerOptions = {}) {
+    this.binaries = { ...DEFAULT_BINARIES, ...options.binaries };
+    this.waitSeconds = options.waitSeconds ?? 5;
+    this.timeoutMs = options.timeoutMs ?? 30_000;
+  }
+
+  async save(family: AddressFamily, table: string): Promise<string> {
+    const bin = this.binaries[family].save;
+    const args = ['-t', table];
+    const r = await run(bin, args, '', this.timeoutMs);
+    if (r.code !== 0) throw commandFailed(bin, args, r);
+    return r.stdout;
+  }
+
+  async restore(family: AddressFamily, payload: string, flush: FlushTables): Promise<void> {
+    const bin = this.binaries[family].restore;
+    const args = [...(flush === FlushTables.NoFlush ? ['--noflush'] : []), ...(await this.waitFlagsFor(bin))];
+    const r = await run(bin, args, payload, this.timeoutMs);
+    if (r.code !== 0) throw commandFailed(bin, args, r, payload);
+  }
+
+  /** The one-time probe: `iptables-restore --version`, then -w N if supported. */
+  private waitFlagsFor(bin: string): Promise<string[]> {
+    let flags = this.waitFlags.get(bin);
+    if (!flags) {
+      flags = run(bin, ['--version'], '', this.timeoutMs).then((r) => {
+        if (r.code !== 0) throw commandFailed(bin, ['--version'], r);
+        return supportsWait(r.stdout + r.stderr) ? ['-w', String(this.waitSeconds)] : [];
+      });
+      // A failed probe (binary missing) is retried next time rather than cached.
+      flags.catch(() => this.waitFlags.delete(bin));
+      this.waitFlags.set(bin, flags);
+    }
+    return flags;
+  }
+}
+
+/** From "iptables-restore v1.8.9 (nf_tables)": does this version take -w? */
+export function supportsWait(versionOutput: string): boolean {
+  const m = /v(\d+)\.(\d+)(?:\.(\d+))?/.exec(versionOutput);
+  if (!m) return false;
+  const v = [Number(m[1]), Number(m[2]), Number(m[3] ?? 0)];
+  for (let i = 0; i < 3; i++) {
+    if (v[i]! !== RESTORE_WAIT_SINCE[i]) return v[i]! > RESTORE_WAIT_SINCE[i]!;
+  }
+  return true;
+}
+
+interface RunResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+function run(bin: string, args: string[], input: string, timeoutMs: number): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(bin, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const timer = setTimeout(() => {
+      stderr += `\n(killed after ${timeoutMs} ms)`;
+      child.kill('SIGKILL');
+    }, timeoutMs);
+    child.once('error', (err: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      if (err.code === 'ENOENT') {
+        reject(
+          new FerryError(
+            'FAILED_PRECONDITION',
+            `${bin} not found: install the iptables package, or set "firewall: none" if the operator manages this host's firewall`,
+            {},
+            { cause: err },
+          ),
+        );
+      } else {
+        reject(new FerryError('INTERNAL', `cannot run ${bin}: ${err.message}`, {}, { cause: err }));
+      }
+    });
+    child.once('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr });
+    });
+    // EPIPE if the command exits before reading everything: its exit status says why.
+    child.stdin.on('error', () => undefined);
+    child.stdin.end(input);
+  });
+}
+
+function commandFailed(bin: string, args: string[], r: RunResult, payload?: string): FerryError {
+  const status = r.signal ? `signal ${r.signal}` : `exit ${r.code}`;
+  let message = `${[bin, ...args].join(' ')} failed (${status}): ${r.stderr.trim() || '(no stderr)'}`;
+  // iptables-restore names the failing payload line ("line 3 failed", "Error occurred at line: 3").
+  const m = /line:? (\d+)/.exec(r.stderr);
+  if (payload !== undefined && m) {
+    const line = payload.split('\n')[Number(m[1]) - 1];
+    if (line !== undefined) message += ` [payload line ${m[1]}: ${line}]`;
+  }
+  return new FerryError('INTERNAL', message);
+}

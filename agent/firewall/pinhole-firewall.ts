@@ -1,0 +1,295 @@
+/**
+ * The Firewall every backend shares: validation, port allocation, the record of
+ * open holes, expiry timers and the change queue. A backend only says how a
+ * hole is written (RuleWriter): the iptables writer issues iptables-restore
+ * calls, the "none" writer writes nothing.
+ *
+ * Invariants:
+ *  - validation happens before anything is reserved or written;
+ *  - every change to the rules runs through one SerialQueue, so concurrent
+ *    opens and closes cannot lose each other's rule;
+ *  - a hole's ports stay reserved for as long as its rule may still let the
+ *    source in, i.e. until it is removed or its expiry has passed;
+ *  - an incremental change that fails is retried as a full rewrite of the
+ *    family's chain (kube-proxy's "fail toward a full resync").
+ */
+import { randomBytes } from 'node:crypto';
+import { FerryError, invalidArgument } from '../../shared/errors.js';
+import { defaultLocalAddresses } from './addresses.js';
+import { validateOpenRequest, type ValidOpenRequest } from './open-request.js';
+import type {
+  AddressFamily,
+  Firewall,
+  FirewallBackendName,
+  OpenPinholeRequest,
+  Pinhole,
+  PortRange,
+  ReconcileReport,
+} from './firewall.js';
+import { DEFAULT_PORT_RANGE } from './firewall.js';
+import { PortAllocator, type PortProbe } from './port-allocator.js';
+import { SerialQueue } from './serial-queue.js';
+
+/** What one backend does to the host's rules. Called only from the queue. */
+export interface RuleWriter {
+  readonly backend: FirewallBackendName;
+  /** Families whose migration ports this backend closes. */
+  readonly families: readonly AddressFamily[];
+  /** Make the family's chain and jump hold exactly `desired`. */
+  sync(family: AddressFamily, desired: readonly Pinhole[], now: number): Promise<SyncOutcome>;
+  add(p: Pinhole): Promise<void>;
+  remove(p: Pinhole): Promise<void>;
+  uninstall(family: AddressFamily): Promise<void>;
+}
+
+export interface SyncOutcome {
+  staleIds: string[];
+  unknownRules: number;
+  expiredIds: string[];
+  restoredIds: string[];
+  jumpInstalled: boolean;
+  changed: boolean;
+}
+
+export interface FirewallLogger {
+  info(message: string, meta?: Record<string, unknown>): void;
+  warn(message: string, meta?: Record<string, unknown>): void;
+}
+
+export interface PinholeFirewallOptions {
+  /** Default 49152-49215 (QEMU's migration range). */
+  portRange?: PortRange;
+  /** TTL when a request gives none. Default 30 s. */
+  defaultTtlMs?: number;
+  /** Longest TTL a request may ask for. Default 10 min. */
+  maxTtlMs?: number;
+  /** This host's addresses; a destination must be one of them. */
+  localAddresses?: () => readonly string[];
+  /** Is a port free on an address? Default: try to bind it. */
+  probe?: PortProbe;
+  /** Wall clock (epoch ms); the kernel's time match uses the same clock. */
+  now?: () => number;
+  logger?: FirewallLogger;
+  /** Pinhole ids; default "ph-" + 12 random hex digits. */
+  newId?: () => string;
+}
+
+const SILENT: FirewallLogger = { info: () => undefined, warn: () => undefined };
+
+export class PinholeFirewall implements Firewall {
+  private readonly holes = new Map<string, Pinhole>();
+  private readonly timers = new Map<string, NodeJS.Timeout>();
+  /** Families whose chain has been fully synced since start-up or the last failure. */
+  private readonly synced = new Set<AddressFamily>();
+  private readonly queue = new SerialQueue();
+  private readonly allocator: PortAllocator;
+  private readonly defaultTtlMs: number;
+  private readonly maxTtlMs: number;
+  private readonly localAddresses: () => readonly string[];
+  private readonly now: () => number;
+  private readonly log: FirewallLogger;
+  private readonly newId: () => string;
+
+  constructor(
+    private readonly writer: RuleWriter,
+    options: PinholeFirewallOptions = {},
+  ) {
+    this.allocator = new PortAllocator(options.portRange ?? DEFAULT_PORT_RANGE, options.probe);
+    this.maxTtlMs = options.maxTtlMs ?? 600_000;
+    this.defaultTtlMs = options.defaultTtlMs ?? 30_000;
+    if (!(Number.isInteger(this.defaultTtlMs) && this.defaultTtlMs > 0 && this.defaultTtlMs <= this.maxTtlMs)) {
+      throw invalidArgument('defaultTtlMs', `${this.defaultTtlMs} must be a whole number of ms between 1 and maxTtlMs (${this.maxTtlMs})`);
+    }
+    this.localAddresses = options.localAddresses ?? defaultLocalAddresses;
+    this.now = options.now ?? Date.now;
+    this.log = options.logger ?? SILENT;
+    this.newId = options.newId ?? (() => `ph-${randomBytes(6).toString('hex')}`);
+  }
+
+  get backend(): FirewallBackendName {
+    return this.writer.backend;
+  }
+
+  get portRange(): Readonly<PortRange> {
+    return this.allocator.range;
+  }
+
+  async open(request: OpenPinholeRequest): Promise<Pinhole> {
+    const req = this.validate(request);
+    const id = this.newId();
+    const ports = await this.allocator.allocate(id, req.portCount, req.destination);
+    try {
+      return await this.queue.run(async () => {
+        await this.ensureSynced(req.family);
+        // Expiry counts from the moment the rule is written, not from the request:
+        // time spent waiting in the queue must not eat the TTL.
+        const expiresAt = Math.ceil((this.now() + req.ttlMs) / 1000) * 1000;
+        const hole: Pinhole = Object.freeze({
+          id,
+          vmId: req.vmId,
+          jobId: req.jobId,
+          family: req.family,
+          source: req.source,
+          destination: req.destination,
+          ports: Object.freeze([...ports]),
+          expiresAt,
+        });
+        await this.apply(hole.family, () => this.writer.add(hole), [...this.live(hole.family), hole]);
+        this.holes.set(id, hole);
+        this.arm(hole);
+        this.log.info('pinhole opened', { ...hole });
+        return hole;
+      });
+    } catch (err) {
+      this.allocator.release(id);
+      throw err;
+    }
+  }
+
+  close(id: string): Promise<boolean> {
+    return this.queue.run(async () => {
+      const hole = this.holes.get(id);
+      if (!hole) return false;
+      this.disarm(id);
+      const rest = this.live(hole.family).filter((p) => p.id !== id);
+      try {
+        await this.apply(hole.family, () => this.writer.remove(hole), rest);
+      } catch (err) {
+        if (this.now() < hole.expiresAt) {
+          // The rule may still let the source in: keep the ports reserved and retry at expiry.
+          this.arm(hole);
+          throw err;
+        }
+        // Past its datestop the kernel ignores the rule; the next sync deletes it.
+        this.log.warn('could not remove an expired pinhole rule; the next reconcile will', { id, error: String(err) });
+      }
+      this.forget(hole);
+      this.log.info('pinhole closed', { id });
+      return true;
+    });
+  }
+
+  list(): Pinhole[] {
+    return [...this.holes.values()].sort((a, b) => a.expiresAt - b.expiresAt || a.id.localeCompare(b.id));
+  }
+
+  reconcile(): Promise<ReconcileReport> {
+    return this.queue.run(async () => {
+      const now = this.now();
+      const expired = new Set<string>();
+      for (const hole of [...this.holes.values()]) {
+        if (hole.expiresAt <= now) {
+          expired.add(hole.id);
+          this.disarm(hole.id);
+          this.forget(hole);
+        }
+      }
+      const report: ReconcileReport = {
+        backend: this.backend,
+        removedStale: 0,
+        removedExpired: 0,
+        restored: 0,
+        jumpInstalled: false,
+        changed: false,
+      };
+      for (const family of this.writer.families) {
+        this.synced.delete(family);
+        const outcome = await this.writer.sync(family, this.live(family), now);
+        this.synced.add(family);
+        outcome.expiredIds.forEach((id) => expired.add(id));
+        report.removedStale += outcome.staleIds.length + outcome.unknownRules;
+        report.restored += outcome.restoredIds.length;
+        report.jumpInstalled ||= outcome.jumpInstalled;
+        report.changed ||= outcome.changed;
+      }
+      report.removedExpired = expired.size;
+      this.log.info('firewall reconciled', { ...report });
+      return report;
+    });
+  }
+
+  uninstall(): Promise<void> {
+    return this.queue.run(async () => {
+      for (const id of [...this.timers.keys()]) this.disarm(id);
+      this.holes.clear();
+      this.allocator.releaseAll();
+      this.synced.clear();
+      for (const family of this.writer.families) await this.writer.uninstall(family);
+      this.log.info('firewall uninstalled');
+    });
+  }
+
+  dispose(): void {
+    for (const id of [...this.timers.keys()]) this.disarm(id);
+  }
+
+  /** Ports reserved now (tests, benchmark). */
+  reservedPorts(): number[] {
+    return this.allocator.reserved();
+  }
+
+  private validate(r: OpenPinholeRequest): ValidOpenRequest {
+    return validateOpenRequest(r, {
+      defaultTtlMs: this.defaultTtlMs,
+      maxTtlMs: this.maxTtlMs,
+      localAddresses: this.localAddresses(),
+      families: this.writer.families,
+    });
+  }
+
+  /** Holes of one family that the chain must hold (expired ones are left out). */
+  private live(family: AddressFamily): Pinhole[] {
+    const now = this.now();
+    return [...this.holes.values()].filter((p) => p.family === family && p.expiresAt > now);
+  }
+
+  /** Full sync on first use of a family, and after any failure left it unknown. */
+  private async ensureSynced(family: AddressFamily): Promise<void> {
+    if (this.synced.has(family)) return;
+    await this.writer.sync(family, this.live(family), this.now());
+    this.synced.add(family);
+  }
+
+  /** Run an incremental change; if it fails, rewrite the family's chain as `desired`. */
+  private async apply(family: AddressFamily, change: () => Promise<void>, desired: Pinhole[]): Promise<void> {
+    try {
+      await change();
+      return;
+    } catch (err) {
+      this.synced.delete(family);
+      this.log.warn('incremental firewall change failed; rewriting the chain', { family, error: String(err) });
+      try {
+        await this.writer.sync(family, desired, this.now());
+        this.synced.add(family);
+      } catch (err2) {
+        if (err2 instanceof FerryError && err2.kind !== 'INTERNAL') throw err2;
+        throw new FerryError('INTERNAL', `${errMessage(err)}; the full rewrite that followed failed too: ${errMessage(err2)}`, {}, { cause: err2 });
+      }
+    }
+  }
+
+  private arm(hole: Pinhole): void {
+    const timer = setTimeout(() => {
+      this.timers.delete(hole.id);
+      this.close(hole.id).catch((err) => this.log.warn('closing an expired pinhole failed', { id: hole.id, error: String(err) }));
+    }, Math.max(0, hole.expiresAt - this.now()));
+    // The kernel enforces expiry anyway; a pending timer must not keep the process alive.
+    timer.unref();
+    this.timers.set(hole.id, timer);
+  }
+
+  private disarm(id: string): void {
+    const timer = this.timers.get(id);
+    if (timer) clearTimeout(timer);
+    this.timers.delete(id);
+  }
+
+  private forget(hole: Pinhole): void {
+    this.holes.delete(hole.id);
+    this.allocator.release(hole.id);
+  }
+}
+
+function errMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

@@ -1,0 +1,154 @@
+/**
+ * How long opening and closing one pinhole takes with real iptables, with no
+ * other hole present and with 64 present. Goal: each under 20 ms.
+ *
+ *   node dist/test/bench/firewall-pinhole.js [--iterations N]
+ *
+ * It never touches the firewall of the namespace it is started in: it brings
+ * the lab up (3 hosts) and re-runs itself inside lab3 with --here, where it
+ * installs Ferry's chain, measures, and uninstalls it again.
+ */
+import { statSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { hostname, networkInterfaces } from 'node:os';
+import { relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createFirewall } from '../../agent/firewall/index.js';
+import type { Pinhole } from '../../agent/firewall/firewall.js';
+
+const args = process.argv.slice(2);
+const arg = (name: string, dflt: string) => {
+  const i = args.indexOf(name);
+  return i >= 0 && args[i + 1] ? args[i + 1]! : dflt;
+};
+const ITERATIONS = Number(arg('--iterations', '50'));
+/** 128 ports, so that one more hole fits next to 64 open ones. */
+const RANGE = { first: 49152, last: 49279 };
+const PRESENT = 64;
+
+interface Row {
+  operation: string;
+  present: string;
+  samples: number[];
+}
+
+function stats(xs: number[]): { p50: number; p95: number; max: number } {
+  const s = [...xs].sort((a, b) => a - b);
+  const at = (q: number) => s[Math.min(s.length - 1, Math.ceil(q * s.length) - 1)]!;
+  return { p50: at(0.5), p95: at(0.95), max: s[s.length - 1]! };
+}
+
+function table(rows: Row[]): string {
+  const head = ['operation', 'holes present', 'n', 'p50 ms', 'p95 ms', 'max ms'];
+  const body = rows.map((r) => {
+    const s = stats(r.samples);
+    return [r.operation, r.present, String(r.samples.length), s.p50.toFixed(1), s.p95.toFixed(1), s.max.toFixed(1)];
+  });
+  const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+  return [line(head), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(line)].join('\n');
+}
+
+async function time<T>(fn: () => Promise<T>): Promise<[number, T]> {
+  const t0 = performance.now();
+  const v = await fn();
+  return [performance.now() - t0, v];
+}
+
+async function measure(backend: 'iptables' | 'none', dst: string, src: string): Promise<Row[]> {
+  const fw = createFirewall({ backend, portRange: RANGE, families: ['ipv4'] });
+  const rows: Row[] = [];
+  const req = (jobId: string) => ({ vmId: 'vm-bench', jobId, source: src, destination: dst, ttlMs: 60_000 });
+  const label = backend === 'none' ? ' [backend none]' : '';
+  try {
+    await fw.uninstall();
+    const [install] = await time(() => fw.reconcile());
+    if (backend === 'iptables') rows.push({ operation: 'install chain + jump (reconcile)', present: '0', samples: [install] });
+
+    const cycle = async (present: string) => {
+      const open: number[] = [];
+      const close: number[] = [];
+      for (let i = 0; i < ITERATIONS; i++) {
+        const [o, hole] = await time(() => fw.open(req(`cycle-${i}`)));
+        const [c] = await time(() => fw.close(hole.id));
+        open.push(o);
+        close.push(c);
+      }
+      rows.push({ operation: `open one pinhole${label}`, present, samples: open });
+      rows.push({ operation: `close one pinhole${label}`, present, samples: close });
+    };
+    await cycle('0');
+
+    const [openAll, held] = await time(() => Promise.all(Array.from({ length: PRESENT }, (_, i) => fw.open(req(`held-${i}`)))));
+    await cycle(String(PRESENT));
+    if (backend === 'iptables') {
+      const rec: number[] = [];
+      for (let i = 0; i < 10; i++) rec.push((await time(() => fw.reconcile()))[0]);
+      rows.push({ operation: 'reconcile, nothing to change', present: String(PRESENT), samples: rec });
+    }
+    const [closeAll] = await time(() => Promise.all(held.map((h: Pinhole) => fw.close(h.id))));
+    rows.push({ operation: `open ${PRESENT} concurrently (total)${label}`, present: `0 -> ${PRESENT}`, samples: [openAll] });
+    rows.push({ operation: `close ${PRESENT} concurrently (total)${label}`, present: `${PRESENT} -> 0`, samples: [closeAll] });
+  } finally {
+    await fw.uninstall();
+  }
+  return rows;
+}
+
+/**
+ * Only ever touch the firewall of a lab host: its UTS namespace is named labN
+ * and, where /run/netns is visible, our network namespace is that host's.
+ */
+function insideLabHost(): boolean {
+  const name = hostname();
+  if (!/^lab\d+$/.test(name)) return false;
+  try {
+    return statSync(`/run/netns/${name}`).ino === statSync('/proc/self/ns/net').ino;
+  } catch {
+    return true; // the host's private /run hides /run/netns; the UTS name has to do
+  }
+}
+
+async function here(): Promise<void> {
+  if (!insideLabHost()) {
+    throw new Error(`refusing to touch the firewall of ${hostname()}: run without --here, and it re-runs itself in lab3`);
+  }
+  const mine = Object.values(networkInterfaces())
+    .flat()
+    .map((i) => i?.address ?? '')
+    .filter((a) => a.startsWith('198.19.0.'));
+  const dst = arg('--dst', mine[0] ?? '');
+  if (!dst) throw new Error('no 198.19.0.x address here: give --dst');
+  const src = arg('--src', dst === '198.19.0.2' ? '198.19.0.1' : '198.19.0.2');
+  const version = execFileSync('iptables-restore', ['--version']).toString().trim();
+
+  const rows = [...(await measure('iptables', dst, src)), ...(await measure('none', dst, src))];
+  console.log(`Ferry firewall pinholes: ${version}; ${dst} <- ${src}; range ${RANGE.first}-${RANGE.last}; n=${ITERATIONS} per cycle`);
+  console.log(table(rows));
+  const ip = rows.filter((r) => !r.operation.includes('none') && /^(open|close) one/.test(r.operation));
+  const verdict = ip.map((r) => `${r.operation.split(' ')[0]}@${r.present}: p50 ${stats(r.samples).p50.toFixed(1)} ms ${stats(r.samples).p50 < 20 ? 'ok' : 'OVER'}`);
+  console.log(`goal (< 20 ms each): ${verdict.join(', ')}`);
+}
+
+async function viaLab(): Promise<number> {
+  const { ensureLab, labSpawn, REPO_ROOT } = await import('../support/lab.js');
+  await ensureLab(3);
+  const self = relative(REPO_ROOT, fileURLToPath(import.meta.url));
+  const child = labSpawn('lab3', ['node', self, '--here', ...args], { cwd: REPO_ROOT, stdio: 'inherit' });
+  return new Promise((resolve) => child.once('exit', (code) => resolve(code ?? 1)));
+}
+
+if (args.includes('--here')) {
+  here().catch((err) => {
+    console.error(err);
+    process.exit(1);
+  });
+} else {
+  viaLab().then(
+    (code) => process.exit(code),
+    (err) => {
+      console.error(err);
+      process.exit(1);
+    },
+  );
+}
