@@ -128,14 +128,29 @@ async function here(): Promise<void> {
   const ip = rows.filter((r) => !r.operation.includes('none') && /^(open|close) one/.test(r.operation));
   const verdict = ip.map((r) => `${r.operation.split(' ')[0]}@${r.present}: p50 ${stats(r.samples).p50.toFixed(1)} ms ${stats(r.samples).p50 < 20 ? 'ok' : 'OVER'}`);
   console.log(`goal (< 20 ms each): ${verdict.join(', ')}`);
+  const operations = ip.map((r) => ({
+    operation: r.operation.split(' ')[0], present: r.present, p50: round1(stats(r.samples).p50), p95: round1(stats(r.samples).p95), goal: '< 20 ms',
+  }));
+  console.log(JSON.stringify({ benchmark: 'firewall-pinhole', iptables: version, operations }));
+}
+
+function round1(x: number): number {
+  return Math.round(x * 10) / 10;
 }
 
 async function viaLab(): Promise<number> {
   const { ensureLab, labSpawn, REPO_ROOT } = await import('../support/lab.js');
+  const { ferryd } = await import('../support/ferry.js');
   await ensureLab(3);
-  const self = relative(REPO_ROOT, fileURLToPath(import.meta.url));
-  const child = labSpawn('lab3', ['node', self, '--here', ...args], { cwd: REPO_ROOT, stdio: 'inherit' });
-  return new Promise((resolve) => child.once('exit', (code) => resolve(code ?? 1)));
+  // lab3's own agent owns the same chain: stop it while the benchmark does.
+  await ferryd('stop', 'lab3');
+  try {
+    const self = relative(REPO_ROOT, fileURLToPath(import.meta.url));
+    const child = labSpawn('lab3', ['node', self, '--here', ...args], { cwd: REPO_ROOT, stdio: 'inherit' });
+    return await new Promise((resolve) => child.once('exit', (code) => resolve(code ?? 1)));
+  } finally {
+    await ferryd('start', 'lab3');
+  }
 }
 
 if (args.includes('--here')) {
