@@ -34,6 +34,17 @@ const DETAIL_KEYS: Record<keyof ErrorDetails, string> = {
   libvirtName: 'ferry-libvirt-name',
 };
 
+/**
+ * Status details travel in HTTP/2 trailers, which peers cap at a few KiB: an
+ * error that echoes a 200 KB field would never arrive. Messages are cut here,
+ * once, whatever the thrower quoted.
+ */
+const MAX_DETAILS = 1024;
+
+function capped(message: string): string {
+  return message.length <= MAX_DETAILS ? message : `${message.slice(0, MAX_DETAILS - 1)}…`;
+}
+
 export function statusName(code: status): string {
   return status[code] ?? `UNKNOWN(${code})`;
 }
@@ -48,12 +59,12 @@ export function toServiceError(err: unknown): Partial<StatusObject> {
   if (err instanceof FerryError) {
     for (const [key, header] of Object.entries(DETAIL_KEYS) as [keyof ErrorDetails, string][]) {
       const value = err.details[key];
-      if (value !== undefined) metadata.set(header, String(value));
+      if (value !== undefined) metadata.set(header, capped(String(value)));
     }
-    return { code: KIND_TO_STATUS[err.kind], details: err.message, metadata };
+    return { code: KIND_TO_STATUS[err.kind], details: capped(err.message), metadata };
   }
   const message = err instanceof Error ? err.message : String(err);
-  return { code: status.INTERNAL, details: `internal error: ${message}`, metadata };
+  return { code: status.INTERNAL, details: capped(`internal error: ${message}`), metadata };
 }
 
 /** Turns a failed call back into a FerryError, with its details. */

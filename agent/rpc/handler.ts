@@ -21,6 +21,7 @@ export function streamHandler<Req, Res>(
   handle: (call: grpc.ServerWritableStream<Req, Res>) => Promise<void>,
 ): grpc.handleServerStreamingCall<Req, Res> {
   return (call) => {
-    handle(call).catch((err: unknown) => call.destroy(Object.assign(new Error('stream failed'), toServiceError(err))));
+    // grpc-js sends a server stream's status from an 'error' event; destroy() would drop it.
+    handle(call).catch((err: unknown) => call.emit('error', toServiceError(err)));
   };
 }
