@@ -1,0 +1,110 @@
+/**
+ * The job journal on disk: one JSON file per job under the state directory,
+ * replaced atomically (write a temporary file, fsync it, rename it over the
+ * old one, fsync the directory) so that a crash at any instant leaves either
+ * the previous record or the new one, never a torn file. Finished jobs are
+ * deleted after the retention period.
+ */
+import { mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { open, rename, rm } from 'node:fs/promises';
+import path from 'node:path';
+
+export interface JournalRecord<T> {
+  jobId: string;
+  /** When the record was written (epoch ms). */
+  writtenAt: number;
+  /** Whether the job had reached a final phase. */
+  finished: boolean;
+  data: T;
+}
+
+export class FileJournal<T> {
+  private readonly dir: string;
+  /** Writes per job run one after another, so an older snapshot never lands last. */
+  private readonly queues = new Map<string, Promise<void>>();
+
+  constructor(stateDirectory: string, private readonly now: () => number = Date.now) {
+    this.dir = path.join(stateDirectory, 'jobs');
+    mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+  }
+
+  /** Queues a write of the job's record; resolves once it is durable. */
+  write(jobId: string, finished: boolean, data: T): Promise<void> {
+    this.fileOf(jobId); // refuse a bad id now, not in a rejected promise nobody awaits
+    const record: JournalRecord<T> = { jobId, writtenAt: this.now(), finished, data };
+    const previous = this.queues.get(jobId) ?? Promise.resolve();
+    const next = previous.then(() => this.writeNow(record), () => this.writeNow(record));
+    this.queues.set(jobId, next);
+    void next.finally(() => {
+      if (this.queues.get(jobId) === next) this.queues.delete(jobId);
+    }).catch(() => undefined);
+    return next;
+  }
+
+  /** Every record on disk; unreadable files are skipped (and reported). */
+  load(onCorrupt: (file: string, err: unknown) => void = () => {}): JournalRecord<T>[] {
+    const records: JournalRecord<T>[] = [];
+    for (const name of readdirSync(this.dir)) {
+      if (!name.endsWith('.json')) continue;
+      const file = path.join(this.dir, name);
+      try {
+        records.push(JSON.parse(readFileSync(file, 'utf8')) as JournalRecord<T>);
+      } catch (err) {
+        onCorrupt(file, err);
+      }
+    }
+    return records.sort((a, b) => a.writtenAt - b.writtenAt);
+  }
+
+  /** Deletes records of jobs that finished before now - retentionMs. */
+  prune(retentionMs: number): number {
+    let removed = 0;
+    for (const record of this.load()) {
+      if (record.finished && record.writtenAt < this.now() - retentionMs) {
+        rmSync(this.fileOf(record.jobId), { force: true });
+        removed++;
+      }
+    }
+    return removed;
+  }
+
+  /** Waits for every queued write (graceful shutdown). */
+  async flush(): Promise<void> {
+    await Promise.allSettled([...this.queues.values()]);
+  }
+
+  /** Bytes used on disk (for the RSS/disk benchmark and operators). */
+  size(): number {
+    return readdirSync(this.dir).reduce((sum, name) => sum + statSync(path.join(this.dir, name)).size, 0);
+  }
+
+  private fileOf(jobId: string): string {
+    // Job ids are UUIDs made by this agent; refuse anything that could leave the directory.
+    if (!/^[A-Za-z0-9-]{1,64}$/.test(jobId)) throw new Error(`journal: unusable job id ${JSON.stringify(jobId)}`);
+    return path.join(this.dir, `${jobId}.json`);
+  }
+
+  private async writeNow(record: JournalRecord<T>): Promise<void> {
+    const file = this.fileOf(record.jobId);
+    const temporary = `${file}.tmp`;
+    const handle = await open(temporary, 'w', 0o600);
+    try {
+      await handle.writeFile(JSON.stringify(record));
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    try {
+      await rename(temporary, file);
+    } catch (err) {
+      await rm(temporary, { force: true });
+      throw err;
+    }
+    const dir = await open(this.dir, 'r');
+    try {
+      await dir.sync();
+    } finally {
+      await dir.close();
+    }
+  }
+}

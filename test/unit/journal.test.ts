@@ -1,0 +1,49 @@
+// The job journal: records survive a "restart" (a new instance on the same
+// directory), the newest write of a job wins, torn files are skipped, old
+// finished jobs are pruned.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { FileJournal } from '../../agent/journal/file-journal.js';
+
+function scratch(): string {
+  return mkdtempSync(path.join(tmpdir(), 'ferry-journal-'));
+}
+
+test('records survive a new instance, and the last of concurrent writes wins', async () => {
+  const dir = scratch();
+  try {
+    const journal = new FileJournal<{ phase: string }>(dir);
+    const writes = ['queued', 'preparing', 'migrating', 'completed'].map((phase, i) => journal.write('job-1', i === 3, { phase }));
+    await Promise.all(writes);
+    await journal.write('job-2', false, { phase: 'migrating' });
+    const reopened = new FileJournal<{ phase: string }>(dir).load();
+    assert.deepEqual(reopened.map((r) => [r.jobId, r.data.phase, r.finished]).sort(), [['job-1', 'completed', true], ['job-2', 'migrating', false]]);
+    assert.deepEqual(readdirSync(path.join(dir, 'jobs')).sort(), ['job-1.json', 'job-2.json'], 'no temporary files left');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a torn file is reported and skipped; old finished jobs are pruned, unfinished ones kept', async () => {
+  const dir = scratch();
+  let now = 1_000_000;
+  try {
+    const journal = new FileJournal<number>(dir, () => now);
+    await journal.write('old-done', true, 1);
+    await journal.write('old-running', false, 2);
+    now += 10_000;
+    await journal.write('new-done', true, 3);
+    writeFileSync(path.join(dir, 'jobs', 'torn.json'), '{"jobId":"torn","wri');
+    const corrupt: string[] = [];
+    assert.equal(journal.load((file) => corrupt.push(path.basename(file))).length, 3);
+    assert.deepEqual(corrupt, ['torn.json']);
+    assert.equal(journal.prune(5_000), 1);
+    assert.deepEqual(journal.load().map((r) => r.jobId).sort(), ['new-done', 'old-running']);
+    assert.throws(() => journal.write('../escape', true, 0), /unusable job id/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
