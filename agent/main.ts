@@ -8,6 +8,7 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { ConfigError, loadConfig, destinationUri, type AgentConfig } from './config/index.js';
+import { isFerryError } from '../shared/errors.js';
 import { createFirewall } from './firewall/index.js';
 import { createHostInfo } from './host/host-info.js';
 import { createSystemInformationProbe } from './host/systeminformation-probe.js';
@@ -15,18 +16,25 @@ import { LibvirtHypervisor } from './hypervisor/libvirt-hypervisor.js';
 import { libvirtHostInfo } from './hypervisor/libvirt-host-info.js';
 import { ReconnectingClient, unixDialer } from './libvirt/index.js';
 import { createLogger, logJobTransition, type Logger } from './log.js';
+import { reloadConfig } from './config/reload.js';
 import { IncomingMigrations } from './migration/incoming.js';
+import { HostLimits } from './migration/limits.js';
+import { BASELINE_FEATURES, type HostFeatures } from './migration/policy.js';
+import { QemuImgImages } from './storage/qemu-img-images.js';
 import { Migrations } from './migration/migrations.js';
 import { systemClock } from './migration/ports.js';
 import type { MigrationPolicy, MigrationStatus } from './migration/types.js';
 import { LinuxHostNetwork } from './network/host-network.js';
 import { GrpcPeers } from './peers/grpc-peers.js';
+import { authInterceptor } from './rpc/auth.js';
 import { createHostService } from './rpc/host-service.js';
 import { rpcLogInterceptor } from './rpc/logging.js';
 import { migrationService } from './rpc/migration-service.js';
 import { peerService } from './rpc/peer-service.js';
-import { setServing, startGrpcServer } from './rpc/server.js';
+import { setServing, startGrpcServer, type ConnectionSource } from './rpc/server.js';
 import { startSystemdNotifier } from './systemd/notifier.js';
+import { listenTls } from './tls/listener.js';
+import { CertificateStore } from './tls/store.js';
 
 /** Exit status for an invalid configuration (RestartPreventExitStatus=2 in ferryd.service). */
 const EXIT_CONFIG = 2;
@@ -34,15 +42,14 @@ const CALL_TIMEOUT_MS = 30_000;
 const POLL_INTERVAL_MS = 500;
 
 async function main(): Promise<void> {
-  const config = loadOrExit();
+  // `let`: SIGHUP replaces it (limits and policy defaults; see config/reload.ts).
+  let config = loadOrExit();
   const log = createLogger({ level: config.log.level });
   // Reads NOTIFY_SOCKET/WATCHDOG_* before anything spawns a child; pings start now.
   const notifier = startSystemdNotifier({ env: process.env, log });
-  if (!config.tls.insecure) {
-    log.error('TLS is not implemented yet: set tls.insecure: true (lab and tests only)');
-    process.exit(EXIT_CONFIG);
-  }
-  log.warn('INSECURE: gRPC runs in plaintext without client authentication; never do this in production');
+  // null: tls.insecure, no TLS at all (every capabilities answer says so too).
+  const trust = loadTrustOrExit(config, log);
+  if (!trust) log.warn('INSECURE: gRPC runs in plaintext without client authentication (tls.insecure: true); never do this in production');
 
   const libvirt = new ReconnectingClient({
     dialer: unixDialer(config.libvirt.socket),
@@ -59,11 +66,13 @@ async function main(): Promise<void> {
     localAddresses: () => network.localAddresses().map((a) => a.address),
     logger: { info: (msg, meta) => log.info(msg, meta), warn: (msg, meta) => log.warn(msg, meta) },
   });
-  const limits = { maxOutgoing: config.limits.maxOutgoing, maxIncoming: config.limits.maxIncoming };
-  const peers = new GrpcPeers(() => grpc.credentials.createInsecure(), CALL_TIMEOUT_MS);
+  const limits = new HostLimits(config.limits);
+  const plaintext = grpc.credentials.createInsecure();
+  const peers = new GrpcPeers(() => trust?.clientCredentials ?? plaintext, CALL_TIMEOUT_MS);
 
   const migrations = new Migrations({
-    hypervisor, peers, network, clock: systemClock, hostName: managementAddress || 'unknown',
+    // With TLS, the name our certificate carries: what the destination checks source_host against.
+    hypervisor, peers, network, clock: systemClock, hostName: trust?.current.identity.name || managementAddress || 'unknown',
     callTimeoutMs: CALL_TIMEOUT_MS, pollIntervalMs: POLL_INTERVAL_MS,
     destinationUriTemplate: config.libvirt.destinationUriTemplate,
     maxOutgoing: () => limits.maxOutgoing,
@@ -77,7 +86,18 @@ async function main(): Promise<void> {
     // A reservation outlives any sane migration; FinishIncoming ends it sooner.
     reservationTtlMs: 6 * 3600_000,
     maxIncoming: () => limits.maxIncoming,
+    images: new QemuImgImages({ directories: config.storage.imageDirectories }),
   });
+  limits.onChange((now, before) => {
+    log.info('migration limits changed', { now, before });
+    migrations.limitsChanged();
+  });
+  // Asked once libvirt answers; until then (or if it cannot tell) the oldest supported stack is assumed.
+  let features: Promise<HostFeatures> | undefined;
+  const hostFeatures = () => (features ??= hypervisor.features().catch(() => {
+    features = undefined;
+    return BASELINE_FEATURES;
+  }));
   const activity = {
     counts: () => ({ ...migrations.counts(), outgoing: migrations.counts().running, incoming: incoming.count }),
     isMigrating: (vmId: string) => migrations.list(true).some((s) => s.vmId === vmId),
@@ -90,12 +110,22 @@ async function main(): Promise<void> {
   const running = await startGrpcServer({
     address: listenAddress(config),
     credentials: grpc.ServerCredentials.createInsecure(),
+    // With TLS the listener is ours (client certificates checked, refusals logged).
+    ...(trust ? { listener: tlsListener(config, trust, log) } : {}),
     services: {
-      migration: migrationService({ migrations, hypervisor, policyDefaults: () => policyDefaults(config) }),
+      migration: migrationService({ migrations, hypervisor, policyDefaults: () => policyDefaults(config), features: hostFeatures, limits }),
       peer: peerService(incoming),
       host: createHostService(host),
     },
-    interceptors: [rpcLogInterceptor(log)],
+    // The role check last: grpc-js runs the last interceptor outermost, so its refusals are logged too.
+    interceptors: trust ? [rpcLogInterceptor(log), authInterceptor()] : [rpcLogInterceptor(log)],
+  });
+  // Certificates renew without a restart: SIGHUP, or a change of the files.
+  trust?.watch();
+  process.on('SIGHUP', () => (trust ? void trust.reload('SIGHUP') : log.info('SIGHUP: nothing to reload (TLS is off)')));
+  // And the run-time settings: limits.* and policy.* from the configuration.
+  process.on('SIGHUP', () => {
+    config = reloadConfig(config, () => loadConfig(process.argv.slice(2), process.env).config, (next) => limits.set(next.limits), log);
   });
 
   await libvirt.client();
@@ -103,7 +133,7 @@ async function main(): Promise<void> {
   setServing(running.health, true);
   notifier.trackMigrations(() => activity.counts());
   await notifier.ready(`ready on ${config.listen.address}:${running.port}`);
-  log.info('ferryd ready', { address: config.listen.address, port: running.port, config: config.source.file });
+  log.info('ferryd ready', { address: config.listen.address, port: running.port, config: config.source.file, tls: trust ? 'mutual TLS 1.3' : 'INSECURE (plaintext)' });
 
   const stop = (signal: string) => {
     log.info('shutting down: running libvirt migrations continue without the agent', { signal });
@@ -114,6 +144,7 @@ async function main(): Promise<void> {
       firewall.dispose();
       peers.close();
       host.close();
+      trust?.close();
       await libvirt.close().catch(() => undefined);
       notifier.close();
       process.exit(0);
@@ -135,9 +166,30 @@ function loadOrExit(): AgentConfig {
   }
 }
 
+/** The TLS files, checked; exits with EXIT_CONFIG when they are unusable. */
+function loadTrustOrExit(config: AgentConfig, log: Logger): CertificateStore | null {
+  if (config.tls.insecure) return null;
+  try {
+    return new CertificateStore(config.tls, log);
+  } catch (err) {
+    if (!isFerryError(err)) throw err;
+    log.error(`TLS: ${err.message}`);
+    process.exit(EXIT_CONFIG);
+  }
+}
+
+function tlsListener(config: AgentConfig, trust: CertificateStore, log: Logger): ConnectionSource {
+  return async (inject) => {
+    const listener = await listenTls({ host: config.listen.address, port: config.listen.port, material: trust.current, onConnection: inject, log });
+    trust.onChange((material) => listener.update(material));
+    return listener;
+  };
+}
+
 function policyDefaults(config: AgentConfig): MigrationPolicy {
   const p = config.policy;
   return {
+    preset: p.preset,
     maxBandwidthMibps: p.maxBandwidthMibps,
     parallelConnections: p.parallelConnections,
     compression: p.compression,
@@ -146,7 +198,10 @@ function policyDefaults(config: AgentConfig): MigrationPolicy {
     encrypted: p.encrypted,
     copyStorage: p.copyStorage,
     initialDowntimeMs: p.initialDowntimeMs,
+    schedule: [],
+    completionTimeoutSPerGib: p.completionTimeoutSPerGib,
     stallTimeoutS: p.stallTimeoutS,
+    queueTimeoutS: p.queueTimeoutS,
   };
 }
 

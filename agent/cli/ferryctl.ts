@@ -8,15 +8,16 @@
  *   ferryctl hibernate VMID --from HOST --file PATH --definition PATH [--overwrite]
  *   ferryctl restore --from HOST --file PATH --definition PATH [--paused]
  *   ferryctl list --from HOST [--vms]
- * Every command takes --json for scripts.
+ * Every command takes --json for scripts, and --ca/--cert/--key (mutual TLS,
+ * see client-tls.ts for the defaults) or --insecure (plaintext agents only).
  */
 import { parseArgs } from 'node:util';
-import * as grpc from '@grpc/grpc-js';
 import { connectAgent, unary, type FerryClients } from '../../shared/client.js';
 import { isFerryError } from '../../shared/errors.js';
 import type { MigrationProgress__Output } from '../../shared/generated/ferry/v1/MigrationProgress.js';
 import type { MigrationPolicy } from '../../shared/generated/ferry/v1/MigrationPolicy.js';
 import type { JobSelector } from '../../shared/generated/ferry/v1/JobSelector.js';
+import { clientCredentials } from './client-tls.js';
 import { ProgressPrinter, phaseName, summary } from './progress.js';
 
 const OPTIONS = {
@@ -39,26 +40,44 @@ const OPTIONS = {
   detach: { type: 'boolean', default: false },
   vms: { type: 'boolean', default: false },
   json: { type: 'boolean', default: false },
+  ca: { type: 'string' },
+  cert: { type: 'string' },
+  key: { type: 'string' },
+  insecure: { type: 'boolean', default: false },
   help: { type: 'boolean', short: 'h', default: false },
 } as const;
 
 type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>['values'];
 
-const USAGE = `usage: ferryctl COMMAND [ARGS] --from HOST[:PORT] [--json]
+const USAGE = `usage: ferryctl COMMAND [ARGS] --from HOST[:PORT] [--json] [--ca FILE --cert FILE --key FILE | --insecure]
   migrate VMID --to HOST [--dstqemu IP | --network CIDR] [--bandwidth MIBPS] [--parallel N]
                [--compression none|zlib|zstd|xbzrle] [--auto-converge] [--post-copy] [--encrypted]
                [--copy-storage none|all|incremental] [--downtime MS] [--detach]
   status JOB|VMID     watch JOB|VMID     cancel JOB|VMID
   hibernate VMID --file PATH --definition PATH [--overwrite]
   restore --file PATH --definition PATH [--paused]
-  list [--vms]`;
+  list [--vms]
+TLS: --ca/--cert/--key, else FERRY_CA/FERRY_CERT/FERRY_KEY, else /etc/ferry/pki/{ca,engine,engine-key}.pem,
+else the lab's /var/lib/ferry-lab/pki/{ca,engine}.crt + engine.key. --insecure: plaintext agents (tls.insecure).`;
+
+// grpc-js sends the dialled address as TLS server name, and Node warns
+// (DEP0123) when that is an IP literal, as agents usually are: noise for an
+// operator's terminal, and nothing ferryctl can change.
+process.noDeprecation = true;
 
 async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true });
   const [command, target] = positionals;
   if (values.help || !command) return usage(values.help ? 0 : 2);
   if (!values.from) return fail('--from HOST (the agent to call) is required');
-  const clients = connectAgent(values.from, grpc.credentials.createInsecure());
+  let credentials;
+  try {
+    credentials = clientCredentials(values, process.env);
+  } catch (err) {
+    if (isFerryError(err)) return fail(err.message);
+    throw err;
+  }
+  const clients = connectAgent(values.from, credentials);
   try {
     switch (command) {
       case 'migrate':
@@ -85,7 +104,7 @@ async function main(argv: string[]): Promise<number> {
         return fail(`unknown command "${command}"\n${USAGE}`);
     }
   } catch (err) {
-    if (isFerryError(err)) return fail(`${err.kind}: ${err.message}`);
+    if (isFerryError(err)) return fail(`${err.kind}: ${err.message}${hint(err.kind, values)}`);
     throw err;
   } finally {
     clients.close();
@@ -186,6 +205,15 @@ function need(value: string | undefined, what: string): string {
 function usage(code: number): number {
   (code === 0 ? console.log : console.error)(USAGE);
   return code;
+}
+
+/** The usual reasons behind a refusal at the transport, for the operator. */
+function hint(kind: string, values: Values): string {
+  if (kind === 'UNAVAILABLE' && !values.insecure) {
+    return '\n(if the agent is up: is --cert signed by the cluster CA in --ca, and not expired? The agent logs why it refused. An agent with tls.insecure needs --insecure.)';
+  }
+  if (kind === 'UNAVAILABLE') return '\n(with --insecure: does the agent run with tls.insecure? Otherwise drop --insecure.)';
+  return '';
 }
 
 function fail(message: string): number {

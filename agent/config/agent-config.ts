@@ -50,6 +50,8 @@ export interface AgentConfig {
   firewall: { backend: FirewallBackend; pinholeTtlS: number };
   limits: { maxOutgoing: number; maxIncoming: number };
   policy: PolicyDefaults;
+  /** Where PrepareIncoming may create disk images for copy_storage (absolute directories). */
+  storage: { imageDirectories: string[] };
   jobs: { retentionS: number; maxRetained: number };
   stateDirectory: string;
   log: { level: LogLevel };
@@ -91,6 +93,7 @@ export function buildAgentConfig(values: Readonly<Record<FieldKey, FieldValue>>,
       stallTimeoutS: num('policy.stall_timeout_s'),
       queueTimeoutS: num('policy.queue_timeout_s'),
     },
+    storage: { imageDirectories: str('storage.image_directories').split(':').filter(Boolean) },
     jobs: { retentionS: num('jobs.retention_s'), maxRetained: num('jobs.max_retained') },
     stateDirectory: str('state_directory'),
     log: { level: str('log.level') as LogLevel },

@@ -37,3 +37,11 @@ export function checkMigrationNetwork(value: string): string | undefined {
   if (INTERFACE_NAME.test(value) && value !== '.' && value !== '..') return undefined;
   return `"${value}" is neither a CIDR block (e.g. 198.19.0.0/24) nor an interface name (e.g. eth1)`;
 }
+
+/** A colon-separated list of absolute directories (like PATH); "" = none. */
+export function checkDirectoryList(value: string): string | undefined {
+  if (value === '') return undefined;
+  const bad = value.split(':').filter((d) => !d.startsWith('/') || d.includes('\0') || d.split('/').includes('..'));
+  if (bad.length === 0) return undefined;
+  return `${bad.map((d) => JSON.stringify(d)).join(', ')} ${bad.length === 1 ? 'is not an absolute directory' : 'are not absolute directories'}; give absolute paths separated by ":", e.g. /var/lib/libvirt/images`;
+}

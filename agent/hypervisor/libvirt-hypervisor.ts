@@ -7,11 +7,14 @@
 import { FerryError, type ErrorKind } from '../../shared/errors.js';
 import {
   constants as c, isNoDomain, LibvirtError, ConnectionError, InterruptedError, ClosedError, CallTimeoutError,
-  type Domain, type JobStats as LibvirtJobStats, type LibvirtClient, type ReconnectingClient, type TypedParamInput,
+  type Domain, type JobStats as LibvirtJobStats, type LibvirtClient, type ReconnectingClient,
 } from '../libvirt/index.js';
-import type { Hypervisor, LiveMigrationPlan, VmInfo, VmState } from '../migration/ports.js';
+import type { HostFeatures } from '../migration/policy.js';
+import type { Hypervisor, LiveMigrationPlan, VmDisk, VmInfo, VmState } from '../migration/ports.js';
 import type { JobStats } from '../migration/types.js';
+import { diskImagesOf } from './domain-disks.js';
 import { jobStatsFrom } from './job-stats.js';
+import { featuresOf, migrateFlags, migrateParams } from './migrate-params.js';
 
 const STATE: Record<number, VmState> = {
   [c.VIR_DOMAIN_RUNNING]: 'running',
@@ -33,6 +36,26 @@ export class LibvirtHypervisor implements Hypervisor {
       const [state, xml] = await Promise.all([client.domainGetState(dom), client.domainGetXMLDesc(dom)]);
       return { id: vmId, name: dom.name, state: STATE[state.state] ?? 'other', memoryBytes: memoryOf(xml) };
     }, vmId);
+  }
+
+  async localDisks(vmId: string): Promise<VmDisk[]> {
+    return translate(async () => {
+      const client = await this.libvirt.client();
+      const dom = await client.domainLookupByUUID(vmId);
+      const images = diskImagesOf(await client.domainGetXMLDesc(dom));
+      return Promise.all(images.map(async (image) => {
+        const sizes = await client.domainGetBlockInfo(dom, image.target);
+        return { ...image, capacityBytes: sizes.capacity, allocationBytes: sizes.allocation };
+      }));
+    }, vmId);
+  }
+
+  async features(): Promise<HostFeatures> {
+    return translate(async () => {
+      const client = await this.libvirt.client();
+      const [libvirt, qemu] = await Promise.all([client.connectGetLibVersion(), client.connectGetVersion()]);
+      return featuresOf(libvirt, qemu);
+    }, 'host');
   }
 
   async migrateLive(vmId: string, plan: LiveMigrationPlan): Promise<void> {
@@ -77,14 +100,23 @@ export class LibvirtHypervisor implements Hypervisor {
     await this.withDomain(vmId, (client, dom) => client.domainMigrateSetMaxDowntime(dom, ms));
   }
 
-  async setMaxSpeed(vmId: string, mibps: number): Promise<void> {
-    // libvirt's "unlimited" is its maximum, not 0.
-    const speed = mibps === 0 ? 8_796_093_022_207n : mibps;
-    await this.withDomain(vmId, (client, dom) => client.domainMigrateSetMaxSpeed(dom, speed));
+  async setMaxSpeed(vmId: string, mibps: number, options: { postcopy?: boolean } = {}): Promise<void> {
+    // libvirt's "unlimited" is its maximum, not 0; post-copy has its own cap (0 = unlimited there).
+    const speed = options.postcopy ? mibps : mibps === 0 ? 8_796_093_022_207n : mibps;
+    const flags = options.postcopy ? c.VIR_DOMAIN_MIGRATE_MAX_SPEED_POSTCOPY : 0;
+    await this.withDomain(vmId, (client, dom) => client.domainMigrateSetMaxSpeed(dom, speed, flags));
   }
 
   async startPostCopy(vmId: string): Promise<void> {
     await this.withDomain(vmId, (client, dom) => client.domainMigrateStartPostCopy(dom));
+  }
+
+  async suspend(vmId: string): Promise<void> {
+    await this.withDomain(vmId, (client, dom) => client.domainSuspend(dom));
+  }
+
+  async resume(vmId: string): Promise<void> {
+    await this.withDomain(vmId, (client, dom) => client.domainResume(dom));
   }
 
   async save(vmId: string, path: string): Promise<void> {
@@ -140,33 +172,6 @@ export class LibvirtHypervisor implements Hypervisor {
       await new Promise((r) => setTimeout(r, 100));
     }
   }
-}
-
-function migrateFlags(plan: LiveMigrationPlan): number {
-  // UNDEFINE_SOURCE: once the guest runs on the destination, no shut-off copy
-  // stays behind that someone could start (two writers on shared storage).
-  let flags = c.VIR_MIGRATE_LIVE | c.VIR_MIGRATE_PEER2PEER | c.VIR_MIGRATE_PERSIST_DEST | c.VIR_MIGRATE_UNDEFINE_SOURCE | c.VIR_MIGRATE_ABORT_ON_ERROR;
-  if (plan.parallelConnections > 1) flags |= c.VIR_MIGRATE_PARALLEL;
-  if (plan.compression !== 'none') flags |= c.VIR_MIGRATE_COMPRESSED;
-  if (plan.autoConverge) flags |= c.VIR_MIGRATE_AUTO_CONVERGE;
-  if (plan.postCopy) flags |= c.VIR_MIGRATE_POSTCOPY;
-  if (plan.encrypted) flags |= c.VIR_MIGRATE_TLS;
-  if (plan.copyStorage === 'all') flags |= c.VIR_MIGRATE_NON_SHARED_DISK;
-  if (plan.copyStorage === 'incremental') flags |= c.VIR_MIGRATE_NON_SHARED_INC;
-  return flags;
-}
-
-function migrateParams(plan: LiveMigrationPlan): TypedParamInput {
-  const params: TypedParamInput = {
-    [c.VIR_MIGRATE_PARAM_URI]: plan.migrateUri,
-    [c.VIR_MIGRATE_PARAM_LISTEN_ADDRESS]: plan.listenAddress,
-  };
-  if (plan.bandwidthMibps > 0) params[c.VIR_MIGRATE_PARAM_BANDWIDTH] = plan.bandwidthMibps;
-  if (plan.parallelConnections > 1) params[c.VIR_MIGRATE_PARAM_PARALLEL_CONNECTIONS] = plan.parallelConnections;
-  if (plan.compression !== 'none') params[c.VIR_MIGRATE_PARAM_COMPRESSION] = plan.compression;
-  if (plan.disksPort) params[c.VIR_MIGRATE_PARAM_DISKS_PORT] = plan.disksPort;
-  if (plan.encrypted && plan.tlsDestination) params[c.VIR_MIGRATE_PARAM_TLS_DESTINATION] = plan.tlsDestination;
-  return params;
 }
 
 function memoryOf(xml: string): number {

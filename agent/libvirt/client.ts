@@ -165,6 +165,19 @@ export class LibvirtClient {
     await this.call(procedures.DOMAIN_UNDEFINE_FLAGS, { dom: domainToWire(dom), flags }, opts);
   }
 
+  /** Pauses the guest's vCPUs (allowed during an outgoing migration: the copy then converges). */
+  async domainSuspend(dom: Domain, opts?: CallOptions): Promise<void> {
+    await this.call(procedures.DOMAIN_SUSPEND, { dom: domainToWire(dom) }, opts);
+  }
+  async domainResume(dom: Domain, opts?: CallOptions): Promise<void> {
+    await this.call(procedures.DOMAIN_RESUME, { dom: domainToWire(dom) }, opts);
+  }
+  /** Sizes of one disk (by target, e.g. "vda", or source path), in bytes. */
+  async domainGetBlockInfo(dom: Domain, disk: string, flags = 0, opts?: CallOptions): Promise<{ allocation: number; capacity: number; physical: number }> {
+    const r = await this.call(procedures.DOMAIN_GET_BLOCK_INFO, { dom: domainToWire(dom), path: disk, flags }, opts);
+    return { allocation: Number(r.allocation), capacity: Number(r.capacity), physical: Number(r.physical) };
+  }
+
   // ---- Migration ----
   /**
    * Peer-to-peer migration (flags must include VIR_MIGRATE_PEER2PEER): ONE call to the source's

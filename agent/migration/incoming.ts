@@ -3,10 +3,14 @@
  * migration holds one slot of the incoming limit and one pinhole; both are
  * released by FinishIncoming, or by expiry when the source never comes back
  * (the kernel closes the hole by itself; this only forgets the reservation).
+ * With copy_storage it also creates the disk images libvirt copies into;
+ * a failed migration removes them again, a successful one keeps them (the
+ * guest runs on them). At expiry the outcome is unknown, so they stay.
  */
 import { FerryError, invalidArgument } from '../../shared/errors.js';
 import { addressesInCidr, familyOf, hostPort, isUnicastAddress } from '../../shared/net.js';
-import type { HostNetwork, IncomingOffer, PinholeGate, PrepareIncomingArgs } from './ports.js';
+import type { DiskImages, HostNetwork, IncomingOffer, PinholeGate, PrepareIncomingArgs } from './ports.js';
+import { checkSourceIdentity, type SourceIdentity } from './source-identity.js';
 import type { NetworkRole } from './types.js';
 
 export interface IncomingOptions {
@@ -19,12 +23,18 @@ export interface IncomingOptions {
   /** How long a reservation lives without FinishIncoming (covers the whole migration). */
   reservationTtlMs: number;
   maxIncoming: () => number;
+  /** Creates the images of copied disks; without it copy_storage with disks is refused. */
+  images?: DiskImages;
 }
 
 interface Reservation {
   jobId: string;
   vmId: string;
   pinholeId: string;
+  /** The certificate name of the agent that prepared it (null without TLS). */
+  preparedBy: string | null;
+  /** Images created for this migration (copy_storage). */
+  images: string[];
   expiry: NodeJS.Timeout;
 }
 
@@ -39,7 +49,14 @@ export class IncomingMigrations {
     return this.reservations.size + this.preparing;
   }
 
-  async prepare(args: PrepareIncomingArgs): Promise<IncomingOffer> {
+  /**
+   * caller: the verified certificate of the calling agent; null only when the
+   * agent runs without TLS (tls.insecure), where nobody is authenticated.
+   */
+  async prepare(args: PrepareIncomingArgs, caller: SourceIdentity | null = null): Promise<IncomingOffer> {
+    // First, before anything is looked at or reserved: no pinhole for a
+    // source the caller's certificate does not vouch for.
+    if (caller) checkSourceIdentity(caller, args);
     if (this.reservations.has(args.jobId)) {
       throw new FerryError('ALREADY_EXISTS', `job ${args.jobId} is already prepared on this host`, { field: 'job_id' });
     }
@@ -51,26 +68,35 @@ export class IncomingMigrations {
     }
     this.preparing++;
     try {
-      return await this.reserve(args);
+      return await this.reserve(args, caller?.name ?? null);
     } finally {
       this.preparing--;
     }
   }
 
-  private async reserve(args: PrepareIncomingArgs): Promise<IncomingOffer> {
+  private async reserve(args: PrepareIncomingArgs, preparedBy: string | null): Promise<IncomingOffer> {
     const { address, network } = await this.chooseListenAddress(args);
-    const pinhole = await this.options.pinholes.open({
-      vmId: args.vmId,
-      jobId: args.jobId,
-      source: args.sourceMigrationAddress,
-      destination: address,
-      disksPort: args.copyStorage,
-      ttlMs: this.options.pinholeTtlMs,
-    });
+    const images = await this.createImages(args);
+    let pinhole;
+    try {
+      pinhole = await this.options.pinholes.open({
+        vmId: args.vmId,
+        jobId: args.jobId,
+        source: args.sourceMigrationAddress,
+        destination: address,
+        disksPort: args.copyStorage,
+        ttlMs: this.options.pinholeTtlMs,
+      });
+    } catch (err) {
+      if (images.length > 0) await this.options.images?.remove(images).catch(() => undefined);
+      throw err;
+    }
     const reservation: Reservation = {
       jobId: args.jobId,
       vmId: args.vmId,
       pinholeId: pinhole.id,
+      preparedBy,
+      images,
       expiry: setTimeout(() => void this.release(args.jobId), this.options.reservationTtlMs).unref(),
     };
     this.reservations.set(args.jobId, reservation);
@@ -87,13 +113,29 @@ export class IncomingMigrations {
   }
 
   /** Idempotent: true when a pinhole was open and is now closed. */
-  async finish(args: { jobId: string; vmId: string }): Promise<boolean> {
+  async finish(args: { jobId: string; vmId: string; success?: boolean }, caller: SourceIdentity | null = null): Promise<boolean> {
     const reservation = this.reservations.get(args.jobId);
     if (!reservation) return false;
+    if (caller && reservation.preparedBy !== null && caller.name !== reservation.preparedBy) {
+      throw new FerryError('PERMISSION_DENIED', `job ${args.jobId} was prepared by ${reservation.preparedBy}; ${caller.name} may not finish it`, { field: 'job_id' });
+    }
     if (reservation.vmId !== args.vmId) {
       throw invalidArgument('vm_id', `job ${args.jobId} was prepared for VM ${reservation.vmId}, not ${args.vmId}`);
     }
-    return this.release(args.jobId);
+    const closed = await this.release(args.jobId);
+    // Only a failure the source reports: the images then hold a partial copy nobody runs on.
+    if (args.success === false && reservation.images.length > 0) await this.options.images?.remove(reservation.images);
+    return closed;
+  }
+
+  private async createImages(args: PrepareIncomingArgs): Promise<string[]> {
+    const disks = args.disks ?? [];
+    if (disks.length === 0) return [];
+    if (!args.copyStorage) throw invalidArgument('disks', 'are given without copy_storage');
+    if (!this.options.images) {
+      throw new FerryError('FAILED_PRECONDITION', 'this host cannot create disk images for copy_storage (no storage adapter): migrate with copy_storage none', { field: 'copy_storage' });
+    }
+    return this.options.images.create(disks);
   }
 
   /** Forget everything (shutdown); the kernel closes the holes at expiry. */

@@ -4,12 +4,16 @@
  * journal, the log). A final phase is final: later updates are ignored, so a
  * late poll cannot resurrect a finished job.
  */
-import { FINAL_PHASES, emptyCounters, type JobStats, type MigrateCommand, type MigrationFailure, type MigrationPhase, type MigrationStatus } from './types.js';
+import {
+  FINAL_PHASES, emptyCounters, type ConvergenceRecord, type JobStats, type MigrateCommand, type MigrationFailure, type MigrationPhase, type MigrationStatus,
+} from './types.js';
 
 /** Allowed transitions; anything else is a bug in the core. */
 const NEXT: Record<MigrationPhase, readonly MigrationPhase[]> = {
   queued: ['preparing', 'failed', 'cancelled'],
-  preparing: ['migrating', 'failed', 'cancelled'],
+  // Back to queued: the destination was at its incoming limit and the job
+  // gave its outgoing slot back while it waits to retry.
+  preparing: ['migrating', 'queued', 'failed', 'cancelled'],
   migrating: ['postcopy', 'completed', 'failed', 'cancelled'],
   postcopy: ['completed', 'failed'],
   completed: [],
@@ -54,6 +58,10 @@ export class MigrationJob {
       warnings: [],
       startedAt: now(),
       policy: command.policy,
+      convergence: [],
+      completionTimeoutMs: 0,
+      waiting: '',
+      prepareAttempts: 0,
     };
   }
 
@@ -74,6 +82,7 @@ export class MigrationJob {
       memory: { ...s.memory },
       disk: { ...s.disk },
       warnings: [...s.warnings],
+      convergence: s.convergence.map((r) => ({ ...r })),
       elapsedMs: (s.finishedAt ?? this.now()) - s.startedAt,
       ...(s.error ? { error: { ...s.error } } : {}),
     };
@@ -90,6 +99,7 @@ export class MigrationJob {
       throw new Error(`job ${this.id}: invalid transition ${this.status.phase} -> ${next}`);
     }
     this.status.phase = next;
+    if (next !== 'queued') this.status.waiting = '';
     if (next === 'completed') this.status.progressPercent = 100;
     if (FINAL_PHASES.has(next)) this.status.finishedAt = this.now();
     this.emit();
@@ -97,9 +107,25 @@ export class MigrationJob {
 
   /** Merges fields (e.g. migrateUri, network) and notifies. */
   update(fields: Partial<Pick<MigrationStatus,
-    'migrateUri' | 'network' | 'sourceMigrationAddress' | 'maxDowntimeMs' | 'bytesOnMigrationNic' | 'bytesOnManagementNic'>>): void {
+    'migrateUri' | 'network' | 'sourceMigrationAddress' | 'maxDowntimeMs' | 'bytesOnMigrationNic' | 'bytesOnManagementNic' |
+    'completionTimeoutMs' | 'waiting' | 'prepareAttempts'>>): void {
     if (this.finished) return;
     Object.assign(this.status, fields);
+    this.emit();
+  }
+
+  /** Back to QUEUED (from PREPARING) with the reason it waits. */
+  requeue(waiting: string): void {
+    if (this.finished) return;
+    this.setPhase('queued');
+    this.update({ waiting });
+  }
+
+  /** Appends to the convergence trail (and the downtime in force, for set-downtime). */
+  record(entry: ConvergenceRecord): void {
+    if (this.finished) return;
+    this.status.convergence.push({ ...entry });
+    if (entry.action === 'set-downtime' && entry.downtimeMs !== undefined) this.status.maxDowntimeMs = entry.downtimeMs;
     this.emit();
   }
 

@@ -7,16 +7,22 @@
 import { randomUUID } from 'node:crypto';
 import { splitHostPort } from '../../shared/net.js';
 import { FerryError } from '../../shared/errors.js';
+import { busyWaiting, isBusy, runAdmitted } from './admission.js';
+import { backoffDelayMs, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js';
 import { withDeadline } from './deadline.js';
 import { checkHibernationTargets, runHibernation } from './hibernation.js';
 import { JobRegistry, type JobSelector } from './job-registry.js';
 import { MigrationJob } from './migration-job.js';
-import { performOutgoing, prepareOutgoing, runOutgoingMigration, type OutgoingDeps } from './outgoing.js';
+import { performOutgoing, prepareOutgoing, type OutgoingDeps } from './outgoing.js';
 import { SlotQueue } from './slot-queue.js';
 import type { MigrateCommand, MigrationPhase, MigrationStatus } from './types.js';
 
 export interface MigrationsOptions extends OutgoingDeps {
+  /** Read at every admission: a changed limit applies to the next job (see limitsChanged). */
   maxOutgoing: () => number;
+  /** Retry of a busy destination; defaults to DEFAULT_BACKOFF. */
+  backoff?: BackoffOptions;
+  random?: () => number;
   retentionMs: number;
   /** Called at every job transition (the log, the journal); previous is null for a new job. */
   onTransition?: (status: MigrationStatus, previous: MigrationPhase | null) => void;
@@ -43,7 +49,9 @@ export class Migrations {
    * Accepts a job after the host-side checks. When a slot is free the
    * destination is prepared before answering, so that a bad dstqemu or a
    * destination that is down is the caller's error, with nothing left behind;
-   * the migration itself then runs in the background. A queued job prepares
+   * the migration itself then runs in the background. A destination at its
+   * incoming limit is not an error of the call: the job is accepted QUEUED
+   * and retries in the background (admission.ts). A queued job prepares
    * when its turn comes and reports failures in its status.
    */
   async migrate(command: MigrateCommand): Promise<MigrationStatus> {
@@ -56,7 +64,7 @@ export class Migrations {
       const job = new MigrationJob(randomUUID(), command, () => this.deps.clock.now(), this.slots.hasFree() ? 'preparing' : 'queued');
       if (job.phase === 'queued') {
         this.register(job);
-        void this.runQueued(job);
+        void runAdmitted(job, this.admissionDeps());
         return job.snapshot();
       }
       const release = (await this.slots.acquire(job.cancellation.signal))!;
@@ -71,7 +79,11 @@ export class Migrations {
         }
       } catch (err) {
         release();
-        throw err;
+        if (!isBusy(err)) throw err;
+        const delay = backoffDelayMs(1, this.deps.backoff ?? DEFAULT_BACKOFF, this.deps.random);
+        job.requeue(busyWaiting(job, err, 1, delay));
+        this.register(job);
+        void runAdmitted(job, this.admissionDeps(), 1);
       }
       return job.snapshot();
     } finally {
@@ -177,28 +189,30 @@ export class Migrations {
     if (change.startPostCopy && !job.command.policy.postCopy) {
       throw new FerryError('FAILED_PRECONDITION', `job ${job.id} was started without post_copy in its policy: post-copy cannot be switched on later`, { field: 'start_post_copy' });
     }
+    const at = () => ({ iteration: job.snapshot().iteration, elapsedMs: this.deps.clock.now() - job.snapshot().startedAt, reason: 'ChangeMigrationParams' });
     if (change.maxBandwidthMibps !== undefined) {
-      await withDeadline(hypervisor.setMaxSpeed(vmId, change.maxBandwidthMibps), callTimeoutMs, 'libvirt (set max speed)');
+      // In post-copy QEMU uses a separate cap (max-postcopy-bandwidth).
+      const postcopy = job.phase === 'postcopy';
+      await withDeadline(hypervisor.setMaxSpeed(vmId, change.maxBandwidthMibps, { postcopy }), callTimeoutMs, 'libvirt (set max speed)');
     }
     if (change.maxDowntimeMs !== undefined) {
       await withDeadline(hypervisor.setMaxDowntime(vmId, change.maxDowntimeMs), callTimeoutMs, 'libvirt (set max downtime)');
-      job.update({ maxDowntimeMs: change.maxDowntimeMs });
+      job.record({ action: 'set-downtime', downtimeMs: change.maxDowntimeMs, ...at() });
     }
     if (change.startPostCopy && job.phase === 'migrating') {
       await withDeadline(hypervisor.startPostCopy(vmId), callTimeoutMs, 'libvirt (start post-copy)');
       job.setPhase('postcopy');
+      job.record({ action: 'post-copy', ...at() });
     }
     return job.snapshot();
   }
 
-  private async runQueued(job: MigrationJob): Promise<void> {
-    const release = await this.slots.acquire(job.cancellation.signal);
-    if (!release) return; // cancelled while queued
-    try {
-      if (job.command.mode === 'file') await runHibernation(job, this.deps);
-      else await runOutgoingMigration(job, this.deps);
-    } finally {
-      release();
-    }
+  /** Call after the outgoing limit changed: a raised limit starts queued jobs now. */
+  limitsChanged(): void {
+    this.slots.wakeNext();
+  }
+
+  private admissionDeps() {
+    return { ...this.deps, slots: this.slots };
   }
 }

@@ -1,14 +1,14 @@
 /**
  * Follows a running libvirt job: polls job statistics (each poll with its own
  * deadline, so a job lock held elsewhere delays a sample but never the
- * migration), listens to migration-iteration events between polls, and
- * notices a stall: data remaining that reaches no new low for the policy's
- * stall timeout (a dead link, or a guest that never converges) — without it
- * a migration over a downed NIC would wait for TCP to give up, many minutes.
+ * migration), listens to migration-iteration events between polls, and hands
+ * every sample to `onSample` (the convergence steering of an outgoing
+ * migration). onSample is awaited, so the actions it takes never overlap.
  */
 import { withDeadline } from './deadline.js';
 import type { MigrationJob } from './migration-job.js';
 import type { Clock, Hypervisor } from './ports.js';
+import type { JobStats } from './types.js';
 
 export interface Monitor {
   stop(): Promise<void>;
@@ -18,39 +18,34 @@ export interface MonitorOptions {
   clock: Clock;
   pollIntervalMs: number;
   callTimeoutMs: number;
-  /** Called once when the stall timeout (job.command.policy.stallTimeoutS) passes. */
-  onStall?: (stalledForMs: number) => void;
+  /**
+   * Called after each poll, with the statistics of a running job, or with
+   * undefined when the poll failed or there was no job yet (time still passes
+   * for timeouts).
+   */
+  onSample?: (stats: JobStats | undefined) => Promise<void>;
 }
 
 export function startMonitor(job: MigrationJob, hypervisor: Hypervisor, options: MonitorOptions): Monitor {
   const stopped = new AbortController();
   const unsubscribe = hypervisor.onIteration(job.command.vmId, (iteration) => job.noteIteration(iteration));
-  const stallTimeoutMs = job.command.policy.stallTimeoutS * 1000;
-  let lowestRemaining = Number.POSITIVE_INFINITY;
-  let lastLowAt = options.clock.now();
-  let stallReported = false;
 
   const loop = (async () => {
     while (!stopped.signal.aborted) {
+      let sample: JobStats | undefined;
       try {
         const stats = await withDeadline(hypervisor.jobStats(job.command.vmId), options.callTimeoutMs, 'libvirt (job stats)');
         if (stopped.signal.aborted) break;
         if (stats.type === 'bounded' || stats.type === 'unbounded') {
           job.applyStats(stats);
           if (stats.postcopy && job.phase === 'migrating') job.setPhase('postcopy');
-          if (stats.data.remaining < lowestRemaining) {
-            lowestRemaining = stats.data.remaining;
-            lastLowAt = options.clock.now();
-          }
+          sample = stats;
         }
       } catch {
         // A missed sample is not a failed migration: the perform call decides that.
       }
-      const stalledFor = options.clock.now() - lastLowAt;
-      if (stallTimeoutMs > 0 && stalledFor >= stallTimeoutMs && !stallReported && job.phase === 'migrating') {
-        stallReported = true;
-        options.onStall?.(stalledFor);
-      }
+      if (stopped.signal.aborted) break;
+      await options.onSample?.(sample).catch(() => undefined);
       await options.clock.sleep(options.pollIntervalMs, stopped.signal);
     }
   })();

@@ -8,12 +8,14 @@
  */
 import { splitHostPort } from '../../shared/net.js';
 import { FerryError } from '../../shared/errors.js';
+import { completionTimeoutMs, ConvergenceTracker } from './convergence.js';
 import { withDeadline } from './deadline.js';
 import { failureOf } from './failure.js';
 import type { MigrationJob } from './migration-job.js';
 import { startMonitor } from './monitor.js';
 import { chooseSourceAddress, routeWarnings } from './source-address.js';
-import type { Clock, Hypervisor, HostNetwork, IncomingOffer, LiveMigrationPlan, PeerAgents } from './ports.js';
+import { Steering } from './steering.js';
+import type { Clock, Hypervisor, HostNetwork, IncomingOffer, LiveMigrationPlan, PeerAgents, VmDisk } from './ports.js';
 
 export interface OutgoingDeps {
   hypervisor: Hypervisor;
@@ -34,6 +36,9 @@ export interface OutgoingDeps {
 export interface PreparedMigration {
   offer: IncomingOffer;
   migrationInterface: string;
+  memoryBytes: number;
+  /** copy_storage: the disks the destination created images for. */
+  disks: VmDisk[];
 }
 
 /**
@@ -46,7 +51,10 @@ export async function prepareOutgoing(job: MigrationJob, deps: OutgoingDeps): Pr
   const { hypervisor, peers, network } = deps;
   job.setPhase('preparing');
   const vm = await withDeadline(hypervisor.describeVm(command.vmId), deps.callTimeoutMs, 'libvirt (describe VM)');
+  const disks = command.policy.copyStorage === 'none' ? [] : await withDeadline(hypervisor.localDisks(command.vmId), deps.callTimeoutMs, 'libvirt (list disks)');
+  if (command.policy.copyStorage !== 'none' && disks.length === 0) job.warn(`copy_storage ${command.policy.copyStorage}: the VM has no writable local disk, so no disk is copied`);
   const source = await chooseSourceAddress(command, network);
+  job.update({ prepareAttempts: job.snapshot().prepareAttempts + 1 });
   const offer = await withDeadline(
     peers.prepareIncoming(command.dst, {
       vmId: command.vmId,
@@ -57,6 +65,11 @@ export async function prepareOutgoing(job: MigrationJob, deps: OutgoingDeps): Pr
       migrationNetwork: command.migrationNetwork,
       copyStorage: command.policy.copyStorage !== 'none',
       memoryBytes: vm.memoryBytes,
+      disks: disks.map((d) => ({
+        target: d.target, path: d.path, format: d.format, capacityBytes: d.capacityBytes,
+        // Incremental: only the top image is copied, over the shared backing chain.
+        ...(command.policy.copyStorage === 'incremental' && d.backingPath ? { backingPath: d.backingPath, backingFormat: d.backingFormat ?? '' } : {}),
+      })),
     }),
     deps.callTimeoutMs,
     `destination agent ${command.dst} (PrepareIncoming)`,
@@ -65,7 +78,7 @@ export async function prepareOutgoing(job: MigrationJob, deps: OutgoingDeps): Pr
     job.update({ migrateUri: offer.migrateUri, network: offer.network, sourceMigrationAddress: source.address });
     const route = await network.routeTo(offer.listenAddress);
     for (const warning of routeWarnings(offer, route, network.managementInterface())) job.warn(warning);
-    return { offer, migrationInterface: route.interface };
+    return { offer, migrationInterface: route.interface, memoryBytes: vm.memoryBytes, disks };
   } catch (err) {
     await tellDestination(job, deps, false, err);
     throw err;
@@ -79,23 +92,19 @@ export async function prepareOutgoing(job: MigrationJob, deps: OutgoingDeps): Pr
 export async function performOutgoing(job: MigrationJob, prepared: PreparedMigration, deps: OutgoingDeps): Promise<void> {
   const { command } = job;
   const { hypervisor, network } = deps;
+  let steering: Steering | undefined;
   try {
     if (job.cancellation.signal.aborted) throw new FerryError('CANCELLED', 'the migration was cancelled');
     const counters = await readCounters(network, prepared.migrationInterface);
     job.setPhase('migrating');
-    let stall: FerryError | undefined;
-    const monitor = startMonitor(job, hypervisor, {
-      ...deps,
-      onStall: (ms) => {
-        stall = new FerryError('DEADLINE_EXCEEDED', `no progress for ${Math.round(ms / 1000)} s (data remaining reached no new low): the migration was aborted`);
-        void withDeadline(hypervisor.abortJob(command.vmId, { postcopy: false }), deps.callTimeoutMs, 'libvirt (abort job)')
-          .catch((e: unknown) => job.warn(`aborting the stalled migration failed: ${messageOf(e)}`));
-      },
-    });
+    const copiedBytes = prepared.disks.reduce((sum, d) => sum + d.allocationBytes, 0);
+    const tracker = new ConvergenceTracker(command.policy, completionTimeoutMs(command.policy.completionTimeoutSPerGib, prepared.memoryBytes, copiedBytes));
+    steering = new Steering(job, tracker, deps);
+    const monitor = startMonitor(job, hypervisor, { ...deps, onSample: steering.onSample });
     try {
-      await hypervisor.migrateLive(command.vmId, planFor(job, prepared.offer, deps));
+      await hypervisor.migrateLive(command.vmId, planFor(job, prepared, deps));
     } catch (err) {
-      throw stall ?? err;
+      throw steering.abortCause ?? err;
     } finally {
       await monitor.stop();
     }
@@ -106,20 +115,20 @@ export async function performOutgoing(job: MigrationJob, prepared: PreparedMigra
     job.setPhase('completed');
   } catch (err) {
     await tellDestination(job, deps, false, err);
-    job.fail(failureOf(job.cancellation.signal.aborted ? 'cancel' : 'perform', err, await vmStateOf(job, hypervisor)));
+    if (steering?.suspended) await resumeOnSource(job, deps);
+    const step = job.cancellation.signal.aborted ? 'cancel' : steering?.abortCause ? 'converge' : 'perform';
+    job.fail(failureOf(step, err, await vmStateOf(job, hypervisor)));
   }
 }
 
-/** For a job that waited in QUEUED: prepare and perform, all in the background. */
-export async function runOutgoingMigration(job: MigrationJob, deps: OutgoingDeps): Promise<void> {
-  let prepared: PreparedMigration;
-  try {
-    prepared = await prepareOutgoing(job, deps);
-  } catch (err) {
-    job.fail(failureOf('prepare', err, await vmStateOf(job, deps.hypervisor)));
-    return;
-  }
-  await performOutgoing(job, prepared, deps);
+/** The schedule paused the guest and the migration failed: it must run again where it is. */
+async function resumeOnSource(job: MigrationJob, deps: OutgoingDeps): Promise<void> {
+  const { vmId } = job.command;
+  const vm = await deps.hypervisor.describeVm(vmId).catch(() => undefined);
+  if (vm?.state !== 'paused') return;
+  await withDeadline(deps.hypervisor.resume(vmId), deps.callTimeoutMs, 'libvirt (resume)').catch((e: unknown) =>
+    job.warn(`the guest was paused by the schedule and could not be resumed on the source: ${messageOf(e)}; resume it by hand`),
+  );
 }
 
 export async function vmStateOf(job: MigrationJob, hypervisor: Hypervisor): Promise<string> {
@@ -136,8 +145,9 @@ async function tellDestination(job: MigrationJob, deps: OutgoingDeps, success: b
   ).catch((e: unknown) => job.warn(`the destination was not told how the migration ended: ${messageOf(e)}`));
 }
 
-function planFor(job: MigrationJob, offer: IncomingOffer, deps: OutgoingDeps): LiveMigrationPlan {
+function planFor(job: MigrationJob, prepared: PreparedMigration, deps: OutgoingDeps): LiveMigrationPlan {
   const { policy, dst } = job.command;
+  const { offer } = prepared;
   const host = splitHostPort(dst, 0).host;
   return {
     destinationUri: offer.destinationUri || deps.destinationUriTemplate.replace('{host}', host),
@@ -151,6 +161,7 @@ function planFor(job: MigrationJob, offer: IncomingOffer, deps: OutgoingDeps): L
     encrypted: policy.encrypted,
     copyStorage: policy.copyStorage,
     ...(offer.disksPort ? { disksPort: offer.disksPort } : {}),
+    migrateDisks: prepared.disks.map((d) => d.target),
     ...(policy.encrypted ? { tlsDestination: host } : {}),
     initialDowntimeMs: policy.initialDowntimeMs,
   };

@@ -1,15 +1,36 @@
 /**
- * Resolves what a caller asked for against the host's defaults. Explicit
- * fields win over defaults; a few combinations are fixed up or refused here,
- * once, rather than discovered by libvirt mid-migration.
+ * Resolves what a caller asked for against the host's defaults, in this
+ * order: the host's defaults, then a preset (the request's, else the host's),
+ * then the request's explicit fields. A few combinations are fixed up or
+ * refused here, once, rather than discovered by libvirt mid-migration.
  */
-import { invalidArgument } from '../../shared/errors.js';
+import { FerryError, invalidArgument } from '../../shared/errors.js';
+import { PRESET_NAMES, presetFields } from './presets.js';
+import { validateSchedule } from './schedule.js';
 import type { Compression, CopyStorage, MigrationPolicy } from './types.js';
 
-/** Every field optional: unset means "the host's default". */
+/** Every field optional: unset means "the preset's, else the host's default". */
 export type PolicyRequest = Partial<MigrationPolicy>;
 
+/** What this host's libvirt and QEMU can do, as far as policies care. */
+export interface HostFeatures {
+  /** zlib/zstd compression of multifd streams (libvirt >= 9.4.0). */
+  multifdCompression: boolean;
+  /** Post-copy together with multifd (QEMU >= 10.1). */
+  postCopyWithParallel: boolean;
+  /** For messages, e.g. "libvirt 9.0.0, QEMU 7.2.22". */
+  versions: string;
+}
+
+/** What a host that reports nothing is assumed to support: the oldest supported stack. */
+export const BASELINE_FEATURES: Readonly<HostFeatures> = Object.freeze({
+  multifdCompression: false,
+  postCopyWithParallel: false,
+  versions: 'unknown versions',
+});
+
 export const BUILTIN_DEFAULTS: Readonly<MigrationPolicy> = Object.freeze({
+  preset: '',
   maxBandwidthMibps: 0, // unlimited (vdsm's 52 MiB/s default starves 10/25 GbE links)
   parallelConnections: 1,
   compression: 'none' as Compression,
@@ -18,22 +39,71 @@ export const BUILTIN_DEFAULTS: Readonly<MigrationPolicy> = Object.freeze({
   encrypted: false,
   copyStorage: 'none' as CopyStorage,
   initialDowntimeMs: 300,
-  stallTimeoutS: 60,
+  schedule: [],
+  completionTimeoutSPerGib: 60,
+  stallTimeoutS: 120,
+  queueTimeoutS: 600,
 });
 
-export function resolvePolicy(request: PolicyRequest, defaults: MigrationPolicy = BUILTIN_DEFAULTS): MigrationPolicy {
-  const policy: MigrationPolicy = { ...defaults };
-  for (const [key, value] of Object.entries(request) as [keyof MigrationPolicy, unknown][]) {
-    if (value !== undefined) (policy as unknown as Record<string, unknown>)[key] = value;
+export function resolvePolicy(
+  request: PolicyRequest,
+  defaults: MigrationPolicy = BUILTIN_DEFAULTS,
+  features: HostFeatures = BASELINE_FEATURES,
+): MigrationPolicy {
+  const presetName = request.preset || defaults.preset;
+  const policy: MigrationPolicy = { ...defaults, schedule: [...defaults.schedule], preset: presetName };
+  if (presetName) {
+    const preset = presetFields(presetName);
+    if (!preset) {
+      const field = request.preset ? 'policy.preset' : 'the host\'s policy.preset';
+      throw invalidArgument(field, `unknown preset "${presetName}"; known presets: ${PRESET_NAMES.join(', ')}`);
+    }
+    Object.assign(policy, preset, { schedule: [...preset.schedule] });
   }
+  for (const [key, value] of Object.entries(request) as [keyof MigrationPolicy, unknown][]) {
+    if (key === 'preset' || value === undefined) continue;
+    if (key === 'schedule' && (value as unknown[]).length === 0) continue; // an empty list is "unset" in proto3
+    (policy as unknown as Record<string, unknown>)[key] = value;
+  }
+  if (policy.queueTimeoutS <= 0) policy.queueTimeoutS = defaults.queueTimeoutS > 0 ? defaults.queueTimeoutS : BUILTIN_DEFAULTS.queueTimeoutS;
+  chooseCompression(policy, request.compression !== undefined, features);
+  if (policy.postCopy && policy.parallelConnections > 1 && !features.postCopyWithParallel) {
+    throw invalidArgument('policy.post_copy', `post-copy with parallel_connections > 1 needs QEMU >= 10.1 (this host: ${features.versions}): set parallel_connections 1 or post_copy false`);
+  }
+  try {
+    validateSchedule(policy.schedule, policy.postCopy);
+  } catch (err) {
+    // A schedule the caller did not write must say where it came from.
+    if (request.schedule?.length || !(err instanceof FerryError)) throw err;
+    throw new FerryError(err.kind, `${err.message} (the schedule is preset ${presetName}'s; set post_copy or give a schedule)`, err.details);
+  }
+  return policy;
+}
+
+/**
+ * With multifd a compression method is always chosen explicitly: libvirt
+ * >= 9.4 refuses the COMPRESSED flag without one ("No compression algorithm
+ * selected for parallel migration", oVirt/vdsm#489), and xbzrle is skipped by
+ * multifd pages altogether (seen on the lab: 0 xbzrle pages). Older libvirt
+ * has no multifd method, so there the choice is "none".
+ */
+function chooseCompression(policy: MigrationPolicy, explicit: boolean, features: HostFeatures): void {
   if (policy.parallelConnections > 1) {
-    // multifd needs a compression method chosen; never leave it to chance.
-    if (request.compression === undefined && policy.compression === 'none') policy.compression = 'zstd';
+    if (!explicit) {
+      const multifdMethod = policy.compression === 'zlib' || policy.compression === 'zstd' ? policy.compression : 'zstd';
+      policy.compression = features.multifdCompression ? multifdMethod : 'none';
+    }
     if (policy.compression === 'xbzrle') {
-      throw invalidArgument('policy.compression', 'xbzrle works with a single connection only: use zstd or zlib with parallel_connections > 1');
+      throw invalidArgument('policy.compression', 'xbzrle works with a single connection only (multifd pages bypass it): use zstd, zlib or none with parallel_connections > 1');
+    }
+    if (policy.compression !== 'none' && !features.multifdCompression) {
+      throw new FerryError(
+        'FAILED_PRECONDITION',
+        `policy.compression: ${policy.compression} of a parallel migration needs libvirt >= 9.4.0 (this host: ${features.versions}): use compression none, or upgrade libvirt`,
+        { field: 'policy.compression' },
+      );
     }
   } else if (policy.compression === 'zstd' || policy.compression === 'zlib') {
     throw invalidArgument('policy.compression', `${policy.compression} needs parallel_connections > 1 (multifd); use xbzrle for a single connection`);
   }
-  return policy;
 }

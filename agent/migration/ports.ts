@@ -4,6 +4,7 @@
  * gRPC, agent/firewall for pinholes, agent/host for the network); the core
  * never imports an adapter, and tests of pure logic use small fakes.
  */
+import type { HostFeatures } from './policy.js';
 import type { CopyStorage, Compression, JobStats, NetworkRole } from './types.js';
 
 export type VmState = 'running' | 'paused' | 'shutoff' | 'crashed' | 'suspended' | 'other';
@@ -13,6 +14,23 @@ export interface VmInfo {
   name: string;
   state: VmState;
   memoryBytes: number;
+}
+
+/** A writable disk image of a VM, as copy_storage copies it. */
+export interface VmDisk {
+  /** The guest's device name (libvirt's target dev), e.g. "vda". */
+  target: string;
+  /** The image path (the destination creates the same path). */
+  path: string;
+  /** Image format, e.g. "qcow2", "raw". */
+  format: string;
+  /** Virtual size in bytes. */
+  capacityBytes: number;
+  /** Bytes the image holds (what the copy moves). */
+  allocationBytes: number;
+  /** The backing image, if any (copy_storage incremental keeps it shared). */
+  backingPath?: string;
+  backingFormat?: string;
 }
 
 /** Everything a P2P live migration needs, in the core's terms (no libvirt flags). */
@@ -32,12 +50,18 @@ export interface LiveMigrationPlan {
   tlsDestination?: string;
   copyStorage: CopyStorage;
   disksPort?: number;
+  /** Devices to copy (copy_storage), by target name. */
+  migrateDisks: string[];
   initialDowntimeMs: number;
 }
 
 export interface Hypervisor {
   /** NOT_FOUND (FerryError) when the VM does not exist on this host. */
   describeVm(vmId: string): Promise<VmInfo>;
+  /** The VM's writable file or block disks (what copy_storage copies). */
+  localDisks(vmId: string): Promise<VmDisk[]>;
+  /** What this host's libvirt and QEMU support. */
+  features(): Promise<HostFeatures>;
   /**
    * Runs a P2P live migration; resolves when libvirt reports it complete and
    * rejects with the hypervisor's error otherwise (aborted included).
@@ -49,8 +73,12 @@ export interface Hypervisor {
   completedJobStats(vmId: string): Promise<JobStats | undefined>;
   abortJob(vmId: string, options: { postcopy: boolean }): Promise<void>;
   setMaxDowntime(vmId: string, ms: number): Promise<void>;
-  setMaxSpeed(vmId: string, mibps: number): Promise<void>;
+  /** postcopy: the cap of the post-copy phase (a separate knob in QEMU). */
+  setMaxSpeed(vmId: string, mibps: number, options?: { postcopy?: boolean }): Promise<void>;
   startPostCopy(vmId: string): Promise<void>;
+  /** Pauses the guest's vCPUs; allowed while it migrates (the copy then converges). */
+  suspend(vmId: string): Promise<void>;
+  resume(vmId: string): Promise<void>;
   /** Saves the VM's state to `path` (the VM stops). */
   save(vmId: string, path: string): Promise<void>;
   /** The VM's definition (domain XML), for hibernation. */
@@ -80,6 +108,35 @@ export interface PrepareIncomingArgs {
   migrationNetwork: string;
   copyStorage: boolean;
   memoryBytes: number;
+  /** copy_storage: the images the destination must create before libvirt copies into them. */
+  disks?: DiskImageSpec[];
+}
+
+/** An image to create on the destination: the source disk's path, format and size. */
+export interface DiskImageSpec {
+  target: string;
+  path: string;
+  format: string;
+  capacityBytes: number;
+  /** Incremental copy: the overlay's backing image, which must exist on the destination. */
+  backingPath?: string;
+  backingFormat?: string;
+}
+
+/**
+ * The destination's storage for copy_storage. libvirt copies a disk into an
+ * image that exists at the same path (it pre-creates one only for images in
+ * a storage pool), so the destination creates it first.
+ */
+export interface DiskImages {
+  /**
+   * Creates every image, all or nothing; refuses a path that exists (it
+   * would be overwritten) or lies outside the directories allowed to it.
+   * Resolves with the paths it created.
+   */
+  create(specs: readonly DiskImageSpec[]): Promise<string[]>;
+  /** Removes images this host created for a migration that failed. */
+  remove(paths: readonly string[]): Promise<void>;
 }
 
 /** The destination agent, as the source sees it. */

@@ -23,8 +23,23 @@ export type NetworkRole = 'migration' | 'management';
 export type Compression = 'none' | 'zlib' | 'zstd' | 'xbzrle';
 export type CopyStorage = 'none' | 'all' | 'incremental';
 
+/** What a convergence step does (libvirt's knobs for a migration that does not converge). */
+export type ConvergenceAction = 'set-downtime' | 'post-copy' | 'suspend' | 'abort';
+
+/** When a step fires: after N complete memory passes, or N seconds after the copy started. */
+export type StepTrigger = { kind: 'iteration'; after: number } | { kind: 'seconds'; after: number };
+
+export interface ConvergenceStep {
+  trigger: StepTrigger;
+  action: ConvergenceAction;
+  /** set-downtime only. */
+  downtimeMs?: number;
+}
+
 /** A policy with every host default resolved. */
 export interface MigrationPolicy {
+  /** The preset the policy started from ('' = the host's own defaults). */
+  preset: string;
   maxBandwidthMibps: number; // 0 = unlimited
   parallelConnections: number; // 1 = single stream
   compression: Compression;
@@ -33,8 +48,26 @@ export interface MigrationPolicy {
   encrypted: boolean;
   copyStorage: CopyStorage;
   initialDowntimeMs: number; // 0 = libvirt's default
+  /** Steps while the copy does not converge, in order; the last one repeats (see convergence.ts). */
+  schedule: ConvergenceStep[];
+  /** Abort after this many seconds per GiB of memory plus copied disks (0 = never). */
+  completionTimeoutSPerGib: number;
   /** Abort when data remaining reaches no new low for this long (0 = never). */
   stallTimeoutS: number;
+  /** How long the job may wait for a slot here or a busy destination before it fails. */
+  queueTimeoutS: number;
+}
+
+/** What the convergence logic did to a running job, in order (the job's audit trail). */
+export interface ConvergenceRecord {
+  action: ConvergenceAction;
+  /** set-downtime: the downtime set. */
+  downtimeMs?: number;
+  iteration: number;
+  /** Since the memory copy started. */
+  elapsedMs: number;
+  /** Why: "schedule step 2 (after iteration 3)", "completion timeout", "ChangeMigrationParams", ... */
+  reason: string;
 }
 
 export interface MigrateCommand {
@@ -113,6 +146,14 @@ export interface MigrationStatus {
   startedAt: number;
   finishedAt?: number;
   policy: MigrationPolicy;
+  /** What the convergence logic did, oldest first. */
+  convergence: ConvergenceRecord[];
+  /** The completion timeout of this job in ms, once known (0 = none). */
+  completionTimeoutMs: number;
+  /** Why a QUEUED job waits ('' when it does not). */
+  waiting: string;
+  /** PrepareIncoming calls made so far (more than one when the destination was busy). */
+  prepareAttempts: number;
 }
 
 export function emptyCounters(): DataCounters {

@@ -1,6 +1,7 @@
 /**
  * The PeerAgents port over gRPC: the source agent calling the destination's
- * Peer service with the typed client. Channels are cached per destination.
+ * Peer service with the typed client. Channels are cached per destination,
+ * and replaced when the credentials change (a reloaded certificate).
  */
 import type * as grpc from '@grpc/grpc-js';
 import { connectAgent, unary, type FerryClients } from '../../shared/client.js';
@@ -8,9 +9,10 @@ import { FerryError, isFerryError } from '../../shared/errors.js';
 import type { IncomingOffer, PeerAgents, PrepareIncomingArgs } from '../migration/ports.js';
 
 export class GrpcPeers implements PeerAgents {
-  private readonly clients = new Map<string, FerryClients>();
+  private readonly clients = new Map<string, { clients: FerryClients; credentials: grpc.ChannelCredentials }>();
 
   constructor(
+    /** Returns the same object until the credentials really change. */
     private readonly credentials: () => grpc.ChannelCredentials,
     private readonly callTimeoutMs: number,
   ) {}
@@ -34,16 +36,20 @@ export class GrpcPeers implements PeerAgents {
   }
 
   close(): void {
-    for (const c of this.clients.values()) c.close();
+    for (const c of this.clients.values()) c.clients.close();
     this.clients.clear();
   }
 
   private async call<T>(dst: string, fn: (clients: FerryClients) => Promise<T>): Promise<T> {
-    let clients = this.clients.get(dst);
-    if (!clients) {
-      clients = connectAgent(dst, this.credentials());
-      this.clients.set(dst, clients);
+    const credentials = this.credentials();
+    let cached = this.clients.get(dst);
+    if (cached?.credentials !== credentials) {
+      // Calls in flight on the old channel finish on it.
+      cached?.clients.close();
+      cached = { clients: connectAgent(dst, credentials), credentials };
+      this.clients.set(dst, cached);
     }
+    const { clients } = cached;
     try {
       return await fn(clients);
     } catch (err) {

@@ -3,9 +3,12 @@
  * core (agent/migration), map errors (handler.ts). Nothing else happens here.
  */
 import type { MigrationHandlers } from '../../shared/generated/ferry/v1/Migration.js';
+import { FerryError } from '../../shared/errors.js';
 import { optionalInRange } from '../../shared/validation.js';
 import type { Migrations } from '../migration/migrations.js';
 import { restoreHibernated } from '../migration/hibernation.js';
+import { LIMIT_RANGE, type HostLimits } from '../migration/limits.js';
+import type { HostFeatures } from '../migration/policy.js';
 import type { Hypervisor } from '../migration/ports.js';
 import type { MigrationPolicy } from '../migration/types.js';
 import { commandFromRequest, selectorFromRequest, toProgress } from './convert.js';
@@ -15,11 +18,16 @@ export function migrationService(deps: {
   migrations: Migrations;
   hypervisor: Hypervisor;
   policyDefaults: () => MigrationPolicy;
+  /** What this host's libvirt/QEMU support (decides e.g. multifd compression). */
+  features?: () => Promise<HostFeatures>;
+  /** The limits SetMigrationLimits changes; without them it is UNIMPLEMENTED. */
+  limits?: HostLimits;
 }): MigrationHandlers {
   const { migrations } = deps;
   return {
     Migrate: unaryHandler(async (request) => {
-      const accepted = await migrations.migrate(commandFromRequest(request, deps.policyDefaults()));
+      const features = deps.features ? await deps.features() : undefined;
+      const accepted = await migrations.migrate(commandFromRequest(request, deps.policyDefaults(), features));
       return { jobId: accepted.jobId, vmId: accepted.vmId, phase: toProgress(accepted).phase };
     }),
 
@@ -48,9 +56,22 @@ export function migrationService(deps: {
       return { status: toProgress(status) };
     }),
 
+    SetMigrationLimits: unaryHandler(async (request) => {
+      if (!deps.limits) throw new FerryError('UNIMPLEMENTED', 'this agent has no run-time limits');
+      const now = deps.limits.set({
+        ...optional('maxOutgoing', optionalInRange('max_outgoing', request.maxOutgoing, LIMIT_RANGE.min, LIMIT_RANGE.max, 'migrations')),
+        ...optional('maxIncoming', optionalInRange('max_incoming', request.maxIncoming, LIMIT_RANGE.min, LIMIT_RANGE.max, 'migrations')),
+      });
+      return { maxOutgoing: now.maxOutgoing, maxIncoming: now.maxIncoming };
+    }),
+
     Restore: unaryHandler(async (request) => {
       const vm = await restoreHibernated(deps.hypervisor, { path: request.path, dstparams: request.dstparams, paused: request.paused });
       return { vmId: vm.id, name: vm.name };
     }),
   };
+}
+
+function optional<K extends string>(key: K, value: number | undefined): Partial<Record<K, number>> {
+  return value === undefined ? {} : ({ [key]: value } as Record<K, number>);
 }

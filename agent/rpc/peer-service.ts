@@ -1,13 +1,18 @@
 /** The Peer gRPC service (agent to agent): validate, call the core, map errors. */
 import type { PeerHandlers } from '../../shared/generated/ferry/v1/Peer.js';
-import { optionalCidr, optionalUnicast, requireText, requireUuid } from '../../shared/validation.js';
+import type { DiskImage__Output } from '../../shared/generated/ferry/v1/DiskImage.js';
+import { optionalCidr, optionalUnicast, requireAbsolutePath, requireText, requireUuid } from '../../shared/validation.js';
+import type { DiskImageSpec } from '../migration/ports.js';
 import type { IncomingMigrations } from '../migration/incoming.js';
+import { callerOf } from './auth.js';
 import { toTimestamp } from './convert.js';
 import { unaryHandler } from './handler.js';
 
 export function peerService(incoming: IncomingMigrations): PeerHandlers {
   return {
-    PrepareIncoming: unaryHandler(async (request) => {
+    // The caller's certificate goes to the core as plain data: it decides
+    // which source this caller may open a pinhole for (null without TLS).
+    PrepareIncoming: unaryHandler(async (request, call) => {
       const offer = await incoming.prepare({
         vmId: requireUuid('vm_id', request.vmId),
         jobId: requireText('job_id', request.jobId, "the source's job id"),
@@ -17,7 +22,8 @@ export function peerService(incoming: IncomingMigrations): PeerHandlers {
         migrationNetwork: optionalCidr('migration_network', request.migrationNetwork),
         copyStorage: request.copyStorage,
         memoryBytes: request.memoryBytes,
-      });
+        disks: request.disks.map((d, i) => diskImageFrom(d, i)),
+      }, callerOf(call));
       return {
         migrateUri: offer.migrateUri,
         listenAddress: offer.listenAddress,
@@ -29,12 +35,25 @@ export function peerService(incoming: IncomingMigrations): PeerHandlers {
       };
     }),
 
-    FinishIncoming: unaryHandler(async (request) => {
+    FinishIncoming: unaryHandler(async (request, call) => {
       const pinholeClosed = await incoming.finish({
         jobId: requireText('job_id', request.jobId, "the source's job id"),
         vmId: requireUuid('vm_id', request.vmId),
-      });
+        success: request.success,
+      }, callerOf(call));
       return { pinholeClosed };
     }),
+  };
+}
+
+/** Shape only; which paths and formats this host accepts is the storage adapter's call. */
+function diskImageFrom(d: DiskImage__Output, i: number): DiskImageSpec {
+  const field = `disks[${i}]`;
+  return {
+    target: requireText(`${field}.target`, d.target, 'the guest device, e.g. vda'),
+    path: requireAbsolutePath(`${field}.path`, d.path),
+    format: requireText(`${field}.format`, d.format, 'the image format, e.g. qcow2'),
+    capacityBytes: d.capacityBytes,
+    ...(d.backingPath ? { backingPath: requireAbsolutePath(`${field}.backing_path`, d.backingPath), backingFormat: d.backingFormat } : {}),
   };
 }

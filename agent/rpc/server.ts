@@ -4,6 +4,7 @@
  * files): they validate, call the core and map errors; any method a service
  * does not implement yet answers UNIMPLEMENTED (grpc-js's default handler).
  */
+import type { Duplex } from 'node:stream';
 import * as grpc from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
 import { ReflectionService } from '@grpc/reflection';
@@ -29,9 +30,19 @@ export interface RunningServer {
   shutdown(graceMs?: number): Promise<void>;
 }
 
+/**
+ * A listener that owns its sockets (agent/tls/listener.ts: TLS with client
+ * certificates checked by Ferry) and hands each accepted connection to the
+ * gRPC server through `inject`.
+ */
+export type ConnectionSource = (inject: (connection: Duplex) => void) => Promise<{ port: number; close(): Promise<void> }>;
+
 export async function startGrpcServer(options: {
   address: string;
+  /** grpc-js listens itself with these credentials (insecure, or plain grpc-js TLS)... */
   credentials: grpc.ServerCredentials;
+  /** ...unless a listener of our own is given: then `address` and `credentials` are not used. */
+  listener?: ConnectionSource;
   services: FerryServices;
   /** Run around every call, e.g. the RPC log (agent/rpc/logging.ts). */
   interceptors?: grpc.ServerInterceptor[];
@@ -54,11 +65,22 @@ export async function startGrpcServer(options: {
   health.addToServer(server);
   new ReflectionService(definition).addToServer(server);
 
-  const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(options.address, options.credentials, (err, boundPort) =>
-      err ? reject(new Error(`cannot listen on ${options.address}: ${err.message}`)) : resolve(boundPort),
-    );
-  });
+  let closeListener: () => Promise<void> = async () => undefined;
+  let port: number;
+  if (options.listener) {
+    // The injected connections are already secured (or deliberately not):
+    // grpc-js speaks HTTP/2 over them as they are.
+    const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
+    const own = await options.listener((connection) => injector.injectConnection(connection));
+    port = own.port;
+    closeListener = () => own.close();
+  } else {
+    port = await new Promise<number>((resolve, reject) => {
+      server.bindAsync(options.address, options.credentials, (err, boundPort) =>
+        err ? reject(new Error(`cannot listen on ${options.address}: ${err.message}`)) : resolve(boundPort),
+      );
+    });
+  }
 
   return {
     server,
@@ -66,6 +88,9 @@ export async function startGrpcServer(options: {
     health,
     shutdown: (graceMs = 5000) =>
       new Promise<void>((resolve) => {
+        // Stop accepting first (its promise settles only when every socket has
+        // ended, which tryShutdown below brings about: not waited for).
+        void closeListener();
         const timer = setTimeout(() => {
           server.forceShutdown();
           resolve();

@@ -2,8 +2,9 @@
 # ferryd in every lab host: started by `lab up` once libvirtd answers, on the
 # host's management address 198.18.0.N:54321, in the host's network, mount and
 # UTS namespaces (like `lab exec`), detached, logging to the host's directory.
-# Its configuration is a real file, as on a hypervisor; only TLS is off (the
-# lab has no PKI yet), which ferryd announces loudly.
+# Its configuration is a real file, as on a hypervisor, with mutual TLS on:
+# the host's certificate from the lab PKI (lab.d/pki.sh). Hosts reach each
+# other's libvirtd over qemu+tls with the same certificate.
 
 FERRYD_PORT=54321
 FERRYD_MAIN="$(cd "$LAB_SCRIPT_DIR/../.." && pwd)/dist/agent/main.js"
@@ -14,23 +15,41 @@ ferryd_pid() {
   [[ -s $pidfile ]] && kill -0 "$(cat "$pidfile")" 2>/dev/null && cat "$pidfile"
 }
 
-write_ferryd_config() {
-  local i=$1 dir
-  dir=$(host_dir "$(host_name "$i")")
-  mkdir -p "$dir/ferry"
-  cat >"$dir/ferryd.yaml" <<YAML
-# Written by scripts/lab for $(host_name "$i").
+# The configuration as it should be, on stdout.
+ferryd_config() {
+  local i=$1 name dir
+  name=$(host_name "$i")
+  dir=$(host_dir "$name")
+  cat <<YAML
+# Written by scripts/lab for $name.
 listen:
   address: $(mgmt_ip "$i")
   port: $FERRYD_PORT
 tls:
-  insecure: true
+  insecure: false
+  ca_file: $LAB_PKI/ca.crt
+  cert_file: $(host_cert "$name")
+  key_file: $(host_key "$name")
 libvirt:
-  destination_uri: "qemu+tcp://{host}/system"
+  # pkipath: the host's own client certificate for the peer libvirtd.
+  destination_uri: "qemu+tls://{host}/system?pkipath=$HOST_LIBVIRT_PKI"
 migration:
   network: $MIG_PREFIX.0/24
 state_directory: $dir/ferry
 YAML
+}
+
+write_ferryd_config() {
+  local i=$1 dir
+  dir=$(host_dir "$(host_name "$i")")
+  mkdir -p "$dir/ferry"
+  ferryd_config "$i" >"$dir/ferryd.yaml"
+}
+
+# Whether the running ferryd was started with the configuration as it should be now.
+ferryd_config_current() {
+  local i=$1
+  cmp -s <(ferryd_config "$i") "$(host_dir "$(host_name "$i")")/ferryd.yaml"
 }
 
 start_ferryd() {
@@ -40,6 +59,7 @@ start_ferryd() {
   ferryd_pid "$name" >/dev/null && return 0
   [[ -f $FERRYD_MAIN ]] || die "ferryd is not built ($FERRYD_MAIN): run scripts/setup first"
   libvirtd=$(libvirtd_pid "$name") || die "$name has no libvirtd"
+  ensure_host_cert "$i"
   write_ferryd_config "$i"
   [[ -f $dir/ferryd.log ]] && mv -f "$dir/ferryd.log" "$dir/ferryd.log.1"
   # 9>&-: the lab lock must not live on in the daemon.
@@ -63,8 +83,15 @@ stop_ferryd() {
   rm -f "$(host_dir "$name")/ferryd.pid"
 }
 
+# lab up: start it, or restart one that runs an older configuration.
 start_ferryd_hook() {
-  start_ferryd "$1"
+  local i=$1 name
+  name=$(host_name "$i")
+  if ferryd_pid "$name" >/dev/null && ! ferryd_config_current "$i"; then
+    log "ferryd on $name runs an older configuration: restarting it"
+    stop_ferryd "$name" TERM
+  fi
+  start_ferryd "$i"
 }
 
 # lab ferryd start|stop|kill|restart HOST

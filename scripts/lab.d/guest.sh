@@ -7,6 +7,10 @@
 # Everything a guest references lives at the same path on every host (images
 # under $LAB_IMAGES, console under each host's own /var/log/libvirt) so guests
 # migrate between lab hosts.
+# --disk MiB adds a local qcow2 disk (vda) at /var/lib/libvirt/images/NAME.qcow2:
+# the same path on every host, but each host's own file (host-boot.sh mounts the
+# host's lib/ over /var/lib/libvirt), i.e. non-shared storage that a migration
+# must copy (copy_storage). Its first half holds the byte 0x5a, to check a copy.
 
 GUEST_SRC_DIR="$LAB_SCRIPT_DIR/guest"
 QEMU_EMULATOR=/usr/bin/qemu-system-x86_64
@@ -35,7 +39,12 @@ ensure_guest_kernel() {
     tmp=$(mktemp -d "$LAB_IMAGES/.kernel.XXXXXX")
     if ! (cd "$tmp" && apt-get download -o APT::Sandbox::User=root "$pkg" >&2); then
       rm -rf "$tmp"
-      die "apt-get download $pkg failed"
+      # Offline: the same kernel, if this machine happens to boot it, will do.
+      [[ -s /boot/vmlinuz-$version ]] || die "apt-get download $pkg failed"
+      log "apt-get download failed; using /boot/vmlinuz-$version instead"
+      cp "/boot/vmlinuz-$version" "$vmlinuz.tmp" && mv "$vmlinuz.tmp" "$vmlinuz"
+      printf '%s\n' "$vmlinuz"
+      return 0
     fi
     deb=$(ls "$tmp"/*.deb)
     # Unpack only boot/ of the package (the modules are ~400 MB we do not need).
@@ -87,9 +96,32 @@ ensure_guest_images() {
   exec 8>&-
 }
 
-# Domain XML on stdout. Arguments: name type mem_mib dirty_mbps.
+# A guest's disk image: the path inside its host, and the same file from here.
+GUEST_DISK_DIR=/var/lib/libvirt/images
+guest_disk_path() { printf '%s/%s.qcow2\n' "$GUEST_DISK_DIR" "$1"; }
+guest_disk_host_path() { printf '%s/lib/images/%s.qcow2\n' "$(host_dir "$(host_name "$1")")" "$2"; }
+
+# Creates the qcow2 of guest NAME on host I (MiB), half of it filled with 0x5a.
+create_guest_disk() {
+  local i=$1 name=$2 mib=$3 file
+  ensure_debian_packages qemu-utils
+  file=$(guest_disk_host_path "$i" "$name")
+  mkdir -p "$(dirname "$file")"
+  rm -f "$file"
+  qemu-img create -q -f qcow2 "$file" "${mib}M"
+  qemu-io -f qcow2 -c "write -P 0x5a 0 $((mib / 2))M" "$file" >/dev/null
+}
+
+# Domain XML on stdout. Arguments: name type mem_mib dirty_mbps [disk_mib].
 guest_domain_xml() {
-  local name=$1 type=$2 mem=$3 dirty=$4 os_boot
+  local name=$1 type=$2 mem=$3 dirty=$4 disk=${5:-0} os_boot disk_xml=""
+  if ((disk > 0)); then
+    disk_xml="<disk type='file' device='disk'>
+      <driver name='qemu' type='qcow2'/>
+      <source file='$(guest_disk_path "$name")'/>
+      <target dev='vda' bus='virtio'/>
+    </disk>"
+  fi
   if ((dirty > 0)); then
     # Dirty half of the guest's RAM: kernel and initramfs need well under the other half.
     # No panic=: a guest that oopses stays halted with the oops on its console.
@@ -121,6 +153,7 @@ guest_domain_xml() {
   <on_crash>destroy</on_crash>
   <devices>
     <emulator>$QEMU_EMULATOR</emulator>
+    $disk_xml
     <serial type='file'>
       <source path='/var/log/libvirt/qemu/$name.console.log' append='on'/>
       <target port='0'/>
@@ -138,16 +171,18 @@ guest_console_path() { printf '%s/log/qemu/%s.console.log\n' "$(host_dir "$(host
 
 vm_create() {
   local host=$1 name=$2; shift 2
-  local mem="" dirty=0 i type xml
+  local mem="" dirty=0 disk=0 i type xml
   while (($#)); do
     case $1 in
       --mem) mem=$2; shift 2 ;;
       --dirty-mbps) dirty=$2; shift 2 ;;
+      --disk) disk=$2; shift 2 ;;
       *) die "vm create: unknown option $1" ;;
     esac
   done
   [[ $name =~ ^[A-Za-z0-9_.-]+$ ]] || die "bad guest name: $name"
   [[ $dirty =~ ^[0-9]+$ ]] || die "--dirty-mbps wants a number"
+  [[ $disk =~ ^[0-9]+$ ]] || die "--disk wants a number of MiB"
   i=$(host_index "$host")
   libvirtd_pid "$(host_name "$i")" >/dev/null || die "$(host_name "$i") is not up (scripts/lab up)"
   if virsh_host "$i" dominfo "$name" >/dev/null 2>&1; then
@@ -164,7 +199,8 @@ vm_create() {
   [[ $mem =~ ^[0-9]+$ ]] || die "--mem wants a number of MiB"
   rm -f "$(guest_console_path "$i" "$name")"     # no stale boot lines from an earlier guest
   xml="$(host_dir "$(host_name "$i")")/$name.xml"
-  guest_domain_xml "$name" "$type" "$mem" "$dirty" >"$xml"
+  ((disk == 0)) || create_guest_disk "$i" "$name" "$disk"
+  guest_domain_xml "$name" "$type" "$mem" "$dirty" "$disk" >"$xml"
   virsh_host "$i" define "$xml" >/dev/null
   if ! virsh_host "$i" start "$name" >/dev/null; then
     virsh_host "$i" undefine "$name" >/dev/null 2>&1 || true
@@ -181,6 +217,7 @@ vm_destroy() {
   if virsh_host "$i" dominfo "$2" >/dev/null 2>&1; then
     die "guest $2 still exists on $(host_name "$i")"
   fi
+  rm -f "$(guest_disk_host_path "$i" "$2")"   # its local disk, if it had one
 }
 
 vm_list() {

@@ -4,6 +4,10 @@
 # never started, stopped or contacted.
 
 LAB_SCRIPT_DIR=${LAB_SCRIPT_DIR:?}
+LIBVIRT_TLS_PORT=16514
+# Bump when the configuration written below changes: `lab up` then restarts
+# the daemons that run an older one (their guests keep running).
+LIBVIRT_CONFIG_GENERATION=2
 
 # The QEMU driver resolves its built-in default user before it reads qemu.conf,
 # so this account must exist even though qemu.conf says root.
@@ -24,17 +28,27 @@ host_uuid_of() {
 write_libvirt_config() {
   local i=$1 dir=$2 uuid=$3 n
   mkdir -p "$dir/etc" "$dir/run" "$dir/lib" "$dir/log" "$dir/cache"
+  install_host_pki "$i" "$dir"
   {
     printf '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n'
     for ((n = 1; n <= LAB_MAX_HOSTS; n++)); do printf '%s\t%s\n' "$(mgmt_ip "$n")" "$(host_name "$n")"; done
   } >"$dir/hosts"
   : >"$dir/resolv.conf"
   cat >"$dir/etc/libvirtd.conf" <<CONF
-# Written by scripts/lab for lab host $(host_name "$i"). Lab only: no auth on TCP.
-listen_tls = 0
+# Written by scripts/lab for lab host $(host_name "$i").
+# TLS (16514) is what hosts use between themselves (P2P migration): the lab
+# CA's host certificates only (OU=hosts), as in production. TCP without auth
+# stays for the engine's tests in the root namespace: lab only.
+listen_tls = 1
 listen_tcp = 1
 listen_addr = "$(mgmt_ip "$i")"
 tcp_port = "$LIBVIRT_TCP_PORT"
+tls_port = "$LIBVIRT_TLS_PORT"
+ca_file = "$HOST_LIBVIRT_PKI/cacert.pem"
+cert_file = "$HOST_LIBVIRT_PKI/servercert.pem"
+key_file = "$HOST_LIBVIRT_PKI/serverkey.pem"
+tls_allowed_dn_list = ["*,OU=hosts,*"]
+auth_tls = "none"
 auth_tcp = "none"
 auth_unix_rw = "none"
 auth_unix_ro = "none"
@@ -53,7 +67,14 @@ security_driver = "none"
 namespaces = [ ]
 cgroup_controllers = [ ]
 stdio_handler = "file"
+# Migration TLS (VIR_MIGRATE_TLS): QEMU's own x509 files, from the lab CA;
+# the destination QEMU checks the source's client certificate too.
+default_tls_x509_cert_dir = "$HOST_QEMU_PKI"
+default_tls_x509_verify = 1
+migrate_tls_x509_cert_dir = "$HOST_QEMU_PKI"
+migrate_tls_x509_verify = 1
 CONF
+  echo "$LIBVIRT_CONFIG_GENERATION" >"$dir/libvirt-config-generation"
 }
 
 # PID of the host's libvirtd if it is alive and really in that host's netns.
@@ -74,12 +95,29 @@ libvirtd_answers() {
   timeout 10 virsh -q -c "$(libvirt_uri "$i")" hostname >/dev/null 2>&1
 }
 
-# Starts the host's libvirtd in the background unless it already runs.
+# True when no guest of the host has a job (a migration, a save) under way.
+libvirtd_idle() {
+  local i=$1 dom
+  while read -r dom; do
+    [[ -n $dom ]] || continue
+    timeout 10 virsh -q -c "$(libvirt_uri "$i")" domjobinfo "$dom" 2>/dev/null | grep -Eq '^Job type: +None' || return 1
+  done < <(timeout 10 virsh -q -c "$(libvirt_uri "$i")" list --name 2>/dev/null)
+}
+
+# Starts the host's libvirtd in the background unless it already runs with
+# the current configuration; one running an older one is restarted.
 start_libvirtd() {
-  local i=$1 name dir
+  local i=$1 name dir pid
   name=$(host_name "$i")
   dir=$(host_dir "$name")
-  libvirtd_pid "$name" >/dev/null && return 0
+  if pid=$(libvirtd_pid "$name"); then
+    [[ $(cat "$dir/libvirt-config-generation" 2>/dev/null) == "$LIBVIRT_CONFIG_GENERATION" ]] && return 0
+    # Not in the middle of someone's migration: that job would fail.
+    wait_until 600 libvirtd_idle "$i" || log "libvirtd of $name still has a job running after 10 min"
+    log "libvirtd of $name runs an older configuration: restarting it (its guests keep running)"
+    kill -TERM "$pid" 2>/dev/null || true
+    wait_until 30 bash -c "! kill -0 $pid" || kill -KILL "$pid" 2>/dev/null || true
+  fi
   write_libvirt_config "$i" "$dir" "$(host_uuid_of "$dir")"
   rm -f "$dir/libvirtd.pid" "$dir/run/libvirtd.pid"
   log "starting libvirtd for $name"

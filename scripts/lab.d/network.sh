@@ -12,8 +12,11 @@ link_exists() { ip link show dev "$1" >/dev/null 2>&1; }
 disable_ipv6_on() { sysctl -qw "net.ipv6.conf.$1.disable_ipv6=1" 2>/dev/null || true; }
 
 ensure_bridge() {
-  local br=$1
+  local br=$1 mac=$2
   link_exists "$br" || ip link add "$br" type bridge
+  # A fixed MAC: by default a bridge takes the lowest MAC of its ports, so adding
+  # a host would change the engine's MAC under the other hosts' ARP caches.
+  ip link set dev "$br" address "$mac"
   # br_netfilter (loaded on this machine) would push bridged frames through the
   # root namespace's iptables, whose FORWARD policy we must not depend on or touch.
   # This is a per-bridge switch: it only affects our own bridge.
@@ -22,10 +25,10 @@ ensure_bridge() {
 }
 
 ensure_bridges() {
-  ensure_bridge "$MGMT_BRIDGE"
+  ensure_bridge "$MGMT_BRIDGE" 02:fe:c6:12:00:fe
   ip -4 addr show dev "$MGMT_BRIDGE" | grep -q "inet $ENGINE_IP/" ||
     ip addr add "$ENGINE_IP/24" dev "$MGMT_BRIDGE"
-  ensure_bridge "$MIG_BRIDGE"
+  ensure_bridge "$MIG_BRIDGE" 02:fe:c6:13:00:fe
   disable_ipv6_on "$MIG_BRIDGE"
   ip -4 addr flush dev "$MIG_BRIDGE"
   ensure_guard_route

@@ -1,7 +1,8 @@
 // Small in-memory stand-ins for the migration core's ports, for unit tests of
 // its pure logic only (the real adapters are tested on the lab).
 import { FerryError } from '../../shared/errors.js';
-import type { Clock, HostNetwork, Hypervisor, IncomingOffer, LiveMigrationPlan, LocalAddress, PeerAgents, PinholeGate, PrepareIncomingArgs, VmInfo } from '../../agent/migration/ports.js';
+import type { Clock, DiskImageSpec, DiskImages, HostNetwork, Hypervisor, IncomingOffer, LiveMigrationPlan, LocalAddress, PeerAgents, PinholeGate, PrepareIncomingArgs, VmDisk, VmInfo } from '../../agent/migration/ports.js';
+import { BASELINE_FEATURES, type HostFeatures } from '../../agent/migration/policy.js';
 import type { JobStats } from '../../agent/migration/types.js';
 
 export function stats(processed: number, remaining: number, extra: Partial<JobStats> = {}): JobStats {
@@ -14,6 +15,12 @@ export class FakeHypervisor implements Hypervisor {
   vms = new Map<string, VmInfo>();
   plans: LiveMigrationPlan[] = [];
   aborted: string[] = [];
+  /** Every steering call, in order: "downtime 500", "postcopy", "suspend", "resume", "speed 100", "speed-postcopy 100". */
+  calls: string[] = [];
+  disks: VmDisk[] = [];
+  hostFeatures: HostFeatures = { ...BASELINE_FEATURES };
+  /** Makes the next call of this kind fail once (e.g. 'postcopy'). */
+  failNext = new Set<string>();
   current = stats(0, 0, { type: 'none' });
   private pending = new Map<string, { resolve: () => void; reject: (e: unknown) => void }>();
 
@@ -24,6 +31,12 @@ export class FakeHypervisor implements Hypervisor {
     const vm = this.vms.get(id);
     if (!vm) throw new FerryError('NOT_FOUND', `no VM ${id}`);
     return { ...vm };
+  }
+  async localDisks(): Promise<VmDisk[]> {
+    return this.disks.map((d) => ({ ...d }));
+  }
+  async features(): Promise<HostFeatures> {
+    return this.hostFeatures;
   }
   migrateLive(id: string, plan: LiveMigrationPlan): Promise<void> {
     this.plans.push(plan);
@@ -47,12 +60,33 @@ export class FakeHypervisor implements Hypervisor {
     return stats(300, 0, { type: 'completed', iteration: 3 });
   }
   async abortJob(id: string): Promise<void> {
+    this.calls.push('abort');
     this.aborted.push(id);
     this.pending.get(id)?.reject(new FerryError('ABORTED', 'operation aborted: migration job: canceled by client'));
   }
-  async setMaxDowntime(): Promise<void> {}
-  async setMaxSpeed(): Promise<void> {}
-  async startPostCopy(): Promise<void> {}
+  private step(call: string, kind = call): void {
+    if (this.failNext.delete(kind)) throw new FerryError('FAILED_PRECONDITION', `libvirt refused ${kind}`);
+    this.calls.push(call);
+  }
+  async setMaxDowntime(_id: string, ms: number): Promise<void> {
+    this.step(`downtime ${ms}`, 'downtime');
+  }
+  async setMaxSpeed(_id: string, mibps: number, options: { postcopy?: boolean } = {}): Promise<void> {
+    this.step(`${options.postcopy ? 'speed-postcopy' : 'speed'} ${mibps}`, 'speed');
+  }
+  async startPostCopy(): Promise<void> {
+    this.step('postcopy');
+  }
+  async suspend(id: string): Promise<void> {
+    this.step('suspend');
+    const vm = this.vms.get(id);
+    if (vm) vm.state = 'paused';
+  }
+  async resume(id: string): Promise<void> {
+    this.step('resume');
+    const vm = this.vms.get(id);
+    if (vm) vm.state = 'running';
+  }
   async save(): Promise<void> {}
   async definition(): Promise<string> {
     return '<domain/>';
@@ -69,7 +103,14 @@ export class FakePeers implements PeerAgents {
   prepared: PrepareIncomingArgs[] = [];
   finished: Array<{ jobId: string; success: boolean }> = [];
   prepareError: unknown;
+  /** Errors for the next prepares, one each, before prepareError applies. */
+  prepareErrors: unknown[] = [];
+  /** Every PrepareIncoming call, answered or not, by job id. */
+  attempts: string[] = [];
   async prepareIncoming(_dst: string, args: PrepareIncomingArgs): Promise<IncomingOffer> {
+    this.attempts.push(args.jobId);
+    const next = this.prepareErrors.shift();
+    if (next) throw next;
     if (this.prepareError) throw this.prepareError;
     this.prepared.push(args);
     return { migrateUri: 'tcp://198.19.0.2:49152', listenAddress: '198.19.0.2', port: 49152, disksPort: 0, pinholeExpiresAt: 0, destinationUri: 'qemu+tcp://198.18.0.2/system', network: args.dstqemu ? 'migration' : 'management' };
@@ -125,3 +166,57 @@ export const fastClock: Clock = {
   now: () => Date.now(),
   sleep: (_ms, signal) => new Promise((resolve) => (signal?.aborted ? resolve() : setTimeout(resolve, 1))),
 };
+
+export class FakeDiskImages implements DiskImages {
+  created: string[] = [];
+  removed: string[] = [];
+  error: unknown;
+  async create(specs: readonly DiskImageSpec[]): Promise<string[]> {
+    if (this.error) throw this.error;
+    const paths = specs.map((s) => s.path);
+    this.created.push(...paths);
+    return paths;
+  }
+  async remove(paths: readonly string[]): Promise<void> {
+    this.removed.push(...paths);
+  }
+}
+
+/** A clock that only moves when the test says so; sleeps end when it passes their end. */
+export class ManualClock implements Clock {
+  private t = 1_000_000;
+  private sleepers: Array<{ until: number; wake: () => void }> = [];
+  now(): number {
+    return this.t;
+  }
+  sleep(ms: number, signal?: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      if (signal?.aborted) return resolve();
+      const entry = { until: this.t + Math.max(0, ms), wake: () => resolve() };
+      this.sleepers.push(entry);
+      signal?.addEventListener('abort', () => {
+        this.sleepers = this.sleepers.filter((e) => e !== entry);
+        resolve();
+      }, { once: true });
+    });
+  }
+  /** Moves time forward, waking sleepers in order and letting each run. */
+  async advance(ms: number): Promise<void> {
+    const end = this.t + ms;
+    for (;;) {
+      const next = this.sleepers.filter((e) => e.until <= end).sort((a, b) => a.until - b.until)[0];
+      if (!next) break;
+      this.t = Math.max(this.t, next.until);
+      this.sleepers = this.sleepers.filter((e) => e !== next);
+      next.wake();
+      await settle();
+    }
+    this.t = end;
+    await settle();
+  }
+}
+
+/** Lets pending promise chains and short timers run. */
+export async function settle(): Promise<void> {
+  for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+}

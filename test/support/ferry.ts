@@ -1,29 +1,52 @@
 // Ferry on the lab, as the engine (the root namespace) sees it: a typed
 // client per host, ferryd control, and the facts tests check (firewall
 // rules, listening sockets, domain states).
-import * as grpc from '@grpc/grpc-js';
+import { join } from 'node:path';
+import type * as grpc from '@grpc/grpc-js';
 import { connectAgent, unary, type FerryClients } from '../../shared/client.js';
+import { clientCredentialsFromFiles, type ClientTlsFiles } from '../../shared/credentials.js';
 import type { MigrationProgress__Output } from '../../shared/generated/ferry/v1/MigrationProgress.js';
-import { labExec, labHost, REPO_ROOT } from './lab.js';
+import { LAB_DIR, labExec, labHost, REPO_ROOT } from './lab.js';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 
 const run = promisify(execFile);
 const open = new Map<string, FerryClients>();
 
-/** The engine's client of a lab host's agent (198.18.0.N:54321). */
+/** The lab's engine credentials (scripts/lab up writes them; `scripts/lab status` shows where). */
+export function engineTlsFiles(): ClientTlsFiles {
+  const pki = join(LAB_DIR, 'pki');
+  return { caFile: join(pki, 'ca.crt'), certFile: join(pki, 'engine.crt'), keyFile: join(pki, 'engine.key') };
+}
+
+/** A lab host's own certificate (role peer), e.g. to call another host as that agent would. */
+export function hostTlsFiles(host: string): ClientTlsFiles {
+  const pki = join(LAB_DIR, 'pki');
+  return { caFile: join(pki, 'ca.crt'), certFile: join(pki, 'hosts', `${host}.crt`), keyFile: join(pki, 'hosts', `${host}.key`) };
+}
+
+let engine: grpc.ChannelCredentials | undefined;
+
+/** The engine's client of a lab host's agent (198.18.0.N:54321), over mutual TLS. */
 export function agent(host: string): FerryClients {
   let clients = open.get(host);
   if (!clients) {
-    clients = connectAgent(`${labHost(host).mgmtIp}:54321`, grpc.credentials.createInsecure());
+    engine ??= clientCredentialsFromFiles(engineTlsFiles());
+    clients = connectAgent(`${labHost(host).mgmtIp}:54321`, engine);
     open.set(host, clients);
   }
   return clients;
 }
 
+/** A client of a lab host's agent with other credentials (not cached: close it). */
+export function agentAs(host: string, credentials: grpc.ChannelCredentials): FerryClients {
+  return connectAgent(`${labHost(host).mgmtIp}:54321`, credentials);
+}
+
 export function closeAgents(): void {
   for (const c of open.values()) c.close();
   open.clear();
+  engine = undefined; // a lab brought up again has a new CA
 }
 
 /** `scripts/lab ferryd start|stop|kill|restart HOST`. */

@@ -13,7 +13,7 @@ const VM2 = '7f1c2a3e-9d4b-4c1e-8f7a-0b1c2d3e4f51';
 function command(vmId = VM, extra: Partial<MigrateCommand> = {}): MigrateCommand {
   return {
     vmId, mode: 'remote', dst: '198.18.0.2', dstparams: '', dstqemu: '198.19.0.2', migrationNetwork: '', overwrite: false,
-    policy: { maxBandwidthMibps: 0, parallelConnections: 1, compression: 'none', autoConverge: false, postCopy: false, encrypted: false, copyStorage: 'none', initialDowntimeMs: 0, stallTimeoutS: 0 },
+    policy: { preset: '', maxBandwidthMibps: 0, parallelConnections: 1, compression: 'none', autoConverge: false, postCopy: false, encrypted: false, copyStorage: 'none', initialDowntimeMs: 0, schedule: [], completionTimeoutSPerGib: 0, stallTimeoutS: 0, queueTimeoutS: 600 },
     ...extra,
   };
 }
@@ -116,7 +116,8 @@ test('a queued job whose destination refuses ends FAILED at step prepare', async
   const first = await migrations.migrate(command(VM));
   const second = await migrations.migrate(command(VM2));
   assert.equal(second.phase, 'queued');
-  peers.prepareError = new FerryError('RESOURCE_EXHAUSTED', 'incoming limit');
+  // Not "busy" (RESOURCE_EXHAUSTED, which is retried): a refusal for good.
+  peers.prepareError = new FerryError('FAILED_PRECONDITION', 'the destination has no address in migration_network');
   await until(() => hypervisor.isMigrating(VM), 'first perform');
   hypervisor.complete(VM);
   const final = await finalOf(migrations, second.jobId);

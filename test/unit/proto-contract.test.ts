@@ -31,7 +31,7 @@ test('protoc 3.21 with the gRPC plugin compiles the contract', () => {
 test('proto-loader loads the three services with their methods', () => {
   const v1 = loadFerryProto().grpcObject.ferry.v1;
   assert.deepEqual(Object.keys(v1.Migration.service).sort(), [
-    'CancelMigration', 'ChangeMigrationParams', 'GetMigrationStatus', 'ListMigrations', 'Migrate', 'Restore', 'WatchMigration',
+    'CancelMigration', 'ChangeMigrationParams', 'GetMigrationStatus', 'ListMigrations', 'Migrate', 'Restore', 'SetMigrationLimits', 'WatchMigration',
   ]);
   assert.deepEqual(Object.keys(v1.Peer.service).sort(), ['FinishIncoming', 'PrepareIncoming']);
   assert.deepEqual(Object.keys(v1.Host.service).sort(), ['GetCapabilities', 'GetStats', 'ListVms']);

@@ -840,6 +840,44 @@ export function decodeRemoteConnectGetCapabilitiesRet(r: XdrReader): RemoteConne
   };
 }
 
+/** struct remote_domain_get_block_info_args */
+export interface RemoteDomainGetBlockInfoArgs {
+  dom: RemoteNonnullDomain;
+  path: RemoteNonnullString;
+  flags: number;
+}
+export function encodeRemoteDomainGetBlockInfoArgs(w: XdrWriter, v: RemoteDomainGetBlockInfoArgs): void {
+  encodeRemoteNonnullDomain(w, v.dom);
+  encodeRemoteNonnullString(w, v.path);
+  w.uint(v.flags, 'remote_domain_get_block_info_args.flags');
+}
+export function decodeRemoteDomainGetBlockInfoArgs(r: XdrReader): RemoteDomainGetBlockInfoArgs {
+  return {
+    dom: decodeRemoteNonnullDomain(r),
+    path: decodeRemoteNonnullString(r),
+    flags: r.uint('remote_domain_get_block_info_args.flags'),
+  };
+}
+
+/** struct remote_domain_get_block_info_ret */
+export interface RemoteDomainGetBlockInfoRet {
+  allocation: bigint;
+  capacity: bigint;
+  physical: bigint;
+}
+export function encodeRemoteDomainGetBlockInfoRet(w: XdrWriter, v: RemoteDomainGetBlockInfoRet): void {
+  w.uhyper(v.allocation, 'remote_domain_get_block_info_ret.allocation');
+  w.uhyper(v.capacity, 'remote_domain_get_block_info_ret.capacity');
+  w.uhyper(v.physical, 'remote_domain_get_block_info_ret.physical');
+}
+export function decodeRemoteDomainGetBlockInfoRet(r: XdrReader): RemoteDomainGetBlockInfoRet {
+  return {
+    allocation: r.uhyper('remote_domain_get_block_info_ret.allocation'),
+    capacity: r.uhyper('remote_domain_get_block_info_ret.capacity'),
+    physical: r.uhyper('remote_domain_get_block_info_ret.physical'),
+  };
+}
+
 /** struct remote_domain_create_xml_args */
 export interface RemoteDomainCreateXmlArgs {
   xml_desc: RemoteNonnullString;
@@ -916,6 +954,32 @@ export function encodeRemoteDomainLookupByNameRet(w: XdrWriter, v: RemoteDomainL
   encodeRemoteNonnullDomain(w, v.dom);
 }
 export function decodeRemoteDomainLookupByNameRet(r: XdrReader): RemoteDomainLookupByNameRet {
+  return {
+    dom: decodeRemoteNonnullDomain(r),
+  };
+}
+
+/** struct remote_domain_suspend_args */
+export interface RemoteDomainSuspendArgs {
+  dom: RemoteNonnullDomain;
+}
+export function encodeRemoteDomainSuspendArgs(w: XdrWriter, v: RemoteDomainSuspendArgs): void {
+  encodeRemoteNonnullDomain(w, v.dom);
+}
+export function decodeRemoteDomainSuspendArgs(r: XdrReader): RemoteDomainSuspendArgs {
+  return {
+    dom: decodeRemoteNonnullDomain(r),
+  };
+}
+
+/** struct remote_domain_resume_args */
+export interface RemoteDomainResumeArgs {
+  dom: RemoteNonnullDomain;
+}
+export function encodeRemoteDomainResumeArgs(w: XdrWriter, v: RemoteDomainResumeArgs): void {
+  encodeRemoteNonnullDomain(w, v.dom);
+}
+export function decodeRemoteDomainResumeArgs(r: XdrReader): RemoteDomainResumeArgs {
   return {
     dom: decodeRemoteNonnullDomain(r),
   };
@@ -1733,6 +1797,24 @@ export const procedures = {
     encodeArgs: encodeRemoteDomainDestroyArgs,
     decodeRet: null,
   } as ProcedureDef<RemoteDomainDestroyArgs, void>,
+  DOMAIN_SUSPEND: {
+    name: 'DOMAIN_SUSPEND',
+    number: 34,
+    encodeArgs: encodeRemoteDomainSuspendArgs,
+    decodeRet: null,
+  } as ProcedureDef<RemoteDomainSuspendArgs, void>,
+  DOMAIN_RESUME: {
+    name: 'DOMAIN_RESUME',
+    number: 28,
+    encodeArgs: encodeRemoteDomainResumeArgs,
+    decodeRet: null,
+  } as ProcedureDef<RemoteDomainResumeArgs, void>,
+  DOMAIN_GET_BLOCK_INFO: {
+    name: 'DOMAIN_GET_BLOCK_INFO',
+    number: 194,
+    encodeArgs: encodeRemoteDomainGetBlockInfoArgs,
+    decodeRet: decodeRemoteDomainGetBlockInfoRet,
+  } as ProcedureDef<RemoteDomainGetBlockInfoArgs, RemoteDomainGetBlockInfoRet>,
   DOMAIN_DESTROY_FLAGS: {
     name: 'DOMAIN_DESTROY_FLAGS',
     number: 234,

@@ -1,8 +1,13 @@
 // TLS (qemu+tls://host/system, port 16514) with x509 client certificates, as libvirt's
-// remote driver does it. Untested against a daemon here (the lab uses tcp with auth none).
+// remote driver does it. Tested against the lab's libvirtd TLS listeners
+// (test/integration/libvirt-tls.test.ts). After the handshake libvirtd sends one byte, its
+// verdict on our certificate (1 = accepted; else it closes): it is read here, before any RPC,
+// or it would sit in front of the first reply and break the framing.
 
 import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
 import { DEFAULT_DIAL_TIMEOUT_MS, type Dialer } from './dialer.js';
+import type { Socket } from 'node:net';
+import { ConnectionError } from '../../errors.js';
 import { awaitConnect } from './connect-socket.js';
 
 export const DEFAULT_TLS_PORT = 16514;
@@ -30,11 +35,43 @@ export function tlsDialer(opts: TlsDialerOptions): Dialer {
       if (opts.cert) tlsOpts.cert = opts.cert;
       if (opts.key) tlsOpts.key = opts.key;
       const socket = tlsConnect(tlsOpts);
-      return awaitConnect(socket, address, {
-        timeoutMs: opts.timeoutMs ?? DEFAULT_DIAL_TIMEOUT_MS,
-        readyEvent: 'secureConnect',
-        ...(signal ? { signal } : {}),
-      });
+      const timeoutMs = opts.timeoutMs ?? DEFAULT_DIAL_TIMEOUT_MS;
+      return awaitConnect(socket, address, { timeoutMs, readyEvent: 'secureConnect', ...(signal ? { signal } : {}) }).then((s) =>
+        awaitCertificateVerdict(s, address, timeoutMs),
+      );
     },
   };
+}
+
+const REFUSED = 'libvirtd refused our client certificate (not signed by its CA, or not in its tls_allowed_dn_list)';
+
+/** Reads libvirtd's one-byte verdict, leaving the stream as it found it for the RPC layer. */
+function awaitCertificateVerdict(socket: Socket, address: string, timeoutMs: number): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const fail = (message: string) => {
+      cleanup();
+      socket.destroy();
+      reject(new ConnectionError(address, message));
+    };
+    const onReadable = () => {
+      const verdict = socket.read(1) as Buffer | null;
+      if (verdict === null) return;
+      cleanup();
+      if (verdict[0] === 1) resolve(socket);
+      else fail(`${REFUSED} [verdict ${verdict[0]}]`);
+    };
+    const onEnd = () => fail(`${REFUSED}: it closed the connection after the TLS handshake`);
+    const onError = (err: Error) => fail(`${REFUSED}: ${err.message}`);
+    const timer = setTimeout(() => fail(`no certificate verdict from libvirtd within ${timeoutMs} ms`), timeoutMs);
+    // Removing the 'readable' listener lets a later 'data' listener switch the stream to flowing again.
+    const cleanup = () => {
+      clearTimeout(timer);
+      socket.off('readable', onReadable);
+      socket.off('end', onEnd);
+      socket.off('error', onError);
+    };
+    socket.on('readable', onReadable);
+    socket.once('end', onEnd);
+    socket.once('error', onError);
+  });
 }

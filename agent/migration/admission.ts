@@ -1,0 +1,117 @@
+/**
+ * Getting a job started: one of this host's outgoing slots, then a
+ * destination with room for it. Over the outgoing limit the job waits in
+ * QUEUED (FIFO). A destination at its incoming limit answers
+ * RESOURCE_EXHAUSTED; the job then gives its slot back, waits in QUEUED with
+ * the reason in its status, and asks again after a backoff (backoff.ts). Both
+ * waits together are bounded by the policy's queue_timeout_s, counted from
+ * acceptance; a cancel ends either wait at once.
+ *
+ * Why give the slot back: a job waiting for a busy destination uses nothing
+ * here, and holding the slot would stall migrations to other destinations
+ * behind it (vdsm releases its semaphore the same way before retrying).
+ */
+import { FerryError, isFerryError } from '../../shared/errors.js';
+import { backoffDelayMs, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js';
+import { failureOf } from './failure.js';
+import { runHibernation } from './hibernation.js';
+import type { MigrationJob } from './migration-job.js';
+import { performOutgoing, prepareOutgoing, vmStateOf, type OutgoingDeps } from './outgoing.js';
+import type { SlotQueue } from './slot-queue.js';
+
+export interface AdmissionDeps extends OutgoingDeps {
+  slots: SlotQueue;
+  backoff?: BackoffOptions;
+  random?: () => number;
+}
+
+/** A destination's "come back later": its incoming limit, or no free port in its range. */
+export function isBusy(err: unknown): err is FerryError {
+  return isFerryError(err, 'RESOURCE_EXHAUSTED');
+}
+
+/** The waiting reason shown in a QUEUED job's status after a busy answer. */
+export function busyWaiting(job: MigrationJob, err: FerryError, attempt: number, delayMs: number): string {
+  return `destination ${job.command.dst} is busy (${err.message}); attempt ${attempt + 1} in ${(delayMs / 1000).toFixed(1)} s`;
+}
+
+/**
+ * Runs a job from QUEUED to its end, in the background. `busyAttempts` is the
+ * number of busy answers already received (Migrate's own first prepare).
+ * Never throws: every outcome ends in the job's status.
+ */
+export async function runAdmitted(job: MigrationJob, deps: AdmissionDeps, busyAttempts = 0): Promise<void> {
+  const { clock } = deps;
+  const signal = job.cancellation.signal;
+  const deadline = job.snapshot().startedAt + job.command.policy.queueTimeoutS * 1000;
+  let attempts = busyAttempts;
+  let lastBusy: FerryError | undefined;
+  if (attempts > 0) await clock.sleep(Math.min(delayFor(attempts, deps), deadline - clock.now()), signal);
+  for (;;) {
+    if (signal.aborted) return; // cancel() has ended the job
+    if (clock.now() >= deadline) return failQueue(job, lastBusy);
+    if (!lastBusy) job.update({ waiting: 'for one of this host\'s outgoing slots (limits.max_outgoing)' });
+    const release = await acquireBefore(deps.slots, signal, deadline, deps);
+    if (!release) {
+      if (!signal.aborted) failQueue(job, lastBusy);
+      return;
+    }
+    try {
+      if (job.command.mode === 'file') return await runHibernation(job, deps);
+      let prepared;
+      try {
+        prepared = await prepareOutgoing(job, deps);
+      } catch (err) {
+        if (isBusy(err) && !signal.aborted && clock.now() < deadline) {
+          attempts++;
+          lastBusy = err;
+          const delay = Math.min(delayFor(attempts, deps), deadline - clock.now());
+          job.requeue(busyWaiting(job, err, attempts, delay));
+          release();
+          await clock.sleep(delay, signal);
+          continue;
+        }
+        job.fail(failureOf('prepare', err, await vmStateOf(job, deps.hypervisor)));
+        return;
+      }
+      return await performOutgoing(job, prepared, deps);
+    } finally {
+      release();
+    }
+  }
+}
+
+function delayFor(attempt: number, deps: AdmissionDeps): number {
+  return backoffDelayMs(attempt, deps.backoff ?? DEFAULT_BACKOFF, deps.random);
+}
+
+/** A slot, or undefined when the job was cancelled or the deadline passed first. */
+async function acquireBefore(slots: SlotQueue, signal: AbortSignal, deadline: number, deps: AdmissionDeps): Promise<(() => void) | undefined> {
+  const giveUp = new AbortController();
+  const stopTimer = new AbortController();
+  const onCancel = () => giveUp.abort();
+  signal.addEventListener('abort', onCancel, { once: true });
+  // Checked against clock.now() rather than trusting one long sleep, so a
+  // test clock whose sleeps end early cannot end the wait early.
+  void (async () => {
+    while (!stopTimer.signal.aborted) {
+      const left = deadline - deps.clock.now();
+      if (left <= 0) return giveUp.abort();
+      await deps.clock.sleep(Math.min(left, 1000), stopTimer.signal);
+    }
+  })();
+  try {
+    return await slots.acquire(giveUp.signal);
+  } finally {
+    stopTimer.abort();
+    signal.removeEventListener('abort', onCancel);
+  }
+}
+
+function failQueue(job: MigrationJob, lastBusy: FerryError | undefined): void {
+  const { queueTimeoutS } = job.command.policy;
+  const message = lastBusy
+    ? `destination ${job.command.dst} stayed busy for queue_timeout_s ${queueTimeoutS} s (${lastBusy.message}): raise its limits.max_incoming, or retry later`
+    : `no outgoing slot became free within queue_timeout_s ${queueTimeoutS} s: raise limits.max_outgoing or queue_timeout_s, or retry later`;
+  job.fail({ step: 'queue', kind: 'RESOURCE_EXHAUSTED', message, vmState: 'running on source' });
+}

@@ -1,0 +1,99 @@
+/**
+ * MigrationPolicy, ConvergenceStep and ConvergenceRecord between the proto
+ * messages and the core's types. Field ranges are checked here; what a
+ * combination of fields means (presets, compression, the schedule's order)
+ * is the core's policy.ts and schedule.ts.
+ */
+import type { ConvergenceAction as ProtoAction } from '../../shared/generated/ferry/v1/ConvergenceAction.js';
+import type { ConvergenceRecord as ProtoRecord } from '../../shared/generated/ferry/v1/ConvergenceRecord.js';
+import type { ConvergenceStep__Output } from '../../shared/generated/ferry/v1/ConvergenceStep.js';
+import type { MigrationPolicy as ProtoPolicy, MigrationPolicy__Output } from '../../shared/generated/ferry/v1/MigrationPolicy.js';
+import { invalidArgument } from '../../shared/errors.js';
+import { optionalInRange, requireEnum } from '../../shared/validation.js';
+import type { PolicyRequest } from '../migration/policy.js';
+import { MAX_STEPS } from '../migration/schedule.js';
+import type { Compression, ConvergenceAction, ConvergenceRecord, ConvergenceStep, CopyStorage, MigrationPolicy } from '../migration/types.js';
+
+const COMPRESSIONS = ['COMPRESSION_UNSPECIFIED', 'COMPRESSION_NONE', 'COMPRESSION_ZLIB', 'COMPRESSION_ZSTD', 'COMPRESSION_XBZRLE'] as const;
+const COPY_STORAGE = ['COPY_STORAGE_UNSPECIFIED', 'COPY_STORAGE_NONE', 'COPY_STORAGE_ALL', 'COPY_STORAGE_INCREMENTAL'] as const;
+const ACTIONS = {
+  CONVERGENCE_ACTION_SET_DOWNTIME: 'set-downtime',
+  CONVERGENCE_ACTION_POST_COPY: 'post-copy',
+  CONVERGENCE_ACTION_SUSPEND: 'suspend',
+  CONVERGENCE_ACTION_ABORT: 'abort',
+} as const satisfies Record<Exclude<ProtoAction, 'CONVERGENCE_ACTION_UNSPECIFIED' | number>, ConvergenceAction>;
+const ACTION_NAMES = Object.keys(ACTIONS) as (keyof typeof ACTIONS)[];
+
+export function policyRequest(policy: MigrationPolicy__Output | null): PolicyRequest {
+  if (!policy) return {};
+  const request: PolicyRequest = {};
+  const set = <K extends keyof PolicyRequest>(key: K, value: PolicyRequest[K] | undefined) => {
+    if (value !== undefined) request[key] = value;
+  };
+  if (policy.preset) set('preset', policy.preset);
+  set('maxBandwidthMibps', optionalInRange('policy.max_bandwidth_mibps', policy.maxBandwidthMibps, 0, 1_000_000, 'MiB/s (0 = unlimited)'));
+  set('parallelConnections', optionalInRange('policy.parallel_connections', policy.parallelConnections, 1, 64, 'connections'));
+  set('initialDowntimeMs', optionalInRange('policy.initial_downtime_ms', policy.initialDowntimeMs, 1, 60_000, 'ms'));
+  set('completionTimeoutSPerGib', optionalInRange('policy.completion_timeout_s_per_gib', policy.completionTimeoutSPerGib, 0, 86_400, 's/GiB (0 = no completion timeout)'));
+  set('stallTimeoutS', optionalInRange('policy.stall_timeout_s', policy.stallTimeoutS, 0, 86_400, 's (0 = no stall timeout)'));
+  const queue = optionalInRange('policy.queue_timeout_s', policy.queueTimeoutS, 0, 86_400, "s (0 = the host's default)");
+  if (queue) set('queueTimeoutS', queue);
+  set('autoConverge', policy.autoConverge);
+  set('postCopy', policy.postCopy);
+  set('encrypted', policy.encrypted);
+  const compression = requireEnum('policy.compression', policy.compression, COMPRESSIONS);
+  if (compression !== 'COMPRESSION_UNSPECIFIED') set('compression', compression.slice('COMPRESSION_'.length).toLowerCase() as Compression);
+  const copyStorage = requireEnum('policy.copy_storage', policy.copyStorage, COPY_STORAGE);
+  if (copyStorage !== 'COPY_STORAGE_UNSPECIFIED') set('copyStorage', copyStorage.slice('COPY_STORAGE_'.length).toLowerCase() as CopyStorage);
+  if (policy.schedule.length > MAX_STEPS) throw invalidArgument('policy.schedule', `has ${policy.schedule.length} steps; at most ${MAX_STEPS} are allowed`);
+  if (policy.schedule.length > 0) set('schedule', policy.schedule.map(stepFromProto));
+  return request;
+}
+
+function stepFromProto(step: ConvergenceStep__Output, i: number): ConvergenceStep {
+  const field = `policy.schedule[${i}]`;
+  const action = requireEnum(`${field}.action`, step.action, ACTION_NAMES);
+  const trigger = step.trigger === 'afterIteration'
+    ? { kind: 'iteration' as const, after: step.afterIteration ?? 0 }
+    : step.trigger === 'afterSeconds'
+      ? { kind: 'seconds' as const, after: step.afterSeconds ?? 0 }
+      : undefined;
+  if (!trigger) throw invalidArgument(field, 'needs a trigger: set after_iteration or after_seconds');
+  return { trigger, action: ACTIONS[action], ...(step.downtimeMs ? { downtimeMs: step.downtimeMs } : {}) };
+}
+
+export function policyToProto(p: MigrationPolicy): ProtoPolicy {
+  return {
+    preset: p.preset,
+    maxBandwidthMibps: p.maxBandwidthMibps,
+    parallelConnections: p.parallelConnections,
+    compression: `COMPRESSION_${p.compression.toUpperCase()}` as never,
+    autoConverge: p.autoConverge,
+    postCopy: p.postCopy,
+    encrypted: p.encrypted,
+    copyStorage: `COPY_STORAGE_${p.copyStorage.toUpperCase()}` as never,
+    initialDowntimeMs: p.initialDowntimeMs,
+    schedule: p.schedule.map((s) => ({
+      ...(s.trigger.kind === 'iteration' ? { afterIteration: s.trigger.after } : { afterSeconds: s.trigger.after }),
+      action: actionToProto(s.action),
+      downtimeMs: s.downtimeMs ?? 0,
+    })),
+    completionTimeoutSPerGib: p.completionTimeoutSPerGib,
+    stallTimeoutS: p.stallTimeoutS,
+    queueTimeoutS: p.queueTimeoutS,
+  };
+}
+
+export function recordToProto(r: ConvergenceRecord): ProtoRecord {
+  return {
+    action: actionToProto(r.action),
+    downtimeMs: r.downtimeMs ?? 0,
+    iteration: r.iteration,
+    elapsed: { seconds: Math.floor(r.elapsedMs / 1000), nanos: (r.elapsedMs % 1000) * 1_000_000 },
+    reason: r.reason,
+  };
+}
+
+function actionToProto(action: ConvergenceAction): ProtoAction {
+  return ACTION_NAMES.find((name) => ACTIONS[name] === action)!;
+}
