@@ -33,6 +33,10 @@ const OPTIONS = {
   encrypted: { type: 'boolean' },
   'copy-storage': { type: 'string' },
   downtime: { type: 'string' },
+  preset: { type: 'string' },
+  'completion-timeout': { type: 'string' },
+  'stall-timeout': { type: 'string' },
+  'queue-timeout': { type: 'string' },
   file: { type: 'string' },
   definition: { type: 'string' },
   overwrite: { type: 'boolean', default: false },
@@ -53,6 +57,8 @@ const USAGE = `usage: ferryctl COMMAND [ARGS] --from HOST[:PORT] [--json] [--ca 
   migrate VMID --to HOST [--dstqemu IP | --network CIDR] [--bandwidth MIBPS] [--parallel N]
                [--compression none|zlib|zstd|xbzrle] [--auto-converge] [--post-copy] [--encrypted]
                [--copy-storage none|all|incremental] [--downtime MS] [--detach]
+               [--preset minimal-downtime|post-copy-when-stalled|suspend-when-stalled]
+               [--completion-timeout S_PER_GIB] [--stall-timeout S] [--queue-timeout S]
   status JOB|VMID     watch JOB|VMID     cancel JOB|VMID
   hibernate VMID --file PATH --definition PATH [--overwrite]
   restore --file PATH --definition PATH [--paused]
@@ -169,6 +175,10 @@ function policyFrom(values: Values): MigrationPolicy {
   if (values['auto-converge'] !== undefined) policy.autoConverge = values['auto-converge'];
   if (values['post-copy'] !== undefined) policy.postCopy = values['post-copy'];
   if (values.encrypted !== undefined) policy.encrypted = values.encrypted;
+  if (values.preset !== undefined) policy.preset = values.preset;
+  if (values['completion-timeout'] !== undefined) policy.completionTimeoutSPerGib = Number(values['completion-timeout']);
+  if (values['stall-timeout'] !== undefined) policy.stallTimeoutS = Number(values['stall-timeout']);
+  if (values['queue-timeout'] !== undefined) policy.queueTimeoutS = Number(values['queue-timeout']);
   return policy;
 }
 

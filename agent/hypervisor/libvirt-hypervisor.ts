@@ -27,6 +27,9 @@ const STATE: Record<number, VmState> = {
 };
 
 export class LibvirtHypervisor implements Hypervisor {
+  /** Completed-job statistics from JOB_COMPLETED events, by VM, until read once. */
+  private readonly completed = new Map<string, JobStats>();
+
   constructor(private readonly libvirt: ReconnectingClient) {}
 
   async describeVm(vmId: string): Promise<VmInfo> {
@@ -59,13 +62,27 @@ export class LibvirtHypervisor implements Hypervisor {
   }
 
   async migrateLive(vmId: string, plan: LiveMigrationPlan): Promise<void> {
-    await translate(async () => {
-      const client = await this.libvirt.client();
-      const dom = await client.domainLookupByUUID(vmId);
-      const perform = client.domainMigratePerform3Params(dom, plan.destinationUri, migrateParams(plan), migrateFlags(plan), { timeoutMs: 0 });
-      if (plan.initialDowntimeMs > 0) void this.setDowntimeOnceStarted(client, dom, plan.initialDowntimeMs, perform);
-      await perform;
-    }, vmId);
+    // UNDEFINE_SOURCE takes the domain, and its completed-job statistics (the
+    // measured downtime), with it: libvirt's JOB_COMPLETED event carries them first.
+    this.completed.delete(vmId);
+    const off = await this.libvirt
+      .subscribe(c.VIR_DOMAIN_EVENT_ID_JOB_COMPLETED, (event) => {
+        if (event.domain.uuid !== vmId) return;
+        this.completed.set(vmId, jobStatsFrom({ type: c.VIR_DOMAIN_JOB_COMPLETED, typeName: 'COMPLETED', params: event.params, stats: event.stats }, false));
+      })
+      .catch(() => undefined); // the statistics are then simply missing
+    try {
+      await translate(async () => {
+        const client = await this.libvirt.client();
+        const dom = await client.domainLookupByUUID(vmId);
+        const perform = client.domainMigratePerform3Params(dom, plan.destinationUri, migrateParams(plan), migrateFlags(plan), { timeoutMs: 0 });
+        if (plan.initialDowntimeMs > 0) void this.setDowntimeOnceStarted(client, dom, plan.initialDowntimeMs, perform);
+        await perform;
+      }, vmId);
+    } finally {
+      // The event may trail perform's reply by a moment.
+      setTimeout(() => void off?.().catch(() => undefined), 2000).unref();
+    }
   }
 
   async jobStats(vmId: string): Promise<JobStats> {
@@ -82,10 +99,10 @@ export class LibvirtHypervisor implements Hypervisor {
 
   async completedJobStats(vmId: string): Promise<JobStats | undefined> {
     const client = await this.libvirt.client();
-    // After an outgoing migration the domain may be gone from this host: the
-    // completed statistics then only exist if the domain is still known.
+    // After an outgoing migration the domain is gone from this host: the
+    // statistics then come from the JOB_COMPLETED event (migrateLive).
     const dom = await client.domainLookupByUUID(vmId).catch(() => undefined);
-    if (!dom) return undefined;
+    if (!dom) return this.completedFromEvent(vmId);
     const stats = await client.domainGetJobStats(dom, c.VIR_DOMAIN_JOB_STATS_COMPLETED).catch(() => undefined);
     return stats && stats.type !== c.VIR_DOMAIN_JOB_NONE ? jobStatsFrom(stats, false) : undefined;
   }
@@ -150,6 +167,13 @@ export class LibvirtHypervisor implements Hypervisor {
       stopped = true;
       void off?.().catch(() => undefined);
     };
+  }
+
+  private async completedFromEvent(vmId: string): Promise<JobStats | undefined> {
+    for (let waited = 0; !this.completed.has(vmId) && waited < 2000; waited += 100) await new Promise((r) => setTimeout(r, 100));
+    const stats = this.completed.get(vmId);
+    this.completed.delete(vmId);
+    return stats;
   }
 
   private async withDomain<T>(vmId: string, fn: (client: LibvirtClient, dom: Domain) => Promise<T>): Promise<T> {

@@ -36,17 +36,18 @@ export function busyWaiting(job: MigrationJob, err: FerryError, attempt: number,
 }
 
 /**
- * Runs a job from QUEUED to its end, in the background. `busyAttempts` is the
- * number of busy answers already received (Migrate's own first prepare).
- * Never throws: every outcome ends in the job's status.
+ * Runs a job from QUEUED to its end, in the background. `busy` is Migrate's
+ * own first prepare when the destination answered busy: the answer and the
+ * delay already shown in the job's status. Never throws: every outcome ends
+ * in the job's status.
  */
-export async function runAdmitted(job: MigrationJob, deps: AdmissionDeps, busyAttempts = 0): Promise<void> {
+export async function runAdmitted(job: MigrationJob, deps: AdmissionDeps, busy?: { error: FerryError; delayMs: number }): Promise<void> {
   const { clock } = deps;
   const signal = job.cancellation.signal;
   const deadline = job.snapshot().startedAt + job.command.policy.queueTimeoutS * 1000;
-  let attempts = busyAttempts;
-  let lastBusy: FerryError | undefined;
-  if (attempts > 0) await clock.sleep(Math.min(delayFor(attempts, deps), deadline - clock.now()), signal);
+  let attempts = busy ? 1 : 0;
+  let lastBusy = busy?.error;
+  if (busy) await clock.sleep(Math.min(busy.delayMs, deadline - clock.now()), signal);
   for (;;) {
     if (signal.aborted) return; // cancel() has ended the job
     if (clock.now() >= deadline) return failQueue(job, lastBusy);
@@ -71,6 +72,8 @@ export async function runAdmitted(job: MigrationJob, deps: AdmissionDeps, busyAt
           await clock.sleep(delay, signal);
           continue;
         }
+        // Busy to the last: that is the queue timeout, not a failed prepare.
+        if (isBusy(err) && !signal.aborted) return failQueue(job, err);
         job.fail(failureOf('prepare', err, await vmStateOf(job, deps.hypervisor)));
         return;
       }

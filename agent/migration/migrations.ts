@@ -83,7 +83,7 @@ export class Migrations {
         const delay = backoffDelayMs(1, this.deps.backoff ?? DEFAULT_BACKOFF, this.deps.random);
         job.requeue(busyWaiting(job, err, 1, delay));
         this.register(job);
-        void runAdmitted(job, this.admissionDeps(), 1);
+        void runAdmitted(job, this.admissionDeps(), { error: err, delayMs: delay });
       }
       return job.snapshot();
     } finally {
@@ -171,12 +171,31 @@ export class Migrations {
     if (job.phase === 'queued') {
       job.fail({ step: 'queue', kind: 'CANCELLED', message: 'cancelled while queued', vmState: 'running on source' });
     } else if (job.phase === 'migrating') {
-      await withDeadline(this.deps.hypervisor.abortJob(job.command.vmId, { postcopy: false }), this.deps.callTimeoutMs, 'libvirt (abort job)');
+      await this.abortOnceStarted(job);
     }
     // The runner notices the abort (perform rejects, or the check after
     // prepare) and ends the job CANCELLED once the VM is safe on the source.
     await this.watch({ jobId: job.id }, () => {}).done;
     return job.snapshot();
+  }
+
+  /**
+   * The job is MIGRATING from the moment the perform call is sent, but
+   * libvirt has a job to abort only once its daemon started it: a cancel in
+   * between is told "no job is active" and is tried again for a few seconds.
+   */
+  private async abortOnceStarted(job: MigrationJob): Promise<void> {
+    const { hypervisor, callTimeoutMs, clock } = this.deps;
+    const giveUpAt = clock.now() + 10_000;
+    for (;;) {
+      try {
+        return await withDeadline(hypervisor.abortJob(job.command.vmId, { postcopy: false }), callTimeoutMs, 'libvirt (abort job)');
+      } catch (err) {
+        const notYet = err instanceof FerryError && err.kind === 'FAILED_PRECONDITION';
+        if (!notYet || job.finished || job.phase !== 'migrating' || clock.now() >= giveUpAt) throw err;
+        await clock.sleep(200);
+      }
+    }
   }
 
   async changeParams(selector: JobSelector, change: ParamsChange): Promise<MigrationStatus> {

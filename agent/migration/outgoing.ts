@@ -97,6 +97,9 @@ export async function performOutgoing(job: MigrationJob, prepared: PreparedMigra
     if (job.cancellation.signal.aborted) throw new FerryError('CANCELLED', 'the migration was cancelled');
     const counters = await readCounters(network, prepared.migrationInterface);
     job.setPhase('migrating');
+    // A cancel that came while the counters were read saw PREPARING and only
+    // raised the signal: nothing has started, so stop here.
+    if (job.cancellation.signal.aborted) throw new FerryError('CANCELLED', 'the migration was cancelled');
     const copiedBytes = prepared.disks.reduce((sum, d) => sum + d.allocationBytes, 0);
     const tracker = new ConvergenceTracker(command.policy, completionTimeoutMs(command.policy.completionTimeoutSPerGib, prepared.memoryBytes, copiedBytes));
     steering = new Steering(job, tracker, deps);

@@ -66,8 +66,11 @@ test('the downtime schedule makes it converge: COMPLETED once the allowed downti
     'SET_DOWNTIME 8000 (schedule step 3 (after iteration 3))',
   ]);
   assert.equal(final.maxDowntimeMs, 8000);
-  // The guest paused for more than the default 300 ms: that is what made it converge.
-  assert.ok(final.downtimeMs > 300 && final.downtimeMs <= 8000 + 1000, `downtime ${final.downtimeMs} ms`);
+  // It converged only once 8 s were allowed (QEMU then expected ~5 s); the
+  // pause measured is far shorter because QEMU lifts the bandwidth cap for
+  // the final copy (seen here: ~200 ms).
+  assert.ok(final.iteration >= 4, `completed at iteration ${final.iteration}, before the 8000 ms step`);
+  assert.ok(final.downtimeMs > 0 && final.downtimeMs <= 8000, `downtime ${final.downtimeMs} ms`);
   assert.equal(final.policy!.schedule.length, 3);
   await assertMovedToDestination();
 });
@@ -81,6 +84,7 @@ test('with post-copy allowed (preset post-copy-when-stalled, its schedule overri
   assert.equal(final.phase, 'MIGRATION_PHASE_COMPLETED', JSON.stringify(final.error));
   assert.deepEqual(phases.slice(-3), ['MIGRATION_PHASE_MIGRATING', 'MIGRATION_PHASE_POSTCOPY', 'MIGRATION_PHASE_COMPLETED']);
   assert.deepEqual(trail(final), ['POST_COPY (schedule step 1 (after iteration 2))']);
+  assert.ok(final.downtimeMs > 0 && final.downtimeMs < 1000, `post-copy pauses the guest only to switch over: ${final.downtimeMs} ms`);
   assert.equal(final.policy!.preset, 'post-copy-when-stalled');
   assert.equal(final.policy!.postCopy, true); // from the preset
   assert.equal(final.policy!.initialDowntimeMs, 100); // from the preset too

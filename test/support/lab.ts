@@ -179,16 +179,19 @@ export function labSpawn(host: string, argv: string[], opts: SpawnOptions = {}):
 /**
  * Defines and starts a guest on a host. dirtyMbps 0 (default): a disk-less KVM
  * guest (256 MiB). dirtyMbps > 0: a Linux TCG guest (512 MiB) dirtying that many
- * MiB/s; its console shows "ferry-dirtier: started" once running.
+ * MiB/s; its console shows "ferry-dirtier: started" once running. diskMiB: a
+ * local qcow2 disk that a migration must copy (copy_storage).
  */
 export async function createVm(
   host: string,
   name: string,
-  opts: { memMiB?: number; dirtyMbps?: number } = {},
+  opts: { memMiB?: number; dirtyMbps?: number; diskMiB?: number } = {},
 ): Promise<{ name: string; uuid: string }> {
   const args = ['vm', 'create', host, name];
   if (opts.memMiB !== undefined) args.push('--mem', String(opts.memMiB));
   if (opts.dirtyMbps !== undefined) args.push('--dirty-mbps', String(opts.dirtyMbps));
+  // A local qcow2 (vda) at /var/lib/libvirt/images/NAME.qcow2, the host's own file; half of it holds 0x5a.
+  if (opts.diskMiB !== undefined) args.push('--disk', String(opts.diskMiB));
   // The first dirtying guest fetches a kernel and builds the initramfs.
   const r = await run(LAB_SCRIPT, args, { timeoutMs: 5 * 60_000 });
   if (r.code !== 0) throw describeFailure(`lab vm create ${host} ${name}`, r);
