@@ -61,7 +61,8 @@ test('a guest migrates lab1 → lab2 over the migration NIC through a pinhole on
   assert.equal(final.network, 'NETWORK_ROLE_MIGRATION');
   const share = final.bytesOnMigrationNic / (final.bytesOnMigrationNic + final.bytesOnManagementNic);
   assert.ok(share >= 0.99, `only ${(share * 100).toFixed(2)} % of the bytes went over the migration NIC (${final.bytesOnMigrationNic} vs ${final.bytesOnManagementNic})`);
-  assert.ok(final.bytesOnMigrationNic > 50 * 2 ** 20, `a 384 MiB guest moved only ${final.bytesOnMigrationNic} bytes`);
+  // Zero pages travel as markers: a freshly booted guest sends tens of MiB, not 384.
+  assert.ok(final.bytesOnMigrationNic > 16 * 2 ** 20, `a 384 MiB guest moved only ${final.bytesOnMigrationNic} bytes`);
 
   assert.equal(await domainState('lab2', VM), 'running');
   assert.equal(await domainState('lab1', VM), 'absent'); // undefined on the source: no second copy to start by mistake
