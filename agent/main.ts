@@ -122,7 +122,8 @@ async function main(): Promise<void> {
   });
   // Certificates renew without a restart: SIGHUP, or a change of the files.
   trust?.watch();
-  process.on('SIGHUP', () => (trust ? void trust.reload('SIGHUP') : log.info('SIGHUP: nothing to reload (TLS is off)')));
+  // SIGHUP also reloads limits and policy defaults (next handler); certificates only with TLS on.
+  process.on('SIGHUP', () => (trust ? void trust.reload('SIGHUP') : log.info('SIGHUP: no certificates to reload (TLS is off)')));
   // And the run-time settings: limits.* and policy.* from the configuration.
   process.on('SIGHUP', () => {
     config = reloadConfig(config, () => loadConfig(process.argv.slice(2), process.env).config, (next) => limits.set(next.limits), log);

@@ -99,6 +99,7 @@ async function main(): Promise<void> {
   console.log(`Convergence policies: ${FROM} → ${TO}, a 512 MiB guest rewriting 256 MiB (asked ${DIRTY} MiB/s), link capped at ${BANDWIDTH} MiB/s, completion timeout ${PER_GIB} s/GiB`);
   console.log(table(rows));
   console.log('total: Migrate accepted → final phase; copy: the copy phase only (MIGRATING onwards); downtime: libvirt\'s measured pause of the guest; sent: memory bytes transferred.');
+  console.log(JSON.stringify({ benchmark: 'policy-convergence', rows: rows.map((r) => ({ ...r, totalS: Math.round(r.totalS * 10) / 10, copyS: Math.round(r.copyS * 10) / 10, sentMiB: Math.round(r.sentMiB) })) }));
 }
 
 main()

@@ -26,6 +26,11 @@ for (const r of data.results) {
     case 'firewall-pinhole':
       for (const op of r.operations ?? []) rows.push([`pinhole ${op.operation} (${op.present} holes present), p50/p95`, `${op.p50} / ${op.p95} ms`, op.goal ?? '']);
       break;
+    case 'policy-convergence':
+      for (const row of r.rows ?? []) {
+        rows.push([`dirtying guest, policy "${row.name}": total s / downtime ms`, `${row.outcome}, ${row.totalS} s / ${row.downtimeMs ?? '-'} ms`, '']);
+      }
+      break;
     default:
       rows.push([r.benchmark, JSON.stringify(r).slice(0, 60), '']);
   }
