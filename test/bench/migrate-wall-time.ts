@@ -30,11 +30,16 @@ async function ferryOnce(uuid: string, from: string, to: string): Promise<{ ms: 
   return { ms, share: final.bytesOnMigrationNic / Math.max(1, final.bytesOnMigrationNic + final.bytesOnManagementNic) };
 }
 
+/** The P2P URI ferryd uses in the lab (scripts/lab.d/ferryd.sh), so both pay the same libvirt TLS. */
+function p2pUri(host: string): string {
+  return `qemu+tls://${labHost(host).mgmtIp}/system?pkipath=/etc/libvirt/pki`;
+}
+
 async function virshOnce(from: string, to: string): Promise<number> {
   const src = labHost(from);
   const dst = labHost(to);
   const t0 = performance.now();
-  await run('virsh', ['-c', src.libvirtUri, 'migrate', '--live', '--p2p', '--persistent', '--undefinesource', VM, dst.libvirtUri,
+  await run('virsh', ['-c', src.libvirtUri, 'migrate', '--live', '--p2p', '--persistent', '--undefinesource', VM, p2pUri(to),
     `tcp://${dst.migIp}:${VIRSH_PORT}`, '--listen-address', dst.migIp]);
   return performance.now() - t0;
 }
