@@ -138,15 +138,9 @@ export class MigrationJob {
   /** Applies libvirt's job statistics; the percentage never goes down and stays below 100 until completed. */
   applyStats(stats: JobStats): void {
     if (this.finished) return;
-    const s = this.status;
-    s.data = stats.data;
-    s.memory = stats.memory;
-    s.disk = stats.disk;
-    s.bandwidthBytesPerS = stats.bandwidthBytesPerS;
-    s.dirtyRateBytesPerS = stats.dirtyRateBytesPerS;
-    s.iteration = Math.max(s.iteration, stats.iteration);
-    s.downtimeMs = stats.downtimeMs;
-    s.progressPercent = Math.max(s.progressPercent, percentOf(stats));
+    this.copyCounters(stats);
+    this.status.dirtyRateBytesPerS = stats.dirtyRateBytesPerS;
+    this.status.progressPercent = Math.max(this.status.progressPercent, percentOf(stats));
     this.emit();
   }
 
@@ -159,6 +153,10 @@ export class MigrationJob {
 
   /** Final statistics of a completed job, kept after the phase is final. */
   applyFinalStats(stats: JobStats): void {
+    this.copyCounters(stats);
+  }
+
+  private copyCounters(stats: JobStats): void {
     const s = this.status;
     s.data = stats.data;
     s.memory = stats.memory;
