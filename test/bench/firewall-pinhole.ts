@@ -8,13 +8,13 @@
  * the lab up (3 hosts) and re-runs itself inside lab3 with --here, where it
  * installs Ferry's chain, measures, and uninstalls it again.
  */
-import { statSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { hostname, networkInterfaces } from 'node:os';
 import { relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createFirewall } from '../../agent/firewall/index.js';
 import type { Pinhole } from '../../agent/firewall/firewall.js';
+import { insideLabHost } from '../support/inside-lab-host.js';
 
 const args = process.argv.slice(2);
 const arg = (name: string, dflt: string) => {
@@ -93,20 +93,6 @@ async function measure(backend: 'iptables' | 'none', dst: string, src: string): 
     await fw.uninstall();
   }
   return rows;
-}
-
-/**
- * Only ever touch the firewall of a lab host: its UTS namespace is named labN
- * and, where /run/netns is visible, our network namespace is that host's.
- */
-function insideLabHost(): boolean {
-  const name = hostname();
-  if (!/^lab\d+$/.test(name)) return false;
-  try {
-    return statSync(`/run/netns/${name}`).ino === statSync('/proc/self/ns/net').ino;
-  } catch {
-    return true; // the host's private /run hides /run/netns; the UTS name has to do
-  }
 }
 
 async function here(): Promise<void> {

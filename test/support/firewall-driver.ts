@@ -14,13 +14,13 @@
  * Safety: firewall commands refuse to run anywhere but inside a lab host.
  */
 import { execFile } from 'node:child_process';
-import { statSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { createServer, Socket, type Server } from 'node:net';
 import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
 import { createFirewall, type FirewallConfig } from '../../agent/firewall/index.js';
 import type { Firewall, OpenPinholeRequest } from '../../agent/firewall/firewall.js';
+import { insideLabHost } from './inside-lab-host.js';
 
 type Command = { id: number | string; op: string; [key: string]: unknown };
 
@@ -32,20 +32,6 @@ let nextConn = 1;
 
 function send(msg: object): void {
   process.stdout.write(`${JSON.stringify(msg)}\n`);
-}
-
-/**
- * Only ever touch the firewall of a lab host: its UTS namespace is named labN
- * and, where /run/netns is visible, our network namespace is that host's.
- */
-function insideLabHost(): boolean {
-  const name = hostname();
-  if (!/^lab\d+$/.test(name)) return false;
-  try {
-    return statSync(`/run/netns/${name}`).ino === statSync('/proc/self/ns/net').ino;
-  } catch {
-    return true; // the host's private /run hides /run/netns; the UTS name has to do
-  }
 }
 
 function needFirewall(): Firewall & { reservedPorts(): number[] } {
