@@ -17,7 +17,9 @@ import { libvirtHostInfo } from './hypervisor/libvirt-host-info.js';
 import { ReconnectingClient, unixDialer } from './libvirt/index.js';
 import { createLogger, logJobTransition, type Logger } from './log.js';
 import { reloadConfig } from './config/reload.js';
-import { IncomingMigrations } from './migration/incoming.js';
+import { FileJournal } from './journal/file-journal.js';
+import { IncomingMigrations, type IncomingRecord } from './migration/incoming.js';
+import { JobJournal, type JournaledJob } from './migration/job-journal.js';
 import { HostLimits } from './migration/limits.js';
 import { BASELINE_FEATURES, type HostFeatures } from './migration/policy.js';
 import { QemuImgImages } from './storage/qemu-img-images.js';
@@ -66,6 +68,7 @@ async function main(): Promise<void> {
     localAddresses: () => network.localAddresses().map((a) => a.address),
     logger: { info: (msg, meta) => log.info(msg, meta), warn: (msg, meta) => log.warn(msg, meta) },
   });
+  const journals = openJournals(config, log);
   const limits = new HostLimits(config.limits);
   const plaintext = grpc.credentials.createInsecure();
   const peers = new GrpcPeers(() => trust?.clientCredentials ?? plaintext, CALL_TIMEOUT_MS);
@@ -78,6 +81,7 @@ async function main(): Promise<void> {
     maxOutgoing: () => limits.maxOutgoing,
     retentionMs: config.jobs.retentionS * 1000,
     onTransition: (s, previous) => logTransition(log, s, previous),
+    journal: journals.jobs,
   });
   const incoming = new IncomingMigrations({
     network, pinholes: firewall,
@@ -87,6 +91,8 @@ async function main(): Promise<void> {
     reservationTtlMs: 6 * 3600_000,
     maxIncoming: () => limits.maxIncoming,
     images: new QemuImgImages({ directories: config.storage.imageDirectories }),
+    journal: journals.incoming,
+    hypervisor,
   });
   limits.onChange((now, before) => {
     log.info('migration limits changed', { now, before });
@@ -130,7 +136,11 @@ async function main(): Promise<void> {
   });
 
   await libvirt.client();
+  // What a previous run left: reservations whose holes the firewall keeps, and jobs to follow.
+  firewall.adopt(await incoming.recover());
   await firewall.reconcile(); // logs what it changed
+  const following = migrations.restore(journals.jobs.load((file, err) => log.warn('unreadable job record skipped', { file, error: String(err) })));
+  if (following > 0) log.info('following migrations a previous run started', { jobs: following });
   setServing(running.health, true);
   notifier.trackMigrations(() => activity.counts());
   await notifier.ready(`ready on ${config.listen.address}:${running.port}`);
@@ -139,8 +149,11 @@ async function main(): Promise<void> {
   const stop = (signal: string) => {
     log.info('shutting down: running libvirt migrations continue without the agent', { signal });
     void notifier.stopping(`shutting down (${signal})`);
+    migrations.stopAccepting();
     setServing(running.health, false);
-    void running.shutdown().then(async () => {
+    // The journal first: jobs that end because connections close are not
+    // over, and stay unfinished on disk for the next start to follow.
+    void journals.jobs.freeze().then(() => running.shutdown()).then(async () => {
       incoming.dispose();
       firewall.dispose();
       peers.close();
@@ -153,6 +166,22 @@ async function main(): Promise<void> {
   };
   process.once('SIGTERM', () => stop('SIGTERM'));
   process.once('SIGINT', () => stop('SIGINT'));
+}
+
+/** Outgoing jobs and incoming reservations under the state directory; old finished jobs pruned hourly. */
+function openJournals(config: AgentConfig, log: Logger) {
+  const retentionMs = config.jobs.retentionS * 1000;
+  const jobs = new FileJournal<JournaledJob>(config.stateDirectory, Date.now, 'jobs');
+  const prune = () => {
+    const removed = jobs.prune(retentionMs);
+    if (removed > 0) log.info('old job records pruned', { removed });
+  };
+  prune();
+  setInterval(prune, 3600_000).unref();
+  return {
+    jobs: new JobJournal(jobs, (jobId, err) => log.warn('job record not written', { jobId, error: String(err) }), Date.now),
+    incoming: new FileJournal<IncomingRecord>(config.stateDirectory, Date.now, 'incoming'),
+  };
 }
 
 function loadOrExit(): AgentConfig {

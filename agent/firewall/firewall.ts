@@ -61,6 +61,9 @@ export interface Pinhole {
   readonly expiresAt: number;
 }
 
+/** A pinhole as another run recorded it: everything but the family, which follows from the addresses. */
+export type AdoptablePinhole = Omit<Pinhole, 'family'>;
+
 export interface ReconcileReport {
   backend: FirewallBackendName;
   /** Rules found in our chain that no live pinhole of this process owns. */
@@ -93,6 +96,13 @@ export interface Firewall {
    * start-up; safe to call any time.
    */
   reconcile(): Promise<ReconcileReport>;
+  /**
+   * Take back holes a previous run of the agent opened (from its journal),
+   * before reconcile(): their rules are then kept instead of removed as
+   * stale, their ports stay reserved, and close() and expiry work on them.
+   * Expired or malformed ones are ignored (reconcile removes their rules).
+   */
+  adopt(holes: readonly AdoptablePinhole[]): void;
   /** Remove the jump and the chain and forget every hole (installer --uninstall, tests). */
   uninstall(): Promise<void>;
   /**

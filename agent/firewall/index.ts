@@ -10,6 +10,7 @@ import { createIptablesFirewall, type IptablesFirewallOptions } from './iptables
 import { createNoneFirewall } from './none-firewall.js';
 
 export type {
+  AdoptablePinhole,
   AddressFamily,
   Firewall,
   FirewallBackendName,

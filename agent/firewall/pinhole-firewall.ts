@@ -18,6 +18,7 @@ import { FerryError, invalidArgument } from '../../shared/errors.js';
 import { defaultLocalAddresses } from './addresses.js';
 import { validateOpenRequest, type ValidOpenRequest } from './open-request.js';
 import type {
+  AdoptablePinhole,
   AddressFamily,
   Firewall,
   FirewallBackendName,
@@ -206,6 +207,25 @@ export class PinholeFirewall implements Firewall {
       this.log.info('firewall reconciled', { ...report });
       return report;
     });
+  }
+
+  adopt(holes: readonly AdoptablePinhole[]): void {
+    const now = this.now();
+    for (const h of holes) {
+      if (this.holes.has(h.id) || h.expiresAt <= now) continue;
+      let hole: Pinhole;
+      try {
+        const valid = this.validate({ vmId: h.vmId, jobId: h.jobId, source: h.source, destination: h.destination });
+        hole = Object.freeze({ ...h, family: valid.family, source: valid.source, destination: valid.destination, ports: Object.freeze([...h.ports]) });
+        this.allocator.reserve(h.id, hole.ports);
+      } catch (err) {
+        this.log.warn('a recorded pinhole cannot be taken back; reconcile removes its rule', { id: h.id, error: errMessage(err) });
+        continue;
+      }
+      this.holes.set(hole.id, hole);
+      this.arm(hole);
+      this.log.info('pinhole taken back after a restart', { ...hole });
+    }
   }
 
   uninstall(): Promise<void> {

@@ -16,6 +16,12 @@ import { diskImagesOf } from './domain-disks.js';
 import { jobStatsFrom } from './job-stats.js';
 import { featuresOf, migrateFlags, migrateParams } from './migrate-params.js';
 
+/** Deadline of a short call when the constructor is given none (ferryd's own). */
+const DEFAULT_CALL_TIMEOUT_MS = 30_000;
+
+/** How often a followed job (one this process did not start) is checked for its end. */
+const FOLLOW_POLL_MS = 500;
+
 const STATE: Record<number, VmState> = {
   [c.VIR_DOMAIN_RUNNING]: 'running',
   [c.VIR_DOMAIN_BLOCKED]: 'running',
@@ -30,19 +36,29 @@ export class LibvirtHypervisor implements Hypervisor {
   /** Completed-job statistics from JOB_COMPLETED events, by VM, until read once. */
   private readonly completed = new Map<string, JobStats>();
 
-  constructor(private readonly libvirt: ReconnectingClient) {}
+  /**
+   * Every call of this port but the long ones (migrateLive, save, restore:
+   * they last as long as the operation, and end when the connection drops)
+   * is bounded by one deadline here, whatever the client's own defaults:
+   * waiting for a reconnecting daemon and every libvirt call it takes count.
+   */
+  private readonly callTimeoutMs: number;
+
+  constructor(private readonly libvirt: ReconnectingClient, options: { callTimeoutMs?: number } = {}) {
+    this.callTimeoutMs = options.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS;
+  }
 
   async describeVm(vmId: string): Promise<VmInfo> {
-    return translate(async () => {
+    return this.short('describe VM', vmId, async () => {
       const client = await this.libvirt.client();
       const dom = await client.domainLookupByUUID(vmId);
       const [state, xml] = await Promise.all([client.domainGetState(dom), client.domainGetXMLDesc(dom)]);
       return { id: vmId, name: dom.name, state: STATE[state.state] ?? 'other', memoryBytes: memoryOf(xml) };
-    }, vmId);
+    });
   }
 
   async localDisks(vmId: string): Promise<VmDisk[]> {
-    return translate(async () => {
+    return this.short('list disks', vmId, async () => {
       const client = await this.libvirt.client();
       const dom = await client.domainLookupByUUID(vmId);
       const images = diskImagesOf(await client.domainGetXMLDesc(dom));
@@ -50,27 +66,19 @@ export class LibvirtHypervisor implements Hypervisor {
         const sizes = await client.domainGetBlockInfo(dom, image.target);
         return { ...image, capacityBytes: sizes.capacity, allocationBytes: sizes.allocation };
       }));
-    }, vmId);
+    });
   }
 
   async features(): Promise<HostFeatures> {
-    return translate(async () => {
+    return this.short('versions', 'host', async () => {
       const client = await this.libvirt.client();
       const [libvirt, qemu] = await Promise.all([client.connectGetLibVersion(), client.connectGetVersion()]);
       return featuresOf(libvirt, qemu);
-    }, 'host');
+    });
   }
 
   async migrateLive(vmId: string, plan: LiveMigrationPlan): Promise<void> {
-    // UNDEFINE_SOURCE takes the domain, and its completed-job statistics (the
-    // measured downtime), with it: libvirt's JOB_COMPLETED event carries them first.
-    this.completed.delete(vmId);
-    const off = await this.libvirt
-      .subscribe(c.VIR_DOMAIN_EVENT_ID_JOB_COMPLETED, (event) => {
-        if (event.domain.uuid !== vmId) return;
-        this.completed.set(vmId, jobStatsFrom({ type: c.VIR_DOMAIN_JOB_COMPLETED, typeName: 'COMPLETED', params: event.params, stats: event.stats }, false));
-      })
-      .catch(() => undefined); // the statistics are then simply missing
+    const off = await this.collectCompletion(vmId);
     try {
       await translate(async () => {
         const client = await this.libvirt.client();
@@ -85,8 +93,42 @@ export class LibvirtHypervisor implements Hypervisor {
     }
   }
 
+  async followJob(vmId: string, signal: AbortSignal): Promise<JobStats | undefined> {
+    const off = await this.collectCompletion(vmId);
+    try {
+      while (!signal.aborted) {
+        const stats = await this.jobStats(vmId).catch((err: unknown) => {
+          if (err instanceof FerryError && err.kind === 'NOT_FOUND') return undefined;
+          return 'unknown' as const; // libvirt away for a moment: ask again
+        });
+        if (stats === undefined || (stats !== 'unknown' && stats.type !== 'bounded' && stats.type !== 'unbounded')) break;
+        await abortableSleep(FOLLOW_POLL_MS, signal);
+      }
+      if (signal.aborted) return undefined;
+      const final = await this.completedJobStats(vmId).catch(() => undefined);
+      return final?.type === 'completed' ? final : undefined;
+    } finally {
+      void off?.().catch(() => undefined);
+    }
+  }
+
+  /**
+   * UNDEFINE_SOURCE takes the domain, and its completed-job statistics (the
+   * measured downtime), with it: libvirt's JOB_COMPLETED event carries them
+   * first, so they are collected from the event while a job is followed.
+   */
+  private async collectCompletion(vmId: string): Promise<(() => Promise<void>) | undefined> {
+    this.completed.delete(vmId);
+    return this.libvirt
+      .subscribe(c.VIR_DOMAIN_EVENT_ID_JOB_COMPLETED, (event) => {
+        if (event.domain.uuid !== vmId) return;
+        this.completed.set(vmId, jobStatsFrom({ type: c.VIR_DOMAIN_JOB_COMPLETED, typeName: 'COMPLETED', params: event.params, stats: event.stats }, false));
+      })
+      .catch(() => undefined); // the statistics are then simply missing
+  }
+
   async jobStats(vmId: string): Promise<JobStats> {
-    return translate(async () => {
+    return this.short('job stats', vmId, async () => {
       const client = await this.libvirt.client();
       const dom = await client.domainLookupByUUID(vmId);
       const [stats, state] = await Promise.all([client.domainGetJobStats(dom, 0), client.domainGetState(dom)]);
@@ -94,54 +136,60 @@ export class LibvirtHypervisor implements Hypervisor {
         (state.state === c.VIR_DOMAIN_PAUSED && state.reason === c.VIR_DOMAIN_PAUSED_POSTCOPY) ||
         (state.state === c.VIR_DOMAIN_RUNNING && state.reason === c.VIR_DOMAIN_RUNNING_POSTCOPY);
       return jobStatsFrom(stats, postcopy);
-    }, vmId);
+    });
   }
 
   async completedJobStats(vmId: string): Promise<JobStats | undefined> {
-    const client = await this.libvirt.client();
-    // After an outgoing migration the domain is gone from this host: the
-    // statistics then come from the JOB_COMPLETED event (migrateLive).
-    const dom = await client.domainLookupByUUID(vmId).catch(() => undefined);
-    if (!dom) return this.completedFromEvent(vmId);
-    const stats = await client.domainGetJobStats(dom, c.VIR_DOMAIN_JOB_STATS_COMPLETED).catch(() => undefined);
-    return stats && stats.type !== c.VIR_DOMAIN_JOB_NONE ? jobStatsFrom(stats, false) : undefined;
+    return this.short('completed job stats', vmId, async () => {
+      const client = await this.libvirt.client();
+      // After an outgoing migration the domain is gone from this host: the
+      // statistics then come from the JOB_COMPLETED event (migrateLive).
+      const dom = await client.domainLookupByUUID(vmId).catch(() => undefined);
+      if (!dom) return this.completedFromEvent(vmId);
+      const stats = await client.domainGetJobStats(dom, c.VIR_DOMAIN_JOB_STATS_COMPLETED).catch(() => undefined);
+      return stats && stats.type !== c.VIR_DOMAIN_JOB_NONE ? jobStatsFrom(stats, false) : undefined;
+    });
   }
 
   async abortJob(vmId: string, options: { postcopy: boolean }): Promise<void> {
-    await this.withDomain(vmId, (client, dom) =>
+    await this.withDomain(vmId, 'abort job', (client, dom) =>
       options.postcopy ? client.domainAbortJobFlags(dom, c.VIR_DOMAIN_ABORT_JOB_POSTCOPY) : client.domainAbortJob(dom),
     );
   }
 
   async setMaxDowntime(vmId: string, ms: number): Promise<void> {
-    await this.withDomain(vmId, (client, dom) => client.domainMigrateSetMaxDowntime(dom, ms));
+    await this.withDomain(vmId, 'set max downtime', (client, dom) => client.domainMigrateSetMaxDowntime(dom, ms));
   }
 
   async setMaxSpeed(vmId: string, mibps: number, options: { postcopy?: boolean } = {}): Promise<void> {
     // libvirt's "unlimited" is its maximum, not 0; post-copy has its own cap (0 = unlimited there).
     const speed = options.postcopy ? mibps : mibps === 0 ? 8_796_093_022_207n : mibps;
     const flags = options.postcopy ? c.VIR_DOMAIN_MIGRATE_MAX_SPEED_POSTCOPY : 0;
-    await this.withDomain(vmId, (client, dom) => client.domainMigrateSetMaxSpeed(dom, speed, flags));
+    await this.withDomain(vmId, 'set max speed', (client, dom) => client.domainMigrateSetMaxSpeed(dom, speed, flags));
   }
 
   async startPostCopy(vmId: string): Promise<void> {
-    await this.withDomain(vmId, (client, dom) => client.domainMigrateStartPostCopy(dom));
+    await this.withDomain(vmId, 'start post-copy', (client, dom) => client.domainMigrateStartPostCopy(dom));
   }
 
   async suspend(vmId: string): Promise<void> {
-    await this.withDomain(vmId, (client, dom) => client.domainSuspend(dom));
+    await this.withDomain(vmId, 'suspend', (client, dom) => client.domainSuspend(dom));
   }
 
   async resume(vmId: string): Promise<void> {
-    await this.withDomain(vmId, (client, dom) => client.domainResume(dom));
+    await this.withDomain(vmId, 'resume', (client, dom) => client.domainResume(dom));
   }
 
   async save(vmId: string, path: string): Promise<void> {
-    await this.withDomain(vmId, (client, dom) => client.domainSaveFlags(dom, path, null, 0, { timeoutMs: 0 }));
+    // Long: no deadline; it ends when libvirt answers or the connection drops.
+    await translate(async () => {
+      const client = await this.libvirt.client();
+      await client.domainSaveFlags(await client.domainLookupByUUID(vmId), path, null, 0, { timeoutMs: 0 });
+    }, vmId);
   }
 
   async definition(vmId: string): Promise<string> {
-    return this.withDomain(vmId, (client, dom) => client.domainGetXMLDesc(dom, c.VIR_DOMAIN_XML_MIGRATABLE));
+    return this.withDomain(vmId, 'get XML', (client, dom) => client.domainGetXMLDesc(dom, c.VIR_DOMAIN_XML_MIGRATABLE));
   }
 
   async restore(path: string, definition: string, paused: boolean): Promise<{ id: string; name: string }> {
@@ -176,11 +224,20 @@ export class LibvirtHypervisor implements Hypervisor {
     return stats;
   }
 
-  private async withDomain<T>(vmId: string, fn: (client: LibvirtClient, dom: Domain) => Promise<T>): Promise<T> {
-    return translate(async () => {
+  private async withDomain<T>(vmId: string, what: string, fn: (client: LibvirtClient, dom: Domain) => Promise<T>): Promise<T> {
+    return this.short(what, vmId, async () => {
       const client = await this.libvirt.client();
       return fn(client, await client.domainLookupByUUID(vmId));
-    }, vmId);
+    });
+  }
+
+  /** A short call: translated errors, and DEADLINE_EXCEEDED once callTimeoutMs has passed, answered or not. */
+  private short<T>(what: string, subject: string, fn: () => Promise<T>): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const expired = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new FerryError('DEADLINE_EXCEEDED', `libvirt did not answer within ${this.callTimeoutMs / 1000} s (${what}, ${subject})`)), this.callTimeoutMs);
+    });
+    return Promise.race([translate(fn, subject), expired]).finally(() => clearTimeout(timer));
   }
 
   /** libvirt accepts a max downtime only once the migration job exists. */
@@ -196,6 +253,18 @@ export class LibvirtHypervisor implements Hypervisor {
       await new Promise((r) => setTimeout(r, 100));
     }
   }
+}
+
+function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
 }
 
 function memoryOf(xml: string): number {
@@ -221,7 +290,11 @@ export function toFerryError(err: unknown, subject: string): unknown {
     const message = isNoDomain(err) ? `no VM ${subject} on this host (libvirt: ${err.message})` : `libvirt: ${err.message}`;
     return new FerryError(kind, message, { libvirtCode: err.code, libvirtName: err.codeName }, { cause: err });
   }
-  if (err instanceof ConnectionError || err instanceof InterruptedError || err instanceof ClosedError) {
+  if (err instanceof InterruptedError) {
+    // The call was sent and its answer will never come: libvirtd stopped, restarted or crashed.
+    return new FerryError('UNAVAILABLE', `lost the connection to libvirtd before it answered (the daemon stopped, restarted or crashed): ${err.message}`, {}, { cause: err });
+  }
+  if (err instanceof ConnectionError || err instanceof ClosedError) {
     return new FerryError('UNAVAILABLE', `libvirt is not reachable: ${err.message}`, {}, { cause: err });
   }
   if (err instanceof CallTimeoutError) return new FerryError('DEADLINE_EXCEEDED', `libvirt: ${err.message}`, {}, { cause: err });

@@ -23,8 +23,9 @@ export class FileJournal<T> {
   /** Writes per job run one after another, so an older snapshot never lands last. */
   private readonly queues = new Map<string, Promise<void>>();
 
-  constructor(stateDirectory: string, private readonly now: () => number = Date.now) {
-    this.dir = path.join(stateDirectory, 'jobs');
+  /** subdirectory: one per kind of record (outgoing jobs, incoming reservations). */
+  constructor(stateDirectory: string, private readonly now: () => number = Date.now, subdirectory = 'jobs') {
+    this.dir = path.join(stateDirectory, subdirectory);
     mkdirSync(this.dir, { recursive: true, mode: 0o700 });
   }
 
@@ -66,6 +67,13 @@ export class FileJournal<T> {
       }
     }
     return removed;
+  }
+
+  /** Deletes a job's record once its queued writes have landed (a record nobody needs any more). */
+  async remove(jobId: string): Promise<void> {
+    const file = this.fileOf(jobId);
+    await this.queues.get(jobId)?.catch(() => undefined);
+    await rm(file, { force: true });
   }
 
   /** Waits for every queued write (graceful shutdown). */

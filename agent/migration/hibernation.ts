@@ -7,11 +7,12 @@
 import { constants } from 'node:fs';
 import { access, readFile, rm, stat, writeFile, rename } from 'node:fs/promises';
 import path from 'node:path';
-import { FerryError, invalidArgument } from '../../shared/errors.js';
+import { FerryError, invalidArgument, isFerryError } from '../../shared/errors.js';
 import { withDeadline } from './deadline.js';
 import { failureOf } from './failure.js';
 import type { MigrationJob } from './migration-job.js';
 import { startMonitor } from './monitor.js';
+import { vmWhenHypervisorAnswers } from './outgoing.js';
 import type { Clock, Hypervisor } from './ports.js';
 import type { MigrateCommand } from './types.js';
 
@@ -54,6 +55,11 @@ export async function runHibernation(
     job.setPhase('preparing');
     const domainXml = await withDeadline(deps.hypervisor.definition(vmId), deps.callTimeoutMs, 'libvirt (get XML)');
     const definition: DefinitionFile = { format: DEFINITION_FORMAT, vmId, savedAt: new Date(deps.clock.now()).toISOString(), statePath: dst, domainXml };
+    // The definition first: libvirt finishes a save even if the agent dies
+    // meanwhile, and the saved state must then not lack its definition.
+    step = 'write definition';
+    await writeAtomically(dstparams, JSON.stringify(definition, null, 2));
+    step = 'save';
     job.setPhase('migrating');
     const monitor = startMonitor(job, deps.hypervisor, deps);
     try {
@@ -61,19 +67,34 @@ export async function runHibernation(
     } finally {
       await monitor.stop();
     }
-    step = 'write definition';
-    await writeAtomically(dstparams, JSON.stringify(definition, null, 2));
     const final = await deps.hypervisor.completedJobStats(vmId).catch(() => undefined);
     if (final) job.applyFinalStats(final);
     job.setPhase('completed');
   } catch (err) {
+    // A save whose connection to libvirtd dropped (a daemon restart) may have
+    // finished: libvirt tells once it answers again, and a VM that stopped
+    // means the state file is whole — removing it would lose the VM.
+    const vm = await vmWhenHypervisorAnswers(job, deps);
+    if (step === 'save' && isFerryError(err, 'UNAVAILABLE') && (vm === 'gone' || vm?.state === 'shutoff')) {
+      job.warn('the connection to libvirtd was lost before it answered, and the VM has stopped: the save completed');
+      job.setPhase('completed');
+      return;
+    }
     // libvirt removes its own partial file on failure; make sure of it, and
-    // never leave a definition that points at nothing.
-    if (step === 'save') await rm(dst, { force: true }).catch(() => undefined);
-    await rm(dstparams, { force: true }).catch(() => undefined);
-    const vmState = await deps.hypervisor.describeVm(vmId).then((vm) => `${vm.state} on source`, () => 'unknown');
+    // never leave a definition that points at nothing — but only while the
+    // VM is known to be still here.
+    const stillHere = vm !== undefined && vm !== 'gone' && (vm.state === 'running' || vm.state === 'paused');
+    if (stillHere || step !== 'save') await removeHibernationFiles(job.command, step === 'save');
+    else job.warn(`${dst} and ${dstparams} were left in place: the VM is not running here, so they may hold its only state`);
+    const vmState = vm === undefined ? 'unknown: libvirt did not answer' : vm === 'gone' ? 'not on source' : `${vm.state} on source`;
     job.fail(failureOf(step, err, vmState));
   }
+}
+
+/** A hibernation that failed leaves no files: libvirt's partial state (when the save ran) and our definition. */
+export async function removeHibernationFiles(command: MigrateCommand, stateToo: boolean): Promise<void> {
+  if (stateToo) await rm(command.dst, { force: true }).catch(() => undefined);
+  await rm(command.dstparams, { force: true }).catch(() => undefined);
 }
 
 export async function restoreHibernated(

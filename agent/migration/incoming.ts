@@ -9,7 +9,7 @@
  */
 import { FerryError, invalidArgument } from '../../shared/errors.js';
 import { addressesInCidr, familyOf, hostPort, isUnicastAddress } from '../../shared/net.js';
-import type { DiskImages, HostNetwork, IncomingOffer, PinholeGate, PrepareIncomingArgs } from './ports.js';
+import type { DiskImages, HostNetwork, Hypervisor, IncomingOffer, Journal, OpenedPinhole, PinholeGate, PrepareIncomingArgs } from './ports.js';
 import { checkSourceIdentity, type SourceIdentity } from './source-identity.js';
 import type { NetworkRole } from './types.js';
 
@@ -25,16 +25,26 @@ export interface IncomingOptions {
   maxIncoming: () => number;
   /** Creates the images of copied disks; without it copy_storage with disks is refused. */
   images?: DiskImages;
+  /** Where reservations survive a restart (recover()); without it they live in memory only. */
+  journal?: Journal<IncomingRecord>;
+  /** Asked at recover() whether a VM's incoming migration still runs here. */
+  hypervisor?: Pick<Hypervisor, 'jobStats'>;
 }
 
-interface Reservation {
+/** A reservation as the journal keeps it. */
+export interface IncomingRecord {
   jobId: string;
   vmId: string;
-  pinholeId: string;
   /** The certificate name of the agent that prepared it (null without TLS). */
   preparedBy: string | null;
   /** Images created for this migration (copy_storage). */
   images: string[];
+  pinhole: OpenedPinhole;
+  /** When the reservation ends without FinishIncoming (epoch ms). */
+  expiresAt: number;
+}
+
+interface Reservation extends IncomingRecord {
   expiry: NodeJS.Timeout;
 }
 
@@ -91,15 +101,12 @@ export class IncomingMigrations {
       if (images.length > 0) await this.options.images?.remove(images).catch(() => undefined);
       throw err;
     }
-    const reservation: Reservation = {
-      jobId: args.jobId,
-      vmId: args.vmId,
-      pinholeId: pinhole.id,
-      preparedBy,
-      images,
-      expiry: setTimeout(() => void this.release(args.jobId), this.options.reservationTtlMs).unref(),
+    const record: IncomingRecord = {
+      jobId: args.jobId, vmId: args.vmId, preparedBy, images, pinhole: { ...pinhole, ports: [...pinhole.ports] }, expiresAt: Date.now() + this.options.reservationTtlMs,
     };
-    this.reservations.set(args.jobId, reservation);
+    this.hold(record);
+    // Durable before the source is answered: a restart must find the hole's owner.
+    await this.options.journal?.write(record.jobId, false, record).catch(() => undefined);
     const port = pinhole.ports[0]!;
     return {
       migrateUri: `tcp://${hostPort(address, port)}`,
@@ -138,6 +145,39 @@ export class IncomingMigrations {
     return this.options.images.create(disks);
   }
 
+  /**
+   * After a restart, before the firewall reconciles: reservations a previous
+   * run journaled come back while their migration may still need them — the
+   * hole not yet expired (the source may not have connected yet), or the
+   * VM's incoming migration still running here — so FinishIncoming still
+   * finds them. The others are forgotten. Returns the holes to take back.
+   */
+  async recover(): Promise<OpenedPinhole[]> {
+    const { journal } = this.options;
+    if (!journal) return [];
+    const holes: OpenedPinhole[] = [];
+    for (const { data: record } of journal.load()) {
+      const holeOpen = record.pinhole.expiresAt > Date.now();
+      if (record.expiresAt > Date.now() && (holeOpen || (await this.incomingRuns(record.vmId)))) {
+        this.hold(record);
+        if (holeOpen) holes.push(record.pinhole);
+      } else {
+        await journal.remove(record.jobId).catch(() => undefined);
+      }
+    }
+    return holes;
+  }
+
+  private async incomingRuns(vmId: string): Promise<boolean> {
+    const stats = await this.options.hypervisor?.jobStats(vmId).catch(() => undefined);
+    return stats?.type === 'bounded' || stats?.type === 'unbounded';
+  }
+
+  private hold(record: IncomingRecord): void {
+    const expiry = setTimeout(() => void this.release(record.jobId), Math.max(0, record.expiresAt - Date.now())).unref();
+    this.reservations.set(record.jobId, { ...record, expiry });
+  }
+
   /** Forget everything (shutdown); the kernel closes the holes at expiry. */
   dispose(): void {
     for (const r of this.reservations.values()) clearTimeout(r.expiry);
@@ -149,7 +189,8 @@ export class IncomingMigrations {
     if (!reservation) return false;
     this.reservations.delete(jobId);
     clearTimeout(reservation.expiry);
-    return this.options.pinholes.close(reservation.pinholeId);
+    void this.options.journal?.remove(jobId).catch(() => undefined);
+    return this.options.pinholes.close(reservation.pinhole.id);
   }
 
   /**

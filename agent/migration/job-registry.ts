@@ -20,6 +20,10 @@ export class JobRegistry {
     this.jobs.set(job.id, job);
   }
 
+  has(jobId: string): boolean {
+    return this.jobs.has(jobId);
+  }
+
   /** The VM's unfinished job, if any. */
   activeFor(vmId: string): MigrationJob | undefined {
     for (const job of this.jobs.values()) if (job.command.vmId === vmId && !job.finished) return job;

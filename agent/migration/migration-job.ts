@@ -7,6 +7,7 @@
 import {
   FINAL_PHASES, emptyCounters, type ConvergenceRecord, type JobStats, type MigrateCommand, type MigrationFailure, type MigrationPhase, type MigrationStatus,
 } from './types.js';
+import type { NicBaseline } from './nic-counters.js';
 
 /** Allowed transitions; anything else is a bug in the core. */
 const NEXT: Record<MigrationPhase, readonly MigrationPhase[]> = {
@@ -28,6 +29,18 @@ export class MigrationJob {
   private readonly listeners = new Set<JobListener>();
   /** Aborted when the job is cancelled; the runner's waits listen to it. */
   readonly cancellation = new AbortController();
+  private baseline: NicBaseline | undefined;
+
+  /**
+   * A job as a previous run of the agent journaled it: same id, counters and
+   * history. A job that was not finished goes on from its last phase.
+   */
+  static restore(status: MigrationStatus, command: MigrateCommand, nicBaseline: NicBaseline | undefined, now: () => number): MigrationJob {
+    const job = new MigrationJob(status.jobId, command, now, status.phase);
+    job.status = { ...status, policy: command.policy };
+    job.baseline = nicBaseline;
+    return job;
+  }
 
   constructor(
     readonly id: string,
@@ -86,6 +99,15 @@ export class MigrationJob {
       elapsedMs: (s.finishedAt ?? this.now()) - s.startedAt,
       ...(s.error ? { error: { ...s.error } } : {}),
     };
+  }
+
+  /** The NIC counters before the copy started (journaled with the job). */
+  get nicBaseline(): NicBaseline | undefined {
+    return this.baseline;
+  }
+
+  noteNicBaseline(baseline: NicBaseline): void {
+    this.baseline = baseline;
   }
 
   subscribe(listener: JobListener): () => void {

@@ -14,6 +14,8 @@ import { checkHibernationTargets, runHibernation } from './hibernation.js';
 import { JobRegistry, type JobSelector } from './job-registry.js';
 import { MigrationJob } from './migration-job.js';
 import { performOutgoing, prepareOutgoing, type OutgoingDeps } from './outgoing.js';
+import type { JobJournal, JournaledJob } from './job-journal.js';
+import { recoverJob } from './recovery.js';
 import { SlotQueue } from './slot-queue.js';
 import type { MigrateCommand, MigrationPhase, MigrationStatus } from './types.js';
 
@@ -24,8 +26,10 @@ export interface MigrationsOptions extends OutgoingDeps {
   backoff?: BackoffOptions;
   random?: () => number;
   retentionMs: number;
-  /** Called at every job transition (the log, the journal); previous is null for a new job. */
+  /** Called at every job transition (the log); previous is null for a new job. */
   onTransition?: (status: MigrationStatus, previous: MigrationPhase | null) => void;
+  /** Where jobs survive a restart; without it they live in memory only. */
+  journal?: JobJournal;
 }
 
 export interface ParamsChange {
@@ -39,6 +43,8 @@ export class Migrations {
   private readonly slots: SlotQueue;
   /** VMs whose Migrate call is still being answered (closes the check-then-add race). */
   private readonly accepting = new Set<string>();
+  /** Set by stopAccepting (graceful shutdown). */
+  private closing = false;
 
   constructor(private readonly deps: MigrationsOptions) {
     this.registry = new JobRegistry(deps.retentionMs, () => deps.clock.now());
@@ -55,6 +61,9 @@ export class Migrations {
    * when its turn comes and reports failures in its status.
    */
   async migrate(command: MigrateCommand): Promise<MigrationStatus> {
+    if (this.closing) {
+      throw new FerryError('UNAVAILABLE', 'ferryd is shutting down and takes no new jobs: retry once it is back');
+    }
     if (this.accepting.has(command.vmId)) {
       throw new FerryError('ALREADY_EXISTS', `VM ${command.vmId} is being accepted for another migration`, { field: 'vm_id' });
     }
@@ -105,8 +114,36 @@ export class Migrations {
     else await network.resolve(splitHostPort(command.dst, 0).host);
   }
 
-  private register(job: MigrationJob): void {
+  /**
+   * After a restart: takes back the jobs a previous run journaled. Finished
+   * ones answer status calls for the rest of their retention; unfinished ones
+   * are followed to their end (recovery.ts), each holding an outgoing slot.
+   * Returns the number of jobs still being followed.
+   */
+  restore(records: readonly JournaledJob[]): number {
+    const horizon = this.deps.clock.now() - this.deps.retentionMs;
+    let following = 0;
+    for (const { status, command, nicBaseline } of records) {
+      if (status.finishedAt !== undefined && status.finishedAt < horizon) continue;
+      if (this.registry.has(status.jobId)) continue;
+      const job = MigrationJob.restore(status, command, nicBaseline, () => this.deps.clock.now());
+      this.register(job, true);
+      if (job.finished) continue;
+      following++;
+      const release = this.slots.claim();
+      void recoverJob(job, this.deps).finally(release);
+    }
+    return following;
+  }
+
+  /** Graceful shutdown: Migrate refuses from now on; running jobs are left to libvirt and the next start. */
+  stopAccepting(): void {
+    this.closing = true;
+  }
+
+  private register(job: MigrationJob, restored = false): void {
     this.registry.add(job);
+    this.deps.journal?.follow(job, restored);
     const notify = this.deps.onTransition;
     if (!notify) return;
     let lastPhase = job.phase;
@@ -175,7 +212,17 @@ export class Migrations {
     }
     // The runner notices the abort (perform rejects, or the check after
     // prepare) and ends the job CANCELLED once the VM is safe on the source.
-    await this.watch({ jobId: job.id }, () => {}).done;
+    // Bounded: a libvirt that took the abort but never ends its job is reported.
+    const ending = this.watch({ jobId: job.id }, () => {});
+    const endWaitMs = 2 * this.deps.callTimeoutMs;
+    try {
+      await withDeadline(ending.done, endWaitMs, 'the job');
+    } catch {
+      ending.stop();
+      const message = `the migration did not end within ${endWaitMs / 1000} s of its abort; it may still be running (follow it with WatchMigration)`;
+      job.warn(message);
+      throw new FerryError('DEADLINE_EXCEEDED', message);
+    }
     return job.snapshot();
   }
 
@@ -191,6 +238,12 @@ export class Migrations {
       try {
         return await withDeadline(hypervisor.abortJob(job.command.vmId, { postcopy: false }), callTimeoutMs, 'libvirt (abort job)');
       } catch (err) {
+        // KubeVirt's lesson: an abort can hang in libvirt (a QEMU that does not answer). Say so; never wait forever.
+        if (err instanceof FerryError && err.kind === 'DEADLINE_EXCEEDED') {
+          const message = `libvirt did not answer abort within ${callTimeoutMs / 1000} s; the migration may still be running`;
+          job.warn(message);
+          throw new FerryError('DEADLINE_EXCEEDED', message, {}, { cause: err });
+        }
         const notYet = err instanceof FerryError && err.kind === 'FAILED_PRECONDITION';
         if (!notYet || job.finished || job.phase !== 'migrating' || clock.now() >= giveUpAt) throw err;
         await clock.sleep(200);

@@ -7,15 +7,16 @@
  * VM keeps running here and no hole stays open (seed 000's threat model).
  */
 import { splitHostPort } from '../../shared/net.js';
-import { FerryError } from '../../shared/errors.js';
+import { FerryError, isFerryError } from '../../shared/errors.js';
 import { completionTimeoutMs, ConvergenceTracker } from './convergence.js';
 import { withDeadline } from './deadline.js';
 import { failureOf } from './failure.js';
 import type { MigrationJob } from './migration-job.js';
 import { startMonitor } from './monitor.js';
+import { nicTrafficSince, readNicBaseline } from './nic-counters.js';
 import { chooseSourceAddress, routeWarnings } from './source-address.js';
 import { Steering } from './steering.js';
-import type { Clock, Hypervisor, HostNetwork, IncomingOffer, LiveMigrationPlan, PeerAgents, VmDisk } from './ports.js';
+import type { Clock, Hypervisor, HostNetwork, IncomingOffer, LiveMigrationPlan, PeerAgents, VmDisk, VmInfo } from './ports.js';
 
 export interface OutgoingDeps {
   hypervisor: Hypervisor;
@@ -95,7 +96,7 @@ export async function performOutgoing(job: MigrationJob, prepared: PreparedMigra
   let steering: Steering | undefined;
   try {
     if (job.cancellation.signal.aborted) throw new FerryError('CANCELLED', 'the migration was cancelled');
-    const counters = await readCounters(network, prepared.migrationInterface);
+    job.noteNicBaseline(await readNicBaseline(network, prepared.migrationInterface));
     job.setPhase('migrating');
     // A cancel that came while the counters were read saw PREPARING and only
     // raised the signal: nothing has started, so stop here.
@@ -113,33 +114,92 @@ export async function performOutgoing(job: MigrationJob, prepared: PreparedMigra
     }
     const final = await hypervisor.completedJobStats(command.vmId).catch(() => undefined);
     if (final) job.applyFinalStats(final);
-    job.update(await counters.delta());
+    job.update(await nicTrafficSince(network, job.nicBaseline!));
     await tellDestination(job, deps, true);
     job.setPhase('completed');
   } catch (err) {
+    // What became of the VM is known only once libvirt answers: after a lost
+    // connection (libvirtd restarted) that is a while, and it decides the outcome.
+    const vm = await vmWhenHypervisorAnswers(job, deps);
+    const lostLibvirt = isFerryError(err, 'UNAVAILABLE');
+    if (lostLibvirt && vm === 'gone') return completedUnanswered(job, deps);
     await tellDestination(job, deps, false, err);
     if (steering?.suspended) await resumeOnSource(job, deps);
+    const vmState = vm === undefined ? `unknown: libvirt did not answer for ${answerWaitMs(deps) / 1000} s` : await vmStateOf(job, hypervisor);
+    if (lostLibvirt && vmState.startsWith('paused')) {
+      job.warn('the VM is paused on the source after libvirtd lost the migration: make sure it does not run on the destination before resuming it');
+    }
     const step = job.cancellation.signal.aborted ? 'cancel' : steering?.abortCause ? 'converge' : 'perform';
-    job.fail(failureOf(step, err, await vmStateOf(job, hypervisor)));
+    job.fail(failureOf(step, err, vmState));
   }
+}
+
+/**
+ * How long a failure path waits for libvirt to answer again, in call
+ * deadlines: libvirtd stopping with a migration running waits 30 s for it,
+ * then starts again in seconds (lab: the agent reconnected after ~35 s).
+ */
+const ANSWER_WAIT_CALLS = 4;
+
+function answerWaitMs(deps: { callTimeoutMs: number }): number {
+  return ANSWER_WAIT_CALLS * deps.callTimeoutMs;
+}
+
+/**
+ * The VM as libvirt sees it once it answers again; 'gone' when it is no
+ * longer on this host; undefined when libvirt stayed silent for the whole
+ * wait (bounded: never waited on forever).
+ */
+export async function vmWhenHypervisorAnswers(
+  job: MigrationJob,
+  deps: { hypervisor: Hypervisor; clock: Clock; callTimeoutMs: number },
+): Promise<VmInfo | 'gone' | undefined> {
+  const giveUpAt = deps.clock.now() + answerWaitMs(deps);
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await withDeadline(deps.hypervisor.describeVm(job.command.vmId), deps.callTimeoutMs, 'libvirt (describe VM)');
+    } catch (err) {
+      if (isFerryError(err, 'NOT_FOUND')) return 'gone';
+      if (!isFerryError(err, 'UNAVAILABLE') && !isFerryError(err, 'DEADLINE_EXCEEDED')) return undefined;
+      if (attempt === 1) job.warn(`libvirt does not answer (${messageOf(err)}): waiting up to ${answerWaitMs(deps) / 1000} s for it, to report what became of the VM`);
+      if (deps.clock.now() >= giveUpAt) return undefined;
+      await deps.clock.sleep(1000);
+    }
+  }
+}
+
+/**
+ * The perform call lost its connection, and the VM has left this host:
+ * libvirt removes the source only after the destination confirmed, so the
+ * migration completed; only libvirt's answer (and final statistics) is lost.
+ */
+async function completedUnanswered(job: MigrationJob, deps: OutgoingDeps): Promise<void> {
+  job.warn('the connection to libvirtd was lost before it answered, and the VM has left this host: the migration completed (the counters are the last ones seen)');
+  if (job.nicBaseline) job.update(await nicTrafficSince(deps.network, job.nicBaseline));
+  await tellDestination(job, deps, true);
+  job.setPhase('completed');
 }
 
 /** The schedule paused the guest and the migration failed: it must run again where it is. */
 async function resumeOnSource(job: MigrationJob, deps: OutgoingDeps): Promise<void> {
   const { vmId } = job.command;
-  const vm = await deps.hypervisor.describeVm(vmId).catch(() => undefined);
+  const vm = await withDeadline(deps.hypervisor.describeVm(vmId), deps.callTimeoutMs, 'libvirt (describe VM)').catch(() => undefined);
   if (vm?.state !== 'paused') return;
   await withDeadline(deps.hypervisor.resume(vmId), deps.callTimeoutMs, 'libvirt (resume)').catch((e: unknown) =>
     job.warn(`the guest was paused by the schedule and could not be resumed on the source: ${messageOf(e)}; resume it by hand`),
   );
 }
 
+/** "running on source", "paused on source", … for a job's final status (the adapter bounds the call). */
 export async function vmStateOf(job: MigrationJob, hypervisor: Hypervisor): Promise<string> {
-  return hypervisor.describeVm(job.command.vmId).then((vm) => `${vm.state} on source`, () => 'unknown');
+  return hypervisor.describeVm(job.command.vmId).then(
+    (vm) => `${vm.state} on source`,
+    (err: unknown) => (isFerryError(err, 'NOT_FOUND') ? 'not on source' : 'unknown'),
+  );
 }
 
 /** FinishIncoming; a failure to tell is a warning, as the pinhole expires by itself. */
-async function tellDestination(job: MigrationJob, deps: OutgoingDeps, success: boolean, err?: unknown): Promise<void> {
+export async function tellDestination(job: MigrationJob, deps: OutgoingDeps, success: boolean, err?: unknown): Promise<void> {
   const { command } = job;
   await withDeadline(
     deps.peers.finishIncoming(command.dst, { jobId: job.id, vmId: command.vmId, success, errorMessage: err ? messageOf(err) : '' }),
@@ -167,21 +227,6 @@ function planFor(job: MigrationJob, prepared: PreparedMigration, deps: OutgoingD
     migrateDisks: prepared.disks.map((d) => d.target),
     ...(policy.encrypted ? { tlsDestination: host } : {}),
     initialDowntimeMs: policy.initialDowntimeMs,
-  };
-}
-
-/** NIC transmit counters before the copy, to tell afterwards which NIC carried it. */
-async function readCounters(network: HostNetwork, migrationIface: string) {
-  const managementIface = network.managementInterface() ?? migrationIface;
-  const read = (iface: string) => network.txBytes(iface).catch(() => 0);
-  const before = { migration: await read(migrationIface), management: await read(managementIface) };
-  return {
-    async delta() {
-      return {
-        bytesOnMigrationNic: Math.max(0, (await read(migrationIface)) - before.migration),
-        bytesOnManagementNic: Math.max(0, (await read(managementIface)) - before.management),
-      };
-    },
   };
 }
 

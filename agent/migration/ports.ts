@@ -87,6 +87,13 @@ export interface Hypervisor {
   restore(path: string, definition: string, paused: boolean): Promise<{ id: string; name: string }>;
   /** Calls back at every memory iteration of this VM's migration. */
   onIteration(vmId: string, listener: (iteration: number) => void): () => void;
+  /**
+   * Follows a libvirt job this process did not start (an agent restarted
+   * mid-migration): resolves once the VM has no job any more, with libvirt's
+   * final statistics when the job completed, undefined when it did not (or
+   * when libvirt no longer has them). Stops early when the signal aborts.
+   */
+  followJob(vmId: string, signal: AbortSignal): Promise<JobStats | undefined>;
 }
 
 export interface IncomingOffer {
@@ -172,6 +179,17 @@ export interface HostNetwork {
   managementInterface(): string | undefined;
 }
 
+/** A hole as opened: what the destination journals to take it back after a restart. */
+export interface OpenedPinhole {
+  id: string;
+  vmId: string;
+  jobId: string;
+  source: string;
+  destination: string;
+  ports: readonly number[];
+  expiresAt: number;
+}
+
 /** One hole per incoming migration (agent/firewall satisfies this structurally). */
 export interface PinholeGate {
   open(request: {
@@ -181,8 +199,24 @@ export interface PinholeGate {
     destination: string;
     disksPort?: boolean;
     ttlMs?: number;
-  }): Promise<{ id: string; ports: readonly number[]; expiresAt: number }>;
+  }): Promise<OpenedPinhole>;
   close(id: string): Promise<boolean>;
+  /**
+   * After a restart, before the firewall reconciles: takes back holes a
+   * previous run opened for jobs that still exist, so reconciling keeps
+   * their rules (expired ones are dropped) and close() works on them.
+   */
+  adopt(holes: readonly OpenedPinhole[]): void;
+}
+
+/**
+ * Where records survive a restart (agent/journal satisfies this): one per
+ * job, the newest write wins, finished records are pruned later.
+ */
+export interface Journal<T> {
+  write(jobId: string, finished: boolean, data: T): Promise<void>;
+  load(onCorrupt?: (file: string, err: unknown) => void): Array<{ jobId: string; writtenAt: number; finished: boolean; data: T }>;
+  remove(jobId: string): Promise<void>;
 }
 
 export interface Clock {

@@ -30,10 +30,23 @@ export class SlotQueue {
         this.waiters.push(wake);
         signal.addEventListener('abort', onAbort, { once: true });
       });
-      if (!granted) return undefined;
+      if (!granted) return undefined; // else wakeNext counted the slot for us
     } else {
       this.inUse++;
     }
+    return this.releaser();
+  }
+
+  /**
+   * Takes a slot now, even above the limit: for a migration that already runs
+   * in libvirt (reattached after a restart), which no limit can postpone.
+   */
+  claim(): () => void {
+    this.inUse++;
+    return this.releaser();
+  }
+
+  private releaser(): () => void {
     let released = false;
     return () => {
       if (released) return;

@@ -1,7 +1,7 @@
 // Small in-memory stand-ins for the migration core's ports, for unit tests of
 // its pure logic only (the real adapters are tested on the lab).
 import { FerryError } from '../../shared/errors.js';
-import type { Clock, DiskImageSpec, DiskImages, HostNetwork, Hypervisor, IncomingOffer, LiveMigrationPlan, LocalAddress, PeerAgents, PinholeGate, PrepareIncomingArgs, VmDisk, VmInfo } from '../../agent/migration/ports.js';
+import type { Clock, DiskImageSpec, DiskImages, HostNetwork, Hypervisor, IncomingOffer, LiveMigrationPlan, LocalAddress, OpenedPinhole, PeerAgents, PinholeGate, PrepareIncomingArgs, VmDisk, VmInfo } from '../../agent/migration/ports.js';
 import { BASELINE_FEATURES, type HostFeatures } from '../../agent/migration/policy.js';
 import type { JobStats } from '../../agent/migration/types.js';
 
@@ -50,6 +50,12 @@ export class FakeHypervisor implements Hypervisor {
   failMigration(id: string, err: unknown): void {
     this.pending.get(id)?.reject(err);
   }
+  /** The agent that called perform died: its call ends, libvirt's job (current) goes on. */
+  dropCaller(id: string): void {
+    const perform = this.pending.get(id);
+    this.pending.delete(id);
+    perform?.reject(new FerryError('UNAVAILABLE', 'libvirt is not reachable: the connection closed'));
+  }
   isMigrating(id: string): boolean {
     return this.pending.has(id);
   }
@@ -62,7 +68,14 @@ export class FakeHypervisor implements Hypervisor {
   async abortJob(id: string): Promise<void> {
     this.calls.push('abort');
     this.aborted.push(id);
-    this.pending.get(id)?.reject(new FerryError('ABORTED', 'operation aborted: migration job: canceled by client'));
+    const perform = this.pending.get(id);
+    if (perform) perform.reject(new FerryError('ABORTED', 'operation aborted: migration job: canceled by client'));
+    else this.current = stats(0, 0, { type: 'none' }); // a job followed after a restart
+  }
+  /** A job this process did not start: ends when the test sets `current` to a non-running type. */
+  async followJob(id: string, signal: AbortSignal): Promise<JobStats | undefined> {
+    while (!signal.aborted && (this.current.type === 'bounded' || this.current.type === 'unbounded')) await new Promise((r) => setTimeout(r, 1));
+    return this.vms.has(id) ? undefined : this.completedJobStats();
   }
   private step(call: string, kind = call): void {
     if (this.failNext.delete(kind)) throw new FerryError('FAILED_PRECONDITION', `libvirt refused ${kind}`);
@@ -147,11 +160,18 @@ export class FakeNetwork implements HostNetwork {
 export class FakePinholes implements PinholeGate {
   open_: string[] = [];
   private next = 49152;
-  async open(req: { jobId: string; disksPort?: boolean }) {
+  adopted: OpenedPinhole[] = [];
+  async open(req: { vmId: string; jobId: string; source: string; destination: string; disksPort?: boolean; ttlMs?: number }): Promise<OpenedPinhole> {
     const ports = req.disksPort ? [this.next++, this.next++] : [this.next++];
     const id = `ph-${req.jobId}`;
     this.open_.push(id);
-    return { id, ports, expiresAt: 0 };
+    return { id, vmId: req.vmId, jobId: req.jobId, source: req.source, destination: req.destination, ports, expiresAt: Date.now() + (req.ttlMs ?? 30_000) };
+  }
+  adopt(holes: readonly OpenedPinhole[]): void {
+    for (const hole of holes) {
+      this.adopted.push(hole);
+      this.open_.push(hole.id);
+    }
   }
   async close(id: string): Promise<boolean> {
     const i = this.open_.indexOf(id);

@@ -1,11 +1,12 @@
 // The destination side's decisions: which address QEMU listens on, the
-// incoming limit, and the release of pinholes.
+// incoming limit, the release of pinholes, and what survives a restart.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { IncomingMigrations } from '../../agent/migration/incoming.js';
+import { IncomingMigrations, type IncomingRecord } from '../../agent/migration/incoming.js';
 import type { PrepareIncomingArgs } from '../../agent/migration/ports.js';
 import { isFerryError } from '../../shared/errors.js';
-import { FakeNetwork, FakePinholes } from '../support/fake-ports.js';
+import { FakeNetwork, FakePinholes, stats } from '../support/fake-ports.js';
+import { MemoryJournal } from '../support/memory-journal.js';
 
 function setup(maxIncoming = 1) {
   const pinholes = new FakePinholes();
@@ -66,4 +67,33 @@ test('a second disks port is reserved when storage is copied', async () => {
   const { incoming } = setup();
   const offer = await incoming.prepare(args({ copyStorage: true }));
   assert.equal(offer.disksPort, offer.port + 1);
+});
+
+test('after a restart, reservations whose migration may still need them come back with their holes; the rest are forgotten', async () => {
+  const journal = new MemoryJournal<IncomingRecord>();
+  const network = new FakeNetwork([{ address: '198.19.0.2', prefixLength: 24, interface: 'eth1', family: 'ipv4' }]);
+  let runningHere = new Set<string>();
+  const hypervisor = { jobStats: async (vmId: string) => (runningHere.has(vmId) ? stats(10, 90) : stats(0, 0, { type: 'none' })) };
+  const options = { network, peerLibvirtUri: '', pinholeTtlMs: 10_000, reservationTtlMs: 60_000, maxIncoming: () => 5, journal, hypervisor };
+  const before = new IncomingMigrations({ ...options, pinholes: new FakePinholes() });
+  await before.prepare(args({ jobId: 'open-hole', vmId: 'v1' }));
+  await before.prepare(args({ jobId: 'copying', vmId: 'v2' }));
+  await before.prepare(args({ jobId: 'over', vmId: 'v3' }));
+  await before.prepare(args({ jobId: 'finished', vmId: 'v4' }));
+  await before.finish({ jobId: 'finished', vmId: 'v4', success: true });
+  before.dispose(); // the agent dies
+  // Time passes: the holes of 'copying' and 'over' expire; only v2's migration still runs here.
+  for (const id of ['copying', 'over']) journal.records.get(id)!.data.pinhole.expiresAt = Date.now() - 1;
+  runningHere = new Set(['v2']);
+
+  const pinholes = new FakePinholes();
+  const after = new IncomingMigrations({ ...options, pinholes });
+  const holes = await after.recover();
+  assert.deepEqual(holes.map((h) => h.jobId), ['open-hole'], 'only unexpired holes are taken back');
+  pinholes.adopt(holes);
+  assert.equal(after.count, 2, 'open-hole and copying are still reserved');
+  assert.deepEqual([...journal.records.keys()].sort(), ['copying', 'open-hole']);
+  assert.equal(await after.finish({ jobId: 'open-hole', vmId: 'v1', success: true }), true, 'FinishIncoming closes a hole taken back');
+  assert.deepEqual(pinholes.open_, []);
+  assert.deepEqual([...journal.records.keys()], ['copying']);
 });

@@ -1,0 +1,79 @@
+/**
+ * Outgoing jobs on disk: every job's request, phase and final status, so an
+ * agent that restarts (crash, upgrade, SIGKILL) still answers for its jobs and
+ * can follow the libvirt migrations that kept running without it. A record is
+ * written when the job is created, at every phase change, warning or
+ * convergence action, at most every progressEveryMs while it migrates (the
+ * last counters seen), and once more when it ends.
+ */
+import type { MigrationJob } from './migration-job.js';
+import type { NicBaseline } from './nic-counters.js';
+import type { Journal } from './ports.js';
+import type { MigrateCommand, MigrationStatus } from './types.js';
+
+/** What the journal keeps of one outgoing job. */
+export interface JournaledJob {
+  command: MigrateCommand;
+  status: MigrationStatus;
+  /** Set once the copy started: the NIC counters to measure the copy against. */
+  nicBaseline?: NicBaseline;
+}
+
+export class JobJournal {
+  private frozen = false;
+  private readonly pending = new Set<Promise<void>>();
+
+  constructor(
+    private readonly journal: Journal<JournaledJob>,
+    private readonly onError: (jobId: string, err: unknown) => void,
+    private readonly now: () => number,
+    private readonly progressEveryMs = 10_000,
+  ) {}
+
+  /** The jobs a previous run recorded, oldest first. */
+  load(onCorrupt?: (file: string, err: unknown) => void): JournaledJob[] {
+    return this.journal.load(onCorrupt).map((r) => r.data);
+  }
+
+  /**
+   * Records the job now (unless it was just restored from this journal: its
+   * record is on disk already, and rewriting it would renew its age) and
+   * whenever it changes in a way worth keeping.
+   */
+  follow(job: MigrationJob, restored = false): void {
+    let lastKey = restored ? keyOf(job, job.snapshot()) : '';
+    let lastWrite = restored ? this.now() : 0;
+    const write = (status: MigrationStatus) => {
+      const key = keyOf(job, status);
+      if (key === lastKey && this.now() - lastWrite < this.progressEveryMs) return;
+      lastKey = key;
+      lastWrite = this.now();
+      this.save(job, status);
+    };
+    if (!restored) write(job.snapshot());
+    job.subscribe(write);
+  }
+
+  /**
+   * Stops all writes (graceful shutdown) and waits for those in flight: from
+   * here on, jobs that end because the agent is going away, not because their
+   * migration did, must stay unfinished on disk for the next run to follow.
+   */
+  async freeze(): Promise<void> {
+    this.frozen = true;
+    await Promise.allSettled([...this.pending]);
+  }
+
+  private save(job: MigrationJob, status: MigrationStatus): void {
+    if (this.frozen) return;
+    const record: JournaledJob = { command: job.command, status, ...(job.nicBaseline ? { nicBaseline: job.nicBaseline } : {}) };
+    const write = this.journal.write(job.id, job.finished, record).catch((err: unknown) => this.onError(job.id, err));
+    this.pending.add(write);
+    void write.finally(() => this.pending.delete(write));
+  }
+}
+
+/** What, when it changes, is worth a write at once (progress counters alone wait for progressEveryMs). */
+function keyOf(job: MigrationJob, s: MigrationStatus): string {
+  return `${s.phase}|${s.warnings.length}|${s.convergence.length}|${s.migrateUri}|${s.waiting}|${job.nicBaseline ? 1 : 0}`;
+}

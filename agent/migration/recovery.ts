@@ -1,0 +1,101 @@
+/**
+ * After a restart: what became of the jobs a previous run left unfinished.
+ * A P2P migration runs in libvirtd, not in the agent (seed 004), so a job
+ * that was MIGRATING may still be running — the agent reattaches (progress,
+ * convergence policy, outcome) — or may have ended while the agent was down:
+ * the VM gone from this host means libvirt completed it; the VM still here
+ * with no job means it did not. A job that had not started its copy (QUEUED,
+ * PREPARING) ran nothing and fails, saying so; the destination is told, so it
+ * closes its pinhole.
+ */
+import { FerryError } from '../../shared/errors.js';
+import { completionTimeoutMs, ConvergenceTracker } from './convergence.js';
+import { withDeadline } from './deadline.js';
+import { failureOf } from './failure.js';
+import { removeHibernationFiles } from './hibernation.js';
+import type { MigrationJob } from './migration-job.js';
+import { startMonitor } from './monitor.js';
+import { nicTrafficSince } from './nic-counters.js';
+import { tellDestination, vmStateOf, type OutgoingDeps } from './outgoing.js';
+import { Steering } from './steering.js';
+import type { JobStats } from './types.js';
+
+/** Never throws: the job ends with the outcome libvirt shows, or FAILED with the reason it cannot tell. */
+export async function recoverJob(job: MigrationJob, deps: OutgoingDeps): Promise<void> {
+  const { vmId } = job.command;
+  try {
+    const running = await runningJobOf(vmId, deps);
+    if (running) {
+      job.warn('the agent restarted during this migration and reattached to the libvirt job, which kept running');
+      if (job.phase === 'queued') job.setPhase('preparing');
+      job.setPhase(running.postcopy ? 'postcopy' : 'migrating');
+      job.applyStats(running);
+      const final = await followRunningJob(job, deps);
+      return await conclude(job, deps, final);
+    }
+    if (job.phase === 'queued' || (job.phase === 'preparing' && !job.nicBaseline)) {
+      throw new FerryError('ABORTED', `the agent restarted before the ${job.command.mode === 'file' ? 'save' : 'migration'} started; nothing ran: start it again`);
+    }
+    job.warn('the agent was down when this migration ended; its outcome is read from where the VM is now');
+    await conclude(job, deps, undefined);
+  } catch (err) {
+    await failRecovered(job, deps, err);
+  }
+}
+
+/** libvirt's statistics of the VM's job if one runs; undefined when the VM has none (or is gone). */
+async function runningJobOf(vmId: string, deps: OutgoingDeps): Promise<JobStats | undefined> {
+  try {
+    const stats = await withDeadline(deps.hypervisor.jobStats(vmId), deps.callTimeoutMs, 'libvirt (job stats)');
+    return stats.type === 'bounded' || stats.type === 'unbounded' ? stats : undefined;
+  } catch (err) {
+    if (err instanceof FerryError && err.kind === 'NOT_FOUND') return undefined;
+    throw err;
+  }
+}
+
+/** Progress and convergence policy as for a job this run started; resolves with libvirt's final statistics, if it completed. */
+async function followRunningJob(job: MigrationJob, deps: OutgoingDeps): Promise<JobStats | undefined> {
+  const memoryBytes = job.snapshot().memory.total;
+  // The policy's clocks restart here: a restart lengthens the timeouts by its own duration, never shortens them.
+  const tracker = new ConvergenceTracker(job.command.policy, completionTimeoutMs(job.command.policy.completionTimeoutSPerGib, memoryBytes, 0));
+  const steering = new Steering(job, tracker, deps);
+  const monitor = startMonitor(job, deps.hypervisor, { ...deps, onSample: steering.onSample });
+  const stop = new AbortController();
+  try {
+    const final = await deps.hypervisor.followJob(job.command.vmId, stop.signal);
+    if (!final && steering.abortCause) throw steering.abortCause;
+    return final;
+  } finally {
+    stop.abort();
+    await monitor.stop();
+  }
+}
+
+/** The job ended (or was already over): COMPLETED if the VM left this host, FAILED if it is still here. */
+async function conclude(job: MigrationJob, deps: OutgoingDeps, final: JobStats | undefined): Promise<void> {
+  const { command } = job;
+  const vm = await withDeadline(deps.hypervisor.describeVm(command.vmId), deps.callTimeoutMs, 'libvirt (describe VM)').catch((err: unknown) => {
+    if (err instanceof FerryError && err.kind === 'NOT_FOUND') return undefined;
+    throw err;
+  });
+  const completed = command.mode === 'file' ? vm === undefined || vm.state === 'shutoff' : vm === undefined;
+  if (!completed) {
+    throw new FerryError('ABORTED', `libvirt's ${command.mode === 'file' ? 'save' : 'migration'} job ended without completing (the agent was restarted meanwhile)`);
+  }
+  if (final) job.applyFinalStats(final);
+  else job.warn('libvirt kept no final statistics of this job: the counters are the last ones seen');
+  if (command.mode === 'remote') {
+    if (job.nicBaseline) job.update(await nicTrafficSince(deps.network, job.nicBaseline));
+    await tellDestination(job, deps, true);
+  }
+  job.setPhase('completed');
+}
+
+async function failRecovered(job: MigrationJob, deps: OutgoingDeps, err: unknown): Promise<void> {
+  const vmState = await vmStateOf(job, deps.hypervisor);
+  if (job.command.mode === 'remote') await tellDestination(job, deps, false, err);
+  // Only when the VM is known to be still here: an unfinished save's files are then worthless.
+  else if (/^(running|paused)/.test(vmState)) await removeHibernationFiles(job.command, true);
+  job.fail(failureOf('recover', err, vmState));
+}

@@ -1,0 +1,148 @@
+// Jobs across an agent restart, with in-memory ports: what is journaled,
+// and what a new run makes of each record — a libvirt job still running is
+// followed to its end, one that ended while the agent was down is read from
+// where the VM is, one that never started fails saying so. The lab test
+// (test/e2e/migrate-restart.test.ts) does the same with real processes.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { JobJournal, type JournaledJob } from '../../agent/migration/job-journal.js';
+import { Migrations } from '../../agent/migration/migrations.js';
+import type { MigrateCommand, MigrationStatus } from '../../agent/migration/types.js';
+import { FakeHypervisor, FakeNetwork, FakePeers, fastClock, stats } from '../support/fake-ports.js';
+import { MemoryJournal } from '../support/memory-journal.js';
+
+const VM = '6f1c2a3e-9d4b-4c1e-8f7a-0b1c2d3e4f50';
+
+function command(): MigrateCommand {
+  return {
+    vmId: VM, mode: 'remote', dst: '198.18.0.2', dstparams: '', dstqemu: '198.19.0.2', migrationNetwork: '', overwrite: false,
+    policy: { preset: '', maxBandwidthMibps: 0, parallelConnections: 1, compression: 'none', autoConverge: false, postCopy: false, encrypted: false, copyStorage: 'none', initialDowntimeMs: 0, schedule: [], completionTimeoutSPerGib: 0, stallTimeoutS: 0, queueTimeoutS: 600 },
+  };
+}
+
+/** One "run" of the agent over a journal that outlives it; the hypervisor and network are the host's. */
+function agentRun(disk: MemoryJournal<JournaledJob>, host: { hypervisor: FakeHypervisor; network: FakeNetwork }, maxOutgoing = 2) {
+  const peers = new FakePeers();
+  const journal = new JobJournal(disk, (id, err) => assert.fail(`journal write of ${id} failed: ${String(err)}`), Date.now);
+  const migrations = new Migrations({
+    ...host, peers, clock: fastClock, hostName: 'lab1', callTimeoutMs: 1000, pollIntervalMs: 5,
+    destinationUriTemplate: 'qemu+tcp://{host}/system', maxOutgoing: () => maxOutgoing, retentionMs: 60_000, journal,
+  });
+  return { migrations, peers, journal };
+}
+
+async function until(check: () => boolean, what: string): Promise<void> {
+  for (let i = 0; i < 1000 && !check(); i++) await new Promise((r) => setTimeout(r, 2));
+  assert.ok(check(), `timed out waiting for ${what}`);
+}
+
+async function finalOf(migrations: Migrations, jobId: string): Promise<MigrationStatus> {
+  let last: MigrationStatus | undefined;
+  await migrations.watch({ jobId }, (s) => (last = s)).done;
+  return last!;
+}
+
+/** A first run that starts a migration and dies (journal frozen) while libvirt copies. */
+async function dieMidMigration() {
+  const disk = new MemoryJournal<JournaledJob>();
+  const host = { hypervisor: new FakeHypervisor(), network: new FakeNetwork() };
+  host.hypervisor.addVm(VM);
+  const first = agentRun(disk, host);
+  host.network.tx.set('eth1', 1000);
+  const { jobId } = await first.migrations.migrate(command());
+  await until(() => host.hypervisor.isMigrating(VM), 'perform');
+  host.hypervisor.current = stats(100, 300);
+  await until(() => first.migrations.status({ jobId }).progressPercent === 25, 'progress');
+  await first.journal.freeze();
+  host.hypervisor.dropCaller(VM);
+  return { disk, host, jobId };
+}
+
+test('the journal holds the request, the phase and the NIC baseline while the job runs, and the final status after', async () => {
+  const { disk, jobId } = await dieMidMigration();
+  const record = disk.records.get(jobId)!;
+  assert.equal(record.finished, false);
+  assert.equal(record.data.status.phase, 'migrating');
+  assert.deepEqual(record.data.command, command());
+  assert.equal(record.data.nicBaseline?.migrationInterface, 'eth1');
+  assert.equal(record.data.nicBaseline?.migrationTxBytes, 1000);
+});
+
+test('a libvirt job still running after a restart is followed: COMPLETED with libvirt\'s final counters and the NIC traffic since the copy began', async () => {
+  const { disk, host, jobId } = await dieMidMigration();
+  const second = agentRun(disk, host, 0); // a limit of 0 must not hold back a migration libvirt is running
+  assert.equal(second.migrations.restore(disk.load().map((r) => r.data)), 1);
+  await until(() => second.migrations.status({ jobId }).warnings.some((w) => /reattached/.test(w)), 'the reattach warning');
+  assert.equal(second.migrations.status({ jobId }).phase, 'migrating');
+  host.hypervisor.current = stats(200, 200);
+  await until(() => second.migrations.status({ jobId }).progressPercent === 50, 'progress seen by the new run');
+  host.network.tx.set('eth1', 51_000);
+  host.hypervisor.vms.delete(VM); // libvirt completed: the VM left this host
+  host.hypervisor.current = stats(0, 0, { type: 'none' });
+  const final = await finalOf(second.migrations, jobId);
+  assert.equal(final.phase, 'completed');
+  assert.equal(final.data.processed, 300, 'the final counters are libvirt\'s, not the last poll');
+  assert.equal(final.bytesOnMigrationNic, 50_000);
+  assert.deepEqual(second.peers.finished, [{ jobId, success: true }]);
+  assert.equal(disk.records.get(jobId)!.finished, true);
+  assert.equal(disk.records.get(jobId)!.data.status.phase, 'completed');
+});
+
+test('a migration that ended without completing while the agent was down: FAILED, the VM state said, the destination told', async () => {
+  const { disk, host, jobId } = await dieMidMigration();
+  host.hypervisor.current = stats(0, 0, { type: 'none' });
+  host.hypervisor.vms.get(VM)!.state = 'paused';
+  const second = agentRun(disk, host);
+  second.migrations.restore(disk.load().map((r) => r.data));
+  const final = await finalOf(second.migrations, jobId);
+  assert.equal(final.phase, 'failed');
+  assert.equal(final.error?.step, 'recover');
+  assert.equal(final.error?.vmState, 'paused on source');
+  assert.match(final.error!.message, /ended without completing/);
+  assert.deepEqual(second.peers.finished, [{ jobId, success: false }]);
+});
+
+test('a migration that completed while the agent was down: COMPLETED, with a warning that the counters are the last seen', async () => {
+  const { disk, host, jobId } = await dieMidMigration();
+  host.hypervisor.current = stats(0, 0, { type: 'none' });
+  host.hypervisor.vms.delete(VM);
+  const second = agentRun(disk, host);
+  second.migrations.restore(disk.load().map((r) => r.data));
+  const lastJournaled = disk.records.get(jobId)!.data.status.data;
+  const final = await finalOf(second.migrations, jobId);
+  assert.equal(final.phase, 'completed');
+  assert.match(final.warnings.join('\n'), /no final statistics/);
+  assert.deepEqual(final.data, lastJournaled);
+});
+
+test('a reattached job can be cancelled: libvirt\'s job is aborted and the job ends CANCELLED with the VM on the source', async () => {
+  const { disk, host, jobId } = await dieMidMigration();
+  const second = agentRun(disk, host);
+  second.migrations.restore(disk.load().map((r) => r.data));
+  const cancelled = await second.migrations.cancel({ jobId });
+  assert.equal(cancelled.phase, 'cancelled');
+  assert.equal(cancelled.error?.vmState, 'running on source');
+  assert.deepEqual(host.hypervisor.aborted, [VM]);
+});
+
+test('a job that was still queued ran nothing: FAILED with a message saying so; finished jobs answer without being rewritten', async () => {
+  const disk = new MemoryJournal<JournaledJob>();
+  const host = { hypervisor: new FakeHypervisor(), network: new FakeNetwork() };
+  host.hypervisor.addVm(VM);
+  const first = agentRun(disk, host, 0);
+  const { jobId } = await first.migrations.migrate(command());
+  assert.equal(first.migrations.status({ jobId }).phase, 'queued');
+  await first.journal.freeze();
+  await first.migrations.cancel({ jobId }); // the first run "dies": its end is not journaled
+  const second = agentRun(disk, host);
+  second.migrations.restore(disk.load().map((r) => r.data));
+  const final = await finalOf(second.migrations, jobId);
+  assert.equal(final.phase, 'failed');
+  assert.match(final.error!.message, /nothing ran: start it again/);
+  assert.equal(final.error?.vmState, 'running on source');
+  const writes = disk.writes;
+  const third = agentRun(disk, host);
+  assert.equal(third.migrations.restore(disk.load().map((r) => r.data)), 0);
+  assert.equal(third.migrations.status({ jobId }).phase, 'failed');
+  assert.equal(disk.writes, writes, 'restoring a finished job does not rewrite (and so renew) its record');
+});
