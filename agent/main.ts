@@ -161,6 +161,8 @@ async function main(): Promise<void> {
       trust?.close();
       await libvirt.close().catch(() => undefined);
       notifier.close();
+      // stdout is a file, pipe or socket here, written synchronously on Linux: this line is out before exit.
+      log.info('ferryd stopped', { signal });
       process.exit(0);
     });
   };

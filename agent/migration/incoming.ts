@@ -158,7 +158,9 @@ export class IncomingMigrations {
     const holes: OpenedPinhole[] = [];
     for (const { data: record } of journal.load()) {
       const holeOpen = record.pinhole.expiresAt > Date.now();
-      if (record.expiresAt > Date.now() && (holeOpen || (await this.incomingRuns(record.vmId)))) {
+      const vm = await this.incomingState(record.vmId);
+      // 'here' without a job: the migration is over (the source's FinishIncoming came while we were down).
+      if (record.expiresAt > Date.now() && (vm === 'migrating' || (holeOpen && vm !== 'here'))) {
         this.hold(record);
         if (holeOpen) holes.push(record.pinhole);
       } else {
@@ -168,9 +170,16 @@ export class IncomingMigrations {
     return holes;
   }
 
-  private async incomingRuns(vmId: string): Promise<boolean> {
-    const stats = await this.options.hypervisor?.jobStats(vmId).catch(() => undefined);
-    return stats?.type === 'bounded' || stats?.type === 'unbounded';
+  /** Whether the VM is migrating in, already runs here, or is not here (yet); 'unknown' when libvirt cannot tell. */
+  private async incomingState(vmId: string): Promise<'migrating' | 'here' | 'absent' | 'unknown'> {
+    const { hypervisor } = this.options;
+    if (!hypervisor) return 'unknown';
+    try {
+      const stats = await hypervisor.jobStats(vmId);
+      return stats.type === 'bounded' || stats.type === 'unbounded' ? 'migrating' : 'here';
+    } catch (err) {
+      return err instanceof FerryError && err.kind === 'NOT_FOUND' ? 'absent' : 'unknown';
+    }
   }
 
   private hold(record: IncomingRecord): void {

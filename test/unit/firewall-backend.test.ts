@@ -242,6 +242,28 @@ describe('firewall backend (iptables, fake)', () => {
     await fw.uninstall(); // idempotent
   });
 
+  it('a restarted agent adopts the holes of running jobs: reconcile keeps their rules, drops the rest, and close() works on them', async () => {
+    const { fake, fw: first } = setup();
+    await first.reconcile();
+    const kept = await first.open(req({ jobId: 'job-kept' }));
+    const stale = await first.open(req({ jobId: 'job-gone', vmId: 'vm-2' }));
+    first.dispose(); // the agent dies; its rules stay
+    const keptRule = pinholeLines(fake).filter((l) => l.includes('job=job-kept'));
+    assert.equal(keptRule.length, 1);
+
+    let n = 100;
+    const second = createFirewall({ runner: fake, localAddresses: () => [DST], probe: async () => 'free', newId: () => `ph-${++n}` });
+    second.adopt([kept, { ...stale, id: 'ph-late', expiresAt: Date.now() - 1000 }]);
+    const report = await second.reconcile();
+    assert.equal(report.removedStale, 1, 'the hole that was not adopted (an expired one is not) is removed');
+    assert.deepEqual(pinholeLines(fake), keptRule, 'the adopted rule is untouched');
+    assert.deepEqual(second.list().map((h) => h.id), [kept.id]);
+    const fresh = await second.open(req({ jobId: 'job-new' }));
+    assert.notDeepEqual(fresh.ports, kept.ports, 'the adopted hole keeps its port reserved');
+    assert.equal(await second.close(kept.id), true);
+    assert.deepEqual(pinholeLines(fake).filter((l) => l.includes('job=job-kept')), []);
+  });
+
   it('rejects a bad chain name or family list at construction', () => {
     assert.throws(() => setup({ chain: 'INPUT' }), (e: unknown) => isFerryError(e, 'INVALID_ARGUMENT') && e.details.field === 'chain');
     assert.throws(() => setup({ chain: 'A'.repeat(29) }), (e: unknown) => isFerryError(e, 'INVALID_ARGUMENT'));

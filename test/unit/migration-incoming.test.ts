@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { IncomingMigrations, type IncomingRecord } from '../../agent/migration/incoming.js';
 import type { PrepareIncomingArgs } from '../../agent/migration/ports.js';
-import { isFerryError } from '../../shared/errors.js';
+import { FerryError, isFerryError } from '../../shared/errors.js';
 import { FakeNetwork, FakePinholes, stats } from '../support/fake-ports.js';
 import { MemoryJournal } from '../support/memory-journal.js';
 
@@ -73,18 +73,28 @@ test('after a restart, reservations whose migration may still need them come bac
   const journal = new MemoryJournal<IncomingRecord>();
   const network = new FakeNetwork([{ address: '198.19.0.2', prefixLength: 24, interface: 'eth1', family: 'ipv4' }]);
   let runningHere = new Set<string>();
-  const hypervisor = { jobStats: async (vmId: string) => (runningHere.has(vmId) ? stats(10, 90) : stats(0, 0, { type: 'none' })) };
+  let arrived = new Set<string>();
+  const hypervisor = {
+    jobStats: async (vmId: string) => {
+      if (runningHere.has(vmId)) return stats(10, 90);
+      if (arrived.has(vmId)) return stats(0, 0, { type: 'none' });
+      throw new FerryError('NOT_FOUND', `no VM ${vmId}`);
+    },
+  };
   const options = { network, peerLibvirtUri: '', pinholeTtlMs: 10_000, reservationTtlMs: 60_000, maxIncoming: () => 5, journal, hypervisor };
   const before = new IncomingMigrations({ ...options, pinholes: new FakePinholes() });
   await before.prepare(args({ jobId: 'open-hole', vmId: 'v1' }));
   await before.prepare(args({ jobId: 'copying', vmId: 'v2' }));
   await before.prepare(args({ jobId: 'over', vmId: 'v3' }));
   await before.prepare(args({ jobId: 'finished', vmId: 'v4' }));
+  await before.prepare(args({ jobId: 'arrived', vmId: 'v5' }));
   await before.finish({ jobId: 'finished', vmId: 'v4', success: true });
   before.dispose(); // the agent dies
-  // Time passes: the holes of 'copying' and 'over' expire; only v2's migration still runs here.
+  // Time passes: the holes of 'copying' and 'over' expire; v2's migration still runs here;
+  // v5's migration completed (its hole is still open, but FinishIncoming came while the agent was down).
   for (const id of ['copying', 'over']) journal.records.get(id)!.data.pinhole.expiresAt = Date.now() - 1;
   runningHere = new Set(['v2']);
+  arrived = new Set(['v5']);
 
   const pinholes = new FakePinholes();
   const after = new IncomingMigrations({ ...options, pinholes });

@@ -10,6 +10,7 @@ import { Migrations } from '../../agent/migration/migrations.js';
 import type { MigrateCommand, MigrationStatus } from '../../agent/migration/types.js';
 import { FakeHypervisor, FakeNetwork, FakePeers, fastClock, stats } from '../support/fake-ports.js';
 import { MemoryJournal } from '../support/memory-journal.js';
+import { isFerryError } from '../../shared/errors.js';
 
 const VM = '6f1c2a3e-9d4b-4c1e-8f7a-0b1c2d3e4f50';
 
@@ -145,4 +146,16 @@ test('a job that was still queued ran nothing: FAILED with a message saying so; 
   assert.equal(third.migrations.restore(disk.load().map((r) => r.data)), 0);
   assert.equal(third.migrations.status({ jobId }).phase, 'failed');
   assert.equal(disk.writes, writes, 'restoring a finished job does not rewrite (and so renew) its record');
+});
+
+test('a stopping agent refuses new jobs with UNAVAILABLE, touching nothing', async () => {
+  const disk = new MemoryJournal<JournaledJob>();
+  const host = { hypervisor: new FakeHypervisor(), network: new FakeNetwork() };
+  host.hypervisor.addVm(VM);
+  const run = agentRun(disk, host);
+  run.migrations.stopAccepting();
+  await assert.rejects(run.migrations.migrate(command()), (e) => isFerryError(e, 'UNAVAILABLE') && /shutting down/.test(e.message));
+  assert.deepEqual(run.migrations.list(false), []);
+  assert.equal(disk.writes, 0);
+  assert.deepEqual(run.peers.prepared, []);
 });
