@@ -115,8 +115,11 @@ export async function performOutgoing(job: MigrationJob, prepared: PreparedMigra
     const final = await hypervisor.completedJobStats(command.vmId).catch(() => undefined);
     if (final) job.applyFinalStats(final);
     job.update(await nicTrafficSince(network, job.nicBaseline!));
-    await tellDestination(job, deps, true);
     job.setPhase('completed');
+    // The guest runs on the destination: the caller hears so at once. The
+    // destination closing its pinhole (which admits no new connection after
+    // its short TTL anyway) is no reason to keep it waiting.
+    void tellDestination(job, deps, true);
   } catch (err) {
     // What became of the VM is known only once libvirt answers: after a lost
     // connection (libvirtd restarted) that is a while, and it decides the outcome.
@@ -161,7 +164,7 @@ export async function vmWhenHypervisorAnswers(
     } catch (err) {
       if (isFerryError(err, 'NOT_FOUND')) return 'gone';
       if (!isFerryError(err, 'UNAVAILABLE') && !isFerryError(err, 'DEADLINE_EXCEEDED')) return undefined;
-      if (attempt === 1) job.warn(`libvirt does not answer (${messageOf(err)}): waiting up to ${answerWaitMs(deps) / 1000} s for it, to report what became of the VM`);
+      if (attempt === 1) job.warn(`${messageOf(err)}: waiting up to ${answerWaitMs(deps) / 1000} s in all for libvirt to answer again, to report what became of the VM`);
       if (deps.clock.now() >= giveUpAt) return undefined;
       await deps.clock.sleep(1000);
     }

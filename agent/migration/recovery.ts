@@ -87,9 +87,9 @@ async function conclude(job: MigrationJob, deps: OutgoingDeps, final: JobStats |
   else job.warn('libvirt kept no final statistics of this job: the counters are the last ones seen');
   if (command.mode === 'remote') {
     if (job.nicBaseline) job.update(await nicTrafficSince(deps.network, job.nicBaseline));
-    await tellDestination(job, deps, true);
   }
   job.setPhase('completed');
+  if (command.mode === 'remote') void tellDestination(job, deps, true); // as in performOutgoing: after, not before
 }
 
 async function failRecovered(job: MigrationJob, deps: OutgoingDeps, err: unknown): Promise<void> {

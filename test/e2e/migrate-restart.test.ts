@@ -10,7 +10,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { unary } from '../../shared/client.js';
 import { createVm, destroyVm, ensureLab, labExec, readLabState, waitFor } from '../support/lab.js';
-import { agent, closeAgents, domainState, ferryd, pinholeRules, status, waitForStatus, watchToEnd } from '../support/ferry.js';
+import { agent, closeAgents, domainState, ferryd, pinholeRules, pinholeRulesAfterJob, status, waitForStatus, watchToEnd } from '../support/ferry.js';
 
 const VM = 'e2e-restart';
 
@@ -80,7 +80,7 @@ async function assertCompletedWithLibvirtCounters(jobId: string, uuid: string) {
   await waitFor('the final record on disk', () => journaled('lab1', jobId).finished, 5000);
   assert.equal(await domainState('lab2', VM), 'running');
   assert.equal(await domainState('lab1', VM), 'absent');
-  assert.deepEqual(await pinholeRules('lab2'), [], 'FinishIncoming from the new agent closed the hole');
+  assert.deepEqual(await pinholeRulesAfterJob('lab2'), [], 'FinishIncoming from the new agent closed the hole');
 }
 
 test('source agent SIGKILLed mid-migration and started again: the migration completes, COMPLETED with libvirt\'s counters', async () => {
@@ -131,6 +131,6 @@ test('destination agent SIGKILLed and started again mid-migration: it takes the 
   assert.equal(final.phase, 'MIGRATION_PHASE_COMPLETED', final.error?.message);
   assert.ok(!final.warnings.some((w) => /not told/.test(w)), `the source reached the restarted destination: ${final.warnings.join('; ')}`);
   assert.equal(final.vmId, uuid);
-  assert.deepEqual(await pinholeRules('lab2'), []);
+  assert.deepEqual(await pinholeRulesAfterJob('lab2'), []);
   await waitFor('the reservation record removed', () => readdirSync(incomingRecords).length === 0, 5000);
 });

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { unary } from '../../shared/client.js';
 import type { MigrationProgress__Output } from '../../shared/generated/ferry/v1/MigrationProgress.js';
 import { createVm, destroyVm, ensureLab } from '../support/lab.js';
-import { agent, closeAgents, domainState, pinholeRules, sockets, tryConnect, waitForStatus, watchToEnd } from '../support/ferry.js';
+import { agent, closeAgents, domainState, pinholeRules, pinholeRulesAfterJob, sockets, tryConnect, waitForStatus, watchToEnd } from '../support/ferry.js';
 
 const VM = 'e2e-migrate';
 const VM_MGMT = 'e2e-migrate-mgmt';
@@ -66,7 +66,7 @@ test('a guest migrates lab1 → lab2 over the migration NIC through a pinhole on
 
   assert.equal(await domainState('lab2', VM), 'running');
   assert.equal(await domainState('lab1', VM), 'absent'); // undefined on the source: no second copy to start by mistake
-  assert.deepEqual(await pinholeRules('lab2'), []);
+  assert.deepEqual(await pinholeRulesAfterJob('lab2'), []);
 });
 
 test('without dstqemu the migration uses the management network, and the status says so', async () => {

@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { unary } from '../../shared/client.js';
-import { agent, closeAgents, domainState, pinholeRules, sockets, waitForStatus } from '../support/ferry.js';
+import { agent, closeAgents, domainState, pinholeRules, pinholeRulesAfterJob, sockets, waitForStatus } from '../support/ferry.js';
 import { createVm, destroyVm, ensureLab, labExec, readLabState } from '../support/lab.js';
 import { follow, migrate } from './policy-lab.js';
 
@@ -61,7 +61,7 @@ test('copy_storage all: lab4 creates the image, the disk goes over the pinhole\'
   assert.equal(final.policy!.copyStorage, 'COPY_STORAGE_ALL');
   assert.ok(Number(final.disk!.totalBytes) > 0, `disk counters: ${JSON.stringify(final.disk)}`);
   assert.equal(await domainState('lab4', VM), 'running');
-  assert.deepEqual(await pinholeRules('lab4'), []);
+  assert.deepEqual(await pinholeRulesAfterJob('lab4'), []);
   // lab4's own file holds the data (read while the guest runs: -U shares the image lock).
   const read = await labExec('lab4', ['qemu-io', '-r', '-U', '-f', 'qcow2', '-c', 'read -P 0x5a 0 128M', imageOf(VM)]);
   assert.match(read.stdout, /read 134217728\/134217728 bytes/);
@@ -78,7 +78,7 @@ test('an existing file at the image path on the destination is never overwritten
     /ALREADY_EXISTS|already exists on the destination/,
   );
   assert.equal(await readFile(hostFile('lab4', VM_TAKEN), 'utf8'), 'somebody else\'s data');
-  assert.deepEqual(await pinholeRules('lab4'), []);
+  assert.deepEqual(await pinholeRulesAfterJob('lab4'), []);
   assert.equal(await domainState('lab3', VM_TAKEN), 'running');
   assert.equal(await domainState('lab4', VM_TAKEN), 'absent');
 });

@@ -95,6 +95,20 @@ export async function pinholeRules(host: string): Promise<string[]> {
   return (await iptablesSave(host)).split('\n').filter((l) => l.startsWith('-A FERRY-MIGRATION') && l.includes('-j ACCEPT') && l.includes(' -s '));
 }
 
+/**
+ * Ferry's pinhole rules once a job has ended: COMPLETED is reported before
+ * the destination is told (FinishIncoming), so this waits up to a few
+ * seconds for the rules to go, and returns what is left.
+ */
+export async function pinholeRulesAfterJob(host: string, waitMs = 5000): Promise<string[]> {
+  const deadline = Date.now() + waitMs;
+  for (;;) {
+    const rules = await pinholeRules(host);
+    if (rules.length === 0 || Date.now() > deadline) return rules;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
 /** "running", "shut off", … or "absent". */
 export async function domainState(host: string, name: string): Promise<string> {
   const r = await labExec(host, ['virsh', '-c', 'qemu:///system', 'domstate', name], { allowFail: true });
