@@ -80,6 +80,7 @@ async function main(): Promise<void> {
     destinationUriTemplate: config.libvirt.destinationUriTemplate,
     maxOutgoing: () => limits.maxOutgoing,
     retentionMs: config.jobs.retentionS * 1000,
+    maxRetained: config.jobs.maxRetained,
     onTransition: (s, previous) => logTransition(log, s, previous),
     journal: journals.jobs,
   });
@@ -175,7 +176,7 @@ function openJournals(config: AgentConfig, log: Logger) {
   const retentionMs = config.jobs.retentionS * 1000;
   const jobs = new FileJournal<JournaledJob>(config.stateDirectory, Date.now, 'jobs');
   const prune = () => {
-    const removed = jobs.prune(retentionMs);
+    const removed = jobs.prune(retentionMs, config.jobs.maxRetained);
     if (removed > 0) log.info('old job records pruned', { removed });
   };
   prune();

@@ -4,6 +4,7 @@
  * (agent/rpc/host-service.ts) only converts.
  */
 import type { AgentConfig } from '../config/agent-config.js';
+import { watchAgentProcess, type AgentProcessProbe } from './agent-process.js';
 import { collectCapabilities, type HostCapabilitiesFacts } from './capabilities.js';
 import type { HypervisorInfo, LimitsInForce, MigrationActivity, VmSummary } from './host-facts.js';
 import { HostStatsCollector, type HostStatsFacts } from './stats.js';
@@ -23,6 +24,8 @@ export interface HostInfoDeps {
   ferryVersion?: string;
   /** Background NIC sampling period; 0 disables it (tests). Default 5 s. */
   sampleIntervalMs?: number;
+  /** The agent process's own figures (default: this process, measured from now on). */
+  agentProcess?: AgentProcessProbe;
 }
 
 export interface VmFacts extends VmSummary {
@@ -34,7 +37,7 @@ export interface HostInfo {
   stats(): Promise<HostStatsFacts>;
   /** Sorted by name. */
   listVms(): Promise<VmFacts[]>;
-  /** Stops background sampling. */
+  /** Stops background sampling and measuring. */
   close(): void;
 }
 
@@ -42,6 +45,7 @@ export function createHostInfo(deps: HostInfoDeps): HostInfo {
   const collector = new HostStatsCollector(deps.system, deps.migrations);
   const interval = deps.sampleIntervalMs ?? 5000;
   if (interval > 0) collector.start(interval);
+  const agentProcess = deps.agentProcess ?? watchAgentProcess();
   const capabilityDeps = {
     config: deps.config,
     system: deps.system,
@@ -52,13 +56,16 @@ export function createHostInfo(deps: HostInfoDeps): HostInfo {
   };
   return {
     capabilities: () => collectCapabilities(capabilityDeps),
-    stats: () => collector.stats(),
+    stats: async () => ({ ...(await collector.stats()), agent: agentProcess.facts() }),
     async listVms() {
       const vms = await deps.hypervisor.listVms();
       return vms
         .map((vm) => ({ ...vm, migrating: deps.migrations.isMigrating(vm.id) }))
         .sort((a, b) => a.name.localeCompare(b.name) || a.id.localeCompare(b.id));
     },
-    close: () => collector.stop(),
+    close: () => {
+      collector.stop();
+      agentProcess.stop();
+    },
   };
 }

@@ -4,6 +4,7 @@
  * the first GetStats already has a rate, and a GetStats that comes at least
  * MIN_WINDOW_MS after the previous sample closes a fresh interval.
  */
+import type { AgentProcessFacts } from './agent-process.js';
 import type { MigrationActivity } from './host-facts.js';
 import type { NicCounters, SystemProbe } from './system-probe.js';
 
@@ -18,7 +19,8 @@ export interface NicStatsFacts {
   txBytesPerS: number;
 }
 
-export interface HostStatsFacts {
+/** The host's load, as the collector samples it. */
+export interface HostLoadFacts {
   /** Epoch milliseconds of the sample. */
   time: number;
   cpuPercent: number;
@@ -29,6 +31,11 @@ export interface HostStatsFacts {
   outgoingMigrations: number;
   incomingMigrations: number;
   queuedMigrations: number;
+}
+
+/** What GetStats answers: the host's load and the agent process itself. */
+export interface HostStatsFacts extends HostLoadFacts {
+  agent: AgentProcessFacts;
 }
 
 export interface Sample {
@@ -60,7 +67,7 @@ export class HostStatsCollector {
     this.timer = undefined;
   }
 
-  async stats(): Promise<HostStatsFacts> {
+  async stats(): Promise<HostLoadFacts> {
     const [cpuPercent, memory, nics] = await Promise.all([this.system.cpuPercent(), this.system.memory(), this.sampleNics()]);
     const counts = this.migrations.counts();
     return {

@@ -57,16 +57,14 @@ export class FileJournal<T> {
     return records.sort((a, b) => a.writtenAt - b.writtenAt);
   }
 
-  /** Deletes records of jobs that finished before now - retentionMs. */
-  prune(retentionMs: number): number {
-    let removed = 0;
-    for (const record of this.load()) {
-      if (record.finished && record.writtenAt < this.now() - retentionMs) {
-        rmSync(this.fileOf(record.jobId), { force: true });
-        removed++;
-      }
-    }
-    return removed;
+  /** Deletes records of jobs that finished before now - retentionMs, and the oldest finished beyond maxRetained. */
+  prune(retentionMs: number, maxRetained = Infinity): number {
+    const finished = this.load().filter((r) => r.finished); // oldest first
+    const expired = finished.filter((r) => r.writtenAt < this.now() - retentionMs);
+    const excess = finished.length - expired.length - maxRetained;
+    const doomed = [...expired, ...(excess > 0 ? finished.filter((r) => !expired.includes(r)).slice(0, excess) : [])];
+    for (const record of doomed) rmSync(this.fileOf(record.jobId), { force: true });
+    return doomed.length;
   }
 
   /** Deletes a job's record once its queued writes have landed (a record nobody needs any more). */

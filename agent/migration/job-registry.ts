@@ -1,6 +1,7 @@
 /**
  * Where jobs live: by id, and by VM for "its current or latest job". Finished
- * jobs stay answerable for the retention period, then are forgotten.
+ * jobs stay answerable for the retention period (and at most maxRetained of
+ * them, the oldest forgotten first), then are forgotten.
  */
 import { FerryError } from '../../shared/errors.js';
 import type { MigrationJob } from './migration-job.js';
@@ -13,6 +14,7 @@ export class JobRegistry {
   constructor(
     private readonly retentionMs: number,
     private readonly now: () => number,
+    private readonly maxRetained = Infinity,
   ) {}
 
   add(job: MigrationJob): void {
@@ -57,9 +59,15 @@ export class JobRegistry {
 
   private prune(): void {
     const horizon = this.now() - this.retentionMs;
+    const finished: Array<[string, number]> = [];
     for (const [id, job] of this.jobs) {
       const finishedAt = job.snapshot().finishedAt;
-      if (finishedAt !== undefined && finishedAt < horizon) this.jobs.delete(id);
+      if (finishedAt === undefined) continue;
+      if (finishedAt < horizon) this.jobs.delete(id);
+      else finished.push([id, finishedAt]);
     }
+    if (finished.length <= this.maxRetained) return;
+    finished.sort((a, b) => a[1] - b[1]);
+    for (const [id] of finished.slice(0, finished.length - this.maxRetained)) this.jobs.delete(id);
   }
 }

@@ -26,6 +26,8 @@ export interface MigrationsOptions extends OutgoingDeps {
   backoff?: BackoffOptions;
   random?: () => number;
   retentionMs: number;
+  /** Finished jobs kept at most (the oldest forgotten first); default unlimited. */
+  maxRetained?: number;
   /** Called at every job transition (the log); previous is null for a new job. */
   onTransition?: (status: MigrationStatus, previous: MigrationPhase | null) => void;
   /** Where jobs survive a restart; without it they live in memory only. */
@@ -47,7 +49,7 @@ export class Migrations {
   private closing = false;
 
   constructor(private readonly deps: MigrationsOptions) {
-    this.registry = new JobRegistry(deps.retentionMs, () => deps.clock.now());
+    this.registry = new JobRegistry(deps.retentionMs, () => deps.clock.now(), deps.maxRetained);
     this.slots = new SlotQueue(deps.maxOutgoing);
   }
 

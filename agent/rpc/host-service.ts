@@ -67,6 +67,7 @@ export function statsToProto(stats: HostStatsFacts): HostStats {
     outgoingMigrations: stats.outgoingMigrations,
     incomingMigrations: stats.incomingMigrations,
     queuedMigrations: stats.queuedMigrations,
+    agent: { ...stats.agent },
   };
 }
 

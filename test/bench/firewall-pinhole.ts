@@ -15,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { createFirewall } from '../../agent/firewall/index.js';
 import type { Pinhole } from '../../agent/firewall/firewall.js';
 import { insideLabHost } from '../support/inside-lab-host.js';
+import { percentile, printSummary, round, table } from './bench-support.js';
 
 const args = process.argv.slice(2);
 const arg = (name: string, dflt: string) => {
@@ -33,20 +34,14 @@ interface Row {
 }
 
 function stats(xs: number[]): { p50: number; p95: number; max: number } {
-  const s = [...xs].sort((a, b) => a - b);
-  const at = (q: number) => s[Math.min(s.length - 1, Math.ceil(q * s.length) - 1)]!;
-  return { p50: at(0.5), p95: at(0.95), max: s[s.length - 1]! };
+  return { p50: percentile(xs, 50), p95: percentile(xs, 95), max: Math.max(...xs) };
 }
 
-function table(rows: Row[]): string {
-  const head = ['operation', 'holes present', 'n', 'p50 ms', 'p95 ms', 'max ms'];
-  const body = rows.map((r) => {
+function rowsTable(rows: Row[]): string {
+  return table(['operation', 'holes present', 'n', 'p50 ms', 'p95 ms', 'max ms'], rows.map((r) => {
     const s = stats(r.samples);
-    return [r.operation, r.present, String(r.samples.length), s.p50.toFixed(1), s.p95.toFixed(1), s.max.toFixed(1)];
-  });
-  const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
-  return [line(head), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(line)].join('\n');
+    return [r.operation, r.present, r.samples.length, s.p50.toFixed(1), s.p95.toFixed(1), s.max.toFixed(1)];
+  }));
 }
 
 async function time<T>(fn: () => Promise<T>): Promise<[number, T]> {
@@ -110,18 +105,14 @@ async function here(): Promise<void> {
 
   const rows = [...(await measure('iptables', dst, src)), ...(await measure('none', dst, src))];
   console.log(`Ferry firewall pinholes: ${version}; ${dst} <- ${src}; range ${RANGE.first}-${RANGE.last}; n=${ITERATIONS} per cycle`);
-  console.log(table(rows));
+  console.log(rowsTable(rows));
   const ip = rows.filter((r) => !r.operation.includes('none') && /^(open|close) one/.test(r.operation));
   const verdict = ip.map((r) => `${r.operation.split(' ')[0]}@${r.present}: p50 ${stats(r.samples).p50.toFixed(1)} ms ${stats(r.samples).p50 < 20 ? 'ok' : 'OVER'}`);
   console.log(`goal (< 20 ms each): ${verdict.join(', ')}`);
   const operations = ip.map((r) => ({
-    operation: r.operation.split(' ')[0], present: r.present, p50: round1(stats(r.samples).p50), p95: round1(stats(r.samples).p95), goal: '< 20 ms',
+    operation: r.operation.split(' ')[0], present: r.present, p50: round(stats(r.samples).p50, 1), p95: round(stats(r.samples).p95, 1), goal: '< 20 ms',
   }));
-  console.log(JSON.stringify({ benchmark: 'firewall-pinhole', iptables: version, operations }));
-}
-
-function round1(x: number): number {
-  return Math.round(x * 10) / 10;
+  printSummary({ benchmark: 'firewall-pinhole', iptables: version, operations });
 }
 
 async function viaLab(): Promise<number> {

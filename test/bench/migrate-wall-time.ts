@@ -1,24 +1,32 @@
 // Ferry's wall time for one live migration (Migrate call → COMPLETED seen by
-// the client) against bare libvirt (`virsh migrate --live --p2p` with the same
-// kind of migrate URI), on the same guest, alternating, median of N. Also the
+// the client) against bare libvirt, on the same guest: `virsh migrate --live
+// --p2p` and a libvirt-python script calling migrateToURI3
+// (migrate_to_uri3.py), both with the P2P URI ferryd uses and a migrate URI
+// on the migration network. The guest hops lab1 ⇄ lab2, the three tools taking
+// turns so each crosses both ways; median and spread of N each. Also the
 // share of the bytes Ferry saw on the migration NIC.
+//
+//   node dist/test/bench/migrate-wall-time.js [ROUNDS]
+//
 // Prints a table and, last, a JSON summary line (read by scripts/bench).
 import { execFile } from 'node:child_process';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { unary } from '../../shared/client.js';
-import { createVm, destroyVm, ensureLab, labHost } from '../support/lab.js';
+import { createVm, destroyVm, ensureLab, labHost, REPO_ROOT } from '../support/lab.js';
 import { agent, closeAgents, watchToEnd } from '../support/ferry.js';
+import { median, printSummary, round, runBenchmark, spread, table } from './bench-support.js';
 
 const run = promisify(execFile);
 const ROUNDS = Number(process.argv[2] ?? 5);
 const VM = 'bench-wall-time';
 // Outside Ferry's managed range (49152-49215), so bare libvirt needs no pinhole.
-const VIRSH_PORT = 49300;
+const BARE_PORT = 49300;
+const PYTHON_SCRIPT = join(REPO_ROOT, 'test', 'bench', 'migrate_to_uri3.py');
+// Debian's interpreter, the one python3-libvirt installs for (a python3 earlier in PATH, e.g. pyenv's, lacks it).
+const DEBIAN_PYTHON = '/usr/bin/python3';
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-}
+type Tool = 'ferry' | 'virsh' | 'python';
 
 async function ferryOnce(uuid: string, from: string, to: string): Promise<{ ms: number; share: number }> {
   const dst = labHost(to);
@@ -30,54 +38,78 @@ async function ferryOnce(uuid: string, from: string, to: string): Promise<{ ms: 
   return { ms, share: final.bytesOnMigrationNic / Math.max(1, final.bytesOnMigrationNic + final.bytesOnManagementNic) };
 }
 
-/** The P2P URI ferryd uses in the lab (scripts/lab.d/ferryd.sh), so both pay the same libvirt TLS. */
+/** The P2P URI ferryd uses in the lab (scripts/lab.d/ferryd.sh), so all three pay the same libvirt TLS. */
 function p2pUri(host: string): string {
   return `qemu+tls://${labHost(host).mgmtIp}/system?pkipath=/etc/libvirt/pki`;
 }
 
+/** The whole `virsh` process, as an operator would time it. */
 async function virshOnce(from: string, to: string): Promise<number> {
-  const src = labHost(from);
   const dst = labHost(to);
   const t0 = performance.now();
-  await run('virsh', ['-c', src.libvirtUri, 'migrate', '--live', '--p2p', '--persistent', '--undefinesource', VM, p2pUri(to),
-    `tcp://${dst.migIp}:${VIRSH_PORT}`, '--listen-address', dst.migIp]);
+  await run('virsh', ['-c', labHost(from).libvirtUri, 'migrate', '--live', '--p2p', '--persistent', '--undefinesource', VM, p2pUri(to),
+    `tcp://${dst.migIp}:${BARE_PORT}`, '--listen-address', dst.migIp]);
   return performance.now() - t0;
+}
+
+/** The migrateToURI3 call alone (the script times it): no interpreter start, no connection set-up. */
+async function pythonOnce(from: string, to: string): Promise<number> {
+  const dst = labHost(to);
+  const { stdout } = await run(DEBIAN_PYTHON, [PYTHON_SCRIPT, labHost(from).libvirtUri, VM, p2pUri(to), `tcp://${dst.migIp}:${BARE_PORT}`, dst.migIp]);
+  const ms = Number(stdout.trim().split('\n').at(-1));
+  if (!Number.isFinite(ms)) throw new Error(`migrate_to_uri3.py printed ${JSON.stringify(stdout)}`);
+  return ms;
 }
 
 async function main(): Promise<void> {
   await ensureLab(2);
   for (const h of ['lab1', 'lab2']) await destroyVm(h, VM);
   const { uuid } = await createVm('lab1', VM);
-  const ferry: number[] = [];
-  const virsh: number[] = [];
+  const times: Record<Tool, number[]> = { ferry: [], virsh: [], python: [] };
   const shares: number[] = [];
+  const order: Tool[] = ['ferry', 'virsh', 'python'];
+  let at = 'lab1';
   try {
-    for (let i = 0; i < ROUNDS; i++) {
-      const f = await ferryOnce(uuid, 'lab1', 'lab2');
-      ferry.push(f.ms);
-      shares.push(f.share);
-      virsh.push(await virshOnce('lab2', 'lab1'));
+    for (let i = 0; i < ROUNDS * order.length; i++) {
+      const tool = order[i % order.length]!;
+      const to = at === 'lab1' ? 'lab2' : 'lab1';
+      if (tool === 'ferry') {
+        const f = await ferryOnce(uuid, at, to);
+        times.ferry.push(f.ms);
+        shares.push(f.share);
+      } else {
+        times[tool].push(tool === 'virsh' ? await virshOnce(at, to) : await pythonOnce(at, to));
+      }
+      at = to;
     }
   } finally {
     for (const h of ['lab1', 'lab2']) await destroyVm(h, VM);
     closeAgents();
   }
-  const round = (x: number) => Math.round(x);
+  const ratio = (other: Tool) => round(median(times.ferry) / median(times[other]), 2);
   const summary = {
     benchmark: 'migrate-wall-time',
     guest: 'disk-less 256 MiB KVM guest, idle',
     rounds: ROUNDS,
-    ferryMs: { median: round(median(ferry)), min: round(Math.min(...ferry)), max: round(Math.max(...ferry)) },
-    virshMs: { median: round(median(virsh)), min: round(Math.min(...virsh)), max: round(Math.max(...virsh)) },
-    ratio: Math.round((median(ferry) / median(virsh)) * 100) / 100,
-    migrationNicShare: Math.round(Math.min(...shares) * 10000) / 100,
+    ferryMs: spread(times.ferry),
+    virshMs: spread(times.virsh),
+    pythonMs: spread(times.python),
+    ratio: ratio('virsh'),
+    ratioPython: ratio('python'),
+    migrationNicShare: round(Math.min(...shares) * 100, 2),
   };
-  console.log(`wall time of one live migration, ${ROUNDS} rounds, alternating (ms): Ferry ${ferry.map(round).join(' ')} | virsh ${virsh.map(round).join(' ')}`);
-  console.log(`median: Ferry ${summary.ferryMs.median} ms, virsh ${summary.virshMs.median} ms, ratio ${summary.ratio} (goal <= 1.0); bytes on the migration NIC >= ${summary.migrationNicShare} %`);
-  console.log(JSON.stringify(summary));
+  console.log(`wall time of one live migration, ${ROUNDS} each, taking turns lab1 ⇄ lab2 (ms)`);
+  console.log(table(['tool', 'runs', 'median', 'min', 'max', 'IQR', 'Ferry / tool'], [
+    ['Ferry (Migrate → COMPLETED at the client)', times.ferry.map((x) => round(x)).join(' '), ...cells(summary.ferryMs), '1'],
+    ['virsh migrate --live --p2p (whole process)', times.virsh.map((x) => round(x)).join(' '), ...cells(summary.virshMs), summary.ratio],
+    ['python migrateToURI3 (the call alone)', times.python.map((x) => round(x)).join(' '), ...cells(summary.pythonMs), summary.ratioPython],
+  ]));
+  console.log(`ratio Ferry/virsh ${summary.ratio}, Ferry/python ${summary.ratioPython} (goal <= 1.0); bytes on the migration NIC >= ${summary.migrationNicShare} % (goal >= 99 %)`);
+  printSummary(summary);
 }
 
-main().catch((err: unknown) => {
-  console.error(err);
-  process.exit(1);
-});
+function cells(s: { median: number; min: number; max: number; iqr: number }): number[] {
+  return [s.median, s.min, s.max, s.iqr];
+}
+
+runBenchmark('migrate-wall-time', main);

@@ -15,6 +15,7 @@ import type { MigrationPolicy } from '../../shared/generated/ferry/v1/MigrationP
 import { closeAgents } from '../support/ferry.js';
 import { destroyVm, ensureLab } from '../support/lab.js';
 import { after, follow, migrate, seconds, startDirtyGuest, trail } from '../e2e/policy-lab.js';
+import { printSummary, table } from './bench-support.js';
 
 const args = process.argv.slice(2);
 const arg = (name: string, dflt: string) => {
@@ -78,15 +79,10 @@ async function runOne(name: string, policy: MigrationPolicy): Promise<Row> {
   }
 }
 
-function table(rows: Row[]): string {
-  const head = ['policy', 'outcome', 'total s', 'copy s', 'downtime ms', 'passes', 'sent MiB', 'actions'];
-  const body = rows.map((r) => [
-    r.name, r.outcome, r.totalS.toFixed(1), r.copyS.toFixed(1), r.downtimeMs === undefined ? '-' : String(r.downtimeMs), String(r.iterations), r.sentMiB.toFixed(0), r.actions,
-  ]);
-  const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
-  const numeric = new Set([2, 3, 4, 5, 6]);
-  const line = (cells: string[]) => cells.map((c, i) => (numeric.has(i) ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd();
-  return [line(head), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(line)].join('\n');
+function rowsTable(rows: Row[]): string {
+  return table(['policy', 'outcome', 'total s', 'copy s', 'downtime ms', 'passes', 'sent MiB', 'actions'], rows.map((r) => [
+    r.name, r.outcome, r.totalS.toFixed(1), r.copyS.toFixed(1), r.downtimeMs === undefined ? '-' : r.downtimeMs, r.iterations, r.sentMiB.toFixed(0), r.actions,
+  ]));
 }
 
 async function main(): Promise<void> {
@@ -97,9 +93,9 @@ async function main(): Promise<void> {
     rows.push(await runOne(s.name, s.policy));
   }
   console.log(`Convergence policies: ${FROM} → ${TO}, a 512 MiB guest rewriting 256 MiB (asked ${DIRTY} MiB/s), link capped at ${BANDWIDTH} MiB/s, completion timeout ${PER_GIB} s/GiB`);
-  console.log(table(rows));
+  console.log(rowsTable(rows));
   console.log('total: Migrate accepted → final phase; copy: the copy phase only (MIGRATING onwards); downtime: libvirt\'s measured pause of the guest; sent: memory bytes transferred.');
-  console.log(JSON.stringify({ benchmark: 'policy-convergence', rows: rows.map((r) => ({ ...r, totalS: Math.round(r.totalS * 10) / 10, copyS: Math.round(r.copyS * 10) / 10, sentMiB: Math.round(r.sentMiB) })) }));
+  printSummary({ benchmark: 'policy-convergence', rows: rows.map((r) => ({ ...r, totalS: Math.round(r.totalS * 10) / 10, copyS: Math.round(r.copyS * 10) / 10, sentMiB: Math.round(r.sentMiB) })) });
 }
 
 main()

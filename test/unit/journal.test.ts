@@ -42,6 +42,10 @@ test('a torn file is reported and skipped; old finished jobs are pruned, unfinis
     assert.deepEqual(corrupt, ['torn.json']);
     assert.equal(journal.prune(5_000), 1);
     assert.deepEqual(journal.load().map((r) => r.jobId).sort(), ['new-done', 'old-running']);
+    now += 1;
+    await journal.write('newest-done', true, 4);
+    assert.equal(journal.prune(5_000, 1), 1, 'beyond max_retained the oldest finished record goes');
+    assert.deepEqual(journal.load().map((r) => r.jobId).sort(), ['newest-done', 'old-running']);
     assert.throws(() => journal.write('../escape', true, 0), /unusable job id/);
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -14,9 +14,9 @@ import { isFerryError } from '../../shared/errors.js';
 
 const VM = '6f1c2a3e-9d4b-4c1e-8f7a-0b1c2d3e4f50';
 
-function command(): MigrateCommand {
+function command(vmId = VM): MigrateCommand {
   return {
-    vmId: VM, mode: 'remote', dst: '198.18.0.2', dstparams: '', dstqemu: '198.19.0.2', migrationNetwork: '', overwrite: false,
+    vmId, mode: 'remote', dst: '198.18.0.2', dstparams: '', dstqemu: '198.19.0.2', migrationNetwork: '', overwrite: false,
     policy: { preset: '', maxBandwidthMibps: 0, parallelConnections: 1, compression: 'none', autoConverge: false, postCopy: false, encrypted: false, copyStorage: 'none', initialDowntimeMs: 0, schedule: [], completionTimeoutSPerGib: 0, stallTimeoutS: 0, queueTimeoutS: 600 },
   };
 }
@@ -84,6 +84,7 @@ test('a libvirt job still running after a restart is followed: COMPLETED with li
   assert.equal(final.phase, 'completed');
   assert.equal(final.data.processed, 300, 'the final counters are libvirt\'s, not the last poll');
   assert.equal(final.bytesOnMigrationNic, 50_000);
+  await until(() => second.peers.finished.length > 0, 'FinishIncoming');
   assert.deepEqual(second.peers.finished, [{ jobId, success: true }]);
   assert.equal(disk.records.get(jobId)!.finished, true);
   assert.equal(disk.records.get(jobId)!.data.status.phase, 'completed');
@@ -158,4 +159,26 @@ test('a stopping agent refuses new jobs with UNAVAILABLE, touching nothing', asy
   assert.deepEqual(run.migrations.list(false), []);
   assert.equal(disk.writes, 0);
   assert.deepEqual(run.peers.prepared, []);
+});
+
+test('max_retained: beyond it the oldest finished jobs are forgotten, running ones never', async () => {
+  const host = { hypervisor: new FakeHypervisor(), network: new FakeNetwork() };
+  const peers = new FakePeers();
+  const migrations = new Migrations({
+    ...host, peers, clock: fastClock, hostName: 'lab1', callTimeoutMs: 1000, pollIntervalMs: 5,
+    destinationUriTemplate: 'qemu+tcp://{host}/system', maxOutgoing: () => 5, retentionMs: 60_000, maxRetained: 2,
+  });
+  const ids: string[] = [];
+  for (let i = 0; i < 3; i++) {
+    const vmId = VM.replace(/0$/, String(i + 1));
+    host.hypervisor.addVm(vmId);
+    const { jobId } = await migrations.migrate(command(vmId));
+    await until(() => host.hypervisor.isMigrating(vmId), 'perform');
+    host.hypervisor.complete(vmId);
+    await finalOf(migrations, jobId);
+    ids.push(jobId);
+    await new Promise((r) => setTimeout(r, 2)); // distinct finish times
+  }
+  assert.deepEqual(migrations.list(false).map((s) => s.jobId).sort(), ids.slice(1).sort());
+  assert.throws(() => migrations.status({ jobId: ids[0]! }), (e) => isFerryError(e, 'NOT_FOUND'));
 });

@@ -1,0 +1,127 @@
+// Throughput of a Ferry migration over a migration link shaped to 1 Gbit/s by
+// `tc` (a token bucket on eth1 of both hosts), with parallel connections
+// (QEMU multifd) and without. The subject is a dirtying guest whose dirtied
+// half of memory holds real bytes (zero pages travel as markers and would not
+// load the link), dirtied slowly so the copy is mostly one pass. The rate is
+// what the source's eth1 counter shows while the link is busy: bytes on the
+// wire / the time they took. A raw TCP stream through the same shaping first
+// shows what the link itself lets through.
+//
+//   node dist/test/bench/migration-throughput.js [--from lab1] [--to lab2]
+//        [--mem-mib 2048] [--parallel 4] [--rate-mbit 1000]
+//
+// The qdiscs are removed at the end, whatever happens.
+import { closeAgents } from '../support/ferry.js';
+import { destroyVm, ensureLab, labExec, labHost, labSpawn } from '../support/lab.js';
+import { follow, migrate, seconds, startDirtyGuest } from '../e2e/policy-lab.js';
+import { printSummary, round, runBenchmark, sleep, table } from './bench-support.js';
+import { busyWindow, sampleNic, type BusyWindow } from './nic-sampler.js';
+
+const args = process.argv.slice(2);
+const arg = (name: string, dflt: string) => {
+  const i = args.indexOf(name);
+  return i >= 0 && args[i + 1] ? args[i + 1]! : dflt;
+};
+const FROM = arg('--from', 'lab1');
+const TO = arg('--to', 'lab2');
+const MEM_MIB = Number(arg('--mem-mib', '2048'));
+const PARALLEL = Number(arg('--parallel', '4'));
+const RATE_MBIT = Number(arg('--rate-mbit', '1000'));
+const LINE_BITS = RATE_MBIT * 1e6;
+const NIC = 'eth1';
+const VM = 'bench-throughput';
+const RAW_TCP_PORT = 49310; // outside Ferry's managed range: no pinhole needed
+// An interval is "busy" above a tenth of the line rate: set-up and the final hand-over are not the link's work.
+const BUSY = LINE_BITS / 10;
+
+interface Row {
+  name: string;
+  outcome: string;
+  wire: BusyWindow | undefined;
+  copyS: number;
+  sentMiB: number;
+}
+
+/** tbf: 1 Gbit/s with a bucket well above one 64 KiB GSO packet, at most 20 ms of queue. */
+async function shape(host: string): Promise<void> {
+  await labExec(host, ['tc', 'qdisc', 'replace', 'dev', NIC, 'root', 'tbf', 'rate', `${RATE_MBIT}mbit`, 'burst', '512kb', 'latency', '20ms']);
+}
+
+async function unshape(host: string): Promise<void> {
+  await labExec(host, ['tc', 'qdisc', 'del', 'dev', NIC, 'root'], { allowFail: true });
+}
+
+/** A plain TCP stream FROM → TO for `secondsLong` seconds: the shaped link's own capacity. */
+async function rawTcp(secondsLong: number): Promise<BusyWindow | undefined> {
+  const dst = labHost(TO).migIp;
+  const sink = labSpawn(TO, ['node', '-e', `require('net').createServer((s)=>s.resume()).listen(${RAW_TCP_PORT},${JSON.stringify(dst)},()=>console.log('listening'))`], { stdio: ['ignore', 'pipe', 'inherit'] });
+  try {
+    await new Promise((resolve) => sink.stdout!.once('data', resolve));
+    const sampler = await sampleNic(FROM, NIC);
+    await labExec(FROM, ['node', '-e', `const s=require('net').connect(${RAW_TCP_PORT},${JSON.stringify(dst)});const b=Buffer.alloc(1<<20,7);` +
+      `const end=Date.now()+${secondsLong * 1000};const w=()=>{while(Date.now()<end){if(!s.write(b))return s.once('drain',w)}s.end()};s.on('connect',w);`]);
+    await sleep(300);
+    await sampler.stop();
+    return busyWindow(sampler.samples, BUSY);
+  } finally {
+    sink.kill('SIGTERM');
+  }
+}
+
+async function migrateOnce(name: string, from: string, to: string, uuid: string, parallelConnections: number): Promise<Row> {
+  const sampler = await sampleNic(from, NIC);
+  let final;
+  let seen;
+  try {
+    const { jobId } = await migrate(from, uuid, to, { parallelConnections, completionTimeoutSPerGib: 300 });
+    ({ seen, final } = await follow(from, jobId));
+    await sleep(300);
+  } finally {
+    await sampler.stop();
+  }
+  const copyStart = seen.find((p) => p.phase === 'MIGRATION_PHASE_MIGRATING');
+  return {
+    name,
+    outcome: final.phase === 'MIGRATION_PHASE_COMPLETED' ? 'completed' : `${final.phase}: ${final.error?.message ?? ''}`,
+    wire: busyWindow(sampler.samples, BUSY),
+    copyS: copyStart ? seconds(final.elapsed) - seconds(copyStart.elapsed) : 0,
+    sentMiB: Number(final.memory?.processedBytes ?? 0) / 2 ** 20,
+  };
+}
+
+async function main(): Promise<void> {
+  await ensureLab(Math.max(Number(FROM.replace('lab', '')), Number(TO.replace('lab', '')), 2));
+  await destroyVm(FROM, VM);
+  const rows: Row[] = [];
+  let raw: BusyWindow | undefined;
+  try {
+    for (const h of [FROM, TO]) await shape(h);
+    raw = await rawTcp(4);
+    // Half of memory is rewritten with non-zero bytes, at 8 MiB/s: a copy that converges in about one pass.
+    const uuid = await startDirtyGuest(FROM, VM, { memMiB: MEM_MIB, dirtyMbps: 8 });
+    rows.push(await migrateOnce(`Ferry, ${PARALLEL} parallel connections`, FROM, TO, uuid, PARALLEL));
+    rows.push(await migrateOnce('Ferry, one connection', TO, FROM, uuid, 1));
+  } finally {
+    for (const h of [FROM, TO]) await unshape(h);
+    await destroyVm(FROM, VM);
+    closeAgents();
+  }
+  const gbit = (w: BusyWindow | undefined) => (w ? round(w.bitsPerS / 1e9, 3) : 0);
+  const fraction = (w: BusyWindow | undefined) => (w ? round(w.bitsPerS / LINE_BITS, 2) : 0);
+  console.log(`Migration throughput over eth1 shaped to ${RATE_MBIT} Mbit/s (tc tbf), ${FROM} ⇄ ${TO}, a ${MEM_MIB} MiB guest with ${MEM_MIB / 2} MiB of non-zero memory`);
+  console.log(table(['transfer', 'outcome', 'Gbit/s on the wire', 'of line rate', 'busy s', 'copy s', 'sent MiB'], [
+    ['raw TCP, one stream', 'done', gbit(raw), fraction(raw), round(raw?.seconds ?? 0, 1), '-', round((raw?.bytes ?? 0) / 2 ** 20)],
+    ...rows.map((r) => [r.name, r.outcome, gbit(r.wire), fraction(r.wire), round(r.wire?.seconds ?? 0, 1), round(r.copyS, 1), round(r.sentMiB)]),
+  ]));
+  console.log('Gbit/s: bytes counted on the source eth1 (headers included, as the shaper counts them) over the span the link was busy; copy s: MIGRATING → COMPLETED as the job reports it.');
+  printSummary({
+    benchmark: 'migration-throughput',
+    lineRateMbit: RATE_MBIT,
+    guestMiB: MEM_MIB,
+    rawTcp: { gbitPerS: gbit(raw), fraction: fraction(raw) },
+    parallel: { connections: PARALLEL, outcome: rows[0]!.outcome, gbitPerS: gbit(rows[0]!.wire), fraction: fraction(rows[0]!.wire), copyS: round(rows[0]!.copyS, 1) },
+    single: { outcome: rows[1]!.outcome, gbitPerS: gbit(rows[1]!.wire), fraction: fraction(rows[1]!.wire), copyS: round(rows[1]!.copyS, 1) },
+  });
+}
+
+runBenchmark('migration-throughput', main);
