@@ -21,6 +21,10 @@ const DEFAULT_CALL_TIMEOUT_MS = 30_000;
 
 /** How often a followed job (one this process did not start) is checked for its end. */
 const FOLLOW_POLL_MS = 500;
+/** JOB_COMPLETED statistics kept for VMs whose job nobody has read yet. */
+const MAX_COMPLETED_KEPT = 256;
+/** How long a completed job's statistics are waited for after perform returned. */
+const COMPLETION_EVENT_WAIT_MS = 2000;
 
 const STATE: Record<number, VmState> = {
   [c.VIR_DOMAIN_RUNNING]: 'running',
@@ -35,6 +39,9 @@ const STATE: Record<number, VmState> = {
 export class LibvirtHypervisor implements Hypervisor {
   /** Completed-job statistics from JOB_COMPLETED events, by VM, until read once. */
   private readonly completed = new Map<string, JobStats>();
+  private completions: Promise<void> | undefined;
+  /** Who waits for a VM's JOB_COMPLETED event (completedFromEvent). */
+  private readonly completionWaiters = new Map<string, () => void>();
 
   /**
    * Every call of this port but the long ones (migrateLive, save, restore:
@@ -78,53 +85,51 @@ export class LibvirtHypervisor implements Hypervisor {
   }
 
   async migrateLive(vmId: string, plan: LiveMigrationPlan): Promise<void> {
-    const off = await this.collectCompletion(vmId);
-    try {
-      await translate(async () => {
-        const client = await this.libvirt.client();
-        const dom = await client.domainLookupByUUID(vmId);
-        const perform = client.domainMigratePerform3Params(dom, plan.destinationUri, migrateParams(plan), migrateFlags(plan), { timeoutMs: 0 });
-        if (plan.initialDowntimeMs > 0) void this.setDowntimeOnceStarted(client, dom, plan.initialDowntimeMs, perform);
-        await perform;
-      }, vmId);
-    } finally {
-      // The event may trail perform's reply by a moment.
-      setTimeout(() => void off?.().catch(() => undefined), 2000).unref();
-    }
+    await this.collectCompletion(vmId);
+    await translate(async () => {
+      const client = await this.libvirt.client();
+      const dom = await client.domainLookupByUUID(vmId);
+      const perform = client.domainMigratePerform3Params(dom, plan.destinationUri, migrateParams(plan), migrateFlags(plan), { timeoutMs: 0 });
+      if (plan.initialDowntimeMs > 0) void this.setDowntimeOnceStarted(client, dom, plan.initialDowntimeMs, perform);
+      await perform;
+    }, vmId);
   }
 
   async followJob(vmId: string, signal: AbortSignal): Promise<JobStats | undefined> {
-    const off = await this.collectCompletion(vmId);
-    try {
-      while (!signal.aborted) {
-        const stats = await this.jobStats(vmId).catch((err: unknown) => {
-          if (err instanceof FerryError && err.kind === 'NOT_FOUND') return undefined;
-          return 'unknown' as const; // libvirt away for a moment: ask again
-        });
-        if (stats === undefined || (stats !== 'unknown' && stats.type !== 'bounded' && stats.type !== 'unbounded')) break;
-        await abortableSleep(FOLLOW_POLL_MS, signal);
-      }
-      if (signal.aborted) return undefined;
-      const final = await this.completedJobStats(vmId).catch(() => undefined);
-      return final?.type === 'completed' ? final : undefined;
-    } finally {
-      void off?.().catch(() => undefined);
+    await this.collectCompletion(vmId);
+    while (!signal.aborted) {
+      const stats = await this.jobStats(vmId).catch((err: unknown) => {
+        if (err instanceof FerryError && err.kind === 'NOT_FOUND') return undefined;
+        return 'unknown' as const; // libvirt away for a moment: ask again
+      });
+      if (stats === undefined || (stats !== 'unknown' && stats.type !== 'bounded' && stats.type !== 'unbounded')) break;
+      await abortableSleep(FOLLOW_POLL_MS, signal);
     }
+    if (signal.aborted) return undefined;
+    const final = await this.completedJobStats(vmId).catch(() => undefined);
+    return final?.type === 'completed' ? final : undefined;
   }
 
   /**
    * UNDEFINE_SOURCE takes the domain, and its completed-job statistics (the
    * measured downtime), with it: libvirt's JOB_COMPLETED event carries them
-   * first, so they are collected from the event while a job is followed.
+   * first. One subscription for the life of the agent (re-registered on every
+   * reconnect by the client) collects them for every VM; a job forgets what
+   * an earlier job of its VM left there before it starts.
    */
-  private async collectCompletion(vmId: string): Promise<(() => Promise<void>) | undefined> {
+  private async collectCompletion(vmId: string): Promise<void> {
     this.completed.delete(vmId);
-    return this.libvirt
+    this.completions ??= this.libvirt
       .subscribe(c.VIR_DOMAIN_EVENT_ID_JOB_COMPLETED, (event) => {
-        if (event.domain.uuid !== vmId) return;
-        this.completed.set(vmId, jobStatsFrom({ type: c.VIR_DOMAIN_JOB_COMPLETED, typeName: 'COMPLETED', params: event.params, stats: event.stats }, false));
+        // Every VM's jobs complete here (incoming ones, saves): keep the newest few hundred.
+        if (this.completed.size >= MAX_COMPLETED_KEPT) this.completed.delete(this.completed.keys().next().value!);
+        this.completed.set(event.domain.uuid, jobStatsFrom({ type: c.VIR_DOMAIN_JOB_COMPLETED, typeName: 'COMPLETED', params: event.params, stats: event.stats }, false));
+        this.completionWaiters.get(event.domain.uuid)?.();
       })
-      .catch(() => undefined); // the statistics are then simply missing
+      .then(() => undefined, () => {
+        this.completions = undefined; // try again with the next job; meanwhile the statistics are simply missing
+      });
+    await this.completions;
   }
 
   async jobStats(vmId: string): Promise<JobStats> {
@@ -217,8 +222,19 @@ export class LibvirtHypervisor implements Hypervisor {
     };
   }
 
+  /** The event may trail perform's reply by a moment: wait for it (woken by the event, not polling), up to COMPLETION_EVENT_WAIT_MS. */
   private async completedFromEvent(vmId: string): Promise<JobStats | undefined> {
-    for (let waited = 0; !this.completed.has(vmId) && waited < 2000; waited += 100) await new Promise((r) => setTimeout(r, 100));
+    if (!this.completed.has(vmId)) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, COMPLETION_EVENT_WAIT_MS);
+        function done() {
+          clearTimeout(timer);
+          resolve();
+        }
+        this.completionWaiters.set(vmId, done);
+      });
+      this.completionWaiters.delete(vmId);
+    }
     const stats = this.completed.get(vmId);
     this.completed.delete(vmId);
     return stats;
