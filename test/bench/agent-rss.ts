@@ -10,7 +10,7 @@
 //   node dist/test/bench/agent-rss.js [--host lab4] [--to lab3] [--jobs 100]
 //
 // RSS is read twice: from GetStats (HostStats.agent.rss_bytes) and from
-// /proc/PID/status (VmRSS), a few seconds after "ferryd ready".
+// /proc/PID/status (VmRSS), 30 s after "ferryd ready" (see SETTLE_MS).
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -27,7 +27,11 @@ const arg = (name: string, dflt: string) => {
 const HOST = arg('--host', 'lab4');
 const TO = arg('--to', 'lab3');
 const JOBS = Number(arg('--jobs', '100'));
-const SETTLE_MS = 5000;
+/**
+ * Idle means settled: V8 keeps its start-up garbage (~15 MiB here) until its
+ * memory reducer runs, 10-15 s after the agent went quiet.
+ */
+const SETTLE_MS = 30_000;
 const VM = 'bench-rss';
 
 interface Rss {
