@@ -56,9 +56,11 @@ async function main(): Promise<void> {
   const libvirt = new ReconnectingClient({
     dialer: unixDialer(config.libvirt.socket),
     uri: 'qemu:///system',
+    // One deadline for every short libvirt call, the Host service's included.
+    callTimeoutMs: CALL_TIMEOUT_MS,
     onStatus: (status, previous, err) => log.info('libvirt connection', { status, previous, error: err?.message }),
   });
-  const hypervisor = new LibvirtHypervisor(libvirt);
+  const hypervisor = new LibvirtHypervisor(libvirt, { callTimeoutMs: CALL_TIMEOUT_MS });
   const managementAddress = isWildcard(config.listen.address) ? '' : config.listen.address;
   const network = new LinuxHostNetwork(managementAddress);
   const firewall = createFirewall({

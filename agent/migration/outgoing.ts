@@ -179,8 +179,8 @@ export async function vmWhenHypervisorAnswers(
 async function completedUnanswered(job: MigrationJob, deps: OutgoingDeps): Promise<void> {
   job.warn('the connection to libvirtd was lost before it answered, and the VM has left this host: the migration completed (the counters are the last ones seen)');
   if (job.nicBaseline) job.update(await nicTrafficSince(deps.network, job.nicBaseline));
-  await tellDestination(job, deps, true);
   job.setPhase('completed');
+  void tellDestination(job, deps, true);
 }
 
 /** The schedule paused the guest and the migration failed: it must run again where it is. */

@@ -174,3 +174,40 @@ stop_host_processes() {
   fi
   rm -f "$dir/libvirtd.pid"
 }
+
+# Stops the host's libvirtd alone: its guests keep running (QEMU is not its
+# child), and so does ferryd, which reconnects when the daemon is back.
+# TERM first, as systemd would: with a migration running, libvirtd waits for
+# it up to its own 30 s shutdown timeout, so KILL only after 45 s.
+stop_libvirtd() {
+  local i=$1 signal=$2 name pid
+  name=$(host_name "$i")
+  pid=$(libvirtd_pid "$name") || return 0
+  kill "-$signal" "$pid" 2>/dev/null || true
+  if ! wait_until 45 bash -c "! kill -0 $pid"; then
+    log "libvirtd of $name did not stop within 45 s: killing it"
+    kill -KILL "$pid" 2>/dev/null || true
+  fi
+  wait_until 10 bash -c "! kill -0 $pid" || die "libvirtd of $name (pid $pid) does not exit"
+  rm -f "$(host_dir "$name")/libvirtd.pid"
+}
+
+# lab libvirtd start|stop|kill|restart HOST (the fault tests restart it mid-migration).
+# A restarted daemon gets fresh mount and UTS namespaces over the same state
+# directories, so it finds its guests' status and monitor sockets as before.
+cmd_libvirtd() {
+  (($# == 2)) || die "usage: lab libvirtd start|stop|kill|restart HOST"
+  local action=$1 i
+  i=$(host_index "$2")
+  require_root
+  take_lab_lock
+  case $action in
+    start) start_libvirtd "$i"; wait_libvirtd "$i" ;;
+    stop) stop_libvirtd "$i" TERM ;;
+    kill) stop_libvirtd "$i" KILL ;;
+    restart) stop_libvirtd "$i" TERM; start_libvirtd "$i"; wait_libvirtd "$i" ;;
+    *) die "usage: lab libvirtd start|stop|kill|restart HOST" ;;
+  esac
+  # lab.json records the daemon's PID.
+  [[ $action == stop || $action == kill ]] || write_lab_json "$(existing_host_indices | tail -n1)"
+}

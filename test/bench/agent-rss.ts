@@ -17,13 +17,8 @@ import { join } from 'node:path';
 import { unary } from '../../shared/client.js';
 import { agent, closeAgents, ferryd, watchToEnd } from '../support/ferry.js';
 import { createVm, destroyVm, ensureLab, labHost, readLabState } from '../support/lab.js';
-import { printSummary, round, runBenchmark, sleep, table } from './bench-support.js';
+import { arg, printSummary, round, runBenchmark, sleep, table } from './bench-support.js';
 
-const args = process.argv.slice(2);
-const arg = (name: string, dflt: string) => {
-  const i = args.indexOf(name);
-  return i >= 0 && args[i + 1] ? args[i + 1]! : dflt;
-};
 const HOST = arg('--host', 'lab4');
 const TO = arg('--to', 'lab3');
 const JOBS = Number(arg('--jobs', '100'));

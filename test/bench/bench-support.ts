@@ -66,3 +66,10 @@ export function runBenchmark(name: string, main: () => Promise<void>, cleanup: (
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** `--name value` from the command line, or the default. */
+export function arg(name: string, dflt: string): string {
+  const args = process.argv.slice(2);
+  const i = args.indexOf(name);
+  return i >= 0 && args[i + 1] ? args[i + 1]! : dflt;
+}

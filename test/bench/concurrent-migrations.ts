@@ -26,13 +26,8 @@ import type { AgentProcessStats__Output } from '../../shared/generated/ferry/v1/
 import { agent, closeAgents } from '../support/ferry.js';
 import { createVm, destroyVm, ensureLab } from '../support/lab.js';
 import { follow, migrate, seconds, startDirtyGuest } from '../e2e/policy-lab.js';
-import { median, percentile, printSummary, round, runBenchmark, sleep, table } from './bench-support.js';
+import { arg, median, percentile, printSummary, round, runBenchmark, sleep, table } from './bench-support.js';
 
-const args = process.argv.slice(2);
-const arg = (name: string, dflt: string) => {
-  const i = args.indexOf(name);
-  return i >= 0 && args[i + 1] ? args[i + 1]! : dflt;
-};
 const DIRTY = arg('--guest', 'kvm') === 'dirty';
 const SECONDS = Number(arg('--seconds', DIRTY ? '0' : '30'));
 const PER_HOP = Number(arg('--per-hop', '2'));

@@ -15,13 +15,8 @@ import { fileURLToPath } from 'node:url';
 import { createFirewall } from '../../agent/firewall/index.js';
 import type { Pinhole } from '../../agent/firewall/firewall.js';
 import { insideLabHost } from '../support/inside-lab-host.js';
-import { percentile, printSummary, round, table } from './bench-support.js';
+import { arg, percentile, printSummary, round, table } from './bench-support.js';
 
-const args = process.argv.slice(2);
-const arg = (name: string, dflt: string) => {
-  const i = args.indexOf(name);
-  return i >= 0 && args[i + 1] ? args[i + 1]! : dflt;
-};
 const ITERATIONS = Number(arg('--iterations', '50'));
 /** 128 ports, so that one more hole fits next to 64 open ones. */
 const RANGE = { first: 49152, last: 49279 };
@@ -123,14 +118,14 @@ async function viaLab(): Promise<number> {
   await ferryd('stop', 'lab3');
   try {
     const self = relative(REPO_ROOT, fileURLToPath(import.meta.url));
-    const child = labSpawn('lab3', ['node', self, '--here', ...args], { cwd: REPO_ROOT, stdio: 'inherit' });
+    const child = labSpawn('lab3', ['node', self, '--here', ...process.argv.slice(2)], { cwd: REPO_ROOT, stdio: 'inherit' });
     return await new Promise((resolve) => child.once('exit', (code) => resolve(code ?? 1)));
   } finally {
     await ferryd('start', 'lab3');
   }
 }
 
-if (args.includes('--here')) {
+if (process.argv.includes('--here')) {
   here().catch((err) => {
     console.error(err);
     process.exit(1);

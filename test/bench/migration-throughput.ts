@@ -14,14 +14,9 @@
 import { closeAgents } from '../support/ferry.js';
 import { destroyVm, ensureLab, labExec, labHost, labSpawn } from '../support/lab.js';
 import { follow, migrate, seconds, startDirtyGuest } from '../e2e/policy-lab.js';
-import { printSummary, round, runBenchmark, sleep, table } from './bench-support.js';
+import { arg, printSummary, round, runBenchmark, sleep, table } from './bench-support.js';
 import { busyWindow, sampleNic, type BusyWindow } from './nic-sampler.js';
 
-const args = process.argv.slice(2);
-const arg = (name: string, dflt: string) => {
-  const i = args.indexOf(name);
-  return i >= 0 && args[i + 1] ? args[i + 1]! : dflt;
-};
 const FROM = arg('--from', 'lab1');
 const TO = arg('--to', 'lab2');
 const MEM_MIB = Number(arg('--mem-mib', '2048'));

@@ -15,13 +15,8 @@ import type { MigrationPolicy } from '../../shared/generated/ferry/v1/MigrationP
 import { closeAgents } from '../support/ferry.js';
 import { destroyVm, ensureLab } from '../support/lab.js';
 import { after, follow, migrate, seconds, startDirtyGuest, trail } from '../e2e/policy-lab.js';
-import { printSummary, table } from './bench-support.js';
+import { arg, printSummary, table } from './bench-support.js';
 
-const args = process.argv.slice(2);
-const arg = (name: string, dflt: string) => {
-  const i = args.indexOf(name);
-  return i >= 0 && args[i + 1] ? args[i + 1]! : dflt;
-};
 const FROM = arg('--from', 'lab3');
 const TO = arg('--to', 'lab4');
 const BANDWIDTH = Number(arg('--bandwidth', '50'));
@@ -39,7 +34,7 @@ const SCENARIOS: Array<{ name: string; policy: MigrationPolicy }> = [
   },
   { name: 'post-copy', policy: { ...base, postCopy: true, schedule: [after({ iteration: 2 }, 'POST_COPY')] } },
 ];
-if (args.includes('--presets')) {
+if (process.argv.includes('--presets')) {
   for (const preset of ['minimal-downtime', 'post-copy-when-stalled', 'suspend-when-stalled']) SCENARIOS.push({ name: `preset ${preset}`, policy: { ...base, preset } });
 }
 

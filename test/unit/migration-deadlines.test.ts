@@ -1,0 +1,246 @@
+// Deadlines: no libvirt call is waited on forever. An abort that never
+// answers is reported (a warning, and CancelMigration answers
+// DEADLINE_EXCEEDED); a failure path that lost libvirt waits for it, bounded,
+// before it reports the VM's state; and the libvirt adapter bounds every
+// short call itself, while long ones end when the connection drops.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Migrations } from '../../agent/migration/migrations.js';
+import { MigrationJob } from '../../agent/migration/migration-job.js';
+import { runHibernation } from '../../agent/migration/hibernation.js';
+import type { VmInfo } from '../../agent/migration/ports.js';
+import type { MigrateCommand, MigrationStatus } from '../../agent/migration/types.js';
+import { LibvirtHypervisor } from '../../agent/hypervisor/libvirt-hypervisor.js';
+import { ReconnectingClient } from '../../agent/libvirt/index.js';
+import { decodeRemoteDomainLookupByUuidArgs, encodeRemoteDomainLookupByUuidRet } from '../../agent/libvirt/generated/remote_protocol.gen.js';
+import { FerryError, isFerryError } from '../../shared/errors.js';
+import { FakeHypervisor, FakeNetwork, FakePeers, fastClock, stats } from '../support/fake-ports.js';
+import { MockLibvirtd } from '../support/mock-libvirtd.js';
+
+const VM = '6f1c2a3e-9d4b-4c1e-8f7a-0b1c2d3e4f50';
+const CALL_MS = 200;
+
+function command(extra: Partial<MigrateCommand> = {}): MigrateCommand {
+  return {
+    vmId: VM, mode: 'remote', dst: '198.18.0.2', dstparams: '', dstqemu: '198.19.0.2', migrationNetwork: '', overwrite: false,
+    policy: { preset: '', maxBandwidthMibps: 0, parallelConnections: 1, compression: 'none', autoConverge: false, postCopy: false, encrypted: false, copyStorage: 'none', initialDowntimeMs: 0, schedule: [], completionTimeoutSPerGib: 0, stallTimeoutS: 0, queueTimeoutS: 600 },
+    ...extra,
+  };
+}
+
+/** A hypervisor that can hang its abort and lose (then regain) its connection. */
+class UnreliableHypervisor extends FakeHypervisor {
+  abortHangs = false;
+  /** abort accepted, but the migration does not end (a QEMU that does not answer). */
+  abortIgnored = false;
+  /** describeVm answers UNAVAILABLE while true (libvirtd restarting). */
+  down = false;
+  describeCalls = 0;
+  override async abortJob(id: string): Promise<void> {
+    if (this.abortHangs) {
+      this.calls.push('abort (hangs)');
+      return new Promise<void>(() => {});
+    }
+    if (this.abortIgnored) {
+      this.calls.push('abort (ignored)');
+      return;
+    }
+    return super.abortJob(id);
+  }
+  override async describeVm(id: string): Promise<VmInfo> {
+    this.describeCalls++;
+    if (this.down) throw new FerryError('UNAVAILABLE', 'libvirt is not reachable: connection refused');
+    return super.describeVm(id);
+  }
+}
+
+function setup() {
+  const hypervisor = new UnreliableHypervisor();
+  const peers = new FakePeers();
+  const migrations = new Migrations({
+    hypervisor, peers, network: new FakeNetwork(), clock: fastClock, hostName: 'lab1', callTimeoutMs: CALL_MS, pollIntervalMs: 5,
+    destinationUriTemplate: 'qemu+tcp://{host}/system', maxOutgoing: () => 2, retentionMs: 60_000,
+  });
+  hypervisor.addVm(VM);
+  return { hypervisor, peers, migrations };
+}
+
+async function until(check: () => boolean, what: string): Promise<void> {
+  for (let i = 0; i < 1000 && !check(); i++) await new Promise((r) => setTimeout(r, 2));
+  assert.ok(check(), `timed out waiting for ${what}`);
+}
+
+async function finalOf(migrations: Migrations, jobId: string): Promise<MigrationStatus> {
+  let last: MigrationStatus | undefined;
+  await migrations.watch({ jobId }, (s) => (last = s)).done;
+  return last!;
+}
+
+test('an abort that never answers: CancelMigration answers DEADLINE_EXCEEDED within the call deadline and the job says so', async () => {
+  const { hypervisor, migrations } = setup();
+  hypervisor.abortHangs = true;
+  const { jobId } = await migrations.migrate(command());
+  await until(() => hypervisor.isMigrating(VM), 'perform');
+  hypervisor.current = stats(100, 300);
+  const started = Date.now();
+  await assert.rejects(migrations.cancel({ jobId }), (e) =>
+    isFerryError(e, 'DEADLINE_EXCEEDED') && e.message === `libvirt did not answer abort within ${CALL_MS / 1000} s; the migration may still be running`);
+  const took = Date.now() - started;
+  assert.ok(took >= CALL_MS && took < CALL_MS + 500, `cancel took ${took} ms`);
+  const status = migrations.status({ jobId });
+  // Not FAILED: libvirt may still be copying, and may yet complete.
+  assert.equal(status.phase, 'migrating');
+  assert.ok(status.warnings.some((w) => w.includes('did not answer abort within 0.2 s; the migration may still be running')), status.warnings.join('; '));
+  hypervisor.complete(VM);
+  assert.equal((await finalOf(migrations, jobId)).phase, 'completed');
+});
+
+test('an abort libvirt takes but whose migration never ends: CancelMigration gives up after two call deadlines', async () => {
+  const { hypervisor, migrations } = setup();
+  hypervisor.abortIgnored = true;
+  const { jobId } = await migrations.migrate(command());
+  await until(() => hypervisor.isMigrating(VM), 'perform');
+  const started = Date.now();
+  await assert.rejects(migrations.cancel({ jobId }), (e) => isFerryError(e, 'DEADLINE_EXCEEDED') && /did not end within 0.4 s of its abort; it may still be running/.test(e.message));
+  const took = Date.now() - started;
+  assert.ok(took >= 2 * CALL_MS && took < 2 * CALL_MS + 500, `cancel took ${took} ms`);
+  assert.deepEqual(hypervisor.calls, ['abort (ignored)']);
+  hypervisor.failMigration(VM, new FerryError('ABORTED', 'operation aborted'));
+  const final = await finalOf(migrations, jobId);
+  assert.equal(final.phase, 'cancelled');
+  assert.equal(final.error?.vmState, 'running on source');
+});
+
+test('libvirt lost mid-migration: the failure waits for it to answer again and reports the real VM state', async () => {
+  const { hypervisor, peers, migrations } = setup();
+  const { jobId } = await migrations.migrate(command());
+  await until(() => hypervisor.isMigrating(VM), 'perform');
+  hypervisor.down = true;
+  const looksBefore = hypervisor.describeCalls;
+  hypervisor.failMigration(VM, new FerryError('UNAVAILABLE', 'lost the connection to libvirtd before it answered (the daemon stopped, restarted or crashed)'));
+  await until(() => hypervisor.describeCalls >= looksBefore + 2, 'a second look at the VM');
+  assert.equal(migrations.status({ jobId }).phase, 'migrating', 'not FAILED before libvirt can tell what became of the VM');
+  assert.deepEqual(peers.finished, [], 'the destination is told once the outcome is known');
+  hypervisor.vms.get(VM)!.state = 'paused'; // as libvirt's recovery might leave it
+  hypervisor.down = false;
+  const final = await finalOf(migrations, jobId);
+  assert.equal(final.phase, 'failed');
+  assert.match(final.error!.message, /lost the connection to libvirtd/);
+  assert.equal(final.error!.vmState, 'paused on source');
+  assert.ok(final.warnings.some((w) => /waiting up to 0.8 s in all for libvirt to answer again/.test(w)), final.warnings.join('; '));
+  assert.ok(final.warnings.some((w) => /paused on the source after libvirtd lost the migration/.test(w)), final.warnings.join('; '));
+  assert.deepEqual(peers.finished, [{ jobId, success: false }]);
+  assert.deepEqual(hypervisor.calls, [], 'a VM Ferry did not pause is not resumed');
+});
+
+test('libvirt lost mid-migration and silent for good: FAILED after a bounded wait, the state said to be unknown', async () => {
+  const { hypervisor, migrations } = setup();
+  const { jobId } = await migrations.migrate(command());
+  await until(() => hypervisor.isMigrating(VM), 'perform');
+  hypervisor.down = true;
+  const lost = Date.now();
+  hypervisor.failMigration(VM, new FerryError('UNAVAILABLE', 'lost the connection to libvirtd'));
+  const final = await finalOf(migrations, jobId);
+  const took = Date.now() - lost;
+  assert.equal(final.phase, 'failed');
+  assert.equal(final.error!.vmState, 'unknown: libvirt did not answer for 0.8 s');
+  assert.ok(took >= 4 * CALL_MS && took < 4 * CALL_MS + 1500, `gave up after ${took} ms`);
+});
+
+test('libvirt lost, and the VM has left this host once it answers: libvirt completed the migration', async () => {
+  const { hypervisor, peers, migrations } = setup();
+  const { jobId } = await migrations.migrate(command());
+  await until(() => hypervisor.isMigrating(VM), 'perform');
+  hypervisor.vms.delete(VM); // libvirt's Confirm step removed the source
+  hypervisor.failMigration(VM, new FerryError('UNAVAILABLE', 'lost the connection to libvirtd'));
+  const final = await finalOf(migrations, jobId);
+  assert.equal(final.phase, 'completed');
+  assert.ok(final.warnings.some((w) => /lost before it answered, and the VM has left this host/.test(w)));
+  assert.deepEqual(peers.finished, [{ jobId, success: true }]);
+});
+
+test('a save whose connection dropped but which stopped the VM completed: its files stay', async () => {
+  const hypervisor = new UnreliableHypervisor();
+  hypervisor.addVm(VM);
+  const { mkdtempSync, existsSync } = await import('node:fs');
+  const { join } = await import('node:path');
+  const { tmpdir } = await import('node:os');
+  const dir = mkdtempSync(join(tmpdir(), 'ferry-deadlines-'));
+  const cmd = command({ mode: 'file', dst: join(dir, 'vm.save'), dstparams: join(dir, 'vm.json') });
+  hypervisor.save = async (...args: unknown[]) => {
+    const [id, path] = args as [string, string];
+    const { writeFileSync } = await import('node:fs');
+    writeFileSync(path, 'state');
+    hypervisor.vms.get(id)!.state = 'shutoff';
+    throw new FerryError('UNAVAILABLE', 'lost the connection to libvirtd before it answered');
+  };
+  const job = new MigrationJob('job-1', cmd, () => Date.now(), 'preparing');
+  await runHibernation(job, { hypervisor, clock: fastClock, callTimeoutMs: CALL_MS, pollIntervalMs: 5 });
+  assert.equal(job.phase, 'completed');
+  assert.ok(existsSync(cmd.dst) && existsSync(cmd.dstparams), 'the saved state and its definition are kept');
+});
+
+// ---- The adapter over a mock libvirtd ----
+
+async function adapterOver(mock: MockLibvirtd) {
+  const libvirt = new ReconnectingClient({ dialer: mock.dialer(), keepalive: false, retryStrategy: () => 50 });
+  const hypervisor = new LibvirtHypervisor(libvirt, { callTimeoutMs: CALL_MS });
+  mock.on('DOMAIN_LOOKUP_BY_UUID', (c) => {
+    const { uuid } = decodeRemoteDomainLookupByUuidArgs(c.args);
+    return { body: (w) => encodeRemoteDomainLookupByUuidRet(w, { dom: { name: 'vm', uuid, id: 1 } }) };
+  });
+  await libvirt.client();
+  return { libvirt, hypervisor };
+}
+
+test('adapter: a DOMAIN_ABORT_JOB that never answers rejects DEADLINE_EXCEEDED after the call deadline', async () => {
+  const mock = await MockLibvirtd.start();
+  const { libvirt, hypervisor } = await adapterOver(mock);
+  try {
+    mock.on('DOMAIN_ABORT_JOB', () => ({ hang: true }));
+    const started = Date.now();
+    await assert.rejects(hypervisor.abortJob(VM, { postcopy: false }), (e) => isFerryError(e, 'DEADLINE_EXCEEDED') && /did not answer within 0.2 s \(abort job/.test(e.message));
+    assert.ok(Date.now() - started < CALL_MS + 300);
+  } finally {
+    await libvirt.close();
+    await mock.close();
+  }
+});
+
+test('adapter: waiting for a daemon that is down counts against the deadline', async () => {
+  const mock = await MockLibvirtd.start();
+  const { libvirt, hypervisor } = await adapterOver(mock);
+  try {
+    await mock.close(); // the daemon is gone; the client keeps trying to reconnect
+    await until(() => libvirt.state === 'reconnecting', 'the client to notice');
+    const started = Date.now();
+    await assert.rejects(hypervisor.describeVm(VM), (e) => isFerryError(e, 'DEADLINE_EXCEEDED') && /did not answer within 0.2 s \(describe VM/.test(e.message));
+    assert.ok(Date.now() - started >= CALL_MS - 5);
+    assert.ok(Date.now() - started < CALL_MS + 300, `took ${Date.now() - started} ms`);
+  } finally {
+    await libvirt.close();
+  }
+});
+
+test('adapter: a migration has no deadline but ends, UNAVAILABLE and saying why, when libvirtd goes away', async () => {
+  const mock = await MockLibvirtd.start();
+  const { libvirt, hypervisor } = await adapterOver(mock);
+  try {
+    mock.on('DOMAIN_MIGRATE_PERFORM3_PARAMS', () => ({ hang: true }));
+    const perform = hypervisor.migrateLive(VM, {
+      destinationUri: 'qemu+tls://lab2/system', migrateUri: 'tcp://198.19.0.2:49152', listenAddress: '198.19.0.2', bandwidthMibps: 0,
+      parallelConnections: 1, compression: 'none', autoConverge: false, postCopy: false, encrypted: false, copyStorage: 'none', migrateDisks: [], initialDowntimeMs: 0,
+    });
+    const outcome = perform.then(() => 'resolved', (e: unknown) => e);
+    await new Promise((r) => setTimeout(r, 3 * CALL_MS)); // well past the short-call deadline: still running
+    assert.equal(mock.count('DOMAIN_MIGRATE_PERFORM3_PARAMS'), 1);
+    assert.equal(await Promise.race([outcome, new Promise((r) => setTimeout(() => r('pending'), 10))]), 'pending');
+    mock.dropAll();
+    const err = await outcome;
+    assert.ok(isFerryError(err, 'UNAVAILABLE'), String(err));
+    assert.match((err as Error).message, /lost the connection to libvirtd before it answered \(the daemon stopped, restarted or crashed\): DOMAIN_MIGRATE_PERFORM3_PARAMS/);
+  } finally {
+    await libvirt.close();
+    await mock.close();
+  }
+});
