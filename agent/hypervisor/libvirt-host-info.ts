@@ -1,7 +1,7 @@
 /** The Host service's HypervisorInfo port over the libvirt client. */
 import { constants as c, type ReconnectingClient } from '../libvirt/index.js';
 import type { HypervisorInfo, VmSummary } from '../host/host-facts.js';
-import { toFerryError } from './libvirt-hypervisor.js';
+import { toFerryError } from './libvirt-errors.js';
 
 const STATE_NAMES: Record<number, string> = {
   [c.VIR_DOMAIN_NOSTATE]: 'nostate',

@@ -4,16 +4,15 @@
  * LiveMigrationPlan into one P2P DOMAIN_MIGRATE_PERFORM3_PARAMS call, and
  * libvirt's errors into FerryErrors that keep libvirt's code.
  */
-import { FerryError, type ErrorKind } from '../../shared/errors.js';
-import {
-  constants as c, isNoDomain, LibvirtError, ConnectionError, InterruptedError, ClosedError, CallTimeoutError,
-  type Domain, type JobStats as LibvirtJobStats, type LibvirtClient, type ReconnectingClient,
-} from '../libvirt/index.js';
+import { FerryError } from '../../shared/errors.js';
+import { constants as c, type Domain, type JobStats as LibvirtJobStats, type LibvirtClient, type ReconnectingClient } from '../libvirt/index.js';
 import type { HostFeatures } from '../migration/policy.js';
 import type { Hypervisor, LiveMigrationPlan, VmDisk, VmInfo, VmState } from '../migration/ports.js';
 import type { JobStats } from '../migration/types.js';
+import { CompletedJobs } from './completed-jobs.js';
 import { diskImagesOf } from './domain-disks.js';
 import { jobStatsFrom } from './job-stats.js';
+import { translate } from './libvirt-errors.js';
 import { featuresOf, migrateFlags, migrateParams } from './migrate-params.js';
 
 /** Deadline of a short call when the constructor is given none (ferryd's own). */
@@ -21,10 +20,6 @@ const DEFAULT_CALL_TIMEOUT_MS = 30_000;
 
 /** How often a followed job (one this process did not start) is checked for its end. */
 const FOLLOW_POLL_MS = 500;
-/** JOB_COMPLETED statistics kept for VMs whose job nobody has read yet. */
-const MAX_COMPLETED_KEPT = 256;
-/** How long a completed job's statistics are waited for after perform returned. */
-const COMPLETION_EVENT_WAIT_MS = 2000;
 
 const STATE: Record<number, VmState> = {
   [c.VIR_DOMAIN_RUNNING]: 'running',
@@ -37,11 +32,7 @@ const STATE: Record<number, VmState> = {
 };
 
 export class LibvirtHypervisor implements Hypervisor {
-  /** Completed-job statistics from JOB_COMPLETED events, by VM, until read once. */
-  private readonly completed = new Map<string, JobStats>();
-  private completions: Promise<void> | undefined;
-  /** Who waits for a VM's JOB_COMPLETED event (completedFromEvent). */
-  private readonly completionWaiters = new Map<string, () => void>();
+  private readonly completed: CompletedJobs;
 
   /**
    * Every call of this port but the long ones (migrateLive, save, restore:
@@ -53,6 +44,7 @@ export class LibvirtHypervisor implements Hypervisor {
 
   constructor(private readonly libvirt: ReconnectingClient, options: { callTimeoutMs?: number } = {}) {
     this.callTimeoutMs = options.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS;
+    this.completed = new CompletedJobs(libvirt);
   }
 
   async describeVm(vmId: string): Promise<VmInfo> {
@@ -85,7 +77,7 @@ export class LibvirtHypervisor implements Hypervisor {
   }
 
   async migrateLive(vmId: string, plan: LiveMigrationPlan): Promise<void> {
-    await this.collectCompletion(vmId);
+    await this.completed.expect(vmId);
     await translate(async () => {
       const client = await this.libvirt.client();
       const dom = await client.domainLookupByUUID(vmId);
@@ -96,7 +88,7 @@ export class LibvirtHypervisor implements Hypervisor {
   }
 
   async followJob(vmId: string, signal: AbortSignal): Promise<JobStats | undefined> {
-    await this.collectCompletion(vmId);
+    await this.completed.expect(vmId);
     while (!signal.aborted) {
       const stats = await this.jobStats(vmId).catch((err: unknown) => {
         if (err instanceof FerryError && err.kind === 'NOT_FOUND') return undefined;
@@ -108,28 +100,6 @@ export class LibvirtHypervisor implements Hypervisor {
     if (signal.aborted) return undefined;
     const final = await this.completedJobStats(vmId).catch(() => undefined);
     return final?.type === 'completed' ? final : undefined;
-  }
-
-  /**
-   * UNDEFINE_SOURCE takes the domain, and its completed-job statistics (the
-   * measured downtime), with it: libvirt's JOB_COMPLETED event carries them
-   * first. One subscription for the life of the agent (re-registered on every
-   * reconnect by the client) collects them for every VM; a job forgets what
-   * an earlier job of its VM left there before it starts.
-   */
-  private async collectCompletion(vmId: string): Promise<void> {
-    this.completed.delete(vmId);
-    this.completions ??= this.libvirt
-      .subscribe(c.VIR_DOMAIN_EVENT_ID_JOB_COMPLETED, (event) => {
-        // Every VM's jobs complete here (incoming ones, saves): keep the newest few hundred.
-        if (this.completed.size >= MAX_COMPLETED_KEPT) this.completed.delete(this.completed.keys().next().value!);
-        this.completed.set(event.domain.uuid, jobStatsFrom({ type: c.VIR_DOMAIN_JOB_COMPLETED, typeName: 'COMPLETED', params: event.params, stats: event.stats }, false));
-        this.completionWaiters.get(event.domain.uuid)?.();
-      })
-      .then(() => undefined, () => {
-        this.completions = undefined; // try again with the next job; meanwhile the statistics are simply missing
-      });
-    await this.completions;
   }
 
   async jobStats(vmId: string): Promise<JobStats> {
@@ -150,7 +120,7 @@ export class LibvirtHypervisor implements Hypervisor {
       // After an outgoing migration the domain is gone from this host: the
       // statistics then come from the JOB_COMPLETED event (migrateLive).
       const dom = await client.domainLookupByUUID(vmId).catch(() => undefined);
-      if (!dom) return this.completedFromEvent(vmId);
+      if (!dom) return this.completed.take(vmId);
       const stats = await client.domainGetJobStats(dom, c.VIR_DOMAIN_JOB_STATS_COMPLETED).catch(() => undefined);
       return stats && stats.type !== c.VIR_DOMAIN_JOB_NONE ? jobStatsFrom(stats, false) : undefined;
     });
@@ -222,24 +192,6 @@ export class LibvirtHypervisor implements Hypervisor {
     };
   }
 
-  /** The event may trail perform's reply by a moment: wait for it (woken by the event, not polling), up to COMPLETION_EVENT_WAIT_MS. */
-  private async completedFromEvent(vmId: string): Promise<JobStats | undefined> {
-    if (!this.completed.has(vmId)) {
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(done, COMPLETION_EVENT_WAIT_MS);
-        function done() {
-          clearTimeout(timer);
-          resolve();
-        }
-        this.completionWaiters.set(vmId, done);
-      });
-      this.completionWaiters.delete(vmId);
-    }
-    const stats = this.completed.get(vmId);
-    this.completed.delete(vmId);
-    return stats;
-  }
-
   private async withDomain<T>(vmId: string, what: string, fn: (client: LibvirtClient, dom: Domain) => Promise<T>): Promise<T> {
     return this.short(what, vmId, async () => {
       const client = await this.libvirt.client();
@@ -288,52 +240,4 @@ function memoryOf(xml: string): number {
   if (!match) return 0;
   const scale: Record<string, number> = { b: 1, bytes: 1, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3 };
   return Number(match[2]) * (scale[match[1]!] ?? 1024);
-}
-
-/** Runs fn, turning libvirt's errors into FerryErrors that keep its code. */
-async function translate<T>(fn: () => Promise<T>, subject: string): Promise<T> {
-  try {
-    return await fn();
-  } catch (err) {
-    throw toFerryError(err, subject);
-  }
-}
-
-export function toFerryError(err: unknown, subject: string): unknown {
-  if (err instanceof FerryError) return err;
-  if (err instanceof LibvirtError) {
-    const kind: ErrorKind = isNoDomain(err) ? 'NOT_FOUND' : kindOfLibvirtCode(err.code);
-    const message = isNoDomain(err) ? `no VM ${subject} on this host (libvirt: ${err.message})` : `libvirt: ${err.message}`;
-    return new FerryError(kind, message, { libvirtCode: err.code, libvirtName: err.codeName }, { cause: err });
-  }
-  if (err instanceof InterruptedError) {
-    // The call was sent and its answer will never come: libvirtd stopped, restarted or crashed.
-    return new FerryError('UNAVAILABLE', `lost the connection to libvirtd before it answered (the daemon stopped, restarted or crashed): ${err.message}`, {}, { cause: err });
-  }
-  if (err instanceof ConnectionError || err instanceof ClosedError) {
-    return new FerryError('UNAVAILABLE', `libvirt is not reachable: ${err.message}`, {}, { cause: err });
-  }
-  if (err instanceof CallTimeoutError) return new FerryError('DEADLINE_EXCEEDED', `libvirt: ${err.message}`, {}, { cause: err });
-  return err;
-}
-
-function kindOfLibvirtCode(code: number): ErrorKind {
-  switch (code) {
-    case c.VIR_ERR_OPERATION_INVALID:
-      return 'FAILED_PRECONDITION';
-    case c.VIR_ERR_OPERATION_ABORTED:
-      return 'ABORTED';
-    case c.VIR_ERR_OPERATION_TIMEOUT:
-      return 'DEADLINE_EXCEEDED';
-    case c.VIR_ERR_INVALID_ARG:
-      return 'INVALID_ARGUMENT';
-    case c.VIR_ERR_NO_SUPPORT:
-    case c.VIR_ERR_ARGUMENT_UNSUPPORTED:
-      return 'UNIMPLEMENTED';
-    case c.VIR_ERR_SYSTEM_ERROR:
-    case c.VIR_ERR_RPC:
-      return 'UNAVAILABLE';
-    default:
-      return 'INTERNAL';
-  }
 }

@@ -3,20 +3,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Migrations } from '../../agent/migration/migrations.js';
-import type { MigrateCommand, MigrationStatus } from '../../agent/migration/types.js';
+import type { MigrateCommand } from '../../agent/migration/types.js';
 import { isFerryError, FerryError } from '../../shared/errors.js';
 import { FakeHypervisor, FakeNetwork, FakePeers, fastClock, stats } from '../support/fake-ports.js';
+import { finalOf, remoteCommand, until } from '../support/migration-fixtures.js';
 
 const VM = '6f1c2a3e-9d4b-4c1e-8f7a-0b1c2d3e4f50';
 const VM2 = '7f1c2a3e-9d4b-4c1e-8f7a-0b1c2d3e4f51';
 
-function command(vmId = VM, extra: Partial<MigrateCommand> = {}): MigrateCommand {
-  return {
-    vmId, mode: 'remote', dst: '198.18.0.2', dstparams: '', dstqemu: '198.19.0.2', migrationNetwork: '', overwrite: false,
-    policy: { preset: '', maxBandwidthMibps: 0, parallelConnections: 1, compression: 'none', autoConverge: false, postCopy: false, encrypted: false, copyStorage: 'none', initialDowntimeMs: 0, schedule: [], completionTimeoutSPerGib: 0, stallTimeoutS: 0, queueTimeoutS: 600 },
-    ...extra,
-  };
-}
+const command = (vmId = VM, extra: Partial<MigrateCommand> = {}) => remoteCommand(vmId, extra);
 
 function setup(maxOutgoing = 2) {
   const hypervisor = new FakeHypervisor();
@@ -31,16 +26,7 @@ function setup(maxOutgoing = 2) {
   return { hypervisor, peers, network, migrations, transitions };
 }
 
-async function until(check: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 500 && !check(); i++) await new Promise((r) => setTimeout(r, 2));
-  assert.ok(check(), `timed out waiting for ${what}`);
-}
 
-async function finalOf(migrations: Migrations, jobId: string): Promise<MigrationStatus> {
-  let last: MigrationStatus | undefined;
-  await migrations.watch({ jobId }, (s) => (last = s)).done;
-  return last!;
-}
 
 test('host-side checks: unknown VM, VM not running, second job for one VM', async () => {
   const { hypervisor, migrations } = setup();

@@ -9,24 +9,19 @@ import { Migrations } from '../../agent/migration/migrations.js';
 import { MigrationJob } from '../../agent/migration/migration-job.js';
 import { runHibernation } from '../../agent/migration/hibernation.js';
 import type { VmInfo } from '../../agent/migration/ports.js';
-import type { MigrateCommand, MigrationStatus } from '../../agent/migration/types.js';
+import type { MigrateCommand } from '../../agent/migration/types.js';
 import { LibvirtHypervisor } from '../../agent/hypervisor/libvirt-hypervisor.js';
 import { ReconnectingClient } from '../../agent/libvirt/index.js';
 import { decodeRemoteDomainLookupByUuidArgs, encodeRemoteDomainLookupByUuidRet } from '../../agent/libvirt/generated/remote_protocol.gen.js';
 import { FerryError, isFerryError } from '../../shared/errors.js';
 import { FakeHypervisor, FakeNetwork, FakePeers, fastClock, stats } from '../support/fake-ports.js';
 import { MockLibvirtd } from '../support/mock-libvirtd.js';
+import { finalOf, remoteCommand, until } from '../support/migration-fixtures.js';
 
 const VM = '6f1c2a3e-9d4b-4c1e-8f7a-0b1c2d3e4f50';
 const CALL_MS = 200;
 
-function command(extra: Partial<MigrateCommand> = {}): MigrateCommand {
-  return {
-    vmId: VM, mode: 'remote', dst: '198.18.0.2', dstparams: '', dstqemu: '198.19.0.2', migrationNetwork: '', overwrite: false,
-    policy: { preset: '', maxBandwidthMibps: 0, parallelConnections: 1, compression: 'none', autoConverge: false, postCopy: false, encrypted: false, copyStorage: 'none', initialDowntimeMs: 0, schedule: [], completionTimeoutSPerGib: 0, stallTimeoutS: 0, queueTimeoutS: 600 },
-    ...extra,
-  };
-}
+const command = (extra: Partial<MigrateCommand> = {}) => remoteCommand(VM, extra);
 
 /** A hypervisor that can hang its abort and lose (then regain) its connection. */
 class UnreliableHypervisor extends FakeHypervisor {
@@ -65,16 +60,7 @@ function setup() {
   return { hypervisor, peers, migrations };
 }
 
-async function until(check: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 1000 && !check(); i++) await new Promise((r) => setTimeout(r, 2));
-  assert.ok(check(), `timed out waiting for ${what}`);
-}
 
-async function finalOf(migrations: Migrations, jobId: string): Promise<MigrationStatus> {
-  let last: MigrationStatus | undefined;
-  await migrations.watch({ jobId }, (s) => (last = s)).done;
-  return last!;
-}
 
 test('an abort that never answers: CancelMigration answers DEADLINE_EXCEEDED within the call deadline and the job says so', async () => {
   const { hypervisor, migrations } = setup();

@@ -7,19 +7,14 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { JobJournal, type JournaledJob } from '../../agent/migration/job-journal.js';
 import { Migrations } from '../../agent/migration/migrations.js';
-import type { MigrateCommand, MigrationStatus } from '../../agent/migration/types.js';
 import { FakeHypervisor, FakeNetwork, FakePeers, fastClock, stats } from '../support/fake-ports.js';
 import { MemoryJournal } from '../support/memory-journal.js';
 import { isFerryError } from '../../shared/errors.js';
+import { finalOf, remoteCommand, until } from '../support/migration-fixtures.js';
 
 const VM = '6f1c2a3e-9d4b-4c1e-8f7a-0b1c2d3e4f50';
 
-function command(vmId = VM): MigrateCommand {
-  return {
-    vmId, mode: 'remote', dst: '198.18.0.2', dstparams: '', dstqemu: '198.19.0.2', migrationNetwork: '', overwrite: false,
-    policy: { preset: '', maxBandwidthMibps: 0, parallelConnections: 1, compression: 'none', autoConverge: false, postCopy: false, encrypted: false, copyStorage: 'none', initialDowntimeMs: 0, schedule: [], completionTimeoutSPerGib: 0, stallTimeoutS: 0, queueTimeoutS: 600 },
-  };
-}
+const command = (vmId = VM) => remoteCommand(vmId);
 
 /** One "run" of the agent over a journal that outlives it; the hypervisor and network are the host's. */
 function agentRun(disk: MemoryJournal<JournaledJob>, host: { hypervisor: FakeHypervisor; network: FakeNetwork }, maxOutgoing = 2) {
@@ -32,16 +27,7 @@ function agentRun(disk: MemoryJournal<JournaledJob>, host: { hypervisor: FakeHyp
   return { migrations, peers, journal };
 }
 
-async function until(check: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 1000 && !check(); i++) await new Promise((r) => setTimeout(r, 2));
-  assert.ok(check(), `timed out waiting for ${what}`);
-}
 
-async function finalOf(migrations: Migrations, jobId: string): Promise<MigrationStatus> {
-  let last: MigrationStatus | undefined;
-  await migrations.watch({ jobId }, (s) => (last = s)).done;
-  return last!;
-}
 
 /** A first run that starts a migration and dies (journal frozen) while libvirt copies. */
 async function dieMidMigration() {

@@ -5,9 +5,10 @@ import assert from 'node:assert/strict';
 import { HostLimits } from '../../agent/migration/limits.js';
 import { Migrations } from '../../agent/migration/migrations.js';
 import type { IncomingOffer, PrepareIncomingArgs } from '../../agent/migration/ports.js';
-import type { ConvergenceStep, MigrateCommand, MigrationPolicy, MigrationStatus } from '../../agent/migration/types.js';
+import type { ConvergenceStep, MigrateCommand, MigrationPolicy } from '../../agent/migration/types.js';
 import { FerryError } from '../../shared/errors.js';
 import { FakeHypervisor, FakeNetwork, FakePeers, fastClock, stats } from '../support/fake-ports.js';
+import { finalOf, until } from '../support/migration-fixtures.js';
 
 const VM = '6f1c2a3e-9d4b-4c1e-8f7a-0b1c2d3e4f50';
 const VM2 = '7f1c2a3e-9d4b-4c1e-8f7a-0b1c2d3e4f51';
@@ -39,17 +40,7 @@ function setup(options: { maxOutgoing?: number; limits?: HostLimits; peers?: Fak
   return { hypervisor, peers, migrations, limits };
 }
 
-async function until(check: () => boolean, what: string, ms = 3000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!check() && Date.now() < end) await new Promise((r) => setTimeout(r, 2));
-  assert.ok(check(), `timed out waiting for ${what}`);
-}
 
-async function finalOf(migrations: Migrations, jobId: string): Promise<MigrationStatus> {
-  let last: MigrationStatus | undefined;
-  await migrations.watch({ jobId }, (s) => (last = s)).done;
-  return last!;
-}
 
 /** Moves the fake job to memory iteration n (libvirt's count: n-1 passes done). */
 function iteration(h: FakeHypervisor, n: number): void {

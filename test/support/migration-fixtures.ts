@@ -1,0 +1,30 @@
+// What the unit tests of the migration core share: a command as the Migration
+// service would hand it over (every policy default resolved), and waits.
+import assert from 'node:assert/strict';
+import type { Migrations } from '../../agent/migration/migrations.js';
+import type { MigrateCommand, MigrationPolicy, MigrationStatus } from '../../agent/migration/types.js';
+
+export function remoteCommand(vmId: string, extra: Partial<MigrateCommand> = {}, policy: Partial<MigrationPolicy> = {}): MigrateCommand {
+  return {
+    vmId, mode: 'remote', dst: '198.18.0.2', dstparams: '', dstqemu: '198.19.0.2', migrationNetwork: '', overwrite: false,
+    policy: {
+      preset: '', maxBandwidthMibps: 0, parallelConnections: 1, compression: 'none', autoConverge: false, postCopy: false, encrypted: false,
+      copyStorage: 'none', initialDowntimeMs: 0, schedule: [], completionTimeoutSPerGib: 0, stallTimeoutS: 0, queueTimeoutS: 600, ...policy,
+    },
+    ...extra,
+  };
+}
+
+/** Polls check() until it holds; fails the test after ms. */
+export async function until(check: () => boolean, what: string, ms = 3000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!check() && Date.now() < end) await new Promise((r) => setTimeout(r, 2));
+  assert.ok(check(), `timed out waiting for ${what}`);
+}
+
+/** The job's last status, once it has ended. */
+export async function finalOf(migrations: Migrations, jobId: string): Promise<MigrationStatus> {
+  let last: MigrationStatus | undefined;
+  await migrations.watch({ jobId }, (s) => (last = s)).done;
+  return last!;
+}
