@@ -7,6 +7,10 @@
 //   buffer and delivered as soon as the registration completes, instead of being lost.
 // - A handler that throws must not break routing or the connection: exceptions are caught and
 //   passed to onHandlerError.
+// - libvirtd refuses a second registration of the same event id for the same domain (or for all
+//   domains) on one connection ("event callback already tracked"). So subscribers of one
+//   (event id, domain) share a single registration, as libvirt's own remote driver does; the last
+//   one to leave deregisters it.
 
 import { domainFromWire, domainToWire, type Domain } from './domain.js';
 import {
@@ -69,8 +73,26 @@ const SUPPORTED = new Set<number>([VIR_DOMAIN_EVENT_ID_LIFECYCLE, VIR_DOMAIN_EVE
 
 const UNROUTED_MAX = 256;
 
+type Handler = (e: DomainEvent) => void;
+
+/** One daemon registration and the subscribers that share it. */
+interface Registration {
+  callbackId: number;
+  handlers: Set<Handler>;
+}
+
+/** A registration by key, with its subscribers counted from the moment they ask (before it is ready). */
+interface Shared {
+  users: number;
+  ready: Promise<Registration>;
+}
+
 export class EventRouter {
-  private readonly handlers = new Map<number, (e: DomainEvent) => void>();
+  private readonly handlers = new Map<number, Registration>();
+  /** By "eventId/uuid" ("eventId/*" for all domains). */
+  private readonly registrations = new Map<string, Shared>();
+  /** Deregistrations in flight, so that registering the same key again waits for them. */
+  private readonly leaving = new Map<string, Promise<unknown>>();
   private unrouted: DomainEvent[] = [];
 
   constructor(
@@ -92,15 +114,15 @@ export class EventRouter {
       this.onDecodeError(err, procedure);
       return;
     }
-    const h = this.handlers.get(event.callbackId);
-    if (h) this.deliver(h, event);
+    const registration = this.handlers.get(event.callbackId);
+    if (registration) for (const h of [...registration.handlers]) this.deliver(h, event);
     else {
       this.unrouted.push(event);
       if (this.unrouted.length > UNROUTED_MAX) this.unrouted.shift();
     }
   }
 
-  private deliver(h: (e: DomainEvent) => void, event: DomainEvent): void {
+  private deliver(h: Handler, event: DomainEvent): void {
     try {
       h(event);
     } catch (err) {
@@ -110,27 +132,58 @@ export class EventRouter {
 
   /**
    * Registers for `eventId` (optionally for one domain) and returns an async unsubscribe.
-   * Unsubscribing stops delivery at once; the deregistration call is best effort once the
-   * connection is gone (the daemon drops registrations with the connection anyway).
+   * Unsubscribing stops delivery at once; the deregistration call (made when the last
+   * subscriber of that event id and domain leaves) is best effort once the connection is gone
+   * (the daemon drops registrations with the connection anyway).
    */
   async subscribe<K extends SupportedEventId>(eventId: K, handler: (e: EventMap[K]) => void, dom?: Domain, opts?: CallOptions): Promise<() => Promise<void>> {
     if (!SUPPORTED.has(eventId)) throw new TypeError(`event id ${String(eventId)} is not supported by this client (supported: ${[...SUPPORTED].join(', ')})`);
-    const ret = await this.call(procedures.CONNECT_DOMAIN_EVENT_CALLBACK_REGISTER_ANY, { eventID: eventId, dom: dom ? domainToWire(dom) : null }, opts);
-    const id = ret.callbackID;
-    const h = handler as (e: DomainEvent) => void;
-    this.handlers.set(id, h);
-    const early = this.unrouted.filter((e) => e.callbackId === id);
+    const key = `${eventId}/${dom?.uuid ?? '*'}`;
+    const h = handler as Handler;
+    let shared = this.registrations.get(key);
+    if (!shared) {
+      const created: Shared = { users: 0, ready: this.register(key, eventId, dom, opts) };
+      created.ready.catch(() => { if (this.registrations.get(key) === created) this.registrations.delete(key); });
+      this.registrations.set(key, (shared = created));
+    }
+    shared.users++;
+    let registration: Registration;
+    try {
+      registration = await shared.ready;
+    } catch (err) {
+      shared.users--;
+      throw err;
+    }
+    registration.handlers.add(h);
+    // Events that raced the register reply belong to its callback id: hand them over now.
+    const early = this.unrouted.filter((e) => e.callbackId === registration.callbackId);
     if (early.length) {
-      this.unrouted = this.unrouted.filter((e) => e.callbackId !== id);
+      this.unrouted = this.unrouted.filter((e) => e.callbackId !== registration.callbackId);
       for (const e of early) this.deliver(h, e);
     }
+    const joined = shared;
     let done = false;
     return async () => {
       if (done) return;
       done = true;
-      this.handlers.delete(id);
-      await this.call(procedures.CONNECT_DOMAIN_EVENT_CALLBACK_DEREGISTER_ANY, { callbackID: id }, opts);
+      registration.handlers.delete(h);
+      if (--joined.users > 0) return;
+      this.handlers.delete(registration.callbackId);
+      if (this.registrations.get(key) === joined) this.registrations.delete(key);
+      const call = this.call(procedures.CONNECT_DOMAIN_EVENT_CALLBACK_DEREGISTER_ANY, { callbackID: registration.callbackId }, opts);
+      const settled = call.catch(() => undefined);
+      this.leaving.set(key, settled);
+      void settled.then(() => { if (this.leaving.get(key) === settled) this.leaving.delete(key); });
+      await call;
     };
+  }
+
+  private async register(key: string, eventId: SupportedEventId, dom: Domain | undefined, opts?: CallOptions): Promise<Registration> {
+    await this.leaving.get(key); // the daemon must have dropped the previous one first
+    const ret = await this.call(procedures.CONNECT_DOMAIN_EVENT_CALLBACK_REGISTER_ANY, { eventID: eventId, dom: dom ? domainToWire(dom) : null }, opts);
+    const registration: Registration = { callbackId: ret.callbackID, handlers: new Set() };
+    this.handlers.set(registration.callbackId, registration);
+    return registration;
   }
 
   get subscriptionCount(): number {

@@ -81,7 +81,15 @@ export class ReconnectingClient {
   async subscribe<K extends SupportedEventId>(eventId: K, handler: (e: EventMap[K]) => void, dom?: Domain): Promise<() => Promise<void>> {
     const sub: Subscription = { eventId, handler: handler as (e: never) => void, dom };
     this.subs.add(sub);
-    if (this.status === 'ready' && this.current) await this.register(this.current, sub);
+    if (this.status === 'ready' && this.current) {
+      try {
+        await this.register(this.current, sub);
+      } catch (err) {
+        // Refused now: it must not be registered later either, by a reconnect, for nobody.
+        this.subs.delete(sub);
+        throw err;
+      }
+    }
     return async () => {
       this.subs.delete(sub);
       await sub.off?.().catch(() => {});

@@ -104,9 +104,11 @@ export class IncomingMigrations {
     const record: IncomingRecord = {
       jobId: args.jobId, vmId: args.vmId, preparedBy, images, pinhole: { ...pinhole, ports: [...pinhole.ports] }, expiresAt: Date.now() + this.options.reservationTtlMs,
     };
-    this.hold(record);
     // Durable before the source is answered: a restart must find the hole's owner.
+    // Held only after the write: until prepare() returns, `preparing` counts this
+    // migration, and a held reservation would count it a second time.
     await this.options.journal?.write(record.jobId, false, record).catch(() => undefined);
+    this.hold(record);
     const port = pinhole.ports[0]!;
     return {
       migrateUri: `tcp://${hostPort(address, port)}`,

@@ -122,6 +122,47 @@ describe('events and connection health', () => {
     assert.deepEqual(deregistered, [1]);
   });
 
+  it('shares one registration per event id and domain, as libvirtd refuses a second one; the last to leave deregisters', async () => {
+    const registered: Array<[number, string | null]> = [];
+    const deregistered: number[] = [];
+    const tracked = new Set<string>();
+    let next = 10;
+    mock.on('CONNECT_DOMAIN_EVENT_CALLBACK_REGISTER_ANY', (c) => {
+      const a = decodeRemoteConnectDomainEventCallbackRegisterAnyArgs(c.args);
+      const key = `${a.eventID}/${a.dom?.name ?? '*'}`;
+      // What libvirtd answers to a duplicate on one connection.
+      if (tracked.has(key)) return { error: { code: 8, message: 'invalid argument: event callback already tracked' } };
+      tracked.add(key);
+      registered.push([a.eventID, a.dom?.name ?? null]);
+      const callbackID = next++;
+      return { body: (w) => encodeRemoteConnectDomainEventCallbackRegisterAnyRet(w, { callbackID }) };
+    });
+    mock.on('CONNECT_DOMAIN_EVENT_CALLBACK_DEREGISTER_ANY', (c) => {
+      deregistered.push(decodeRemoteConnectDomainEventCallbackDeregisterAnyArgs(c.args).callbackID);
+      tracked.clear();
+    });
+    const c = await connect();
+    const seen: string[] = [];
+    const [offA, offB] = await Promise.all([
+      c.events.subscribe(ITERATION, (e) => seen.push(`a${e.iteration}`)),
+      c.events.subscribe(ITERATION, (e) => seen.push(`b${e.iteration}`)),
+    ]);
+    assert.deepEqual(registered, [[ITERATION, null]]);
+    mock.sendEvent(RemoteProcedure.DOMAIN_EVENT_CALLBACK_MIGRATION_ITERATION, iteration(10, 1));
+    await waitFor(() => seen.length === 2);
+    assert.deepEqual(seen.sort(), ['a1', 'b1']);
+    await offA();
+    assert.deepEqual(deregistered, [], 'b still listens');
+    mock.sendEvent(RemoteProcedure.DOMAIN_EVENT_CALLBACK_MIGRATION_ITERATION, iteration(10, 2));
+    await waitFor(() => seen.length === 3);
+    assert.equal(seen[2], 'b2');
+    await offB();
+    assert.deepEqual(deregistered, [10]);
+    // And a new subscriber registers afresh.
+    await c.events.subscribe(ITERATION, () => {});
+    assert.deepEqual(registered, [[ITERATION, null], [ITERATION, null]]);
+  });
+
   it('rejects event ids it cannot decode', async () => {
     const c = await connect();
     await assert.rejects(c.events.subscribe(5 as never, () => {}), /not supported/);
@@ -207,6 +248,26 @@ describe('reconnecting client', () => {
       assert.deepEqual(statuses, ['ready', 'reconnecting', 'ready']);
       assert.equal(subErrors.length, 1);
       assert.match(String(subErrors[0]), /Domain not found/);
+    } finally {
+      await rc.close();
+    }
+  });
+
+  it('forgets a subscription the daemon refused: a reconnect does not register it for nobody', async () => {
+    let registrations = 0;
+    mock.on('CONNECT_DOMAIN_EVENT_CALLBACK_REGISTER_ANY', () => {
+      registrations++;
+      if (registrations === 1) return { error: { code: 8, message: 'invalid argument: event callback already tracked' } };
+      return { body: (w) => encodeRemoteConnectDomainEventCallbackRegisterAnyRet(w, { callbackID: registrations }) };
+    });
+    const statuses: ClientStatus[] = [];
+    const rc = new ReconnectingClient({ dialer: mock.dialer(), keepalive: false, retryStrategy: () => 10, onStatus: (s) => statuses.push(s) });
+    try {
+      await rc.client();
+      await assert.rejects(rc.subscribe(JOB_COMPLETED, () => {}), /already tracked/);
+      mock.dropAll();
+      await waitFor(() => statuses.length === 3);
+      assert.equal(registrations, 1, 'nothing re-registered after the reconnect');
     } finally {
       await rc.close();
     }

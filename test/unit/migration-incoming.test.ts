@@ -107,3 +107,19 @@ test('after a restart, reservations whose migration may still need them come bac
   assert.deepEqual(pinholes.open_, []);
   assert.deepEqual([...journal.records.keys()], ['copying']);
 });
+
+test('a reservation being journaled counts once against the incoming limit', async () => {
+  const journal = new MemoryJournal<IncomingRecord>();
+  const write = journal.write.bind(journal);
+  journal.write = async (jobId, finished, data) => {
+    await new Promise((r) => setTimeout(r, 20)); // an fsync's worth
+    return write(jobId, finished, data);
+  };
+  const network = new FakeNetwork([{ address: '198.19.0.2', prefixLength: 24, interface: 'eth1', family: 'ipv4' }]);
+  const incoming = new IncomingMigrations({ network, pinholes: new FakePinholes(), peerLibvirtUri: '', pinholeTtlMs: 10_000, reservationTtlMs: 60_000, maxIncoming: () => 2, journal });
+  const first = incoming.prepare(args({ jobId: 'a', vmId: 'v1' }));
+  await new Promise((r) => setTimeout(r, 5)); // the first is writing its record
+  await incoming.prepare(args({ jobId: 'b', vmId: 'v2' }));
+  await first;
+  assert.equal(incoming.count, 2);
+});
