@@ -54,11 +54,17 @@ export function createSystemInformationProbe(): SystemProbe {
       return nics.sort((a, b) => a.name.localeCompare(b.name));
     },
 
+    // From sysfs, not si.networkStats: that one lists the NICs with execSync
+    // (`ip route`), which stops the event loop until the command has run, and
+    // then spawns a shell per NIC; GetStats is polled, and on a busy host
+    // every RPC and progress message would wait behind it.
     async nicCounters(): Promise<NicCounters[]> {
-      const stats = await si.networkStats('*');
-      return stats
-        .filter((s) => s.iface !== '' && s.iface !== 'lo')
-        .map((s) => ({ name: s.iface, rxBytes: s.rx_bytes, txBytes: s.tx_bytes }));
+      const names = (await listSysNet()).filter((name) => name !== 'lo');
+      return Promise.all(names.map(async (name) => ({
+        name,
+        rxBytes: await readCounter(name, 'rx_bytes'),
+        txBytes: await readCounter(name, 'tx_bytes'),
+      })));
     },
 
     async cpuPercent(): Promise<number> {
@@ -81,6 +87,15 @@ async function listSysNet(): Promise<string[]> {
     return await fs.readdir(SYS_NET);
   } catch {
     return [];
+  }
+}
+
+/** A NIC's byte counter since boot (0 if it vanished meanwhile). */
+async function readCounter(name: string, counter: 'rx_bytes' | 'tx_bytes'): Promise<number> {
+  try {
+    return Number((await fs.readFile(`${SYS_NET}/${name}/statistics/${counter}`, 'utf8')).trim()) || 0;
+  } catch {
+    return 0;
   }
 }
 
