@@ -76,9 +76,9 @@ function snapshot(root: string): Map<string, string> {
  * to lab1's own agent; resolves once it logs that it is ready.
  */
 const INSTALLED_PORT = 54400;
-async function startInstalled(bin: string, env: NodeJS.ProcessEnv) {
+async function startInstalled(bin: string, env: NodeJS.ProcessEnv, stateDirectory: string) {
   await ensureLab(1);
-  const args = [`${bin}/ferryd`, '--listen', `${labHost('lab1').mgmtIp}:${INSTALLED_PORT}`, '--insecure', '--set', 'firewall.backend=none', '--set', `state_directory=${path.dirname(bin)}/state`];
+  const args = [`${bin}/ferryd`, '--listen', `${labHost('lab1').mgmtIp}:${INSTALLED_PORT}`, '--insecure', '--set', 'firewall.backend=none', '--set', `state_directory=${stateDirectory}`];
   const child = spawn(path.join(REPO, 'scripts/lab'), ['exec', 'lab1', ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   const port = await new Promise<number>((resolve, reject) => {
@@ -124,7 +124,9 @@ test('install into a temporary root, run it, verify the unit, install again, uni
   assert.equal(verify.stderr.trim(), '');
 
   // The installed agent runs from its own directory and answers on gRPC.
-  const agent = await startInstalled(bin, { ...env, FERRY_CONFIG: `${etc}/ferryd.yaml` });
+  // Its state (the job journal) is the host's data, not the installer's: kept apart from the install root.
+  const state = tempRoot();
+  const agent = await startInstalled(bin, { ...env, FERRY_CONFIG: `${etc}/ferryd.yaml` }, state);
   try {
     const clients = connectAgent(`${labHost('lab1').mgmtIp}:${agent.port}`, grpc.credentials.createInsecure());
     const answer = await unary(clients.host, 'GetCapabilities', {}, { timeoutMs: 5000 }).then(
@@ -136,6 +138,8 @@ test('install into a temporary root, run it, verify the unit, install again, uni
   } finally {
     agent.child.kill('SIGTERM');
   }
+  assert.deepEqual(fs.readdirSync(state).sort(), ['incoming', 'jobs'], 'the agent made its journal directories');
+  fs.rmSync(state, { recursive: true, force: true });
 
   // Again: the same files, and the operator's config is kept.
   fs.appendFileSync(`${etc}/ferryd.yaml`, '# edited by the operator\n');
