@@ -119,7 +119,8 @@ export class Migrations {
   /**
    * After a restart: takes back the jobs a previous run journaled. Finished
    * ones answer status calls for the rest of their retention; unfinished ones
-   * are followed to their end (recovery.ts), each holding an outgoing slot.
+   * are followed to their end (recovery.ts), each holding an outgoing slot,
+   * or queued again when they had not started.
    * Returns the number of jobs still being followed.
    */
   restore(records: readonly JournaledJob[]): number {
@@ -133,7 +134,11 @@ export class Migrations {
       if (job.finished) continue;
       following++;
       const release = this.slots.claim();
-      void recoverJob(job, this.deps).finally(release);
+      const requeue = (queued: MigrationJob) => {
+        release(); // it waits for a slot like any queued job
+        void runAdmitted(queued, this.admissionDeps());
+      };
+      void recoverJob(job, this.deps, requeue).finally(release);
     }
     return following;
   }

@@ -5,8 +5,8 @@
  * convergence policy, outcome) — or may have ended while the agent was down:
  * the VM gone from this host means libvirt completed it; the VM still here
  * with no job means it did not. A job that had not started its copy (QUEUED,
- * PREPARING) ran nothing and fails, saying so; the destination is told, so it
- * closes its pinhole.
+ * PREPARING) ran nothing: it is queued again, once the destination was told
+ * to drop what it prepared.
  */
 import { FerryError } from '../../shared/errors.js';
 import { completionTimeoutMs, ConvergenceTracker } from './convergence.js';
@@ -20,8 +20,12 @@ import { tellDestination, vmStateOf, type OutgoingDeps } from './outgoing.js';
 import { Steering } from './steering.js';
 import type { JobStats } from './types.js';
 
-/** Never throws: the job ends with the outcome libvirt shows, or FAILED with the reason it cannot tell. */
-export async function recoverJob(job: MigrationJob, deps: OutgoingDeps): Promise<void> {
+/**
+ * Never throws: the job ends with the outcome libvirt shows, or FAILED with
+ * the reason it cannot tell; a job that had not started its copy is handed to
+ * `requeue` (QUEUED again, its queue timeout still counted from acceptance).
+ */
+export async function recoverJob(job: MigrationJob, deps: OutgoingDeps, requeue: (job: MigrationJob) => void): Promise<void> {
   const { vmId } = job.command;
   try {
     const running = await runningJobOf(vmId, deps);
@@ -34,7 +38,13 @@ export async function recoverJob(job: MigrationJob, deps: OutgoingDeps): Promise
       return await conclude(job, deps, final);
     }
     if (job.phase === 'queued' || (job.phase === 'preparing' && !job.nicBaseline)) {
-      throw new FerryError('ABORTED', `the agent restarted before the ${job.command.mode === 'file' ? 'save' : 'migration'} started; nothing ran: start it again`);
+      // Nothing ran yet: the destination forgets its reservation (the job asks again under the same id).
+      if (job.phase === 'preparing' && job.command.mode === 'remote') {
+        await tellDestination(job, deps, false, new FerryError('ABORTED', 'the source agent restarted before the copy began'));
+      }
+      job.warn('the agent restarted before this job started; it was queued again');
+      job.requeue('the agent restarted before this job started: queued again');
+      return requeue(job);
     }
     job.warn('the agent was down when this migration ended; its outcome is read from where the VM is now');
     await conclude(job, deps, undefined);

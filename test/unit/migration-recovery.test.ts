@@ -17,12 +17,12 @@ const VM = '6f1c2a3e-9d4b-4c1e-8f7a-0b1c2d3e4f50';
 const command = (vmId = VM) => remoteCommand(vmId);
 
 /** One "run" of the agent over a journal that outlives it; the hypervisor and network are the host's. */
-function agentRun(disk: MemoryJournal<JournaledJob>, host: { hypervisor: FakeHypervisor; network: FakeNetwork }, maxOutgoing = 2) {
+function agentRun(disk: MemoryJournal<JournaledJob>, host: { hypervisor: FakeHypervisor; network: FakeNetwork }, maxOutgoing: number | (() => number) = 2) {
   const peers = new FakePeers();
   const journal = new JobJournal(disk, (id, err) => assert.fail(`journal write of ${id} failed: ${String(err)}`), Date.now);
   const migrations = new Migrations({
     ...host, peers, clock: fastClock, hostName: 'lab1', callTimeoutMs: 1000, pollIntervalMs: 5,
-    destinationUriTemplate: 'qemu+tcp://{host}/system', maxOutgoing: () => maxOutgoing, retentionMs: 60_000, journal,
+    destinationUriTemplate: 'qemu+tcp://{host}/system', maxOutgoing: typeof maxOutgoing === 'number' ? () => maxOutgoing : maxOutgoing, retentionMs: 60_000, journal,
   });
   return { migrations, peers, journal };
 }
@@ -113,7 +113,7 @@ test('a reattached job can be cancelled: libvirt\'s job is aborted and the job e
   assert.deepEqual(host.hypervisor.aborted, [VM]);
 });
 
-test('a job that was still queued ran nothing: FAILED with a message saying so; finished jobs answer without being rewritten', async () => {
+test('a job that was still queued is queued again by the next run and completes; finished jobs answer without being rewritten', async () => {
   const disk = new MemoryJournal<JournaledJob>();
   const host = { hypervisor: new FakeHypervisor(), network: new FakeNetwork() };
   host.hypervisor.addVm(VM);
@@ -123,16 +123,41 @@ test('a job that was still queued ran nothing: FAILED with a message saying so; 
   await first.journal.freeze();
   await first.migrations.cancel({ jobId }); // the first run "dies": its end is not journaled
   const second = agentRun(disk, host);
-  second.migrations.restore(disk.load().map((r) => r.data));
+  assert.equal(second.migrations.restore(disk.load().map((r) => r.data)), 1);
+  await until(() => host.hypervisor.isMigrating(VM), 'perform by the new run');
+  assert.equal(second.peers.prepared.length, 1, 'the destination was asked to prepare once, by the new run');
+  host.hypervisor.complete(VM);
   const final = await finalOf(second.migrations, jobId);
-  assert.equal(final.phase, 'failed');
-  assert.match(final.error!.message, /nothing ran: start it again/);
-  assert.equal(final.error?.vmState, 'running on source');
+  assert.equal(final.phase, 'completed');
+  assert.match(final.warnings.join('\n'), /queued again/);
+  await until(() => disk.records.get(jobId)!.finished, 'the final record');
   const writes = disk.writes;
   const third = agentRun(disk, host);
   assert.equal(third.migrations.restore(disk.load().map((r) => r.data)), 0);
-  assert.equal(third.migrations.status({ jobId }).phase, 'failed');
+  assert.equal(third.migrations.status({ jobId }).phase, 'completed');
   assert.equal(disk.writes, writes, 'restoring a finished job does not rewrite (and so renew) its record');
+});
+
+test('a job that was preparing when the agent died: the destination drops its reservation, and the job is queued again', async () => {
+  const disk = new MemoryJournal<JournaledJob>();
+  const host = { hypervisor: new FakeHypervisor(), network: new FakeNetwork() };
+  host.hypervisor.addVm(VM);
+  let limit = 0;
+  const first = agentRun(disk, host, () => limit);
+  // Queued first (a queued job is journaled before it prepares), then a slot, then a PrepareIncoming that never answers.
+  first.peers.prepareIncoming = () => new Promise(() => {});
+  const { jobId } = await first.migrations.migrate(command());
+  limit = 1;
+  first.migrations.limitsChanged();
+  await until(() => disk.records.get(jobId)?.data.status.phase === 'preparing', 'the preparing record');
+  await first.journal.freeze();
+  const second = agentRun(disk, host);
+  second.migrations.restore(disk.load().map((r) => r.data));
+  await until(() => host.hypervisor.isMigrating(VM), 'perform by the new run');
+  assert.deepEqual(second.peers.finished, [{ jobId, success: false }], 'the first reservation was dropped first');
+  host.hypervisor.complete(VM);
+  assert.equal((await finalOf(second.migrations, jobId)).phase, 'completed');
+  await first.migrations.cancel({ jobId }); // the dead run's job, so that its deadline timer does not outlive the test
 });
 
 test('a stopping agent refuses new jobs with UNAVAILABLE, touching nothing', async () => {
