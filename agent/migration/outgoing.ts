@@ -17,6 +17,7 @@ import { nicTrafficSince, readNicBaseline } from './nic-counters.js';
 import { chooseSourceAddress, routeWarnings } from './source-address.js';
 import { Steering } from './steering.js';
 import type { Clock, Hypervisor, HostNetwork, IncomingOffer, LiveMigrationPlan, PeerAgents, VmDisk, VmInfo } from './ports.js';
+import type { JobStats } from './types.js';
 
 export interface OutgoingDeps {
   hypervisor: Hypervisor;
@@ -112,14 +113,7 @@ export async function performOutgoing(job: MigrationJob, prepared: PreparedMigra
     } finally {
       await monitor.stop();
     }
-    const final = await hypervisor.completedJobStats(command.vmId).catch(() => undefined);
-    if (final) job.applyFinalStats(final);
-    job.update(await nicTrafficSince(network, job.nicBaseline!));
-    job.setPhase('completed');
-    // The guest runs on the destination: the caller hears so at once. The
-    // destination closing its pinhole (which admits no new connection after
-    // its short TTL anyway) is no reason to keep it waiting.
-    void tellDestination(job, deps, true);
+    await finishCompleted(job, deps, await hypervisor.completedJobStats(command.vmId).catch(() => undefined));
   } catch (err) {
     // What became of the VM is known only once libvirt answers: after a lost
     // connection (libvirtd restarted) that is a while, and it decides the outcome.
@@ -178,6 +172,18 @@ export async function vmWhenHypervisorAnswers(
  */
 async function completedUnanswered(job: MigrationJob, deps: OutgoingDeps): Promise<void> {
   job.warn('the connection to libvirtd was lost before it answered, and the VM has left this host: the migration completed (the counters are the last ones seen)');
+  await finishCompleted(job, deps, undefined);
+}
+
+/**
+ * The end of every migration that completed: libvirt's final statistics
+ * (when it kept them), the NIC traffic since the copy began, COMPLETED, and
+ * then the destination told. The guest runs on the destination, so the
+ * caller hears at once; the destination closing its pinhole (which admits no
+ * new connection after its short TTL anyway) is no reason to keep it waiting.
+ */
+export async function finishCompleted(job: MigrationJob, deps: OutgoingDeps, final: JobStats | undefined): Promise<void> {
+  if (final) job.applyFinalStats(final);
   if (job.nicBaseline) job.update(await nicTrafficSince(deps.network, job.nicBaseline));
   job.setPhase('completed');
   void tellDestination(job, deps, true);

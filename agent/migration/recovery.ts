@@ -15,8 +15,7 @@ import { failureOf } from './failure.js';
 import { removeHibernationFiles } from './hibernation.js';
 import type { MigrationJob } from './migration-job.js';
 import { startMonitor } from './monitor.js';
-import { nicTrafficSince } from './nic-counters.js';
-import { tellDestination, vmStateOf, type OutgoingDeps } from './outgoing.js';
+import { finishCompleted, tellDestination, vmStateOf, type OutgoingDeps } from './outgoing.js';
 import { Steering } from './steering.js';
 import type { JobStats } from './types.js';
 
@@ -93,13 +92,10 @@ async function conclude(job: MigrationJob, deps: OutgoingDeps, final: JobStats |
   if (!completed) {
     throw new FerryError('ABORTED', `libvirt's ${command.mode === 'file' ? 'save' : 'migration'} job ended without completing (the agent was restarted meanwhile)`);
   }
+  if (!final) job.warn('libvirt kept no final statistics of this job: the counters are the last ones seen');
+  if (command.mode === 'remote') return finishCompleted(job, deps, final);
   if (final) job.applyFinalStats(final);
-  else job.warn('libvirt kept no final statistics of this job: the counters are the last ones seen');
-  if (command.mode === 'remote') {
-    if (job.nicBaseline) job.update(await nicTrafficSince(deps.network, job.nicBaseline));
-  }
   job.setPhase('completed');
-  if (command.mode === 'remote') void tellDestination(job, deps, true); // as in performOutgoing: after, not before
 }
 
 async function failRecovered(job: MigrationJob, deps: OutgoingDeps, err: unknown): Promise<void> {
