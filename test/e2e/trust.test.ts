@@ -12,11 +12,11 @@ import type { ChildProcess } from 'node:child_process';
 import * as grpc from '@grpc/grpc-js';
 import { unary, type FerryClients } from '../../shared/client.js';
 import { clientCredentialsFromFiles, clientCredentialsFromPem } from '../../shared/credentials.js';
-import { isFerryError, type FerryError } from '../../shared/errors.js';
 import { createVm, destroyVm, ensureLab, labSpawn, readLabState } from '../support/lab.js';
 import { agent, agentAs, closeAgents, domainState, engineTlsFiles, hostTlsFiles, pinholeRules, watchToEnd } from '../support/ferry.js';
 import { readTcpSegments } from '../support/pcap.js';
 import { ScratchPki, opensslDate, pki } from '../support/pki.js';
+import { refusal } from '../support/refusal.js';
 
 const VM = 'e2e-trust';
 const scratch = mkdtempSync(join(tmpdir(), 'ferry-trust-'));
@@ -41,16 +41,6 @@ function as(host: string, credentials: grpc.ChannelCredentials): FerryClients {
   const clients = agentAs(host, credentials);
   opened.push(clients);
   return clients;
-}
-
-async function refusal(promise: Promise<unknown>): Promise<FerryError> {
-  try {
-    await promise;
-  } catch (err) {
-    if (isFerryError(err)) return err;
-    throw err;
-  }
-  assert.fail('the call succeeded');
 }
 
 /** ferryd's log lines on a host since `since` (JSON lines, ferryd.log in the host's directory). */

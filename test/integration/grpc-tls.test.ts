@@ -19,8 +19,9 @@ import { listenTls } from '../../agent/tls/listener.js';
 import { loadTlsMaterial } from '../../agent/tls/material.js';
 import { CertificateStore } from '../../agent/tls/store.js';
 import { connectAgent, unary } from '../../shared/client.js';
-import { isFerryError, type FerryError } from '../../shared/errors.js';
+import { isFerryError } from '../../shared/errors.js';
 import { ScratchPki, credentialsFor, opensslDate, type IssuedCert } from '../support/pki.js';
+import { refusal } from '../support/refusal.js';
 
 const require = createRequire(import.meta.url);
 const VM = '6f1c2a7e-3b1d-4c2e-9a8b-0123456789ab';
@@ -94,16 +95,6 @@ async function call<T>(creds: grpc.ChannelCredentials, fn: (c: ReturnType<typeof
 
 const migrate = (creds: grpc.ChannelCredentials) =>
   call(creds, (c) => unary(c.migration, 'Migrate', { vmId: VM, dst: '127.0.0.2' }, { timeoutMs: 5000 }));
-
-async function refusal(promise: Promise<unknown>): Promise<FerryError> {
-  try {
-    await promise;
-  } catch (err) {
-    if (isFerryError(err)) return err;
-    throw err;
-  }
-  assert.fail('the call succeeded');
-}
 
 const waitForLog = async (match: (l: Record<string, unknown>) => boolean) => {
   for (let i = 0; i < 50; i++) {
