@@ -73,6 +73,10 @@ export function createSystemInformationProbe(): SystemProbe {
 
     async kvmAvailable(): Promise<boolean> {
       try {
+        // The KVM device itself (misc major 10, minor 232: Linux's
+        // include/linux/miscdevice.h), not just any file by that name.
+        const st = await fs.stat('/dev/kvm');
+        if (!st.isCharacterDevice() || deviceNumber(st.rdev) !== KVM_DEVICE) return false;
         await fs.access('/dev/kvm', constants.R_OK | constants.W_OK);
         return true;
       } catch {
@@ -80,6 +84,15 @@ export function createSystemInformationProbe(): SystemProbe {
       }
     },
   };
+}
+
+const KVM_DEVICE = '10:232';
+
+/** "major:minor" of a dev_t as Linux encodes it (new_encode_dev in kdev_t.h). */
+export function deviceNumber(rdev: number): string {
+  const major = (rdev >>> 8) & 0xfff;
+  const minor = (rdev & 0xff) | ((rdev >>> 12) & 0xfff00);
+  return `${major}:${minor}`;
 }
 
 async function listSysNet(): Promise<string[]> {

@@ -62,6 +62,7 @@ start_ferryd() {
   ensure_host_cert "$i"
   write_ferryd_config "$i"
   [[ -f $dir/ferryd.log ]] && mv -f "$dir/ferryd.log" "$dir/ferryd.log.1"
+  cp -f "$dir/libvirtd-kvm" "$dir/ferryd-kvm" 2>/dev/null || true   # it sees the /dev libvirtd sees
   # 9>&-: the lab lock must not live on in the daemon.
   setsid nsenter -t "$libvirtd" -n -m -u --wd="$dir" -- \
     env FERRY_CONFIG="$dir/ferryd.yaml" node "$FERRYD_MAIN" >"$dir/ferryd.log" 2>&1 </dev/null 9>&- &
@@ -85,10 +86,15 @@ stop_ferryd() {
 
 # lab up: start it, or restart one that runs an older configuration.
 start_ferryd_hook() {
-  local i=$1 name
+  local i=$1 name dir
   name=$(host_name "$i")
+  dir=$(host_dir "$name")
   if ferryd_pid "$name" >/dev/null && ! ferryd_config_current "$i"; then
     log "ferryd on $name runs an older configuration: restarting it"
+    stop_ferryd "$name" TERM
+  elif ferryd_pid "$name" >/dev/null && ! cmp -s "$dir/ferryd-kvm" "$dir/libvirtd-kvm"; then
+    # It lives in the mount namespace of the libvirtd it started with: another /dev.
+    log "ferryd on $name started before KVM was $(cat "$dir/libvirtd-kvm"): restarting it"
     stop_ferryd "$name" TERM
   fi
   start_ferryd "$i"

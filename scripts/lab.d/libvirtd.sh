@@ -77,6 +77,16 @@ CONF
   echo "$LIBVIRT_CONFIG_GENERATION" >"$dir/libvirt-config-generation"
 }
 
+# KVM in a host: "shown" (the machine's /dev/kvm, if it has one) or "hidden"
+# (`lab up --no-kvm`: host-boot.sh removes /dev/kvm from the host's mount
+# namespace). The wish is a file in the host's directory, so restarts keep it.
+kvm_wanted() { if [[ -e $(host_dir "$(host_name "$1")")/no-kvm ]]; then echo hidden; else echo shown; fi; }
+set_kvm_wanted() {
+  local i=$1 want=$2 marker
+  marker=$(host_dir "$(host_name "$i")")/no-kvm
+  if [[ $want == hidden ]]; then : >"$marker"; else rm -f "$marker"; fi
+}
+
 # PID of the host's libvirtd if it is alive and really in that host's netns.
 libvirtd_pid() {
   local name=$1 dir pid
@@ -111,15 +121,20 @@ start_libvirtd() {
   name=$(host_name "$i")
   dir=$(host_dir "$name")
   if pid=$(libvirtd_pid "$name"); then
-    [[ $(cat "$dir/libvirt-config-generation" 2>/dev/null) == "$LIBVIRT_CONFIG_GENERATION" ]] && return 0
+    if [[ $(cat "$dir/libvirt-config-generation" 2>/dev/null) == "$LIBVIRT_CONFIG_GENERATION" ]]; then
+      [[ $(cat "$dir/libvirtd-kvm" 2>/dev/null || echo shown) == "$(kvm_wanted "$i")" ]] && return 0
+      log "libvirtd of $name must see KVM $(kvm_wanted "$i"): restarting it (its guests keep running)"
+    else
+      log "libvirtd of $name runs an older configuration: restarting it (its guests keep running)"
+    fi
     # Not in the middle of someone's migration: that job would fail.
     wait_until 600 libvirtd_idle "$i" || log "libvirtd of $name still has a job running after 10 min"
-    log "libvirtd of $name runs an older configuration: restarting it (its guests keep running)"
     kill -TERM "$pid" 2>/dev/null || true
     wait_until 30 bash -c "! kill -0 $pid" || kill -KILL "$pid" 2>/dev/null || true
   fi
   write_libvirt_config "$i" "$dir" "$(host_uuid_of "$dir")"
   rm -f "$dir/libvirtd.pid" "$dir/run/libvirtd.pid"
+  kvm_wanted "$i" >"$dir/libvirtd-kvm"      # what host-boot.sh will make of /dev/kvm
   log "starting libvirtd for $name"
   # setsid: survive the caller's terminal/process group (a test runner's Ctrl-C).
   # All three std streams away from the caller, or whoever spawned `lab up`

@@ -7,10 +7,10 @@
 // window holding the last migration's end has closed. Figures: the worst
 // window of any agent that overlaps the run.
 //
-//   node dist/test/bench/concurrent-migrations.js [--guest kvm|dirty] [--seconds 30]
+//   node dist/test/bench/concurrent-migrations.js [--guest idle|dirty] [--seconds 30]
 //        [--per-hop 2] [--bandwidth 8]
 //
-// --guest kvm (default): idle disk-less KVM guests, cheap on the CPU, so what
+// --guest idle (default): idle disk-less guests (KVM where lab1 has it, else TCG), cheap on the CPU, so what
 // loads the machine is the agents' own work. Their memory is nearly all zero
 // pages (sent as markers), so one migration takes a few seconds: each guest
 // goes back and forth on its hop until --seconds have passed, keeping 8 in
@@ -24,18 +24,19 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { unary } from '../../shared/client.js';
 import type { AgentProcessStats__Output } from '../../shared/generated/ferry/v1/AgentProcessStats.js';
 import { agent, closeAgents } from '../support/ferry.js';
-import { createVm, destroyVm, ensureLab } from '../support/lab.js';
+import { accelerator, createVm, destroyVm, ensureLab } from '../support/lab.js';
 import { follow, migrate, seconds, startDirtyGuest } from '../e2e/policy-lab.js';
 import { arg, median, percentile, printSummary, round, runBenchmark, sleep, table } from './bench-support.js';
 
-const DIRTY = arg('--guest', 'kvm') === 'dirty';
+const DIRTY = arg('--guest', 'idle') === 'dirty';
 const SECONDS = Number(arg('--seconds', DIRTY ? '0' : '30'));
 const PER_HOP = Number(arg('--per-hop', '2'));
 const BANDWIDTH = Number(arg('--bandwidth', '8'));
 const HOSTS = ['lab1', 'lab2', 'lab3', 'lab4'];
 const RPC_HOST = 'lab1';
 const WINDOW_S = 10; // agent/host/agent-process.ts WINDOW_MS
-const GUEST = DIRTY ? `256 MiB TCG guests dirtying 128 MiB at 2 MiB/s, capped at ${BANDWIDTH} MiB/s` : 'idle disk-less 256 MiB KVM guests, back and forth';
+/** Read once the lab is up: the accelerator is lab1's. */
+const guest = (): string => DIRTY ? `256 MiB TCG guests dirtying 128 MiB at 2 MiB/s, capped at ${BANDWIDTH} MiB/s` : `idle disk-less 256 MiB ${accelerator('lab1')} guests, back and forth`;
 
 interface Lane {
   vm: string;
@@ -141,7 +142,7 @@ async function main(): Promise<void> {
   const runs = lanes.flatMap((l) => l.runs);
   const summary = {
     benchmark: 'concurrent-migrations',
-    guest: GUEST,
+    guest: guest(),
     inFlight: lanes.length,
     migrations: runs.length,
     completed: runs.filter((r) => r.outcome === 'completed').length,
@@ -152,7 +153,7 @@ async function main(): Promise<void> {
     benchLagP99Ms: round(Math.max(0, ownLag.percentile(99) / 1e6 - 10), 2),
     perHost,
   };
-  console.log(`${lanes.length} migrations in flight at once on ${HOSTS.join(' → ')} → lab1 (${PER_HOP} per hop; ${GUEST}): ${summary.completed} of ${runs.length} completed in ${summary.wallS} s`);
+  console.log(`${lanes.length} migrations in flight at once on ${HOSTS.join(' → ')} → lab1 (${PER_HOP} per hop; ${guest()}): ${summary.completed} of ${runs.length} completed in ${summary.wallS} s`);
   console.log(table(['guest', 'hop', 'migrations', 'completed', 'median s', 'not completed'], lanes.map((l) => [
     l.vm, `${l.hop[0]} ⇄ ${l.hop[1]}`, l.runs.length, l.runs.filter((r) => r.outcome === 'completed').length,
     round(median(l.runs.map((r) => r.seconds)), 1), l.runs.find((r) => r.outcome !== 'completed')?.outcome ?? '-',

@@ -13,7 +13,7 @@ import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { unary } from '../../shared/client.js';
-import { createVm, destroyVm, ensureLab, labHost, REPO_ROOT } from '../support/lab.js';
+import { accelerator, createVm, destroyVm, ensureLab, labHost, REPO_ROOT } from '../support/lab.js';
 import { agent, closeAgents, watchToEnd } from '../support/ferry.js';
 import { median, printSummary, round, runBenchmark, spread, table } from './bench-support.js';
 
@@ -95,7 +95,7 @@ async function main(): Promise<void> {
   const ratio = (other: Tool) => round(median(times.ferry) / median(times[other]), 2);
   const summary = {
     benchmark: 'migrate-wall-time',
-    guest: 'disk-less 256 MiB KVM guest, idle',
+    guest: `disk-less 256 MiB ${accelerator('lab1')} guest, idle`,
     rounds: ROUNDS,
     ferryMs: spread(times.ferry),
     virshMs: spread(times.virsh),

@@ -10,13 +10,13 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import {
   createVm,
   destroyVm,
   ensureLab,
   labExec,
-  labHasKvm,
+  labHostKvm,
+  machineHasKvm,
   readConsole,
   virsh,
   waitFor,
@@ -92,7 +92,8 @@ describe('lab hosts', () => {
 
   test('a guest created in lab1 runs under KVM (or TCG where /dev/kvm is missing)', async () => {
     const vm = await newVm('lab1', 'kvm');
-    const expected = existsSync('/dev/kvm') && labHasKvm() ? 'kvm' : 'qemu';
+    // KVM exactly when this machine has /dev/kvm and the lab did not hide it from lab1.
+    const expected = machineHasKvm() && !labHostKvm('lab1').hidden ? 'kvm' : 'qemu';
     const xml = await virsh('lab1', 'dumpxml', vm.name);
     assert.match(xml, new RegExp(`^<domain type='${expected}'`));
     assert.equal(tagText(xml, 'uuid'), vm.uuid);

@@ -30,9 +30,16 @@ export interface LabState {
   mgmtBridge: string;
   migBridge: string;
   engineIp: string;
-  /** Whether lab hosts offer KVM (else guests run under TCG, domain type 'qemu'). */
+  /** Whether this machine has /dev/kvm (what each host makes of it is in its own `kvm`). */
   kvm: boolean;
-  hosts: Array<LabHost & { pid: number | null; dir: string }>;
+  hosts: Array<LabHost & {
+    pid: number | null;
+    dir: string;
+    /** The host's libvirt offers domain type 'kvm' (else guests run under TCG, type 'qemu'). */
+    kvm: boolean;
+    /** `scripts/lab up --no-kvm` hid /dev/kvm from the host. */
+    kvmHidden: boolean;
+  }>;
 }
 
 /** Absolute path of the repository: the nearest ancestor holding scripts/lab. */
@@ -150,9 +157,34 @@ export function labHost(nameOrIndex: string | number): LabHost {
   return toLabHost(h);
 }
 
-/** Whether guests in this lab run under KVM (domain type 'kvm') or TCG ('qemu'). */
-export function labHasKvm(): boolean {
+/** Whether this machine has /dev/kvm at all. */
+export function machineHasKvm(): boolean {
   return readLabState().kvm;
+}
+
+/** What a lab host's libvirt says: guests run there under KVM (true) or TCG. */
+export function labHostKvm(host: string): { kvm: boolean; hidden: boolean } {
+  const h = readLabState().hosts.find((x) => x.name === host);
+  if (!h) throw new Error(`no lab host ${host}`);
+  return { kvm: h.kvm, hidden: h.kvmHidden };
+}
+
+/** "KVM" or "TCG": how a disk-less guest runs on that host (for benchmark labels). */
+export function accelerator(host: string): 'KVM' | 'TCG' {
+  return labHostKvm(host).kvm ? 'KVM' : 'TCG';
+}
+
+/**
+ * Hides /dev/kvm from some hosts and shows it to the others (`scripts/lab up
+ * --kvm --no-kvm=…`): a changed host's libvirtd and ferryd restart, its guests
+ * keep running.
+ */
+export async function setLabKvmHidden(hosts: number, hidden: number[]): Promise<void> {
+  const args = ['up', '--hosts', String(hosts), '--kvm'];
+  if (hidden.length > 0) args.push(`--no-kvm=${hidden.join(',')}`);
+  const r = await run(LAB_SCRIPT, args, { timeoutMs: 5 * 60_000 });
+  if (r.code !== 0) throw describeFailure(`scripts/lab ${args.join(' ')}`, r);
+  ensuredHosts = Math.max(ensuredHosts, hosts);
 }
 
 /**
