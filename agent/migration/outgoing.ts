@@ -137,7 +137,7 @@ export async function performOutgoing(job: MigrationJob, prepared: PreparedMigra
 /**
  * How long a failure path waits for libvirt to answer again, in call
  * deadlines: libvirtd stopping with a migration running waits 30 s for it,
- * then starts again in seconds (lab: the agent reconnected after ~35 s).
+ * then starts again in seconds (on scripts/lab the agent reconnected after ~35 s).
  */
 const ANSWER_WAIT_CALLS = 4;
 
