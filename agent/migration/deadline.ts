@@ -1,7 +1,9 @@
 /**
  * Every call the core makes to libvirt or to a peer gets a deadline: libvirt
- * calls can hang behind a domain's job lock (lab.md: ~30 s "cannot acquire
- * state change lock"), and a job must report that rather than wait forever.
+ * calls can hang behind a domain's job lock (libvirt gives up after 30 s with
+ * "cannot acquire state change lock", VIR_JOB_WAIT_TIME in
+ * https://gitlab.com/libvirt/libvirt/-/blob/master/src/conf/virdomainjob.c),
+ * and a job must report that rather than wait forever.
  */
 import { FerryError } from '../../shared/errors.js';
 

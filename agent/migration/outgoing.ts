@@ -4,7 +4,10 @@
  *   perform   libvirt P2P migration to that migrate URI, watched by a monitor
  *   finish    the destination is told the outcome and closes its pinhole
  * On any failure the libvirt job is aborted and the destination told, so the
- * VM keeps running here and no hole stays open (seed 000's threat model).
+ * VM keeps running here and no hole stays open: a destination QEMU listening
+ * for a migration accepts a stream from anyone who reaches it (libvir-list,
+ * "feature suggestion: migration network", January 2013:
+ * https://listman.redhat.com/archives/libvir-list/2013-January/thread.html).
  */
 import { splitHostPort } from '../../shared/net.js';
 import { FerryError, isFerryError } from '../../shared/errors.js';
@@ -134,7 +137,7 @@ export async function performOutgoing(job: MigrationJob, prepared: PreparedMigra
 /**
  * How long a failure path waits for libvirt to answer again, in call
  * deadlines: libvirtd stopping with a migration running waits 30 s for it,
- * then starts again in seconds (lab: the agent reconnected after ~35 s).
+ * then starts again in seconds (on scripts/lab the agent reconnected after ~35 s).
  */
 const ANSWER_WAIT_CALLS = 4;
 

@@ -5,14 +5,14 @@
  * parallelism, encryption and the timeouts stay the host's or the caller's.
  * Explicit request fields override the preset.
  *
- * The steps come from oVirt's built-in policies (anchor-vdsm.md §2.3): the
+ * The steps come from oVirt's built-in migration policies (MigrationPolicies in
+ * https://github.com/oVirt/ovirt-engine/blob/master/packaging/dbscripts/upgrade/pre_upgrade/0000_config.sql): the
  * downtime climbs 100 → 500 ms over the first passes, as in "Minimal
  * downtime"; each preset then ends with the one thing it is willing to do
  * when that is not enough. Iteration triggers scale with the guest: a pass
  * of a large VM takes longer, so its steps come later in wall-clock time.
- * The README text of these presets is in the report of issue "Migration
- * policy" and in the proto comment of MigrationPolicy.preset; keep all three
- * in step.
+ * These presets are also described in the README's presets table and in the
+ * proto comment of MigrationPolicy.preset; keep all three in step.
  */
 import type { ConvergenceStep, MigrationPolicy } from './types.js';
 

@@ -1,6 +1,7 @@
 /**
  * After a restart: what became of the jobs a previous run left unfinished.
- * A P2P migration runs in libvirtd, not in the agent (seed 004), so a job
+ * A P2P migration runs in libvirtd, not in the agent ("Managed peer to peer
+ * migration" in https://libvirt.org/migration.html), so a job
  * that was MIGRATING may still be running — the agent reattaches (progress,
  * convergence policy, outcome) — or may have ended while the agent was down:
  * the VM gone from this host means libvirt completed it; the VM still here

@@ -14,8 +14,9 @@
  *    is harmless for every action (the same downtime, a guest already
  *    paused, a job already aborting) and retries one that libvirt refused, so
  *    the schedule never runs out; the completion timeout is the backstop.
- * vdsm's schedule, by contrast, crashes its monitor thread when it runs out
- * (anchor-vdsm.md §2.2).
+ * vdsm's schedule, by contrast, crashes its monitor thread when it runs out:
+ * MonitorThread._next_action takes the head of an empty list
+ * (https://github.com/oVirt/vdsm/blob/master/lib/vdsm/virt/migration.py).
  */
 import { invalidArgument } from '../../shared/errors.js';
 import type { ConvergenceStep, StepTrigger } from './types.js';

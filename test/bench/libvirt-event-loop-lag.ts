@@ -7,7 +7,7 @@
 // iterating for N seconds (default 8); then the cap is lifted (DOMAIN_MIGRATE_SET_MAX_SPEED)
 // and it converges. The lag is measured over the whole migration.
 //
-// Target (issue "libvirt"): p99 lag ≤ 20 ms. This prints the number; it asserts nothing.
+// Target (the README's benchmark table): p99 lag ≤ 20 ms. This prints the number; it asserts nothing.
 
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { constants as C, type LibvirtClient } from '../../agent/libvirt/index.js';

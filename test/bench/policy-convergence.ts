@@ -1,6 +1,6 @@
 /**
  * What each convergence policy does with one guest that does not converge by
- * itself: lab.md's guest rewriting 256 MiB of its 512 MiB, migrated over a
+ * itself: the lab's dirtying guest rewriting 256 MiB of its 512 MiB, migrated over a
  * link capped below its dirty rate. Side by side, from one run: the outcome,
  * the total time, the guest's downtime, passes, data sent and the actions the
  * policy took.

@@ -1,4 +1,4 @@
-// libvirtd on the source going away mid-migration (issue 9): restarted as
+// libvirtd on the source going away mid-migration: restarted as
 // systemd would (TERM: with a migration running it waits up to its own 30 s
 // shutdown timeout) or killed and started again (a crash). The job ends
 // FAILED naming the lost connection (or COMPLETED, had libvirt completed it),

@@ -1,4 +1,4 @@
-// Convergence policies on the lab, lab3 → lab4, with lab.md's guest that
+// Convergence policies on the lab, lab3 → lab4, with the lab's dirtying guest that
 // rewrites 256 MiB as fast as a 50 MiB/s link copies it: with libvirt's
 // default downtime it never converges; the completion timeout, the stall
 // timeout and the schedule's actions (raise the downtime, post-copy,

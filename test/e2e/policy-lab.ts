@@ -7,7 +7,7 @@ import type { MigrationProgress__Output } from '../../shared/generated/ferry/v1/
 import { agent, watchToEnd } from '../support/ferry.js';
 import { createVm, labHost, readConsole, waitFor } from '../support/lab.js';
 
-/** lab.md's fixture: 512 MiB, half of it rewritten continuously (~50 MiB/s seen at a 50 MiB/s cap). */
+/** The lab's dirtying guest (scripts/lab vm create … --dirty-mbps): 512 MiB, half of it rewritten continuously (~50 MiB/s seen at a 50 MiB/s cap). */
 export const DIRTY_GUEST = { memMiB: 512, dirtyMbps: 300 } as const;
 /** The cap under which that guest never converges with the default 300 ms downtime. */
 export const CAPPED_MIBPS = 50;
