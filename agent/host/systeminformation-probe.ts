@@ -77,7 +77,9 @@ export function createSystemInformationProbe(): SystemProbe {
         // include/linux/miscdevice.h), not just any file by that name.
         const st = await fs.stat('/dev/kvm');
         if (!st.isCharacterDevice() || deviceNumber(st.rdev) !== KVM_DEVICE) return false;
-        await fs.access('/dev/kvm', constants.R_OK | constants.W_OK);
+        // Opening is what QEMU does first; a node without its driver loaded
+        // (or one this process may not use) fails here, as it would for QEMU.
+        await (await fs.open('/dev/kvm', constants.O_RDWR)).close();
         return true;
       } catch {
         return false;
