@@ -99,7 +99,6 @@ export function generate(source: string, opts: { version: string; sourceName: st
     `// Source: libvirt ${opts.version} ${opts.sourceName} (sha256 ${sha}).`,
     '// Regenerate with scripts/gen-libvirt. Only types reachable from the procedures listed in',
     '// SELECTED_PROCEDURES/SELECTED_EVENTS are emitted; the procedure-number enum is complete.',
-    '/* eslint-disable */',
     '',
     "import { XdrDecodeError, XdrEncodeError } from '../errors.js';",
     "import type { XdrReader } from '../wire/xdr-reader.js';",

@@ -2,7 +2,6 @@
 // Source: libvirt 9.0.0 src/remote/remote_protocol.x (sha256 7e1377e5acf8cfff38d3b4f93ecc037b6e376ca475c69416ab200db0ec78e85f).
 // Regenerate with scripts/gen-libvirt. Only types reachable from the procedures listed in
 // SELECTED_PROCEDURES/SELECTED_EVENTS are emitted; the procedure-number enum is complete.
-/* eslint-disable */
 
 import { XdrDecodeError, XdrEncodeError } from '../errors.js';
 import type { XdrReader } from '../wire/xdr-reader.js';
