@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { HostStatsCollector, MIN_WINDOW_MS } from '../../agent/host/stats.js';
 import type { MigrationActivity, MigrationCounts } from '../../agent/host/host-facts.js';
 import type { NicCounters, SystemProbe } from '../../agent/host/system-probe.js';
+import { sleep } from '../support/wait.js';
 
 function setup() {
   let now = 1_700_000_000_000;
@@ -89,6 +90,6 @@ test('migration counts come from the migration port', async () => {
 test('background sampling does not keep the process alive and stops', async () => {
   const s = setup();
   s.collector.start(10);
-  await new Promise((resolve) => setTimeout(resolve, 30));
+  await sleep(30);
   s.collector.stop();
 });
