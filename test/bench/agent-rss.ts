@@ -17,7 +17,8 @@ import { join } from 'node:path';
 import { unary } from '../../shared/client.js';
 import { agent, closeAgents, ferryd, watchToEnd } from '../support/ferry.js';
 import { createVm, destroyVm, ensureLab, labHost, readLabState } from '../support/lab.js';
-import { arg, printSummary, round, runBenchmark, sleep, table } from './bench-support.js';
+import { arg, printSummary, round, runBenchmark, table } from './bench-support.js';
+import { sleep } from '../support/wait.js';
 
 const HOST = arg('--host', 'lab4');
 const TO = arg('--to', 'lab3');

@@ -65,7 +65,6 @@ export function runBenchmark(name: string, main: () => Promise<void>, cleanup: (
     .finally(cleanup);
 }
 
-export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** `--name value` from the command line, or the default. */
 export function arg(name: string, dflt: string): string {

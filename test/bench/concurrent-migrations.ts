@@ -25,8 +25,9 @@ import { unary } from '../../shared/client.js';
 import type { AgentProcessStats__Output } from '../../shared/generated/ferry/v1/AgentProcessStats.js';
 import { agent, closeAgents } from '../support/ferry.js';
 import { accelerator, createVm, destroyVm, ensureLab } from '../support/lab.js';
-import { follow, migrate, seconds, startDirtyGuest } from '../e2e/policy-lab.js';
-import { arg, median, percentile, printSummary, round, runBenchmark, sleep, table } from './bench-support.js';
+import { follow, migrate, seconds, startDirtyGuest } from '../support/policy-lab.js';
+import { arg, median, percentile, printSummary, round, runBenchmark, table } from './bench-support.js';
+import { sleep } from '../support/wait.js';
 
 const DIRTY = arg('--guest', 'idle') === 'dirty';
 const SECONDS = Number(arg('--seconds', DIRTY ? '0' : '30'));

@@ -12,8 +12,9 @@
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { constants as C, type LibvirtClient } from '../../agent/libvirt/index.js';
 import {
-  connectHost, createVm, destroyGuests, ensureLab, labHost, openPinhole, sleep, waitForDirtier,
-} from '../integration/libvirt-lab.js';
+  connectHost, createVm, destroyGuests, ensureLab, labHost, openPinhole, waitForDirtier,
+} from '../support/libvirt-lab.js';
+import { sleep } from '../support/wait.js';
 
 const IN_FLIGHT = 8;
 const argSeconds = process.argv.indexOf('--seconds');

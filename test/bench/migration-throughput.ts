@@ -13,8 +13,9 @@
 // The qdiscs are removed at the end, whatever happens.
 import { closeAgents } from '../support/ferry.js';
 import { destroyVm, ensureLab, labExec, labHost, labSpawn } from '../support/lab.js';
-import { follow, migrate, seconds, startDirtyGuest } from '../e2e/policy-lab.js';
-import { arg, printSummary, round, runBenchmark, sleep, table } from './bench-support.js';
+import { follow, migrate, seconds, startDirtyGuest } from '../support/policy-lab.js';
+import { arg, printSummary, round, runBenchmark, table } from './bench-support.js';
+import { sleep } from '../support/wait.js';
 import { busyWindow, sampleNic, type BusyWindow } from './nic-sampler.js';
 
 const FROM = arg('--from', 'lab1');

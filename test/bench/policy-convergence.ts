@@ -14,7 +14,7 @@
 import type { MigrationPolicy } from '../../shared/generated/ferry/v1/MigrationPolicy.js';
 import { closeAgents } from '../support/ferry.js';
 import { destroyVm, ensureLab } from '../support/lab.js';
-import { after, follow, migrate, seconds, startDirtyGuest, trail } from '../e2e/policy-lab.js';
+import { after, follow, migrate, seconds, startDirtyGuest, trail } from '../support/policy-lab.js';
 import { arg, printSummary, table } from './bench-support.js';
 
 const FROM = arg('--from', 'lab3');

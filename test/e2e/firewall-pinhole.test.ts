@@ -11,7 +11,8 @@ import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
 import type { Pinhole, ReconcileReport } from '../../agent/firewall/firewall.js';
 import { ensureLab, labExec, labHost, REPO_ROOT } from '../support/lab.js';
 import { ferryd } from '../support/ferry.js';
-import { DRIVER, Driver, DriverError, ferryLines, normalizeSave, sleep, withoutFerry, type ConnectResult } from './firewall-lab.js';
+import { DRIVER, Driver, DriverError, ferryLines, normalizeSave, withoutFerry, type ConnectResult } from '../support/firewall-lab.js';
+import { sleep } from '../support/wait.js';
 
 const RANGE = { first: 49152, last: 49215 };
 /** A refused connection must fail at once (RST), never wait for a SYN timeout. */

@@ -19,9 +19,9 @@ import {
   machineHasKvm,
   readConsole,
   virsh,
-  waitFor,
   type LabHost,
 } from '../support/lab.js';
+import { sleep, until } from '../support/wait.js';
 
 const RUN = `labtest${process.pid}`;
 const created: Array<{ host: string; name: string }> = [];
@@ -152,8 +152,8 @@ describe('lab guests', () => {
   test('a dirtying guest boots, dirties memory and survives migration', { timeout: 240_000 }, async () => {
     const vm = await newVm('lab1', 'dirty', { dirtyMbps: 20 });
     assert.match(await virsh('lab1', 'dumpxml', vm.name), /^<domain type='qemu'/);
-    await waitFor('the dirtier to start on lab1', async () =>
-      (await readConsole('lab1', vm.name)).includes('ferry-dirtier: started rate=20 MiB/s'), 120_000);
+    await until('the dirtier to start on lab1', async () =>
+      (await readConsole('lab1', vm.name)).includes('ferry-dirtier: started rate=20 MiB/s'), { timeoutMs: 120_000, everyMs: 250 });
 
     // A bandwidth cap makes the migration take several passes, so the job
     // statistics show the guest's dirty rate while it runs.
@@ -165,7 +165,7 @@ describe('lab guests', () => {
       const info = await rootCmd('virsh', ['-c', lab1.libvirtUri, 'domjobinfo', vm.name]);
       const m = /Dirty rate:\s+(\d+)/.exec(info.out);
       if (m) maxDirtyRate = Math.max(maxDirtyRate, Number(m[1]));
-      await new Promise((r) => setTimeout(r, 500));
+      await sleep(500);
     }
     const r = await migration;
     assert.equal(r.code, 0, r.out);
@@ -173,8 +173,8 @@ describe('lab guests', () => {
     assert.ok(maxDirtyRate > 1000, `dirty rate seen during migration: ${maxDirtyRate} pages/s`);
 
     assert.equal((await virsh('lab2', 'domstate', vm.name)).trim(), 'running');
-    const line = await waitFor('a progress line from the dirtier on lab2', async () =>
-      /ferry-dirtier: t=\d+s .*corrupt=\d+/.exec(await readConsole('lab2', vm.name))?.[0], 30_000);
+    const line = await until('a progress line from the dirtier on lab2', async () =>
+      /ferry-dirtier: t=\d+s .*corrupt=\d+/.exec(await readConsole('lab2', vm.name))?.[0], { timeoutMs: 30_000, everyMs: 250 });
     const console2 = await readConsole('lab2', vm.name);
     assert.doesNotMatch(console2, /CORRUPTION|Oops|Kernel panic|BUG:/, console2.slice(-2000));
     assert.match(line, /corrupt=0$/);

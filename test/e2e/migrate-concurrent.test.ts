@@ -16,7 +16,8 @@ import assert from 'node:assert/strict';
 import { unary } from '../../shared/client.js';
 import type { MigrationProgress__Output } from '../../shared/generated/ferry/v1/MigrationProgress.js';
 import { agent, closeAgents, domainState, pinholeRules, status } from '../support/ferry.js';
-import { createVm, destroyVm, ensureLab, labHost, readConsole, waitFor } from '../support/lab.js';
+import { createVm, destroyVm, ensureLab, labHost, readConsole } from '../support/lab.js';
+import { sleep, until } from '../support/wait.js';
 
 const HOSTS = ['lab1', 'lab2', 'lab3', 'lab4'];
 const DIRTY = { memMiB: 256, dirtyMbps: 5 } as const;
@@ -40,7 +41,7 @@ before(async () => {
   // In parallel: four Linux guests booting under TCG take ~40 s on a 2-CPU machine.
   await Promise.all(guests.map(async (g) => {
     g.uuid = (await createVm(g.at, g.name, g.dirty ? DIRTY : IDLE)).uuid;
-    if (g.dirty) await waitFor(`${g.name} dirtying memory`, async () => (await readConsole(g.at, g.name)).includes('ferry-dirtier: started'), 180_000, 500);
+    if (g.dirty) await until(`${g.name} dirtying memory`, async () => (await readConsole(g.at, g.name)).includes('ferry-dirtier: started'), { timeoutMs: 180_000, everyMs: 500 });
   }));
 });
 
@@ -170,7 +171,7 @@ async function checkNoNewPinholes(before: Map<string, string[]>, moves: Move[], 
         for (const rule of left) problems.push(`pinhole left on ${host}: ${rule}`);
         break;
       }
-      await new Promise((r) => setTimeout(r, 100));
+      await sleep(100);
     }
   }
 }

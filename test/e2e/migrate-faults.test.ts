@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { unary } from '../../shared/client.js';
 import { createVm, destroyVm, ensureLab, labExec } from '../support/lab.js';
 import { agent, closeAgents, domainState, ferryd, pinholeRulesAfterJob, status, waitForStatus, watchToEnd } from '../support/ferry.js';
+import { sleep } from '../support/wait.js';
 
 const VM = 'e2e-faults';
 /** Enough bandwidth and downtime for the dirtying guest to converge in seconds. */
@@ -73,7 +74,7 @@ test('the migration NIC flapping (down 2 s, then up) under a longer stall timeou
   const { jobId } = await startSlowMigration({ stallTimeoutS: 30 });
   const progress = watchToEnd('lab1', jobId);
   await labExec('lab1', ['ip', 'link', 'set', 'eth1', 'down']);
-  await new Promise((r) => setTimeout(r, 2000));
+  await sleep(2000);
   await labExec('lab1', ['ip', 'link', 'set', 'eth1', 'up']);
   const upAt = Date.now();
   const atUp = (await status('lab1', jobId)).data!.processedBytes;

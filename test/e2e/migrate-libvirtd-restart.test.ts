@@ -11,7 +11,8 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { unary } from '../../shared/client.js';
-import { createVm, destroyVm, ensureLab, LAB_SCRIPT, labExec, labHost, waitFor } from '../support/lab.js';
+import { createVm, destroyVm, ensureLab, LAB_SCRIPT, labExec, labHost } from '../support/lab.js';
+import { until } from '../support/wait.js';
 import { agent, closeAgents, domainState, pinholeRules, status, waitForStatus, watchToEnd } from '../support/ferry.js';
 
 const run = promisify(execFile);
@@ -111,7 +112,7 @@ test('a guest the schedule paused when libvirtd died: running again once libvirt
   // SUSPEND after 1 s: with 384 MiB at 8 MiB/s, the copy still has most of a minute to go.
   const { jobId } = await startSlowMigration({ schedule: [{ afterSeconds: 1, action: 'CONVERGENCE_ACTION_SUSPEND' }] });
   const progress = watchToEnd(SRC, jobId);
-  await waitFor('the schedule to pause the guest', async () => (await domainState(SRC, VM)) === 'paused', 30_000);
+  await until('the schedule to pause the guest', async () => (await domainState(SRC, VM)) === 'paused', { timeoutMs: 30_000, everyMs: 250 });
   await libvirtd('kill', SRC);
   await libvirtd('start', SRC);
   t.diagnostic(`once libvirtd is back: ${await stateWithReason(SRC)}`);

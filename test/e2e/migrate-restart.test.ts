@@ -9,7 +9,8 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { unary } from '../../shared/client.js';
-import { createVm, destroyVm, ensureLab, labExec, readLabState, waitFor } from '../support/lab.js';
+import { createVm, destroyVm, ensureLab, labExec, readLabState } from '../support/lab.js';
+import { until } from '../support/wait.js';
 import { agent, closeAgents, domainState, ferryd, pinholeRules, pinholeRulesAfterJob, status, waitForStatus, watchToEnd } from '../support/ferry.js';
 
 const VM = 'e2e-restart';
@@ -77,7 +78,7 @@ async function assertCompletedWithLibvirtCounters(jobId: string, uuid: string) {
   assert.ok(!final.warnings.some((w) => /no final statistics/.test(w)), final.warnings.join('; '));
   // The NIC counters are measured from the baseline the first agent journaled.
   assert.ok(final.bytesOnMigrationNic >= final.data!.processedBytes * 0.9, `migration NIC ${final.bytesOnMigrationNic} B for ${final.data!.processedBytes} B copied`);
-  await waitFor('the final record on disk', () => journaled('lab1', jobId).finished, 5000);
+  await until('the final record on disk', () => journaled('lab1', jobId).finished, { timeoutMs: 5000, everyMs: 250 });
   assert.equal(await domainState('lab2', VM), 'running');
   assert.equal(await domainState('lab1', VM), 'absent');
   assert.deepEqual(await pinholeRulesAfterJob('lab2'), [], 'FinishIncoming from the new agent closed the hole');
@@ -132,5 +133,5 @@ test('destination agent SIGKILLed and started again mid-migration: it takes the 
   assert.ok(!final.warnings.some((w) => /not told/.test(w)), `the source reached the restarted destination: ${final.warnings.join('; ')}`);
   assert.equal(final.vmId, uuid);
   assert.deepEqual(await pinholeRulesAfterJob('lab2'), []);
-  await waitFor('the reservation record removed', () => readdirSync(incomingRecords).length === 0, 5000);
+  await until('the reservation record removed', () => readdirSync(incomingRecords).length === 0, { timeoutMs: 5000, everyMs: 250 });
 });

@@ -7,6 +7,7 @@ import { unary } from '../../shared/client.js';
 import type { MigrationProgress__Output } from '../../shared/generated/ferry/v1/MigrationProgress.js';
 import { createVm, destroyVm, ensureLab } from '../support/lab.js';
 import { agent, closeAgents, domainState, pinholeRules, pinholeRulesAfterJob, sockets, tryConnect, waitForStatus, watchToEnd } from '../support/ferry.js';
+import { sleep } from '../support/wait.js';
 
 const VM = 'e2e-migrate';
 const VM_MGMT = 'e2e-migrate-mgmt';
@@ -46,7 +47,7 @@ test('a guest migrates lab1 → lab2 over the migration NIC through a pinhole on
   let onPort: string[] = [];
   for (let i = 0; i < 100 && !onPort.some((s) => s.startsWith('ESTAB ')); i++) {
     onPort = await sockets('lab2', port);
-    await new Promise((r) => setTimeout(r, 50));
+    await sleep(50);
   }
   assert.ok(onPort.some((s) => s.startsWith('ESTAB ')), `no migration stream on the destination: ${onPort}`);
   // (A TIME-WAIT from lab1 is an earlier migration's stream on a reused port.)

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { unary } from '../../shared/client.js';
 import { agent, closeAgents, domainState, pinholeRulesAfterJob, waitForStatus } from '../support/ferry.js';
 import { destroyVm, ensureLab } from '../support/lab.js';
-import { after, CAPPED_MIBPS, follow, migrate, seconds, startDirtyGuest, trail } from './policy-lab.js';
+import { after, CAPPED_MIBPS, follow, migrate, seconds, startDirtyGuest, trail } from '../support/policy-lab.js';
 
 const SRC = 'lab3';
 const DST = 'lab4';

@@ -8,8 +8,9 @@ import { join } from 'node:path';
 import { unary } from '../../shared/client.js';
 import type { MigrationProgress__Output } from '../../shared/generated/ferry/v1/MigrationProgress.js';
 import { agent, closeAgents, domainState, status, waitForStatus } from '../support/ferry.js';
-import { createVm, destroyVm, ensureLab, readLabState, waitFor } from '../support/lab.js';
-import { after, CAPPED_MIBPS, follow, migrate, startDirtyGuest } from './policy-lab.js';
+import { createVm, destroyVm, ensureLab, readLabState } from '../support/lab.js';
+import { until } from '../support/wait.js';
+import { after, CAPPED_MIBPS, follow, migrate, startDirtyGuest } from '../support/policy-lab.js';
 
 const QUEUED = ['pol-q1', 'pol-q2', 'pol-q3', 'pol-q4'];
 const FROM_LAB1 = 'pol-in1';
@@ -106,7 +107,7 @@ test('incoming limit 1 on lab4: lab1 gets the slot, lab3 is told RESOURCE_EXHAUS
     assert.equal(second.phase, 'MIGRATION_PHASE_QUEUED');
     const waiting = await status('lab3', second.jobId);
     assert.match(waiting.waiting, /destination 198\.18\.0\.4 is busy \(.*incoming limit.*\); attempt 2 in/);
-    await waitFor('a second PrepareIncoming', async () => (await status('lab3', second.jobId)).prepareAttempts >= 2, 30_000);
+    await until('a second PrepareIncoming', async () => (await status('lab3', second.jobId)).prepareAttempts >= 2, { timeoutMs: 30_000, everyMs: 250 });
     assert.equal(await domainState('lab4', FROM_LAB3), 'absent');
 
     const a = (await firstDone).final;
@@ -130,15 +131,15 @@ test('SetMigrationLimits refuses a limit out of range, and SIGHUP applies the fi
   try {
     await writeFile(file, `${original}\nlimits:\n  max_outgoing: 5\n  max_incoming: 7\n`);
     process.kill(pid, 'SIGHUP');
-    await waitFor('limits from the reloaded file', async () => {
+    await until('limits from the reloaded file', async () => {
       const l = await capabilitiesLimits('lab4');
       return l.maxOutgoing === 5 && l.maxIncoming === 7;
-    }, 10_000);
+    }, { timeoutMs: 10_000, everyMs: 250 });
     const log = await readFile(join(lab4.dir, 'ferryd.log'), 'utf8');
     assert.match(log, /SIGHUP: configuration reloaded/);
   } finally {
     await writeFile(file, original);
     process.kill(pid, 'SIGHUP');
-    await waitFor('limits back to the defaults', async () => (await capabilitiesLimits('lab4')).maxIncoming === 2, 10_000);
+    await until('limits back to the defaults', async () => (await capabilitiesLimits('lab4')).maxIncoming === 2, { timeoutMs: 10_000, everyMs: 250 });
   }
 });

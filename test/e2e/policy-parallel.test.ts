@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { unary } from '../../shared/client.js';
 import { agent, closeAgents, domainState, sockets, waitForStatus } from '../support/ferry.js';
 import { destroyVm, ensureLab, virsh } from '../support/lab.js';
-import { after, CAPPED_MIBPS, follow, migrate, startDirtyGuest } from './policy-lab.js';
+import { after, CAPPED_MIBPS, follow, migrate, startDirtyGuest } from '../support/policy-lab.js';
 
 const VM = 'pol-par';
 

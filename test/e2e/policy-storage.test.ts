@@ -11,7 +11,8 @@ import { join } from 'node:path';
 import { unary } from '../../shared/client.js';
 import { agent, closeAgents, domainState, pinholeRules, pinholeRulesAfterJob, sockets, waitForStatus } from '../support/ferry.js';
 import { createVm, destroyVm, ensureLab, labExec, readLabState } from '../support/lab.js';
-import { follow, migrate } from './policy-lab.js';
+import { follow, migrate } from '../support/policy-lab.js';
+import { sleep } from '../support/wait.js';
 
 const VM = 'pol-disk';
 const VM_TAKEN = 'pol-disk-taken';
@@ -50,7 +51,7 @@ test('copy_storage all: lab4 creates the image, the disk goes over the pinhole\'
   let onDisksPort: string[] = [];
   for (let i = 0; i < 200 && !onDisksPort.some((s) => s.startsWith('ESTAB ')); i++) {
     onDisksPort = await sockets('lab4', disksPort);
-    await new Promise((r) => setTimeout(r, 50));
+    await sleep(50);
   }
   assert.ok(onDisksPort.some((s) => new RegExp(`^ESTAB 198\\.19\\.0\\.4:${disksPort} 198\\.19\\.0\\.3:\\d+$`).test(s)), `NBD connection on ${disksPort}: ${onDisksPort.join('; ')}`);
   for (const s of onDisksPort) assert.match(s, new RegExp(`^(LISTEN 198\\.19\\.0\\.4:${disksPort} |ESTAB 198\\.19\\.0\\.4:${disksPort} 198\\.19\\.0\\.3:)`));

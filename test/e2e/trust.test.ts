@@ -17,6 +17,7 @@ import { agent, agentAs, closeAgents, domainState, engineTlsFiles, hostTlsFiles,
 import { readTcpSegments } from '../support/pcap.js';
 import { ScratchPki, opensslDate, pki } from '../support/pki.js';
 import { refusal } from '../support/refusal.js';
+import { sleep, until } from '../support/wait.js';
 
 const VM = 'e2e-trust';
 const scratch = mkdtempSync(join(tmpdir(), 'ferry-trust-'));
@@ -53,13 +54,10 @@ function ferrydLog(host: string, since: number): Array<Record<string, unknown>> 
     .filter((l) => Date.parse(String(l.timestamp)) >= since - 1000);
 }
 
-async function logLine(host: string, since: number, match: (l: Record<string, unknown>) => boolean): Promise<Record<string, unknown>> {
-  for (let i = 0; i < 50; i++) {
-    const found = ferrydLog(host, since).find(match);
-    if (found) return found;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  assert.fail(`no such line in ${host}'s ferryd.log:\n${ferrydLog(host, since).slice(-10).map((l) => JSON.stringify(l)).join('\n')}`);
+function logLine(host: string, since: number, match: (l: Record<string, unknown>) => boolean): Promise<Record<string, unknown>> {
+  return until(`such a line in ${host}'s ferryd.log`, () => ferrydLog(host, since).find(match), {
+    timeoutMs: 5000, everyMs: 100, detail: () => `last lines:\n${ferrydLog(host, since).slice(-10).map((l) => JSON.stringify(l)).join('\n')}`,
+  });
 }
 
 const migrateNothing = (clients: FerryClients) =>
@@ -173,7 +171,7 @@ async function migrateCapturing(from: string, captureHost: string, uuid: string,
     const final = (await watchToEnd(from, accepted.jobId)).at(-1)!;
     assert.equal(final.phase, 'MIGRATION_PHASE_COMPLETED', JSON.stringify(final.error));
     const port = Number(/:(\d+)$/.exec(final.migrateUri)?.[1]);
-    await new Promise((r) => setTimeout(r, 300));
+    await sleep(300);
     tcpdump.kill('SIGINT');
     await new Promise((r) => tcpdump.once('exit', r));
     const toPort = readTcpSegments(file).filter((s) => s.dst === dstqemu && s.dstPort === port && s.payload.length > 0);

@@ -22,6 +22,7 @@ import { connectAgent, unary } from '../../shared/client.js';
 import { isFerryError } from '../../shared/errors.js';
 import { ScratchPki, credentialsFor, opensslDate, type IssuedCert } from '../support/pki.js';
 import { refusal } from '../support/refusal.js';
+import { until } from '../support/wait.js';
 
 const require = createRequire(import.meta.url);
 const VM = '6f1c2a7e-3b1d-4c2e-9a8b-0123456789ab';
@@ -96,14 +97,10 @@ async function call<T>(creds: grpc.ChannelCredentials, fn: (c: ReturnType<typeof
 const migrate = (creds: grpc.ChannelCredentials) =>
   call(creds, (c) => unary(c.migration, 'Migrate', { vmId: VM, dst: '127.0.0.2' }, { timeoutMs: 5000 }));
 
-const waitForLog = async (match: (l: Record<string, unknown>) => boolean) => {
-  for (let i = 0; i < 50; i++) {
-    const found = logLines.find(match);
-    if (found) return found;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  assert.fail(`no such log line; saw:\n${logLines.map((l) => JSON.stringify(l)).join('\n')}`);
-};
+const waitForLog = (match: (l: Record<string, unknown>) => boolean) =>
+  until('such a log line', () => logLines.find(match), {
+    timeoutMs: 1000, everyMs: 20, detail: () => `saw:\n${logLines.map((l) => JSON.stringify(l)).join('\n')}`,
+  });
 
 test('an engine certificate may call Migrate, and the RPC log names it', async () => {
   const reply = await migrate(credentialsFor(ca.caFile, engine));

@@ -9,7 +9,8 @@ import {
   ConnectionError, constants, InterruptedError, isNoDomain, LibvirtClient, tcpDialer, unixDialer,
   type Domain, type LifecycleEvent,
 } from '../../agent/libvirt/index.js';
-import { connectHost, destroyGuests, ensureLab, labExec, labHost, smallGuestXml, until, virtType, vmName } from './libvirt-lab.js';
+import { connectHost, destroyGuests, ensureLab, labExec, labHost, smallGuestXml, virtType, vmName } from '../support/libvirt-lab.js';
+import { until } from '../support/wait.js';
 
 const C = constants;
 
@@ -61,8 +62,8 @@ describe('libvirt client against lab1', { timeout: 600_000 }, () => {
     assert.match(xml, new RegExp(`<uuid>${dom.uuid}</uuid>`));
     assert.deepEqual(await c.domainLookupByUUID(dom.uuid), dom);
     assert.ok((await c.connectListAllDomains(C.VIR_CONNECT_LIST_DOMAINS_ACTIVE)).some((d) => d.uuid === dom.uuid));
-    await until(seen(C.VIR_DOMAIN_EVENT_DEFINED), 5_000, 'DEFINED event');
-    await until(seen(C.VIR_DOMAIN_EVENT_STARTED, C.VIR_DOMAIN_EVENT_STARTED_BOOTED), 5_000, 'STARTED/BOOTED event');
+    await until('DEFINED event', seen(C.VIR_DOMAIN_EVENT_DEFINED), { timeoutMs: 5_000 });
+    await until('STARTED/BOOTED event', seen(C.VIR_DOMAIN_EVENT_STARTED, C.VIR_DOMAIN_EVENT_STARTED_BOOTED), { timeoutMs: 5_000 });
   });
 
   it('saves the guest to a file and restores it', async () => {
@@ -72,11 +73,11 @@ describe('libvirt client against lab1', { timeout: 600_000 }, () => {
       const off = await c.domainGetState(dom);
       assert.equal(off.state, C.VIR_DOMAIN_SHUTOFF);
       assert.equal(off.reason, C.VIR_DOMAIN_SHUTOFF_SAVED);
-      await until(seen(C.VIR_DOMAIN_EVENT_STOPPED, C.VIR_DOMAIN_EVENT_STOPPED_SAVED), 5_000, 'STOPPED/SAVED event');
+      await until('STOPPED/SAVED event', seen(C.VIR_DOMAIN_EVENT_STOPPED, C.VIR_DOMAIN_EVENT_STOPPED_SAVED), { timeoutMs: 5_000 });
       await c.domainRestoreFlags(file, null, C.VIR_DOMAIN_SAVE_RUNNING);
       dom = await c.domainLookupByUUID(dom.uuid);
       assert.equal((await c.domainGetState(dom)).state, C.VIR_DOMAIN_RUNNING);
-      await until(seen(C.VIR_DOMAIN_EVENT_STARTED, C.VIR_DOMAIN_EVENT_STARTED_RESTORED), 5_000, 'STARTED/RESTORED event');
+      await until('STARTED/RESTORED event', seen(C.VIR_DOMAIN_EVENT_STARTED, C.VIR_DOMAIN_EVENT_STARTED_RESTORED), { timeoutMs: 5_000 });
     } finally {
       await labExec(labHost(1).name, ['rm', '-f', file]).catch(() => {});
     }
@@ -85,9 +86,9 @@ describe('libvirt client against lab1', { timeout: 600_000 }, () => {
   it('destroys the guest and sees STOPPED/DESTROYED', async () => {
     await c.domainDestroy(dom);
     assert.equal((await c.domainGetState(dom)).state, C.VIR_DOMAIN_SHUTOFF);
-    await until(seen(C.VIR_DOMAIN_EVENT_STOPPED, C.VIR_DOMAIN_EVENT_STOPPED_DESTROYED), 5_000, 'STOPPED/DESTROYED event');
+    await until('STOPPED/DESTROYED event', seen(C.VIR_DOMAIN_EVENT_STOPPED, C.VIR_DOMAIN_EVENT_STOPPED_DESTROYED), { timeoutMs: 5_000 });
     await c.domainUndefine(dom);
-    await until(seen(C.VIR_DOMAIN_EVENT_UNDEFINED), 5_000, 'UNDEFINED event');
+    await until('UNDEFINED event', seen(C.VIR_DOMAIN_EVENT_UNDEFINED), { timeoutMs: 5_000 });
   });
 
   it('reports an unknown UUID as a typed "no domain" error', async () => {
@@ -130,7 +131,7 @@ describe('libvirt client against lab1', { timeout: 600_000 }, () => {
         pc.connectGetCapabilities(), pc.connectGetHostname(), pc.connectGetLibVersion(), pc.connectListAllDomains(),
         pc.connectGetUri(), pc.connectGetVersion(), pc.connectGetCapabilities(), pc.connectGetHostname(),
       ];
-      await until(async () => pc.pendingCalls === 8, 2_000, '8 calls pending');
+      await until('8 calls pending', async () => pc.pendingCalls === 8, { timeoutMs: 2_000 });
       const t0 = Date.now();
       for (const s of sockets) s.destroy();
       const results = await Promise.allSettled(calls);

@@ -9,8 +9,9 @@ import {
   constants, isNoDomain, LibvirtClient, LibvirtError, type Domain, type DomainEvent, type JobStats,
 } from '../../agent/libvirt/index.js';
 import {
-  connectHost, createVm, destroyGuests, ensureLab, labHost, openPinhole, sleep, until, vmName, waitForDirtier,
-} from './libvirt-lab.js';
+  connectHost, createVm, destroyGuests, ensureLab, labHost, openPinhole, vmName, waitForDirtier,
+} from '../support/libvirt-lab.js';
+import { sleep, until } from '../support/wait.js';
 
 const C = constants;
 // Migration ports the lab's hosts allow (49152–49215); spread by pid so parallel runs differ.
@@ -89,7 +90,7 @@ describe('P2P live migration between lab1 and lab2', { timeout: 900_000 }, () =>
     assert.ok((last.stats[C.VIR_DOMAIN_JOB_MEMORY_PROCESSED] as bigint) > 0n, 'memory transferred');
 
     // Events: at least one iteration, then job completed with its statistics.
-    await until(async () => events.some((e) => e.kind === 'job-completed'), 10_000, 'job-completed event');
+    await until('job-completed event', async () => events.some((e) => e.kind === 'job-completed'), { timeoutMs: 10_000 });
     const iterations = events.filter((e) => e.kind === 'migration-iteration');
     assert.ok(iterations.length >= 1, 'migration-iteration events');
     const completed = events.find((e) => e.kind === 'job-completed');
@@ -103,7 +104,7 @@ describe('P2P live migration between lab1 and lab2', { timeout: 900_000 }, () =>
     assert.equal((await c2.domainGetState(moved)).state, C.VIR_DOMAIN_RUNNING);
     const src = await c1.domainGetState(dom).catch((e: unknown) => (isNoDomain(e) ? null : Promise.reject(e)));
     assert.ok(src === null || src.state === C.VIR_DOMAIN_SHUTOFF, `source state ${JSON.stringify(src)}`);
-    await until(async () => destEvents.some((e) => e.kind === 'lifecycle' && e.event === C.VIR_DOMAIN_EVENT_RESUMED), 10_000, 'RESUMED on lab2');
+    await until('RESUMED on lab2', async () => destEvents.some((e) => e.kind === 'lifecycle' && e.event === C.VIR_DOMAIN_EVENT_RESUMED), { timeoutMs: 10_000 });
 
     // Completed-job statistics, read on the destination.
     const done = await c2.domainGetJobStats(moved, C.VIR_DOMAIN_JOB_STATS_COMPLETED);
@@ -136,10 +137,10 @@ describe('P2P live migration between lab1 and lab2', { timeout: 900_000 }, () =>
       }, C.VIR_MIGRATE_LIVE | C.VIR_MIGRATE_PEER2PEER);
       const outcome = perform.then(() => 'completed', (e: unknown) => e);
 
-      await until(async () => {
+      await until('migration transferring memory', async () => {
         const s = await c1.domainGetJobStats(dom, 0, { timeoutMs: 40_000 });
         return s.type !== C.VIR_DOMAIN_JOB_NONE && (s.stats[C.VIR_DOMAIN_JOB_MEMORY_PROCESSED] as bigint | undefined ?? 0n) > 0n;
-      }, 60_000, 'migration transferring memory');
+      }, { timeoutMs: 60_000, everyMs: 50 });
 
       await c1.domainMigrateSetMaxDowntime(dom, 250);
       assert.equal(await c1.domainMigrateGetMaxDowntime(dom), 250);

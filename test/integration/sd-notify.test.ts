@@ -16,6 +16,7 @@ import type { UnixDgramSocket } from 'unix-dgram';
 import { startSystemdNotifier, watchdogInterval, type NotifierLog } from '../../agent/systemd/notifier.js';
 import { connectAgent, unary } from '../../shared/client.js';
 import { isFerryError } from '../../shared/errors.js';
+import { sleep, until } from '../support/wait.js';
 
 const require = createRequire(import.meta.url);
 const { createSocket } = require('unix-dgram') as typeof import('unix-dgram');
@@ -52,17 +53,11 @@ const quiet: NotifierLog & { warnings: string[] } = {
   debug() {},
 };
 
-async function waitFor<T>(find: () => T | undefined, what: string, timeoutMs = 5000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const found = find();
-    if (found !== undefined) return found;
-    if (Date.now() > end) assert.fail(`timed out waiting for ${what}; received: ${JSON.stringify(received.map((r) => r.text))}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
+/** Waits for a datagram; on a timeout, says what did arrive. */
+function datagram<T>(what: string, find: () => T | undefined, timeoutMs = 5000): Promise<T> {
+  return until(what, find, { timeoutMs, everyMs: 10, detail: () => `received: ${JSON.stringify(received.map((r) => r.text))}` });
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const pings = (from = 0, to = Infinity) => received.filter((r) => r.text === 'WATCHDOG=1' && r.at >= from && r.at <= to);
 
 test('watchdog interval: half of WATCHDOG_USEC, only for the process it names', () => {
@@ -84,11 +79,11 @@ test('in process: READY=1 with STATUS and MAINPID, status with counts on change,
   let counts = { outgoing: 0, incoming: 0, queued: 0 };
   notifier.trackMigrations(() => counts);
   await notifier.ready('ready on 127.0.0.1:54321');
-  const ready = await waitFor(() => received.find((r) => r.text.startsWith('READY=1')), 'READY=1');
+  const ready = await datagram('READY=1', () => received.find((r) => r.text.startsWith('READY=1')));
   assert.equal(ready.text, `READY=1\nSTATUS=ready on 127.0.0.1:54321; 0 outgoing, 0 incoming, 0 queued migrations\nMAINPID=${process.pid}`);
 
   counts = { outgoing: 2, incoming: 1, queued: 4 };
-  await waitFor(() => received.find((r) => r.text === 'STATUS=ready on 127.0.0.1:54321; 2 outgoing, 1 incoming, 4 queued migrations'), 'STATUS with counts');
+  await datagram('STATUS with counts', () => received.find((r) => r.text === 'STATUS=ready on 127.0.0.1:54321; 2 outgoing, 1 incoming, 4 queued migrations'));
   await sleep(100);
   const statuses = received.filter((r) => r.text.startsWith('STATUS='));
   assert.equal(statuses.length, 1, 'no STATUS= while the counts stay the same');
@@ -99,7 +94,7 @@ test('in process: READY=1 with STATUS and MAINPID, status with counts on change,
   assert.ok(n >= 4 && n <= 9, `about 8 pings in 400 ms at 50 ms, got ${n}`);
 
   await notifier.stopping('shutting down (SIGTERM)');
-  await waitFor(() => received.find((r) => r.text.startsWith('STOPPING=1')), 'STOPPING=1');
+  await datagram('STOPPING=1', () => received.find((r) => r.text.startsWith('STOPPING=1')));
   assert.match(received.find((r) => r.text.startsWith('STOPPING=1'))!.text, /^STOPPING=1\nSTATUS=shutting down \(SIGTERM\); 2 outgoing/);
   notifier.close();
   const closedAt = Date.now();
@@ -167,7 +162,7 @@ test('a child agent: READY=1 only once gRPC answers; pings stop while its loop i
   });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   try {
-    const ready = await waitFor(() => received.find((r) => r.text.startsWith('READY=1')), 'READY=1 from the child', 15_000);
+    const ready = await datagram('READY=1 from the child', () => received.find((r) => r.text.startsWith('READY=1')), 15_000);
     assert.match(ready.text, new RegExp(`^READY=1\\nSTATUS=ready on 127\\.0\\.0\\.1:\\d+; 0 outgoing, 0 incoming, 0 queued migrations\\nMAINPID=${child.pid}$`));
     const port = /127\.0\.0\.1:(\d+)/.exec(ready.text)![1];
     const clients = connectAgent(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
@@ -175,7 +170,7 @@ test('a child agent: READY=1 only once gRPC answers; pings stop while its loop i
     await assert.rejects(unary(clients.host, 'GetCapabilities', {}, { timeoutMs: 2000 }), (err) => isFerryError(err, 'UNIMPLEMENTED'));
     clients.close();
 
-    await waitFor(() => (pings(ready.at).length >= 3 ? true : undefined), 'three watchdog pings');
+    await datagram('three watchdog pings', () => (pings(ready.at).length >= 3 ? true : undefined));
     child.kill('SIGUSR2');
     const blockedAt = Date.now();
     await sleep(1200);

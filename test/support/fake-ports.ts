@@ -4,6 +4,7 @@ import { FerryError } from '../../shared/errors.js';
 import type { Clock, DiskImageSpec, DiskImages, HostNetwork, Hypervisor, IncomingOffer, LiveMigrationPlan, LocalAddress, OpenedPinhole, PeerAgents, PinholeGate, PrepareIncomingArgs, VmDisk, VmInfo } from '../../agent/migration/ports.js';
 import { BASELINE_FEATURES, type HostFeatures } from '../../agent/migration/policy.js';
 import type { JobStats } from '../../agent/migration/types.js';
+import { sleep } from './wait.js';
 
 export function stats(processed: number, remaining: number, extra: Partial<JobStats> = {}): JobStats {
   const c = { total: processed + remaining, processed, remaining };
@@ -74,7 +75,7 @@ export class FakeHypervisor implements Hypervisor {
   }
   /** A job this process did not start: ends when the test sets `current` to a non-running type. */
   async followJob(id: string, signal: AbortSignal): Promise<JobStats | undefined> {
-    while (!signal.aborted && (this.current.type === 'bounded' || this.current.type === 'unbounded')) await new Promise((r) => setTimeout(r, 1));
+    while (!signal.aborted && (this.current.type === 'bounded' || this.current.type === 'unbounded')) await sleep(1);
     return this.vms.has(id) ? undefined : this.completedJobStats();
   }
   private step(call: string, kind = call): void {

@@ -9,6 +9,7 @@ import type { MigrationProgress__Output } from '../../shared/generated/ferry/v1/
 import { LAB_DIR, labExec, labHost, REPO_ROOT } from './lab.js';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
+import { sleep, until } from './wait.js';
 
 const run = promisify(execFile);
 const open = new Map<string, FerryClients>();
@@ -76,13 +77,11 @@ export async function status(host: string, jobId: string): Promise<MigrationProg
 
 /** Polls until check(status) holds; returns that status. */
 export async function waitForStatus(host: string, jobId: string, check: (s: MigrationProgress__Output) => boolean, timeoutMs = 60_000): Promise<MigrationProgress__Output> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const s = await status(host, jobId);
-    if (check(s)) return s;
-    if (Date.now() > deadline) throw new Error(`job ${jobId} on ${host}: condition not met within ${timeoutMs} ms (phase ${s.phase})`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  let last: MigrationProgress__Output | undefined;
+  return until(`job ${jobId} on ${host} to meet its condition`, async () => {
+    last = await status(host, jobId);
+    return check(last) && last;
+  }, { timeoutMs, everyMs: 100, detail: () => `phase ${last?.phase}` });
 }
 
 /** The host's whole iptables-save output, without its timestamped comment lines. */
@@ -105,7 +104,7 @@ export async function pinholeRulesAfterJob(host: string, waitMs = 5000): Promise
   for (;;) {
     const rules = await pinholeRules(host);
     if (rules.length === 0 || Date.now() > deadline) return rules;
-    await new Promise((r) => setTimeout(r, 50));
+    await sleep(50);
   }
 }
 

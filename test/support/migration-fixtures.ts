@@ -1,6 +1,5 @@
 // What the unit tests of the migration core share: a command as the Migration
-// service would hand it over (every policy default resolved), and waits.
-import assert from 'node:assert/strict';
+// service would hand it over (every policy default resolved), and a job's end.
 import type { Migrations } from '../../agent/migration/migrations.js';
 import type { MigrateCommand, MigrationPolicy, MigrationStatus } from '../../agent/migration/types.js';
 
@@ -13,13 +12,6 @@ export function remoteCommand(vmId: string, extra: Partial<MigrateCommand> = {},
     },
     ...extra,
   };
-}
-
-/** Polls check() until it holds; fails the test after ms. */
-export async function until(check: () => boolean, what: string, ms = 3000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!check() && Date.now() < end) await new Promise((r) => setTimeout(r, 2));
-  assert.ok(check(), `timed out waiting for ${what}`);
 }
 
 /** The job's last status, once it has ended. */

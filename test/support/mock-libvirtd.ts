@@ -21,6 +21,7 @@ import {
 } from '../../agent/libvirt/wire/packet.js';
 import { XdrReader } from '../../agent/libvirt/wire/xdr-reader.js';
 import type { XdrWriter } from '../../agent/libvirt/wire/xdr-writer.js';
+import { sleep } from './wait.js';
 
 export interface MockErrorReply { code: number; domain?: number; message: string; level?: number }
 
@@ -151,7 +152,7 @@ export class MockLibvirtd {
     if ('hang' in r) return;
     if ('drop' in r) { socket.destroy(); return; }
     if ('error' in r) return reply(MessageStatus.ERROR, (w) => encodeRemoteError(w, errorStruct(r.error)));
-    if (r.delayMs) await new Promise((res) => setTimeout(res, r.delayMs));
+    if (r.delayMs) await sleep(r.delayMs);
     reply(MessageStatus.OK, r.body);
   }
 }

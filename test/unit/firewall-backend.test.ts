@@ -8,6 +8,7 @@ import { describe, it } from 'node:test';
 import { createFirewall, type FirewallConfig } from '../../agent/firewall/index.js';
 import { isFerryError } from '../../shared/errors.js';
 import { FakeIptables } from '../support/fake-iptables.js';
+import { sleep } from '../support/wait.js';
 
 const SRC = '198.19.0.2';
 const DST = '198.19.0.3';
@@ -144,7 +145,7 @@ describe('firewall backend (iptables, fake)', () => {
     await previous.open(req());
     await previous.open(req({ ttlMs: 1 }));
     previous.dispose(); // "killed": its rules stay behind
-    await new Promise((r) => setTimeout(r, 1100)); // let the 1 ms hole's datestop pass
+    await sleep(1100); // let the 1 ms hole's datestop pass
     assert.equal(pinholeLines(fake).length, 2);
 
     const fw = createFirewall({ runner: fake, localAddresses: () => [DST], probe: async () => 'free' });
@@ -223,7 +224,7 @@ describe('firewall backend (iptables, fake)', () => {
     const { fake, fw } = setup();
     const hole = await fw.open(req({ ttlMs: 200 }));
     assert.equal(pinholeLines(fake).length, 1);
-    await new Promise((r) => setTimeout(r, hole.expiresAt - Date.now() + 150));
+    await sleep(hole.expiresAt - Date.now() + 150);
     assert.deepEqual(pinholeLines(fake), []);
     assert.deepEqual(fw.list(), []);
     assert.deepEqual(fw.reservedPorts(), []);
@@ -282,7 +283,7 @@ describe('firewall backend "none"', () => {
     assert.deepEqual([a.ports, b.ports], [[49152, 49153], [49154]]);
     assert.deepEqual(fw.list().map((h) => h.id), [b.id, a.id]);
     await assert.rejects(fw.open(req({ destination: '198.19.0.77' })), (e: unknown) => isFerryError(e, 'INVALID_ARGUMENT'));
-    await new Promise((r) => setTimeout(r, b.expiresAt - Date.now() + 100));
+    await sleep(b.expiresAt - Date.now() + 100);
     assert.deepEqual(fw.list(), [a]);
     assert.equal(await fw.close(a.id), true);
     await fw.uninstall();

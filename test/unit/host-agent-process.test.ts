@@ -5,11 +5,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { delaysOf, RESOLUTION_MS, watchAgentProcess } from '../../agent/host/agent-process.js';
 import { statsToProto } from '../../agent/rpc/host-service.js';
+import { sleep } from '../support/wait.js';
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 function blockFor(ms: number): void {
-  const until = Date.now() + ms;
-  while (Date.now() < until);
+  const end = Date.now() + ms;
+  while (Date.now() < end);
 }
 
 test('delays are the recorded intervals less the timer resolution, never negative; an empty window is 0', () => {

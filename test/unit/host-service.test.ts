@@ -15,6 +15,7 @@ import type { HypervisorInfo, VmSummary } from '../../agent/host/host-facts.js';
 import type { SystemProbe } from '../../agent/host/system-probe.js';
 import { createLogger } from '../../agent/log.js';
 import { validateConfig } from '../../agent/config/validate.js';
+import { sleep } from '../support/wait.js';
 
 const vm = (name: string, id: string, state = 'running'): VmSummary => ({
   id,
@@ -164,11 +165,11 @@ test('a call cancelled by its deadline is logged once, as CANCELLED or DEADLINE_
   hypervisor.listVms = () => slow;
   await assert.rejects(unary(clients.host, 'ListVms', {}, { timeoutMs: 50 }), (err) => isFerryError(err, 'DEADLINE_EXCEEDED'));
   // The handler answers well after the server has seen the deadline pass.
-  await new Promise((resolve) => setTimeout(resolve, 100));
+  await sleep(100);
   release();
   hypervisor.listVms = original;
   vms = [];
-  await new Promise((resolve) => setTimeout(resolve, 50));
+  await sleep(50);
   const rpc = logLines.filter((l) => l.message === 'rpc');
   assert.equal(rpc.length, 1, JSON.stringify(rpc));
   assert.match(String(rpc[0]!.code), /^(CANCELLED|DEADLINE_EXCEEDED)$/);

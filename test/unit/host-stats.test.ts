@@ -1,10 +1,13 @@
 // Host stats: NIC byte rates over the sampling interval (with a fake clock),
-// memory and CPU from the probe, migration counts from the migration port.
+// memory and CPU from the probe, migration counts from the migration port, and
+// background sampling (every interval, until stopped, never keeping the process up).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { HostStatsCollector, MIN_WINDOW_MS } from '../../agent/host/stats.js';
 import type { MigrationActivity, MigrationCounts } from '../../agent/host/host-facts.js';
 import type { NicCounters, SystemProbe } from '../../agent/host/system-probe.js';
+import { sleep, until } from '../support/wait.js';
 
 function setup() {
   let now = 1_700_000_000_000;
@@ -13,11 +16,15 @@ function setup() {
     { name: 'eth1', rxBytes: 0, txBytes: 0 },
   ];
   let counts: MigrationCounts = { outgoing: 0, incoming: 0, queued: 0 };
+  let samples = 0;
   const system: SystemProbe = {
     cpu: async () => assert.fail('not used'),
     memory: async () => ({ totalBytes: 64e9, usedBytes: 10e9, availableBytes: 50e9 }),
     nics: async () => [],
-    nicCounters: async () => counters.map((c) => ({ ...c })),
+    nicCounters: async () => {
+      samples++;
+      return counters.map((c) => ({ ...c }));
+    },
     cpuPercent: async () => 42.5,
     kvmAvailable: async () => true,
   };
@@ -29,6 +36,7 @@ function setup() {
     setCounters: (c: NicCounters[]) => (counters = c),
     setCounts: (c: MigrationCounts) => (counts = c),
     now: () => now,
+    samples: () => samples,
   };
 }
 
@@ -86,9 +94,30 @@ test('migration counts come from the migration port', async () => {
   assert.deepEqual([stats.outgoingMigrations, stats.incomingMigrations, stats.queuedMigrations], [2, 1, 3]);
 });
 
-test('background sampling does not keep the process alive and stops', async () => {
+test('background sampling reads the counters every interval, and stop() ends it', async () => {
   const s = setup();
   s.collector.start(10);
-  await new Promise((resolve) => setTimeout(resolve, 30));
+  await until('three samples', () => s.samples() >= 3, { timeoutMs: 2000 });
   s.collector.stop();
+  const atStop = s.samples();
+  await sleep(60);
+  assert.equal(s.samples(), atStop, 'no sample after stop()');
+});
+
+test('background sampling does not keep the process alive', () => {
+  // A process whose only other timer ends after 200 ms: it exits by itself once
+  // that fires, having sampled meanwhile, only if the sampling timer is unref'd.
+  const stats = new URL('../../agent/host/stats.js', import.meta.url).href;
+  const script = `
+    const { HostStatsCollector } = await import(${JSON.stringify(stats)});
+    let samples = 0;
+    const system = { nicCounters: async () => { samples++; return []; } };
+    const migrations = { counts: () => ({ outgoing: 0, incoming: 0, queued: 0 }), isMigrating: () => false };
+    new HostStatsCollector(system, migrations).start(10);
+    setTimeout(() => console.log(samples), 200);
+  `;
+  const child = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 10_000 });
+  assert.equal(child.signal, null, 'the process did not exit by itself: the sampling timer keeps it alive');
+  assert.equal(child.status, 0, child.stderr);
+  assert.ok(Number(child.stdout) >= 3, `it sampled in the background before exiting (samples: ${child.stdout.trim()})`);
 });

@@ -12,7 +12,8 @@ import {
   encodeRemoteAuthListRet, encodeRemoteAuthPolkitRet, encodeRemoteDomainLookupByNameRet,
 } from '../../agent/libvirt/generated/remote_protocol.gen.js';
 import { MockLibvirtd } from '../support/mock-libvirtd.js';
-import { hex, sleep } from './libvirt-fixtures.js';
+import { hex } from '../support/libvirt-fixtures.js';
+import { sleep } from '../support/wait.js';
 
 const UUID = '00112233-4455-6677-8899-aabbccddeeff';
 const echoDomain = (m: MockLibvirtd, delay?: (name: string) => number): void => {

@@ -9,7 +9,7 @@ import {
 } from '../../agent/libvirt/errors.js';
 import { decodeRemoteError } from '../../agent/libvirt/generated/remote_protocol.gen.js';
 import { XdrReader } from '../../agent/libvirt/wire/xdr-reader.js';
-import { hex } from './libvirt-fixtures.js';
+import { hex } from '../support/libvirt-fixtures.js';
 
 // What libvirtd 9.0.0 sends for virDomainLookupByUUID with an unknown UUID (message shortened).
 const noDomain = hex(`

@@ -13,7 +13,7 @@ import {
 } from '../../agent/libvirt/generated/remote_protocol.gen.js';
 import { KEEPALIVE_PROC_PONG, KEEPALIVE_PROGRAM } from '../../agent/libvirt/wire/packet.js';
 import { MockLibvirtd } from '../support/mock-libvirtd.js';
-import { sleep, waitFor } from './libvirt-fixtures.js';
+import { sleep, until } from '../support/wait.js';
 
 const { VIR_DOMAIN_EVENT_ID_LIFECYCLE: LIFECYCLE, VIR_DOMAIN_EVENT_ID_MIGRATION_ITERATION: ITERATION, VIR_DOMAIN_EVENT_ID_JOB_COMPLETED: JOB_COMPLETED } = constants;
 const wireDom = { name: 'vm1', uuid: Buffer.alloc(16, 0xab), id: 4 };
@@ -62,7 +62,7 @@ describe('events and connection health', () => {
     }));
     mock.sendEvent(RemoteProcedure.DOMAIN_EVENT_CALLBACK_LIFECYCLE, lifecycle(100, constants.VIR_DOMAIN_EVENT_STOPPED, 1));
     mock.sendEvent(RemoteProcedure.DOMAIN_EVENT_CALLBACK_LIFECYCLE, lifecycle(999, 0)); // nobody's: dropped
-    await waitFor(() => got.length >= 4);
+    await until('the four subscribed events', () => got.length >= 4);
     await sleep(20);
     assert.deepEqual(got.map(([who, e]) => [who, e.kind, e.callbackId]), [
       ['life-vm1', 'lifecycle', 101], ['iter', 'migration-iteration', 102], ['done', 'job-completed', 103], ['life-all', 'lifecycle', 100],
@@ -85,7 +85,7 @@ describe('events and connection health', () => {
     await c.events.subscribe(ITERATION, (e) => { seen.push(e.iteration); if (e.iteration === 1) throw new Error('handler bug'); });
     mock.sendEvent(RemoteProcedure.DOMAIN_EVENT_CALLBACK_MIGRATION_ITERATION, iteration(1, 1));
     mock.sendEvent(RemoteProcedure.DOMAIN_EVENT_CALLBACK_MIGRATION_ITERATION, iteration(1, 2));
-    await waitFor(() => seen.length === 2);
+    await until('both iterations handled', () => seen.length === 2);
     assert.equal(errors.length, 1);
     assert.match(String(errors[0]), /handler bug/);
     assert.equal(c.isOpen, true);
@@ -104,7 +104,7 @@ describe('events and connection health', () => {
     const c = await connect();
     const seen: number[] = [];
     await c.events.subscribe(ITERATION, (e) => seen.push(e.iteration));
-    await waitFor(() => seen.length === 1);
+    await until('the iteration event', () => seen.length === 1);
     assert.deepEqual(seen, [1]);
   });
 
@@ -149,12 +149,12 @@ describe('events and connection health', () => {
     ]);
     assert.deepEqual(registered, [[ITERATION, null]]);
     mock.sendEvent(RemoteProcedure.DOMAIN_EVENT_CALLBACK_MIGRATION_ITERATION, iteration(10, 1));
-    await waitFor(() => seen.length === 2);
+    await until('both subscribers to see iteration 1', () => seen.length === 2);
     assert.deepEqual(seen.sort(), ['a1', 'b1']);
     await offA();
     assert.deepEqual(deregistered, [], 'b still listens');
     mock.sendEvent(RemoteProcedure.DOMAIN_EVENT_CALLBACK_MIGRATION_ITERATION, iteration(10, 2));
-    await waitFor(() => seen.length === 3);
+    await until('iteration 2', () => seen.length === 3);
     assert.equal(seen[2], 'b2');
     await offB();
     assert.deepEqual(deregistered, [10]);
@@ -171,7 +171,7 @@ describe('events and connection health', () => {
   it('answers the daemon\'s keepalive PING with a PONG', async () => {
     await connect();
     mock.ping();
-    await waitFor(() => mock.received.some((h) => h.program === KEEPALIVE_PROGRAM && h.procedure === KEEPALIVE_PROC_PONG));
+    await until('a keepalive PONG', () => mock.received.some((h) => h.program === KEEPALIVE_PROGRAM && h.procedure === KEEPALIVE_PROC_PONG));
   });
 
   it('notices a hung daemon through keepalive and rejects pending calls', async () => {
@@ -221,7 +221,7 @@ describe('reconnecting client', () => {
       assert.equal(mock.count('CONNECT_DOMAIN_EVENT_CALLBACK_REGISTER_ANY'), 2, 're-subscribed');
       assert.equal(mock.count('DOMAIN_MIGRATE_START_POST_COPY'), 1, 'not replayed');
       mock.sendEvent(RemoteProcedure.DOMAIN_EVENT_CALLBACK_MIGRATION_ITERATION, iteration(2, 9));
-      await waitFor(() => seen.length === 1);
+      await until('the event after the reconnect', () => seen.length === 1);
     } finally {
       await rc.close();
     }
@@ -244,7 +244,7 @@ describe('reconnecting client', () => {
       await rc.client();
       await rc.subscribe(LIFECYCLE, () => {}, { name: 'gone', uuid: '00000000-0000-0000-0000-000000000002', id: 1 });
       mock.dropAll();
-      await waitFor(() => statuses.length === 3);
+      await until('ready, reconnecting, ready', () => statuses.length === 3);
       assert.deepEqual(statuses, ['ready', 'reconnecting', 'ready']);
       assert.equal(subErrors.length, 1);
       assert.match(String(subErrors[0]), /Domain not found/);
@@ -266,7 +266,7 @@ describe('reconnecting client', () => {
       await rc.client();
       await assert.rejects(rc.subscribe(JOB_COMPLETED, () => {}), /already tracked/);
       mock.dropAll();
-      await waitFor(() => statuses.length === 3);
+      await until('ready, reconnecting, ready', () => statuses.length === 3);
       assert.equal(registrations, 1, 'nothing re-registered after the reconnect');
     } finally {
       await rc.close();

@@ -6,7 +6,7 @@ import { describe, it } from 'node:test';
 import { ProtocolError } from '../../agent/libvirt/errors.js';
 import { FrameDecoder } from '../../agent/libvirt/wire/frame-decoder.js';
 import { decodePacket, encodePacket, MessageStatus, MessageType, type Packet } from '../../agent/libvirt/wire/packet.js';
-import { hex } from './libvirt-fixtures.js';
+import { hex } from '../support/libvirt-fixtures.js';
 
 // CONNECT_GET_LIB_VERSION call (proc 157), serial 5, no arguments.
 const callFixture = hex(`

@@ -11,7 +11,7 @@ import {
 } from '../../agent/libvirt/generated/remote_protocol.gen.js';
 import { XdrReader } from '../../agent/libvirt/wire/xdr-reader.js';
 import { XdrWriter } from '../../agent/libvirt/wire/xdr-writer.js';
-import { hex } from './libvirt-fixtures.js';
+import { hex } from '../support/libvirt-fixtures.js';
 
 function bytes(f: (w: XdrWriter) => void): Buffer {
   const w = new XdrWriter(4);

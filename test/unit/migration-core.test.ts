@@ -6,7 +6,8 @@ import { Migrations } from '../../agent/migration/migrations.js';
 import type { MigrateCommand } from '../../agent/migration/types.js';
 import { isFerryError, FerryError } from '../../shared/errors.js';
 import { FakeHypervisor, FakeNetwork, FakePeers, fastClock, stats } from '../support/fake-ports.js';
-import { finalOf, remoteCommand, until } from '../support/migration-fixtures.js';
+import { finalOf, remoteCommand } from '../support/migration-fixtures.js';
+import { sleep, until } from '../support/wait.js';
 
 const VM = '6f1c2a3e-9d4b-4c1e-8f7a-0b1c2d3e4f50';
 const VM2 = '7f1c2a3e-9d4b-4c1e-8f7a-0b1c2d3e4f51';
@@ -36,7 +37,7 @@ test('host-side checks: unknown VM, VM not running, second job for one VM', asyn
   hypervisor.addVm(VM);
   const { jobId } = await migrations.migrate(command());
   await assert.rejects(migrations.migrate(command()), (e) => isFerryError(e, 'ALREADY_EXISTS'));
-  await until(() => hypervisor.isMigrating(VM), 'perform');
+  await until('perform', () => hypervisor.isMigrating(VM));
   hypervisor.complete(VM);
   await finalOf(migrations, jobId);
 });
@@ -46,14 +47,14 @@ test('a successful migration goes preparing → migrating → completed, with th
   hypervisor.addVm(VM);
   const accepted = await migrations.migrate(command());
   assert.equal(accepted.phase, 'preparing');
-  await until(() => hypervisor.isMigrating(VM), 'perform');
+  await until('perform', () => hypervisor.isMigrating(VM));
   assert.equal(peers.prepared[0]!.sourceMigrationAddress, '198.19.0.1');
   assert.equal(hypervisor.plans[0]!.migrateUri, 'tcp://198.19.0.2:49152');
   assert.equal(hypervisor.plans[0]!.destinationUri, 'qemu+tcp://198.18.0.2/system');
   hypervisor.current = stats(100, 300);
-  await until(() => migrations.status({ jobId: accepted.jobId }).progressPercent === 25, 'progress');
+  await until('progress', () => migrations.status({ jobId: accepted.jobId }).progressPercent === 25);
   hypervisor.current = stats(50, 950); // a new pass: the percentage must not go back
-  await new Promise((r) => setTimeout(r, 30));
+  await sleep(30);
   assert.equal(migrations.status({ jobId: accepted.jobId }).progressPercent, 25);
   network.tx.set('eth1', 5_000_000);
   network.tx.set('eth0', 1_000);
@@ -71,7 +72,7 @@ test('a libvirt failure ends FAILED at step perform with libvirt\'s code, and th
   const { hypervisor, peers, migrations } = setup();
   hypervisor.addVm(VM);
   const { jobId } = await migrations.migrate(command());
-  await until(() => hypervisor.isMigrating(VM), 'perform');
+  await until('perform', () => hypervisor.isMigrating(VM));
   hypervisor.failMigration(VM, new FerryError('UNAVAILABLE', 'unable to connect to server', { libvirtCode: 38, libvirtName: 'VIR_ERR_SYSTEM_ERROR' }));
   const final = await finalOf(migrations, jobId);
   assert.equal(final.phase, 'failed');
@@ -90,7 +91,7 @@ test('a destination that refuses to prepare fails the Migrate call itself, leavi
   assert.deepEqual(migrations.list(false), []);
   peers.prepareError = undefined;
   const { jobId } = await migrations.migrate(command());
-  await until(() => hypervisor.isMigrating(VM), 'perform after a refused attempt');
+  await until('perform after a refused attempt', () => hypervisor.isMigrating(VM));
   hypervisor.complete(VM);
   assert.equal((await finalOf(migrations, jobId)).phase, 'completed');
 });
@@ -104,7 +105,7 @@ test('a queued job whose destination refuses ends FAILED at step prepare', async
   assert.equal(second.phase, 'queued');
   // Not "busy" (RESOURCE_EXHAUSTED, which is retried): a refusal for good.
   peers.prepareError = new FerryError('FAILED_PRECONDITION', 'the destination has no address in migration_network');
-  await until(() => hypervisor.isMigrating(VM), 'first perform');
+  await until('first perform', () => hypervisor.isMigrating(VM));
   hypervisor.complete(VM);
   const final = await finalOf(migrations, second.jobId);
   assert.equal(final.phase, 'failed');
@@ -117,7 +118,7 @@ test('cancel aborts the libvirt job and ends CANCELLED with the VM on the source
   const { hypervisor, migrations } = setup();
   hypervisor.addVm(VM);
   const { jobId } = await migrations.migrate(command());
-  await until(() => hypervisor.isMigrating(VM), 'perform');
+  await until('perform', () => hypervisor.isMigrating(VM));
   const status = await migrations.cancel({ vmId: VM });
   assert.equal(status.phase, 'cancelled');
   assert.deepEqual(hypervisor.aborted, [VM]);
@@ -135,10 +136,10 @@ test('over the outgoing limit a job waits QUEUED, can be cancelled there, and ru
   assert.deepEqual(migrations.counts(), { running: 1, queued: 2 });
   const cancelled = await migrations.cancel({ jobId: second.jobId });
   assert.equal(cancelled.phase, 'cancelled');
-  await until(() => hypervisor.isMigrating(VM), 'first perform');
+  await until('first perform', () => hypervisor.isMigrating(VM));
   assert.equal(hypervisor.isMigrating(VM3), false);
   hypervisor.complete(VM);
-  await until(() => hypervisor.isMigrating(VM3), 'third perform');
+  await until('third perform', () => hypervisor.isMigrating(VM3));
   hypervisor.complete(VM3);
   assert.equal((await finalOf(migrations, third.jobId)).phase, 'completed');
   assert.equal(hypervisor.isMigrating(VM2), false);
@@ -150,7 +151,7 @@ test('lookups: unknown job is NOT_FOUND; by VM finds the latest job', async () =
   hypervisor.addVm(VM);
   const { jobId } = await migrations.migrate(command());
   assert.equal(migrations.status({ vmId: VM }).jobId, jobId);
-  await until(() => hypervisor.isMigrating(VM), 'perform');
+  await until('perform', () => hypervisor.isMigrating(VM));
   hypervisor.complete(VM);
   await finalOf(migrations, jobId);
   assert.equal(migrations.status({ vmId: VM }).phase, 'completed');
@@ -162,7 +163,7 @@ test('a migration whose data remaining reaches no new low for the stall timeout 
   const cmd = command();
   cmd.policy.stallTimeoutS = 1;
   const { jobId } = await migrations.migrate(cmd);
-  await until(() => hypervisor.isMigrating(VM), 'perform');
+  await until('perform', () => hypervisor.isMigrating(VM));
   hypervisor.current = stats(100, 900); // and it never changes: a dead link
   const final = await finalOf(migrations, jobId);
   assert.equal(final.phase, 'failed');

@@ -16,7 +16,8 @@ import { decodeRemoteDomainLookupByUuidArgs, encodeRemoteDomainLookupByUuidRet }
 import { FerryError, isFerryError } from '../../shared/errors.js';
 import { FakeHypervisor, FakeNetwork, FakePeers, fastClock, stats } from '../support/fake-ports.js';
 import { MockLibvirtd } from '../support/mock-libvirtd.js';
-import { finalOf, remoteCommand, until } from '../support/migration-fixtures.js';
+import { finalOf, remoteCommand } from '../support/migration-fixtures.js';
+import { sleep, until } from '../support/wait.js';
 
 const VM = '6f1c2a3e-9d4b-4c1e-8f7a-0b1c2d3e4f50';
 const CALL_MS = 200;
@@ -66,7 +67,7 @@ test('an abort that never answers: CancelMigration answers DEADLINE_EXCEEDED wit
   const { hypervisor, migrations } = setup();
   hypervisor.abortHangs = true;
   const { jobId } = await migrations.migrate(command());
-  await until(() => hypervisor.isMigrating(VM), 'perform');
+  await until('perform', () => hypervisor.isMigrating(VM));
   hypervisor.current = stats(100, 300);
   const started = Date.now();
   await assert.rejects(migrations.cancel({ jobId }), (e) =>
@@ -85,7 +86,7 @@ test('an abort libvirt takes but whose migration never ends: CancelMigration giv
   const { hypervisor, migrations } = setup();
   hypervisor.abortIgnored = true;
   const { jobId } = await migrations.migrate(command());
-  await until(() => hypervisor.isMigrating(VM), 'perform');
+  await until('perform', () => hypervisor.isMigrating(VM));
   const started = Date.now();
   await assert.rejects(migrations.cancel({ jobId }), (e) => isFerryError(e, 'DEADLINE_EXCEEDED') && /did not end within 0.4 s of its abort; it may still be running/.test(e.message));
   const took = Date.now() - started;
@@ -100,11 +101,11 @@ test('an abort libvirt takes but whose migration never ends: CancelMigration giv
 test('libvirt lost mid-migration: the failure waits for it to answer again and reports the real VM state', async () => {
   const { hypervisor, peers, migrations } = setup();
   const { jobId } = await migrations.migrate(command());
-  await until(() => hypervisor.isMigrating(VM), 'perform');
+  await until('perform', () => hypervisor.isMigrating(VM));
   hypervisor.down = true;
   const looksBefore = hypervisor.describeCalls;
   hypervisor.failMigration(VM, new FerryError('UNAVAILABLE', 'lost the connection to libvirtd before it answered (the daemon stopped, restarted or crashed)'));
-  await until(() => hypervisor.describeCalls >= looksBefore + 2, 'a second look at the VM');
+  await until('a second look at the VM', () => hypervisor.describeCalls >= looksBefore + 2);
   assert.equal(migrations.status({ jobId }).phase, 'migrating', 'not FAILED before libvirt can tell what became of the VM');
   assert.deepEqual(peers.finished, [], 'the destination is told once the outcome is known');
   hypervisor.vms.get(VM)!.state = 'paused'; // as libvirt's recovery might leave it
@@ -122,7 +123,7 @@ test('libvirt lost mid-migration: the failure waits for it to answer again and r
 test('libvirt lost mid-migration and silent for good: FAILED after a bounded wait, the state said to be unknown', async () => {
   const { hypervisor, migrations } = setup();
   const { jobId } = await migrations.migrate(command());
-  await until(() => hypervisor.isMigrating(VM), 'perform');
+  await until('perform', () => hypervisor.isMigrating(VM));
   hypervisor.down = true;
   const lost = Date.now();
   hypervisor.failMigration(VM, new FerryError('UNAVAILABLE', 'lost the connection to libvirtd'));
@@ -136,7 +137,7 @@ test('libvirt lost mid-migration and silent for good: FAILED after a bounded wai
 test('libvirt lost, and the VM has left this host once it answers: libvirt completed the migration', async () => {
   const { hypervisor, peers, migrations } = setup();
   const { jobId } = await migrations.migrate(command());
-  await until(() => hypervisor.isMigrating(VM), 'perform');
+  await until('perform', () => hypervisor.isMigrating(VM));
   hypervisor.vms.delete(VM); // libvirt's Confirm step removed the source
   hypervisor.failMigration(VM, new FerryError('UNAVAILABLE', 'lost the connection to libvirtd'));
   const final = await finalOf(migrations, jobId);
@@ -198,7 +199,7 @@ test('adapter: waiting for a daemon that is down counts against the deadline', a
   const { libvirt, hypervisor } = await adapterOver(mock);
   try {
     await mock.close(); // the daemon is gone; the client keeps trying to reconnect
-    await until(() => libvirt.state === 'reconnecting', 'the client to notice');
+    await until('the client to notice', () => libvirt.state === 'reconnecting');
     const started = Date.now();
     await assert.rejects(hypervisor.describeVm(VM), (e) => isFerryError(e, 'DEADLINE_EXCEEDED') && /did not answer within 0.2 s \(describe VM/.test(e.message));
     assert.ok(Date.now() - started >= CALL_MS - 5);
@@ -218,7 +219,7 @@ test('adapter: a migration has no deadline but ends, UNAVAILABLE and saying why,
       parallelConnections: 1, compression: 'none', autoConverge: false, postCopy: false, encrypted: false, copyStorage: 'none', migrateDisks: [], initialDowntimeMs: 0,
     });
     const outcome = perform.then(() => 'resolved', (e: unknown) => e);
-    await new Promise((r) => setTimeout(r, 3 * CALL_MS)); // well past the short-call deadline: still running
+    await sleep(3 * CALL_MS); // well past the short-call deadline: still running
     assert.equal(mock.count('DOMAIN_MIGRATE_PERFORM3_PARAMS'), 1);
     assert.equal(await Promise.race([outcome, new Promise((r) => setTimeout(() => r('pending'), 10))]), 'pending');
     mock.dropAll();

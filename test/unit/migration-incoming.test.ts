@@ -7,6 +7,7 @@ import type { PrepareIncomingArgs } from '../../agent/migration/ports.js';
 import { FerryError, isFerryError } from '../../shared/errors.js';
 import { FakeNetwork, FakePinholes, stats } from '../support/fake-ports.js';
 import { MemoryJournal } from '../support/memory-journal.js';
+import { sleep } from '../support/wait.js';
 
 function setup(maxIncoming = 1) {
   const pinholes = new FakePinholes();
@@ -112,13 +113,13 @@ test('a reservation being journaled counts once against the incoming limit', asy
   const journal = new MemoryJournal<IncomingRecord>();
   const write = journal.write.bind(journal);
   journal.write = async (jobId, finished, data) => {
-    await new Promise((r) => setTimeout(r, 20)); // an fsync's worth
+    await sleep(20); // an fsync's worth
     return write(jobId, finished, data);
   };
   const network = new FakeNetwork([{ address: '198.19.0.2', prefixLength: 24, interface: 'eth1', family: 'ipv4' }]);
   const incoming = new IncomingMigrations({ network, pinholes: new FakePinholes(), peerLibvirtUri: '', pinholeTtlMs: 10_000, reservationTtlMs: 60_000, maxIncoming: () => 2, journal });
   const first = incoming.prepare(args({ jobId: 'a', vmId: 'v1' }));
-  await new Promise((r) => setTimeout(r, 5)); // the first is writing its record
+  await sleep(5); // the first is writing its record
   await incoming.prepare(args({ jobId: 'b', vmId: 'v2' }));
   await first;
   assert.equal(incoming.count, 2);

@@ -10,7 +10,8 @@ import { Migrations } from '../../agent/migration/migrations.js';
 import { FakeHypervisor, FakeNetwork, FakePeers, fastClock, stats } from '../support/fake-ports.js';
 import { MemoryJournal } from '../support/memory-journal.js';
 import { isFerryError } from '../../shared/errors.js';
-import { finalOf, remoteCommand, until } from '../support/migration-fixtures.js';
+import { finalOf, remoteCommand } from '../support/migration-fixtures.js';
+import { sleep, until } from '../support/wait.js';
 
 const VM = '6f1c2a3e-9d4b-4c1e-8f7a-0b1c2d3e4f50';
 
@@ -37,9 +38,9 @@ async function dieMidMigration() {
   const first = agentRun(disk, host);
   host.network.tx.set('eth1', 1000);
   const { jobId } = await first.migrations.migrate(command());
-  await until(() => host.hypervisor.isMigrating(VM), 'perform');
+  await until('perform', () => host.hypervisor.isMigrating(VM));
   host.hypervisor.current = stats(100, 300);
-  await until(() => first.migrations.status({ jobId }).progressPercent === 25, 'progress');
+  await until('progress', () => first.migrations.status({ jobId }).progressPercent === 25);
   await first.journal.freeze();
   host.hypervisor.dropCaller(VM);
   return { disk, host, jobId };
@@ -59,10 +60,10 @@ test('a libvirt job still running after a restart is followed: COMPLETED with li
   const { disk, host, jobId } = await dieMidMigration();
   const second = agentRun(disk, host, 0); // a limit of 0 must not hold back a migration libvirt is running
   assert.equal(second.migrations.restore(disk.load().map((r) => r.data)), 1);
-  await until(() => second.migrations.status({ jobId }).warnings.some((w) => /reattached/.test(w)), 'the reattach warning');
+  await until('the reattach warning', () => second.migrations.status({ jobId }).warnings.some((w) => /reattached/.test(w)));
   assert.equal(second.migrations.status({ jobId }).phase, 'migrating');
   host.hypervisor.current = stats(200, 200);
-  await until(() => second.migrations.status({ jobId }).progressPercent === 50, 'progress seen by the new run');
+  await until('progress seen by the new run', () => second.migrations.status({ jobId }).progressPercent === 50);
   host.network.tx.set('eth1', 51_000);
   host.hypervisor.vms.delete(VM); // libvirt completed: the VM left this host
   host.hypervisor.current = stats(0, 0, { type: 'none' });
@@ -70,7 +71,7 @@ test('a libvirt job still running after a restart is followed: COMPLETED with li
   assert.equal(final.phase, 'completed');
   assert.equal(final.data.processed, 300, 'the final counters are libvirt\'s, not the last poll');
   assert.equal(final.bytesOnMigrationNic, 50_000);
-  await until(() => second.peers.finished.length > 0, 'FinishIncoming');
+  await until('FinishIncoming', () => second.peers.finished.length > 0);
   assert.deepEqual(second.peers.finished, [{ jobId, success: true }]);
   assert.equal(disk.records.get(jobId)!.finished, true);
   assert.equal(disk.records.get(jobId)!.data.status.phase, 'completed');
@@ -124,13 +125,13 @@ test('a job that was still queued is queued again by the next run and completes;
   await first.migrations.cancel({ jobId }); // the first run "dies": its end is not journaled
   const second = agentRun(disk, host);
   assert.equal(second.migrations.restore(disk.load().map((r) => r.data)), 1);
-  await until(() => host.hypervisor.isMigrating(VM), 'perform by the new run');
+  await until('perform by the new run', () => host.hypervisor.isMigrating(VM));
   assert.equal(second.peers.prepared.length, 1, 'the destination was asked to prepare once, by the new run');
   host.hypervisor.complete(VM);
   const final = await finalOf(second.migrations, jobId);
   assert.equal(final.phase, 'completed');
   assert.match(final.warnings.join('\n'), /queued again/);
-  await until(() => disk.records.get(jobId)!.finished, 'the final record');
+  await until('the final record', () => disk.records.get(jobId)!.finished);
   const writes = disk.writes;
   const third = agentRun(disk, host);
   assert.equal(third.migrations.restore(disk.load().map((r) => r.data)), 0);
@@ -149,11 +150,11 @@ test('a job that was preparing when the agent died: the destination drops its re
   const { jobId } = await first.migrations.migrate(command());
   limit = 1;
   first.migrations.limitsChanged();
-  await until(() => disk.records.get(jobId)?.data.status.phase === 'preparing', 'the preparing record');
+  await until('the preparing record', () => disk.records.get(jobId)?.data.status.phase === 'preparing');
   await first.journal.freeze();
   const second = agentRun(disk, host);
   second.migrations.restore(disk.load().map((r) => r.data));
-  await until(() => host.hypervisor.isMigrating(VM), 'perform by the new run');
+  await until('perform by the new run', () => host.hypervisor.isMigrating(VM));
   assert.deepEqual(second.peers.finished, [{ jobId, success: false }], 'the first reservation was dropped first');
   host.hypervisor.complete(VM);
   assert.equal((await finalOf(second.migrations, jobId)).phase, 'completed');
@@ -184,11 +185,11 @@ test('max_retained: beyond it the oldest finished jobs are forgotten, running on
     const vmId = VM.replace(/0$/, String(i + 1));
     host.hypervisor.addVm(vmId);
     const { jobId } = await migrations.migrate(command(vmId));
-    await until(() => host.hypervisor.isMigrating(vmId), 'perform');
+    await until('perform', () => host.hypervisor.isMigrating(vmId));
     host.hypervisor.complete(vmId);
     await finalOf(migrations, jobId);
     ids.push(jobId);
-    await new Promise((r) => setTimeout(r, 2)); // distinct finish times
+    await sleep(2); // distinct finish times
   }
   assert.deepEqual(migrations.list(false).map((s) => s.jobId).sort(), ids.slice(1).sort());
   assert.throws(() => migrations.status({ jobId: ids[0]! }), (e) => isFerryError(e, 'NOT_FOUND'));

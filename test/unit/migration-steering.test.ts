@@ -8,7 +8,8 @@ import type { IncomingOffer, PrepareIncomingArgs } from '../../agent/migration/p
 import type { ConvergenceStep, MigrateCommand, MigrationPolicy } from '../../agent/migration/types.js';
 import { FerryError } from '../../shared/errors.js';
 import { FakeHypervisor, FakeNetwork, FakePeers, fastClock, stats } from '../support/fake-ports.js';
-import { finalOf, until } from '../support/migration-fixtures.js';
+import { finalOf } from '../support/migration-fixtures.js';
+import { sleep, until } from '../support/wait.js';
 
 const VM = '6f1c2a3e-9d4b-4c1e-8f7a-0b1c2d3e4f50';
 const VM2 = '7f1c2a3e-9d4b-4c1e-8f7a-0b1c2d3e4f51';
@@ -51,14 +52,14 @@ test('SET_DOWNTIME steps raise the downtime in order, never lower one raised by 
   const { hypervisor, migrations } = setup();
   hypervisor.addVm(VM);
   const { jobId } = await migrations.migrate(command(VM, { schedule: [it(1, 'set-downtime', 500), it(2, 'set-downtime', 2000)] }));
-  await until(() => hypervisor.isMigrating(VM), 'perform');
+  await until('perform', () => hypervisor.isMigrating(VM));
   iteration(hypervisor, 2);
-  await until(() => hypervisor.calls.includes('downtime 500'), 'step 1');
+  await until('step 1', () => hypervisor.calls.includes('downtime 500'));
   iteration(hypervisor, 3);
-  await until(() => hypervisor.calls.includes('downtime 2000'), 'step 2');
+  await until('step 2', () => hypervisor.calls.includes('downtime 2000'));
   await migrations.changeParams({ jobId }, { maxDowntimeMs: 5000, startPostCopy: false });
   iteration(hypervisor, 5); // the last step repeats every iteration: never below 5000
-  await until(() => hypervisor.calls.filter((c) => c === 'downtime 5000').length >= 2, 'repeat at 5000');
+  await until('repeat at 5000', () => hypervisor.calls.filter((c) => c === 'downtime 5000').length >= 2);
   assert.ok(!hypervisor.calls.slice(hypervisor.calls.indexOf('downtime 5000')).some((c) => c === 'downtime 2000'));
   hypervisor.complete(VM);
   const final = await finalOf(migrations, jobId);
@@ -76,11 +77,11 @@ test('POST_COPY: a refused switch is retried at the next repeat, then the job is
   hypervisor.addVm(VM);
   hypervisor.failNext.add('postcopy');
   const { jobId } = await migrations.migrate(command(VM, { postCopy: true, schedule: [it(1, 'post-copy')] }));
-  await until(() => hypervisor.isMigrating(VM), 'perform');
+  await until('perform', () => hypervisor.isMigrating(VM));
   iteration(hypervisor, 2);
-  await until(() => migrations.status({ jobId }).warnings.some((w) => /post-copy.*refused.*retried/.test(w)), 'refusal warned');
+  await until('refusal warned', () => migrations.status({ jobId }).warnings.some((w) => /post-copy.*refused.*retried/.test(w)));
   iteration(hypervisor, 3);
-  await until(() => migrations.status({ jobId }).phase === 'postcopy', 'post-copy');
+  await until('post-copy', () => migrations.status({ jobId }).phase === 'postcopy');
   assert.deepEqual(hypervisor.calls.filter((c) => c === 'postcopy'), ['postcopy']);
   hypervisor.complete(VM);
   const final = await finalOf(migrations, jobId);
@@ -93,11 +94,11 @@ test('SUSPEND pauses the guest once; if the migration then fails, the guest is r
   const { hypervisor, migrations } = setup();
   hypervisor.addVm(VM);
   const { jobId } = await migrations.migrate(command(VM, { schedule: [it(1, 'suspend')] }));
-  await until(() => hypervisor.isMigrating(VM), 'perform');
+  await until('perform', () => hypervisor.isMigrating(VM));
   iteration(hypervisor, 2);
-  await until(() => hypervisor.calls.includes('suspend'), 'suspend');
+  await until('suspend', () => hypervisor.calls.includes('suspend'));
   iteration(hypervisor, 4); // repeats are no-ops on a paused guest
-  await new Promise((r) => setTimeout(r, 30));
+  await sleep(30);
   assert.deepEqual(hypervisor.calls.filter((c) => c === 'suspend'), ['suspend']);
   hypervisor.failMigration(VM, new FerryError('UNAVAILABLE', 'libvirt: connection reset'));
   const final = await finalOf(migrations, jobId);
@@ -110,7 +111,7 @@ test('an ABORT step aborts: FAILED at step converge, ABORTED, the schedule named
   const { hypervisor, peers, migrations } = setup();
   hypervisor.addVm(VM);
   const { jobId } = await migrations.migrate(command(VM, { schedule: [it(1, 'set-downtime', 400), it(2, 'abort')] }));
-  await until(() => hypervisor.isMigrating(VM), 'perform');
+  await until('perform', () => hypervisor.isMigrating(VM));
   iteration(hypervisor, 3);
   const final = await finalOf(migrations, jobId);
   assert.equal(final.phase, 'failed');
@@ -125,7 +126,7 @@ test('the completion timeout aborts a migration that never converges: DEADLINE_E
   const { hypervisor, migrations } = setup();
   hypervisor.addVm(VM); // 256 MiB: counted as 1 GiB, so 1 s/GiB is a 1 s timeout
   const { jobId } = await migrations.migrate(command(VM, { completionTimeoutSPerGib: 1 }));
-  await until(() => hypervisor.isMigrating(VM), 'perform');
+  await until('perform', () => hypervisor.isMigrating(VM));
   iteration(hypervisor, 2);
   const final = await finalOf(migrations, jobId);
   assert.equal(final.phase, 'failed');
@@ -144,7 +145,7 @@ test('a busy destination: Migrate still answers (QUEUED, the reason shown), the 
   const accepted = await migrations.migrate(command(VM));
   assert.equal(accepted.phase, 'queued');
   assert.match(accepted.waiting, /destination 198\.18\.0\.2 is busy .*incoming limit.*attempt 2 in/);
-  await until(() => hypervisor.isMigrating(VM), 'perform after two busy answers');
+  await until('perform after two busy answers', () => hypervisor.isMigrating(VM));
   hypervisor.complete(VM);
   const final = await finalOf(migrations, accepted.jobId);
   assert.equal(final.phase, 'completed');
@@ -183,11 +184,11 @@ test('while it waits for a busy destination a job gives its slot back, and can b
   const waiting = await migrations.migrate(command(VM, {}, 'busy.example'));
   assert.equal(waiting.phase, 'queued');
   const other = await migrations.migrate(command(VM2));
-  await until(() => hypervisor.isMigrating(VM2), 'the other job runs in the freed slot');
+  await until('the other job runs in the freed slot', () => hypervisor.isMigrating(VM2));
   const cancelled = await migrations.cancel({ jobId: waiting.jobId });
   assert.equal(cancelled.phase, 'cancelled');
   const attempts = peers.attempts.filter((id) => id === waiting.jobId).length;
-  await new Promise((r) => setTimeout(r, 50));
+  await sleep(50);
   assert.equal(peers.attempts.filter((id) => id === waiting.jobId).length, attempts, 'no attempt after the cancel');
   hypervisor.complete(VM2);
   assert.equal((await finalOf(migrations, other.jobId)).phase, 'completed');
@@ -215,9 +216,9 @@ test('raising the outgoing limit at run time starts queued jobs at once; lowerin
   for (const id of [VM, VM2, VM3]) hypervisor.addVm(id);
   const jobs = [await migrations.migrate(command(VM)), await migrations.migrate(command(VM2)), await migrations.migrate(command(VM3))];
   assert.deepEqual(jobs.map((j) => j.phase), ['preparing', 'queued', 'queued']);
-  await until(() => hypervisor.isMigrating(VM), 'first');
+  await until('first', () => hypervisor.isMigrating(VM));
   limits.set({ maxOutgoing: 3 });
-  await until(() => hypervisor.isMigrating(VM2) && hypervisor.isMigrating(VM3), 'all three run');
+  await until('all three run', () => hypervisor.isMigrating(VM2) && hypervisor.isMigrating(VM3));
   limits.set({ maxOutgoing: 1 });
   for (const id of [VM, VM2, VM3]) hypervisor.complete(id);
   for (const j of jobs) assert.equal((await finalOf(migrations, j.jobId)).phase, 'completed');
@@ -230,17 +231,17 @@ test('copy_storage: the disks go to the destination to create, their devices to 
   hypervisor.addVm(VM);
   hypervisor.disks = [{ target: 'vda', path: '/var/lib/libvirt/images/a.qcow2', format: 'qcow2', capacityBytes: 4 * 1024 ** 3, allocationBytes: 2 * 1024 ** 3, backingPath: '/shared/base.qcow2', backingFormat: 'qcow2' }];
   const all = await migrations.migrate(command(VM, { copyStorage: 'all', completionTimeoutSPerGib: 60 }));
-  await until(() => hypervisor.isMigrating(VM), 'perform');
+  await until('perform', () => hypervisor.isMigrating(VM));
   assert.deepEqual(peers.prepared[0]!.disks, [{ target: 'vda', path: '/var/lib/libvirt/images/a.qcow2', format: 'qcow2', capacityBytes: 4 * 1024 ** 3 }]);
   assert.equal(peers.prepared[0]!.copyStorage, true);
   assert.deepEqual(hypervisor.plans[0]!.migrateDisks, ['vda']);
-  await until(() => migrations.status({ jobId: all.jobId }).completionTimeoutMs > 0, 'timeout known');
+  await until('timeout known', () => migrations.status({ jobId: all.jobId }).completionTimeoutMs > 0);
   assert.equal(migrations.status({ jobId: all.jobId }).completionTimeoutMs, 135_000); // 60 s × (0.25 + 2) GiB
   hypervisor.complete(VM);
   await finalOf(migrations, all.jobId);
   hypervisor.addVm(VM2);
   const inc = await migrations.migrate(command(VM2, { copyStorage: 'incremental' }));
-  await until(() => hypervisor.isMigrating(VM2), 'perform');
+  await until('perform', () => hypervisor.isMigrating(VM2));
   assert.equal(peers.prepared[1]!.disks![0]!.backingPath, '/shared/base.qcow2');
   hypervisor.complete(VM2);
   await finalOf(migrations, inc.jobId);

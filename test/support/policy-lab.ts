@@ -4,8 +4,9 @@
 import { unary } from '../../shared/client.js';
 import type { MigrationPolicy } from '../../shared/generated/ferry/v1/MigrationPolicy.js';
 import type { MigrationProgress__Output } from '../../shared/generated/ferry/v1/MigrationProgress.js';
-import { agent, watchToEnd } from '../support/ferry.js';
-import { createVm, labHost, readConsole, waitFor } from '../support/lab.js';
+import { agent, watchToEnd } from './ferry.js';
+import { createVm, labHost, readConsole } from './lab.js';
+import { until } from './wait.js';
 
 /** The lab's dirtying guest (scripts/lab vm create … --dirty-mbps): 512 MiB, half of it rewritten continuously (~50 MiB/s seen at a 50 MiB/s cap). */
 export const DIRTY_GUEST = { memMiB: 512, dirtyMbps: 300 } as const;
@@ -15,7 +16,7 @@ export const CAPPED_MIBPS = 50;
 /** Creates a dirtying guest and waits until it really dirties memory. */
 export async function startDirtyGuest(host: string, name: string, opts: { memMiB?: number; dirtyMbps?: number } = {}): Promise<string> {
   const { uuid } = await createVm(host, name, { ...DIRTY_GUEST, ...opts });
-  await waitFor(`${name} dirtying memory`, async () => (await readConsole(host, name)).includes('ferry-dirtier: started'), 180_000, 500);
+  await until(`${name} dirtying memory`, async () => (await readConsole(host, name)).includes('ferry-dirtier: started'), { timeoutMs: 180_000, everyMs: 500 });
   return uuid;
 }
 

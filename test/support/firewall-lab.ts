@@ -7,7 +7,8 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { labSpawn, REPO_ROOT } from '../support/lab.js';
+import { labSpawn, REPO_ROOT } from './lab.js';
+import { sleep, until } from './wait.js';
 
 export const DRIVER = 'dist/test/support/firewall-driver.js';
 export const CHAIN = 'FERRY-MIGRATION';
@@ -113,11 +114,7 @@ export class Driver {
     } catch {
       /* already gone */
     }
-    const deadline = Date.now() + 10_000;
-    while (alive(this.pid)) {
-      if (Date.now() > deadline) throw new Error(`${this.role} driver (pid ${this.pid}) still alive after ${signal}`);
-      await sleep(20);
-    }
+    await until(`${this.role} driver (pid ${this.pid}) to be gone after ${signal}`, () => !alive(this.pid), { timeoutMs: 10_000, everyMs: 20 });
     this.child.kill('SIGKILL');
   }
 
@@ -140,7 +137,6 @@ function alive(pid: number): boolean {
   }
 }
 
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export interface ConnectResult {
   outcome: 'connected' | 'refused' | 'timeout' | 'error';

@@ -1,14 +1,15 @@
 // Shared setup for the libvirt integration tests (not a test file): lab hosts, a client per
 // host over qemu+tcp (tests run in the root namespace), guest XML, and cleanup.
 
-import { createVm, destroyVm, ensureLab, labExec, labHost, readConsole } from '../support/lab.js';
+import { createVm, destroyVm, ensureLab, labExec, labHost, readConsole } from './lab.js';
+import { until } from './wait.js';
 import { LibvirtClient, tcpDialer } from '../../agent/libvirt/index.js';
 
 export { createVm, destroyVm, ensureLab, labExec, labHost };
 
 /** Waits until a dirtying (TCG Linux) guest has booted and started writing memory. */
 export async function waitForDirtier(host: string, name: string, timeoutMs = 60_000): Promise<void> {
-  await until(async () => (await readConsole(host, name)).includes('ferry-dirtier: started'), timeoutMs, `${name} dirtier to start`, 250);
+  await until(`${name} dirtier to start`, async () => (await readConsole(host, name)).includes('ferry-dirtier: started'), { timeoutMs, everyMs: 250 });
 }
 
 /** Destroys and undefines guests on every lab host (lab.ts does both hosts); logs failures. */
@@ -52,21 +53,6 @@ export function smallGuestXml(name: string, type: 'kvm' | 'qemu', memMiB = 128):
 
 export async function virtType(c: LibvirtClient): Promise<'kvm' | 'qemu'> {
   return (await c.connectGetCapabilities()).includes("<domain type='kvm'") ? 'kvm' : 'qemu';
-}
-
-export function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
-
-/** Polls until `fn` returns a truthy value, or throws after timeoutMs. */
-export async function until<T>(fn: () => Promise<T | undefined | null | false>, timeoutMs: number, what: string, everyMs = 50): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(everyMs);
-  }
 }
 
 /**
