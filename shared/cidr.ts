@@ -5,6 +5,7 @@
  * IPv6 share one prefix comparison.
  */
 import net from 'node:net';
+import { must } from './must.js';
 
 export interface Cidr {
   family: 4 | 6;
@@ -15,17 +16,23 @@ export interface Cidr {
   text: string;
 }
 
+/** The address without its IPv6 zone: "fe80::1%eth0" → "fe80::1". */
+export function withoutZone(address: string): string {
+  const percent = address.indexOf('%');
+  return percent < 0 ? address : address.slice(0, percent);
+}
+
 function ipv4ToBigInt(address: string): bigint {
   return address.split('.').reduce((acc, part) => (acc << 8n) | BigInt(Number(part)), 0n);
 }
 
 function ipv6ToBigInt(address: string): bigint {
-  let text = address.split('%')[0]!;
+  let text = withoutZone(address);
   // A trailing dotted quad ("::ffff:1.2.3.4") stands for the last two groups.
-  const quad = /(\d+\.\d+\.\d+\.\d+)$/.exec(text);
-  if (quad) {
-    const v4 = ipv4ToBigInt(quad[1]!);
-    text = `${text.slice(0, -quad[1]!.length)}${(v4 >> 16n).toString(16)}:${(v4 & 0xffffn).toString(16)}`;
+  const quad = /(\d+\.\d+\.\d+\.\d+)$/.exec(text)?.[1];
+  if (quad !== undefined) {
+    const v4 = ipv4ToBigInt(quad);
+    text = `${text.slice(0, -quad.length)}${(v4 >> 16n).toString(16)}:${(v4 & 0xffffn).toString(16)}`;
   }
   const [head, tail] = text.split('::') as [string, string | undefined];
   const left = head ? head.split(':') : [];
@@ -36,7 +43,7 @@ function ipv6ToBigInt(address: string): bigint {
 
 /** The address as a number, or undefined when it is not an IP literal. */
 export function addressToBigInt(address: string): { family: 4 | 6; value: bigint } | undefined {
-  const family = net.isIP(address.split('%')[0]!);
+  const family = net.isIP(withoutZone(address));
   if (family === 4) return { family, value: ipv4ToBigInt(address) };
   if (family === 6) return { family, value: ipv6ToBigInt(address) };
   return undefined;
@@ -53,8 +60,9 @@ function bigIntToAddress(family: 4 | 6, value: bigint): string {
 export function parseCidr(text: string): Cidr | string {
   const match = /^([^/]+)\/(\d{1,3})$/.exec(text.trim());
   if (!match) return `"${text}" is not a CIDR block such as 198.19.0.0/24`;
-  const parsed = addressToBigInt(match[1]!);
-  if (!parsed) return `"${match[1]}" is not an IPv4 or IPv6 address`;
+  const addressText = must(match[1], 'address of a matched CIDR');
+  const parsed = addressToBigInt(addressText);
+  if (!parsed) return `"${addressText}" is not an IPv4 or IPv6 address`;
   const bits = parsed.family === 4 ? 32 : 128;
   const prefix = Number(match[2]);
   if (prefix > bits) return `prefix length /${prefix} is longer than ${bits} bits`;
@@ -71,8 +79,10 @@ export function parseCidr(text: string): Cidr | string {
 export function cidrContains(cidr: Cidr, address: string): boolean {
   const parsed = addressToBigInt(address);
   if (!parsed || parsed.family !== cidr.family) return false;
+  const network = addressToBigInt(cidr.address);
+  if (!network) throw new Error(`CIDR block ${cidr.text}: its network address ${cidr.address} is not an IP literal`);
   const shift = BigInt((cidr.family === 4 ? 32 : 128) - cidr.prefix);
-  return parsed.value >> shift === (addressToBigInt(cidr.address)!.value >> shift);
+  return parsed.value >> shift === network.value >> shift;
 }
 
 /** The block an interface address belongs to: "198.19.0.2/24" → 198.19.0.0/24. */

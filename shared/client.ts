@@ -4,7 +4,7 @@
  * FerryError (shared/errors.ts), mapped back from the gRPC status by the same
  * table the agent used to answer.
  */
-import * as grpc from '@grpc/grpc-js';
+import type * as grpc from '@grpc/grpc-js';
 import { loadFerryProto } from './proto.js';
 import { fromServiceError } from './grpc-status.js';
 import { hostPort, splitHostPort } from './net.js';
@@ -16,8 +16,8 @@ export const DEFAULT_AGENT_PORT = 54321;
 
 // grpc-js declares four overloads per unary method; the last one is
 // (argument, callback), from which the request and response types are read.
-type UnaryRequest<F> = F extends (argument: infer A, callback: grpc.requestCallback<any>) => grpc.ClientUnaryCall ? A : never;
-type UnaryResponse<F> = F extends (argument: any, callback: grpc.requestCallback<infer R>) => grpc.ClientUnaryCall ? R : never;
+type UnaryRequest<F> = F extends (argument: infer A, callback: grpc.requestCallback<unknown>) => grpc.ClientUnaryCall ? A : never;
+type UnaryResponse<F> = F extends (argument: never, callback: grpc.requestCallback<infer R>) => grpc.ClientUnaryCall ? R : never;
 type UnaryMethod<C> = { [K in keyof C]: UnaryRequest<C[K]> extends never ? never : K }[keyof C] & string;
 
 export interface CallOptions {

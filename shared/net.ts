@@ -4,6 +4,7 @@
  */
 import { BlockList, isIP } from 'node:net';
 import { cidrContains, parseCidr } from './cidr.js';
+import { must } from './must.js';
 
 export type Family = 'ipv4' | 'ipv6';
 
@@ -52,9 +53,9 @@ export function hostPort(address: string, port: number): string {
  */
 export function splitHostPort(value: string, defaultPort: number): { host: string; port: number } {
   const bracketed = /^\[([^\]]+)\](?::(\d+))?$/.exec(value);
-  if (bracketed) return { host: bracketed[1]!, port: bracketed[2] ? Number(bracketed[2]) : defaultPort };
+  if (bracketed) return { host: must(bracketed[1], 'host of a matched [host]:port'), port: bracketed[2] ? Number(bracketed[2]) : defaultPort };
   const withPort = /^([^:]+):(\d+)$/.exec(value);
-  if (withPort) return { host: withPort[1]!, port: Number(withPort[2]) };
+  if (withPort) return { host: must(withPort[1], 'host of a matched host:port'), port: Number(withPort[2]) };
   return { host: value, port: defaultPort };
 }
 

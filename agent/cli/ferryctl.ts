@@ -76,7 +76,7 @@ async function main(argv: string[]): Promise<number> {
   const [command, target] = positionals;
   if (values.help || !command) return usage(values.help ? 0 : 2);
   if (!values.from) return fail('--from HOST (the agent to call) is required');
-  let credentials;
+  let credentials: ReturnType<typeof clientCredentials>;
   try {
     credentials = clientCredentials(values, process.env);
   } catch (err) {
@@ -98,11 +98,14 @@ async function main(argv: string[]): Promise<number> {
       }
       case 'cancel': {
         const { status } = await byJobOrVm(need(target, 'JOB|VMID'), (job) => unary(clients.migration, 'CancelMigration', { job }));
-        return print(values, status!);
+        if (!status) return fail(`the agent answered CancelMigration for ${target} without the job's status`);
+        return print(values, status);
       }
       case 'restore': {
         const reply = await unary(clients.migration, 'Restore', { path: values.file ?? '', dstparams: values.definition ?? '', paused: values.paused });
-        return values.json ? json(reply) : (console.log(`restored VM ${reply.vmId} (${reply.name})`), 0);
+        if (values.json) return json(reply);
+        console.log(`restored VM ${reply.vmId} (${reply.name})`);
+        return 0;
       }
       case 'list':
         return await list(clients, values);
@@ -122,7 +125,11 @@ async function migrate(clients: FerryClients, vmId: string, values: Values): Pro
   const accepted = await unary(clients.migration, 'Migrate', {
     vmId, dst: values.to, mode: 'MIGRATION_MODE_REMOTE', dstqemu: values.dstqemu, migrationNetwork: values.network, policy: policyFrom(values),
   });
-  if (values.detach) return values.json ? json(accepted) : (console.log(accepted.jobId), 0);
+  if (values.detach) {
+    if (values.json) return json(accepted);
+    console.log(accepted.jobId);
+    return 0;
+  }
   return follow(clients, { jobId: accepted.jobId }, values);
 }
 
@@ -170,8 +177,8 @@ function policyFrom(values: Values): MigrationPolicy {
   if (values.bandwidth !== undefined) policy.maxBandwidthMibps = Number(values.bandwidth);
   if (values.parallel !== undefined) policy.parallelConnections = Number(values.parallel);
   if (values.downtime !== undefined) policy.initialDowntimeMs = Number(values.downtime);
-  if (values.compression !== undefined) policy.compression = `COMPRESSION_${values.compression.toUpperCase()}` as MigrationPolicy['compression'];
-  if (values['copy-storage'] !== undefined) policy.copyStorage = `COPY_STORAGE_${values['copy-storage'].toUpperCase()}` as MigrationPolicy['copyStorage'];
+  if (values.compression !== undefined) policy.compression = `COMPRESSION_${values.compression.toUpperCase()}` as NonNullable<MigrationPolicy['compression']>;
+  if (values['copy-storage'] !== undefined) policy.copyStorage = `COPY_STORAGE_${values['copy-storage'].toUpperCase()}` as NonNullable<MigrationPolicy['copyStorage']>;
   if (values['auto-converge'] !== undefined) policy.autoConverge = values['auto-converge'];
   if (values['post-copy'] !== undefined) policy.postCopy = values['post-copy'];
   if (values.encrypted !== undefined) policy.encrypted = values.encrypted;

@@ -7,6 +7,7 @@
 import fs from 'node:fs';
 import { parseArgs } from 'node:util';
 import { isMap, isScalar, LineCounter, parseDocument } from 'yaml';
+import { must } from '../../shared/must.js';
 import type { AgentConfig } from './agent-config.js';
 import { envName, FIELD_KEYS } from './fields.js';
 import { ConfigError, validateConfig, type ConfigIssue, type Override } from './validate.js';
@@ -68,7 +69,8 @@ export function parseYaml(text: string, file: string): { tree: unknown; locate: 
   if (doc.errors.length > 0) {
     const issues: ConfigIssue[] = doc.errors.map((e) => {
       const { line, col } = lineCounter.linePos(e.pos[0]);
-      return { key: 'YAML syntax', message: e.message.split('\n')[0]!, origin: `${file}:${line}:${col}` };
+      const [firstLine = e.message] = e.message.split('\n');
+      return { key: 'YAML syntax', message: firstLine, origin: `${file}:${line}:${col}` };
     });
     throw new ConfigError(issues);
   }
@@ -97,9 +99,8 @@ interface Flags {
 }
 
 function parseFlags(argv: readonly string[]): Flags {
-  let values;
-  try {
-    ({ values } = parseArgs({
+  const { values } = withUsage(() =>
+    parseArgs({
       args: [...argv],
       strict: true,
       allowPositionals: false,
@@ -110,15 +111,22 @@ function parseFlags(argv: readonly string[]): Flags {
         insecure: { type: 'boolean' },
         'log-level': { type: 'string' },
       },
-    }));
-  } catch (err) {
-    throw new ConfigError([{ key: 'command line', message: `${(err as Error).message}\n${CONFIG_USAGE}` }]);
-  }
+    }),
+  );
   const flags: Flags = { set: values.set ?? [], insecure: values.insecure ?? false };
   if (values.config !== undefined) flags.config = values.config;
   if (values.listen !== undefined) flags.listen = values.listen;
   if (values['log-level'] !== undefined) flags.logLevel = values['log-level'];
   return flags;
+}
+
+/** parseArgs' complaint (an unknown flag, a missing value) as a ConfigError, with the usage after it. */
+function withUsage<T>(parse: () => T): T {
+  try {
+    return parse();
+  } catch (err) {
+    throw new ConfigError([{ key: 'command line', message: `${(err as Error).message}\n${CONFIG_USAGE}` }]);
+  }
 }
 
 function envOverrides(env: NodeJS.ProcessEnv): Override[] {
@@ -156,8 +164,8 @@ function splitListen(value: string, origin: string): Override[] {
     throw new ConfigError([{ key: 'listen', origin, message: `"${value}" is not HOST:PORT, e.g. 0.0.0.0:54321 or [::]:54321` }]);
   }
   return [
-    { key: 'listen.address', value: match[1]!, origin },
-    { key: 'listen.port', value: match[2]!, origin },
+    { key: 'listen.address', value: must(match[1], 'host of a matched HOST:PORT'), origin },
+    { key: 'listen.port', value: must(match[2], 'port of a matched HOST:PORT'), origin },
   ];
 }
 

@@ -73,7 +73,7 @@ export function validateConfig(input: ValidateInput): AgentConfig {
       continue;
     }
     // An override replaces the file's value, and so any complaint about it.
-    for (let i = issues.length - 1; i >= 0; i--) if (issues[i]!.key === override.key) issues.splice(i, 1);
+    for (let i = issues.length - 1; i >= 0; i--) if (issues[i]?.key === override.key) issues.splice(i, 1);
     values.delete(override.key as FieldKey);
     accept(override.key as FieldKey, parseText(spec, override.value), override.origin);
   }
@@ -119,7 +119,8 @@ function unknownKeyMessage(key: string): string {
   const siblings = new Set<string>();
   for (const full of FIELD_KEYS) {
     if (parent && !full.startsWith(`${parent}.`)) continue;
-    siblings.add(full.slice(parent ? parent.length + 1 : 0).split('.')[0]!);
+    const [sibling = ''] = full.slice(parent ? parent.length + 1 : 0).split('.');
+    siblings.add(sibling);
   }
   const near = closest(name, siblings);
   if (near) return `unknown key; did you mean ${parent ? `${parent}.` : ''}${near}?`;

@@ -9,7 +9,9 @@
  */
 import { isIPv4, isIPv6 } from 'node:net';
 import { networkInterfaces } from 'node:os';
+import { withoutZone } from '../../shared/cidr.js';
 import { invalidArgument } from '../../shared/errors.js';
+import { must } from '../../shared/must.js';
 import type { AddressFamily } from './firewall.js';
 
 export interface ParsedAddress {
@@ -46,8 +48,11 @@ function parseIPv6(text: string): Uint8Array {
   const lastColon = s.lastIndexOf(':');
   if (s.slice(lastColon + 1).includes('.')) {
     // An embedded IPv4 tail ("::ffff:192.0.2.1") fills the last two groups.
-    const q = s.slice(lastColon + 1).split('.').map(Number);
-    v4Groups.push((q[0]! << 8) | q[1]!, (q[2]! << 8) | q[3]!);
+    const [a, b, c, d] = s.slice(lastColon + 1).split('.').map(Number);
+    if (a === undefined || b === undefined || c === undefined || d === undefined) {
+      throw new Error(`IPv6 address ${text}: its IPv4 tail is not a dotted quad`);
+    }
+    v4Groups.push((a << 8) | b, (c << 8) | d);
     s = s.slice(0, lastColon + 1);
     if (!s.endsWith('::')) s = s.slice(0, -1);
   }
@@ -73,8 +78,9 @@ function parseIPv6(text: string): Uint8Array {
 
 /** RFC 5952: lower-case hex, no leading zeros, the longest run (>= 2) of zero groups as "::". */
 export function formatIPv6(bytes: Uint8Array): string {
-  const groups: number[] = [];
-  for (let i = 0; i < 16; i += 2) groups.push((bytes[i]! << 8) | bytes[i + 1]!);
+  // Eight big-endian 16-bit groups; a shorter array is a RangeError, not zeros.
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const groups = Array.from({ length: 8 }, (_, i) => view.getUint16(2 * i));
   let bestStart = -1;
   let bestLen = 0;
   for (let i = 0; i < 8; ) {
@@ -103,11 +109,12 @@ export function formatIPv6(bytes: Uint8Array): string {
 export function unicastProblem(a: ParsedAddress): string | undefined {
   const b = a.bytes;
   if (a.family === 'ipv4') {
-    if (b[0] === 0) return 'is an unspecified ("this network") address';
-    if (b[0] === 127) return 'is a loopback address';
-    if (b[0]! >= 224 && b[0]! <= 239) return 'is a multicast address';
+    const first = must(b[0], `first byte of ${a.text}`);
+    if (first === 0) return 'is an unspecified ("this network") address';
+    if (first === 127) return 'is a loopback address';
+    if (first >= 224 && first <= 239) return 'is a multicast address';
     if (b.every((x) => x === 255)) return 'is the broadcast address';
-    if (b[0]! >= 240) return 'is in the reserved range 240.0.0.0/4';
+    if (first >= 240) return 'is in the reserved range 240.0.0.0/4';
     return undefined;
   }
   if (b.every((x) => x === 0)) return 'is the unspecified address';
@@ -174,7 +181,7 @@ function label(family: AddressFamily): string {
 export function defaultLocalAddresses(): string[] {
   const out: string[] = [];
   for (const list of Object.values(networkInterfaces())) {
-    for (const info of list ?? []) out.push(canonicalAddress(info.address.split('%')[0]!));
+    for (const info of list ?? []) out.push(canonicalAddress(withoutZone(info.address)));
   }
   return out;
 }

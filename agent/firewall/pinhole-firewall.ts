@@ -197,7 +197,7 @@ export class PinholeFirewall implements Firewall {
         this.synced.delete(family);
         const outcome = await this.writer.sync(family, this.live(family), now);
         this.synced.add(family);
-        outcome.expiredIds.forEach((id) => expired.add(id));
+        for (const id of outcome.expiredIds) expired.add(id);
         report.removedStale += outcome.staleIds.length + outcome.unknownRules;
         report.restored += outcome.restoredIds.length;
         report.jumpInstalled ||= outcome.jumpInstalled;

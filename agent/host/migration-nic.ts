@@ -17,7 +17,11 @@ export interface MigrationNicResult {
   warnings: string[];
 }
 
-const bare = (withPrefix: string) => withPrefix.split('/')[0]!;
+/** "198.19.0.2/24" → "198.19.0.2". */
+function bare(withPrefix: string): string {
+  const slash = withPrefix.indexOf('/');
+  return slash < 0 ? withPrefix : withPrefix.slice(0, slash);
+}
 const isLinkLocal = (address: string) => /^fe80:/i.test(address) || address.startsWith('169.254.');
 
 export function findMigrationNic(spec: MigrationNetworkSpec | null, nics: readonly NicInfo[]): MigrationNicResult {
@@ -37,15 +41,14 @@ export function findMigrationNic(spec: MigrationNetworkSpec | null, nics: readon
 
   const inside = nics.flatMap((nic) => nic.addresses.filter((a) => cidrContains(spec.cidr, bare(a))).map((a) => ({ nic, address: bare(a) })));
   const warnings: string[] = [];
-  if (inside.length === 0) {
+  const first = inside[0];
+  if (first === undefined) {
     const down = nics.filter((n) => !isUp(n.state)).map((n) => n.name);
-    warnings.push(
-      `no NIC has an address in ${spec.cidr.text} (migration.network)` + (down.length ? `; NICs that are down: ${down.join(', ')}` : ''),
-    );
+    warnings.push(`no NIC has an address in ${spec.cidr.text} (migration.network)${down.length ? `; NICs that are down: ${down.join(', ')}` : ''}`);
     return { cidr: spec.cidr.text, address: '', up: false, warnings };
   }
   const names = [...new Set(inside.map((i) => i.nic.name))];
-  const chosen = inside.find((i) => isUp(i.nic.state)) ?? inside[0]!;
+  const chosen = inside.find((i) => isUp(i.nic.state)) ?? first;
   if (names.length > 1) warnings.push(`several NICs have addresses in ${spec.cidr.text}: ${names.join(', ')}; using ${chosen.nic.name}`);
   const up = isUp(chosen.nic.state);
   if (!up) warnings.push(`migration NIC ${chosen.nic.name} is ${chosen.nic.state}`);

@@ -102,7 +102,7 @@ export class LibvirtClient {
   }
 
   private call<A, R>(def: ProcedureDef<A, R>, args: A, opts?: CallOptions, long = false): Promise<R> {
-    return this.conn.call(def, args, { timeoutMs: long ? undefined : this.callTimeoutMs, ...opts });
+    return this.conn.call(def, args, long ? { ...opts } : { timeoutMs: this.callTimeoutMs, ...opts });
   }
 
   // ---- Host ----

@@ -144,7 +144,8 @@ export class EventRouter {
     if (!shared) {
       const created: Shared = { users: 0, ready: this.register(key, eventId, dom, opts) };
       created.ready.catch(() => { if (this.registrations.get(key) === created) this.registrations.delete(key); });
-      this.registrations.set(key, (shared = created));
+      this.registrations.set(key, created);
+      shared = created;
     }
     shared.users++;
     let registration: Registration;

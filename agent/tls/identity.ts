@@ -124,7 +124,7 @@ function splitOutsideQuotes(text: string): string[] {
   let current = '';
   let quoted = false;
   for (let i = 0; i < text.length; i++) {
-    const ch = text[i]!;
+    const ch = text.charAt(i);
     if (ch === '"' && text[i - 1] !== '\\') quoted = !quoted;
     if (ch === ',' && !quoted) {
       parts.push(current);

@@ -5,7 +5,7 @@
  * here, with a message naming the file and what to do, rather than showing up
  * later as handshakes that every peer refuses.
  */
-import { X509Certificate, createPrivateKey } from 'node:crypto';
+import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createSecureContext } from 'node:tls';
 import { FerryError } from '../../shared/errors.js';
@@ -54,7 +54,7 @@ export function loadTlsMaterial(files: TlsFiles, now: number = Date.now()): TlsM
   if (!authorities.some((authority) => leaf.checkIssued(authority) && leaf.verify(authority.publicKey))) {
     throw refused(`${who} is not signed by the CA in ${files.caFile} (issuer ${identity.issuer}): peers would refuse it; use a certificate from the cluster CA`);
   }
-  let privateKey;
+  let privateKey: KeyObject;
   try {
     privateKey = createPrivateKey(key);
   } catch (err) {

@@ -7,7 +7,7 @@
  * clients). Connections already open keep the certificate they started with.
  */
 import { unwatchFile, watchFile } from 'node:fs';
-import * as grpc from '@grpc/grpc-js';
+import type * as grpc from '@grpc/grpc-js';
 import { clientCredentialsFromPem } from '../../shared/credentials.js';
 import type { Logger } from '../log.js';
 import { describeIdentity } from './identity.js';

@@ -97,11 +97,11 @@ export class ExecIptablesRunner implements IptablesRunner {
 export function supportsWait(versionOutput: string): boolean {
   const m = /v(\d+)\.(\d+)(?:\.(\d+))?/.exec(versionOutput);
   if (!m) return false;
-  const v = [Number(m[1]), Number(m[2]), Number(m[3] ?? 0)];
-  for (let i = 0; i < 3; i++) {
-    if (v[i]! !== RESTORE_WAIT_SINCE[i]) return v[i]! > RESTORE_WAIT_SINCE[i]!;
-  }
-  return true;
+  const [major, minor, patch] = [Number(m[1]), Number(m[2]), Number(m[3] ?? 0)];
+  const [sinceMajor, sinceMinor, sincePatch] = RESTORE_WAIT_SINCE;
+  if (major !== sinceMajor) return major > sinceMajor;
+  if (minor !== sinceMinor) return minor > sinceMinor;
+  return patch >= sincePatch;
 }
 
 interface RunResult {

@@ -52,10 +52,10 @@ export function tokenize(line: string): string[] {
   const out: string[] = [];
   let i = 0;
   while (i < line.length) {
-    while (i < line.length && /\s/.test(line[i]!)) i++;
+    while (i < line.length && /\s/.test(line.charAt(i))) i++;
     if (i >= line.length) break;
     let tok = '';
-    while (i < line.length && !/\s/.test(line[i]!)) {
+    while (i < line.length && !/\s/.test(line.charAt(i))) {
       if (line[i] === '"') {
         i++;
         while (i < line.length && line[i] !== '"') {
@@ -117,8 +117,9 @@ function sameArgs(a: readonly string[], b: readonly string[]): boolean {
 /** Classify one rule of our chain (arguments after "-A CHAIN"). */
 export function classifyRule(args: string[]): ChainRule {
   const states = (s: string) => s.split(',').sort().join(',');
-  if (args.length === 6 && sameArgs([args[0]!, args[1]!, args[2]!, args[4]!, args[5]!], ['-m', 'conntrack', '--ctstate', '-j', 'ACCEPT'])) {
-    if (states(args[3]!) === 'ESTABLISHED,RELATED') return { kind: 'established', args };
+  const ctstate = args[3];
+  if (args.length === 6 && ctstate !== undefined && sameArgs(args.toSpliced(3, 1), ['-m', 'conntrack', '--ctstate', '-j', 'ACCEPT'])) {
+    if (states(ctstate) === 'ESTABLISHED,RELATED') return { kind: 'established', args };
   }
   if (sameArgs(args, ['-p', 'tcp', '-j', 'REJECT', '--reject-with', 'tcp-reset'])) return { kind: 'reject', args };
   const pinhole = parsePinholeArgs(args);
@@ -130,9 +131,9 @@ const KNOWN_MATCHES = new Set(['tcp', 'multiport', 'conntrack', 'time', 'comment
 function parsePinholeArgs(args: readonly string[]): SavedPinhole | undefined {
   const f: Record<string, string> = {};
   for (let i = 0; i < args.length; i += 2) {
-    const opt = args[i]!;
+    const opt = args[i];
     const val = args[i + 1];
-    if (val === undefined) return undefined;
+    if (opt === undefined || val === undefined) return undefined;
     if (opt === '-m') {
       if (!KNOWN_MATCHES.has(val)) return undefined;
       continue;
@@ -145,8 +146,9 @@ function parsePinholeArgs(args: readonly string[]): SavedPinhole | undefined {
   const source = hostAddress(f['-s']);
   const destination = hostAddress(f['-d']);
   const ports = parsePorts(f['--dport'] ?? f['--dports'], '--dport' in f && '--dports' in f);
-  const expiresAt = f['--datestop'] === undefined ? undefined : expiresAtFromDatestop(f['--datestop']);
-  if (!comment || !source || !destination || !ports || expiresAt === undefined) return undefined;
+  const datestop = f['--datestop'];
+  const expiresAt = datestop === undefined ? undefined : expiresAtFromDatestop(datestop);
+  if (!comment || !source || !destination || !ports || datestop === undefined || expiresAt === undefined) return undefined;
   if (source.family !== destination.family) return undefined;
   if (f['-p'] !== 'tcp' || f['--ctstate'] !== 'NEW' || f['-j'] !== 'ACCEPT') return undefined;
   return {
@@ -155,22 +157,22 @@ function parsePinholeArgs(args: readonly string[]): SavedPinhole | undefined {
     source: source.text,
     destination: destination.text,
     ports,
-    datestop: f['--datestop']!,
+    datestop,
     expiresAt,
   };
 }
 
 function parseComment(comment: string | undefined): { id: string; vmId: string; jobId: string } | undefined {
   if (!comment?.startsWith(PINHOLE_COMMENT_PREFIX)) return undefined;
-  const m = /^(\S+) vm=(\S+) job=(\S+)$/.exec(comment.slice(PINHOLE_COMMENT_PREFIX.length));
-  return m ? { id: m[1]!, vmId: m[2]!, jobId: m[3]! } : undefined;
+  const [, id, vmId, jobId] = /^(\S+) vm=(\S+) job=(\S+)$/.exec(comment.slice(PINHOLE_COMMENT_PREFIX.length)) ?? [];
+  return id !== undefined && vmId !== undefined && jobId !== undefined ? { id, vmId, jobId } : undefined;
 }
 
 /** "198.19.0.2/32" -> the address; anything wider than one host is not ours. */
 function hostAddress(spec: string | undefined): { family: AddressFamily; text: string } | undefined {
   if (!spec) return undefined;
-  const [addr, prefix] = spec.split('/');
-  const parsed = parseAddress(addr!);
+  const [addr = '', prefix] = spec.split('/');
+  const parsed = parseAddress(addr);
   if (!parsed) return undefined;
   if (prefix !== undefined && Number(prefix) !== (parsed.family === 'ipv4' ? 32 : 128)) return undefined;
   return { family: parsed.family, text: canonicalAddress(parsed.text) };

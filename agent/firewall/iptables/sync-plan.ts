@@ -67,7 +67,8 @@ export function planSync(saved: SavedChain, desired: readonly Pinhole[], layout:
 
   const correct = jumpRuleArgs(layout);
   const isCorrect = (j: readonly string[]) => j.length === correct.length && j.every((a, i) => a === correct[i]);
-  if (!(saved.jumps.length === 1 && isCorrect(saved.jumps[0]!))) {
+  const onlyJump = saved.jumps.length === 1 ? saved.jumps[0] : undefined;
+  if (!(onlyJump !== undefined && isCorrect(onlyJump))) {
     plan.jumpsToDelete = saved.jumps.map((j) => [...j]);
     plan.installJump = true;
   }
