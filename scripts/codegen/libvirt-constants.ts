@@ -17,6 +17,7 @@
 // attributes, so a general XML parser (an npm dependency) isn't needed.
 
 import { readFileSync, writeFileSync } from 'node:fs';
+import { must } from '../../shared/must.js';
 
 interface EnumEntry { name: string; value: number; type: string; file: string; info: string }
 interface MacroEntry { name: string; file: string; str?: string; int?: number; info: string }
@@ -31,7 +32,7 @@ function args(argv: string[]): { api: string; out: string } {
   return { api: get('--api'), out: get('--out') };
 }
 
-function unescape(s: string): string {
+function unescapeXml(s: string): string {
   return s
     .replace(/&apos;/g, "'")
     .replace(/&quot;/g, '"')
@@ -42,28 +43,28 @@ function unescape(s: string): string {
 
 function attrs(tag: string): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const m of tag.matchAll(/([a-z_]+)='([^']*)'/g)) out[m[1]!] = unescape(m[2]!);
+  for (const m of tag.matchAll(/([a-z_]+)='([^']*)'/g)) out[must(m[1], 'attribute name')] = unescapeXml(must(m[2], 'attribute value'));
   return out;
 }
 
 /** Value of an integer macro body such as `16`, `(16)` or `(256 + 1)`; undefined otherwise. */
 function intValue(raw: string): number | undefined {
-  const m = /^\(?\s*(-?\d+(?:\s*\+\s*\d+)*)\s*\)?$/.exec(raw);
-  return m ? m[1]!.split('+').reduce((sum, t) => sum + Number(t.trim()), 0) : undefined;
+  const terms = /^\(?\s*(-?\d+(?:\s*\+\s*\d+)*)\s*\)?$/.exec(raw)?.[1];
+  return terms === undefined ? undefined : terms.split('+').reduce((sum, t) => sum + Number(t.trim()), 0);
 }
 
 export function parseApiXml(xml: string): { enums: EnumEntry[]; macros: MacroEntry[]; libVersion: string } {
   const enums: EnumEntry[] = [];
   for (const m of xml.matchAll(/<enum\s([^>]*?)\/>/g)) {
-    const a = attrs(m[1]!);
+    const a = attrs(must(m[1], '<enum> attributes'));
     if (!a.name || a.value === undefined || !a.type) continue;
     enums.push({ name: a.name, value: Number(a.value), type: a.type, file: a.file ?? '', info: a.info ?? '' });
   }
   const macros: MacroEntry[] = [];
   for (const m of xml.matchAll(/<macro\s([^>]*?)>([\s\S]*?)<\/macro>/g)) {
-    const a = attrs(m[1]!);
+    const a = attrs(must(m[1], '<macro> attributes'));
     if (!a.name || a.params !== undefined) continue; // function-like macros are C-only
-    const info = /<!\[CDATA\[([\s\S]*?)\]\]>/.exec(m[2]!)?.[1] ?? '';
+    const info = /<!\[CDATA\[([\s\S]*?)\]\]>/.exec(must(m[2], '<macro> body'))?.[1] ?? '';
     const raw = a.raw?.trim();
     const int = raw !== undefined ? intValue(raw) : undefined;
     if (a.string !== undefined) macros.push({ name: a.name, file: a.file ?? '', str: a.string, info });
@@ -85,8 +86,8 @@ function doc(info: string): string {
 const TYPED_PARAM_TYPES = ['INT', 'UINT', 'LLONG', 'ULLONG', 'DOUBLE', 'BOOLEAN', 'STRING'] as const;
 
 function typedParamType(info: string): string | undefined {
-  const m = /VIR_TYPED_PARAM_(INT|UINT|LLONG|ULLONG|DOUBLE|BOOLEAN|STRING)\b/.exec(info);
-  return m && (TYPED_PARAM_TYPES as readonly string[]).includes(m[1]!) ? m[1]! : undefined;
+  const name = /VIR_TYPED_PARAM_(INT|UINT|LLONG|ULLONG|DOUBLE|BOOLEAN|STRING)\b/.exec(info)?.[1];
+  return name !== undefined && (TYPED_PARAM_TYPES as readonly string[]).includes(name) ? name : undefined;
 }
 
 export function emit(xml: string, source: string): string {
@@ -106,10 +107,16 @@ export function emit(xml: string, source: string): string {
 
   out.push('', '// ---- Enum types: name → value, for reverse lookup (e.g. error code names) ----');
   const byType = new Map<string, EnumEntry[]>();
-  for (const e of enums) (byType.get(e.type) ?? byType.set(e.type, []).get(e.type)!).push(e);
-  for (const type of [...byType.keys()].sort()) {
+  for (const e of enums) {
+    const members = byType.get(e.type);
+    if (members) members.push(e);
+    else byType.set(e.type, [e]);
+  }
+  // By type name in code-unit order, as Array.prototype.sort() orders strings.
+  const byTypeName = ([a]: [string, EnumEntry[]], [b]: [string, EnumEntry[]]) => (a < b ? -1 : a > b ? 1 : 0);
+  for (const [type, members] of [...byType].sort(byTypeName)) {
     out.push(`export const ${type} = Object.freeze({`);
-    for (const e of byType.get(type)!.sort((a, b) => a.value - b.value || a.name.localeCompare(b.name))) {
+    for (const e of members.sort((a, b) => a.value - b.value || a.name.localeCompare(b.name))) {
       out.push(`  ${e.name}: ${e.value},`);
     }
     out.push('} as const);');
@@ -121,7 +128,7 @@ export function emit(xml: string, source: string): string {
   }
 
   out.push('', '// ---- String macros (mostly typed-parameter field names) ----');
-  const strMacros = macros.filter((x) => x.str !== undefined).sort((a, b) => a.name.localeCompare(b.name));
+  const strMacros = macros.filter((x): x is MacroEntry & { str: string } => x.str !== undefined).sort((a, b) => a.name.localeCompare(b.name));
   for (const m of strMacros) out.push(`${doc(m.info)}export const ${m.name} = ${JSON.stringify(m.str)};`);
 
   out.push(
@@ -145,8 +152,8 @@ export function emit(xml: string, source: string): string {
     const seen = new Set<string>();
     for (const m of strMacros) {
       const t = typedParamType(m.info);
-      if (!m.name.startsWith(prefix) || !t || seen.has(m.str!)) continue;
-      seen.add(m.str!);
+      if (!m.name.startsWith(prefix) || !t || seen.has(m.str)) continue;
+      seen.add(m.str);
       out.push(`    ${JSON.stringify(m.str)}: '${t}',`);
     }
     out.push('  },');

@@ -10,7 +10,7 @@ import type { Decl, Definition, Size, TypeRef } from './libvirt-xdr-parser.js';
 
 /** remote_nonnull_domain → RemoteNonnullDomain (the prefix stays: `String` would clash). */
 export function tsName(x: string): string {
-  return x.split('_').filter(Boolean).map((p) => p[0]!.toUpperCase() + p.slice(1)).join('');
+  return x.split('_').filter(Boolean).map((p) => p.charAt(0).toUpperCase() + p.slice(1)).join('');
 }
 
 export class Emitter {
@@ -186,7 +186,7 @@ export class Emitter {
       return { vals, decl: c.decl, ts: `{ ${dn}: ${vals.join(' | ')}${arm} }` };
     });
     const out: string[] = [`/** union ${d.name} switch (${dn}) */`, `export type ${n} =`];
-    arms.forEach((a, i) => out.push(`  | ${a.ts}${i === arms.length - 1 && !d.default ? ';' : ''}`));
+    for (const [i, a] of arms.entries()) out.push(`  | ${a.ts}${i === arms.length - 1 && !d.default ? ';' : ''}`);
     if (d.default) {
       const arm = d.default.kind === 'void' ? '' : `; ${d.default.name}: ${this.declType(d.default)}`;
       out.push(`  | { ${dn}: number${arm} };`);

@@ -35,7 +35,7 @@ export function tokenize(src: string): Token[] {
   let line = 1;
   let i = 0;
   while (i < src.length) {
-    const c = src[i]!;
+    const c = src.charAt(i);
     if (c === '\n') { line++; i++; continue; }
     if (/\s/.test(c)) { i++; continue; }
     if (src.startsWith('/*', i)) {
@@ -49,10 +49,10 @@ export function tokenize(src: string): Token[] {
       while (i < src.length && src[i] !== '\n') i++;
       continue;
     }
-    const m = /^(0x[0-9a-fA-F]+|-?[0-9]+|[A-Za-z_][A-Za-z0-9_]*|[{}()[\]<>;,=*:])/.exec(src.slice(i, i + 64));
-    if (!m) throw new Error(`line ${line}: unexpected character ${JSON.stringify(c)}`);
-    tokens.push({ text: m[1]!, line });
-    i += m[1]!.length;
+    const text = /^(0x[0-9a-fA-F]+|-?[0-9]+|[A-Za-z_][A-Za-z0-9_]*|[{}()[\]<>;,=*:])/.exec(src.slice(i, i + 64))?.[1];
+    if (text === undefined) throw new Error(`line ${line}: unexpected character ${JSON.stringify(c)}`);
+    tokens.push({ text, line });
+    i += text.length;
   }
   return tokens;
 }
