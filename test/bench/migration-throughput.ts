@@ -66,15 +66,15 @@ async function rawTcp(secondsLong: number): Promise<BusyWindow | undefined> {
 
 async function migrateOnce(name: string, from: string, to: string, uuid: string, parallelConnections: number): Promise<Row> {
   const sampler = await sampleNic(from, NIC);
-  let final;
-  let seen;
+  let followed: Awaited<ReturnType<typeof follow>>;
   try {
     const { jobId } = await migrate(from, uuid, to, { parallelConnections, completionTimeoutSPerGib: 300 });
-    ({ seen, final } = await follow(from, jobId));
+    followed = await follow(from, jobId);
     await sleep(300);
   } finally {
     await sampler.stop();
   }
+  const { seen, final } = followed;
   const copyStart = seen.find((p) => p.phase === 'MIGRATION_PHASE_MIGRATING');
   return {
     name,

@@ -1,14 +1,50 @@
 // Prints scripts/bench's JSON results as one table (the README's benchmark table).
 import { readFileSync } from 'node:fs';
+import type { Spread } from './bench-support.js';
 
 interface Results {
   machine: { cpu: string; cores: number; memoryGiB: number; kernel: string; node: string };
   date: string;
-  results: Array<Record<string, any>>;
+  /** Each benchmark's summary line, or {benchmark, failed: true} when it failed (scripts/bench). */
+  results: Array<{ benchmark: string; failed?: boolean }>;
 }
 
+interface Throughput {
+  gbitPerS: number;
+  fraction: number;
+}
+
+/** The summaries the benchmarks print (printSummary), as far as this table reads them. */
+type Summary =
+  | {
+      benchmark: 'migrate-wall-time';
+      rounds: number;
+      ferryMs: Spread;
+      virshMs: Spread;
+      pythonMs?: Spread;
+      ratio: number;
+      ratioPython?: number;
+      migrationNicShare: number;
+    }
+  | { benchmark: 'migration-throughput'; lineRateMbit: number; parallel: Throughput & { connections: number }; single: Throughput; rawTcp: Throughput }
+  | {
+      benchmark: 'concurrent-migrations';
+      inFlight: number;
+      guest: string;
+      completed: number;
+      migrations: number;
+      everyStreamEnded: boolean;
+      agentLagMs: { p99: number; max: number };
+      benchLagP99Ms: number;
+      unaryMs: { rpc: string; calls: number; p50: number; p99: number };
+    }
+  | { benchmark: 'agent-rss'; idleMiB: number; jobs: number; journalWired: boolean; withJobsMiB: number | null }
+  | { benchmark: 'libvirt-event-loop-lag'; inFlight: number; lagMs: { p99: number; max: number } }
+  | { benchmark: 'firewall-pinhole'; operations?: Array<{ operation: string; present: number; p50: number; p95: number; goal?: string }> }
+  | { benchmark: 'policy-convergence'; rows?: Array<{ name: string; outcome: string; totalS: number; downtimeMs?: number | null }> };
+
 /** "2033 ms (1990–2101)" from a benchmark's spread. */
-const ms = (s: { median: number; min: number; max: number }) => `${s.median} ms (${s.min}–${s.max})`;
+const ms = (s: Spread) => `${s.median} ms (${s.min}–${s.max})`;
 
 const file = process.argv[2] ?? 'bench-results.json';
 const data = JSON.parse(readFileSync(file, 'utf8')) as Results;
@@ -18,34 +54,36 @@ for (const r of data.results) {
     rows.push([r.benchmark, 'FAILED', '']);
     continue;
   }
-  switch (r.benchmark) {
+  // The file is this project's own output; a benchmark not listed in Summary lands in default.
+  const s = r as Summary;
+  switch (s.benchmark) {
     case 'migrate-wall-time':
-      rows.push([`migration wall time, Ferry / virsh (median of ${r.rounds}, min–max)`, `${ms(r.ferryMs)} / ${ms(r.virshMs)} = ${r.ratio}`, '<= 1.0']);
-      if (r.pythonMs) rows.push([`migration wall time, Ferry / libvirt-python migrateToURI3 (median of ${r.rounds})`, `${ms(r.ferryMs)} / ${ms(r.pythonMs)} = ${r.ratioPython}`, '<= 1.0']);
-      rows.push(['bytes on the migration NIC (worst run)', `${r.migrationNicShare} %`, '>= 99 %']);
+      rows.push([`migration wall time, Ferry / virsh (median of ${s.rounds}, min–max)`, `${ms(s.ferryMs)} / ${ms(s.virshMs)} = ${s.ratio}`, '<= 1.0']);
+      if (s.pythonMs) rows.push([`migration wall time, Ferry / libvirt-python migrateToURI3 (median of ${s.rounds})`, `${ms(s.ferryMs)} / ${ms(s.pythonMs)} = ${s.ratioPython}`, '<= 1.0']);
+      rows.push(['bytes on the migration NIC (worst run)', `${s.migrationNicShare} %`, '>= 99 %']);
       break;
     case 'migration-throughput':
-      rows.push([`throughput, link shaped to ${r.lineRateMbit / 1000} Gbit/s, ${r.parallel.connections} parallel connections`, `${r.parallel.gbitPerS} Gbit/s = ${r.parallel.fraction} × line rate`, '>= 0.9 ×']);
-      rows.push(['throughput, same link, one connection', `${r.single.gbitPerS} Gbit/s = ${r.single.fraction} × line rate`, '']);
-      rows.push(['throughput, same link, raw TCP stream (what tc lets through)', `${r.rawTcp.gbitPerS} Gbit/s = ${r.rawTcp.fraction} × line rate`, '']);
+      rows.push([`throughput, link shaped to ${s.lineRateMbit / 1000} Gbit/s, ${s.parallel.connections} parallel connections`, `${s.parallel.gbitPerS} Gbit/s = ${s.parallel.fraction} × line rate`, '>= 0.9 ×']);
+      rows.push(['throughput, same link, one connection', `${s.single.gbitPerS} Gbit/s = ${s.single.fraction} × line rate`, '']);
+      rows.push(['throughput, same link, raw TCP stream (what tc lets through)', `${s.rawTcp.gbitPerS} Gbit/s = ${s.rawTcp.fraction} × line rate`, '']);
       break;
     case 'concurrent-migrations':
-      rows.push([`${r.inFlight} migrations in flight on 4 hosts (${r.guest}): completed, every stream ended`, `${r.completed} / ${r.migrations}, ${r.everyStreamEnded ? 'yes' : 'NO'}`, 'all, yes']);
-      rows.push(['agent event-loop delay p99 during them (worst 10-s window; max)', `${r.agentLagMs.p99} ms (max ${r.agentLagMs.max}; the benchmark client's own p99 ${r.benchLagP99Ms})`, '< 20 ms']);
-      rows.push([`unary RPC p99 during them (${r.unaryMs.rpc}, ${r.unaryMs.calls} calls)`, `${r.unaryMs.p99} ms (p50 ${r.unaryMs.p50})`, '< 10 ms']);
+      rows.push([`${s.inFlight} migrations in flight on 4 hosts (${s.guest}): completed, every stream ended`, `${s.completed} / ${s.migrations}, ${s.everyStreamEnded ? 'yes' : 'NO'}`, 'all, yes']);
+      rows.push(['agent event-loop delay p99 during them (worst 10-s window; max)', `${s.agentLagMs.p99} ms (max ${s.agentLagMs.max}; the benchmark client's own p99 ${s.benchLagP99Ms})`, '< 20 ms']);
+      rows.push([`unary RPC p99 during them (${s.unaryMs.rpc}, ${s.unaryMs.calls} calls)`, `${s.unaryMs.p99} ms (p50 ${s.unaryMs.p50})`, '< 10 ms']);
       break;
     case 'agent-rss':
-      rows.push(['agent RSS, idle', `${r.idleMiB} MiB`, '< 80 MB']);
-      rows.push([`agent RSS, ${r.jobs} finished jobs in the journal`, r.journalWired ? `${r.withJobsMiB} MiB` : 'journal not wired', '']);
+      rows.push(['agent RSS, idle', `${s.idleMiB} MiB`, '< 80 MB']);
+      rows.push([`agent RSS, ${s.jobs} finished jobs in the journal`, s.journalWired ? `${s.withJobsMiB} MiB` : 'journal not wired', '']);
       break;
     case 'libvirt-event-loop-lag':
-      rows.push([`event-loop lag p99, ${r.inFlight} libvirt calls in flight during a migration`, `${r.lagMs.p99} ms (max ${r.lagMs.max})`, '< 20 ms']);
+      rows.push([`event-loop lag p99, ${s.inFlight} libvirt calls in flight during a migration`, `${s.lagMs.p99} ms (max ${s.lagMs.max})`, '< 20 ms']);
       break;
     case 'firewall-pinhole':
-      for (const op of r.operations ?? []) rows.push([`pinhole ${op.operation} (${op.present} holes present), p50/p95`, `${op.p50} / ${op.p95} ms`, op.goal ?? '']);
+      for (const op of s.operations ?? []) rows.push([`pinhole ${op.operation} (${op.present} holes present), p50/p95`, `${op.p50} / ${op.p95} ms`, op.goal ?? '']);
       break;
     case 'policy-convergence':
-      for (const row of r.rows ?? []) {
+      for (const row of s.rows ?? []) {
         rows.push([`dirtying guest, policy "${row.name}": total s / downtime ms`, `${row.outcome}, ${row.totalS} s / ${row.downtimeMs ?? '-'} ms`, '']);
       }
       break;

@@ -185,7 +185,10 @@ function peakInFlight(moves: Move[]): number {
   }).sort((a, b) => a.t - b.t || a.d - b.d);
   let now = 0;
   let peak = 0;
-  for (const e of edges) peak = Math.max(peak, (now += e.d));
+  for (const e of edges) {
+    now += e.d;
+    peak = Math.max(peak, now);
+  }
   return peak;
 }
 

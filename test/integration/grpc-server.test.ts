@@ -4,10 +4,10 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
 import { startGrpcServer, setServing, type RunningServer } from '../../agent/rpc/server.js';
 import { connectAgent, unary, type FerryClients } from '../../shared/client.js';
 import { isFerryError } from '../../shared/errors.js';
+import { HEALTH_PROTO, loadProtoClient, type HealthClient } from '../support/proto-client.js';
 
 const require = createRequire(import.meta.url);
 let running: RunningServer;
@@ -29,17 +29,22 @@ after(async () => {
   await running.shutdown(1000);
 });
 
-function loadClient(protoPath: string, service: string): grpc.Client & Record<string, Function> {
-  const def = protoLoader.loadSync(protoPath, { keepCase: true, defaults: true, enums: String });
-  const ctor = service.split('.').reduce<any>((o, k) => o[k], grpc.loadPackageDefinition(def));
-  return new ctor(target, grpc.credentials.createInsecure());
+interface ReflectionRequest {
+  list_services: string;
+}
+interface ReflectionResponse {
+  list_services_response: { service: Array<{ name: string }> };
+}
+/** grpc.reflection.v1.ServerReflection as reflection.proto defines it, for the one request made here. */
+interface ReflectionClient extends grpc.Client {
+  ServerReflectionInfo(): grpc.ClientDuplexStream<ReflectionRequest, ReflectionResponse>;
 }
 
 test('health answers NOT_SERVING until the agent is ready, then SERVING', async () => {
-  const health = loadClient(require.resolve('grpc-health-check/proto/health/v1/health.proto'), 'grpc.health.v1.Health');
+  const health = loadProtoClient<HealthClient>(HEALTH_PROTO, 'grpc.health.v1.Health', target, grpc.credentials.createInsecure());
   const check = (service: string) =>
     new Promise<string>((resolve, reject) =>
-      health.Check({ service }, (err: Error | null, res: { status: string }) => (err ? reject(err) : resolve(res.status))),
+      health.Check({ service }, (err, res) => (err ? reject(err) : resolve(res.status))),
     );
   assert.equal(await check('ferry.v1.Migration'), 'NOT_SERVING');
   setServing(running.health, true);
@@ -50,15 +55,15 @@ test('health answers NOT_SERVING until the agent is ready, then SERVING', async 
 
 test('reflection lists the Ferry services', async () => {
   const protoPath = require.resolve('@grpc/reflection/build/proto/grpc/reflection/v1/reflection.proto');
-  const reflection = loadClient(protoPath, 'grpc.reflection.v1.ServerReflection');
-  const call = reflection.ServerReflectionInfo() as grpc.ClientDuplexStream<any, any>;
-  const reply = await new Promise<any>((resolve, reject) => {
+  const reflection = loadProtoClient<ReflectionClient>(protoPath, 'grpc.reflection.v1.ServerReflection', target, grpc.credentials.createInsecure());
+  const call = reflection.ServerReflectionInfo();
+  const reply = await new Promise<ReflectionResponse>((resolve, reject) => {
     call.on('data', resolve);
     call.on('error', reject);
     call.write({ list_services: '' });
   });
   call.end();
-  const names = reply.list_services_response.service.map((s: { name: string }) => s.name).sort();
+  const names = reply.list_services_response.service.map((s) => s.name).sort();
   for (const name of ['ferry.v1.Host', 'ferry.v1.Migration', 'ferry.v1.Peer']) assert.ok(names.includes(name), `${name} in ${names}`);
   reflection.close();
 });

@@ -3,13 +3,11 @@
 // the RPC log's identity field and certificate reload, against stub services.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createRequire } from 'node:module';
 import { copyFileSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { connect as tlsConnect } from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
 import { createLogger } from '../../agent/log.js';
 import { authInterceptor, callerOf } from '../../agent/rpc/auth.js';
 import { unaryHandler } from '../../agent/rpc/handler.js';
@@ -21,10 +19,10 @@ import { CertificateStore } from '../../agent/tls/store.js';
 import { connectAgent, unary } from '../../shared/client.js';
 import { isFerryError } from '../../shared/errors.js';
 import { ScratchPki, credentialsFor, opensslDate, type IssuedCert } from '../support/pki.js';
+import { HEALTH_PROTO, loadProtoClient, type HealthClient } from '../support/proto-client.js';
 import { refusal } from '../support/refusal.js';
 import { until } from '../support/wait.js';
 
-const require = createRequire(import.meta.url);
 const VM = '6f1c2a7e-3b1d-4c2e-9a8b-0123456789ab';
 
 let ca: ScratchPki;
@@ -164,7 +162,10 @@ test('plaintext and TLS 1.2 clients do not get in', async () => {
 function tls12(): Promise<string> {
   return new Promise<string>((resolve) => {
     const s = tlsConnect({ host: '127.0.0.1', port: running.port, ca: readFileSync(ca.caFile), maxVersion: 'TLSv1.2', servername: 'agent1' });
-    s.on('secureConnect', () => (s.destroy(), resolve('connected')));
+    s.on('secureConnect', () => {
+      s.destroy();
+      resolve('connected');
+    });
     s.on('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? e.message));
   });
 }
@@ -220,11 +221,9 @@ function serverFingerprint(): Promise<string> {
 }
 
 function healthCheck(creds: grpc.ChannelCredentials): Promise<string> {
-  const def = protoLoader.loadSync(require.resolve('grpc-health-check/proto/health/v1/health.proto'), { keepCase: true, defaults: true, enums: String });
-  const Health = (grpc.loadPackageDefinition(def) as any).grpc.health.v1.Health;
-  const client = new Health(target, creds) as grpc.Client & { Check: Function };
+  const client = loadProtoClient<HealthClient>(HEALTH_PROTO, 'grpc.health.v1.Health', target, creds);
   return new Promise((resolve, reject) =>
-    client.Check({ service: '' }, (err: Error | null, res: { status: string }) => {
+    client.Check({ service: '' }, (err, res) => {
       client.close();
       if (err) reject(err);
       else resolve(res.status);

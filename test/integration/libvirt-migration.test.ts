@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import {
-  constants, isNoDomain, LibvirtClient, LibvirtError, type Domain, type DomainEvent, type JobStats,
+  constants, isNoDomain, type LibvirtClient, LibvirtError, type Domain, type DomainEvent, type JobStats,
 } from '../../agent/libvirt/index.js';
 import {
   connectHost, createVm, destroyGuests, ensureLab, labHost, openPinhole, vmName, waitForDirtier,

@@ -107,7 +107,7 @@ const ops: Record<string, (c: Command) => Promise<unknown>> = {
       });
       sock.once('error', (err: NodeJS.ErrnoException) => {
         clearTimeout(timer);
-        resolve({ outcome: err.code === 'ECONNREFUSED' ? 'refused' : 'error', code: err.code });
+        resolve({ outcome: err.code === 'ECONNREFUSED' ? 'refused' : 'error', ...(err.code === undefined ? {} : { code: err.code }) });
       });
       sock.connect({ host: String(c.host), port: Number(c.port), ...(c.localAddress ? { localAddress: String(c.localAddress) } : {}) });
     });

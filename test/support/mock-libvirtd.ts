@@ -25,9 +25,9 @@ import { sleep } from './wait.js';
 
 export interface MockErrorReply { code: number; domain?: number; message: string; level?: number }
 
-/** What a handler wants done with a call. */
+/** What a handler wants done with a call; undefined answers OK with an empty body. */
 export type MockReply =
-  | void
+  | undefined
   | { body: (w: XdrWriter) => void; delayMs?: number }
   | { error: MockErrorReply }
   | { hang: true }

@@ -3,6 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { PassThrough } from 'node:stream';
+import { stripVTControlCharacters } from 'node:util';
 import { createLogger, logJobTransition } from '../../agent/log.js';
 
 function capture(options: { level?: string; human?: boolean }) {
@@ -32,7 +33,7 @@ test('human lines: time, level, message, key=value', async () => {
   log.debug('rpc', { method: '/ferry.v1.Host/GetStats', code: 'OK', details: 'two words' });
   await flush();
   // Colour codes wrap the level; strip them to compare.
-  const plain = lines[0]!.replace(/\u001b\[[0-9;]*m/g, '');
+  const plain = stripVTControlCharacters(lines[0]!);
   assert.match(plain, /^\d\d:\d\d:\d\d\.\d{3} debug rpc method=\/ferry\.v1\.Host\/GetStats code=OK details="two words"$/);
 });
 

@@ -50,7 +50,10 @@ describe('libvirt client over a mock daemon', () => {
       seen.push(['feature', decodeRemoteConnectSupportsFeatureArgs(c.args).feature]);
       return { body: (w) => w.int(0) };
     });
-    mock.on('CONNECT_OPEN', (c) => { seen.push(['open', decodeRemoteConnectOpenArgs(c.args)]); });
+    mock.on('CONNECT_OPEN', (c) => {
+      seen.push(['open', decodeRemoteConnectOpenArgs(c.args)]);
+      return undefined;
+    });
     const c = await connect({ uri: 'qemu:///system', keepalive: { intervalMs: 1000, count: 3 } });
     assert.deepEqual(seen, [['feature', 10], ['open', { name: 'qemu:///system', flags: 0 }]]);
     assert.equal(mock.count('AUTH_LIST'), 1);

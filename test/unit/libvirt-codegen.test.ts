@@ -119,7 +119,7 @@ describe('API XML constants', () => {
   it('emits flat constants, grouped enums and the typed-param schema', () => {
     const out = emit(xml, 'test.xml');
     assert.match(out, /export const VIR_MIGRATE_PARALLEL = 131072;/);
-    assert.match(out, /export const virDomainMigrateFlags = Object\.freeze\(\{\n  VIR_MIGRATE_LIVE: 1,\n  VIR_MIGRATE_PARALLEL: 131072,/);
+    assert.match(out, /export const virDomainMigrateFlags = Object\.freeze\(\{\n {2}VIR_MIGRATE_LIVE: 1,\n {2}VIR_MIGRATE_PARALLEL: 131072,/);
     assert.match(out, /"bandwidth": 'ULLONG'/);
     assert.match(out, /DO NOT EDIT/);
   });

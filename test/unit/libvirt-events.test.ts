@@ -73,7 +73,7 @@ describe('events and connection health', () => {
     assert.equal(started.domain.uuid, 'abababab-abab-abab-abab-abababababab');
     const [, done] = got[2]!;
     assert.ok(done.kind === 'job-completed');
-    assert.equal(done.stats['time_elapsed'], 1234n);
+    assert.equal(done.stats.time_elapsed, 1234n);
     const [, iter] = got[1]!;
     assert.ok(iter.kind === 'migration-iteration' && iter.iteration === 3);
   });
@@ -110,7 +110,10 @@ describe('events and connection health', () => {
 
   it('unsubscribe stops delivery and deregisters the callback', async () => {
     const deregistered: number[] = [];
-    mock.on('CONNECT_DOMAIN_EVENT_CALLBACK_DEREGISTER_ANY', (c) => { deregistered.push(decodeRemoteConnectDomainEventCallbackDeregisterAnyArgs(c.args).callbackID); });
+    mock.on('CONNECT_DOMAIN_EVENT_CALLBACK_DEREGISTER_ANY', (c) => {
+      deregistered.push(decodeRemoteConnectDomainEventCallbackDeregisterAnyArgs(c.args).callbackID);
+      return undefined;
+    });
     const c = await connect();
     const seen: number[] = [];
     const off = await c.events.subscribe(ITERATION, (e) => seen.push(e.iteration));
@@ -140,6 +143,7 @@ describe('events and connection health', () => {
     mock.on('CONNECT_DOMAIN_EVENT_CALLBACK_DEREGISTER_ANY', (c) => {
       deregistered.push(decodeRemoteConnectDomainEventCallbackDeregisterAnyArgs(c.args).callbackID);
       tracked.clear();
+      return undefined;
     });
     const c = await connect();
     const seen: string[] = [];

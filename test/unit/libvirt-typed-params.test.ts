@@ -76,7 +76,7 @@ describe('typed parameters', () => {
 
   it('turns a list into a record and reads numbers out of it', () => {
     const rec = typedParamsToRecord(all);
-    assert.equal(rec['migrate_uri'], 'tcp://198.19.0.2:49152');
+    assert.equal(rec.migrate_uri, 'tcp://198.19.0.2:49152');
     assert.equal(numberField(rec, 'd'), 3.25);
     assert.equal(numberField(rec, 'l'), -(2 ** 62));
     assert.equal(numberField(rec, 'migrate_uri'), undefined);
