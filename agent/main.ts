@@ -42,6 +42,12 @@ import { CertificateStore } from './tls/store.js';
 const EXIT_CONFIG = 2;
 const CALL_TIMEOUT_MS = 30_000;
 const POLL_INTERVAL_MS = 500;
+/**
+ * How long a failure path waits for libvirt to answer again: libvirtd
+ * stopping with a migration running waits 30 s for it, then starts again in
+ * seconds (the agent reconnects after ~35 s).
+ */
+const ANSWER_WAIT_MS = 120_000;
 
 async function main(): Promise<void> {
   // `let`: SIGHUP replaces it (limits and policy defaults; see config/reload.ts).
@@ -56,8 +62,9 @@ async function main(): Promise<void> {
   const libvirt = new ReconnectingClient({
     dialer: unixDialer(config.libvirt.socket),
     uri: 'qemu:///system',
-    // One deadline for every short libvirt call, the Host service's included.
-    callTimeoutMs: CALL_TIMEOUT_MS,
+    // No callTimeoutMs here: the adapters over this client (hypervisor, host
+    // facts) own the deadline of every short call; the client's own default is
+    // longer, a backstop only.
     onStatus: (status, previous, err) => log.info('libvirt connection', { status, previous, error: err?.message }),
   });
   const hypervisor = new LibvirtHypervisor(libvirt, { callTimeoutMs: CALL_TIMEOUT_MS });
@@ -78,7 +85,9 @@ async function main(): Promise<void> {
   const migrations = new Migrations({
     // With TLS, the name our certificate carries: what the destination checks source_host against.
     hypervisor, peers, network, clock: systemClock, hostName: trust?.current.identity.name || managementAddress || 'unknown',
-    callTimeoutMs: CALL_TIMEOUT_MS, pollIntervalMs: POLL_INTERVAL_MS,
+    pollIntervalMs: POLL_INTERVAL_MS,
+    // What the core bounds itself: waiting for a job's end (each call is bounded by its adapter).
+    abortWaitMs: 2 * CALL_TIMEOUT_MS, answerWaitMs: ANSWER_WAIT_MS,
     destinationUriTemplate: config.libvirt.destinationUriTemplate,
     maxOutgoing: () => limits.maxOutgoing,
     retentionMs: config.jobs.retentionS * 1000,
@@ -112,7 +121,7 @@ async function main(): Promise<void> {
     isMigrating: (vmId: string) => migrations.list(true).some((s) => s.vmId === vmId),
   };
   const host = createHostInfo({
-    config, system: createSystemInformationProbe(), hypervisor: libvirtHostInfo(libvirt), migrations: activity,
+    config, system: createSystemInformationProbe(), hypervisor: libvirtHostInfo(libvirt, { callTimeoutMs: CALL_TIMEOUT_MS }), migrations: activity,
     limits: () => limits, firewallBackend: () => firewall.backend,
   });
 

@@ -9,14 +9,12 @@ import { constants as c, type Domain, type JobStats as LibvirtJobStats, type Lib
 import type { HostFeatures } from '../migration/policy.js';
 import type { Hypervisor, LiveMigrationPlan, VmDisk, VmInfo, VmState } from '../migration/ports.js';
 import type { JobStats } from '../migration/types.js';
+import { boundedCall, DEFAULT_CALL_TIMEOUT_MS } from './call-deadline.js';
 import { CompletedJobs } from './completed-jobs.js';
 import { diskImagesOf } from './domain-disks.js';
 import { jobStatsFrom } from './job-stats.js';
 import { translate } from './libvirt-errors.js';
 import { featuresOf, migrateFlags, migrateParams } from './migrate-params.js';
-
-/** Deadline of a short call when the constructor is given none (ferryd's own). */
-const DEFAULT_CALL_TIMEOUT_MS = 30_000;
 
 /** How often a followed job (one this process did not start) is checked for its end. */
 const FOLLOW_POLL_MS = 500;
@@ -37,8 +35,7 @@ export class LibvirtHypervisor implements Hypervisor {
   /**
    * Every call of this port but the long ones (migrateLive, save, restore:
    * they last as long as the operation, and end when the connection drops)
-   * is bounded by one deadline here, whatever the client's own defaults:
-   * waiting for a reconnecting daemon and every libvirt call it takes count.
+   * is bounded by one deadline here (call-deadline.ts); the core adds none.
    */
   private readonly callTimeoutMs: number;
 
@@ -199,13 +196,8 @@ export class LibvirtHypervisor implements Hypervisor {
     });
   }
 
-  /** A short call: translated errors, and DEADLINE_EXCEEDED once callTimeoutMs has passed, answered or not. */
   private short<T>(what: string, subject: string, fn: () => Promise<T>): Promise<T> {
-    let timer: NodeJS.Timeout | undefined;
-    const expired = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new FerryError('DEADLINE_EXCEEDED', `libvirt did not answer within ${this.callTimeoutMs / 1000} s (${what}, ${subject})`)), this.callTimeoutMs);
-    });
-    return Promise.race([translate(fn, subject), expired]).finally(() => clearTimeout(timer));
+    return boundedCall(this.callTimeoutMs, what, subject, fn);
   }
 
   /** libvirt accepts a max downtime only once the migration job exists. */

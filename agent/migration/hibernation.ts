@@ -8,7 +8,6 @@ import { constants } from 'node:fs';
 import { access, readFile, rm, stat, writeFile, rename } from 'node:fs/promises';
 import path from 'node:path';
 import { FerryError, invalidArgument, isFerryError } from '../../shared/errors.js';
-import { withDeadline } from './deadline.js';
 import { failureOf } from './failure.js';
 import type { MigrationJob } from './migration-job.js';
 import { startMonitor } from './monitor.js';
@@ -47,13 +46,13 @@ export async function checkHibernationTargets(command: MigrateCommand): Promise<
 
 export async function runHibernation(
   job: MigrationJob,
-  deps: { hypervisor: Hypervisor; clock: Clock; callTimeoutMs: number; pollIntervalMs: number },
+  deps: { hypervisor: Hypervisor; clock: Clock; answerWaitMs: number; pollIntervalMs: number },
 ): Promise<void> {
   const { vmId, dst, dstparams } = job.command;
   let step = 'save';
   try {
     job.setPhase('preparing');
-    const domainXml = await withDeadline(deps.hypervisor.definition(vmId), deps.callTimeoutMs, 'libvirt (get XML)');
+    const domainXml = await deps.hypervisor.definition(vmId);
     const definition: DefinitionFile = { format: DEFINITION_FORMAT, vmId, savedAt: new Date(deps.clock.now()).toISOString(), statePath: dst, domainXml };
     // The definition first: libvirt finishes a save even if the agent dies
     // meanwhile, and the saved state must then not lack its definition.

@@ -9,7 +9,6 @@ import { splitHostPort } from '../../shared/net.js';
 import { FerryError } from '../../shared/errors.js';
 import { busyWaiting, isBusy, runAdmitted } from './admission.js';
 import { backoffDelayMs, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js';
-import { withDeadline } from './deadline.js';
 import { checkHibernationTargets, runHibernation } from './hibernation.js';
 import { JobRegistry, type JobSelector } from './job-registry.js';
 import { MigrationJob } from './migration-job.js';
@@ -20,6 +19,11 @@ import { SlotQueue } from './slot-queue.js';
 import type { MigrateCommand, MigrationPhase, MigrationStatus } from './types.js';
 
 export interface MigrationsOptions extends OutgoingDeps {
+  /**
+   * How long CancelMigration waits for the job to end once libvirt took the
+   * abort (a QEMU that does not answer may never end it): then it says so.
+   */
+  abortWaitMs: number;
   /** Read at every admission: a changed limit applies to the next job (see limitsChanged). */
   maxOutgoing: () => number;
   /** Retry of a busy destination; defaults to DEFAULT_BACKOFF. */
@@ -103,8 +107,8 @@ export class Migrations {
   }
 
   private async checkHost(command: MigrateCommand): Promise<void> {
-    const { hypervisor, callTimeoutMs, network } = this.deps;
-    const vm = await withDeadline(hypervisor.describeVm(command.vmId), callTimeoutMs, 'libvirt (look up VM)');
+    const { hypervisor, network } = this.deps;
+    const vm = await hypervisor.describeVm(command.vmId);
     if (vm.state !== 'running' && vm.state !== 'paused') {
       throw new FerryError('FAILED_PRECONDITION', `VM ${command.vmId} (${vm.name}) is ${vm.state}, not running: start it first`, { field: 'vm_id' });
     }
@@ -220,17 +224,31 @@ export class Migrations {
     // The runner notices the abort (perform rejects, or the check after
     // prepare) and ends the job CANCELLED once the VM is safe on the source.
     // Bounded: a libvirt that took the abort but never ends its job is reported.
-    const ending = this.watch({ jobId: job.id }, () => {});
-    const endWaitMs = 2 * this.deps.callTimeoutMs;
-    try {
-      await withDeadline(ending.done, endWaitMs, 'the job');
-    } catch {
-      ending.stop();
-      const message = `the migration did not end within ${endWaitMs / 1000} s of its abort; it may still be running (follow it with WatchMigration)`;
+    if (!(await this.endOf(job, this.deps.abortWaitMs))) {
+      const message = `the migration did not end within ${this.deps.abortWaitMs / 1000} s of its abort; it may still be running (follow it with WatchMigration)`;
       job.warn(message);
       throw new FerryError('DEADLINE_EXCEEDED', message);
     }
     return job.snapshot();
+  }
+
+  /** Whether the job ended within ms: the only wait the core bounds itself (each call is bounded by its adapter). */
+  private async endOf(job: MigrationJob, ms: number): Promise<boolean> {
+    const { clock } = this.deps;
+    const ending = this.watch({ jobId: job.id }, () => {});
+    const ended = ending.done.then(() => true);
+    const timer = new AbortController();
+    // Checked against clock.now(), so a clock whose sleeps end early cannot end the wait early.
+    const giveUpAt = clock.now() + ms;
+    try {
+      while (!job.finished && clock.now() < giveUpAt) {
+        await Promise.race([ended, clock.sleep(giveUpAt - clock.now(), timer.signal)]);
+      }
+      return job.finished;
+    } finally {
+      timer.abort();
+      ending.stop();
+    }
   }
 
   /**
@@ -239,15 +257,15 @@ export class Migrations {
    * between is told "no job is active" and is tried again for a few seconds.
    */
   private async abortOnceStarted(job: MigrationJob): Promise<void> {
-    const { hypervisor, callTimeoutMs, clock } = this.deps;
+    const { hypervisor, clock } = this.deps;
     const giveUpAt = clock.now() + 10_000;
     for (;;) {
       try {
-        return await withDeadline(hypervisor.abortJob(job.command.vmId, { postcopy: false }), callTimeoutMs, 'libvirt (abort job)');
+        return await hypervisor.abortJob(job.command.vmId, { postcopy: false });
       } catch (err) {
         // KubeVirt's lesson: an abort can hang in libvirt (a QEMU that does not answer). Say so; never wait forever.
         if (err instanceof FerryError && err.kind === 'DEADLINE_EXCEEDED') {
-          const message = `libvirt did not answer abort within ${callTimeoutMs / 1000} s; the migration may still be running`;
+          const message = `the abort was not answered (${err.message}); the migration may still be running`;
           job.warn(message);
           throw new FerryError('DEADLINE_EXCEEDED', message, {}, { cause: err });
         }
@@ -263,7 +281,7 @@ export class Migrations {
     if (job.phase !== 'migrating' && job.phase !== 'postcopy') {
       throw new FerryError('FAILED_PRECONDITION', `job ${job.id} is ${job.phase}: parameters change only while it is migrating`);
     }
-    const { hypervisor, callTimeoutMs } = this.deps;
+    const { hypervisor } = this.deps;
     const vmId = job.command.vmId;
     if (change.startPostCopy && !job.command.policy.postCopy) {
       throw new FerryError('FAILED_PRECONDITION', `job ${job.id} was started without post_copy in its policy: post-copy cannot be switched on later`, { field: 'start_post_copy' });
@@ -272,14 +290,14 @@ export class Migrations {
     if (change.maxBandwidthMibps !== undefined) {
       // In post-copy QEMU uses a separate cap (max-postcopy-bandwidth).
       const postcopy = job.phase === 'postcopy';
-      await withDeadline(hypervisor.setMaxSpeed(vmId, change.maxBandwidthMibps, { postcopy }), callTimeoutMs, 'libvirt (set max speed)');
+      await hypervisor.setMaxSpeed(vmId, change.maxBandwidthMibps, { postcopy });
     }
     if (change.maxDowntimeMs !== undefined) {
-      await withDeadline(hypervisor.setMaxDowntime(vmId, change.maxDowntimeMs), callTimeoutMs, 'libvirt (set max downtime)');
+      await hypervisor.setMaxDowntime(vmId, change.maxDowntimeMs);
       job.record({ action: 'set-downtime', downtimeMs: change.maxDowntimeMs, ...at() });
     }
     if (change.startPostCopy && job.phase === 'migrating') {
-      await withDeadline(hypervisor.startPostCopy(vmId), callTimeoutMs, 'libvirt (start post-copy)');
+      await hypervisor.startPostCopy(vmId);
       job.setPhase('postcopy');
       job.record({ action: 'post-copy', ...at() });
     }

@@ -10,7 +10,6 @@
  */
 import { FerryError } from '../../shared/errors.js';
 import { completionTimeoutMs, ConvergenceTracker } from './convergence.js';
-import { withDeadline } from './deadline.js';
 import { failureOf } from './failure.js';
 import { removeHibernationFiles } from './hibernation.js';
 import type { MigrationJob } from './migration-job.js';
@@ -55,7 +54,7 @@ export async function recoverJob(job: MigrationJob, deps: OutgoingDeps, requeue:
 /** libvirt's statistics of the VM's job if one runs; undefined when the VM has none (or is gone). */
 async function runningJobOf(vmId: string, deps: OutgoingDeps): Promise<JobStats | undefined> {
   try {
-    const stats = await withDeadline(deps.hypervisor.jobStats(vmId), deps.callTimeoutMs, 'libvirt (job stats)');
+    const stats = await deps.hypervisor.jobStats(vmId);
     return stats.type === 'bounded' || stats.type === 'unbounded' ? stats : undefined;
   } catch (err) {
     if (err instanceof FerryError && err.kind === 'NOT_FOUND') return undefined;
@@ -84,7 +83,7 @@ async function followRunningJob(job: MigrationJob, deps: OutgoingDeps): Promise<
 /** The job ended (or was already over): COMPLETED if the VM left this host, FAILED if it is still here. */
 async function conclude(job: MigrationJob, deps: OutgoingDeps, final: JobStats | undefined): Promise<void> {
   const { command } = job;
-  const vm = await withDeadline(deps.hypervisor.describeVm(command.vmId), deps.callTimeoutMs, 'libvirt (describe VM)').catch((err: unknown) => {
+  const vm = await deps.hypervisor.describeVm(command.vmId).catch((err: unknown) => {
     if (err instanceof FerryError && err.kind === 'NOT_FOUND') return undefined;
     throw err;
   });

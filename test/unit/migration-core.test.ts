@@ -19,7 +19,7 @@ function setup(maxOutgoing = 2) {
   const network = new FakeNetwork();
   const transitions: string[] = [];
   const migrations = new Migrations({
-    hypervisor, peers, network, clock: fastClock, hostName: 'lab1', callTimeoutMs: 1000, pollIntervalMs: 5,
+    hypervisor, peers, network, clock: fastClock, hostName: 'lab1', abortWaitMs: 2000, answerWaitMs: 4000, pollIntervalMs: 5,
     destinationUriTemplate: 'qemu+tcp://{host}/system', maxOutgoing: () => maxOutgoing, retentionMs: 60_000,
     onTransition: (s) => transitions.push(`${s.jobId.slice(0, 4)}:${s.phase}`),
   });

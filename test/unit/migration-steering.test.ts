@@ -32,7 +32,7 @@ function setup(options: { maxOutgoing?: number; limits?: HostLimits; peers?: Fak
   const peers = options.peers ?? new FakePeers();
   const limits = options.limits ?? new HostLimits({ maxOutgoing: options.maxOutgoing ?? 2, maxIncoming: 2 });
   const migrations = new Migrations({
-    hypervisor, peers, network: new FakeNetwork(), clock: fastClock, hostName: 'lab1', callTimeoutMs: 1000, pollIntervalMs: 5,
+    hypervisor, peers, network: new FakeNetwork(), clock: fastClock, hostName: 'lab1', abortWaitMs: 2000, answerWaitMs: 4000, pollIntervalMs: 5,
     destinationUriTemplate: 'qemu+tcp://{host}/system', maxOutgoing: () => limits.maxOutgoing, retentionMs: 60_000,
     backoff: { initialMs: 5, maxMs: 20, jitter: 0 },
   });
