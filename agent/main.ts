@@ -67,7 +67,7 @@ async function main(): Promise<void> {
     // longer, a backstop only.
     onStatus: (status, previous, err) => log.info('libvirt connection', { status, previous, error: err?.message }),
   });
-  const hypervisor = new LibvirtHypervisor(libvirt, { callTimeoutMs: CALL_TIMEOUT_MS });
+  const hypervisor = new LibvirtHypervisor(libvirt, { callTimeoutMs: CALL_TIMEOUT_MS, clock: systemClock });
   const managementAddress = isWildcard(config.listen.address) ? '' : config.listen.address;
   const network = new LinuxHostNetwork(managementAddress);
   const firewall = createFirewall({
@@ -102,6 +102,7 @@ async function main(): Promise<void> {
     // A reservation outlives any sane migration; FinishIncoming ends it sooner.
     reservationTtlMs: 6 * 3600_000,
     maxIncoming: () => limits.maxIncoming,
+    clock: systemClock,
     images: new QemuImgImages({ directories: config.storage.imageDirectories }),
     journal: journals.incoming,
     hypervisor,

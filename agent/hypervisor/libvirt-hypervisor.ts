@@ -7,7 +7,7 @@
 import { FerryError } from '../../shared/errors.js';
 import { constants as c, type Domain, type JobStats as LibvirtJobStats, type LibvirtClient, type ReconnectingClient } from '../libvirt/index.js';
 import type { HostFeatures } from '../migration/policy.js';
-import type { Hypervisor, LiveMigrationPlan, VmDisk, VmInfo, VmState } from '../migration/ports.js';
+import { systemClock, type Clock, type Hypervisor, type LiveMigrationPlan, type VmDisk, type VmInfo, type VmState } from '../migration/ports.js';
 import type { JobStats } from '../migration/types.js';
 import { boundedCall, DEFAULT_CALL_TIMEOUT_MS } from './call-deadline.js';
 import { CompletedJobs } from './completed-jobs.js';
@@ -39,8 +39,12 @@ export class LibvirtHypervisor implements Hypervisor {
    */
   private readonly callTimeoutMs: number;
 
-  constructor(private readonly libvirt: ReconnectingClient, options: { callTimeoutMs?: number } = {}) {
+  /** Paces polling (a followed job, the initial downtime); tests may pass a manual one. */
+  private readonly clock: Clock;
+
+  constructor(private readonly libvirt: ReconnectingClient, options: { callTimeoutMs?: number; clock?: Clock } = {}) {
     this.callTimeoutMs = options.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS;
+    this.clock = options.clock ?? systemClock;
     this.completed = new CompletedJobs(libvirt);
   }
 
@@ -92,7 +96,7 @@ export class LibvirtHypervisor implements Hypervisor {
         return 'unknown' as const; // libvirt away for a moment: ask again
       });
       if (stats === undefined || (stats !== 'unknown' && stats.type !== 'bounded' && stats.type !== 'unbounded')) break;
-      await abortableSleep(FOLLOW_POLL_MS, signal);
+      await this.clock.sleep(FOLLOW_POLL_MS, signal);
     }
     if (signal.aborted) return undefined;
     const final = await this.completedJobStats(vmId).catch(() => undefined);
@@ -210,21 +214,9 @@ export class LibvirtHypervisor implements Hypervisor {
         await client.domainMigrateSetMaxDowntime(dom, ms, 0, { timeoutMs: 5000 }).catch(() => undefined);
         return;
       }
-      await new Promise((r) => setTimeout(r, 100));
+      await this.clock.sleep(100);
     }
   }
-}
-
-function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
 }
 
 function memoryOf(xml: string): number {

@@ -184,6 +184,10 @@ export class FakePinholes implements PinholeGate {
 /** A clock whose sleeps end at once (polls still yield to the event loop). */
 export const fastClock: Clock = {
   now: () => Date.now(),
+  after: (ms, fn) => {
+    const timer = setTimeout(fn, ms).unref();
+    return () => clearTimeout(timer);
+  },
   sleep: (_ms, signal) => new Promise((resolve) => (signal?.aborted ? resolve() : setTimeout(resolve, 1))),
 };
 
@@ -219,6 +223,13 @@ export class ManualClock implements Clock {
         resolve();
       }, { once: true });
     });
+  }
+  after(ms: number, fn: () => void): () => void {
+    const stop = new AbortController();
+    void this.sleep(ms, stop.signal).then(() => {
+      if (!stop.signal.aborted) fn();
+    });
+    return () => stop.abort();
   }
   /** Moves time forward, waking sleepers in order and letting each run. */
   async advance(ms: number): Promise<void> {
