@@ -21,7 +21,6 @@ import { FileJournal } from './journal/file-journal.js';
 import { IncomingMigrations, type IncomingRecord } from './migration/incoming.js';
 import { JobJournal, type JournaledJob } from './migration/job-journal.js';
 import { HostLimits } from './migration/limits.js';
-import { BASELINE_FEATURES, type HostFeatures } from './migration/policy.js';
 import { QemuImgImages } from './storage/qemu-img-images.js';
 import { Migrations } from './migration/migrations.js';
 import { systemClock } from './migration/ports.js';
@@ -94,6 +93,7 @@ async function main(): Promise<void> {
     maxRetained: config.jobs.maxRetained,
     onTransition: (s, previous) => logTransition(log, s, previous),
     journal: journals.jobs,
+    policyDefaults: () => policyDefaults(config),
   });
   const incoming = new IncomingMigrations({
     network, pinholes: firewall,
@@ -111,12 +111,6 @@ async function main(): Promise<void> {
     log.info('migration limits changed', { now, before });
     migrations.limitsChanged();
   });
-  // Asked once libvirt answers; until then (or if it cannot tell) the oldest supported stack is assumed.
-  let features: Promise<HostFeatures> | undefined;
-  const hostFeatures = () => (features ??= hypervisor.features().catch(() => {
-    features = undefined;
-    return BASELINE_FEATURES;
-  }));
   const activity = {
     counts: () => ({ ...migrations.counts(), outgoing: migrations.counts().running, incoming: incoming.count }),
     isMigrating: (vmId: string) => migrations.list(true).some((s) => s.vmId === vmId),
@@ -132,7 +126,7 @@ async function main(): Promise<void> {
     // With TLS the listener is ours (client certificates checked, refusals logged).
     ...(trust ? { listener: tlsListener(config, trust, log) } : {}),
     services: {
-      migration: migrationService({ migrations, hypervisor, policyDefaults: () => policyDefaults(config), features: hostFeatures, limits }),
+      migration: migrationService({ migrations, limits }),
       peer: peerService(incoming),
       host: createHostService(host),
     },
@@ -152,7 +146,7 @@ async function main(): Promise<void> {
   // What a previous run left: reservations whose holes the firewall keeps, and jobs to follow.
   firewall.adopt(await incoming.recover());
   await firewall.reconcile(); // logs what it changed
-  const following = migrations.restore(journals.jobs.load((file, err) => log.warn('unreadable job record skipped', { file, error: String(err) })));
+  const following = migrations.recover(journals.jobs.load((file, err) => log.warn('unreadable job record skipped', { file, error: String(err) })));
   if (following > 0) log.info('following migrations a previous run started', { jobs: following });
   setServing(running.health, true);
   notifier.trackMigrations(() => activity.counts());

@@ -9,14 +9,15 @@ import { splitHostPort } from '../../shared/net.js';
 import { FerryError } from '../../shared/errors.js';
 import { busyWaiting, isBusy, runAdmitted } from './admission.js';
 import { backoffDelayMs, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js';
-import { checkHibernationTargets, runHibernation } from './hibernation.js';
+import { checkHibernationTargets, restoreHibernated, runHibernation } from './hibernation.js';
 import { JobRegistry, type JobSelector } from './job-registry.js';
 import { MigrationJob } from './migration-job.js';
 import { performOutgoing, prepareOutgoing, type OutgoingDeps } from './outgoing.js';
 import type { JobJournal, JournaledJob } from './job-journal.js';
 import { recoverJob } from './recovery.js';
 import { SlotQueue } from './slot-queue.js';
-import type { MigrateCommand, MigrationPhase, MigrationStatus } from './types.js';
+import { BASELINE_FEATURES, BUILTIN_DEFAULTS, resolvePolicy, type HostFeatures } from './policy.js';
+import type { MigrateCommand, MigrateRequest, MigrationPhase, MigrationPolicy, MigrationStatus, RestoreRequest } from './types.js';
 
 export interface MigrationsOptions extends OutgoingDeps {
   /**
@@ -36,6 +37,8 @@ export interface MigrationsOptions extends OutgoingDeps {
   onTransition?: (status: MigrationStatus, previous: MigrationPhase | null) => void;
   /** Where jobs survive a restart; without it they live in memory only. */
   journal?: JobJournal;
+  /** The host's policy defaults, read at every Migrate (SIGHUP may change them); default BUILTIN_DEFAULTS. */
+  policyDefaults?: () => MigrationPolicy;
 }
 
 export interface ParamsChange {
@@ -51,6 +54,8 @@ export class Migrations {
   private readonly accepting = new Set<string>();
   /** Set by stopAccepting (graceful shutdown). */
   private closing = false;
+  /** What this host's libvirt/QEMU support, asked once libvirt answers. */
+  private features: Promise<HostFeatures> | undefined;
 
   constructor(private readonly deps: MigrationsOptions) {
     this.registry = new JobRegistry(deps.retentionMs, () => deps.clock.now(), deps.maxRetained);
@@ -66,10 +71,11 @@ export class Migrations {
    * and retries in the background (admission.ts). A queued job prepares
    * when its turn comes and reports failures in its status.
    */
-  async migrate(command: MigrateCommand): Promise<MigrationStatus> {
+  async migrate(request: MigrateRequest): Promise<MigrationStatus> {
     if (this.closing) {
       throw new FerryError('UNAVAILABLE', 'ferryd is shutting down and takes no new jobs: retry once it is back');
     }
+    const command = await this.resolve(request);
     if (this.accepting.has(command.vmId)) {
       throw new FerryError('ALREADY_EXISTS', `VM ${command.vmId} is being accepted for another migration`, { field: 'vm_id' });
     }
@@ -106,6 +112,25 @@ export class Migrations {
     }
   }
 
+  /** The request's policy against the host's defaults and what its libvirt/QEMU support. */
+  private async resolve(request: MigrateRequest): Promise<MigrateCommand> {
+    const defaults = this.deps.policyDefaults?.() ?? BUILTIN_DEFAULTS;
+    return { ...request, policy: resolvePolicy(request.policy, defaults, await this.hostFeatures()) };
+  }
+
+  /** Until libvirt answers (or if it cannot tell) the oldest supported stack is assumed, and asked again next time. */
+  private hostFeatures(): Promise<HostFeatures> {
+    return (this.features ??= this.deps.hypervisor.features().catch(() => {
+      this.features = undefined;
+      return BASELINE_FEATURES;
+    }));
+  }
+
+  /** Restore: a VM saved by a FILE migration, from its saved state and definition. */
+  restoreSaved(request: RestoreRequest): Promise<{ id: string; name: string }> {
+    return restoreHibernated(this.deps.hypervisor, request);
+  }
+
   private async checkHost(command: MigrateCommand): Promise<void> {
     const { hypervisor, network } = this.deps;
     const vm = await hypervisor.describeVm(command.vmId);
@@ -127,7 +152,7 @@ export class Migrations {
    * or queued again when they had not started.
    * Returns the number of jobs still being followed.
    */
-  restore(records: readonly JournaledJob[]): number {
+  recover(records: readonly JournaledJob[]): number {
     const horizon = this.deps.clock.now() - this.deps.retentionMs;
     let following = 0;
     for (const { status, command, nicBaseline } of records) {

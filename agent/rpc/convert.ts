@@ -14,16 +14,16 @@ import {
   optionalCidr, optionalUnicast, requireAbsolutePath, requireEnum, requireHostPort, requireUuid,
 } from '../../shared/validation.js';
 import type { JobSelector } from '../migration/job-registry.js';
-import { BASELINE_FEATURES, resolvePolicy, type HostFeatures } from '../migration/policy.js';
-import type { MigrateCommand, MigrationPolicy, MigrationStatus } from '../migration/types.js';
+import type { MigrateRequest, MigrationStatus } from '../migration/types.js';
 import { policyRequest, policyToProto, recordToProto } from './convert-policy.js';
 
 const MODES = ['MIGRATION_MODE_UNSPECIFIED', 'MIGRATION_MODE_REMOTE', 'MIGRATION_MODE_FILE'] as const;
 
-export function commandFromRequest(request: MigrateRequest__Output, hostDefaults: MigrationPolicy, features: HostFeatures = BASELINE_FEATURES): MigrateCommand {
+/** The request's fields checked one by one; what they mean together (the policy against the host's defaults) is the core's. */
+export function requestFromProto(request: MigrateRequest__Output): MigrateRequest {
   const vmId = requireUuid('vm_id', request.vmId);
   const mode = requireEnum('mode', request.mode, MODES) === 'MIGRATION_MODE_FILE' ? 'file' : 'remote';
-  const policy = resolvePolicy(policyRequest(request.policy), hostDefaults, features);
+  const policy = policyRequest(request.policy);
   if (mode === 'file') {
     return {
       vmId, mode, dst: requireAbsolutePath('dst', request.dst), dstparams: requireAbsolutePath('dstparams', request.dstparams),

@@ -3,6 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Migrations } from '../../agent/migration/migrations.js';
+import { BUILTIN_DEFAULTS } from '../../agent/migration/policy.js';
 import type { MigrateCommand } from '../../agent/migration/types.js';
 import { isFerryError, FerryError } from '../../shared/errors.js';
 import { FakeHypervisor, FakeNetwork, FakePeers, fastClock, stats } from '../support/fake-ports.js';
@@ -170,4 +171,32 @@ test('a migration whose data remaining reaches no new low for the stall timeout 
   assert.match(final.error?.message ?? '', /no progress for 1 s/);
   assert.deepEqual(hypervisor.aborted, [VM]);
   assert.equal(final.error?.vmState, 'running on source');
+});
+
+test('Migrate resolves the caller\'s policy in the core: the host\'s defaults (read at every call), then what its libvirt supports', async () => {
+  const hypervisor = new FakeHypervisor();
+  let defaults = { ...BUILTIN_DEFAULTS, maxBandwidthMibps: 500 };
+  const migrations = new Migrations({
+    hypervisor, peers: new FakePeers(), network: new FakeNetwork(), clock: fastClock, hostName: 'lab1', abortWaitMs: 2000, answerWaitMs: 4000, pollIntervalMs: 5,
+    destinationUriTemplate: 'qemu+tcp://{host}/system', maxOutgoing: () => 2, retentionMs: 60_000, policyDefaults: () => defaults,
+  });
+  hypervisor.addVm(VM);
+  hypervisor.addVm(VM2);
+  hypervisor.hostFeatures = { multifdCompression: true, postCopyWithParallel: false, versions: 'libvirt 10.0.0, QEMU 8.2.0' };
+  const first = await migrations.migrate({ ...command(VM), policy: { parallelConnections: 4 } });
+  assert.equal(first.policy.maxBandwidthMibps, 500, 'unset: the host default');
+  assert.equal(first.policy.parallelConnections, 4);
+  assert.equal(first.policy.compression, 'zstd', 'multifd with a libvirt that compresses it');
+  defaults = { ...defaults, maxBandwidthMibps: 100 };
+  const second = await migrations.migrate({ ...command(VM2), policy: { maxBandwidthMibps: 50 } });
+  assert.equal(second.policy.maxBandwidthMibps, 50, 'set: the caller\'s');
+  await assert.rejects(migrations.migrate({ ...command(VM), policy: { preset: 'fastest' } }), (e) => isFerryError(e, 'INVALID_ARGUMENT') && /unknown preset/.test(e.message));
+  await assert.rejects(
+    migrations.migrate({ ...command(VM), policy: { parallelConnections: 2, postCopy: true } }),
+    (e) => isFerryError(e, 'INVALID_ARGUMENT') && /QEMU >= 10\.1 \(this host: libvirt 10\.0\.0, QEMU 8\.2\.0\)/.test(e.message),
+  );
+  await until(() => hypervisor.isMigrating(VM) && hypervisor.isMigrating(VM2), 'both perform');
+  hypervisor.complete(VM);
+  hypervisor.complete(VM2);
+  assert.equal((await finalOf(migrations, second.jobId)).phase, 'completed');
 });

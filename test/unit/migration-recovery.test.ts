@@ -58,7 +58,7 @@ test('the journal holds the request, the phase and the NIC baseline while the jo
 test('a libvirt job still running after a restart is followed: COMPLETED with libvirt\'s final counters and the NIC traffic since the copy began', async () => {
   const { disk, host, jobId } = await dieMidMigration();
   const second = agentRun(disk, host, 0); // a limit of 0 must not hold back a migration libvirt is running
-  assert.equal(second.migrations.restore(disk.load().map((r) => r.data)), 1);
+  assert.equal(second.migrations.recover(disk.load().map((r) => r.data)), 1);
   await until(() => second.migrations.status({ jobId }).warnings.some((w) => /reattached/.test(w)), 'the reattach warning');
   assert.equal(second.migrations.status({ jobId }).phase, 'migrating');
   host.hypervisor.current = stats(200, 200);
@@ -81,7 +81,7 @@ test('a migration that ended without completing while the agent was down: FAILED
   host.hypervisor.current = stats(0, 0, { type: 'none' });
   host.hypervisor.vms.get(VM)!.state = 'paused';
   const second = agentRun(disk, host);
-  second.migrations.restore(disk.load().map((r) => r.data));
+  second.migrations.recover(disk.load().map((r) => r.data));
   const final = await finalOf(second.migrations, jobId);
   assert.equal(final.phase, 'failed');
   assert.equal(final.error?.step, 'recover');
@@ -95,7 +95,7 @@ test('a migration that completed while the agent was down: COMPLETED, with a war
   host.hypervisor.current = stats(0, 0, { type: 'none' });
   host.hypervisor.vms.delete(VM);
   const second = agentRun(disk, host);
-  second.migrations.restore(disk.load().map((r) => r.data));
+  second.migrations.recover(disk.load().map((r) => r.data));
   const lastJournaled = disk.records.get(jobId)!.data.status.data;
   const final = await finalOf(second.migrations, jobId);
   assert.equal(final.phase, 'completed');
@@ -106,7 +106,7 @@ test('a migration that completed while the agent was down: COMPLETED, with a war
 test('a reattached job can be cancelled: libvirt\'s job is aborted and the job ends CANCELLED with the VM on the source', async () => {
   const { disk, host, jobId } = await dieMidMigration();
   const second = agentRun(disk, host);
-  second.migrations.restore(disk.load().map((r) => r.data));
+  second.migrations.recover(disk.load().map((r) => r.data));
   const cancelled = await second.migrations.cancel({ jobId });
   assert.equal(cancelled.phase, 'cancelled');
   assert.equal(cancelled.error?.vmState, 'running on source');
@@ -123,7 +123,7 @@ test('a job that was still queued is queued again by the next run and completes;
   await first.journal.freeze();
   await first.migrations.cancel({ jobId }); // the first run "dies": its end is not journaled
   const second = agentRun(disk, host);
-  assert.equal(second.migrations.restore(disk.load().map((r) => r.data)), 1);
+  assert.equal(second.migrations.recover(disk.load().map((r) => r.data)), 1);
   await until(() => host.hypervisor.isMigrating(VM), 'perform by the new run');
   assert.equal(second.peers.prepared.length, 1, 'the destination was asked to prepare once, by the new run');
   host.hypervisor.complete(VM);
@@ -133,7 +133,7 @@ test('a job that was still queued is queued again by the next run and completes;
   await until(() => disk.records.get(jobId)!.finished, 'the final record');
   const writes = disk.writes;
   const third = agentRun(disk, host);
-  assert.equal(third.migrations.restore(disk.load().map((r) => r.data)), 0);
+  assert.equal(third.migrations.recover(disk.load().map((r) => r.data)), 0);
   assert.equal(third.migrations.status({ jobId }).phase, 'completed');
   assert.equal(disk.writes, writes, 'restoring a finished job does not rewrite (and so renew) its record');
 });
@@ -152,7 +152,7 @@ test('a job that was preparing when the agent died: the destination drops its re
   await until(() => disk.records.get(jobId)?.data.status.phase === 'preparing', 'the preparing record');
   await first.journal.freeze();
   const second = agentRun(disk, host);
-  second.migrations.restore(disk.load().map((r) => r.data));
+  second.migrations.recover(disk.load().map((r) => r.data));
   await until(() => host.hypervisor.isMigrating(VM), 'perform by the new run');
   assert.deepEqual(second.peers.finished, [{ jobId, success: false }], 'the first reservation was dropped first');
   host.hypervisor.complete(VM);
