@@ -21,6 +21,7 @@ import { FileJournal } from './journal/file-journal.js';
 import { IncomingMigrations, type IncomingRecord } from './migration/incoming.js';
 import { JobJournal, type JournaledJob } from './migration/job-journal.js';
 import { HostLimits } from './migration/limits.js';
+import { LocalHibernationFiles } from './storage/local-hibernation-files.js';
 import { QemuImgImages } from './storage/qemu-img-images.js';
 import { Migrations } from './migration/migrations.js';
 import { systemClock } from './migration/ports.js';
@@ -83,7 +84,7 @@ async function main(): Promise<void> {
 
   const migrations = new Migrations({
     // With TLS, the name our certificate carries: what the destination checks source_host against.
-    hypervisor, peers, network, clock: systemClock, hostName: trust?.current.identity.name || managementAddress || 'unknown',
+    hypervisor, peers, network, hibernationFiles: new LocalHibernationFiles(), clock: systemClock, hostName: trust?.current.identity.name || managementAddress || 'unknown',
     pollIntervalMs: POLL_INTERVAL_MS,
     // What the core bounds itself: waiting for a job's end (each call is bounded by its adapter).
     abortWaitMs: 2 * CALL_TIMEOUT_MS, answerWaitMs: ANSWER_WAIT_MS,

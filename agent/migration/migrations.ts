@@ -128,7 +128,7 @@ export class Migrations {
 
   /** Restore: a VM saved by a FILE migration, from its saved state and definition. */
   restoreSaved(request: RestoreRequest): Promise<{ id: string; name: string }> {
-    return restoreHibernated(this.deps.hypervisor, request);
+    return restoreHibernated(this.deps, request);
   }
 
   private async checkHost(command: MigrateCommand): Promise<void> {
@@ -141,7 +141,7 @@ export class Migrations {
     if (active) {
       throw new FerryError('ALREADY_EXISTS', `VM ${command.vmId} already has migration job ${active.id} (${active.phase})`, { field: 'vm_id' });
     }
-    if (command.mode === 'file') await checkHibernationTargets(command);
+    if (command.mode === 'file') await checkHibernationTargets(command, this.deps.hibernationFiles);
     else await network.resolve(splitHostPort(command.dst, 0).host);
   }
 

@@ -15,13 +15,15 @@ import { startMonitor } from './monitor.js';
 import { nicTrafficSince, readNicBaseline } from './nic-counters.js';
 import { chooseSourceAddress, routeWarnings } from './source-address.js';
 import { Steering } from './steering.js';
-import type { Clock, Hypervisor, HostNetwork, IncomingOffer, LiveMigrationPlan, PeerAgents, VmDisk, VmInfo } from './ports.js';
+import type { Clock, HibernationFiles, Hypervisor, HostNetwork, IncomingOffer, LiveMigrationPlan, PeerAgents, VmDisk, VmInfo } from './ports.js';
 import type { JobStats } from './types.js';
 
 export interface OutgoingDeps {
   hypervisor: Hypervisor;
   peers: PeerAgents;
   network: HostNetwork;
+  /** The saved-state and definition files of mode FILE. */
+  hibernationFiles: HibernationFiles;
   clock: Clock;
   /** This host's name, sent to the destination to name the source. */
   hostName: string;

@@ -146,6 +146,23 @@ export interface DiskImages {
   remove(paths: readonly string[]): Promise<void>;
 }
 
+/**
+ * The files of a hibernation (mode FILE) on this host: libvirt's saved state
+ * and Ferry's definition file beside it. What the files mean (which must not
+ * be overwritten, what a definition holds) is the core's (hibernation.ts).
+ */
+export interface HibernationFiles {
+  exists(path: string): Promise<boolean>;
+  /** Whether path's directory exists and the agent may create files in it. */
+  canCreate(path: string): Promise<boolean>;
+  /** Writes the whole content durably, replacing any old file at once (never half written). */
+  write(path: string, content: string): Promise<void>;
+  /** The file's text; undefined when there is none (or it cannot be read). */
+  read(path: string): Promise<string | undefined>;
+  /** Removes the file if it is there. */
+  remove(path: string): Promise<void>;
+}
+
 /** The destination agent, as the source sees it. */
 export interface PeerAgents {
   prepareIncoming(dst: string, args: PrepareIncomingArgs): Promise<IncomingOffer>;

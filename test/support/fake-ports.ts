@@ -1,7 +1,7 @@
 // Small in-memory stand-ins for the migration core's ports, for unit tests of
 // its pure logic only (the real adapters are tested on the lab).
 import { FerryError } from '../../shared/errors.js';
-import type { Clock, DiskImageSpec, DiskImages, HostNetwork, Hypervisor, IncomingOffer, LiveMigrationPlan, LocalAddress, OpenedPinhole, PeerAgents, PinholeGate, PrepareIncomingArgs, VmDisk, VmInfo } from '../../agent/migration/ports.js';
+import type { Clock, DiskImageSpec, DiskImages, HibernationFiles, HostNetwork, Hypervisor, IncomingOffer, LiveMigrationPlan, LocalAddress, OpenedPinhole, PeerAgents, PinholeGate, PrepareIncomingArgs, VmDisk, VmInfo } from '../../agent/migration/ports.js';
 import { BASELINE_FEATURES, type HostFeatures } from '../../agent/migration/policy.js';
 import type { JobStats } from '../../agent/migration/types.js';
 
@@ -203,6 +203,31 @@ export class FakeDiskImages implements DiskImages {
   }
   async remove(paths: readonly string[]): Promise<void> {
     this.removed.push(...paths);
+  }
+}
+
+/** Files in memory; directories are writable unless listed in readOnlyDirs. */
+export class FakeHibernationFiles implements HibernationFiles {
+  files = new Map<string, string>();
+  readOnlyDirs = new Set<string>();
+  /** Every write and remove, in order: "write /x", "remove /y". */
+  log: string[] = [];
+  async exists(path: string): Promise<boolean> {
+    return this.files.has(path);
+  }
+  async canCreate(path: string): Promise<boolean> {
+    return !this.readOnlyDirs.has(path.slice(0, path.lastIndexOf('/')) || '/');
+  }
+  async write(path: string, content: string): Promise<void> {
+    this.log.push(`write ${path}`);
+    this.files.set(path, content);
+  }
+  async read(path: string): Promise<string | undefined> {
+    return this.files.get(path);
+  }
+  async remove(path: string): Promise<void> {
+    this.log.push(`remove ${path}`);
+    this.files.delete(path);
   }
 }
 

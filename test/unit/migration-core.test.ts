@@ -6,7 +6,7 @@ import { Migrations } from '../../agent/migration/migrations.js';
 import { BUILTIN_DEFAULTS } from '../../agent/migration/policy.js';
 import type { MigrateCommand } from '../../agent/migration/types.js';
 import { isFerryError, FerryError } from '../../shared/errors.js';
-import { FakeHypervisor, FakeNetwork, FakePeers, fastClock, stats } from '../support/fake-ports.js';
+import { FakeHibernationFiles, FakeHypervisor, FakeNetwork, FakePeers, fastClock, stats } from '../support/fake-ports.js';
 import { finalOf, remoteCommand, until } from '../support/migration-fixtures.js';
 
 const VM = '6f1c2a3e-9d4b-4c1e-8f7a-0b1c2d3e4f50';
@@ -20,7 +20,7 @@ function setup(maxOutgoing = 2) {
   const network = new FakeNetwork();
   const transitions: string[] = [];
   const migrations = new Migrations({
-    hypervisor, peers, network, clock: fastClock, hostName: 'lab1', abortWaitMs: 2000, answerWaitMs: 4000, pollIntervalMs: 5,
+    hypervisor, peers, network, hibernationFiles: new FakeHibernationFiles(), clock: fastClock, hostName: 'lab1', abortWaitMs: 2000, answerWaitMs: 4000, pollIntervalMs: 5,
     destinationUriTemplate: 'qemu+tcp://{host}/system', maxOutgoing: () => maxOutgoing, retentionMs: 60_000,
     onTransition: (s) => transitions.push(`${s.jobId.slice(0, 4)}:${s.phase}`),
   });
@@ -177,7 +177,7 @@ test('Migrate resolves the caller\'s policy in the core: the host\'s defaults (r
   const hypervisor = new FakeHypervisor();
   let defaults = { ...BUILTIN_DEFAULTS, maxBandwidthMibps: 500 };
   const migrations = new Migrations({
-    hypervisor, peers: new FakePeers(), network: new FakeNetwork(), clock: fastClock, hostName: 'lab1', abortWaitMs: 2000, answerWaitMs: 4000, pollIntervalMs: 5,
+    hypervisor, peers: new FakePeers(), network: new FakeNetwork(), hibernationFiles: new FakeHibernationFiles(), clock: fastClock, hostName: 'lab1', abortWaitMs: 2000, answerWaitMs: 4000, pollIntervalMs: 5,
     destinationUriTemplate: 'qemu+tcp://{host}/system', maxOutgoing: () => 2, retentionMs: 60_000, policyDefaults: () => defaults,
   });
   hypervisor.addVm(VM);

@@ -16,7 +16,7 @@ import { LibvirtHypervisor } from '../../agent/hypervisor/libvirt-hypervisor.js'
 import { ReconnectingClient } from '../../agent/libvirt/index.js';
 import { decodeRemoteDomainLookupByUuidArgs, encodeRemoteDomainLookupByUuidRet } from '../../agent/libvirt/generated/remote_protocol.gen.js';
 import { FerryError, isFerryError } from '../../shared/errors.js';
-import { FakeHypervisor, FakeNetwork, FakePeers, fastClock, stats } from '../support/fake-ports.js';
+import { FakeHibernationFiles, FakeHypervisor, FakeNetwork, FakePeers, fastClock, stats } from '../support/fake-ports.js';
 import { MockLibvirtd } from '../support/mock-libvirtd.js';
 import { finalOf, remoteCommand, until } from '../support/migration-fixtures.js';
 
@@ -57,7 +57,7 @@ function setup() {
   const hypervisor = new UnreliableHypervisor();
   const peers = new FakePeers();
   const migrations = new Migrations({
-    hypervisor, peers, network: new FakeNetwork(), clock: fastClock, hostName: 'lab1', abortWaitMs: 2 * CALL_MS, answerWaitMs: 4 * CALL_MS, pollIntervalMs: 5,
+    hypervisor, peers, network: new FakeNetwork(), hibernationFiles: new FakeHibernationFiles(), clock: fastClock, hostName: 'lab1', abortWaitMs: 2 * CALL_MS, answerWaitMs: 4 * CALL_MS, pollIntervalMs: 5,
     destinationUriTemplate: 'qemu+tcp://{host}/system', maxOutgoing: () => 2, retentionMs: 60_000,
   });
   hypervisor.addVm(VM);
@@ -152,22 +152,19 @@ test('libvirt lost, and the VM has left this host once it answers: libvirt compl
 test('a save whose connection dropped but which stopped the VM completed: its files stay', async () => {
   const hypervisor = new UnreliableHypervisor();
   hypervisor.addVm(VM);
-  const { mkdtempSync, existsSync } = await import('node:fs');
-  const { join } = await import('node:path');
-  const { tmpdir } = await import('node:os');
-  const dir = mkdtempSync(join(tmpdir(), 'ferry-deadlines-'));
-  const cmd = command({ mode: 'file', dst: join(dir, 'vm.save'), dstparams: join(dir, 'vm.json') });
+  const files = new FakeHibernationFiles();
+  const cmd = command({ mode: 'file', dst: '/var/lib/ferry/vm.save', dstparams: '/var/lib/ferry/vm.json' });
   hypervisor.save = async (...args: unknown[]) => {
     const [id, path] = args as [string, string];
-    const { writeFileSync } = await import('node:fs');
-    writeFileSync(path, 'state');
+    await files.write(path, 'state');
     hypervisor.vms.get(id)!.state = 'shutoff';
     throw new FerryError('UNAVAILABLE', 'lost the connection to libvirtd before it answered');
   };
   const job = new MigrationJob('job-1', cmd, () => Date.now(), 'preparing');
-  await runHibernation(job, { hypervisor, clock: fastClock, answerWaitMs: 4 * CALL_MS, pollIntervalMs: 5 });
+  await runHibernation(job, { hypervisor, hibernationFiles: files, clock: fastClock, answerWaitMs: 4 * CALL_MS, pollIntervalMs: 5 });
   assert.equal(job.phase, 'completed');
-  assert.ok(existsSync(cmd.dst) && existsSync(cmd.dstparams), 'the saved state and its definition are kept');
+  assert.ok(files.files.has(cmd.dst) && files.files.has(cmd.dstparams), 'the saved state and its definition are kept');
+  assert.ok(!files.log.some((l) => l.startsWith('remove')), files.log.join('; '));
 });
 
 // ---- The adapter over a mock libvirtd ----

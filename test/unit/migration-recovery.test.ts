@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { JobJournal, type JournaledJob } from '../../agent/migration/job-journal.js';
 import { Migrations } from '../../agent/migration/migrations.js';
-import { FakeHypervisor, FakeNetwork, FakePeers, fastClock, stats } from '../support/fake-ports.js';
+import { FakeHibernationFiles, FakeHypervisor, FakeNetwork, FakePeers, fastClock, stats } from '../support/fake-ports.js';
 import { MemoryJournal } from '../support/memory-journal.js';
 import { isFerryError } from '../../shared/errors.js';
 import { finalOf, remoteCommand, until } from '../support/migration-fixtures.js';
@@ -21,7 +21,7 @@ function agentRun(disk: MemoryJournal<JournaledJob>, host: { hypervisor: FakeHyp
   const peers = new FakePeers();
   const journal = new JobJournal(disk, (id, err) => assert.fail(`journal write of ${id} failed: ${String(err)}`), Date.now);
   const migrations = new Migrations({
-    ...host, peers, clock: fastClock, hostName: 'lab1', abortWaitMs: 2000, answerWaitMs: 4000, pollIntervalMs: 5,
+    ...host, peers, hibernationFiles: new FakeHibernationFiles(), clock: fastClock, hostName: 'lab1', abortWaitMs: 2000, answerWaitMs: 4000, pollIntervalMs: 5,
     destinationUriTemplate: 'qemu+tcp://{host}/system', maxOutgoing: typeof maxOutgoing === 'number' ? () => maxOutgoing : maxOutgoing, retentionMs: 60_000, journal,
   });
   return { migrations, peers, journal };
@@ -175,7 +175,7 @@ test('max_retained: beyond it the oldest finished jobs are forgotten, running on
   const host = { hypervisor: new FakeHypervisor(), network: new FakeNetwork() };
   const peers = new FakePeers();
   const migrations = new Migrations({
-    ...host, peers, clock: fastClock, hostName: 'lab1', abortWaitMs: 2000, answerWaitMs: 4000, pollIntervalMs: 5,
+    ...host, peers, hibernationFiles: new FakeHibernationFiles(), clock: fastClock, hostName: 'lab1', abortWaitMs: 2000, answerWaitMs: 4000, pollIntervalMs: 5,
     destinationUriTemplate: 'qemu+tcp://{host}/system', maxOutgoing: () => 5, retentionMs: 60_000, maxRetained: 2,
   });
   const ids: string[] = [];

@@ -7,7 +7,7 @@ import { Migrations } from '../../agent/migration/migrations.js';
 import type { IncomingOffer, PrepareIncomingArgs } from '../../agent/migration/ports.js';
 import type { ConvergenceStep, MigrateCommand, MigrationPolicy } from '../../agent/migration/types.js';
 import { FerryError } from '../../shared/errors.js';
-import { FakeHypervisor, FakeNetwork, FakePeers, fastClock, ManualClock, stats } from '../support/fake-ports.js';
+import { FakeHibernationFiles, FakeHypervisor, FakeNetwork, FakePeers, fastClock, ManualClock, stats } from '../support/fake-ports.js';
 import { finalOf, until } from '../support/migration-fixtures.js';
 
 const VM = '6f1c2a3e-9d4b-4c1e-8f7a-0b1c2d3e4f50';
@@ -32,7 +32,7 @@ function setup(options: { maxOutgoing?: number; limits?: HostLimits; peers?: Fak
   const peers = options.peers ?? new FakePeers();
   const limits = options.limits ?? new HostLimits({ maxOutgoing: options.maxOutgoing ?? 2, maxIncoming: 2 });
   const migrations = new Migrations({
-    hypervisor, peers, network: new FakeNetwork(), clock: options.clock ?? fastClock, hostName: 'lab1', abortWaitMs: 2000, answerWaitMs: 4000, pollIntervalMs: 5,
+    hypervisor, peers, network: new FakeNetwork(), hibernationFiles: new FakeHibernationFiles(), clock: options.clock ?? fastClock, hostName: 'lab1', abortWaitMs: 2000, answerWaitMs: 4000, pollIntervalMs: 5,
     destinationUriTemplate: 'qemu+tcp://{host}/system', maxOutgoing: () => limits.maxOutgoing, retentionMs: 60_000,
     backoff: { initialMs: 5, maxMs: 20, jitter: 0 },
   });
