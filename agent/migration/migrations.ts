@@ -7,24 +7,20 @@
 import { randomUUID } from 'node:crypto';
 import { splitHostPort } from '../../shared/net.js';
 import { FerryError } from '../../shared/errors.js';
-import { busyWaiting, isBusy, runAdmitted } from './admission.js';
-import { backoffDelayMs, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js';
-import { checkHibernationTargets, restoreHibernated, runHibernation } from './hibernation.js';
+import { attemptStart, runAdmitted, type StartAttempt } from './admission.js';
+import type { BackoffOptions } from './backoff.js';
+import { checkHibernationTargets, restoreHibernated } from './hibernation.js';
+import { cancelJob, changeJobParams, type ControlDeps, type ParamsChange } from './job-control.js';
 import { JobRegistry, type JobSelector } from './job-registry.js';
 import { MigrationJob } from './migration-job.js';
-import { performOutgoing, prepareOutgoing, type OutgoingDeps } from './outgoing.js';
+import type { OutgoingDeps } from './outgoing.js';
 import type { JobJournal, JournaledJob } from './job-journal.js';
 import { recoverJob } from './recovery.js';
 import { SlotQueue } from './slot-queue.js';
 import { BASELINE_FEATURES, BUILTIN_DEFAULTS, resolvePolicy, type HostFeatures } from './policy.js';
 import type { MigrateCommand, MigrateRequest, MigrationPhase, MigrationPolicy, MigrationStatus, RestoreRequest } from './types.js';
 
-export interface MigrationsOptions extends OutgoingDeps {
-  /**
-   * How long CancelMigration waits for the job to end once libvirt took the
-   * abort (a QEMU that does not answer may never end it): then it says so.
-   */
-  abortWaitMs: number;
+export interface MigrationsOptions extends OutgoingDeps, ControlDeps {
   /** Read at every admission: a changed limit applies to the next job (see limitsChanged). */
   maxOutgoing: () => number;
   /** Retry of a busy destination; defaults to DEFAULT_BACKOFF. */
@@ -39,12 +35,6 @@ export interface MigrationsOptions extends OutgoingDeps {
   journal?: JobJournal;
   /** The host's policy defaults, read at every Migrate (SIGHUP may change them); default BUILTIN_DEFAULTS. */
   policyDefaults?: () => MigrationPolicy;
-}
-
-export interface ParamsChange {
-  maxBandwidthMibps?: number;
-  maxDowntimeMs?: number;
-  startPostCopy: boolean;
 }
 
 export class Migrations {
@@ -83,29 +73,20 @@ export class Migrations {
     try {
       await this.checkHost(command);
       const job = new MigrationJob(randomUUID(), command, () => this.deps.clock.now(), this.slots.hasFree() ? 'preparing' : 'queued');
-      if (job.phase === 'queued') {
-        this.register(job);
-        void runAdmitted(job, this.admissionDeps());
-        return job.snapshot();
-      }
-      const release = (await this.slots.acquire(job.cancellation.signal))!;
-      try {
-        if (command.mode === 'file') {
-          this.register(job);
-          void runHibernation(job, this.deps).finally(release);
-        } else {
-          const prepared = await prepareOutgoing(job, this.deps);
-          this.register(job);
-          void performOutgoing(job, prepared, this.deps).finally(release);
+      let first: { attempt: StartAttempt; release: () => void } | undefined;
+      if (job.phase === 'preparing') {
+        // A free slot: the first attempt is made before answering, so that a bad
+        // dstqemu or a destination that is down is the caller's error, with nothing left behind.
+        const release = (await this.slots.acquire(job.cancellation.signal))!;
+        try {
+          first = { attempt: await attemptStart(job, this.admissionDeps()), release };
+        } catch (err) {
+          release();
+          throw err;
         }
-      } catch (err) {
-        release();
-        if (!isBusy(err)) throw err;
-        const delay = backoffDelayMs(1, this.deps.backoff ?? DEFAULT_BACKOFF, this.deps.random);
-        job.requeue(busyWaiting(job, err, 1, delay));
-        this.register(job);
-        void runAdmitted(job, this.admissionDeps(), { error: err, delayMs: delay });
       }
+      this.register(job);
+      void runAdmitted(job, this.admissionDeps(), first);
       return job.snapshot();
     } finally {
       this.accepting.delete(command.vmId);
@@ -234,98 +215,13 @@ export class Migrations {
 
   async cancel(selector: JobSelector): Promise<MigrationStatus> {
     const job = this.registry.get(selector);
-    if (job.finished) {
-      throw new FerryError('FAILED_PRECONDITION', `job ${job.id} already ended ${job.phase}: nothing to cancel`);
-    }
-    if (job.phase === 'postcopy') {
-      throw new FerryError('FAILED_PRECONDITION', `job ${job.id} is in post-copy: the VM already runs on the destination and cannot be cancelled`);
-    }
-    job.cancellation.abort();
-    if (job.phase === 'queued') {
-      job.fail({ step: 'queue', kind: 'CANCELLED', message: 'cancelled while queued', vmState: 'running on source' });
-    } else if (job.phase === 'migrating') {
-      await this.abortOnceStarted(job);
-    }
-    // The runner notices the abort (perform rejects, or the check after
-    // prepare) and ends the job CANCELLED once the VM is safe on the source.
-    // Bounded: a libvirt that took the abort but never ends its job is reported.
-    if (!(await this.endOf(job, this.deps.abortWaitMs))) {
-      const message = `the migration did not end within ${this.deps.abortWaitMs / 1000} s of its abort; it may still be running (follow it with WatchMigration)`;
-      job.warn(message);
-      throw new FerryError('DEADLINE_EXCEEDED', message);
-    }
+    await cancelJob(job, this.deps);
     return job.snapshot();
-  }
-
-  /** Whether the job ended within ms: the only wait the core bounds itself (each call is bounded by its adapter). */
-  private async endOf(job: MigrationJob, ms: number): Promise<boolean> {
-    const { clock } = this.deps;
-    const ending = this.watch({ jobId: job.id }, () => {});
-    const ended = ending.done.then(() => true);
-    const timer = new AbortController();
-    // Checked against clock.now(), so a clock whose sleeps end early cannot end the wait early.
-    const giveUpAt = clock.now() + ms;
-    try {
-      while (!job.finished && clock.now() < giveUpAt) {
-        await Promise.race([ended, clock.sleep(giveUpAt - clock.now(), timer.signal)]);
-      }
-      return job.finished;
-    } finally {
-      timer.abort();
-      ending.stop();
-    }
-  }
-
-  /**
-   * The job is MIGRATING from the moment the perform call is sent, but
-   * libvirt has a job to abort only once its daemon started it: a cancel in
-   * between is told "no job is active" and is tried again for a few seconds.
-   */
-  private async abortOnceStarted(job: MigrationJob): Promise<void> {
-    const { hypervisor, clock } = this.deps;
-    const giveUpAt = clock.now() + 10_000;
-    for (;;) {
-      try {
-        return await hypervisor.abortJob(job.command.vmId, { postcopy: false });
-      } catch (err) {
-        // KubeVirt's lesson: an abort can hang in libvirt (a QEMU that does not answer). Say so; never wait forever.
-        if (err instanceof FerryError && err.kind === 'DEADLINE_EXCEEDED') {
-          const message = `the abort was not answered (${err.message}); the migration may still be running`;
-          job.warn(message);
-          throw new FerryError('DEADLINE_EXCEEDED', message, {}, { cause: err });
-        }
-        const notYet = err instanceof FerryError && err.kind === 'FAILED_PRECONDITION';
-        if (!notYet || job.finished || job.phase !== 'migrating' || clock.now() >= giveUpAt) throw err;
-        await clock.sleep(200);
-      }
-    }
   }
 
   async changeParams(selector: JobSelector, change: ParamsChange): Promise<MigrationStatus> {
     const job = this.registry.get(selector);
-    if (job.phase !== 'migrating' && job.phase !== 'postcopy') {
-      throw new FerryError('FAILED_PRECONDITION', `job ${job.id} is ${job.phase}: parameters change only while it is migrating`);
-    }
-    const { hypervisor } = this.deps;
-    const vmId = job.command.vmId;
-    if (change.startPostCopy && !job.command.policy.postCopy) {
-      throw new FerryError('FAILED_PRECONDITION', `job ${job.id} was started without post_copy in its policy: post-copy cannot be switched on later`, { field: 'start_post_copy' });
-    }
-    const at = () => ({ iteration: job.snapshot().iteration, elapsedMs: this.deps.clock.now() - job.snapshot().startedAt, reason: 'ChangeMigrationParams' });
-    if (change.maxBandwidthMibps !== undefined) {
-      // In post-copy QEMU uses a separate cap (max-postcopy-bandwidth).
-      const postcopy = job.phase === 'postcopy';
-      await hypervisor.setMaxSpeed(vmId, change.maxBandwidthMibps, { postcopy });
-    }
-    if (change.maxDowntimeMs !== undefined) {
-      await hypervisor.setMaxDowntime(vmId, change.maxDowntimeMs);
-      job.record({ action: 'set-downtime', downtimeMs: change.maxDowntimeMs, ...at() });
-    }
-    if (change.startPostCopy && job.phase === 'migrating') {
-      await hypervisor.startPostCopy(vmId);
-      job.setPhase('postcopy');
-      job.record({ action: 'post-copy', ...at() });
-    }
+    await changeJobParams(job, change, this.deps);
     return job.snapshot();
   }
 

@@ -8,13 +8,12 @@
  */
 import { splitHostPort } from '../../shared/net.js';
 import { FerryError, isFerryError } from '../../shared/errors.js';
-import { completionTimeoutMs, ConvergenceTracker } from './convergence.js';
 import { failureOf } from './failure.js';
 import type { MigrationJob } from './migration-job.js';
-import { startMonitor } from './monitor.js';
 import { nicTrafficSince, readNicBaseline } from './nic-counters.js';
 import { chooseSourceAddress, routeWarnings } from './source-address.js';
-import { Steering } from './steering.js';
+import type { Steering } from './steering.js';
+import { superviseJob } from './supervision.js';
 import type { Clock, HibernationFiles, Hypervisor, HostNetwork, IncomingOffer, LiveMigrationPlan, PeerAgents, VmDisk, VmInfo } from './ports.js';
 import type { JobStats } from './types.js';
 
@@ -103,16 +102,15 @@ export async function performOutgoing(job: MigrationJob, prepared: PreparedMigra
     // A cancel that came while the counters were read saw PREPARING and only
     // raised the signal: nothing has started, so stop here.
     if (job.cancellation.signal.aborted) throw new FerryError('CANCELLED', 'the migration was cancelled');
-    const copiedBytes = prepared.disks.reduce((sum, d) => sum + d.allocationBytes, 0);
-    const tracker = new ConvergenceTracker(command.policy, completionTimeoutMs(command.policy.completionTimeoutSPerGib, prepared.memoryBytes, copiedBytes));
-    steering = new Steering(job, tracker, deps);
-    const monitor = startMonitor(job, hypervisor, { ...deps, onSample: steering.onSample });
+    const diskBytes = prepared.disks.reduce((sum, d) => sum + d.allocationBytes, 0);
+    const supervision = superviseJob(job, deps, { memoryBytes: prepared.memoryBytes, diskBytes });
+    steering = supervision.steering;
     try {
       await hypervisor.migrateLive(command.vmId, planFor(job, prepared, deps));
     } catch (err) {
       throw steering.abortCause ?? err;
     } finally {
-      await monitor.stop();
+      await supervision.stop();
     }
     await finishCompleted(job, deps, await hypervisor.completedJobStats(command.vmId).catch(() => undefined));
   } catch (err) {

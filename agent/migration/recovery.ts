@@ -9,13 +9,11 @@
  * to drop what it prepared.
  */
 import { FerryError } from '../../shared/errors.js';
-import { completionTimeoutMs, ConvergenceTracker } from './convergence.js';
 import { failureOf } from './failure.js';
 import { removeHibernationFiles } from './hibernation.js';
 import type { MigrationJob } from './migration-job.js';
-import { startMonitor } from './monitor.js';
 import { finishCompleted, tellDestination, vmStateOf, type OutgoingDeps } from './outgoing.js';
-import { Steering } from './steering.js';
+import { superviseJob } from './supervision.js';
 import type { JobStats } from './types.js';
 
 /**
@@ -64,19 +62,16 @@ async function runningJobOf(vmId: string, deps: OutgoingDeps): Promise<JobStats 
 
 /** Progress and convergence policy as for a job this run started; resolves with libvirt's final statistics, if it completed. */
 async function followRunningJob(job: MigrationJob, deps: OutgoingDeps): Promise<JobStats | undefined> {
-  const memoryBytes = job.snapshot().memory.total;
   // The policy's clocks restart here: a restart lengthens the timeouts by its own duration, never shortens them.
-  const tracker = new ConvergenceTracker(job.command.policy, completionTimeoutMs(job.command.policy.completionTimeoutSPerGib, memoryBytes, 0));
-  const steering = new Steering(job, tracker, deps);
-  const monitor = startMonitor(job, deps.hypervisor, { ...deps, onSample: steering.onSample });
+  const supervision = superviseJob(job, deps, { memoryBytes: job.snapshot().memory.total, diskBytes: 0 });
   const stop = new AbortController();
   try {
     const final = await deps.hypervisor.followJob(job.command.vmId, stop.signal);
-    if (!final && steering.abortCause) throw steering.abortCause;
+    if (!final && supervision.steering.abortCause) throw supervision.steering.abortCause;
     return final;
   } finally {
     stop.abort();
-    await monitor.stop();
+    await supervision.stop();
   }
 }
 
