@@ -18,14 +18,9 @@ import { ReconnectingClient, unixDialer } from './libvirt/index.js';
 import { createLogger, logJobTransition, type Logger } from './log.js';
 import { reloadConfig } from './config/reload.js';
 import { FileJournal } from './journal/file-journal.js';
-import { IncomingMigrations, type IncomingRecord } from './migration/incoming.js';
-import { JobJournal, type JournaledJob } from './migration/job-journal.js';
-import { HostLimits } from './migration/limits.js';
+import { IncomingMigrations, type IncomingRecord, JobJournal, type JournaledJob, HostLimits, OutgoingMigrations, systemClock, type MigrationPolicy, type MigrationStatus } from './migration/index.js';
 import { LocalHibernationFiles } from './storage/local-hibernation-files.js';
 import { QemuImgImages } from './storage/qemu-img-images.js';
-import { Migrations } from './migration/migrations.js';
-import { systemClock } from './migration/ports.js';
-import type { MigrationPolicy, MigrationStatus } from './migration/types.js';
 import { LinuxHostNetwork } from './network/host-network.js';
 import { GrpcPeers } from './peers/grpc-peers.js';
 import { authInterceptor } from './rpc/auth.js';
@@ -82,7 +77,7 @@ async function main(): Promise<void> {
   const plaintext = grpc.credentials.createInsecure();
   const peers = new GrpcPeers(() => trust?.clientCredentials ?? plaintext, CALL_TIMEOUT_MS);
 
-  const migrations = new Migrations({
+  const migrations = new OutgoingMigrations({
     // With TLS, the name our certificate carries: what the destination checks source_host against.
     hypervisor, peers, network, hibernationFiles: new LocalHibernationFiles(), clock: systemClock, hostName: trust?.current.identity.name || managementAddress || 'unknown',
     pollIntervalMs: POLL_INTERVAL_MS,

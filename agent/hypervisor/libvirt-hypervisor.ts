@@ -6,9 +6,7 @@
  */
 import { FerryError } from '../../shared/errors.js';
 import { constants as c, type Domain, type JobStats as LibvirtJobStats, type LibvirtClient, type ReconnectingClient } from '../libvirt/index.js';
-import type { HostFeatures } from '../migration/policy.js';
-import { systemClock, type Clock, type Hypervisor, type LiveMigrationPlan, type VmDisk, type VmInfo, type VmState } from '../migration/ports.js';
-import type { JobStats } from '../migration/types.js';
+import { type HostFeatures, systemClock, type Clock, type Hypervisor, type LiveMigrationPlan, type VmDisk, type VmInfo, type VmState, type JobStats } from '../migration/index.js';
 import { boundedCall, DEFAULT_CALL_TIMEOUT_MS } from './call-deadline.js';
 import { CompletedJobs } from './completed-jobs.js';
 import { diskImagesOf } from './domain-disks.js';

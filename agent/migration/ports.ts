@@ -4,7 +4,7 @@
  * gRPC, agent/firewall for pinholes, agent/host for the network); the core
  * never imports an adapter, and tests of pure logic use small fakes.
  */
-import type { HostFeatures } from './policy.js';
+import type { HostFeatures } from './policy/policy.js';
 import type { CopyStorage, Compression, JobStats, NetworkRole } from './types.js';
 
 export type VmState = 'running' | 'paused' | 'shutoff' | 'crashed' | 'suspended' | 'other';

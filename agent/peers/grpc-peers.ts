@@ -8,7 +8,7 @@
 import type * as grpc from '@grpc/grpc-js';
 import { connectAgent, unary, type FerryClients } from '../../shared/client.js';
 import { FerryError, isFerryError } from '../../shared/errors.js';
-import type { IncomingOffer, PeerAgents, PrepareIncomingArgs } from '../migration/ports.js';
+import type { IncomingOffer, PeerAgents, PrepareIncomingArgs } from '../migration/index.js';
 
 export class GrpcPeers implements PeerAgents {
   private readonly clients = new Map<string, { clients: FerryClients; credentials: grpc.ChannelCredentials }>();

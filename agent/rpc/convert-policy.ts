@@ -10,9 +10,7 @@ import type { ConvergenceStep__Output } from '../../shared/generated/ferry/v1/Co
 import type { MigrationPolicy as ProtoPolicy, MigrationPolicy__Output } from '../../shared/generated/ferry/v1/MigrationPolicy.js';
 import { invalidArgument } from '../../shared/errors.js';
 import { optionalInRange, requireEnum } from '../../shared/validation.js';
-import type { PolicyRequest } from '../migration/policy.js';
-import { MAX_STEPS } from '../migration/schedule.js';
-import type { Compression, ConvergenceAction, ConvergenceRecord, ConvergenceStep, CopyStorage, MigrationPolicy } from '../migration/types.js';
+import { type PolicyRequest, MAX_STEPS, type Compression, type ConvergenceAction, type ConvergenceRecord, type ConvergenceStep, type CopyStorage, type MigrationPolicy } from '../migration/index.js';
 
 const COMPRESSIONS = ['COMPRESSION_UNSPECIFIED', 'COMPRESSION_NONE', 'COMPRESSION_ZLIB', 'COMPRESSION_ZSTD', 'COMPRESSION_XBZRLE'] as const;
 const COPY_STORAGE = ['COPY_STORAGE_UNSPECIFIED', 'COPY_STORAGE_NONE', 'COPY_STORAGE_ALL', 'COPY_STORAGE_INCREMENTAL'] as const;

@@ -13,8 +13,7 @@ import { DEFAULT_AGENT_PORT } from '../../shared/client.js';
 import {
   optionalCidr, optionalUnicast, requireAbsolutePath, requireEnum, requireHostPort, requireUuid,
 } from '../../shared/validation.js';
-import type { JobSelector } from '../migration/job-registry.js';
-import type { MigrateRequest, MigrationStatus } from '../migration/types.js';
+import type { JobSelector, MigrateRequest, MigrationStatus } from '../migration/index.js';
 import { policyRequest, policyToProto, recordToProto } from './convert-policy.js';
 
 const MODES = ['MIGRATION_MODE_UNSPECIFIED', 'MIGRATION_MODE_REMOTE', 'MIGRATION_MODE_FILE'] as const;

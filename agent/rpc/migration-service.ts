@@ -5,13 +5,12 @@
 import type { MigrationHandlers } from '../../shared/generated/ferry/v1/Migration.js';
 import { FerryError } from '../../shared/errors.js';
 import { optionalInRange } from '../../shared/validation.js';
-import type { Migrations } from '../migration/migrations.js';
-import { LIMIT_RANGE, type HostLimits } from '../migration/limits.js';
+import { type OutgoingMigrations, LIMIT_RANGE, type HostLimits } from '../migration/index.js';
 import { requestFromProto, selectorFromRequest, toProgress } from './convert.js';
 import { streamHandler, unaryHandler } from './handler.js';
 
 export function migrationService(deps: {
-  migrations: Migrations;
+  migrations: OutgoingMigrations;
   /** The limits SetMigrationLimits changes; without them it is UNIMPLEMENTED. */
   limits?: HostLimits;
 }): MigrationHandlers {

@@ -2,8 +2,7 @@
 import type { PeerHandlers } from '../../shared/generated/ferry/v1/Peer.js';
 import type { DiskImage__Output } from '../../shared/generated/ferry/v1/DiskImage.js';
 import { optionalCidr, optionalUnicast, requireAbsolutePath, requireText, requireUuid } from '../../shared/validation.js';
-import type { DiskImageSpec } from '../migration/ports.js';
-import type { IncomingMigrations } from '../migration/incoming.js';
+import type { DiskImageSpec, IncomingMigrations } from '../migration/index.js';
 import { callerOf } from './auth.js';
 import { toTimestamp } from './convert.js';
 import { unaryHandler } from './handler.js';

@@ -6,7 +6,7 @@
 import { constants } from 'node:fs';
 import { access, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { HibernationFiles } from '../migration/ports.js';
+import type { HibernationFiles } from '../migration/index.js';
 
 export class LocalHibernationFiles implements HibernationFiles {
   async exists(file: string): Promise<boolean> {

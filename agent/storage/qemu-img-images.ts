@@ -13,7 +13,7 @@ import { execFile } from 'node:child_process';
 import { lstat, mkdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { FerryError, invalidArgument } from '../../shared/errors.js';
-import type { DiskImageSpec, DiskImages } from '../migration/ports.js';
+import type { DiskImageSpec, DiskImages } from '../migration/index.js';
 
 const FORMATS = new Set(['qcow2', 'raw']);
 

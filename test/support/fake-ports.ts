@@ -2,7 +2,7 @@
 // its pure logic only (the real adapters are tested on the lab).
 import { FerryError } from '../../shared/errors.js';
 import type { Clock, DiskImageSpec, DiskImages, HibernationFiles, HostNetwork, Hypervisor, IncomingOffer, LiveMigrationPlan, LocalAddress, OpenedPinhole, PeerAgents, PinholeGate, PrepareIncomingArgs, VmDisk, VmInfo } from '../../agent/migration/ports.js';
-import { BASELINE_FEATURES, type HostFeatures } from '../../agent/migration/policy.js';
+import { BASELINE_FEATURES, type HostFeatures } from '../../agent/migration/policy/policy.js';
 import type { JobStats } from '../../agent/migration/types.js';
 
 export function stats(processed: number, remaining: number, extra: Partial<JobStats> = {}): JobStats {

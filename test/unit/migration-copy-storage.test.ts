@@ -11,7 +11,7 @@ import path from 'node:path';
 import { diskImagesOf } from '../../agent/hypervisor/domain-disks.js';
 import { featuresOf, migrateFlags, migrateParams } from '../../agent/hypervisor/migrate-params.js';
 import { constants as c } from '../../agent/libvirt/index.js';
-import { IncomingMigrations } from '../../agent/migration/incoming.js';
+import { IncomingMigrations } from '../../agent/migration/incoming/incoming-migrations.js';
 import { systemClock, type LiveMigrationPlan, type PrepareIncomingArgs } from '../../agent/migration/ports.js';
 import { createArgs, QemuImgImages } from '../../agent/storage/qemu-img-images.js';
 import { FerryError, isFerryError } from '../../shared/errors.js';

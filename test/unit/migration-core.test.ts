@@ -2,8 +2,8 @@
 // phases of a job, failure and cancel paths, and the outgoing limit.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Migrations } from '../../agent/migration/migrations.js';
-import { BUILTIN_DEFAULTS } from '../../agent/migration/policy.js';
+import { OutgoingMigrations } from '../../agent/migration/outgoing/outgoing-migrations.js';
+import { BUILTIN_DEFAULTS } from '../../agent/migration/policy/policy.js';
 import type { MigrateCommand } from '../../agent/migration/types.js';
 import { isFerryError, FerryError } from '../../shared/errors.js';
 import { FakeHibernationFiles, FakeHypervisor, FakeNetwork, FakePeers, fastClock, stats } from '../support/fake-ports.js';
@@ -19,7 +19,7 @@ function setup(maxOutgoing = 2) {
   const peers = new FakePeers();
   const network = new FakeNetwork();
   const transitions: string[] = [];
-  const migrations = new Migrations({
+  const migrations = new OutgoingMigrations({
     hypervisor, peers, network, hibernationFiles: new FakeHibernationFiles(), clock: fastClock, hostName: 'lab1', abortWaitMs: 2000, answerWaitMs: 4000, pollIntervalMs: 5,
     destinationUriTemplate: 'qemu+tcp://{host}/system', maxOutgoing: () => maxOutgoing, retentionMs: 60_000,
     onTransition: (s) => transitions.push(`${s.jobId.slice(0, 4)}:${s.phase}`),
@@ -176,7 +176,7 @@ test('a migration whose data remaining reaches no new low for the stall timeout 
 test('Migrate resolves the caller\'s policy in the core: the host\'s defaults (read at every call), then what its libvirt supports', async () => {
   const hypervisor = new FakeHypervisor();
   let defaults = { ...BUILTIN_DEFAULTS, maxBandwidthMibps: 500 };
-  const migrations = new Migrations({
+  const migrations = new OutgoingMigrations({
     hypervisor, peers: new FakePeers(), network: new FakeNetwork(), hibernationFiles: new FakeHibernationFiles(), clock: fastClock, hostName: 'lab1', abortWaitMs: 2000, answerWaitMs: 4000, pollIntervalMs: 5,
     destinationUriTemplate: 'qemu+tcp://{host}/system', maxOutgoing: () => 2, retentionMs: 60_000, policyDefaults: () => defaults,
   });

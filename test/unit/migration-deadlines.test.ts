@@ -7,9 +7,9 @@
 // before it reports the VM's state.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Migrations } from '../../agent/migration/migrations.js';
-import { MigrationJob } from '../../agent/migration/migration-job.js';
-import { runHibernation } from '../../agent/migration/hibernation.js';
+import { OutgoingMigrations } from '../../agent/migration/outgoing/outgoing-migrations.js';
+import { MigrationJob } from '../../agent/migration/jobs/migration-job.js';
+import { runHibernation } from '../../agent/migration/outgoing/hibernation.js';
 import type { VmInfo } from '../../agent/migration/ports.js';
 import type { MigrateCommand } from '../../agent/migration/types.js';
 import { LibvirtHypervisor } from '../../agent/hypervisor/libvirt-hypervisor.js';
@@ -56,7 +56,7 @@ class UnreliableHypervisor extends FakeHypervisor {
 function setup() {
   const hypervisor = new UnreliableHypervisor();
   const peers = new FakePeers();
-  const migrations = new Migrations({
+  const migrations = new OutgoingMigrations({
     hypervisor, peers, network: new FakeNetwork(), hibernationFiles: new FakeHibernationFiles(), clock: fastClock, hostName: 'lab1', abortWaitMs: 2 * CALL_MS, answerWaitMs: 4 * CALL_MS, pollIntervalMs: 5,
     destinationUriTemplate: 'qemu+tcp://{host}/system', maxOutgoing: () => 2, retentionMs: 60_000,
   });

@@ -2,7 +2,7 @@
 // incoming limit, the release of pinholes, and what survives a restart.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { IncomingMigrations, type IncomingRecord } from '../../agent/migration/incoming.js';
+import { IncomingMigrations, type IncomingRecord } from '../../agent/migration/incoming/incoming-migrations.js';
 import { systemClock, type PrepareIncomingArgs } from '../../agent/migration/ports.js';
 import { FerryError, isFerryError } from '../../shared/errors.js';
 import { FakeNetwork, FakePinholes, ManualClock, stats } from '../support/fake-ports.js';

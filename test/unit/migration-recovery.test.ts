@@ -5,8 +5,8 @@
 // (test/e2e/migrate-restart.test.ts) does the same with real processes.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { JobJournal, type JournaledJob } from '../../agent/migration/job-journal.js';
-import { Migrations } from '../../agent/migration/migrations.js';
+import { JobJournal, type JournaledJob } from '../../agent/migration/jobs/job-journal.js';
+import { OutgoingMigrations } from '../../agent/migration/outgoing/outgoing-migrations.js';
 import { FakeHibernationFiles, FakeHypervisor, FakeNetwork, FakePeers, fastClock, stats } from '../support/fake-ports.js';
 import { MemoryJournal } from '../support/memory-journal.js';
 import { isFerryError } from '../../shared/errors.js';
@@ -20,7 +20,7 @@ const command = (vmId = VM) => remoteCommand(vmId);
 function agentRun(disk: MemoryJournal<JournaledJob>, host: { hypervisor: FakeHypervisor; network: FakeNetwork }, maxOutgoing: number | (() => number) = 2) {
   const peers = new FakePeers();
   const journal = new JobJournal(disk, (id, err) => assert.fail(`journal write of ${id} failed: ${String(err)}`), Date.now);
-  const migrations = new Migrations({
+  const migrations = new OutgoingMigrations({
     ...host, peers, hibernationFiles: new FakeHibernationFiles(), clock: fastClock, hostName: 'lab1', abortWaitMs: 2000, answerWaitMs: 4000, pollIntervalMs: 5,
     destinationUriTemplate: 'qemu+tcp://{host}/system', maxOutgoing: typeof maxOutgoing === 'number' ? () => maxOutgoing : maxOutgoing, retentionMs: 60_000, journal,
   });
@@ -174,7 +174,7 @@ test('a stopping agent refuses new jobs with UNAVAILABLE, touching nothing', asy
 test('max_retained: beyond it the oldest finished jobs are forgotten, running ones never', async () => {
   const host = { hypervisor: new FakeHypervisor(), network: new FakeNetwork() };
   const peers = new FakePeers();
-  const migrations = new Migrations({
+  const migrations = new OutgoingMigrations({
     ...host, peers, hibernationFiles: new FakeHibernationFiles(), clock: fastClock, hostName: 'lab1', abortWaitMs: 2000, answerWaitMs: 4000, pollIntervalMs: 5,
     destinationUriTemplate: 'qemu+tcp://{host}/system', maxOutgoing: () => 5, retentionMs: 60_000, maxRetained: 2,
   });

@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { HostLimits } from '../../agent/migration/limits.js';
-import { Migrations } from '../../agent/migration/migrations.js';
+import { OutgoingMigrations } from '../../agent/migration/outgoing/outgoing-migrations.js';
 import type { IncomingOffer, PrepareIncomingArgs } from '../../agent/migration/ports.js';
 import type { ConvergenceStep, MigrateCommand, MigrationPolicy } from '../../agent/migration/types.js';
 import { FerryError } from '../../shared/errors.js';
@@ -31,7 +31,7 @@ function setup(options: { maxOutgoing?: number; limits?: HostLimits; peers?: Fak
   const hypervisor = new FakeHypervisor();
   const peers = options.peers ?? new FakePeers();
   const limits = options.limits ?? new HostLimits({ maxOutgoing: options.maxOutgoing ?? 2, maxIncoming: 2 });
-  const migrations = new Migrations({
+  const migrations = new OutgoingMigrations({
     hypervisor, peers, network: new FakeNetwork(), hibernationFiles: new FakeHibernationFiles(), clock: options.clock ?? fastClock, hostName: 'lab1', abortWaitMs: 2000, answerWaitMs: 4000, pollIntervalMs: 5,
     destinationUriTemplate: 'qemu+tcp://{host}/system', maxOutgoing: () => limits.maxOutgoing, retentionMs: 60_000,
     backoff: { initialMs: 5, maxMs: 20, jitter: 0 },

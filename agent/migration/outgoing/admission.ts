@@ -11,12 +11,12 @@
  * here, and holding the slot would stall migrations to other destinations
  * behind it (vdsm releases its semaphore the same way before retrying).
  */
-import { FerryError, isFerryError } from '../../shared/errors.js';
+import { FerryError, isFerryError } from '../../../shared/errors.js';
 import { backoffDelayMs, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js';
-import { failureOf } from './failure.js';
+import { failureOf } from '../jobs/failure.js';
 import { runHibernation } from './hibernation.js';
-import type { MigrationJob } from './migration-job.js';
-import { performOutgoing, prepareOutgoing, vmStateOf, type OutgoingDeps, type PreparedMigration } from './outgoing.js';
+import type { MigrationJob } from '../jobs/migration-job.js';
+import { performOutgoing, prepareOutgoing, vmStateOf, type OutgoingDeps, type PreparedMigration } from './live-migration.js';
 import type { SlotQueue } from './slot-queue.js';
 
 export interface AdmissionDeps extends OutgoingDeps {

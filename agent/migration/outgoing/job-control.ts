@@ -3,9 +3,9 @@
  * downtime, switch it to post-copy. Intake (starting jobs) is
  * outgoing-migrations.ts; this only acts on jobs that exist.
  */
-import { FerryError } from '../../shared/errors.js';
-import type { MigrationJob } from './migration-job.js';
-import type { Clock, Hypervisor } from './ports.js';
+import { FerryError } from '../../../shared/errors.js';
+import type { MigrationJob } from '../jobs/migration-job.js';
+import type { Clock, Hypervisor } from '../ports.js';
 
 export interface ControlDeps {
   hypervisor: Hypervisor;

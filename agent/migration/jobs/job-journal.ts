@@ -7,9 +7,9 @@
  * last counters seen), and once more when it ends.
  */
 import type { MigrationJob } from './migration-job.js';
-import type { NicBaseline } from './nic-counters.js';
-import type { Journal } from './ports.js';
-import type { MigrateCommand, MigrationStatus } from './types.js';
+import type { NicBaseline } from '../outgoing/nic-counters.js';
+import type { Journal } from '../ports.js';
+import type { MigrateCommand, MigrationStatus } from '../types.js';
 
 /** What the journal keeps of one outgoing job. */
 export interface JournaledJob {

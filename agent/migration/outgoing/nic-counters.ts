@@ -4,7 +4,7 @@
  * is plain data so the journal keeps it: the kernel's counters survive an
  * agent restart, so a reattached job still reports exact figures.
  */
-import type { HostNetwork } from './ports.js';
+import type { HostNetwork } from '../ports.js';
 
 export interface NicBaseline {
   migrationInterface: string;

@@ -4,10 +4,10 @@
  * must be the one the kernel will really use (oVirt's known limitation: both
  * hosts must share the migration subnet, or traffic leaves another way).
  */
-import { FerryError, invalidArgument } from '../../shared/errors.js';
-import { addressesInCidr, familyOf, isLinkLocal, splitHostPort } from '../../shared/net.js';
-import type { HostNetwork, IncomingOffer, Route } from './ports.js';
-import type { MigrateCommand } from './types.js';
+import { FerryError, invalidArgument } from '../../../shared/errors.js';
+import { addressesInCidr, familyOf, isLinkLocal, splitHostPort } from '../../../shared/net.js';
+import type { HostNetwork, IncomingOffer, Route } from '../ports.js';
+import type { MigrateCommand } from '../types.js';
 
 export interface SourceAddress {
   address: string;

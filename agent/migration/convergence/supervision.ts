@@ -5,9 +5,9 @@
  * and hands it samples.
  */
 import { completionTimeoutMs, ConvergenceTracker } from './convergence.js';
-import type { MigrationJob } from './migration-job.js';
+import type { MigrationJob } from '../jobs/migration-job.js';
 import { startMonitor } from './monitor.js';
-import type { Clock, Hypervisor } from './ports.js';
+import type { Clock, Hypervisor } from '../ports.js';
 import { Steering } from './steering.js';
 
 export interface Supervision {

@@ -5,13 +5,13 @@
  * together. A failed save leaves the VM running and removes partial files.
  */
 import path from 'node:path';
-import { FerryError, invalidArgument, isFerryError } from '../../shared/errors.js';
-import { failureOf } from './failure.js';
-import type { MigrationJob } from './migration-job.js';
-import { startMonitor } from './monitor.js';
-import { vmWhenHypervisorAnswers } from './outgoing.js';
-import type { Clock, HibernationFiles, Hypervisor } from './ports.js';
-import type { MigrateCommand, RestoreRequest } from './types.js';
+import { FerryError, invalidArgument, isFerryError } from '../../../shared/errors.js';
+import { failureOf } from '../jobs/failure.js';
+import type { MigrationJob } from '../jobs/migration-job.js';
+import { startMonitor } from '../convergence/monitor.js';
+import { vmWhenHypervisorAnswers } from './live-migration.js';
+import type { Clock, HibernationFiles, Hypervisor } from '../ports.js';
+import type { MigrateCommand, RestoreRequest } from '../types.js';
 
 const DEFINITION_FORMAT = 'ferry.hibernation/v1';
 

@@ -6,16 +6,16 @@
  * On any failure the libvirt job is aborted and the destination told, so the
  * VM keeps running here and no hole stays open (seed 000's threat model).
  */
-import { splitHostPort } from '../../shared/net.js';
-import { FerryError, isFerryError } from '../../shared/errors.js';
-import { failureOf } from './failure.js';
-import type { MigrationJob } from './migration-job.js';
+import { splitHostPort } from '../../../shared/net.js';
+import { FerryError, isFerryError } from '../../../shared/errors.js';
+import { failureOf } from '../jobs/failure.js';
+import type { MigrationJob } from '../jobs/migration-job.js';
 import { nicTrafficSince, readNicBaseline } from './nic-counters.js';
 import { chooseSourceAddress, routeWarnings } from './source-address.js';
-import type { Steering } from './steering.js';
-import { superviseJob } from './supervision.js';
-import type { Clock, HibernationFiles, Hypervisor, HostNetwork, IncomingOffer, LiveMigrationPlan, PeerAgents, VmDisk, VmInfo } from './ports.js';
-import type { JobStats } from './types.js';
+import type { Steering } from '../convergence/steering.js';
+import { superviseJob } from '../convergence/supervision.js';
+import type { Clock, HibernationFiles, Hypervisor, HostNetwork, IncomingOffer, LiveMigrationPlan, PeerAgents, VmDisk, VmInfo } from '../ports.js';
+import type { JobStats } from '../types.js';
 
 export interface OutgoingDeps {
   hypervisor: Hypervisor;

@@ -5,12 +5,12 @@
  * see why a migration ended the way it did. The monitor calls onSample
  * after every poll and awaits it, so actions never overlap.
  */
-import { FerryError } from '../../shared/errors.js';
+import { FerryError } from '../../../shared/errors.js';
 import { ConvergenceTracker, type Decision } from './convergence.js';
-import type { MigrationJob } from './migration-job.js';
-import type { Clock, Hypervisor } from './ports.js';
-import type { DueStep } from './schedule.js';
-import type { ConvergenceAction, JobStats } from './types.js';
+import type { MigrationJob } from '../jobs/migration-job.js';
+import type { Clock, Hypervisor } from '../ports.js';
+import type { DueStep } from '../policy/schedule.js';
+import type { ConvergenceAction, JobStats } from '../types.js';
 
 export interface SteeringDeps {
   hypervisor: Hypervisor;

@@ -8,13 +8,13 @@
  * PREPARING) ran nothing: it is queued again, once the destination was told
  * to drop what it prepared.
  */
-import { FerryError } from '../../shared/errors.js';
-import { failureOf } from './failure.js';
+import { FerryError } from '../../../shared/errors.js';
+import { failureOf } from '../jobs/failure.js';
 import { removeHibernationFiles } from './hibernation.js';
-import type { MigrationJob } from './migration-job.js';
-import { finishCompleted, tellDestination, vmStateOf, type OutgoingDeps } from './outgoing.js';
-import { superviseJob } from './supervision.js';
-import type { JobStats } from './types.js';
+import type { MigrationJob } from '../jobs/migration-job.js';
+import { finishCompleted, tellDestination, vmStateOf, type OutgoingDeps } from './live-migration.js';
+import { superviseJob } from '../convergence/supervision.js';
+import type { JobStats } from '../types.js';
 
 /**
  * Never throws: the job ends with the outcome libvirt shows, or FAILED with

@@ -17,8 +17,8 @@
  * vdsm's schedule, by contrast, crashes its monitor thread when it runs out
  * (anchor-vdsm.md §2.2).
  */
-import { invalidArgument } from '../../shared/errors.js';
-import type { ConvergenceStep, StepTrigger } from './types.js';
+import { invalidArgument } from '../../../shared/errors.js';
+import type { ConvergenceStep, StepTrigger } from '../types.js';
 
 export const MAX_STEPS = 32;
 export const MAX_DOWNTIME_MS = 600_000;

@@ -1,6 +1,6 @@
 /** Turns whatever a step threw into the structured error a job ends with. */
-import { isFerryError } from '../../shared/errors.js';
-import type { MigrationFailure } from './types.js';
+import { isFerryError } from '../../../shared/errors.js';
+import type { MigrationFailure } from '../types.js';
 
 export function failureOf(step: string, err: unknown, vmState?: string): MigrationFailure {
   if (isFerryError(err)) {

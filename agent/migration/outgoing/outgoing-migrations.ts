@@ -5,22 +5,22 @@
  * runs it in the background; status, watch, cancel and change act on jobs.
  */
 import { randomUUID } from 'node:crypto';
-import { splitHostPort } from '../../shared/net.js';
-import { FerryError } from '../../shared/errors.js';
+import { splitHostPort } from '../../../shared/net.js';
+import { FerryError } from '../../../shared/errors.js';
 import { attemptStart, runAdmitted, type StartAttempt } from './admission.js';
 import type { BackoffOptions } from './backoff.js';
 import { checkHibernationTargets, restoreHibernated } from './hibernation.js';
 import { cancelJob, changeJobParams, type ControlDeps, type ParamsChange } from './job-control.js';
-import { JobRegistry, type JobSelector } from './job-registry.js';
-import { MigrationJob } from './migration-job.js';
-import type { OutgoingDeps } from './outgoing.js';
-import type { JobJournal, JournaledJob } from './job-journal.js';
+import { JobRegistry, type JobSelector } from '../jobs/job-registry.js';
+import { MigrationJob } from '../jobs/migration-job.js';
+import type { OutgoingDeps } from './live-migration.js';
+import type { JobJournal, JournaledJob } from '../jobs/job-journal.js';
 import { recoverJob } from './recovery.js';
 import { SlotQueue } from './slot-queue.js';
-import { BASELINE_FEATURES, BUILTIN_DEFAULTS, resolvePolicy, type HostFeatures } from './policy.js';
-import type { MigrateCommand, MigrateRequest, MigrationPhase, MigrationPolicy, MigrationStatus, RestoreRequest } from './types.js';
+import { BASELINE_FEATURES, BUILTIN_DEFAULTS, resolvePolicy, type HostFeatures } from '../policy/policy.js';
+import type { MigrateCommand, MigrateRequest, MigrationPhase, MigrationPolicy, MigrationStatus, RestoreRequest } from '../types.js';
 
-export interface MigrationsOptions extends OutgoingDeps, ControlDeps {
+export interface OutgoingMigrationsOptions extends OutgoingDeps, ControlDeps {
   /** Read at every admission: a changed limit applies to the next job (see limitsChanged). */
   maxOutgoing: () => number;
   /** Retry of a busy destination; defaults to DEFAULT_BACKOFF. */
@@ -37,7 +37,7 @@ export interface MigrationsOptions extends OutgoingDeps, ControlDeps {
   policyDefaults?: () => MigrationPolicy;
 }
 
-export class Migrations {
+export class OutgoingMigrations {
   private readonly registry: JobRegistry;
   private readonly slots: SlotQueue;
   /** VMs whose Migrate call is still being answered (closes the check-then-add race). */
@@ -47,7 +47,7 @@ export class Migrations {
   /** What this host's libvirt/QEMU support, asked once libvirt answers. */
   private features: Promise<HostFeatures> | undefined;
 
-  constructor(private readonly deps: MigrationsOptions) {
+  constructor(private readonly deps: OutgoingMigrationsOptions) {
     this.registry = new JobRegistry(deps.retentionMs, () => deps.clock.now(), deps.maxRetained);
     this.slots = new SlotQueue(deps.maxOutgoing);
   }

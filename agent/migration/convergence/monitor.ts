@@ -5,9 +5,9 @@
  * every sample to `onSample` (the convergence steering of an outgoing
  * migration). onSample is awaited, so the actions it takes never overlap.
  */
-import type { MigrationJob } from './migration-job.js';
-import type { Clock, Hypervisor } from './ports.js';
-import type { JobStats } from './types.js';
+import type { MigrationJob } from '../jobs/migration-job.js';
+import type { Clock, Hypervisor } from '../ports.js';
+import type { JobStats } from '../types.js';
 
 export interface Monitor {
   stop(): Promise<void>;

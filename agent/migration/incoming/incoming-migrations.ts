@@ -7,11 +7,11 @@
  * a failed migration removes them again, a successful one keeps them (the
  * guest runs on them). At expiry the outcome is unknown, so they stay.
  */
-import { FerryError, invalidArgument } from '../../shared/errors.js';
-import { addressesInCidr, familyOf, hostPort, isUnicastAddress } from '../../shared/net.js';
-import type { Clock, DiskImages, HostNetwork, Hypervisor, IncomingOffer, Journal, OpenedPinhole, PinholeGate, PrepareIncomingArgs } from './ports.js';
+import { FerryError, invalidArgument } from '../../../shared/errors.js';
+import { addressesInCidr, familyOf, hostPort, isUnicastAddress } from '../../../shared/net.js';
+import type { Clock, DiskImages, HostNetwork, Hypervisor, IncomingOffer, Journal, OpenedPinhole, PinholeGate, PrepareIncomingArgs } from '../ports.js';
 import { checkSourceIdentity, type SourceIdentity } from './source-identity.js';
-import type { NetworkRole } from './types.js';
+import type { NetworkRole } from '../types.js';
 
 export interface IncomingOptions {
   network: HostNetwork;
