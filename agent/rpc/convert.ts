@@ -13,7 +13,7 @@ import { DEFAULT_AGENT_PORT } from '../../shared/client.js';
 import {
   optionalCidr, optionalUnicast, requireAbsolutePath, requireEnum, requireHostPort, requireUuid,
 } from '../../shared/validation.js';
-import type { JobSelector, MigrateRequest, MigrationStatus } from '../migration/index.js';
+import type { JobSelector, MigrateRequest, MigrationStatus, RestoreRequest } from '../migration/index.js';
 import { policyRequest, policyToProto, recordToProto } from './convert-policy.js';
 
 const MODES = ['MIGRATION_MODE_UNSPECIFIED', 'MIGRATION_MODE_REMOTE', 'MIGRATION_MODE_FILE'] as const;
@@ -36,6 +36,10 @@ export function requestFromProto(request: MigrateRequest__Output): MigrateReques
     throw invalidArgument('migration_network', 'give either dstqemu or migration_network, not both');
   }
   return { vmId, mode, dst: request.dst, dstparams: '', dstqemu, migrationNetwork, overwrite: false, policy };
+}
+
+export function restoreFromProto(request: { path: string; dstparams: string; paused: boolean }): RestoreRequest {
+  return { path: requireAbsolutePath('path', request.path), dstparams: requireAbsolutePath('dstparams', request.dstparams), paused: request.paused };
 }
 
 export function selectorFromRequest(job: JobSelector__Output | null): JobSelector {

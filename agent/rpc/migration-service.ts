@@ -6,7 +6,7 @@ import type { MigrationHandlers } from '../../shared/generated/ferry/v1/Migratio
 import { FerryError } from '../../shared/errors.js';
 import { optionalInRange } from '../../shared/validation.js';
 import { type OutgoingMigrations, LIMIT_RANGE, type HostLimits } from '../migration/index.js';
-import { requestFromProto, selectorFromRequest, toProgress } from './convert.js';
+import { requestFromProto, restoreFromProto, selectorFromRequest, toProgress } from './convert.js';
 import { streamHandler, unaryHandler } from './handler.js';
 
 export function migrationService(deps: {
@@ -56,7 +56,7 @@ export function migrationService(deps: {
     }),
 
     Restore: unaryHandler(async (request) => {
-      const vm = await migrations.restoreSaved({ path: request.path, dstparams: request.dstparams, paused: request.paused });
+      const vm = await migrations.restoreSaved(restoreFromProto(request));
       return { vmId: vm.id, name: vm.name };
     }),
   };

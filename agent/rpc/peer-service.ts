@@ -2,7 +2,8 @@
 import type { PeerHandlers } from '../../shared/generated/ferry/v1/Peer.js';
 import type { DiskImage__Output } from '../../shared/generated/ferry/v1/DiskImage.js';
 import { optionalCidr, optionalUnicast, requireAbsolutePath, requireText, requireUuid } from '../../shared/validation.js';
-import type { DiskImageSpec, IncomingMigrations } from '../migration/index.js';
+import type { PrepareIncomingRequest__Output } from '../../shared/generated/ferry/v1/PrepareIncomingRequest.js';
+import type { DiskImageSpec, IncomingMigrations, PrepareIncomingArgs } from '../migration/index.js';
 import { callerOf } from './auth.js';
 import { toTimestamp } from './convert.js';
 import { unaryHandler } from './handler.js';
@@ -12,17 +13,7 @@ export function peerService(incoming: IncomingMigrations): PeerHandlers {
     // The caller's certificate goes to the core as plain data: it decides
     // which source this caller may open a pinhole for (null without TLS).
     PrepareIncoming: unaryHandler(async (request, call) => {
-      const offer = await incoming.prepare({
-        vmId: requireUuid('vm_id', request.vmId),
-        jobId: requireText('job_id', request.jobId, "the source's job id"),
-        sourceHost: requireText('source_host', request.sourceHost, "the source host's name"),
-        sourceMigrationAddress: optionalUnicast('source_migration_address', requireText('source_migration_address', request.sourceMigrationAddress, "the source's migration address")),
-        dstqemu: optionalUnicast('dstqemu', request.dstqemu),
-        migrationNetwork: optionalCidr('migration_network', request.migrationNetwork),
-        copyStorage: request.copyStorage,
-        memoryBytes: request.memoryBytes,
-        disks: request.disks.map((d, i) => diskImageFrom(d, i)),
-      }, callerOf(call));
+      const offer = await incoming.prepare(prepareArgsFromProto(request), callerOf(call));
       return {
         migrateUri: offer.migrateUri,
         listenAddress: offer.listenAddress,
@@ -42,6 +33,21 @@ export function peerService(incoming: IncomingMigrations): PeerHandlers {
       }, callerOf(call));
       return { pinholeClosed };
     }),
+  };
+}
+
+/** Every field's syntax, checked once here (addresses: unicast IPs); what they mean for this host is the core's. */
+export function prepareArgsFromProto(request: PrepareIncomingRequest__Output): PrepareIncomingArgs {
+  return {
+    vmId: requireUuid('vm_id', request.vmId),
+    jobId: requireText('job_id', request.jobId, "the source's job id"),
+    sourceHost: requireText('source_host', request.sourceHost, "the source host's name"),
+    sourceMigrationAddress: optionalUnicast('source_migration_address', requireText('source_migration_address', request.sourceMigrationAddress, "the source's migration address")),
+    dstqemu: optionalUnicast('dstqemu', request.dstqemu),
+    migrationNetwork: optionalCidr('migration_network', request.migrationNetwork),
+    copyStorage: request.copyStorage,
+    memoryBytes: request.memoryBytes,
+    disks: request.disks.map((d, i) => diskImageFrom(d, i)),
   };
 }
 

@@ -23,12 +23,10 @@ const args = (extra: Partial<PrepareIncomingArgs> = {}): PrepareIncomingArgs => 
   vmId: 'v1', jobId: 'j1', sourceHost: 'lab1', sourceMigrationAddress: '198.19.0.1', dstqemu: '198.19.0.2', migrationNetwork: '', copyStorage: false, memoryBytes: 0, ...extra,
 });
 
-test('dstqemu: used when it is ours; refused (nothing opened) when not ours, of another family, or not unicast', async () => {
+test('dstqemu: used when it is ours; refused (nothing opened) when not ours or of another family (not unicast: agent/rpc refuses it)', async () => {
   const { incoming, pinholes } = setup();
   await assert.rejects(incoming.prepare(args({ dstqemu: '198.19.0.9' })), (e) => isFerryError(e, 'INVALID_ARGUMENT') && /not an address of the destination/.test(e.message));
   await assert.rejects(incoming.prepare(args({ dstqemu: '2001:db8::2' })), (e) => isFerryError(e, 'INVALID_ARGUMENT') && /one family/.test(e.message));
-  await assert.rejects(incoming.prepare(args({ dstqemu: '224.0.0.1' })), (e) => isFerryError(e, 'INVALID_ARGUMENT'));
-  await assert.rejects(incoming.prepare(args({ sourceMigrationAddress: 'lab1' })), (e) => isFerryError(e, 'INVALID_ARGUMENT'));
   assert.deepEqual(pinholes.open_, []);
   const offer = await incoming.prepare(args());
   assert.equal(offer.migrateUri, 'tcp://198.19.0.2:49152');

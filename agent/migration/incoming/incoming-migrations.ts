@@ -8,7 +8,7 @@
  * guest runs on them). At expiry the outcome is unknown, so they stay.
  */
 import { FerryError, invalidArgument } from '../../../shared/errors.js';
-import { addressesInCidr, familyOf, hostPort, isUnicastAddress } from '../../../shared/net.js';
+import { addressesInCidr, familyOf, hostPort } from '../../../shared/net.js';
 import type { Clock, DiskImages, HostNetwork, Hypervisor, IncomingOffer, Journal, OpenedPinhole, PinholeGate, PrepareIncomingArgs } from '../ports.js';
 import { checkSourceIdentity, type SourceIdentity } from './source-identity.js';
 import type { NetworkRole } from '../types.js';
@@ -211,17 +211,15 @@ export class IncomingMigrations {
   /**
    * dstqemu if given (it must be ours), else our single address inside
    * migration_network, else the address that faces the source: the
-   * management network, the legacy fallback.
+   * management network, the legacy fallback. That the addresses are unicast
+   * IPs is checked once, where they arrive (agent/rpc); what they mean for
+   * this host is checked here.
    */
   private async chooseListenAddress(args: PrepareIncomingArgs): Promise<{ address: string; network: NetworkRole }> {
     const { network } = this.options;
     const local = network.localAddresses();
     const sourceFamily = familyOf(args.sourceMigrationAddress);
-    if (!sourceFamily || !isUnicastAddress(args.sourceMigrationAddress)) {
-      throw invalidArgument('source_migration_address', `"${args.sourceMigrationAddress}" is not a unicast IP address`);
-    }
     if (args.dstqemu) {
-      if (!isUnicastAddress(args.dstqemu)) throw invalidArgument('dstqemu', `"${args.dstqemu}" is not a unicast IP address`);
       if (familyOf(args.dstqemu) !== sourceFamily) {
         throw invalidArgument(
           'dstqemu',

@@ -23,10 +23,12 @@ interface DefinitionFile {
   domainXml: string;
 }
 
-/** Refuses targets that would lose data or cannot be written; nothing is touched. */
+/**
+ * Refuses targets that would lose data or cannot be written; nothing is
+ * touched. The paths are absolute (agent/rpc checks that, once).
+ */
 export async function checkHibernationTargets(command: MigrateCommand, files: HibernationFiles): Promise<void> {
   for (const [field, file] of [['dst', command.dst], ['dstparams', command.dstparams]] as const) {
-    if (!path.isAbsolute(file)) throw invalidArgument(field, `"${file}" must be an absolute path`);
     if (!command.overwrite && (await files.exists(file))) {
       throw new FerryError('ALREADY_EXISTS', `${field}: ${file} already exists: choose another path or set overwrite`, { field });
     }
@@ -96,8 +98,6 @@ export async function restoreHibernated(
   request: RestoreRequest,
 ): Promise<{ id: string; name: string }> {
   const files = deps.hibernationFiles;
-  if (!path.isAbsolute(request.path)) throw invalidArgument('path', `"${request.path}" must be an absolute path`);
-  if (!path.isAbsolute(request.dstparams)) throw invalidArgument('dstparams', `"${request.dstparams}" must be an absolute path`);
   if (!(await files.exists(request.path))) throw new FerryError('NOT_FOUND', `path: no saved-state file at ${request.path}`, { field: 'path' });
   const text = await files.read(request.dstparams);
   if (text === undefined) throw new FerryError('NOT_FOUND', `dstparams: no definition file at ${request.dstparams}`, { field: 'dstparams' });
