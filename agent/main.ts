@@ -7,8 +7,8 @@
  * gRPC listens, libvirt answers and the firewall is reconciled.
  */
 import * as grpc from '@grpc/grpc-js';
-import { ConfigError, loadConfig, destinationUri, type AgentConfig } from './config/index.js';
-import { isFerryError } from '../shared/errors.js';
+import { ConfigError, loadConfig, dconnuriFor, type AgentConfig } from './config/index.js';
+import { isFerryError, errorMessage } from '../shared/errors.js';
 import { createFirewall } from './firewall/index.js';
 import { createHostInfo } from './host/host-info.js';
 import { createSystemInformationProbe } from './host/systeminformation-probe.js';
@@ -83,7 +83,7 @@ async function main(): Promise<void> {
     pollIntervalMs: POLL_INTERVAL_MS,
     // What the core bounds itself: waiting for a job's end (each call is bounded by its adapter).
     abortWaitMs: 2 * CALL_TIMEOUT_MS, answerWaitMs: ANSWER_WAIT_MS,
-    destinationUriTemplate: config.libvirt.destinationUriTemplate,
+    dconnuriTemplate: config.libvirt.dconnuriTemplate,
     maxOutgoing: () => limits.maxOutgoing,
     retentionMs: config.jobs.retentionS * 1000,
     maxRetained: config.jobs.maxRetained,
@@ -93,7 +93,7 @@ async function main(): Promise<void> {
   });
   const incoming = new IncomingMigrations({
     network, pinholes: firewall,
-    peerLibvirtUri: managementAddress ? destinationUri(config, managementAddress) : '',
+    dconnuri: managementAddress ? dconnuriFor(config, managementAddress) : '',
     pinholeTtlMs: config.firewall.pinholeTtlS * 1000,
     // A reservation outlives any sane migration; FinishIncoming ends it sooner.
     reservationTtlMs: 6 * 3600_000,
@@ -257,6 +257,6 @@ function listenAddress(config: AgentConfig): string {
 }
 
 main().catch((err: unknown) => {
-  console.error(`ferryd: ${err instanceof Error ? err.message : String(err)}`);
+  console.error(`ferryd: ${errorMessage(err)}`);
   process.exit(1);
 });

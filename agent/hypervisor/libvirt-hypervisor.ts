@@ -80,7 +80,7 @@ export class LibvirtHypervisor implements Hypervisor {
     await translate(async () => {
       const client = await this.libvirt.client();
       const dom = await client.domainLookupByUUID(vmId);
-      const perform = client.domainMigratePerform3Params(dom, plan.destinationUri, migrateParams(plan), migrateFlags(plan), { timeoutMs: 0 });
+      const perform = client.domainMigratePerform3Params(dom, plan.dconnuri, migrateParams(plan), migrateFlags(plan), { timeoutMs: 0 });
       if (plan.initialDowntimeMs > 0) void this.setDowntimeOnceStarted(client, dom, plan.initialDowntimeMs, perform);
       await perform;
     }, vmId);

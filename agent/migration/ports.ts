@@ -36,7 +36,7 @@ export interface VmDisk {
 /** Everything a P2P live migration needs, in the core's terms (no libvirt flags). */
 export interface LiveMigrationPlan {
   /** libvirt URI of the destination daemon (e.g. qemu+tls://lab2/system). */
-  destinationUri: string;
+  dconnuri: string;
   /** Where the destination QEMU listens: tcp://ADDR:PORT. */
   migrateUri: string;
   listenAddress: string;
@@ -102,7 +102,7 @@ export interface IncomingOffer {
   port: number;
   disksPort: number;
   pinholeExpiresAt: number;
-  destinationUri: string;
+  dconnuri: string;
   network: NetworkRole;
 }
 

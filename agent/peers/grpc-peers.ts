@@ -8,6 +8,7 @@
 import type * as grpc from '@grpc/grpc-js';
 import { connectAgent, unary, type FerryClients } from '../../shared/client.js';
 import { FerryError, isFerryError } from '../../shared/errors.js';
+import { msFromProtoTime } from '../../shared/proto-time.js';
 import type { IncomingOffer, PeerAgents, PrepareIncomingArgs } from '../migration/index.js';
 
 export class GrpcPeers implements PeerAgents {
@@ -21,14 +22,13 @@ export class GrpcPeers implements PeerAgents {
 
   async prepareIncoming(dst: string, args: PrepareIncomingArgs): Promise<IncomingOffer> {
     const reply = await this.call(dst, 'PrepareIncoming', (c) => unary(c.peer, 'PrepareIncoming', args, { timeoutMs: this.callTimeoutMs }));
-    const expires = reply.pinholeExpiresAt;
     return {
       migrateUri: reply.migrateUri,
       listenAddress: reply.listenAddress,
       port: reply.port,
       disksPort: reply.disksPort,
-      pinholeExpiresAt: expires ? Number(expires.seconds) * 1000 + Math.floor(expires.nanos / 1e6) : 0,
-      destinationUri: reply.dconnuri,
+      pinholeExpiresAt: Math.floor(msFromProtoTime(reply.pinholeExpiresAt)),
+      dconnuri: reply.dconnuri,
       network: reply.network === 'NETWORK_ROLE_MANAGEMENT' ? 'management' : 'migration',
     };
   }

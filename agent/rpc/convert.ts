@@ -6,8 +6,7 @@
 import type { MigrateRequest__Output } from '../../shared/generated/ferry/v1/MigrateRequest.js';
 import type { MigrationProgress } from '../../shared/generated/ferry/v1/MigrationProgress.js';
 import type { JobSelector__Output } from '../../shared/generated/ferry/v1/JobSelector.js';
-import type { Timestamp } from '../../shared/generated/google/protobuf/Timestamp.js';
-import type { Duration } from '../../shared/generated/google/protobuf/Duration.js';
+import { protoTimeFromMs } from '../../shared/proto-time.js';
 import { invalidArgument } from '../../shared/errors.js';
 import { DEFAULT_AGENT_PORT } from '../../shared/client.js';
 import {
@@ -63,7 +62,7 @@ export function toProgress(s: MigrationStatus): MigrationProgress {
     iteration: s.iteration,
     maxDowntimeMs: s.maxDowntimeMs,
     downtimeMs: s.downtimeMs,
-    elapsed: toDuration(s.elapsedMs),
+    elapsed: protoTimeFromMs(s.elapsedMs),
     migrateUri: s.migrateUri,
     network: s.network === 'migration' ? 'NETWORK_ROLE_MIGRATION' : s.network === 'management' ? 'NETWORK_ROLE_MANAGEMENT' : 'NETWORK_ROLE_UNSPECIFIED',
     dst: s.dst,
@@ -77,11 +76,11 @@ export function toProgress(s: MigrationStatus): MigrationProgress {
           libvirtCodeName: s.error.libvirtName ?? '', vmState: s.error.vmState ?? '',
         }
       : null,
-    startedAt: toTimestamp(s.startedAt),
-    finishedAt: s.finishedAt === undefined ? null : toTimestamp(s.finishedAt),
+    startedAt: protoTimeFromMs(s.startedAt),
+    finishedAt: s.finishedAt === undefined ? null : protoTimeFromMs(s.finishedAt),
     policy: policyToProto(s.policy),
     convergence: s.convergence.map(recordToProto),
-    completionTimeout: toDuration(s.completionTimeoutMs),
+    completionTimeout: protoTimeFromMs(s.completionTimeoutMs),
     waiting: s.waiting,
     prepareAttempts: s.prepareAttempts,
   };
@@ -89,12 +88,4 @@ export function toProgress(s: MigrationStatus): MigrationProgress {
 
 function toCounters(c: { total: number; processed: number; remaining: number }) {
   return { totalBytes: c.total, processedBytes: c.processed, remainingBytes: c.remaining };
-}
-
-export function toTimestamp(ms: number): Timestamp {
-  return { seconds: Math.floor(ms / 1000), nanos: (ms % 1000) * 1_000_000 };
-}
-
-function toDuration(ms: number): Duration {
-  return { seconds: Math.floor(ms / 1000), nanos: (ms % 1000) * 1_000_000 };
 }

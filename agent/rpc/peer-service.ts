@@ -5,7 +5,7 @@ import { optionalCidr, optionalUnicast, requireAbsolutePath, requireText, requir
 import type { PrepareIncomingRequest__Output } from '../../shared/generated/ferry/v1/PrepareIncomingRequest.js';
 import type { DiskImageSpec, IncomingMigrations, PrepareIncomingArgs } from '../migration/index.js';
 import { callerOf } from './auth.js';
-import { toTimestamp } from './convert.js';
+import { protoTimeFromMs } from '../../shared/proto-time.js';
 import { unaryHandler } from './handler.js';
 
 export function peerService(incoming: IncomingMigrations): PeerHandlers {
@@ -19,8 +19,8 @@ export function peerService(incoming: IncomingMigrations): PeerHandlers {
         listenAddress: offer.listenAddress,
         port: offer.port,
         disksPort: offer.disksPort,
-        pinholeExpiresAt: toTimestamp(offer.pinholeExpiresAt),
-        dconnuri: offer.destinationUri,
+        pinholeExpiresAt: protoTimeFromMs(offer.pinholeExpiresAt),
+        dconnuri: offer.dconnuri,
         network: offer.network === 'migration' ? 'NETWORK_ROLE_MIGRATION' : 'NETWORK_ROLE_MANAGEMENT',
       };
     }),

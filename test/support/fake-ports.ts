@@ -126,7 +126,7 @@ export class FakePeers implements PeerAgents {
     if (next) throw next;
     if (this.prepareError) throw this.prepareError;
     this.prepared.push(args);
-    return { migrateUri: 'tcp://198.19.0.2:49152', listenAddress: '198.19.0.2', port: 49152, disksPort: 0, pinholeExpiresAt: 0, destinationUri: 'qemu+tcp://198.18.0.2/system', network: args.dstqemu ? 'migration' : 'management' };
+    return { migrateUri: 'tcp://198.19.0.2:49152', listenAddress: '198.19.0.2', port: 49152, disksPort: 0, pinholeExpiresAt: 0, dconnuri: 'qemu+tcp://198.18.0.2/system', network: args.dstqemu ? 'migration' : 'management' };
   }
   async finishIncoming(_dst: string, args: { jobId: string; success: boolean }): Promise<void> {
     this.finished.push({ jobId: args.jobId, success: args.success });

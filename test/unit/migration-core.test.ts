@@ -21,7 +21,7 @@ function setup(maxOutgoing = 2) {
   const transitions: string[] = [];
   const migrations = new OutgoingMigrations({
     hypervisor, peers, network, hibernationFiles: new FakeHibernationFiles(), clock: fastClock, hostName: 'lab1', abortWaitMs: 2000, answerWaitMs: 4000, pollIntervalMs: 5,
-    destinationUriTemplate: 'qemu+tcp://{host}/system', maxOutgoing: () => maxOutgoing, retentionMs: 60_000,
+    dconnuriTemplate: 'qemu+tcp://{host}/system', maxOutgoing: () => maxOutgoing, retentionMs: 60_000,
     onTransition: (s) => transitions.push(`${s.jobId.slice(0, 4)}:${s.phase}`),
   });
   return { hypervisor, peers, network, migrations, transitions };
@@ -50,7 +50,7 @@ test('a successful migration goes preparing → migrating → completed, with th
   await until(() => hypervisor.isMigrating(VM), 'perform');
   assert.equal(peers.prepared[0]!.sourceMigrationAddress, '198.19.0.1');
   assert.equal(hypervisor.plans[0]!.migrateUri, 'tcp://198.19.0.2:49152');
-  assert.equal(hypervisor.plans[0]!.destinationUri, 'qemu+tcp://198.18.0.2/system');
+  assert.equal(hypervisor.plans[0]!.dconnuri, 'qemu+tcp://198.18.0.2/system');
   hypervisor.current = stats(100, 300);
   await until(() => migrations.status({ jobId: accepted.jobId }).progressPercent === 25, 'progress');
   hypervisor.current = stats(50, 950); // a new pass: the percentage must not go back
@@ -178,7 +178,7 @@ test('Migrate resolves the caller\'s policy in the core: the host\'s defaults (r
   let defaults = { ...BUILTIN_DEFAULTS, maxBandwidthMibps: 500 };
   const migrations = new OutgoingMigrations({
     hypervisor, peers: new FakePeers(), network: new FakeNetwork(), hibernationFiles: new FakeHibernationFiles(), clock: fastClock, hostName: 'lab1', abortWaitMs: 2000, answerWaitMs: 4000, pollIntervalMs: 5,
-    destinationUriTemplate: 'qemu+tcp://{host}/system', maxOutgoing: () => 2, retentionMs: 60_000, policyDefaults: () => defaults,
+    dconnuriTemplate: 'qemu+tcp://{host}/system', maxOutgoing: () => 2, retentionMs: 60_000, policyDefaults: () => defaults,
   });
   hypervisor.addVm(VM);
   hypervisor.addVm(VM2);

@@ -58,7 +58,7 @@ function setup() {
   const peers = new FakePeers();
   const migrations = new OutgoingMigrations({
     hypervisor, peers, network: new FakeNetwork(), hibernationFiles: new FakeHibernationFiles(), clock: fastClock, hostName: 'lab1', abortWaitMs: 2 * CALL_MS, answerWaitMs: 4 * CALL_MS, pollIntervalMs: 5,
-    destinationUriTemplate: 'qemu+tcp://{host}/system', maxOutgoing: () => 2, retentionMs: 60_000,
+    dconnuriTemplate: 'qemu+tcp://{host}/system', maxOutgoing: () => 2, retentionMs: 60_000,
   });
   hypervisor.addVm(VM);
   return { hypervisor, peers, migrations };
@@ -215,7 +215,7 @@ test('adapter: a migration has no deadline but ends, UNAVAILABLE and saying why,
   try {
     mock.on('DOMAIN_MIGRATE_PERFORM3_PARAMS', () => ({ hang: true }));
     const perform = hypervisor.migrateLive(VM, {
-      destinationUri: 'qemu+tls://lab2/system', migrateUri: 'tcp://198.19.0.2:49152', listenAddress: '198.19.0.2', bandwidthMibps: 0,
+      dconnuri: 'qemu+tls://lab2/system', migrateUri: 'tcp://198.19.0.2:49152', listenAddress: '198.19.0.2', bandwidthMibps: 0,
       parallelConnections: 1, compression: 'none', autoConverge: false, postCopy: false, encrypted: false, copyStorage: 'none', migrateDisks: [], initialDowntimeMs: 0,
     });
     const outcome = perform.then(() => 'resolved', (e: unknown) => e);

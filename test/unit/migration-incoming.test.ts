@@ -15,7 +15,7 @@ function setup(maxIncoming = 1) {
     { address: '198.19.0.2', prefixLength: 24, interface: 'eth1', family: 'ipv4' },
     { address: '2001:db8::2', prefixLength: 64, interface: 'eth1', family: 'ipv6' },
   ]);
-  const incoming = new IncomingMigrations({ network, pinholes, peerLibvirtUri: 'qemu+tcp://198.18.0.2/system', pinholeTtlMs: 10_000, reservationTtlMs: 60_000, clock: systemClock, maxIncoming: () => maxIncoming });
+  const incoming = new IncomingMigrations({ network, pinholes, dconnuri: 'qemu+tcp://198.18.0.2/system', pinholeTtlMs: 10_000, reservationTtlMs: 60_000, clock: systemClock, maxIncoming: () => maxIncoming });
   return { pinholes, incoming };
 }
 
@@ -79,7 +79,7 @@ test('after a restart, reservations whose migration may still need them come bac
       throw new FerryError('NOT_FOUND', `no VM ${vmId}`);
     },
   };
-  const options = { network, peerLibvirtUri: '', pinholeTtlMs: 10_000, reservationTtlMs: 60_000, clock: systemClock, maxIncoming: () => 5, journal, hypervisor };
+  const options = { network, dconnuri: '', pinholeTtlMs: 10_000, reservationTtlMs: 60_000, clock: systemClock, maxIncoming: () => 5, journal, hypervisor };
   const before = new IncomingMigrations({ ...options, pinholes: new FakePinholes() });
   await before.prepare(args({ jobId: 'open-hole', vmId: 'v1' }));
   await before.prepare(args({ jobId: 'copying', vmId: 'v2' }));
@@ -114,7 +114,7 @@ test('a reservation being journaled counts once against the incoming limit', asy
     return write(jobId, finished, data);
   };
   const network = new FakeNetwork([{ address: '198.19.0.2', prefixLength: 24, interface: 'eth1', family: 'ipv4' }]);
-  const incoming = new IncomingMigrations({ network, pinholes: new FakePinholes(), peerLibvirtUri: '', pinholeTtlMs: 10_000, reservationTtlMs: 60_000, clock: systemClock, maxIncoming: () => 2, journal });
+  const incoming = new IncomingMigrations({ network, pinholes: new FakePinholes(), dconnuri: '', pinholeTtlMs: 10_000, reservationTtlMs: 60_000, clock: systemClock, maxIncoming: () => 2, journal });
   const first = incoming.prepare(args({ jobId: 'a', vmId: 'v1' }));
   await new Promise((r) => setTimeout(r, 5)); // the first is writing its record
   await incoming.prepare(args({ jobId: 'b', vmId: 'v2' }));
@@ -127,7 +127,7 @@ test('a reservation the source never finishes expires at reservation_ttl: its sl
   const journal = new MemoryJournal<IncomingRecord>();
   const pinholes = new FakePinholes();
   const network = new FakeNetwork([{ address: '198.19.0.2', prefixLength: 24, interface: 'eth1', family: 'ipv4' }]);
-  const incoming = new IncomingMigrations({ network, pinholes, peerLibvirtUri: '', pinholeTtlMs: 10_000, reservationTtlMs: 60_000, clock, maxIncoming: () => 1, journal });
+  const incoming = new IncomingMigrations({ network, pinholes, dconnuri: '', pinholeTtlMs: 10_000, reservationTtlMs: 60_000, clock, maxIncoming: () => 1, journal });
   await incoming.prepare(args());
   await clock.advance(59_999);
   assert.equal(incoming.count, 1, 'held until its time is up');

@@ -22,7 +22,7 @@ function agentRun(disk: MemoryJournal<JournaledJob>, host: { hypervisor: FakeHyp
   const journal = new JobJournal(disk, (id, err) => assert.fail(`journal write of ${id} failed: ${String(err)}`), Date.now);
   const migrations = new OutgoingMigrations({
     ...host, peers, hibernationFiles: new FakeHibernationFiles(), clock: fastClock, hostName: 'lab1', abortWaitMs: 2000, answerWaitMs: 4000, pollIntervalMs: 5,
-    destinationUriTemplate: 'qemu+tcp://{host}/system', maxOutgoing: typeof maxOutgoing === 'number' ? () => maxOutgoing : maxOutgoing, retentionMs: 60_000, journal,
+    dconnuriTemplate: 'qemu+tcp://{host}/system', maxOutgoing: typeof maxOutgoing === 'number' ? () => maxOutgoing : maxOutgoing, retentionMs: 60_000, journal,
   });
   return { migrations, peers, journal };
 }
@@ -176,7 +176,7 @@ test('max_retained: beyond it the oldest finished jobs are forgotten, running on
   const peers = new FakePeers();
   const migrations = new OutgoingMigrations({
     ...host, peers, hibernationFiles: new FakeHibernationFiles(), clock: fastClock, hostName: 'lab1', abortWaitMs: 2000, answerWaitMs: 4000, pollIntervalMs: 5,
-    destinationUriTemplate: 'qemu+tcp://{host}/system', maxOutgoing: () => 5, retentionMs: 60_000, maxRetained: 2,
+    dconnuriTemplate: 'qemu+tcp://{host}/system', maxOutgoing: () => 5, retentionMs: 60_000, maxRetained: 2,
   });
   const ids: string[] = [];
   for (let i = 0; i < 3; i++) {

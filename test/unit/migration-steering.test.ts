@@ -33,7 +33,7 @@ function setup(options: { maxOutgoing?: number; limits?: HostLimits; peers?: Fak
   const limits = options.limits ?? new HostLimits({ maxOutgoing: options.maxOutgoing ?? 2, maxIncoming: 2 });
   const migrations = new OutgoingMigrations({
     hypervisor, peers, network: new FakeNetwork(), hibernationFiles: new FakeHibernationFiles(), clock: options.clock ?? fastClock, hostName: 'lab1', abortWaitMs: 2000, answerWaitMs: 4000, pollIntervalMs: 5,
-    destinationUriTemplate: 'qemu+tcp://{host}/system', maxOutgoing: () => limits.maxOutgoing, retentionMs: 60_000,
+    dconnuriTemplate: 'qemu+tcp://{host}/system', maxOutgoing: () => limits.maxOutgoing, retentionMs: 60_000,
     backoff: { initialMs: 5, maxMs: 20, jitter: 0 },
   });
   limits.onChange(() => migrations.limitsChanged());

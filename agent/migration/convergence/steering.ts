@@ -5,7 +5,7 @@
  * see why a migration ended the way it did. The monitor calls onSample
  * after every poll and awaits it, so actions never overlap.
  */
-import { FerryError } from '../../../shared/errors.js';
+import { FerryError, errorMessage } from '../../../shared/errors.js';
 import { ConvergenceTracker, type Decision } from './convergence.js';
 import type { MigrationJob } from '../jobs/migration-job.js';
 import type { Clock, Hypervisor } from '../ports.js';
@@ -85,7 +85,7 @@ export class Steering {
           return this.abort();
       }
     } catch (err) {
-      this.job.warn(`${actionName(due)} failed: ${err instanceof Error ? err.message : String(err)}${due.index === this.job.command.policy.schedule.length - 1 ? ' (it is retried at the next repeat)' : ''}`);
+      this.job.warn(`${actionName(due)} failed: ${errorMessage(err)}${due.index === this.job.command.policy.schedule.length - 1 ? ' (it is retried at the next repeat)' : ''}`);
     }
   }
 
@@ -96,7 +96,7 @@ export class Steering {
       await this.deps.hypervisor.abortJob(this.job.command.vmId, { postcopy: false });
       this.abortPending = false;
     } catch (err) {
-      this.job.warn(`aborting the migration failed, retrying: ${err instanceof Error ? err.message : String(err)}`);
+      this.job.warn(`aborting the migration failed, retrying: ${errorMessage(err)}`);
     }
   }
 

@@ -17,7 +17,7 @@ export interface IncomingOptions {
   network: HostNetwork;
   pinholes: PinholeGate;
   /** This host's libvirt URI as the source's libvirtd must use it for P2P ('' = let the source decide). */
-  peerLibvirtUri: string;
+  dconnuri: string;
   /** How long the pinhole admits new connections. */
   pinholeTtlMs: number;
   /** How long a reservation lives without FinishIncoming (covers the whole migration). */
@@ -118,7 +118,7 @@ export class IncomingMigrations {
       port,
       disksPort: pinhole.ports[1] ?? 0,
       pinholeExpiresAt: pinhole.expiresAt,
-      destinationUri: this.options.peerLibvirtUri,
+      dconnuri: this.options.dconnuri,
       network,
     };
   }

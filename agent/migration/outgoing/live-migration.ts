@@ -7,7 +7,7 @@
  * VM keeps running here and no hole stays open (seed 000's threat model).
  */
 import { splitHostPort } from '../../../shared/net.js';
-import { FerryError, isFerryError } from '../../../shared/errors.js';
+import { FerryError, isFerryError, errorMessage } from '../../../shared/errors.js';
 import { failureOf } from '../jobs/failure.js';
 import type { MigrationJob } from '../jobs/migration-job.js';
 import { nicTrafficSince, readNicBaseline } from './nic-counters.js';
@@ -35,7 +35,7 @@ export interface OutgoingDeps {
   /** How often job statistics are polled while the migration runs. */
   pollIntervalMs: number;
   /** Fallback P2P URI when the destination does not name one: "{host}" is the dst host. */
-  destinationUriTemplate: string;
+  dconnuriTemplate: string;
 }
 
 /** What prepare hands to perform. */
@@ -146,7 +146,7 @@ export async function vmWhenHypervisorAnswers(
     } catch (err) {
       if (isFerryError(err, 'NOT_FOUND')) return 'gone';
       if (!isFerryError(err, 'UNAVAILABLE') && !isFerryError(err, 'DEADLINE_EXCEEDED')) return undefined;
-      if (attempt === 1) job.warn(`${messageOf(err)}: waiting up to ${deps.answerWaitMs / 1000} s in all for libvirt to answer again, to report what became of the VM`);
+      if (attempt === 1) job.warn(`${errorMessage(err)}: waiting up to ${deps.answerWaitMs / 1000} s in all for libvirt to answer again, to report what became of the VM`);
       if (deps.clock.now() >= giveUpAt) return undefined;
       await deps.clock.sleep(1000);
     }
@@ -183,7 +183,7 @@ async function resumeOnSource(job: MigrationJob, deps: OutgoingDeps): Promise<vo
   const vm = await deps.hypervisor.describeVm(vmId).catch(() => undefined);
   if (vm?.state !== 'paused') return;
   await deps.hypervisor.resume(vmId).catch((e: unknown) =>
-    job.warn(`the guest was paused by the schedule and could not be resumed on the source: ${messageOf(e)}; resume it by hand`),
+    job.warn(`the guest was paused by the schedule and could not be resumed on the source: ${errorMessage(e)}; resume it by hand`),
   );
 }
 
@@ -198,7 +198,7 @@ export async function vmStateOf(job: MigrationJob, hypervisor: Hypervisor): Prom
 /** FinishIncoming; a failure to tell is a warning, as the pinhole expires by itself. */
 export async function tellDestination(job: MigrationJob, deps: OutgoingDeps, success: boolean, err?: unknown): Promise<void> {
   const { command } = job;
-  await deps.peers.finishIncoming(command.dst, { jobId: job.id, vmId: command.vmId, success, errorMessage: err ? messageOf(err) : '' }).catch((e: unknown) => job.warn(`the destination was not told how the migration ended: ${messageOf(e)}`));
+  await deps.peers.finishIncoming(command.dst, { jobId: job.id, vmId: command.vmId, success, errorMessage: err ? errorMessage(err) : '' }).catch((e: unknown) => job.warn(`the destination was not told how the migration ended: ${errorMessage(e)}`));
 }
 
 function planFor(job: MigrationJob, prepared: PreparedMigration, deps: OutgoingDeps): LiveMigrationPlan {
@@ -206,7 +206,7 @@ function planFor(job: MigrationJob, prepared: PreparedMigration, deps: OutgoingD
   const { offer } = prepared;
   const host = splitHostPort(dst, 0).host;
   return {
-    destinationUri: offer.destinationUri || deps.destinationUriTemplate.replace('{host}', host),
+    dconnuri: offer.dconnuri || deps.dconnuriTemplate.replace('{host}', host),
     migrateUri: offer.migrateUri,
     listenAddress: offer.listenAddress,
     bandwidthMibps: policy.maxBandwidthMibps,
@@ -223,6 +223,3 @@ function planFor(job: MigrationJob, prepared: PreparedMigration, deps: OutgoingD
   };
 }
 
-function messageOf(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
