@@ -75,11 +75,14 @@ export class LibvirtHypervisor implements Hypervisor {
     });
   }
 
-  async migrateLive(vmId: string, plan: LiveMigrationPlan): Promise<void> {
-    await this.completed.expect(vmId);
+  async migrateLive(vmId: string, plan: LiveMigrationPlan, options: { sendAfter?: Promise<void> } = {}): Promise<void> {
     await translate(async () => {
-      const client = await this.libvirt.client();
-      const dom = await client.domainLookupByUUID(vmId);
+      const [client, dom] = await Promise.all([
+        this.libvirt.client(),
+        this.libvirt.client().then((cl) => cl.domainLookupByUUID(vmId)),
+        this.completed.expect(vmId),
+      ]).then(([cl, d]) => [cl, d] as const);
+      await options.sendAfter;
       const perform = client.domainMigratePerform3Params(dom, plan.dconnuri, migrateParams(plan), migrateFlags(plan), { timeoutMs: 0 });
       if (plan.initialDowntimeMs > 0) void this.setDowntimeOnceStarted(client, dom, plan.initialDowntimeMs, perform);
       await perform;

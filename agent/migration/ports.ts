@@ -64,9 +64,11 @@ export interface Hypervisor {
   features(): Promise<HostFeatures>;
   /**
    * Runs a P2P live migration; resolves when libvirt reports it complete and
-   * rejects with the hypervisor's error otherwise (aborted included).
+   * rejects with the hypervisor's error otherwise (aborted included). The
+   * perform call is sent only once `sendAfter` resolves: what the adapter
+   * does first (look-ups, event subscriptions) overlaps with it.
    */
-  migrateLive(vmId: string, plan: LiveMigrationPlan): Promise<void>;
+  migrateLive(vmId: string, plan: LiveMigrationPlan, options?: { sendAfter?: Promise<void> }): Promise<void>;
   /** Statistics of the running job (type 'none' when there is none). */
   jobStats(vmId: string): Promise<JobStats>;
   /** Statistics of the last completed job, if libvirt still has them. */

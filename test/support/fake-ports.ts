@@ -27,7 +27,10 @@ export class FakeHypervisor implements Hypervisor {
   addVm(id: string, state: VmInfo['state'] = 'running'): void {
     this.vms.set(id, { id, name: `vm-${id.slice(0, 4)}`, state, memoryBytes: 256 << 20 });
   }
+  /** describeVm calls so far. */
+  describes = 0;
   async describeVm(id: string): Promise<VmInfo> {
+    this.describes++;
     const vm = this.vms.get(id);
     if (!vm) throw new FerryError('NOT_FOUND', `no VM ${id}`);
     return { ...vm };
@@ -38,7 +41,9 @@ export class FakeHypervisor implements Hypervisor {
   async features(): Promise<HostFeatures> {
     return this.hostFeatures;
   }
-  migrateLive(id: string, plan: LiveMigrationPlan): Promise<void> {
+  /** Perform is "sent" (plans, isMigrating) only once options.sendAfter resolves, as the adapter does. */
+  async migrateLive(id: string, plan: LiveMigrationPlan, options: { sendAfter?: Promise<void> } = {}): Promise<void> {
+    await options.sendAfter;
     this.plans.push(plan);
     return new Promise((resolve, reject) => this.pending.set(id, { resolve, reject }));
   }
@@ -139,10 +144,13 @@ export class FakeNetwork implements HostNetwork {
     { address: '198.19.0.1', prefixLength: 24, interface: 'eth1', family: 'ipv4' },
   ]) {}
   tx = new Map<string, number>([['eth0', 0], ['eth1', 0]]);
+  /** The addresses routeTo was asked for, in order (each an `ip route get` on a real host). */
+  routed: string[] = [];
   localAddresses(): LocalAddress[] {
     return this.addresses;
   }
   async routeTo(address: string) {
+    this.routed.push(address);
     const own = address.startsWith('198.19.') ? this.addresses.find((a) => a.address.startsWith('198.19.')) : this.addresses.find((a) => a.address.startsWith('198.18.'));
     return { source: own?.address ?? '198.18.0.1', interface: own?.interface ?? 'eth0' };
   }

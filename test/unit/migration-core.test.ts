@@ -200,3 +200,14 @@ test('Migrate resolves the caller\'s policy in the core: the host\'s defaults (r
   hypervisor.complete(VM2);
   assert.equal((await finalOf(migrations, second.jobId)).phase, 'completed');
 });
+
+test('from Migrate to perform, each look-up once: one describe of the VM, one route (to dstqemu, where the destination listens)', async () => {
+  const { hypervisor, network, migrations } = setup();
+  hypervisor.addVm(VM);
+  const { jobId } = await migrations.migrate(command());
+  await until(() => hypervisor.isMigrating(VM), 'perform');
+  assert.equal(hypervisor.describes, 1);
+  assert.deepEqual(network.routed, ['198.19.0.2']);
+  hypervisor.complete(VM);
+  assert.equal((await finalOf(migrations, jobId)).phase, 'completed');
+});

@@ -192,3 +192,28 @@ test('max_retained: beyond it the oldest finished jobs are forgotten, running on
   assert.deepEqual(migrations.list(false).map((s) => s.jobId).sort(), ids.slice(1).sort());
   assert.throws(() => migrations.status({ jobId: ids[0]! }), (e) => isFerryError(e, 'NOT_FOUND'));
 });
+
+test('libvirt\'s perform is sent only once the MIGRATING record (with its NIC baseline) is on disk', async () => {
+  const disk = new MemoryJournal<JournaledJob>();
+  const host = { hypervisor: new FakeHypervisor(), network: new FakeNetwork() };
+  host.hypervisor.addVm(VM);
+  const slowDisk = disk.write.bind(disk);
+  let release = () => {};
+  disk.write = async (jobId, finished, data) => {
+    if (data.status.phase === 'migrating') await new Promise<void>((r) => (release = r)); // an fsync that takes its time
+    return slowDisk(jobId, finished, data);
+  };
+  const run = agentRun(disk, host);
+  const { jobId } = await run.migrations.migrate(command());
+  await until(() => run.migrations.status({ jobId }).phase === 'migrating', 'MIGRATING');
+  await new Promise((r) => setTimeout(r, 20));
+  assert.equal(host.hypervisor.isMigrating(VM), false, 'not sent while the record is being written');
+  assert.notEqual(disk.records.get(jobId)?.data.status.phase, 'migrating');
+  release();
+  await until(() => host.hypervisor.isMigrating(VM), 'perform');
+  const onDisk = disk.records.get(jobId)!.data;
+  assert.equal(onDisk.status.phase, 'migrating');
+  assert.ok(onDisk.nicBaseline, 'the baseline a restarted agent measures the copy against');
+  host.hypervisor.complete(VM);
+  assert.equal((await finalOf(run.migrations, jobId)).phase, 'completed');
+});

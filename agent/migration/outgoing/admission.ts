@@ -17,6 +17,7 @@ import { failureOf } from '../jobs/failure.js';
 import { runHibernation } from './hibernation.js';
 import type { MigrationJob } from '../jobs/migration-job.js';
 import { performOutgoing, prepareOutgoing, vmStateOf, type OutgoingDeps, type PreparedMigration } from './live-migration.js';
+import type { VmInfo } from '../ports.js';
 import type { SlotQueue } from './slot-queue.js';
 
 export interface AdmissionDeps extends OutgoingDeps {
@@ -45,11 +46,11 @@ export type StartAttempt =
  * once; a REMOTE one once its destination prepared. A busy destination is
  * an outcome, not an error; any other failure to prepare throws.
  */
-export async function attemptStart(job: MigrationJob, deps: AdmissionDeps): Promise<StartAttempt> {
+export async function attemptStart(job: MigrationJob, deps: AdmissionDeps, described?: VmInfo): Promise<StartAttempt> {
   if (job.command.mode === 'file') return { kind: 'ready', run: () => runHibernation(job, deps) };
   let prepared: PreparedMigration;
   try {
-    prepared = await prepareOutgoing(job, deps);
+    prepared = await prepareOutgoing(job, deps, described);
   } catch (err) {
     if (isBusy(err)) return { kind: 'busy', error: err };
     throw err;

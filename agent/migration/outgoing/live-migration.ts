@@ -9,6 +9,7 @@
 import { splitHostPort } from '../../../shared/net.js';
 import { FerryError, isFerryError, errorMessage } from '../../../shared/errors.js';
 import { failureOf } from '../jobs/failure.js';
+import type { JobJournal } from '../jobs/job-journal.js';
 import type { MigrationJob } from '../jobs/migration-job.js';
 import { nicTrafficSince, readNicBaseline } from './nic-counters.js';
 import { chooseSourceAddress, routeWarnings } from './source-address.js';
@@ -34,6 +35,8 @@ export interface OutgoingDeps {
   answerWaitMs: number;
   /** How often job statistics are polled while the migration runs. */
   pollIntervalMs: number;
+  /** Where jobs survive a restart; without it they live in memory only. */
+  journal?: JobJournal;
   /** Fallback P2P URI when the destination does not name one: "{host}" is the dst host. */
   dconnuriTemplate: string;
 }
@@ -52,14 +55,18 @@ export interface PreparedMigration {
  * check the route. Throws, leaving nothing behind but a pinhole that the
  * destination closes by itself at expiry (and that FinishIncoming closes now).
  */
-export async function prepareOutgoing(job: MigrationJob, deps: OutgoingDeps): Promise<PreparedMigration> {
+export async function prepareOutgoing(job: MigrationJob, deps: OutgoingDeps, described?: VmInfo): Promise<PreparedMigration> {
   const { command } = job;
   const { hypervisor, peers, network } = deps;
   job.setPhase('preparing');
-  const vm = await hypervisor.describeVm(command.vmId);
-  const disks = command.policy.copyStorage === 'none' ? [] : await hypervisor.localDisks(command.vmId);
+  // Independent look-ups, at once: they are on the path from Migrate to libvirt's perform.
+  // `described`: the VM as Migrate just looked it up (no second describe).
+  const [vm, disks, source] = await Promise.all([
+    described ?? hypervisor.describeVm(command.vmId),
+    command.policy.copyStorage === 'none' ? [] : hypervisor.localDisks(command.vmId),
+    chooseSourceAddress(command, network),
+  ]);
   if (command.policy.copyStorage !== 'none' && disks.length === 0) job.warn(`copy_storage ${command.policy.copyStorage}: the VM has no writable local disk, so no disk is copied`);
-  const source = await chooseSourceAddress(command, network);
   job.update({ prepareAttempts: job.snapshot().prepareAttempts + 1 });
   const offer = await peers.prepareIncoming(command.dst, {
     vmId: command.vmId,
@@ -78,7 +85,8 @@ export async function prepareOutgoing(job: MigrationJob, deps: OutgoingDeps): Pr
   });
   try {
     job.update({ migrateUri: offer.migrateUri, network: offer.network, sourceMigrationAddress: source.address });
-    const route = await network.routeTo(offer.listenAddress);
+    // The route chosen for the source address is the one to the listen address when dstqemu was given: no second `ip route get`.
+    const route = source.route?.to === offer.listenAddress ? source.route.route : await network.routeTo(offer.listenAddress);
     for (const warning of routeWarnings(offer, route, network.managementInterface())) job.warn(warning);
     return { offer, migrationInterface: route.interface, memoryBytes: vm.memoryBytes, disks };
   } catch (err) {
@@ -106,7 +114,10 @@ export async function performOutgoing(job: MigrationJob, prepared: PreparedMigra
     const supervision = superviseJob(job, deps, { memoryBytes: prepared.memoryBytes, diskBytes });
     steering = supervision.steering;
     try {
-      await hypervisor.migrateLive(command.vmId, planFor(job, prepared, deps));
+      // The MIGRATING record (with the NIC baseline) is on disk before perform is sent, so a
+      // restarted agent knows the copy may have begun; the adapter's look-ups overlap the fsync.
+      const recorded = deps.journal?.durable(job);
+      await hypervisor.migrateLive(command.vmId, planFor(job, prepared, deps), recorded ? { sendAfter: recorded } : {});
     } catch (err) {
       throw steering.abortCause ?? err;
     } finally {

@@ -14,7 +14,8 @@ import { cancelJob, changeJobParams, type ControlDeps, type ParamsChange } from 
 import { JobRegistry, type JobSelector } from '../jobs/job-registry.js';
 import { MigrationJob } from '../jobs/migration-job.js';
 import type { OutgoingDeps } from './live-migration.js';
-import type { JobJournal, JournaledJob } from '../jobs/job-journal.js';
+import type { VmInfo } from '../ports.js';
+import type { JournaledJob } from '../jobs/job-journal.js';
 import { recoverJob } from './recovery.js';
 import { SlotQueue } from './slot-queue.js';
 import { BASELINE_FEATURES, BUILTIN_DEFAULTS, resolvePolicy, type HostFeatures } from '../policy/policy.js';
@@ -31,8 +32,6 @@ export interface OutgoingMigrationsOptions extends OutgoingDeps, ControlDeps {
   maxRetained?: number;
   /** Called at every job transition (the log); previous is null for a new job. */
   onTransition?: (status: MigrationStatus, previous: MigrationPhase | null) => void;
-  /** Where jobs survive a restart; without it they live in memory only. */
-  journal?: JobJournal;
   /** The host's policy defaults, read at every Migrate (SIGHUP may change them); default BUILTIN_DEFAULTS. */
   policyDefaults?: () => MigrationPolicy;
 }
@@ -71,7 +70,7 @@ export class OutgoingMigrations {
     }
     this.accepting.add(command.vmId);
     try {
-      await this.checkHost(command);
+      const vm = await this.checkHost(command);
       const job = new MigrationJob(randomUUID(), command, () => this.deps.clock.now(), this.slots.hasFree() ? 'preparing' : 'queued');
       let first: { attempt: StartAttempt; release: () => void } | undefined;
       if (job.phase === 'preparing') {
@@ -79,7 +78,7 @@ export class OutgoingMigrations {
         // dstqemu or a destination that is down is the caller's error, with nothing left behind.
         const release = (await this.slots.acquire(job.cancellation.signal))!;
         try {
-          first = { attempt: await attemptStart(job, this.admissionDeps()), release };
+          first = { attempt: await attemptStart(job, this.admissionDeps(), vm), release };
         } catch (err) {
           release();
           throw err;
@@ -112,7 +111,8 @@ export class OutgoingMigrations {
     return restoreHibernated(this.deps, request);
   }
 
-  private async checkHost(command: MigrateCommand): Promise<void> {
+  /** Resolves with the VM as libvirt describes it now (the first attempt needs no second look). */
+  private async checkHost(command: MigrateCommand): Promise<VmInfo> {
     const { hypervisor, network } = this.deps;
     const vm = await hypervisor.describeVm(command.vmId);
     if (vm.state !== 'running' && vm.state !== 'paused') {
@@ -124,6 +124,7 @@ export class OutgoingMigrations {
     }
     if (command.mode === 'file') await checkHibernationTargets(command, this.deps.hibernationFiles);
     else await network.resolve(splitHostPort(command.dst, 0).host);
+    return vm;
   }
 
   /**
