@@ -1,8 +1,9 @@
 /**
- * The migration core's front door: what the Migration gRPC service calls.
- * It checks what only the host can check (the VM exists and runs, no other
- * job holds it), creates the job, queues it under the outgoing limit, and
- * runs it in the background; status, watch, cancel and change act on jobs.
+ * Outgoing jobs, what the Migration gRPC service calls (through index.ts).
+ * Intake: it resolves the caller's policy, checks what only the host can
+ * check (the VM exists and runs, no other job holds it), creates the job and
+ * hands it to the one start path (admission.ts); status and watch read jobs;
+ * cancel and parameter changes are job-control.ts's.
  */
 import { randomUUID } from 'node:crypto';
 import { splitHostPort } from '../../../shared/net.js';
