@@ -7,8 +7,8 @@
  * gRPC listens, libvirt answers and the firewall is reconciled.
  */
 import * as grpc from '@grpc/grpc-js';
-import { ConfigError, loadConfig, destinationUri, type AgentConfig } from './config/index.js';
-import { isFerryError } from '../shared/errors.js';
+import { ConfigError, loadConfig, dconnuriFor, type AgentConfig } from './config/index.js';
+import { isFerryError, errorMessage } from '../shared/errors.js';
 import { createFirewall } from './firewall/index.js';
 import { createHostInfo } from './host/host-info.js';
 import { createSystemInformationProbe } from './host/systeminformation-probe.js';
@@ -18,14 +18,9 @@ import { ReconnectingClient, unixDialer } from './libvirt/index.js';
 import { createLogger, logJobTransition, type Logger } from './log.js';
 import { reloadConfig } from './config/reload.js';
 import { FileJournal } from './journal/file-journal.js';
-import { IncomingMigrations, type IncomingRecord } from './migration/incoming.js';
-import { JobJournal, type JournaledJob } from './migration/job-journal.js';
-import { HostLimits } from './migration/limits.js';
-import { BASELINE_FEATURES, type HostFeatures } from './migration/policy.js';
+import { IncomingMigrations, type IncomingRecord, JobJournal, type JournaledJob, HostLimits, OutgoingMigrations, systemClock, type MigrationPolicy, type MigrationStatus } from './migration/index.js';
+import { LocalHibernationFiles } from './storage/local-hibernation-files.js';
 import { QemuImgImages } from './storage/qemu-img-images.js';
-import { Migrations } from './migration/migrations.js';
-import { systemClock } from './migration/ports.js';
-import type { MigrationPolicy, MigrationStatus } from './migration/types.js';
 import { LinuxHostNetwork } from './network/host-network.js';
 import { GrpcPeers } from './peers/grpc-peers.js';
 import { authInterceptor } from './rpc/auth.js';
@@ -42,6 +37,12 @@ import { CertificateStore } from './tls/store.js';
 const EXIT_CONFIG = 2;
 const CALL_TIMEOUT_MS = 30_000;
 const POLL_INTERVAL_MS = 500;
+/**
+ * How long a failure path waits for libvirt to answer again: libvirtd
+ * stopping with a migration running waits 30 s for it, then starts again in
+ * seconds (the agent reconnects after ~35 s).
+ */
+const ANSWER_WAIT_MS = 120_000;
 
 async function main(): Promise<void> {
   // `let`: SIGHUP replaces it (limits and policy defaults; see config/reload.ts).
@@ -56,11 +57,12 @@ async function main(): Promise<void> {
   const libvirt = new ReconnectingClient({
     dialer: unixDialer(config.libvirt.socket),
     uri: 'qemu:///system',
-    // One deadline for every short libvirt call, the Host service's included.
-    callTimeoutMs: CALL_TIMEOUT_MS,
+    // No callTimeoutMs here: the adapters over this client (hypervisor, host
+    // facts) own the deadline of every short call; the client's own default is
+    // longer, a backstop only.
     onStatus: (status, previous, err) => log.info('libvirt connection', { status, previous, error: err?.message }),
   });
-  const hypervisor = new LibvirtHypervisor(libvirt, { callTimeoutMs: CALL_TIMEOUT_MS });
+  const hypervisor = new LibvirtHypervisor(libvirt, { callTimeoutMs: CALL_TIMEOUT_MS, clock: systemClock });
   const managementAddress = isWildcard(config.listen.address) ? '' : config.listen.address;
   const network = new LinuxHostNetwork(managementAddress);
   const firewall = createFirewall({
@@ -75,24 +77,28 @@ async function main(): Promise<void> {
   const plaintext = grpc.credentials.createInsecure();
   const peers = new GrpcPeers(() => trust?.clientCredentials ?? plaintext, CALL_TIMEOUT_MS);
 
-  const migrations = new Migrations({
+  const migrations = new OutgoingMigrations({
     // With TLS, the name our certificate carries: what the destination checks source_host against.
-    hypervisor, peers, network, clock: systemClock, hostName: trust?.current.identity.name || managementAddress || 'unknown',
-    callTimeoutMs: CALL_TIMEOUT_MS, pollIntervalMs: POLL_INTERVAL_MS,
-    destinationUriTemplate: config.libvirt.destinationUriTemplate,
+    hypervisor, peers, network, hibernationFiles: new LocalHibernationFiles(), clock: systemClock, hostName: trust?.current.identity.name || managementAddress || 'unknown',
+    pollIntervalMs: POLL_INTERVAL_MS,
+    // What the core bounds itself: waiting for a job's end (each call is bounded by its adapter).
+    abortWaitMs: 2 * CALL_TIMEOUT_MS, answerWaitMs: ANSWER_WAIT_MS,
+    dconnuriTemplate: config.libvirt.dconnuriTemplate,
     maxOutgoing: () => limits.maxOutgoing,
     retentionMs: config.jobs.retentionS * 1000,
     maxRetained: config.jobs.maxRetained,
     onTransition: (s, previous) => logTransition(log, s, previous),
     journal: journals.jobs,
+    policyDefaults: () => policyDefaults(config),
   });
   const incoming = new IncomingMigrations({
     network, pinholes: firewall,
-    peerLibvirtUri: managementAddress ? destinationUri(config, managementAddress) : '',
+    dconnuri: managementAddress ? dconnuriFor(config, managementAddress) : '',
     pinholeTtlMs: config.firewall.pinholeTtlS * 1000,
     // A reservation outlives any sane migration; FinishIncoming ends it sooner.
     reservationTtlMs: 6 * 3600_000,
     maxIncoming: () => limits.maxIncoming,
+    clock: systemClock,
     images: new QemuImgImages({ directories: config.storage.imageDirectories }),
     journal: journals.incoming,
     hypervisor,
@@ -101,18 +107,12 @@ async function main(): Promise<void> {
     log.info('migration limits changed', { now, before });
     migrations.limitsChanged();
   });
-  // Asked once libvirt answers; until then (or if it cannot tell) the oldest supported stack is assumed.
-  let features: Promise<HostFeatures> | undefined;
-  const hostFeatures = () => (features ??= hypervisor.features().catch(() => {
-    features = undefined;
-    return BASELINE_FEATURES;
-  }));
   const activity = {
     counts: () => ({ ...migrations.counts(), outgoing: migrations.counts().running, incoming: incoming.count }),
     isMigrating: (vmId: string) => migrations.list(true).some((s) => s.vmId === vmId),
   };
   const host = createHostInfo({
-    config, system: createSystemInformationProbe(), hypervisor: libvirtHostInfo(libvirt), migrations: activity,
+    config, system: createSystemInformationProbe(), hypervisor: libvirtHostInfo(libvirt, { callTimeoutMs: CALL_TIMEOUT_MS }), migrations: activity,
     limits: () => limits, firewallBackend: () => firewall.backend,
   });
 
@@ -122,7 +122,7 @@ async function main(): Promise<void> {
     // With TLS the listener is ours (client certificates checked, refusals logged).
     ...(trust ? { listener: tlsListener(config, trust, log) } : {}),
     services: {
-      migration: migrationService({ migrations, hypervisor, policyDefaults: () => policyDefaults(config), features: hostFeatures, limits }),
+      migration: migrationService({ migrations, limits }),
       peer: peerService(incoming),
       host: createHostService(host),
     },
@@ -142,7 +142,7 @@ async function main(): Promise<void> {
   // What a previous run left: reservations whose holes the firewall keeps, and jobs to follow.
   firewall.adopt(await incoming.recover());
   await firewall.reconcile(); // logs what it changed
-  const following = migrations.restore(journals.jobs.load((file, err) => log.warn('unreadable job record skipped', { file, error: String(err) })));
+  const following = migrations.recover(journals.jobs.load((file, err) => log.warn('unreadable job record skipped', { file, error: String(err) })));
   if (following > 0) log.info('following migrations a previous run started', { jobs: following });
   setServing(running.health, true);
   notifier.trackMigrations(() => activity.counts());
@@ -257,6 +257,6 @@ function listenAddress(config: AgentConfig): string {
 }
 
 main().catch((err: unknown) => {
-  console.error(`ferryd: ${err instanceof Error ? err.message : String(err)}`);
+  console.error(`ferryd: ${errorMessage(err)}`);
   process.exit(1);
 });

@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { createSecureContext } from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
-import { FerryError } from './errors.js';
+import { FerryError, errorMessage } from './errors.js';
 
 export interface ClientPem {
   /** The cluster CA certificate(s) that signed the agents. */
@@ -41,7 +41,7 @@ export function readClientPem(files: ClientTlsFiles): ClientPem {
     try {
       return readFileSync(path);
     } catch (err) {
-      throw new FerryError('FAILED_PRECONDITION', `cannot read ${what} ${path}: ${err instanceof Error ? err.message : String(err)}`);
+      throw new FerryError('FAILED_PRECONDITION', `cannot read ${what} ${path}: ${errorMessage(err)}`);
     }
   };
   return { ca: read(files.caFile, 'the CA certificate'), cert: read(files.certFile, 'the client certificate'), key: read(files.keyFile, 'the client key') };

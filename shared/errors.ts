@@ -50,3 +50,8 @@ export function invalidArgument(field: string, message: string): FerryError {
 export function isFerryError(err: unknown, kind?: ErrorKind): err is FerryError {
   return err instanceof FerryError && (kind === undefined || err.kind === kind);
 }
+
+/** What went wrong, for a message: an Error's message, anything else as text. */
+export function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

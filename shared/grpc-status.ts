@@ -4,7 +4,7 @@
  * answer (fromServiceError), so both ends agree on what each code means.
  */
 import { Metadata, status, type ServiceError, type StatusObject } from '@grpc/grpc-js';
-import { FerryError, type ErrorDetails, type ErrorKind } from './errors.js';
+import { FerryError, type ErrorDetails, type ErrorKind, errorMessage } from './errors.js';
 
 const KIND_TO_STATUS: Record<ErrorKind, status> = {
   INVALID_ARGUMENT: status.INVALID_ARGUMENT,
@@ -63,7 +63,7 @@ export function toServiceError(err: unknown): Partial<StatusObject> {
     }
     return { code: KIND_TO_STATUS[err.kind], details: capped(err.message), metadata };
   }
-  const message = err instanceof Error ? err.message : String(err);
+  const message = errorMessage(err);
   return { code: status.INTERNAL, details: capped(`internal error: ${message}`), metadata };
 }
 

@@ -13,7 +13,7 @@
  */
 import { parseArgs } from 'node:util';
 import { connectAgent, unary, type FerryClients } from '../../shared/client.js';
-import { isFerryError } from '../../shared/errors.js';
+import { isFerryError, errorMessage } from '../../shared/errors.js';
 import type { MigrationProgress__Output } from '../../shared/generated/ferry/v1/MigrationProgress.js';
 import type { MigrationPolicy } from '../../shared/generated/ferry/v1/MigrationPolicy.js';
 import type { JobSelector } from '../../shared/generated/ferry/v1/JobSelector.js';
@@ -241,7 +241,7 @@ function fail(message: string): number {
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (err: unknown) => {
-    console.error(`ferryctl: ${err instanceof Error ? err.message : String(err)}`);
+    console.error(`ferryctl: ${errorMessage(err)}`);
     process.exit(2);
   },
 );

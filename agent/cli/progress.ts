@@ -3,6 +3,7 @@
  * terminal, plain lines otherwise, and a final summary.
  */
 import type { MigrationProgress__Output } from '../../shared/generated/ferry/v1/MigrationProgress.js';
+import { msFromProtoTime } from '../../shared/proto-time.js';
 
 export function phaseName(p: MigrationProgress__Output): string {
   return p.phase.replace('MIGRATION_PHASE_', '').toLowerCase();
@@ -20,7 +21,7 @@ export function bytes(n: number): string {
 }
 
 function seconds(d: { seconds: number; nanos: number } | null): number {
-  return d ? Number(d.seconds) + d.nanos / 1e9 : 0;
+  return msFromProtoTime(d) / 1000;
 }
 
 export function progressLine(p: MigrationProgress__Output, width = 30): string {

@@ -39,7 +39,7 @@ export interface AgentConfig {
     /** The local libvirtd (or virtqemud) socket. */
     socket: string;
     /** The P2P destination URI with {host} to fill, e.g. qemu+tls://{host}/system. */
-    destinationUriTemplate: string;
+    dconnuriTemplate: string;
   };
   migration: {
     /** null when none is configured (migrations then use the management network). */
@@ -72,7 +72,7 @@ export function buildAgentConfig(values: Readonly<Record<FieldKey, FieldValue>>,
       certFile: str('tls.cert_file'),
       keyFile: str('tls.key_file'),
     },
-    libvirt: { socket: str('libvirt.socket'), destinationUriTemplate: str('libvirt.destination_uri') },
+    libvirt: { socket: str('libvirt.socket'), dconnuriTemplate: str('libvirt.destination_uri') },
     migration: {
       network: migrationNetwork(str('migration.network')),
       portRange: { first: num('migration.port_range.first'), last: num('migration.port_range.last') },
@@ -111,9 +111,9 @@ function migrationNetwork(value: string): MigrationNetworkSpec | null {
 }
 
 /** Fills a {host} template: IPv6 literals need brackets inside a URI. */
-export function destinationUri(config: AgentConfig, host: string): string {
+export function dconnuriFor(config: AgentConfig, host: string): string {
   const bracketed = host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
-  return config.libvirt.destinationUriTemplate.replaceAll('{host}', bracketed);
+  return config.libvirt.dconnuriTemplate.replaceAll('{host}', bracketed);
 }
 
 export function deepFreeze<T>(value: T): T {

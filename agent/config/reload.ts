@@ -6,6 +6,7 @@
  * invalid file changes nothing and is logged, as `systemctl reload` expects.
  */
 import type { AgentConfig } from './agent-config.js';
+import { errorMessage } from '../../shared/errors.js';
 
 /** The sections a reload applies. */
 export const RELOADABLE = ['limits', 'policy'] as const;
@@ -22,13 +23,13 @@ export function reloadConfig(current: AgentConfig, load: () => AgentConfig, appl
   try {
     next = load();
   } catch (err) {
-    log.error('SIGHUP: the configuration is invalid; nothing was changed', { error: err instanceof Error ? err.message : String(err) });
+    log.error('SIGHUP: the configuration is invalid; nothing was changed', { error: errorMessage(err) });
     return current;
   }
   try {
     apply(next);
   } catch (err) {
-    log.error('SIGHUP: applying the configuration failed; nothing was changed', { error: err instanceof Error ? err.message : String(err) });
+    log.error('SIGHUP: applying the configuration failed; nothing was changed', { error: errorMessage(err) });
     return current;
   }
   const needRestart = Object.keys(next).filter(

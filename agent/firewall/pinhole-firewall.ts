@@ -14,7 +14,7 @@
  *    family's chain (kube-proxy's "fail toward a full resync").
  */
 import { randomBytes } from 'node:crypto';
-import { FerryError, invalidArgument } from '../../shared/errors.js';
+import { FerryError, invalidArgument, errorMessage } from '../../shared/errors.js';
 import { defaultLocalAddresses } from './addresses.js';
 import { validateOpenRequest, type ValidOpenRequest } from './open-request.js';
 import type {
@@ -311,5 +311,5 @@ export class PinholeFirewall implements Firewall {
 }
 
 function errMessage(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
+  return errorMessage(err);
 }

@@ -9,6 +9,7 @@ import type { AgentConfig } from '../config/agent-config.js';
 import type { HypervisorInfo, LimitsInForce } from './host-facts.js';
 import { findManagementNic, findMigrationNic } from './migration-nic.js';
 import type { CpuFacts, NicInfo, SystemProbe } from './system-probe.js';
+import { errorMessage } from '../../shared/errors.js';
 
 export interface CapabilitiesDeps {
   config: AgentConfig;
@@ -53,7 +54,7 @@ export async function collectCapabilities(deps: CapabilitiesDeps): Promise<HostC
     try {
       return await read();
     } catch (err) {
-      warnings.push(`libvirt: cannot read the ${what}: ${err instanceof Error ? err.message : String(err)}`);
+      warnings.push(`libvirt: cannot read the ${what}: ${errorMessage(err)}`);
       return fallback;
     }
   };

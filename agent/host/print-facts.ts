@@ -12,6 +12,7 @@ import { collectCapabilities } from './capabilities.js';
 import { hypervisorUnavailable } from './host-facts.js';
 import { createSystemInformationProbe } from './systeminformation-probe.js';
 import { ferryVersion } from './version.js';
+import { errorMessage } from '../../shared/errors.js';
 
 const withoutLibvirt = hypervisorUnavailable('print-facts does not connect to libvirt');
 
@@ -20,6 +21,6 @@ try {
   const facts = await collectCapabilities({ config, system: createSystemInformationProbe(), hypervisor: withoutLibvirt, ferryVersion: ferryVersion() });
   process.stdout.write(`${JSON.stringify(facts, null, 2)}\n`);
 } catch (err) {
-  process.stderr.write(`print-facts: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.stderr.write(`print-facts: ${errorMessage(err)}\n`);
   process.exitCode = 2;
 }

@@ -6,7 +6,7 @@
  * for every VM.
  */
 import { constants as c, type ReconnectingClient } from '../libvirt/index.js';
-import type { JobStats } from '../migration/types.js';
+import type { JobStats } from '../migration/index.js';
 import { jobStatsFrom } from './job-stats.js';
 
 /** Statistics kept for VMs whose job nobody has read yet (incoming ones and saves complete here too). */

@@ -4,7 +4,7 @@
  * shareable disks live on storage both hosts see, and CD-ROMs are not copied
  * by libvirt). Regular expressions suffice for libvirt's own, regular output.
  */
-import type { VmDisk } from '../migration/ports.js';
+import type { VmDisk } from '../migration/index.js';
 
 export type DiskImage = Omit<VmDisk, 'capacityBytes' | 'allocationBytes'>;
 

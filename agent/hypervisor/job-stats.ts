@@ -1,6 +1,6 @@
 /** libvirt's job statistics (typed parameters) in the core's terms. */
 import { constants as c, numberField, type JobStats as LibvirtJobStats } from '../libvirt/index.js';
-import type { JobStats } from '../migration/types.js';
+import type { JobStats } from '../migration/index.js';
 
 const JOB_TYPE: Record<number, JobStats['type']> = {
   [c.VIR_DOMAIN_JOB_NONE]: 'none',

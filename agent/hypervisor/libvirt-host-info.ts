@@ -1,7 +1,7 @@
 /** The Host service's HypervisorInfo port over the libvirt client. */
 import { constants as c, type ReconnectingClient } from '../libvirt/index.js';
 import type { HypervisorInfo, VmSummary } from '../host/host-facts.js';
-import { toFerryError } from './libvirt-errors.js';
+import { boundedCall, DEFAULT_CALL_TIMEOUT_MS } from './call-deadline.js';
 
 const STATE_NAMES: Record<number, string> = {
   [c.VIR_DOMAIN_NOSTATE]: 'nostate',
@@ -19,14 +19,10 @@ function version(n: number): string {
   return `${Math.floor(n / 1_000_000)}.${Math.floor(n / 1000) % 1000}.${n % 1000}`;
 }
 
-export function libvirtHostInfo(libvirt: ReconnectingClient): HypervisorInfo {
-  const call = async <T>(fn: (client: Awaited<ReturnType<ReconnectingClient['client']>>) => Promise<T>): Promise<T> => {
-    try {
-      return await fn(await libvirt.client());
-    } catch (err) {
-      throw toFerryError(err, 'host');
-    }
-  };
+export function libvirtHostInfo(libvirt: ReconnectingClient, options: { callTimeoutMs?: number } = {}): HypervisorInfo {
+  const ms = options.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS;
+  const call = <T>(fn: (client: Awaited<ReturnType<ReconnectingClient['client']>>) => Promise<T>): Promise<T> =>
+    boundedCall(ms, 'host facts', 'host', async () => fn(await libvirt.client()));
   return {
     hostname: () => call((cl) => cl.connectGetHostname()),
     hostUuid: () => call(async (cl) => /<host>\s*<uuid>([^<]+)<\/uuid>/.exec(await cl.connectGetCapabilities())?.[1] ?? ''),

@@ -6,17 +6,13 @@
  */
 import { FerryError } from '../../shared/errors.js';
 import { constants as c, type Domain, type JobStats as LibvirtJobStats, type LibvirtClient, type ReconnectingClient } from '../libvirt/index.js';
-import type { HostFeatures } from '../migration/policy.js';
-import type { Hypervisor, LiveMigrationPlan, VmDisk, VmInfo, VmState } from '../migration/ports.js';
-import type { JobStats } from '../migration/types.js';
+import { type HostFeatures, systemClock, type Clock, type Hypervisor, type LiveMigrationPlan, type VmDisk, type VmInfo, type VmState, type JobStats } from '../migration/index.js';
+import { boundedCall, DEFAULT_CALL_TIMEOUT_MS } from './call-deadline.js';
 import { CompletedJobs } from './completed-jobs.js';
 import { diskImagesOf } from './domain-disks.js';
 import { jobStatsFrom } from './job-stats.js';
 import { translate } from './libvirt-errors.js';
 import { featuresOf, migrateFlags, migrateParams } from './migrate-params.js';
-
-/** Deadline of a short call when the constructor is given none (ferryd's own). */
-const DEFAULT_CALL_TIMEOUT_MS = 30_000;
 
 /** How often a followed job (one this process did not start) is checked for its end. */
 const FOLLOW_POLL_MS = 500;
@@ -37,13 +33,16 @@ export class LibvirtHypervisor implements Hypervisor {
   /**
    * Every call of this port but the long ones (migrateLive, save, restore:
    * they last as long as the operation, and end when the connection drops)
-   * is bounded by one deadline here, whatever the client's own defaults:
-   * waiting for a reconnecting daemon and every libvirt call it takes count.
+   * is bounded by one deadline here (call-deadline.ts); the core adds none.
    */
   private readonly callTimeoutMs: number;
 
-  constructor(private readonly libvirt: ReconnectingClient, options: { callTimeoutMs?: number } = {}) {
+  /** Paces polling (a followed job, the initial downtime); tests may pass a manual one. */
+  private readonly clock: Clock;
+
+  constructor(private readonly libvirt: ReconnectingClient, options: { callTimeoutMs?: number; clock?: Clock } = {}) {
     this.callTimeoutMs = options.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS;
+    this.clock = options.clock ?? systemClock;
     this.completed = new CompletedJobs(libvirt);
   }
 
@@ -76,12 +75,15 @@ export class LibvirtHypervisor implements Hypervisor {
     });
   }
 
-  async migrateLive(vmId: string, plan: LiveMigrationPlan): Promise<void> {
-    await this.completed.expect(vmId);
+  async migrateLive(vmId: string, plan: LiveMigrationPlan, options: { sendAfter?: Promise<void> } = {}): Promise<void> {
     await translate(async () => {
-      const client = await this.libvirt.client();
-      const dom = await client.domainLookupByUUID(vmId);
-      const perform = client.domainMigratePerform3Params(dom, plan.destinationUri, migrateParams(plan), migrateFlags(plan), { timeoutMs: 0 });
+      const [client, dom] = await Promise.all([
+        this.libvirt.client(),
+        this.libvirt.client().then((cl) => cl.domainLookupByUUID(vmId)),
+        this.completed.expect(vmId),
+      ]).then(([cl, d]) => [cl, d] as const);
+      await options.sendAfter;
+      const perform = client.domainMigratePerform3Params(dom, plan.dconnuri, migrateParams(plan), migrateFlags(plan), { timeoutMs: 0 });
       if (plan.initialDowntimeMs > 0) void this.setDowntimeOnceStarted(client, dom, plan.initialDowntimeMs, perform);
       await perform;
     }, vmId);
@@ -95,7 +97,7 @@ export class LibvirtHypervisor implements Hypervisor {
         return 'unknown' as const; // libvirt away for a moment: ask again
       });
       if (stats === undefined || (stats !== 'unknown' && stats.type !== 'bounded' && stats.type !== 'unbounded')) break;
-      await abortableSleep(FOLLOW_POLL_MS, signal);
+      await this.clock.sleep(FOLLOW_POLL_MS, signal);
     }
     if (signal.aborted) return undefined;
     const final = await this.completedJobStats(vmId).catch(() => undefined);
@@ -199,13 +201,8 @@ export class LibvirtHypervisor implements Hypervisor {
     });
   }
 
-  /** A short call: translated errors, and DEADLINE_EXCEEDED once callTimeoutMs has passed, answered or not. */
   private short<T>(what: string, subject: string, fn: () => Promise<T>): Promise<T> {
-    let timer: NodeJS.Timeout | undefined;
-    const expired = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new FerryError('DEADLINE_EXCEEDED', `libvirt did not answer within ${this.callTimeoutMs / 1000} s (${what}, ${subject})`)), this.callTimeoutMs);
-    });
-    return Promise.race([translate(fn, subject), expired]).finally(() => clearTimeout(timer));
+    return boundedCall(this.callTimeoutMs, what, subject, fn);
   }
 
   /** libvirt accepts a max downtime only once the migration job exists. */
@@ -218,21 +215,9 @@ export class LibvirtHypervisor implements Hypervisor {
         await client.domainMigrateSetMaxDowntime(dom, ms, 0, { timeoutMs: 5000 }).catch(() => undefined);
         return;
       }
-      await new Promise((r) => setTimeout(r, 100));
+      await this.clock.sleep(100);
     }
   }
-}
-
-function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
 }
 
 function memoryOf(xml: string): number {

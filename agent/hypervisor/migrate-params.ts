@@ -5,8 +5,7 @@
  * libvirt receives are unit-tested (the lab runs libvirt 9.0 only).
  */
 import { constants as c, type TypedParamInput } from '../libvirt/index.js';
-import type { HostFeatures } from '../migration/policy.js';
-import type { LiveMigrationPlan } from '../migration/ports.js';
+import type { HostFeatures, LiveMigrationPlan } from '../migration/index.js';
 
 /** libvirt's and QEMU's version numbers: major * 1,000,000 + minor * 1,000 + micro. */
 const LIBVIRT_MULTIFD_COMPRESSION = 9_004_000; // zlib/zstd for parallel migration

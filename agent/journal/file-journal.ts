@@ -22,6 +22,12 @@ export class FileJournal<T> {
   private readonly dir: string;
   /** Writes per job run one after another, so an older snapshot never lands last. */
   private readonly queues = new Map<string, Promise<void>>();
+  /**
+   * A job's write that waits behind the one in progress: a newer snapshot
+   * replaces its record instead of queueing another fsync behind it (its
+   * callers are answered once the newer one is durable).
+   */
+  private readonly waiting = new Map<string, { record: JournalRecord<T>; done: Promise<void> }>();
 
   /** subdirectory: one per kind of record (outgoing jobs, incoming reservations). */
   constructor(stateDirectory: string, private readonly now: () => number = Date.now, subdirectory = 'jobs') {
@@ -33,8 +39,20 @@ export class FileJournal<T> {
   write(jobId: string, finished: boolean, data: T): Promise<void> {
     this.fileOf(jobId); // refuse a bad id now, not in a rejected promise nobody awaits
     const record: JournalRecord<T> = { jobId, writtenAt: this.now(), finished, data };
+    const queued = this.waiting.get(jobId);
+    if (queued) {
+      queued.record = record;
+      return queued.done;
+    }
     const previous = this.queues.get(jobId) ?? Promise.resolve();
-    const next = previous.then(() => this.writeNow(record), () => this.writeNow(record));
+    const entry = { record, done: Promise.resolve() };
+    const start = () => {
+      this.waiting.delete(jobId);
+      return this.writeNow(entry.record);
+    };
+    const next = previous.then(start, start);
+    entry.done = next;
+    this.waiting.set(jobId, entry);
     this.queues.set(jobId, next);
     void next.finally(() => {
       if (this.queues.get(jobId) === next) this.queues.delete(jobId);

@@ -4,7 +4,7 @@
  * gRPC, agent/firewall for pinholes, agent/host for the network); the core
  * never imports an adapter, and tests of pure logic use small fakes.
  */
-import type { HostFeatures } from './policy.js';
+import type { HostFeatures } from './policy/policy.js';
 import type { CopyStorage, Compression, JobStats, NetworkRole } from './types.js';
 
 export type VmState = 'running' | 'paused' | 'shutoff' | 'crashed' | 'suspended' | 'other';
@@ -36,7 +36,7 @@ export interface VmDisk {
 /** Everything a P2P live migration needs, in the core's terms (no libvirt flags). */
 export interface LiveMigrationPlan {
   /** libvirt URI of the destination daemon (e.g. qemu+tls://lab2/system). */
-  destinationUri: string;
+  dconnuri: string;
   /** Where the destination QEMU listens: tcp://ADDR:PORT. */
   migrateUri: string;
   listenAddress: string;
@@ -64,9 +64,11 @@ export interface Hypervisor {
   features(): Promise<HostFeatures>;
   /**
    * Runs a P2P live migration; resolves when libvirt reports it complete and
-   * rejects with the hypervisor's error otherwise (aborted included).
+   * rejects with the hypervisor's error otherwise (aborted included). The
+   * perform call is sent only once `sendAfter` resolves: what the adapter
+   * does first (look-ups, event subscriptions) overlaps with it.
    */
-  migrateLive(vmId: string, plan: LiveMigrationPlan): Promise<void>;
+  migrateLive(vmId: string, plan: LiveMigrationPlan, options?: { sendAfter?: Promise<void> }): Promise<void>;
   /** Statistics of the running job (type 'none' when there is none). */
   jobStats(vmId: string): Promise<JobStats>;
   /** Statistics of the last completed job, if libvirt still has them. */
@@ -102,7 +104,7 @@ export interface IncomingOffer {
   port: number;
   disksPort: number;
   pinholeExpiresAt: number;
-  destinationUri: string;
+  dconnuri: string;
   network: NetworkRole;
 }
 
@@ -144,6 +146,23 @@ export interface DiskImages {
   create(specs: readonly DiskImageSpec[]): Promise<string[]>;
   /** Removes images this host created for a migration that failed. */
   remove(paths: readonly string[]): Promise<void>;
+}
+
+/**
+ * The files of a hibernation (mode FILE) on this host: libvirt's saved state
+ * and Ferry's definition file beside it. What the files mean (which must not
+ * be overwritten, what a definition holds) is the core's (hibernation.ts).
+ */
+export interface HibernationFiles {
+  exists(path: string): Promise<boolean>;
+  /** Whether path's directory exists and the agent may create files in it. */
+  canCreate(path: string): Promise<boolean>;
+  /** Writes the whole content durably, replacing any old file at once (never half written). */
+  write(path: string, content: string): Promise<void>;
+  /** The file's text; undefined when there is none (or it cannot be read). */
+  read(path: string): Promise<string | undefined>;
+  /** Removes the file if it is there. */
+  remove(path: string): Promise<void>;
 }
 
 /** The destination agent, as the source sees it. */
@@ -219,14 +238,25 @@ export interface Journal<T> {
   remove(jobId: string): Promise<void>;
 }
 
+/** Every wait and every reading of the time in the core goes through this (tests move a manual one). */
 export interface Clock {
   now(): number;
   /** Resolves after ms, or at once when the signal aborts. */
   sleep(ms: number, signal?: AbortSignal): Promise<void>;
+  /**
+   * Runs fn once ms have passed, unless the returned function is called
+   * first. A background expiry (a reservation's): it never keeps the
+   * process alive by itself.
+   */
+  after(ms: number, fn: () => void): () => void;
 }
 
 export const systemClock: Clock = {
   now: () => Date.now(),
+  after: (ms, fn) => {
+    const timer = setTimeout(fn, Math.max(0, ms)).unref();
+    return () => clearTimeout(timer);
+  },
   sleep: (ms, signal) =>
     new Promise((resolve) => {
       if (signal?.aborted) return resolve();

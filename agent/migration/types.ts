@@ -86,6 +86,23 @@ export interface MigrateCommand {
   policy: MigrationPolicy;
 }
 
+/**
+ * A Migrate call as the caller made it, its fields checked one by one: the
+ * policy holds only what the caller set; the core resolves it against the
+ * host's defaults and features (policy.ts) into a MigrateCommand.
+ */
+export interface MigrateRequest extends Omit<MigrateCommand, 'policy'> {
+  /** Every field optional: unset means "the preset's, else the host's default". */
+  policy: Partial<MigrationPolicy>;
+}
+
+/** A Restore call: the saved state and Ferry's definition file beside it. */
+export interface RestoreRequest {
+  path: string;
+  dstparams: string;
+  paused: boolean;
+}
+
 export interface DataCounters {
   total: number;
   processed: number;

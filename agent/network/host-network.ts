@@ -10,7 +10,7 @@ import { networkInterfaces } from 'node:os';
 import { promisify } from 'node:util';
 import { FerryError } from '../../shared/errors.js';
 import { familyOf } from '../../shared/net.js';
-import type { HostNetwork, LocalAddress, Route } from '../migration/ports.js';
+import type { HostNetwork, LocalAddress, Route } from '../migration/index.js';
 
 const run = promisify(execFile);
 

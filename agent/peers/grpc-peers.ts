@@ -1,12 +1,15 @@
 /**
  * The PeerAgents port over gRPC: the source agent calling the destination's
  * Peer service with the typed client. Channels are cached per destination,
- * and replaced when the credentials change (a reloaded certificate).
+ * and replaced when the credentials change (a reloaded certificate). Every
+ * call carries its own deadline (the core adds none): a destination that
+ * does not answer in time is DEADLINE_EXCEEDED, naming it and the call.
  */
 import type * as grpc from '@grpc/grpc-js';
 import { connectAgent, unary, type FerryClients } from '../../shared/client.js';
 import { FerryError, isFerryError } from '../../shared/errors.js';
-import type { IncomingOffer, PeerAgents, PrepareIncomingArgs } from '../migration/ports.js';
+import { msFromProtoTime } from '../../shared/proto-time.js';
+import type { IncomingOffer, PeerAgents, PrepareIncomingArgs } from '../migration/index.js';
 
 export class GrpcPeers implements PeerAgents {
   private readonly clients = new Map<string, { clients: FerryClients; credentials: grpc.ChannelCredentials }>();
@@ -18,21 +21,20 @@ export class GrpcPeers implements PeerAgents {
   ) {}
 
   async prepareIncoming(dst: string, args: PrepareIncomingArgs): Promise<IncomingOffer> {
-    const reply = await this.call(dst, (c) => unary(c.peer, 'PrepareIncoming', args, { timeoutMs: this.callTimeoutMs }));
-    const expires = reply.pinholeExpiresAt;
+    const reply = await this.call(dst, 'PrepareIncoming', (c) => unary(c.peer, 'PrepareIncoming', args, { timeoutMs: this.callTimeoutMs }));
     return {
       migrateUri: reply.migrateUri,
       listenAddress: reply.listenAddress,
       port: reply.port,
       disksPort: reply.disksPort,
-      pinholeExpiresAt: expires ? Number(expires.seconds) * 1000 + Math.floor(expires.nanos / 1e6) : 0,
-      destinationUri: reply.dconnuri,
+      pinholeExpiresAt: Math.floor(msFromProtoTime(reply.pinholeExpiresAt)),
+      dconnuri: reply.dconnuri,
       network: reply.network === 'NETWORK_ROLE_MANAGEMENT' ? 'management' : 'migration',
     };
   }
 
   async finishIncoming(dst: string, args: { jobId: string; vmId: string; success: boolean; errorMessage: string }): Promise<void> {
-    await this.call(dst, (c) => unary(c.peer, 'FinishIncoming', args, { timeoutMs: this.callTimeoutMs }));
+    await this.call(dst, 'FinishIncoming', (c) => unary(c.peer, 'FinishIncoming', args, { timeoutMs: this.callTimeoutMs }));
   }
 
   close(): void {
@@ -40,7 +42,7 @@ export class GrpcPeers implements PeerAgents {
     this.clients.clear();
   }
 
-  private async call<T>(dst: string, fn: (clients: FerryClients) => Promise<T>): Promise<T> {
+  private async call<T>(dst: string, method: string, fn: (clients: FerryClients) => Promise<T>): Promise<T> {
     const credentials = this.credentials();
     let cached = this.clients.get(dst);
     if (cached?.credentials !== credentials) {
@@ -55,7 +57,10 @@ export class GrpcPeers implements PeerAgents {
     } catch (err) {
       // The destination's own answer (e.g. INVALID_ARGUMENT for dstqemu) is
       // passed on as it is; a missing agent gets a message naming it.
-      if (isFerryError(err, 'UNAVAILABLE') || isFerryError(err, 'DEADLINE_EXCEEDED')) {
+      if (isFerryError(err, 'DEADLINE_EXCEEDED')) {
+        throw new FerryError(err.kind, `destination agent ${dst} did not answer ${method} within ${this.callTimeoutMs / 1000} s: ${err.message}`, {}, { cause: err });
+      }
+      if (isFerryError(err, 'UNAVAILABLE')) {
         throw new FerryError(err.kind, `destination agent ${dst} is not reachable: ${err.message}`, {}, { cause: err });
       }
       throw err;

@@ -9,10 +9,9 @@ import type { ConvergenceRecord as ProtoRecord } from '../../shared/generated/fe
 import type { ConvergenceStep__Output } from '../../shared/generated/ferry/v1/ConvergenceStep.js';
 import type { MigrationPolicy as ProtoPolicy, MigrationPolicy__Output } from '../../shared/generated/ferry/v1/MigrationPolicy.js';
 import { invalidArgument } from '../../shared/errors.js';
+import { protoTimeFromMs } from '../../shared/proto-time.js';
 import { optionalInRange, requireEnum } from '../../shared/validation.js';
-import type { PolicyRequest } from '../migration/policy.js';
-import { MAX_STEPS } from '../migration/schedule.js';
-import type { Compression, ConvergenceAction, ConvergenceRecord, ConvergenceStep, CopyStorage, MigrationPolicy } from '../migration/types.js';
+import { type PolicyRequest, MAX_STEPS, type Compression, type ConvergenceAction, type ConvergenceRecord, type ConvergenceStep, type CopyStorage, type MigrationPolicy } from '../migration/index.js';
 
 const COMPRESSIONS = ['COMPRESSION_UNSPECIFIED', 'COMPRESSION_NONE', 'COMPRESSION_ZLIB', 'COMPRESSION_ZSTD', 'COMPRESSION_XBZRLE'] as const;
 const COPY_STORAGE = ['COPY_STORAGE_UNSPECIFIED', 'COPY_STORAGE_NONE', 'COPY_STORAGE_ALL', 'COPY_STORAGE_INCREMENTAL'] as const;
@@ -89,7 +88,7 @@ export function recordToProto(r: ConvergenceRecord): ProtoRecord {
     action: actionToProto(r.action),
     downtimeMs: r.downtimeMs ?? 0,
     iteration: r.iteration,
-    elapsed: { seconds: Math.floor(r.elapsedMs / 1000), nanos: (r.elapsedMs % 1000) * 1_000_000 },
+    elapsed: protoTimeFromMs(r.elapsedMs),
     reason: r.reason,
   };
 }

@@ -6,24 +6,22 @@
 import type { MigrateRequest__Output } from '../../shared/generated/ferry/v1/MigrateRequest.js';
 import type { MigrationProgress } from '../../shared/generated/ferry/v1/MigrationProgress.js';
 import type { JobSelector__Output } from '../../shared/generated/ferry/v1/JobSelector.js';
-import type { Timestamp } from '../../shared/generated/google/protobuf/Timestamp.js';
-import type { Duration } from '../../shared/generated/google/protobuf/Duration.js';
+import { protoTimeFromMs } from '../../shared/proto-time.js';
 import { invalidArgument } from '../../shared/errors.js';
 import { DEFAULT_AGENT_PORT } from '../../shared/client.js';
 import {
   optionalCidr, optionalUnicast, requireAbsolutePath, requireEnum, requireHostPort, requireUuid,
 } from '../../shared/validation.js';
-import type { JobSelector } from '../migration/job-registry.js';
-import { BASELINE_FEATURES, resolvePolicy, type HostFeatures } from '../migration/policy.js';
-import type { MigrateCommand, MigrationPolicy, MigrationStatus } from '../migration/types.js';
+import type { JobSelector, MigrateRequest, MigrationStatus, RestoreRequest } from '../migration/index.js';
 import { policyRequest, policyToProto, recordToProto } from './convert-policy.js';
 
 const MODES = ['MIGRATION_MODE_UNSPECIFIED', 'MIGRATION_MODE_REMOTE', 'MIGRATION_MODE_FILE'] as const;
 
-export function commandFromRequest(request: MigrateRequest__Output, hostDefaults: MigrationPolicy, features: HostFeatures = BASELINE_FEATURES): MigrateCommand {
+/** The request's fields checked one by one; what they mean together (the policy against the host's defaults) is the core's. */
+export function requestFromProto(request: MigrateRequest__Output): MigrateRequest {
   const vmId = requireUuid('vm_id', request.vmId);
   const mode = requireEnum('mode', request.mode, MODES) === 'MIGRATION_MODE_FILE' ? 'file' : 'remote';
-  const policy = resolvePolicy(policyRequest(request.policy), hostDefaults, features);
+  const policy = policyRequest(request.policy);
   if (mode === 'file') {
     return {
       vmId, mode, dst: requireAbsolutePath('dst', request.dst), dstparams: requireAbsolutePath('dstparams', request.dstparams),
@@ -37,6 +35,10 @@ export function commandFromRequest(request: MigrateRequest__Output, hostDefaults
     throw invalidArgument('migration_network', 'give either dstqemu or migration_network, not both');
   }
   return { vmId, mode, dst: request.dst, dstparams: '', dstqemu, migrationNetwork, overwrite: false, policy };
+}
+
+export function restoreFromProto(request: { path: string; dstparams: string; paused: boolean }): RestoreRequest {
+  return { path: requireAbsolutePath('path', request.path), dstparams: requireAbsolutePath('dstparams', request.dstparams), paused: request.paused };
 }
 
 export function selectorFromRequest(job: JobSelector__Output | null): JobSelector {
@@ -60,7 +62,7 @@ export function toProgress(s: MigrationStatus): MigrationProgress {
     iteration: s.iteration,
     maxDowntimeMs: s.maxDowntimeMs,
     downtimeMs: s.downtimeMs,
-    elapsed: toDuration(s.elapsedMs),
+    elapsed: protoTimeFromMs(s.elapsedMs),
     migrateUri: s.migrateUri,
     network: s.network === 'migration' ? 'NETWORK_ROLE_MIGRATION' : s.network === 'management' ? 'NETWORK_ROLE_MANAGEMENT' : 'NETWORK_ROLE_UNSPECIFIED',
     dst: s.dst,
@@ -74,11 +76,11 @@ export function toProgress(s: MigrationStatus): MigrationProgress {
           libvirtCodeName: s.error.libvirtName ?? '', vmState: s.error.vmState ?? '',
         }
       : null,
-    startedAt: toTimestamp(s.startedAt),
-    finishedAt: s.finishedAt === undefined ? null : toTimestamp(s.finishedAt),
+    startedAt: protoTimeFromMs(s.startedAt),
+    finishedAt: s.finishedAt === undefined ? null : protoTimeFromMs(s.finishedAt),
     policy: policyToProto(s.policy),
     convergence: s.convergence.map(recordToProto),
-    completionTimeout: toDuration(s.completionTimeoutMs),
+    completionTimeout: protoTimeFromMs(s.completionTimeoutMs),
     waiting: s.waiting,
     prepareAttempts: s.prepareAttempts,
   };
@@ -86,12 +88,4 @@ export function toProgress(s: MigrationStatus): MigrationProgress {
 
 function toCounters(c: { total: number; processed: number; remaining: number }) {
   return { totalBytes: c.total, processedBytes: c.processed, remainingBytes: c.remaining };
-}
-
-export function toTimestamp(ms: number): Timestamp {
-  return { seconds: Math.floor(ms / 1000), nanos: (ms % 1000) * 1_000_000 };
-}
-
-function toDuration(ms: number): Duration {
-  return { seconds: Math.floor(ms / 1000), nanos: (ms % 1000) * 1_000_000 };
 }

@@ -12,6 +12,7 @@ import type { ListVmsResponse } from '../../shared/generated/ferry/v1/ListVmsRes
 import type { HostCapabilitiesFacts } from '../host/capabilities.js';
 import type { HostInfo, VmFacts } from '../host/host-info.js';
 import type { HostStatsFacts } from '../host/stats.js';
+import { protoTimeFromMs } from '../../shared/proto-time.js';
 
 export function createHostService(host: HostInfo): HostHandlers {
   return {
@@ -58,7 +59,7 @@ export function capabilitiesToProto(facts: HostCapabilitiesFacts): HostCapabilit
 
 export function statsToProto(stats: HostStatsFacts): HostStats {
   return {
-    time: { seconds: Math.floor(stats.time / 1000), nanos: (stats.time % 1000) * 1_000_000 },
+    time: protoTimeFromMs(stats.time),
     cpuPercent: stats.cpuPercent,
     memoryTotalBytes: stats.memoryTotalBytes,
     memoryUsedBytes: stats.memoryUsedBytes,

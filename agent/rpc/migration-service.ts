@@ -5,29 +5,19 @@
 import type { MigrationHandlers } from '../../shared/generated/ferry/v1/Migration.js';
 import { FerryError } from '../../shared/errors.js';
 import { optionalInRange } from '../../shared/validation.js';
-import type { Migrations } from '../migration/migrations.js';
-import { restoreHibernated } from '../migration/hibernation.js';
-import { LIMIT_RANGE, type HostLimits } from '../migration/limits.js';
-import type { HostFeatures } from '../migration/policy.js';
-import type { Hypervisor } from '../migration/ports.js';
-import type { MigrationPolicy } from '../migration/types.js';
-import { commandFromRequest, selectorFromRequest, toProgress } from './convert.js';
+import { type OutgoingMigrations, LIMIT_RANGE, type HostLimits } from '../migration/index.js';
+import { requestFromProto, restoreFromProto, selectorFromRequest, toProgress } from './convert.js';
 import { streamHandler, unaryHandler } from './handler.js';
 
 export function migrationService(deps: {
-  migrations: Migrations;
-  hypervisor: Hypervisor;
-  policyDefaults: () => MigrationPolicy;
-  /** What this host's libvirt/QEMU support (decides e.g. multifd compression). */
-  features?: () => Promise<HostFeatures>;
+  migrations: OutgoingMigrations;
   /** The limits SetMigrationLimits changes; without them it is UNIMPLEMENTED. */
   limits?: HostLimits;
 }): MigrationHandlers {
   const { migrations } = deps;
   return {
     Migrate: unaryHandler(async (request) => {
-      const features = deps.features ? await deps.features() : undefined;
-      const accepted = await migrations.migrate(commandFromRequest(request, deps.policyDefaults(), features));
+      const accepted = await migrations.migrate(requestFromProto(request));
       return { jobId: accepted.jobId, vmId: accepted.vmId, phase: toProgress(accepted).phase };
     }),
 
@@ -66,7 +56,7 @@ export function migrationService(deps: {
     }),
 
     Restore: unaryHandler(async (request) => {
-      const vm = await restoreHibernated(deps.hypervisor, { path: request.path, dstparams: request.dstparams, paused: request.paused });
+      const vm = await migrations.restoreSaved(restoreFromProto(request));
       return { vmId: vm.id, name: vm.name };
     }),
   };

@@ -2,10 +2,10 @@
 import type { PeerHandlers } from '../../shared/generated/ferry/v1/Peer.js';
 import type { DiskImage__Output } from '../../shared/generated/ferry/v1/DiskImage.js';
 import { optionalCidr, optionalUnicast, requireAbsolutePath, requireText, requireUuid } from '../../shared/validation.js';
-import type { DiskImageSpec } from '../migration/ports.js';
-import type { IncomingMigrations } from '../migration/incoming.js';
+import type { PrepareIncomingRequest__Output } from '../../shared/generated/ferry/v1/PrepareIncomingRequest.js';
+import type { DiskImageSpec, IncomingMigrations, PrepareIncomingArgs } from '../migration/index.js';
 import { callerOf } from './auth.js';
-import { toTimestamp } from './convert.js';
+import { protoTimeFromMs } from '../../shared/proto-time.js';
 import { unaryHandler } from './handler.js';
 
 export function peerService(incoming: IncomingMigrations): PeerHandlers {
@@ -13,24 +13,14 @@ export function peerService(incoming: IncomingMigrations): PeerHandlers {
     // The caller's certificate goes to the core as plain data: it decides
     // which source this caller may open a pinhole for (null without TLS).
     PrepareIncoming: unaryHandler(async (request, call) => {
-      const offer = await incoming.prepare({
-        vmId: requireUuid('vm_id', request.vmId),
-        jobId: requireText('job_id', request.jobId, "the source's job id"),
-        sourceHost: requireText('source_host', request.sourceHost, "the source host's name"),
-        sourceMigrationAddress: optionalUnicast('source_migration_address', requireText('source_migration_address', request.sourceMigrationAddress, "the source's migration address")),
-        dstqemu: optionalUnicast('dstqemu', request.dstqemu),
-        migrationNetwork: optionalCidr('migration_network', request.migrationNetwork),
-        copyStorage: request.copyStorage,
-        memoryBytes: request.memoryBytes,
-        disks: request.disks.map((d, i) => diskImageFrom(d, i)),
-      }, callerOf(call));
+      const offer = await incoming.prepare(prepareArgsFromProto(request), callerOf(call));
       return {
         migrateUri: offer.migrateUri,
         listenAddress: offer.listenAddress,
         port: offer.port,
         disksPort: offer.disksPort,
-        pinholeExpiresAt: toTimestamp(offer.pinholeExpiresAt),
-        dconnuri: offer.destinationUri,
+        pinholeExpiresAt: protoTimeFromMs(offer.pinholeExpiresAt),
+        dconnuri: offer.dconnuri,
         network: offer.network === 'migration' ? 'NETWORK_ROLE_MIGRATION' : 'NETWORK_ROLE_MANAGEMENT',
       };
     }),
@@ -43,6 +33,21 @@ export function peerService(incoming: IncomingMigrations): PeerHandlers {
       }, callerOf(call));
       return { pinholeClosed };
     }),
+  };
+}
+
+/** Every field's syntax, checked once here (addresses: unicast IPs); what they mean for this host is the core's. */
+export function prepareArgsFromProto(request: PrepareIncomingRequest__Output): PrepareIncomingArgs {
+  return {
+    vmId: requireUuid('vm_id', request.vmId),
+    jobId: requireText('job_id', request.jobId, "the source's job id"),
+    sourceHost: requireText('source_host', request.sourceHost, "the source host's name"),
+    sourceMigrationAddress: optionalUnicast('source_migration_address', requireText('source_migration_address', request.sourceMigrationAddress, "the source's migration address")),
+    dstqemu: optionalUnicast('dstqemu', request.dstqemu),
+    migrationNetwork: optionalCidr('migration_network', request.migrationNetwork),
+    copyStorage: request.copyStorage,
+    memoryBytes: request.memoryBytes,
+    disks: request.disks.map((d, i) => diskImageFrom(d, i)),
   };
 }
 

@@ -12,8 +12,8 @@
 import { execFile } from 'node:child_process';
 import { lstat, mkdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { FerryError, invalidArgument } from '../../shared/errors.js';
-import type { DiskImageSpec, DiskImages } from '../migration/ports.js';
+import { FerryError, invalidArgument, errorMessage } from '../../shared/errors.js';
+import type { DiskImageSpec, DiskImages } from '../migration/index.js';
 
 const FORMATS = new Set(['qcow2', 'raw']);
 
@@ -54,7 +54,7 @@ export class QemuImgImages implements DiskImages {
       return created;
     } catch (err) {
       await this.remove(created);
-      throw err instanceof FerryError ? err : new FerryError('FAILED_PRECONDITION', `creating the disk images failed: ${err instanceof Error ? err.message : String(err)}`, { field: 'disks' });
+      throw err instanceof FerryError ? err : new FerryError('FAILED_PRECONDITION', `creating the disk images failed: ${errorMessage(err)}`, { field: 'disks' });
     } finally {
       for (const p of paths) this.inFlight.delete(p);
     }

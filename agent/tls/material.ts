@@ -8,7 +8,7 @@
 import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createSecureContext } from 'node:tls';
-import { FerryError } from '../../shared/errors.js';
+import { FerryError, errorMessage } from '../../shared/errors.js';
 import { describeIdentity, identityOfX509, type CertIdentity } from './identity.js';
 
 export interface TlsFiles {
@@ -58,7 +58,7 @@ export function loadTlsMaterial(files: TlsFiles, now: number = Date.now()): TlsM
   try {
     privateKey = createPrivateKey(key);
   } catch (err) {
-    throw refused(`${files.keyFile} (tls.key_file) is not a readable PEM private key: ${messageOf(err)}`);
+    throw refused(`${files.keyFile} (tls.key_file) is not a readable PEM private key: ${errorMessage(err)}`);
   }
   if (!leaf.checkPrivateKey(privateKey)) {
     throw refused(`${files.keyFile} (tls.key_file) is not the private key of ${who}: give the key issued with it`);
@@ -66,7 +66,7 @@ export function loadTlsMaterial(files: TlsFiles, now: number = Date.now()): TlsM
   try {
     createSecureContext({ ca, cert, key });
   } catch (err) {
-    throw refused(`the TLS files are not usable together: ${messageOf(err)}`);
+    throw refused(`the TLS files are not usable together: ${errorMessage(err)}`);
   }
 
   const warnings: string[] = [];
@@ -89,7 +89,7 @@ function readPem(path: string, key: string, what: string): Buffer {
   try {
     return readFileSync(path);
   } catch (err) {
-    throw refused(`cannot read ${what} ${path} (${key}): ${messageOf(err)}`);
+    throw refused(`cannot read ${what} ${path} (${key}): ${errorMessage(err)}`);
   }
 }
 
@@ -102,7 +102,7 @@ function parseCertificate(pem: string, where: string): X509Certificate {
   try {
     return new X509Certificate(pem);
   } catch (err) {
-    throw refused(`${where} is not a valid X.509 certificate: ${messageOf(err)}`);
+    throw refused(`${where} is not a valid X.509 certificate: ${errorMessage(err)}`);
   }
 }
 
@@ -110,6 +110,3 @@ function refused(message: string): FerryError {
   return new FerryError('FAILED_PRECONDITION', message);
 }
 
-function messageOf(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}

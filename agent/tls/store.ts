@@ -12,6 +12,7 @@ import { clientCredentialsFromPem } from '../../shared/credentials.js';
 import type { Logger } from '../log.js';
 import { describeIdentity } from './identity.js';
 import { loadTlsMaterial, sameMaterial, type TlsFiles, type TlsMaterial } from './material.js';
+import { errorMessage } from '../../shared/errors.js';
 
 /** How often the files are polled for changes. */
 const POLL_INTERVAL_MS = 5000;
@@ -60,7 +61,7 @@ export class CertificateStore {
     } catch (err) {
       this.log.error('TLS reload refused: keeping the previous certificate', {
         reason,
-        error: err instanceof Error ? err.message : String(err),
+        error: errorMessage(err),
         keeping: this.material.identity.subject,
         validTo: this.material.identity.validTo.toISOString(),
       });

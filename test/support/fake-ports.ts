@@ -1,8 +1,8 @@
 // Small in-memory stand-ins for the migration core's ports, for unit tests of
 // its pure logic only (the real adapters are tested on the lab).
 import { FerryError } from '../../shared/errors.js';
-import type { Clock, DiskImageSpec, DiskImages, HostNetwork, Hypervisor, IncomingOffer, LiveMigrationPlan, LocalAddress, OpenedPinhole, PeerAgents, PinholeGate, PrepareIncomingArgs, VmDisk, VmInfo } from '../../agent/migration/ports.js';
-import { BASELINE_FEATURES, type HostFeatures } from '../../agent/migration/policy.js';
+import type { Clock, DiskImageSpec, DiskImages, HibernationFiles, HostNetwork, Hypervisor, IncomingOffer, LiveMigrationPlan, LocalAddress, OpenedPinhole, PeerAgents, PinholeGate, PrepareIncomingArgs, VmDisk, VmInfo } from '../../agent/migration/ports.js';
+import { BASELINE_FEATURES, type HostFeatures } from '../../agent/migration/policy/policy.js';
 import type { JobStats } from '../../agent/migration/types.js';
 import { sleep } from './wait.js';
 
@@ -28,7 +28,10 @@ export class FakeHypervisor implements Hypervisor {
   addVm(id: string, state: VmInfo['state'] = 'running'): void {
     this.vms.set(id, { id, name: `vm-${id.slice(0, 4)}`, state, memoryBytes: 256 << 20 });
   }
+  /** describeVm calls so far. */
+  describes = 0;
   async describeVm(id: string): Promise<VmInfo> {
+    this.describes++;
     const vm = this.vms.get(id);
     if (!vm) throw new FerryError('NOT_FOUND', `no VM ${id}`);
     return { ...vm };
@@ -39,7 +42,9 @@ export class FakeHypervisor implements Hypervisor {
   async features(): Promise<HostFeatures> {
     return this.hostFeatures;
   }
-  migrateLive(id: string, plan: LiveMigrationPlan): Promise<void> {
+  /** Perform is "sent" (plans, isMigrating) only once options.sendAfter resolves, as the adapter does. */
+  async migrateLive(id: string, plan: LiveMigrationPlan, options: { sendAfter?: Promise<void> } = {}): Promise<void> {
+    await options.sendAfter;
     this.plans.push(plan);
     return new Promise((resolve, reject) => this.pending.set(id, { resolve, reject }));
   }
@@ -127,7 +132,7 @@ export class FakePeers implements PeerAgents {
     if (next) throw next;
     if (this.prepareError) throw this.prepareError;
     this.prepared.push(args);
-    return { migrateUri: 'tcp://198.19.0.2:49152', listenAddress: '198.19.0.2', port: 49152, disksPort: 0, pinholeExpiresAt: 0, destinationUri: 'qemu+tcp://198.18.0.2/system', network: args.dstqemu ? 'migration' : 'management' };
+    return { migrateUri: 'tcp://198.19.0.2:49152', listenAddress: '198.19.0.2', port: 49152, disksPort: 0, pinholeExpiresAt: 0, dconnuri: 'qemu+tcp://198.18.0.2/system', network: args.dstqemu ? 'migration' : 'management' };
   }
   async finishIncoming(_dst: string, args: { jobId: string; success: boolean }): Promise<void> {
     this.finished.push({ jobId: args.jobId, success: args.success });
@@ -140,10 +145,13 @@ export class FakeNetwork implements HostNetwork {
     { address: '198.19.0.1', prefixLength: 24, interface: 'eth1', family: 'ipv4' },
   ]) {}
   tx = new Map<string, number>([['eth0', 0], ['eth1', 0]]);
+  /** The addresses routeTo was asked for, in order (each an `ip route get` on a real host). */
+  routed: string[] = [];
   localAddresses(): LocalAddress[] {
     return this.addresses;
   }
   async routeTo(address: string) {
+    this.routed.push(address);
     const own = address.startsWith('198.19.') ? this.addresses.find((a) => a.address.startsWith('198.19.')) : this.addresses.find((a) => a.address.startsWith('198.18.'));
     return { source: own?.address ?? '198.18.0.1', interface: own?.interface ?? 'eth0' };
   }
@@ -185,6 +193,10 @@ export class FakePinholes implements PinholeGate {
 /** A clock whose sleeps end at once (polls still yield to the event loop). */
 export const fastClock: Clock = {
   now: () => Date.now(),
+  after: (ms, fn) => {
+    const timer = setTimeout(fn, ms).unref();
+    return () => clearTimeout(timer);
+  },
   sleep: (_ms, signal) => new Promise((resolve) => (signal?.aborted ? resolve() : setTimeout(resolve, 1))),
 };
 
@@ -200,6 +212,31 @@ export class FakeDiskImages implements DiskImages {
   }
   async remove(paths: readonly string[]): Promise<void> {
     this.removed.push(...paths);
+  }
+}
+
+/** Files in memory; directories are writable unless listed in readOnlyDirs. */
+export class FakeHibernationFiles implements HibernationFiles {
+  files = new Map<string, string>();
+  readOnlyDirs = new Set<string>();
+  /** Every write and remove, in order: "write /x", "remove /y". */
+  log: string[] = [];
+  async exists(path: string): Promise<boolean> {
+    return this.files.has(path);
+  }
+  async canCreate(path: string): Promise<boolean> {
+    return !this.readOnlyDirs.has(path.slice(0, path.lastIndexOf('/')) || '/');
+  }
+  async write(path: string, content: string): Promise<void> {
+    this.log.push(`write ${path}`);
+    this.files.set(path, content);
+  }
+  async read(path: string): Promise<string | undefined> {
+    return this.files.get(path);
+  }
+  async remove(path: string): Promise<void> {
+    this.log.push(`remove ${path}`);
+    this.files.delete(path);
   }
 }
 
@@ -220,6 +257,13 @@ export class ManualClock implements Clock {
         resolve();
       }, { once: true });
     });
+  }
+  after(ms: number, fn: () => void): () => void {
+    const stop = new AbortController();
+    void this.sleep(ms, stop.signal).then(() => {
+      if (!stop.signal.aborted) fn();
+    });
+    return () => stop.abort();
   }
   /** Moves time forward, waking sleepers in order and letting each run. */
   async advance(ms: number): Promise<void> {

@@ -1,6 +1,6 @@
 // What the unit tests of the migration core share: a command as the Migration
-// service would hand it over (every policy default resolved), and a job's end.
-import type { Migrations } from '../../agent/migration/migrations.js';
+// service would hand it over (every policy default resolved), and waits.
+import type { OutgoingMigrations } from '../../agent/migration/outgoing/outgoing-migrations.js';
 import type { MigrateCommand, MigrationPolicy, MigrationStatus } from '../../agent/migration/types.js';
 
 export function remoteCommand(vmId: string, extra: Partial<MigrateCommand> = {}, policy: Partial<MigrationPolicy> = {}): MigrateCommand {
@@ -15,7 +15,7 @@ export function remoteCommand(vmId: string, extra: Partial<MigrateCommand> = {},
 }
 
 /** The job's last status, once it has ended. */
-export async function finalOf(migrations: Migrations, jobId: string): Promise<MigrationStatus> {
+export async function finalOf(migrations: OutgoingMigrations, jobId: string): Promise<MigrationStatus> {
   let last: MigrationStatus | undefined;
   await migrations.watch({ jobId }, (s) => (last = s)).done;
   return last!;

@@ -16,9 +16,9 @@ import { unixDialer } from '../../agent/libvirt/rpc/dialers/unix.js';
 import type { Dialer } from '../../agent/libvirt/rpc/dialers/dialer.js';
 import { FrameDecoder } from '../../agent/libvirt/wire/frame-decoder.js';
 import {
-  encodePacket, KEEPALIVE_PROC_PING, KEEPALIVE_PROC_PONG, KEEPALIVE_PROGRAM, MessageStatus, MessageType,
-  REMOTE_PROGRAM, type PacketHeader,
+  encodePacket, KEEPALIVE_PROC_PING, KEEPALIVE_PROC_PONG, KEEPALIVE_PROGRAM, MessageStatus, MessageType, type PacketHeader,
 } from '../../agent/libvirt/wire/packet.js';
+import { REMOTE_PROGRAM } from '../../agent/libvirt/generated/remote_protocol.gen.js';
 import { XdrReader } from '../../agent/libvirt/wire/xdr-reader.js';
 import type { XdrWriter } from '../../agent/libvirt/wire/xdr-writer.js';
 import { sleep } from './wait.js';

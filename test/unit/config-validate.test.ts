@@ -33,7 +33,7 @@ test('an empty file gives every default, typed and frozen', () => {
   assert.equal(config.listen.address, '0.0.0.0');
   assert.equal(config.tls.insecure, false);
   assert.equal(config.libvirt.socket, '/run/libvirt/libvirt-sock');
-  assert.equal(config.libvirt.destinationUriTemplate, 'qemu+tls://{host}/system');
+  assert.equal(config.libvirt.dconnuriTemplate, 'qemu+tls://{host}/system');
   assert.deepEqual(config.migration.portRange, { first: 49152, last: 49215 });
   assert.equal(config.migration.network, null);
   assert.equal(config.firewall.backend, 'iptables');

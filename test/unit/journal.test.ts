@@ -27,6 +27,30 @@ test('records survive a new instance, and the last of concurrent writes wins', a
   }
 });
 
+test('writes that wait behind one in progress are merged: one fsync for the newest, every caller answered once it is durable', async () => {
+  const dir = scratch();
+  try {
+    const journal = new FileJournal<{ phase: string }>(dir);
+    const landed: string[] = [];
+    const internals = journal as unknown as { writeNow: (r: { data: { phase: string } }) => Promise<void> };
+    const writeNow = internals.writeNow.bind(journal);
+    internals.writeNow = async (record) => {
+      await writeNow(record);
+      landed.push(record.data.phase);
+    };
+    const first = journal.write('job-1', false, { phase: 'queued' });
+    await new Promise((r) => setImmediate(r)); // the first write is under way
+    const later = ['preparing', 'migrating', 'completed'].map((phase, i) => journal.write('job-1', i === 2, { phase }));
+    await Promise.all([first, ...later]);
+    assert.deepEqual(landed, ['queued', 'completed'], 'the two snapshots in between were never written');
+    assert.deepEqual(new FileJournal<{ phase: string }>(dir).load().map((r) => [r.data.phase, r.finished]), [['completed', true]]);
+    await journal.write('job-1', true, { phase: 'completed again' });
+    assert.deepEqual(landed, ['queued', 'completed', 'completed again'], 'a write with nothing in progress is not held back');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('a torn file is reported and skipped; old finished jobs are pruned, unfinished ones kept', async () => {
   const dir = scratch();
   let now = 1_000_000;

@@ -2,10 +2,10 @@
 // completion-timeout arithmetic, the stall timeout, and the retry backoff.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { backoffDelayMs, DEFAULT_BACKOFF } from '../../agent/migration/backoff.js';
-import { completionTimeoutMs, ConvergenceTracker, type Sample } from '../../agent/migration/convergence.js';
-import { BUILTIN_DEFAULTS } from '../../agent/migration/policy.js';
-import { repeatInterval, ScheduleCursor } from '../../agent/migration/schedule.js';
+import { backoffDelayMs, DEFAULT_BACKOFF } from '../../agent/migration/outgoing/backoff.js';
+import { completionTimeoutMs, ConvergenceTracker, type Sample } from '../../agent/migration/convergence/convergence.js';
+import { BUILTIN_DEFAULTS } from '../../agent/migration/policy/policy.js';
+import { repeatInterval, ScheduleCursor } from '../../agent/migration/policy/schedule.js';
 import type { ConvergenceStep, MigrationPolicy } from '../../agent/migration/types.js';
 
 const GIB = 1024 ** 3;

@@ -11,8 +11,8 @@ import path from 'node:path';
 import { diskImagesOf } from '../../agent/hypervisor/domain-disks.js';
 import { featuresOf, migrateFlags, migrateParams } from '../../agent/hypervisor/migrate-params.js';
 import { constants as c } from '../../agent/libvirt/index.js';
-import { IncomingMigrations } from '../../agent/migration/incoming.js';
-import type { LiveMigrationPlan, PrepareIncomingArgs } from '../../agent/migration/ports.js';
+import { IncomingMigrations } from '../../agent/migration/incoming/incoming-migrations.js';
+import { systemClock, type LiveMigrationPlan, type PrepareIncomingArgs } from '../../agent/migration/ports.js';
 import { createArgs, QemuImgImages } from '../../agent/storage/qemu-img-images.js';
 import { FerryError, isFerryError } from '../../shared/errors.js';
 import { FakeDiskImages, FakeNetwork, FakePinholes } from '../support/fake-ports.js';
@@ -42,7 +42,7 @@ test('the disks to copy: writable file and block disks, with their backing image
 });
 
 const PLAN: LiveMigrationPlan = {
-  destinationUri: 'qemu+tls://lab2/system', migrateUri: 'tcp://198.19.0.2:49152', listenAddress: '198.19.0.2', bandwidthMibps: 0,
+  dconnuri: 'qemu+tls://lab2/system', migrateUri: 'tcp://198.19.0.2:49152', listenAddress: '198.19.0.2', bandwidthMibps: 0,
   parallelConnections: 1, compression: 'none', autoConverge: false, postCopy: false, encrypted: false, copyStorage: 'none', migrateDisks: [], initialDowntimeMs: 300,
 };
 
@@ -72,7 +72,7 @@ test('host features from the versions libvirt reports', () => {
 function destination(images?: FakeDiskImages) {
   const pinholes = new FakePinholes();
   const network = new FakeNetwork([{ address: '198.19.0.2', prefixLength: 24, interface: 'eth1', family: 'ipv4' }]);
-  const incoming = new IncomingMigrations({ network, pinholes, peerLibvirtUri: '', pinholeTtlMs: 10_000, reservationTtlMs: 60_000, maxIncoming: () => 2, ...(images ? { images } : {}) });
+  const incoming = new IncomingMigrations({ network, pinholes, dconnuri: '', pinholeTtlMs: 10_000, reservationTtlMs: 60_000, clock: systemClock, maxIncoming: () => 2, ...(images ? { images } : {}) });
   return { incoming, pinholes };
 }
 const DISK = { target: 'vda', path: '/var/lib/libvirt/images/a.qcow2', format: 'qcow2', capacityBytes: 1 << 30 };

@@ -2,10 +2,11 @@
 // phases of a job, failure and cancel paths, and the outgoing limit.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Migrations } from '../../agent/migration/migrations.js';
+import { OutgoingMigrations } from '../../agent/migration/outgoing/outgoing-migrations.js';
+import { BUILTIN_DEFAULTS } from '../../agent/migration/policy/policy.js';
 import type { MigrateCommand } from '../../agent/migration/types.js';
 import { isFerryError, FerryError } from '../../shared/errors.js';
-import { FakeHypervisor, FakeNetwork, FakePeers, fastClock, stats } from '../support/fake-ports.js';
+import { FakeHibernationFiles, FakeHypervisor, FakeNetwork, FakePeers, fastClock, stats } from '../support/fake-ports.js';
 import { finalOf, remoteCommand } from '../support/migration-fixtures.js';
 import { sleep, until } from '../support/wait.js';
 
@@ -19,9 +20,9 @@ function setup(maxOutgoing = 2) {
   const peers = new FakePeers();
   const network = new FakeNetwork();
   const transitions: string[] = [];
-  const migrations = new Migrations({
-    hypervisor, peers, network, clock: fastClock, hostName: 'lab1', callTimeoutMs: 1000, pollIntervalMs: 5,
-    destinationUriTemplate: 'qemu+tcp://{host}/system', maxOutgoing: () => maxOutgoing, retentionMs: 60_000,
+  const migrations = new OutgoingMigrations({
+    hypervisor, peers, network, hibernationFiles: new FakeHibernationFiles(), clock: fastClock, hostName: 'lab1', abortWaitMs: 2000, answerWaitMs: 4000, pollIntervalMs: 5,
+    dconnuriTemplate: 'qemu+tcp://{host}/system', maxOutgoing: () => maxOutgoing, retentionMs: 60_000,
     onTransition: (s) => transitions.push(`${s.jobId.slice(0, 4)}:${s.phase}`),
   });
   return { hypervisor, peers, network, migrations, transitions };
@@ -50,7 +51,7 @@ test('a successful migration goes preparing → migrating → completed, with th
   await until('perform', () => hypervisor.isMigrating(VM));
   assert.equal(peers.prepared[0]!.sourceMigrationAddress, '198.19.0.1');
   assert.equal(hypervisor.plans[0]!.migrateUri, 'tcp://198.19.0.2:49152');
-  assert.equal(hypervisor.plans[0]!.destinationUri, 'qemu+tcp://198.18.0.2/system');
+  assert.equal(hypervisor.plans[0]!.dconnuri, 'qemu+tcp://198.18.0.2/system');
   hypervisor.current = stats(100, 300);
   await until('progress', () => migrations.status({ jobId: accepted.jobId }).progressPercent === 25);
   hypervisor.current = stats(50, 950); // a new pass: the percentage must not go back
@@ -171,4 +172,43 @@ test('a migration whose data remaining reaches no new low for the stall timeout 
   assert.match(final.error?.message ?? '', /no progress for 1 s/);
   assert.deepEqual(hypervisor.aborted, [VM]);
   assert.equal(final.error?.vmState, 'running on source');
+});
+
+test('Migrate resolves the caller\'s policy in the core: the host\'s defaults (read at every call), then what its libvirt supports', async () => {
+  const hypervisor = new FakeHypervisor();
+  let defaults = { ...BUILTIN_DEFAULTS, maxBandwidthMibps: 500 };
+  const migrations = new OutgoingMigrations({
+    hypervisor, peers: new FakePeers(), network: new FakeNetwork(), hibernationFiles: new FakeHibernationFiles(), clock: fastClock, hostName: 'lab1', abortWaitMs: 2000, answerWaitMs: 4000, pollIntervalMs: 5,
+    dconnuriTemplate: 'qemu+tcp://{host}/system', maxOutgoing: () => 2, retentionMs: 60_000, policyDefaults: () => defaults,
+  });
+  hypervisor.addVm(VM);
+  hypervisor.addVm(VM2);
+  hypervisor.hostFeatures = { multifdCompression: true, postCopyWithParallel: false, versions: 'libvirt 10.0.0, QEMU 8.2.0' };
+  const first = await migrations.migrate({ ...command(VM), policy: { parallelConnections: 4 } });
+  assert.equal(first.policy.maxBandwidthMibps, 500, 'unset: the host default');
+  assert.equal(first.policy.parallelConnections, 4);
+  assert.equal(first.policy.compression, 'zstd', 'multifd with a libvirt that compresses it');
+  defaults = { ...defaults, maxBandwidthMibps: 100 };
+  const second = await migrations.migrate({ ...command(VM2), policy: { maxBandwidthMibps: 50 } });
+  assert.equal(second.policy.maxBandwidthMibps, 50, 'set: the caller\'s');
+  await assert.rejects(migrations.migrate({ ...command(VM), policy: { preset: 'fastest' } }), (e) => isFerryError(e, 'INVALID_ARGUMENT') && /unknown preset/.test(e.message));
+  await assert.rejects(
+    migrations.migrate({ ...command(VM), policy: { parallelConnections: 2, postCopy: true } }),
+    (e) => isFerryError(e, 'INVALID_ARGUMENT') && /QEMU >= 10\.1 \(this host: libvirt 10\.0\.0, QEMU 8\.2\.0\)/.test(e.message),
+  );
+  await until('both perform', () => hypervisor.isMigrating(VM) && hypervisor.isMigrating(VM2));
+  hypervisor.complete(VM);
+  hypervisor.complete(VM2);
+  assert.equal((await finalOf(migrations, second.jobId)).phase, 'completed');
+});
+
+test('from Migrate to perform, each look-up once: one describe of the VM, one route (to dstqemu, where the destination listens)', async () => {
+  const { hypervisor, network, migrations } = setup();
+  hypervisor.addVm(VM);
+  const { jobId } = await migrations.migrate(command());
+  await until('perform', () => hypervisor.isMigrating(VM));
+  assert.equal(hypervisor.describes, 1);
+  assert.deepEqual(network.routed, ['198.19.0.2']);
+  hypervisor.complete(VM);
+  assert.equal((await finalOf(migrations, jobId)).phase, 'completed');
 });

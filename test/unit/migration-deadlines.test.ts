@@ -1,20 +1,22 @@
-// Deadlines: no libvirt call is waited on forever. An abort that never
-// answers is reported (a warning, and CancelMigration answers
+// Deadlines: no libvirt call is waited on forever. The libvirt adapter bounds
+// every short call itself (tested below over a mock libvirtd), while long
+// ones end when the connection drops; the core adds no deadline of its own
+// to a call, and bounds only its waits for a job's end: an abort the adapter
+// reports unanswered is reported (a warning, and CancelMigration answers
 // DEADLINE_EXCEEDED); a failure path that lost libvirt waits for it, bounded,
-// before it reports the VM's state; and the libvirt adapter bounds every
-// short call itself, while long ones end when the connection drops.
+// before it reports the VM's state.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Migrations } from '../../agent/migration/migrations.js';
-import { MigrationJob } from '../../agent/migration/migration-job.js';
-import { runHibernation } from '../../agent/migration/hibernation.js';
+import { OutgoingMigrations } from '../../agent/migration/outgoing/outgoing-migrations.js';
+import { MigrationJob } from '../../agent/migration/jobs/migration-job.js';
+import { runHibernation } from '../../agent/migration/outgoing/hibernation.js';
 import type { VmInfo } from '../../agent/migration/ports.js';
 import type { MigrateCommand } from '../../agent/migration/types.js';
 import { LibvirtHypervisor } from '../../agent/hypervisor/libvirt-hypervisor.js';
 import { ReconnectingClient } from '../../agent/libvirt/index.js';
 import { decodeRemoteDomainLookupByUuidArgs, encodeRemoteDomainLookupByUuidRet } from '../../agent/libvirt/generated/remote_protocol.gen.js';
 import { FerryError, isFerryError } from '../../shared/errors.js';
-import { FakeHypervisor, FakeNetwork, FakePeers, fastClock, stats } from '../support/fake-ports.js';
+import { FakeHibernationFiles, FakeHypervisor, FakeNetwork, FakePeers, fastClock, stats } from '../support/fake-ports.js';
 import { MockLibvirtd } from '../support/mock-libvirtd.js';
 import { finalOf, remoteCommand } from '../support/migration-fixtures.js';
 import { sleep, until } from '../support/wait.js';
@@ -26,6 +28,7 @@ const command = (extra: Partial<MigrateCommand> = {}) => remoteCommand(VM, extra
 
 /** A hypervisor that can hang its abort and lose (then regain) its connection. */
 class UnreliableHypervisor extends FakeHypervisor {
+  /** abort never answered: rejected DEADLINE_EXCEEDED after CALL_MS, as the adapter's deadline does. */
   abortHangs = false;
   /** abort accepted, but the migration does not end (a QEMU that does not answer). */
   abortIgnored = false;
@@ -35,7 +38,8 @@ class UnreliableHypervisor extends FakeHypervisor {
   override async abortJob(id: string): Promise<void> {
     if (this.abortHangs) {
       this.calls.push('abort (hangs)');
-      return new Promise<void>(() => {});
+      await new Promise((r) => setTimeout(r, CALL_MS));
+      throw new FerryError('DEADLINE_EXCEEDED', `libvirt did not answer within ${CALL_MS / 1000} s (abort job, ${id})`);
     }
     if (this.abortIgnored) {
       this.calls.push('abort (ignored)');
@@ -53,9 +57,9 @@ class UnreliableHypervisor extends FakeHypervisor {
 function setup() {
   const hypervisor = new UnreliableHypervisor();
   const peers = new FakePeers();
-  const migrations = new Migrations({
-    hypervisor, peers, network: new FakeNetwork(), clock: fastClock, hostName: 'lab1', callTimeoutMs: CALL_MS, pollIntervalMs: 5,
-    destinationUriTemplate: 'qemu+tcp://{host}/system', maxOutgoing: () => 2, retentionMs: 60_000,
+  const migrations = new OutgoingMigrations({
+    hypervisor, peers, network: new FakeNetwork(), hibernationFiles: new FakeHibernationFiles(), clock: fastClock, hostName: 'lab1', abortWaitMs: 2 * CALL_MS, answerWaitMs: 4 * CALL_MS, pollIntervalMs: 5,
+    dconnuriTemplate: 'qemu+tcp://{host}/system', maxOutgoing: () => 2, retentionMs: 60_000,
   });
   hypervisor.addVm(VM);
   return { hypervisor, peers, migrations };
@@ -63,7 +67,7 @@ function setup() {
 
 
 
-test('an abort that never answers: CancelMigration answers DEADLINE_EXCEEDED within the call deadline and the job says so', async () => {
+test('an abort the adapter reports unanswered: CancelMigration answers DEADLINE_EXCEEDED at once and the job says so', async () => {
   const { hypervisor, migrations } = setup();
   hypervisor.abortHangs = true;
   const { jobId } = await migrations.migrate(command());
@@ -71,13 +75,13 @@ test('an abort that never answers: CancelMigration answers DEADLINE_EXCEEDED wit
   hypervisor.current = stats(100, 300);
   const started = Date.now();
   await assert.rejects(migrations.cancel({ jobId }), (e) =>
-    isFerryError(e, 'DEADLINE_EXCEEDED') && e.message === `libvirt did not answer abort within ${CALL_MS / 1000} s; the migration may still be running`);
+    isFerryError(e, 'DEADLINE_EXCEEDED') && e.message === `the abort was not answered (libvirt did not answer within 0.2 s (abort job, ${VM})); the migration may still be running`);
   const took = Date.now() - started;
   assert.ok(took >= CALL_MS && took < CALL_MS + 500, `cancel took ${took} ms`);
   const status = migrations.status({ jobId });
   // Not FAILED: libvirt may still be copying, and may yet complete.
   assert.equal(status.phase, 'migrating');
-  assert.ok(status.warnings.some((w) => w.includes('did not answer abort within 0.2 s; the migration may still be running')), status.warnings.join('; '));
+  assert.ok(status.warnings.some((w) => w.includes('the abort was not answered (libvirt did not answer within 0.2 s (abort job')), status.warnings.join('; '));
   hypervisor.complete(VM);
   assert.equal((await finalOf(migrations, jobId)).phase, 'completed');
 });
@@ -149,22 +153,19 @@ test('libvirt lost, and the VM has left this host once it answers: libvirt compl
 test('a save whose connection dropped but which stopped the VM completed: its files stay', async () => {
   const hypervisor = new UnreliableHypervisor();
   hypervisor.addVm(VM);
-  const { mkdtempSync, existsSync } = await import('node:fs');
-  const { join } = await import('node:path');
-  const { tmpdir } = await import('node:os');
-  const dir = mkdtempSync(join(tmpdir(), 'ferry-deadlines-'));
-  const cmd = command({ mode: 'file', dst: join(dir, 'vm.save'), dstparams: join(dir, 'vm.json') });
+  const files = new FakeHibernationFiles();
+  const cmd = command({ mode: 'file', dst: '/var/lib/ferry/vm.save', dstparams: '/var/lib/ferry/vm.json' });
   hypervisor.save = async (...args: unknown[]) => {
     const [id, path] = args as [string, string];
-    const { writeFileSync } = await import('node:fs');
-    writeFileSync(path, 'state');
+    await files.write(path, 'state');
     hypervisor.vms.get(id)!.state = 'shutoff';
     throw new FerryError('UNAVAILABLE', 'lost the connection to libvirtd before it answered');
   };
   const job = new MigrationJob('job-1', cmd, () => Date.now(), 'preparing');
-  await runHibernation(job, { hypervisor, clock: fastClock, callTimeoutMs: CALL_MS, pollIntervalMs: 5 });
+  await runHibernation(job, { hypervisor, hibernationFiles: files, clock: fastClock, answerWaitMs: 4 * CALL_MS, pollIntervalMs: 5 });
   assert.equal(job.phase, 'completed');
-  assert.ok(existsSync(cmd.dst) && existsSync(cmd.dstparams), 'the saved state and its definition are kept');
+  assert.ok(files.files.has(cmd.dst) && files.files.has(cmd.dstparams), 'the saved state and its definition are kept');
+  assert.ok(!files.log.some((l) => l.startsWith('remove')), files.log.join('; '));
 });
 
 // ---- The adapter over a mock libvirtd ----
@@ -215,7 +216,7 @@ test('adapter: a migration has no deadline but ends, UNAVAILABLE and saying why,
   try {
     mock.on('DOMAIN_MIGRATE_PERFORM3_PARAMS', () => ({ hang: true }));
     const perform = hypervisor.migrateLive(VM, {
-      destinationUri: 'qemu+tls://lab2/system', migrateUri: 'tcp://198.19.0.2:49152', listenAddress: '198.19.0.2', bandwidthMibps: 0,
+      dconnuri: 'qemu+tls://lab2/system', migrateUri: 'tcp://198.19.0.2:49152', listenAddress: '198.19.0.2', bandwidthMibps: 0,
       parallelConnections: 1, compression: 'none', autoConverge: false, postCopy: false, encrypted: false, copyStorage: 'none', migrateDisks: [], initialDowntimeMs: 0,
     });
     const outcome = perform.then(() => 'resolved', (e: unknown) => e);

@@ -3,9 +3,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { PRESETS as CONFIG_PRESETS } from '../../agent/config/fields.js';
-import { BASELINE_FEATURES, BUILTIN_DEFAULTS, resolvePolicy, type HostFeatures } from '../../agent/migration/policy.js';
-import { PRESET_NAMES, PRESETS } from '../../agent/migration/presets.js';
-import { validateSchedule } from '../../agent/migration/schedule.js';
+import { BASELINE_FEATURES, BUILTIN_DEFAULTS, resolvePolicy, type HostFeatures } from '../../agent/migration/policy/policy.js';
+import { PRESET_NAMES, PRESETS } from '../../agent/migration/policy/presets.js';
+import { validateSchedule } from '../../agent/migration/policy/schedule.js';
 import type { ConvergenceStep } from '../../agent/migration/types.js';
 import { isFerryError } from '../../shared/errors.js';
 

@@ -5,9 +5,9 @@
 // (test/e2e/migrate-restart.test.ts) does the same with real processes.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { JobJournal, type JournaledJob } from '../../agent/migration/job-journal.js';
-import { Migrations } from '../../agent/migration/migrations.js';
-import { FakeHypervisor, FakeNetwork, FakePeers, fastClock, stats } from '../support/fake-ports.js';
+import { JobJournal, type JournaledJob } from '../../agent/migration/jobs/job-journal.js';
+import { OutgoingMigrations } from '../../agent/migration/outgoing/outgoing-migrations.js';
+import { FakeHibernationFiles, FakeHypervisor, FakeNetwork, FakePeers, fastClock, stats } from '../support/fake-ports.js';
 import { MemoryJournal } from '../support/memory-journal.js';
 import { isFerryError } from '../../shared/errors.js';
 import { finalOf, remoteCommand } from '../support/migration-fixtures.js';
@@ -21,9 +21,9 @@ const command = (vmId = VM) => remoteCommand(vmId);
 function agentRun(disk: MemoryJournal<JournaledJob>, host: { hypervisor: FakeHypervisor; network: FakeNetwork }, maxOutgoing: number | (() => number) = 2) {
   const peers = new FakePeers();
   const journal = new JobJournal(disk, (id, err) => assert.fail(`journal write of ${id} failed: ${String(err)}`), Date.now);
-  const migrations = new Migrations({
-    ...host, peers, clock: fastClock, hostName: 'lab1', callTimeoutMs: 1000, pollIntervalMs: 5,
-    destinationUriTemplate: 'qemu+tcp://{host}/system', maxOutgoing: typeof maxOutgoing === 'number' ? () => maxOutgoing : maxOutgoing, retentionMs: 60_000, journal,
+  const migrations = new OutgoingMigrations({
+    ...host, peers, hibernationFiles: new FakeHibernationFiles(), clock: fastClock, hostName: 'lab1', abortWaitMs: 2000, answerWaitMs: 4000, pollIntervalMs: 5,
+    dconnuriTemplate: 'qemu+tcp://{host}/system', maxOutgoing: typeof maxOutgoing === 'number' ? () => maxOutgoing : maxOutgoing, retentionMs: 60_000, journal,
   });
   return { migrations, peers, journal };
 }
@@ -59,7 +59,7 @@ test('the journal holds the request, the phase and the NIC baseline while the jo
 test('a libvirt job still running after a restart is followed: COMPLETED with libvirt\'s final counters and the NIC traffic since the copy began', async () => {
   const { disk, host, jobId } = await dieMidMigration();
   const second = agentRun(disk, host, 0); // a limit of 0 must not hold back a migration libvirt is running
-  assert.equal(second.migrations.restore(disk.load().map((r) => r.data)), 1);
+  assert.equal(second.migrations.recover(disk.load().map((r) => r.data)), 1);
   await until('the reattach warning', () => second.migrations.status({ jobId }).warnings.some((w) => /reattached/.test(w)));
   assert.equal(second.migrations.status({ jobId }).phase, 'migrating');
   host.hypervisor.current = stats(200, 200);
@@ -82,7 +82,7 @@ test('a migration that ended without completing while the agent was down: FAILED
   host.hypervisor.current = stats(0, 0, { type: 'none' });
   host.hypervisor.vms.get(VM)!.state = 'paused';
   const second = agentRun(disk, host);
-  second.migrations.restore(disk.load().map((r) => r.data));
+  second.migrations.recover(disk.load().map((r) => r.data));
   const final = await finalOf(second.migrations, jobId);
   assert.equal(final.phase, 'failed');
   assert.equal(final.error?.step, 'recover');
@@ -96,7 +96,7 @@ test('a migration that completed while the agent was down: COMPLETED, with a war
   host.hypervisor.current = stats(0, 0, { type: 'none' });
   host.hypervisor.vms.delete(VM);
   const second = agentRun(disk, host);
-  second.migrations.restore(disk.load().map((r) => r.data));
+  second.migrations.recover(disk.load().map((r) => r.data));
   const lastJournaled = disk.records.get(jobId)!.data.status.data;
   const final = await finalOf(second.migrations, jobId);
   assert.equal(final.phase, 'completed');
@@ -107,7 +107,7 @@ test('a migration that completed while the agent was down: COMPLETED, with a war
 test('a reattached job can be cancelled: libvirt\'s job is aborted and the job ends CANCELLED with the VM on the source', async () => {
   const { disk, host, jobId } = await dieMidMigration();
   const second = agentRun(disk, host);
-  second.migrations.restore(disk.load().map((r) => r.data));
+  second.migrations.recover(disk.load().map((r) => r.data));
   const cancelled = await second.migrations.cancel({ jobId });
   assert.equal(cancelled.phase, 'cancelled');
   assert.equal(cancelled.error?.vmState, 'running on source');
@@ -124,7 +124,7 @@ test('a job that was still queued is queued again by the next run and completes;
   await first.journal.freeze();
   await first.migrations.cancel({ jobId }); // the first run "dies": its end is not journaled
   const second = agentRun(disk, host);
-  assert.equal(second.migrations.restore(disk.load().map((r) => r.data)), 1);
+  assert.equal(second.migrations.recover(disk.load().map((r) => r.data)), 1);
   await until('perform by the new run', () => host.hypervisor.isMigrating(VM));
   assert.equal(second.peers.prepared.length, 1, 'the destination was asked to prepare once, by the new run');
   host.hypervisor.complete(VM);
@@ -134,7 +134,7 @@ test('a job that was still queued is queued again by the next run and completes;
   await until('the final record', () => disk.records.get(jobId)!.finished);
   const writes = disk.writes;
   const third = agentRun(disk, host);
-  assert.equal(third.migrations.restore(disk.load().map((r) => r.data)), 0);
+  assert.equal(third.migrations.recover(disk.load().map((r) => r.data)), 0);
   assert.equal(third.migrations.status({ jobId }).phase, 'completed');
   assert.equal(disk.writes, writes, 'restoring a finished job does not rewrite (and so renew) its record');
 });
@@ -153,12 +153,11 @@ test('a job that was preparing when the agent died: the destination drops its re
   await until('the preparing record', () => disk.records.get(jobId)?.data.status.phase === 'preparing');
   await first.journal.freeze();
   const second = agentRun(disk, host);
-  second.migrations.restore(disk.load().map((r) => r.data));
+  second.migrations.recover(disk.load().map((r) => r.data));
   await until('perform by the new run', () => host.hypervisor.isMigrating(VM));
   assert.deepEqual(second.peers.finished, [{ jobId, success: false }], 'the first reservation was dropped first');
   host.hypervisor.complete(VM);
   assert.equal((await finalOf(second.migrations, jobId)).phase, 'completed');
-  await first.migrations.cancel({ jobId }); // the dead run's job, so that its deadline timer does not outlive the test
 });
 
 test('a stopping agent refuses new jobs with UNAVAILABLE, touching nothing', async () => {
@@ -176,9 +175,9 @@ test('a stopping agent refuses new jobs with UNAVAILABLE, touching nothing', asy
 test('max_retained: beyond it the oldest finished jobs are forgotten, running ones never', async () => {
   const host = { hypervisor: new FakeHypervisor(), network: new FakeNetwork() };
   const peers = new FakePeers();
-  const migrations = new Migrations({
-    ...host, peers, clock: fastClock, hostName: 'lab1', callTimeoutMs: 1000, pollIntervalMs: 5,
-    destinationUriTemplate: 'qemu+tcp://{host}/system', maxOutgoing: () => 5, retentionMs: 60_000, maxRetained: 2,
+  const migrations = new OutgoingMigrations({
+    ...host, peers, hibernationFiles: new FakeHibernationFiles(), clock: fastClock, hostName: 'lab1', abortWaitMs: 2000, answerWaitMs: 4000, pollIntervalMs: 5,
+    dconnuriTemplate: 'qemu+tcp://{host}/system', maxOutgoing: () => 5, retentionMs: 60_000, maxRetained: 2,
   });
   const ids: string[] = [];
   for (let i = 0; i < 3; i++) {
@@ -193,4 +192,29 @@ test('max_retained: beyond it the oldest finished jobs are forgotten, running on
   }
   assert.deepEqual(migrations.list(false).map((s) => s.jobId).sort(), ids.slice(1).sort());
   assert.throws(() => migrations.status({ jobId: ids[0]! }), (e) => isFerryError(e, 'NOT_FOUND'));
+});
+
+test('libvirt\'s perform is sent only once the MIGRATING record (with its NIC baseline) is on disk', async () => {
+  const disk = new MemoryJournal<JournaledJob>();
+  const host = { hypervisor: new FakeHypervisor(), network: new FakeNetwork() };
+  host.hypervisor.addVm(VM);
+  const slowDisk = disk.write.bind(disk);
+  let release = () => {};
+  disk.write = async (jobId, finished, data) => {
+    if (data.status.phase === 'migrating') await new Promise<void>((r) => (release = r)); // an fsync that takes its time
+    return slowDisk(jobId, finished, data);
+  };
+  const run = agentRun(disk, host);
+  const { jobId } = await run.migrations.migrate(command());
+  await until('MIGRATING', () => run.migrations.status({ jobId }).phase === 'migrating');
+  await new Promise((r) => setTimeout(r, 20));
+  assert.equal(host.hypervisor.isMigrating(VM), false, 'not sent while the record is being written');
+  assert.notEqual(disk.records.get(jobId)?.data.status.phase, 'migrating');
+  release();
+  await until('perform', () => host.hypervisor.isMigrating(VM));
+  const onDisk = disk.records.get(jobId)!.data;
+  assert.equal(onDisk.status.phase, 'migrating');
+  assert.ok(onDisk.nicBaseline, 'the baseline a restarted agent measures the copy against');
+  host.hypervisor.complete(VM);
+  assert.equal((await finalOf(run.migrations, jobId)).phase, 'completed');
 });

@@ -3,11 +3,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { HostLimits } from '../../agent/migration/limits.js';
-import { Migrations } from '../../agent/migration/migrations.js';
+import { OutgoingMigrations } from '../../agent/migration/outgoing/outgoing-migrations.js';
 import type { IncomingOffer, PrepareIncomingArgs } from '../../agent/migration/ports.js';
 import type { ConvergenceStep, MigrateCommand, MigrationPolicy } from '../../agent/migration/types.js';
 import { FerryError } from '../../shared/errors.js';
-import { FakeHypervisor, FakeNetwork, FakePeers, fastClock, stats } from '../support/fake-ports.js';
+import { FakeHibernationFiles, FakeHypervisor, FakeNetwork, FakePeers, fastClock, ManualClock, stats } from '../support/fake-ports.js';
 import { finalOf } from '../support/migration-fixtures.js';
 import { sleep, until } from '../support/wait.js';
 
@@ -28,13 +28,13 @@ function command(vmId: string, policy: Partial<MigrationPolicy> = {}, dst = '198
   };
 }
 
-function setup(options: { maxOutgoing?: number; limits?: HostLimits; peers?: FakePeers } = {}) {
+function setup(options: { maxOutgoing?: number; limits?: HostLimits; peers?: FakePeers; clock?: ManualClock } = {}) {
   const hypervisor = new FakeHypervisor();
   const peers = options.peers ?? new FakePeers();
   const limits = options.limits ?? new HostLimits({ maxOutgoing: options.maxOutgoing ?? 2, maxIncoming: 2 });
-  const migrations = new Migrations({
-    hypervisor, peers, network: new FakeNetwork(), clock: fastClock, hostName: 'lab1', callTimeoutMs: 1000, pollIntervalMs: 5,
-    destinationUriTemplate: 'qemu+tcp://{host}/system', maxOutgoing: () => limits.maxOutgoing, retentionMs: 60_000,
+  const migrations = new OutgoingMigrations({
+    hypervisor, peers, network: new FakeNetwork(), hibernationFiles: new FakeHibernationFiles(), clock: options.clock ?? fastClock, hostName: 'lab1', abortWaitMs: 2000, answerWaitMs: 4000, pollIntervalMs: 5,
+    dconnuriTemplate: 'qemu+tcp://{host}/system', maxOutgoing: () => limits.maxOutgoing, retentionMs: 60_000,
     backoff: { initialMs: 5, maxMs: 20, jitter: 0 },
   });
   limits.onChange(() => migrations.limitsChanged());
@@ -123,11 +123,16 @@ test('an ABORT step aborts: FAILED at step converge, ABORTED, the schedule named
 });
 
 test('the completion timeout aborts a migration that never converges: DEADLINE_EXCEEDED at step converge', async () => {
-  const { hypervisor, migrations } = setup();
+  const clock = new ManualClock();
+  const { hypervisor, migrations } = setup({ clock });
   hypervisor.addVm(VM); // 256 MiB: counted as 1 GiB, so 1 s/GiB is a 1 s timeout
   const { jobId } = await migrations.migrate(command(VM, { completionTimeoutSPerGib: 1 }));
   await until('perform', () => hypervisor.isMigrating(VM));
   iteration(hypervisor, 2);
+  await clock.advance(990);
+  assert.equal(migrations.status({ jobId }).phase, 'migrating', 'not aborted before its time');
+  assert.deepEqual(hypervisor.aborted, []);
+  await clock.advance(20);
   const final = await finalOf(migrations, jobId);
   assert.equal(final.phase, 'failed');
   assert.equal(final.error?.kind, 'DEADLINE_EXCEEDED');
@@ -154,10 +159,14 @@ test('a busy destination: Migrate still answers (QUEUED, the reason shown), the 
 });
 
 test('a destination busy until queue_timeout_s: FAILED at step queue with RESOURCE_EXHAUSTED; the VM never left', async () => {
-  const { hypervisor, peers, migrations } = setup();
+  const clock = new ManualClock();
+  const { hypervisor, peers, migrations } = setup({ clock });
   hypervisor.addVm(VM);
   peers.prepareError = BUSY();
   const accepted = await migrations.migrate(command(VM, { queueTimeoutS: 1 }));
+  await clock.advance(990);
+  assert.equal(migrations.status({ jobId: accepted.jobId }).phase, 'queued', 'still retrying before queue_timeout_s');
+  await clock.advance(20);
   const final = await finalOf(migrations, accepted.jobId);
   assert.equal(final.phase, 'failed');
   assert.equal(final.error?.step, 'queue');
@@ -196,13 +205,17 @@ test('while it waits for a busy destination a job gives its slot back, and can b
 });
 
 test('over the outgoing limit until queue_timeout_s: FAILED at step queue, naming limits.max_outgoing', async () => {
-  const { hypervisor, migrations } = setup({ maxOutgoing: 1 });
+  const clock = new ManualClock();
+  const { hypervisor, migrations } = setup({ maxOutgoing: 1, clock });
   hypervisor.addVm(VM);
   hypervisor.addVm(VM2);
   const first = await migrations.migrate(command(VM));
   const second = await migrations.migrate(command(VM2, { queueTimeoutS: 1 }));
   assert.equal(second.phase, 'queued');
   assert.match(second.waiting, /outgoing slots/);
+  await clock.advance(990);
+  assert.equal(migrations.status({ jobId: second.jobId }).phase, 'queued', 'still waiting before queue_timeout_s');
+  await clock.advance(20);
   const final = await finalOf(migrations, second.jobId);
   assert.equal(final.phase, 'failed');
   assert.match(final.error!.message, /no outgoing slot became free within queue_timeout_s 1 s: raise limits.max_outgoing/);

@@ -14,11 +14,10 @@ import type { Socket } from 'node:net';
 import {
   CallTimeoutError, ClosedError, ConnectionError, InterruptedError, LibvirtError, ProtocolError,
 } from '../errors.js';
-import { decodeRemoteError, RemoteProcedure, type ProcedureDef } from '../generated/remote_protocol.gen.js';
+import { decodeRemoteError, REMOTE_PROGRAM, REMOTE_PROTOCOL_VERSION, RemoteProcedure, type ProcedureDef } from '../generated/remote_protocol.gen.js';
 import { FrameDecoder } from '../wire/frame-decoder.js';
 import {
-  encodePacket, MessageStatus, MessageType, REMOTE_PROGRAM, REMOTE_PROTOCOL_VERSION,
-  type Packet, type PacketHeader,
+  encodePacket, MessageStatus, MessageType, type Packet, type PacketHeader,
 } from '../wire/packet.js';
 import { XdrReader } from '../wire/xdr-reader.js';
 import type { XdrWriter } from '../wire/xdr-writer.js';

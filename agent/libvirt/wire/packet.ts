@@ -23,8 +23,7 @@ export const MIN_PACKET = LEN_LENGTH + HEADER_LENGTH;
 /** VIR_NET_MESSAGE_MAX: the largest packet libvirt sends (the length word is not counted). */
 export const MAX_MESSAGE = 33_554_432;
 
-export const REMOTE_PROGRAM = 0x20008086;
-export const REMOTE_PROTOCOL_VERSION = 1;
+// REMOTE_PROGRAM and REMOTE_PROTOCOL_VERSION come from remote_protocol.x (generated/remote_protocol.gen.ts).
 export const KEEPALIVE_PROGRAM = 0x6b656570;
 export const KEEPALIVE_PROTOCOL_VERSION = 1;
 export const KEEPALIVE_PROC_PING = 1;

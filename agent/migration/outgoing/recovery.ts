@@ -9,16 +9,13 @@
  * PREPARING) ran nothing: it is queued again, once the destination was told
  * to drop what it prepared.
  */
-import { FerryError } from '../../shared/errors.js';
-import { completionTimeoutMs, ConvergenceTracker } from './convergence.js';
-import { withDeadline } from './deadline.js';
-import { failureOf } from './failure.js';
+import { FerryError } from '../../../shared/errors.js';
+import { failureOf } from '../jobs/failure.js';
 import { removeHibernationFiles } from './hibernation.js';
-import type { MigrationJob } from './migration-job.js';
-import { startMonitor } from './monitor.js';
-import { finishCompleted, tellDestination, vmStateOf, type OutgoingDeps } from './outgoing.js';
-import { Steering } from './steering.js';
-import type { JobStats } from './types.js';
+import type { MigrationJob } from '../jobs/migration-job.js';
+import { finishCompleted, tellDestination, vmStateOf, type OutgoingDeps } from './live-migration.js';
+import { superviseJob } from '../convergence/supervision.js';
+import type { JobStats } from '../types.js';
 
 /**
  * Never throws: the job ends with the outcome libvirt shows, or FAILED with
@@ -56,7 +53,7 @@ export async function recoverJob(job: MigrationJob, deps: OutgoingDeps, requeue:
 /** libvirt's statistics of the VM's job if one runs; undefined when the VM has none (or is gone). */
 async function runningJobOf(vmId: string, deps: OutgoingDeps): Promise<JobStats | undefined> {
   try {
-    const stats = await withDeadline(deps.hypervisor.jobStats(vmId), deps.callTimeoutMs, 'libvirt (job stats)');
+    const stats = await deps.hypervisor.jobStats(vmId);
     return stats.type === 'bounded' || stats.type === 'unbounded' ? stats : undefined;
   } catch (err) {
     if (err instanceof FerryError && err.kind === 'NOT_FOUND') return undefined;
@@ -66,26 +63,23 @@ async function runningJobOf(vmId: string, deps: OutgoingDeps): Promise<JobStats 
 
 /** Progress and convergence policy as for a job this run started; resolves with libvirt's final statistics, if it completed. */
 async function followRunningJob(job: MigrationJob, deps: OutgoingDeps): Promise<JobStats | undefined> {
-  const memoryBytes = job.snapshot().memory.total;
   // The policy's clocks restart here: a restart lengthens the timeouts by its own duration, never shortens them.
-  const tracker = new ConvergenceTracker(job.command.policy, completionTimeoutMs(job.command.policy.completionTimeoutSPerGib, memoryBytes, 0));
-  const steering = new Steering(job, tracker, deps);
-  const monitor = startMonitor(job, deps.hypervisor, { ...deps, onSample: steering.onSample });
+  const supervision = superviseJob(job, deps, { memoryBytes: job.snapshot().memory.total, diskBytes: 0 });
   const stop = new AbortController();
   try {
     const final = await deps.hypervisor.followJob(job.command.vmId, stop.signal);
-    if (!final && steering.abortCause) throw steering.abortCause;
+    if (!final && supervision.steering.abortCause) throw supervision.steering.abortCause;
     return final;
   } finally {
     stop.abort();
-    await monitor.stop();
+    await supervision.stop();
   }
 }
 
 /** The job ended (or was already over): COMPLETED if the VM left this host, FAILED if it is still here. */
 async function conclude(job: MigrationJob, deps: OutgoingDeps, final: JobStats | undefined): Promise<void> {
   const { command } = job;
-  const vm = await withDeadline(deps.hypervisor.describeVm(command.vmId), deps.callTimeoutMs, 'libvirt (describe VM)').catch((err: unknown) => {
+  const vm = await deps.hypervisor.describeVm(command.vmId).catch((err: unknown) => {
     if (err instanceof FerryError && err.kind === 'NOT_FOUND') return undefined;
     throw err;
   });
@@ -103,6 +97,6 @@ async function failRecovered(job: MigrationJob, deps: OutgoingDeps, err: unknown
   const vmState = await vmStateOf(job, deps.hypervisor);
   if (job.command.mode === 'remote') await tellDestination(job, deps, false, err);
   // Only when the VM is known to be still here: an unfinished save's files are then worthless.
-  else if (/^(running|paused)/.test(vmState)) await removeHibernationFiles(job.command, true);
+  else if (/^(running|paused)/.test(vmState)) await removeHibernationFiles(job.command, true, deps.hibernationFiles);
   job.fail(failureOf('recover', err, vmState));
 }

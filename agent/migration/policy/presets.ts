@@ -14,7 +14,7 @@
  * These presets are also described in the README's presets table and in the
  * proto comment of MigrationPolicy.preset; keep all three in step.
  */
-import type { ConvergenceStep, MigrationPolicy } from './types.js';
+import type { ConvergenceStep, MigrationPolicy } from '../types.js';
 
 export type PresetFields = Pick<MigrationPolicy, 'initialDowntimeMs' | 'schedule' | 'postCopy'>;
 

@@ -11,12 +11,13 @@
  * here, and holding the slot would stall migrations to other destinations
  * behind it (vdsm releases its semaphore the same way before retrying).
  */
-import { FerryError, isFerryError } from '../../shared/errors.js';
+import { FerryError, isFerryError } from '../../../shared/errors.js';
 import { backoffDelayMs, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js';
-import { failureOf } from './failure.js';
+import { failureOf } from '../jobs/failure.js';
 import { runHibernation } from './hibernation.js';
-import type { MigrationJob } from './migration-job.js';
-import { performOutgoing, prepareOutgoing, vmStateOf, type OutgoingDeps } from './outgoing.js';
+import type { MigrationJob } from '../jobs/migration-job.js';
+import { performOutgoing, prepareOutgoing, vmStateOf, type OutgoingDeps, type PreparedMigration } from './live-migration.js';
+import type { VmInfo } from '../ports.js';
 import type { SlotQueue } from './slot-queue.js';
 
 export interface AdmissionDeps extends OutgoingDeps {
@@ -35,52 +36,79 @@ export function busyWaiting(job: MigrationJob, err: FerryError, attempt: number,
   return `destination ${job.command.dst} is busy (${err.message}); attempt ${attempt + 1} in ${(delayMs / 1000).toFixed(1)} s`;
 }
 
+/** What one attempt to start a job came to, its slot held: ready to run, or a destination that is busy. */
+export type StartAttempt =
+  | { kind: 'ready'; run: () => Promise<void> }
+  | { kind: 'busy'; error: FerryError };
+
 /**
- * Runs a job from QUEUED to its end, in the background. `busy` is Migrate's
- * own first prepare when the destination answered busy: the answer and the
- * delay already shown in the job's status. Never throws: every outcome ends
- * in the job's status.
+ * One attempt to start a job whose slot is held: a FILE job is ready at
+ * once; a REMOTE one once its destination prepared. A busy destination is
+ * an outcome, not an error; any other failure to prepare throws.
  */
-export async function runAdmitted(job: MigrationJob, deps: AdmissionDeps, busy?: { error: FerryError; delayMs: number }): Promise<void> {
+export async function attemptStart(job: MigrationJob, deps: AdmissionDeps, described?: VmInfo): Promise<StartAttempt> {
+  if (job.command.mode === 'file') return { kind: 'ready', run: () => runHibernation(job, deps) };
+  let prepared: PreparedMigration;
+  try {
+    prepared = await prepareOutgoing(job, deps, described);
+  } catch (err) {
+    if (isBusy(err)) return { kind: 'busy', error: err };
+    throw err;
+  }
+  return { kind: 'ready', run: () => performOutgoing(job, prepared, deps) };
+}
+
+/**
+ * The one path from QUEUED (or a first attempt) to a job's end, in the
+ * background: a slot, an attempt to start, the busy-destination retry, the
+ * run. `first` is an attempt Migrate already made with a slot it holds (so
+ * that its errors were the caller's); a busy first answer is turned into
+ * QUEUED before this function first awaits, so Migrate's answer shows it.
+ * Never throws: every outcome ends in the job's status.
+ */
+export async function runAdmitted(job: MigrationJob, deps: AdmissionDeps, first?: { attempt: StartAttempt; release: () => void }): Promise<void> {
   const { clock } = deps;
   const signal = job.cancellation.signal;
   const deadline = job.snapshot().startedAt + job.command.policy.queueTimeoutS * 1000;
-  let attempts = busy ? 1 : 0;
-  let lastBusy = busy?.error;
-  if (busy) await clock.sleep(Math.min(busy.delayMs, deadline - clock.now()), signal);
+  let attempts = 0;
+  let lastBusy: FerryError | undefined;
+  let held = first;
   for (;;) {
-    if (signal.aborted) return; // cancel() has ended the job
-    if (clock.now() >= deadline) return failQueue(job, lastBusy);
-    if (!lastBusy) job.update({ waiting: 'for one of this host\'s outgoing slots (limits.max_outgoing)' });
-    const release = await acquireBefore(deps.slots, signal, deadline, deps);
-    if (!release) {
-      if (!signal.aborted) failQueue(job, lastBusy);
-      return;
-    }
-    try {
-      if (job.command.mode === 'file') return await runHibernation(job, deps);
-      let prepared;
+    if (!held) {
+      if (signal.aborted) return; // cancel() has ended the job
+      if (clock.now() >= deadline) return failQueue(job, lastBusy);
+      if (!lastBusy) job.update({ waiting: 'for one of this host\'s outgoing slots (limits.max_outgoing)' });
+      const release = await acquireBefore(deps.slots, signal, deadline, deps);
+      if (!release) {
+        if (!signal.aborted) failQueue(job, lastBusy);
+        return;
+      }
       try {
-        prepared = await prepareOutgoing(job, deps);
+        held = { attempt: await attemptStart(job, deps), release };
       } catch (err) {
-        if (isBusy(err) && !signal.aborted && clock.now() < deadline) {
-          attempts++;
-          lastBusy = err;
-          const delay = Math.min(delayFor(attempts, deps), deadline - clock.now());
-          job.requeue(busyWaiting(job, err, attempts, delay));
-          release();
-          await clock.sleep(delay, signal);
-          continue;
-        }
-        // Busy to the last: that is the queue timeout, not a failed prepare.
-        if (isBusy(err) && !signal.aborted) return failQueue(job, err);
+        release();
         job.fail(failureOf('prepare', err, await vmStateOf(job, deps.hypervisor)));
         return;
       }
-      return await performOutgoing(job, prepared, deps);
-    } finally {
-      release();
     }
+    const { attempt, release } = held;
+    held = undefined;
+    if (attempt.kind === 'ready') {
+      try {
+        return await attempt.run();
+      } finally {
+        release();
+      }
+    }
+    release();
+    attempts++;
+    lastBusy = attempt.error;
+    // Busy to the last: that is the queue timeout, not a failed prepare.
+    if (signal.aborted) return;
+    if (clock.now() >= deadline) return failQueue(job, lastBusy);
+    const delay = Math.min(delayFor(attempts, deps), deadline - clock.now());
+    job.requeue(busyWaiting(job, attempt.error, attempts, delay));
+    await clock.sleep(delay, signal);
   }
 }
 

@@ -4,17 +4,14 @@
  * plus enough metadata to check, at restore time, that the two files belong
  * together. A failed save leaves the VM running and removes partial files.
  */
-import { constants } from 'node:fs';
-import { access, readFile, rm, stat, writeFile, rename } from 'node:fs/promises';
 import path from 'node:path';
-import { FerryError, invalidArgument, isFerryError } from '../../shared/errors.js';
-import { withDeadline } from './deadline.js';
-import { failureOf } from './failure.js';
-import type { MigrationJob } from './migration-job.js';
-import { startMonitor } from './monitor.js';
-import { vmWhenHypervisorAnswers } from './outgoing.js';
-import type { Clock, Hypervisor } from './ports.js';
-import type { MigrateCommand } from './types.js';
+import { FerryError, invalidArgument, isFerryError } from '../../../shared/errors.js';
+import { failureOf } from '../jobs/failure.js';
+import type { MigrationJob } from '../jobs/migration-job.js';
+import { startMonitor } from '../convergence/monitor.js';
+import { vmWhenHypervisorAnswers } from './live-migration.js';
+import type { Clock, HibernationFiles, Hypervisor } from '../ports.js';
+import type { MigrateCommand, RestoreRequest } from '../types.js';
 
 const DEFINITION_FORMAT = 'ferry.hibernation/v1';
 
@@ -26,18 +23,17 @@ interface DefinitionFile {
   domainXml: string;
 }
 
-/** Refuses targets that would lose data or cannot be written; nothing is touched. */
-export async function checkHibernationTargets(command: MigrateCommand): Promise<void> {
+/**
+ * Refuses targets that would lose data or cannot be written; nothing is
+ * touched. The paths are absolute (agent/rpc checks that, once).
+ */
+export async function checkHibernationTargets(command: MigrateCommand, files: HibernationFiles): Promise<void> {
   for (const [field, file] of [['dst', command.dst], ['dstparams', command.dstparams]] as const) {
-    if (!path.isAbsolute(file)) throw invalidArgument(field, `"${file}" must be an absolute path`);
-    if (!command.overwrite && (await exists(file))) {
+    if (!command.overwrite && (await files.exists(file))) {
       throw new FerryError('ALREADY_EXISTS', `${field}: ${file} already exists: choose another path or set overwrite`, { field });
     }
-    const dir = path.dirname(file);
-    const writable = await access(dir, constants.W_OK).then(() => true, () => false);
-    const isDir = await stat(dir).then((s) => s.isDirectory(), () => false);
-    if (!isDir || !writable) {
-      throw new FerryError('FAILED_PRECONDITION', `${field}: directory ${dir} does not exist or is not writable by the agent`, { field });
+    if (!(await files.canCreate(file))) {
+      throw new FerryError('FAILED_PRECONDITION', `${field}: directory ${path.dirname(file)} does not exist or is not writable by the agent`, { field });
     }
   }
   if (path.resolve(command.dst) === path.resolve(command.dstparams)) {
@@ -47,18 +43,18 @@ export async function checkHibernationTargets(command: MigrateCommand): Promise<
 
 export async function runHibernation(
   job: MigrationJob,
-  deps: { hypervisor: Hypervisor; clock: Clock; callTimeoutMs: number; pollIntervalMs: number },
+  deps: { hypervisor: Hypervisor; hibernationFiles: HibernationFiles; clock: Clock; answerWaitMs: number; pollIntervalMs: number },
 ): Promise<void> {
   const { vmId, dst, dstparams } = job.command;
   let step = 'save';
   try {
     job.setPhase('preparing');
-    const domainXml = await withDeadline(deps.hypervisor.definition(vmId), deps.callTimeoutMs, 'libvirt (get XML)');
+    const domainXml = await deps.hypervisor.definition(vmId);
     const definition: DefinitionFile = { format: DEFINITION_FORMAT, vmId, savedAt: new Date(deps.clock.now()).toISOString(), statePath: dst, domainXml };
     // The definition first: libvirt finishes a save even if the agent dies
     // meanwhile, and the saved state must then not lack its definition.
     step = 'write definition';
-    await writeAtomically(dstparams, JSON.stringify(definition, null, 2));
+    await deps.hibernationFiles.write(dstparams, JSON.stringify(definition, null, 2));
     step = 'save';
     job.setPhase('migrating');
     const monitor = startMonitor(job, deps.hypervisor, deps);
@@ -84,7 +80,7 @@ export async function runHibernation(
     // never leave a definition that points at nothing — but only while the
     // VM is known to be still here.
     const stillHere = vm !== undefined && vm !== 'gone' && (vm.state === 'running' || vm.state === 'paused');
-    if (stillHere || step !== 'save') await removeHibernationFiles(job.command, step === 'save');
+    if (stillHere || step !== 'save') await removeHibernationFiles(job.command, step === 'save', deps.hibernationFiles);
     else job.warn(`${dst} and ${dstparams} were left in place: the VM is not running here, so they may hold its only state`);
     const vmState = vm === undefined ? 'unknown: libvirt did not answer' : vm === 'gone' ? 'not on source' : `${vm.state} on source`;
     job.fail(failureOf(step, err, vmState));
@@ -92,26 +88,24 @@ export async function runHibernation(
 }
 
 /** A hibernation that failed leaves no files: libvirt's partial state (when the save ran) and our definition. */
-export async function removeHibernationFiles(command: MigrateCommand, stateToo: boolean): Promise<void> {
-  if (stateToo) await rm(command.dst, { force: true }).catch(() => undefined);
-  await rm(command.dstparams, { force: true }).catch(() => undefined);
+export async function removeHibernationFiles(command: MigrateCommand, stateToo: boolean, files: HibernationFiles): Promise<void> {
+  if (stateToo) await files.remove(command.dst).catch(() => undefined);
+  await files.remove(command.dstparams).catch(() => undefined);
 }
 
 export async function restoreHibernated(
-  hypervisor: Hypervisor,
-  request: { path: string; dstparams: string; paused: boolean },
+  deps: { hypervisor: Hypervisor; hibernationFiles: HibernationFiles },
+  request: RestoreRequest,
 ): Promise<{ id: string; name: string }> {
-  if (!path.isAbsolute(request.path)) throw invalidArgument('path', `"${request.path}" must be an absolute path`);
-  if (!path.isAbsolute(request.dstparams)) throw invalidArgument('dstparams', `"${request.dstparams}" must be an absolute path`);
-  if (!(await exists(request.path))) throw new FerryError('NOT_FOUND', `path: no saved-state file at ${request.path}`, { field: 'path' });
-  const text = await readFile(request.dstparams, 'utf8').catch(() => {
-    throw new FerryError('NOT_FOUND', `dstparams: no definition file at ${request.dstparams}`, { field: 'dstparams' });
-  });
+  const files = deps.hibernationFiles;
+  if (!(await files.exists(request.path))) throw new FerryError('NOT_FOUND', `path: no saved-state file at ${request.path}`, { field: 'path' });
+  const text = await files.read(request.dstparams);
+  if (text === undefined) throw new FerryError('NOT_FOUND', `dstparams: no definition file at ${request.dstparams}`, { field: 'dstparams' });
   const definition = parseDefinition(text, request.dstparams);
   if (path.resolve(definition.statePath) !== path.resolve(request.path)) {
     throw invalidArgument('dstparams', `${request.dstparams} describes the saved state ${definition.statePath}, not ${request.path}`);
   }
-  return hypervisor.restore(request.path, definition.domainXml, request.paused);
+  return deps.hypervisor.restore(request.path, definition.domainXml, request.paused);
 }
 
 function parseDefinition(text: string, file: string): DefinitionFile {
@@ -126,14 +120,4 @@ function parseDefinition(text: string, file: string): DefinitionFile {
     throw invalidArgument('dstparams', `${file} is not a ${DEFINITION_FORMAT} definition file: it is corrupt or of another kind`);
   }
   return d as DefinitionFile;
-}
-
-async function writeAtomically(file: string, content: string): Promise<void> {
-  const temporary = `${file}.tmp-${process.pid}`;
-  await writeFile(temporary, content, { mode: 0o600, flush: true });
-  await rename(temporary, file);
-}
-
-async function exists(file: string): Promise<boolean> {
-  return access(file).then(() => true, () => false);
 }

@@ -18,8 +18,8 @@
  * MonitorThread._next_action takes the head of an empty list
  * (https://github.com/oVirt/vdsm/blob/master/lib/vdsm/virt/migration.py).
  */
-import { invalidArgument } from '../../shared/errors.js';
-import type { ConvergenceStep, StepTrigger } from './types.js';
+import { invalidArgument } from '../../../shared/errors.js';
+import type { ConvergenceStep, StepTrigger } from '../types.js';
 
 export const MAX_STEPS = 32;
 export const MAX_DOWNTIME_MS = 600_000;

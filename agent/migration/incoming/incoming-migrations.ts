@@ -7,22 +7,23 @@
  * a failed migration removes them again, a successful one keeps them (the
  * guest runs on them). At expiry the outcome is unknown, so they stay.
  */
-import { FerryError, invalidArgument } from '../../shared/errors.js';
-import { addressesInCidr, familyOf, hostPort, isUnicastAddress } from '../../shared/net.js';
-import type { DiskImages, HostNetwork, Hypervisor, IncomingOffer, Journal, OpenedPinhole, PinholeGate, PrepareIncomingArgs } from './ports.js';
+import { FerryError, invalidArgument } from '../../../shared/errors.js';
+import { addressesInCidr, familyOf, hostPort } from '../../../shared/net.js';
+import type { Clock, DiskImages, HostNetwork, Hypervisor, IncomingOffer, Journal, OpenedPinhole, PinholeGate, PrepareIncomingArgs } from '../ports.js';
 import { checkSourceIdentity, type SourceIdentity } from './source-identity.js';
-import type { NetworkRole } from './types.js';
+import type { NetworkRole } from '../types.js';
 
 export interface IncomingOptions {
   network: HostNetwork;
   pinholes: PinholeGate;
   /** This host's libvirt URI as the source's libvirtd must use it for P2P ('' = let the source decide). */
-  peerLibvirtUri: string;
+  dconnuri: string;
   /** How long the pinhole admits new connections. */
   pinholeTtlMs: number;
   /** How long a reservation lives without FinishIncoming (covers the whole migration). */
   reservationTtlMs: number;
   maxIncoming: () => number;
+  clock: Clock;
   /** Creates the images of copied disks; without it copy_storage with disks is refused. */
   images?: DiskImages;
   /** Where reservations survive a restart (recover()); without it they live in memory only. */
@@ -45,7 +46,8 @@ export interface IncomingRecord {
 }
 
 interface Reservation extends IncomingRecord {
-  expiry: NodeJS.Timeout;
+  /** Cancels the expiry. */
+  cancelExpiry: () => void;
 }
 
 export class IncomingMigrations {
@@ -102,7 +104,7 @@ export class IncomingMigrations {
       throw err;
     }
     const record: IncomingRecord = {
-      jobId: args.jobId, vmId: args.vmId, preparedBy, images, pinhole: { ...pinhole, ports: [...pinhole.ports] }, expiresAt: Date.now() + this.options.reservationTtlMs,
+      jobId: args.jobId, vmId: args.vmId, preparedBy, images, pinhole: { ...pinhole, ports: [...pinhole.ports] }, expiresAt: this.options.clock.now() + this.options.reservationTtlMs,
     };
     // Durable before the source is answered: a restart must find the hole's owner.
     // Held only after the write: until prepare() returns, `preparing` counts this
@@ -116,7 +118,7 @@ export class IncomingMigrations {
       port,
       disksPort: pinhole.ports[1] ?? 0,
       pinholeExpiresAt: pinhole.expiresAt,
-      destinationUri: this.options.peerLibvirtUri,
+      dconnuri: this.options.dconnuri,
       network,
     };
   }
@@ -159,10 +161,11 @@ export class IncomingMigrations {
     if (!journal) return [];
     const holes: OpenedPinhole[] = [];
     for (const { data: record } of journal.load()) {
-      const holeOpen = record.pinhole.expiresAt > Date.now();
+      const now = this.options.clock.now();
+      const holeOpen = record.pinhole.expiresAt > now;
       const vm = await this.incomingState(record.vmId);
       // 'here' without a job: the migration is over (the source's FinishIncoming came while we were down).
-      if (record.expiresAt > Date.now() && (vm === 'migrating' || (holeOpen && vm !== 'here'))) {
+      if (record.expiresAt > now && (vm === 'migrating' || (holeOpen && vm !== 'here'))) {
         this.hold(record);
         if (holeOpen) holes.push(record.pinhole);
       } else {
@@ -185,13 +188,14 @@ export class IncomingMigrations {
   }
 
   private hold(record: IncomingRecord): void {
-    const expiry = setTimeout(() => void this.release(record.jobId), Math.max(0, record.expiresAt - Date.now())).unref();
-    this.reservations.set(record.jobId, { ...record, expiry });
+    const { clock } = this.options;
+    const cancelExpiry = clock.after(record.expiresAt - clock.now(), () => void this.release(record.jobId));
+    this.reservations.set(record.jobId, { ...record, cancelExpiry });
   }
 
   /** Forget everything (shutdown); the kernel closes the holes at expiry. */
   dispose(): void {
-    for (const r of this.reservations.values()) clearTimeout(r.expiry);
+    for (const r of this.reservations.values()) r.cancelExpiry();
     this.reservations.clear();
   }
 
@@ -199,7 +203,7 @@ export class IncomingMigrations {
     const reservation = this.reservations.get(jobId);
     if (!reservation) return false;
     this.reservations.delete(jobId);
-    clearTimeout(reservation.expiry);
+    reservation.cancelExpiry();
     void this.options.journal?.remove(jobId).catch(() => undefined);
     return this.options.pinholes.close(reservation.pinhole.id);
   }
@@ -207,17 +211,15 @@ export class IncomingMigrations {
   /**
    * dstqemu if given (it must be ours), else our single address inside
    * migration_network, else the address that faces the source: the
-   * management network, the legacy fallback.
+   * management network, the legacy fallback. That the addresses are unicast
+   * IPs is checked once, where they arrive (agent/rpc); what they mean for
+   * this host is checked here.
    */
   private async chooseListenAddress(args: PrepareIncomingArgs): Promise<{ address: string; network: NetworkRole }> {
     const { network } = this.options;
     const local = network.localAddresses();
     const sourceFamily = familyOf(args.sourceMigrationAddress);
-    if (!sourceFamily || !isUnicastAddress(args.sourceMigrationAddress)) {
-      throw invalidArgument('source_migration_address', `"${args.sourceMigrationAddress}" is not a unicast IP address`);
-    }
     if (args.dstqemu) {
-      if (!isUnicastAddress(args.dstqemu)) throw invalidArgument('dstqemu', `"${args.dstqemu}" is not a unicast IP address`);
       if (familyOf(args.dstqemu) !== sourceFamily) {
         throw invalidArgument(
           'dstqemu',

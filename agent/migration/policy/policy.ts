@@ -4,10 +4,10 @@
  * then the request's explicit fields. A few combinations are fixed up or
  * refused here, once, rather than discovered by libvirt mid-migration.
  */
-import { FerryError, invalidArgument } from '../../shared/errors.js';
+import { FerryError, invalidArgument } from '../../../shared/errors.js';
 import { PRESET_NAMES, presetFields } from './presets.js';
 import { validateSchedule } from './schedule.js';
-import type { Compression, CopyStorage, MigrationPolicy } from './types.js';
+import type { Compression, CopyStorage, MigrationPolicy } from '../types.js';
 
 /** Every field optional: unset means "the preset's, else the host's default". */
 export type PolicyRequest = Partial<MigrationPolicy>;

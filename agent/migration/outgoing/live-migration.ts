@@ -9,32 +9,39 @@
  * "feature suggestion: migration network", January 2013:
  * https://listman.redhat.com/archives/libvir-list/2013-January/thread.html).
  */
-import { splitHostPort } from '../../shared/net.js';
-import { FerryError, isFerryError } from '../../shared/errors.js';
-import { completionTimeoutMs, ConvergenceTracker } from './convergence.js';
-import { withDeadline } from './deadline.js';
-import { failureOf } from './failure.js';
-import type { MigrationJob } from './migration-job.js';
-import { startMonitor } from './monitor.js';
+import { splitHostPort } from '../../../shared/net.js';
+import { FerryError, isFerryError, errorMessage } from '../../../shared/errors.js';
+import { failureOf } from '../jobs/failure.js';
+import type { JobJournal } from '../jobs/job-journal.js';
+import type { MigrationJob } from '../jobs/migration-job.js';
 import { nicTrafficSince, readNicBaseline } from './nic-counters.js';
 import { chooseSourceAddress, routeWarnings } from './source-address.js';
-import { Steering } from './steering.js';
-import type { Clock, Hypervisor, HostNetwork, IncomingOffer, LiveMigrationPlan, PeerAgents, VmDisk, VmInfo } from './ports.js';
-import type { JobStats } from './types.js';
+import type { Steering } from '../convergence/steering.js';
+import { superviseJob } from '../convergence/supervision.js';
+import type { Clock, HibernationFiles, Hypervisor, HostNetwork, IncomingOffer, LiveMigrationPlan, PeerAgents, VmDisk, VmInfo } from '../ports.js';
+import type { JobStats } from '../types.js';
 
 export interface OutgoingDeps {
   hypervisor: Hypervisor;
   peers: PeerAgents;
   network: HostNetwork;
+  /** The saved-state and definition files of mode FILE. */
+  hibernationFiles: HibernationFiles;
   clock: Clock;
   /** This host's name, sent to the destination to name the source. */
   hostName: string;
-  /** Deadline of each libvirt or peer call (not of the migration itself). */
-  callTimeoutMs: number;
+  /**
+   * How long a failure path waits, in all, for libvirt to answer again (a
+   * restarting libvirtd) before it reports the VM's state as unknown. Each
+   * call is bounded by its adapter; this bounds the waiting for the job's end.
+   */
+  answerWaitMs: number;
   /** How often job statistics are polled while the migration runs. */
   pollIntervalMs: number;
+  /** Where jobs survive a restart; without it they live in memory only. */
+  journal?: JobJournal;
   /** Fallback P2P URI when the destination does not name one: "{host}" is the dst host. */
-  destinationUriTemplate: string;
+  dconnuriTemplate: string;
 }
 
 /** What prepare hands to perform. */
@@ -51,37 +58,38 @@ export interface PreparedMigration {
  * check the route. Throws, leaving nothing behind but a pinhole that the
  * destination closes by itself at expiry (and that FinishIncoming closes now).
  */
-export async function prepareOutgoing(job: MigrationJob, deps: OutgoingDeps): Promise<PreparedMigration> {
+export async function prepareOutgoing(job: MigrationJob, deps: OutgoingDeps, described?: VmInfo): Promise<PreparedMigration> {
   const { command } = job;
   const { hypervisor, peers, network } = deps;
   job.setPhase('preparing');
-  const vm = await withDeadline(hypervisor.describeVm(command.vmId), deps.callTimeoutMs, 'libvirt (describe VM)');
-  const disks = command.policy.copyStorage === 'none' ? [] : await withDeadline(hypervisor.localDisks(command.vmId), deps.callTimeoutMs, 'libvirt (list disks)');
+  // Independent look-ups, at once: they are on the path from Migrate to libvirt's perform.
+  // `described`: the VM as Migrate just looked it up (no second describe).
+  const [vm, disks, source] = await Promise.all([
+    described ?? hypervisor.describeVm(command.vmId),
+    command.policy.copyStorage === 'none' ? [] : hypervisor.localDisks(command.vmId),
+    chooseSourceAddress(command, network),
+  ]);
   if (command.policy.copyStorage !== 'none' && disks.length === 0) job.warn(`copy_storage ${command.policy.copyStorage}: the VM has no writable local disk, so no disk is copied`);
-  const source = await chooseSourceAddress(command, network);
   job.update({ prepareAttempts: job.snapshot().prepareAttempts + 1 });
-  const offer = await withDeadline(
-    peers.prepareIncoming(command.dst, {
-      vmId: command.vmId,
-      jobId: job.id,
-      sourceHost: deps.hostName,
-      sourceMigrationAddress: source.address,
-      dstqemu: command.dstqemu,
-      migrationNetwork: command.migrationNetwork,
-      copyStorage: command.policy.copyStorage !== 'none',
-      memoryBytes: vm.memoryBytes,
-      disks: disks.map((d) => ({
-        target: d.target, path: d.path, format: d.format, capacityBytes: d.capacityBytes,
-        // Incremental: only the top image is copied, over the shared backing chain.
-        ...(command.policy.copyStorage === 'incremental' && d.backingPath ? { backingPath: d.backingPath, backingFormat: d.backingFormat ?? '' } : {}),
-      })),
-    }),
-    deps.callTimeoutMs,
-    `destination agent ${command.dst} (PrepareIncoming)`,
-  );
+  const offer = await peers.prepareIncoming(command.dst, {
+    vmId: command.vmId,
+    jobId: job.id,
+    sourceHost: deps.hostName,
+    sourceMigrationAddress: source.address,
+    dstqemu: command.dstqemu,
+    migrationNetwork: command.migrationNetwork,
+    copyStorage: command.policy.copyStorage !== 'none',
+    memoryBytes: vm.memoryBytes,
+    disks: disks.map((d) => ({
+      target: d.target, path: d.path, format: d.format, capacityBytes: d.capacityBytes,
+      // Incremental: only the top image is copied, over the shared backing chain.
+      ...(command.policy.copyStorage === 'incremental' && d.backingPath ? { backingPath: d.backingPath, backingFormat: d.backingFormat ?? '' } : {}),
+    })),
+  });
   try {
     job.update({ migrateUri: offer.migrateUri, network: offer.network, sourceMigrationAddress: source.address });
-    const route = await network.routeTo(offer.listenAddress);
+    // The route chosen for the source address is the one to the listen address when dstqemu was given: no second `ip route get`.
+    const route = source.route?.to === offer.listenAddress ? source.route.route : await network.routeTo(offer.listenAddress);
     for (const warning of routeWarnings(offer, route, network.managementInterface())) job.warn(warning);
     return { offer, migrationInterface: route.interface, memoryBytes: vm.memoryBytes, disks };
   } catch (err) {
@@ -105,16 +113,18 @@ export async function performOutgoing(job: MigrationJob, prepared: PreparedMigra
     // A cancel that came while the counters were read saw PREPARING and only
     // raised the signal: nothing has started, so stop here.
     if (job.cancellation.signal.aborted) throw new FerryError('CANCELLED', 'the migration was cancelled');
-    const copiedBytes = prepared.disks.reduce((sum, d) => sum + d.allocationBytes, 0);
-    const tracker = new ConvergenceTracker(command.policy, completionTimeoutMs(command.policy.completionTimeoutSPerGib, prepared.memoryBytes, copiedBytes));
-    steering = new Steering(job, tracker, deps);
-    const monitor = startMonitor(job, hypervisor, { ...deps, onSample: steering.onSample });
+    const diskBytes = prepared.disks.reduce((sum, d) => sum + d.allocationBytes, 0);
+    const supervision = superviseJob(job, deps, { memoryBytes: prepared.memoryBytes, diskBytes });
+    steering = supervision.steering;
     try {
-      await hypervisor.migrateLive(command.vmId, planFor(job, prepared, deps));
+      // The MIGRATING record (with the NIC baseline) is on disk before perform is sent, so a
+      // restarted agent knows the copy may have begun; the adapter's look-ups overlap the fsync.
+      const recorded = deps.journal?.durable(job);
+      await hypervisor.migrateLive(command.vmId, planFor(job, prepared, deps), recorded ? { sendAfter: recorded } : {});
     } catch (err) {
       throw steering.abortCause ?? err;
     } finally {
-      await monitor.stop();
+      await supervision.stop();
     }
     await finishCompleted(job, deps, await hypervisor.completedJobStats(command.vmId).catch(() => undefined));
   } catch (err) {
@@ -125,7 +135,7 @@ export async function performOutgoing(job: MigrationJob, prepared: PreparedMigra
     if (lostLibvirt && vm === 'gone') return completedUnanswered(job, deps);
     await tellDestination(job, deps, false, err);
     if (steering?.suspended) await resumeOnSource(job, deps);
-    const vmState = vm === undefined ? `unknown: libvirt did not answer for ${answerWaitMs(deps) / 1000} s` : await vmStateOf(job, hypervisor);
+    const vmState = vm === undefined ? `unknown: libvirt did not answer for ${deps.answerWaitMs / 1000} s` : await vmStateOf(job, hypervisor);
     if (lostLibvirt && vmState.startsWith('paused')) {
       job.warn('the VM is paused on the source after libvirtd lost the migration: make sure it does not run on the destination before resuming it');
     }
@@ -135,33 +145,22 @@ export async function performOutgoing(job: MigrationJob, prepared: PreparedMigra
 }
 
 /**
- * How long a failure path waits for libvirt to answer again, in call
- * deadlines: libvirtd stopping with a migration running waits 30 s for it,
- * then starts again in seconds (on scripts/lab the agent reconnected after ~35 s).
- */
-const ANSWER_WAIT_CALLS = 4;
-
-function answerWaitMs(deps: { callTimeoutMs: number }): number {
-  return ANSWER_WAIT_CALLS * deps.callTimeoutMs;
-}
-
-/**
  * The VM as libvirt sees it once it answers again; 'gone' when it is no
  * longer on this host; undefined when libvirt stayed silent for the whole
  * wait (bounded: never waited on forever).
  */
 export async function vmWhenHypervisorAnswers(
   job: MigrationJob,
-  deps: { hypervisor: Hypervisor; clock: Clock; callTimeoutMs: number },
+  deps: { hypervisor: Hypervisor; clock: Clock; answerWaitMs: number },
 ): Promise<VmInfo | 'gone' | undefined> {
-  const giveUpAt = deps.clock.now() + answerWaitMs(deps);
+  const giveUpAt = deps.clock.now() + deps.answerWaitMs;
   for (let attempt = 1; ; attempt++) {
     try {
-      return await withDeadline(deps.hypervisor.describeVm(job.command.vmId), deps.callTimeoutMs, 'libvirt (describe VM)');
+      return await deps.hypervisor.describeVm(job.command.vmId);
     } catch (err) {
       if (isFerryError(err, 'NOT_FOUND')) return 'gone';
       if (!isFerryError(err, 'UNAVAILABLE') && !isFerryError(err, 'DEADLINE_EXCEEDED')) return undefined;
-      if (attempt === 1) job.warn(`${messageOf(err)}: waiting up to ${answerWaitMs(deps) / 1000} s in all for libvirt to answer again, to report what became of the VM`);
+      if (attempt === 1) job.warn(`${errorMessage(err)}: waiting up to ${deps.answerWaitMs / 1000} s in all for libvirt to answer again, to report what became of the VM`);
       if (deps.clock.now() >= giveUpAt) return undefined;
       await deps.clock.sleep(1000);
     }
@@ -195,10 +194,10 @@ export async function finishCompleted(job: MigrationJob, deps: OutgoingDeps, fin
 /** The schedule paused the guest and the migration failed: it must run again where it is. */
 async function resumeOnSource(job: MigrationJob, deps: OutgoingDeps): Promise<void> {
   const { vmId } = job.command;
-  const vm = await withDeadline(deps.hypervisor.describeVm(vmId), deps.callTimeoutMs, 'libvirt (describe VM)').catch(() => undefined);
+  const vm = await deps.hypervisor.describeVm(vmId).catch(() => undefined);
   if (vm?.state !== 'paused') return;
-  await withDeadline(deps.hypervisor.resume(vmId), deps.callTimeoutMs, 'libvirt (resume)').catch((e: unknown) =>
-    job.warn(`the guest was paused by the schedule and could not be resumed on the source: ${messageOf(e)}; resume it by hand`),
+  await deps.hypervisor.resume(vmId).catch((e: unknown) =>
+    job.warn(`the guest was paused by the schedule and could not be resumed on the source: ${errorMessage(e)}; resume it by hand`),
   );
 }
 
@@ -213,11 +212,7 @@ export async function vmStateOf(job: MigrationJob, hypervisor: Hypervisor): Prom
 /** FinishIncoming; a failure to tell is a warning, as the pinhole expires by itself. */
 export async function tellDestination(job: MigrationJob, deps: OutgoingDeps, success: boolean, err?: unknown): Promise<void> {
   const { command } = job;
-  await withDeadline(
-    deps.peers.finishIncoming(command.dst, { jobId: job.id, vmId: command.vmId, success, errorMessage: err ? messageOf(err) : '' }),
-    deps.callTimeoutMs,
-    `destination agent ${command.dst} (FinishIncoming)`,
-  ).catch((e: unknown) => job.warn(`the destination was not told how the migration ended: ${messageOf(e)}`));
+  await deps.peers.finishIncoming(command.dst, { jobId: job.id, vmId: command.vmId, success, errorMessage: err ? errorMessage(err) : '' }).catch((e: unknown) => job.warn(`the destination was not told how the migration ended: ${errorMessage(e)}`));
 }
 
 function planFor(job: MigrationJob, prepared: PreparedMigration, deps: OutgoingDeps): LiveMigrationPlan {
@@ -225,7 +220,7 @@ function planFor(job: MigrationJob, prepared: PreparedMigration, deps: OutgoingD
   const { offer } = prepared;
   const host = splitHostPort(dst, 0).host;
   return {
-    destinationUri: offer.destinationUri || deps.destinationUriTemplate.replace('{host}', host),
+    dconnuri: offer.dconnuri || deps.dconnuriTemplate.replace('{host}', host),
     migrateUri: offer.migrateUri,
     listenAddress: offer.listenAddress,
     bandwidthMibps: policy.maxBandwidthMibps,
@@ -242,6 +237,3 @@ function planFor(job: MigrationJob, prepared: PreparedMigration, deps: OutgoingD
   };
 }
 
-function messageOf(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}

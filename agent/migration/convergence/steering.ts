@@ -5,18 +5,16 @@
  * see why a migration ended the way it did. The monitor calls onSample
  * after every poll and awaits it, so actions never overlap.
  */
-import { FerryError } from '../../shared/errors.js';
+import { FerryError, errorMessage } from '../../../shared/errors.js';
 import { ConvergenceTracker, type Decision } from './convergence.js';
-import { withDeadline } from './deadline.js';
-import type { MigrationJob } from './migration-job.js';
-import type { Clock, Hypervisor } from './ports.js';
-import type { DueStep } from './schedule.js';
-import type { ConvergenceAction, JobStats } from './types.js';
+import type { MigrationJob } from '../jobs/migration-job.js';
+import type { Clock, Hypervisor } from '../ports.js';
+import type { DueStep } from '../policy/schedule.js';
+import type { ConvergenceAction, JobStats } from '../types.js';
 
 export interface SteeringDeps {
   hypervisor: Hypervisor;
   clock: Clock;
-  callTimeoutMs: number;
 }
 
 export class Steering {
@@ -65,19 +63,19 @@ export class Steering {
           // A step never lowers a downtime raised by ChangeMigrationParams.
           const current = this.job.snapshot().maxDowntimeMs;
           const ms = Math.max(due.step.downtimeMs ?? 0, current);
-          await this.call(this.deps.hypervisor.setMaxDowntime(vmId, ms), 'set max downtime');
+          await this.deps.hypervisor.setMaxDowntime(vmId, ms);
           if (!due.repeat || ms !== current) this.note('set-downtime', due.reason, ms);
           return;
         }
         case 'post-copy':
           if (this.job.phase !== 'migrating') return;
-          await this.call(this.deps.hypervisor.startPostCopy(vmId), 'start post-copy');
+          await this.deps.hypervisor.startPostCopy(vmId);
           this.job.setPhase('postcopy');
           this.note('post-copy', due.reason);
           return;
         case 'suspend':
           if (this.suspended) return;
-          await this.call(this.deps.hypervisor.suspend(vmId), 'suspend the guest');
+          await this.deps.hypervisor.suspend(vmId);
           this.suspended = true;
           this.note('suspend', due.reason);
           return;
@@ -87,7 +85,7 @@ export class Steering {
           return this.abort();
       }
     } catch (err) {
-      this.job.warn(`${actionName(due)} failed: ${err instanceof Error ? err.message : String(err)}${due.index === this.job.command.policy.schedule.length - 1 ? ' (it is retried at the next repeat)' : ''}`);
+      this.job.warn(`${actionName(due)} failed: ${errorMessage(err)}${due.index === this.job.command.policy.schedule.length - 1 ? ' (it is retried at the next repeat)' : ''}`);
     }
   }
 
@@ -95,10 +93,10 @@ export class Steering {
   private async abort(): Promise<void> {
     this.abortPending = true;
     try {
-      await this.call(this.deps.hypervisor.abortJob(this.job.command.vmId, { postcopy: false }), 'abort job');
+      await this.deps.hypervisor.abortJob(this.job.command.vmId, { postcopy: false });
       this.abortPending = false;
     } catch (err) {
-      this.job.warn(`aborting the migration failed, retrying: ${err instanceof Error ? err.message : String(err)}`);
+      this.job.warn(`aborting the migration failed, retrying: ${errorMessage(err)}`);
     }
   }
 
@@ -108,10 +106,6 @@ export class Steering {
 
   private elapsed(): number {
     return this.deps.clock.now() - this.startedAt;
-  }
-
-  private call<T>(work: Promise<T>, what: string): Promise<T> {
-    return withDeadline(work, this.deps.callTimeoutMs, `libvirt (${what})`);
   }
 }
 

@@ -7,9 +7,9 @@
  * last counters seen), and once more when it ends.
  */
 import type { MigrationJob } from './migration-job.js';
-import type { NicBaseline } from './nic-counters.js';
-import type { Journal } from './ports.js';
-import type { MigrateCommand, MigrationStatus } from './types.js';
+import type { NicBaseline } from '../outgoing/nic-counters.js';
+import type { Journal } from '../ports.js';
+import type { MigrateCommand, MigrationStatus } from '../types.js';
 
 /** What the journal keeps of one outgoing job. */
 export interface JournaledJob {
@@ -22,6 +22,8 @@ export interface JournaledJob {
 export class JobJournal {
   private frozen = false;
   private readonly pending = new Set<Promise<void>>();
+  /** Each job's latest write: durable() waits for it. */
+  private readonly latest = new Map<string, Promise<void>>();
 
   constructor(
     private readonly journal: Journal<JournaledJob>,
@@ -55,6 +57,15 @@ export class JobJournal {
   }
 
   /**
+   * Resolves once the job's record as it is now is on disk (a failed write
+   * was reported to onError and is not waited for again). Before libvirt's
+   * perform call: a restarted agent must find a job whose copy may have begun.
+   */
+  durable(job: MigrationJob): Promise<void> {
+    return this.latest.get(job.id) ?? Promise.resolve();
+  }
+
+  /**
    * Stops all writes (graceful shutdown) and waits for those in flight: from
    * here on, jobs that end because the agent is going away, not because their
    * migration did, must stay unfinished on disk for the next run to follow.
@@ -69,7 +80,11 @@ export class JobJournal {
     const record: JournaledJob = { command: job.command, status, ...(job.nicBaseline ? { nicBaseline: job.nicBaseline } : {}) };
     const write = this.journal.write(job.id, job.finished, record).catch((err: unknown) => this.onError(job.id, err));
     this.pending.add(write);
-    void write.finally(() => this.pending.delete(write));
+    this.latest.set(job.id, write);
+    void write.finally(() => {
+      this.pending.delete(write);
+      if (this.latest.get(job.id) === write) this.latest.delete(job.id);
+    });
   }
 }
 

@@ -4,7 +4,7 @@
  * is plain data so the journal keeps it: the kernel's counters survive an
  * agent restart, so a reattached job still reports exact figures.
  */
-import type { HostNetwork } from './ports.js';
+import type { HostNetwork } from '../ports.js';
 
 export interface NicBaseline {
   migrationInterface: string;
@@ -20,18 +20,16 @@ export interface NicTraffic {
 
 export async function readNicBaseline(network: HostNetwork, migrationInterface: string): Promise<NicBaseline> {
   const managementInterface = network.managementInterface() ?? migrationInterface;
-  return {
-    migrationInterface,
-    managementInterface,
-    migrationTxBytes: await txBytes(network, migrationInterface),
-    managementTxBytes: await txBytes(network, managementInterface),
-  };
+  // Both at once: the baseline is read between Migrate and libvirt's perform.
+  const [migrationTxBytes, managementTxBytes] = await Promise.all([txBytes(network, migrationInterface), txBytes(network, managementInterface)]);
+  return { migrationInterface, managementInterface, migrationTxBytes, managementTxBytes };
 }
 
 export async function nicTrafficSince(network: HostNetwork, baseline: NicBaseline): Promise<NicTraffic> {
+  const [migration, management] = await Promise.all([txBytes(network, baseline.migrationInterface), txBytes(network, baseline.managementInterface)]);
   return {
-    bytesOnMigrationNic: Math.max(0, (await txBytes(network, baseline.migrationInterface)) - baseline.migrationTxBytes),
-    bytesOnManagementNic: Math.max(0, (await txBytes(network, baseline.managementInterface)) - baseline.managementTxBytes),
+    bytesOnMigrationNic: Math.max(0, migration - baseline.migrationTxBytes),
+    bytesOnManagementNic: Math.max(0, management - baseline.managementTxBytes),
   };
 }
 

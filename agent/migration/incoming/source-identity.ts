@@ -11,8 +11,8 @@
  *     a resolver answer is not signed by anyone.
  * Plain data in, FerryError out: the gRPC layer extracts the identity.
  */
-import { FerryError } from '../../shared/errors.js';
-import { addressToBigInt } from '../../shared/cidr.js';
+import { FerryError } from '../../../shared/errors.js';
+import { addressToBigInt } from '../../../shared/cidr.js';
 
 /** What the caller's verified certificate says (agent/rpc/auth.ts fills it in). */
 export interface SourceIdentity {

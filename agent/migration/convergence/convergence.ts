@@ -13,9 +13,9 @@
  * aborting would lose it. A timeout decision is final: after it the tracker
  * stays silent while the job is being aborted.
  */
-import { FerryError } from '../../shared/errors.js';
-import { ScheduleCursor, type DueStep } from './schedule.js';
-import type { MigrationPolicy } from './types.js';
+import { FerryError } from '../../../shared/errors.js';
+import { ScheduleCursor, type DueStep } from '../policy/schedule.js';
+import type { MigrationPolicy } from '../types.js';
 
 const GIB = 1024 ** 3;
 /** A smaller guest still gets the time of one GiB: libvirt's fixed overhead dominates small guests. */

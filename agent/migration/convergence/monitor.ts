@@ -1,14 +1,13 @@
 /**
- * Follows a running libvirt job: polls job statistics (each poll with its own
- * deadline, so a job lock held elsewhere delays a sample but never the
+ * Follows a running libvirt job: polls job statistics (the adapter bounds
+ * each poll, so a job lock held elsewhere delays a sample but never the
  * migration), listens to migration-iteration events between polls, and hands
  * every sample to `onSample` (the convergence steering of an outgoing
  * migration). onSample is awaited, so the actions it takes never overlap.
  */
-import { withDeadline } from './deadline.js';
-import type { MigrationJob } from './migration-job.js';
-import type { Clock, Hypervisor } from './ports.js';
-import type { JobStats } from './types.js';
+import type { MigrationJob } from '../jobs/migration-job.js';
+import type { Clock, Hypervisor } from '../ports.js';
+import type { JobStats } from '../types.js';
 
 export interface Monitor {
   stop(): Promise<void>;
@@ -17,7 +16,6 @@ export interface Monitor {
 export interface MonitorOptions {
   clock: Clock;
   pollIntervalMs: number;
-  callTimeoutMs: number;
   /**
    * Called after each poll, with the statistics of a running job, or with
    * undefined when the poll failed or there was no job yet (time still passes
@@ -34,7 +32,7 @@ export function startMonitor(job: MigrationJob, hypervisor: Hypervisor, options:
     while (!stopped.signal.aborted) {
       let sample: JobStats | undefined;
       try {
-        const stats = await withDeadline(hypervisor.jobStats(job.command.vmId), options.callTimeoutMs, 'libvirt (job stats)');
+        const stats = await hypervisor.jobStats(job.command.vmId);
         if (stopped.signal.aborted) break;
         if (stats.type === 'bounded' || stats.type === 'unbounded') {
           job.applyStats(stats);

@@ -6,8 +6,8 @@
  */
 import {
   FINAL_PHASES, emptyCounters, type ConvergenceRecord, type JobStats, type MigrateCommand, type MigrationFailure, type MigrationPhase, type MigrationStatus,
-} from './types.js';
-import type { NicBaseline } from './nic-counters.js';
+} from '../types.js';
+import type { NicBaseline } from '../outgoing/nic-counters.js';
 
 /** Allowed transitions; anything else is a bug in the core. */
 const NEXT: Record<MigrationPhase, readonly MigrationPhase[]> = {

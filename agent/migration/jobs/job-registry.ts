@@ -3,7 +3,7 @@
  * jobs stay answerable for the retention period (and at most maxRetained of
  * them, the oldest forgotten first), then are forgotten.
  */
-import { FerryError } from '../../shared/errors.js';
+import { FerryError } from '../../../shared/errors.js';
 import type { MigrationJob } from './migration-job.js';
 
 export type JobSelector = { jobId: string } | { vmId: string };

@@ -4,14 +4,16 @@
  * must be the one the kernel will really use (oVirt's known limitation: both
  * hosts must share the migration subnet, or traffic leaves another way).
  */
-import { FerryError, invalidArgument } from '../../shared/errors.js';
-import { addressesInCidr, familyOf, isLinkLocal, splitHostPort } from '../../shared/net.js';
-import type { HostNetwork, IncomingOffer, Route } from './ports.js';
-import type { MigrateCommand } from './types.js';
+import { FerryError, invalidArgument } from '../../../shared/errors.js';
+import { addressesInCidr, familyOf, isLinkLocal, splitHostPort } from '../../../shared/net.js';
+import type { HostNetwork, IncomingOffer, Route } from '../ports.js';
+import type { MigrateCommand } from '../types.js';
 
 export interface SourceAddress {
   address: string;
   interface: string;
+  /** The route looked up to choose it, and to which address (reused when the destination listens there). */
+  route?: { to: string; route: Route };
 }
 
 export async function chooseSourceAddress(command: MigrateCommand, network: HostNetwork): Promise<SourceAddress> {
@@ -23,7 +25,7 @@ export async function chooseSourceAddress(command: MigrateCommand, network: Host
       throw invalidArgument('dstqemu', `${command.dstqemu} is ${family} but this host has only ${own} addresses: give a dstqemu of the source's family`);
     }
     const route = await network.routeTo(command.dstqemu);
-    return { address: route.source, interface: route.interface };
+    return { address: route.source, interface: route.interface, route: { to: command.dstqemu, route } };
   }
   if (command.migrationNetwork) {
     const inside = addressesInCidr(network.localAddresses(), command.migrationNetwork);
@@ -40,8 +42,9 @@ export async function chooseSourceAddress(command: MigrateCommand, network: Host
   }
   // Legacy behaviour (no migration network): the route to the destination agent.
   const host = splitHostPort(command.dst, 0).host;
-  const route = await network.routeTo(await network.resolve(host));
-  return { address: route.source, interface: route.interface };
+  const to = await network.resolve(host);
+  const route = await network.routeTo(to);
+  return { address: route.source, interface: route.interface, route: { to, route } };
 }
 
 export function routeWarnings(offer: IncomingOffer, route: Route, managementInterface: string | undefined): string[] {

@@ -1,6 +1,6 @@
 /** Turns whatever a step threw into the structured error a job ends with. */
-import { isFerryError } from '../../shared/errors.js';
-import type { MigrationFailure } from './types.js';
+import { isFerryError, errorMessage } from '../../../shared/errors.js';
+import type { MigrationFailure } from '../types.js';
 
 export function failureOf(step: string, err: unknown, vmState?: string): MigrationFailure {
   if (isFerryError(err)) {
@@ -13,6 +13,6 @@ export function failureOf(step: string, err: unknown, vmState?: string): Migrati
       ...(vmState ? { vmState } : {}),
     };
   }
-  const message = err instanceof Error ? err.message : String(err);
+  const message = errorMessage(err);
   return { step, message, kind: 'INTERNAL', ...(vmState ? { vmState } : {}) };
 }

@@ -1,0 +1,238 @@
+/**
+ * Outgoing jobs, what the Migration gRPC service calls (through index.ts).
+ * Intake: it resolves the caller's policy, checks what only the host can
+ * check (the VM exists and runs, no other job holds it), creates the job and
+ * hands it to the one start path (admission.ts); status and watch read jobs;
+ * cancel and parameter changes are job-control.ts's.
+ */
+import { randomUUID } from 'node:crypto';
+import { splitHostPort } from '../../../shared/net.js';
+import { FerryError } from '../../../shared/errors.js';
+import { attemptStart, runAdmitted, type StartAttempt } from './admission.js';
+import type { BackoffOptions } from './backoff.js';
+import { checkHibernationTargets, restoreHibernated } from './hibernation.js';
+import { cancelJob, changeJobParams, type ControlDeps, type ParamsChange } from './job-control.js';
+import { JobRegistry, type JobSelector } from '../jobs/job-registry.js';
+import { MigrationJob } from '../jobs/migration-job.js';
+import type { OutgoingDeps } from './live-migration.js';
+import type { VmInfo } from '../ports.js';
+import type { JournaledJob } from '../jobs/job-journal.js';
+import { recoverJob } from './recovery.js';
+import { SlotQueue } from './slot-queue.js';
+import { BASELINE_FEATURES, BUILTIN_DEFAULTS, resolvePolicy, type HostFeatures } from '../policy/policy.js';
+import type { MigrateCommand, MigrateRequest, MigrationPhase, MigrationPolicy, MigrationStatus, RestoreRequest } from '../types.js';
+
+export interface OutgoingMigrationsOptions extends OutgoingDeps, ControlDeps {
+  /** Read at every admission: a changed limit applies to the next job (see limitsChanged). */
+  maxOutgoing: () => number;
+  /** Retry of a busy destination; defaults to DEFAULT_BACKOFF. */
+  backoff?: BackoffOptions;
+  random?: () => number;
+  retentionMs: number;
+  /** Finished jobs kept at most (the oldest forgotten first); default unlimited. */
+  maxRetained?: number;
+  /** Called at every job transition (the log); previous is null for a new job. */
+  onTransition?: (status: MigrationStatus, previous: MigrationPhase | null) => void;
+  /** The host's policy defaults, read at every Migrate (SIGHUP may change them); default BUILTIN_DEFAULTS. */
+  policyDefaults?: () => MigrationPolicy;
+}
+
+export class OutgoingMigrations {
+  private readonly registry: JobRegistry;
+  private readonly slots: SlotQueue;
+  /** VMs whose Migrate call is still being answered (closes the check-then-add race). */
+  private readonly accepting = new Set<string>();
+  /** Set by stopAccepting (graceful shutdown). */
+  private closing = false;
+  /** What this host's libvirt/QEMU support, asked once libvirt answers. */
+  private features: Promise<HostFeatures> | undefined;
+
+  constructor(private readonly deps: OutgoingMigrationsOptions) {
+    this.registry = new JobRegistry(deps.retentionMs, () => deps.clock.now(), deps.maxRetained);
+    this.slots = new SlotQueue(deps.maxOutgoing);
+  }
+
+  /**
+   * Accepts a job after the host-side checks. When a slot is free the
+   * destination is prepared before answering, so that a bad dstqemu or a
+   * destination that is down is the caller's error, with nothing left behind;
+   * the migration itself then runs in the background. A destination at its
+   * incoming limit is not an error of the call: the job is accepted QUEUED
+   * and retries in the background (admission.ts). A queued job prepares
+   * when its turn comes and reports failures in its status.
+   */
+  async migrate(request: MigrateRequest): Promise<MigrationStatus> {
+    if (this.closing) {
+      throw new FerryError('UNAVAILABLE', 'ferryd is shutting down and takes no new jobs: retry once it is back');
+    }
+    const command = await this.resolve(request);
+    if (this.accepting.has(command.vmId)) {
+      throw new FerryError('ALREADY_EXISTS', `VM ${command.vmId} is being accepted for another migration`, { field: 'vm_id' });
+    }
+    this.accepting.add(command.vmId);
+    try {
+      const vm = await this.checkHost(command);
+      const job = new MigrationJob(randomUUID(), command, () => this.deps.clock.now(), this.slots.hasFree() ? 'preparing' : 'queued');
+      let first: { attempt: StartAttempt; release: () => void } | undefined;
+      if (job.phase === 'preparing') {
+        // A free slot: the first attempt is made before answering, so that a bad
+        // dstqemu or a destination that is down is the caller's error, with nothing left behind.
+        const release = (await this.slots.acquire(job.cancellation.signal))!;
+        try {
+          first = { attempt: await attemptStart(job, this.admissionDeps(), vm), release };
+        } catch (err) {
+          release();
+          throw err;
+        }
+      }
+      this.register(job);
+      void runAdmitted(job, this.admissionDeps(), first);
+      return job.snapshot();
+    } finally {
+      this.accepting.delete(command.vmId);
+    }
+  }
+
+  /** The request's policy against the host's defaults and what its libvirt/QEMU support. */
+  private async resolve(request: MigrateRequest): Promise<MigrateCommand> {
+    const defaults = this.deps.policyDefaults?.() ?? BUILTIN_DEFAULTS;
+    return { ...request, policy: resolvePolicy(request.policy, defaults, await this.hostFeatures()) };
+  }
+
+  /** Until libvirt answers (or if it cannot tell) the oldest supported stack is assumed, and asked again next time. */
+  private hostFeatures(): Promise<HostFeatures> {
+    return (this.features ??= this.deps.hypervisor.features().catch(() => {
+      this.features = undefined;
+      return BASELINE_FEATURES;
+    }));
+  }
+
+  /** Restore: a VM saved by a FILE migration, from its saved state and definition. */
+  restoreSaved(request: RestoreRequest): Promise<{ id: string; name: string }> {
+    return restoreHibernated(this.deps, request);
+  }
+
+  /** Resolves with the VM as libvirt describes it now (the first attempt needs no second look). */
+  private async checkHost(command: MigrateCommand): Promise<VmInfo> {
+    const { hypervisor, network } = this.deps;
+    const vm = await hypervisor.describeVm(command.vmId);
+    if (vm.state !== 'running' && vm.state !== 'paused') {
+      throw new FerryError('FAILED_PRECONDITION', `VM ${command.vmId} (${vm.name}) is ${vm.state}, not running: start it first`, { field: 'vm_id' });
+    }
+    const active = this.registry.activeFor(command.vmId);
+    if (active) {
+      throw new FerryError('ALREADY_EXISTS', `VM ${command.vmId} already has migration job ${active.id} (${active.phase})`, { field: 'vm_id' });
+    }
+    if (command.mode === 'file') await checkHibernationTargets(command, this.deps.hibernationFiles);
+    else await network.resolve(splitHostPort(command.dst, 0).host);
+    return vm;
+  }
+
+  /**
+   * After a restart: takes back the jobs a previous run journaled. Finished
+   * ones answer status calls for the rest of their retention; unfinished ones
+   * are followed to their end (recovery.ts), each holding an outgoing slot,
+   * or queued again when they had not started.
+   * Returns the number of jobs still being followed.
+   */
+  recover(records: readonly JournaledJob[]): number {
+    const horizon = this.deps.clock.now() - this.deps.retentionMs;
+    let following = 0;
+    for (const { status, command, nicBaseline } of records) {
+      if (status.finishedAt !== undefined && status.finishedAt < horizon) continue;
+      if (this.registry.has(status.jobId)) continue;
+      const job = MigrationJob.restore(status, command, nicBaseline, () => this.deps.clock.now());
+      this.register(job, true);
+      if (job.finished) continue;
+      following++;
+      const release = this.slots.claim();
+      const requeue = (queued: MigrationJob) => {
+        release(); // it waits for a slot like any queued job
+        void runAdmitted(queued, this.admissionDeps());
+      };
+      void recoverJob(job, this.deps, requeue).finally(release);
+    }
+    return following;
+  }
+
+  /** Graceful shutdown: Migrate refuses from now on; running jobs are left to libvirt and the next start. */
+  stopAccepting(): void {
+    this.closing = true;
+  }
+
+  private register(job: MigrationJob, restored = false): void {
+    this.registry.add(job);
+    this.deps.journal?.follow(job, restored);
+    const notify = this.deps.onTransition;
+    if (!notify) return;
+    let lastPhase = job.phase;
+    notify(job.snapshot(), null);
+    job.subscribe((status) => {
+      if (status.phase === lastPhase) return;
+      const previous = lastPhase;
+      lastPhase = status.phase;
+      notify(status, previous);
+    });
+  }
+
+  status(selector: JobSelector): MigrationStatus {
+    return this.registry.get(selector).snapshot();
+  }
+
+  list(activeOnly: boolean): MigrationStatus[] {
+    return this.registry.list(activeOnly).map((j) => j.snapshot());
+  }
+
+  /** Counts for host stats. */
+  counts(): { running: number; queued: number } {
+    const active = this.registry.list(true);
+    const queued = active.filter((j) => j.phase === 'queued').length;
+    return { running: active.length - queued, queued };
+  }
+
+  /**
+   * Follows a job: the listener gets the current status at once, then every
+   * change; `done` resolves after the final phase was delivered.
+   */
+  watch(selector: JobSelector, listener: (status: MigrationStatus) => void): { done: Promise<void>; stop: () => void } {
+    const job = this.registry.get(selector);
+    let stop = () => {};
+    const done = new Promise<void>((resolve) => {
+      const deliver = (status: MigrationStatus) => {
+        listener(status);
+        if (job.finished) {
+          stop();
+          resolve();
+        }
+      };
+      const unsubscribe = job.subscribe(deliver);
+      stop = () => {
+        unsubscribe();
+        resolve();
+      };
+      deliver(job.snapshot());
+    });
+    return { done, stop };
+  }
+
+  async cancel(selector: JobSelector): Promise<MigrationStatus> {
+    const job = this.registry.get(selector);
+    await cancelJob(job, this.deps);
+    return job.snapshot();
+  }
+
+  async changeParams(selector: JobSelector, change: ParamsChange): Promise<MigrationStatus> {
+    const job = this.registry.get(selector);
+    await changeJobParams(job, change, this.deps);
+    return job.snapshot();
+  }
+
+  /** Call after the outgoing limit changed: a raised limit starts queued jobs now. */
+  limitsChanged(): void {
+    this.slots.wakeNext();
+  }
+
+  private admissionDeps() {
+    return { ...this.deps, slots: this.slots };
+  }
+}

@@ -1,0 +1,50 @@
+// The edge's checks of single fields, done once where a request arrives:
+// unicast addresses and absolute paths are refused INVALID_ARGUMENT naming
+// the proto field, before the core sees the request.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { requestFromProto, restoreFromProto } from '../../agent/rpc/convert.js';
+import { prepareArgsFromProto } from '../../agent/rpc/peer-service.js';
+import type { MigrateRequest__Output } from '../../shared/generated/ferry/v1/MigrateRequest.js';
+import type { PrepareIncomingRequest__Output } from '../../shared/generated/ferry/v1/PrepareIncomingRequest.js';
+import { FerryError, isFerryError } from '../../shared/errors.js';
+
+const VM = '6f1c2a3e-9d4b-4c1e-8f7a-0b1c2d3e4f50';
+
+const refusedOn = (field: string, pattern: RegExp) => (e: unknown) =>
+  isFerryError(e, 'INVALID_ARGUMENT') && (e as FerryError).details.field === field && pattern.test((e as Error).message);
+
+function prepare(extra: Partial<PrepareIncomingRequest__Output> = {}): PrepareIncomingRequest__Output {
+  return {
+    vmId: VM, jobId: 'j1', sourceHost: 'lab1', sourceMigrationAddress: '198.19.0.1', dstqemu: '198.19.0.2', migrationNetwork: '',
+    copyStorage: false, memoryBytes: 0, disks: [], ...extra,
+  } as PrepareIncomingRequest__Output;
+}
+
+function migrate(extra: Partial<MigrateRequest__Output> = {}): MigrateRequest__Output {
+  return {
+    vmId: VM, mode: 'MIGRATION_MODE_REMOTE', dst: '198.18.0.2', dstqemu: '', migrationNetwork: '', dstparams: '', overwrite: false, policy: null, ...extra,
+  } as MigrateRequest__Output;
+}
+
+test('PrepareIncoming: source_migration_address and dstqemu must be unicast IPs', () => {
+  assert.equal(prepareArgsFromProto(prepare()).dstqemu, '198.19.0.2');
+  assert.throws(() => prepareArgsFromProto(prepare({ sourceMigrationAddress: 'lab1' })), refusedOn('source_migration_address', /not an IP address/));
+  assert.throws(() => prepareArgsFromProto(prepare({ sourceMigrationAddress: '' })), refusedOn('source_migration_address', /is required/));
+  assert.throws(() => prepareArgsFromProto(prepare({ dstqemu: '224.0.0.1' })), refusedOn('dstqemu', /not a unicast address/));
+  assert.throws(() => prepareArgsFromProto(prepare({ dstqemu: '127.0.0.1' })), refusedOn('dstqemu', /not a unicast address/));
+});
+
+test('Migrate: dstqemu must be a unicast IP; FILE paths must be absolute', () => {
+  assert.throws(() => requestFromProto(migrate({ dstqemu: '0.0.0.0' })), refusedOn('dstqemu', /not a unicast address/));
+  const file = { mode: 'MIGRATION_MODE_FILE', dst: '/srv/vm.save', dstparams: '/srv/vm.json' } as const;
+  assert.equal(requestFromProto(migrate(file)).dst, '/srv/vm.save');
+  assert.throws(() => requestFromProto(migrate({ ...file, dst: 'vm.save' })), refusedOn('dst', /must be an absolute path/));
+  assert.throws(() => requestFromProto(migrate({ ...file, dstparams: '' })), refusedOn('dstparams', /is required/));
+});
+
+test('Restore: path and dstparams must be absolute', () => {
+  assert.deepEqual(restoreFromProto({ path: '/srv/vm.save', dstparams: '/srv/vm.json', paused: true }), { path: '/srv/vm.save', dstparams: '/srv/vm.json', paused: true });
+  assert.throws(() => restoreFromProto({ path: 'vm.save', dstparams: '/srv/vm.json', paused: false }), refusedOn('path', /must be an absolute path/));
+  assert.throws(() => restoreFromProto({ path: '/srv/vm.save', dstparams: 'x/vm.json', paused: false }), refusedOn('dstparams', /must be an absolute path/));
+});
