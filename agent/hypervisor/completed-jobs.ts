@@ -26,7 +26,8 @@ export class CompletedJobs {
     this.stats.delete(vmId);
     this.subscription ??= this.libvirt
       .subscribe(c.VIR_DOMAIN_EVENT_ID_JOB_COMPLETED, (event) => {
-        if (this.stats.size >= MAX_KEPT) this.stats.delete(this.stats.keys().next().value!);
+        const oldest = this.stats.size >= MAX_KEPT ? this.stats.keys().next() : undefined;
+        if (oldest && !oldest.done) this.stats.delete(oldest.value);
         this.stats.set(event.domain.uuid, jobStatsFrom({ type: c.VIR_DOMAIN_JOB_COMPLETED, typeName: 'COMPLETED', params: event.params, stats: event.stats }, false));
         this.waiters.get(event.domain.uuid)?.();
       })

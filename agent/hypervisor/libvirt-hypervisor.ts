@@ -186,7 +186,10 @@ export class LibvirtHypervisor implements Hypervisor {
       .subscribe(c.VIR_DOMAIN_EVENT_ID_MIGRATION_ITERATION, (event) => {
         if (event.domain.uuid === vmId) listener(event.iteration);
       })
-      .then((unsubscribe) => (stopped ? void unsubscribe().catch(() => undefined) : (off = unsubscribe)))
+      .then((unsubscribe) => {
+        if (stopped) void unsubscribe().catch(() => undefined);
+        else off = unsubscribe;
+      })
       .catch(() => undefined); // progress then comes from polling alone
     return () => {
       stopped = true;
@@ -224,5 +227,6 @@ function memoryOf(xml: string): number {
   const match = /<currentMemory unit='(\w+)'>(\d+)<\/currentMemory>/.exec(xml) ?? /<memory unit='(\w+)'>(\d+)<\/memory>/.exec(xml);
   if (!match) return 0;
   const scale: Record<string, number> = { b: 1, bytes: 1, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3 };
-  return Number(match[2]) * (scale[match[1]!] ?? 1024);
+  const [, unit = 'KiB', amount] = match;
+  return Number(amount) * (scale[unit] ?? 1024);
 }

@@ -94,5 +94,7 @@ export function recordToProto(r: ConvergenceRecord): ProtoRecord {
 }
 
 function actionToProto(action: ConvergenceAction): ProtoAction {
-  return ACTION_NAMES.find((name) => ACTIONS[name] === action)!;
+  const name = ACTION_NAMES.find((n) => ACTIONS[n] === action);
+  if (!name) throw new Error(`no proto name for convergence action ${action}`);
+  return name;
 }

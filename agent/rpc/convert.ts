@@ -5,6 +5,7 @@
  */
 import type { MigrateRequest__Output } from '../../shared/generated/ferry/v1/MigrateRequest.js';
 import type { MigrationProgress } from '../../shared/generated/ferry/v1/MigrationProgress.js';
+import type { MigrationPhase as ProtoPhase } from '../../shared/generated/ferry/v1/MigrationPhase.js';
 import type { JobSelector__Output } from '../../shared/generated/ferry/v1/JobSelector.js';
 import { protoTimeFromMs } from '../../shared/proto-time.js';
 import { invalidArgument } from '../../shared/errors.js';
@@ -47,12 +48,17 @@ export function selectorFromRequest(job: JobSelector__Output | null): JobSelecto
   throw invalidArgument('job', 'is required: set job.job_id (from Migrate) or job.vm_id');
 }
 
+/** The core's phase as the contract spells it. */
+export function phaseToProto(phase: MigrationStatus['phase']): ProtoPhase {
+  return `MIGRATION_PHASE_${phase.toUpperCase()}` as ProtoPhase;
+}
+
 export function toProgress(s: MigrationStatus): MigrationProgress {
   return {
     vmId: s.vmId,
     jobId: s.jobId,
     mode: s.mode === 'file' ? 'MIGRATION_MODE_FILE' : 'MIGRATION_MODE_REMOTE',
-    phase: `MIGRATION_PHASE_${s.phase.toUpperCase()}` as MigrationProgress['phase'],
+    phase: phaseToProto(s.phase),
     progressPercent: s.progressPercent,
     data: toCounters(s.data),
     memory: toCounters(s.memory),

@@ -6,7 +6,7 @@ import type { MigrationHandlers } from '../../shared/generated/ferry/v1/Migratio
 import { FerryError } from '../../shared/errors.js';
 import { optionalInRange } from '../../shared/validation.js';
 import { type OutgoingMigrations, LIMIT_RANGE, type HostLimits } from '../migration/index.js';
-import { requestFromProto, restoreFromProto, selectorFromRequest, toProgress } from './convert.js';
+import { phaseToProto, requestFromProto, restoreFromProto, selectorFromRequest, toProgress } from './convert.js';
 import { streamHandler, unaryHandler } from './handler.js';
 
 export function migrationService(deps: {
@@ -18,7 +18,7 @@ export function migrationService(deps: {
   return {
     Migrate: unaryHandler(async (request) => {
       const accepted = await migrations.migrate(requestFromProto(request));
-      return { jobId: accepted.jobId, vmId: accepted.vmId, phase: toProgress(accepted).phase };
+      return { jobId: accepted.jobId, vmId: accepted.vmId, phase: phaseToProto(accepted.phase) };
     }),
 
     GetMigrationStatus: unaryHandler(async (request) => toProgress(migrations.status(selectorFromRequest(request.job)))),

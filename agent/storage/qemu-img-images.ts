@@ -38,7 +38,7 @@ export class QemuImgImages implements DiskImages {
   }
 
   async create(specs: readonly DiskImageSpec[]): Promise<string[]> {
-    specs.forEach((spec, i) => this.check(spec, i));
+    for (const [i, spec] of specs.entries()) this.check(spec, i);
     const paths = specs.map((s) => path.resolve(s.path));
     if (new Set(paths).size !== paths.length) throw invalidArgument('disks', 'name one image path twice');
     const busy = paths.filter((p) => this.inFlight.has(p));
@@ -109,7 +109,8 @@ export class QemuImgImages implements DiskImages {
 }
 
 export function createArgs(spec: DiskImageSpec): string[] {
-  const backing = spec.backingPath ? ['-b', spec.backingPath, '-F', spec.backingFormat!] : [];
+  // qemu-img create needs the backing file's format with -b; check() requires both together.
+  const backing = spec.backingPath && spec.backingFormat ? ['-b', spec.backingPath, '-F', spec.backingFormat] : [];
   return ['create', '-q', '-f', spec.format, ...backing, spec.path, String(spec.capacityBytes)];
 }
 

@@ -7,7 +7,7 @@ import { requestFromProto, restoreFromProto } from '../../agent/rpc/convert.js';
 import { prepareArgsFromProto } from '../../agent/rpc/peer-service.js';
 import type { MigrateRequest__Output } from '../../shared/generated/ferry/v1/MigrateRequest.js';
 import type { PrepareIncomingRequest__Output } from '../../shared/generated/ferry/v1/PrepareIncomingRequest.js';
-import { FerryError, isFerryError } from '../../shared/errors.js';
+import { type FerryError, isFerryError } from '../../shared/errors.js';
 
 const VM = '6f1c2a3e-9d4b-4c1e-8f7a-0b1c2d3e4f50';
 

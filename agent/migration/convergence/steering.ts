@@ -6,7 +6,7 @@
  * after every poll and awaits it, so actions never overlap.
  */
 import { FerryError, errorMessage } from '../../../shared/errors.js';
-import { ConvergenceTracker, type Decision } from './convergence.js';
+import type { ConvergenceTracker, Decision } from './convergence.js';
 import type { MigrationJob } from '../jobs/migration-job.js';
 import type { Clock, Hypervisor } from '../ports.js';
 import type { DueStep } from '../policy/schedule.js';

@@ -8,7 +8,8 @@
  * guest runs on them). At expiry the outcome is unknown, so they stay.
  */
 import { FerryError, invalidArgument } from '../../../shared/errors.js';
-import { addressesInCidr, familyOf, hostPort } from '../../../shared/net.js';
+import { familyOf, hostPort } from '../../../shared/net.js';
+import { onlyAddressIn } from '../migration-network.js';
 import type { Clock, DiskImages, HostNetwork, Hypervisor, IncomingOffer, Journal, OpenedPinhole, PinholeGate, PrepareIncomingArgs } from '../ports.js';
 import { checkSourceIdentity, type SourceIdentity } from './source-identity.js';
 import type { NetworkRole } from '../types.js';
@@ -89,7 +90,7 @@ export class IncomingMigrations {
   private async reserve(args: PrepareIncomingArgs, preparedBy: string | null): Promise<IncomingOffer> {
     const { address, network } = await this.chooseListenAddress(args);
     const images = await this.createImages(args);
-    let pinhole;
+    let pinhole: OpenedPinhole;
     try {
       pinhole = await this.options.pinholes.open({
         vmId: args.vmId,
@@ -111,12 +112,13 @@ export class IncomingMigrations {
     // migration, and a held reservation would count it a second time.
     await this.options.journal?.write(record.jobId, false, record).catch(() => undefined);
     this.hold(record);
-    const port = pinhole.ports[0]!;
+    const [port, disksPort = 0] = pinhole.ports;
+    if (port === undefined) throw new FerryError('INTERNAL', `the firewall opened a pinhole for job ${args.jobId} without a port`);
     return {
       migrateUri: `tcp://${hostPort(address, port)}`,
       listenAddress: address,
       port,
-      disksPort: pinhole.ports[1] ?? 0,
+      disksPort,
       pinholeExpiresAt: pinhole.expiresAt,
       dconnuri: this.options.dconnuri,
       network,
@@ -235,17 +237,7 @@ export class IncomingMigrations {
       return { address: args.dstqemu, network: 'migration' };
     }
     if (args.migrationNetwork) {
-      const inside = addressesInCidr(local, args.migrationNetwork);
-      if (inside.length !== 1) {
-        throw new FerryError(
-          'FAILED_PRECONDITION',
-          inside.length === 0
-            ? `the destination has no address in migration_network ${args.migrationNetwork}`
-            : `the destination has ${inside.length} addresses in migration_network ${args.migrationNetwork} (${inside.map((a) => a.address).join(', ')}): give dstqemu instead`,
-          { field: 'migration_network' },
-        );
-      }
-      return { address: inside[0]!.address, network: 'migration' };
+      return { address: onlyAddressIn(local, args.migrationNetwork, 'the destination').address, network: 'migration' };
     }
     const route = await network.routeTo(args.sourceMigrationAddress);
     return { address: route.source, network: 'management' };

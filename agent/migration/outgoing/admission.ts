@@ -11,7 +11,7 @@
  * here, and holding the slot would stall migrations to other destinations
  * behind it (vdsm releases its semaphore the same way before retrying).
  */
-import { FerryError, isFerryError } from '../../../shared/errors.js';
+import { type FerryError, isFerryError } from '../../../shared/errors.js';
 import { backoffDelayMs, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js';
 import { failureOf } from '../jobs/failure.js';
 import { runHibernation } from './hibernation.js';

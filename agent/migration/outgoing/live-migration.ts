@@ -120,7 +120,7 @@ export async function performOutgoing(job: MigrationJob, prepared: PreparedMigra
       // The MIGRATING record (with the NIC baseline) is on disk before perform is sent, so a
       // restarted agent knows the copy may have begun; the adapter's look-ups overlap the fsync.
       const recorded = deps.journal?.durable(job);
-      await hypervisor.migrateLive(command.vmId, planFor(job, prepared, deps), recorded ? { sendAfter: recorded } : {});
+      await hypervisor.migrateLive(command.vmId, planFor(job, prepared, deps), recorded !== undefined ? { sendAfter: recorded } : {});
     } catch (err) {
       throw steering.abortCause ?? err;
     } finally {

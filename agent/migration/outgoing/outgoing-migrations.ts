@@ -72,12 +72,12 @@ export class OutgoingMigrations {
     this.accepting.add(command.vmId);
     try {
       const vm = await this.checkHost(command);
-      const job = new MigrationJob(randomUUID(), command, () => this.deps.clock.now(), this.slots.hasFree() ? 'preparing' : 'queued');
+      const release = this.slots.tryAcquire();
+      const job = new MigrationJob(randomUUID(), command, () => this.deps.clock.now(), release ? 'preparing' : 'queued');
       let first: { attempt: StartAttempt; release: () => void } | undefined;
-      if (job.phase === 'preparing') {
+      if (release) {
         // A free slot: the first attempt is made before answering, so that a bad
         // dstqemu or a destination that is down is the caller's error, with nothing left behind.
-        const release = (await this.slots.acquire(job.cancellation.signal))!;
         try {
           first = { attempt: await attemptStart(job, this.admissionDeps(), vm), release };
         } catch (err) {
@@ -101,10 +101,13 @@ export class OutgoingMigrations {
 
   /** Until libvirt answers (or if it cannot tell) the oldest supported stack is assumed, and asked again next time. */
   private hostFeatures(): Promise<HostFeatures> {
-    return (this.features ??= this.deps.hypervisor.features().catch(() => {
-      this.features = undefined;
-      return BASELINE_FEATURES;
-    }));
+    if (!this.features) {
+      this.features = this.deps.hypervisor.features().catch(() => {
+        this.features = undefined;
+        return BASELINE_FEATURES;
+      });
+    }
+    return this.features;
   }
 
   /** Restore: a VM saved by a FILE migration, from its saved state and definition. */

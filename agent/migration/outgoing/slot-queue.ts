@@ -9,8 +9,11 @@ export class SlotQueue {
 
   constructor(private readonly limit: () => number) {}
 
-  hasFree(): boolean {
-    return this.inUse < this.limit() && this.waiters.length === 0;
+  /** A slot now if one is free and nobody waits for it, without waiting. */
+  tryAcquire(): (() => void) | undefined {
+    if (this.inUse >= this.limit() || this.waiters.length > 0) return undefined;
+    this.inUse++;
+    return this.releaser();
   }
 
   /** Resolves with a release function, or undefined if the signal aborted first. */
@@ -58,9 +61,11 @@ export class SlotQueue {
 
   /** Hands free slots to waiters, e.g. after the limit was raised. */
   wakeNext(): void {
-    while (this.inUse < this.limit() && this.waiters.length > 0) {
+    while (this.inUse < this.limit()) {
+      const wake = this.waiters.shift();
+      if (!wake) return;
       this.inUse++;
-      this.waiters.shift()!();
+      wake();
     }
   }
 }

@@ -4,8 +4,9 @@
  * must be the one the kernel will really use (oVirt's known limitation: both
  * hosts must share the migration subnet, or traffic leaves another way).
  */
-import { FerryError, invalidArgument } from '../../../shared/errors.js';
-import { addressesInCidr, familyOf, isLinkLocal, splitHostPort } from '../../../shared/net.js';
+import { invalidArgument } from '../../../shared/errors.js';
+import { familyOf, isLinkLocal, splitHostPort } from '../../../shared/net.js';
+import { onlyAddressIn } from '../migration-network.js';
 import type { HostNetwork, IncomingOffer, Route } from '../ports.js';
 import type { MigrateCommand } from '../types.js';
 
@@ -28,17 +29,8 @@ export async function chooseSourceAddress(command: MigrateCommand, network: Host
     return { address: route.source, interface: route.interface, route: { to: command.dstqemu, route } };
   }
   if (command.migrationNetwork) {
-    const inside = addressesInCidr(network.localAddresses(), command.migrationNetwork);
-    if (inside.length !== 1) {
-      throw new FerryError(
-        'FAILED_PRECONDITION',
-        inside.length === 0
-          ? `this host has no address in migration_network ${command.migrationNetwork}: configure one or give dstqemu`
-          : `this host has ${inside.length} addresses in migration_network ${command.migrationNetwork} (${inside.map((a) => a.address).join(', ')}): give dstqemu instead`,
-        { field: 'migration_network' },
-      );
-    }
-    return { address: inside[0]!.address, interface: inside[0]!.interface };
+    const only = onlyAddressIn(network.localAddresses(), command.migrationNetwork, 'this host', 'configure one or give dstqemu');
+    return { address: only.address, interface: only.interface };
   }
   // Legacy behaviour (no migration network): the route to the destination agent.
   const host = splitHostPort(command.dst, 0).host;

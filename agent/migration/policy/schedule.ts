@@ -92,8 +92,9 @@ export class ScheduleCursor {
   /** The step to take now, if any (at most one per call). */
   due(progress: Progress): DueStep | undefined {
     if (this.steps.length === 0) return undefined;
-    if (!this.exhausted) {
-      const step = this.steps[this.next]!;
+    const upcoming = this.steps[this.next];
+    if (upcoming) {
+      const step = upcoming;
       if (!reached(step.trigger, step.trigger.after, progress)) return undefined;
       const index = this.next++;
       // Repeats count from when the last step really fired (it may have been overdue).
@@ -101,8 +102,8 @@ export class ScheduleCursor {
       return { step, index, repeat: false, reason: `schedule step ${index + 1} (${describeTrigger(step.trigger)})` };
     }
     const index = this.steps.length - 1;
-    const step = this.steps[index]!;
-    if (!reached(step.trigger, this.repeatAt, progress)) return undefined;
+    const step = this.steps[index];
+    if (!step || !reached(step.trigger, this.repeatAt, progress)) return undefined;
     const at = this.repeatAt;
     // Catch up past any intervals missed while a call was slow, so a late
     // sample issues one repeat, not a burst.
@@ -116,10 +117,8 @@ export class ScheduleCursor {
 export function repeatInterval(steps: readonly ConvergenceStep[]): number {
   const last = steps[steps.length - 1];
   if (!last) return 1;
-  for (let i = steps.length - 2; i >= 0; i--) {
-    const t = steps[i]!.trigger;
-    if (t.kind === last.trigger.kind) return Math.max(1, last.trigger.after - t.after);
-  }
+  const earlier = steps.slice(0, -1).reverse().find((s) => s.trigger.kind === last.trigger.kind);
+  if (earlier) return Math.max(1, last.trigger.after - earlier.trigger.after);
   return Math.max(1, last.trigger.after);
 }
 
