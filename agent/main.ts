@@ -18,7 +18,17 @@ import { ReconnectingClient, unixDialer } from './libvirt/index.js';
 import { createLogger, logJobTransition, type Logger } from './log.js';
 import { reloadConfig } from './config/reload.js';
 import { FileJournal } from './journal/file-journal.js';
-import { IncomingMigrations, type IncomingRecord, JobJournal, type JournaledJob, HostLimits, OutgoingMigrations, systemClock, type MigrationPolicy, type MigrationStatus } from './migration/index.js';
+import {
+  IncomingMigrations,
+  type IncomingRecord,
+  JobJournal,
+  type JournaledJob,
+  HostLimits,
+  OutgoingMigrations,
+  systemClock,
+  type MigrationPolicy,
+  type MigrationStatus,
+} from './migration/index.js';
 import { LocalHibernationFiles } from './storage/local-hibernation-files.js';
 import { QemuImgImages } from './storage/qemu-img-images.js';
 import { LinuxHostNetwork } from './network/host-network.js';
@@ -79,10 +89,16 @@ async function main(): Promise<void> {
 
   const migrations = new OutgoingMigrations({
     // With TLS, the name our certificate carries: what the destination checks source_host against.
-    hypervisor, peers, network, hibernationFiles: new LocalHibernationFiles(), clock: systemClock, hostName: trust?.current.identity.name || managementAddress || 'unknown',
+    hypervisor,
+    peers,
+    network,
+    hibernationFiles: new LocalHibernationFiles(),
+    clock: systemClock,
+    hostName: trust?.current.identity.name || managementAddress || 'unknown',
     pollIntervalMs: POLL_INTERVAL_MS,
     // What the core bounds itself: waiting for a job's end (each call is bounded by its adapter).
-    abortWaitMs: 2 * CALL_TIMEOUT_MS, answerWaitMs: ANSWER_WAIT_MS,
+    abortWaitMs: 2 * CALL_TIMEOUT_MS,
+    answerWaitMs: ANSWER_WAIT_MS,
     dconnuriTemplate: config.libvirt.dconnuriTemplate,
     maxOutgoing: () => limits.maxOutgoing,
     retentionMs: config.jobs.retentionS * 1000,
@@ -92,7 +108,8 @@ async function main(): Promise<void> {
     policyDefaults: () => policyDefaults(config),
   });
   const incoming = new IncomingMigrations({
-    network, pinholes: firewall,
+    network,
+    pinholes: firewall,
     dconnuri: managementAddress ? dconnuriFor(config, managementAddress) : '',
     pinholeTtlMs: config.firewall.pinholeTtlS * 1000,
     // A reservation outlives any sane migration; FinishIncoming ends it sooner.
@@ -112,8 +129,12 @@ async function main(): Promise<void> {
     isMigrating: (vmId: string) => migrations.list(true).some((s) => s.vmId === vmId),
   };
   const host = createHostInfo({
-    config, system: createSystemInformationProbe(), hypervisor: libvirtHostInfo(libvirt, { callTimeoutMs: CALL_TIMEOUT_MS }), migrations: activity,
-    limits: () => limits, firewallBackend: () => firewall.backend,
+    config,
+    system: createSystemInformationProbe(),
+    hypervisor: libvirtHostInfo(libvirt, { callTimeoutMs: CALL_TIMEOUT_MS }),
+    migrations: activity,
+    limits: () => limits,
+    firewallBackend: () => firewall.backend,
   });
 
   const running = await startGrpcServer({
@@ -135,19 +156,31 @@ async function main(): Promise<void> {
   process.on('SIGHUP', () => (trust ? void trust.reload('SIGHUP') : log.info('SIGHUP: no certificates to reload (TLS is off)')));
   // And the run-time settings: limits.* and policy.* from the configuration.
   process.on('SIGHUP', () => {
-    config = reloadConfig(config, () => loadConfig(process.argv.slice(2), process.env).config, (next) => limits.set(next.limits), log);
+    config = reloadConfig(
+      config,
+      () => loadConfig(process.argv.slice(2), process.env).config,
+      (next) => limits.set(next.limits),
+      log,
+    );
   });
 
   await libvirt.client();
   // What a previous run left: reservations whose holes the firewall keeps, and jobs to follow.
   firewall.adopt(await incoming.recover());
   await firewall.reconcile(); // logs what it changed
-  const following = migrations.recover(journals.jobs.load((file, err) => log.warn('unreadable job record skipped', { file, error: String(err) })));
+  const following = migrations.recover(
+    journals.jobs.load((file, err) => log.warn('unreadable job record skipped', { file, error: String(err) })),
+  );
   if (following > 0) log.info('following migrations a previous run started', { jobs: following });
   setServing(running.health, true);
   notifier.trackMigrations(() => activity.counts());
   await notifier.ready(`ready on ${config.listen.address}:${running.port}`);
-  log.info('ferryd ready', { address: config.listen.address, port: running.port, config: config.source.file, tls: trust ? 'mutual TLS 1.3' : 'INSECURE (plaintext)' });
+  log.info('ferryd ready', {
+    address: config.listen.address,
+    port: running.port,
+    config: config.source.file,
+    tls: trust ? 'mutual TLS 1.3' : 'INSECURE (plaintext)',
+  });
 
   const stop = (signal: string) => {
     log.info('shutting down: running libvirt migrations continue without the agent', { signal });
@@ -156,18 +189,21 @@ async function main(): Promise<void> {
     setServing(running.health, false);
     // The journal first: jobs that end because connections close are not
     // over, and stay unfinished on disk for the next start to follow.
-    void journals.jobs.freeze().then(() => running.shutdown()).then(async () => {
-      incoming.dispose();
-      firewall.dispose();
-      peers.close();
-      host.close();
-      trust?.close();
-      await libvirt.close().catch(() => undefined);
-      notifier.close();
-      // stdout is a file, pipe or socket here, written synchronously on Linux: this line is out before exit.
-      log.info('ferryd stopped', { signal });
-      process.exit(0);
-    });
+    void journals.jobs
+      .freeze()
+      .then(() => running.shutdown())
+      .then(async () => {
+        incoming.dispose();
+        firewall.dispose();
+        peers.close();
+        host.close();
+        trust?.close();
+        await libvirt.close().catch(() => undefined);
+        notifier.close();
+        // stdout is a file, pipe or socket here, written synchronously on Linux: this line is out before exit.
+        log.info('ferryd stopped', { signal });
+        process.exit(0);
+      });
   };
   process.once('SIGTERM', () => stop('SIGTERM'));
   process.once('SIGINT', () => stop('SIGINT'));
@@ -215,7 +251,13 @@ function loadTrustOrExit(config: AgentConfig, log: Logger): CertificateStore | n
 
 function tlsListener(config: AgentConfig, trust: CertificateStore, log: Logger): ConnectionSource {
   return async (inject) => {
-    const listener = await listenTls({ host: config.listen.address, port: config.listen.port, material: trust.current, onConnection: inject, log });
+    const listener = await listenTls({
+      host: config.listen.address,
+      port: config.listen.port,
+      material: trust.current,
+      onConnection: inject,
+      log,
+    });
     trust.onChange((material) => listener.update(material));
     return listener;
   };
@@ -242,7 +284,13 @@ function policyDefaults(config: AgentConfig): MigrationPolicy {
 
 function logTransition(log: Logger, s: MigrationStatus, previous: string | null): void {
   logJobTransition(log, {
-    jobId: s.jobId, vmId: s.vmId, direction: 'outgoing', from: previous?.toUpperCase() ?? null, to: s.phase.toUpperCase(), peer: s.dst, elapsedMs: s.elapsedMs,
+    jobId: s.jobId,
+    vmId: s.vmId,
+    direction: 'outgoing',
+    from: previous?.toUpperCase() ?? null,
+    to: s.phase.toUpperCase(),
+    peer: s.dst,
+    elapsedMs: s.elapsedMs,
     ...(s.error ? { error: { step: s.error.step, code: s.error.kind, message: s.error.message } } : {}),
   });
 }

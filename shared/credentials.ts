@@ -44,7 +44,11 @@ export function readClientPem(files: ClientTlsFiles): ClientPem {
       throw new FerryError('FAILED_PRECONDITION', `cannot read ${what} ${path}: ${errorMessage(err)}`);
     }
   };
-  return { ca: read(files.caFile, 'the CA certificate'), cert: read(files.certFile, 'the client certificate'), key: read(files.keyFile, 'the client key') };
+  return {
+    ca: read(files.caFile, 'the CA certificate'),
+    cert: read(files.certFile, 'the client certificate'),
+    key: read(files.keyFile, 'the client key'),
+  };
 }
 
 export function clientCredentialsFromFiles(files: ClientTlsFiles): grpc.ChannelCredentials {

@@ -22,9 +22,7 @@ const KIND_TO_STATUS: Record<ErrorKind, status> = {
   INTERNAL: status.INTERNAL,
 };
 
-const STATUS_TO_KIND = new Map<status, ErrorKind>(
-  Object.entries(KIND_TO_STATUS).map(([kind, code]) => [code, kind as ErrorKind]),
-);
+const STATUS_TO_KIND = new Map<status, ErrorKind>(Object.entries(KIND_TO_STATUS).map(([kind, code]) => [code, kind as ErrorKind]));
 
 /** Error details travel as metadata so that clients get them back typed. */
 const DETAIL_KEYS: Record<keyof ErrorDetails, string> = {

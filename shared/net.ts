@@ -53,7 +53,8 @@ export function hostPort(address: string, port: number): string {
  */
 export function splitHostPort(value: string, defaultPort: number): { host: string; port: number } {
   const bracketed = /^\[([^\]]+)\](?::(\d+))?$/.exec(value);
-  if (bracketed) return { host: must(bracketed[1], 'host of a matched [host]:port'), port: bracketed[2] ? Number(bracketed[2]) : defaultPort };
+  if (bracketed)
+    return { host: must(bracketed[1], 'host of a matched [host]:port'), port: bracketed[2] ? Number(bracketed[2]) : defaultPort };
   const withPort = /^([^:]+):(\d+)$/.exec(value);
   if (withPort) return { host: must(withPort[1], 'host of a matched host:port'), port: Number(withPort[2]) };
   return { host: value, port: defaultPort };

@@ -14,7 +14,10 @@ const MAX_TEXT = 4096;
 
 export function requireUuid(field: string, value: string): string {
   if (!UUID.test(value)) {
-    throw invalidArgument(field, `${quote(value)} is not a UUID (expected 8-4-4-4-12 hexadecimal digits, e.g. 6f1c2a3e-9d4b-4c1e-8f7a-0b1c2d3e4f50)`);
+    throw invalidArgument(
+      field,
+      `${quote(value)} is not a UUID (expected 8-4-4-4-12 hexadecimal digits, e.g. 6f1c2a3e-9d4b-4c1e-8f7a-0b1c2d3e4f50)`,
+    );
   }
   return value.toLowerCase();
 }
@@ -34,7 +37,8 @@ export function requireHostPort(field: string, value: string, defaultPort: numbe
 export function optionalUnicast(field: string, value: string): string {
   if (value === '') return '';
   if (!familyOf(value)) throw invalidArgument(field, `${quote(value)} is not an IP address`);
-  if (!isUnicastAddress(value)) throw invalidArgument(field, `${value} is not a unicast address (loopback, multicast, broadcast and unspecified are refused)`);
+  if (!isUnicastAddress(value))
+    throw invalidArgument(field, `${value} is not a unicast address (loopback, multicast, broadcast and unspecified are refused)`);
   return value;
 }
 

@@ -102,7 +102,11 @@ async function main(argv: string[]): Promise<number> {
         return print(values, status);
       }
       case 'restore': {
-        const reply = await unary(clients.migration, 'Restore', { path: values.file ?? '', dstparams: values.definition ?? '', paused: values.paused });
+        const reply = await unary(clients.migration, 'Restore', {
+          path: values.file ?? '',
+          dstparams: values.definition ?? '',
+          paused: values.paused,
+        });
         if (values.json) return json(reply);
         console.log(`restored VM ${reply.vmId} (${reply.name})`);
         return 0;
@@ -123,7 +127,12 @@ async function main(argv: string[]): Promise<number> {
 async function migrate(clients: FerryClients, vmId: string, values: Values): Promise<number> {
   if (!values.to) return fail('--to HOST (the destination agent) is required');
   const accepted = await unary(clients.migration, 'Migrate', {
-    vmId, dst: values.to, mode: 'MIGRATION_MODE_REMOTE', dstqemu: values.dstqemu, migrationNetwork: values.network, policy: policyFrom(values),
+    vmId,
+    dst: values.to,
+    mode: 'MIGRATION_MODE_REMOTE',
+    dstqemu: values.dstqemu,
+    migrationNetwork: values.network,
+    policy: policyFrom(values),
   });
   if (values.detach) {
     if (values.json) return json(accepted);
@@ -135,7 +144,11 @@ async function migrate(clients: FerryClients, vmId: string, values: Values): Pro
 
 async function hibernate(clients: FerryClients, vmId: string, values: Values): Promise<number> {
   const accepted = await unary(clients.migration, 'Migrate', {
-    vmId, mode: 'MIGRATION_MODE_FILE', dst: values.file ?? '', dstparams: values.definition ?? '', overwrite: values.overwrite,
+    vmId,
+    mode: 'MIGRATION_MODE_FILE',
+    dst: values.file ?? '',
+    dstparams: values.definition ?? '',
+    overwrite: values.overwrite,
   });
   return follow(clients, { jobId: accepted.jobId }, values);
 }
@@ -177,8 +190,10 @@ function policyFrom(values: Values): MigrationPolicy {
   if (values.bandwidth !== undefined) policy.maxBandwidthMibps = Number(values.bandwidth);
   if (values.parallel !== undefined) policy.parallelConnections = Number(values.parallel);
   if (values.downtime !== undefined) policy.initialDowntimeMs = Number(values.downtime);
-  if (values.compression !== undefined) policy.compression = `COMPRESSION_${values.compression.toUpperCase()}` as NonNullable<MigrationPolicy['compression']>;
-  if (values['copy-storage'] !== undefined) policy.copyStorage = `COPY_STORAGE_${values['copy-storage'].toUpperCase()}` as NonNullable<MigrationPolicy['copyStorage']>;
+  if (values.compression !== undefined)
+    policy.compression = `COMPRESSION_${values.compression.toUpperCase()}` as NonNullable<MigrationPolicy['compression']>;
+  if (values['copy-storage'] !== undefined)
+    policy.copyStorage = `COPY_STORAGE_${values['copy-storage'].toUpperCase()}` as NonNullable<MigrationPolicy['copyStorage']>;
   if (values['auto-converge'] !== undefined) policy.autoConverge = values['auto-converge'];
   if (values['post-copy'] !== undefined) policy.postCopy = values['post-copy'];
   if (values.encrypted !== undefined) policy.encrypted = values.encrypted;

@@ -36,19 +36,22 @@ export function progressLine(p: MigrationProgress__Output, width = 30): string {
 }
 
 export function summary(p: MigrationProgress__Output): string {
-  const lines = [
-    `job ${p.jobId}: ${phaseName(p).toUpperCase()} after ${seconds(p.elapsed).toFixed(1)} s`,
-    `  vm ${p.vmId} -> ${p.dst}`,
-  ];
+  const lines = [`job ${p.jobId}: ${phaseName(p).toUpperCase()} after ${seconds(p.elapsed).toFixed(1)} s`, `  vm ${p.vmId} -> ${p.dst}`];
   if (p.migrateUri) lines.push(`  migrate URI ${p.migrateUri} (${p.network.replace('NETWORK_ROLE_', '').toLowerCase()} network)`);
-  if (p.data && p.data.processedBytes > 0) lines.push(`  transferred ${bytes(p.data.processedBytes)}, ${p.iteration} iteration(s), downtime ${p.downtimeMs} ms`);
+  if (p.data && p.data.processedBytes > 0)
+    lines.push(`  transferred ${bytes(p.data.processedBytes)}, ${p.iteration} iteration(s), downtime ${p.downtimeMs} ms`);
   if (p.bytesOnMigrationNic || p.bytesOnManagementNic) {
     const total = p.bytesOnMigrationNic + p.bytesOnManagementNic;
     const share = total > 0 ? ((100 * p.bytesOnMigrationNic) / total).toFixed(2) : '0';
-    lines.push(`  bytes on migration NIC ${bytes(p.bytesOnMigrationNic)}, on management NIC ${bytes(p.bytesOnManagementNic)} (${share} % on the migration NIC)`);
+    lines.push(
+      `  bytes on migration NIC ${bytes(p.bytesOnMigrationNic)}, on management NIC ${bytes(p.bytesOnManagementNic)} (${share} % on the migration NIC)`,
+    );
   }
   for (const w of p.warnings) lines.push(`  warning: ${w}`);
-  if (p.error) lines.push(`  error at step ${p.error.step}: ${p.error.message}${p.error.libvirtCodeName ? ` [${p.error.libvirtCodeName}]` : ''} (VM ${p.error.vmState || 'state unknown'})`);
+  if (p.error)
+    lines.push(
+      `  error at step ${p.error.step}: ${p.error.message}${p.error.libvirtCodeName ? ` [${p.error.libvirtCodeName}]` : ''} (VM ${p.error.vmState || 'state unknown'})`,
+    );
   return lines.join('\n');
 }
 

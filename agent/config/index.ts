@@ -1,6 +1,13 @@
 /** The configuration's public surface: what main.ts and the other modules import. */
 export { loadConfig, parseYaml, CONFIG_USAGE, DEFAULT_CONFIG_FILE, type LoadedConfig } from './load.js';
 export { validateConfig, ConfigError, formatIssues, type ConfigIssue, type Override } from './validate.js';
-export { dconnuriFor, type AgentConfig, type MigrationNetworkSpec, type PolicyDefaults, type LogLevel, type FirewallBackend } from './agent-config.js';
+export {
+  dconnuriFor,
+  type AgentConfig,
+  type MigrationNetworkSpec,
+  type PolicyDefaults,
+  type LogLevel,
+  type FirewallBackend,
+} from './agent-config.js';
 export { parseCidr, cidrContains, type Cidr } from '../../shared/cidr.js';
 export { FIELDS, FIELD_KEYS, envName } from './fields.js';

@@ -151,7 +151,8 @@ function flagOverrides(flags: Flags): Override[] {
   if (flags.logLevel !== undefined) out.push({ key: 'log.level', value: flags.logLevel, origin: '--log-level' });
   for (const assignment of flags.set) {
     const eq = assignment.indexOf('=');
-    if (eq <= 0) throw new ConfigError([{ key: 'command line', message: `--set ${assignment}: expected KEY=VALUE, e.g. --set listen.port=54321` }]);
+    if (eq <= 0)
+      throw new ConfigError([{ key: 'command line', message: `--set ${assignment}: expected KEY=VALUE, e.g. --set listen.port=54321` }]);
     out.push({ key: assignment.slice(0, eq).trim(), value: assignment.slice(eq + 1), origin: '--set' });
   }
   return out;

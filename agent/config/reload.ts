@@ -18,7 +18,12 @@ export interface ReloadLog {
 }
 
 /** Loads the configuration again and hands it to apply; returns the config now in force. */
-export function reloadConfig(current: AgentConfig, load: () => AgentConfig, apply: (next: AgentConfig) => void, log: ReloadLog): AgentConfig {
+export function reloadConfig(
+  current: AgentConfig,
+  load: () => AgentConfig,
+  apply: (next: AgentConfig) => void,
+  log: ReloadLog,
+): AgentConfig {
   let next: AgentConfig;
   try {
     next = load();
@@ -33,8 +38,11 @@ export function reloadConfig(current: AgentConfig, load: () => AgentConfig, appl
     return current;
   }
   const needRestart = Object.keys(next).filter(
-    (key) => key !== 'source' && !(RELOADABLE as readonly string[]).includes(key) &&
-      JSON.stringify((next as unknown as Record<string, unknown>)[key]) !== JSON.stringify((current as unknown as Record<string, unknown>)[key]),
+    (key) =>
+      key !== 'source' &&
+      !(RELOADABLE as readonly string[]).includes(key) &&
+      JSON.stringify((next as unknown as Record<string, unknown>)[key]) !==
+        JSON.stringify((current as unknown as Record<string, unknown>)[key]),
   );
   log.info('SIGHUP: configuration reloaded', { limits: next.limits, preset: next.policy.preset, file: next.source.file });
   if (needRestart.length > 0) log.warn('SIGHUP: these settings changed but take effect only after a restart', { keys: needRestart });

@@ -79,7 +79,10 @@ export function validateConfig(input: ValidateInput): AgentConfig {
   }
 
   const failed = new Set(issues.map((i) => i.key));
-  const complete = Object.fromEntries(FIELD_KEYS.map((key) => [key, values.get(key) ?? FIELDS[key].default])) as Record<FieldKey, FieldValue>;
+  const complete = Object.fromEntries(FIELD_KEYS.map((key) => [key, values.get(key) ?? FIELDS[key].default])) as Record<
+    FieldKey,
+    FieldValue
+  >;
   crossChecks(complete, failed, report, input.checkReadable ?? readableProblem);
 
   if (issues.length > 0) throw new ConfigError(issues);
@@ -146,7 +149,13 @@ export function checkValue(spec: FieldSpec, raw: unknown): string | undefined {
       return typeof raw === 'boolean' ? undefined : `must be ${allowed}, got ${describe(raw)}`;
     case 'enum':
       if (typeof raw !== 'string' || !spec.values.includes(raw)) {
-        const near = typeof raw === 'string' ? closest(raw, spec.values.filter((v) => v !== '')) : undefined;
+        const near =
+          typeof raw === 'string'
+            ? closest(
+                raw,
+                spec.values.filter((v) => v !== ''),
+              )
+            : undefined;
         return `must be ${allowed}, got ${describe(raw)}${near ? `; did you mean ${near}?` : ''}`;
       }
       return undefined;
@@ -178,11 +187,19 @@ export function parseText(spec: FieldSpec, text: string): unknown {
 type Report = (key: string, message: string, origin?: string) => void;
 
 /** Rules across keys; skipped for keys that already failed on their own. */
-function crossChecks(v: Record<FieldKey, FieldValue>, failed: Set<string>, report: Report, readable: (f: string) => string | undefined): void {
+function crossChecks(
+  v: Record<FieldKey, FieldValue>,
+  failed: Set<string>,
+  report: Report,
+  readable: (f: string) => string | undefined,
+): void {
   const first = v['migration.port_range.first'] as number;
   const last = v['migration.port_range.last'] as number;
   if (!failed.has('migration.port_range.first') && !failed.has('migration.port_range.last') && first > last) {
-    report('migration.port_range', `first (${first}) is greater than last (${last}); the range is inclusive, e.g. first: 49152, last: 49215`);
+    report(
+      'migration.port_range',
+      `first (${first}) is greater than last (${last}); the range is inclusive, e.g. first: 49152, last: 49215`,
+    );
   }
   if (v['tls.insecure'] === false) {
     for (const key of ['tls.ca_file', 'tls.cert_file', 'tls.key_file'] as const) {

@@ -48,7 +48,10 @@ function parseIPv6(text: string): Uint8Array {
   const lastColon = s.lastIndexOf(':');
   if (s.slice(lastColon + 1).includes('.')) {
     // An embedded IPv4 tail ("::ffff:192.0.2.1") fills the last two groups.
-    const [a, b, c, d] = s.slice(lastColon + 1).split('.').map(Number);
+    const [a, b, c, d] = s
+      .slice(lastColon + 1)
+      .split('.')
+      .map(Number);
     if (a === undefined || b === undefined || c === undefined || d === undefined) {
       throw new Error(`IPv6 address ${text}: its IPv4 tail is not a dotted quad`);
     }

@@ -216,7 +216,13 @@ export class PinholeFirewall implements Firewall {
       let hole: Pinhole;
       try {
         const valid = this.validate({ vmId: h.vmId, jobId: h.jobId, source: h.source, destination: h.destination });
-        hole = Object.freeze({ ...h, family: valid.family, source: valid.source, destination: valid.destination, ports: Object.freeze([...h.ports]) });
+        hole = Object.freeze({
+          ...h,
+          family: valid.family,
+          source: valid.source,
+          destination: valid.destination,
+          ports: Object.freeze([...h.ports]),
+        });
         this.allocator.reserve(h.id, hole.ports);
       } catch (err) {
         this.log.warn('a recorded pinhole cannot be taken back; reconcile removes its rule', { id: h.id, error: errMessage(err) });
@@ -283,16 +289,24 @@ export class PinholeFirewall implements Firewall {
         this.synced.add(family);
       } catch (err2) {
         if (err2 instanceof FerryError && err2.kind !== 'INTERNAL') throw err2;
-        throw new FerryError('INTERNAL', `${errMessage(err)}; the full rewrite that followed failed too: ${errMessage(err2)}`, {}, { cause: err2 });
+        throw new FerryError(
+          'INTERNAL',
+          `${errMessage(err)}; the full rewrite that followed failed too: ${errMessage(err2)}`,
+          {},
+          { cause: err2 },
+        );
       }
     }
   }
 
   private arm(hole: Pinhole): void {
-    const timer = setTimeout(() => {
-      this.timers.delete(hole.id);
-      this.close(hole.id).catch((err) => this.log.warn('closing an expired pinhole failed', { id: hole.id, error: String(err) }));
-    }, Math.max(0, hole.expiresAt - this.now()));
+    const timer = setTimeout(
+      () => {
+        this.timers.delete(hole.id);
+        this.close(hole.id).catch((err) => this.log.warn('closing an expired pinhole failed', { id: hole.id, error: String(err) }));
+      },
+      Math.max(0, hole.expiresAt - this.now()),
+    );
     // The kernel enforces expiry anyway; a pending timer must not keep the process alive.
     timer.unref();
     this.timers.set(hole.id, timer);

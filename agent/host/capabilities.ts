@@ -47,7 +47,8 @@ export interface HostCapabilitiesFacts {
 export async function collectCapabilities(deps: CapabilitiesDeps): Promise<HostCapabilitiesFacts> {
   const { config, system, hypervisor } = deps;
   const warnings: string[] = [];
-  if (config.tls.insecure) warnings.push('INSECURE: gRPC runs without TLS or client authentication (tls.insecure: true); never in production');
+  if (config.tls.insecure)
+    warnings.push('INSECURE: gRPC runs without TLS or client authentication (tls.insecure: true); never in production');
 
   // libvirt may be down; each of its facts fails on its own.
   const fromLibvirt = async (what: string, read: () => Promise<string>, fallback = ''): Promise<string> => {

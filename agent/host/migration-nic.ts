@@ -26,25 +26,41 @@ const isLinkLocal = (address: string) => /^fe80:/i.test(address) || address.star
 
 export function findMigrationNic(spec: MigrationNetworkSpec | null, nics: readonly NicInfo[]): MigrationNicResult {
   if (spec === null) {
-    return { cidr: '', address: '', up: false, warnings: ['no migration network is configured (migration.network): migrations use the management network'] };
+    return {
+      cidr: '',
+      address: '',
+      up: false,
+      warnings: ['no migration network is configured (migration.network): migrations use the management network'],
+    };
   }
   if (spec.kind === 'interface') {
     const nic = nics.find((n) => n.name === spec.name);
-    if (!nic) return { cidr: '', address: '', up: false, warnings: [`migration NIC ${spec.name} (migration.network) does not exist on this host`] };
+    if (!nic)
+      return { cidr: '', address: '', up: false, warnings: [`migration NIC ${spec.name} (migration.network) does not exist on this host`] };
     // IPv4 first, then global IPv6: link-local addresses cannot be dialled without a zone.
     const preferred = [...nic.addresses].sort((a, b) => rank(a) - rank(b)).find((a) => !isLinkLocal(bare(a)));
-    const result: MigrationNicResult = { cidr: preferred ? (networkOf(preferred)?.text ?? '') : '', nic, address: preferred ? bare(preferred) : '', up: isUp(nic.state), warnings: [] };
+    const result: MigrationNicResult = {
+      cidr: preferred ? (networkOf(preferred)?.text ?? '') : '',
+      nic,
+      address: preferred ? bare(preferred) : '',
+      up: isUp(nic.state),
+      warnings: [],
+    };
     if (!result.up) result.warnings.push(`migration NIC ${nic.name} is ${nic.state}`);
     else if (!preferred) result.warnings.push(`migration NIC ${nic.name} has no usable address`);
     return result;
   }
 
-  const inside = nics.flatMap((nic) => nic.addresses.filter((a) => cidrContains(spec.cidr, bare(a))).map((a) => ({ nic, address: bare(a) })));
+  const inside = nics.flatMap((nic) =>
+    nic.addresses.filter((a) => cidrContains(spec.cidr, bare(a))).map((a) => ({ nic, address: bare(a) })),
+  );
   const warnings: string[] = [];
   const first = inside[0];
   if (first === undefined) {
     const down = nics.filter((n) => !isUp(n.state)).map((n) => n.name);
-    warnings.push(`no NIC has an address in ${spec.cidr.text} (migration.network)${down.length ? `; NICs that are down: ${down.join(', ')}` : ''}`);
+    warnings.push(
+      `no NIC has an address in ${spec.cidr.text} (migration.network)${down.length ? `; NICs that are down: ${down.join(', ')}` : ''}`,
+    );
     return { cidr: spec.cidr.text, address: '', up: false, warnings };
   }
   const names = [...new Set(inside.map((i) => i.nic.name))];

@@ -18,7 +18,12 @@ const withoutLibvirt = hypervisorUnavailable('print-facts does not connect to li
 
 try {
   const { config } = loadConfig(process.argv.slice(2), process.env);
-  const facts = await collectCapabilities({ config, system: createSystemInformationProbe(), hypervisor: withoutLibvirt, ferryVersion: ferryVersion() });
+  const facts = await collectCapabilities({
+    config,
+    system: createSystemInformationProbe(),
+    hypervisor: withoutLibvirt,
+    ferryVersion: ferryVersion(),
+  });
   process.stdout.write(`${JSON.stringify(facts, null, 2)}\n`);
 } catch (err) {
   process.stderr.write(`print-facts: ${errorMessage(err)}\n`);

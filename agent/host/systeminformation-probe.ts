@@ -60,11 +60,13 @@ export function createSystemInformationProbe(): SystemProbe {
     // every RPC and progress message would wait behind it.
     async nicCounters(): Promise<NicCounters[]> {
       const names = (await listSysNet()).filter((name) => name !== 'lo');
-      return Promise.all(names.map(async (name) => ({
-        name,
-        rxBytes: await readCounter(name, 'rx_bytes'),
-        txBytes: await readCounter(name, 'tx_bytes'),
-      })));
+      return Promise.all(
+        names.map(async (name) => ({
+          name,
+          rxBytes: await readCounter(name, 'rx_bytes'),
+          txBytes: await readCounter(name, 'tx_bytes'),
+        })),
+      );
     },
 
     async cpuPercent(): Promise<number> {

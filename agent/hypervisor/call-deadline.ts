@@ -15,7 +15,10 @@ export const DEFAULT_CALL_TIMEOUT_MS = 30_000;
 export function boundedCall<T>(ms: number, what: string, subject: string, fn: () => Promise<T>): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const expired = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new FerryError('DEADLINE_EXCEEDED', `libvirt did not answer within ${ms / 1000} s (${what}, ${subject})`)), ms);
+    timer = setTimeout(
+      () => reject(new FerryError('DEADLINE_EXCEEDED', `libvirt did not answer within ${ms / 1000} s (${what}, ${subject})`)),
+      ms,
+    );
   });
   return Promise.race([translate(fn, subject), expired]).finally(() => clearTimeout(timer));
 }

@@ -28,12 +28,18 @@ export class CompletedJobs {
       .subscribe(c.VIR_DOMAIN_EVENT_ID_JOB_COMPLETED, (event) => {
         const oldest = this.stats.size >= MAX_KEPT ? this.stats.keys().next() : undefined;
         if (oldest && !oldest.done) this.stats.delete(oldest.value);
-        this.stats.set(event.domain.uuid, jobStatsFrom({ type: c.VIR_DOMAIN_JOB_COMPLETED, typeName: 'COMPLETED', params: event.params, stats: event.stats }, false));
+        this.stats.set(
+          event.domain.uuid,
+          jobStatsFrom({ type: c.VIR_DOMAIN_JOB_COMPLETED, typeName: 'COMPLETED', params: event.params, stats: event.stats }, false),
+        );
         this.waiters.get(event.domain.uuid)?.();
       })
-      .then(() => undefined, () => {
-        this.subscription = undefined; // tried again with the next job; meanwhile the statistics are simply missing
-      });
+      .then(
+        () => undefined,
+        () => {
+          this.subscription = undefined; // tried again with the next job; meanwhile the statistics are simply missing
+        },
+      );
     await this.subscription;
   }
 

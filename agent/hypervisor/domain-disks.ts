@@ -23,7 +23,13 @@ export function diskImagesOf(domainXml: string): DiskImage[] {
     const format = /<driver\b[^>]*\btype=['"]([^'"]+)['"]/.exec(own)?.[1] ?? 'raw';
     const backingPath = chain ? sourceOf(chain) : undefined;
     const backingFormat = chain ? /<format\b[^>]*\btype=['"]([^'"]+)['"]/.exec(chain)?.[1] : undefined;
-    disks.push({ target, path, format, ...(backingPath ? { backingPath } : {}), ...(backingPath && backingFormat ? { backingFormat } : {}) });
+    disks.push({
+      target,
+      path,
+      format,
+      ...(backingPath ? { backingPath } : {}),
+      ...(backingPath && backingFormat ? { backingFormat } : {}),
+    });
   }
   return disks;
 }

@@ -3,7 +3,15 @@
  * keeping libvirt's code and name for the status metadata.
  */
 import { FerryError, type ErrorKind } from '../../shared/errors.js';
-import { constants as c, isNoDomain, LibvirtError, ConnectionError, InterruptedError, ClosedError, CallTimeoutError } from '../libvirt/index.js';
+import {
+  constants as c,
+  isNoDomain,
+  LibvirtError,
+  ConnectionError,
+  InterruptedError,
+  ClosedError,
+  CallTimeoutError,
+} from '../libvirt/index.js';
 
 /** Runs fn, turning libvirt's errors into FerryErrors that keep its code. */
 export async function translate<T>(fn: () => Promise<T>, subject: string): Promise<T> {
@@ -23,7 +31,12 @@ export function toFerryError(err: unknown, subject: string): unknown {
   }
   if (err instanceof InterruptedError) {
     // The call was sent and its answer will never come: libvirtd stopped, restarted or crashed.
-    return new FerryError('UNAVAILABLE', `lost the connection to libvirtd before it answered (the daemon stopped, restarted or crashed): ${err.message}`, {}, { cause: err });
+    return new FerryError(
+      'UNAVAILABLE',
+      `lost the connection to libvirtd before it answered (the daemon stopped, restarted or crashed): ${err.message}`,
+      {},
+      { cause: err },
+    );
   }
   if (err instanceof ConnectionError || err instanceof ClosedError) {
     return new FerryError('UNAVAILABLE', `libvirt is not reachable: ${err.message}`, {}, { cause: err });

@@ -5,8 +5,24 @@
  * libvirt's errors into FerryErrors that keep libvirt's code.
  */
 import { FerryError } from '../../shared/errors.js';
-import { constants as c, type Domain, type JobStats as LibvirtJobStats, type LibvirtClient, type ReconnectingClient } from '../libvirt/index.js';
-import { type HostFeatures, systemClock, type Clock, type Hypervisor, type LiveMigrationPlan, type VmDisk, type VmInfo, type VmState, type JobStats } from '../migration/index.js';
+import {
+  constants as c,
+  type Domain,
+  type JobStats as LibvirtJobStats,
+  type LibvirtClient,
+  type ReconnectingClient,
+} from '../libvirt/index.js';
+import {
+  type HostFeatures,
+  systemClock,
+  type Clock,
+  type Hypervisor,
+  type LiveMigrationPlan,
+  type VmDisk,
+  type VmInfo,
+  type VmState,
+  type JobStats,
+} from '../migration/index.js';
 import { boundedCall, DEFAULT_CALL_TIMEOUT_MS } from './call-deadline.js';
 import { CompletedJobs } from './completed-jobs.js';
 import { diskImagesOf } from './domain-disks.js';
@@ -40,7 +56,10 @@ export class LibvirtHypervisor implements Hypervisor {
   /** Paces polling (a followed job, the initial downtime); tests may pass a manual one. */
   private readonly clock: Clock;
 
-  constructor(private readonly libvirt: ReconnectingClient, options: { callTimeoutMs?: number; clock?: Clock } = {}) {
+  constructor(
+    private readonly libvirt: ReconnectingClient,
+    options: { callTimeoutMs?: number; clock?: Clock } = {},
+  ) {
     this.callTimeoutMs = options.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS;
     this.clock = options.clock ?? systemClock;
     this.completed = new CompletedJobs(libvirt);
@@ -60,10 +79,12 @@ export class LibvirtHypervisor implements Hypervisor {
       const client = await this.libvirt.client();
       const dom = await client.domainLookupByUUID(vmId);
       const images = diskImagesOf(await client.domainGetXMLDesc(dom));
-      return Promise.all(images.map(async (image) => {
-        const sizes = await client.domainGetBlockInfo(dom, image.target);
-        return { ...image, capacityBytes: sizes.capacity, allocationBytes: sizes.allocation };
-      }));
+      return Promise.all(
+        images.map(async (image) => {
+          const sizes = await client.domainGetBlockInfo(dom, image.target);
+          return { ...image, capacityBytes: sizes.capacity, allocationBytes: sizes.allocation };
+        }),
+      );
     });
   }
 
@@ -211,7 +232,10 @@ export class LibvirtHypervisor implements Hypervisor {
   /** libvirt accepts a max downtime only once the migration job exists. */
   private async setDowntimeOnceStarted(client: LibvirtClient, dom: Domain, ms: number, perform: Promise<unknown>): Promise<void> {
     let done = false;
-    perform.then(() => (done = true), () => (done = true));
+    perform.then(
+      () => (done = true),
+      () => (done = true),
+    );
     for (let attempt = 0; attempt < 50 && !done; attempt++) {
       const stats: LibvirtJobStats | undefined = await client.domainGetJobStats(dom, 0, { timeoutMs: 5000 }).catch(() => undefined);
       if (stats && stats.type !== c.VIR_DOMAIN_JOB_NONE) {

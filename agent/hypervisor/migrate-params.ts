@@ -26,7 +26,12 @@ export function versionText(n: number): string {
 export function migrateFlags(plan: LiveMigrationPlan): number {
   // UNDEFINE_SOURCE: once the guest runs on the destination, no shut-off copy
   // stays behind that someone could start (two writers on shared storage).
-  let flags = c.VIR_MIGRATE_LIVE | c.VIR_MIGRATE_PEER2PEER | c.VIR_MIGRATE_PERSIST_DEST | c.VIR_MIGRATE_UNDEFINE_SOURCE | c.VIR_MIGRATE_ABORT_ON_ERROR;
+  let flags =
+    c.VIR_MIGRATE_LIVE |
+    c.VIR_MIGRATE_PEER2PEER |
+    c.VIR_MIGRATE_PERSIST_DEST |
+    c.VIR_MIGRATE_UNDEFINE_SOURCE |
+    c.VIR_MIGRATE_ABORT_ON_ERROR;
   if (plan.parallelConnections > 1) flags |= c.VIR_MIGRATE_PARALLEL;
   // Never COMPRESSED without a method: libvirt >= 9.4 refuses it for a
   // parallel migration, older ones silently pick xbzrle.

@@ -30,7 +30,11 @@ export class FileJournal<T> {
   private readonly waiting = new Map<string, { record: JournalRecord<T>; done: Promise<void> }>();
 
   /** subdirectory: one per kind of record (outgoing jobs, incoming reservations). */
-  constructor(stateDirectory: string, private readonly now: () => number = Date.now, subdirectory = 'jobs') {
+  constructor(
+    stateDirectory: string,
+    private readonly now: () => number = Date.now,
+    subdirectory = 'jobs',
+  ) {
     this.dir = path.join(stateDirectory, subdirectory);
     mkdirSync(this.dir, { recursive: true, mode: 0o700 });
   }
@@ -54,9 +58,11 @@ export class FileJournal<T> {
     entry.done = next;
     this.waiting.set(jobId, entry);
     this.queues.set(jobId, next);
-    void next.finally(() => {
-      if (this.queues.get(jobId) === next) this.queues.delete(jobId);
-    }).catch(() => undefined);
+    void next
+      .finally(() => {
+        if (this.queues.get(jobId) === next) this.queues.delete(jobId);
+      })
+      .catch(() => undefined);
     return next;
   }
 

@@ -18,7 +18,13 @@ import { Connection, type CallOptions } from './rpc/connection.js';
 import type { Dialer } from './rpc/dialers/dialer.js';
 import { DEFAULT_KEEPALIVE, handleKeepalivePacket, type KeepaliveOptions } from './rpc/keepalive.js';
 import {
-  buildTypedParams, fromWire, toWire, typedParamsToRecord, type TypedParam, type TypedParamInput, type TypedValue,
+  buildTypedParams,
+  fromWire,
+  toWire,
+  typedParamsToRecord,
+  type TypedParam,
+  type TypedParamInput,
+  type TypedValue,
 } from './typed-params.js';
 
 export interface ConnectOptions {
@@ -35,7 +41,11 @@ export interface ConnectOptions {
   signal?: AbortSignal;
 }
 
-export interface DomainState { state: number; stateName: string; reason: number }
+export interface DomainState {
+  state: number;
+  stateName: string;
+  reason: number;
+}
 export interface JobStats {
   /** virDomainJobType: NONE, BOUNDED, UNBOUNDED, COMPLETED, FAILED, CANCELLED. */
   type: number;
@@ -69,7 +79,9 @@ export class LibvirtClient {
     const conn: Connection = new Connection(socket, {
       address: o.dialer.address,
       onEvent: (proc, payload) => router?.handleMessage(proc, payload),
-      onOtherProgram: (p) => { handleKeepalivePacket(conn, p); },
+      onOtherProgram: (p) => {
+        handleKeepalivePacket(conn, p);
+      },
     });
     const report = o.onHandlerError ?? ((err: unknown) => process.emitWarning(`libvirt event handler threw: ${String(err)}`));
     router = new EventRouter(conn.call.bind(conn), report);
@@ -83,12 +95,20 @@ export class LibvirtClient {
     return new LibvirtClient(conn, router, callTimeoutMs, uri);
   }
 
-  get address(): string { return this.conn.address; }
-  get isOpen(): boolean { return this.conn.isOpen; }
+  get address(): string {
+    return this.conn.address;
+  }
+  get isOpen(): boolean {
+    return this.conn.isOpen;
+  }
   /** Number of calls awaiting a reply. */
-  get pendingCalls(): number { return this.conn.pendingCount; }
+  get pendingCalls(): number {
+    return this.conn.pendingCount;
+  }
   /** Registers a callback for when the connection ends (reason = why). */
-  onClose(fn: (reason: Error) => void): () => void { return this.conn.onClose(fn); }
+  onClose(fn: (reason: Error) => void): () => void {
+    return this.conn.onClose(fn);
+  }
 
   /** CONNECT_CLOSE (best effort, short deadline) then closes the socket. Pending calls reject. */
   async close(): Promise<void> {
@@ -173,7 +193,12 @@ export class LibvirtClient {
     await this.call(procedures.DOMAIN_RESUME, { dom: domainToWire(dom) }, opts);
   }
   /** Sizes of one disk (by target, e.g. "vda", or source path), in bytes. */
-  async domainGetBlockInfo(dom: Domain, disk: string, flags = 0, opts?: CallOptions): Promise<{ allocation: number; capacity: number; physical: number }> {
+  async domainGetBlockInfo(
+    dom: Domain,
+    disk: string,
+    flags = 0,
+    opts?: CallOptions,
+  ): Promise<{ allocation: number; capacity: number; physical: number }> {
     const r = await this.call(procedures.DOMAIN_GET_BLOCK_INFO, { dom: domainToWire(dom), path: disk, flags }, opts);
     return { allocation: Number(r.allocation), capacity: Number(r.capacity), physical: Number(r.physical) };
   }
@@ -185,11 +210,26 @@ export class LibvirtClient {
    * params: e.g. { migrate_uri, listen_address, bandwidth, 'parallel.connections' } — types come
    * from libvirt's documentation (typedParamSchema.migrate) or an explicit {type, value}.
    */
-  async domainMigratePerform3Params(dom: Domain, dconnuri: string | null, params: TypedParamInput | TypedParam[], flags: number, opts?: CallOptions): Promise<Buffer> {
+  async domainMigratePerform3Params(
+    dom: Domain,
+    dconnuri: string | null,
+    params: TypedParamInput | TypedParam[],
+    flags: number,
+    opts?: CallOptions,
+  ): Promise<Buffer> {
     const list = Array.isArray(params) ? params : buildTypedParams(params, typedParamSchema.migrate);
-    const ret = await this.call(procedures.DOMAIN_MIGRATE_PERFORM3_PARAMS, {
-      dom: domainToWire(dom), dconnuri, params: list.map(toWire), cookie_in: Buffer.alloc(0), flags,
-    }, opts, true);
+    const ret = await this.call(
+      procedures.DOMAIN_MIGRATE_PERFORM3_PARAMS,
+      {
+        dom: domainToWire(dom),
+        dconnuri,
+        params: list.map(toWire),
+        cookie_in: Buffer.alloc(0),
+        flags,
+      },
+      opts,
+      true,
+    );
     return ret.cookie_out;
   }
   /** flags: VIR_DOMAIN_JOB_STATS_COMPLETED (last completed job), …_KEEP_COMPLETED. */

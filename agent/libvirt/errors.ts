@@ -43,7 +43,11 @@ export class LibvirtError extends Error {
     /** Which procedure failed, e.g. 'DOMAIN_LOOKUP_BY_UUID'. */
     readonly procedure: string,
     readonly extra: { str1: string | null; str2: string | null; str3: string | null; int1: number; int2: number } = {
-      str1: null, str2: null, str3: null, int1: 0, int2: 0,
+      str1: null,
+      str2: null,
+      str3: null,
+      int1: 0,
+      int2: 0,
     },
   ) {
     super(message);
@@ -67,14 +71,21 @@ export class ConnectionError extends Error {
 
 export class InterruptedError extends Error {
   override readonly name = 'InterruptedError';
-  constructor(readonly procedure: string, readonly address: string, options?: { cause?: unknown }) {
+  constructor(
+    readonly procedure: string,
+    readonly address: string,
+    options?: { cause?: unknown },
+  ) {
     super(`${procedure} interrupted: connection to ${address} closed before the reply arrived`, options);
   }
 }
 
 export class CallTimeoutError extends Error {
   override readonly name = 'CallTimeoutError';
-  constructor(readonly procedure: string, readonly timeoutMs: number) {
+  constructor(
+    readonly procedure: string,
+    readonly timeoutMs: number,
+  ) {
     super(`${procedure}: no reply within ${timeoutMs} ms`);
   }
 }

@@ -14,7 +14,9 @@
 
 import { domainFromWire, domainToWire, type Domain } from './domain.js';
 import {
-  VIR_DOMAIN_EVENT_ID_JOB_COMPLETED, VIR_DOMAIN_EVENT_ID_LIFECYCLE, VIR_DOMAIN_EVENT_ID_MIGRATION_ITERATION,
+  VIR_DOMAIN_EVENT_ID_JOB_COMPLETED,
+  VIR_DOMAIN_EVENT_ID_LIFECYCLE,
+  VIR_DOMAIN_EVENT_ID_MIGRATION_ITERATION,
   virDomainEventType,
 } from './generated/constants.gen.js';
 import { events as eventDefs, procedures, type EventDef } from './generated/remote_protocol.gen.js';
@@ -23,16 +25,22 @@ import { fromWire, typedParamsToRecord, type TypedParam, type TypedValue } from 
 import { XdrReader } from './wire/xdr-reader.js';
 
 export type LifecycleEvent = {
-  kind: 'lifecycle'; domain: Domain; callbackId: number;
+  kind: 'lifecycle';
+  domain: Domain;
+  callbackId: number;
   /** virDomainEventType (VIR_DOMAIN_EVENT_STARTED…) and its C name. */
-  event: number; eventName: string;
+  event: number;
+  eventName: string;
   /** Per-type detail (virDomainEvent*DetailType). */
   detail: number;
 };
 export type MigrationIterationEvent = { kind: 'migration-iteration'; domain: Domain; callbackId: number; iteration: number };
 export type JobCompletedEvent = {
-  kind: 'job-completed'; domain: Domain; callbackId: number;
-  params: TypedParam[]; stats: Record<string, TypedValue>;
+  kind: 'job-completed';
+  domain: Domain;
+  callbackId: number;
+  params: TypedParam[];
+  stats: Record<string, TypedValue>;
 };
 export type DomainEvent = LifecycleEvent | MigrationIterationEvent | JobCompletedEvent;
 
@@ -48,28 +56,54 @@ const eventTypeNames = new Map(Object.entries(virDomainEventType).map(([k, v]) =
 
 type Decoder = { def: EventDef<{ callbackID: number }>; convert: (m: never) => DomainEvent };
 const decoders = new Map<number, Decoder>([
-  [eventDefs.DOMAIN_EVENT_CALLBACK_LIFECYCLE.number, {
-    def: eventDefs.DOMAIN_EVENT_CALLBACK_LIFECYCLE,
-    convert: (m: ReturnType<typeof eventDefs.DOMAIN_EVENT_CALLBACK_LIFECYCLE.decodeMsg>): DomainEvent => ({
-      kind: 'lifecycle', domain: domainFromWire(m.msg.dom), callbackId: m.callbackID,
-      event: m.msg.event, eventName: eventTypeNames.get(m.msg.event) ?? `EVENT_${m.msg.event}`, detail: m.msg.detail,
-    }),
-  }],
-  [eventDefs.DOMAIN_EVENT_CALLBACK_MIGRATION_ITERATION.number, {
-    def: eventDefs.DOMAIN_EVENT_CALLBACK_MIGRATION_ITERATION,
-    convert: (m: ReturnType<typeof eventDefs.DOMAIN_EVENT_CALLBACK_MIGRATION_ITERATION.decodeMsg>): DomainEvent => ({
-      kind: 'migration-iteration', domain: domainFromWire(m.dom), callbackId: m.callbackID, iteration: m.iteration,
-    }),
-  }],
-  [eventDefs.DOMAIN_EVENT_CALLBACK_JOB_COMPLETED.number, {
-    def: eventDefs.DOMAIN_EVENT_CALLBACK_JOB_COMPLETED,
-    convert: (m: ReturnType<typeof eventDefs.DOMAIN_EVENT_CALLBACK_JOB_COMPLETED.decodeMsg>): DomainEvent => {
-      const params = m.params.map(fromWire);
-      return { kind: 'job-completed', domain: domainFromWire(m.dom), callbackId: m.callbackID, params, stats: typedParamsToRecord(params) };
+  [
+    eventDefs.DOMAIN_EVENT_CALLBACK_LIFECYCLE.number,
+    {
+      def: eventDefs.DOMAIN_EVENT_CALLBACK_LIFECYCLE,
+      convert: (m: ReturnType<typeof eventDefs.DOMAIN_EVENT_CALLBACK_LIFECYCLE.decodeMsg>): DomainEvent => ({
+        kind: 'lifecycle',
+        domain: domainFromWire(m.msg.dom),
+        callbackId: m.callbackID,
+        event: m.msg.event,
+        eventName: eventTypeNames.get(m.msg.event) ?? `EVENT_${m.msg.event}`,
+        detail: m.msg.detail,
+      }),
     },
-  }],
+  ],
+  [
+    eventDefs.DOMAIN_EVENT_CALLBACK_MIGRATION_ITERATION.number,
+    {
+      def: eventDefs.DOMAIN_EVENT_CALLBACK_MIGRATION_ITERATION,
+      convert: (m: ReturnType<typeof eventDefs.DOMAIN_EVENT_CALLBACK_MIGRATION_ITERATION.decodeMsg>): DomainEvent => ({
+        kind: 'migration-iteration',
+        domain: domainFromWire(m.dom),
+        callbackId: m.callbackID,
+        iteration: m.iteration,
+      }),
+    },
+  ],
+  [
+    eventDefs.DOMAIN_EVENT_CALLBACK_JOB_COMPLETED.number,
+    {
+      def: eventDefs.DOMAIN_EVENT_CALLBACK_JOB_COMPLETED,
+      convert: (m: ReturnType<typeof eventDefs.DOMAIN_EVENT_CALLBACK_JOB_COMPLETED.decodeMsg>): DomainEvent => {
+        const params = m.params.map(fromWire);
+        return {
+          kind: 'job-completed',
+          domain: domainFromWire(m.dom),
+          callbackId: m.callbackID,
+          params,
+          stats: typedParamsToRecord(params),
+        };
+      },
+    },
+  ],
 ]);
-const SUPPORTED = new Set<number>([VIR_DOMAIN_EVENT_ID_LIFECYCLE, VIR_DOMAIN_EVENT_ID_MIGRATION_ITERATION, VIR_DOMAIN_EVENT_ID_JOB_COMPLETED]);
+const SUPPORTED = new Set<number>([
+  VIR_DOMAIN_EVENT_ID_LIFECYCLE,
+  VIR_DOMAIN_EVENT_ID_MIGRATION_ITERATION,
+  VIR_DOMAIN_EVENT_ID_JOB_COMPLETED,
+]);
 
 const UNROUTED_MAX = 256;
 
@@ -126,7 +160,11 @@ export class EventRouter {
     try {
       h(event);
     } catch (err) {
-      try { this.onHandlerError(err, event); } catch { /* the reporter itself must not break routing */ }
+      try {
+        this.onHandlerError(err, event);
+      } catch {
+        /* the reporter itself must not break routing */
+      }
     }
   }
 
@@ -136,14 +174,22 @@ export class EventRouter {
    * subscriber of that event id and domain leaves) is best effort once the connection is gone
    * (the daemon drops registrations with the connection anyway).
    */
-  async subscribe<K extends SupportedEventId>(eventId: K, handler: (e: EventMap[K]) => void, dom?: Domain, opts?: CallOptions): Promise<() => Promise<void>> {
-    if (!SUPPORTED.has(eventId)) throw new TypeError(`event id ${String(eventId)} is not supported by this client (supported: ${[...SUPPORTED].join(', ')})`);
+  async subscribe<K extends SupportedEventId>(
+    eventId: K,
+    handler: (e: EventMap[K]) => void,
+    dom?: Domain,
+    opts?: CallOptions,
+  ): Promise<() => Promise<void>> {
+    if (!SUPPORTED.has(eventId))
+      throw new TypeError(`event id ${String(eventId)} is not supported by this client (supported: ${[...SUPPORTED].join(', ')})`);
     const key = `${eventId}/${dom?.uuid ?? '*'}`;
     const h = handler as Handler;
     let shared = this.registrations.get(key);
     if (!shared) {
       const created: Shared = { users: 0, ready: this.register(key, eventId, dom, opts) };
-      created.ready.catch(() => { if (this.registrations.get(key) === created) this.registrations.delete(key); });
+      created.ready.catch(() => {
+        if (this.registrations.get(key) === created) this.registrations.delete(key);
+      });
       this.registrations.set(key, created);
       shared = created;
     }
@@ -174,14 +220,20 @@ export class EventRouter {
       const call = this.call(procedures.CONNECT_DOMAIN_EVENT_CALLBACK_DEREGISTER_ANY, { callbackID: registration.callbackId }, opts);
       const settled = call.catch(() => undefined);
       this.leaving.set(key, settled);
-      void settled.then(() => { if (this.leaving.get(key) === settled) this.leaving.delete(key); });
+      void settled.then(() => {
+        if (this.leaving.get(key) === settled) this.leaving.delete(key);
+      });
       await call;
     };
   }
 
   private async register(key: string, eventId: SupportedEventId, dom: Domain | undefined, opts?: CallOptions): Promise<Registration> {
     await this.leaving.get(key); // the daemon must have dropped the previous one first
-    const ret = await this.call(procedures.CONNECT_DOMAIN_EVENT_CALLBACK_REGISTER_ANY, { eventID: eventId, dom: dom ? domainToWire(dom) : null }, opts);
+    const ret = await this.call(
+      procedures.CONNECT_DOMAIN_EVENT_CALLBACK_REGISTER_ANY,
+      { eventID: eventId, dom: dom ? domainToWire(dom) : null },
+      opts,
+    );
     const registration: Registration = { callbackId: ret.callbackID, handlers: new Set() };
     this.handlers.set(registration.callbackId, registration);
     return registration;

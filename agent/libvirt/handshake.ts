@@ -38,7 +38,10 @@ export async function handshake(conn: Connection, o: HandshakeOptions): Promise<
       if (complete !== 1) throw new ConnectionError(conn.address, 'polkit authentication did not complete');
       authType = RemoteAuthType.REMOTE_AUTH_POLKIT;
     } else {
-      throw new ConnectionError(conn.address, `daemon requires authentication this client lacks (auth types ${types.join(',')}; SASL is not supported)`);
+      throw new ConnectionError(
+        conn.address,
+        `daemon requires authentication this client lacks (auth types ${types.join(',')}; SASL is not supported)`,
+      );
     }
   }
   await conn.call(procedures.CONNECT_OPEN, { name: o.uri, flags: o.readOnly ? VIR_CONNECT_RO : 0 }, opts);

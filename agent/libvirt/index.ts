@@ -3,20 +3,48 @@
 
 export { LibvirtClient, type ConnectOptions, type DomainState, type JobStats } from './client.js';
 export {
-  ReconnectingClient, defaultRetryStrategy, type ClientStatus, type ReconnectOptions,
+  ReconnectingClient,
+  defaultRetryStrategy,
+  type ClientStatus,
+  type ReconnectOptions,
 } from './reconnecting-client.js';
 export { formatUuid, parseUuid, type Domain } from './domain.js';
 export type {
-  DomainEvent, EventMap, JobCompletedEvent, LifecycleEvent, MigrationIterationEvent, SupportedEventId,
+  DomainEvent,
+  EventMap,
+  JobCompletedEvent,
+  LifecycleEvent,
+  MigrationIterationEvent,
+  SupportedEventId,
 } from './events.js';
 export {
-  CallTimeoutError, ClosedError, ConnectionError, InterruptedError, LibvirtError, ProtocolError,
-  XdrDecodeError, XdrEncodeError, errorCodeName, isAuthFailed, isDisconnected, isNoDomain, isNoSupport,
-  isOperationAborted, isOperationInvalid, isOperationTimeout,
+  CallTimeoutError,
+  ClosedError,
+  ConnectionError,
+  InterruptedError,
+  LibvirtError,
+  ProtocolError,
+  XdrDecodeError,
+  XdrEncodeError,
+  errorCodeName,
+  isAuthFailed,
+  isDisconnected,
+  isNoDomain,
+  isNoSupport,
+  isOperationAborted,
+  isOperationInvalid,
+  isOperationTimeout,
 } from './errors.js';
 export {
-  buildTypedParams, numberField, typedParam, typedParamsToRecord, type Typed, type TypedParam,
-  type TypedParamInput, type TypedParamType, type TypedValue,
+  buildTypedParams,
+  numberField,
+  typedParam,
+  typedParamsToRecord,
+  type Typed,
+  type TypedParam,
+  type TypedParamInput,
+  type TypedParamType,
+  type TypedValue,
 } from './typed-params.js';
 export type { Dialer } from './rpc/dialers/dialer.js';
 export { unixDialer, DEFAULT_SOCKET_PATH, VIRTQEMUD_SOCKET_PATH } from './rpc/dialers/unix.js';

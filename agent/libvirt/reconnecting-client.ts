@@ -32,7 +32,12 @@ export function defaultRetryStrategy(attempt: number): number {
   return Math.min(100 * 2 ** (attempt - 1), 5_000) + Math.floor(Math.random() * 100);
 }
 
-interface Subscription { eventId: SupportedEventId; handler: (e: never) => void; dom: Domain | undefined; off?: () => Promise<void> }
+interface Subscription {
+  eventId: SupportedEventId;
+  handler: (e: never) => void;
+  dom: Domain | undefined;
+  off?: () => Promise<void>;
+}
 
 export class ReconnectingClient {
   private status: ClientStatus = 'connecting';
@@ -56,7 +61,11 @@ export class ReconnectingClient {
     const prev = this.status;
     if (prev === next) return;
     this.status = next;
-    try { this.opts.onStatus?.(next, prev, err); } catch { /* a listener can't break reconnection */ }
+    try {
+      this.opts.onStatus?.(next, prev, err);
+    } catch {
+      /* a listener can't break reconnection */
+    }
   }
 
   /** The connected client; waits (up to readyTimeoutMs) while (re)connecting. */
@@ -66,12 +75,24 @@ export class ReconnectingClient {
     return new Promise((resolve, reject) => {
       const ms = this.opts.readyTimeoutMs ?? 30_000;
       const w = {
-        resolve: (c: LibvirtClient) => { clearTimeout(t); resolve(c); },
-        reject: (e: Error) => { clearTimeout(t); reject(e); },
+        resolve: (c: LibvirtClient) => {
+          clearTimeout(t);
+          resolve(c);
+        },
+        reject: (e: Error) => {
+          clearTimeout(t);
+          reject(e);
+        },
       };
       const t = setTimeout(() => {
         this.waiters.delete(w);
-        reject(new ConnectionError(this.opts.dialer.address, `not connected within ${ms} ms${this.lastError ? `: ${this.lastError.message}` : ''}`, { cause: this.lastError }));
+        reject(
+          new ConnectionError(
+            this.opts.dialer.address,
+            `not connected within ${ms} ms${this.lastError ? `: ${this.lastError.message}` : ''}`,
+            { cause: this.lastError },
+          ),
+        );
       }, ms);
       this.waiters.add(w);
     });
@@ -117,7 +138,10 @@ export class ReconnectingClient {
     let client: LibvirtClient;
     try {
       client = await LibvirtClient.connect(this.opts);
-      if (epoch !== this.epoch) { await client.close(); return; }
+      if (epoch !== this.epoch) {
+        await client.close();
+        return;
+      }
       for (const sub of this.subs) {
         try {
           await this.register(client, sub);
@@ -125,10 +149,17 @@ export class ReconnectingClient {
           // A dead connection means retry; anything else (a domain that no longer exists) is
           // that subscription's problem and must not keep the agent disconnected.
           if (isDisconnected(err)) throw err;
-          try { this.opts.onSubscriptionError?.(err, sub.eventId, sub.dom); } catch { /* ignore */ }
+          try {
+            this.opts.onSubscriptionError?.(err, sub.eventId, sub.dom);
+          } catch {
+            /* ignore */
+          }
         }
       }
-      if (epoch !== this.epoch) { await client.close(); return; }
+      if (epoch !== this.epoch) {
+        await client.close();
+        return;
+      }
     } catch (err) {
       if (epoch !== this.epoch) return;
       return this.scheduleRetry(err instanceof Error ? err : new Error(String(err)));
@@ -157,7 +188,10 @@ export class ReconnectingClient {
       return;
     }
     this.setStatus('reconnecting', err);
-    this.timer = setTimeout(() => { this.timer = null; void this.connect(); }, delay);
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      void this.connect();
+    }, delay);
     this.timer.unref?.();
   }
 }

@@ -8,8 +8,14 @@
 
 import { XdrEncodeError } from './errors.js';
 import {
-  VIR_TYPED_PARAM_BOOLEAN, VIR_TYPED_PARAM_DOUBLE, VIR_TYPED_PARAM_INT, VIR_TYPED_PARAM_LLONG,
-  VIR_TYPED_PARAM_STRING, VIR_TYPED_PARAM_UINT, VIR_TYPED_PARAM_ULLONG, type TypedParamTypeName,
+  VIR_TYPED_PARAM_BOOLEAN,
+  VIR_TYPED_PARAM_DOUBLE,
+  VIR_TYPED_PARAM_INT,
+  VIR_TYPED_PARAM_LLONG,
+  VIR_TYPED_PARAM_STRING,
+  VIR_TYPED_PARAM_UINT,
+  VIR_TYPED_PARAM_ULLONG,
+  type TypedParamTypeName,
 } from './generated/constants.gen.js';
 import type { RemoteTypedParam, RemoteTypedParamValue } from './generated/remote_protocol.gen.js';
 
@@ -24,7 +30,10 @@ export type TypedParam =
 export type TypedValue = number | bigint | boolean | string;
 
 /** An explicitly typed value, for fields whose type can't be inferred. */
-export interface Typed { type: TypedParamType; value: TypedValue }
+export interface Typed {
+  type: TypedParamType;
+  value: TypedValue;
+}
 
 /** Input form: field → value, value list (for "multiple" fields) or explicitly typed value. */
 export type TypedParamInput = Record<string, TypedValue | Typed | ReadonlyArray<TypedValue | Typed>>;
@@ -94,9 +103,15 @@ export function buildTypedParams(input: TypedParamInput, schema: Readonly<Record
     const values = Array.isArray(raw) ? raw : [raw];
     for (const v of values as Array<TypedValue | Typed>) {
       if (v === undefined) continue;
-      if (isTyped(v)) { out.push(typedParam(field, v.type, v.value)); continue; }
+      if (isTyped(v)) {
+        out.push(typedParam(field, v.type, v.value));
+        continue;
+      }
       const known = schema[field];
-      if (known) { out.push(typedParam(field, known, v)); continue; }
+      if (known) {
+        out.push(typedParam(field, known, v));
+        continue;
+      }
       if (typeof v === 'string') out.push(typedParam(field, 'STRING', v));
       else if (typeof v === 'boolean') out.push(typedParam(field, 'BOOLEAN', v));
       else {
@@ -113,13 +128,27 @@ export function toWire(p: TypedParam): RemoteTypedParam {
   const v = typedParam(p.field, p.type, p.value); // re-validate: callers may build these by hand
   let value: RemoteTypedParamValue;
   switch (v.type) {
-    case 'INT': value = { type: TYPE_NUMBERS.INT, i: v.value }; break;
-    case 'UINT': value = { type: TYPE_NUMBERS.UINT, ui: v.value }; break;
-    case 'LLONG': value = { type: TYPE_NUMBERS.LLONG, l: v.value }; break;
-    case 'ULLONG': value = { type: TYPE_NUMBERS.ULLONG, ul: v.value }; break;
-    case 'DOUBLE': value = { type: TYPE_NUMBERS.DOUBLE, d: v.value }; break;
-    case 'BOOLEAN': value = { type: TYPE_NUMBERS.BOOLEAN, b: v.value ? 1 : 0 }; break;
-    case 'STRING': value = { type: TYPE_NUMBERS.STRING, s: v.value }; break;
+    case 'INT':
+      value = { type: TYPE_NUMBERS.INT, i: v.value };
+      break;
+    case 'UINT':
+      value = { type: TYPE_NUMBERS.UINT, ui: v.value };
+      break;
+    case 'LLONG':
+      value = { type: TYPE_NUMBERS.LLONG, l: v.value };
+      break;
+    case 'ULLONG':
+      value = { type: TYPE_NUMBERS.ULLONG, ul: v.value };
+      break;
+    case 'DOUBLE':
+      value = { type: TYPE_NUMBERS.DOUBLE, d: v.value };
+      break;
+    case 'BOOLEAN':
+      value = { type: TYPE_NUMBERS.BOOLEAN, b: v.value ? 1 : 0 };
+      break;
+    case 'STRING':
+      value = { type: TYPE_NUMBERS.STRING, s: v.value };
+      break;
   }
   return { field: v.field, value };
 }
@@ -127,13 +156,20 @@ export function toWire(p: TypedParam): RemoteTypedParam {
 export function fromWire(p: RemoteTypedParam): TypedParam {
   const v = p.value;
   switch (v.type) {
-    case 1: return { field: p.field, type: 'INT', value: v.i };
-    case 2: return { field: p.field, type: 'UINT', value: v.ui };
-    case 3: return { field: p.field, type: 'LLONG', value: v.l };
-    case 4: return { field: p.field, type: 'ULLONG', value: v.ul };
-    case 5: return { field: p.field, type: 'DOUBLE', value: v.d };
-    case 6: return { field: p.field, type: 'BOOLEAN', value: v.b !== 0 };
-    case 7: return { field: p.field, type: 'STRING', value: v.s };
+    case 1:
+      return { field: p.field, type: 'INT', value: v.i };
+    case 2:
+      return { field: p.field, type: 'UINT', value: v.ui };
+    case 3:
+      return { field: p.field, type: 'LLONG', value: v.l };
+    case 4:
+      return { field: p.field, type: 'ULLONG', value: v.ul };
+    case 5:
+      return { field: p.field, type: 'DOUBLE', value: v.d };
+    case 6:
+      return { field: p.field, type: 'BOOLEAN', value: v.b !== 0 };
+    case 7:
+      return { field: p.field, type: 'STRING', value: v.s };
   }
 }
 

@@ -47,7 +47,10 @@ export class HostLimits implements LimitValues {
 }
 
 function checked(values: LimitValues): LimitValues {
-  for (const [key, field] of [['maxOutgoing', 'max_outgoing'], ['maxIncoming', 'max_incoming']] as const) {
+  for (const [key, field] of [
+    ['maxOutgoing', 'max_outgoing'],
+    ['maxIncoming', 'max_incoming'],
+  ] as const) {
     const v = values[key];
     if (!Number.isInteger(v) || v < LIMIT_RANGE.min || v > LIMIT_RANGE.max) {
       throw invalidArgument(field, `must be from ${LIMIT_RANGE.min} to ${LIMIT_RANGE.max}, got ${v}`);

@@ -7,14 +7,7 @@ import type { ErrorKind } from '../../shared/errors.js';
 
 export type MigrationMode = 'remote' | 'file';
 
-export type MigrationPhase =
-  | 'queued'
-  | 'preparing'
-  | 'migrating'
-  | 'postcopy'
-  | 'completed'
-  | 'failed'
-  | 'cancelled';
+export type MigrationPhase = 'queued' | 'preparing' | 'migrating' | 'postcopy' | 'completed' | 'failed' | 'cancelled';
 
 export const FINAL_PHASES: ReadonlySet<MigrationPhase> = new Set(['completed', 'failed', 'cancelled']);
 

@@ -23,7 +23,12 @@ export class LinuxHostNetwork implements HostNetwork {
     for (const [name, entries] of Object.entries(networkInterfaces())) {
       for (const e of entries ?? []) {
         if (e.internal) continue;
-        result.push({ address: e.address, prefixLength: Number(e.cidr?.split('/')[1] ?? 0), interface: name, family: e.family === 'IPv6' ? 'ipv6' : 'ipv4' });
+        result.push({
+          address: e.address,
+          prefixLength: Number(e.cidr?.split('/')[1] ?? 0),
+          interface: name,
+          family: e.family === 'IPv6' ? 'ipv6' : 'ipv4',
+        });
       }
     }
     return result;
@@ -36,7 +41,10 @@ export class LinuxHostNetwork implements HostNetwork {
     try {
       ({ stdout } = await run('ip', ['-j', family === 'ipv6' ? '-6' : '-4', 'route', 'get', address], { timeout: 5000 }));
     } catch (err) {
-      throw new FerryError('FAILED_PRECONDITION', `this host has no route to ${address}: ${(err as { stderr?: string }).stderr?.trim() ?? String(err)}`);
+      throw new FerryError(
+        'FAILED_PRECONDITION',
+        `this host has no route to ${address}: ${(err as { stderr?: string }).stderr?.trim() ?? String(err)}`,
+      );
     }
     const [route] = JSON.parse(stdout) as Array<{ dev: string; prefsrc?: string; gateway?: string }>;
     if (!route?.prefsrc) throw new FerryError('FAILED_PRECONDITION', `the route to ${address} has no source address on this host`);
@@ -48,7 +56,9 @@ export class LinuxHostNetwork implements HostNetwork {
     try {
       return (await lookup(host)).address;
     } catch {
-      throw new FerryError('INVALID_ARGUMENT', `dst: host name "${host}" does not resolve: give a resolvable name or an IP address`, { field: 'dst' });
+      throw new FerryError('INVALID_ARGUMENT', `dst: host name "${host}" does not resolve: give a resolvable name or an IP address`, {
+        field: 'dst',
+      });
     }
   }
 

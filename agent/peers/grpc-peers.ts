@@ -58,7 +58,12 @@ export class GrpcPeers implements PeerAgents {
       // The destination's own answer (e.g. INVALID_ARGUMENT for dstqemu) is
       // passed on as it is; a missing agent gets a message naming it.
       if (isFerryError(err, 'DEADLINE_EXCEEDED')) {
-        throw new FerryError(err.kind, `destination agent ${dst} did not answer ${method} within ${this.callTimeoutMs / 1000} s: ${err.message}`, {}, { cause: err });
+        throw new FerryError(
+          err.kind,
+          `destination agent ${dst} did not answer ${method} within ${this.callTimeoutMs / 1000} s: ${err.message}`,
+          {},
+          { cause: err },
+        );
       }
       if (isFerryError(err, 'UNAVAILABLE')) {
         throw new FerryError(err.kind, `destination agent ${dst} is not reachable: ${err.message}`, {}, { cause: err });

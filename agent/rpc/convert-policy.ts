@@ -11,7 +11,16 @@ import type { MigrationPolicy as ProtoPolicy, MigrationPolicy__Output } from '..
 import { invalidArgument } from '../../shared/errors.js';
 import { protoTimeFromMs } from '../../shared/proto-time.js';
 import { optionalInRange, requireEnum } from '../../shared/validation.js';
-import { type PolicyRequest, MAX_STEPS, type Compression, type ConvergenceAction, type ConvergenceRecord, type ConvergenceStep, type CopyStorage, type MigrationPolicy } from '../migration/index.js';
+import {
+  type PolicyRequest,
+  MAX_STEPS,
+  type Compression,
+  type ConvergenceAction,
+  type ConvergenceRecord,
+  type ConvergenceStep,
+  type CopyStorage,
+  type MigrationPolicy,
+} from '../migration/index.js';
 
 const COMPRESSIONS = ['COMPRESSION_UNSPECIFIED', 'COMPRESSION_NONE', 'COMPRESSION_ZLIB', 'COMPRESSION_ZSTD', 'COMPRESSION_XBZRLE'] as const;
 const COPY_STORAGE = ['COPY_STORAGE_UNSPECIFIED', 'COPY_STORAGE_NONE', 'COPY_STORAGE_ALL', 'COPY_STORAGE_INCREMENTAL'] as const;
@@ -33,7 +42,10 @@ export function policyRequest(policy: MigrationPolicy__Output | null): PolicyReq
   set('maxBandwidthMibps', optionalInRange('policy.max_bandwidth_mibps', policy.maxBandwidthMibps, 0, 1_000_000, 'MiB/s (0 = unlimited)'));
   set('parallelConnections', optionalInRange('policy.parallel_connections', policy.parallelConnections, 1, 64, 'connections'));
   set('initialDowntimeMs', optionalInRange('policy.initial_downtime_ms', policy.initialDowntimeMs, 1, 60_000, 'ms'));
-  set('completionTimeoutSPerGib', optionalInRange('policy.completion_timeout_s_per_gib', policy.completionTimeoutSPerGib, 0, 86_400, 's/GiB (0 = no completion timeout)'));
+  set(
+    'completionTimeoutSPerGib',
+    optionalInRange('policy.completion_timeout_s_per_gib', policy.completionTimeoutSPerGib, 0, 86_400, 's/GiB (0 = no completion timeout)'),
+  );
   set('stallTimeoutS', optionalInRange('policy.stall_timeout_s', policy.stallTimeoutS, 0, 86_400, 's (0 = no stall timeout)'));
   const queue = optionalInRange('policy.queue_timeout_s', policy.queueTimeoutS, 0, 86_400, "s (0 = the host's default)");
   if (queue) set('queueTimeoutS', queue);
@@ -43,8 +55,10 @@ export function policyRequest(policy: MigrationPolicy__Output | null): PolicyReq
   const compression = requireEnum('policy.compression', policy.compression, COMPRESSIONS);
   if (compression !== 'COMPRESSION_UNSPECIFIED') set('compression', compression.slice('COMPRESSION_'.length).toLowerCase() as Compression);
   const copyStorage = requireEnum('policy.copy_storage', policy.copyStorage, COPY_STORAGE);
-  if (copyStorage !== 'COPY_STORAGE_UNSPECIFIED') set('copyStorage', copyStorage.slice('COPY_STORAGE_'.length).toLowerCase() as CopyStorage);
-  if (policy.schedule.length > MAX_STEPS) throw invalidArgument('policy.schedule', `has ${policy.schedule.length} steps; at most ${MAX_STEPS} are allowed`);
+  if (copyStorage !== 'COPY_STORAGE_UNSPECIFIED')
+    set('copyStorage', copyStorage.slice('COPY_STORAGE_'.length).toLowerCase() as CopyStorage);
+  if (policy.schedule.length > MAX_STEPS)
+    throw invalidArgument('policy.schedule', `has ${policy.schedule.length} steps; at most ${MAX_STEPS} are allowed`);
   if (policy.schedule.length > 0) set('schedule', policy.schedule.map(stepFromProto));
   return request;
 }
@@ -52,11 +66,12 @@ export function policyRequest(policy: MigrationPolicy__Output | null): PolicyReq
 function stepFromProto(step: ConvergenceStep__Output, i: number): ConvergenceStep {
   const field = `policy.schedule[${i}]`;
   const action = requireEnum(`${field}.action`, step.action, ACTION_NAMES);
-  const trigger = step.trigger === 'afterIteration'
-    ? { kind: 'iteration' as const, after: step.afterIteration ?? 0 }
-    : step.trigger === 'afterSeconds'
-      ? { kind: 'seconds' as const, after: step.afterSeconds ?? 0 }
-      : undefined;
+  const trigger =
+    step.trigger === 'afterIteration'
+      ? { kind: 'iteration' as const, after: step.afterIteration ?? 0 }
+      : step.trigger === 'afterSeconds'
+        ? { kind: 'seconds' as const, after: step.afterSeconds ?? 0 }
+        : undefined;
   if (!trigger) throw invalidArgument(field, 'needs a trigger: set after_iteration or after_seconds');
   return { trigger, action: ACTIONS[action], ...(step.downtimeMs ? { downtimeMs: step.downtimeMs } : {}) };
 }

@@ -10,9 +10,7 @@ import type { JobSelector__Output } from '../../shared/generated/ferry/v1/JobSel
 import { protoTimeFromMs } from '../../shared/proto-time.js';
 import { invalidArgument } from '../../shared/errors.js';
 import { DEFAULT_AGENT_PORT } from '../../shared/client.js';
-import {
-  optionalCidr, optionalUnicast, requireAbsolutePath, requireEnum, requireHostPort, requireUuid,
-} from '../../shared/validation.js';
+import { optionalCidr, optionalUnicast, requireAbsolutePath, requireEnum, requireHostPort, requireUuid } from '../../shared/validation.js';
 import type { JobSelector, MigrateRequest, MigrationStatus, RestoreRequest } from '../migration/index.js';
 import { policyRequest, policyToProto, recordToProto } from './convert-policy.js';
 
@@ -25,8 +23,14 @@ export function requestFromProto(request: MigrateRequest__Output): MigrateReques
   const policy = policyRequest(request.policy);
   if (mode === 'file') {
     return {
-      vmId, mode, dst: requireAbsolutePath('dst', request.dst), dstparams: requireAbsolutePath('dstparams', request.dstparams),
-      dstqemu: '', migrationNetwork: '', overwrite: request.overwrite, policy,
+      vmId,
+      mode,
+      dst: requireAbsolutePath('dst', request.dst),
+      dstparams: requireAbsolutePath('dstparams', request.dstparams),
+      dstqemu: '',
+      migrationNetwork: '',
+      overwrite: request.overwrite,
+      policy,
     };
   }
   requireHostPort('dst', request.dst, DEFAULT_AGENT_PORT);
@@ -39,7 +43,11 @@ export function requestFromProto(request: MigrateRequest__Output): MigrateReques
 }
 
 export function restoreFromProto(request: { path: string; dstparams: string; paused: boolean }): RestoreRequest {
-  return { path: requireAbsolutePath('path', request.path), dstparams: requireAbsolutePath('dstparams', request.dstparams), paused: request.paused };
+  return {
+    path: requireAbsolutePath('path', request.path),
+    dstparams: requireAbsolutePath('dstparams', request.dstparams),
+    paused: request.paused,
+  };
 }
 
 export function selectorFromRequest(job: JobSelector__Output | null): JobSelector {
@@ -70,7 +78,12 @@ export function toProgress(s: MigrationStatus): MigrationProgress {
     downtimeMs: s.downtimeMs,
     elapsed: protoTimeFromMs(s.elapsedMs),
     migrateUri: s.migrateUri,
-    network: s.network === 'migration' ? 'NETWORK_ROLE_MIGRATION' : s.network === 'management' ? 'NETWORK_ROLE_MANAGEMENT' : 'NETWORK_ROLE_UNSPECIFIED',
+    network:
+      s.network === 'migration'
+        ? 'NETWORK_ROLE_MIGRATION'
+        : s.network === 'management'
+          ? 'NETWORK_ROLE_MANAGEMENT'
+          : 'NETWORK_ROLE_UNSPECIFIED',
     dst: s.dst,
     sourceMigrationAddress: s.sourceMigrationAddress,
     bytesOnMigrationNic: s.bytesOnMigrationNic,
@@ -78,8 +91,12 @@ export function toProgress(s: MigrationStatus): MigrationProgress {
     warnings: s.warnings,
     error: s.error
       ? {
-          step: s.error.step, message: s.error.message, code: s.error.kind, libvirtCode: s.error.libvirtCode ?? 0,
-          libvirtCodeName: s.error.libvirtName ?? '', vmState: s.error.vmState ?? '',
+          step: s.error.step,
+          message: s.error.message,
+          code: s.error.kind,
+          libvirtCode: s.error.libvirtCode ?? 0,
+          libvirtCodeName: s.error.libvirtName ?? '',
+          vmState: s.error.vmState ?? '',
         }
       : null,
     startedAt: protoTimeFromMs(s.startedAt),

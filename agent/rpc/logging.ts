@@ -41,11 +41,7 @@ export function rpcLogInterceptor(log: Logger): grpc.ServerInterceptor {
       };
       line.durationMs = Math.round(line.durationMs * 10) / 10;
       if (code !== grpc.status.OK && details) line.details = details;
-      const level = QUIET_PREFIXES.some((p) => method.path.startsWith(p))
-        ? 'debug'
-        : SERVER_FAULTS.has(code)
-          ? 'error'
-          : 'info';
+      const level = QUIET_PREFIXES.some((p) => method.path.startsWith(p)) ? 'debug' : SERVER_FAULTS.has(code) ? 'error' : 'info';
       log.log(level, 'rpc', line);
     };
     // At the deadline grpc-js answers DEADLINE_EXCEEDED itself, bypassing the
@@ -53,7 +49,10 @@ export function rpcLogInterceptor(log: Logger): grpc.ServerInterceptor {
     const deadline = call.getDeadline();
     const ms = deadline instanceof Date ? deadline.getTime() : deadline;
     if (Number.isFinite(ms)) {
-      timer = setTimeout(() => finish(grpc.status.DEADLINE_EXCEEDED, 'deadline exceeded before the agent answered'), Math.max(0, ms - Date.now()));
+      timer = setTimeout(
+        () => finish(grpc.status.DEADLINE_EXCEEDED, 'deadline exceeded before the agent answered'),
+        Math.max(0, ms - Date.now()),
+      );
       timer.unref();
     }
     // grpc-js also calls onCancel after every status it sends (for cleanup),

@@ -26,11 +26,14 @@ export function peerService(incoming: IncomingMigrations): PeerHandlers {
     }),
 
     FinishIncoming: unaryHandler(async (request, call) => {
-      const pinholeClosed = await incoming.finish({
-        jobId: requireText('job_id', request.jobId, "the source's job id"),
-        vmId: requireUuid('vm_id', request.vmId),
-        success: request.success,
-      }, callerOf(call));
+      const pinholeClosed = await incoming.finish(
+        {
+          jobId: requireText('job_id', request.jobId, "the source's job id"),
+          vmId: requireUuid('vm_id', request.vmId),
+          success: request.success,
+        },
+        callerOf(call),
+      );
       return { pinholeClosed };
     }),
   };
@@ -42,7 +45,10 @@ export function prepareArgsFromProto(request: PrepareIncomingRequest__Output): P
     vmId: requireUuid('vm_id', request.vmId),
     jobId: requireText('job_id', request.jobId, "the source's job id"),
     sourceHost: requireText('source_host', request.sourceHost, "the source host's name"),
-    sourceMigrationAddress: optionalUnicast('source_migration_address', requireText('source_migration_address', request.sourceMigrationAddress, "the source's migration address")),
+    sourceMigrationAddress: optionalUnicast(
+      'source_migration_address',
+      requireText('source_migration_address', request.sourceMigrationAddress, "the source's migration address"),
+    ),
     dstqemu: optionalUnicast('dstqemu', request.dstqemu),
     migrationNetwork: optionalCidr('migration_network', request.migrationNetwork),
     copyStorage: request.copyStorage,

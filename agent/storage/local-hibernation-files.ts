@@ -10,13 +10,25 @@ import type { HibernationFiles } from '../migration/index.js';
 
 export class LocalHibernationFiles implements HibernationFiles {
   async exists(file: string): Promise<boolean> {
-    return access(file).then(() => true, () => false);
+    return access(file).then(
+      () => true,
+      () => false,
+    );
   }
 
   async canCreate(file: string): Promise<boolean> {
     const dir = path.dirname(file);
-    const isDir = await stat(dir).then((s) => s.isDirectory(), () => false);
-    return isDir && (await access(dir, constants.W_OK).then(() => true, () => false));
+    const isDir = await stat(dir).then(
+      (s) => s.isDirectory(),
+      () => false,
+    );
+    return (
+      isDir &&
+      (await access(dir, constants.W_OK).then(
+        () => true,
+        () => false,
+      ))
+    );
   }
 
   async write(file: string, content: string): Promise<void> {

@@ -42,7 +42,10 @@ export class QemuImgImages implements DiskImages {
     const paths = specs.map((s) => path.resolve(s.path));
     if (new Set(paths).size !== paths.length) throw invalidArgument('disks', 'name one image path twice');
     const busy = paths.filter((p) => this.inFlight.has(p));
-    if (busy.length > 0) throw new FerryError('ALREADY_EXISTS', `disks: ${busy.join(', ')} is being created for another incoming migration`, { field: 'disks' });
+    if (busy.length > 0)
+      throw new FerryError('ALREADY_EXISTS', `disks: ${busy.join(', ')} is being created for another incoming migration`, {
+        field: 'disks',
+      });
     for (const p of paths) this.inFlight.add(p);
     const created: string[] = [];
     try {
@@ -54,7 +57,9 @@ export class QemuImgImages implements DiskImages {
       return created;
     } catch (err) {
       await this.remove(created);
-      throw err instanceof FerryError ? err : new FerryError('FAILED_PRECONDITION', `creating the disk images failed: ${errorMessage(err)}`, { field: 'disks' });
+      throw err instanceof FerryError
+        ? err
+        : new FerryError('FAILED_PRECONDITION', `creating the disk images failed: ${errorMessage(err)}`, { field: 'disks' });
     } finally {
       for (const p of paths) this.inFlight.delete(p);
     }
@@ -67,7 +72,8 @@ export class QemuImgImages implements DiskImages {
 
   private check(spec: DiskImageSpec, i: number): void {
     const field = `disks[${i}]`;
-    if (!path.isAbsolute(spec.path) || spec.path.includes('\0')) throw invalidArgument(`${field}.path`, `"${spec.path}" is not an absolute path`);
+    if (!path.isAbsolute(spec.path) || spec.path.includes('\0'))
+      throw invalidArgument(`${field}.path`, `"${spec.path}" is not an absolute path`);
     if (!this.allowed(spec.path)) {
       throw new FerryError(
         'PERMISSION_DENIED',
@@ -76,8 +82,10 @@ export class QemuImgImages implements DiskImages {
         { field: `${field}.path` },
       );
     }
-    if (!FORMATS.has(spec.format)) throw invalidArgument(`${field}.format`, `"${spec.format}" is not supported; copy_storage creates qcow2 or raw images`);
-    if (!Number.isSafeInteger(spec.capacityBytes) || spec.capacityBytes <= 0) throw invalidArgument(`${field}.capacity_bytes`, `must be positive, got ${spec.capacityBytes}`);
+    if (!FORMATS.has(spec.format))
+      throw invalidArgument(`${field}.format`, `"${spec.format}" is not supported; copy_storage creates qcow2 or raw images`);
+    if (!Number.isSafeInteger(spec.capacityBytes) || spec.capacityBytes <= 0)
+      throw invalidArgument(`${field}.capacity_bytes`, `must be positive, got ${spec.capacityBytes}`);
     if (spec.backingPath && (!spec.backingFormat || !FORMATS.has(spec.backingFormat))) {
       throw invalidArgument(`${field}.backing_format`, `"${spec.backingFormat ?? ''}" is not a supported backing format (qcow2, raw)`);
     }
@@ -85,17 +93,43 @@ export class QemuImgImages implements DiskImages {
 
   private async checkOnDisk(spec: DiskImageSpec, i: number): Promise<void> {
     const field = `disks[${i}]`;
-    if (await lstat(spec.path).then(() => true, () => false)) {
-      throw new FerryError('ALREADY_EXISTS', `${field}.path: ${spec.path} already exists on the destination; copying would overwrite it: remove it, or use copy_storage none if the storage is shared`, { field: `${field}.path` });
+    if (
+      await lstat(spec.path).then(
+        () => true,
+        () => false,
+      )
+    ) {
+      throw new FerryError(
+        'ALREADY_EXISTS',
+        `${field}.path: ${spec.path} already exists on the destination; copying would overwrite it: remove it, or use copy_storage none if the storage is shared`,
+        { field: `${field}.path` },
+      );
     }
     // The directory is inside an allowed one (check()), so creating it is creating storage the operator allowed.
     const dir = path.dirname(spec.path);
     await mkdir(dir, { recursive: true, mode: 0o755 }).catch(() => undefined);
-    if (!(await stat(dir).then((s) => s.isDirectory(), () => false))) {
-      throw new FerryError('FAILED_PRECONDITION', `${field}.path: directory ${dir} cannot be created on the destination`, { field: `${field}.path` });
+    if (
+      !(await stat(dir).then(
+        (s) => s.isDirectory(),
+        () => false,
+      ))
+    ) {
+      throw new FerryError('FAILED_PRECONDITION', `${field}.path: directory ${dir} cannot be created on the destination`, {
+        field: `${field}.path`,
+      });
     }
-    if (spec.backingPath && !(await stat(spec.backingPath).then(() => true, () => false))) {
-      throw new FerryError('FAILED_PRECONDITION', `${field}.backing_path: ${spec.backingPath} does not exist on the destination; an incremental copy needs the backing image on shared storage (or use copy_storage all)`, { field: `${field}.backing_path` });
+    if (
+      spec.backingPath &&
+      !(await stat(spec.backingPath).then(
+        () => true,
+        () => false,
+      ))
+    ) {
+      throw new FerryError(
+        'FAILED_PRECONDITION',
+        `${field}.backing_path: ${spec.backingPath} does not exist on the destination; an incremental copy needs the backing image on shared storage (or use copy_storage all)`,
+        { field: `${field}.backing_path` },
+      );
     }
   }
 

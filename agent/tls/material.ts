@@ -46,13 +46,19 @@ export function loadTlsMaterial(files: TlsFiles, now: number = Date.now()): TlsM
   const who = `${files.certFile} (${identity.subject})`;
 
   if (now < identity.validFrom.getTime()) {
-    throw refused(`${who} is not valid yet: it starts at ${identity.validFrom.toISOString()} (check this host's clock, or issue a certificate valid now)`);
+    throw refused(
+      `${who} is not valid yet: it starts at ${identity.validFrom.toISOString()} (check this host's clock, or issue a certificate valid now)`,
+    );
   }
   if (now > identity.validTo.getTime()) {
-    throw refused(`${who} expired at ${identity.validTo.toISOString()}: install a new one (scripts/pki host; a running ferryd takes it on SIGHUP)`);
+    throw refused(
+      `${who} expired at ${identity.validTo.toISOString()}: install a new one (scripts/pki host; a running ferryd takes it on SIGHUP)`,
+    );
   }
   if (!authorities.some((authority) => leaf.checkIssued(authority) && leaf.verify(authority.publicKey))) {
-    throw refused(`${who} is not signed by the CA in ${files.caFile} (issuer ${identity.issuer}): peers would refuse it; use a certificate from the cluster CA`);
+    throw refused(
+      `${who} is not signed by the CA in ${files.caFile} (issuer ${identity.issuer}): peers would refuse it; use a certificate from the cluster CA`,
+    );
   }
   let privateKey: KeyObject;
   try {
@@ -74,7 +80,9 @@ export function loadTlsMaterial(files: TlsFiles, now: number = Date.now()): TlsM
     warnings.push(`this agent's certificate ${identity.subject} expires at ${identity.validTo.toISOString()}: renew it soon`);
   }
   if (!identity.roles.includes('peer')) {
-    warnings.push(`this agent's certificate ${describeIdentity(identity)} has no role peer: other agents will refuse its PrepareIncoming calls`);
+    warnings.push(
+      `this agent's certificate ${describeIdentity(identity)} has no role peer: other agents will refuse its PrepareIncoming calls`,
+    );
   }
   if (!identity.name) warnings.push(`this agent's certificate has no subject CN: peers cannot tell which host it is`);
   return { files, ca, cert, key, identity, warnings };
@@ -109,4 +117,3 @@ function parseCertificate(pem: string, where: string): X509Certificate {
 function refused(message: string): FerryError {
   return new FerryError('FAILED_PRECONDITION', message);
 }
-

@@ -122,12 +122,15 @@ export class CertificateStore {
     const { identity } = this.material;
     const left = identity.validTo.getTime() - Date.now();
     if (left > MAX_TIMER_MS) return;
-    this.expiryTimer = setTimeout(() => {
-      this.log.error('this agent\'s TLS certificate has expired: engines and peers now refuse it; install a new one and send SIGHUP', {
-        subject: identity.subject,
-        validTo: identity.validTo.toISOString(),
-        files: this.files,
-      });
-    }, Math.max(0, left)).unref();
+    this.expiryTimer = setTimeout(
+      () => {
+        this.log.error("this agent's TLS certificate has expired: engines and peers now refuse it; install a new one and send SIGHUP", {
+          subject: identity.subject,
+          validTo: identity.validTo.toISOString(),
+          files: this.files,
+        });
+      },
+      Math.max(0, left),
+    ).unref();
   }
 }

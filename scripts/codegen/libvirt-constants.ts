@@ -19,8 +19,20 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { must } from '../../shared/must.js';
 
-interface EnumEntry { name: string; value: number; type: string; file: string; info: string }
-interface MacroEntry { name: string; file: string; str?: string; int?: number; info: string }
+interface EnumEntry {
+  name: string;
+  value: number;
+  type: string;
+  file: string;
+  info: string;
+}
+interface MacroEntry {
+  name: string;
+  file: string;
+  str?: string;
+  int?: number;
+  info: string;
+}
 
 function args(argv: string[]): { api: string; out: string } {
   const get = (flag: string): string => {
@@ -71,8 +83,7 @@ export function parseApiXml(xml: string): { enums: EnumEntry[]; macros: MacroEnt
     else if (int !== undefined) macros.push({ name: a.name, file: a.file ?? '', int, info });
   }
   const ver = macros.find((x) => x.name === 'LIBVIR_VERSION_NUMBER')?.int;
-  const libVersion = ver === undefined ? 'unknown'
-    : `${Math.floor(ver / 1_000_000)}.${Math.floor(ver / 1000) % 1000}.${ver % 1000}`;
+  const libVersion = ver === undefined ? 'unknown' : `${Math.floor(ver / 1_000_000)}.${Math.floor(ver / 1000) % 1000}.${ver % 1000}`;
   return { enums, macros, libVersion };
 }
 
@@ -128,7 +139,9 @@ export function emit(xml: string, source: string): string {
   }
 
   out.push('', '// ---- String macros (mostly typed-parameter field names) ----');
-  const strMacros = macros.filter((x): x is MacroEntry & { str: string } => x.str !== undefined).sort((a, b) => a.name.localeCompare(b.name));
+  const strMacros = macros
+    .filter((x): x is MacroEntry & { str: string } => x.str !== undefined)
+    .sort((a, b) => a.name.localeCompare(b.name));
   for (const m of strMacros) out.push(`${doc(m.info)}export const ${m.name} = ${JSON.stringify(m.str)};`);
 
   out.push(

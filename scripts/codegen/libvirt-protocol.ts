@@ -21,28 +21,62 @@ import { Emitter, tsName } from './libvirt-ts-emitter.js';
 
 /** Procedures the client calls (names without REMOTE_PROC_). */
 export const SELECTED_PROCEDURES = [
-  'CONNECT_OPEN', 'CONNECT_CLOSE', 'AUTH_LIST', 'AUTH_POLKIT', 'CONNECT_SUPPORTS_FEATURE',
-  'CONNECT_GET_LIB_VERSION', 'CONNECT_GET_VERSION', 'CONNECT_GET_HOSTNAME', 'CONNECT_GET_CAPABILITIES',
-  'CONNECT_GET_URI', 'CONNECT_LIST_ALL_DOMAINS',
-  'DOMAIN_LOOKUP_BY_UUID', 'DOMAIN_LOOKUP_BY_NAME', 'DOMAIN_GET_XML_DESC', 'DOMAIN_GET_STATE',
-  'DOMAIN_DEFINE_XML_FLAGS', 'DOMAIN_CREATE_WITH_FLAGS', 'DOMAIN_CREATE_XML', 'DOMAIN_DESTROY',
-  'DOMAIN_SUSPEND', 'DOMAIN_RESUME', 'DOMAIN_GET_BLOCK_INFO',
-  'DOMAIN_DESTROY_FLAGS', 'DOMAIN_UNDEFINE_FLAGS',
-  'DOMAIN_MIGRATE_PERFORM3_PARAMS', 'DOMAIN_GET_JOB_STATS', 'DOMAIN_GET_JOB_INFO',
-  'DOMAIN_ABORT_JOB', 'DOMAIN_ABORT_JOB_FLAGS', 'DOMAIN_MIGRATE_SET_MAX_DOWNTIME',
-  'DOMAIN_MIGRATE_GET_MAX_DOWNTIME', 'DOMAIN_MIGRATE_SET_MAX_SPEED', 'DOMAIN_MIGRATE_GET_MAX_SPEED',
-  'DOMAIN_MIGRATE_START_POST_COPY', 'DOMAIN_SAVE_FLAGS', 'DOMAIN_RESTORE_FLAGS',
-  'DOMAIN_SAVE_PARAMS', 'DOMAIN_RESTORE_PARAMS',
-  'CONNECT_DOMAIN_EVENT_CALLBACK_REGISTER_ANY', 'CONNECT_DOMAIN_EVENT_CALLBACK_DEREGISTER_ANY',
+  'CONNECT_OPEN',
+  'CONNECT_CLOSE',
+  'AUTH_LIST',
+  'AUTH_POLKIT',
+  'CONNECT_SUPPORTS_FEATURE',
+  'CONNECT_GET_LIB_VERSION',
+  'CONNECT_GET_VERSION',
+  'CONNECT_GET_HOSTNAME',
+  'CONNECT_GET_CAPABILITIES',
+  'CONNECT_GET_URI',
+  'CONNECT_LIST_ALL_DOMAINS',
+  'DOMAIN_LOOKUP_BY_UUID',
+  'DOMAIN_LOOKUP_BY_NAME',
+  'DOMAIN_GET_XML_DESC',
+  'DOMAIN_GET_STATE',
+  'DOMAIN_DEFINE_XML_FLAGS',
+  'DOMAIN_CREATE_WITH_FLAGS',
+  'DOMAIN_CREATE_XML',
+  'DOMAIN_DESTROY',
+  'DOMAIN_SUSPEND',
+  'DOMAIN_RESUME',
+  'DOMAIN_GET_BLOCK_INFO',
+  'DOMAIN_DESTROY_FLAGS',
+  'DOMAIN_UNDEFINE_FLAGS',
+  'DOMAIN_MIGRATE_PERFORM3_PARAMS',
+  'DOMAIN_GET_JOB_STATS',
+  'DOMAIN_GET_JOB_INFO',
+  'DOMAIN_ABORT_JOB',
+  'DOMAIN_ABORT_JOB_FLAGS',
+  'DOMAIN_MIGRATE_SET_MAX_DOWNTIME',
+  'DOMAIN_MIGRATE_GET_MAX_DOWNTIME',
+  'DOMAIN_MIGRATE_SET_MAX_SPEED',
+  'DOMAIN_MIGRATE_GET_MAX_SPEED',
+  'DOMAIN_MIGRATE_START_POST_COPY',
+  'DOMAIN_SAVE_FLAGS',
+  'DOMAIN_RESTORE_FLAGS',
+  'DOMAIN_SAVE_PARAMS',
+  'DOMAIN_RESTORE_PARAMS',
+  'CONNECT_DOMAIN_EVENT_CALLBACK_REGISTER_ANY',
+  'CONNECT_DOMAIN_EVENT_CALLBACK_DEREGISTER_ANY',
 ];
 /** Server→client event messages the client decodes. */
 export const SELECTED_EVENTS = [
-  'DOMAIN_EVENT_CALLBACK_LIFECYCLE', 'DOMAIN_EVENT_CALLBACK_MIGRATION_ITERATION',
+  'DOMAIN_EVENT_CALLBACK_LIFECYCLE',
+  'DOMAIN_EVENT_CALLBACK_MIGRATION_ITERATION',
   'DOMAIN_EVENT_CALLBACK_JOB_COMPLETED',
 ];
 const EXTRA_TYPES = ['remote_error'];
 
-interface Options { remote: string; version: string; out: string; api: string; procs?: string[] }
+interface Options {
+  remote: string;
+  version: string;
+  out: string;
+  api: string;
+  procs?: string[];
+}
 
 function parseArgs(argv: string[]): Options {
   const get = (flag: string): string | undefined => {
@@ -56,7 +90,13 @@ function parseArgs(argv: string[]): Options {
     throw new Error('usage: libvirt-protocol --remote remote_protocol.x --version X.Y.Z --out FILE [--api libvirt-api.xml] [--procs A,B]');
   }
   const procs = get('--procs');
-  return { remote, version, out, api: get('--api') ?? '/usr/share/libvirt/api/libvirt-api.xml', ...(procs ? { procs: procs.split(',') } : {}) };
+  return {
+    remote,
+    version,
+    out,
+    api: get('--api') ?? '/usr/share/libvirt/api/libvirt-api.xml',
+    ...(procs ? { procs: procs.split(',') } : {}),
+  };
 }
 
 /** VIR_* integer constants (enum values and numeric macros) from libvirt's API description. */
@@ -72,7 +112,10 @@ function lower(proc: string): string {
   return `remote_${proc.toLowerCase()}`;
 }
 
-export function generate(source: string, opts: { version: string; sourceName: string; external: Map<string, number>; procs?: string[] }): string {
+export function generate(
+  source: string,
+  opts: { version: string; sourceName: string; external: Map<string, number>; procs?: string[] },
+): string {
   const defs = parseXdr(source);
   const em = new Emitter(defs, opts.external);
   const procEnum = defs.find((d): d is Extract<Definition, { kind: 'enum' }> => d.kind === 'enum' && d.name === 'remote_procedure');

@@ -10,14 +10,21 @@ import type { Decl, Definition, Size, TypeRef } from './libvirt-xdr-parser.js';
 
 /** remote_nonnull_domain → RemoteNonnullDomain (the prefix stays: `String` would clash). */
 export function tsName(x: string): string {
-  return x.split('_').filter(Boolean).map((p) => p.charAt(0).toUpperCase() + p.slice(1)).join('');
+  return x
+    .split('_')
+    .filter(Boolean)
+    .map((p) => p.charAt(0).toUpperCase() + p.slice(1))
+    .join('');
 }
 
 export class Emitter {
   private readonly defs = new Map<string, Definition>();
   private readonly consts = new Map<string, number>();
 
-  constructor(private readonly all: Definition[], external: Map<string, number>) {
+  constructor(
+    private readonly all: Definition[],
+    external: Map<string, number>,
+  ) {
     for (const d of all) this.defs.set(d.name, d);
     for (const [k, v] of external) this.consts.set(k, v);
     for (const d of all) {
@@ -73,12 +80,20 @@ export class Emitter {
 
   declType(d: Decl): string {
     switch (d.kind) {
-      case 'void': return 'void';
-      case 'scalar': return this.tsType(d.type);
-      case 'optional': return `${this.tsType(d.type)} | null`;
-      case 'fixedArray': case 'varArray': return `Array<${this.tsType(d.type)}>`;
-      case 'fixedOpaque': case 'varOpaque': return 'Buffer';
-      case 'string': return 'string';
+      case 'void':
+        return 'void';
+      case 'scalar':
+        return this.tsType(d.type);
+      case 'optional':
+        return `${this.tsType(d.type)} | null`;
+      case 'fixedArray':
+      case 'varArray':
+        return `Array<${this.tsType(d.type)}>`;
+      case 'fixedOpaque':
+      case 'varOpaque':
+        return 'Buffer';
+      case 'string':
+        return 'string';
     }
   }
 
@@ -112,27 +127,43 @@ export class Emitter {
 
   encDecl(d: Decl, x: string, what: string): string {
     switch (d.kind) {
-      case 'void': return '';
-      case 'scalar': return `${this.encPrim(d.type, x, what)};`;
-      case 'optional': return `w.optional(${x}, ${this.encFn(d.type, what)});`;
-      case 'fixedArray': return `w.fixedArray(${x}, ${this.num(d.size)}, ${this.encFn(d.type, what)}, '${what}');`;
-      case 'varArray': return `w.varArray(${x}, ${this.max(d.max)}, ${this.encFn(d.type, what)}, '${what}');`;
-      case 'fixedOpaque': return `w.fixedOpaque(${x}, ${this.num(d.size)}, '${what}');`;
-      case 'varOpaque': return `w.varOpaque(${x}, ${this.max(d.max)}, '${what}');`;
-      case 'string': return `w.string(${x}, ${this.max(d.max)}, '${what}');`;
+      case 'void':
+        return '';
+      case 'scalar':
+        return `${this.encPrim(d.type, x, what)};`;
+      case 'optional':
+        return `w.optional(${x}, ${this.encFn(d.type, what)});`;
+      case 'fixedArray':
+        return `w.fixedArray(${x}, ${this.num(d.size)}, ${this.encFn(d.type, what)}, '${what}');`;
+      case 'varArray':
+        return `w.varArray(${x}, ${this.max(d.max)}, ${this.encFn(d.type, what)}, '${what}');`;
+      case 'fixedOpaque':
+        return `w.fixedOpaque(${x}, ${this.num(d.size)}, '${what}');`;
+      case 'varOpaque':
+        return `w.varOpaque(${x}, ${this.max(d.max)}, '${what}');`;
+      case 'string':
+        return `w.string(${x}, ${this.max(d.max)}, '${what}');`;
     }
   }
 
   decDecl(d: Decl, what: string): string {
     switch (d.kind) {
-      case 'void': return 'undefined';
-      case 'scalar': return this.decPrim(d.type, what);
-      case 'optional': return `r.optional(${this.decFn(d.type, what)}, '${what}')`;
-      case 'fixedArray': return `r.fixedArray(${this.num(d.size)}, ${this.decFn(d.type, what)})`;
-      case 'varArray': return `r.varArray(${this.max(d.max)}, ${this.decFn(d.type, what)}, '${what}')`;
-      case 'fixedOpaque': return `r.fixedOpaque(${this.num(d.size)}, '${what}')`;
-      case 'varOpaque': return `r.varOpaque(${this.max(d.max)}, '${what}')`;
-      case 'string': return `r.string(${this.max(d.max)}, '${what}')`;
+      case 'void':
+        return 'undefined';
+      case 'scalar':
+        return this.decPrim(d.type, what);
+      case 'optional':
+        return `r.optional(${this.decFn(d.type, what)}, '${what}')`;
+      case 'fixedArray':
+        return `r.fixedArray(${this.num(d.size)}, ${this.decFn(d.type, what)})`;
+      case 'varArray':
+        return `r.varArray(${this.max(d.max)}, ${this.decFn(d.type, what)}, '${what}')`;
+      case 'fixedOpaque':
+        return `r.fixedOpaque(${this.num(d.size)}, '${what}')`;
+      case 'varOpaque':
+        return `r.varOpaque(${this.max(d.max)}, '${what}')`;
+      case 'string':
+        return `r.string(${this.max(d.max)}, '${what}')`;
     }
   }
 
@@ -200,7 +231,8 @@ export class Emitter {
     }
     if (d.default) {
       out.push('    default:');
-      if (d.default.kind !== 'void') out.push(`      ${this.encDecl(d.default, `(v as { ${d.default.name}: never }).${d.default.name}`, d.name)}`);
+      if (d.default.kind !== 'void')
+        out.push(`      ${this.encDecl(d.default, `(v as { ${d.default.name}: never }).${d.default.name}`, d.name)}`);
       out.push('      return;');
     } else {
       out.push(`    default:`, `      throw new XdrEncodeError(\`${d.name}: unknown ${dn} \${String((v as { ${dn}: unknown }).${dn})}\`);`);

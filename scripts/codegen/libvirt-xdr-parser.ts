@@ -19,7 +19,10 @@ export type Decl =
   | { kind: 'varOpaque'; name: string; max?: Size }
   | { kind: 'string'; name: string; max?: Size };
 
-export interface UnionCase { values: Size[]; decl: Decl }
+export interface UnionCase {
+  values: Size[];
+  decl: Decl;
+}
 
 export type Definition =
   | { kind: 'const'; name: string; value: Size; line: number }
@@ -28,7 +31,10 @@ export type Definition =
   | { kind: 'struct'; name: string; fields: Decl[]; line: number }
   | { kind: 'union'; name: string; discriminant: Decl; cases: UnionCase[]; default?: Decl; line: number };
 
-interface Token { text: string; line: number }
+interface Token {
+  text: string;
+  line: number;
+}
 
 export function tokenize(src: string): Token[] {
   const tokens: Token[] = [];
@@ -36,8 +42,15 @@ export function tokenize(src: string): Token[] {
   let i = 0;
   while (i < src.length) {
     const c = src.charAt(i);
-    if (c === '\n') { line++; i++; continue; }
-    if (/\s/.test(c)) { i++; continue; }
+    if (c === '\n') {
+      line++;
+      i++;
+      continue;
+    }
+    if (/\s/.test(c)) {
+      i++;
+      continue;
+    }
     if (src.startsWith('/*', i)) {
       const end = src.indexOf('*/', i + 2);
       if (end < 0) throw new Error(`line ${line}: unterminated comment`);
@@ -186,17 +199,29 @@ class Parser {
     switch (t) {
       case 'unsigned': {
         const n = this.peek();
-        if (n === 'hyper') { this.next(); return { kind: 'prim', name: 'uhyper' }; }
+        if (n === 'hyper') {
+          this.next();
+          return { kind: 'prim', name: 'uhyper' };
+        }
         // rpcgen: unsigned char/short are encoded as a 4-byte unsigned int.
         if (n === 'int' || n === 'char' || n === 'short') this.next();
         return { kind: 'prim', name: 'uint' };
       }
-      case 'int': case 'char': case 'short': return { kind: 'prim', name: 'int' };
-      case 'hyper': return { kind: 'prim', name: 'hyper' };
-      case 'double': return { kind: 'prim', name: 'double' };
-      case 'float': return { kind: 'prim', name: 'float' };
-      case 'bool': return { kind: 'prim', name: 'bool' };
-      case 'struct': case 'enum': case 'union':
+      case 'int':
+      case 'char':
+      case 'short':
+        return { kind: 'prim', name: 'int' };
+      case 'hyper':
+        return { kind: 'prim', name: 'hyper' };
+      case 'double':
+        return { kind: 'prim', name: 'double' };
+      case 'float':
+        return { kind: 'prim', name: 'float' };
+      case 'bool':
+        return { kind: 'prim', name: 'bool' };
+      case 'struct':
+      case 'enum':
+      case 'union':
         throw new Error(`line ${this.line()}: inline ${t} definitions are not supported`);
       default:
         if (!/^[A-Za-z_]/.test(t)) throw new Error(`line ${this.line()}: expected a type, got '${t}'`);
@@ -205,7 +230,10 @@ class Parser {
   }
 
   declaration(): Decl {
-    if (this.peek() === 'void') { this.next(); return { kind: 'void' }; }
+    if (this.peek() === 'void') {
+      this.next();
+      return { kind: 'void' };
+    }
     if (this.peek() === 'opaque' || this.peek() === 'string') {
       const kw = this.next();
       const name = this.ident();

@@ -45,7 +45,9 @@ const journalDir = (host: string) => join(hostDir(host), 'ferry', 'jobs');
 
 function finishedRecords(host: string): string[] {
   try {
-    return readdirSync(journalDir(host)).filter((f) => f.endsWith('.json')).map((f) => join(journalDir(host), f))
+    return readdirSync(journalDir(host))
+      .filter((f) => f.endsWith('.json'))
+      .map((f) => join(journalDir(host), f))
       .filter((f) => (JSON.parse(readFileSync(f, 'utf8')) as { finished?: boolean }).finished === true);
   } catch {
     return [];
@@ -118,13 +120,26 @@ async function main(): Promise<void> {
     closeAgents();
   }
   console.log(`ferryd resident memory on ${HOST}, ${SETTLE_MS / 1000} s after ready`);
-  console.log(table(['state', 'RSS MiB (GetStats)', 'VmRSS MiB (/proc)'], [
-    ['idle, just restarted', idle.grpcMiB, idle.procMiB],
-    [`${JOBS} finished jobs in the journal`, loaded?.grpcMiB ?? '-', loaded?.procMiB ?? '-'],
-  ]));
-  if (!template) console.log(`no finished journal record appeared under ${journalDir(HOST)} after a real migration: the journal is not wired yet`);
+  console.log(
+    table(
+      ['state', 'RSS MiB (GetStats)', 'VmRSS MiB (/proc)'],
+      [
+        ['idle, just restarted', idle.grpcMiB, idle.procMiB],
+        [`${JOBS} finished jobs in the journal`, loaded?.grpcMiB ?? '-', loaded?.procMiB ?? '-'],
+      ],
+    ),
+  );
+  if (!template)
+    console.log(`no finished journal record appeared under ${journalDir(HOST)} after a real migration: the journal is not wired yet`);
   console.log(`goal: idle < 80 MB (${round((idle.procMiB * 2 ** 20) / 1e6, 1)} MB)`);
-  printSummary({ benchmark: 'agent-rss', host: HOST, idleMiB: idle.procMiB, jobs: JOBS, withJobsMiB: loaded?.procMiB ?? null, journalWired: template !== undefined });
+  printSummary({
+    benchmark: 'agent-rss',
+    host: HOST,
+    idleMiB: idle.procMiB,
+    jobs: JOBS,
+    withJobsMiB: loaded?.procMiB ?? null,
+    journalWired: template !== undefined,
+  });
 }
 
 runBenchmark('agent-rss', main);

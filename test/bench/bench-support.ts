@@ -46,7 +46,11 @@ export function table(head: string[], rows: Array<Array<string | number>>): stri
   const widths = head.map((h, i) => Math.max(h.length, ...cells.map((r) => (r[i] ?? '').length)));
   const isNumber = (c: string | undefined) => /^-?[\d.]+$/.test(c ?? '');
   const numeric = head.map((_, i) => cells.some((r) => isNumber(r[i])) && cells.every((r) => isNumber(r[i]) || r[i] === '-'));
-  const line = (r: string[]) => r.map((c, i) => (numeric[i] ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd();
+  const line = (r: string[]) =>
+    r
+      .map((c, i) => (numeric[i] ? c.padStart(widths[i]!) : c.padEnd(widths[i]!)))
+      .join('  ')
+      .trimEnd();
   return [line(head), widths.map((w) => '-'.repeat(w)).join('  '), ...cells.map(line)].join('\n');
 }
 
@@ -59,12 +63,11 @@ export function printSummary(summary: { benchmark: string } & Record<string, unk
 export function runBenchmark(name: string, main: () => Promise<void>, cleanup: () => void = () => undefined): void {
   main()
     .catch((err: unknown) => {
-      console.error(`${name}: ${err instanceof Error ? err.stack ?? err.message : String(err)}`);
+      console.error(`${name}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
       process.exitCode = 1;
     })
     .finally(cleanup);
 }
-
 
 /** `--name value` from the command line, or the default. */
 export function arg(name: string, dflt: string): string {

@@ -37,7 +37,10 @@ const HOSTS = ['lab1', 'lab2', 'lab3', 'lab4'];
 const RPC_HOST = 'lab1';
 const WINDOW_S = 10; // agent/host/agent-process.ts WINDOW_MS
 /** Read once the lab is up: the accelerator is lab1's. */
-const guest = (): string => DIRTY ? `256 MiB TCG guests dirtying 128 MiB at 2 MiB/s, capped at ${BANDWIDTH} MiB/s` : `idle disk-less 256 MiB ${accelerator('lab1')} guests, back and forth`;
+const guest = (): string =>
+  DIRTY
+    ? `256 MiB TCG guests dirtying 128 MiB at 2 MiB/s, capped at ${BANDWIDTH} MiB/s`
+    : `idle disk-less 256 MiB ${accelerator('lab1')} guests, back and forth`;
 
 interface Lane {
   vm: string;
@@ -53,7 +56,10 @@ async function ensureLimits(need: number): Promise<() => Promise<void>> {
     const { limits } = await unary(agent(host).host, 'GetCapabilities', {});
     const { maxOutgoing, maxIncoming } = limits!;
     if (maxOutgoing >= need && maxIncoming >= need) continue;
-    await unary(agent(host).migration, 'SetMigrationLimits', { maxOutgoing: Math.max(need, maxOutgoing), maxIncoming: Math.max(need, maxIncoming) });
+    await unary(agent(host).migration, 'SetMigrationLimits', {
+      maxOutgoing: Math.max(need, maxOutgoing),
+      maxIncoming: Math.max(need, maxIncoming),
+    });
     restore.push(() => unary(agent(host).migration, 'SetMigrationLimits', { maxOutgoing, maxIncoming }));
   }
   return async () => {
@@ -80,9 +86,14 @@ async function drive(lane: Lane, until: number): Promise<void> {
 
 async function main(): Promise<void> {
   await ensureLab(4);
-  const lanes: Lane[] = HOSTS.flatMap((from, i) => Array.from({ length: PER_HOP }, (_, k) => ({
-    vm: `bench-ring-${i + 1}${String.fromCharCode(97 + k)}`, hop: [from, HOSTS[(i + 1) % HOSTS.length]!] as [string, string], uuid: '', runs: [],
-  })));
+  const lanes: Lane[] = HOSTS.flatMap((from, i) =>
+    Array.from({ length: PER_HOP }, (_, k) => ({
+      vm: `bench-ring-${i + 1}${String.fromCharCode(97 + k)}`,
+      hop: [from, HOSTS[(i + 1) % HOSTS.length]!] as [string, string],
+      uuid: '',
+      runs: [],
+    })),
+  );
   for (const l of lanes) await destroyVm(l.hop[0], l.vm);
   // Back and forth, a host may send its own lanes' guests and return its neighbour's at once.
   const restoreLimits = await ensureLimits(DIRTY ? PER_HOP : 2 * PER_HOP);
@@ -92,27 +103,35 @@ async function main(): Promise<void> {
   let [start, end, migrating, sampling] = [0, 0, true, true];
   const background: Array<Promise<void>> = [];
   try {
-    await Promise.all(lanes.map(async (l) => {
-      l.uuid = DIRTY ? await startDirtyGuest(l.hop[0], l.vm, { memMiB: 256, dirtyMbps: 2 }) : (await createVm(l.hop[0], l.vm)).uuid;
-    }));
+    await Promise.all(
+      lanes.map(async (l) => {
+        l.uuid = DIRTY ? await startDirtyGuest(l.hop[0], l.vm, { memMiB: 256, dirtyMbps: 2 }) : (await createVm(l.hop[0], l.vm)).uuid;
+      }),
+    );
     // Channels up, every agent past its first two windows, then one quiet window before timing anything.
     const uptimes = await Promise.all(HOSTS.map(async (host) => (await unary(agent(host).host, 'GetStats', {})).agent!.uptimeS));
     await sleep(Math.max(WINDOW_S, 2 * WINDOW_S - Math.min(...uptimes)) * 1000);
 
-    background.push((async () => {
-      while (sampling) {
-        const at = Date.now();
-        await Promise.all(HOSTS.map(async (host) => samples.push({ host, at, agent: (await unary(agent(host).host, 'GetStats', {})).agent! })));
-        await sleep(1000 - (Date.now() - at));
-      }
-    })());
-    background.push((async () => {
-      while (migrating) {
-        const t0 = performance.now();
-        await unary(agent(RPC_HOST).migration, 'ListMigrations', { activeOnly: true });
-        latencies.push(performance.now() - t0);
-      }
-    })());
+    background.push(
+      (async () => {
+        while (sampling) {
+          const at = Date.now();
+          await Promise.all(
+            HOSTS.map(async (host) => samples.push({ host, at, agent: (await unary(agent(host).host, 'GetStats', {})).agent! })),
+          );
+          await sleep(1000 - (Date.now() - at));
+        }
+      })(),
+    );
+    background.push(
+      (async () => {
+        while (migrating) {
+          const t0 = performance.now();
+          await unary(agent(RPC_HOST).migration, 'ListMigrations', { activeOnly: true });
+          latencies.push(performance.now() - t0);
+        }
+      })(),
+    );
     ownLag.enable();
     start = Date.now();
     await Promise.all(lanes.map((l) => drive(l, start + SECONDS * 1000)));
@@ -150,18 +169,44 @@ async function main(): Promise<void> {
     everyStreamEnded: runs.every((r) => r.ended),
     wallS: round((end - start) / 1000, 1),
     agentLagMs: { p99: round(Math.max(...perHost.map((h) => h.p99Ms)), 2), max: round(Math.max(...perHost.map((h) => h.maxMs)), 2) },
-    unaryMs: { rpc: 'ListMigrations', calls: latencies.length, p50: round(percentile(latencies, 50), 2), p99: round(percentile(latencies, 99), 2), max: round(Math.max(...latencies), 2) },
+    unaryMs: {
+      rpc: 'ListMigrations',
+      calls: latencies.length,
+      p50: round(percentile(latencies, 50), 2),
+      p99: round(percentile(latencies, 99), 2),
+      max: round(Math.max(...latencies), 2),
+    },
     benchLagP99Ms: round(Math.max(0, ownLag.percentile(99) / 1e6 - 10), 2),
     perHost,
   };
-  console.log(`${lanes.length} migrations in flight at once on ${HOSTS.join(' → ')} → lab1 (${PER_HOP} per hop; ${guest()}): ${summary.completed} of ${runs.length} completed in ${summary.wallS} s`);
-  console.log(table(['guest', 'hop', 'migrations', 'completed', 'median s', 'not completed'], lanes.map((l) => [
-    l.vm, `${l.hop[0]} ⇄ ${l.hop[1]}`, l.runs.length, l.runs.filter((r) => r.outcome === 'completed').length,
-    round(median(l.runs.map((r) => r.seconds)), 1), l.runs.find((r) => r.outcome !== 'completed')?.outcome ?? '-',
-  ])));
-  console.log(table(['agent', 'event-loop delay p99 ms (worst 10-s window)', 'max ms', 'RSS MiB (max)'], perHost.map((h) => [h.host, h.p99Ms, h.maxMs, h.rssMiB])));
-  console.log(`unary ${summary.unaryMs.rpc} on ${RPC_HOST}, back to back during the run: ${latencies.length} calls, p50 ${summary.unaryMs.p50} ms, p99 ${summary.unaryMs.p99} ms (goal < 10), max ${summary.unaryMs.max} ms`);
-  console.log(`agents' event-loop delay p99 ${summary.agentLagMs.p99} ms (goal < 20), max ${summary.agentLagMs.max} ms; this client's own p99 ${summary.benchLagP99Ms} ms (part of every latency above)`);
+  console.log(
+    `${lanes.length} migrations in flight at once on ${HOSTS.join(' → ')} → lab1 (${PER_HOP} per hop; ${guest()}): ${summary.completed} of ${runs.length} completed in ${summary.wallS} s`,
+  );
+  console.log(
+    table(
+      ['guest', 'hop', 'migrations', 'completed', 'median s', 'not completed'],
+      lanes.map((l) => [
+        l.vm,
+        `${l.hop[0]} ⇄ ${l.hop[1]}`,
+        l.runs.length,
+        l.runs.filter((r) => r.outcome === 'completed').length,
+        round(median(l.runs.map((r) => r.seconds)), 1),
+        l.runs.find((r) => r.outcome !== 'completed')?.outcome ?? '-',
+      ]),
+    ),
+  );
+  console.log(
+    table(
+      ['agent', 'event-loop delay p99 ms (worst 10-s window)', 'max ms', 'RSS MiB (max)'],
+      perHost.map((h) => [h.host, h.p99Ms, h.maxMs, h.rssMiB]),
+    ),
+  );
+  console.log(
+    `unary ${summary.unaryMs.rpc} on ${RPC_HOST}, back to back during the run: ${latencies.length} calls, p50 ${summary.unaryMs.p50} ms, p99 ${summary.unaryMs.p99} ms (goal < 10), max ${summary.unaryMs.max} ms`,
+  );
+  console.log(
+    `agents' event-loop delay p99 ${summary.agentLagMs.p99} ms (goal < 20), max ${summary.agentLagMs.max} ms; this client's own p99 ${summary.benchLagP99Ms} ms (part of every latency above)`,
+  );
   printSummary(summary);
 }
 

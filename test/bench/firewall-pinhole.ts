@@ -33,10 +33,13 @@ function stats(xs: number[]): { p50: number; p95: number; max: number } {
 }
 
 function rowsTable(rows: Row[]): string {
-  return table(['operation', 'holes present', 'n', 'p50 ms', 'p95 ms', 'max ms'], rows.map((r) => {
-    const s = stats(r.samples);
-    return [r.operation, r.present, r.samples.length, s.p50.toFixed(1), s.p95.toFixed(1), s.max.toFixed(1)];
-  }));
+  return table(
+    ['operation', 'holes present', 'n', 'p50 ms', 'p95 ms', 'max ms'],
+    rows.map((r) => {
+      const s = stats(r.samples);
+      return [r.operation, r.present, r.samples.length, s.p50.toFixed(1), s.p95.toFixed(1), s.max.toFixed(1)];
+    }),
+  );
 }
 
 async function time<T>(fn: () => Promise<T>): Promise<[number, T]> {
@@ -102,10 +105,17 @@ async function here(): Promise<void> {
   console.log(`Ferry firewall pinholes: ${version}; ${dst} <- ${src}; range ${RANGE.first}-${RANGE.last}; n=${ITERATIONS} per cycle`);
   console.log(rowsTable(rows));
   const ip = rows.filter((r) => !r.operation.includes('none') && /^(open|close) one/.test(r.operation));
-  const verdict = ip.map((r) => `${r.operation.split(' ')[0]}@${r.present}: p50 ${stats(r.samples).p50.toFixed(1)} ms ${stats(r.samples).p50 < 20 ? 'ok' : 'OVER'}`);
+  const verdict = ip.map(
+    (r) =>
+      `${r.operation.split(' ')[0]}@${r.present}: p50 ${stats(r.samples).p50.toFixed(1)} ms ${stats(r.samples).p50 < 20 ? 'ok' : 'OVER'}`,
+  );
   console.log(`goal (< 20 ms each): ${verdict.join(', ')}`);
   const operations = ip.map((r) => ({
-    operation: r.operation.split(' ')[0], present: r.present, p50: round(stats(r.samples).p50, 1), p95: round(stats(r.samples).p95, 1), goal: '< 20 ms',
+    operation: r.operation.split(' ')[0],
+    present: r.present,
+    p50: round(stats(r.samples).p50, 1),
+    p95: round(stats(r.samples).p95, 1),
+    goal: '< 20 ms',
   }));
   printSummary({ benchmark: 'firewall-pinhole', iptables: version, operations });
 }

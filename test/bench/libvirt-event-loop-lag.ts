@@ -11,9 +11,7 @@
 
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { constants as C, type LibvirtClient } from '../../agent/libvirt/index.js';
-import {
-  connectHost, createVm, destroyGuests, ensureLab, labHost, openPinhole, waitForDirtier,
-} from '../support/libvirt-lab.js';
+import { connectHost, createVm, destroyGuests, ensureLab, labHost, openPinhole, waitForDirtier } from '../support/libvirt-lab.js';
 import { sleep } from '../support/wait.js';
 
 const IN_FLIGHT = 8;
@@ -34,24 +32,42 @@ async function main(): Promise<void> {
     const vm = await createVm(labHost(1).name, name, { memMiB: 512, dirtyMbps: 300 });
     const dom = await c1.domainLookupByUUID(vm.uuid);
     await waitForDirtier(labHost(1).name, name); // the TCG guest boots in a few seconds
-    for (const id of [C.VIR_DOMAIN_EVENT_ID_MIGRATION_ITERATION, C.VIR_DOMAIN_EVENT_ID_JOB_COMPLETED, C.VIR_DOMAIN_EVENT_ID_LIFECYCLE] as const) {
-      await c1.events.subscribe(id, () => { events++; });
+    for (const id of [
+      C.VIR_DOMAIN_EVENT_ID_MIGRATION_ITERATION,
+      C.VIR_DOMAIN_EVENT_ID_JOB_COMPLETED,
+      C.VIR_DOMAIN_EVENT_ID_LIFECYCLE,
+    ] as const) {
+      await c1.events.subscribe(id, () => {
+        events++;
+      });
     }
     const h = monitorEventLoopDelay({ resolution: 1 });
     h.enable();
     const t0 = Date.now();
-    const perform = c1.domainMigratePerform3Params(dom, lab2.libvirtUri, {
-      migrate_uri: `tcp://${lab2.migIp}:${port}`,
-      listen_address: lab2.migIp,
-      bandwidth: 20, // MiB/s: below the dirty rate, so it keeps iterating until we lift the cap
-      'parallel.connections': 2,
-    }, C.VIR_MIGRATE_LIVE | C.VIR_MIGRATE_PEER2PEER | C.VIR_MIGRATE_PARALLEL);
+    const perform = c1.domainMigratePerform3Params(
+      dom,
+      lab2.libvirtUri,
+      {
+        migrate_uri: `tcp://${lab2.migIp}:${port}`,
+        listen_address: lab2.migIp,
+        bandwidth: 20, // MiB/s: below the dirty rate, so it keeps iterating until we lift the cap
+        'parallel.connections': 2,
+      },
+      C.VIR_MIGRATE_LIVE | C.VIR_MIGRATE_PEER2PEER | C.VIR_MIGRATE_PARALLEL,
+    );
     let done = false;
-    void perform.finally(() => { done = true; }).catch(() => {});
+    void perform
+      .finally(() => {
+        done = true;
+      })
+      .catch(() => {});
     // 7 workers + the migration call itself = 8 calls in flight on c1 at all times.
     const worker = async (i: number): Promise<void> => {
       const ops: Array<(c: LibvirtClient) => Promise<unknown>> = [
-        (c) => c.domainGetJobStats(dom), (c) => c.connectGetCapabilities(), (c) => c.domainGetXMLDesc(dom), (c) => c.connectListAllDomains(),
+        (c) => c.domainGetJobStats(dom),
+        (c) => c.connectGetCapabilities(),
+        (c) => c.domainGetXMLDesc(dom),
+        (c) => c.connectListAllDomains(),
       ];
       while (!done) {
         await ops[(calls + i) % ops.length]!(c1).catch(() => {});
@@ -65,17 +81,27 @@ async function main(): Promise<void> {
       if (!done) await c1.domainAbortJob(dom); // didn't converge: end the benchmark anyway
     })();
     const workers = Array.from({ length: IN_FLIGHT - 1 }, (_, i) => worker(i));
-    const outcome = await perform.then(() => 'completed', (e: unknown) => `failed: ${String(e)}`);
+    const outcome = await perform.then(
+      () => 'completed',
+      (e: unknown) => `failed: ${String(e)}`,
+    );
     await Promise.all(workers);
     void lift.catch(() => {});
     h.disable();
     await sleep(200);
     const ms = (ns: number): number => Math.round(ns / 1e4) / 100;
     const summary = {
-      benchmark: 'libvirt-event-loop-lag', outcome, migrationMs: Date.now() - t0, inFlight: IN_FLIGHT, calls, events,
+      benchmark: 'libvirt-event-loop-lag',
+      outcome,
+      migrationMs: Date.now() - t0,
+      inFlight: IN_FLIGHT,
+      calls,
+      events,
       lagMs: { p50: ms(h.percentile(50)), p99: ms(h.percentile(99)), max: ms(h.max), mean: ms(h.mean) },
     };
-    console.log(`migration ${outcome} after ${summary.migrationMs} ms, ${calls} calls completed with ${IN_FLIGHT} in flight, ${events} events`);
+    console.log(
+      `migration ${outcome} after ${summary.migrationMs} ms, ${calls} calls completed with ${IN_FLIGHT} in flight, ${events} events`,
+    );
     console.log(`event-loop lag: p50 ${summary.lagMs.p50} ms, p99 ${summary.lagMs.p99} ms, max ${summary.lagMs.max} ms`);
     console.log(JSON.stringify(summary));
   } finally {

@@ -47,15 +47,34 @@ function p2pUri(host: string): string {
 async function virshOnce(from: string, to: string): Promise<number> {
   const dst = labHost(to);
   const t0 = performance.now();
-  await run('virsh', ['-c', labHost(from).libvirtUri, 'migrate', '--live', '--p2p', '--persistent', '--undefinesource', VM, p2pUri(to),
-    `tcp://${dst.migIp}:${BARE_PORT}`, '--listen-address', dst.migIp]);
+  await run('virsh', [
+    '-c',
+    labHost(from).libvirtUri,
+    'migrate',
+    '--live',
+    '--p2p',
+    '--persistent',
+    '--undefinesource',
+    VM,
+    p2pUri(to),
+    `tcp://${dst.migIp}:${BARE_PORT}`,
+    '--listen-address',
+    dst.migIp,
+  ]);
   return performance.now() - t0;
 }
 
 /** The migrateToURI3 call alone (the script times it): no interpreter start, no connection set-up. */
 async function pythonOnce(from: string, to: string): Promise<number> {
   const dst = labHost(to);
-  const { stdout } = await run(DEBIAN_PYTHON, [PYTHON_SCRIPT, labHost(from).libvirtUri, VM, p2pUri(to), `tcp://${dst.migIp}:${BARE_PORT}`, dst.migIp]);
+  const { stdout } = await run(DEBIAN_PYTHON, [
+    PYTHON_SCRIPT,
+    labHost(from).libvirtUri,
+    VM,
+    p2pUri(to),
+    `tcp://${dst.migIp}:${BARE_PORT}`,
+    dst.migIp,
+  ]);
   const ms = Number(stdout.trim().split('\n').at(-1));
   if (!Number.isFinite(ms)) throw new Error(`migrate_to_uri3.py printed ${JSON.stringify(stdout)}`);
   return ms;
@@ -105,12 +124,29 @@ async function main(): Promise<void> {
     migrationNicShare: round(Math.min(...shares) * 100, 2),
   };
   console.log(`wall time of one live migration, ${ROUNDS} each, taking turns lab1 ⇄ lab2 (ms)`);
-  console.log(table(['tool', 'runs', 'median', 'min', 'max', 'IQR', 'Ferry / tool'], [
-    ['Ferry (Migrate → COMPLETED at the client)', times.ferry.map((x) => round(x)).join(' '), ...cells(summary.ferryMs), '1'],
-    ['virsh migrate --live --p2p (whole process)', times.virsh.map((x) => round(x)).join(' '), ...cells(summary.virshMs), summary.ratio],
-    ['python migrateToURI3 (the call alone)', times.python.map((x) => round(x)).join(' '), ...cells(summary.pythonMs), summary.ratioPython],
-  ]));
-  console.log(`ratio Ferry/virsh ${summary.ratio}, Ferry/python ${summary.ratioPython} (goal <= 1.0); bytes on the migration NIC >= ${summary.migrationNicShare} % (goal >= 99 %)`);
+  console.log(
+    table(
+      ['tool', 'runs', 'median', 'min', 'max', 'IQR', 'Ferry / tool'],
+      [
+        ['Ferry (Migrate → COMPLETED at the client)', times.ferry.map((x) => round(x)).join(' '), ...cells(summary.ferryMs), '1'],
+        [
+          'virsh migrate --live --p2p (whole process)',
+          times.virsh.map((x) => round(x)).join(' '),
+          ...cells(summary.virshMs),
+          summary.ratio,
+        ],
+        [
+          'python migrateToURI3 (the call alone)',
+          times.python.map((x) => round(x)).join(' '),
+          ...cells(summary.pythonMs),
+          summary.ratioPython,
+        ],
+      ],
+    ),
+  );
+  console.log(
+    `ratio Ferry/virsh ${summary.ratio}, Ferry/python ${summary.ratioPython} (goal <= 1.0); bytes on the migration NIC >= ${summary.migrationNicShare} % (goal >= 99 %)`,
+  );
   printSummary(summary);
 }
 

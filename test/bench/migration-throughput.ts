@@ -40,7 +40,21 @@ interface Row {
 
 /** tbf: 1 Gbit/s with a bucket well above one 64 KiB GSO packet, at most 20 ms of queue. */
 async function shape(host: string): Promise<void> {
-  await labExec(host, ['tc', 'qdisc', 'replace', 'dev', NIC, 'root', 'tbf', 'rate', `${RATE_MBIT}mbit`, 'burst', '512kb', 'latency', '20ms']);
+  await labExec(host, [
+    'tc',
+    'qdisc',
+    'replace',
+    'dev',
+    NIC,
+    'root',
+    'tbf',
+    'rate',
+    `${RATE_MBIT}mbit`,
+    'burst',
+    '512kb',
+    'latency',
+    '20ms',
+  ]);
 }
 
 async function unshape(host: string): Promise<void> {
@@ -50,12 +64,24 @@ async function unshape(host: string): Promise<void> {
 /** A plain TCP stream FROM → TO for `secondsLong` seconds: the shaped link's own capacity. */
 async function rawTcp(secondsLong: number): Promise<BusyWindow | undefined> {
   const dst = labHost(TO).migIp;
-  const sink = labSpawn(TO, ['node', '-e', `require('net').createServer((s)=>s.resume()).listen(${RAW_TCP_PORT},${JSON.stringify(dst)},()=>console.log('listening'))`], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const sink = labSpawn(
+    TO,
+    [
+      'node',
+      '-e',
+      `require('net').createServer((s)=>s.resume()).listen(${RAW_TCP_PORT},${JSON.stringify(dst)},()=>console.log('listening'))`,
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
   try {
     await new Promise((resolve) => sink.stdout!.once('data', resolve));
     const sampler = await sampleNic(FROM, NIC);
-    await labExec(FROM, ['node', '-e', `const s=require('net').connect(${RAW_TCP_PORT},${JSON.stringify(dst)});const b=Buffer.alloc(1<<20,7);` +
-      `const end=Date.now()+${secondsLong * 1000};const w=()=>{while(Date.now()<end){if(!s.write(b))return s.once('drain',w)}s.end()};s.on('connect',w);`]);
+    await labExec(FROM, [
+      'node',
+      '-e',
+      `const s=require('net').connect(${RAW_TCP_PORT},${JSON.stringify(dst)});const b=Buffer.alloc(1<<20,7);` +
+        `const end=Date.now()+${secondsLong * 1000};const w=()=>{while(Date.now()<end){if(!s.write(b))return s.once('drain',w)}s.end()};s.on('connect',w);`,
+    ]);
     await sleep(300);
     await sampler.stop();
     return busyWindow(sampler.samples, BUSY);
@@ -104,19 +130,47 @@ async function main(): Promise<void> {
   }
   const gbit = (w: BusyWindow | undefined) => (w ? round(w.bitsPerS / 1e9, 3) : 0);
   const fraction = (w: BusyWindow | undefined) => (w ? round(w.bitsPerS / LINE_BITS, 2) : 0);
-  console.log(`Migration throughput over eth1 shaped to ${RATE_MBIT} Mbit/s (tc tbf), ${FROM} ⇄ ${TO}, a ${MEM_MIB} MiB guest with ${MEM_MIB / 2} MiB of non-zero memory`);
-  console.log(table(['transfer', 'outcome', 'Gbit/s on the wire', 'of line rate', 'busy s', 'copy s', 'sent MiB'], [
-    ['raw TCP, one stream', 'done', gbit(raw), fraction(raw), round(raw?.seconds ?? 0, 1), '-', round((raw?.bytes ?? 0) / 2 ** 20)],
-    ...rows.map((r) => [r.name, r.outcome, gbit(r.wire), fraction(r.wire), round(r.wire?.seconds ?? 0, 1), round(r.copyS, 1), round(r.sentMiB)]),
-  ]));
-  console.log('Gbit/s: bytes counted on the source eth1 (headers included, as the shaper counts them) over the span the link was busy; copy s: MIGRATING → COMPLETED as the job reports it.');
+  console.log(
+    `Migration throughput over eth1 shaped to ${RATE_MBIT} Mbit/s (tc tbf), ${FROM} ⇄ ${TO}, a ${MEM_MIB} MiB guest with ${MEM_MIB / 2} MiB of non-zero memory`,
+  );
+  console.log(
+    table(
+      ['transfer', 'outcome', 'Gbit/s on the wire', 'of line rate', 'busy s', 'copy s', 'sent MiB'],
+      [
+        ['raw TCP, one stream', 'done', gbit(raw), fraction(raw), round(raw?.seconds ?? 0, 1), '-', round((raw?.bytes ?? 0) / 2 ** 20)],
+        ...rows.map((r) => [
+          r.name,
+          r.outcome,
+          gbit(r.wire),
+          fraction(r.wire),
+          round(r.wire?.seconds ?? 0, 1),
+          round(r.copyS, 1),
+          round(r.sentMiB),
+        ]),
+      ],
+    ),
+  );
+  console.log(
+    'Gbit/s: bytes counted on the source eth1 (headers included, as the shaper counts them) over the span the link was busy; copy s: MIGRATING → COMPLETED as the job reports it.',
+  );
   printSummary({
     benchmark: 'migration-throughput',
     lineRateMbit: RATE_MBIT,
     guestMiB: MEM_MIB,
     rawTcp: { gbitPerS: gbit(raw), fraction: fraction(raw) },
-    parallel: { connections: PARALLEL, outcome: rows[0]!.outcome, gbitPerS: gbit(rows[0]!.wire), fraction: fraction(rows[0]!.wire), copyS: round(rows[0]!.copyS, 1) },
-    single: { outcome: rows[1]!.outcome, gbitPerS: gbit(rows[1]!.wire), fraction: fraction(rows[1]!.wire), copyS: round(rows[1]!.copyS, 1) },
+    parallel: {
+      connections: PARALLEL,
+      outcome: rows[0]!.outcome,
+      gbitPerS: gbit(rows[0]!.wire),
+      fraction: fraction(rows[0]!.wire),
+      copyS: round(rows[0]!.copyS, 1),
+    },
+    single: {
+      outcome: rows[1]!.outcome,
+      gbitPerS: gbit(rows[1]!.wire),
+      fraction: fraction(rows[1]!.wire),
+      copyS: round(rows[1]!.copyS, 1),
+    },
   });
 }
 

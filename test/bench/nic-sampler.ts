@@ -17,7 +17,8 @@ export interface NicSampler {
 /** Starts sampling /sys/class/net/NIC/statistics/COUNTER (tx_bytes, rx_bytes) on `host`. */
 export function sampleNic(host: string, nic: string, counter = 'tx_bytes', everyMs = 100): Promise<NicSampler> {
   const file = `/sys/class/net/${nic}/statistics/${counter}`;
-  const script = `const fs=require('fs');const f=${JSON.stringify(file)};` +
+  const script =
+    `const fs=require('fs');const f=${JSON.stringify(file)};` +
     `const s=()=>process.stdout.write(Date.now()+' '+fs.readFileSync(f,'utf8').trim()+'\\n');s();setInterval(s,${everyMs});`;
   const child: ChildProcess = labSpawn(host, ['node', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
   const samples: CounterSample[] = [];

@@ -30,12 +30,20 @@ const SCENARIOS: Array<{ name: string; policy: MigrationPolicy }> = [
   { name: 'auto-converge', policy: { ...base, autoConverge: true } },
   {
     name: 'downtime schedule',
-    policy: { ...base, schedule: [after({ iteration: 1 }, 'SET_DOWNTIME', 1000), after({ iteration: 2 }, 'SET_DOWNTIME', 3000), after({ iteration: 3 }, 'SET_DOWNTIME', 8000)] },
+    policy: {
+      ...base,
+      schedule: [
+        after({ iteration: 1 }, 'SET_DOWNTIME', 1000),
+        after({ iteration: 2 }, 'SET_DOWNTIME', 3000),
+        after({ iteration: 3 }, 'SET_DOWNTIME', 8000),
+      ],
+    },
   },
   { name: 'post-copy', policy: { ...base, postCopy: true, schedule: [after({ iteration: 2 }, 'POST_COPY')] } },
 ];
 if (process.argv.includes('--presets')) {
-  for (const preset of ['minimal-downtime', 'post-copy-when-stalled', 'suspend-when-stalled']) SCENARIOS.push({ name: `preset ${preset}`, policy: { ...base, preset } });
+  for (const preset of ['minimal-downtime', 'post-copy-when-stalled', 'suspend-when-stalled'])
+    SCENARIOS.push({ name: `preset ${preset}`, policy: { ...base, preset } });
 }
 
 interface Row {
@@ -75,9 +83,19 @@ async function runOne(name: string, policy: MigrationPolicy): Promise<Row> {
 }
 
 function rowsTable(rows: Row[]): string {
-  return table(['policy', 'outcome', 'total s', 'copy s', 'downtime ms', 'passes', 'sent MiB', 'actions'], rows.map((r) => [
-    r.name, r.outcome, r.totalS.toFixed(1), r.copyS.toFixed(1), r.downtimeMs === undefined ? '-' : r.downtimeMs, r.iterations, r.sentMiB.toFixed(0), r.actions,
-  ]));
+  return table(
+    ['policy', 'outcome', 'total s', 'copy s', 'downtime ms', 'passes', 'sent MiB', 'actions'],
+    rows.map((r) => [
+      r.name,
+      r.outcome,
+      r.totalS.toFixed(1),
+      r.copyS.toFixed(1),
+      r.downtimeMs === undefined ? '-' : r.downtimeMs,
+      r.iterations,
+      r.sentMiB.toFixed(0),
+      r.actions,
+    ]),
+  );
 }
 
 async function main(): Promise<void> {
@@ -87,10 +105,22 @@ async function main(): Promise<void> {
     process.stderr.write(`policy-convergence: ${s.name}…\n`);
     rows.push(await runOne(s.name, s.policy));
   }
-  console.log(`Convergence policies: ${FROM} → ${TO}, a 512 MiB guest rewriting 256 MiB (asked ${DIRTY} MiB/s), link capped at ${BANDWIDTH} MiB/s, completion timeout ${PER_GIB} s/GiB`);
+  console.log(
+    `Convergence policies: ${FROM} → ${TO}, a 512 MiB guest rewriting 256 MiB (asked ${DIRTY} MiB/s), link capped at ${BANDWIDTH} MiB/s, completion timeout ${PER_GIB} s/GiB`,
+  );
   console.log(rowsTable(rows));
-  console.log('total: Migrate accepted → final phase; copy: the copy phase only (MIGRATING onwards); downtime: libvirt\'s measured pause of the guest; sent: memory bytes transferred.');
-  printSummary({ benchmark: 'policy-convergence', rows: rows.map((r) => ({ ...r, totalS: Math.round(r.totalS * 10) / 10, copyS: Math.round(r.copyS * 10) / 10, sentMiB: Math.round(r.sentMiB) })) });
+  console.log(
+    "total: Migrate accepted → final phase; copy: the copy phase only (MIGRATING onwards); downtime: libvirt's measured pause of the guest; sent: memory bytes transferred.",
+  );
+  printSummary({
+    benchmark: 'policy-convergence',
+    rows: rows.map((r) => ({
+      ...r,
+      totalS: Math.round(r.totalS * 10) / 10,
+      copyS: Math.round(r.copyS * 10) / 10,
+      sentMiB: Math.round(r.sentMiB),
+    })),
+  });
 }
 
 main()

@@ -26,7 +26,13 @@ type Summary =
       ratioPython?: number;
       migrationNicShare: number;
     }
-  | { benchmark: 'migration-throughput'; lineRateMbit: number; parallel: Throughput & { connections: number }; single: Throughput; rawTcp: Throughput }
+  | {
+      benchmark: 'migration-throughput';
+      lineRateMbit: number;
+      parallel: Throughput & { connections: number };
+      single: Throughput;
+      rawTcp: Throughput;
+    }
   | {
       benchmark: 'concurrent-migrations';
       inFlight: number;
@@ -58,39 +64,79 @@ for (const r of data.results) {
   const s = r as Summary;
   switch (s.benchmark) {
     case 'migrate-wall-time':
-      rows.push([`migration wall time, Ferry / virsh (median of ${s.rounds}, min–max)`, `${ms(s.ferryMs)} / ${ms(s.virshMs)} = ${s.ratio}`, '<= 1.0']);
-      if (s.pythonMs) rows.push([`migration wall time, Ferry / libvirt-python migrateToURI3 (median of ${s.rounds})`, `${ms(s.ferryMs)} / ${ms(s.pythonMs)} = ${s.ratioPython}`, '<= 1.0']);
+      rows.push([
+        `migration wall time, Ferry / virsh (median of ${s.rounds}, min–max)`,
+        `${ms(s.ferryMs)} / ${ms(s.virshMs)} = ${s.ratio}`,
+        '<= 1.0',
+      ]);
+      if (s.pythonMs)
+        rows.push([
+          `migration wall time, Ferry / libvirt-python migrateToURI3 (median of ${s.rounds})`,
+          `${ms(s.ferryMs)} / ${ms(s.pythonMs)} = ${s.ratioPython}`,
+          '<= 1.0',
+        ]);
       rows.push(['bytes on the migration NIC (worst run)', `${s.migrationNicShare} %`, '>= 99 %']);
       break;
     case 'migration-throughput':
-      rows.push([`throughput, link shaped to ${s.lineRateMbit / 1000} Gbit/s, ${s.parallel.connections} parallel connections`, `${s.parallel.gbitPerS} Gbit/s = ${s.parallel.fraction} × line rate`, '>= 0.9 ×']);
+      rows.push([
+        `throughput, link shaped to ${s.lineRateMbit / 1000} Gbit/s, ${s.parallel.connections} parallel connections`,
+        `${s.parallel.gbitPerS} Gbit/s = ${s.parallel.fraction} × line rate`,
+        '>= 0.9 ×',
+      ]);
       rows.push(['throughput, same link, one connection', `${s.single.gbitPerS} Gbit/s = ${s.single.fraction} × line rate`, '']);
-      rows.push(['throughput, same link, raw TCP stream (what tc lets through)', `${s.rawTcp.gbitPerS} Gbit/s = ${s.rawTcp.fraction} × line rate`, '']);
+      rows.push([
+        'throughput, same link, raw TCP stream (what tc lets through)',
+        `${s.rawTcp.gbitPerS} Gbit/s = ${s.rawTcp.fraction} × line rate`,
+        '',
+      ]);
       break;
     case 'concurrent-migrations':
-      rows.push([`${s.inFlight} migrations in flight on 4 hosts (${s.guest}): completed, every stream ended`, `${s.completed} / ${s.migrations}, ${s.everyStreamEnded ? 'yes' : 'NO'}`, 'all, yes']);
-      rows.push(['agent event-loop delay p99 during them (worst 10-s window; max)', `${s.agentLagMs.p99} ms (max ${s.agentLagMs.max}; the benchmark client's own p99 ${s.benchLagP99Ms})`, '< 20 ms']);
-      rows.push([`unary RPC p99 during them (${s.unaryMs.rpc}, ${s.unaryMs.calls} calls)`, `${s.unaryMs.p99} ms (p50 ${s.unaryMs.p50})`, '< 10 ms']);
+      rows.push([
+        `${s.inFlight} migrations in flight on 4 hosts (${s.guest}): completed, every stream ended`,
+        `${s.completed} / ${s.migrations}, ${s.everyStreamEnded ? 'yes' : 'NO'}`,
+        'all, yes',
+      ]);
+      rows.push([
+        'agent event-loop delay p99 during them (worst 10-s window; max)',
+        `${s.agentLagMs.p99} ms (max ${s.agentLagMs.max}; the benchmark client's own p99 ${s.benchLagP99Ms})`,
+        '< 20 ms',
+      ]);
+      rows.push([
+        `unary RPC p99 during them (${s.unaryMs.rpc}, ${s.unaryMs.calls} calls)`,
+        `${s.unaryMs.p99} ms (p50 ${s.unaryMs.p50})`,
+        '< 10 ms',
+      ]);
       break;
     case 'agent-rss':
       rows.push(['agent RSS, idle', `${s.idleMiB} MiB`, '< 80 MB']);
       rows.push([`agent RSS, ${s.jobs} finished jobs in the journal`, s.journalWired ? `${s.withJobsMiB} MiB` : 'journal not wired', '']);
       break;
     case 'libvirt-event-loop-lag':
-      rows.push([`event-loop lag p99, ${s.inFlight} libvirt calls in flight during a migration`, `${s.lagMs.p99} ms (max ${s.lagMs.max})`, '< 20 ms']);
+      rows.push([
+        `event-loop lag p99, ${s.inFlight} libvirt calls in flight during a migration`,
+        `${s.lagMs.p99} ms (max ${s.lagMs.max})`,
+        '< 20 ms',
+      ]);
       break;
     case 'firewall-pinhole':
-      for (const op of s.operations ?? []) rows.push([`pinhole ${op.operation} (${op.present} holes present), p50/p95`, `${op.p50} / ${op.p95} ms`, op.goal ?? '']);
+      for (const op of s.operations ?? [])
+        rows.push([`pinhole ${op.operation} (${op.present} holes present), p50/p95`, `${op.p50} / ${op.p95} ms`, op.goal ?? '']);
       break;
     case 'policy-convergence':
       for (const row of s.rows ?? []) {
-        rows.push([`dirtying guest, policy "${row.name}": total s / downtime ms`, `${row.outcome}, ${row.totalS} s / ${row.downtimeMs ?? '-'} ms`, '']);
+        rows.push([
+          `dirtying guest, policy "${row.name}": total s / downtime ms`,
+          `${row.outcome}, ${row.totalS} s / ${row.downtimeMs ?? '-'} ms`,
+          '',
+        ]);
       }
       break;
     default:
       rows.push([r.benchmark, JSON.stringify(r).slice(0, 60), '']);
   }
 }
-console.log(`measured ${data.date} on ${data.machine.cores} × ${data.machine.cpu}, ${data.machine.memoryGiB} GiB, Linux ${data.machine.kernel}, Node ${data.machine.node}`);
+console.log(
+  `measured ${data.date} on ${data.machine.cores} × ${data.machine.cpu}, ${data.machine.memoryGiB} GiB, Linux ${data.machine.kernel}, Node ${data.machine.node}`,
+);
 console.log('| measure | result | goal |\n| --- | --- | --- |');
 for (const [m, v, g] of rows) console.log(`| ${m} | ${v} | ${g} |`);

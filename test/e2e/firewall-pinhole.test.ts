@@ -150,7 +150,10 @@ describe('firewall pinholes on the lab (lab3 destination, lab2 source, lab1 atta
 
     await sleep(hole.expiresAt - Date.now() + 700);
     const rules = ferryLines(await save()).rules;
-    assert.ok(rules.some((l) => l.includes(hole.id)), 'the rule is still there: only the kernel can have closed the hole');
+    assert.ok(
+      rules.some((l) => l.includes(hole.id)),
+      'the rule is still there: only the kernel can have closed the hole',
+    );
 
     assertRefusedFast(await connect(source, port), 'a new connection from the source after expiry');
     assertRefusedFast(await connect(attacker, port), 'the attacker after expiry');
@@ -168,7 +171,7 @@ describe('firewall pinholes on the lab (lab3 destination, lab2 source, lab1 atta
     assert.deepEqual(await agent.request('reserved'), []);
   });
 
-  it('a restarted agent removes stale and expired rules and leaves other software\'s rules byte-identical', async () => {
+  it("a restarted agent removes stale and expired rules and leaves other software's rules byte-identical", async () => {
     const foreign = [
       'iptables -w -N FOREIGN-TEST',
       'iptables -w -A FOREIGN-TEST -j RETURN',
@@ -208,7 +211,14 @@ describe('firewall pinholes on the lab (lab3 destination, lab2 source, lab1 atta
 
       const second = await agentInLab3();
       const report = await second.request<ReconcileReport>('reconcile');
-      assert.deepEqual(report, { backend: 'iptables', removedStale: 3, removedExpired: 1, restored: 0, jumpInstalled: false, changed: true });
+      assert.deepEqual(report, {
+        backend: 'iptables',
+        removedStale: 3,
+        removedExpired: 1,
+        restored: 0,
+        jumpInstalled: false,
+        changed: true,
+      });
 
       const after4 = await save('ipv4');
       const after6 = await save('ipv6');
@@ -269,8 +279,14 @@ describe('firewall pinholes on the lab (lab3 destination, lab2 source, lab1 atta
     ]);
     rules = await pinholeRules();
     assert.equal(rules.length, 32);
-    assert.ok(b.every((h) => rules.some((l) => l.includes(`ferry pinhole=${h.id} `))), 'every hole opened during the race has its rule');
-    assert.ok(a.every((h) => !rules.some((l) => l.includes(h.id))), 'every hole closed during the race lost its rule');
+    assert.ok(
+      b.every((h) => rules.some((l) => l.includes(`ferry pinhole=${h.id} `))),
+      'every hole opened during the race has its rule',
+    );
+    assert.ok(
+      a.every((h) => !rules.some((l) => l.includes(h.id))),
+      'every hole closed during the race lost its rule',
+    );
     const bPorts = b.flatMap((h) => h.ports);
     assert.equal(new Set(bPorts).size, bPorts.length, 'no duplicate ports among the racing opens');
     assert.deepEqual((await agent.request<Pinhole[]>('list')).map((h) => h.id).sort(), b.map((h) => h.id).sort());

@@ -62,8 +62,11 @@ function mutant(type: protobuf.Type, i: number): Buffer {
     case 3: // invalid UTF-8 where a string is expected
       return field ? Buffer.concat([tag(field.id, 2), varint(4), Buffer.from([0xff, 0xfe, 0xc3, 0x28])]) : randomBytes(4);
     case 4: // a wrong wire type: a varint where a string or message is expected, or the reverse
-      return field ? Buffer.concat([tag(field.id, field.type === 'string' ? 0 : 2), field.type === 'string' ? varint(7) : Buffer.from([3, 1, 2, 3])]) : randomBytes(4);
-    case 5: { // unknown enum values and out-of-range numbers, encoded properly
+      return field
+        ? Buffer.concat([tag(field.id, field.type === 'string' ? 0 : 2), field.type === 'string' ? varint(7) : Buffer.from([3, 1, 2, 3])])
+        : randomBytes(4);
+    case 5: {
+      // unknown enum values and out-of-range numbers, encoded properly
       const object: Record<string, unknown> = {};
       for (const f of fields) {
         if (f.resolvedType instanceof protobuf.Enum) object[f.name] = 1000 + i;
@@ -93,12 +96,27 @@ function call(method: string, body: Buffer, stream: boolean): Promise<number> {
   const deadline = new Date(Date.now() + 10_000);
   return new Promise((resolve) => {
     if (stream) {
-      const s = raw.makeServerStreamRequest(method, (b: Buffer) => b, (b: Buffer) => b, body, new grpc.Metadata(), { deadline });
+      const s = raw.makeServerStreamRequest(
+        method,
+        (b: Buffer) => b,
+        (b: Buffer) => b,
+        body,
+        new grpc.Metadata(),
+        { deadline },
+      );
       s.on('data', () => {});
       s.on('status', (st: grpc.StatusObject) => resolve(st.code));
       s.on('error', () => {});
     } else {
-      raw.makeUnaryRequest(method, (b: Buffer) => b, (b: Buffer) => b, body, new grpc.Metadata(), { deadline }, (err) => resolve(err ? err.code : grpc.status.OK));
+      raw.makeUnaryRequest(
+        method,
+        (b: Buffer) => b,
+        (b: Buffer) => b,
+        body,
+        new grpc.Metadata(),
+        { deadline },
+        (err) => resolve(err ? err.code : grpc.status.OK),
+      );
     }
   });
 }

@@ -28,7 +28,12 @@ after(async () => {
 
 test('hibernate then restore gives the same guest back, running', async () => {
   const { uuid } = await createVm('lab1', VM);
-  const accepted = await unary(agent('lab1').migration, 'Migrate', { vmId: uuid, mode: 'MIGRATION_MODE_FILE', dst: STATE, dstparams: DEFINITION });
+  const accepted = await unary(agent('lab1').migration, 'Migrate', {
+    vmId: uuid,
+    mode: 'MIGRATION_MODE_FILE',
+    dst: STATE,
+    dstparams: DEFINITION,
+  });
   const final = (await watchToEnd('lab1', accepted.jobId)).at(-1)!;
   assert.equal(final.phase, 'MIGRATION_PHASE_COMPLETED', JSON.stringify(final.error));
   assert.ok(existsSync(STATE) && existsSync(DEFINITION));
@@ -50,7 +55,12 @@ test('an unwritable directory is refused before anything happens', async () => {
   const { uuid } = await createVm('lab1', `${VM}-2`);
   try {
     await assert.rejects(
-      unary(agent('lab1').migration, 'Migrate', { vmId: uuid, mode: 'MIGRATION_MODE_FILE', dst: '/nonexistent/dir/vm.save', dstparams: `${DIR}/x.json` }),
+      unary(agent('lab1').migration, 'Migrate', {
+        vmId: uuid,
+        mode: 'MIGRATION_MODE_FILE',
+        dst: '/nonexistent/dir/vm.save',
+        dstparams: `${DIR}/x.json`,
+      }),
       (e) => isFerryError(e, 'FAILED_PRECONDITION') && /\/nonexistent\/dir/.test(e.message),
     );
     assert.equal(await domainState('lab1', `${VM}-2`), 'running');

@@ -10,17 +10,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import {
-  createVm,
-  destroyVm,
-  ensureLab,
-  labExec,
-  labHostKvm,
-  machineHasKvm,
-  readConsole,
-  virsh,
-  type LabHost,
-} from '../support/lab.js';
+import { createVm, destroyVm, ensureLab, labExec, labHostKvm, machineHasKvm, readConsole, virsh, type LabHost } from '../support/lab.js';
 import { sleep, until } from '../support/wait.js';
 
 const RUN = `labtest${process.pid}`;
@@ -57,8 +47,17 @@ function tagText(xml: string, tag: string): string | undefined {
 let nextPort = 49300 + (process.pid % 500) * 2;
 function migrateArgs(name: string, src: LabHost, dst: LabHost, extra: string[] = []): string[] {
   return [
-    '-c', src.libvirtUri, 'migrate', '--live', '--p2p', name, dst.libvirtUri,
-    `tcp://${dst.migIp}:${nextPort++}`, '--listen-address', dst.migIp, ...extra,
+    '-c',
+    src.libvirtUri,
+    'migrate',
+    '--live',
+    '--p2p',
+    name,
+    dst.libvirtUri,
+    `tcp://${dst.migIp}:${nextPort++}`,
+    '--listen-address',
+    dst.migIp,
+    ...extra,
   ];
 }
 
@@ -152,8 +151,11 @@ describe('lab guests', () => {
   test('a dirtying guest boots, dirties memory and survives migration', { timeout: 240_000 }, async () => {
     const vm = await newVm('lab1', 'dirty', { dirtyMbps: 20 });
     assert.match(await virsh('lab1', 'dumpxml', vm.name), /^<domain type='qemu'/);
-    await until('the dirtier to start on lab1', async () =>
-      (await readConsole('lab1', vm.name)).includes('ferry-dirtier: started rate=20 MiB/s'), { timeoutMs: 120_000, everyMs: 250 });
+    await until(
+      'the dirtier to start on lab1',
+      async () => (await readConsole('lab1', vm.name)).includes('ferry-dirtier: started rate=20 MiB/s'),
+      { timeoutMs: 120_000, everyMs: 250 },
+    );
 
     // A bandwidth cap makes the migration take several passes, so the job
     // statistics show the guest's dirty rate while it runs.
@@ -173,8 +175,11 @@ describe('lab guests', () => {
     assert.ok(maxDirtyRate > 1000, `dirty rate seen during migration: ${maxDirtyRate} pages/s`);
 
     assert.equal((await virsh('lab2', 'domstate', vm.name)).trim(), 'running');
-    const line = await until('a progress line from the dirtier on lab2', async () =>
-      /ferry-dirtier: t=\d+s .*corrupt=\d+/.exec(await readConsole('lab2', vm.name))?.[0], { timeoutMs: 30_000, everyMs: 250 });
+    const line = await until(
+      'a progress line from the dirtier on lab2',
+      async () => /ferry-dirtier: t=\d+s .*corrupt=\d+/.exec(await readConsole('lab2', vm.name))?.[0],
+      { timeoutMs: 30_000, everyMs: 250 },
+    );
     const console2 = await readConsole('lab2', vm.name);
     assert.doesNotMatch(console2, /CORRUPTION|Oops|Kernel panic|BUG:/, console2.slice(-2000));
     assert.match(line, /corrupt=0$/);

@@ -50,7 +50,8 @@ const to2 = (extra: Partial<MigrateRequest> = {}): MigrateRequest => ({ vmId: uu
 
 test('malformed UUID', () => refused(to2({ vmId: 'not-a-uuid' }), 'INVALID_ARGUMENT', /vm_id: "not-a-uuid" is not a UUID/));
 
-test('unknown VM', () => refused(to2({ vmId: '00000000-0000-4000-8000-000000000001' }), 'NOT_FOUND', /no VM 00000000-0000-4000-8000-000000000001/));
+test('unknown VM', () =>
+  refused(to2({ vmId: '00000000-0000-4000-8000-000000000001' }), 'NOT_FOUND', /no VM 00000000-0000-4000-8000-000000000001/));
 
 test('VM not running', () => refused(to2({ vmId: stoppedUuid }), 'FAILED_PRECONDITION', /shutoff, not running/));
 
@@ -73,7 +74,11 @@ test('dstqemu of another family than the source has', () =>
 test('dstqemu that is not unicast', () => refused(to2({ dstqemu: '224.0.0.1' }), 'INVALID_ARGUMENT', /not a unicast address/));
 
 test('migration_network in which the destination has no address', () =>
-  refused(to2({ dstqemu: '', migrationNetwork: '198.19.0.1/32' }), 'FAILED_PRECONDITION', /destination has no address in migration_network/));
+  refused(
+    to2({ dstqemu: '', migrationNetwork: '198.19.0.1/32' }),
+    'FAILED_PRECONDITION',
+    /destination has no address in migration_network/,
+  ));
 
 test('migration_network in which the destination has several addresses', async () => {
   await labExec('lab2', ['ip', 'addr', 'add', '198.19.0.102/24', 'dev', 'eth1']);
@@ -84,7 +89,8 @@ test('migration_network in which the destination has several addresses', async (
   }
 });
 
-test('both dstqemu and migration_network', () => refused(to2({ migrationNetwork: '198.19.0.0/24' }), 'INVALID_ARGUMENT', /either dstqemu or migration_network/));
+test('both dstqemu and migration_network', () =>
+  refused(to2({ migrationNetwork: '198.19.0.0/24' }), 'INVALID_ARGUMENT', /either dstqemu or migration_network/));
 
 test('absurd policy numbers', async () => {
   await refused(to2({ policy: { parallelConnections: 1000 } }), 'INVALID_ARGUMENT', /policy\.parallel_connections: 1000 is out of range/);
@@ -97,7 +103,10 @@ test('a second migration of a VM that is already migrating', async () => {
   const request = to2({ vmId: busy.uuid, policy: { maxBandwidthMibps: 5 } });
   const first = await unary(agent('lab1').migration, 'Migrate', request);
   try {
-    await assert.rejects(unary(agent('lab1').migration, 'Migrate', request), (e) => isFerryError(e, 'ALREADY_EXISTS') && e.message.includes(first.jobId));
+    await assert.rejects(
+      unary(agent('lab1').migration, 'Migrate', request),
+      (e) => isFerryError(e, 'ALREADY_EXISTS') && e.message.includes(first.jobId),
+    );
   } finally {
     await unary(agent('lab1').migration, 'CancelMigration', { job: { jobId: first.jobId } });
   }

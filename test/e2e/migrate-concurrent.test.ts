@@ -29,7 +29,12 @@ const STREAM_DEADLINE_MS = 180_000;
 const FINAL = new Set(['MIGRATION_PHASE_COMPLETED', 'MIGRATION_PHASE_FAILED', 'MIGRATION_PHASE_CANCELLED']);
 const ORDER = ['MIGRATION_PHASE_QUEUED', 'MIGRATION_PHASE_PREPARING', 'MIGRATION_PHASE_MIGRATING', 'MIGRATION_PHASE_COMPLETED'];
 
-interface Guest { name: string; dirty: boolean; uuid: string; at: string }
+interface Guest {
+  name: string;
+  dirty: boolean;
+  uuid: string;
+  at: string;
+}
 const guests: Guest[] = HOSTS.flatMap((h) => [
   { name: `e2e-conc-${h}-dirty`, dirty: true, uuid: '', at: h },
   { name: `e2e-conc-${h}-idle`, dirty: false, uuid: '', at: h },
@@ -39,10 +44,16 @@ before(async () => {
   await ensureLab(4);
   for (const g of guests) await destroyVm(g.at, g.name); // a previous run stopped half-way
   // In parallel: four Linux guests booting under TCG take ~40 s on a 2-CPU machine.
-  await Promise.all(guests.map(async (g) => {
-    g.uuid = (await createVm(g.at, g.name, g.dirty ? DIRTY : IDLE)).uuid;
-    if (g.dirty) await until(`${g.name} dirtying memory`, async () => (await readConsole(g.at, g.name)).includes('ferry-dirtier: started'), { timeoutMs: 180_000, everyMs: 500 });
-  }));
+  await Promise.all(
+    guests.map(async (g) => {
+      g.uuid = (await createVm(g.at, g.name, g.dirty ? DIRTY : IDLE)).uuid;
+      if (g.dirty)
+        await until(`${g.name} dirtying memory`, async () => (await readConsole(g.at, g.name)).includes('ferry-dirtier: started'), {
+          timeoutMs: 180_000,
+          everyMs: 500,
+        });
+    }),
+  );
 });
 
 after(async () => {
@@ -55,7 +66,11 @@ function nextHost(host: string): string {
 }
 
 /** One WatchMigration stream, recorded whole: every message, and how the stream ended. */
-interface Stream { messages: MigrationProgress__Output[]; ended: 'end' | 'error'; error?: Error }
+interface Stream {
+  messages: MigrationProgress__Output[];
+  ended: 'end' | 'error';
+  error?: Error;
+}
 
 function record(host: string, jobId: string): Promise<Stream> {
   return new Promise((resolve) => {
@@ -68,14 +83,28 @@ function record(host: string, jobId: string): Promise<Stream> {
   });
 }
 
-interface Move { guest: Guest; from: string; to: string; jobId: string; accepted: string; stream: Stream }
+interface Move {
+  guest: Guest;
+  from: string;
+  to: string;
+  jobId: string;
+  accepted: string;
+  stream: Stream;
+}
 
 /** Issues every guest's Migrate to the next host at once, opens a stream per job, waits for all streams to end. */
 async function wave(): Promise<Move[]> {
   const planned = guests.map((g) => ({ guest: g, from: g.at, to: nextHost(g.at) }));
-  const accepted = await Promise.all(planned.map(({ guest, from, to }) => unary(agent(from).migration, 'Migrate', {
-    vmId: guest.uuid, dst: labHost(to).mgmtIp, dstqemu: labHost(to).migIp, policy: POLICY,
-  }).then((a) => ({ jobId: a.jobId, accepted: a.phase, stream: record(from, a.jobId) }))));
+  const accepted = await Promise.all(
+    planned.map(({ guest, from, to }) =>
+      unary(agent(from).migration, 'Migrate', {
+        vmId: guest.uuid,
+        dst: labHost(to).mgmtIp,
+        dstqemu: labHost(to).migIp,
+        policy: POLICY,
+      }).then((a) => ({ jobId: a.jobId, accepted: a.phase, stream: record(from, a.jobId) })),
+    ),
+  );
   const moves: Move[] = [];
   for (const [i, p] of planned.entries()) {
     const a = accepted[i]!;
@@ -107,7 +136,10 @@ async function checkWave(moves: Move[], problems: string[]): Promise<void> {
       problems.push(`${label(m)}: the stream ended without a final phase: ${phases.join(' ') || 'no message at all'}`);
       continue;
     }
-    check(messages.slice(0, -1).every((p) => !FINAL.has(p.phase)), `${label(m)}: messages after a final phase: ${phases.join(' ')}`);
+    check(
+      messages.slice(0, -1).every((p) => !FINAL.has(p.phase)),
+      `${label(m)}: messages after a final phase: ${phases.join(' ')}`,
+    );
     check(last.phase === 'MIGRATION_PHASE_COMPLETED', `${label(m)}: ended ${last.phase} ${JSON.stringify(last.error)}`);
     let rank = 0;
     let percent = 0;
@@ -123,12 +155,17 @@ async function checkWave(moves: Move[], problems: string[]): Promise<void> {
     // What the stream said last is what the agent says now.
     const now = await status(m.from, m.jobId).catch((e: Error) => ({ phase: `lost: ${e.message}` }));
     check(now.phase === last.phase, `${label(m)}: GetMigrationStatus says ${now.phase}, the stream said ${last.phase}`);
-    check(last.network === 'NETWORK_ROLE_MIGRATION' && last.migrateUri.startsWith(`tcp://${labHost(m.to).migIp}:`), `${label(m)}: not over the migration network (${last.network} ${last.migrateUri})`);
+    check(
+      last.network === 'NETWORK_ROLE_MIGRATION' && last.migrateUri.startsWith(`tcp://${labHost(m.to).migIp}:`),
+      `${label(m)}: not over the migration network (${last.network} ${last.migrateUri})`,
+    );
     check(last.bytesOnMigrationNic > 0, `${label(m)}: no bytes counted on the migration NIC`);
     // A completed job reports libvirt's completed-job statistics: everything processed, nothing remaining.
     const { data, memory } = { data: last.data!, memory: last.memory! };
-    check(data.processedBytes > 0 && memory.processedBytes > 0 && data.remainingBytes === 0 && memory.remainingBytes === 0,
-      `${label(m)}: not libvirt's final counters: data ${JSON.stringify(data)} memory ${JSON.stringify(memory)}`);
+    check(
+      data.processedBytes > 0 && memory.processedBytes > 0 && data.remainingBytes === 0 && memory.remainingBytes === 0,
+      `${label(m)}: not libvirt's final counters: data ${JSON.stringify(data)} memory ${JSON.stringify(memory)}`,
+    );
     // The dirtier keeps its whole region non-zero: at least that much had to travel.
     if (m.guest.dirty) check(data.processedBytes >= 128 * 2 ** 20, `${label(m)}: only ${data.processedBytes} bytes moved`);
   }
@@ -140,7 +177,10 @@ async function checkWave(moves: Move[], problems: string[]): Promise<void> {
     for (const m of moves.filter((x) => x.from === host)) {
       const listed = all.filter((j) => j.jobId === m.jobId);
       check(listed.length === 1, `${label(m)}: listed ${listed.length} times by ListMigrations on ${host}`);
-      check(listed.every((j) => j.phase === 'MIGRATION_PHASE_COMPLETED'), `${label(m)}: listed as ${listed.map((j) => j.phase)}`);
+      check(
+        listed.every((j) => j.phase === 'MIGRATION_PHASE_COMPLETED'),
+        `${label(m)}: listed as ${listed.map((j) => j.phase)}`,
+      );
       check(!active.includes(m.jobId), `${label(m)}: still listed as active`);
     }
   }
@@ -179,10 +219,17 @@ async function checkNoNewPinholes(before: Map<string, string[]>, moves: Move[], 
 /** The most jobs between acceptance and their end at one instant (the agents share this machine's clock). */
 function peakInFlight(moves: Move[]): number {
   const ms = (t: { seconds: number; nanos: number } | null | undefined) => (t ? Number(t.seconds) * 1000 + t.nanos / 1e6 : NaN);
-  const edges = moves.flatMap((m) => {
-    const last = m.stream.messages.at(-1);
-    return last?.finishedAt ? [{ t: ms(last.startedAt), d: 1 }, { t: ms(last.finishedAt), d: -1 }] : [];
-  }).sort((a, b) => a.t - b.t || a.d - b.d);
+  const edges = moves
+    .flatMap((m) => {
+      const last = m.stream.messages.at(-1);
+      return last?.finishedAt
+        ? [
+            { t: ms(last.startedAt), d: 1 },
+            { t: ms(last.finishedAt), d: -1 },
+          ]
+        : [];
+    })
+    .sort((a, b) => a.t - b.t || a.d - b.d);
   let now = 0;
   let peak = 0;
   for (const e of edges) {
@@ -222,7 +269,9 @@ async function checkedWave(t: TestContext) {
   return { moves, problems };
 }
 
-test('eight migrations at once round the ring at the default limits: all COMPLETED and overlapping, streams end final, no pinhole left', { timeout: 300_000 }, async (t) => {
+test('eight migrations at once round the ring at the default limits: all COMPLETED and overlapping, streams end final, no pinhole left', {
+  timeout: 300_000,
+}, async (t) => {
   for (const host of HOSTS) {
     const { maxOutgoing, maxIncoming } = await limitsOf(host);
     assert.deepEqual({ maxOutgoing, maxIncoming }, { maxOutgoing: 2, maxIncoming: 2 }, `${host}'s limits (the defaults)`);
@@ -235,7 +284,9 @@ test('eight migrations at once round the ring at the default limits: all COMPLET
   assert.deepEqual(problems, []);
 });
 
-test('eight at once with lab1 at 1 outgoing and lab3 at 1 incoming: the extra jobs wait QUEUED and complete, none lost', { timeout: 300_000 }, async (t) => {
+test('eight at once with lab1 at 1 outgoing and lab3 at 1 incoming: the extra jobs wait QUEUED and complete, none lost', {
+  timeout: 300_000,
+}, async (t) => {
   const saved = { lab1: await limitsOf('lab1'), lab3: await limitsOf('lab3') };
   try {
     await unary(agent('lab1').migration, 'SetMigrationLimits', { maxOutgoing: 1 });
@@ -248,7 +299,8 @@ test('eight at once with lab1 at 1 outgoing and lab3 at 1 incoming: the extra jo
     const waited = intoLab3.filter((m) => queued(m) && (m.stream.messages.at(-1)?.prepareAttempts ?? 0) >= 2).map(label);
     if (waited.length !== 1) problems.push(`expected one job into lab3 to wait QUEUED and ask again, did so: [${waited.join('; ')}]`);
     // Everywhere else two jobs fit the limits: waiting there means a slot was counted twice or never given back.
-    for (const m of moves) if (queued(m) && m.from !== 'lab1' && m.to !== 'lab3') problems.push(`${label(m)} was queued (limits 2/2 there)`);
+    for (const m of moves)
+      if (queued(m) && m.from !== 'lab1' && m.to !== 'lab3') problems.push(`${label(m)} was queued (limits 2/2 there)`);
     assert.deepEqual(problems, []);
   } finally {
     await unary(agent('lab1').migration, 'SetMigrationLimits', { maxOutgoing: saved.lab1.maxOutgoing });

@@ -26,9 +26,16 @@ after(() => closeAgents());
 async function startSlowMigration(extraPolicy: Record<string, number> = {}) {
   const { uuid } = await createVm('lab1', VM, { memMiB: 384, dirtyMbps: 40 });
   const accepted = await unary(agent('lab1').migration, 'Migrate', {
-    vmId: uuid, dst: '198.18.0.2', dstqemu: '198.19.0.2', policy: { maxBandwidthMibps: 8, ...extraPolicy },
+    vmId: uuid,
+    dst: '198.18.0.2',
+    dstqemu: '198.19.0.2',
+    policy: { maxBandwidthMibps: 8, ...extraPolicy },
   });
-  await waitForStatus('lab1', accepted.jobId, (s) => s.phase === 'MIGRATION_PHASE_MIGRATING' && s.data !== null && s.data.processedBytes > 0);
+  await waitForStatus(
+    'lab1',
+    accepted.jobId,
+    (s) => s.phase === 'MIGRATION_PHASE_MIGRATING' && s.data !== null && s.data.processedBytes > 0,
+  );
   return { uuid, jobId: accepted.jobId };
 }
 
@@ -58,13 +65,21 @@ test('the migration NIC taken down mid-migration: FAILED within the stall timeou
   assert.deepEqual(await pinholeRulesAfterJob('lab2'), []);
 
   // The link is back: the same VM migrates, over the migration network, fast enough to converge.
-  const again = await unary(agent('lab1').migration, 'Migrate', { vmId: uuid, dst: '198.18.0.2', dstqemu: '198.19.0.2', policy: CONVERGING });
+  const again = await unary(agent('lab1').migration, 'Migrate', {
+    vmId: uuid,
+    dst: '198.18.0.2',
+    dstqemu: '198.19.0.2',
+    policy: CONVERGING,
+  });
   const second = (await watchToEnd('lab1', again.jobId)).at(-1)!;
   assert.equal(second.phase, 'MIGRATION_PHASE_COMPLETED', JSON.stringify(second.error));
   assert.equal(second.network, 'NETWORK_ROLE_MIGRATION');
   // The copy really used the NIC that was down (zero pages travel as markers, so fewer bytes than the guest's size).
   const share = second.bytesOnMigrationNic / (second.bytesOnMigrationNic + second.bytesOnManagementNic);
-  assert.ok(second.bytesOnMigrationNic > 16 * 2 ** 20 && share >= 0.95, `${second.bytesOnMigrationNic} bytes on the migration NIC, ${second.bytesOnManagementNic} on the management NIC`);
+  assert.ok(
+    second.bytesOnMigrationNic > 16 * 2 ** 20 && share >= 0.95,
+    `${second.bytesOnMigrationNic} bytes on the migration NIC, ${second.bytesOnManagementNic} on the management NIC`,
+  );
   assert.equal(await domainState('lab2', VM), 'running');
   assert.notEqual(await domainState('lab1', VM), 'running');
   assert.deepEqual(await pinholeRulesAfterJob('lab2'), []);
@@ -79,10 +94,19 @@ test('the migration NIC flapping (down 2 s, then up) under a longer stall timeou
   const upAt = Date.now();
   const atUp = (await status('lab1', jobId)).data!.processedBytes;
   // The same TCP stream carries on (TCP retransmits across the gap): progress after the flap.
-  const resumed = await waitForStatus('lab1', jobId, (s) => s.phase !== 'MIGRATION_PHASE_MIGRATING' || s.data!.processedBytes > atUp + 4 * 2 ** 20, 30_000);
+  const resumed = await waitForStatus(
+    'lab1',
+    jobId,
+    (s) => s.phase !== 'MIGRATION_PHASE_MIGRATING' || s.data!.processedBytes > atUp + 4 * 2 ** 20,
+    30_000,
+  );
   t.diagnostic(`4 MiB more copied ${Date.now() - upAt} ms after the link came back (phase ${resumed.phase})`);
   assert.equal(resumed.phase, 'MIGRATION_PHASE_MIGRATING');
-  await unary(agent('lab1').migration, 'ChangeMigrationParams', { job: { jobId }, maxBandwidthMibps: CONVERGING.maxBandwidthMibps, maxDowntimeMs: CONVERGING.initialDowntimeMs });
+  await unary(agent('lab1').migration, 'ChangeMigrationParams', {
+    job: { jobId },
+    maxBandwidthMibps: CONVERGING.maxBandwidthMibps,
+    maxDowntimeMs: CONVERGING.initialDowntimeMs,
+  });
   const final = (await progress).at(-1)!;
   assert.equal(final.phase, 'MIGRATION_PHASE_COMPLETED', JSON.stringify(final.error));
   assert.equal(final.network, 'NETWORK_ROLE_MIGRATION');
@@ -97,7 +121,11 @@ test('the destination agent killed mid-migration: libvirt carries on, the guest 
   const progress = watchToEnd('lab1', jobId);
   await ferryd('kill', 'lab2');
   // Let it converge now, through ChangeMigrationParams on the running job.
-  const { status: changed } = await unary(agent('lab1').migration, 'ChangeMigrationParams', { job: { jobId }, maxBandwidthMibps: 200, maxDowntimeMs: 1000 });
+  const { status: changed } = await unary(agent('lab1').migration, 'ChangeMigrationParams', {
+    job: { jobId },
+    maxBandwidthMibps: 200,
+    maxDowntimeMs: 1000,
+  });
   assert.equal(changed!.maxDowntimeMs, 1000);
   const final = (await progress).at(-1)!;
   assert.ok(['MIGRATION_PHASE_COMPLETED', 'MIGRATION_PHASE_FAILED'].includes(final.phase), final.phase);

@@ -38,14 +38,19 @@ after(() => closeAgents());
 
 /** "running (migration canceled)", "paused (user)", …: who left the VM in its state. */
 async function stateWithReason(host: string): Promise<string> {
-  return (await labExec(host, ['virsh', '-c', 'qemu:///system', 'domstate', '--reason', VM], { allowFail: true })).stdout.trim() || 'absent';
+  return (
+    (await labExec(host, ['virsh', '-c', 'qemu:///system', 'domstate', '--reason', VM], { allowFail: true })).stdout.trim() || 'absent'
+  );
 }
 
 /** A migration that lasts: a guest dirtying memory faster than the capped link copies it. */
 async function startSlowMigration(extraPolicy: Record<string, unknown> = {}) {
   const { uuid } = await createVm(SRC, VM, { memMiB: 384, dirtyMbps: 40 });
   const accepted = await unary(agent(SRC).migration, 'Migrate', {
-    vmId: uuid, dst: labHost(DST).mgmtIp, dstqemu: labHost(DST).migIp, policy: { maxBandwidthMibps: 8, ...extraPolicy },
+    vmId: uuid,
+    dst: labHost(DST).mgmtIp,
+    dstqemu: labHost(DST).migIp,
+    policy: { maxBandwidthMibps: 8, ...extraPolicy },
   });
   await waitForStatus(SRC, accepted.jobId, (s) => s.phase === 'MIGRATION_PHASE_MIGRATING' && s.data !== null && s.data.processedBytes > 0);
   return { uuid, jobId: accepted.jobId };
@@ -66,7 +71,9 @@ for (const how of ['restart', 'kill'] as const) {
     const backAfter = Date.now() - started;
     const final = (await progress).at(-1)!;
     const endedAfter = Date.now() - started;
-    t.diagnostic(`libvirtd back after ${backAfter} ms; job ${final.phase} after ${endedAfter} ms; vmState ${final.error?.vmState ?? '-'}; warnings: ${final.warnings.join(' | ')}`);
+    t.diagnostic(
+      `libvirtd back after ${backAfter} ms; job ${final.phase} after ${endedAfter} ms; vmState ${final.error?.vmState ?? '-'}; warnings: ${final.warnings.join(' | ')}`,
+    );
 
     const onSource = await domainState(SRC, VM);
     const onDestination = await domainState(DST, VM);
@@ -89,12 +96,18 @@ for (const how of ['restart', 'kill'] as const) {
     // The agent reconnected by itself: it answers from libvirt again.
     assert.equal((await status(SRC, jobId)).phase, final.phase);
     const { vms } = await unary(agent(SRC).host, 'ListVms', {});
-    assert.ok(vms.some((vm) => vm.id === uuid), `ListVms on ${SRC}: ${vms.map((vm) => vm.name).join(', ')}`);
+    assert.ok(
+      vms.some((vm) => vm.id === uuid),
+      `ListVms on ${SRC}: ${vms.map((vm) => vm.name).join(', ')}`,
+    );
     if (final.phase === 'MIGRATION_PHASE_COMPLETED') return;
 
     // And the same VM migrates, this time fast enough to converge.
     const again = await unary(agent(SRC).migration, 'Migrate', {
-      vmId: uuid, dst: labHost(DST).mgmtIp, dstqemu: labHost(DST).migIp, policy: { maxBandwidthMibps: 200, initialDowntimeMs: 1000 },
+      vmId: uuid,
+      dst: labHost(DST).mgmtIp,
+      dstqemu: labHost(DST).migIp,
+      policy: { maxBandwidthMibps: 200, initialDowntimeMs: 1000 },
     });
     const second = (await watchToEnd(SRC, again.jobId)).at(-1)!;
     assert.equal(second.phase, 'MIGRATION_PHASE_COMPLETED', JSON.stringify(second.error));
@@ -112,12 +125,17 @@ test('a guest the schedule paused when libvirtd died: running again once libvirt
   // SUSPEND after 1 s: with 384 MiB at 8 MiB/s, the copy still has most of a minute to go.
   const { jobId } = await startSlowMigration({ schedule: [{ afterSeconds: 1, action: 'CONVERGENCE_ACTION_SUSPEND' }] });
   const progress = watchToEnd(SRC, jobId);
-  await until('the schedule to pause the guest', async () => (await domainState(SRC, VM)) === 'paused', { timeoutMs: 30_000, everyMs: 250 });
+  await until('the schedule to pause the guest', async () => (await domainState(SRC, VM)) === 'paused', {
+    timeoutMs: 30_000,
+    everyMs: 250,
+  });
   await libvirtd('kill', SRC);
   await libvirtd('start', SRC);
   t.diagnostic(`once libvirtd is back: ${await stateWithReason(SRC)}`);
   const final = (await progress).at(-1)!;
-  t.diagnostic(`job ${final.phase}; vmState ${final.error?.vmState ?? '-'}; warnings: ${final.warnings.join(' | ')}; now ${await stateWithReason(SRC)}`);
+  t.diagnostic(
+    `job ${final.phase}; vmState ${final.error?.vmState ?? '-'}; warnings: ${final.warnings.join(' | ')}; now ${await stateWithReason(SRC)}`,
+  );
   assert.equal(final.phase, 'MIGRATION_PHASE_FAILED');
   assert.match(final.error!.message, /lost the connection to libvirtd/);
   assert.equal(await domainState(SRC, VM), 'running');

@@ -11,7 +11,17 @@ import path from 'node:path';
 import { unary } from '../../shared/client.js';
 import { createVm, destroyVm, ensureLab, labExec, readLabState } from '../support/lab.js';
 import { until } from '../support/wait.js';
-import { agent, closeAgents, domainState, ferryd, pinholeRules, pinholeRulesAfterJob, status, waitForStatus, watchToEnd } from '../support/ferry.js';
+import {
+  agent,
+  closeAgents,
+  domainState,
+  ferryd,
+  pinholeRules,
+  pinholeRulesAfterJob,
+  status,
+  waitForStatus,
+  watchToEnd,
+} from '../support/ferry.js';
 
 const VM = 'e2e-restart';
 
@@ -46,9 +56,16 @@ async function libvirtJobRunning(host: string): Promise<boolean> {
 async function startSlowMigration(): Promise<{ uuid: string; jobId: string }> {
   const { uuid } = await createVm('lab1', VM, { memMiB: 384, dirtyMbps: 40 });
   const accepted = await unary(agent('lab1').migration, 'Migrate', {
-    vmId: uuid, dst: '198.18.0.2', dstqemu: '198.19.0.2', policy: { maxBandwidthMibps: 8 },
+    vmId: uuid,
+    dst: '198.18.0.2',
+    dstqemu: '198.19.0.2',
+    policy: { maxBandwidthMibps: 8 },
   });
-  await waitForStatus('lab1', accepted.jobId, (s) => s.phase === 'MIGRATION_PHASE_MIGRATING' && s.data !== null && s.data.processedBytes > 0);
+  await waitForStatus(
+    'lab1',
+    accepted.jobId,
+    (s) => s.phase === 'MIGRATION_PHASE_MIGRATING' && s.data !== null && s.data.processedBytes > 0,
+  );
   return { uuid, jobId: accepted.jobId };
 }
 
@@ -77,14 +94,17 @@ async function assertCompletedWithLibvirtCounters(jobId: string, uuid: string) {
   assert.ok(final.downtimeMs > 0, 'libvirt measured a downtime');
   assert.ok(!final.warnings.some((w) => /no final statistics/.test(w)), final.warnings.join('; '));
   // The NIC counters are measured from the baseline the first agent journaled.
-  assert.ok(final.bytesOnMigrationNic >= final.data!.processedBytes * 0.9, `migration NIC ${final.bytesOnMigrationNic} B for ${final.data!.processedBytes} B copied`);
+  assert.ok(
+    final.bytesOnMigrationNic >= final.data!.processedBytes * 0.9,
+    `migration NIC ${final.bytesOnMigrationNic} B for ${final.data!.processedBytes} B copied`,
+  );
   await until('the final record on disk', () => journaled('lab1', jobId).finished, { timeoutMs: 5000, everyMs: 250 });
   assert.equal(await domainState('lab2', VM), 'running');
   assert.equal(await domainState('lab1', VM), 'absent');
   assert.deepEqual(await pinholeRulesAfterJob('lab2'), [], 'FinishIncoming from the new agent closed the hole');
 }
 
-test('source agent SIGKILLed mid-migration and started again: the migration completes, COMPLETED with libvirt\'s counters', async () => {
+test("source agent SIGKILLed mid-migration and started again: the migration completes, COMPLETED with libvirt's counters", async () => {
   const { uuid, jobId } = await startSlowMigration();
   await ferryd('kill', 'lab1');
   assert.ok(await libvirtJobRunning('lab1'), 'libvirt carries on without the agent');
@@ -117,7 +137,7 @@ test('SIGTERM: the agent leaves the migration to libvirt, keeps the job unfinish
   assert.ok(readdirSync(path.join(hostDir('lab1'), 'ferry', 'jobs')).includes(`${jobId}.json`));
 });
 
-test('destination agent SIGKILLed and started again mid-migration: it takes the job\'s pinhole back, and FinishIncoming closes it', async () => {
+test("destination agent SIGKILLed and started again mid-migration: it takes the job's pinhole back, and FinishIncoming closes it", async () => {
   const { uuid, jobId } = await startSlowMigration();
   const holes = await pinholeRules('lab2');
   assert.equal(holes.length, 1);

@@ -6,7 +6,17 @@ import assert from 'node:assert/strict';
 import { unary } from '../../shared/client.js';
 import type { MigrationProgress__Output } from '../../shared/generated/ferry/v1/MigrationProgress.js';
 import { createVm, destroyVm, ensureLab } from '../support/lab.js';
-import { agent, closeAgents, domainState, pinholeRules, pinholeRulesAfterJob, sockets, tryConnect, waitForStatus, watchToEnd } from '../support/ferry.js';
+import {
+  agent,
+  closeAgents,
+  domainState,
+  pinholeRules,
+  pinholeRulesAfterJob,
+  sockets,
+  tryConnect,
+  waitForStatus,
+  watchToEnd,
+} from '../support/ferry.js';
 import { sleep } from '../support/wait.js';
 
 const VM = 'e2e-migrate';
@@ -30,7 +40,10 @@ test('a guest migrates lab1 → lab2 over the migration NIC through a pinhole on
   // lasts long enough to look at the destination while it runs.
   const { uuid } = await createVm('lab1', VM, { memMiB: 384, dirtyMbps: 5 });
   const accepted = await unary(agent('lab1').migration, 'Migrate', {
-    vmId: uuid, dst: '198.18.0.2', dstqemu: '198.19.0.2', policy: { maxBandwidthMibps: 20 },
+    vmId: uuid,
+    dst: '198.18.0.2',
+    dstqemu: '198.19.0.2',
+    policy: { maxBandwidthMibps: 20 },
   });
   const progress = watchToEnd('lab1', accepted.jobId);
   const running = await waitForStatus('lab1', accepted.jobId, (s) => s.phase === 'MIGRATION_PHASE_MIGRATING');
@@ -49,10 +62,16 @@ test('a guest migrates lab1 → lab2 over the migration NIC through a pinhole on
     onPort = await sockets('lab2', port);
     await sleep(50);
   }
-  assert.ok(onPort.some((s) => s.startsWith('ESTAB ')), `no migration stream on the destination: ${onPort}`);
+  assert.ok(
+    onPort.some((s) => s.startsWith('ESTAB ')),
+    `no migration stream on the destination: ${onPort}`,
+  );
   // (A TIME-WAIT from lab1 is an earlier migration's stream on a reused port.)
   for (const s of onPort) {
-    assert.match(s, new RegExp(`^(LISTEN 198\\.19\\.0\\.2:${port} 0\\.0\\.0\\.0:\\*|(ESTAB|TIME-WAIT) 198\\.19\\.0\\.2:${port} 198\\.19\\.0\\.1:\\d+)$`));
+    assert.match(
+      s,
+      new RegExp(`^(LISTEN 198\\.19\\.0\\.2:${port} 0\\.0\\.0\\.0:\\*|(ESTAB|TIME-WAIT) 198\\.19\\.0\\.2:${port} 198\\.19\\.0\\.1:\\d+)$`),
+    );
   }
   assert.equal(await tryConnect('lab3', '198.19.0.2', port), 'refused');
 
@@ -62,7 +81,10 @@ test('a guest migrates lab1 → lab2 over the migration NIC through a pinhole on
   assertMonotonic(seen);
   assert.equal(final.network, 'NETWORK_ROLE_MIGRATION');
   const share = final.bytesOnMigrationNic / (final.bytesOnMigrationNic + final.bytesOnManagementNic);
-  assert.ok(share >= 0.99, `only ${(share * 100).toFixed(2)} % of the bytes went over the migration NIC (${final.bytesOnMigrationNic} vs ${final.bytesOnManagementNic})`);
+  assert.ok(
+    share >= 0.99,
+    `only ${(share * 100).toFixed(2)} % of the bytes went over the migration NIC (${final.bytesOnMigrationNic} vs ${final.bytesOnManagementNic})`,
+  );
   // Zero pages travel as markers: a freshly booted guest sends tens of MiB, not 384.
   assert.ok(final.bytesOnMigrationNic > 16 * 2 ** 20, `a 384 MiB guest moved only ${final.bytesOnMigrationNic} bytes`);
 
@@ -79,7 +101,10 @@ test('without dstqemu the migration uses the management network, and the status 
   assert.equal(final.phase, 'MIGRATION_PHASE_COMPLETED', JSON.stringify(final.error));
   assert.equal(final.network, 'NETWORK_ROLE_MANAGEMENT');
   assert.match(final.migrateUri, /^tcp:\/\/198\.18\.0\.2:\d+$/);
-  assert.ok(final.warnings.some((w) => /management network/.test(w)), final.warnings.join('; '));
+  assert.ok(
+    final.warnings.some((w) => /management network/.test(w)),
+    final.warnings.join('; '),
+  );
   assert.equal(await domainState('lab2', VM_MGMT), 'running');
 });
 

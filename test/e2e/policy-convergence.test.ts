@@ -56,7 +56,11 @@ test('with the default downtime it never converges: aborted at the completion ti
 
 test('the downtime schedule makes it converge: COMPLETED once the allowed downtime covers the dirty memory', async () => {
   const uuid = await startDirtyGuest(SRC, VM);
-  const schedule = [after({ iteration: 1 }, 'SET_DOWNTIME', 1000), after({ iteration: 2 }, 'SET_DOWNTIME', 3000), after({ iteration: 3 }, 'SET_DOWNTIME', 8000)];
+  const schedule = [
+    after({ iteration: 1 }, 'SET_DOWNTIME', 1000),
+    after({ iteration: 2 }, 'SET_DOWNTIME', 3000),
+    after({ iteration: 3 }, 'SET_DOWNTIME', 8000),
+  ];
   const { jobId } = await migrate(SRC, uuid, DST, { maxBandwidthMibps: CAPPED_MIBPS, completionTimeoutSPerGib: 120, schedule });
   const { final } = await follow(SRC, jobId);
   assert.equal(final.phase, 'MIGRATION_PHASE_COMPLETED', JSON.stringify(final.error));
@@ -78,7 +82,10 @@ test('the downtime schedule makes it converge: COMPLETED once the allowed downti
 test('with post-copy allowed (preset post-copy-when-stalled, its schedule overridden) it switches to post-copy and completes', async () => {
   const uuid = await startDirtyGuest(SRC, VM);
   const { jobId } = await migrate(SRC, uuid, DST, {
-    preset: 'post-copy-when-stalled', maxBandwidthMibps: CAPPED_MIBPS, completionTimeoutSPerGib: 120, schedule: [after({ iteration: 2 }, 'POST_COPY')],
+    preset: 'post-copy-when-stalled',
+    maxBandwidthMibps: CAPPED_MIBPS,
+    completionTimeoutSPerGib: 120,
+    schedule: [after({ iteration: 2 }, 'POST_COPY')],
   });
   const { final, phases } = await follow(SRC, jobId);
   assert.equal(final.phase, 'MIGRATION_PHASE_COMPLETED', JSON.stringify(final.error));
@@ -93,7 +100,11 @@ test('with post-copy allowed (preset post-copy-when-stalled, its schedule overri
 
 test('SUSPEND: the guest pauses, the copy completes, and it runs again on the destination', async () => {
   const uuid = await startDirtyGuest(SRC, VM);
-  const { jobId } = await migrate(SRC, uuid, DST, { maxBandwidthMibps: CAPPED_MIBPS, completionTimeoutSPerGib: 120, schedule: [after({ iteration: 2 }, 'SUSPEND')] });
+  const { jobId } = await migrate(SRC, uuid, DST, {
+    maxBandwidthMibps: CAPPED_MIBPS,
+    completionTimeoutSPerGib: 120,
+    schedule: [after({ iteration: 2 }, 'SUSPEND')],
+  });
   const { final } = await follow(SRC, jobId);
   assert.equal(final.phase, 'MIGRATION_PHASE_COMPLETED', JSON.stringify(final.error));
   assert.deepEqual(trail(final), ['SUSPEND (schedule step 1 (after iteration 2))']);
@@ -117,10 +128,19 @@ test('stall timeout of the policy: a guest that dirties as fast as the link copi
 
 test('ChangeMigrationParams for real: post-copy now, then a post-copy bandwidth; refused without post_copy in the policy', async () => {
   const uuid = await startDirtyGuest(SRC, VM);
-  const { jobId } = await migrate(SRC, uuid, DST, { maxBandwidthMibps: CAPPED_MIBPS, postCopy: true, completionTimeoutSPerGib: 0, stallTimeoutS: 0 });
+  const { jobId } = await migrate(SRC, uuid, DST, {
+    maxBandwidthMibps: CAPPED_MIBPS,
+    postCopy: true,
+    completionTimeoutSPerGib: 0,
+    stallTimeoutS: 0,
+  });
   const progress = follow(SRC, jobId);
   await waitForStatus(SRC, jobId, (s) => s.phase === 'MIGRATION_PHASE_MIGRATING' && s.iteration >= 2, 120_000);
-  const { status } = await unary(agent(SRC).migration, 'ChangeMigrationParams', { job: { jobId }, startPostCopy: true, maxDowntimeMs: 2000 });
+  const { status } = await unary(agent(SRC).migration, 'ChangeMigrationParams', {
+    job: { jobId },
+    startPostCopy: true,
+    maxDowntimeMs: 2000,
+  });
   assert.equal(status!.phase, 'MIGRATION_PHASE_POSTCOPY');
   // In post-copy the bandwidth is QEMU's separate post-copy cap: accepted, not an error.
   await unary(agent(SRC).migration, 'ChangeMigrationParams', { job: { jobId }, maxBandwidthMibps: 200 }).catch((err: Error) => {

@@ -58,7 +58,10 @@ test('outgoing limit 1, set at run time: one migration runs, the others wait QUE
     for (const name of QUEUED) ids.push((await createVm('lab3', name)).uuid);
     const jobs: Array<{ jobId: string; phase: string }> = [];
     for (const id of ids) jobs.push(await migrate('lab3', id, 'lab4', {}));
-    assert.deepEqual(jobs.map((j) => j.phase), ['MIGRATION_PHASE_PREPARING', 'MIGRATION_PHASE_QUEUED', 'MIGRATION_PHASE_QUEUED', 'MIGRATION_PHASE_QUEUED']);
+    assert.deepEqual(
+      jobs.map((j) => j.phase),
+      ['MIGRATION_PHASE_PREPARING', 'MIGRATION_PHASE_QUEUED', 'MIGRATION_PHASE_QUEUED', 'MIGRATION_PHASE_QUEUED'],
+    );
     const lines = jobs.map((j) => timeline('lab3', j.jobId));
     const queued = await status('lab3', jobs[3]!.jobId);
     assert.match(queued.waiting, /outgoing slots \(limits.max_outgoing\)/);
@@ -76,7 +79,10 @@ test('outgoing limit 1, set at run time: one migration runs, the others wait QUE
     for (const f of finals) assert.equal(f.phase, 'MIGRATION_PHASE_COMPLETED', JSON.stringify(f.error));
     // In order, one at a time: each left QUEUED only after the one before had completed.
     const finishedAt = finals.map((f) => Number(f.finishedAt!.seconds) * 1000 + f.finishedAt!.nanos / 1e6);
-    assert.deepEqual([...finishedAt].sort((a, b) => a - b), finishedAt);
+    assert.deepEqual(
+      [...finishedAt].sort((a, b) => a - b),
+      finishedAt,
+    );
     for (const k of [1, 2]) {
       const started = lines[k]!.firstSeen.get('MIGRATION_PHASE_MIGRATING')!;
       const previousDone = lines[k - 1]!.firstSeen.get('MIGRATION_PHASE_COMPLETED')!;
@@ -98,7 +104,9 @@ test('incoming limit 1 on lab4: lab1 gets the slot, lab3 is told RESOURCE_EXHAUS
     const slow = await startDirtyGuest('lab1', FROM_LAB1);
     const quick = (await createVm('lab3', FROM_LAB3)).uuid;
     const first = await migrate('lab1', slow, 'lab4', {
-      maxBandwidthMibps: CAPPED_MIBPS, completionTimeoutSPerGib: 120, schedule: [after({ iteration: 2 }, 'SET_DOWNTIME', 8000)],
+      maxBandwidthMibps: CAPPED_MIBPS,
+      completionTimeoutSPerGib: 120,
+      schedule: [after({ iteration: 2 }, 'SET_DOWNTIME', 8000)],
     });
     const firstDone = follow('lab1', first.jobId);
     await waitForStatus('lab1', first.jobId, (s) => s.phase === 'MIGRATION_PHASE_MIGRATING', 60_000);
@@ -107,7 +115,10 @@ test('incoming limit 1 on lab4: lab1 gets the slot, lab3 is told RESOURCE_EXHAUS
     assert.equal(second.phase, 'MIGRATION_PHASE_QUEUED');
     const waiting = await status('lab3', second.jobId);
     assert.match(waiting.waiting, /destination 198\.18\.0\.4 is busy \(.*incoming limit.*\); attempt 2 in/);
-    await until('a second PrepareIncoming', async () => (await status('lab3', second.jobId)).prepareAttempts >= 2, { timeoutMs: 30_000, everyMs: 250 });
+    await until('a second PrepareIncoming', async () => (await status('lab3', second.jobId)).prepareAttempts >= 2, {
+      timeoutMs: 30_000,
+      everyMs: 250,
+    });
     assert.equal(await domainState('lab4', FROM_LAB3), 'absent');
 
     const a = (await firstDone).final;
@@ -122,7 +133,7 @@ test('incoming limit 1 on lab4: lab1 gets the slot, lab3 is told RESOURCE_EXHAUS
   }
 });
 
-test('SetMigrationLimits refuses a limit out of range, and SIGHUP applies the file\'s limits.* again', async () => {
+test("SetMigrationLimits refuses a limit out of range, and SIGHUP applies the file's limits.* again", async () => {
   await assert.rejects(setLimits('lab4', { maxIncoming: 0 }), /INVALID_ARGUMENT|max_incoming/);
   const lab4 = readLabState().hosts.find((h) => h.name === 'lab4')!;
   const file = join(lab4.dir, 'ferryd.yaml');
@@ -131,15 +142,22 @@ test('SetMigrationLimits refuses a limit out of range, and SIGHUP applies the fi
   try {
     await writeFile(file, `${original}\nlimits:\n  max_outgoing: 5\n  max_incoming: 7\n`);
     process.kill(pid, 'SIGHUP');
-    await until('limits from the reloaded file', async () => {
-      const l = await capabilitiesLimits('lab4');
-      return l.maxOutgoing === 5 && l.maxIncoming === 7;
-    }, { timeoutMs: 10_000, everyMs: 250 });
+    await until(
+      'limits from the reloaded file',
+      async () => {
+        const l = await capabilitiesLimits('lab4');
+        return l.maxOutgoing === 5 && l.maxIncoming === 7;
+      },
+      { timeoutMs: 10_000, everyMs: 250 },
+    );
     const log = await readFile(join(lab4.dir, 'ferryd.log'), 'utf8');
     assert.match(log, /SIGHUP: configuration reloaded/);
   } finally {
     await writeFile(file, original);
     process.kill(pid, 'SIGHUP');
-    await until('limits back to the defaults', async () => (await capabilitiesLimits('lab4')).maxIncoming === 2, { timeoutMs: 10_000, everyMs: 250 });
+    await until('limits back to the defaults', async () => (await capabilitiesLimits('lab4')).maxIncoming === 2, {
+      timeoutMs: 10_000,
+      everyMs: 250,
+    });
   }
 });

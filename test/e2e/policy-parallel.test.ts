@@ -46,7 +46,10 @@ test('parallel_connections 4: multifd with 4 channels and an explicit compressio
   }
 
   const { jobId } = await migrate('lab3', uuid, 'lab4', {
-    parallelConnections: 4, maxBandwidthMibps: CAPPED_MIBPS, completionTimeoutSPerGib: 120, schedule: [after({ iteration: 2 }, 'SET_DOWNTIME', 8000)],
+    parallelConnections: 4,
+    maxBandwidthMibps: CAPPED_MIBPS,
+    completionTimeoutSPerGib: 120,
+    schedule: [after({ iteration: 2 }, 'SET_DOWNTIME', 8000)],
   });
   const progress = follow('lab3', jobId);
   const running = await waitForStatus('lab3', jobId, (s) => s.phase === 'MIGRATION_PHASE_MIGRATING' && s.iteration >= 1, 60_000);

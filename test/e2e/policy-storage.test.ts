@@ -19,7 +19,8 @@ const VM_TAKEN = 'pol-disk-taken';
 /** The path inside every lab host; each host has its own file there. */
 const imageOf = (name: string) => `/var/lib/libvirt/images/${name}.qcow2`;
 /** The same file of one host, from the root namespace. */
-const hostFile = (host: string, name: string) => join(readLabState().hosts.find((h) => h.name === host)!.dir, 'lib', 'images', `${name}.qcow2`);
+const hostFile = (host: string, name: string) =>
+  join(readLabState().hosts.find((h) => h.name === host)!.dir, 'lib', 'images', `${name}.qcow2`);
 
 before(async () => {
   await ensureLab(4);
@@ -30,7 +31,7 @@ afterAll(async () => {
   closeAgents();
 });
 
-test('copy_storage all: lab4 creates the image, the disk goes over the pinhole\'s disks port, the guest runs there on its copy', async () => {
+test("copy_storage all: lab4 creates the image, the disk goes over the pinhole's disks port, the guest runs there on its copy", async () => {
   // 256 MiB disk, its first 128 MiB written with 0x5a; at 16 MiB/s the copy lasts ~8 s.
   const { uuid } = await createVm('lab3', VM, { diskMiB: 256 });
   assert.equal(existsSync(hostFile('lab4', VM)), false);
@@ -53,8 +54,12 @@ test('copy_storage all: lab4 creates the image, the disk goes over the pinhole\'
     onDisksPort = await sockets('lab4', disksPort);
     await sleep(50);
   }
-  assert.ok(onDisksPort.some((s) => new RegExp(`^ESTAB 198\\.19\\.0\\.4:${disksPort} 198\\.19\\.0\\.3:\\d+$`).test(s)), `NBD connection on ${disksPort}: ${onDisksPort.join('; ')}`);
-  for (const s of onDisksPort) assert.match(s, new RegExp(`^(LISTEN 198\\.19\\.0\\.4:${disksPort} |ESTAB 198\\.19\\.0\\.4:${disksPort} 198\\.19\\.0\\.3:)`));
+  assert.ok(
+    onDisksPort.some((s) => new RegExp(`^ESTAB 198\\.19\\.0\\.4:${disksPort} 198\\.19\\.0\\.3:\\d+$`).test(s)),
+    `NBD connection on ${disksPort}: ${onDisksPort.join('; ')}`,
+  );
+  for (const s of onDisksPort)
+    assert.match(s, new RegExp(`^(LISTEN 198\\.19\\.0\\.4:${disksPort} |ESTAB 198\\.19\\.0\\.4:${disksPort} 198\\.19\\.0\\.3:)`));
   assert.ok(existsSync(hostFile('lab4', VM)), 'lab4 created the image before the copy');
 
   const { final } = await progress;
@@ -66,19 +71,27 @@ test('copy_storage all: lab4 creates the image, the disk goes over the pinhole\'
   // lab4's own file holds the data (read while the guest runs: -U shares the image lock).
   const read = await labExec('lab4', ['qemu-io', '-r', '-U', '-f', 'qcow2', '-c', 'read -P 0x5a 0 128M', imageOf(VM)]);
   assert.match(read.stdout, /read 134217728\/134217728 bytes/);
-  const info = JSON.parse((await labExec('lab4', ['qemu-img', 'info', '-U', '--output=json', imageOf(VM)])).stdout) as { format: string; 'virtual-size': number };
+  const info = JSON.parse((await labExec('lab4', ['qemu-img', 'info', '-U', '--output=json', imageOf(VM)])).stdout) as {
+    format: string;
+    'virtual-size': number;
+  };
   assert.deepEqual([info.format, info['virtual-size']], ['qcow2', 256 * 2 ** 20]);
 });
 
 test('an existing file at the image path on the destination is never overwritten: Migrate fails, nothing is left behind', async () => {
   const { uuid } = await createVm('lab3', VM_TAKEN, { diskMiB: 64 });
   await labExec('lab4', ['mkdir', '-p', '/var/lib/libvirt/images']);
-  await writeFile(hostFile('lab4', VM_TAKEN), 'somebody else\'s data');
+  await writeFile(hostFile('lab4', VM_TAKEN), "somebody else's data");
   await assert.rejects(
-    unary(agent('lab3').migration, 'Migrate', { vmId: uuid, dst: '198.18.0.4', dstqemu: '198.19.0.4', policy: { copyStorage: 'COPY_STORAGE_ALL' } }),
+    unary(agent('lab3').migration, 'Migrate', {
+      vmId: uuid,
+      dst: '198.18.0.4',
+      dstqemu: '198.19.0.4',
+      policy: { copyStorage: 'COPY_STORAGE_ALL' },
+    }),
     /ALREADY_EXISTS|already exists on the destination/,
   );
-  assert.equal(await readFile(hostFile('lab4', VM_TAKEN), 'utf8'), 'somebody else\'s data');
+  assert.equal(await readFile(hostFile('lab4', VM_TAKEN), 'utf8'), "somebody else's data");
   assert.deepEqual(await pinholeRulesAfterJob('lab4'), []);
   assert.equal(await domainState('lab3', VM_TAKEN), 'running');
   assert.equal(await domainState('lab4', VM_TAKEN), 'absent');

@@ -56,7 +56,13 @@ function ferrydLog(host: string, since: number): Array<Record<string, unknown>> 
 
 function logLine(host: string, since: number, match: (l: Record<string, unknown>) => boolean): Promise<Record<string, unknown>> {
   return until(`such a line in ${host}'s ferryd.log`, () => ferrydLog(host, since).find(match), {
-    timeoutMs: 5000, everyMs: 100, detail: () => `last lines:\n${ferrydLog(host, since).slice(-10).map((l) => JSON.stringify(l)).join('\n')}`,
+    timeoutMs: 5000,
+    everyMs: 100,
+    detail: () =>
+      `last lines:\n${ferrydLog(host, since)
+        .slice(-10)
+        .map((l) => JSON.stringify(l))
+        .join('\n')}`,
   });
 }
 
@@ -105,9 +111,22 @@ test('an expired engine certificate from the lab CA is refused, and ferryd says 
   const lab = engineTlsFiles();
   const yearAgo = new Date(Date.now() - 365 * 86400_000);
   const out = join(scratch, 'old-engine');
-  await pki('engine', scratch, 'old-engine', '--ca', join(lab.caFile, '..'), '--out', out,
-    '--not-before', opensslDate(yearAgo), '--not-after', opensslDate(new Date(yearAgo.getTime() + 86400_000)));
-  const err = await refusal(migrateNothing(as('lab1', clientCredentialsFromFiles({ caFile: lab.caFile, certFile: `${out}.crt`, keyFile: `${out}.key` }))));
+  await pki(
+    'engine',
+    scratch,
+    'old-engine',
+    '--ca',
+    join(lab.caFile, '..'),
+    '--out',
+    out,
+    '--not-before',
+    opensslDate(yearAgo),
+    '--not-after',
+    opensslDate(new Date(yearAgo.getTime() + 86400_000)),
+  );
+  const err = await refusal(
+    migrateNothing(as('lab1', clientCredentialsFromFiles({ caFile: lab.caFile, certFile: `${out}.crt`, keyFile: `${out}.key` }))),
+  );
   assert.equal(err.kind, 'UNAVAILABLE');
   const line = await logLine('lab1', since, (l) => l.message === 'TLS client refused' && /expired at/.test(String(l.reason)));
   assert.match(String(line.subject), /CN=old-engine/);
@@ -142,12 +161,16 @@ test("lab3's certificate cannot open a pinhole on lab2 for lab1, but can for its
   assert.deepEqual(await ours(), [], 'the pinhole is gone after FinishIncoming');
 });
 
-test('an encrypted migration is TLS on the migration NIC; an unencrypted one is QEMU\'s plain stream', async () => {
+test("an encrypted migration is TLS on the migration NIC; an unencrypted one is QEMU's plain stream", async () => {
   const { uuid } = await createVm('lab1', VM);
   const encrypted = await migrateCapturing('lab1', 'lab1', uuid, '198.18.0.2', '198.19.0.2', true);
   assert.equal(await domainState('lab2', VM), 'running');
   assert.ok(encrypted.first.length >= 2, 'the source sent something on the migration port');
-  assert.deepEqual([...encrypted.first.subarray(0, 2)], [0x16, 0x03], `first bytes ${encrypted.first.subarray(0, 8).toString('hex')}: not a TLS handshake record`);
+  assert.deepEqual(
+    [...encrypted.first.subarray(0, 2)],
+    [0x16, 0x03],
+    `first bytes ${encrypted.first.subarray(0, 8).toString('hex')}: not a TLS handshake record`,
+  );
   assert.ok(!encrypted.sawQevm, 'QEMU_VM_FILE_MAGIC seen in the encrypted stream');
 
   // The control: the same capture of an unencrypted migration (back to
@@ -164,7 +187,11 @@ test('an encrypted migration is TLS on the migration NIC; an unencrypted one is 
 async function migrateCapturing(from: string, captureHost: string, uuid: string, dst: string, dstqemu: string, encrypted: boolean) {
   const file = join(scratch, `${from}-${encrypted ? 'tls' : 'plain'}.pcap`);
   // 128 bytes per packet: the record headers are all this needs.
-  const tcpdump = labSpawn(captureHost, ['tcpdump', '-i', 'eth1', '-nn', '-U', '-s', '128', '-w', file, 'tcp', 'and', 'portrange', '49152-49215'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const tcpdump = labSpawn(
+    captureHost,
+    ['tcpdump', '-i', 'eth1', '-nn', '-U', '-s', '128', '-w', file, 'tcp', 'and', 'portrange', '49152-49215'],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
   try {
     await listening(tcpdump);
     const accepted = await unary(agent(from).migration, 'Migrate', { vmId: uuid, dst, dstqemu, policy: { encrypted } });

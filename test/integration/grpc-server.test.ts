@@ -43,9 +43,7 @@ interface ReflectionClient extends grpc.Client {
 test('health answers NOT_SERVING until the agent is ready, then SERVING', async () => {
   const health = loadProtoClient<HealthClient>(HEALTH_PROTO, 'grpc.health.v1.Health', target, grpc.credentials.createInsecure());
   const check = (service: string) =>
-    new Promise<string>((resolve, reject) =>
-      health.Check({ service }, (err, res) => (err ? reject(err) : resolve(res.status))),
-    );
+    new Promise<string>((resolve, reject) => health.Check({ service }, (err, res) => (err ? reject(err) : resolve(res.status))));
   assert.equal(await check('ferry.v1.Migration'), 'NOT_SERVING');
   setServing(running.health, true);
   assert.equal(await check(''), 'SERVING');
@@ -55,7 +53,12 @@ test('health answers NOT_SERVING until the agent is ready, then SERVING', async 
 
 test('reflection lists the Ferry services', async () => {
   const protoPath = require.resolve('@grpc/reflection/build/proto/grpc/reflection/v1/reflection.proto');
-  const reflection = loadProtoClient<ReflectionClient>(protoPath, 'grpc.reflection.v1.ServerReflection', target, grpc.credentials.createInsecure());
+  const reflection = loadProtoClient<ReflectionClient>(
+    protoPath,
+    'grpc.reflection.v1.ServerReflection',
+    target,
+    grpc.credentials.createInsecure(),
+  );
   const call = reflection.ServerReflectionInfo();
   const reply = await new Promise<ReflectionResponse>((resolve, reject) => {
     call.on('data', resolve);

@@ -47,7 +47,12 @@ before(async () => {
   // A certificate from the right CA whose only role Ferry does not know.
   noRole = await ca.host('norole', ['127.0.0.9'], ['--role', 'monitoring']);
   const yearAgo = new Date(Date.now() - 365 * 86400_000);
-  expired = await ca.engine('old-engine', ['--not-before', opensslDate(yearAgo), '--not-after', opensslDate(new Date(yearAgo.getTime() + 86400_000))]);
+  expired = await ca.engine('old-engine', [
+    '--not-before',
+    opensslDate(yearAgo),
+    '--not-after',
+    opensslDate(new Date(yearAgo.getTime() + 86400_000)),
+  ]);
   stranger = await otherCa.engine('engine');
 
   const stream = new PassThrough();
@@ -97,7 +102,9 @@ const migrate = (creds: grpc.ChannelCredentials) =>
 
 const waitForLog = (match: (l: Record<string, unknown>) => boolean) =>
   until('such a log line', () => logLines.find(match), {
-    timeoutMs: 1000, everyMs: 20, detail: () => `saw:\n${logLines.map((l) => JSON.stringify(l)).join('\n')}`,
+    timeoutMs: 1000,
+    everyMs: 20,
+    detail: () => `saw:\n${logLines.map((l) => JSON.stringify(l)).join('\n')}`,
   });
 
 test('an engine certificate may call Migrate, and the RPC log names it', async () => {
@@ -161,7 +168,13 @@ test('plaintext and TLS 1.2 clients do not get in', async () => {
 /** A TLS 1.2 client's fate: 'connected', or the error code. */
 function tls12(): Promise<string> {
   return new Promise<string>((resolve) => {
-    const s = tlsConnect({ host: '127.0.0.1', port: running.port, ca: readFileSync(ca.caFile), maxVersion: 'TLSv1.2', servername: 'agent1' });
+    const s = tlsConnect({
+      host: '127.0.0.1',
+      port: running.port,
+      ca: readFileSync(ca.caFile),
+      maxVersion: 'TLSv1.2',
+      servername: 'agent1',
+    });
     s.on('secureConnect', () => {
       s.destroy();
       resolve('connected');
@@ -191,7 +204,12 @@ test('a renewed server certificate is served after reload, without a restart', a
 test('a reload to an expired certificate is refused and the old one stays', async () => {
   const current = store.current.identity.fingerprint256;
   const yearAgo = new Date(Date.now() - 365 * 86400_000);
-  const stale = await ca.host('agent1', ['127.0.0.1'], ['--not-before', opensslDate(yearAgo), '--not-after', opensslDate(new Date(yearAgo.getTime() + 86400_000))], join(ca.dir, 'stale'));
+  const stale = await ca.host(
+    'agent1',
+    ['127.0.0.1'],
+    ['--not-before', opensslDate(yearAgo), '--not-after', opensslDate(new Date(yearAgo.getTime() + 86400_000))],
+    join(ca.dir, 'stale'),
+  );
   const keep = { cert: readFileSync(server.certFile), key: readFileSync(server.keyFile) };
   copyFileSync(stale.certFile, server.certFile);
   copyFileSync(stale.keyFile, server.keyFile);
@@ -209,8 +227,13 @@ test('a reload to an expired certificate is refused and the old one stays', asyn
 function serverFingerprint(): Promise<string> {
   return new Promise((resolve, reject) => {
     const s = tlsConnect({
-      host: '127.0.0.1', port: running.port, ca: readFileSync(ca.caFile), servername: 'agent1', ALPNProtocols: ['h2'],
-      cert: readFileSync(engine.certFile), key: readFileSync(engine.keyFile),
+      host: '127.0.0.1',
+      port: running.port,
+      ca: readFileSync(ca.caFile),
+      servername: 'agent1',
+      ALPNProtocols: ['h2'],
+      cert: readFileSync(engine.certFile),
+      key: readFileSync(engine.keyFile),
     });
     s.on('secureConnect', () => {
       resolve(s.getPeerCertificate().fingerprint256);
@@ -236,15 +259,32 @@ test("ferryd refuses to start on its own certificate when it is expired, not yet
   const at = (ms: number) => opensslDate(new Date(ms));
   const files = (cert: IssuedCert, key = cert.keyFile, caFile = ca.caFile) => ({ caFile, certFile: cert.certFile, keyFile: key });
   const refused = (f: Parameters<typeof loadTlsMaterial>[0], re: RegExp) =>
-    assert.throws(() => loadTlsMaterial(f), (e) => isFerryError(e, 'FAILED_PRECONDITION') && re.test(e.message), String(re));
-  const old = await ca.host('agent1', ['127.0.0.1'], ['--not-before', at(Date.now() - 10 * day), '--not-after', at(Date.now() - day)], join(ca.dir, 'own-old'));
+    assert.throws(
+      () => loadTlsMaterial(f),
+      (e) => isFerryError(e, 'FAILED_PRECONDITION') && re.test(e.message),
+      String(re),
+    );
+  const old = await ca.host(
+    'agent1',
+    ['127.0.0.1'],
+    ['--not-before', at(Date.now() - 10 * day), '--not-after', at(Date.now() - day)],
+    join(ca.dir, 'own-old'),
+  );
   refused(files(old), /expired at \d{4}-.*scripts\/pki host/);
-  const future = await ca.host('agent1', ['127.0.0.1'], ['--not-before', at(Date.now() + day), '--not-after', at(Date.now() + 10 * day)], join(ca.dir, 'own-future'));
+  const future = await ca.host(
+    'agent1',
+    ['127.0.0.1'],
+    ['--not-before', at(Date.now() + day), '--not-after', at(Date.now() + 10 * day)],
+    join(ca.dir, 'own-future'),
+  );
   refused(files(future), /not valid yet: it starts at/);
   const foreign = await otherCa.host('agent1', ['127.0.0.1']);
   refused(files(foreign), /is not signed by the CA in/);
   refused(files(server, peer.keyFile), /is not the private key of/);
-  refused({ caFile: join(ca.dir, 'missing.crt'), certFile: server.certFile, keyFile: server.keyFile }, /cannot read the cluster CA certificate .*tls\.ca_file/);
+  refused(
+    { caFile: join(ca.dir, 'missing.crt'), certFile: server.certFile, keyFile: server.keyFile },
+    /cannot read the cluster CA certificate .*tls\.ca_file/,
+  );
   const soon = await ca.host('agent1', ['127.0.0.1'], ['--days', '3'], join(ca.dir, 'own-soon'));
   assert.match(loadTlsMaterial(files(soon)).warnings.join('\n'), /expires at .*renew it soon/);
   const engineAsAgent = loadTlsMaterial(files(engine));

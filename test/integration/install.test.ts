@@ -78,7 +78,16 @@ function snapshot(root: string): Map<string, string> {
 const INSTALLED_PORT = 54400;
 async function startInstalled(bin: string, env: NodeJS.ProcessEnv, stateDirectory: string) {
   await ensureLab(1);
-  const args = [`${bin}/ferryd`, '--listen', `${labHost('lab1').mgmtIp}:${INSTALLED_PORT}`, '--insecure', '--set', 'firewall.backend=none', '--set', `state_directory=${stateDirectory}`];
+  const args = [
+    `${bin}/ferryd`,
+    '--listen',
+    `${labHost('lab1').mgmtIp}:${INSTALLED_PORT}`,
+    '--insecure',
+    '--set',
+    'firewall.backend=none',
+    '--set',
+    `state_directory=${stateDirectory}`,
+  ];
   const child = spawn(path.join(REPO, 'scripts/lab'), ['exec', 'lab1', ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   const port = await new Promise<number>((resolve, reject) => {
@@ -103,7 +112,12 @@ test('install into a temporary root, run it, verify the unit, install again, uni
   const { prefix, bin, etc, units, env } = layout(root);
   await install(env);
 
-  for (const file of [`${prefix}/dist/agent/main.js`, `${prefix}/proto/ferry/v1/host.proto`, `${prefix}/node_modules/yaml/package.json`, `${prefix}/install-manifest`]) {
+  for (const file of [
+    `${prefix}/dist/agent/main.js`,
+    `${prefix}/proto/ferry/v1/host.proto`,
+    `${prefix}/node_modules/yaml/package.json`,
+    `${prefix}/install-manifest`,
+  ]) {
     assert.ok(fs.existsSync(file), file);
   }
   assert.ok(fs.existsSync(`${prefix}/node_modules/unix-dgram/build/Release/unix_dgram.node`), 'the native addon is built');
@@ -118,9 +132,11 @@ test('install into a temporary root, run it, verify the unit, install again, uni
   assert.match(unit, new RegExp(`^ExecStart=${bin}/ferryd --config ${etc}/ferryd\\.yaml$`, 'm'));
 
   // The unit as installed: systemd's own checker (ExecStart must exist).
-  const verify = await run('systemd-analyze', ['verify', '--man=no', `${units}/ferryd.service`]).catch((err: { stderr?: string; message: string }) => {
-    assert.fail(`systemd-analyze verify: ${err.stderr ?? err.message}`);
-  });
+  const verify = await run('systemd-analyze', ['verify', '--man=no', `${units}/ferryd.service`]).catch(
+    (err: { stderr?: string; message: string }) => {
+      assert.fail(`systemd-analyze verify: ${err.stderr ?? err.message}`);
+    },
+  );
   assert.equal(verify.stderr.trim(), '');
 
   // The installed agent runs from its own directory and answers on gRPC.
@@ -162,7 +178,10 @@ test('DESTDIR stages the same tree with the final paths inside the files, and un
   const root = tempRoot();
   const env = { ...process.env, DESTDIR: root };
   await install(env);
-  assert.match(fs.readFileSync(`${root}/etc/systemd/system/ferryd.service`, 'utf8'), /^ExecStart=\/usr\/local\/bin\/ferryd --config \/etc\/ferry\/ferryd\.yaml$/m);
+  assert.match(
+    fs.readFileSync(`${root}/etc/systemd/system/ferryd.service`, 'utf8'),
+    /^ExecStart=\/usr\/local\/bin\/ferryd --config \/etc\/ferry\/ferryd\.yaml$/m,
+  );
   assert.match(fs.readFileSync(`${root}/usr/local/bin/ferryd`, 'utf8'), / \/opt\/ferry\/dist\/agent\/main\.js /);
   assert.ok(fs.existsSync(`${root}/opt/ferry/dist/agent/main.js`));
   await install(env, '--uninstall');

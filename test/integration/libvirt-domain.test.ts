@@ -6,8 +6,15 @@ import assert from 'node:assert/strict';
 import { createServer, connect as netConnect, type Server, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import {
-  ConnectionError, constants, InterruptedError, isNoDomain, LibvirtClient, tcpDialer, unixDialer,
-  type Domain, type LifecycleEvent,
+  ConnectionError,
+  constants,
+  InterruptedError,
+  isNoDomain,
+  LibvirtClient,
+  tcpDialer,
+  unixDialer,
+  type Domain,
+  type LifecycleEvent,
 } from '../../agent/libvirt/index.js';
 import { connectHost, destroyGuests, ensureLab, labExec, labHost, smallGuestXml, virtType, vmName } from '../support/libvirt-lab.js';
 import { until } from '../support/wait.js';
@@ -101,10 +108,14 @@ describe('libvirt client against lab1', { timeout: 600_000 }, () => {
   });
 
   it('names the socket or address when no daemon is listening', async () => {
-    await assert.rejects(LibvirtClient.connect({ dialer: unixDialer('/run/libvirt/no-such-sock') }),
-      (e: unknown) => e instanceof ConnectionError && e.message.includes('/run/libvirt/no-such-sock'));
-    await assert.rejects(LibvirtClient.connect({ dialer: tcpDialer({ host: labHost(1).mgmtIp, port: 1 }) }),
-      (e: unknown) => e instanceof ConnectionError && e.message.includes(`${labHost(1).mgmtIp}:1`) && /ECONNREFUSED/.test(e.message));
+    await assert.rejects(
+      LibvirtClient.connect({ dialer: unixDialer('/run/libvirt/no-such-sock') }),
+      (e: unknown) => e instanceof ConnectionError && e.message.includes('/run/libvirt/no-such-sock'),
+    );
+    await assert.rejects(
+      LibvirtClient.connect({ dialer: tcpDialer({ host: labHost(1).mgmtIp, port: 1 }) }),
+      (e: unknown) => e instanceof ConnectionError && e.message.includes(`${labHost(1).mgmtIp}:1`) && /ECONNREFUSED/.test(e.message),
+    );
   });
 
   it('rejects every pending call at once when the connection dies mid-call', async () => {
@@ -117,9 +128,17 @@ describe('libvirt client against lab1', { timeout: 600_000 }, () => {
       const up = netConnect(h.libvirtTcp.port, h.libvirtTcp.host);
       sockets.push(down, up);
       down.pipe(up);
-      up.on('data', (d) => { if (!frozen) down.write(d); });
-      const kill = (): void => { down.destroy(); up.destroy(); };
-      down.on('error', kill); up.on('error', kill); down.on('close', kill); up.on('close', kill);
+      up.on('data', (d) => {
+        if (!frozen) down.write(d);
+      });
+      const kill = (): void => {
+        down.destroy();
+        up.destroy();
+      };
+      down.on('error', kill);
+      up.on('error', kill);
+      down.on('close', kill);
+      up.on('close', kill);
     });
     await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', () => r()));
     const port = (proxy.address() as { port: number }).port;
@@ -128,8 +147,14 @@ describe('libvirt client against lab1', { timeout: 600_000 }, () => {
       assert.equal(await pc.connectGetHostname(), h.name);
       frozen = true;
       const calls = [
-        pc.connectGetCapabilities(), pc.connectGetHostname(), pc.connectGetLibVersion(), pc.connectListAllDomains(),
-        pc.connectGetUri(), pc.connectGetVersion(), pc.connectGetCapabilities(), pc.connectGetHostname(),
+        pc.connectGetCapabilities(),
+        pc.connectGetHostname(),
+        pc.connectGetLibVersion(),
+        pc.connectListAllDomains(),
+        pc.connectGetUri(),
+        pc.connectGetVersion(),
+        pc.connectGetCapabilities(),
+        pc.connectGetHostname(),
       ];
       await until('8 calls pending', async () => pc.pendingCalls === 8, { timeoutMs: 2_000 });
       const t0 = Date.now();

@@ -6,11 +6,15 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import {
-  constants, isNoDomain, type LibvirtClient, LibvirtError, type Domain, type DomainEvent, type JobStats,
+  constants,
+  isNoDomain,
+  type LibvirtClient,
+  LibvirtError,
+  type Domain,
+  type DomainEvent,
+  type JobStats,
 } from '../../agent/libvirt/index.js';
-import {
-  connectHost, createVm, destroyGuests, ensureLab, labHost, openPinhole, vmName, waitForDirtier,
-} from '../support/libvirt-lab.js';
+import { connectHost, createVm, destroyGuests, ensureLab, labHost, openPinhole, vmName, waitForDirtier } from '../support/libvirt-lab.js';
 import { sleep, until } from '../support/wait.js';
 
 const C = constants;
@@ -43,7 +47,14 @@ describe('P2P live migration between lab1 and lab2', { timeout: 900_000 }, () =>
   /** Polls job stats until `done` settles, keeping samples of active jobs. */
   async function sampleJobStats(c: LibvirtClient, dom: Domain, done: Promise<unknown>): Promise<JobStats[]> {
     let finished = false;
-    void done.then(() => { finished = true; }, () => { finished = true; });
+    void done.then(
+      () => {
+        finished = true;
+      },
+      () => {
+        finished = true;
+      },
+    );
     const samples: JobStats[] = [];
     while (!finished) {
       const s = await c.domainGetJobStats(dom, 0, { timeoutMs: 40_000 }).catch(() => null);
@@ -68,15 +79,22 @@ describe('P2P live migration between lab1 and lab2', { timeout: 900_000 }, () =>
       await c1.events.subscribe(C.VIR_DOMAIN_EVENT_ID_LIFECYCLE, (e) => events.push(e), dom),
     ];
     const destEvents: DomainEvent[] = [];
-    const offDest = await c2.events.subscribe(C.VIR_DOMAIN_EVENT_ID_LIFECYCLE, (e) => { if (e.domain.uuid === vm.uuid) destEvents.push(e); });
+    const offDest = await c2.events.subscribe(C.VIR_DOMAIN_EVENT_ID_LIFECYCLE, (e) => {
+      if (e.domain.uuid === vm.uuid) destEvents.push(e);
+    });
 
     const t0 = Date.now();
-    const perform = c1.domainMigratePerform3Params(dom, lab2.libvirtUri, {
-      [C.VIR_MIGRATE_PARAM_URI]: `tcp://${lab2.migIp}:${basePort}`,
-      [C.VIR_MIGRATE_PARAM_LISTEN_ADDRESS]: lab2.migIp,
-      [C.VIR_MIGRATE_PARAM_BANDWIDTH]: 50, // MiB/s: long enough to watch, fast enough to converge
-      [C.VIR_MIGRATE_PARAM_PARALLEL_CONNECTIONS]: 2,
-    }, C.VIR_MIGRATE_LIVE | C.VIR_MIGRATE_PEER2PEER | C.VIR_MIGRATE_PARALLEL);
+    const perform = c1.domainMigratePerform3Params(
+      dom,
+      lab2.libvirtUri,
+      {
+        [C.VIR_MIGRATE_PARAM_URI]: `tcp://${lab2.migIp}:${basePort}`,
+        [C.VIR_MIGRATE_PARAM_LISTEN_ADDRESS]: lab2.migIp,
+        [C.VIR_MIGRATE_PARAM_BANDWIDTH]: 50, // MiB/s: long enough to watch, fast enough to converge
+        [C.VIR_MIGRATE_PARAM_PARALLEL_CONNECTIONS]: 2,
+      },
+      C.VIR_MIGRATE_LIVE | C.VIR_MIGRATE_PEER2PEER | C.VIR_MIGRATE_PARALLEL,
+    );
     const samples = await sampleJobStats(c1, dom, perform);
     await perform;
     const took = Date.now() - t0;
@@ -97,14 +115,20 @@ describe('P2P live migration between lab1 and lab2', { timeout: 900_000 }, () =>
     assert.ok(completed && completed.kind === 'job-completed');
     assert.equal(completed.stats[C.VIR_DOMAIN_JOB_OPERATION], C.VIR_DOMAIN_JOB_OPERATION_MIGRATION_OUT);
     assert.ok(typeof completed.stats[C.VIR_DOMAIN_JOB_TIME_ELAPSED] === 'bigint');
-    assert.ok(events.some((e) => e.kind === 'lifecycle' && e.event === C.VIR_DOMAIN_EVENT_STOPPED && e.detail === C.VIR_DOMAIN_EVENT_STOPPED_MIGRATED));
+    assert.ok(
+      events.some(
+        (e) => e.kind === 'lifecycle' && e.event === C.VIR_DOMAIN_EVENT_STOPPED && e.detail === C.VIR_DOMAIN_EVENT_STOPPED_MIGRATED,
+      ),
+    );
 
     // The guest now runs on lab2 and no longer on lab1.
     const moved = await c2.domainLookupByUUID(vm.uuid);
     assert.equal((await c2.domainGetState(moved)).state, C.VIR_DOMAIN_RUNNING);
     const src = await c1.domainGetState(dom).catch((e: unknown) => (isNoDomain(e) ? null : Promise.reject(e)));
     assert.ok(src === null || src.state === C.VIR_DOMAIN_SHUTOFF, `source state ${JSON.stringify(src)}`);
-    await until('RESUMED on lab2', async () => destEvents.some((e) => e.kind === 'lifecycle' && e.event === C.VIR_DOMAIN_EVENT_RESUMED), { timeoutMs: 10_000 });
+    await until('RESUMED on lab2', async () => destEvents.some((e) => e.kind === 'lifecycle' && e.event === C.VIR_DOMAIN_EVENT_RESUMED), {
+      timeoutMs: 10_000,
+    });
 
     // Completed-job statistics, read on the destination.
     const done = await c2.domainGetJobStats(moved, C.VIR_DOMAIN_JOB_STATS_COMPLETED);
@@ -112,8 +136,10 @@ describe('P2P live migration between lab1 and lab2', { timeout: 900_000 }, () =>
     assert.ok(typeof done.stats[C.VIR_DOMAIN_JOB_DOWNTIME] === 'bigint');
 
     for (const off of [...offs, offDest]) await off();
-    console.log(`# migration took ${took} ms; ${samples.length} job-stats samples; ${iterations.length} iteration events; ` +
-      `completed: ${Object.keys(completed.stats).length} stats`);
+    console.log(
+      `# migration took ${took} ms; ${samples.length} job-stats samples; ${iterations.length} iteration events; ` +
+        `completed: ${Object.keys(completed.stats).length} stats`,
+    );
   });
 
   it('tunes downtime and speed during a non-converging migration, aborts it, and the guest keeps running on lab1', async () => {
@@ -130,17 +156,29 @@ describe('P2P live migration between lab1 and lab2', { timeout: 900_000 }, () =>
     for (const variant of ['abortJob', 'abortJobFlags'] as const) {
       const iterations: number[] = [];
       const off = await c1.events.subscribe(C.VIR_DOMAIN_EVENT_ID_MIGRATION_ITERATION, (e) => iterations.push(e.iteration), dom);
-      const perform = c1.domainMigratePerform3Params(dom, lab2.libvirtUri, {
-        migrate_uri: `tcp://${lab2.migIp}:${basePort + 1}`,
-        listen_address: lab2.migIp,
-        bandwidth: 10, // MiB/s, far below the guest's dirty rate: never converges
-      }, C.VIR_MIGRATE_LIVE | C.VIR_MIGRATE_PEER2PEER);
-      const outcome = perform.then(() => 'completed', (e: unknown) => e);
+      const perform = c1.domainMigratePerform3Params(
+        dom,
+        lab2.libvirtUri,
+        {
+          migrate_uri: `tcp://${lab2.migIp}:${basePort + 1}`,
+          listen_address: lab2.migIp,
+          bandwidth: 10, // MiB/s, far below the guest's dirty rate: never converges
+        },
+        C.VIR_MIGRATE_LIVE | C.VIR_MIGRATE_PEER2PEER,
+      );
+      const outcome = perform.then(
+        () => 'completed',
+        (e: unknown) => e,
+      );
 
-      await until('migration transferring memory', async () => {
-        const s = await c1.domainGetJobStats(dom, 0, { timeoutMs: 40_000 });
-        return s.type !== C.VIR_DOMAIN_JOB_NONE && (s.stats[C.VIR_DOMAIN_JOB_MEMORY_PROCESSED] as bigint | undefined ?? 0n) > 0n;
-      }, { timeoutMs: 60_000, everyMs: 50 });
+      await until(
+        'migration transferring memory',
+        async () => {
+          const s = await c1.domainGetJobStats(dom, 0, { timeoutMs: 40_000 });
+          return s.type !== C.VIR_DOMAIN_JOB_NONE && ((s.stats[C.VIR_DOMAIN_JOB_MEMORY_PROCESSED] as bigint | undefined) ?? 0n) > 0n;
+        },
+        { timeoutMs: 60_000, everyMs: 50 },
+      );
 
       await c1.domainMigrateSetMaxDowntime(dom, 250);
       assert.equal(await c1.domainMigrateGetMaxDowntime(dom), 250);

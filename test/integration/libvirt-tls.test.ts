@@ -24,7 +24,10 @@ function connect(files: { caFile: string; certFile: string; keyFile: string }, s
   const host = labHost('lab1').mgmtIp;
   return LibvirtClient.connect({
     dialer: tlsDialer({
-      host, ca: readFileSync(files.caFile), cert: readFileSync(files.certFile), key: readFileSync(files.keyFile),
+      host,
+      ca: readFileSync(files.caFile),
+      cert: readFileSync(files.certFile),
+      key: readFileSync(files.keyFile),
       ...(servername ? { servername } : {}),
     }),
     uri: 'qemu:///system',

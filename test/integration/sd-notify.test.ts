@@ -83,7 +83,9 @@ test('in process: READY=1 with STATUS and MAINPID, status with counts on change,
   assert.equal(ready.text, `READY=1\nSTATUS=ready on 127.0.0.1:54321; 0 outgoing, 0 incoming, 0 queued migrations\nMAINPID=${process.pid}`);
 
   counts = { outgoing: 2, incoming: 1, queued: 4 };
-  await datagram('STATUS with counts', () => received.find((r) => r.text === 'STATUS=ready on 127.0.0.1:54321; 2 outgoing, 1 incoming, 4 queued migrations'));
+  await datagram('STATUS with counts', () =>
+    received.find((r) => r.text === 'STATUS=ready on 127.0.0.1:54321; 2 outgoing, 1 incoming, 4 queued migrations'),
+  );
   await sleep(100);
   const statuses = received.filter((r) => r.text.startsWith('STATUS='));
   assert.equal(statuses.length, 1, 'no STATUS= while the counts stay the same');
@@ -163,7 +165,10 @@ test('a child agent: READY=1 only once gRPC answers; pings stop while its loop i
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   try {
     const ready = await datagram('READY=1 from the child', () => received.find((r) => r.text.startsWith('READY=1')), 15_000);
-    assert.match(ready.text, new RegExp(`^READY=1\\nSTATUS=ready on 127\\.0\\.0\\.1:\\d+; 0 outgoing, 0 incoming, 0 queued migrations\\nMAINPID=${child.pid}$`));
+    assert.match(
+      ready.text,
+      new RegExp(`^READY=1\\nSTATUS=ready on 127\\.0\\.0\\.1:\\d+; 0 outgoing, 0 incoming, 0 queued migrations\\nMAINPID=${child.pid}$`),
+    );
     const port = /127\.0\.0\.1:(\d+)/.exec(ready.text)![1];
     const clients = connectAgent(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
     // Any answer proves it listens; the bare server answers UNIMPLEMENTED.

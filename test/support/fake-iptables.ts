@@ -32,7 +32,23 @@ const BUILTIN: Record<string, string[]> = {
   mangle: ['PREROUTING', 'INPUT', 'FORWARD', 'OUTPUT', 'POSTROUTING'],
   raw: ['PREROUTING', 'OUTPUT'],
 };
-const TARGETS = new Set(['ACCEPT', 'DROP', 'REJECT', 'RETURN', 'LOG', 'MARK', 'MASQUERADE', 'DNAT', 'SNAT', 'REDIRECT', 'CT', 'NOTRACK', 'CONNMARK', 'NFQUEUE', 'QUEUE']);
+const TARGETS = new Set([
+  'ACCEPT',
+  'DROP',
+  'REJECT',
+  'RETURN',
+  'LOG',
+  'MARK',
+  'MASQUERADE',
+  'DNAT',
+  'SNAT',
+  'REDIRECT',
+  'CT',
+  'NOTRACK',
+  'CONNMARK',
+  'NFQUEUE',
+  'QUEUE',
+]);
 
 export interface FakeCall {
   op: 'save' | 'restore';
@@ -117,7 +133,9 @@ export class FakeIptables implements IptablesRunner {
 
 function ruleText(chain: string, args: readonly string[]): string {
   // iptables-save always quotes comments; everything else only when needed.
-  return [`-A ${chain}`, ...args.map((a, i) => (args[i - 1] === '--comment' ? `"${a.replace(/(["\\])/g, '\\$1')}"` : quoteArg(a)))].join(' ');
+  return [`-A ${chain}`, ...args.map((a, i) => (args[i - 1] === '--comment' ? `"${a.replace(/(["\\])/g, '\\$1')}"` : quoteArg(a)))].join(
+    ' ',
+  );
 }
 
 function newTable(name: string): Table {

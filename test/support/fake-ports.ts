@@ -1,14 +1,42 @@
 // Small in-memory stand-ins for the migration core's ports, for unit tests of
 // its pure logic only (the real adapters are tested on the lab).
 import { FerryError } from '../../shared/errors.js';
-import type { Clock, DiskImageSpec, DiskImages, HibernationFiles, HostNetwork, Hypervisor, IncomingOffer, LiveMigrationPlan, LocalAddress, OpenedPinhole, PeerAgents, PinholeGate, PrepareIncomingArgs, VmDisk, VmInfo } from '../../agent/migration/ports.js';
+import type {
+  Clock,
+  DiskImageSpec,
+  DiskImages,
+  HibernationFiles,
+  HostNetwork,
+  Hypervisor,
+  IncomingOffer,
+  LiveMigrationPlan,
+  LocalAddress,
+  OpenedPinhole,
+  PeerAgents,
+  PinholeGate,
+  PrepareIncomingArgs,
+  VmDisk,
+  VmInfo,
+} from '../../agent/migration/ports.js';
 import { BASELINE_FEATURES, type HostFeatures } from '../../agent/migration/policy/policy.js';
 import type { JobStats } from '../../agent/migration/types.js';
 import { sleep } from './wait.js';
 
 export function stats(processed: number, remaining: number, extra: Partial<JobStats> = {}): JobStats {
   const c = { total: processed + remaining, processed, remaining };
-  return { type: 'unbounded', elapsedMs: 0, data: c, memory: c, disk: { total: 0, processed: 0, remaining: 0 }, bandwidthBytesPerS: 0, dirtyRateBytesPerS: 0, iteration: 1, downtimeMs: 0, postcopy: false, ...extra };
+  return {
+    type: 'unbounded',
+    elapsedMs: 0,
+    data: c,
+    memory: c,
+    disk: { total: 0, processed: 0, remaining: 0 },
+    bandwidthBytesPerS: 0,
+    dirtyRateBytesPerS: 0,
+    iteration: 1,
+    downtimeMs: 0,
+    postcopy: false,
+    ...extra,
+  };
 }
 
 /** A hypervisor whose migrations finish when the test says so. */
@@ -132,7 +160,15 @@ export class FakePeers implements PeerAgents {
     if (next) throw next;
     if (this.prepareError) throw this.prepareError;
     this.prepared.push(args);
-    return { migrateUri: 'tcp://198.19.0.2:49152', listenAddress: '198.19.0.2', port: 49152, disksPort: 0, pinholeExpiresAt: 0, dconnuri: 'qemu+tcp://198.18.0.2/system', network: args.dstqemu ? 'migration' : 'management' };
+    return {
+      migrateUri: 'tcp://198.19.0.2:49152',
+      listenAddress: '198.19.0.2',
+      port: 49152,
+      disksPort: 0,
+      pinholeExpiresAt: 0,
+      dconnuri: 'qemu+tcp://198.18.0.2/system',
+      network: args.dstqemu ? 'migration' : 'management',
+    };
   }
   async finishIncoming(_dst: string, args: { jobId: string; success: boolean }): Promise<void> {
     this.finished.push({ jobId: args.jobId, success: args.success });
@@ -140,11 +176,16 @@ export class FakePeers implements PeerAgents {
 }
 
 export class FakeNetwork implements HostNetwork {
-  constructor(public addresses: LocalAddress[] = [
-    { address: '198.18.0.1', prefixLength: 24, interface: 'eth0', family: 'ipv4' },
-    { address: '198.19.0.1', prefixLength: 24, interface: 'eth1', family: 'ipv4' },
-  ]) {}
-  tx = new Map<string, number>([['eth0', 0], ['eth1', 0]]);
+  constructor(
+    public addresses: LocalAddress[] = [
+      { address: '198.18.0.1', prefixLength: 24, interface: 'eth0', family: 'ipv4' },
+      { address: '198.19.0.1', prefixLength: 24, interface: 'eth1', family: 'ipv4' },
+    ],
+  ) {}
+  tx = new Map<string, number>([
+    ['eth0', 0],
+    ['eth1', 0],
+  ]);
   /** The addresses routeTo was asked for, in order (each an `ip route get` on a real host). */
   routed: string[] = [];
   localAddresses(): LocalAddress[] {
@@ -152,7 +193,9 @@ export class FakeNetwork implements HostNetwork {
   }
   async routeTo(address: string) {
     this.routed.push(address);
-    const own = address.startsWith('198.19.') ? this.addresses.find((a) => a.address.startsWith('198.19.')) : this.addresses.find((a) => a.address.startsWith('198.18.'));
+    const own = address.startsWith('198.19.')
+      ? this.addresses.find((a) => a.address.startsWith('198.19.'))
+      : this.addresses.find((a) => a.address.startsWith('198.18.'));
     return { source: own?.address ?? '198.18.0.1', interface: own?.interface ?? 'eth0' };
   }
   async resolve(host: string): Promise<string> {
@@ -170,11 +213,26 @@ export class FakePinholes implements PinholeGate {
   open_: string[] = [];
   private next = 49152;
   adopted: OpenedPinhole[] = [];
-  async open(req: { vmId: string; jobId: string; source: string; destination: string; disksPort?: boolean; ttlMs?: number }): Promise<OpenedPinhole> {
+  async open(req: {
+    vmId: string;
+    jobId: string;
+    source: string;
+    destination: string;
+    disksPort?: boolean;
+    ttlMs?: number;
+  }): Promise<OpenedPinhole> {
     const ports = req.disksPort ? [this.next++, this.next++] : [this.next++];
     const id = `ph-${req.jobId}`;
     this.open_.push(id);
-    return { id, vmId: req.vmId, jobId: req.jobId, source: req.source, destination: req.destination, ports, expiresAt: Date.now() + (req.ttlMs ?? 30_000) };
+    return {
+      id,
+      vmId: req.vmId,
+      jobId: req.jobId,
+      source: req.source,
+      destination: req.destination,
+      ports,
+      expiresAt: Date.now() + (req.ttlMs ?? 30_000),
+    };
   }
   adopt(holes: readonly OpenedPinhole[]): void {
     for (const hole of holes) {
@@ -252,10 +310,14 @@ export class ManualClock implements Clock {
       if (signal?.aborted) return resolve();
       const entry = { until: this.t + Math.max(0, ms), wake: () => resolve() };
       this.sleepers.push(entry);
-      signal?.addEventListener('abort', () => {
-        this.sleepers = this.sleepers.filter((e) => e !== entry);
-        resolve();
-      }, { once: true });
+      signal?.addEventListener(
+        'abort',
+        () => {
+          this.sleepers = this.sleepers.filter((e) => e !== entry);
+          resolve();
+        },
+        { once: true },
+      );
     });
   }
   after(ms: number, fn: () => void): () => void {

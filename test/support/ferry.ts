@@ -76,22 +76,36 @@ export async function status(host: string, jobId: string): Promise<MigrationProg
 }
 
 /** Polls until check(status) holds; returns that status. */
-export async function waitForStatus(host: string, jobId: string, check: (s: MigrationProgress__Output) => boolean, timeoutMs = 60_000): Promise<MigrationProgress__Output> {
+export async function waitForStatus(
+  host: string,
+  jobId: string,
+  check: (s: MigrationProgress__Output) => boolean,
+  timeoutMs = 60_000,
+): Promise<MigrationProgress__Output> {
   let last: MigrationProgress__Output | undefined;
-  return until(`job ${jobId} on ${host} to meet its condition`, async () => {
-    last = await status(host, jobId);
-    return check(last) && last;
-  }, { timeoutMs, everyMs: 100, detail: () => `phase ${last?.phase}` });
+  return until(
+    `job ${jobId} on ${host} to meet its condition`,
+    async () => {
+      last = await status(host, jobId);
+      return check(last) && last;
+    },
+    { timeoutMs, everyMs: 100, detail: () => `phase ${last?.phase}` },
+  );
 }
 
 /** The host's whole iptables-save output, without its timestamped comment lines. */
 export async function iptablesSave(host: string): Promise<string> {
-  return (await labExec(host, ['iptables-save'])).stdout.split('\n').filter((l) => !l.startsWith('#')).join('\n');
+  return (await labExec(host, ['iptables-save'])).stdout
+    .split('\n')
+    .filter((l) => !l.startsWith('#'))
+    .join('\n');
 }
 
 /** Rules of Ferry's chain, without the two fixed ones. */
 export async function pinholeRules(host: string): Promise<string[]> {
-  return (await iptablesSave(host)).split('\n').filter((l) => l.startsWith('-A FERRY-MIGRATION') && l.includes('-j ACCEPT') && l.includes(' -s '));
+  return (await iptablesSave(host))
+    .split('\n')
+    .filter((l) => l.startsWith('-A FERRY-MIGRATION') && l.includes('-j ACCEPT') && l.includes(' -s '));
 }
 
 /**
@@ -117,15 +131,19 @@ export async function domainState(host: string, name: string): Promise<string> {
 /** TCP sockets with a local port, as "STATE LOCAL PEER" (e.g. "ESTAB 198.19.0.2:49152 198.19.0.1:40112"). */
 export async function sockets(host: string, port: number): Promise<string[]> {
   const r = await labExec(host, ['ss', '-Htan', `sport = :${port}`]);
-  return r.stdout.split('\n').filter(Boolean).map((l) => {
-    const f = l.trim().split(/\s+/);
-    return `${f[0]} ${f[3]} ${f[4]}`;
-  });
+  return r.stdout
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => {
+      const f = l.trim().split(/\s+/);
+      return `${f[0]} ${f[3]} ${f[4]}`;
+    });
 }
 
 /** Tries a TCP connection from a host; resolves "connected", "refused" or "timeout". */
 export async function tryConnect(fromHost: string, address: string, port: number): Promise<string> {
-  const script = `const s=require('net').connect({host:${JSON.stringify(address)},port:${port}});` +
+  const script =
+    `const s=require('net').connect({host:${JSON.stringify(address)},port:${port}});` +
     `const t=setTimeout(()=>{console.log('timeout');process.exit(0)},3000);` +
     `s.on('connect',()=>{console.log('connected');s.destroy();clearTimeout(t)});` +
     `s.on('error',e=>{console.log(e.code==='ECONNREFUSED'?'refused':e.code);clearTimeout(t)});`;

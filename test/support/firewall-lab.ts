@@ -114,7 +114,10 @@ export class Driver {
     } catch {
       /* already gone */
     }
-    await until(`${this.role} driver (pid ${this.pid}) to be gone after ${signal}`, () => !alive(this.pid), { timeoutMs: 10_000, everyMs: 20 });
+    await until(`${this.role} driver (pid ${this.pid}) to be gone after ${signal}`, () => !alive(this.pid), {
+      timeoutMs: 10_000,
+      everyMs: 20,
+    });
     this.child.kill('SIGKILL');
   }
 
@@ -136,7 +139,6 @@ function alive(pid: number): boolean {
     return false;
   }
 }
-
 
 export interface ConnectResult {
   outcome: 'connected' | 'refused' | 'timeout' | 'error';

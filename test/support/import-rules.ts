@@ -33,8 +33,19 @@ export interface Violation extends Import {
 
 /** Folders of agent/ that adapt the core to the outside world. */
 export const ADAPTER_FOLDERS = [
-  'rpc', 'hypervisor', 'firewall', 'peers', 'network', 'journal', 'storage',
-  'libvirt', 'host', 'cli', 'systemd', 'tls', 'config',
+  'rpc',
+  'hypervisor',
+  'firewall',
+  'peers',
+  'network',
+  'journal',
+  'storage',
+  'libvirt',
+  'host',
+  'cli',
+  'systemd',
+  'tls',
+  'config',
 ].map((f) => `agent/${f}`);
 
 const CORE = 'agent/migration';
@@ -58,13 +69,21 @@ export function listImports(root: string): Import[] {
   return sourceFiles(join(root, 'agent')).flatMap((path) => {
     const file = relative(root, path).split(sep).join('/');
     const source = ts.createSourceFile(file, readFileSync(path, 'utf8'), ts.ScriptTarget.Latest, true, ts.ScriptKind.TS);
-    return moduleReferences(source).map(({ specifier, pos }) => ({ file, line: source.getLineAndCharacterOfPosition(pos).line + 1, specifier }));
+    return moduleReferences(source).map(({ specifier, pos }) => ({
+      file,
+      line: source.getLineAndCharacterOfPosition(pos).line + 1,
+      specifier,
+    }));
   });
 }
 
 function judge({ file, line, specifier }: Import): Violation[] {
   return brokenRules(file, specifier, resolveWithinTree(file, specifier)).map((rule) => ({
-    file, line, specifier, rule, message: `${file}:${line}: imports '${specifier}': ${RULE_TEXT[rule]}`,
+    file,
+    line,
+    specifier,
+    rule,
+    message: `${file}:${line}: imports '${specifier}': ${RULE_TEXT[rule]}`,
   }));
 }
 
@@ -75,9 +94,7 @@ function brokenRules(from: string, specifier: string, target: string | undefined
     if (!allowed) broken.push('libvirt-self-contained');
   }
   if (within(from, CORE)) {
-    const forbidden = target === undefined
-      ? FORBIDDEN_IN_CORE.test(specifier)
-      : isAdapter(target);
+    const forbidden = target === undefined ? FORBIDDEN_IN_CORE.test(specifier) : isAdapter(target);
     if (forbidden) broken.push('core-knows-ports-only');
   }
   if (isAdapter(from) && target !== undefined && within(target, CORE) && target !== CORE_ENTRY) {

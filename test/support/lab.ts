@@ -32,14 +32,16 @@ export interface LabState {
   engineIp: string;
   /** Whether this machine has /dev/kvm (what each host makes of it is in its own `kvm`). */
   kvm: boolean;
-  hosts: Array<LabHost & {
-    pid: number | null;
-    dir: string;
-    /** The host's libvirt offers domain type 'kvm' (else guests run under TCG, type 'qemu'). */
-    kvm: boolean;
-    /** `scripts/lab up --no-kvm` hid /dev/kvm from the host. */
-    kvmHidden: boolean;
-  }>;
+  hosts: Array<
+    LabHost & {
+      pid: number | null;
+      dir: string;
+      /** The host's libvirt offers domain type 'kvm' (else guests run under TCG, type 'qemu'). */
+      kvm: boolean;
+      /** `scripts/lab up --no-kvm` hid /dev/kvm from the host. */
+      kvmHidden: boolean;
+    }
+  >;
 }
 
 /** Absolute path of the repository: the nearest ancestor holding scripts/lab. */
@@ -144,7 +146,9 @@ export async function ensureLab(hosts = 2): Promise<LabHost[]> {
     if (r.code !== 0) throw describeFailure(`scripts/lab up --hosts ${hosts}`, r);
     ensuredHosts = hosts;
   }
-  const all = readLabState().hosts.map(toLabHost).sort((a, b) => a.index - b.index);
+  const all = readLabState()
+    .hosts.map(toLabHost)
+    .sort((a, b) => a.index - b.index);
   if (all.length < hosts) throw new Error(`lab has ${all.length} hosts, wanted ${hosts}`);
   return all;
 }

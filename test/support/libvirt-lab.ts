@@ -9,7 +9,10 @@ export { createVm, destroyVm, ensureLab, labExec, labHost };
 
 /** Waits until a dirtying (TCG Linux) guest has booted and started writing memory. */
 export async function waitForDirtier(host: string, name: string, timeoutMs = 60_000): Promise<void> {
-  await until(`${name} dirtier to start`, async () => (await readConsole(host, name)).includes('ferry-dirtier: started'), { timeoutMs, everyMs: 250 });
+  await until(`${name} dirtier to start`, async () => (await readConsole(host, name)).includes('ferry-dirtier: started'), {
+    timeoutMs,
+    everyMs: 250,
+  });
 }
 
 /** Destroys and undefines guests on every lab host (lab.ts does both hosts); logs failures. */
@@ -62,12 +65,35 @@ export async function virtType(c: LibvirtClient): Promise<'kvm' | 'qemu'> {
  * source, one destination address, one port, self-expiring (kernel-evaluated --datestop) in
  * case the test dies, and removed in the returned close function.
  */
-export async function openPinhole(host: string, o: { src: string; dst: string; port: number; minutes?: number }): Promise<() => Promise<void>> {
+export async function openPinhole(
+  host: string,
+  o: { src: string; dst: string; port: number; minutes?: number },
+): Promise<() => Promise<void>> {
   const stop = new Date(Date.now() + (o.minutes ?? 15) * 60_000).toISOString().slice(0, 19);
   const spec = [
-    'INPUT', '-s', `${o.src}/32`, '-d', `${o.dst}/32`, '-p', 'tcp', '--dport', String(o.port),
-    '-m', 'conntrack', '--ctstate', 'NEW', '-m', 'time', '--datestop', stop,
-    '-m', 'comment', '--comment', `${vmPrefix}pinhole`, '-j', 'ACCEPT',
+    'INPUT',
+    '-s',
+    `${o.src}/32`,
+    '-d',
+    `${o.dst}/32`,
+    '-p',
+    'tcp',
+    '--dport',
+    String(o.port),
+    '-m',
+    'conntrack',
+    '--ctstate',
+    'NEW',
+    '-m',
+    'time',
+    '--datestop',
+    stop,
+    '-m',
+    'comment',
+    '--comment',
+    `${vmPrefix}pinhole`,
+    '-j',
+    'ACCEPT',
   ];
   const [chain, ...rule] = spec;
   await labExec(host, ['iptables', '-w', '5', '-I', chain!, '1', ...rule]);

@@ -5,10 +5,28 @@ import type { MigrateCommand, MigrationPolicy, MigrationStatus } from '../../age
 
 export function remoteCommand(vmId: string, extra: Partial<MigrateCommand> = {}, policy: Partial<MigrationPolicy> = {}): MigrateCommand {
   return {
-    vmId, mode: 'remote', dst: '198.18.0.2', dstparams: '', dstqemu: '198.19.0.2', migrationNetwork: '', overwrite: false,
+    vmId,
+    mode: 'remote',
+    dst: '198.18.0.2',
+    dstparams: '',
+    dstqemu: '198.19.0.2',
+    migrationNetwork: '',
+    overwrite: false,
     policy: {
-      preset: '', maxBandwidthMibps: 0, parallelConnections: 1, compression: 'none', autoConverge: false, postCopy: false, encrypted: false,
-      copyStorage: 'none', initialDowntimeMs: 0, schedule: [], completionTimeoutSPerGib: 0, stallTimeoutS: 0, queueTimeoutS: 600, ...policy,
+      preset: '',
+      maxBandwidthMibps: 0,
+      parallelConnections: 1,
+      compression: 'none',
+      autoConverge: false,
+      postCopy: false,
+      encrypted: false,
+      copyStorage: 'none',
+      initialDowntimeMs: 0,
+      schedule: [],
+      completionTimeoutSPerGib: 0,
+      stallTimeoutS: 0,
+      queueTimeoutS: 600,
+      ...policy,
     },
     ...extra,
   };

@@ -9,21 +9,37 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  encodeRemoteAuthListRet, encodeRemoteConnectDomainEventCallbackRegisterAnyRet, encodeRemoteConnectGetLibVersionRet,
-  encodeRemoteConnectSupportsFeatureRet, encodeRemoteError, RemoteProcedure, type RemoteProcedureName,
+  encodeRemoteAuthListRet,
+  encodeRemoteConnectDomainEventCallbackRegisterAnyRet,
+  encodeRemoteConnectGetLibVersionRet,
+  encodeRemoteConnectSupportsFeatureRet,
+  encodeRemoteError,
+  RemoteProcedure,
+  type RemoteProcedureName,
 } from '../../agent/libvirt/generated/remote_protocol.gen.js';
 import { unixDialer } from '../../agent/libvirt/rpc/dialers/unix.js';
 import type { Dialer } from '../../agent/libvirt/rpc/dialers/dialer.js';
 import { FrameDecoder } from '../../agent/libvirt/wire/frame-decoder.js';
 import {
-  encodePacket, KEEPALIVE_PROC_PING, KEEPALIVE_PROC_PONG, KEEPALIVE_PROGRAM, MessageStatus, MessageType, type PacketHeader,
+  encodePacket,
+  KEEPALIVE_PROC_PING,
+  KEEPALIVE_PROC_PONG,
+  KEEPALIVE_PROGRAM,
+  MessageStatus,
+  MessageType,
+  type PacketHeader,
 } from '../../agent/libvirt/wire/packet.js';
 import { REMOTE_PROGRAM } from '../../agent/libvirt/generated/remote_protocol.gen.js';
 import { XdrReader } from '../../agent/libvirt/wire/xdr-reader.js';
 import type { XdrWriter } from '../../agent/libvirt/wire/xdr-writer.js';
 import { sleep } from './wait.js';
 
-export interface MockErrorReply { code: number; domain?: number; message: string; level?: number }
+export interface MockErrorReply {
+  code: number;
+  domain?: number;
+  message: string;
+  level?: number;
+}
 
 /** What a handler wants done with a call; undefined answers OK with an empty body. */
 export type MockReply =
@@ -33,7 +49,13 @@ export type MockReply =
   | { hang: true }
   | { drop: true };
 
-export interface MockCall { procedure: number; name: string; serial: number; args: XdrReader; socket: Socket }
+export interface MockCall {
+  procedure: number;
+  name: string;
+  serial: number;
+  args: XdrReader;
+  socket: Socket;
+}
 export type MockHandler = (call: MockCall) => MockReply | Promise<MockReply>;
 
 const names = new Map<number, string>(Object.entries(RemoteProcedure).map(([k, v]) => [v, k]));
@@ -47,7 +69,10 @@ export class MockLibvirtd {
   private readonly handlers = new Map<number, MockHandler>();
   private nextCallbackId = 1;
 
-  private constructor(private readonly server: Server, private readonly dir: string) {
+  private constructor(
+    private readonly server: Server,
+    private readonly dir: string,
+  ) {
     this.path = join(dir, 'libvirt-sock');
     this.on('CONNECT_SUPPORTS_FEATURE', () => ({ body: (w) => encodeRemoteConnectSupportsFeatureRet(w, { supported: 1 }) }));
     this.on('AUTH_LIST', () => ({ body: (w) => encodeRemoteAuthListRet(w, { types: [0] }) }));
@@ -85,13 +110,23 @@ export class MockLibvirtd {
 
   /** Pushes an event MESSAGE (REMOTE_PROGRAM) to every connected client. */
   sendEvent(procedure: number, body: (w: XdrWriter) => void): void {
-    const pkt = encodePacket({ program: REMOTE_PROGRAM, version: 1, procedure, type: MessageType.MESSAGE, serial: 0, status: MessageStatus.OK }, body);
+    const pkt = encodePacket(
+      { program: REMOTE_PROGRAM, version: 1, procedure, type: MessageType.MESSAGE, serial: 0, status: MessageStatus.OK },
+      body,
+    );
     for (const s of this.sockets) s.write(pkt);
   }
 
   /** Sends a keepalive PING to every client. */
   ping(): void {
-    const pkt = encodePacket({ program: KEEPALIVE_PROGRAM, version: 1, procedure: KEEPALIVE_PROC_PING, type: MessageType.MESSAGE, serial: 0, status: MessageStatus.OK });
+    const pkt = encodePacket({
+      program: KEEPALIVE_PROGRAM,
+      version: 1,
+      procedure: KEEPALIVE_PROC_PING,
+      type: MessageType.MESSAGE,
+      serial: 0,
+      status: MessageStatus.OK,
+    });
     for (const s of this.sockets) s.write(pkt);
   }
 
@@ -144,13 +179,27 @@ export class MockLibvirtd {
       if (!socket.destroyed) socket.write(encodePacket({ ...h, type: MessageType.REPLY, status }, body));
     };
     if (!handler) {
-      reply(MessageStatus.ERROR, (w) => encodeRemoteError(w, errorStruct({ code: 3, domain: 0, message: `this function is not supported by the mock: ${names.get(h.procedure)}` })));
+      reply(MessageStatus.ERROR, (w) =>
+        encodeRemoteError(
+          w,
+          errorStruct({ code: 3, domain: 0, message: `this function is not supported by the mock: ${names.get(h.procedure)}` }),
+        ),
+      );
       return;
     }
-    const r = await handler({ procedure: h.procedure, name: names.get(h.procedure) ?? String(h.procedure), serial: h.serial, args: new XdrReader(payload), socket });
+    const r = await handler({
+      procedure: h.procedure,
+      name: names.get(h.procedure) ?? String(h.procedure),
+      serial: h.serial,
+      args: new XdrReader(payload),
+      socket,
+    });
     if (!r) return reply(MessageStatus.OK);
     if ('hang' in r) return;
-    if ('drop' in r) { socket.destroy(); return; }
+    if ('drop' in r) {
+      socket.destroy();
+      return;
+    }
     if ('error' in r) return reply(MessageStatus.ERROR, (w) => encodeRemoteError(w, errorStruct(r.error)));
     if (r.delayMs) await sleep(r.delayMs);
     reply(MessageStatus.OK, r.body);
@@ -159,7 +208,16 @@ export class MockLibvirtd {
 
 function errorStruct(e: MockErrorReply) {
   return {
-    code: e.code, domain: e.domain ?? 10, message: e.message, level: e.level ?? 2,
-    dom: null, str1: null, str2: null, str3: null, int1: 0, int2: 0, net: null,
+    code: e.code,
+    domain: e.domain ?? 10,
+    message: e.message,
+    level: e.level ?? 2,
+    dom: null,
+    str1: null,
+    str2: null,
+    str3: null,
+    int1: 0,
+    int2: 0,
+    net: null,
   };
 }

@@ -65,5 +65,8 @@ export function credentialsFor(caFile: string, cert?: IssuedCert): grpc.ChannelC
 
 /** YYYYMMDDHHMMSSZ for openssl ca, from a Date. */
 export function opensslDate(date: Date): string {
-  return date.toISOString().replace(/[-:T]/g, '').replace(/\.\d+Z$/, 'Z');
+  return date
+    .toISOString()
+    .replace(/[-:T]/g, '')
+    .replace(/\.\d+Z$/, 'Z');
 }

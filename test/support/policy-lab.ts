@@ -16,20 +16,29 @@ export const CAPPED_MIBPS = 50;
 /** Creates a dirtying guest and waits until it really dirties memory. */
 export async function startDirtyGuest(host: string, name: string, opts: { memMiB?: number; dirtyMbps?: number } = {}): Promise<string> {
   const { uuid } = await createVm(host, name, { ...DIRTY_GUEST, ...opts });
-  await until(`${name} dirtying memory`, async () => (await readConsole(host, name)).includes('ferry-dirtier: started'), { timeoutMs: 180_000, everyMs: 500 });
+  await until(`${name} dirtying memory`, async () => (await readConsole(host, name)).includes('ferry-dirtier: started'), {
+    timeoutMs: 180_000,
+    everyMs: 500,
+  });
   return uuid;
 }
 
 /** Migrate REMOTE from host to dst over the migration network; returns the job id. */
 export async function migrate(host: string, vmId: string, dst: string, policy: MigrationPolicy): Promise<{ jobId: string; phase: string }> {
   const accepted = await unary(agent(host).migration, 'Migrate', {
-    vmId, dst: labHost(dst).mgmtIp, dstqemu: labHost(dst).migIp, policy,
+    vmId,
+    dst: labHost(dst).mgmtIp,
+    dstqemu: labHost(dst).migIp,
+    policy,
   });
   return { jobId: accepted.jobId, phase: accepted.phase };
 }
 
 /** Follows a job to its end: every message, the final one, and the phases seen in order. */
-export async function follow(host: string, jobId: string): Promise<{ seen: MigrationProgress__Output[]; final: MigrationProgress__Output; phases: string[] }> {
+export async function follow(
+  host: string,
+  jobId: string,
+): Promise<{ seen: MigrationProgress__Output[]; final: MigrationProgress__Output; phases: string[] }> {
   const seen = await watchToEnd(host, jobId);
   const phases: string[] = [];
   for (const p of seen) if (phases.at(-1) !== p.phase) phases.push(p.phase);
@@ -46,7 +55,11 @@ export function trail(p: MigrationProgress__Output): string[] {
 }
 
 /** A step of a schedule, in the contract's shape. */
-export function after(trigger: { iteration: number } | { seconds: number }, action: 'SET_DOWNTIME' | 'POST_COPY' | 'SUSPEND' | 'ABORT', downtimeMs = 0) {
+export function after(
+  trigger: { iteration: number } | { seconds: number },
+  action: 'SET_DOWNTIME' | 'POST_COPY' | 'SUSPEND' | 'ABORT',
+  downtimeMs = 0,
+) {
   return {
     ...('iteration' in trigger ? { afterIteration: trigger.iteration } : { afterSeconds: trigger.seconds }),
     action: `CONVERGENCE_ACTION_${action}` as const,

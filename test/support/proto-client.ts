@@ -11,11 +11,19 @@ export const HEALTH_PROTO = require.resolve('grpc-health-check/proto/health/v1/h
 
 /** grpc.health.v1.Health as health.proto defines it (enums as strings). */
 export interface HealthClient extends grpc.Client {
-  Check(request: { service: string }, callback: (err: grpc.ServiceError | null, response: { status: string }) => void): grpc.ClientUnaryCall;
+  Check(
+    request: { service: string },
+    callback: (err: grpc.ServiceError | null, response: { status: string }) => void,
+  ): grpc.ClientUnaryCall;
 }
 
 /** A client of `service` ("grpc.health.v1.Health") from the proto file at `protoPath`. */
-export function loadProtoClient<C extends grpc.Client>(protoPath: string, service: string, target: string, credentials: grpc.ChannelCredentials): C {
+export function loadProtoClient<C extends grpc.Client>(
+  protoPath: string,
+  service: string,
+  target: string,
+  credentials: grpc.ChannelCredentials,
+): C {
   const definition = protoLoader.loadSync(protoPath, { keepCase: true, defaults: true, enums: String });
   type Node = grpc.GrpcObject | grpc.ServiceClientConstructor | grpc.ProtobufTypeDefinition;
   let node: Node = grpc.loadPackageDefinition(definition);

@@ -15,7 +15,14 @@ test('percentiles interpolate between closest ranks; median of an even count is 
 });
 
 test('the table right-aligns columns of numbers, "-" included', () => {
-  const lines = table(['name', 'ms'], [['a', 5], ['bbb', '-'], ['cc', 12.5]]).split('\n');
+  const lines = table(
+    ['name', 'ms'],
+    [
+      ['a', 5],
+      ['bbb', '-'],
+      ['cc', 12.5],
+    ],
+  ).split('\n');
   assert.deepEqual(lines, ['name    ms', '----  ----', 'a        5', 'bbb      -', 'cc    12.5']);
 });
 

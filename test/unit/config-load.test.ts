@@ -39,14 +39,22 @@ test('no file at the default path: defaults plus a note; FERRY_* and flags still
 });
 
 test('an explicit file that does not exist is an error', () => {
-  assert.match(problems(() => load(['--config', path.join(dir, 'nope.yaml')])), /cannot read .*nope\.yaml/);
-  assert.match(problems(() => load([], { FERRY_CONFIG: path.join(dir, 'nope.yaml') })), /cannot read/);
+  assert.match(
+    problems(() => load(['--config', path.join(dir, 'nope.yaml')])),
+    /cannot read .*nope\.yaml/,
+  );
+  assert.match(
+    problems(() => load([], { FERRY_CONFIG: path.join(dir, 'nope.yaml') })),
+    /cannot read/,
+  );
 });
 
 test('values from the file; messages carry file:line of the bad key', () => {
   const file = writeConfig(
     'lines.yaml',
-    ['tls:', '  insecure: true', 'listen:', '  address: 127.0.0.1', '  port: 99999', 'migration:', '  port_rnge:', '    first: 1'].join('\n'),
+    ['tls:', '  insecure: true', 'listen:', '  address: 127.0.0.1', '  port: 99999', 'migration:', '  port_rnge:', '    first: 1'].join(
+      '\n',
+    ),
   );
   const message = problems(() => load(['--config', file]));
   assert.match(message, new RegExp(`${file}:5: listen\\.port: 99999 is out of range`));
@@ -61,9 +69,15 @@ test('values from the file; messages carry file:line of the bad key', () => {
 
 test('YAML syntax errors and duplicate keys point at line and column', () => {
   const bad = writeConfig('syntax.yaml', 'listen:\n  port: 1\n   address: [\n');
-  assert.match(problems(() => load(['--config', bad])), new RegExp(`${bad}:\\d+:\\d+: YAML syntax: `));
+  assert.match(
+    problems(() => load(['--config', bad])),
+    new RegExp(`${bad}:\\d+:\\d+: YAML syntax: `),
+  );
   const dup = writeConfig('dup.yaml', 'listen:\n  port: 1\n  port: 2\n');
-  assert.match(problems(() => load(['--config', dup])), /dup\.yaml:3:\d+: YAML syntax: Map keys must be unique/);
+  assert.match(
+    problems(() => load(['--config', dup])),
+    /dup\.yaml:3:\d+: YAML syntax: Map keys must be unique/,
+  );
 });
 
 test('an empty file means every default', () => {
@@ -87,19 +101,40 @@ test('shorthands: --listen / FERRY_LISTEN and --insecure / FERRY_INSECURE', () =
   // The exact per-key variable wins over the shorthand.
   assert.deepEqual(config.listen, { address: '127.0.0.1', port: 7001 });
   assert.equal(config.tls.insecure, true);
-  assert.match(problems(() => load(['--listen', 'localhost'])), /--listen: listen: "localhost" is not HOST:PORT/);
+  assert.match(
+    problems(() => load(['--listen', 'localhost'])),
+    /--listen: listen: "localhost" is not HOST:PORT/,
+  );
 });
 
 test('environment: empty variables are unset, bad ones name the variable', () => {
   assert.equal(load(['--insecure'], { FERRY_LISTEN_PORT: '' }).config.listen.port, 54321);
-  assert.match(problems(() => load(['--insecure'], { FERRY_FIREWALL_BACKEND: 'nft' })), /FERRY_FIREWALL_BACKEND: firewall\.backend: must be one of iptables, none/);
-  assert.match(problems(() => load([], { FERRY_TLS_INSECURE: 'maybe' })), /FERRY_TLS_INSECURE: tls\.insecure: must be true or false/);
+  assert.match(
+    problems(() => load(['--insecure'], { FERRY_FIREWALL_BACKEND: 'nft' })),
+    /FERRY_FIREWALL_BACKEND: firewall\.backend: must be one of iptables, none/,
+  );
+  assert.match(
+    problems(() => load([], { FERRY_TLS_INSECURE: 'maybe' })),
+    /FERRY_TLS_INSECURE: tls\.insecure: must be true or false/,
+  );
   assert.equal(load([], { FERRY_MIGRATION_NETWORK: '198.19.0.0/24', FERRY_INSECURE: 'true' }).config.migration.network?.kind, 'cidr');
 });
 
 test('flags: unknown flag, malformed --set and unknown --set key are refused', () => {
-  assert.match(problems(() => load(['--lisen', 'x'])), /command line: Unknown option '--lisen'/);
-  assert.match(problems(() => load(['--set', 'listen.port'])), /expected KEY=VALUE/);
-  assert.match(problems(() => load(['--insecure', '--set', 'listen.prot=1'])), /--set: listen\.prot: unknown key; did you mean listen\.port\?/);
-  assert.match(problems(() => load(['extra'])), /command line/);
+  assert.match(
+    problems(() => load(['--lisen', 'x'])),
+    /command line: Unknown option '--lisen'/,
+  );
+  assert.match(
+    problems(() => load(['--set', 'listen.port'])),
+    /expected KEY=VALUE/,
+  );
+  assert.match(
+    problems(() => load(['--insecure', '--set', 'listen.prot=1'])),
+    /--set: listen\.prot: unknown key; did you mean listen\.port\?/,
+  );
+  assert.match(
+    problems(() => load(['extra'])),
+    /command line/,
+  );
 });

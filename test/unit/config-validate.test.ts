@@ -87,7 +87,10 @@ test('wrong type: says what is allowed and what was given', () => {
   assert.match(onlyIssue({ limits: { max_outgoing: 1.5 } }).message, /must be an integer from 1 to 64, got 1\.5/);
   assert.match(onlyIssue({ listen: 54321 }).message, /must be a mapping of keys, got 54321/);
   assert.match(onlyIssue({ migration: { port_range: [49152, 49215] } }).message, /must be a mapping of keys, got a list/);
-  assert.match(onlyIssue({ listen: { port: null } }).message, /has no value; give an integer from 1 to 65535, or remove the key for the default \(54321\)/);
+  assert.match(
+    onlyIssue({ listen: { port: null } }).message,
+    /has no value; give an integer from 1 to 65535, or remove the key for the default \(54321\)/,
+  );
   assert.match(onlyIssue(['a']).message, /must be a mapping of keys/);
 });
 
@@ -118,7 +121,9 @@ test('bad range: first greater than last', () => {
   assert.equal(issue.key, 'migration.port_range');
   assert.match(issue.message, /first \(49300\) is greater than last \(49200\)/);
   // A single port is a valid range.
-  assert.doesNotThrow(() => validateConfig({ tree: { migration: { port_range: { first: 49200, last: 49200 } } }, checkReadable: allReadable }));
+  assert.doesNotThrow(() =>
+    validateConfig({ tree: { migration: { port_range: { first: 49200, last: 49200 } } }, checkReadable: allReadable }),
+  );
   // Only the default of the other end can make it inverted, and that is reported too.
   assert.equal(onlyIssue({ migration: { port_range: { first: 50000 } } }).key, 'migration.port_range');
 });
@@ -155,7 +160,10 @@ test('the real file check: missing and directory are refused, a readable file ac
     err = e;
   }
   assert.ok(err instanceof ConfigError);
-  assert.deepEqual(err.issues.map((i) => i.key), ['tls.key_file']);
+  assert.deepEqual(
+    err.issues.map((i) => i.key),
+    ['tls.key_file'],
+  );
   assert.throws(() => validateConfig({ tree: { tls: { ...tls, key_file: dir } } }), /is not a regular file/);
   writeFileSync(`${dir}/missing.pem`, 'x');
   assert.equal(validateConfig({ tree: { tls } }).tls.keyFile, `${dir}/missing.pem`);
@@ -206,7 +214,9 @@ test('overrides are typed per key and replace the file value and its complaint',
   assert.equal(config.listen.port, 6000);
   assert.equal(config.policy.autoConverge, true);
   const bad = issuesOf({ tree: {}, overrides: [{ key: 'listen.port', value: 'http', origin: 'FERRY_LISTEN_PORT' }] });
-  assert.deepEqual(bad, [{ key: 'listen.port', origin: 'FERRY_LISTEN_PORT', message: 'must be an integer from 1 to 65535, got the string "http"' }]);
+  assert.deepEqual(bad, [
+    { key: 'listen.port', origin: 'FERRY_LISTEN_PORT', message: 'must be an integer from 1 to 65535, got the string "http"' },
+  ]);
   const unknown = issuesOf({ tree: {}, overrides: [{ key: 'limits.max_outgoin', value: '3', origin: '--set' }] });
   assert.match(unknown[0]!.message, /did you mean limits\.max_outgoing\?/);
 });

@@ -50,38 +50,52 @@ test('real tree: adapters reach the migration core only through agent/migration/
   assertKept('core-through-its-entry', real());
 });
 
-test('real tree: the checker reads it (the libvirt client, the core and the adapters\' imports of it are there)', () => {
+test("real tree: the checker reads it (the libvirt client, the core and the adapters' imports of it are there)", () => {
   // A checker looking at the wrong root would find nothing and pass every rule above.
   const imports = listImports(REPO_ROOT);
-  assert.ok(imports.some((i) => i.file.startsWith('agent/libvirt/') && i.specifier.startsWith('node:')), 'no node: import in agent/libvirt/');
-  assert.ok(imports.some((i) => i.file.startsWith('agent/migration/')), 'no import in agent/migration/');
-  assert.ok(imports.some((i) => i.file.startsWith('agent/rpc/') && i.specifier.includes('/migration/')), 'agent/rpc/ does not import the core');
+  assert.ok(
+    imports.some((i) => i.file.startsWith('agent/libvirt/') && i.specifier.startsWith('node:')),
+    'no node: import in agent/libvirt/',
+  );
+  assert.ok(
+    imports.some((i) => i.file.startsWith('agent/migration/')),
+    'no import in agent/migration/',
+  );
+  assert.ok(
+    imports.some((i) => i.file.startsWith('agent/rpc/') && i.specifier.includes('/migration/')),
+    'agent/rpc/ does not import the core',
+  );
 });
 
 // --- A tree that keeps every rule ------------------------------------------------
 
 test('a tree keeping every rule has no violations, whatever the import form', () => {
-  assert.deepEqual(checkTree({
-    'agent/libvirt/client.ts': [
-      "import { Socket } from 'node:net';",
-      "import type { Buffer } from 'node:buffer';",
-      "import { encode } from './xdr.js';",
-      "export { decode } from './codec/decode.js';",
-      "const fs = await import('node:fs');",
-    ].join('\n'),
-    'agent/libvirt/codec/decode.ts': "import { encode } from '../xdr.js';\n",
-    'agent/migration/migrations.ts': [
-      "import type { Hypervisor } from './ports.js';",
-      "import { EventEmitter } from 'node:events';",
-      "import { randomUUID } from 'node:crypto';",
-      "import { parse } from '../../shared/duration.js';",
-      "import { log } from '../log.js';",
-    ].join('\n'),
-    'agent/migration/index.ts': "export { Migrations } from './migrations.js';\nexport type { Hypervisor } from './ports.js';\n",
-    'agent/rpc/migration-service.ts': "import { Migrations, type Hypervisor } from '../migration/index.js';\nimport * as grpc from '@grpc/grpc-js';\n",
-    'agent/main.ts': "import { Migrations } from './migration/index.js';\nimport { readFileSync } from 'node:fs';\n",
-    'agent/hypervisor/libvirt-hypervisor.ts': "import type { Hypervisor } from '../migration/index.js';\nimport { LibvirtClient } from '../libvirt/client.js';\n",
-  }), []);
+  assert.deepEqual(
+    checkTree({
+      'agent/libvirt/client.ts': [
+        "import { Socket } from 'node:net';",
+        "import type { Buffer } from 'node:buffer';",
+        "import { encode } from './xdr.js';",
+        "export { decode } from './codec/decode.js';",
+        "const fs = await import('node:fs');",
+      ].join('\n'),
+      'agent/libvirt/codec/decode.ts': "import { encode } from '../xdr.js';\n",
+      'agent/migration/migrations.ts': [
+        "import type { Hypervisor } from './ports.js';",
+        "import { EventEmitter } from 'node:events';",
+        "import { randomUUID } from 'node:crypto';",
+        "import { parse } from '../../shared/duration.js';",
+        "import { log } from '../log.js';",
+      ].join('\n'),
+      'agent/migration/index.ts': "export { Migrations } from './migrations.js';\nexport type { Hypervisor } from './ports.js';\n",
+      'agent/rpc/migration-service.ts':
+        "import { Migrations, type Hypervisor } from '../migration/index.js';\nimport * as grpc from '@grpc/grpc-js';\n",
+      'agent/main.ts': "import { Migrations } from './migration/index.js';\nimport { readFileSync } from 'node:fs';\n",
+      'agent/hypervisor/libvirt-hypervisor.ts':
+        "import type { Hypervisor } from '../migration/index.js';\nimport { LibvirtClient } from '../libvirt/client.js';\n",
+    }),
+    [],
+  );
 });
 
 // --- agent/libvirt/ -------------------------------------------------------------
@@ -109,7 +123,10 @@ test('agent/libvirt/ importing a package, shared/, another agent folder or a bar
     'agent/libvirt/client.ts:8 yaml libvirt-self-contained',
     'agent/libvirt/client.ts:8 yaml libvirt-self-contained',
   ]);
-  assert.equal(found[0]?.message, "agent/libvirt/client.ts:2: imports 'yaml': agent/libvirt/ may import only node: modules and files inside agent/libvirt/");
+  assert.equal(
+    found[0]?.message,
+    "agent/libvirt/client.ts:2: imports 'yaml': agent/libvirt/ may import only node: modules and files inside agent/libvirt/",
+  );
 });
 
 // --- agent/migration/ -----------------------------------------------------------
@@ -119,7 +136,10 @@ test('the migration core importing node:fs or node:child_process in any spelling
   const found = checkTree({
     'agent/migration/job-journal.ts': forms.map((f, i) => `import * as m${i} from '${f}';`).join('\n'),
   });
-  assert.deepEqual(found.map(brief), forms.map((f, i) => `agent/migration/job-journal.ts:${i + 1} ${f} core-knows-ports-only`));
+  assert.deepEqual(
+    found.map(brief),
+    forms.map((f, i) => `agent/migration/job-journal.ts:${i + 1} ${f} core-knows-ports-only`),
+  );
   assert.match(found[0]?.message ?? '', /^agent\/migration\/job-journal\.ts:1: imports 'fs': agent\/migration\/ may not import node:fs/);
 });
 
@@ -146,7 +166,10 @@ test('the migration core importing any adapter folder (or main.ts) is a violatio
     'agent/migration/migrations.ts': adapters.map((a, i) => `import type { T${i} } from '${a}';`).join('\n'),
   });
   assert.equal(ADAPTER_FOLDERS.length, 13);
-  assert.deepEqual(found.map(brief), adapters.map((a, i) => `agent/migration/migrations.ts:${i + 1} ${a} core-knows-ports-only`));
+  assert.deepEqual(
+    found.map(brief),
+    adapters.map((a, i) => `agent/migration/migrations.ts:${i + 1} ${a} core-knows-ports-only`),
+  );
 });
 
 // --- Adapters and the core's entry ---------------------------------------------------
@@ -176,7 +199,10 @@ test('an adapter importing the core other than through agent/migration/index.ts 
 });
 
 test('files inside the core may import each other freely', () => {
-  assert.deepEqual(checkTree({
-    'agent/migration/outgoing.ts': "import { Backoff } from './backoff.js';\nimport type { Hypervisor } from './ports.js';\n",
-  }), []);
+  assert.deepEqual(
+    checkTree({
+      'agent/migration/outgoing.ts': "import { Backoff } from './backoff.js';\nimport type { Hypervisor } from './ports.js';\n",
+    }),
+    [],
+  );
 });

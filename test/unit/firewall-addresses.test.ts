@@ -96,17 +96,24 @@ describe('firewall addresses: validateEndpoints', () => {
     rejects(() => validateEndpoints('224.0.0.5', '198.19.0.3', LOCAL), 'source', /multicast address; give .*unicast/);
     rejects(() => validateEndpoints('198.19.0.2', '0.0.0.0', LOCAL), 'destination', /unspecified/);
     rejects(() => validateEndpoints('198.19.0.2', '127.0.0.1', [...LOCAL, '127.0.0.1']), 'destination', /loopback/);
-    rejects(() => validateEndpoints('2001:db8:0:1::2', '198.19.0.3', LOCAL), 'destination', /IPv4 but source .* is IPv6; give both addresses in the same family/);
+    rejects(
+      () => validateEndpoints('2001:db8:0:1::2', '198.19.0.3', LOCAL),
+      'destination',
+      /IPv4 but source .* is IPv6; give both addresses in the same family/,
+    );
     rejects(() => validateEndpoints('198.19.0.2', '198.19.0.9', LOCAL), 'destination', /not an address of this host.*198\.19\.0\.3/);
     rejects(() => validateEndpoints('198.19.0.3', '198.19.0.3', LOCAL), 'source', /this host's own address/);
     rejects(() => validateEndpoints(42 as unknown as string, '198.19.0.3', LOCAL), 'source', /missing/);
   });
 
   it('compares the destination with local addresses in canonical form', () => {
-    assert.equal(validateEndpoints('2001:db8:0:1::2', '2001:db8:0:1::3', ['2001:0db8:0000:0001:0000:0000:0000:0003']).destination, '2001:db8:0:1::3');
+    assert.equal(
+      validateEndpoints('2001:db8:0:1::2', '2001:db8:0:1::3', ['2001:0db8:0000:0001:0000:0000:0000:0003']).destination,
+      '2001:db8:0:1::3',
+    );
   });
 
-  it('defaultLocalAddresses lists this host\'s interface addresses without zones', () => {
+  it("defaultLocalAddresses lists this host's interface addresses without zones", () => {
     const addrs = defaultLocalAddresses();
     assert.ok(addrs.includes('127.0.0.1'));
     assert.ok(addrs.every((a) => !a.includes('%')));

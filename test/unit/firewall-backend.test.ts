@@ -27,8 +27,16 @@ function setup(extra: FirewallConfig = {}) {
   return { fake, fw };
 }
 
-const req = (over: Record<string, unknown> = {}) => ({ vmId: 'vm-1', jobId: 'job-1', source: SRC, destination: DST, ttlMs: 60_000, ...over });
-const pinholeLines = (fake: FakeIptables, family: 'ipv4' | 'ipv6' = 'ipv4') => fake.rules(family, CHAIN).filter((l) => l.includes('ferry pinhole='));
+const req = (over: Record<string, unknown> = {}) => ({
+  vmId: 'vm-1',
+  jobId: 'job-1',
+  source: SRC,
+  destination: DST,
+  ttlMs: 60_000,
+  ...over,
+});
+const pinholeLines = (fake: FakeIptables, family: 'ipv4' | 'ipv6' = 'ipv4') =>
+  fake.rules(family, CHAIN).filter((l) => l.includes('ferry pinhole='));
 
 describe('firewall backend (iptables, fake)', () => {
   it('reconcile installs chain and jump for both families, once', async () => {
@@ -61,7 +69,10 @@ describe('firewall backend (iptables, fake)', () => {
     assert.deepEqual(fw.list(), [hole]);
     const rules = fake.rules('ipv4', CHAIN);
     assert.equal(rules.length, 3);
-    assert.match(rules[1]!, /-s 198\.19\.0\.2\/32 -d 198\.19\.0\.3\/32 -p tcp -m multiport --dports 49152,49153 -m conntrack --ctstate NEW -m time --datestop \S+ -m comment --comment "ferry pinhole=ph-1 vm=vm-1 job=job-1" -j ACCEPT/);
+    assert.match(
+      rules[1]!,
+      /-s 198\.19\.0\.2\/32 -d 198\.19\.0\.3\/32 -p tcp -m multiport --dports 49152,49153 -m conntrack --ctstate NEW -m time --datestop \S+ -m comment --comment "ferry pinhole=ph-1 vm=vm-1 job=job-1" -j ACCEPT/,
+    );
     assert.equal(await fw.close(hole.id), true);
     assert.equal(fake.restoreCalls().length, before + 2);
     assert.deepEqual(pinholeLines(fake), []);
@@ -104,7 +115,11 @@ describe('firewall backend (iptables, fake)', () => {
       [{ disksPort: 'yes' }, 'disksPort'],
     ];
     for (const [over, field] of bad) {
-      await assert.rejects(fw.open(req(over) as never), (e: unknown) => isFerryError(e, 'INVALID_ARGUMENT') && e.details.field === field, JSON.stringify(over));
+      await assert.rejects(
+        fw.open(req(over) as never),
+        (e: unknown) => isFerryError(e, 'INVALID_ARGUMENT') && e.details.field === field,
+        JSON.stringify(over),
+      );
     }
     assert.equal(fake.calls.length, writes, 'no save or restore for an invalid request');
     assert.deepEqual(fw.reservedPorts(), []);
@@ -112,7 +127,10 @@ describe('firewall backend (iptables, fake)', () => {
 
   it('a family the backend does not manage is FAILED_PRECONDITION', async () => {
     const { fw } = setup({ families: ['ipv4'] });
-    await assert.rejects(fw.open(req({ source: '2001:db8::2', destination: '2001:db8::3' })), (e: unknown) => isFerryError(e, 'FAILED_PRECONDITION') && /enable ipv6/.test(e.message));
+    await assert.rejects(
+      fw.open(req({ source: '2001:db8::2', destination: '2001:db8::3' })),
+      (e: unknown) => isFerryError(e, 'FAILED_PRECONDITION') && /enable ipv6/.test(e.message),
+    );
   });
 
   it('the whole range taken is RESOURCE_EXHAUSTED; closing one makes room', async () => {
@@ -132,7 +150,10 @@ describe('firewall backend (iptables, fake)', () => {
     await assert.rejects(fw.open(req()), (e: unknown) => isFerryError(e, 'RESOURCE_EXHAUSTED'));
     // Interleave: close all while opening nothing else, in random order.
     const shuffled = [...holes].sort(() => Math.random() - 0.5);
-    assert.deepEqual(await Promise.all(shuffled.map((h) => fw.close(h.id))), shuffled.map(() => true));
+    assert.deepEqual(
+      await Promise.all(shuffled.map((h) => fw.close(h.id))),
+      shuffled.map(() => true),
+    );
     assert.deepEqual(pinholeLines(fake), []);
     assert.equal(fake.rules('ipv4', CHAIN).length, 2);
     assert.deepEqual(fw.reservedPorts(), []);
@@ -140,7 +161,11 @@ describe('firewall backend (iptables, fake)', () => {
 
   it('reconcile at start-up removes stale and expired rules of a previous process, not foreign rules', async () => {
     const { fake, fw: previous } = setup({ newId: () => `ph-old-${Math.random().toString(16).slice(2, 8)}` });
-    await fake.restore('ipv4', '*filter\n:FOREIGN - [0:0]\n-A INPUT -p udp -m udp --dport 53 -j FOREIGN\n-A FOREIGN -j ACCEPT\nCOMMIT\n', 'noflush');
+    await fake.restore(
+      'ipv4',
+      '*filter\n:FOREIGN - [0:0]\n-A INPUT -p udp -m udp --dport 53 -j FOREIGN\n-A FOREIGN -j ACCEPT\nCOMMIT\n',
+      'noflush',
+    );
     await previous.reconcile();
     await previous.open(req());
     await previous.open(req({ ttlMs: 1 }));
@@ -185,7 +210,7 @@ describe('firewall backend (iptables, fake)', () => {
     assert.equal(fake.rules('ipv4', CHAIN).length, 2);
   });
 
-  it("when iptables-restore keeps failing, the error carries its stderr and nothing is recorded", async () => {
+  it('when iptables-restore keeps failing, the error carries its stderr and nothing is recorded', async () => {
     const { fake, fw } = setup();
     await fw.reconcile();
     fake.failNextRestore("iptables-restore: line 2 failed: Couldn't load match `time'");
@@ -206,7 +231,10 @@ describe('firewall backend (iptables, fake)', () => {
   it('a host whose IPv6 firewall cannot be installed is told how to opt out of IPv6', async () => {
     const { fake, fw } = setup();
     fake.failNextRestore("ip6tables-restore: line 2 failed: can't initialize ip6tables table `filter'", (_p, family) => family === 'ipv6');
-    await assert.rejects(fw.reconcile(), (e: unknown) => isFerryError(e, 'INTERNAL') && /can't initialize ip6tables.*set the firewall families to \["ipv4"\]/.test(e.message));
+    await assert.rejects(
+      fw.reconcile(),
+      (e: unknown) => isFerryError(e, 'INTERNAL') && /can't initialize ip6tables.*set the firewall families to \["ipv4"\]/.test(e.message),
+    );
   });
 
   it('a close that fails before expiry keeps the hole and its port; the error says why', async () => {
@@ -258,18 +286,36 @@ describe('firewall backend (iptables, fake)', () => {
     const report = await second.reconcile();
     assert.equal(report.removedStale, 1, 'the hole that was not adopted (an expired one is not) is removed');
     assert.deepEqual(pinholeLines(fake), keptRule, 'the adopted rule is untouched');
-    assert.deepEqual(second.list().map((h) => h.id), [kept.id]);
+    assert.deepEqual(
+      second.list().map((h) => h.id),
+      [kept.id],
+    );
     const fresh = await second.open(req({ jobId: 'job-new' }));
     assert.notDeepEqual(fresh.ports, kept.ports, 'the adopted hole keeps its port reserved');
     assert.equal(await second.close(kept.id), true);
-    assert.deepEqual(pinholeLines(fake).filter((l) => l.includes('job=job-kept')), []);
+    assert.deepEqual(
+      pinholeLines(fake).filter((l) => l.includes('job=job-kept')),
+      [],
+    );
   });
 
   it('rejects a bad chain name or family list at construction', () => {
-    assert.throws(() => setup({ chain: 'INPUT' }), (e: unknown) => isFerryError(e, 'INVALID_ARGUMENT') && e.details.field === 'chain');
-    assert.throws(() => setup({ chain: 'A'.repeat(29) }), (e: unknown) => isFerryError(e, 'INVALID_ARGUMENT'));
-    assert.throws(() => setup({ families: [] }), (e: unknown) => isFerryError(e, 'INVALID_ARGUMENT') && e.details.field === 'families');
-    assert.throws(() => createFirewall({ backend: 'nft' as never }), (e: unknown) => isFerryError(e, 'INVALID_ARGUMENT') && /"iptables" or "none"/.test(e.message));
+    assert.throws(
+      () => setup({ chain: 'INPUT' }),
+      (e: unknown) => isFerryError(e, 'INVALID_ARGUMENT') && e.details.field === 'chain',
+    );
+    assert.throws(
+      () => setup({ chain: 'A'.repeat(29) }),
+      (e: unknown) => isFerryError(e, 'INVALID_ARGUMENT'),
+    );
+    assert.throws(
+      () => setup({ families: [] }),
+      (e: unknown) => isFerryError(e, 'INVALID_ARGUMENT') && e.details.field === 'families',
+    );
+    assert.throws(
+      () => createFirewall({ backend: 'nft' as never }),
+      (e: unknown) => isFerryError(e, 'INVALID_ARGUMENT') && /"iptables" or "none"/.test(e.message),
+    );
   });
 });
 
@@ -277,11 +323,21 @@ describe('firewall backend "none"', () => {
   it('allocates, records, lists and expires holes, and writes nothing', async () => {
     const { fake, fw } = setup({ backend: 'none' });
     assert.equal(fw.backend, 'none');
-    assert.deepEqual(await fw.reconcile(), { backend: 'none', removedStale: 0, removedExpired: 0, restored: 0, jumpInstalled: false, changed: false });
+    assert.deepEqual(await fw.reconcile(), {
+      backend: 'none',
+      removedStale: 0,
+      removedExpired: 0,
+      restored: 0,
+      jumpInstalled: false,
+      changed: false,
+    });
     const a = await fw.open(req({ disksPort: true }));
     const b = await fw.open(req({ source: '2001:db8::2', destination: '2001:db8::3', ttlMs: 100 }));
     assert.deepEqual([a.ports, b.ports], [[49152, 49153], [49154]]);
-    assert.deepEqual(fw.list().map((h) => h.id), [b.id, a.id]);
+    assert.deepEqual(
+      fw.list().map((h) => h.id),
+      [b.id, a.id],
+    );
     await assert.rejects(fw.open(req({ destination: '198.19.0.77' })), (e: unknown) => isFerryError(e, 'INVALID_ARGUMENT'));
     await sleep(b.expiresAt - Date.now() + 100);
     assert.deepEqual(fw.list(), [a]);

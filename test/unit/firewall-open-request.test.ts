@@ -3,20 +3,28 @@ import { describe, it } from 'node:test';
 import { validateOpenRequest, type OpenRequestLimits } from '../../agent/firewall/open-request.js';
 import { isFerryError } from '../../shared/errors.js';
 
-const LIMITS: OpenRequestLimits = { defaultTtlMs: 30_000, maxTtlMs: 600_000, localAddresses: ['198.19.0.3', '2001:db8::3'], families: ['ipv4', 'ipv6'] };
+const LIMITS: OpenRequestLimits = {
+  defaultTtlMs: 30_000,
+  maxTtlMs: 600_000,
+  localAddresses: ['198.19.0.3', '2001:db8::3'],
+  families: ['ipv4', 'ipv6'],
+};
 const OK = { vmId: '6f1c2a9e-0d0b-4c1e-9a51-7b2f3c4d5e6f', jobId: 'job-1', source: '198.19.0.2', destination: '198.19.0.3' };
 
 describe('firewall open request validation', () => {
   it('normalizes a good request and fills the defaults', () => {
     assert.deepEqual(validateOpenRequest(OK, LIMITS), { ...OK, family: 'ipv4', ttlMs: 30_000, portCount: 1 });
-    assert.deepEqual(validateOpenRequest({ ...OK, source: '2001:DB8:0::2', destination: '2001:db8::3', disksPort: true, ttlMs: 3000 }, LIMITS), {
-      ...OK,
-      source: '2001:db8::2',
-      destination: '2001:db8::3',
-      family: 'ipv6',
-      ttlMs: 3000,
-      portCount: 2,
-    });
+    assert.deepEqual(
+      validateOpenRequest({ ...OK, source: '2001:DB8:0::2', destination: '2001:db8::3', disksPort: true, ttlMs: 3000 }, LIMITS),
+      {
+        ...OK,
+        source: '2001:db8::2',
+        destination: '2001:db8::3',
+        family: 'ipv6',
+        ttlMs: 3000,
+        portCount: 2,
+      },
+    );
   });
 
   it('each bad field is INVALID_ARGUMENT naming that field and what to send', () => {
@@ -39,7 +47,10 @@ describe('firewall open request validation', () => {
         JSON.stringify(over),
       );
     }
-    assert.throws(() => validateOpenRequest(null as never, LIMITS), (e: unknown) => isFerryError(e, 'INVALID_ARGUMENT') && e.details.field === 'request');
+    assert.throws(
+      () => validateOpenRequest(null as never, LIMITS),
+      (e: unknown) => isFerryError(e, 'INVALID_ARGUMENT') && e.details.field === 'request',
+    );
   });
 
   it('a family the backend does not manage is FAILED_PRECONDITION', () => {

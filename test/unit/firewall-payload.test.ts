@@ -28,7 +28,14 @@ const V4: Pinhole = {
   ports: [49160],
   expiresAt: EXPIRES,
 };
-const V6_TWO_PORTS: Pinhole = { ...V4, id: 'ph-b', family: 'ipv6', source: '2001:db8::2', destination: '2001:db8::3', ports: [49161, 49162] };
+const V6_TWO_PORTS: Pinhole = {
+  ...V4,
+  id: 'ph-b',
+  family: 'ipv6',
+  source: '2001:db8::2',
+  destination: '2001:db8::3',
+  ports: [49161, 49162],
+};
 
 const V4_RULE =
   '-s 198.19.0.2/32 -d 198.19.0.3/32 -p tcp -m tcp --dport 49160 -m conntrack --ctstate NEW ' +

@@ -69,8 +69,16 @@ describe('firewall port allocator', () => {
   });
 
   it('validates the range', () => {
-    for (const bad of [{ first: 0, last: 10 }, { first: 10, last: 9 }, { first: 1.5, last: 9 }, { first: 1, last: 65536 }]) {
-      assert.throws(() => new PortAllocator(bad, freeProbe), (e: unknown) => isFerryError(e, 'INVALID_ARGUMENT') && /1 <= first <= last <= 65535/.test(e.message));
+    for (const bad of [
+      { first: 0, last: 10 },
+      { first: 10, last: 9 },
+      { first: 1.5, last: 9 },
+      { first: 1, last: 65536 },
+    ]) {
+      assert.throws(
+        () => new PortAllocator(bad, freeProbe),
+        (e: unknown) => isFerryError(e, 'INVALID_ARGUMENT') && /1 <= first <= last <= 65535/.test(e.message),
+      );
     }
   });
 });
@@ -101,6 +109,9 @@ describe('firewall port allocator: bindProbe (loopback)', () => {
 
   it('an address that is not local is FAILED_PRECONDITION, not "in use"', async () => {
     // 198.18.0.0/15 is the lab's range; nothing in this namespace owns 198.19.255.254.
-    await assert.rejects(bindProbe('198.19.255.254', 49152), (e: unknown) => isFerryError(e, 'FAILED_PRECONDITION') && /EADDRNOTAVAIL/.test(e.message));
+    await assert.rejects(
+      bindProbe('198.19.255.254', 49152),
+      (e: unknown) => isFerryError(e, 'FAILED_PRECONDITION') && /EADDRNOTAVAIL/.test(e.message),
+    );
   });
 });

@@ -50,7 +50,9 @@ describe('firewall iptables runner', () => {
     await runner.restore('ipv4', '*filter\nCOMMIT\n', FlushTables.NoFlush);
     await runner.restore('ipv4', '*filter\nCOMMIT\n', FlushTables.NoFlush);
     await runner.restore('ipv4', '*filter\nCOMMIT\n', FlushTables.Flush);
-    const lines = readFileSync(restore.log, 'utf8').split('\n').filter((l) => l.startsWith('ARGS'));
+    const lines = readFileSync(restore.log, 'utf8')
+      .split('\n')
+      .filter((l) => l.startsWith('ARGS'));
     assert.deepEqual(lines, ['ARGS --version', 'ARGS --noflush -w 7', 'ARGS --noflush -w 7', 'ARGS -w 7']);
     assert.match(readFileSync(restore.log, 'utf8'), /STDIN \*filter\nCOMMIT/);
     assert.equal(await runner.save('ipv4', 'filter'), '*filter\nCOMMIT\n');
@@ -69,14 +71,20 @@ describe('firewall iptables runner', () => {
     const runner = new ExecIptablesRunner({ binaries: { ipv4: { save: 'unused', restore: restore.path } } });
     await assert.rejects(runner.restore('ipv4', '*filter\n-D X FAIL\nCOMMIT\n', FlushTables.NoFlush), (e: unknown) => {
       assert.ok(isFerryError(e, 'INTERNAL'));
-      assert.match(e.message, /failing-restore --noflush -w 5 failed \(exit 1\): failing-restore: line 2 failed: Bad rule .* \[payload line 2: -D X FAIL\]/);
+      assert.match(
+        e.message,
+        /failing-restore --noflush -w 5 failed \(exit 1\): failing-restore: line 2 failed: Bad rule .* \[payload line 2: -D X FAIL\]/,
+      );
       return true;
     });
   });
 
   it('a missing binary is FAILED_PRECONDITION and says what to install or configure', async () => {
     const runner = new ExecIptablesRunner({ binaries: { ipv4: { save: join(dir, 'nope-save'), restore: join(dir, 'nope-restore') } } });
-    await assert.rejects(runner.restore('ipv4', '', FlushTables.NoFlush), (e: unknown) => isFerryError(e, 'FAILED_PRECONDITION') && /install the iptables package, or set "firewall: none"/.test(e.message));
+    await assert.rejects(
+      runner.restore('ipv4', '', FlushTables.NoFlush),
+      (e: unknown) => isFerryError(e, 'FAILED_PRECONDITION') && /install the iptables package, or set "firewall: none"/.test(e.message),
+    );
     await assert.rejects(runner.save('ipv4', 'filter'), (e: unknown) => isFerryError(e, 'FAILED_PRECONDITION'));
   });
 
@@ -86,7 +94,10 @@ describe('firewall iptables runner', () => {
     chmodSync(path, 0o755);
     const runner = new ExecIptablesRunner({ binaries: { ipv4: { save: path, restore: path } }, timeoutMs: 200 });
     const t0 = Date.now();
-    await assert.rejects(runner.save('ipv4', 'filter'), (e: unknown) => isFerryError(e, 'INTERNAL') && /signal SIGKILL.*killed after 200 ms/s.test(e.message));
+    await assert.rejects(
+      runner.save('ipv4', 'filter'),
+      (e: unknown) => isFerryError(e, 'INTERNAL') && /signal SIGKILL.*killed after 200 ms/s.test(e.message),
+    );
     assert.ok(Date.now() - t0 < 3000);
   });
 });

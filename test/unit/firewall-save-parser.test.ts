@@ -49,7 +49,14 @@ const NOW = Date.UTC(2026, 0, 1);
 describe('firewall save parser: tokenize', () => {
   it('groups double quotes and unescapes backslashes inside them', () => {
     assert.deepEqual(tokenize('-A INPUT -m comment --comment "a \\"b\\" c\\\\" -j ACCEPT'), [
-      '-A', 'INPUT', '-m', 'comment', '--comment', 'a "b" c\\', '-j', 'ACCEPT',
+      '-A',
+      'INPUT',
+      '-m',
+      'comment',
+      '--comment',
+      'a "b" c\\',
+      '-j',
+      'ACCEPT',
     ]);
     assert.deepEqual(tokenize('  -A   X  '), ['-A', 'X']);
     assert.deepEqual(tokenize('--comment ""'), ['--comment', '']);
@@ -62,7 +69,10 @@ describe('firewall save parser: parseSave', () => {
 
   it('finds the chain, its rules in order, and only the filter INPUT jumps to it', () => {
     assert.equal(saved.chainExists, true);
-    assert.deepEqual(saved.rules.map((r) => r.kind), ['established', 'pinhole', 'pinhole', 'unknown', 'reject']);
+    assert.deepEqual(
+      saved.rules.map((r) => r.kind),
+      ['established', 'pinhole', 'pinhole', 'unknown', 'reject'],
+    );
     assert.deepEqual(saved.jumps, [['-p', 'tcp', '-m', 'tcp', '--dport', '49152:49215', '-j', 'FERRY-MIGRATION']]);
   });
 
@@ -75,7 +85,11 @@ describe('firewall save parser: parseSave', () => {
   });
 
   it('a dump without our chain, or with no filter table, is empty', () => {
-    assert.deepEqual(parseSave('*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -j ACCEPT\nCOMMIT\n', LAYOUT), { chainExists: false, rules: [], jumps: [] });
+    assert.deepEqual(parseSave('*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -j ACCEPT\nCOMMIT\n', LAYOUT), {
+      chainExists: false,
+      rules: [],
+      jumps: [],
+    });
     assert.deepEqual(parseSave('', LAYOUT), { chainExists: false, rules: [], jumps: [] });
   });
 

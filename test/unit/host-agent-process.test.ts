@@ -40,7 +40,7 @@ test('a blocked event loop shows in the window it happened in, and not in the ne
   }
 });
 
-test('resident memory and uptime are this process\'s', () => {
+test("resident memory and uptime are this process's", () => {
   const probe = watchAgentProcess();
   const facts = probe.facts();
   probe.stop();
@@ -51,8 +51,16 @@ test('resident memory and uptime are this process\'s', () => {
 test('GetStats carries the agent figures as they are', () => {
   const agent = { rssBytes: 61_234_567, eventLoopDelayP99Ms: 1.25, eventLoopDelayMaxMs: 7.5, uptimeS: 3600.5 };
   const proto = statsToProto({
-    time: 1_700_000_000_123, cpuPercent: 1, memoryTotalBytes: 2, memoryUsedBytes: 1, memoryAvailableBytes: 1, nics: [],
-    outgoingMigrations: 0, incomingMigrations: 0, queuedMigrations: 0, agent,
+    time: 1_700_000_000_123,
+    cpuPercent: 1,
+    memoryTotalBytes: 2,
+    memoryUsedBytes: 1,
+    memoryAvailableBytes: 1,
+    nics: [],
+    outgoingMigrations: 0,
+    incomingMigrations: 0,
+    queuedMigrations: 0,
+    agent,
   });
   assert.deepEqual(proto.agent, agent);
 });

@@ -14,7 +14,10 @@ function nic(name: string, addresses: string[], extra: Partial<NicInfo> = {}): N
   return { name, addresses, mac: '52:54:00:00:00:01', speedMbps: 10000, mtu: 1500, state: 'up', isDefault: false, ...extra };
 }
 
-const LAB_NICS = [nic('eth0', ['198.18.0.2/24', 'fe80::1/64'], { isDefault: true }), nic('eth1', ['198.19.0.2/24', 'fe80::2/64'], { mtu: 9000 })];
+const LAB_NICS = [
+  nic('eth0', ['198.18.0.2/24', 'fe80::1/64'], { isDefault: true }),
+  nic('eth1', ['198.19.0.2/24', 'fe80::2/64'], { mtu: 9000 }),
+];
 
 function system(nics: NicInfo[] = LAB_NICS, kvm = true): SystemProbe {
   return {
@@ -40,7 +43,13 @@ function config(tree: Record<string, unknown> = {}): AgentConfig {
 }
 
 function deps(over: Partial<CapabilitiesDeps> = {}): CapabilitiesDeps {
-  return { config: config({ migration: { network: '198.19.0.0/24' } }), system: system(), hypervisor: libvirt, ferryVersion: '0.1.0', ...over };
+  return {
+    config: config({ migration: { network: '198.19.0.0/24' } }),
+    system: system(),
+    hypervisor: libvirt,
+    ferryVersion: '0.1.0',
+    ...over,
+  };
 }
 
 test('everything known: facts, the migration NIC by CIDR, the management NIC, no warnings', async () => {
@@ -53,7 +62,13 @@ test('everything known: facts, the migration NIC by CIDR, the management NIC, no
   assert.deepEqual(caps.cpu.flags, ['vmx', 'avx2']);
   assert.equal(caps.memoryBytes, 512 * 2 ** 30);
   assert.deepEqual(caps.migrationNetwork, { cidr: '198.19.0.0/24', interface: 'eth1', address: '198.19.0.2', up: true });
-  assert.deepEqual(caps.nics.map((n) => [n.name, n.migration, n.management]), [['eth0', false, true], ['eth1', true, false]]);
+  assert.deepEqual(
+    caps.nics.map((n) => [n.name, n.migration, n.management]),
+    [
+      ['eth0', false, true],
+      ['eth1', true, false],
+    ],
+  );
   assert.equal(caps.nics[1]!.mtu, 9000);
   assert.equal(caps.kvmAvailable, true);
   assert.equal(caps.firewallBackend, 'iptables');
@@ -102,8 +117,12 @@ test('warnings: insecure, no migration network, missing NIC, down NIC, several N
   const several = await collectCapabilities(deps({ system: system(two) }));
   assert.deepEqual(several.warnings, ['several NICs have addresses in 198.19.0.0/24: eth1, eth2; using eth1']);
 
-  const shared = await collectCapabilities(deps({ config: config({ listen: { address: '198.18.0.2' }, migration: { network: '198.18.0.0/24' } }) }));
-  assert.deepEqual(shared.warnings, ['the migration network and the management address share eth0: migrations compete with management traffic']);
+  const shared = await collectCapabilities(
+    deps({ config: config({ listen: { address: '198.18.0.2' }, migration: { network: '198.18.0.0/24' } }) }),
+  );
+  assert.deepEqual(shared.warnings, [
+    'the migration network and the management address share eth0: migrations compete with management traffic',
+  ]);
 
   const noKvm = await collectCapabilities(deps({ system: system(LAB_NICS, false) }));
   assert.deepEqual(noKvm.warnings, ['/dev/kvm is missing or not usable by ferryd: guests cannot use KVM acceleration']);
@@ -111,13 +130,21 @@ test('warnings: insecure, no migration network, missing NIC, down NIC, several N
 
 test('a specific listen address picks the NIC that has it as management NIC', async () => {
   const caps = await collectCapabilities(deps({ config: config({ listen: { address: '198.19.0.2' }, migration: { network: 'eth1' } }) }));
-  assert.deepEqual(caps.nics.map((n) => [n.name, n.management]), [['eth0', false], ['eth1', true]]);
+  assert.deepEqual(
+    caps.nics.map((n) => [n.name, n.management]),
+    [
+      ['eth0', false],
+      ['eth1', true],
+    ],
+  );
 });
 
 test('libvirt down: its facts are empty with a warning each, the host name falls back to the OS', async () => {
   const down = new Error('cannot connect to /run/libvirt/libvirt-sock: ECONNREFUSED');
   const fail = () => Promise.reject(down);
-  const caps = await collectCapabilities(deps({ hypervisor: { hostname: fail, hostUuid: fail, libvirtVersion: fail, qemuVersion: fail, listVms: fail } }));
+  const caps = await collectCapabilities(
+    deps({ hypervisor: { hostname: fail, hostUuid: fail, libvirtVersion: fail, qemuVersion: fail, listVms: fail } }),
+  );
   const os = await import('node:os');
   assert.equal(caps.hostname, os.hostname());
   assert.equal(caps.libvirtVersion, '');

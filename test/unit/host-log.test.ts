@@ -40,7 +40,15 @@ test('human lines: time, level, message, key=value', async () => {
 test('job transitions: one "job" line each, warn when FAILED', async () => {
   const { log, lines, flush } = capture({ level: 'info', human: false });
   logJobTransition(log, { jobId: 'j1', vmId: 'v1', direction: 'outgoing', from: null, to: 'QUEUED' });
-  logJobTransition(log, { jobId: 'j1', vmId: 'v1', direction: 'outgoing', from: 'QUEUED', to: 'PREPARING', peer: '198.18.0.2:54321', elapsedMs: 12.4 });
+  logJobTransition(log, {
+    jobId: 'j1',
+    vmId: 'v1',
+    direction: 'outgoing',
+    from: 'QUEUED',
+    to: 'PREPARING',
+    peer: '198.18.0.2:54321',
+    elapsedMs: 12.4,
+  });
   logJobTransition(log, {
     jobId: 'j1',
     vmId: 'v1',
@@ -52,12 +60,18 @@ test('job transitions: one "job" line each, warn when FAILED', async () => {
   });
   await flush();
   const parsed = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
-  assert.deepEqual(parsed.map((l) => [l.message, l.level, l.from, l.to]), [
-    ['job', 'info', null, 'QUEUED'],
-    ['job', 'info', 'QUEUED', 'PREPARING'],
-    ['job', 'warn', 'MIGRATING', 'FAILED'],
-  ]);
+  assert.deepEqual(
+    parsed.map((l) => [l.message, l.level, l.from, l.to]),
+    [
+      ['job', 'info', null, 'QUEUED'],
+      ['job', 'info', 'QUEUED', 'PREPARING'],
+      ['job', 'warn', 'MIGRATING', 'FAILED'],
+    ],
+  );
   assert.equal(parsed[1]!.peer, '198.18.0.2:54321');
   assert.equal(parsed[1]!.elapsedMs, 12);
-  assert.deepEqual([parsed[2]!.errorStep, parsed[2]!.errorCode, parsed[2]!.error, parsed[2]!.migrateUri], ['perform', 'UNAVAILABLE', 'connection reset', 'tcp://198.19.0.2:49152']);
+  assert.deepEqual(
+    [parsed[2]!.errorStep, parsed[2]!.errorCode, parsed[2]!.error, parsed[2]!.migrateUri],
+    ['perform', 'UNAVAILABLE', 'connection reset', 'tcp://198.19.0.2:49152'],
+  );
 });

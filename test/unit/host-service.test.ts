@@ -27,7 +27,10 @@ const vm = (name: string, id: string, state = 'running'): VmSummary => ({
   persistent: true,
 });
 
-let vms: VmSummary[] | Error = [vm('web', 'b0000000-0000-4000-8000-000000000002'), vm('db', 'a0000000-0000-4000-8000-000000000001', 'paused')];
+let vms: VmSummary[] | Error = [
+  vm('web', 'b0000000-0000-4000-8000-000000000002'),
+  vm('db', 'a0000000-0000-4000-8000-000000000001', 'paused'),
+];
 const hypervisor: HypervisorInfo = {
   hostname: async () => 'hv1',
   hostUuid: async () => 'da97b705-22e3-4e51-9cce-948cca97b11a',
@@ -41,7 +44,9 @@ const hypervisor: HypervisorInfo = {
 const system: SystemProbe = {
   cpu: async () => ({ model: 'Test CPU', vendor: 'GenuineIntel', cores: 4, threads: 8, flags: ['vmx'] }),
   memory: async () => ({ totalBytes: 2 ** 36, usedBytes: 2 ** 34, availableBytes: 2 ** 35 }),
-  nics: async () => [{ name: 'eth1', addresses: ['198.19.0.1/24'], mac: 'aa:bb:cc:dd:ee:ff', speedMbps: 25000, mtu: 9000, state: 'up', isDefault: false }],
+  nics: async () => [
+    { name: 'eth1', addresses: ['198.19.0.1/24'], mac: 'aa:bb:cc:dd:ee:ff', speedMbps: 25000, mtu: 9000, state: 'up', isDefault: false },
+  ],
   nicCounters: async () => [{ name: 'eth1', rxBytes: 2 ** 40, txBytes: 5 }],
   cpuPercent: async () => 7,
   kvmAvailable: async () => true,
@@ -89,7 +94,16 @@ test('GetCapabilities answers the facts in the contract types', async () => {
   assert.equal(caps.memoryBytes, 2 ** 36);
   assert.deepEqual(caps.cpu, { model: 'Test CPU', vendor: 'GenuineIntel', cores: 4, threads: 8, flags: ['vmx'] });
   assert.deepEqual(caps.nics, [
-    { name: 'eth1', addresses: ['198.19.0.1/24'], mac: 'aa:bb:cc:dd:ee:ff', speedMbps: 25000, mtu: 9000, state: 'up', migration: true, management: false },
+    {
+      name: 'eth1',
+      addresses: ['198.19.0.1/24'],
+      mac: 'aa:bb:cc:dd:ee:ff',
+      speedMbps: 25000,
+      mtu: 9000,
+      state: 'up',
+      migration: true,
+      management: false,
+    },
   ]);
   assert.deepEqual(caps.migrationNetwork, { cidr: '198.19.0.0/24', interface: 'eth1', address: '198.19.0.1', up: true });
   assert.deepEqual(caps.limits, { maxOutgoing: 2, maxIncoming: 2, portRangeFirst: 49152, portRangeLast: 49215 });

@@ -84,7 +84,13 @@ test('a counter that went backwards (NIC re-created) gives 0, a new NIC has no r
     { name: 'vnet0', rxBytes: 5000, txBytes: 5000 },
   ]);
   const stats = await s.collector.stats();
-  assert.deepEqual(stats.nics.map((n) => [n.name, n.rxBytesPerS, n.txBytesPerS]), [['eth0', 0, 0], ['vnet0', 0, 0]]);
+  assert.deepEqual(
+    stats.nics.map((n) => [n.name, n.rxBytesPerS, n.txBytesPerS]),
+    [
+      ['eth0', 0, 0],
+      ['vnet0', 0, 0],
+    ],
+  );
 });
 
 test('migration counts come from the migration port', async () => {

@@ -20,7 +20,10 @@ test('records survive a new instance, and the last of concurrent writes wins', a
     await Promise.all(writes);
     await journal.write('job-2', false, { phase: 'migrating' });
     const reopened = new FileJournal<{ phase: string }>(dir).load();
-    assert.deepEqual(reopened.map((r) => [r.jobId, r.data.phase, r.finished]).sort(), [['job-1', 'completed', true], ['job-2', 'migrating', false]]);
+    assert.deepEqual(reopened.map((r) => [r.jobId, r.data.phase, r.finished]).sort(), [
+      ['job-1', 'completed', true],
+      ['job-2', 'migrating', false],
+    ]);
     assert.deepEqual(readdirSync(path.join(dir, 'jobs')).sort(), ['job-1.json', 'job-2.json'], 'no temporary files left');
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -43,7 +46,10 @@ test('writes that wait behind one in progress are merged: one fsync for the newe
     const later = ['preparing', 'migrating', 'completed'].map((phase, i) => journal.write('job-1', i === 2, { phase }));
     await Promise.all([first, ...later]);
     assert.deepEqual(landed, ['queued', 'completed'], 'the two snapshots in between were never written');
-    assert.deepEqual(new FileJournal<{ phase: string }>(dir).load().map((r) => [r.data.phase, r.finished]), [['completed', true]]);
+    assert.deepEqual(
+      new FileJournal<{ phase: string }>(dir).load().map((r) => [r.data.phase, r.finished]),
+      [['completed', true]],
+    );
     await journal.write('job-1', true, { phase: 'completed again' });
     assert.deepEqual(landed, ['queued', 'completed', 'completed again'], 'a write with nothing in progress is not held back');
   } finally {
@@ -65,11 +71,23 @@ test('a torn file is reported and skipped; old finished jobs are pruned, unfinis
     assert.equal(journal.load((file) => corrupt.push(path.basename(file))).length, 3);
     assert.deepEqual(corrupt, ['torn.json']);
     assert.equal(journal.prune(5_000), 1);
-    assert.deepEqual(journal.load().map((r) => r.jobId).sort(), ['new-done', 'old-running']);
+    assert.deepEqual(
+      journal
+        .load()
+        .map((r) => r.jobId)
+        .sort(),
+      ['new-done', 'old-running'],
+    );
     now += 1;
     await journal.write('newest-done', true, 4);
     assert.equal(journal.prune(5_000, 1), 1, 'beyond max_retained the oldest finished record goes');
-    assert.deepEqual(journal.load().map((r) => r.jobId).sort(), ['newest-done', 'old-running']);
+    assert.deepEqual(
+      journal
+        .load()
+        .map((r) => r.jobId)
+        .sort(),
+      ['newest-done', 'old-running'],
+    );
     assert.throws(() => journal.write('../escape', true, 0), /unusable job id/);
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -4,12 +4,23 @@
 import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, it } from 'node:test';
 import {
-  CallTimeoutError, ClosedError, ConnectionError, InterruptedError, isNoDomain, LibvirtClient, ProtocolError,
-  unixDialer, XdrEncodeError,
+  CallTimeoutError,
+  ClosedError,
+  ConnectionError,
+  InterruptedError,
+  isNoDomain,
+  LibvirtClient,
+  ProtocolError,
+  unixDialer,
+  XdrEncodeError,
 } from '../../agent/libvirt/index.js';
 import {
-  decodeRemoteConnectOpenArgs, decodeRemoteConnectSupportsFeatureArgs, decodeRemoteDomainLookupByNameArgs,
-  encodeRemoteAuthListRet, encodeRemoteAuthPolkitRet, encodeRemoteDomainLookupByNameRet,
+  decodeRemoteConnectOpenArgs,
+  decodeRemoteConnectSupportsFeatureArgs,
+  decodeRemoteDomainLookupByNameArgs,
+  encodeRemoteAuthListRet,
+  encodeRemoteAuthPolkitRet,
+  encodeRemoteDomainLookupByNameRet,
 } from '../../agent/libvirt/generated/remote_protocol.gen.js';
 import { MockLibvirtd } from '../support/mock-libvirtd.js';
 import { hex } from '../support/libvirt-fixtures.js';
@@ -35,8 +46,12 @@ describe('libvirt client over a mock daemon', () => {
     clients.push(c);
     return c;
   };
-  before(async () => { mock = await MockLibvirtd.start(); });
-  after(async () => { await mock.close(); });
+  before(async () => {
+    mock = await MockLibvirtd.start();
+  });
+  after(async () => {
+    await mock.close();
+  });
   afterEach(async () => {
     for (const c of clients) await c.close().catch(() => {});
     clients = [];
@@ -55,7 +70,10 @@ describe('libvirt client over a mock daemon', () => {
       return undefined;
     });
     const c = await connect({ uri: 'qemu:///system', keepalive: { intervalMs: 1000, count: 3 } });
-    assert.deepEqual(seen, [['feature', 10], ['open', { name: 'qemu:///system', flags: 0 }]]);
+    assert.deepEqual(seen, [
+      ['feature', 10],
+      ['open', { name: 'qemu:///system', flags: 0 }],
+    ]);
     assert.equal(mock.count('AUTH_LIST'), 1);
     assert.equal(await c.connectGetLibVersion(), 9_000_000);
   });
@@ -69,7 +87,10 @@ describe('libvirt client over a mock daemon', () => {
 
   it('fails clearly when only SASL is offered', async () => {
     mock.on('AUTH_LIST', () => ({ body: (w) => encodeRemoteAuthListRet(w, { types: [1] }) }));
-    await assert.rejects(connect(), (e: unknown) => e instanceof ConnectionError && /SASL is not supported/.test(e.message) && e.message.includes(mock.path));
+    await assert.rejects(
+      connect(),
+      (e: unknown) => e instanceof ConnectionError && /SASL is not supported/.test(e.message) && e.message.includes(mock.path),
+    );
   });
 
   it('matches out-of-order replies to 8 calls in flight by serial', async () => {
@@ -80,7 +101,10 @@ describe('libvirt client over a mock daemon', () => {
     await sleep(5);
     assert.equal(c.pendingCalls, 8);
     const doms = await Promise.all(calls);
-    assert.deepEqual(doms.map((d) => d.name), names);
+    assert.deepEqual(
+      doms.map((d) => d.name),
+      names,
+    );
     assert.equal(doms[0]!.uuid, UUID);
   });
 
@@ -97,7 +121,10 @@ describe('libvirt client over a mock daemon', () => {
     const c = await connect({ callTimeoutMs: 100 });
     const dom = await c.domainLookupByName('a');
     const t0 = Date.now();
-    await assert.rejects(c.domainGetXMLDesc(dom), (e: unknown) => e instanceof CallTimeoutError && e.procedure === 'DOMAIN_GET_XML_DESC' && e.timeoutMs === 100);
+    await assert.rejects(
+      c.domainGetXMLDesc(dom),
+      (e: unknown) => e instanceof CallTimeoutError && e.procedure === 'DOMAIN_GET_XML_DESC' && e.timeoutMs === 100,
+    );
     assert.ok(Date.now() - t0 < 1000);
     assert.equal(c.pendingCalls, 0);
     assert.equal((await c.domainLookupByName('b')).name, 'b');
@@ -117,7 +144,12 @@ describe('libvirt client over a mock daemon', () => {
     const c = await connect();
     const dom = await c.domainLookupByName('a');
     const settled: number[] = [];
-    const calls = Array.from({ length: 5 }, () => c.domainGetXMLDesc(dom).catch((e: unknown) => { settled.push(Date.now()); throw e; }));
+    const calls = Array.from({ length: 5 }, () =>
+      c.domainGetXMLDesc(dom).catch((e: unknown) => {
+        settled.push(Date.now());
+        throw e;
+      }),
+    );
     await sleep(20);
     const t0 = Date.now();
     mock.dropAll();
@@ -181,7 +213,9 @@ describe('libvirt client over a mock daemon', () => {
 
   it('names the socket when the daemon is not running', async () => {
     const path = `${mock.path}.absent`;
-    await assert.rejects(LibvirtClient.connect({ dialer: unixDialer(path) }), (e: unknown) =>
-      e instanceof ConnectionError && e.address === `unix:${path}` && e.message.includes(path) && /ENOENT/.test(e.message));
+    await assert.rejects(
+      LibvirtClient.connect({ dialer: unixDialer(path) }),
+      (e: unknown) => e instanceof ConnectionError && e.address === `unix:${path}` && e.message.includes(path) && /ENOENT/.test(e.message),
+    );
   });
 });

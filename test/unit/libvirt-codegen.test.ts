@@ -42,20 +42,34 @@ enum remote_procedure { REMOTE_PROC_A = 1, REMOTE_PROC_B = 2 };
 describe('XDR parser', () => {
   it('parses every construct remote_protocol.x uses', () => {
     const defs = parseXdr(snippet);
-    assert.deepEqual(defs.map((d) => `${d.kind}:${d.name}`), [
-      'const:MAXN', 'const:PROG', 'typedef:my_uuid', 'typedef:my_str', 'typedef:my_opt', 'enum:color',
-      'struct:thing', 'union:val', 'enum:remote_procedure',
-    ]);
+    assert.deepEqual(
+      defs.map((d) => `${d.kind}:${d.name}`),
+      [
+        'const:MAXN',
+        'const:PROG',
+        'typedef:my_uuid',
+        'typedef:my_str',
+        'typedef:my_opt',
+        'enum:color',
+        'struct:thing',
+        'union:val',
+        'enum:remote_procedure',
+      ],
+    );
     const thing = defs.find((d) => d.name === 'thing');
     assert.ok(thing && thing.kind === 'struct');
-    assert.deepEqual(thing.fields.map((f) => f.kind), [
-      'scalar', 'scalar', 'scalar', 'scalar', 'scalar', 'scalar', 'varArray', 'scalar', 'varOpaque', 'scalar',
-    ]);
+    assert.deepEqual(
+      thing.fields.map((f) => f.kind),
+      ['scalar', 'scalar', 'scalar', 'scalar', 'scalar', 'scalar', 'varArray', 'scalar', 'varOpaque', 'scalar'],
+    );
     assert.deepEqual(thing.fields[2], { kind: 'scalar', name: 'size', type: { kind: 'prim', name: 'uhyper' } });
     assert.deepEqual(thing.fields[4], { kind: 'scalar', name: 'small', type: { kind: 'prim', name: 'uint' } });
     const val = defs.find((d) => d.name === 'val');
     assert.ok(val && val.kind === 'union');
-    assert.deepEqual(val.cases.map((c) => c.values), [[1], [2, 3]]);
+    assert.deepEqual(
+      val.cases.map((c) => c.values),
+      [[1], [2, 3]],
+    );
     assert.deepEqual(val.default, { kind: 'void' });
   });
 
@@ -65,7 +79,10 @@ describe('XDR parser', () => {
 
   it('emits codecs that follow the declared layout', () => {
     const em = new Emitter(parseXdr(snippet), new Map([['EXT_LEN', 16]]));
-    const code = em.closure(['thing', 'val']).map((d) => em.definition(d)).join('\n');
+    const code = em
+      .closure(['thing', 'val'])
+      .map((d) => em.definition(d))
+      .join('\n');
     assert.match(code, /w\.fixedOpaque\(v, 16, 'my_uuid'\)/);
     assert.match(code, /w\.varArray\(v\.list, 4, /);
     assert.match(code, /w\.optional\(v\.maybe, encodeMyOpt|encodeMyOpt\(w, v\.maybe\)/);
@@ -74,7 +91,10 @@ describe('XDR parser', () => {
   });
 
   it('refuses a procedure the .x does not define', () => {
-    assert.throws(() => generate(snippet, { version: 't', sourceName: 't', external: new Map([['EXT_LEN', 16]]), procs: ['NOPE'] }), /unknown procedure REMOTE_PROC_NOPE/);
+    assert.throws(
+      () => generate(snippet, { version: 't', sourceName: 't', external: new Map([['EXT_LEN', 16]]), procs: ['NOPE'] }),
+      /unknown procedure REMOTE_PROC_NOPE/,
+    );
   });
 });
 
@@ -107,19 +127,31 @@ describe('API XML constants', () => {
   it('reads enums, integer and string macros, and skips function-like macros', () => {
     const { enums, macros, libVersion } = parseApiXml(xml);
     assert.equal(libVersion, '9.0.0');
-    assert.deepEqual(enums.map((e) => [e.name, e.value, e.type]), [
-      ['VIR_MIGRATE_LIVE', 1, 'virDomainMigrateFlags'], ['VIR_MIGRATE_PARALLEL', 131072, 'virDomainMigrateFlags'],
-    ]);
+    assert.deepEqual(
+      enums.map((e) => [e.name, e.value, e.type]),
+      [
+        ['VIR_MIGRATE_LIVE', 1, 'virDomainMigrateFlags'],
+        ['VIR_MIGRATE_PARALLEL', 131072, 'virDomainMigrateFlags'],
+      ],
+    );
     assert.equal(enums[0]!.info, "Do not pause the domain's CPUs\n during migration");
-    assert.deepEqual(macros.map((m) => [m.name, m.int ?? m.str]), [
-      ['LIBVIR_VERSION_NUMBER', 9000000], ['VIR_SECURITY_DOI_BUFLEN', 257], ['VIR_MIGRATE_PARAM_BANDWIDTH', 'bandwidth'],
-    ]);
+    assert.deepEqual(
+      macros.map((m) => [m.name, m.int ?? m.str]),
+      [
+        ['LIBVIR_VERSION_NUMBER', 9000000],
+        ['VIR_SECURITY_DOI_BUFLEN', 257],
+        ['VIR_MIGRATE_PARAM_BANDWIDTH', 'bandwidth'],
+      ],
+    );
   });
 
   it('emits flat constants, grouped enums and the typed-param schema', () => {
     const out = emit(xml, 'test.xml');
     assert.match(out, /export const VIR_MIGRATE_PARALLEL = 131072;/);
-    assert.match(out, /export const virDomainMigrateFlags = Object\.freeze\(\{\n {2}VIR_MIGRATE_LIVE: 1,\n {2}VIR_MIGRATE_PARALLEL: 131072,/);
+    assert.match(
+      out,
+      /export const virDomainMigrateFlags = Object\.freeze\(\{\n {2}VIR_MIGRATE_LIVE: 1,\n {2}VIR_MIGRATE_PARALLEL: 131072,/,
+    );
     assert.match(out, /"bandwidth": 'ULLONG'/);
     assert.match(out, /DO NOT EDIT/);
   });

@@ -4,8 +4,15 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
-  CallTimeoutError, ConnectionError, errorCodeName, InterruptedError, isDisconnected, isNoDomain,
-  isOperationInvalid, LibvirtError, ProtocolError,
+  CallTimeoutError,
+  ConnectionError,
+  errorCodeName,
+  InterruptedError,
+  isDisconnected,
+  isNoDomain,
+  isOperationInvalid,
+  LibvirtError,
+  ProtocolError,
 } from '../../agent/libvirt/errors.js';
 import { decodeRemoteError } from '../../agent/libvirt/generated/remote_protocol.gen.js';
 import { XdrReader } from '../../agent/libvirt/wire/xdr-reader.js';
@@ -33,8 +40,17 @@ describe('remote_error decoding', () => {
     const e = decodeRemoteError(r);
     assert.equal(r.remaining, 0);
     assert.deepEqual(e, {
-      code: 42, domain: 10, message: 'Domain not found', level: 2, dom: null,
-      str1: 'abc', str2: null, str3: null, int1: 7, int2: -2, net: null,
+      code: 42,
+      domain: 10,
+      message: 'Domain not found',
+      level: 2,
+      dom: null,
+      str1: 'abc',
+      str2: null,
+      str3: null,
+      int1: 7,
+      int2: -2,
+      net: null,
     });
   });
 

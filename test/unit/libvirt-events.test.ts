@@ -4,29 +4,46 @@
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import {
-  constants, InterruptedError, LibvirtClient, ReconnectingClient, type ClientStatus, type DomainEvent,
+  constants,
+  InterruptedError,
+  LibvirtClient,
+  ReconnectingClient,
+  type ClientStatus,
+  type DomainEvent,
 } from '../../agent/libvirt/index.js';
 import {
-  decodeRemoteConnectDomainEventCallbackDeregisterAnyArgs, decodeRemoteConnectDomainEventCallbackRegisterAnyArgs,
-  encodeRemoteConnectDomainEventCallbackRegisterAnyRet, encodeRemoteDomainEventCallbackJobCompletedMsg,
-  encodeRemoteDomainEventCallbackLifecycleMsg, encodeRemoteDomainEventCallbackMigrationIterationMsg, RemoteProcedure,
+  decodeRemoteConnectDomainEventCallbackDeregisterAnyArgs,
+  decodeRemoteConnectDomainEventCallbackRegisterAnyArgs,
+  encodeRemoteConnectDomainEventCallbackRegisterAnyRet,
+  encodeRemoteDomainEventCallbackJobCompletedMsg,
+  encodeRemoteDomainEventCallbackLifecycleMsg,
+  encodeRemoteDomainEventCallbackMigrationIterationMsg,
+  RemoteProcedure,
 } from '../../agent/libvirt/generated/remote_protocol.gen.js';
 import { KEEPALIVE_PROC_PONG, KEEPALIVE_PROGRAM } from '../../agent/libvirt/wire/packet.js';
 import { MockLibvirtd } from '../support/mock-libvirtd.js';
 import { sleep, until } from '../support/wait.js';
 
-const { VIR_DOMAIN_EVENT_ID_LIFECYCLE: LIFECYCLE, VIR_DOMAIN_EVENT_ID_MIGRATION_ITERATION: ITERATION, VIR_DOMAIN_EVENT_ID_JOB_COMPLETED: JOB_COMPLETED } = constants;
+const {
+  VIR_DOMAIN_EVENT_ID_LIFECYCLE: LIFECYCLE,
+  VIR_DOMAIN_EVENT_ID_MIGRATION_ITERATION: ITERATION,
+  VIR_DOMAIN_EVENT_ID_JOB_COMPLETED: JOB_COMPLETED,
+} = constants;
 const wireDom = { name: 'vm1', uuid: Buffer.alloc(16, 0xab), id: 4 };
 
-const lifecycle = (callbackID: number, event: number, detail = 0) => (w: Parameters<typeof encodeRemoteDomainEventCallbackLifecycleMsg>[0]) =>
-  encodeRemoteDomainEventCallbackLifecycleMsg(w, { callbackID, msg: { dom: wireDom, event, detail } });
+const lifecycle =
+  (callbackID: number, event: number, detail = 0) =>
+  (w: Parameters<typeof encodeRemoteDomainEventCallbackLifecycleMsg>[0]) =>
+    encodeRemoteDomainEventCallbackLifecycleMsg(w, { callbackID, msg: { dom: wireDom, event, detail } });
 const iteration = (callbackID: number, n: number) => (w: Parameters<typeof encodeRemoteDomainEventCallbackMigrationIterationMsg>[0]) =>
   encodeRemoteDomainEventCallbackMigrationIterationMsg(w, { callbackID, dom: wireDom, iteration: n });
 
 describe('events and connection health', () => {
   let mock: MockLibvirtd;
   const toClose: Array<{ close(): Promise<void> }> = [];
-  beforeEach(async () => { mock = await MockLibvirtd.start(); });
+  beforeEach(async () => {
+    mock = await MockLibvirtd.start();
+  });
   afterEach(async () => {
     for (const c of toClose.splice(0)) await c.close().catch(() => {});
     await mock.close();
@@ -49,24 +66,45 @@ describe('events and connection health', () => {
     const c = await connect();
     const got: Array<[string, DomainEvent]> = [];
     await c.events.subscribe(LIFECYCLE, (e) => got.push(['life-all', e]));
-    await c.events.subscribe(LIFECYCLE, (e) => got.push(['life-vm1', e]), { name: 'vm1', uuid: 'abababab-abab-abab-abab-abababababab', id: 4 });
+    await c.events.subscribe(LIFECYCLE, (e) => got.push(['life-vm1', e]), {
+      name: 'vm1',
+      uuid: 'abababab-abab-abab-abab-abababababab',
+      id: 4,
+    });
     await c.events.subscribe(ITERATION, (e) => got.push(['iter', e]));
     await c.events.subscribe(JOB_COMPLETED, (e) => got.push(['done', e]));
-    assert.deepEqual(registered, [[0, null], [0, 'vm1'], [20, null], [21, null]]);
+    assert.deepEqual(registered, [
+      [0, null],
+      [0, 'vm1'],
+      [20, null],
+      [21, null],
+    ]);
 
     mock.sendEvent(RemoteProcedure.DOMAIN_EVENT_CALLBACK_LIFECYCLE, lifecycle(101, constants.VIR_DOMAIN_EVENT_STARTED, 0));
     mock.sendEvent(RemoteProcedure.DOMAIN_EVENT_CALLBACK_MIGRATION_ITERATION, iteration(102, 3));
-    mock.sendEvent(RemoteProcedure.DOMAIN_EVENT_CALLBACK_JOB_COMPLETED, (w) => encodeRemoteDomainEventCallbackJobCompletedMsg(w, {
-      callbackID: 103, dom: wireDom,
-      params: [{ field: 'time_elapsed', value: { type: 4, ul: 1234n } }, { field: 'downtime', value: { type: 4, ul: 7n } }],
-    }));
+    mock.sendEvent(RemoteProcedure.DOMAIN_EVENT_CALLBACK_JOB_COMPLETED, (w) =>
+      encodeRemoteDomainEventCallbackJobCompletedMsg(w, {
+        callbackID: 103,
+        dom: wireDom,
+        params: [
+          { field: 'time_elapsed', value: { type: 4, ul: 1234n } },
+          { field: 'downtime', value: { type: 4, ul: 7n } },
+        ],
+      }),
+    );
     mock.sendEvent(RemoteProcedure.DOMAIN_EVENT_CALLBACK_LIFECYCLE, lifecycle(100, constants.VIR_DOMAIN_EVENT_STOPPED, 1));
     mock.sendEvent(RemoteProcedure.DOMAIN_EVENT_CALLBACK_LIFECYCLE, lifecycle(999, 0)); // nobody's: dropped
     await until('the four subscribed events', () => got.length >= 4);
     await sleep(20);
-    assert.deepEqual(got.map(([who, e]) => [who, e.kind, e.callbackId]), [
-      ['life-vm1', 'lifecycle', 101], ['iter', 'migration-iteration', 102], ['done', 'job-completed', 103], ['life-all', 'lifecycle', 100],
-    ]);
+    assert.deepEqual(
+      got.map(([who, e]) => [who, e.kind, e.callbackId]),
+      [
+        ['life-vm1', 'lifecycle', 101],
+        ['iter', 'migration-iteration', 102],
+        ['done', 'job-completed', 103],
+        ['life-all', 'lifecycle', 100],
+      ],
+    );
     const [, started] = got[0]!;
     assert.ok(started.kind === 'lifecycle');
     assert.equal(started.eventName, 'VIR_DOMAIN_EVENT_STARTED');
@@ -82,7 +120,10 @@ describe('events and connection health', () => {
     const errors: unknown[] = [];
     const c = await connect({ onHandlerError: (e) => errors.push(e) });
     const seen: number[] = [];
-    await c.events.subscribe(ITERATION, (e) => { seen.push(e.iteration); if (e.iteration === 1) throw new Error('handler bug'); });
+    await c.events.subscribe(ITERATION, (e) => {
+      seen.push(e.iteration);
+      if (e.iteration === 1) throw new Error('handler bug');
+    });
     mock.sendEvent(RemoteProcedure.DOMAIN_EVENT_CALLBACK_MIGRATION_ITERATION, iteration(1, 1));
     mock.sendEvent(RemoteProcedure.DOMAIN_EVENT_CALLBACK_MIGRATION_ITERATION, iteration(1, 2));
     await until('both iterations handled', () => seen.length === 2);
@@ -95,7 +136,8 @@ describe('events and connection health', () => {
   it('delivers an event that arrives before the registration reply is processed', async () => {
     mock.on('CONNECT_DOMAIN_EVENT_CALLBACK_REGISTER_ANY', (call) => {
       // Reply, then immediately an event, written together so they arrive in one chunk.
-      const body = (w: Parameters<typeof encodeRemoteConnectDomainEventCallbackRegisterAnyRet>[0]) => encodeRemoteConnectDomainEventCallbackRegisterAnyRet(w, { callbackID: 7 });
+      const body = (w: Parameters<typeof encodeRemoteConnectDomainEventCallbackRegisterAnyRet>[0]) =>
+        encodeRemoteConnectDomainEventCallbackRegisterAnyRet(w, { callbackID: 7 });
       setImmediate(() => mock.sendEvent(RemoteProcedure.DOMAIN_EVENT_CALLBACK_MIGRATION_ITERATION, iteration(7, 1)));
       call.socket.cork();
       setImmediate(() => call.socket.uncork());
@@ -164,18 +206,26 @@ describe('events and connection health', () => {
     assert.deepEqual(deregistered, [10]);
     // And a new subscriber registers afresh.
     await c.events.subscribe(ITERATION, () => {});
-    assert.deepEqual(registered, [[ITERATION, null], [ITERATION, null]]);
+    assert.deepEqual(registered, [
+      [ITERATION, null],
+      [ITERATION, null],
+    ]);
   });
 
   it('rejects event ids it cannot decode', async () => {
     const c = await connect();
-    await assert.rejects(c.events.subscribe(5 as never, () => {}), /not supported/);
+    await assert.rejects(
+      c.events.subscribe(5 as never, () => {}),
+      /not supported/,
+    );
   });
 
-  it('answers the daemon\'s keepalive PING with a PONG', async () => {
+  it("answers the daemon's keepalive PING with a PONG", async () => {
     await connect();
     mock.ping();
-    await until('a keepalive PONG', () => mock.received.some((h) => h.program === KEEPALIVE_PROGRAM && h.procedure === KEEPALIVE_PROC_PONG));
+    await until('a keepalive PONG', () =>
+      mock.received.some((h) => h.program === KEEPALIVE_PROGRAM && h.procedure === KEEPALIVE_PROC_PONG),
+    );
   });
 
   it('notices a hung daemon through keepalive and rejects pending calls', async () => {
@@ -183,7 +233,10 @@ describe('events and connection health', () => {
     mock.on('CONNECT_GET_HOSTNAME', () => ({ hang: true }));
     const c = await connect({ keepalive: { intervalMs: 60, count: 2 } });
     const t0 = Date.now();
-    await assert.rejects(c.connectGetHostname(), (e: unknown) => e instanceof InterruptedError && /keepalive/.test(String((e.cause as Error).message)));
+    await assert.rejects(
+      c.connectGetHostname(),
+      (e: unknown) => e instanceof InterruptedError && /keepalive/.test(String((e.cause as Error).message)),
+    );
     assert.ok(Date.now() - t0 < 2000);
     assert.ok(mock.received.filter((h) => h.program === KEEPALIVE_PROGRAM).length >= 2, 'pings were sent');
   });
@@ -198,16 +251,24 @@ describe('events and connection health', () => {
 
 describe('reconnecting client', () => {
   let mock: MockLibvirtd;
-  beforeEach(async () => { mock = await MockLibvirtd.start(); });
-  afterEach(async () => { await mock.close(); });
+  beforeEach(async () => {
+    mock = await MockLibvirtd.start();
+  });
+  afterEach(async () => {
+    await mock.close();
+  });
 
   it('reconnects with backoff, re-subscribes, and never replays an interrupted call', async () => {
     const statuses: ClientStatus[] = [];
     const attempts: number[] = [];
     mock.on('DOMAIN_MIGRATE_START_POST_COPY', () => ({ hang: true }));
     const rc = new ReconnectingClient({
-      dialer: mock.dialer(), keepalive: false,
-      retryStrategy: (n) => { attempts.push(n); return 20; },
+      dialer: mock.dialer(),
+      keepalive: false,
+      retryStrategy: (n) => {
+        attempts.push(n);
+        return 20;
+      },
       onStatus: (s) => statuses.push(s),
     });
     try {
@@ -241,8 +302,11 @@ describe('reconnecting client', () => {
     });
     const statuses: ClientStatus[] = [];
     const rc = new ReconnectingClient({
-      dialer: mock.dialer(), keepalive: false, retryStrategy: () => 10,
-      onStatus: (s) => statuses.push(s), onSubscriptionError: (e) => subErrors.push(e),
+      dialer: mock.dialer(),
+      keepalive: false,
+      retryStrategy: () => 10,
+      onStatus: (s) => statuses.push(s),
+      onSubscriptionError: (e) => subErrors.push(e),
     });
     try {
       await rc.client();
@@ -265,10 +329,18 @@ describe('reconnecting client', () => {
       return { body: (w) => encodeRemoteConnectDomainEventCallbackRegisterAnyRet(w, { callbackID: registrations }) };
     });
     const statuses: ClientStatus[] = [];
-    const rc = new ReconnectingClient({ dialer: mock.dialer(), keepalive: false, retryStrategy: () => 10, onStatus: (s) => statuses.push(s) });
+    const rc = new ReconnectingClient({
+      dialer: mock.dialer(),
+      keepalive: false,
+      retryStrategy: () => 10,
+      onStatus: (s) => statuses.push(s),
+    });
     try {
       await rc.client();
-      await assert.rejects(rc.subscribe(JOB_COMPLETED, () => {}), /already tracked/);
+      await assert.rejects(
+        rc.subscribe(JOB_COMPLETED, () => {}),
+        /already tracked/,
+      );
       mock.dropAll();
       await until('ready, reconnecting, ready', () => statuses.length === 3);
       assert.equal(registrations, 1, 'nothing re-registered after the reconnect');
@@ -284,8 +356,13 @@ describe('reconnecting client', () => {
     const statuses: ClientStatus[] = [];
     const { unixDialer } = await import('../../agent/libvirt/index.js');
     const rc = new ReconnectingClient({
-      dialer: unixDialer(path), keepalive: false, readyTimeoutMs: 5_000,
-      retryStrategy: (n) => { attempts.push(n); return n < 3 ? 10 : null; },
+      dialer: unixDialer(path),
+      keepalive: false,
+      readyTimeoutMs: 5_000,
+      retryStrategy: (n) => {
+        attempts.push(n);
+        return n < 3 ? 10 : null;
+      },
       onStatus: (s) => statuses.push(s),
     });
     await assert.rejects(rc.client(), (e: unknown) => String((e as Error).message).includes(path));

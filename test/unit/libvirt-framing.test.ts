@@ -41,12 +41,21 @@ function collect(chunks: Buffer[]): Packet[] {
 
 describe('packet encoding', () => {
   it('matches the annotated call fixture (length filled in on flush)', () => {
-    const b = encodePacket({ program: 0x20008086, version: 1, procedure: 157, type: MessageType.CALL, serial: 5, status: MessageStatus.OK });
+    const b = encodePacket({
+      program: 0x20008086,
+      version: 1,
+      procedure: 157,
+      type: MessageType.CALL,
+      serial: 5,
+      status: MessageStatus.OK,
+    });
     assert.equal(b.toString('hex'), callFixture.toString('hex'));
   });
 
   it('counts the payload in the length word', () => {
-    const b = encodePacket({ program: 0x20008086, version: 1, procedure: 157, type: MessageType.REPLY, serial: 5, status: 0 }, (w) => w.uhyper(9_000_000n));
+    const b = encodePacket({ program: 0x20008086, version: 1, procedure: 157, type: MessageType.REPLY, serial: 5, status: 0 }, (w) =>
+      w.uhyper(9_000_000n),
+    );
     assert.equal(b.toString('hex'), replyFixture.toString('hex'));
   });
 
@@ -62,9 +71,15 @@ describe('frame decoder', () => {
   const expected = collect([stream]);
 
   it('finds all four packets in one chunk', () => {
-    assert.deepEqual(expected.map((p) => [p.header.program, p.header.procedure, p.header.type]), [
-      [0x20008086, 157, 0], [0x20008086, 157, 1], [0x20008086, 359, 2], [0x6b656570, 1, 2],
-    ]);
+    assert.deepEqual(
+      expected.map((p) => [p.header.program, p.header.procedure, p.header.type]),
+      [
+        [0x20008086, 157, 0],
+        [0x20008086, 157, 1],
+        [0x20008086, 359, 2],
+        [0x6b656570, 1, 2],
+      ],
+    );
     assert.equal(expected[2]!.payload.toString('hex'), '0000002a');
   });
 
@@ -88,7 +103,9 @@ describe('frame decoder', () => {
   });
 
   it('reassembles a large packet from small chunks and keeps earlier packets intact', () => {
-    const big = encodePacket({ program: 0x20008086, version: 1, procedure: 14, type: 1, serial: 9, status: 0 }, (w) => w.string('x'.repeat(300_000)));
+    const big = encodePacket({ program: 0x20008086, version: 1, procedure: 14, type: 1, serial: 9, status: 0 }, (w) =>
+      w.string('x'.repeat(300_000)),
+    );
     const all = Buffer.concat([replyFixture, big, replyFixture]);
     const chunks: Buffer[] = [];
     for (let i = 0; i < all.length; i += 65536) chunks.push(all.subarray(i, i + 65536));

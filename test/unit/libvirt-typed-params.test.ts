@@ -7,7 +7,13 @@ import { XdrEncodeError } from '../../agent/libvirt/errors.js';
 import { typedParamSchema } from '../../agent/libvirt/generated/constants.gen.js';
 import { decodeRemoteTypedParam, encodeRemoteTypedParam } from '../../agent/libvirt/generated/remote_protocol.gen.js';
 import {
-  buildTypedParams, fromWire, numberField, toWire, typedParam, typedParamsToRecord, type TypedParam,
+  buildTypedParams,
+  fromWire,
+  numberField,
+  toWire,
+  typedParam,
+  typedParamsToRecord,
+  type TypedParam,
 } from '../../agent/libvirt/typed-params.js';
 import { XdrReader } from '../../agent/libvirt/wire/xdr-reader.js';
 import { XdrWriter } from '../../agent/libvirt/wire/xdr-writer.js';
@@ -33,17 +39,23 @@ describe('typed parameters', () => {
   }
 
   it('uses the VIR_TYPED_PARAM_* numbers on the wire', () => {
-    assert.deepEqual(all.map((p) => toWire(p).value.type), [1, 2, 3, 4, 5, 6, 7]);
+    assert.deepEqual(
+      all.map((p) => toWire(p).value.type),
+      [1, 2, 3, 4, 5, 6, 7],
+    );
     assert.deepEqual(toWire({ field: 'b', type: 'BOOLEAN', value: false }).value, { type: 6, b: 0 });
   });
 
-  it('infers types from libvirt\'s documented schema', () => {
-    const list = buildTypedParams({
-      migrate_uri: 'tcp://198.19.0.2:49152',
-      listen_address: '198.19.0.2', // undocumented type: inferred from the JS string
-      bandwidth: 100, // ULLONG per schema: number becomes bigint
-      'parallel.connections': 4, // INT per schema
-    }, typedParamSchema.migrate);
+  it("infers types from libvirt's documented schema", () => {
+    const list = buildTypedParams(
+      {
+        migrate_uri: 'tcp://198.19.0.2:49152',
+        listen_address: '198.19.0.2', // undocumented type: inferred from the JS string
+        bandwidth: 100, // ULLONG per schema: number becomes bigint
+        'parallel.connections': 4, // INT per schema
+      },
+      typedParamSchema.migrate,
+    );
     assert.deepEqual(list, [
       { field: 'migrate_uri', type: 'STRING', value: 'tcp://198.19.0.2:49152' },
       { field: 'listen_address', type: 'STRING', value: '198.19.0.2' },
@@ -62,7 +74,10 @@ describe('typed parameters', () => {
   });
 
   it('refuses to guess the type of a bare number for an unknown field', () => {
-    assert.throws(() => buildTypedParams({ mystery: 5 }), (e: unknown) => e instanceof XdrEncodeError && /mystery.*type unknown/.test(e.message));
+    assert.throws(
+      () => buildTypedParams({ mystery: 5 }),
+      (e: unknown) => e instanceof XdrEncodeError && /mystery.*type unknown/.test(e.message),
+    );
   });
 
   it('names the field in range and type errors', () => {

@@ -5,8 +5,12 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { XdrDecodeError, XdrEncodeError } from '../../agent/libvirt/errors.js';
 import {
-  decodeRemoteDomainMigratePerform3ParamsArgs, decodeRemoteNonnullDomain, decodeRemoteTypedParam,
-  encodeRemoteDomainMigratePerform3ParamsArgs, encodeRemoteNonnullDomain, encodeRemoteTypedParam,
+  decodeRemoteDomainMigratePerform3ParamsArgs,
+  decodeRemoteNonnullDomain,
+  decodeRemoteTypedParam,
+  encodeRemoteDomainMigratePerform3ParamsArgs,
+  encodeRemoteNonnullDomain,
+  encodeRemoteTypedParam,
   type RemoteTypedParam,
 } from '../../agent/libvirt/generated/remote_protocol.gen.js';
 import { XdrReader } from '../../agent/libvirt/wire/xdr-reader.js';
@@ -38,12 +42,42 @@ describe('XDR primitives', () => {
     ['string "" (no data)', (w) => w.string(''), (r) => r.string(), '', '00000000'],
     ['string "abcd" (no pad)', (w) => w.string('abcd'), (r) => r.string(), 'abcd', '00000004 61626364'],
     ['string UTF-8 "é" (2 bytes)', (w) => w.string('é'), (r) => r.string(), 'é', '00000002 c3a90000'],
-    ['fixed opaque[5]', (w) => w.fixedOpaque(Buffer.from('0102030405', 'hex'), 5), (r) => r.fixedOpaque(5), Buffer.from('0102030405', 'hex'), '01020304 05000000'],
-    ['var opaque<> 2 bytes', (w) => w.varOpaque(Buffer.from('aabb', 'hex')), (r) => r.varOpaque(), Buffer.from('aabb', 'hex'), '00000002 aabb0000'],
+    [
+      'fixed opaque[5]',
+      (w) => w.fixedOpaque(Buffer.from('0102030405', 'hex'), 5),
+      (r) => r.fixedOpaque(5),
+      Buffer.from('0102030405', 'hex'),
+      '01020304 05000000',
+    ],
+    [
+      'var opaque<> 2 bytes',
+      (w) => w.varOpaque(Buffer.from('aabb', 'hex')),
+      (r) => r.varOpaque(),
+      Buffer.from('aabb', 'hex'),
+      '00000002 aabb0000',
+    ],
     ['optional absent', (w) => w.optional<string>(null, (w2, v) => w2.string(v)), (r) => r.optional((r2) => r2.string()), null, '00000000'],
-    ['optional present', (w) => w.optional('x', (w2, v) => w2.string(v)), (r) => r.optional((r2) => r2.string()), 'x', '00000001 00000001 78000000'],
-    ['fixed array int[2]', (w) => w.fixedArray([1, 2], 2, (w2, v) => w2.int(v)), (r) => r.fixedArray(2, (r2) => r2.int()), [1, 2], '00000001 00000002'],
-    ['var array int<>', (w) => w.varArray([7, -7], 10, (w2, v) => w2.int(v)), (r) => r.varArray(10, (r2) => r2.int()), [7, -7], '00000002 00000007 fffffff9'],
+    [
+      'optional present',
+      (w) => w.optional('x', (w2, v) => w2.string(v)),
+      (r) => r.optional((r2) => r2.string()),
+      'x',
+      '00000001 00000001 78000000',
+    ],
+    [
+      'fixed array int[2]',
+      (w) => w.fixedArray([1, 2], 2, (w2, v) => w2.int(v)),
+      (r) => r.fixedArray(2, (r2) => r2.int()),
+      [1, 2],
+      '00000001 00000002',
+    ],
+    [
+      'var array int<>',
+      (w) => w.varArray([7, -7], 10, (w2, v) => w2.int(v)),
+      (r) => r.varArray(10, (r2) => r2.int()),
+      [7, -7],
+      '00000002 00000007 fffffff9',
+    ],
   ];
   for (const [name, enc, dec, value, expected] of cases) {
     it(`${name}: encodes to known bytes and decodes back`, () => {

@@ -9,17 +9,26 @@ import { repeatInterval, ScheduleCursor } from '../../agent/migration/policy/sch
 import type { ConvergenceStep, MigrationPolicy } from '../../agent/migration/types.js';
 
 const GIB = 1024 ** 3;
-const it = (after: number, action: ConvergenceStep['action'], downtimeMs?: number): ConvergenceStep =>
-  ({ trigger: { kind: 'iteration', after }, action, ...(downtimeMs ? { downtimeMs } : {}) });
-const secs = (after: number, action: ConvergenceStep['action'], downtimeMs?: number): ConvergenceStep =>
-  ({ trigger: { kind: 'seconds', after }, action, ...(downtimeMs ? { downtimeMs } : {}) });
+const it = (after: number, action: ConvergenceStep['action'], downtimeMs?: number): ConvergenceStep => ({
+  trigger: { kind: 'iteration', after },
+  action,
+  ...(downtimeMs ? { downtimeMs } : {}),
+});
+const secs = (after: number, action: ConvergenceStep['action'], downtimeMs?: number): ConvergenceStep => ({
+  trigger: { kind: 'seconds', after },
+  action,
+  ...(downtimeMs ? { downtimeMs } : {}),
+});
 
 /** Feeds iterations 1..n (one sample each) and returns what fired, as "iteration:action[:repeat]". */
 function run(cursor: ScheduleCursor, samples: Array<{ iteration: number; elapsedMs?: number }>): string[] {
   const fired: string[] = [];
   for (const s of samples) {
     const due = cursor.due({ iteration: s.iteration, elapsedMs: s.elapsedMs ?? 0 });
-    if (due) fired.push(`${s.iteration}:${due.step.action}${due.step.downtimeMs ? ` ${due.step.downtimeMs}` : ''}${due.repeat ? ' (repeat)' : ''}`);
+    if (due)
+      fired.push(
+        `${s.iteration}:${due.step.action}${due.step.downtimeMs ? ` ${due.step.downtimeMs}` : ''}${due.repeat ? ' (repeat)' : ''}`,
+      );
   }
   return fired;
 }
@@ -33,7 +42,11 @@ test('"after iteration N" fires once N passes are complete (libvirt counts the p
 test('an overdue list is worked through one step per sample', () => {
   const cursor = new ScheduleCursor([it(1, 'set-downtime', 150), it(2, 'set-downtime', 200), it(3, 'set-downtime', 300)]);
   // The first sample already sees iteration 7.
-  assert.deepEqual(run(cursor, [{ iteration: 7 }, { iteration: 7 }, { iteration: 7 }, { iteration: 7 }]), ['7:set-downtime 150', '7:set-downtime 200', '7:set-downtime 300']);
+  assert.deepEqual(run(cursor, [{ iteration: 7 }, { iteration: 7 }, { iteration: 7 }, { iteration: 7 }]), [
+    '7:set-downtime 150',
+    '7:set-downtime 200',
+    '7:set-downtime 300',
+  ]);
 });
 
 test('the schedule never runs out: the last step repeats at its interval, one repeat per late sample', () => {
@@ -76,8 +89,14 @@ test('completion timeout: per GiB of memory plus copied disks, at least one GiB,
 function tracker(policy: Partial<MigrationPolicy>, completionMs = 0) {
   return new ConvergenceTracker({ ...BUILTIN_DEFAULTS, completionTimeoutSPerGib: 60, stallTimeoutS: 0, ...policy }, completionMs);
 }
-const sample = (elapsedS: number, remaining: number, extra: Partial<Sample> = {}): Sample =>
-  ({ elapsedMs: elapsedS * 1000, iteration: 1, remaining, total: 1000, postcopy: false, ...extra });
+const sample = (elapsedS: number, remaining: number, extra: Partial<Sample> = {}): Sample => ({
+  elapsedMs: elapsedS * 1000,
+  iteration: 1,
+  remaining,
+  total: 1000,
+  postcopy: false,
+  ...extra,
+});
 
 test('the completion timeout fires once, with the arithmetic in its message, and never in post-copy', () => {
   const t = tracker({ completionTimeoutSPerGib: 60 }, 60_000);
@@ -130,7 +149,12 @@ test('stall on a saw-tooth: passes that start with as much dirty memory as befor
 test('no stall while the dirty set shrinks pass after pass, even with long passes', () => {
   const t = tracker({ stallTimeoutS: 10 });
   let at = 0;
-  for (const [iteration, start] of [[1, 4000], [2, 3000], [3, 2000], [4, 1000]] as const) {
+  for (const [iteration, start] of [
+    [1, 4000],
+    [2, 3000],
+    [3, 2000],
+    [4, 1000],
+  ] as const) {
     for (let k = 0; k < 20; k++) assert.equal(t.observe(sample(at++, start - k * (start / 20), { iteration, total: 4000 })), undefined);
   }
 });
@@ -146,10 +170,22 @@ test('steps come from the schedule when no timeout is due, with their reasons', 
 
 test('backoff: doubles from 1 s to a 15 s cap, with ±20 % jitter', () => {
   const mid = () => 0.5;
-  assert.deepEqual([1, 2, 3, 4, 5, 6, 50].map((n) => backoffDelayMs(n, DEFAULT_BACKOFF, mid)), [1000, 2000, 4000, 8000, 15000, 15000, 15000]);
-  assert.equal(backoffDelayMs(1, DEFAULT_BACKOFF, () => 0), 800);
-  assert.equal(backoffDelayMs(1, DEFAULT_BACKOFF, () => 0.999999), 1200);
-  assert.equal(backoffDelayMs(10, DEFAULT_BACKOFF, () => 0.999999), 15000); // never above the cap
+  assert.deepEqual(
+    [1, 2, 3, 4, 5, 6, 50].map((n) => backoffDelayMs(n, DEFAULT_BACKOFF, mid)),
+    [1000, 2000, 4000, 8000, 15000, 15000, 15000],
+  );
+  assert.equal(
+    backoffDelayMs(1, DEFAULT_BACKOFF, () => 0),
+    800,
+  );
+  assert.equal(
+    backoffDelayMs(1, DEFAULT_BACKOFF, () => 0.999999),
+    1200,
+  );
+  assert.equal(
+    backoffDelayMs(10, DEFAULT_BACKOFF, () => 0.999999),
+    15000,
+  ); // never above the cap
   for (let i = 0; i < 200; i++) {
     const d = backoffDelayMs(3);
     assert.ok(d >= 3200 && d <= 4800, String(d));

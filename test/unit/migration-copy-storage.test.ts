@@ -42,15 +42,29 @@ test('the disks to copy: writable file and block disks, with their backing image
 });
 
 const PLAN: LiveMigrationPlan = {
-  dconnuri: 'qemu+tls://lab2/system', migrateUri: 'tcp://198.19.0.2:49152', listenAddress: '198.19.0.2', bandwidthMibps: 0,
-  parallelConnections: 1, compression: 'none', autoConverge: false, postCopy: false, encrypted: false, copyStorage: 'none', migrateDisks: [], initialDowntimeMs: 300,
+  dconnuri: 'qemu+tls://lab2/system',
+  migrateUri: 'tcp://198.19.0.2:49152',
+  listenAddress: '198.19.0.2',
+  bandwidthMibps: 0,
+  parallelConnections: 1,
+  compression: 'none',
+  autoConverge: false,
+  postCopy: false,
+  encrypted: false,
+  copyStorage: 'none',
+  migrateDisks: [],
+  initialDowntimeMs: 300,
 };
 
 test('libvirt flags and params: multifd never gets COMPRESSED without a method; copy_storage passes disks_port and migrate_disks', () => {
   const parallel = { ...PLAN, parallelConnections: 4 };
   assert.equal(migrateFlags(parallel) & c.VIR_MIGRATE_PARALLEL, c.VIR_MIGRATE_PARALLEL);
   assert.equal(migrateFlags(parallel) & c.VIR_MIGRATE_COMPRESSED, 0);
-  assert.deepEqual(migrateParams(parallel), { migrate_uri: 'tcp://198.19.0.2:49152', listen_address: '198.19.0.2', 'parallel.connections': 4 });
+  assert.deepEqual(migrateParams(parallel), {
+    migrate_uri: 'tcp://198.19.0.2:49152',
+    listen_address: '198.19.0.2',
+    'parallel.connections': 4,
+  });
   const zstd = { ...parallel, compression: 'zstd' as const };
   assert.equal(migrateFlags(zstd) & c.VIR_MIGRATE_COMPRESSED, c.VIR_MIGRATE_COMPRESSED);
   assert.equal(migrateParams(zstd).compression, 'zstd');
@@ -60,11 +74,20 @@ test('libvirt flags and params: multifd never gets COMPRESSED without a method; 
   const disks = { ...PLAN, copyStorage: 'all' as const, disksPort: 49153, migrateDisks: ['vda', 'vdb'] };
   assert.equal(migrateFlags(disks) & c.VIR_MIGRATE_NON_SHARED_DISK, c.VIR_MIGRATE_NON_SHARED_DISK);
   assert.equal(migrateFlags({ ...disks, copyStorage: 'incremental' }) & c.VIR_MIGRATE_NON_SHARED_INC, c.VIR_MIGRATE_NON_SHARED_INC);
-  assert.deepEqual(migrateParams(disks), { migrate_uri: 'tcp://198.19.0.2:49152', listen_address: '198.19.0.2', disks_port: 49153, migrate_disks: ['vda', 'vdb'] });
+  assert.deepEqual(migrateParams(disks), {
+    migrate_uri: 'tcp://198.19.0.2:49152',
+    listen_address: '198.19.0.2',
+    disks_port: 49153,
+    migrate_disks: ['vda', 'vdb'],
+  });
 });
 
 test('host features from the versions libvirt reports', () => {
-  assert.deepEqual(featuresOf(9_000_000, 7_002_022), { multifdCompression: false, postCopyWithParallel: false, versions: 'libvirt 9.0.0, QEMU 7.2.22' });
+  assert.deepEqual(featuresOf(9_000_000, 7_002_022), {
+    multifdCompression: false,
+    postCopyWithParallel: false,
+    versions: 'libvirt 9.0.0, QEMU 7.2.22',
+  });
   assert.equal(featuresOf(9_004_000, 7_002_022).multifdCompression, true);
   assert.equal(featuresOf(10_000_000, 10_001_000).postCopyWithParallel, true);
 });
@@ -72,12 +95,30 @@ test('host features from the versions libvirt reports', () => {
 function destination(images?: FakeDiskImages) {
   const pinholes = new FakePinholes();
   const network = new FakeNetwork([{ address: '198.19.0.2', prefixLength: 24, interface: 'eth1', family: 'ipv4' }]);
-  const incoming = new IncomingMigrations({ network, pinholes, dconnuri: '', pinholeTtlMs: 10_000, reservationTtlMs: 60_000, clock: systemClock, maxIncoming: () => 2, ...(images ? { images } : {}) });
+  const incoming = new IncomingMigrations({
+    network,
+    pinholes,
+    dconnuri: '',
+    pinholeTtlMs: 10_000,
+    reservationTtlMs: 60_000,
+    clock: systemClock,
+    maxIncoming: () => 2,
+    ...(images ? { images } : {}),
+  });
   return { incoming, pinholes };
 }
 const DISK = { target: 'vda', path: '/var/lib/libvirt/images/a.qcow2', format: 'qcow2', capacityBytes: 1 << 30 };
 const args = (extra: Partial<PrepareIncomingArgs> = {}): PrepareIncomingArgs => ({
-  vmId: 'v1', jobId: 'j1', sourceHost: 'lab1', sourceMigrationAddress: '198.19.0.1', dstqemu: '198.19.0.2', migrationNetwork: '', copyStorage: true, memoryBytes: 0, disks: [DISK], ...extra,
+  vmId: 'v1',
+  jobId: 'j1',
+  sourceHost: 'lab1',
+  sourceMigrationAddress: '198.19.0.1',
+  dstqemu: '198.19.0.2',
+  migrationNetwork: '',
+  copyStorage: true,
+  memoryBytes: 0,
+  disks: [DISK],
+  ...extra,
 });
 
 test('the destination creates the images with the pinhole, removes them when the source reports failure, keeps them on success', async () => {
@@ -101,11 +142,16 @@ test('no pinhole when the images cannot be created; no images left when the pinh
   await assert.rejects(incoming.prepare(args()), (e) => isFerryError(e, 'ALREADY_EXISTS'));
   assert.deepEqual(pinholes.open_, []);
   images.error = undefined;
-  pinholes.open = async () => { throw new FerryError('RESOURCE_EXHAUSTED', 'no free port'); };
+  pinholes.open = async () => {
+    throw new FerryError('RESOURCE_EXHAUSTED', 'no free port');
+  };
   await assert.rejects(incoming.prepare(args()), (e) => isFerryError(e, 'RESOURCE_EXHAUSTED'));
   assert.deepEqual(images.removed, [DISK.path]);
   assert.equal(incoming.count, 0);
-  await assert.rejects(destination().incoming.prepare(args()), (e) => isFerryError(e, 'FAILED_PRECONDITION') && /copy_storage none/.test(e.message));
+  await assert.rejects(
+    destination().incoming.prepare(args()),
+    (e) => isFerryError(e, 'FAILED_PRECONDITION') && /copy_storage none/.test(e.message),
+  );
 });
 
 test('qemu-img images: only inside the allowed directories, never over a file, all or nothing', async () => {
@@ -121,17 +167,44 @@ test('qemu-img images: only inside the allowed directories, never over a file, a
         await writeFile(a.at(-2)!, 'image');
       },
     });
-    const spec = (name: string, extra = {}) => ({ target: 'vda', path: path.join(dir, 'images', name), format: 'qcow2', capacityBytes: 1 << 30, ...extra });
-    await assert.rejects(images.create([spec('../escape.qcow2')]), (e) => isFerryError(e, 'PERMISSION_DENIED') && /outside this host's storage.image_directories/.test(e.message));
+    const spec = (name: string, extra = {}) => ({
+      target: 'vda',
+      path: path.join(dir, 'images', name),
+      format: 'qcow2',
+      capacityBytes: 1 << 30,
+      ...extra,
+    });
+    await assert.rejects(
+      images.create([spec('../escape.qcow2')]),
+      (e) => isFerryError(e, 'PERMISSION_DENIED') && /outside this host's storage.image_directories/.test(e.message),
+    );
     await assert.rejects(images.create([{ ...spec('a.qcow2'), format: 'vmdk' }]), (e) => isFerryError(e, 'INVALID_ARGUMENT'));
     assert.deepEqual(await images.create([spec('a.qcow2')]), [path.join(dir, 'images', 'a.qcow2')]); // the directory is created too
     assert.deepEqual(runs[0], ['create', '-q', '-f', 'qcow2', path.join(dir, 'images', 'a.qcow2'), String(1 << 30)]);
-    await assert.rejects(images.create([spec('a.qcow2')]), (e) => isFerryError(e, 'ALREADY_EXISTS') && /would overwrite it/.test(e.message));
+    await assert.rejects(
+      images.create([spec('a.qcow2')]),
+      (e) => isFerryError(e, 'ALREADY_EXISTS') && /would overwrite it/.test(e.message),
+    );
     failOn = path.join(dir, 'images', 'c.qcow2');
-    await assert.rejects(images.create([spec('b.qcow2'), spec('c.qcow2')]), (e) => isFerryError(e, 'FAILED_PRECONDITION') && /No space left/.test(e.message));
+    await assert.rejects(
+      images.create([spec('b.qcow2'), spec('c.qcow2')]),
+      (e) => isFerryError(e, 'FAILED_PRECONDITION') && /No space left/.test(e.message),
+    );
     assert.equal(existsSync(path.join(dir, 'images', 'b.qcow2')), false, 'the image created before the failure is removed');
-    await assert.rejects(images.create([spec('d.qcow2', { backingPath: path.join(dir, 'missing.img'), backingFormat: 'raw' })]), (e) => isFerryError(e, 'FAILED_PRECONDITION') && /backing image on shared storage/.test(e.message));
-    assert.deepEqual(createArgs(spec('e.qcow2', { backingPath: '/shared/base.img', backingFormat: 'raw' })).slice(0, 8), ['create', '-q', '-f', 'qcow2', '-b', '/shared/base.img', '-F', 'raw']);
+    await assert.rejects(
+      images.create([spec('d.qcow2', { backingPath: path.join(dir, 'missing.img'), backingFormat: 'raw' })]),
+      (e) => isFerryError(e, 'FAILED_PRECONDITION') && /backing image on shared storage/.test(e.message),
+    );
+    assert.deepEqual(createArgs(spec('e.qcow2', { backingPath: '/shared/base.img', backingFormat: 'raw' })).slice(0, 8), [
+      'create',
+      '-q',
+      '-f',
+      'qcow2',
+      '-b',
+      '/shared/base.img',
+      '-F',
+      'raw',
+    ]);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

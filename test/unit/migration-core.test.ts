@@ -21,14 +21,22 @@ function setup(maxOutgoing = 2) {
   const network = new FakeNetwork();
   const transitions: string[] = [];
   const migrations = new OutgoingMigrations({
-    hypervisor, peers, network, hibernationFiles: new FakeHibernationFiles(), clock: fastClock, hostName: 'lab1', abortWaitMs: 2000, answerWaitMs: 4000, pollIntervalMs: 5,
-    dconnuriTemplate: 'qemu+tcp://{host}/system', maxOutgoing: () => maxOutgoing, retentionMs: 60_000,
+    hypervisor,
+    peers,
+    network,
+    hibernationFiles: new FakeHibernationFiles(),
+    clock: fastClock,
+    hostName: 'lab1',
+    abortWaitMs: 2000,
+    answerWaitMs: 4000,
+    pollIntervalMs: 5,
+    dconnuriTemplate: 'qemu+tcp://{host}/system',
+    maxOutgoing: () => maxOutgoing,
+    retentionMs: 60_000,
     onTransition: (s) => transitions.push(`${s.jobId.slice(0, 4)}:${s.phase}`),
   });
   return { hypervisor, peers, network, migrations, transitions };
 }
-
-
 
 test('host-side checks: unknown VM, VM not running, second job for one VM', async () => {
   const { hypervisor, migrations } = setup();
@@ -69,12 +77,15 @@ test('a successful migration goes preparing → migrating → completed, with th
   assert.deepEqual(peers.finished, [{ jobId: accepted.jobId, success: true }]);
 });
 
-test('a libvirt failure ends FAILED at step perform with libvirt\'s code, and the destination is told', async () => {
+test("a libvirt failure ends FAILED at step perform with libvirt's code, and the destination is told", async () => {
   const { hypervisor, peers, migrations } = setup();
   hypervisor.addVm(VM);
   const { jobId } = await migrations.migrate(command());
   await until('perform', () => hypervisor.isMigrating(VM));
-  hypervisor.failMigration(VM, new FerryError('UNAVAILABLE', 'unable to connect to server', { libvirtCode: 38, libvirtName: 'VIR_ERR_SYSTEM_ERROR' }));
+  hypervisor.failMigration(
+    VM,
+    new FerryError('UNAVAILABLE', 'unable to connect to server', { libvirtCode: 38, libvirtName: 'VIR_ERR_SYSTEM_ERROR' }),
+  );
   const final = await finalOf(migrations, jobId);
   assert.equal(final.phase, 'failed');
   assert.equal(final.error?.step, 'perform');
@@ -148,7 +159,10 @@ test('over the outgoing limit a job waits QUEUED, can be cancelled there, and ru
 
 test('lookups: unknown job is NOT_FOUND; by VM finds the latest job', async () => {
   const { hypervisor, migrations } = setup();
-  assert.throws(() => migrations.status({ jobId: 'nope' }), (e) => isFerryError(e, 'NOT_FOUND'));
+  assert.throws(
+    () => migrations.status({ jobId: 'nope' }),
+    (e) => isFerryError(e, 'NOT_FOUND'),
+  );
   hypervisor.addVm(VM);
   const { jobId } = await migrations.migrate(command());
   assert.equal(migrations.status({ vmId: VM }).jobId, jobId);
@@ -174,12 +188,23 @@ test('a migration whose data remaining reaches no new low for the stall timeout 
   assert.equal(final.error?.vmState, 'running on source');
 });
 
-test('Migrate resolves the caller\'s policy in the core: the host\'s defaults (read at every call), then what its libvirt supports', async () => {
+test("Migrate resolves the caller's policy in the core: the host's defaults (read at every call), then what its libvirt supports", async () => {
   const hypervisor = new FakeHypervisor();
   let defaults = { ...BUILTIN_DEFAULTS, maxBandwidthMibps: 500 };
   const migrations = new OutgoingMigrations({
-    hypervisor, peers: new FakePeers(), network: new FakeNetwork(), hibernationFiles: new FakeHibernationFiles(), clock: fastClock, hostName: 'lab1', abortWaitMs: 2000, answerWaitMs: 4000, pollIntervalMs: 5,
-    dconnuriTemplate: 'qemu+tcp://{host}/system', maxOutgoing: () => 2, retentionMs: 60_000, policyDefaults: () => defaults,
+    hypervisor,
+    peers: new FakePeers(),
+    network: new FakeNetwork(),
+    hibernationFiles: new FakeHibernationFiles(),
+    clock: fastClock,
+    hostName: 'lab1',
+    abortWaitMs: 2000,
+    answerWaitMs: 4000,
+    pollIntervalMs: 5,
+    dconnuriTemplate: 'qemu+tcp://{host}/system',
+    maxOutgoing: () => 2,
+    retentionMs: 60_000,
+    policyDefaults: () => defaults,
   });
   hypervisor.addVm(VM);
   hypervisor.addVm(VM2);
@@ -190,8 +215,11 @@ test('Migrate resolves the caller\'s policy in the core: the host\'s defaults (r
   assert.equal(first.policy.compression, 'zstd', 'multifd with a libvirt that compresses it');
   defaults = { ...defaults, maxBandwidthMibps: 100 };
   const second = await migrations.migrate({ ...command(VM2), policy: { maxBandwidthMibps: 50 } });
-  assert.equal(second.policy.maxBandwidthMibps, 50, 'set: the caller\'s');
-  await assert.rejects(migrations.migrate({ ...command(VM), policy: { preset: 'fastest' } }), (e) => isFerryError(e, 'INVALID_ARGUMENT') && /unknown preset/.test(e.message));
+  assert.equal(second.policy.maxBandwidthMibps, 50, "set: the caller's");
+  await assert.rejects(
+    migrations.migrate({ ...command(VM), policy: { preset: 'fastest' } }),
+    (e) => isFerryError(e, 'INVALID_ARGUMENT') && /unknown preset/.test(e.message),
+  );
   await assert.rejects(
     migrations.migrate({ ...command(VM), policy: { parallelConnections: 2, postCopy: true } }),
     (e) => isFerryError(e, 'INVALID_ARGUMENT') && /QEMU >= 10\.1 \(this host: libvirt 10\.0\.0, QEMU 8\.2\.0\)/.test(e.message),

@@ -14,7 +14,10 @@ import type { VmInfo } from '../../agent/migration/ports.js';
 import type { MigrateCommand } from '../../agent/migration/types.js';
 import { LibvirtHypervisor } from '../../agent/hypervisor/libvirt-hypervisor.js';
 import { ReconnectingClient } from '../../agent/libvirt/index.js';
-import { decodeRemoteDomainLookupByUuidArgs, encodeRemoteDomainLookupByUuidRet } from '../../agent/libvirt/generated/remote_protocol.gen.js';
+import {
+  decodeRemoteDomainLookupByUuidArgs,
+  encodeRemoteDomainLookupByUuidRet,
+} from '../../agent/libvirt/generated/remote_protocol.gen.js';
 import { FerryError, isFerryError } from '../../shared/errors.js';
 import { FakeHibernationFiles, FakeHypervisor, FakeNetwork, FakePeers, fastClock, stats } from '../support/fake-ports.js';
 import { MockLibvirtd } from '../support/mock-libvirtd.js';
@@ -58,14 +61,22 @@ function setup() {
   const hypervisor = new UnreliableHypervisor();
   const peers = new FakePeers();
   const migrations = new OutgoingMigrations({
-    hypervisor, peers, network: new FakeNetwork(), hibernationFiles: new FakeHibernationFiles(), clock: fastClock, hostName: 'lab1', abortWaitMs: 2 * CALL_MS, answerWaitMs: 4 * CALL_MS, pollIntervalMs: 5,
-    dconnuriTemplate: 'qemu+tcp://{host}/system', maxOutgoing: () => 2, retentionMs: 60_000,
+    hypervisor,
+    peers,
+    network: new FakeNetwork(),
+    hibernationFiles: new FakeHibernationFiles(),
+    clock: fastClock,
+    hostName: 'lab1',
+    abortWaitMs: 2 * CALL_MS,
+    answerWaitMs: 4 * CALL_MS,
+    pollIntervalMs: 5,
+    dconnuriTemplate: 'qemu+tcp://{host}/system',
+    maxOutgoing: () => 2,
+    retentionMs: 60_000,
   });
   hypervisor.addVm(VM);
   return { hypervisor, peers, migrations };
 }
-
-
 
 test('an abort the adapter reports unanswered: CancelMigration answers DEADLINE_EXCEEDED at once and the job says so', async () => {
   const { hypervisor, migrations } = setup();
@@ -74,14 +85,22 @@ test('an abort the adapter reports unanswered: CancelMigration answers DEADLINE_
   await until('perform', () => hypervisor.isMigrating(VM));
   hypervisor.current = stats(100, 300);
   const started = Date.now();
-  await assert.rejects(migrations.cancel({ jobId }), (e) =>
-    isFerryError(e, 'DEADLINE_EXCEEDED') && e.message === `the abort was not answered (libvirt did not answer within 0.2 s (abort job, ${VM})); the migration may still be running`);
+  await assert.rejects(
+    migrations.cancel({ jobId }),
+    (e) =>
+      isFerryError(e, 'DEADLINE_EXCEEDED') &&
+      e.message ===
+        `the abort was not answered (libvirt did not answer within 0.2 s (abort job, ${VM})); the migration may still be running`,
+  );
   const took = Date.now() - started;
   assert.ok(took >= CALL_MS && took < CALL_MS + 500, `cancel took ${took} ms`);
   const status = migrations.status({ jobId });
   // Not FAILED: libvirt may still be copying, and may yet complete.
   assert.equal(status.phase, 'migrating');
-  assert.ok(status.warnings.some((w) => w.includes('the abort was not answered (libvirt did not answer within 0.2 s (abort job')), status.warnings.join('; '));
+  assert.ok(
+    status.warnings.some((w) => w.includes('the abort was not answered (libvirt did not answer within 0.2 s (abort job')),
+    status.warnings.join('; '),
+  );
   hypervisor.complete(VM);
   assert.equal((await finalOf(migrations, jobId)).phase, 'completed');
 });
@@ -92,7 +111,10 @@ test('an abort libvirt takes but whose migration never ends: CancelMigration giv
   const { jobId } = await migrations.migrate(command());
   await until('perform', () => hypervisor.isMigrating(VM));
   const started = Date.now();
-  await assert.rejects(migrations.cancel({ jobId }), (e) => isFerryError(e, 'DEADLINE_EXCEEDED') && /did not end within 0.4 s of its abort; it may still be running/.test(e.message));
+  await assert.rejects(
+    migrations.cancel({ jobId }),
+    (e) => isFerryError(e, 'DEADLINE_EXCEEDED') && /did not end within 0.4 s of its abort; it may still be running/.test(e.message),
+  );
   const took = Date.now() - started;
   assert.ok(took >= 2 * CALL_MS && took < 2 * CALL_MS + 500, `cancel took ${took} ms`);
   assert.deepEqual(hypervisor.calls, ['abort (ignored)']);
@@ -108,7 +130,10 @@ test('libvirt lost mid-migration: the failure waits for it to answer again and r
   await until('perform', () => hypervisor.isMigrating(VM));
   hypervisor.down = true;
   const looksBefore = hypervisor.describeCalls;
-  hypervisor.failMigration(VM, new FerryError('UNAVAILABLE', 'lost the connection to libvirtd before it answered (the daemon stopped, restarted or crashed)'));
+  hypervisor.failMigration(
+    VM,
+    new FerryError('UNAVAILABLE', 'lost the connection to libvirtd before it answered (the daemon stopped, restarted or crashed)'),
+  );
   await until('a second look at the VM', () => hypervisor.describeCalls >= looksBefore + 2);
   assert.equal(migrations.status({ jobId }).phase, 'migrating', 'not FAILED before libvirt can tell what became of the VM');
   assert.deepEqual(peers.finished, [], 'the destination is told once the outcome is known');
@@ -118,8 +143,14 @@ test('libvirt lost mid-migration: the failure waits for it to answer again and r
   assert.equal(final.phase, 'failed');
   assert.match(final.error!.message, /lost the connection to libvirtd/);
   assert.equal(final.error!.vmState, 'paused on source');
-  assert.ok(final.warnings.some((w) => /waiting up to 0.8 s in all for libvirt to answer again/.test(w)), final.warnings.join('; '));
-  assert.ok(final.warnings.some((w) => /paused on the source after libvirtd lost the migration/.test(w)), final.warnings.join('; '));
+  assert.ok(
+    final.warnings.some((w) => /waiting up to 0.8 s in all for libvirt to answer again/.test(w)),
+    final.warnings.join('; '),
+  );
+  assert.ok(
+    final.warnings.some((w) => /paused on the source after libvirtd lost the migration/.test(w)),
+    final.warnings.join('; '),
+  );
   assert.deepEqual(peers.finished, [{ jobId, success: false }]);
   assert.deepEqual(hypervisor.calls, [], 'a VM Ferry did not pause is not resumed');
 });
@@ -187,7 +218,10 @@ test('adapter: a DOMAIN_ABORT_JOB that never answers rejects DEADLINE_EXCEEDED a
   try {
     mock.on('DOMAIN_ABORT_JOB', () => ({ hang: true }));
     const started = Date.now();
-    await assert.rejects(hypervisor.abortJob(VM, { postcopy: false }), (e) => isFerryError(e, 'DEADLINE_EXCEEDED') && /did not answer within 0.2 s \(abort job/.test(e.message));
+    await assert.rejects(
+      hypervisor.abortJob(VM, { postcopy: false }),
+      (e) => isFerryError(e, 'DEADLINE_EXCEEDED') && /did not answer within 0.2 s \(abort job/.test(e.message),
+    );
     assert.ok(Date.now() - started < CALL_MS + 300);
   } finally {
     await libvirt.close();
@@ -202,7 +236,10 @@ test('adapter: waiting for a daemon that is down counts against the deadline', a
     await mock.close(); // the daemon is gone; the client keeps trying to reconnect
     await until('the client to notice', () => libvirt.state === 'reconnecting');
     const started = Date.now();
-    await assert.rejects(hypervisor.describeVm(VM), (e) => isFerryError(e, 'DEADLINE_EXCEEDED') && /did not answer within 0.2 s \(describe VM/.test(e.message));
+    await assert.rejects(
+      hypervisor.describeVm(VM),
+      (e) => isFerryError(e, 'DEADLINE_EXCEEDED') && /did not answer within 0.2 s \(describe VM/.test(e.message),
+    );
     assert.ok(Date.now() - started >= CALL_MS - 5);
     assert.ok(Date.now() - started < CALL_MS + 300, `took ${Date.now() - started} ms`);
   } finally {
@@ -216,17 +253,33 @@ test('adapter: a migration has no deadline but ends, UNAVAILABLE and saying why,
   try {
     mock.on('DOMAIN_MIGRATE_PERFORM3_PARAMS', () => ({ hang: true }));
     const perform = hypervisor.migrateLive(VM, {
-      dconnuri: 'qemu+tls://lab2/system', migrateUri: 'tcp://198.19.0.2:49152', listenAddress: '198.19.0.2', bandwidthMibps: 0,
-      parallelConnections: 1, compression: 'none', autoConverge: false, postCopy: false, encrypted: false, copyStorage: 'none', migrateDisks: [], initialDowntimeMs: 0,
+      dconnuri: 'qemu+tls://lab2/system',
+      migrateUri: 'tcp://198.19.0.2:49152',
+      listenAddress: '198.19.0.2',
+      bandwidthMibps: 0,
+      parallelConnections: 1,
+      compression: 'none',
+      autoConverge: false,
+      postCopy: false,
+      encrypted: false,
+      copyStorage: 'none',
+      migrateDisks: [],
+      initialDowntimeMs: 0,
     });
-    const outcome = perform.then(() => 'resolved', (e: unknown) => e);
+    const outcome = perform.then(
+      () => 'resolved',
+      (e: unknown) => e,
+    );
     await sleep(3 * CALL_MS); // well past the short-call deadline: still running
     assert.equal(mock.count('DOMAIN_MIGRATE_PERFORM3_PARAMS'), 1);
     assert.equal(await Promise.race([outcome, new Promise((r) => setTimeout(() => r('pending'), 10))]), 'pending');
     mock.dropAll();
     const err = await outcome;
     assert.ok(isFerryError(err, 'UNAVAILABLE'), String(err));
-    assert.match((err as Error).message, /lost the connection to libvirtd before it answered \(the daemon stopped, restarted or crashed\): DOMAIN_MIGRATE_PERFORM3_PARAMS/);
+    assert.match(
+      (err as Error).message,
+      /lost the connection to libvirtd before it answered \(the daemon stopped, restarted or crashed\): DOMAIN_MIGRATE_PERFORM3_PARAMS/,
+    );
   } finally {
     await libvirt.close();
     await mock.close();

@@ -31,11 +31,20 @@ test('targets: an existing file is ALREADY_EXISTS unless overwrite; a directory 
   const { files } = setup();
   await checkHibernationTargets(fileCommand(), files);
   files.files.set(DEFINITION, '{}');
-  await assert.rejects(checkHibernationTargets(fileCommand(), files), (e) => isFerryError(e, 'ALREADY_EXISTS') && (e as FerryError).details.field === 'dstparams');
+  await assert.rejects(
+    checkHibernationTargets(fileCommand(), files),
+    (e) => isFerryError(e, 'ALREADY_EXISTS') && (e as FerryError).details.field === 'dstparams',
+  );
   await checkHibernationTargets(fileCommand(true), files);
   files.readOnlyDirs.add('/srv/saves');
-  await assert.rejects(checkHibernationTargets(fileCommand(true), files), (e) => isFerryError(e, 'FAILED_PRECONDITION') && /directory \/srv\/saves does not exist or is not writable/.test(e.message));
-  await assert.rejects(checkHibernationTargets({ ...fileCommand(), dstparams: STATE }, new FakeHibernationFiles()), (e) => isFerryError(e, 'INVALID_ARGUMENT') && (e as FerryError).details.field === 'dstparams');
+  await assert.rejects(
+    checkHibernationTargets(fileCommand(true), files),
+    (e) => isFerryError(e, 'FAILED_PRECONDITION') && /directory \/srv\/saves does not exist or is not writable/.test(e.message),
+  );
+  await assert.rejects(
+    checkHibernationTargets({ ...fileCommand(), dstparams: STATE }, new FakeHibernationFiles()),
+    (e) => isFerryError(e, 'INVALID_ARGUMENT') && (e as FerryError).details.field === 'dstparams',
+  );
   assert.deepEqual(files.log, [], 'checking touches nothing');
 });
 
@@ -68,7 +77,7 @@ test('a save libvirt refuses, the VM still running: both files are removed, FAIL
   assert.deepEqual(files.log, [`write ${DEFINITION}`, `remove ${STATE}`, `remove ${DEFINITION}`]);
 });
 
-test('restore: checks the saved state exists and the definition is Ferry\'s and names it, before libvirt is asked', async () => {
+test("restore: checks the saved state exists and the definition is Ferry's and names it, before libvirt is asked", async () => {
   const { hypervisor, files } = setup();
   const restored: string[] = [];
   hypervisor.restore = async (...args: unknown[]) => {
@@ -80,12 +89,18 @@ test('restore: checks the saved state exists and the definition is Ferry\'s and 
   const request = { path: STATE, dstparams: DEFINITION, paused: false };
   await assert.rejects(restoreHibernated(deps, request), (e) => isFerryError(e, 'NOT_FOUND') && (e as FerryError).details.field === 'path');
   files.files.set(STATE, 'state');
-  await assert.rejects(restoreHibernated(deps, request), (e) => isFerryError(e, 'NOT_FOUND') && (e as FerryError).details.field === 'dstparams');
+  await assert.rejects(
+    restoreHibernated(deps, request),
+    (e) => isFerryError(e, 'NOT_FOUND') && (e as FerryError).details.field === 'dstparams',
+  );
   files.files.set(DEFINITION, 'not json');
   await assert.rejects(restoreHibernated(deps, request), (e) => isFerryError(e, 'INVALID_ARGUMENT') && /not JSON/.test(e.message));
   const definition = { format: 'ferry.hibernation/v1', vmId: VM, savedAt: '', statePath: '/srv/saves/other.save', domainXml: '<domain/>' };
   files.files.set(DEFINITION, JSON.stringify(definition));
-  await assert.rejects(restoreHibernated(deps, request), (e) => isFerryError(e, 'INVALID_ARGUMENT') && /describes the saved state \/srv\/saves\/other.save/.test(e.message));
+  await assert.rejects(
+    restoreHibernated(deps, request),
+    (e) => isFerryError(e, 'INVALID_ARGUMENT') && /describes the saved state \/srv\/saves\/other.save/.test(e.message),
+  );
   assert.deepEqual(restored, []);
   files.files.set(DEFINITION, JSON.stringify({ ...definition, statePath: STATE }));
   assert.deepEqual(await restoreHibernated(deps, request), { id: VM, name: 'vm' });

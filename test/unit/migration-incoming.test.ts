@@ -16,18 +16,40 @@ function setup(maxIncoming = 1) {
     { address: '198.19.0.2', prefixLength: 24, interface: 'eth1', family: 'ipv4' },
     { address: '2001:db8::2', prefixLength: 64, interface: 'eth1', family: 'ipv6' },
   ]);
-  const incoming = new IncomingMigrations({ network, pinholes, dconnuri: 'qemu+tcp://198.18.0.2/system', pinholeTtlMs: 10_000, reservationTtlMs: 60_000, clock: systemClock, maxIncoming: () => maxIncoming });
+  const incoming = new IncomingMigrations({
+    network,
+    pinholes,
+    dconnuri: 'qemu+tcp://198.18.0.2/system',
+    pinholeTtlMs: 10_000,
+    reservationTtlMs: 60_000,
+    clock: systemClock,
+    maxIncoming: () => maxIncoming,
+  });
   return { pinholes, incoming };
 }
 
 const args = (extra: Partial<PrepareIncomingArgs> = {}): PrepareIncomingArgs => ({
-  vmId: 'v1', jobId: 'j1', sourceHost: 'lab1', sourceMigrationAddress: '198.19.0.1', dstqemu: '198.19.0.2', migrationNetwork: '', copyStorage: false, memoryBytes: 0, ...extra,
+  vmId: 'v1',
+  jobId: 'j1',
+  sourceHost: 'lab1',
+  sourceMigrationAddress: '198.19.0.1',
+  dstqemu: '198.19.0.2',
+  migrationNetwork: '',
+  copyStorage: false,
+  memoryBytes: 0,
+  ...extra,
 });
 
 test('dstqemu: used when it is ours; refused (nothing opened) when not ours or of another family (not unicast: agent/rpc refuses it)', async () => {
   const { incoming, pinholes } = setup();
-  await assert.rejects(incoming.prepare(args({ dstqemu: '198.19.0.9' })), (e) => isFerryError(e, 'INVALID_ARGUMENT') && /not an address of the destination/.test(e.message));
-  await assert.rejects(incoming.prepare(args({ dstqemu: '2001:db8::2' })), (e) => isFerryError(e, 'INVALID_ARGUMENT') && /one family/.test(e.message));
+  await assert.rejects(
+    incoming.prepare(args({ dstqemu: '198.19.0.9' })),
+    (e) => isFerryError(e, 'INVALID_ARGUMENT') && /not an address of the destination/.test(e.message),
+  );
+  await assert.rejects(
+    incoming.prepare(args({ dstqemu: '2001:db8::2' })),
+    (e) => isFerryError(e, 'INVALID_ARGUMENT') && /one family/.test(e.message),
+  );
   assert.deepEqual(pinholes.open_, []);
   const offer = await incoming.prepare(args());
   assert.equal(offer.migrateUri, 'tcp://198.19.0.2:49152');
@@ -38,7 +60,9 @@ test('migration_network picks our single address inside it; none is FAILED_PRECO
   const { incoming } = setup(5);
   const offer = await incoming.prepare(args({ dstqemu: '', migrationNetwork: '198.19.0.0/24' }));
   assert.equal(offer.listenAddress, '198.19.0.2');
-  await assert.rejects(incoming.prepare(args({ jobId: 'j2', dstqemu: '', migrationNetwork: '10.0.0.0/8' })), (e) => isFerryError(e, 'FAILED_PRECONDITION'));
+  await assert.rejects(incoming.prepare(args({ jobId: 'j2', dstqemu: '', migrationNetwork: '10.0.0.0/8' })), (e) =>
+    isFerryError(e, 'FAILED_PRECONDITION'),
+  );
 });
 
 test('without either, the address facing the source (management network) is used and reported', async () => {
@@ -80,7 +104,16 @@ test('after a restart, reservations whose migration may still need them come bac
       throw new FerryError('NOT_FOUND', `no VM ${vmId}`);
     },
   };
-  const options = { network, dconnuri: '', pinholeTtlMs: 10_000, reservationTtlMs: 60_000, clock: systemClock, maxIncoming: () => 5, journal, hypervisor };
+  const options = {
+    network,
+    dconnuri: '',
+    pinholeTtlMs: 10_000,
+    reservationTtlMs: 60_000,
+    clock: systemClock,
+    maxIncoming: () => 5,
+    journal,
+    hypervisor,
+  };
   const before = new IncomingMigrations({ ...options, pinholes: new FakePinholes() });
   await before.prepare(args({ jobId: 'open-hole', vmId: 'v1' }));
   await before.prepare(args({ jobId: 'copying', vmId: 'v2' }));
@@ -98,7 +131,11 @@ test('after a restart, reservations whose migration may still need them come bac
   const pinholes = new FakePinholes();
   const after = new IncomingMigrations({ ...options, pinholes });
   const holes = await after.recover();
-  assert.deepEqual(holes.map((h) => h.jobId), ['open-hole'], 'only unexpired holes are taken back');
+  assert.deepEqual(
+    holes.map((h) => h.jobId),
+    ['open-hole'],
+    'only unexpired holes are taken back',
+  );
   pinholes.adopt(holes);
   assert.equal(after.count, 2, 'open-hole and copying are still reserved');
   assert.deepEqual([...journal.records.keys()].sort(), ['copying', 'open-hole']);
@@ -115,7 +152,16 @@ test('a reservation being journaled counts once against the incoming limit', asy
     return write(jobId, finished, data);
   };
   const network = new FakeNetwork([{ address: '198.19.0.2', prefixLength: 24, interface: 'eth1', family: 'ipv4' }]);
-  const incoming = new IncomingMigrations({ network, pinholes: new FakePinholes(), dconnuri: '', pinholeTtlMs: 10_000, reservationTtlMs: 60_000, clock: systemClock, maxIncoming: () => 2, journal });
+  const incoming = new IncomingMigrations({
+    network,
+    pinholes: new FakePinholes(),
+    dconnuri: '',
+    pinholeTtlMs: 10_000,
+    reservationTtlMs: 60_000,
+    clock: systemClock,
+    maxIncoming: () => 2,
+    journal,
+  });
   const first = incoming.prepare(args({ jobId: 'a', vmId: 'v1' }));
   await sleep(5); // the first is writing its record
   await incoming.prepare(args({ jobId: 'b', vmId: 'v2' }));
@@ -128,7 +174,16 @@ test('a reservation the source never finishes expires at reservation_ttl: its sl
   const journal = new MemoryJournal<IncomingRecord>();
   const pinholes = new FakePinholes();
   const network = new FakeNetwork([{ address: '198.19.0.2', prefixLength: 24, interface: 'eth1', family: 'ipv4' }]);
-  const incoming = new IncomingMigrations({ network, pinholes, dconnuri: '', pinholeTtlMs: 10_000, reservationTtlMs: 60_000, clock, maxIncoming: () => 1, journal });
+  const incoming = new IncomingMigrations({
+    network,
+    pinholes,
+    dconnuri: '',
+    pinholeTtlMs: 10_000,
+    reservationTtlMs: 60_000,
+    clock,
+    maxIncoming: () => 1,
+    journal,
+  });
   await incoming.prepare(args());
   await clock.advance(59_999);
   assert.equal(incoming.count, 1, 'held until its time is up');

@@ -11,12 +11,18 @@ import { isFerryError } from '../../shared/errors.js';
 
 const NEW_LIBVIRT: HostFeatures = { multifdCompression: true, postCopyWithParallel: false, versions: 'libvirt 10.0.0, QEMU 8.2.0' };
 const OLD_LIBVIRT: HostFeatures = { ...BASELINE_FEATURES, versions: 'libvirt 9.0.0, QEMU 7.2.22' };
-const it = (after: number, action: ConvergenceStep['action'], downtimeMs?: number): ConvergenceStep =>
-  ({ trigger: { kind: 'iteration', after }, action, ...(downtimeMs ? { downtimeMs } : {}) });
-const secs = (after: number, action: ConvergenceStep['action'], downtimeMs?: number): ConvergenceStep =>
-  ({ trigger: { kind: 'seconds', after }, action, ...(downtimeMs ? { downtimeMs } : {}) });
+const it = (after: number, action: ConvergenceStep['action'], downtimeMs?: number): ConvergenceStep => ({
+  trigger: { kind: 'iteration', after },
+  action,
+  ...(downtimeMs ? { downtimeMs } : {}),
+});
+const secs = (after: number, action: ConvergenceStep['action'], downtimeMs?: number): ConvergenceStep => ({
+  trigger: { kind: 'seconds', after },
+  action,
+  ...(downtimeMs ? { downtimeMs } : {}),
+});
 
-test('the config knows exactly the core\'s presets', () => {
+test("the config knows exactly the core's presets", () => {
   assert.deepEqual([...CONFIG_PRESETS], ['', ...PRESET_NAMES]);
 });
 
@@ -34,12 +40,15 @@ test('every preset is a valid schedule ending in its one last resort', () => {
   // The downtime only ever climbs.
   for (const preset of Object.values(PRESETS)) {
     const downtimes = preset.schedule.filter((s) => s.action === 'set-downtime').map((s) => s.downtimeMs!);
-    assert.deepEqual(downtimes, [...downtimes].sort((a, b) => a - b));
+    assert.deepEqual(
+      downtimes,
+      [...downtimes].sort((a, b) => a - b),
+    );
     assert.ok(downtimes.every((d) => d > preset.initialDowntimeMs));
   }
 });
 
-test('order: host defaults, then the preset (request\'s over host\'s), then explicit fields', () => {
+test("order: host defaults, then the preset (request's over host's), then explicit fields", () => {
   const host = { ...BUILTIN_DEFAULTS, maxBandwidthMibps: 100, initialDowntimeMs: 300, preset: 'minimal-downtime' };
   const fromHostPreset = resolvePolicy({}, host);
   assert.equal(fromHostPreset.preset, 'minimal-downtime');
@@ -51,17 +60,23 @@ test('order: host defaults, then the preset (request\'s over host\'s), then expl
   const explicit = resolvePolicy({ preset: 'suspend-when-stalled', initialDowntimeMs: 50, schedule: [it(2, 'set-downtime', 4000)] }, host);
   assert.equal(explicit.initialDowntimeMs, 50);
   assert.deepEqual(explicit.schedule, [it(2, 'set-downtime', 4000)]);
-  assert.throws(() => resolvePolicy({ preset: 'fastest' }), (e) => isFerryError(e, 'INVALID_ARGUMENT') && /unknown preset "fastest".*minimal-downtime/.test(e.message));
-});
-
-test('a preset\'s post-copy step without post_copy says where the schedule came from', () => {
   assert.throws(
-    () => resolvePolicy({ preset: 'post-copy-when-stalled', postCopy: false }),
-    (e) => isFerryError(e, 'INVALID_ARGUMENT') && /POST_COPY needs policy.post_copy/.test(e.message) && /preset post-copy-when-stalled/.test(e.message),
+    () => resolvePolicy({ preset: 'fastest' }),
+    (e) => isFerryError(e, 'INVALID_ARGUMENT') && /unknown preset "fastest".*minimal-downtime/.test(e.message),
   );
 });
 
-test('queue_timeout_s 0 means the host\'s default', () => {
+test("a preset's post-copy step without post_copy says where the schedule came from", () => {
+  assert.throws(
+    () => resolvePolicy({ preset: 'post-copy-when-stalled', postCopy: false }),
+    (e) =>
+      isFerryError(e, 'INVALID_ARGUMENT') &&
+      /POST_COPY needs policy.post_copy/.test(e.message) &&
+      /preset post-copy-when-stalled/.test(e.message),
+  );
+});
+
+test("queue_timeout_s 0 means the host's default", () => {
   assert.equal(resolvePolicy({ queueTimeoutS: 0 }, { ...BUILTIN_DEFAULTS, queueTimeoutS: 90 }).queueTimeoutS, 90);
   assert.equal(resolvePolicy({ queueTimeoutS: 30 }).queueTimeoutS, 30);
 });
@@ -72,21 +87,39 @@ test('multifd always gets an explicit compression method: zstd where libvirt has
   assert.equal(resolvePolicy({ parallelConnections: 4 }, BUILTIN_DEFAULTS, OLD_LIBVIRT).compression, 'none');
   // A host default of xbzrle is not carried into a parallel migration.
   assert.equal(resolvePolicy({ parallelConnections: 4 }, { ...BUILTIN_DEFAULTS, compression: 'xbzrle' }, NEW_LIBVIRT).compression, 'zstd');
-  assert.throws(() => resolvePolicy({ parallelConnections: 4, compression: 'zstd' }, BUILTIN_DEFAULTS, OLD_LIBVIRT),
-    (e) => isFerryError(e, 'FAILED_PRECONDITION') && /libvirt >= 9\.4\.0 \(this host: libvirt 9\.0\.0/.test(e.message));
-  assert.throws(() => resolvePolicy({ parallelConnections: 4, compression: 'xbzrle' }, BUILTIN_DEFAULTS, NEW_LIBVIRT), (e) => isFerryError(e, 'INVALID_ARGUMENT'));
-  assert.throws(() => resolvePolicy({ compression: 'zstd' }), (e) => isFerryError(e, 'INVALID_ARGUMENT') && /parallel_connections > 1/.test(e.message));
+  assert.throws(
+    () => resolvePolicy({ parallelConnections: 4, compression: 'zstd' }, BUILTIN_DEFAULTS, OLD_LIBVIRT),
+    (e) => isFerryError(e, 'FAILED_PRECONDITION') && /libvirt >= 9\.4\.0 \(this host: libvirt 9\.0\.0/.test(e.message),
+  );
+  assert.throws(
+    () => resolvePolicy({ parallelConnections: 4, compression: 'xbzrle' }, BUILTIN_DEFAULTS, NEW_LIBVIRT),
+    (e) => isFerryError(e, 'INVALID_ARGUMENT'),
+  );
+  assert.throws(
+    () => resolvePolicy({ compression: 'zstd' }),
+    (e) => isFerryError(e, 'INVALID_ARGUMENT') && /parallel_connections > 1/.test(e.message),
+  );
   assert.equal(resolvePolicy({ compression: 'xbzrle' }).compression, 'xbzrle');
 });
 
 test('post-copy with multifd needs a QEMU that can do both', () => {
-  assert.throws(() => resolvePolicy({ parallelConnections: 2, postCopy: true }, BUILTIN_DEFAULTS, OLD_LIBVIRT), (e) => isFerryError(e, 'INVALID_ARGUMENT') && /QEMU >= 10\.1/.test(e.message));
-  assert.equal(resolvePolicy({ parallelConnections: 2, postCopy: true }, BUILTIN_DEFAULTS, { ...NEW_LIBVIRT, postCopyWithParallel: true }).postCopy, true);
+  assert.throws(
+    () => resolvePolicy({ parallelConnections: 2, postCopy: true }, BUILTIN_DEFAULTS, OLD_LIBVIRT),
+    (e) => isFerryError(e, 'INVALID_ARGUMENT') && /QEMU >= 10\.1/.test(e.message),
+  );
+  assert.equal(
+    resolvePolicy({ parallelConnections: 2, postCopy: true }, BUILTIN_DEFAULTS, { ...NEW_LIBVIRT, postCopyWithParallel: true }).postCopy,
+    true,
+  );
 });
 
 test('schedule checks: triggers, downtime, post-copy allowed, nothing after abort or post-copy, order', () => {
   const refuse = (steps: ConvergenceStep[], pattern: RegExp, postCopy = true) =>
-    assert.throws(() => validateSchedule(steps, postCopy), (e) => isFerryError(e, 'INVALID_ARGUMENT') && pattern.test(e.message), pattern.source);
+    assert.throws(
+      () => validateSchedule(steps, postCopy),
+      (e) => isFerryError(e, 'INVALID_ARGUMENT') && pattern.test(e.message),
+      pattern.source,
+    );
   refuse([it(0, 'abort')], /after_iteration must be from 1/);
   refuse([it(1, 'set-downtime')], /SET_DOWNTIME needs downtime_ms/);
   refuse([it(1, 'set-downtime', 700_000)], /downtime_ms from 1 to 600000/);
@@ -95,7 +128,10 @@ test('schedule checks: triggers, downtime, post-copy allowed, nothing after abor
   refuse([it(3, 'abort'), it(4, 'set-downtime', 500)], /would never run/);
   refuse([it(3, 'post-copy'), secs(60, 'abort')], /would never run/);
   refuse([it(3, 'set-downtime', 500), it(2, 'set-downtime', 900)], /earlier than the step before it/);
-  refuse(Array.from({ length: 33 }, (_, i) => it(i + 1, 'set-downtime', 100 + i)), /at most 32/);
+  refuse(
+    Array.from({ length: 33 }, (_, i) => it(i + 1, 'set-downtime', 100 + i)),
+    /at most 32/,
+  );
   // Mixed units are fine, each in order; suspend may be followed by more steps.
   validateSchedule([it(1, 'set-downtime', 200), secs(30, 'set-downtime', 1000), it(5, 'suspend'), secs(120, 'abort')], false);
 });

@@ -18,17 +18,29 @@ const VM = '6f1c2a3e-9d4b-4c1e-8f7a-0b1c2d3e4f50';
 const command = (vmId = VM) => remoteCommand(vmId);
 
 /** One "run" of the agent over a journal that outlives it; the hypervisor and network are the host's. */
-function agentRun(disk: MemoryJournal<JournaledJob>, host: { hypervisor: FakeHypervisor; network: FakeNetwork }, maxOutgoing: number | (() => number) = 2) {
+function agentRun(
+  disk: MemoryJournal<JournaledJob>,
+  host: { hypervisor: FakeHypervisor; network: FakeNetwork },
+  maxOutgoing: number | (() => number) = 2,
+) {
   const peers = new FakePeers();
   const journal = new JobJournal(disk, (id, err) => assert.fail(`journal write of ${id} failed: ${String(err)}`), Date.now);
   const migrations = new OutgoingMigrations({
-    ...host, peers, hibernationFiles: new FakeHibernationFiles(), clock: fastClock, hostName: 'lab1', abortWaitMs: 2000, answerWaitMs: 4000, pollIntervalMs: 5,
-    dconnuriTemplate: 'qemu+tcp://{host}/system', maxOutgoing: typeof maxOutgoing === 'number' ? () => maxOutgoing : maxOutgoing, retentionMs: 60_000, journal,
+    ...host,
+    peers,
+    hibernationFiles: new FakeHibernationFiles(),
+    clock: fastClock,
+    hostName: 'lab1',
+    abortWaitMs: 2000,
+    answerWaitMs: 4000,
+    pollIntervalMs: 5,
+    dconnuriTemplate: 'qemu+tcp://{host}/system',
+    maxOutgoing: typeof maxOutgoing === 'number' ? () => maxOutgoing : maxOutgoing,
+    retentionMs: 60_000,
+    journal,
   });
   return { migrations, peers, journal };
 }
-
-
 
 /** A first run that starts a migration and dies (journal frozen) while libvirt copies. */
 async function dieMidMigration() {
@@ -56,7 +68,7 @@ test('the journal holds the request, the phase and the NIC baseline while the jo
   assert.equal(record.data.nicBaseline?.migrationTxBytes, 1000);
 });
 
-test('a libvirt job still running after a restart is followed: COMPLETED with libvirt\'s final counters and the NIC traffic since the copy began', async () => {
+test("a libvirt job still running after a restart is followed: COMPLETED with libvirt's final counters and the NIC traffic since the copy began", async () => {
   const { disk, host, jobId } = await dieMidMigration();
   const second = agentRun(disk, host, 0); // a limit of 0 must not hold back a migration libvirt is running
   assert.equal(second.migrations.recover(disk.load().map((r) => r.data)), 1);
@@ -69,7 +81,7 @@ test('a libvirt job still running after a restart is followed: COMPLETED with li
   host.hypervisor.current = stats(0, 0, { type: 'none' });
   const final = await finalOf(second.migrations, jobId);
   assert.equal(final.phase, 'completed');
-  assert.equal(final.data.processed, 300, 'the final counters are libvirt\'s, not the last poll');
+  assert.equal(final.data.processed, 300, "the final counters are libvirt's, not the last poll");
   assert.equal(final.bytesOnMigrationNic, 50_000);
   await until('FinishIncoming', () => second.peers.finished.length > 0);
   assert.deepEqual(second.peers.finished, [{ jobId, success: true }]);
@@ -104,7 +116,7 @@ test('a migration that completed while the agent was down: COMPLETED, with a war
   assert.deepEqual(final.data, lastJournaled);
 });
 
-test('a reattached job can be cancelled: libvirt\'s job is aborted and the job ends CANCELLED with the VM on the source', async () => {
+test("a reattached job can be cancelled: libvirt's job is aborted and the job ends CANCELLED with the VM on the source", async () => {
   const { disk, host, jobId } = await dieMidMigration();
   const second = agentRun(disk, host);
   second.migrations.recover(disk.load().map((r) => r.data));
@@ -176,8 +188,18 @@ test('max_retained: beyond it the oldest finished jobs are forgotten, running on
   const host = { hypervisor: new FakeHypervisor(), network: new FakeNetwork() };
   const peers = new FakePeers();
   const migrations = new OutgoingMigrations({
-    ...host, peers, hibernationFiles: new FakeHibernationFiles(), clock: fastClock, hostName: 'lab1', abortWaitMs: 2000, answerWaitMs: 4000, pollIntervalMs: 5,
-    dconnuriTemplate: 'qemu+tcp://{host}/system', maxOutgoing: () => 5, retentionMs: 60_000, maxRetained: 2,
+    ...host,
+    peers,
+    hibernationFiles: new FakeHibernationFiles(),
+    clock: fastClock,
+    hostName: 'lab1',
+    abortWaitMs: 2000,
+    answerWaitMs: 4000,
+    pollIntervalMs: 5,
+    dconnuriTemplate: 'qemu+tcp://{host}/system',
+    maxOutgoing: () => 5,
+    retentionMs: 60_000,
+    maxRetained: 2,
   });
   const ids: string[] = [];
   for (let i = 0; i < 3; i++) {
@@ -190,11 +212,20 @@ test('max_retained: beyond it the oldest finished jobs are forgotten, running on
     ids.push(jobId);
     await sleep(2); // distinct finish times
   }
-  assert.deepEqual(migrations.list(false).map((s) => s.jobId).sort(), ids.slice(1).sort());
-  assert.throws(() => migrations.status({ jobId: ids[0]! }), (e) => isFerryError(e, 'NOT_FOUND'));
+  assert.deepEqual(
+    migrations
+      .list(false)
+      .map((s) => s.jobId)
+      .sort(),
+    ids.slice(1).sort(),
+  );
+  assert.throws(
+    () => migrations.status({ jobId: ids[0]! }),
+    (e) => isFerryError(e, 'NOT_FOUND'),
+  );
 });
 
-test('libvirt\'s perform is sent only once the MIGRATING record (with its NIC baseline) is on disk', async () => {
+test("libvirt's perform is sent only once the MIGRATING record (with its NIC baseline) is on disk", async () => {
   const disk = new MemoryJournal<JournaledJob>();
   const host = { hypervisor: new FakeHypervisor(), network: new FakeNetwork() };
   host.hypervisor.addVm(VM);

@@ -14,16 +14,37 @@ import { sleep, until } from '../support/wait.js';
 const VM = '6f1c2a3e-9d4b-4c1e-8f7a-0b1c2d3e4f50';
 const VM2 = '7f1c2a3e-9d4b-4c1e-8f7a-0b1c2d3e4f51';
 const VM3 = '8f1c2a3e-9d4b-4c1e-8f7a-0b1c2d3e4f52';
-const it = (after: number, action: ConvergenceStep['action'], downtimeMs?: number): ConvergenceStep =>
-  ({ trigger: { kind: 'iteration', after }, action, ...(downtimeMs ? { downtimeMs } : {}) });
+const it = (after: number, action: ConvergenceStep['action'], downtimeMs?: number): ConvergenceStep => ({
+  trigger: { kind: 'iteration', after },
+  action,
+  ...(downtimeMs ? { downtimeMs } : {}),
+});
 const BUSY = () => new FerryError('RESOURCE_EXHAUSTED', 'this host already receives 1 migration(s), its incoming limit: retry later');
 
 function command(vmId: string, policy: Partial<MigrationPolicy> = {}, dst = '198.18.0.2'): MigrateCommand {
   return {
-    vmId, mode: 'remote', dst, dstparams: '', dstqemu: '198.19.0.2', migrationNetwork: '', overwrite: false,
+    vmId,
+    mode: 'remote',
+    dst,
+    dstparams: '',
+    dstqemu: '198.19.0.2',
+    migrationNetwork: '',
+    overwrite: false,
     policy: {
-      preset: '', maxBandwidthMibps: 0, parallelConnections: 1, compression: 'none', autoConverge: false, postCopy: false, encrypted: false,
-      copyStorage: 'none', initialDowntimeMs: 300, schedule: [], completionTimeoutSPerGib: 0, stallTimeoutS: 0, queueTimeoutS: 600, ...policy,
+      preset: '',
+      maxBandwidthMibps: 0,
+      parallelConnections: 1,
+      compression: 'none',
+      autoConverge: false,
+      postCopy: false,
+      encrypted: false,
+      copyStorage: 'none',
+      initialDowntimeMs: 300,
+      schedule: [],
+      completionTimeoutSPerGib: 0,
+      stallTimeoutS: 0,
+      queueTimeoutS: 600,
+      ...policy,
     },
   };
 }
@@ -33,15 +54,23 @@ function setup(options: { maxOutgoing?: number; limits?: HostLimits; peers?: Fak
   const peers = options.peers ?? new FakePeers();
   const limits = options.limits ?? new HostLimits({ maxOutgoing: options.maxOutgoing ?? 2, maxIncoming: 2 });
   const migrations = new OutgoingMigrations({
-    hypervisor, peers, network: new FakeNetwork(), hibernationFiles: new FakeHibernationFiles(), clock: options.clock ?? fastClock, hostName: 'lab1', abortWaitMs: 2000, answerWaitMs: 4000, pollIntervalMs: 5,
-    dconnuriTemplate: 'qemu+tcp://{host}/system', maxOutgoing: () => limits.maxOutgoing, retentionMs: 60_000,
+    hypervisor,
+    peers,
+    network: new FakeNetwork(),
+    hibernationFiles: new FakeHibernationFiles(),
+    clock: options.clock ?? fastClock,
+    hostName: 'lab1',
+    abortWaitMs: 2000,
+    answerWaitMs: 4000,
+    pollIntervalMs: 5,
+    dconnuriTemplate: 'qemu+tcp://{host}/system',
+    maxOutgoing: () => limits.maxOutgoing,
+    retentionMs: 60_000,
     backoff: { initialMs: 5, maxMs: 20, jitter: 0 },
   });
   limits.onChange(() => migrations.limitsChanged());
   return { hypervisor, peers, migrations, limits };
 }
-
-
 
 /** Moves the fake job to memory iteration n (libvirt's count: n-1 passes done). */
 function iteration(h: FakeHypervisor, n: number): void {
@@ -65,11 +94,14 @@ test('SET_DOWNTIME steps raise the downtime in order, never lower one raised by 
   const final = await finalOf(migrations, jobId);
   assert.equal(final.phase, 'completed');
   assert.equal(final.maxDowntimeMs, 5000);
-  assert.deepEqual(final.convergence.map((r) => `${r.action} ${r.downtimeMs} ${r.reason}`), [
-    'set-downtime 500 schedule step 1 (after iteration 1)',
-    'set-downtime 2000 schedule step 2 (after iteration 2)',
-    'set-downtime 5000 ChangeMigrationParams',
-  ]);
+  assert.deepEqual(
+    final.convergence.map((r) => `${r.action} ${r.downtimeMs} ${r.reason}`),
+    [
+      'set-downtime 500 schedule step 1 (after iteration 1)',
+      'set-downtime 2000 schedule step 2 (after iteration 2)',
+      'set-downtime 5000 ChangeMigrationParams',
+    ],
+  );
 });
 
 test('POST_COPY: a refused switch is retried at the next repeat, then the job is in post-copy and completes', async () => {
@@ -82,11 +114,17 @@ test('POST_COPY: a refused switch is retried at the next repeat, then the job is
   await until('refusal warned', () => migrations.status({ jobId }).warnings.some((w) => /post-copy.*refused.*retried/.test(w)));
   iteration(hypervisor, 3);
   await until('post-copy', () => migrations.status({ jobId }).phase === 'postcopy');
-  assert.deepEqual(hypervisor.calls.filter((c) => c === 'postcopy'), ['postcopy']);
+  assert.deepEqual(
+    hypervisor.calls.filter((c) => c === 'postcopy'),
+    ['postcopy'],
+  );
   hypervisor.complete(VM);
   const final = await finalOf(migrations, jobId);
   assert.equal(final.phase, 'completed');
-  assert.deepEqual(final.convergence.map((r) => r.action), ['post-copy']);
+  assert.deepEqual(
+    final.convergence.map((r) => r.action),
+    ['post-copy'],
+  );
   assert.equal(hypervisor.aborted.length, 0);
 });
 
@@ -99,7 +137,10 @@ test('SUSPEND pauses the guest once; if the migration then fails, the guest is r
   await until('suspend', () => hypervisor.calls.includes('suspend'));
   iteration(hypervisor, 4); // repeats are no-ops on a paused guest
   await sleep(30);
-  assert.deepEqual(hypervisor.calls.filter((c) => c === 'suspend'), ['suspend']);
+  assert.deepEqual(
+    hypervisor.calls.filter((c) => c === 'suspend'),
+    ['suspend'],
+  );
   hypervisor.failMigration(VM, new FerryError('UNAVAILABLE', 'libvirt: connection reset'));
   const final = await finalOf(migrations, jobId);
   assert.equal(final.phase, 'failed');
@@ -118,8 +159,14 @@ test('an ABORT step aborts: FAILED at step converge, ABORTED, the schedule named
   assert.equal(final.error?.step, 'converge');
   assert.equal(final.error?.kind, 'ABORTED');
   assert.match(final.error!.message, /convergence schedule aborted the migration \(schedule step 2 \(after iteration 2\)\)/);
-  assert.deepEqual(final.convergence.map((r) => r.action), ['set-downtime', 'abort']);
-  assert.deepEqual(peers.finished.map((f) => f.success), [false]);
+  assert.deepEqual(
+    final.convergence.map((r) => r.action),
+    ['set-downtime', 'abort'],
+  );
+  assert.deepEqual(
+    peers.finished.map((f) => f.success),
+    [false],
+  );
 });
 
 test('the completion timeout aborts a migration that never converges: DEADLINE_EXCEEDED at step converge', async () => {
@@ -228,7 +275,10 @@ test('raising the outgoing limit at run time starts queued jobs at once; lowerin
   const { hypervisor, migrations } = setup({ limits });
   for (const id of [VM, VM2, VM3]) hypervisor.addVm(id);
   const jobs = [await migrations.migrate(command(VM)), await migrations.migrate(command(VM2)), await migrations.migrate(command(VM3))];
-  assert.deepEqual(jobs.map((j) => j.phase), ['preparing', 'queued', 'queued']);
+  assert.deepEqual(
+    jobs.map((j) => j.phase),
+    ['preparing', 'queued', 'queued'],
+  );
   await until('first', () => hypervisor.isMigrating(VM));
   limits.set({ maxOutgoing: 3 });
   await until('all three run', () => hypervisor.isMigrating(VM2) && hypervisor.isMigrating(VM3));
@@ -242,10 +292,22 @@ test('raising the outgoing limit at run time starts queued jobs at once; lowerin
 test('copy_storage: the disks go to the destination to create, their devices to libvirt, and their size into the completion timeout', async () => {
   const { hypervisor, peers, migrations } = setup();
   hypervisor.addVm(VM);
-  hypervisor.disks = [{ target: 'vda', path: '/var/lib/libvirt/images/a.qcow2', format: 'qcow2', capacityBytes: 4 * 1024 ** 3, allocationBytes: 2 * 1024 ** 3, backingPath: '/shared/base.qcow2', backingFormat: 'qcow2' }];
+  hypervisor.disks = [
+    {
+      target: 'vda',
+      path: '/var/lib/libvirt/images/a.qcow2',
+      format: 'qcow2',
+      capacityBytes: 4 * 1024 ** 3,
+      allocationBytes: 2 * 1024 ** 3,
+      backingPath: '/shared/base.qcow2',
+      backingFormat: 'qcow2',
+    },
+  ];
   const all = await migrations.migrate(command(VM, { copyStorage: 'all', completionTimeoutSPerGib: 60 }));
   await until('perform', () => hypervisor.isMigrating(VM));
-  assert.deepEqual(peers.prepared[0]!.disks, [{ target: 'vda', path: '/var/lib/libvirt/images/a.qcow2', format: 'qcow2', capacityBytes: 4 * 1024 ** 3 }]);
+  assert.deepEqual(peers.prepared[0]!.disks, [
+    { target: 'vda', path: '/var/lib/libvirt/images/a.qcow2', format: 'qcow2', capacityBytes: 4 * 1024 ** 3 },
+  ]);
   assert.equal(peers.prepared[0]!.copyStorage, true);
   assert.deepEqual(hypervisor.plans[0]!.migrateDisks, ['vda']);
   await until('timeout known', () => migrations.status({ jobId: all.jobId }).completionTimeoutMs > 0);

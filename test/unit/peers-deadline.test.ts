@@ -24,8 +24,19 @@ test('a destination that never answers PrepareIncoming: DEADLINE_EXCEEDED after 
   try {
     const started = Date.now();
     await assert.rejects(
-      peers.prepareIncoming(dst, { vmId: VM, jobId: 'j1', sourceHost: 'lab1', sourceMigrationAddress: '198.19.0.1', dstqemu: '', migrationNetwork: '', copyStorage: false, memoryBytes: 0 }),
-      (e) => isFerryError(e, 'DEADLINE_EXCEEDED') && e.message.startsWith(`destination agent ${dst} did not answer PrepareIncoming within 0.2 s`),
+      peers.prepareIncoming(dst, {
+        vmId: VM,
+        jobId: 'j1',
+        sourceHost: 'lab1',
+        sourceMigrationAddress: '198.19.0.1',
+        dstqemu: '',
+        migrationNetwork: '',
+        copyStorage: false,
+        memoryBytes: 0,
+      }),
+      (e) =>
+        isFerryError(e, 'DEADLINE_EXCEEDED') &&
+        e.message.startsWith(`destination agent ${dst} did not answer PrepareIncoming within 0.2 s`),
     );
     const took = Date.now() - started;
     assert.ok(took >= CALL_MS - 5 && took < CALL_MS + 1000, `took ${took} ms`);

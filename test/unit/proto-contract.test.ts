@@ -13,15 +13,26 @@ test('protoc 3.21 with the gRPC plugin compiles the contract', () => {
   const out = mkdtempSync(path.join(tmpdir(), 'ferry-protoc-'));
   try {
     const plugin = execFileSync('sh', ['-c', 'command -v grpc_python_plugin'], { encoding: 'utf8' }).trim();
-    execFileSync('protoc', [
-      `-I${PROTO_ROOT}`, '-I/usr/include',
-      `--plugin=protoc-gen-grpc=${plugin}`,
-      `--python_out=${out}`, `--grpc_out=${out}`,
-      ...PROTO_FILES,
-    ], { stdio: 'pipe' });
+    execFileSync(
+      'protoc',
+      [
+        `-I${PROTO_ROOT}`,
+        '-I/usr/include',
+        `--plugin=protoc-gen-grpc=${plugin}`,
+        `--python_out=${out}`,
+        `--grpc_out=${out}`,
+        ...PROTO_FILES,
+      ],
+      { stdio: 'pipe' },
+    );
     const generated = readdirSync(path.join(out, 'ferry/v1')).sort();
     assert.deepEqual(generated, [
-      'host_pb2.py', 'host_pb2_grpc.py', 'migration_pb2.py', 'migration_pb2_grpc.py', 'peer_pb2.py', 'peer_pb2_grpc.py',
+      'host_pb2.py',
+      'host_pb2_grpc.py',
+      'migration_pb2.py',
+      'migration_pb2_grpc.py',
+      'peer_pb2.py',
+      'peer_pb2_grpc.py',
     ]);
   } finally {
     rmSync(out, { recursive: true, force: true });
@@ -31,7 +42,14 @@ test('protoc 3.21 with the gRPC plugin compiles the contract', () => {
 test('proto-loader loads the three services with their methods', () => {
   const v1 = loadFerryProto().grpcObject.ferry.v1;
   assert.deepEqual(Object.keys(v1.Migration.service).sort(), [
-    'CancelMigration', 'ChangeMigrationParams', 'GetMigrationStatus', 'ListMigrations', 'Migrate', 'Restore', 'SetMigrationLimits', 'WatchMigration',
+    'CancelMigration',
+    'ChangeMigrationParams',
+    'GetMigrationStatus',
+    'ListMigrations',
+    'Migrate',
+    'Restore',
+    'SetMigrationLimits',
+    'WatchMigration',
   ]);
   assert.deepEqual(Object.keys(v1.Peer.service).sort(), ['FinishIncoming', 'PrepareIncoming']);
   assert.deepEqual(Object.keys(v1.Host.service).sort(), ['GetCapabilities', 'GetStats', 'ListVms']);
@@ -40,8 +58,12 @@ test('proto-loader loads the three services with their methods', () => {
 
 test('every message, field, enum value and method has a comment', () => {
   const root = new protobuf.Root();
-  root.resolvePath = (_origin, target) => (target.startsWith('google/') || path.isAbsolute(target) ? target : path.join(PROTO_ROOT, target));
-  root.loadSync(PROTO_FILES.map((f) => path.join(PROTO_ROOT, f)), { alternateCommentMode: true });
+  root.resolvePath = (_origin, target) =>
+    target.startsWith('google/') || path.isAbsolute(target) ? target : path.join(PROTO_ROOT, target);
+  root.loadSync(
+    PROTO_FILES.map((f) => path.join(PROTO_ROOT, f)),
+    { alternateCommentMode: true },
+  );
   const undocumented: string[] = [];
   const visit = (ns: protobuf.NamespaceBase): void => {
     for (const obj of ns.nestedArray) {
@@ -65,4 +87,3 @@ test('every message, field, enum value and method has a comment', () => {
   visit(root);
   assert.deepEqual(undocumented, []);
 });
-

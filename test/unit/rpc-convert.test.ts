@@ -16,20 +16,39 @@ const refusedOn = (field: string, pattern: RegExp) => (e: unknown) =>
 
 function prepare(extra: Partial<PrepareIncomingRequest__Output> = {}): PrepareIncomingRequest__Output {
   return {
-    vmId: VM, jobId: 'j1', sourceHost: 'lab1', sourceMigrationAddress: '198.19.0.1', dstqemu: '198.19.0.2', migrationNetwork: '',
-    copyStorage: false, memoryBytes: 0, disks: [], ...extra,
+    vmId: VM,
+    jobId: 'j1',
+    sourceHost: 'lab1',
+    sourceMigrationAddress: '198.19.0.1',
+    dstqemu: '198.19.0.2',
+    migrationNetwork: '',
+    copyStorage: false,
+    memoryBytes: 0,
+    disks: [],
+    ...extra,
   } as PrepareIncomingRequest__Output;
 }
 
 function migrate(extra: Partial<MigrateRequest__Output> = {}): MigrateRequest__Output {
   return {
-    vmId: VM, mode: 'MIGRATION_MODE_REMOTE', dst: '198.18.0.2', dstqemu: '', migrationNetwork: '', dstparams: '', overwrite: false, policy: null, ...extra,
+    vmId: VM,
+    mode: 'MIGRATION_MODE_REMOTE',
+    dst: '198.18.0.2',
+    dstqemu: '',
+    migrationNetwork: '',
+    dstparams: '',
+    overwrite: false,
+    policy: null,
+    ...extra,
   } as MigrateRequest__Output;
 }
 
 test('PrepareIncoming: source_migration_address and dstqemu must be unicast IPs', () => {
   assert.equal(prepareArgsFromProto(prepare()).dstqemu, '198.19.0.2');
-  assert.throws(() => prepareArgsFromProto(prepare({ sourceMigrationAddress: 'lab1' })), refusedOn('source_migration_address', /not an IP address/));
+  assert.throws(
+    () => prepareArgsFromProto(prepare({ sourceMigrationAddress: 'lab1' })),
+    refusedOn('source_migration_address', /not an IP address/),
+  );
   assert.throws(() => prepareArgsFromProto(prepare({ sourceMigrationAddress: '' })), refusedOn('source_migration_address', /is required/));
   assert.throws(() => prepareArgsFromProto(prepare({ dstqemu: '224.0.0.1' })), refusedOn('dstqemu', /not a unicast address/));
   assert.throws(() => prepareArgsFromProto(prepare({ dstqemu: '127.0.0.1' })), refusedOn('dstqemu', /not a unicast address/));
@@ -44,7 +63,17 @@ test('Migrate: dstqemu must be a unicast IP; FILE paths must be absolute', () =>
 });
 
 test('Restore: path and dstparams must be absolute', () => {
-  assert.deepEqual(restoreFromProto({ path: '/srv/vm.save', dstparams: '/srv/vm.json', paused: true }), { path: '/srv/vm.save', dstparams: '/srv/vm.json', paused: true });
-  assert.throws(() => restoreFromProto({ path: 'vm.save', dstparams: '/srv/vm.json', paused: false }), refusedOn('path', /must be an absolute path/));
-  assert.throws(() => restoreFromProto({ path: '/srv/vm.save', dstparams: 'x/vm.json', paused: false }), refusedOn('dstparams', /must be an absolute path/));
+  assert.deepEqual(restoreFromProto({ path: '/srv/vm.save', dstparams: '/srv/vm.json', paused: true }), {
+    path: '/srv/vm.save',
+    dstparams: '/srv/vm.json',
+    paused: true,
+  });
+  assert.throws(
+    () => restoreFromProto({ path: 'vm.save', dstparams: '/srv/vm.json', paused: false }),
+    refusedOn('path', /must be an absolute path/),
+  );
+  assert.throws(
+    () => restoreFromProto({ path: '/srv/vm.save', dstparams: 'x/vm.json', paused: false }),
+    refusedOn('dstparams', /must be an absolute path/),
+  );
 });

@@ -15,7 +15,7 @@ test('protobuf Timestamp/Duration: milliseconds to seconds and nanos and back', 
   }
 });
 
-test('errorMessage: an Error\'s message, anything else as text', () => {
+test("errorMessage: an Error's message, anything else as text", () => {
   assert.equal(errorMessage(new FerryError('NOT_FOUND', 'no VM x')), 'no VM x');
   assert.equal(errorMessage('plain'), 'plain');
   assert.equal(errorMessage(42), '42');

@@ -21,8 +21,15 @@ import { FakeNetwork, FakePinholes } from '../support/fake-ports.js';
 
 function identity(name: string, roles: string[], ipAddresses: string[] = [], dnsNames: string[] = [name]): CertIdentity {
   return {
-    name, roles, dnsNames, ipAddresses, subject: `O=Ferry, CN=${name}`, issuer: 'O=Ferry, CN=CA',
-    validFrom: new Date(0), validTo: new Date(8.64e15), fingerprint256: 'AA',
+    name,
+    roles,
+    dnsNames,
+    ipAddresses,
+    subject: `O=Ferry, CN=${name}`,
+    issuer: 'O=Ferry, CN=CA',
+    validFrom: new Date(0),
+    validTo: new Date(8.64e15),
+    fingerprint256: 'AA',
   };
 }
 
@@ -62,12 +69,15 @@ test('refusals: UNAUTHENTICATED without a certificate, PERMISSION_DENIED naming 
   assert.ok(!probe.ok && /probe \(monitoring\) lacks role engine or peer/.test(probe.details));
 });
 
-test('a peer may name only itself as source_host and only its certificate\'s addresses', () => {
+test("a peer may name only itself as source_host and only its certificate's addresses", () => {
   checkSourceIdentity(lab1, { sourceHost: 'lab1', sourceMigrationAddress: '198.19.0.1' });
   checkSourceIdentity(lab1, { sourceHost: 'LAB1', sourceMigrationAddress: '198.18.0.1' });
   checkSourceIdentity(lab1, { sourceHost: '198.18.0.1', sourceMigrationAddress: '198.19.0.1' }); // an IP SAN names it too
   const deny = (caller: CertIdentity, sourceHost: string, sourceMigrationAddress: string, re: RegExp) =>
-    assert.throws(() => checkSourceIdentity(caller, { sourceHost, sourceMigrationAddress }), (e) => isFerryError(e, 'PERMISSION_DENIED') && re.test(e.message));
+    assert.throws(
+      () => checkSourceIdentity(caller, { sourceHost, sourceMigrationAddress }),
+      (e) => isFerryError(e, 'PERMISSION_DENIED') && re.test(e.message),
+    );
   deny(lab3, 'lab1', '198.19.0.1', /does not name source_host "lab1"/);
   deny(lab3, 'lab3', '198.19.0.1', /198\.19\.0\.1 is not an address in the caller's certificate \(lab3\).*--ip 198\.19\.0\.1/);
   deny(lab3, 'lab3', '10.0.0.1', /not an address/);
@@ -78,33 +88,62 @@ test('a peer may name only itself as source_host and only its certificate\'s add
 test('IncomingMigrations refuses before opening anything; FinishIncoming only by the preparer', async () => {
   const pinholes = new FakePinholes();
   const network = new FakeNetwork([{ address: '198.19.0.2', prefixLength: 24, interface: 'eth1', family: 'ipv4' }]);
-  const incoming = new IncomingMigrations({ network, pinholes, dconnuri: '', pinholeTtlMs: 10_000, reservationTtlMs: 60_000, clock: systemClock, maxIncoming: () => 4 });
+  const incoming = new IncomingMigrations({
+    network,
+    pinholes,
+    dconnuri: '',
+    pinholeTtlMs: 10_000,
+    reservationTtlMs: 60_000,
+    clock: systemClock,
+    maxIncoming: () => 4,
+  });
   const args = (jobId: string, sourceHost: string, sourceMigrationAddress: string) =>
-    ({ vmId: 'v1', jobId, sourceHost, sourceMigrationAddress, dstqemu: '198.19.0.2', migrationNetwork: '', copyStorage: false, memoryBytes: 0 }) as unknown as PrepareIncomingArgs;
+    ({
+      vmId: 'v1',
+      jobId,
+      sourceHost,
+      sourceMigrationAddress,
+      dstqemu: '198.19.0.2',
+      migrationNetwork: '',
+      copyStorage: false,
+      memoryBytes: 0,
+    }) as unknown as PrepareIncomingArgs;
   await assert.rejects(incoming.prepare(args('j1', 'lab1', '198.19.0.1'), lab3), (e) => isFerryError(e, 'PERMISSION_DENIED'));
   assert.deepEqual(pinholes.open_, []);
   assert.equal(incoming.count, 0);
   await incoming.prepare(args('j2', 'lab3', '198.19.0.3'), lab3);
   assert.equal(pinholes.open_.length, 1);
-  await assert.rejects(incoming.finish({ jobId: 'j2', vmId: 'v1' }, lab1), (e) => isFerryError(e, 'PERMISSION_DENIED') && /prepared by lab3/.test(e.message));
+  await assert.rejects(
+    incoming.finish({ jobId: 'j2', vmId: 'v1' }, lab1),
+    (e) => isFerryError(e, 'PERMISSION_DENIED') && /prepared by lab3/.test(e.message),
+  );
   assert.equal(await incoming.finish({ jobId: 'j2', vmId: 'v1' }, lab3), true);
   // Without TLS (tls.insecure) there is no identity to check: the legacy behaviour.
   await incoming.prepare(args('j3', 'anyone', '198.19.0.7'));
   incoming.dispose();
 });
 
-test("SANs as Node prints them, quoted values included; IPv6 in one spelling", () => {
-  const san = parseSubjectAltName('URI:ferry://role/peer, DNS:lab1, IP Address:198.18.0.1, IP Address:2001:DB8:0:0:0:0:0:1, DNS:"a,b", URI:ferry://role/engine');
+test('SANs as Node prints them, quoted values included; IPv6 in one spelling', () => {
+  const san = parseSubjectAltName(
+    'URI:ferry://role/peer, DNS:lab1, IP Address:198.18.0.1, IP Address:2001:DB8:0:0:0:0:0:1, DNS:"a,b", URI:ferry://role/engine',
+  );
   assert.deepEqual(san.uri, ['ferry://role/peer', 'ferry://role/engine']);
   assert.deepEqual(san.dns, ['lab1', 'a,b']);
   assert.deepEqual(san.ip, ['198.18.0.1', '2001:db8::1']);
 });
 
 test('the refusal log line says what is wrong with the client certificate', () => {
-  const cert = { valid_from: 'Jan  1 00:00:00 2020 GMT', valid_to: 'Jan  1 00:00:00 2021 GMT', issuer: { O: 'Other', CN: 'Other CA' } } as never;
+  const cert = {
+    valid_from: 'Jan  1 00:00:00 2020 GMT',
+    valid_to: 'Jan  1 00:00:00 2021 GMT',
+    issuer: { O: 'Other', CN: 'Other CA' },
+  } as never;
   assert.equal(explainRefusal('CERT_HAS_EXPIRED', cert), 'client certificate expired at 2021-01-01T00:00:00.000Z: issue a new one');
   assert.match(explainRefusal('CERT_NOT_YET_VALID', cert), /not valid before 2020-01-01T00:00:00.000Z/);
-  assert.match(explainRefusal('UNABLE_TO_VERIFY_LEAF_SIGNATURE', cert), /not signed by the cluster CA \(its issuer: O=Other, CN=Other CA\)/);
+  assert.match(
+    explainRefusal('UNABLE_TO_VERIFY_LEAF_SIGNATURE', cert),
+    /not signed by the cluster CA \(its issuer: O=Other, CN=Other CA\)/,
+  );
   assert.match(explainRefusal('INVALID_PURPOSE', cert), /clientAuth/);
 });
 
@@ -114,10 +153,17 @@ test('ferryctl credentials: flags, then FERRY_* variables, then /etc/ferry/pki, 
     mkdirSync(join(lab, 'pki'));
     for (const f of ['ca.crt', 'engine.crt', 'engine.key']) writeFileSync(join(lab, 'pki', f), '');
     const env = { FERRY_LAB_DIR: lab };
-    assert.deepEqual(resolveClientTls({}, env, '/nonexistent'), { caFile: join(lab, 'pki/ca.crt'), certFile: join(lab, 'pki/engine.crt'), keyFile: join(lab, 'pki/engine.key') });
+    assert.deepEqual(resolveClientTls({}, env, '/nonexistent'), {
+      caFile: join(lab, 'pki/ca.crt'),
+      certFile: join(lab, 'pki/engine.crt'),
+      keyFile: join(lab, 'pki/engine.key'),
+    });
     assert.equal(resolveClientTls({ cert: '/x.crt' }, { ...env, FERRY_KEY: '/y.key' }, '/nonexistent').certFile, '/x.crt');
     assert.equal(resolveClientTls({}, { ...env, FERRY_KEY: '/y.key' }, '/nonexistent').keyFile, '/y.key');
-    assert.throws(() => resolveClientTls({}, { FERRY_LAB_DIR: join(lab, 'none') }, '/nonexistent'), (e) => isFerryError(e) && /--ca, --cert, --key.*--insecure/.test(e.message));
+    assert.throws(
+      () => resolveClientTls({}, { FERRY_LAB_DIR: join(lab, 'none') }, '/nonexistent'),
+      (e) => isFerryError(e) && /--ca, --cert, --key.*--insecure/.test(e.message),
+    );
   } finally {
     rmSync(lab, { recursive: true, force: true });
   }

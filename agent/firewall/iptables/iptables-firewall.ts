@@ -14,13 +14,7 @@ import type { AddressFamily, Pinhole, PortRange } from '../firewall.js';
 import { DEFAULT_PORT_RANGE } from '../firewall.js';
 import { PinholeFirewall, type PinholeFirewallOptions, type RuleWriter, type SyncOutcome } from '../pinhole-firewall.js';
 import { validatePortRange } from '../port-allocator.js';
-import {
-  buildClosePayload,
-  buildOpenPayload,
-  buildSyncPayload,
-  buildUninstallPayload,
-  type ChainLayout,
-} from './payload.js';
+import { buildClosePayload, buildOpenPayload, buildSyncPayload, buildUninstallPayload, type ChainLayout } from './payload.js';
 import { ExecIptablesRunner, FlushTables, type IptablesRunner } from './runner.js';
 import { parseSave, SaveParseError } from './save-parser.js';
 import { planChangesAnything, planSync } from './sync-plan.js';
@@ -58,7 +52,9 @@ export class IptablesRuleWriter implements RuleWriter {
     validatePortRange(portRange, 'portRange');
     this.families = options.families ?? ['ipv4', 'ipv6'];
     if (this.families.length === 0 || this.families.some((f) => f !== 'ipv4' && f !== 'ipv6')) {
-      throw new FerryError('INVALID_ARGUMENT', `families: ${JSON.stringify(this.families)} must list ipv4 and/or ipv6`, { field: 'families' });
+      throw new FerryError('INVALID_ARGUMENT', `families: ${JSON.stringify(this.families)} must list ipv4 and/or ipv6`, {
+        field: 'families',
+      });
     }
     this.layout = { chain, parent: PARENT_CHAIN, portRange: { ...portRange } };
     this.runner = options.runner ?? new ExecIptablesRunner();
@@ -111,7 +107,12 @@ export class IptablesRuleWriter implements RuleWriter {
       return parseSave(text, this.layout);
     } catch (err) {
       if (!(err instanceof SaveParseError)) throw err;
-      throw new FerryError('INTERNAL', `cannot parse ${family === 'ipv4' ? 'iptables' : 'ip6tables'}-save output: ${err.message}`, {}, { cause: err });
+      throw new FerryError(
+        'INTERNAL',
+        `cannot parse ${family === 'ipv4' ? 'iptables' : 'ip6tables'}-save output: ${err.message}`,
+        {},
+        { cause: err },
+      );
     }
   }
 }

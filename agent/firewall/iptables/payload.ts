@@ -54,18 +54,29 @@ export function hostPrefix(p: Pick<Pinhole, 'family'>): number {
 }
 
 export function pinholeRuleArgs(p: Pinhole): string[] {
-  const ports =
-    p.ports.length === 1
-      ? ['-m', 'tcp', '--dport', String(p.ports[0])]
-      : ['-m', 'multiport', '--dports', p.ports.join(',')];
+  const ports = p.ports.length === 1 ? ['-m', 'tcp', '--dport', String(p.ports[0])] : ['-m', 'multiport', '--dports', p.ports.join(',')];
   return [
-    '-s', `${p.source}/${hostPrefix(p)}`,
-    '-d', `${p.destination}/${hostPrefix(p)}`,
-    '-p', 'tcp', ...ports,
-    '-m', 'conntrack', '--ctstate', 'NEW',
-    '-m', 'time', '--datestop', datestopFor(p.expiresAt),
-    '-m', 'comment', '--comment', pinholeComment(p),
-    '-j', 'ACCEPT',
+    '-s',
+    `${p.source}/${hostPrefix(p)}`,
+    '-d',
+    `${p.destination}/${hostPrefix(p)}`,
+    '-p',
+    'tcp',
+    ...ports,
+    '-m',
+    'conntrack',
+    '--ctstate',
+    'NEW',
+    '-m',
+    'time',
+    '--datestop',
+    datestopFor(p.expiresAt),
+    '-m',
+    'comment',
+    '--comment',
+    pinholeComment(p),
+    '-j',
+    'ACCEPT',
   ];
 }
 
@@ -135,11 +146,7 @@ export function buildClosePayload(layout: ChainLayout, p: Pinhole): string {
 }
 
 /** Remove every jump to our chain, then the chain itself. Empty string: nothing to do. */
-export function buildUninstallPayload(
-  layout: ChainLayout,
-  jumpsToDelete: readonly (readonly string[])[],
-  chainExists: boolean,
-): string {
+export function buildUninstallPayload(layout: ChainLayout, jumpsToDelete: readonly (readonly string[])[], chainExists: boolean): string {
   const lines = jumpsToDelete.map((jump) => ruleLine(`-D ${layout.parent}`, jump));
   if (chainExists) lines.push(`:${layout.chain} - [0:0]`, `-X ${layout.chain}`);
   return lines.length ? filterTable(lines) : '';

@@ -60,10 +60,7 @@ export function planSync(saved: SavedChain, desired: readonly Pinhole[], layout:
     rules[0]?.kind === 'established' &&
     rules[rules.length - 1]?.kind === 'reject';
   plan.rewriteChain =
-    !shapeOk ||
-    duplicates > 0 ||
-    plan.unknownRules > 0 ||
-    plan.staleIds.length + plan.expiredIds.length + plan.restoredIds.length > 0;
+    !shapeOk || duplicates > 0 || plan.unknownRules > 0 || plan.staleIds.length + plan.expiredIds.length + plan.restoredIds.length > 0;
 
   const correct = jumpRuleArgs(layout);
   const isCorrect = (j: readonly string[]) => j.length === correct.length && j.every((a, i) => a === correct[i]);

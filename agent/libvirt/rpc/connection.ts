@@ -11,14 +11,16 @@
 // - Unknown serials (e.g. the reply to a call that already timed out) are dropped, not fatal.
 
 import type { Socket } from 'node:net';
+import { CallTimeoutError, ClosedError, ConnectionError, InterruptedError, LibvirtError, ProtocolError } from '../errors.js';
 import {
-  CallTimeoutError, ClosedError, ConnectionError, InterruptedError, LibvirtError, ProtocolError,
-} from '../errors.js';
-import { decodeRemoteError, REMOTE_PROGRAM, REMOTE_PROTOCOL_VERSION, RemoteProcedure, type ProcedureDef } from '../generated/remote_protocol.gen.js';
+  decodeRemoteError,
+  REMOTE_PROGRAM,
+  REMOTE_PROTOCOL_VERSION,
+  RemoteProcedure,
+  type ProcedureDef,
+} from '../generated/remote_protocol.gen.js';
 import { FrameDecoder } from '../wire/frame-decoder.js';
-import {
-  encodePacket, MessageStatus, MessageType, type Packet, type PacketHeader,
-} from '../wire/packet.js';
+import { encodePacket, MessageStatus, MessageType, type Packet, type PacketHeader } from '../wire/packet.js';
 import { XdrReader } from '../wire/xdr-reader.js';
 import type { XdrWriter } from '../wire/xdr-writer.js';
 
@@ -60,7 +62,10 @@ export class Connection {
   /** Monotonic ms of the last packet received (keepalive uses it). */
   lastReceived = performance.now();
 
-  constructor(socket: Socket, private readonly opts: ConnectionOptions) {
+  constructor(
+    socket: Socket,
+    private readonly opts: ConnectionOptions,
+  ) {
     this.address = opts.address;
     this.socket = socket;
     this.decoder = new FrameDecoder(opts.maxPacket);
@@ -122,7 +127,8 @@ export class Connection {
     }
     return new Promise<Buffer>((resolve, reject) => {
       let timer: NodeJS.Timeout | undefined;
-      const onAbort = (): void => settle(() => reject(opts.signal?.reason instanceof Error ? opts.signal.reason : new Error(`${name} aborted`)));
+      const onAbort = (): void =>
+        settle(() => reject(opts.signal?.reason instanceof Error ? opts.signal.reason : new Error(`${name} aborted`)));
       const settle = (fn: () => void): void => {
         if (!this.pending.delete(serial)) return;
         if (timer) clearTimeout(timer);
@@ -209,7 +215,11 @@ export class Connection {
     try {
       const e = decodeRemoteError(new XdrReader(payload));
       return new LibvirtError(e.code, e.domain, e.message ?? `libvirt error ${e.code}`, e.level, procedure, {
-        str1: e.str1, str2: e.str2, str3: e.str3, int1: e.int1, int2: e.int2,
+        str1: e.str1,
+        str2: e.str2,
+        str3: e.str3,
+        int1: e.int1,
+        int2: e.int2,
       });
     } catch (err) {
       return new ProtocolError(`${procedure}: undecodable error reply`, { cause: err });

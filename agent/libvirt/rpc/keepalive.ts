@@ -12,8 +12,13 @@
 
 import { ConnectionError } from '../errors.js';
 import {
-  KEEPALIVE_PROC_PING, KEEPALIVE_PROC_PONG, KEEPALIVE_PROGRAM, KEEPALIVE_PROTOCOL_VERSION,
-  MessageStatus, MessageType, type Packet,
+  KEEPALIVE_PROC_PING,
+  KEEPALIVE_PROC_PONG,
+  KEEPALIVE_PROGRAM,
+  KEEPALIVE_PROTOCOL_VERSION,
+  MessageStatus,
+  MessageType,
+  type Packet,
 } from '../wire/packet.js';
 import type { Connection } from './connection.js';
 
@@ -68,8 +73,12 @@ export function startKeepalive(conn: Connection, opts: KeepaliveOptions = DEFAUL
     const idleFor = now - Math.max(lastSeen, lastPing);
     if (idleFor < opts.intervalMs) return;
     if (unanswered >= opts.count) {
-      conn.destroy(new ConnectionError(conn.address,
-        `keepalive: no response from the daemon for ${Math.round(now - lastSeen)} ms (${unanswered} pings unanswered); assuming it is hung`));
+      conn.destroy(
+        new ConnectionError(
+          conn.address,
+          `keepalive: no response from the daemon for ${Math.round(now - lastSeen)} ms (${unanswered} pings unanswered); assuming it is hung`,
+        ),
+      );
       return stop();
     }
     unanswered++;

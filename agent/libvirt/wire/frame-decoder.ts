@@ -47,9 +47,7 @@ export class FrameDecoder {
     while (this.len >= LEN_LENGTH) {
       const total = this.buf.readUInt32BE(this.start);
       if (total < MIN_PACKET || total > this.maxPacket) {
-        this.failure = new ProtocolError(
-          `framing error: packet length ${total} outside [${MIN_PACKET}, ${this.maxPacket}]`,
-        );
+        this.failure = new ProtocolError(`framing error: packet length ${total} outside [${MIN_PACKET}, ${this.maxPacket}]`);
         this.reset();
         throw this.failure;
       }

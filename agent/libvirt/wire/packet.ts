@@ -71,12 +71,7 @@ export interface Packet {
 export function encodePacket(header: PacketHeader, writeBody?: (w: XdrWriter) => void): Buffer {
   const w = new XdrWriter(256);
   const lenAt = w.reserve(LEN_LENGTH);
-  w.uint(header.program)
-    .uint(header.version)
-    .int(header.procedure)
-    .int(header.type)
-    .uint(header.serial)
-    .int(header.status);
+  w.uint(header.program).uint(header.version).int(header.procedure).int(header.type).uint(header.serial).int(header.status);
   writeBody?.(w);
   w.patchUint32(lenAt, w.length);
   return w.finish();

@@ -40,9 +40,7 @@ export interface Sample {
   postcopy: boolean;
 }
 
-export type Decision =
-  | { kind: 'step'; due: DueStep }
-  | { kind: 'timeout'; timeout: 'completion' | 'stall'; error: FerryError };
+export type Decision = { kind: 'step'; due: DueStep } | { kind: 'timeout'; timeout: 'completion' | 'stall'; error: FerryError };
 
 export class ConvergenceTracker {
   private readonly cursor: ScheduleCursor;

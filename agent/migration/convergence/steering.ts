@@ -80,12 +80,17 @@ export class Steering {
           this.note('suspend', due.reason);
           return;
         case 'abort':
-          this.abortCause = new FerryError('ABORTED', `the convergence schedule aborted the migration (${due.reason}): the guest did not converge within the downtime the policy allows`);
+          this.abortCause = new FerryError(
+            'ABORTED',
+            `the convergence schedule aborted the migration (${due.reason}): the guest did not converge within the downtime the policy allows`,
+          );
           this.note('abort', due.reason);
           return this.abort();
       }
     } catch (err) {
-      this.job.warn(`${actionName(due)} failed: ${errorMessage(err)}${due.index === this.job.command.policy.schedule.length - 1 ? ' (it is retried at the next repeat)' : ''}`);
+      this.job.warn(
+        `${actionName(due)} failed: ${errorMessage(err)}${due.index === this.job.command.policy.schedule.length - 1 ? ' (it is retried at the next repeat)' : ''}`,
+      );
     }
   }
 
@@ -101,7 +106,13 @@ export class Steering {
   }
 
   private note(action: ConvergenceAction, reason: string, downtimeMs?: number): void {
-    this.job.record({ action, iteration: this.job.snapshot().iteration, elapsedMs: this.elapsed(), reason, ...(downtimeMs !== undefined ? { downtimeMs } : {}) });
+    this.job.record({
+      action,
+      iteration: this.job.snapshot().iteration,
+      elapsedMs: this.elapsed(),
+      reason,
+      ...(downtimeMs !== undefined ? { downtimeMs } : {}),
+    });
   }
 
   private elapsed(): number {

@@ -10,7 +10,17 @@
 import { FerryError, invalidArgument } from '../../../shared/errors.js';
 import { familyOf, hostPort } from '../../../shared/net.js';
 import { onlyAddressIn } from '../migration-network.js';
-import type { Clock, DiskImages, HostNetwork, Hypervisor, IncomingOffer, Journal, OpenedPinhole, PinholeGate, PrepareIncomingArgs } from '../ports.js';
+import type {
+  Clock,
+  DiskImages,
+  HostNetwork,
+  Hypervisor,
+  IncomingOffer,
+  Journal,
+  OpenedPinhole,
+  PinholeGate,
+  PrepareIncomingArgs,
+} from '../ports.js';
 import { checkSourceIdentity, type SourceIdentity } from './source-identity.js';
 import type { NetworkRole } from '../types.js';
 
@@ -74,10 +84,7 @@ export class IncomingMigrations {
       throw new FerryError('ALREADY_EXISTS', `job ${args.jobId} is already prepared on this host`, { field: 'job_id' });
     }
     if (this.count >= this.options.maxIncoming()) {
-      throw new FerryError(
-        'RESOURCE_EXHAUSTED',
-        `this host already receives ${this.count} migration(s), its incoming limit: retry later`,
-      );
+      throw new FerryError('RESOURCE_EXHAUSTED', `this host already receives ${this.count} migration(s), its incoming limit: retry later`);
     }
     this.preparing++;
     try {
@@ -105,7 +112,12 @@ export class IncomingMigrations {
       throw err;
     }
     const record: IncomingRecord = {
-      jobId: args.jobId, vmId: args.vmId, preparedBy, images, pinhole: { ...pinhole, ports: [...pinhole.ports] }, expiresAt: this.options.clock.now() + this.options.reservationTtlMs,
+      jobId: args.jobId,
+      vmId: args.vmId,
+      preparedBy,
+      images,
+      pinhole: { ...pinhole, ports: [...pinhole.ports] },
+      expiresAt: this.options.clock.now() + this.options.reservationTtlMs,
     };
     // Durable before the source is answered: a restart must find the hole's owner.
     // Held only after the write: until prepare() returns, `preparing` counts this
@@ -130,7 +142,11 @@ export class IncomingMigrations {
     const reservation = this.reservations.get(args.jobId);
     if (!reservation) return false;
     if (caller && reservation.preparedBy !== null && caller.name !== reservation.preparedBy) {
-      throw new FerryError('PERMISSION_DENIED', `job ${args.jobId} was prepared by ${reservation.preparedBy}; ${caller.name} may not finish it`, { field: 'job_id' });
+      throw new FerryError(
+        'PERMISSION_DENIED',
+        `job ${args.jobId} was prepared by ${reservation.preparedBy}; ${caller.name} may not finish it`,
+        { field: 'job_id' },
+      );
     }
     if (reservation.vmId !== args.vmId) {
       throw invalidArgument('vm_id', `job ${args.jobId} was prepared for VM ${reservation.vmId}, not ${args.vmId}`);
@@ -146,7 +162,11 @@ export class IncomingMigrations {
     if (disks.length === 0) return [];
     if (!args.copyStorage) throw invalidArgument('disks', 'are given without copy_storage');
     if (!this.options.images) {
-      throw new FerryError('FAILED_PRECONDITION', 'this host cannot create disk images for copy_storage (no storage adapter): migrate with copy_storage none', { field: 'copy_storage' });
+      throw new FerryError(
+        'FAILED_PRECONDITION',
+        'this host cannot create disk images for copy_storage (no storage adapter): migrate with copy_storage none',
+        { field: 'copy_storage' },
+      );
     }
     return this.options.images.create(disks);
   }

@@ -37,7 +37,12 @@ export class JobRegistry {
     this.prune();
     if ('jobId' in selector) {
       const job = this.jobs.get(selector.jobId);
-      if (!job) throw new FerryError('NOT_FOUND', `no migration job ${selector.jobId} on this host (finished jobs are kept ${this.retentionMs / 1000} s)`, { field: 'job.job_id' });
+      if (!job)
+        throw new FerryError(
+          'NOT_FOUND',
+          `no migration job ${selector.jobId} on this host (finished jobs are kept ${this.retentionMs / 1000} s)`,
+          { field: 'job.job_id' },
+        );
       return job;
     }
     const job = this.activeFor(selector.vmId) ?? this.newest((j) => j.command.vmId === selector.vmId);

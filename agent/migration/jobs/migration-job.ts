@@ -5,7 +5,14 @@
  * late poll cannot resurrect a finished job.
  */
 import {
-  FINAL_PHASES, emptyCounters, type ConvergenceRecord, type JobStats, type MigrateCommand, type MigrationFailure, type MigrationPhase, type MigrationStatus,
+  FINAL_PHASES,
+  emptyCounters,
+  type ConvergenceRecord,
+  type JobStats,
+  type MigrateCommand,
+  type MigrationFailure,
+  type MigrationPhase,
+  type MigrationStatus,
 } from '../types.js';
 import type { NicBaseline } from '../outgoing/nic-counters.js';
 
@@ -128,9 +135,22 @@ export class MigrationJob {
   }
 
   /** Merges fields (e.g. migrateUri, network) and notifies. */
-  update(fields: Partial<Pick<MigrationStatus,
-    'migrateUri' | 'network' | 'sourceMigrationAddress' | 'maxDowntimeMs' | 'bytesOnMigrationNic' | 'bytesOnManagementNic' |
-    'completionTimeoutMs' | 'waiting' | 'prepareAttempts'>>): void {
+  update(
+    fields: Partial<
+      Pick<
+        MigrationStatus,
+        | 'migrateUri'
+        | 'network'
+        | 'sourceMigrationAddress'
+        | 'maxDowntimeMs'
+        | 'bytesOnMigrationNic'
+        | 'bytesOnManagementNic'
+        | 'completionTimeoutMs'
+        | 'waiting'
+        | 'prepareAttempts'
+      >
+    >,
+  ): void {
     if (this.finished) return;
     Object.assign(this.status, fields);
     this.emit();

@@ -37,9 +37,7 @@ export function busyWaiting(job: MigrationJob, err: FerryError, attempt: number,
 }
 
 /** What one attempt to start a job came to, its slot held: ready to run, or a destination that is busy. */
-export type StartAttempt =
-  | { kind: 'ready'; run: () => Promise<void> }
-  | { kind: 'busy'; error: FerryError };
+export type StartAttempt = { kind: 'ready'; run: () => Promise<void> } | { kind: 'busy'; error: FerryError };
 
 /**
  * One attempt to start a job whose slot is held: a FILE job is ready at
@@ -66,7 +64,11 @@ export async function attemptStart(job: MigrationJob, deps: AdmissionDeps, descr
  * QUEUED before this function first awaits, so Migrate's answer shows it.
  * Never throws: every outcome ends in the job's status.
  */
-export async function runAdmitted(job: MigrationJob, deps: AdmissionDeps, first?: { attempt: StartAttempt; release: () => void }): Promise<void> {
+export async function runAdmitted(
+  job: MigrationJob,
+  deps: AdmissionDeps,
+  first?: { attempt: StartAttempt; release: () => void },
+): Promise<void> {
   const { clock } = deps;
   const signal = job.cancellation.signal;
   const deadline = job.snapshot().startedAt + job.command.policy.queueTimeoutS * 1000;
@@ -77,7 +79,7 @@ export async function runAdmitted(job: MigrationJob, deps: AdmissionDeps, first?
     if (!held) {
       if (signal.aborted) return; // cancel() has ended the job
       if (clock.now() >= deadline) return failQueue(job, lastBusy);
-      if (!lastBusy) job.update({ waiting: 'for one of this host\'s outgoing slots (limits.max_outgoing)' });
+      if (!lastBusy) job.update({ waiting: "for one of this host's outgoing slots (limits.max_outgoing)" });
       const release = await acquireBefore(deps.slots, signal, deadline, deps);
       if (!release) {
         if (!signal.aborted) failQueue(job, lastBusy);
@@ -117,7 +119,12 @@ function delayFor(attempt: number, deps: AdmissionDeps): number {
 }
 
 /** A slot, or undefined when the job was cancelled or the deadline passed first. */
-async function acquireBefore(slots: SlotQueue, signal: AbortSignal, deadline: number, deps: AdmissionDeps): Promise<(() => void) | undefined> {
+async function acquireBefore(
+  slots: SlotQueue,
+  signal: AbortSignal,
+  deadline: number,
+  deps: AdmissionDeps,
+): Promise<(() => void) | undefined> {
   const giveUp = new AbortController();
   const stopTimer = new AbortController();
   const onCancel = () => giveUp.abort();

@@ -28,12 +28,19 @@ interface DefinitionFile {
  * touched. The paths are absolute (agent/rpc checks that, once).
  */
 export async function checkHibernationTargets(command: MigrateCommand, files: HibernationFiles): Promise<void> {
-  for (const [field, file] of [['dst', command.dst], ['dstparams', command.dstparams]] as const) {
+  for (const [field, file] of [
+    ['dst', command.dst],
+    ['dstparams', command.dstparams],
+  ] as const) {
     if (!command.overwrite && (await files.exists(file))) {
       throw new FerryError('ALREADY_EXISTS', `${field}: ${file} already exists: choose another path or set overwrite`, { field });
     }
     if (!(await files.canCreate(file))) {
-      throw new FerryError('FAILED_PRECONDITION', `${field}: directory ${path.dirname(file)} does not exist or is not writable by the agent`, { field });
+      throw new FerryError(
+        'FAILED_PRECONDITION',
+        `${field}: directory ${path.dirname(file)} does not exist or is not writable by the agent`,
+        { field },
+      );
     }
   }
   if (path.resolve(command.dst) === path.resolve(command.dstparams)) {
@@ -50,7 +57,13 @@ export async function runHibernation(
   try {
     job.setPhase('preparing');
     const domainXml = await deps.hypervisor.definition(vmId);
-    const definition: DefinitionFile = { format: DEFINITION_FORMAT, vmId, savedAt: new Date(deps.clock.now()).toISOString(), statePath: dst, domainXml };
+    const definition: DefinitionFile = {
+      format: DEFINITION_FORMAT,
+      vmId,
+      savedAt: new Date(deps.clock.now()).toISOString(),
+      statePath: dst,
+      domainXml,
+    };
     // The definition first: libvirt finishes a save even if the agent dies
     // meanwhile, and the saved state must then not lack its definition.
     step = 'write definition';
@@ -98,9 +111,11 @@ export async function restoreHibernated(
   request: RestoreRequest,
 ): Promise<{ id: string; name: string }> {
   const files = deps.hibernationFiles;
-  if (!(await files.exists(request.path))) throw new FerryError('NOT_FOUND', `path: no saved-state file at ${request.path}`, { field: 'path' });
+  if (!(await files.exists(request.path)))
+    throw new FerryError('NOT_FOUND', `path: no saved-state file at ${request.path}`, { field: 'path' });
   const text = await files.read(request.dstparams);
-  if (text === undefined) throw new FerryError('NOT_FOUND', `dstparams: no definition file at ${request.dstparams}`, { field: 'dstparams' });
+  if (text === undefined)
+    throw new FerryError('NOT_FOUND', `dstparams: no definition file at ${request.dstparams}`, { field: 'dstparams' });
   const definition = parseDefinition(text, request.dstparams);
   if (path.resolve(definition.statePath) !== path.resolve(request.path)) {
     throw invalidArgument('dstparams', `${request.dstparams} describes the saved state ${definition.statePath}, not ${request.path}`);

@@ -29,7 +29,10 @@ export async function cancelJob(job: MigrationJob, deps: ControlDeps): Promise<v
     throw new FerryError('FAILED_PRECONDITION', `job ${job.id} already ended ${job.phase}: nothing to cancel`);
   }
   if (job.phase === 'postcopy') {
-    throw new FerryError('FAILED_PRECONDITION', `job ${job.id} is in post-copy: the VM already runs on the destination and cannot be cancelled`);
+    throw new FerryError(
+      'FAILED_PRECONDITION',
+      `job ${job.id} is in post-copy: the VM already runs on the destination and cannot be cancelled`,
+    );
   }
   job.cancellation.abort();
   if (job.phase === 'queued') {
@@ -99,9 +102,17 @@ export async function changeJobParams(job: MigrationJob, change: ParamsChange, d
   const { hypervisor, clock } = deps;
   const vmId = job.command.vmId;
   if (change.startPostCopy && !job.command.policy.postCopy) {
-    throw new FerryError('FAILED_PRECONDITION', `job ${job.id} was started without post_copy in its policy: post-copy cannot be switched on later`, { field: 'start_post_copy' });
+    throw new FerryError(
+      'FAILED_PRECONDITION',
+      `job ${job.id} was started without post_copy in its policy: post-copy cannot be switched on later`,
+      { field: 'start_post_copy' },
+    );
   }
-  const at = () => ({ iteration: job.snapshot().iteration, elapsedMs: clock.now() - job.snapshot().startedAt, reason: 'ChangeMigrationParams' });
+  const at = () => ({
+    iteration: job.snapshot().iteration,
+    elapsedMs: clock.now() - job.snapshot().startedAt,
+    reason: 'ChangeMigrationParams',
+  });
   if (change.maxBandwidthMibps !== undefined) {
     // In post-copy QEMU uses a separate cap (max-postcopy-bandwidth).
     const postcopy = job.phase === 'postcopy';

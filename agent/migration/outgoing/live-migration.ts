@@ -18,7 +18,17 @@ import { nicTrafficSince, readNicBaseline } from './nic-counters.js';
 import { chooseSourceAddress, routeWarnings } from './source-address.js';
 import type { Steering } from '../convergence/steering.js';
 import { superviseJob } from '../convergence/supervision.js';
-import type { Clock, HibernationFiles, Hypervisor, HostNetwork, IncomingOffer, LiveMigrationPlan, PeerAgents, VmDisk, VmInfo } from '../ports.js';
+import type {
+  Clock,
+  HibernationFiles,
+  Hypervisor,
+  HostNetwork,
+  IncomingOffer,
+  LiveMigrationPlan,
+  PeerAgents,
+  VmDisk,
+  VmInfo,
+} from '../ports.js';
 import type { JobStats } from '../types.js';
 
 export interface OutgoingDeps {
@@ -69,7 +79,8 @@ export async function prepareOutgoing(job: MigrationJob, deps: OutgoingDeps, des
     command.policy.copyStorage === 'none' ? [] : hypervisor.localDisks(command.vmId),
     chooseSourceAddress(command, network),
   ]);
-  if (command.policy.copyStorage !== 'none' && disks.length === 0) job.warn(`copy_storage ${command.policy.copyStorage}: the VM has no writable local disk, so no disk is copied`);
+  if (command.policy.copyStorage !== 'none' && disks.length === 0)
+    job.warn(`copy_storage ${command.policy.copyStorage}: the VM has no writable local disk, so no disk is copied`);
   job.update({ prepareAttempts: job.snapshot().prepareAttempts + 1 });
   const offer = await peers.prepareIncoming(command.dst, {
     vmId: command.vmId,
@@ -81,9 +92,14 @@ export async function prepareOutgoing(job: MigrationJob, deps: OutgoingDeps, des
     copyStorage: command.policy.copyStorage !== 'none',
     memoryBytes: vm.memoryBytes,
     disks: disks.map((d) => ({
-      target: d.target, path: d.path, format: d.format, capacityBytes: d.capacityBytes,
+      target: d.target,
+      path: d.path,
+      format: d.format,
+      capacityBytes: d.capacityBytes,
       // Incremental: only the top image is copied, over the shared backing chain.
-      ...(command.policy.copyStorage === 'incremental' && d.backingPath ? { backingPath: d.backingPath, backingFormat: d.backingFormat ?? '' } : {}),
+      ...(command.policy.copyStorage === 'incremental' && d.backingPath
+        ? { backingPath: d.backingPath, backingFormat: d.backingFormat ?? '' }
+        : {}),
     })),
   });
   try {
@@ -135,9 +151,12 @@ export async function performOutgoing(job: MigrationJob, prepared: PreparedMigra
     if (lostLibvirt && vm === 'gone') return completedUnanswered(job, deps);
     await tellDestination(job, deps, false, err);
     if (steering?.suspended) await resumeOnSource(job, deps);
-    const vmState = vm === undefined ? `unknown: libvirt did not answer for ${deps.answerWaitMs / 1000} s` : await vmStateOf(job, hypervisor);
+    const vmState =
+      vm === undefined ? `unknown: libvirt did not answer for ${deps.answerWaitMs / 1000} s` : await vmStateOf(job, hypervisor);
     if (lostLibvirt && vmState.startsWith('paused')) {
-      job.warn('the VM is paused on the source after libvirtd lost the migration: make sure it does not run on the destination before resuming it');
+      job.warn(
+        'the VM is paused on the source after libvirtd lost the migration: make sure it does not run on the destination before resuming it',
+      );
     }
     const step = job.cancellation.signal.aborted ? 'cancel' : steering?.abortCause ? 'converge' : 'perform';
     job.fail(failureOf(step, err, vmState));
@@ -160,7 +179,10 @@ export async function vmWhenHypervisorAnswers(
     } catch (err) {
       if (isFerryError(err, 'NOT_FOUND')) return 'gone';
       if (!isFerryError(err, 'UNAVAILABLE') && !isFerryError(err, 'DEADLINE_EXCEEDED')) return undefined;
-      if (attempt === 1) job.warn(`${errorMessage(err)}: waiting up to ${deps.answerWaitMs / 1000} s in all for libvirt to answer again, to report what became of the VM`);
+      if (attempt === 1)
+        job.warn(
+          `${errorMessage(err)}: waiting up to ${deps.answerWaitMs / 1000} s in all for libvirt to answer again, to report what became of the VM`,
+        );
       if (deps.clock.now() >= giveUpAt) return undefined;
       await deps.clock.sleep(1000);
     }
@@ -173,7 +195,9 @@ export async function vmWhenHypervisorAnswers(
  * migration completed; only libvirt's answer (and final statistics) is lost.
  */
 async function completedUnanswered(job: MigrationJob, deps: OutgoingDeps): Promise<void> {
-  job.warn('the connection to libvirtd was lost before it answered, and the VM has left this host: the migration completed (the counters are the last ones seen)');
+  job.warn(
+    'the connection to libvirtd was lost before it answered, and the VM has left this host: the migration completed (the counters are the last ones seen)',
+  );
   await finishCompleted(job, deps, undefined);
 }
 
@@ -196,9 +220,11 @@ async function resumeOnSource(job: MigrationJob, deps: OutgoingDeps): Promise<vo
   const { vmId } = job.command;
   const vm = await deps.hypervisor.describeVm(vmId).catch(() => undefined);
   if (vm?.state !== 'paused') return;
-  await deps.hypervisor.resume(vmId).catch((e: unknown) =>
-    job.warn(`the guest was paused by the schedule and could not be resumed on the source: ${errorMessage(e)}; resume it by hand`),
-  );
+  await deps.hypervisor
+    .resume(vmId)
+    .catch((e: unknown) =>
+      job.warn(`the guest was paused by the schedule and could not be resumed on the source: ${errorMessage(e)}; resume it by hand`),
+    );
 }
 
 /** "running on source", "paused on source", … for a job's final status (the adapter bounds the call). */
@@ -212,7 +238,9 @@ export async function vmStateOf(job: MigrationJob, hypervisor: Hypervisor): Prom
 /** FinishIncoming; a failure to tell is a warning, as the pinhole expires by itself. */
 export async function tellDestination(job: MigrationJob, deps: OutgoingDeps, success: boolean, err?: unknown): Promise<void> {
   const { command } = job;
-  await deps.peers.finishIncoming(command.dst, { jobId: job.id, vmId: command.vmId, success, errorMessage: err ? errorMessage(err) : '' }).catch((e: unknown) => job.warn(`the destination was not told how the migration ended: ${errorMessage(e)}`));
+  await deps.peers
+    .finishIncoming(command.dst, { jobId: job.id, vmId: command.vmId, success, errorMessage: err ? errorMessage(err) : '' })
+    .catch((e: unknown) => job.warn(`the destination was not told how the migration ended: ${errorMessage(e)}`));
 }
 
 function planFor(job: MigrationJob, prepared: PreparedMigration, deps: OutgoingDeps): LiveMigrationPlan {
@@ -236,4 +264,3 @@ function planFor(job: MigrationJob, prepared: PreparedMigration, deps: OutgoingD
     initialDowntimeMs: policy.initialDowntimeMs,
   };
 }
-

@@ -21,12 +21,18 @@ export interface NicTraffic {
 export async function readNicBaseline(network: HostNetwork, migrationInterface: string): Promise<NicBaseline> {
   const managementInterface = network.managementInterface() ?? migrationInterface;
   // Both at once: the baseline is read between Migrate and libvirt's perform.
-  const [migrationTxBytes, managementTxBytes] = await Promise.all([txBytes(network, migrationInterface), txBytes(network, managementInterface)]);
+  const [migrationTxBytes, managementTxBytes] = await Promise.all([
+    txBytes(network, migrationInterface),
+    txBytes(network, managementInterface),
+  ]);
   return { migrationInterface, managementInterface, migrationTxBytes, managementTxBytes };
 }
 
 export async function nicTrafficSince(network: HostNetwork, baseline: NicBaseline): Promise<NicTraffic> {
-  const [migration, management] = await Promise.all([txBytes(network, baseline.migrationInterface), txBytes(network, baseline.managementInterface)]);
+  const [migration, management] = await Promise.all([
+    txBytes(network, baseline.migrationInterface),
+    txBytes(network, baseline.managementInterface),
+  ]);
   return {
     bytesOnMigrationNic: Math.max(0, migration - baseline.migrationTxBytes),
     bytesOnManagementNic: Math.max(0, management - baseline.managementTxBytes),

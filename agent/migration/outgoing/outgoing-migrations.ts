@@ -120,11 +120,15 @@ export class OutgoingMigrations {
     const { hypervisor, network } = this.deps;
     const vm = await hypervisor.describeVm(command.vmId);
     if (vm.state !== 'running' && vm.state !== 'paused') {
-      throw new FerryError('FAILED_PRECONDITION', `VM ${command.vmId} (${vm.name}) is ${vm.state}, not running: start it first`, { field: 'vm_id' });
+      throw new FerryError('FAILED_PRECONDITION', `VM ${command.vmId} (${vm.name}) is ${vm.state}, not running: start it first`, {
+        field: 'vm_id',
+      });
     }
     const active = this.registry.activeFor(command.vmId);
     if (active) {
-      throw new FerryError('ALREADY_EXISTS', `VM ${command.vmId} already has migration job ${active.id} (${active.phase})`, { field: 'vm_id' });
+      throw new FerryError('ALREADY_EXISTS', `VM ${command.vmId} already has migration job ${active.id} (${active.phase})`, {
+        field: 'vm_id',
+      });
     }
     if (command.mode === 'file') await checkHibernationTargets(command, this.deps.hibernationFiles);
     else await network.resolve(splitHostPort(command.dst, 0).host);

@@ -85,7 +85,10 @@ async function conclude(job: MigrationJob, deps: OutgoingDeps, final: JobStats |
   });
   const completed = command.mode === 'file' ? vm === undefined || vm.state === 'shutoff' : vm === undefined;
   if (!completed) {
-    throw new FerryError('ABORTED', `libvirt's ${command.mode === 'file' ? 'save' : 'migration'} job ended without completing (the agent was restarted meanwhile)`);
+    throw new FerryError(
+      'ABORTED',
+      `libvirt's ${command.mode === 'file' ? 'save' : 'migration'} job ended without completing (the agent was restarted meanwhile)`,
+    );
   }
   if (!final) job.warn('libvirt kept no final statistics of this job: the counters are the last ones seen');
   if (command.mode === 'remote') return finishCompleted(job, deps, final);

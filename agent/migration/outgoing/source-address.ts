@@ -23,7 +23,10 @@ export async function chooseSourceAddress(command: MigrateCommand, network: Host
     const usable = network.localAddresses().filter((a) => !isLinkLocal(a.address));
     if (!usable.some((a) => a.family === family)) {
       const own = [...new Set(usable.map((a) => a.family))].join(' and ') || 'no';
-      throw invalidArgument('dstqemu', `${command.dstqemu} is ${family} but this host has only ${own} addresses: give a dstqemu of the source's family`);
+      throw invalidArgument(
+        'dstqemu',
+        `${command.dstqemu} is ${family} but this host has only ${own} addresses: give a dstqemu of the source's family`,
+      );
     }
     const route = await network.routeTo(command.dstqemu);
     return { address: route.source, interface: route.interface, route: { to: command.dstqemu, route } };

@@ -55,7 +55,7 @@ export function resolvePolicy(
   if (presetName) {
     const preset = presetFields(presetName);
     if (!preset) {
-      const field = request.preset ? 'policy.preset' : 'the host\'s policy.preset';
+      const field = request.preset ? 'policy.preset' : "the host's policy.preset";
       throw invalidArgument(field, `unknown preset "${presetName}"; known presets: ${PRESET_NAMES.join(', ')}`);
     }
     Object.assign(policy, preset, { schedule: [...preset.schedule] });
@@ -65,17 +65,25 @@ export function resolvePolicy(
     if (key === 'schedule' && (value as unknown[]).length === 0) continue; // an empty list is "unset" in proto3
     (policy as unknown as Record<string, unknown>)[key] = value;
   }
-  if (policy.queueTimeoutS <= 0) policy.queueTimeoutS = defaults.queueTimeoutS > 0 ? defaults.queueTimeoutS : BUILTIN_DEFAULTS.queueTimeoutS;
+  if (policy.queueTimeoutS <= 0)
+    policy.queueTimeoutS = defaults.queueTimeoutS > 0 ? defaults.queueTimeoutS : BUILTIN_DEFAULTS.queueTimeoutS;
   chooseCompression(policy, request.compression !== undefined, features);
   if (policy.postCopy && policy.parallelConnections > 1 && !features.postCopyWithParallel) {
-    throw invalidArgument('policy.post_copy', `post-copy with parallel_connections > 1 needs QEMU >= 10.1 (this host: ${features.versions}): set parallel_connections 1 or post_copy false`);
+    throw invalidArgument(
+      'policy.post_copy',
+      `post-copy with parallel_connections > 1 needs QEMU >= 10.1 (this host: ${features.versions}): set parallel_connections 1 or post_copy false`,
+    );
   }
   try {
     validateSchedule(policy.schedule, policy.postCopy);
   } catch (err) {
     // A schedule the caller did not write must say where it came from.
     if (request.schedule?.length || !(err instanceof FerryError)) throw err;
-    throw new FerryError(err.kind, `${err.message} (the schedule is preset ${presetName}'s; set post_copy or give a schedule)`, err.details);
+    throw new FerryError(
+      err.kind,
+      `${err.message} (the schedule is preset ${presetName}'s; set post_copy or give a schedule)`,
+      err.details,
+    );
   }
   return policy;
 }
@@ -94,7 +102,10 @@ function chooseCompression(policy: MigrationPolicy, explicit: boolean, features:
       policy.compression = features.multifdCompression ? multifdMethod : 'none';
     }
     if (policy.compression === 'xbzrle') {
-      throw invalidArgument('policy.compression', 'xbzrle works with a single connection only (multifd pages bypass it): use zstd, zlib or none with parallel_connections > 1');
+      throw invalidArgument(
+        'policy.compression',
+        'xbzrle works with a single connection only (multifd pages bypass it): use zstd, zlib or none with parallel_connections > 1',
+      );
     }
     if (policy.compression !== 'none' && !features.multifdCompression) {
       throw new FerryError(
@@ -104,6 +115,9 @@ function chooseCompression(policy: MigrationPolicy, explicit: boolean, features:
       );
     }
   } else if (policy.compression === 'zstd' || policy.compression === 'zlib') {
-    throw invalidArgument('policy.compression', `${policy.compression} needs parallel_connections > 1 (multifd); use xbzrle for a single connection`);
+    throw invalidArgument(
+      'policy.compression',
+      `${policy.compression} needs parallel_connections > 1 (multifd); use xbzrle for a single connection`,
+    );
   }
 }

@@ -18,7 +18,11 @@ import type { ConvergenceStep, MigrationPolicy } from '../types.js';
 
 export type PresetFields = Pick<MigrationPolicy, 'initialDowntimeMs' | 'schedule' | 'postCopy'>;
 
-const downtime = (after: number, downtimeMs: number): ConvergenceStep => ({ trigger: { kind: 'iteration', after }, action: 'set-downtime', downtimeMs });
+const downtime = (after: number, downtimeMs: number): ConvergenceStep => ({
+  trigger: { kind: 'iteration', after },
+  action: 'set-downtime',
+  downtimeMs,
+});
 const then = (after: number, action: ConvergenceStep['action']): ConvergenceStep => ({ trigger: { kind: 'iteration', after }, action });
 
 /** The oVirt ramp every preset starts with: 150 ms after the first pass … 500 ms after the fourth. */

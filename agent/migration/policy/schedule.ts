@@ -33,11 +33,17 @@ export function validateSchedule(steps: readonly ConvergenceStep[], postCopy: bo
     const field = `policy.schedule[${i}]`;
     const { kind, after } = step.trigger;
     if (!Number.isInteger(after) || after < 1 || after > MAX_TRIGGER[kind]) {
-      throw invalidArgument(field, `${kind === 'iteration' ? 'after_iteration' : 'after_seconds'} must be from 1 to ${MAX_TRIGGER[kind]}, got ${after}`);
+      throw invalidArgument(
+        field,
+        `${kind === 'iteration' ? 'after_iteration' : 'after_seconds'} must be from 1 to ${MAX_TRIGGER[kind]}, got ${after}`,
+      );
     }
     const before = last[kind];
     if (before !== undefined && after < before) {
-      throw invalidArgument(field, `fires ${describeTrigger(step.trigger)}, earlier than the step before it (${describeTrigger({ kind, after: before })}): steps fire in list order, so order them by trigger`);
+      throw invalidArgument(
+        field,
+        `fires ${describeTrigger(step.trigger)}, earlier than the step before it (${describeTrigger({ kind, after: before })}): steps fire in list order, so order them by trigger`,
+      );
     }
     last[kind] = after;
     if (step.action === 'set-downtime') {
@@ -52,7 +58,10 @@ export function validateSchedule(steps: readonly ConvergenceStep[], postCopy: bo
       throw invalidArgument(field, 'POST_COPY needs policy.post_copy: true (libvirt must start the migration with post-copy enabled)');
     }
     if ((step.action === 'abort' || step.action === 'post-copy') && i < steps.length - 1) {
-      throw invalidArgument(field, `${step.action} ends pre-copy, so the ${steps.length - 1 - i} step(s) after it would never run: make it the last step`);
+      throw invalidArgument(
+        field,
+        `${step.action} ends pre-copy, so the ${steps.length - 1 - i} step(s) after it would never run: make it the last step`,
+      );
     }
   });
 }
@@ -109,7 +118,12 @@ export class ScheduleCursor {
     // sample issues one repeat, not a burst.
     const interval = repeatInterval(this.steps);
     while (reached(step.trigger, this.repeatAt, progress)) this.repeatAt += interval;
-    return { step, index, repeat: true, reason: `schedule step ${index + 1} repeated (${describeTrigger({ kind: step.trigger.kind, after: at })})` };
+    return {
+      step,
+      index,
+      repeat: true,
+      reason: `schedule step ${index + 1} repeated (${describeTrigger({ kind: step.trigger.kind, after: at })})`,
+    };
   }
 }
 
@@ -117,7 +131,10 @@ export class ScheduleCursor {
 export function repeatInterval(steps: readonly ConvergenceStep[]): number {
   const last = steps[steps.length - 1];
   if (!last) return 1;
-  const earlier = steps.slice(0, -1).reverse().find((s) => s.trigger.kind === last.trigger.kind);
+  const earlier = steps
+    .slice(0, -1)
+    .reverse()
+    .find((s) => s.trigger.kind === last.trigger.kind);
   if (earlier) return Math.max(1, last.trigger.after - earlier.trigger.after);
   return Math.max(1, last.trigger.after);
 }
