@@ -276,7 +276,8 @@ describe('reconnecting client', () => {
       const seen: number[] = [];
       await rc.subscribe(ITERATION, (e) => seen.push(e.iteration));
       const inflight = c1.domainMigrateStartPostCopy({ name: 'vm', uuid: '00000000-0000-0000-0000-000000000001', id: 1 });
-      await sleep(10);
+      // Dropped only once the daemon has the call: it is then in flight, not unsent.
+      await until('the call at the daemon', () => mock.count('DOMAIN_MIGRATE_START_POST_COPY') === 1);
       mock.dropAll();
       await assert.rejects(inflight, InterruptedError);
       const c2 = await rc.client();
