@@ -145,6 +145,8 @@ export interface MigrationStatus {
   maxDowntimeMs: number;
   downtimeMs: number;
   elapsedMs: number;
+  /** libvirt's VIR_DOMAIN_JOB_TIME_ELAPSED for the migration job (absent in records of older agents). */
+  libvirtElapsedMs?: number;
   migrateUri: string;
   network?: NetworkRole;
   dst: string;

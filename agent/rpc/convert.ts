@@ -77,6 +77,7 @@ export function toProgress(s: MigrationStatus): MigrationProgress {
     maxDowntimeMs: s.maxDowntimeMs,
     downtimeMs: s.downtimeMs,
     elapsed: protoTimeFromMs(s.elapsedMs),
+    libvirtElapsed: protoTimeFromMs(s.libvirtElapsedMs ?? 0),
     migrateUri: s.migrateUri,
     network:
       s.network === 'migration'

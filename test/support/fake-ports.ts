@@ -97,7 +97,7 @@ export class FakeHypervisor implements Hypervisor {
     return this.current;
   }
   async completedJobStats(): Promise<JobStats | undefined> {
-    return stats(300, 0, { type: 'completed', iteration: 3 });
+    return stats(300, 0, { type: 'completed', iteration: 3, elapsedMs: 1_234 });
   }
   async abortJob(id: string): Promise<void> {
     this.calls.push('abort');

@@ -60,12 +60,19 @@ export async function ferryd(action: 'start' | 'stop' | 'kill' | 'restart', host
   }
 }
 
-/** Follows a job to its final phase and returns every progress message seen. */
-export function watchToEnd(host: string, jobId: string): Promise<MigrationProgress__Output[]> {
+/** Follows a job to its final phase and returns every progress message seen (each also to onProgress, as it comes). */
+export function watchToEnd(
+  host: string,
+  jobId: string,
+  onProgress?: (p: MigrationProgress__Output) => void,
+): Promise<MigrationProgress__Output[]> {
   return new Promise((resolve, reject) => {
     const seen: MigrationProgress__Output[] = [];
     const stream = agent(host).migration.WatchMigration({ job: { jobId } });
-    stream.on('data', (p: MigrationProgress__Output) => seen.push(p));
+    stream.on('data', (p: MigrationProgress__Output) => {
+      seen.push(p);
+      onProgress?.(p);
+    });
     stream.on('end', () => resolve(seen));
     stream.on('error', reject);
   });

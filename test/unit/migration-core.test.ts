@@ -74,6 +74,7 @@ test('a successful migration goes preparing → migrating → completed, with th
   assert.equal(final.network, 'migration');
   assert.equal(final.bytesOnMigrationNic, 5_000_000);
   assert.equal(final.bytesOnManagementNic, 1_000);
+  assert.equal(final.libvirtElapsedMs, 1_234, "libvirt's own job time, from its final statistics");
   assert.deepEqual(peers.finished, [{ jobId: accepted.jobId, success: true }]);
 });
 

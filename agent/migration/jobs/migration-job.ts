@@ -206,6 +206,7 @@ export class MigrationJob {
     s.bandwidthBytesPerS = stats.bandwidthBytesPerS;
     s.iteration = Math.max(s.iteration, stats.iteration);
     s.downtimeMs = stats.downtimeMs;
+    s.libvirtElapsedMs = stats.elapsedMs;
   }
 
   /** Ends the job FAILED (or CANCELLED when it was cancelled) with a structured error. */
