@@ -58,18 +58,23 @@ export const prepareArgs = (extra: Partial<PrepareIncomingArgs> = {}): PrepareIn
   ...extra,
 });
 
-/** What the core hands the hypervisor to perform: nothing but the URIs and libvirt's defaults. */
-export const livePlan = (extra: Partial<LiveMigrationPlan> = {}): LiveMigrationPlan => ({
-  dconnuri: 'qemu+tls://lab2/system',
-  migrateUri: 'tcp://198.19.0.2:49152',
-  listenAddress: '198.19.0.2',
-  bandwidthMibps: 0,
+/** One connection, nothing libvirt would add: the same in a policy and in the plan made from it. */
+const PLAIN_TRANSPORT = {
   parallelConnections: 1,
   compression: 'none',
   autoConverge: false,
   postCopy: false,
   encrypted: false,
   copyStorage: 'none',
+} as const;
+
+/** What the core hands the hypervisor to perform: nothing but the URIs and libvirt's defaults. */
+export const livePlan = (extra: Partial<LiveMigrationPlan> = {}): LiveMigrationPlan => ({
+  dconnuri: 'qemu+tls://lab2/system',
+  migrateUri: 'tcp://198.19.0.2:49152',
+  listenAddress: '198.19.0.2',
+  bandwidthMibps: 0,
+  ...PLAIN_TRANSPORT,
   migrateDisks: [],
   initialDowntimeMs: 0,
   ...extra,
@@ -99,12 +104,7 @@ export function remoteCommand(vmId: string, extra: Partial<MigrateCommand> = {},
     policy: {
       preset: '',
       maxBandwidthMibps: 0,
-      parallelConnections: 1,
-      compression: 'none',
-      autoConverge: false,
-      postCopy: false,
-      encrypted: false,
-      copyStorage: 'none',
+      ...PLAIN_TRANSPORT,
       initialDowntimeMs: 0,
       schedule: [],
       completionTimeoutSPerGib: 0,
