@@ -10,7 +10,9 @@
  * that the kernel closes by itself at `expiresAt` even if the agent dies.
  *
  * Nothing here knows about gRPC or the migration core; errors are FerryError.
+ * The request is shared/'s: the core asks for the same shape through its port.
  */
+import type { PinholeRequest } from '../../shared/pinhole-request.js';
 
 export type AddressFamily = 'ipv4' | 'ipv6';
 
@@ -26,21 +28,6 @@ export interface PortRange {
 
 /** libvirt/QEMU's own default migration range; the jump from INPUT covers it. */
 export const DEFAULT_PORT_RANGE: Readonly<PortRange> = Object.freeze({ first: 49152, last: 49215 });
-
-export interface OpenPinholeRequest {
-  /** The VM being migrated in; named in the rule's comment. */
-  vmId: string;
-  /** The migration job; named in the rule's comment. */
-  jobId: string;
-  /** The source host's migration-network address (the only peer let in). */
-  source: string;
-  /** This host's migration-network address that QEMU will listen on. */
-  destination: string;
-  /** Also allocate a second port (NBD disk mirroring) in the same hole. */
-  disksPort?: boolean;
-  /** How long the hole stays open for NEW connections; default from the options. */
-  ttlMs?: number;
-}
 
 export interface Pinhole {
   /** Opaque, unique id ("ph-" + hex); the handle for close(). */
@@ -85,7 +72,7 @@ export interface Firewall {
    * INVALID_ARGUMENT (nothing written) for bad addresses, ids or TTL;
    * RESOURCE_EXHAUSTED when no port of the range is free.
    */
-  open(request: OpenPinholeRequest): Promise<Pinhole>;
+  open(request: PinholeRequest): Promise<Pinhole>;
   /** Remove the hole now (connection established, job ended). false if unknown. */
   close(id: string): Promise<boolean>;
   /** The holes this process has open, soonest expiry first. */

@@ -14,7 +14,6 @@ export type {
   AddressFamily,
   Firewall,
   FirewallBackendName,
-  OpenPinholeRequest,
   Pinhole,
   PortRange,
   ReconcileReport,

@@ -5,7 +5,8 @@
  */
 import { FerryError, invalidArgument } from '../../shared/errors.js';
 import { validateEndpoints } from './addresses.js';
-import type { AddressFamily, OpenPinholeRequest } from './firewall.js';
+import type { PinholeRequest } from '../../shared/pinhole-request.js';
+import type { AddressFamily } from './firewall.js';
 
 /** Ids travel in a rule comment: short, and free of quotes and spaces. */
 const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:@-]{0,63}$/;
@@ -30,7 +31,7 @@ export interface OpenRequestLimits {
   families: readonly AddressFamily[];
 }
 
-export function validateOpenRequest(r: OpenPinholeRequest, limits: OpenRequestLimits): ValidOpenRequest {
+export function validateOpenRequest(r: PinholeRequest, limits: OpenRequestLimits): ValidOpenRequest {
   if (typeof r !== 'object' || r === null) throw invalidArgument('request', 'missing; give vmId, jobId, source and destination');
   for (const field of ['vmId', 'jobId'] as const) {
     const v: unknown = r[field];

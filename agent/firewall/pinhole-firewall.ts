@@ -17,17 +17,9 @@ import { randomBytes } from 'node:crypto';
 import { FerryError, invalidArgument, errorMessage } from '../../shared/errors.js';
 import { defaultLocalAddresses } from './addresses.js';
 import { validateOpenRequest, type ValidOpenRequest } from './open-request.js';
-import type {
-  AdoptablePinhole,
-  AddressFamily,
-  Firewall,
-  FirewallBackendName,
-  OpenPinholeRequest,
-  Pinhole,
-  PortRange,
-  ReconcileReport,
-} from './firewall.js';
+import type { AdoptablePinhole, AddressFamily, Firewall, FirewallBackendName, Pinhole, PortRange, ReconcileReport } from './firewall.js';
 import { DEFAULT_PORT_RANGE } from './firewall.js';
+import type { PinholeRequest } from '../../shared/pinhole-request.js';
 import { PortAllocator, type PortProbe } from './port-allocator.js';
 import { SerialQueue } from './serial-queue.js';
 
@@ -115,7 +107,7 @@ export class PinholeFirewall implements Firewall {
     return this.allocator.range;
   }
 
-  async open(request: OpenPinholeRequest): Promise<Pinhole> {
+  async open(request: PinholeRequest): Promise<Pinhole> {
     const req = this.validate(request);
     const id = this.newId();
     const ports = await this.allocator.allocate(id, req.portCount, req.destination);
@@ -254,7 +246,7 @@ export class PinholeFirewall implements Firewall {
     return this.allocator.reserved();
   }
 
-  private validate(r: OpenPinholeRequest): ValidOpenRequest {
+  private validate(r: PinholeRequest): ValidOpenRequest {
     return validateOpenRequest(r, {
       defaultTtlMs: this.defaultTtlMs,
       maxTtlMs: this.maxTtlMs,

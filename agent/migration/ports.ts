@@ -6,6 +6,9 @@
  */
 import type { HostFeatures } from './policy/policy.js';
 import type { CopyStorage, Compression, JobStats, NetworkRole } from './types.js';
+import type { PinholeRequest } from '../../shared/pinhole-request.js';
+
+export type { PinholeRequest };
 
 export type VmState = 'running' | 'paused' | 'shutoff' | 'crashed' | 'suspended' | 'other';
 
@@ -209,16 +212,9 @@ export interface OpenedPinhole {
   expiresAt: number;
 }
 
-/** One hole per incoming migration (agent/firewall satisfies this structurally). */
+/** One hole per incoming migration (agent/firewall's Firewall satisfies this). */
 export interface PinholeGate {
-  open(request: {
-    vmId: string;
-    jobId: string;
-    source: string;
-    destination: string;
-    disksPort?: boolean;
-    ttlMs?: number;
-  }): Promise<OpenedPinhole>;
+  open(request: PinholeRequest): Promise<OpenedPinhole>;
   close(id: string): Promise<boolean>;
   /**
    * After a restart, before the firewall reconciles: takes back holes a

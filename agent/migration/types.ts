@@ -102,19 +102,24 @@ export interface DataCounters {
   remaining: number;
 }
 
-/** What libvirt's job statistics say about a running or completed job. */
-export interface JobStats {
-  /** libvirt's job type: none, bounded, unbounded, completed, failed, cancelled. */
-  type: 'none' | 'bounded' | 'unbounded' | 'completed' | 'failed' | 'cancelled';
-  /** The libvirt operation, e.g. "outgoing migration", "save". */
-  operation?: string;
-  elapsedMs: number;
+/** How far a migration's copy has come: what libvirt's job statistics report and a job's status carries on. */
+export interface TransferProgress {
   data: DataCounters;
   memory: DataCounters;
   disk: DataCounters;
   bandwidthBytesPerS: number;
   dirtyRateBytesPerS: number;
+  /** libvirt's memory iteration: passes done + 1 once the copy runs. */
   iteration: number;
+}
+
+/** What libvirt's job statistics say about a running or completed job. */
+export interface JobStats extends TransferProgress {
+  /** libvirt's job type: none, bounded, unbounded, completed, failed, cancelled. */
+  type: 'none' | 'bounded' | 'unbounded' | 'completed' | 'failed' | 'cancelled';
+  /** The libvirt operation, e.g. "outgoing migration", "save". */
+  operation?: string;
+  elapsedMs: number;
   downtimeMs: number;
   /** QEMU is in post-copy. */
   postcopy: boolean;
@@ -130,18 +135,12 @@ export interface MigrationFailure {
 }
 
 /** A job's state at one moment: what GetMigrationStatus and WatchMigration carry. */
-export interface MigrationStatus {
+export interface MigrationStatus extends TransferProgress {
   jobId: string;
   vmId: string;
   mode: MigrationMode;
   phase: MigrationPhase;
   progressPercent: number;
-  data: DataCounters;
-  memory: DataCounters;
-  disk: DataCounters;
-  bandwidthBytesPerS: number;
-  dirtyRateBytesPerS: number;
-  iteration: number;
   maxDowntimeMs: number;
   downtimeMs: number;
   elapsedMs: number;

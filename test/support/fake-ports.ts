@@ -14,6 +14,7 @@ import type {
   OpenedPinhole,
   PeerAgents,
   PinholeGate,
+  PinholeRequest,
   PrepareIncomingArgs,
   VmDisk,
   VmInfo,
@@ -213,14 +214,7 @@ export class FakePinholes implements PinholeGate {
   open_: string[] = [];
   private next = 49152;
   adopted: OpenedPinhole[] = [];
-  async open(req: {
-    vmId: string;
-    jobId: string;
-    source: string;
-    destination: string;
-    disksPort?: boolean;
-    ttlMs?: number;
-  }): Promise<OpenedPinhole> {
+  async open(req: PinholeRequest): Promise<OpenedPinhole> {
     const ports = req.disksPort ? [this.next++, this.next++] : [this.next++];
     const id = `ph-${req.jobId}`;
     this.open_.push(id);

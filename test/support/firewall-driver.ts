@@ -19,7 +19,8 @@ import { createServer, Socket, type Server } from 'node:net';
 import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
 import { createFirewall, type FirewallConfig } from '../../agent/firewall/index.js';
-import type { Firewall, OpenPinholeRequest } from '../../agent/firewall/firewall.js';
+import type { Firewall } from '../../agent/firewall/firewall.js';
+import type { PinholeRequest } from '../../agent/migration/index.js';
 import { insideLabHost } from './inside-lab-host.js';
 
 type Command = { id: number | string; op: string; [key: string]: unknown };
@@ -47,7 +48,7 @@ const ops: Record<string, (c: Command) => Promise<unknown>> = {
     return { backend: firewall.backend, hostname: hostname() };
   },
   reconcile: () => needFirewall().reconcile(),
-  open: (c) => needFirewall().open(c.request as OpenPinholeRequest),
+  open: (c) => needFirewall().open(c.request as PinholeRequest),
   close: (c) => needFirewall().close(String(c.pinholeId)),
   list: async () => needFirewall().list(),
   reserved: async () => needFirewall().reservedPorts(),

@@ -84,27 +84,26 @@ describe('firewall port allocator', () => {
 });
 
 describe('firewall port allocator: bindProbe (loopback)', () => {
-  it('reports a port with a listener as in use, and a free one as free', async () => {
+  /** Runs `body` while a TCP server listens on `host` (a port the kernel picks); returns that port, closed again. */
+  async function whileListening(host: string, body: (port: number) => Promise<void>): Promise<number> {
     const server: Server = createServer();
-    await new Promise<void>((r) => server.listen({ host: '127.0.0.1', port: 0 }, r));
+    await new Promise<void>((r) => server.listen({ host, port: 0 }, r));
     const port = (server.address() as { port: number }).port;
     try {
-      assert.equal(await bindProbe('127.0.0.1', port), 'in-use');
+      await body(port);
     } finally {
       await new Promise((r) => server.close(r));
     }
+    return port;
+  }
+
+  it('reports a port with a listener as in use, and a free one as free', async () => {
+    const port = await whileListening('127.0.0.1', async (p) => assert.equal(await bindProbe('127.0.0.1', p), 'in-use'));
     assert.equal(await bindProbe('127.0.0.1', port), 'free');
   });
 
   it('a listener on the wildcard address makes the port busy on a specific address too', async () => {
-    const server: Server = createServer();
-    await new Promise<void>((r) => server.listen({ host: '0.0.0.0', port: 0 }, r));
-    const port = (server.address() as { port: number }).port;
-    try {
-      assert.equal(await bindProbe('127.0.0.1', port), 'in-use');
-    } finally {
-      await new Promise((r) => server.close(r));
-    }
+    await whileListening('0.0.0.0', async (port) => assert.equal(await bindProbe('127.0.0.1', port), 'in-use'));
   });
 
   it('an address that is not local is FAILED_PRECONDITION, not "in use"', async () => {

@@ -71,23 +71,16 @@ test('a torn file is reported and skipped; old finished jobs are pruned, unfinis
     assert.equal(journal.load((file) => corrupt.push(path.basename(file))).length, 3);
     assert.deepEqual(corrupt, ['torn.json']);
     assert.equal(journal.prune(5_000), 1);
-    assert.deepEqual(
+    const ids = () =>
       journal
         .load()
         .map((r) => r.jobId)
-        .sort(),
-      ['new-done', 'old-running'],
-    );
+        .sort();
+    assert.deepEqual(ids(), ['new-done', 'old-running']);
     now += 1;
     await journal.write('newest-done', true, 4);
     assert.equal(journal.prune(5_000, 1), 1, 'beyond max_retained the oldest finished record goes');
-    assert.deepEqual(
-      journal
-        .load()
-        .map((r) => r.jobId)
-        .sort(),
-      ['newest-done', 'old-running'],
-    );
+    assert.deepEqual(ids(), ['newest-done', 'old-running']);
     assert.throws(() => journal.write('../escape', true, 0), /unusable job id/);
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -10,6 +10,7 @@ import {
   ReconnectingClient,
   type ClientStatus,
   type DomainEvent,
+  type ReconnectOptions,
 } from '../../agent/libvirt/index.js';
 import {
   decodeRemoteConnectDomainEventCallbackDeregisterAnyArgs,
@@ -257,6 +258,18 @@ describe('reconnecting client', () => {
   afterEach(async () => {
     await mock.close();
   });
+  /** A client of the mock that retries every 10 ms and records its statuses. */
+  function quickClient(extra: Partial<ReconnectOptions> = {}) {
+    const statuses: ClientStatus[] = [];
+    const rc = new ReconnectingClient({
+      dialer: mock.dialer(),
+      keepalive: false,
+      retryStrategy: () => 10,
+      onStatus: (s) => statuses.push(s),
+      ...extra,
+    });
+    return { rc, statuses };
+  }
 
   it('reconnects with backoff, re-subscribes, and never replays an interrupted call', async () => {
     const statuses: ClientStatus[] = [];
@@ -301,14 +314,7 @@ describe('reconnecting client', () => {
       if (registrations > 1) return { error: { code: 42, message: 'Domain not found' } };
       return { body: (w) => encodeRemoteConnectDomainEventCallbackRegisterAnyRet(w, { callbackID: 1 }) };
     });
-    const statuses: ClientStatus[] = [];
-    const rc = new ReconnectingClient({
-      dialer: mock.dialer(),
-      keepalive: false,
-      retryStrategy: () => 10,
-      onStatus: (s) => statuses.push(s),
-      onSubscriptionError: (e) => subErrors.push(e),
-    });
+    const { rc, statuses } = quickClient({ onSubscriptionError: (e) => subErrors.push(e) });
     try {
       await rc.client();
       await rc.subscribe(LIFECYCLE, () => {}, { name: 'gone', uuid: '00000000-0000-0000-0000-000000000002', id: 1 });
@@ -329,13 +335,7 @@ describe('reconnecting client', () => {
       if (registrations === 1) return { error: { code: 8, message: 'invalid argument: event callback already tracked' } };
       return { body: (w) => encodeRemoteConnectDomainEventCallbackRegisterAnyRet(w, { callbackID: registrations }) };
     });
-    const statuses: ClientStatus[] = [];
-    const rc = new ReconnectingClient({
-      dialer: mock.dialer(),
-      keepalive: false,
-      retryStrategy: () => 10,
-      onStatus: (s) => statuses.push(s),
-    });
+    const { rc, statuses } = quickClient();
     try {
       await rc.client();
       await assert.rejects(

@@ -6,19 +6,10 @@ import { backoffDelayMs, DEFAULT_BACKOFF } from '../../agent/migration/outgoing/
 import { completionTimeoutMs, ConvergenceTracker, type Sample } from '../../agent/migration/convergence/convergence.js';
 import { BUILTIN_DEFAULTS } from '../../agent/migration/policy/policy.js';
 import { repeatInterval, ScheduleCursor } from '../../agent/migration/policy/schedule.js';
-import type { ConvergenceStep, MigrationPolicy } from '../../agent/migration/types.js';
+import type { MigrationPolicy } from '../../agent/migration/types.js';
+import { afterPasses as it, afterSeconds as secs } from '../support/migration-fixtures.js';
 
 const GIB = 1024 ** 3;
-const it = (after: number, action: ConvergenceStep['action'], downtimeMs?: number): ConvergenceStep => ({
-  trigger: { kind: 'iteration', after },
-  action,
-  ...(downtimeMs ? { downtimeMs } : {}),
-});
-const secs = (after: number, action: ConvergenceStep['action'], downtimeMs?: number): ConvergenceStep => ({
-  trigger: { kind: 'seconds', after },
-  action,
-  ...(downtimeMs ? { downtimeMs } : {}),
-});
 
 /** Feeds iterations 1..n (one sample each) and returns what fired, as "iteration:action[:repeat]". */
 function run(cursor: ScheduleCursor, samples: Array<{ iteration: number; elapsedMs?: number }>): string[] {

@@ -11,11 +11,11 @@ import path from 'node:path';
 import { diskImagesOf } from '../../agent/hypervisor/domain-disks.js';
 import { featuresOf, migrateFlags, migrateParams } from '../../agent/hypervisor/migrate-params.js';
 import { constants as c } from '../../agent/libvirt/index.js';
-import { IncomingMigrations } from '../../agent/migration/incoming/incoming-migrations.js';
-import { systemClock, type LiveMigrationPlan, type PrepareIncomingArgs } from '../../agent/migration/ports.js';
+import type { PrepareIncomingArgs } from '../../agent/migration/ports.js';
 import { createArgs, QemuImgImages } from '../../agent/storage/qemu-img-images.js';
 import { FerryError, isFerryError } from '../../shared/errors.js';
-import { FakeDiskImages, FakeNetwork, FakePinholes } from '../support/fake-ports.js';
+import { FakeDiskImages, FakePinholes } from '../support/fake-ports.js';
+import { incomingMigrations, livePlan, prepareArgs } from '../support/migration-fixtures.js';
 
 const DOMAIN = `<domain type='kvm'><devices>
   <disk type='file' device='disk'>
@@ -41,20 +41,7 @@ test('the disks to copy: writable file and block disks, with their backing image
   ]);
 });
 
-const PLAN: LiveMigrationPlan = {
-  dconnuri: 'qemu+tls://lab2/system',
-  migrateUri: 'tcp://198.19.0.2:49152',
-  listenAddress: '198.19.0.2',
-  bandwidthMibps: 0,
-  parallelConnections: 1,
-  compression: 'none',
-  autoConverge: false,
-  postCopy: false,
-  encrypted: false,
-  copyStorage: 'none',
-  migrateDisks: [],
-  initialDowntimeMs: 300,
-};
+const PLAN = livePlan({ initialDowntimeMs: 300 });
 
 test('libvirt flags and params: multifd never gets COMPRESSED without a method; copy_storage passes disks_port and migrate_disks', () => {
   const parallel = { ...PLAN, parallelConnections: 4 };
@@ -94,32 +81,11 @@ test('host features from the versions libvirt reports', () => {
 
 function destination(images?: FakeDiskImages) {
   const pinholes = new FakePinholes();
-  const network = new FakeNetwork([{ address: '198.19.0.2', prefixLength: 24, interface: 'eth1', family: 'ipv4' }]);
-  const incoming = new IncomingMigrations({
-    network,
-    pinholes,
-    dconnuri: '',
-    pinholeTtlMs: 10_000,
-    reservationTtlMs: 60_000,
-    clock: systemClock,
-    maxIncoming: () => 2,
-    ...(images ? { images } : {}),
-  });
+  const incoming = incomingMigrations({ pinholes, ...(images ? { images } : {}) });
   return { incoming, pinholes };
 }
 const DISK = { target: 'vda', path: '/var/lib/libvirt/images/a.qcow2', format: 'qcow2', capacityBytes: 1 << 30 };
-const args = (extra: Partial<PrepareIncomingArgs> = {}): PrepareIncomingArgs => ({
-  vmId: 'v1',
-  jobId: 'j1',
-  sourceHost: 'lab1',
-  sourceMigrationAddress: '198.19.0.1',
-  dstqemu: '198.19.0.2',
-  migrationNetwork: '',
-  copyStorage: true,
-  memoryBytes: 0,
-  disks: [DISK],
-  ...extra,
-});
+const args = (extra: Partial<PrepareIncomingArgs> = {}): PrepareIncomingArgs => prepareArgs({ copyStorage: true, disks: [DISK], ...extra });
 
 test('the destination creates the images with the pinhole, removes them when the source reports failure, keeps them on success', async () => {
   const images = new FakeDiskImages();

@@ -2,12 +2,11 @@
 // phases of a job, failure and cancel paths, and the outgoing limit.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { OutgoingMigrations } from '../../agent/migration/outgoing/outgoing-migrations.js';
 import { BUILTIN_DEFAULTS } from '../../agent/migration/policy/policy.js';
 import type { MigrateCommand } from '../../agent/migration/types.js';
 import { isFerryError, FerryError } from '../../shared/errors.js';
-import { FakeHibernationFiles, FakeHypervisor, FakeNetwork, FakePeers, fastClock, stats } from '../support/fake-ports.js';
-import { finalOf, remoteCommand } from '../support/migration-fixtures.js';
+import { FakeHypervisor, FakeNetwork, FakePeers, stats } from '../support/fake-ports.js';
+import { finalOf, outgoingMigrations, remoteCommand } from '../support/migration-fixtures.js';
 import { sleep, until } from '../support/wait.js';
 
 const VM = '6f1c2a3e-9d4b-4c1e-8f7a-0b1c2d3e4f50';
@@ -20,19 +19,11 @@ function setup(maxOutgoing = 2) {
   const peers = new FakePeers();
   const network = new FakeNetwork();
   const transitions: string[] = [];
-  const migrations = new OutgoingMigrations({
+  const migrations = outgoingMigrations({
     hypervisor,
     peers,
     network,
-    hibernationFiles: new FakeHibernationFiles(),
-    clock: fastClock,
-    hostName: 'lab1',
-    abortWaitMs: 2000,
-    answerWaitMs: 4000,
-    pollIntervalMs: 5,
-    dconnuriTemplate: 'qemu+tcp://{host}/system',
     maxOutgoing: () => maxOutgoing,
-    retentionMs: 60_000,
     onTransition: (s) => transitions.push(`${s.jobId.slice(0, 4)}:${s.phase}`),
   });
   return { hypervisor, peers, network, migrations, transitions };
@@ -192,19 +183,8 @@ test('a migration whose data remaining reaches no new low for the stall timeout 
 test("Migrate resolves the caller's policy in the core: the host's defaults (read at every call), then what its libvirt supports", async () => {
   const hypervisor = new FakeHypervisor();
   let defaults = { ...BUILTIN_DEFAULTS, maxBandwidthMibps: 500 };
-  const migrations = new OutgoingMigrations({
+  const migrations = outgoingMigrations({
     hypervisor,
-    peers: new FakePeers(),
-    network: new FakeNetwork(),
-    hibernationFiles: new FakeHibernationFiles(),
-    clock: fastClock,
-    hostName: 'lab1',
-    abortWaitMs: 2000,
-    answerWaitMs: 4000,
-    pollIntervalMs: 5,
-    dconnuriTemplate: 'qemu+tcp://{host}/system',
-    maxOutgoing: () => 2,
-    retentionMs: 60_000,
     policyDefaults: () => defaults,
   });
   hypervisor.addVm(VM);

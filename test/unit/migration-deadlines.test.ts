@@ -7,7 +7,6 @@
 // before it reports the VM's state.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { OutgoingMigrations } from '../../agent/migration/outgoing/outgoing-migrations.js';
 import { MigrationJob } from '../../agent/migration/jobs/migration-job.js';
 import { runHibernation } from '../../agent/migration/outgoing/hibernation.js';
 import type { VmInfo } from '../../agent/migration/ports.js';
@@ -19,9 +18,9 @@ import {
   encodeRemoteDomainLookupByUuidRet,
 } from '../../agent/libvirt/generated/remote_protocol.gen.js';
 import { FerryError, isFerryError } from '../../shared/errors.js';
-import { FakeHibernationFiles, FakeHypervisor, FakeNetwork, FakePeers, fastClock, stats } from '../support/fake-ports.js';
+import { FakeHibernationFiles, FakeHypervisor, FakePeers, fastClock, stats } from '../support/fake-ports.js';
 import { MockLibvirtd } from '../support/mock-libvirtd.js';
-import { finalOf, remoteCommand } from '../support/migration-fixtures.js';
+import { finalOf, livePlan, outgoingMigrations, remoteCommand } from '../support/migration-fixtures.js';
 import { sleep, until } from '../support/wait.js';
 
 const VM = '6f1c2a3e-9d4b-4c1e-8f7a-0b1c2d3e4f50';
@@ -60,20 +59,7 @@ class UnreliableHypervisor extends FakeHypervisor {
 function setup() {
   const hypervisor = new UnreliableHypervisor();
   const peers = new FakePeers();
-  const migrations = new OutgoingMigrations({
-    hypervisor,
-    peers,
-    network: new FakeNetwork(),
-    hibernationFiles: new FakeHibernationFiles(),
-    clock: fastClock,
-    hostName: 'lab1',
-    abortWaitMs: 2 * CALL_MS,
-    answerWaitMs: 4 * CALL_MS,
-    pollIntervalMs: 5,
-    dconnuriTemplate: 'qemu+tcp://{host}/system',
-    maxOutgoing: () => 2,
-    retentionMs: 60_000,
-  });
+  const migrations = outgoingMigrations({ hypervisor, peers, abortWaitMs: 2 * CALL_MS, answerWaitMs: 4 * CALL_MS });
   hypervisor.addVm(VM);
   return { hypervisor, peers, migrations };
 }
@@ -252,20 +238,7 @@ test('adapter: a migration has no deadline but ends, UNAVAILABLE and saying why,
   const { libvirt, hypervisor } = await adapterOver(mock);
   try {
     mock.on('DOMAIN_MIGRATE_PERFORM3_PARAMS', () => ({ hang: true }));
-    const perform = hypervisor.migrateLive(VM, {
-      dconnuri: 'qemu+tls://lab2/system',
-      migrateUri: 'tcp://198.19.0.2:49152',
-      listenAddress: '198.19.0.2',
-      bandwidthMibps: 0,
-      parallelConnections: 1,
-      compression: 'none',
-      autoConverge: false,
-      postCopy: false,
-      encrypted: false,
-      copyStorage: 'none',
-      migrateDisks: [],
-      initialDowntimeMs: 0,
-    });
+    const perform = hypervisor.migrateLive(VM, livePlan());
     const outcome = perform.then(
       () => 'resolved',
       (e: unknown) => e,

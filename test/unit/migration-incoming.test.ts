@@ -2,43 +2,23 @@
 // incoming limit, the release of pinholes, and what survives a restart.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { IncomingMigrations, type IncomingRecord } from '../../agent/migration/incoming/incoming-migrations.js';
-import { systemClock, type PrepareIncomingArgs } from '../../agent/migration/ports.js';
+import type { IncomingRecord } from '../../agent/migration/incoming/incoming-migrations.js';
 import { FerryError, isFerryError } from '../../shared/errors.js';
 import { FakeNetwork, FakePinholes, ManualClock, stats } from '../support/fake-ports.js';
 import { MemoryJournal } from '../support/memory-journal.js';
+import { incomingMigrations, MIGRATION_NIC, prepareArgs as args } from '../support/migration-fixtures.js';
 import { sleep } from '../support/wait.js';
 
 function setup(maxIncoming = 1) {
   const pinholes = new FakePinholes();
   const network = new FakeNetwork([
     { address: '198.18.0.2', prefixLength: 24, interface: 'eth0', family: 'ipv4' },
-    { address: '198.19.0.2', prefixLength: 24, interface: 'eth1', family: 'ipv4' },
+    MIGRATION_NIC,
     { address: '2001:db8::2', prefixLength: 64, interface: 'eth1', family: 'ipv6' },
   ]);
-  const incoming = new IncomingMigrations({
-    network,
-    pinholes,
-    dconnuri: 'qemu+tcp://198.18.0.2/system',
-    pinholeTtlMs: 10_000,
-    reservationTtlMs: 60_000,
-    clock: systemClock,
-    maxIncoming: () => maxIncoming,
-  });
+  const incoming = incomingMigrations({ network, pinholes, dconnuri: 'qemu+tcp://198.18.0.2/system', maxIncoming: () => maxIncoming });
   return { pinholes, incoming };
 }
-
-const args = (extra: Partial<PrepareIncomingArgs> = {}): PrepareIncomingArgs => ({
-  vmId: 'v1',
-  jobId: 'j1',
-  sourceHost: 'lab1',
-  sourceMigrationAddress: '198.19.0.1',
-  dstqemu: '198.19.0.2',
-  migrationNetwork: '',
-  copyStorage: false,
-  memoryBytes: 0,
-  ...extra,
-});
 
 test('dstqemu: used when it is ours; refused (nothing opened) when not ours or of another family (not unicast: agent/rpc refuses it)', async () => {
   const { incoming, pinholes } = setup();
@@ -94,7 +74,6 @@ test('a second disks port is reserved when storage is copied', async () => {
 
 test('after a restart, reservations whose migration may still need them come back with their holes; the rest are forgotten', async () => {
   const journal = new MemoryJournal<IncomingRecord>();
-  const network = new FakeNetwork([{ address: '198.19.0.2', prefixLength: 24, interface: 'eth1', family: 'ipv4' }]);
   let runningHere = new Set<string>();
   let arrived = new Set<string>();
   const hypervisor = {
@@ -104,17 +83,8 @@ test('after a restart, reservations whose migration may still need them come bac
       throw new FerryError('NOT_FOUND', `no VM ${vmId}`);
     },
   };
-  const options = {
-    network,
-    dconnuri: '',
-    pinholeTtlMs: 10_000,
-    reservationTtlMs: 60_000,
-    clock: systemClock,
-    maxIncoming: () => 5,
-    journal,
-    hypervisor,
-  };
-  const before = new IncomingMigrations({ ...options, pinholes: new FakePinholes() });
+  const options = { maxIncoming: () => 5, journal, hypervisor };
+  const before = incomingMigrations(options);
   await before.prepare(args({ jobId: 'open-hole', vmId: 'v1' }));
   await before.prepare(args({ jobId: 'copying', vmId: 'v2' }));
   await before.prepare(args({ jobId: 'over', vmId: 'v3' }));
@@ -129,7 +99,7 @@ test('after a restart, reservations whose migration may still need them come bac
   arrived = new Set(['v5']);
 
   const pinholes = new FakePinholes();
-  const after = new IncomingMigrations({ ...options, pinholes });
+  const after = incomingMigrations({ ...options, pinholes });
   const holes = await after.recover();
   assert.deepEqual(
     holes.map((h) => h.jobId),
@@ -151,17 +121,7 @@ test('a reservation being journaled counts once against the incoming limit', asy
     await sleep(20); // an fsync's worth
     return write(jobId, finished, data);
   };
-  const network = new FakeNetwork([{ address: '198.19.0.2', prefixLength: 24, interface: 'eth1', family: 'ipv4' }]);
-  const incoming = new IncomingMigrations({
-    network,
-    pinholes: new FakePinholes(),
-    dconnuri: '',
-    pinholeTtlMs: 10_000,
-    reservationTtlMs: 60_000,
-    clock: systemClock,
-    maxIncoming: () => 2,
-    journal,
-  });
+  const incoming = incomingMigrations({ journal });
   const first = incoming.prepare(args({ jobId: 'a', vmId: 'v1' }));
   await sleep(5); // the first is writing its record
   await incoming.prepare(args({ jobId: 'b', vmId: 'v2' }));
@@ -173,17 +133,7 @@ test('a reservation the source never finishes expires at reservation_ttl: its sl
   const clock = new ManualClock();
   const journal = new MemoryJournal<IncomingRecord>();
   const pinholes = new FakePinholes();
-  const network = new FakeNetwork([{ address: '198.19.0.2', prefixLength: 24, interface: 'eth1', family: 'ipv4' }]);
-  const incoming = new IncomingMigrations({
-    network,
-    pinholes,
-    dconnuri: '',
-    pinholeTtlMs: 10_000,
-    reservationTtlMs: 60_000,
-    clock,
-    maxIncoming: () => 1,
-    journal,
-  });
+  const incoming = incomingMigrations({ pinholes, clock, maxIncoming: () => 1, journal });
   await incoming.prepare(args());
   await clock.advance(59_999);
   assert.equal(incoming.count, 1, 'held until its time is up');

@@ -8,19 +8,10 @@ import { PRESET_NAMES, PRESETS } from '../../agent/migration/policy/presets.js';
 import { validateSchedule } from '../../agent/migration/policy/schedule.js';
 import type { ConvergenceStep } from '../../agent/migration/types.js';
 import { isFerryError } from '../../shared/errors.js';
+import { afterPasses as it, afterSeconds as secs } from '../support/migration-fixtures.js';
 
 const NEW_LIBVIRT: HostFeatures = { multifdCompression: true, postCopyWithParallel: false, versions: 'libvirt 10.0.0, QEMU 8.2.0' };
 const OLD_LIBVIRT: HostFeatures = { ...BASELINE_FEATURES, versions: 'libvirt 9.0.0, QEMU 7.2.22' };
-const it = (after: number, action: ConvergenceStep['action'], downtimeMs?: number): ConvergenceStep => ({
-  trigger: { kind: 'iteration', after },
-  action,
-  ...(downtimeMs ? { downtimeMs } : {}),
-});
-const secs = (after: number, action: ConvergenceStep['action'], downtimeMs?: number): ConvergenceStep => ({
-  trigger: { kind: 'seconds', after },
-  action,
-  ...(downtimeMs ? { downtimeMs } : {}),
-});
 
 test("the config knows exactly the core's presets", () => {
   assert.deepEqual([...CONFIG_PRESETS], ['', ...PRESET_NAMES]);

@@ -6,11 +6,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { JobJournal, type JournaledJob } from '../../agent/migration/jobs/job-journal.js';
-import { OutgoingMigrations } from '../../agent/migration/outgoing/outgoing-migrations.js';
-import { FakeHibernationFiles, FakeHypervisor, FakeNetwork, FakePeers, fastClock, stats } from '../support/fake-ports.js';
+import { FakeHypervisor, FakeNetwork, FakePeers, stats } from '../support/fake-ports.js';
 import { MemoryJournal } from '../support/memory-journal.js';
 import { isFerryError } from '../../shared/errors.js';
-import { finalOf, remoteCommand } from '../support/migration-fixtures.js';
+import { finalOf, outgoingMigrations, remoteCommand } from '../support/migration-fixtures.js';
 import { sleep, until } from '../support/wait.js';
 
 const VM = '6f1c2a3e-9d4b-4c1e-8f7a-0b1c2d3e4f50';
@@ -25,18 +24,10 @@ function agentRun(
 ) {
   const peers = new FakePeers();
   const journal = new JobJournal(disk, (id, err) => assert.fail(`journal write of ${id} failed: ${String(err)}`), Date.now);
-  const migrations = new OutgoingMigrations({
+  const migrations = outgoingMigrations({
     ...host,
     peers,
-    hibernationFiles: new FakeHibernationFiles(),
-    clock: fastClock,
-    hostName: 'lab1',
-    abortWaitMs: 2000,
-    answerWaitMs: 4000,
-    pollIntervalMs: 5,
-    dconnuriTemplate: 'qemu+tcp://{host}/system',
     maxOutgoing: typeof maxOutgoing === 'number' ? () => maxOutgoing : maxOutgoing,
-    retentionMs: 60_000,
     journal,
   });
   return { migrations, peers, journal };
@@ -187,18 +178,10 @@ test('a stopping agent refuses new jobs with UNAVAILABLE, touching nothing', asy
 test('max_retained: beyond it the oldest finished jobs are forgotten, running ones never', async () => {
   const host = { hypervisor: new FakeHypervisor(), network: new FakeNetwork() };
   const peers = new FakePeers();
-  const migrations = new OutgoingMigrations({
+  const migrations = outgoingMigrations({
     ...host,
     peers,
-    hibernationFiles: new FakeHibernationFiles(),
-    clock: fastClock,
-    hostName: 'lab1',
-    abortWaitMs: 2000,
-    answerWaitMs: 4000,
-    pollIntervalMs: 5,
-    dconnuriTemplate: 'qemu+tcp://{host}/system',
     maxOutgoing: () => 5,
-    retentionMs: 60_000,
     maxRetained: 2,
   });
   const ids: string[] = [];

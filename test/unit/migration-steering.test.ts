@@ -3,69 +3,30 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { HostLimits } from '../../agent/migration/limits.js';
-import { OutgoingMigrations } from '../../agent/migration/outgoing/outgoing-migrations.js';
 import type { IncomingOffer, PrepareIncomingArgs } from '../../agent/migration/ports.js';
-import type { ConvergenceStep, MigrateCommand, MigrationPolicy } from '../../agent/migration/types.js';
+import type { MigrateCommand, MigrationPolicy } from '../../agent/migration/types.js';
 import { FerryError } from '../../shared/errors.js';
-import { FakeHibernationFiles, FakeHypervisor, FakeNetwork, FakePeers, fastClock, ManualClock, stats } from '../support/fake-ports.js';
-import { finalOf } from '../support/migration-fixtures.js';
+import { FakeHypervisor, FakePeers, fastClock, ManualClock, stats } from '../support/fake-ports.js';
+import { afterPasses as it, finalOf, outgoingMigrations, remoteCommand } from '../support/migration-fixtures.js';
 import { sleep, until } from '../support/wait.js';
 
 const VM = '6f1c2a3e-9d4b-4c1e-8f7a-0b1c2d3e4f50';
 const VM2 = '7f1c2a3e-9d4b-4c1e-8f7a-0b1c2d3e4f51';
 const VM3 = '8f1c2a3e-9d4b-4c1e-8f7a-0b1c2d3e4f52';
-const it = (after: number, action: ConvergenceStep['action'], downtimeMs?: number): ConvergenceStep => ({
-  trigger: { kind: 'iteration', after },
-  action,
-  ...(downtimeMs ? { downtimeMs } : {}),
-});
 const BUSY = () => new FerryError('RESOURCE_EXHAUSTED', 'this host already receives 1 migration(s), its incoming limit: retry later');
 
-function command(vmId: string, policy: Partial<MigrationPolicy> = {}, dst = '198.18.0.2'): MigrateCommand {
-  return {
-    vmId,
-    mode: 'remote',
-    dst,
-    dstparams: '',
-    dstqemu: '198.19.0.2',
-    migrationNetwork: '',
-    overwrite: false,
-    policy: {
-      preset: '',
-      maxBandwidthMibps: 0,
-      parallelConnections: 1,
-      compression: 'none',
-      autoConverge: false,
-      postCopy: false,
-      encrypted: false,
-      copyStorage: 'none',
-      initialDowntimeMs: 300,
-      schedule: [],
-      completionTimeoutSPerGib: 0,
-      stallTimeoutS: 0,
-      queueTimeoutS: 600,
-      ...policy,
-    },
-  };
-}
+const command = (vmId: string, policy: Partial<MigrationPolicy> = {}, dst = '198.18.0.2'): MigrateCommand =>
+  remoteCommand(vmId, { dst }, { initialDowntimeMs: 300, ...policy });
 
 function setup(options: { maxOutgoing?: number; limits?: HostLimits; peers?: FakePeers; clock?: ManualClock } = {}) {
   const hypervisor = new FakeHypervisor();
   const peers = options.peers ?? new FakePeers();
   const limits = options.limits ?? new HostLimits({ maxOutgoing: options.maxOutgoing ?? 2, maxIncoming: 2 });
-  const migrations = new OutgoingMigrations({
+  const migrations = outgoingMigrations({
     hypervisor,
     peers,
-    network: new FakeNetwork(),
-    hibernationFiles: new FakeHibernationFiles(),
     clock: options.clock ?? fastClock,
-    hostName: 'lab1',
-    abortWaitMs: 2000,
-    answerWaitMs: 4000,
-    pollIntervalMs: 5,
-    dconnuriTemplate: 'qemu+tcp://{host}/system',
     maxOutgoing: () => limits.maxOutgoing,
-    retentionMs: 60_000,
     backoff: { initialMs: 5, maxMs: 20, jitter: 0 },
   });
   limits.onChange(() => migrations.limitsChanged());

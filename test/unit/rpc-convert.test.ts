@@ -8,25 +8,16 @@ import { prepareArgsFromProto } from '../../agent/rpc/peer-service.js';
 import type { MigrateRequest__Output } from '../../shared/generated/ferry/v1/MigrateRequest.js';
 import type { PrepareIncomingRequest__Output } from '../../shared/generated/ferry/v1/PrepareIncomingRequest.js';
 import { type FerryError, isFerryError } from '../../shared/errors.js';
+import { prepareArgs } from '../support/migration-fixtures.js';
 
 const VM = '6f1c2a3e-9d4b-4c1e-8f7a-0b1c2d3e4f50';
 
 const refusedOn = (field: string, pattern: RegExp) => (e: unknown) =>
   isFerryError(e, 'INVALID_ARGUMENT') && (e as FerryError).details.field === field && pattern.test((e as Error).message);
 
+/** The request on the wire that carries the core's usual PrepareIncoming arguments. */
 function prepare(extra: Partial<PrepareIncomingRequest__Output> = {}): PrepareIncomingRequest__Output {
-  return {
-    vmId: VM,
-    jobId: 'j1',
-    sourceHost: 'lab1',
-    sourceMigrationAddress: '198.19.0.1',
-    dstqemu: '198.19.0.2',
-    migrationNetwork: '',
-    copyStorage: false,
-    memoryBytes: 0,
-    disks: [],
-    ...extra,
-  } as PrepareIncomingRequest__Output;
+  return { ...prepareArgs({ vmId: VM }), disks: [], ...extra } as PrepareIncomingRequest__Output;
 }
 
 function migrate(extra: Partial<MigrateRequest__Output> = {}): MigrateRequest__Output {

@@ -10,14 +10,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { resolveClientTls } from '../../agent/cli/client-tls.js';
-import { IncomingMigrations } from '../../agent/migration/incoming/incoming-migrations.js';
-import { systemClock, type PrepareIncomingArgs } from '../../agent/migration/ports.js';
 import { checkSourceIdentity } from '../../agent/migration/incoming/source-identity.js';
 import { authorize } from '../../agent/rpc/auth.js';
 import { explainRefusal } from '../../agent/tls/listener.js';
 import { canonicalAddress, parseSubjectAltName, type CertIdentity } from '../../agent/tls/identity.js';
 import { isFerryError } from '../../shared/errors.js';
-import { FakeNetwork, FakePinholes } from '../support/fake-ports.js';
+import { FakePinholes } from '../support/fake-ports.js';
+import { incomingMigrations, prepareArgs } from '../support/migration-fixtures.js';
 
 function identity(name: string, roles: string[], ipAddresses: string[] = [], dnsNames: string[] = [name]): CertIdentity {
   return {
@@ -87,27 +86,9 @@ test("a peer may name only itself as source_host and only its certificate's addr
 
 test('IncomingMigrations refuses before opening anything; FinishIncoming only by the preparer', async () => {
   const pinholes = new FakePinholes();
-  const network = new FakeNetwork([{ address: '198.19.0.2', prefixLength: 24, interface: 'eth1', family: 'ipv4' }]);
-  const incoming = new IncomingMigrations({
-    network,
-    pinholes,
-    dconnuri: '',
-    pinholeTtlMs: 10_000,
-    reservationTtlMs: 60_000,
-    clock: systemClock,
-    maxIncoming: () => 4,
-  });
+  const incoming = incomingMigrations({ pinholes, maxIncoming: () => 4 });
   const args = (jobId: string, sourceHost: string, sourceMigrationAddress: string) =>
-    ({
-      vmId: 'v1',
-      jobId,
-      sourceHost,
-      sourceMigrationAddress,
-      dstqemu: '198.19.0.2',
-      migrationNetwork: '',
-      copyStorage: false,
-      memoryBytes: 0,
-    }) as unknown as PrepareIncomingArgs;
+    prepareArgs({ jobId, sourceHost, sourceMigrationAddress });
   await assert.rejects(incoming.prepare(args('j1', 'lab1', '198.19.0.1'), lab3), (e) => isFerryError(e, 'PERMISSION_DENIED'));
   assert.deepEqual(pinholes.open_, []);
   assert.equal(incoming.count, 0);
