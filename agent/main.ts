@@ -6,14 +6,18 @@
  * signals. READY=1 (systemd) and SERVING (gRPC health) are announced only once
  * gRPC listens, libvirt answers and the firewall is reconciled.
  */
+import { randomUUID } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import { ConfigError, loadConfig, dconnuriFor, type AgentConfig } from './config/index.js';
 import { isFerryError, errorMessage } from '../shared/errors.js';
 import { createFirewall } from './firewall/index.js';
+import { EventHub, HostStateTracker } from './events/index.js';
 import { createHostInfo } from './host/host-info.js';
+import { followNicOperstate } from './host/nic-operstate.js';
 import { createSystemInformationProbe } from './host/systeminformation-probe.js';
 import { LibvirtHypervisor } from './hypervisor/libvirt-hypervisor.js';
 import { libvirtHostInfo } from './hypervisor/libvirt-host-info.js';
+import { libvirtLifecycleSource } from './hypervisor/lifecycle-events.js';
 import { ReconnectingClient, unixDialer } from './libvirt/index.js';
 import { createLogger, logJobTransition, type Logger } from './log.js';
 import { reloadConfig } from './config/reload.js';
@@ -64,13 +68,25 @@ async function main(): Promise<void> {
   const trust = loadTrustOrExit(config, log);
   if (!trust) log.warn('INSECURE: gRPC runs in plaintext without client authentication (tls.insecure: true); never do this in production');
 
+  // Host events (WatchHost): the tracker exists before libvirt, which reports to it.
+  const limits = new HostLimits(config.limits);
+  const limitsFacts = () => ({
+    maxOutgoing: limits.maxOutgoing,
+    maxIncoming: limits.maxIncoming,
+    portRangeFirst: config.migration.portRange.first,
+    portRangeLast: config.migration.portRange.last,
+  });
+  const hostState = new HostStateTracker({ libvirtConnected: false, migrationNic: '', migrationNicUp: false, limits: limitsFacts() });
   const libvirt = new ReconnectingClient({
     dialer: unixDialer(config.libvirt.socket),
     uri: 'qemu:///system',
     // No callTimeoutMs here: the adapters over this client (hypervisor, host
     // facts) own the deadline of every short call; the client's own default is
     // longer, a backstop only.
-    onStatus: (status, previous, err) => log.info('libvirt connection', { status, previous, error: err?.message }),
+    onStatus: (status, previous, err) => {
+      log.info('libvirt connection', { status, previous, error: err?.message });
+      hostState.libvirtConnected(status === 'ready');
+    },
   });
   const hypervisor = new LibvirtHypervisor(libvirt, { callTimeoutMs: CALL_TIMEOUT_MS, clock: systemClock });
   const managementAddress = isWildcard(config.listen.address) ? '' : config.listen.address;
@@ -83,7 +99,6 @@ async function main(): Promise<void> {
     logger: { info: (msg, meta) => log.info(msg, meta), warn: (msg, meta) => log.warn(msg, meta) },
   });
   const journals = openJournals(config, log);
-  const limits = new HostLimits(config.limits);
   const plaintext = grpc.credentials.createInsecure();
   const peers = new GrpcPeers(() => trust?.clientCredentials ?? plaintext, CALL_TIMEOUT_MS);
 
@@ -103,7 +118,10 @@ async function main(): Promise<void> {
     maxOutgoing: () => limits.maxOutgoing,
     retentionMs: config.jobs.retentionS * 1000,
     maxRetained: config.jobs.maxRetained,
-    onTransition: (s, previous) => logTransition(log, s, previous),
+    onTransition: (s, previous) => {
+      logTransition(log, s, previous);
+      events.publish({ kind: 'migration', job: s });
+    },
     journal: journals.jobs,
     policyDefaults: () => policyDefaults(config),
   });
@@ -123,6 +141,7 @@ async function main(): Promise<void> {
   limits.onChange((now, before) => {
     log.info('migration limits changed', { now, before });
     migrations.limitsChanged();
+    hostState.limits(limitsFacts());
   });
   const activity = {
     counts: () => ({ ...migrations.counts(), outgoing: migrations.counts().running, incoming: incoming.count }),
@@ -137,6 +156,15 @@ async function main(): Promise<void> {
     firewallBackend: () => firewall.backend,
   });
 
+  const events: EventHub = new EventHub({
+    incarnation: randomUUID(),
+    now: Date.now,
+    snapshot: { vms: () => host.listVms(), migrations: () => migrations.list(false) },
+    hostState: () => hostState.current(),
+  });
+  hostState.attach(events);
+  const lifecycle = libvirtLifecycleSource(libvirt).subscribe((vm) => events.publish({ kind: 'vm', vm }));
+
   const running = await startGrpcServer({
     address: listenAddress(config),
     credentials: grpc.ServerCredentials.createInsecure(),
@@ -145,7 +173,7 @@ async function main(): Promise<void> {
     services: {
       migration: migrationService({ migrations, limits }),
       peer: peerService(incoming),
-      host: createHostService(host),
+      host: createHostService(host, events),
     },
     // The role check last: grpc-js runs the last interceptor outermost, so its refusals are logged too.
     interceptors: trust ? [rpcLogInterceptor(log), authInterceptor()] : [rpcLogInterceptor(log)],
@@ -165,6 +193,8 @@ async function main(): Promise<void> {
   });
 
   await libvirt.client();
+  await lifecycle;
+  const stopNicWatch = await followMigrationNic(host, hostState, log);
   // What a previous run left: reservations whose holes the firewall keeps, and jobs to follow.
   firewall.adopt(await incoming.recover());
   await firewall.reconcile(); // logs what it changed
@@ -187,6 +217,8 @@ async function main(): Promise<void> {
     void notifier.stopping(`shutting down (${signal})`);
     migrations.stopAccepting();
     setServing(running.health, false);
+    stopNicWatch();
+    events.close();
     // The journal first: jobs that end because connections close are not
     // over, and stay unfinished on disk for the next start to follow.
     void journals.jobs
@@ -207,6 +239,19 @@ async function main(): Promise<void> {
   };
   process.once('SIGTERM', () => stop('SIGTERM'));
   process.once('SIGINT', () => stop('SIGINT'));
+}
+
+/** The migration NIC's link state, for host events (named once, as capabilities find it). */
+async function followMigrationNic(host: ReturnType<typeof createHostInfo>, hostState: HostStateTracker, log: Logger): Promise<() => void> {
+  const nic = await host.capabilities().then(
+    (caps) => caps.migrationNetwork.interface,
+    (err: unknown) => {
+      log.warn('migration NIC not known: host events will not follow its state', { error: errorMessage(err) });
+      return '';
+    },
+  );
+  if (!nic) return () => {};
+  return followNicOperstate(nic, (up) => hostState.migrationNic(nic, up));
 }
 
 /** Outgoing jobs and incoming reservations under the state directory; old finished jobs pruned hourly. */

@@ -8,6 +8,7 @@
  *   ferryctl hibernate VMID --from HOST --file PATH --definition PATH [--overwrite]
  *   ferryctl restore --from HOST --file PATH --definition PATH [--paused]
  *   ferryctl list --from HOST [--vms]
+ *   ferryctl events --from HOST [--since [INCARNATION/]REV]
  * Every command takes --json for scripts, and --ca/--cert/--key (mutual TLS,
  * see client-tls.ts for the defaults) or --insecure (plaintext agents only).
  */
@@ -18,6 +19,7 @@ import type { MigrationProgress__Output } from '../../shared/generated/ferry/v1/
 import type { MigrationPolicy } from '../../shared/generated/ferry/v1/MigrationPolicy.js';
 import type { JobSelector } from '../../shared/generated/ferry/v1/JobSelector.js';
 import { clientCredentials } from './client-tls.js';
+import { followEvents } from './events.js';
 import { ProgressPrinter, phaseName, summary } from './progress.js';
 
 const OPTIONS = {
@@ -43,6 +45,7 @@ const OPTIONS = {
   paused: { type: 'boolean', default: false },
   detach: { type: 'boolean', default: false },
   vms: { type: 'boolean', default: false },
+  since: { type: 'string' },
   json: { type: 'boolean', default: false },
   ca: { type: 'string' },
   cert: { type: 'string' },
@@ -63,6 +66,7 @@ const USAGE = `usage: ferryctl COMMAND [ARGS] --from HOST[:PORT] [--json] [--ca 
   hibernate VMID --file PATH --definition PATH [--overwrite]
   restore --file PATH --definition PATH [--paused]
   list [--vms]
+  events [--since [INCARNATION/]REV]   host events until interrupted (--json: one object per line)
 TLS: --ca/--cert/--key, else FERRY_CA/FERRY_CERT/FERRY_KEY, else /etc/ferry/pki/{ca,engine,engine-key}.pem,
 else the lab's /var/lib/ferry-lab/pki/{ca,engine}.crt + engine.key. --insecure: plaintext agents (tls.insecure).`;
 
@@ -113,6 +117,8 @@ async function main(argv: string[]): Promise<number> {
       }
       case 'list':
         return await list(clients, values);
+      case 'events':
+        return await followEvents(clients, { since: values.since, json: values.json });
       default:
         return fail(`unknown command "${command}"\n${USAGE}`);
     }

@@ -5,6 +5,7 @@
  */
 import type { sendUnaryData } from '@grpc/grpc-js';
 import { toServiceError } from '../../shared/grpc-status.js';
+import { FerryError } from '../../shared/errors.js';
 import type { HostHandlers } from '../../shared/generated/ferry/v1/Host.js';
 import type { HostCapabilities } from '../../shared/generated/ferry/v1/HostCapabilities.js';
 import type { HostStats } from '../../shared/generated/ferry/v1/HostStats.js';
@@ -13,12 +14,29 @@ import type { HostCapabilitiesFacts } from '../host/capabilities.js';
 import type { HostInfo, VmFacts } from '../host/host-info.js';
 import type { HostStatsFacts } from '../host/stats.js';
 import { protoTimeFromMs } from '../../shared/proto-time.js';
+import type { EventHub } from '../events/index.js';
+import { watchMessageToProto, watchRequestFromProto } from './convert-events.js';
+import { streamHandler } from './handler.js';
 
-export function createHostService(host: HostInfo): HostHandlers {
+/** Without an event hub, WatchHost answers UNIMPLEMENTED. */
+export function createHostService(host: HostInfo, events?: EventHub): HostHandlers {
   return {
     GetCapabilities: (_call, callback) => answer(callback, async () => capabilitiesToProto(await host.capabilities())),
     GetStats: (_call, callback) => answer(callback, async () => statsToProto(await host.stats())),
     ListVms: (_call, callback) => answer(callback, async () => vmsToProto(await host.listVms())),
+    WatchHost: streamHandler(async (call) => {
+      if (!events) throw new FerryError('UNIMPLEMENTED', 'this agent has no event hub');
+      const watcher = events.watch(watchRequestFromProto(call.request), {
+        // grpc-js keeps a message it refuses; false only asks to wait for 'drain'.
+        write: (message) => call.write(watchMessageToProto(message, events.incarnation)),
+        onceDrain: (callback) => call.once('drain', callback),
+        fail: (err) => call.emit('error', toServiceError(err)),
+        end: () => call.end(),
+      });
+      // A client that vanishes (or cancels) frees its watcher.
+      call.on('cancelled', () => watcher.close());
+      call.on('close', () => watcher.close());
+    }),
   };
 }
 

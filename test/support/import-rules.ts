@@ -46,6 +46,7 @@ export const ADAPTER_FOLDERS = [
   'systemd',
   'tls',
   'config',
+  'events',
 ].map((f) => `agent/${f}`);
 
 const CORE = 'agent/migration';
