@@ -62,6 +62,11 @@ function capped(message: string, max = MAX_DETAILS): string {
   return message.length <= max ? message : `${message.slice(0, max - 1)}…`;
 }
 
+/** The kind of a gRPC status code (INTERNAL for codes Ferry does not use). */
+export function kindOfStatus(code: status): ErrorKind {
+  return STATUS_TO_KIND.get(code) ?? 'INTERNAL';
+}
+
 export function statusName(code: status): string {
   return status[code] ?? `UNKNOWN(${code})`;
 }
@@ -132,7 +137,7 @@ export function detailsOf(status: RichStatus): ErrorDetails {
  * message, and so its kind's default reason.
  */
 export function fromServiceError(err: ServiceError): FerryError {
-  const kind = STATUS_TO_KIND.get(err.code) ?? 'INTERNAL';
+  const kind = kindOfStatus(err.code);
   const message = err.details || err.message;
   const [bytes] = err.metadata?.get(STATUS_DETAILS_KEY) ?? [];
   let details: ErrorDetails = {};
