@@ -15,7 +15,7 @@ import type { ProtoGrpcType as HostProto } from './generated/host.js';
 /** proto/ at the repository (or installed package) root. */
 export const PROTO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../proto');
 
-export const PROTO_FILES = ['ferry/v1/migration.proto', 'ferry/v1/peer.proto', 'ferry/v1/host.proto'];
+export const PROTO_FILES = ['ferry/v1/migration.proto', 'ferry/v1/peer.proto', 'ferry/v1/host.proto', 'ferry/v1/errors.proto'];
 
 export const LOADER_OPTIONS: protoLoader.Options = {
   keepCase: false,

@@ -4,7 +4,7 @@
  * INVALID_ARGUMENT FerryError naming the field and saying what is allowed.
  */
 import path from 'node:path';
-import { invalidArgument } from './errors.js';
+import { fieldRequired, invalidArgument } from './errors.js';
 import { parseCidr } from './cidr.js';
 import { familyOf, isUnicastAddress, splitHostPort } from './net.js';
 
@@ -13,6 +13,7 @@ const HOSTNAME = /^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a
 const MAX_TEXT = 4096;
 
 export function requireUuid(field: string, value: string): string {
+  if (!value) throw fieldRequired(field, 'is required: a UUID (8-4-4-4-12 hexadecimal digits)');
   if (!UUID.test(value)) {
     throw invalidArgument(
       field,
@@ -24,7 +25,7 @@ export function requireUuid(field: string, value: string): string {
 
 /** "host", "host:port", "[v6]:port" or a bare IPv6 address; returns host and port. */
 export function requireHostPort(field: string, value: string, defaultPort: number): { host: string; port: number } {
-  if (!value) throw invalidArgument(field, 'is required: the destination agent as host[:port]');
+  if (!value) throw fieldRequired(field, 'is required: the destination agent as host[:port]');
   const { host, port } = splitHostPort(value, defaultPort);
   if (!(port >= 1 && port <= 65535)) throw invalidArgument(field, `port ${port} is out of range 1-65535`);
   if (!familyOf(host) && !HOSTNAME.test(host)) {
@@ -50,14 +51,14 @@ export function optionalCidr(field: string, value: string): string {
 }
 
 export function requireAbsolutePath(field: string, value: string): string {
-  if (!value) throw invalidArgument(field, 'is required: an absolute path on the host');
+  if (!value) throw fieldRequired(field, 'is required: an absolute path on the host');
   if (value.length > MAX_TEXT || value.includes('\0')) throw invalidArgument(field, 'is not a usable path');
   if (!path.isAbsolute(value)) throw invalidArgument(field, `${quote(value)} must be an absolute path`);
   return path.normalize(value);
 }
 
 export function requireText(field: string, value: string, what: string): string {
-  if (!value) throw invalidArgument(field, `is required: ${what}`);
+  if (!value) throw fieldRequired(field, `is required: ${what}`);
   if (value.length > 256) throw invalidArgument(field, `is ${value.length} characters long; at most 256 are allowed`);
   return value;
 }

@@ -123,7 +123,8 @@ async function main(argv: string[]): Promise<number> {
         return fail(`unknown command "${command}"\n${USAGE}`);
     }
   } catch (err) {
-    if (isFerryError(err)) return fail(`${err.kind}: ${err.message}${hint(err.kind, values)}`);
+    // The reason (ferry.v1.ErrorReason) is what a script matches on; the kind says how to treat it.
+    if (isFerryError(err)) return fail(`${err.kind} ${err.reason}: ${err.message}${hint(err.kind, values)}`);
     throw err;
   } finally {
     clients.close();

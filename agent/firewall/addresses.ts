@@ -10,7 +10,7 @@
 import { isIPv4, isIPv6 } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { withoutZone } from '../../shared/cidr.js';
-import { invalidArgument } from '../../shared/errors.js';
+import { fieldRequired, invalidArgument } from '../../shared/errors.js';
 import { must } from '../../shared/must.js';
 import type { AddressFamily } from './firewall.js';
 
@@ -162,7 +162,7 @@ export function validateEndpoints(source: string, destination: string, localAddr
 }
 
 function parseEndpoint(field: string, value: unknown, what: string): ParsedAddress {
-  if (typeof value !== 'string' || value === '') throw invalidArgument(field, `missing; give ${what}`);
+  if (typeof value !== 'string' || value === '') throw fieldRequired(field, `missing; give ${what}`);
   if (value.includes('/')) {
     throw invalidArgument(field, `${JSON.stringify(value)} is a network, not an address; give ${what} without a prefix length`);
   }

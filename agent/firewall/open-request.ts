@@ -3,7 +3,7 @@
  * happens: a request that fails here reserves no port and writes no rule.
  * Messages name the field and say what to send instead.
  */
-import { FerryError, invalidArgument } from '../../shared/errors.js';
+import { FerryError, fieldRequired, invalidArgument } from '../../shared/errors.js';
 import { validateEndpoints } from './addresses.js';
 import type { PinholeRequest } from '../../shared/pinhole-request.js';
 import type { AddressFamily } from './firewall.js';
@@ -32,7 +32,7 @@ export interface OpenRequestLimits {
 }
 
 export function validateOpenRequest(r: PinholeRequest, limits: OpenRequestLimits): ValidOpenRequest {
-  if (typeof r !== 'object' || r === null) throw invalidArgument('request', 'missing; give vmId, jobId, source and destination');
+  if (typeof r !== 'object' || r === null) throw fieldRequired('request', 'missing; give vmId, jobId, source and destination');
   for (const field of ['vmId', 'jobId'] as const) {
     const v: unknown = r[field];
     if (typeof v !== 'string' || !ID_PATTERN.test(v)) {

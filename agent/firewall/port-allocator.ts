@@ -64,6 +64,7 @@ export class PortAllocator {
         `no free port in the migration port range ${first}-${last} (${this.size} ports: ` +
           `${this.owners.size} reserved by open pinholes, ${busy} in use by listening sockets); ` +
           `close pinholes of finished migrations or widen the firewall port range`,
+        { reason: 'PORT_RANGE_EXHAUSTED' },
       );
     }
     return chosen;

@@ -68,6 +68,7 @@ export const NO_MIGRATIONS: MigrationActivity = Object.freeze({
  * UNAVAILABLE for everything libvirt would have to answer.
  */
 export function hypervisorUnavailable(reason: string): HypervisorInfo {
-  const fail = () => Promise.reject(new FerryError('UNAVAILABLE', `libvirt is not available: ${reason}`));
+  const fail = () =>
+    Promise.reject(new FerryError('UNAVAILABLE', `libvirt is not available: ${reason}`, { reason: 'LIBVIRT_UNAVAILABLE' }));
   return { hostname: async () => os.hostname(), hostUuid: fail, libvirtVersion: fail, qemuVersion: fail, listVms: fail };
 }

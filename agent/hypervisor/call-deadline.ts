@@ -16,7 +16,12 @@ export function boundedCall<T>(ms: number, what: string, subject: string, fn: ()
   let timer: NodeJS.Timeout | undefined;
   const expired = new Promise<never>((_, reject) => {
     timer = setTimeout(
-      () => reject(new FerryError('DEADLINE_EXCEEDED', `libvirt did not answer within ${ms / 1000} s (${what}, ${subject})`)),
+      () =>
+        reject(
+          new FerryError('DEADLINE_EXCEEDED', `libvirt did not answer within ${ms / 1000} s (${what}, ${subject})`, {
+            reason: 'LIBVIRT_TIMEOUT',
+          }),
+        ),
       ms,
     );
   });

@@ -27,21 +27,24 @@ export function toFerryError(err: unknown, subject: string): unknown {
   if (err instanceof LibvirtError) {
     const kind: ErrorKind = isNoDomain(err) ? 'NOT_FOUND' : kindOfLibvirtCode(err.code);
     const message = isNoDomain(err) ? `no VM ${subject} on this host (libvirt: ${err.message})` : `libvirt: ${err.message}`;
-    return new FerryError(kind, message, { libvirtCode: err.code, libvirtName: err.codeName }, { cause: err });
+    const reason = isNoDomain(err) ? 'VM_NOT_FOUND' : 'LIBVIRT_ERROR';
+    return new FerryError(kind, message, { reason, libvirtCode: err.code, libvirtName: err.codeName }, { cause: err });
   }
   if (err instanceof InterruptedError) {
     // The call was sent and its answer will never come: libvirtd stopped, restarted or crashed.
     return new FerryError(
       'UNAVAILABLE',
       `lost the connection to libvirtd before it answered (the daemon stopped, restarted or crashed): ${err.message}`,
-      {},
+      { reason: 'LIBVIRT_UNAVAILABLE' },
       { cause: err },
     );
   }
   if (err instanceof ConnectionError || err instanceof ClosedError) {
-    return new FerryError('UNAVAILABLE', `libvirt is not reachable: ${err.message}`, {}, { cause: err });
+    return new FerryError('UNAVAILABLE', `libvirt is not reachable: ${err.message}`, { reason: 'LIBVIRT_UNAVAILABLE' }, { cause: err });
   }
-  if (err instanceof CallTimeoutError) return new FerryError('DEADLINE_EXCEEDED', `libvirt: ${err.message}`, {}, { cause: err });
+  if (err instanceof CallTimeoutError) {
+    return new FerryError('DEADLINE_EXCEEDED', `libvirt: ${err.message}`, { reason: 'LIBVIRT_TIMEOUT' }, { cause: err });
+  }
   return err;
 }
 

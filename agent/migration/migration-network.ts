@@ -22,6 +22,6 @@ export function onlyAddressIn<T extends { address: string }>(local: readonly T[]
     inside.length === 0
       ? `${host} has no address in migration_network ${cidr}${whenNone ? `: ${whenNone}` : ''}`
       : `${host} has ${inside.length} addresses in migration_network ${cidr} (${inside.map((a) => a.address).join(', ')}): give dstqemu instead`,
-    { field: 'migration_network' },
+    { field: 'migration_network', reason: 'NO_MIGRATION_ADDRESS' },
   );
 }

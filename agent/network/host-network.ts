@@ -44,10 +44,14 @@ export class LinuxHostNetwork implements HostNetwork {
       throw new FerryError(
         'FAILED_PRECONDITION',
         `this host has no route to ${address}: ${(err as { stderr?: string }).stderr?.trim() ?? String(err)}`,
+        { reason: 'NO_MIGRATION_ADDRESS' },
       );
     }
     const [route] = JSON.parse(stdout) as Array<{ dev: string; prefsrc?: string; gateway?: string }>;
-    if (!route?.prefsrc) throw new FerryError('FAILED_PRECONDITION', `the route to ${address} has no source address on this host`);
+    if (!route?.prefsrc)
+      throw new FerryError('FAILED_PRECONDITION', `the route to ${address} has no source address on this host`, {
+        reason: 'NO_MIGRATION_ADDRESS',
+      });
     return { source: route.prefsrc, interface: route.dev, ...(route.gateway ? { gateway: route.gateway } : {}) };
   }
 

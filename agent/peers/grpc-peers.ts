@@ -55,18 +55,25 @@ export class GrpcPeers implements PeerAgents {
     try {
       return await fn(clients);
     } catch (err) {
-      // The destination's own answer (e.g. INVALID_ARGUMENT for dstqemu) is
-      // passed on as it is; a missing agent gets a message naming it.
-      if (isFerryError(err, 'DEADLINE_EXCEEDED')) {
+      // The destination's own answer (e.g. INVALID_ARGUMENT for dstqemu, or
+      // LIBVIRT_UNAVAILABLE there) has a reason and is passed on as it is; a
+      // status without one comes from grpc-js: the agent is missing or silent.
+      const fromAgent = err instanceof FerryError && err.details.reason !== undefined;
+      if (!fromAgent && isFerryError(err, 'DEADLINE_EXCEEDED')) {
         throw new FerryError(
           err.kind,
           `destination agent ${dst} did not answer ${method} within ${this.callTimeoutMs / 1000} s: ${err.message}`,
-          {},
+          { reason: 'DESTINATION_TIMEOUT' },
           { cause: err },
         );
       }
-      if (isFerryError(err, 'UNAVAILABLE')) {
-        throw new FerryError(err.kind, `destination agent ${dst} is not reachable: ${err.message}`, {}, { cause: err });
+      if (!fromAgent && isFerryError(err, 'UNAVAILABLE')) {
+        throw new FerryError(
+          err.kind,
+          `destination agent ${dst} is not reachable: ${err.message}`,
+          { reason: 'DESTINATION_UNREACHABLE' },
+          { cause: err },
+        );
       }
       throw err;
     }

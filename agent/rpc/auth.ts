@@ -18,6 +18,8 @@
  */
 import type { PeerCertificate } from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
+import { FerryError, type ErrorReason } from '../../shared/errors.js';
+import { kindOfStatus, toServiceError } from '../../shared/grpc-status.js';
 import { describeIdentity, identityOfPeerCertificate, type CertIdentity, type Role } from '../tls/identity.js';
 
 export type Access = { kind: 'anyone' } | { kind: 'roles'; roles: readonly Role[] };
@@ -35,7 +37,7 @@ export function accessFor(path: string): Access {
   return RULES.find(([prefix]) => path.startsWith(prefix))?.[1] ?? DEFAULT_ACCESS;
 }
 
-export type Verdict = { ok: true } | { ok: false; code: grpc.status; details: string };
+export type Verdict = { ok: true } | { ok: false; code: grpc.status; details: string; reason: ErrorReason };
 
 /** The decision alone, for tests and for the interceptor. */
 export function authorize(path: string, caller: CertIdentity | null): Verdict {
@@ -47,6 +49,7 @@ export function authorize(path: string, caller: CertIdentity | null): Verdict {
     return {
       ok: false,
       code: grpc.status.UNAUTHENTICATED,
+      reason: 'CERTIFICATE_REQUIRED',
       details: `no client certificate: ${method} needs a certificate from the cluster CA with role ${needed} (ferryctl --cert/--key, or FERRY_CERT/FERRY_KEY)`,
     };
   }
@@ -54,6 +57,7 @@ export function authorize(path: string, caller: CertIdentity | null): Verdict {
   return {
     ok: false,
     code: grpc.status.PERMISSION_DENIED,
+    reason: 'ROLE_MISSING',
     details: `certificate ${describeIdentity(caller)} lacks role ${needed}, which ${method} requires`,
   };
 }
@@ -74,7 +78,10 @@ export function authInterceptor(): grpc.ServerInterceptor {
   return (method, call) => {
     const verdict = authorize(method.path, callerOf(call));
     if (verdict.ok) return new grpc.ServerInterceptingCall(call);
-    const refuse = () => call.sendStatus({ code: verdict.code, details: verdict.details, metadata: new grpc.Metadata() });
+    // The same google.rpc.Status details as any other error (shared/grpc-status.ts).
+    const answer = toServiceError(new FerryError(kindOfStatus(verdict.code), verdict.details, { reason: verdict.reason }));
+    const refuse = () =>
+      call.sendStatus({ code: verdict.code, details: answer.details ?? verdict.details, metadata: answer.metadata ?? new grpc.Metadata() });
     const listener = new grpc.ServerListenerBuilder()
       // The handler never starts: nothing of the request is read or acted on.
       .withOnReceiveMetadata(() => refuse())

@@ -8,7 +8,7 @@ import type { MigrationProgress } from '../../shared/generated/ferry/v1/Migratio
 import type { MigrationPhase as ProtoPhase } from '../../shared/generated/ferry/v1/MigrationPhase.js';
 import type { JobSelector__Output } from '../../shared/generated/ferry/v1/JobSelector.js';
 import { protoTimeFromMs } from '../../shared/proto-time.js';
-import { invalidArgument } from '../../shared/errors.js';
+import { fieldRequired, invalidArgument } from '../../shared/errors.js';
 import { DEFAULT_AGENT_PORT } from '../../shared/client.js';
 import { optionalCidr, optionalUnicast, requireAbsolutePath, requireEnum, requireHostPort, requireUuid } from '../../shared/validation.js';
 import type { JobSelector, MigrateRequest, MigrationStatus, RestoreRequest } from '../migration/index.js';
@@ -53,7 +53,7 @@ export function restoreFromProto(request: { path: string; dstparams: string; pau
 export function selectorFromRequest(job: JobSelector__Output | null): JobSelector {
   if (job?.jobId) return { jobId: job.jobId };
   if (job?.vmId) return { vmId: requireUuid('job.vm_id', job.vmId) };
-  throw invalidArgument('job', 'is required: set job.job_id (from Migrate) or job.vm_id');
+  throw fieldRequired('job', 'is required: set job.job_id (from Migrate) or job.vm_id');
 }
 
 /** The core's phase as the contract spells it. */

@@ -45,6 +45,7 @@ export class QemuImgImages implements DiskImages {
     if (busy.length > 0)
       throw new FerryError('ALREADY_EXISTS', `disks: ${busy.join(', ')} is being created for another incoming migration`, {
         field: 'disks',
+        reason: 'FILE_EXISTS',
       });
     for (const p of paths) this.inFlight.add(p);
     const created: string[] = [];
@@ -59,7 +60,10 @@ export class QemuImgImages implements DiskImages {
       await this.remove(created);
       throw err instanceof FerryError
         ? err
-        : new FerryError('FAILED_PRECONDITION', `creating the disk images failed: ${errorMessage(err)}`, { field: 'disks' });
+        : new FerryError('FAILED_PRECONDITION', `creating the disk images failed: ${errorMessage(err)}`, {
+            field: 'disks',
+            reason: 'STORAGE_FAILED',
+          });
     } finally {
       for (const p of paths) this.inFlight.delete(p);
     }
@@ -79,7 +83,7 @@ export class QemuImgImages implements DiskImages {
         'PERMISSION_DENIED',
         `${field}.path: ${spec.path} is outside this host's storage.image_directories (${this.directories.join(', ') || 'none'}): ` +
           'add its directory there, or use shared storage and copy_storage none',
-        { field: `${field}.path` },
+        { field: `${field}.path`, reason: 'PATH_NOT_ALLOWED' },
       );
     }
     if (!FORMATS.has(spec.format))
@@ -102,7 +106,7 @@ export class QemuImgImages implements DiskImages {
       throw new FerryError(
         'ALREADY_EXISTS',
         `${field}.path: ${spec.path} already exists on the destination; copying would overwrite it: remove it, or use copy_storage none if the storage is shared`,
-        { field: `${field}.path` },
+        { field: `${field}.path`, reason: 'FILE_EXISTS' },
       );
     }
     // The directory is inside an allowed one (check()), so creating it is creating storage the operator allowed.
@@ -116,6 +120,7 @@ export class QemuImgImages implements DiskImages {
     ) {
       throw new FerryError('FAILED_PRECONDITION', `${field}.path: directory ${dir} cannot be created on the destination`, {
         field: `${field}.path`,
+        reason: 'STORAGE_FAILED',
       });
     }
     if (
@@ -128,7 +133,7 @@ export class QemuImgImages implements DiskImages {
       throw new FerryError(
         'FAILED_PRECONDITION',
         `${field}.backing_path: ${spec.backingPath} does not exist on the destination; an incremental copy needs the backing image on shared storage (or use copy_storage all)`,
-        { field: `${field}.backing_path` },
+        { field: `${field}.backing_path`, reason: 'STORAGE_FAILED' },
       );
     }
   }

@@ -27,6 +27,8 @@ test('protoc 3.21 with the gRPC plugin compiles the contract', () => {
     );
     const generated = readdirSync(path.join(out, 'ferry/v1')).sort();
     assert.deepEqual(generated, [
+      'errors_pb2.py',
+      'errors_pb2_grpc.py',
       'host_pb2.py',
       'host_pb2_grpc.py',
       'migration_pb2.py',

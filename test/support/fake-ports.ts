@@ -62,7 +62,7 @@ export class FakeHypervisor implements Hypervisor {
   async describeVm(id: string): Promise<VmInfo> {
     this.describes++;
     const vm = this.vms.get(id);
-    if (!vm) throw new FerryError('NOT_FOUND', `no VM ${id}`);
+    if (!vm) throw new FerryError('NOT_FOUND', `no VM ${id}`, { reason: 'VM_NOT_FOUND' });
     return { ...vm };
   }
   async localDisks(): Promise<VmDisk[]> {

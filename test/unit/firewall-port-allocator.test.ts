@@ -42,6 +42,7 @@ describe('firewall port allocator', () => {
     const before = a.reserved();
     await assert.rejects(a.allocate('two', 2, 'x'), (err: unknown) => {
       assert.ok(isFerryError(err, 'RESOURCE_EXHAUSTED'));
+      assert.equal(err.reason, 'PORT_RANGE_EXHAUSTED');
       assert.match(err.message, /49152-49159 \(8 ports: 5 reserved by open pinholes, 2 in use by listening sockets\); close pinholes/);
       return true;
     });

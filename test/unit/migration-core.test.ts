@@ -33,10 +33,13 @@ test('host-side checks: unknown VM, VM not running, second job for one VM', asyn
   const { hypervisor, migrations } = setup();
   await assert.rejects(migrations.migrate(command()), (e) => isFerryError(e, 'NOT_FOUND'));
   hypervisor.addVm(VM, 'shutoff');
-  await assert.rejects(migrations.migrate(command()), (e) => isFerryError(e, 'FAILED_PRECONDITION') && /shutoff/.test(e.message));
+  await assert.rejects(
+    migrations.migrate(command()),
+    (e) => isFerryError(e, 'FAILED_PRECONDITION') && /shutoff/.test(e.message) && e.reason === 'VM_NOT_RUNNING',
+  );
   hypervisor.addVm(VM);
   const { jobId } = await migrations.migrate(command());
-  await assert.rejects(migrations.migrate(command()), (e) => isFerryError(e, 'ALREADY_EXISTS'));
+  await assert.rejects(migrations.migrate(command()), (e) => isFerryError(e, 'ALREADY_EXISTS') && e.reason === 'ALREADY_MIGRATING');
   await until('perform', () => hypervisor.isMigrating(VM));
   hypervisor.complete(VM);
   await finalOf(migrations, jobId);
@@ -126,7 +129,7 @@ test('cancel aborts the libvirt job and ends CANCELLED with the VM on the source
   const status = await migrations.cancel({ vmId: VM });
   assert.equal(status.phase, 'cancelled');
   assert.deepEqual(hypervisor.aborted, [VM]);
-  await assert.rejects(migrations.cancel({ jobId }), (e) => isFerryError(e, 'FAILED_PRECONDITION'));
+  await assert.rejects(migrations.cancel({ jobId }), (e) => isFerryError(e, 'FAILED_PRECONDITION') && e.reason === 'JOB_FINISHED');
 });
 
 test('over the outgoing limit a job waits QUEUED, can be cancelled there, and runs when a slot frees', async () => {
@@ -153,7 +156,7 @@ test('lookups: unknown job is NOT_FOUND; by VM finds the latest job', async () =
   const { hypervisor, migrations } = setup();
   assert.throws(
     () => migrations.status({ jobId: 'nope' }),
-    (e) => isFerryError(e, 'NOT_FOUND'),
+    (e) => isFerryError(e, 'NOT_FOUND') && e.reason === 'JOB_NOT_FOUND',
   );
   hypervisor.addVm(VM);
   const { jobId } = await migrations.migrate(command());

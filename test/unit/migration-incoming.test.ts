@@ -40,8 +40,9 @@ test('migration_network picks our single address inside it; none is FAILED_PRECO
   const { incoming } = setup(5);
   const offer = await incoming.prepare(args({ dstqemu: '', migrationNetwork: '198.19.0.0/24' }));
   assert.equal(offer.listenAddress, '198.19.0.2');
-  await assert.rejects(incoming.prepare(args({ jobId: 'j2', dstqemu: '', migrationNetwork: '10.0.0.0/8' })), (e) =>
-    isFerryError(e, 'FAILED_PRECONDITION'),
+  await assert.rejects(
+    incoming.prepare(args({ jobId: 'j2', dstqemu: '', migrationNetwork: '10.0.0.0/8' })),
+    (e) => isFerryError(e, 'FAILED_PRECONDITION') && e.reason === 'NO_MIGRATION_ADDRESS',
   );
 });
 
@@ -57,7 +58,7 @@ test('the incoming limit holds under concurrent prepares; finish releases the sl
   const results = await Promise.allSettled([incoming.prepare(args()), incoming.prepare(args({ jobId: 'j2' }))]);
   assert.equal(results.filter((r) => r.status === 'fulfilled').length, 1);
   const rejected = results.find((r) => r.status === 'rejected') as PromiseRejectedResult;
-  assert.ok(isFerryError(rejected.reason, 'RESOURCE_EXHAUSTED'));
+  assert.ok(isFerryError(rejected.reason, 'RESOURCE_EXHAUSTED') && rejected.reason.reason === 'DESTINATION_BUSY');
   assert.equal(pinholes.open_.length, 1);
   await assert.rejects(incoming.finish({ jobId: 'j1', vmId: 'other' }), (e) => isFerryError(e, 'INVALID_ARGUMENT'));
   assert.equal(await incoming.finish({ jobId: 'j1', vmId: 'v1' }), true);

@@ -64,6 +64,7 @@ test('refusals: UNAUTHENTICATED without a certificate, PERMISSION_DENIED naming 
   const peer = authorize('/ferry.v1.Migration/Migrate', lab1);
   assert.ok(!peer.ok && peer.code === grpc.status.PERMISSION_DENIED);
   assert.equal(peer.details, 'certificate lab1 (peer) lacks role engine, which ferry.v1.Migration/Migrate requires');
+  assert.deepEqual([none.ok || none.reason, peer.ok || peer.reason], ['CERTIFICATE_REQUIRED', 'ROLE_MISSING']);
   const probe = authorize('/ferry.v1.Host/GetStats', monitoring);
   assert.ok(!probe.ok && /probe \(monitoring\) lacks role engine or peer/.test(probe.details));
 });

@@ -81,10 +81,15 @@ export class IncomingMigrations {
     // source the caller's certificate does not vouch for.
     if (caller) checkSourceIdentity(caller, args);
     if (this.reservations.has(args.jobId)) {
-      throw new FerryError('ALREADY_EXISTS', `job ${args.jobId} is already prepared on this host`, { field: 'job_id' });
+      throw new FerryError('ALREADY_EXISTS', `job ${args.jobId} is already prepared on this host`, {
+        field: 'job_id',
+        reason: 'JOB_ALREADY_PREPARED',
+      });
     }
     if (this.count >= this.options.maxIncoming()) {
-      throw new FerryError('RESOURCE_EXHAUSTED', `this host already receives ${this.count} migration(s), its incoming limit: retry later`);
+      throw new FerryError('RESOURCE_EXHAUSTED', `this host already receives ${this.count} migration(s), its incoming limit: retry later`, {
+        reason: 'DESTINATION_BUSY',
+      });
     }
     this.preparing++;
     try {
@@ -145,7 +150,7 @@ export class IncomingMigrations {
       throw new FerryError(
         'PERMISSION_DENIED',
         `job ${args.jobId} was prepared by ${reservation.preparedBy}; ${caller.name} may not finish it`,
-        { field: 'job_id' },
+        { field: 'job_id', reason: 'PINHOLE_DENIED' },
       );
     }
     if (reservation.vmId !== args.vmId) {
@@ -165,7 +170,7 @@ export class IncomingMigrations {
       throw new FerryError(
         'FAILED_PRECONDITION',
         'this host cannot create disk images for copy_storage (no storage adapter): migrate with copy_storage none',
-        { field: 'copy_storage' },
+        { field: 'copy_storage', reason: 'HOST_FEATURE_MISSING' },
       );
     }
     return this.options.images.create(disks);

@@ -31,7 +31,7 @@ export function checkSourceIdentity(caller: SourceIdentity, request: { sourceHos
     throw new FerryError(
       'PERMISSION_DENIED',
       `${who} does not name source_host "${host}" (it names ${[...names, ...caller.ipAddresses].join(', ') || 'nothing'}): an agent may only prepare migrations from itself`,
-      { field: 'source_host' },
+      { field: 'source_host', reason: 'PINHOLE_DENIED' },
     );
   }
   if (!caller.ipAddresses.some((a) => sameAddress(a, request.sourceMigrationAddress))) {
@@ -39,7 +39,7 @@ export function checkSourceIdentity(caller: SourceIdentity, request: { sourceHos
       'PERMISSION_DENIED',
       `source_migration_address ${request.sourceMigrationAddress} is not an address in ${who} (it lists ${caller.ipAddresses.join(', ') || 'no IP address'}): no pinhole for it; ` +
         `if it is that host's migration address, reissue its certificate with it (scripts/pki host ... --ip ${request.sourceMigrationAddress})`,
-      { field: 'source_migration_address' },
+      { field: 'source_migration_address', reason: 'PINHOLE_DENIED' },
     );
   }
 }

@@ -41,12 +41,16 @@ export class JobRegistry {
         throw new FerryError(
           'NOT_FOUND',
           `no migration job ${selector.jobId} on this host (finished jobs are kept ${this.retentionMs / 1000} s)`,
-          { field: 'job.job_id' },
+          { field: 'job.job_id', reason: 'JOB_NOT_FOUND' },
         );
       return job;
     }
     const job = this.activeFor(selector.vmId) ?? this.newest((j) => j.command.vmId === selector.vmId);
-    if (!job) throw new FerryError('NOT_FOUND', `no migration job for VM ${selector.vmId} on this host`, { field: 'job.vm_id' });
+    if (!job)
+      throw new FerryError('NOT_FOUND', `no migration job for VM ${selector.vmId} on this host`, {
+        field: 'job.vm_id',
+        reason: 'JOB_NOT_FOUND',
+      });
     return job;
   }
 

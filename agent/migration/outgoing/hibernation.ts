@@ -33,13 +33,16 @@ export async function checkHibernationTargets(command: MigrateCommand, files: Hi
     ['dstparams', command.dstparams],
   ] as const) {
     if (!command.overwrite && (await files.exists(file))) {
-      throw new FerryError('ALREADY_EXISTS', `${field}: ${file} already exists: choose another path or set overwrite`, { field });
+      throw new FerryError('ALREADY_EXISTS', `${field}: ${file} already exists: choose another path or set overwrite`, {
+        field,
+        reason: 'FILE_EXISTS',
+      });
     }
     if (!(await files.canCreate(file))) {
       throw new FerryError(
         'FAILED_PRECONDITION',
         `${field}: directory ${path.dirname(file)} does not exist or is not writable by the agent`,
-        { field },
+        { field, reason: 'STORAGE_FAILED' },
       );
     }
   }
@@ -112,10 +115,13 @@ export async function restoreHibernated(
 ): Promise<{ id: string; name: string }> {
   const files = deps.hibernationFiles;
   if (!(await files.exists(request.path)))
-    throw new FerryError('NOT_FOUND', `path: no saved-state file at ${request.path}`, { field: 'path' });
+    throw new FerryError('NOT_FOUND', `path: no saved-state file at ${request.path}`, { field: 'path', reason: 'FILE_NOT_FOUND' });
   const text = await files.read(request.dstparams);
   if (text === undefined)
-    throw new FerryError('NOT_FOUND', `dstparams: no definition file at ${request.dstparams}`, { field: 'dstparams' });
+    throw new FerryError('NOT_FOUND', `dstparams: no definition file at ${request.dstparams}`, {
+      field: 'dstparams',
+      reason: 'FILE_NOT_FOUND',
+    });
   const definition = parseDefinition(text, request.dstparams);
   if (path.resolve(definition.statePath) !== path.resolve(request.path)) {
     throw invalidArgument('dstparams', `${request.dstparams} describes the saved state ${definition.statePath}, not ${request.path}`);

@@ -26,12 +26,16 @@ export interface ParamsChange {
 /** Resolves once the job has ended CANCELLED (or otherwise); DEADLINE_EXCEEDED when it does not end after its abort. */
 export async function cancelJob(job: MigrationJob, deps: ControlDeps): Promise<void> {
   if (job.finished) {
-    throw new FerryError('FAILED_PRECONDITION', `job ${job.id} already ended ${job.phase}: nothing to cancel`);
+    throw new FerryError('FAILED_PRECONDITION', `job ${job.id} already ended ${job.phase}: nothing to cancel`, {
+      reason: 'JOB_FINISHED',
+      subject: `job/${job.id}`,
+    });
   }
   if (job.phase === 'postcopy') {
     throw new FerryError(
       'FAILED_PRECONDITION',
       `job ${job.id} is in post-copy: the VM already runs on the destination and cannot be cancelled`,
+      { reason: 'JOB_PHASE_MISMATCH', subject: `job/${job.id}` },
     );
   }
   job.cancellation.abort();
@@ -46,7 +50,7 @@ export async function cancelJob(job: MigrationJob, deps: ControlDeps): Promise<v
   if (!(await endOf(job, deps.abortWaitMs, deps.clock))) {
     const message = `the migration did not end within ${deps.abortWaitMs / 1000} s of its abort; it may still be running (follow it with WatchMigration)`;
     job.warn(message);
-    throw new FerryError('DEADLINE_EXCEEDED', message);
+    throw new FerryError('DEADLINE_EXCEEDED', message, { reason: 'ABORT_TIMEOUT', subject: `job/${job.id}` });
   }
 }
 
@@ -86,7 +90,7 @@ async function abortOnceStarted(job: MigrationJob, deps: ControlDeps): Promise<v
       if (err instanceof FerryError && err.kind === 'DEADLINE_EXCEEDED') {
         const message = `the abort was not answered (${err.message}); the migration may still be running`;
         job.warn(message);
-        throw new FerryError('DEADLINE_EXCEEDED', message, {}, { cause: err });
+        throw new FerryError('DEADLINE_EXCEEDED', message, { reason: 'ABORT_TIMEOUT', subject: `job/${job.id}` }, { cause: err });
       }
       const notYet = err instanceof FerryError && err.kind === 'FAILED_PRECONDITION';
       if (!notYet || job.finished || job.phase !== 'migrating' || clock.now() >= giveUpAt) throw err;
@@ -97,7 +101,10 @@ async function abortOnceStarted(job: MigrationJob, deps: ControlDeps): Promise<v
 
 export async function changeJobParams(job: MigrationJob, change: ParamsChange, deps: ControlDeps): Promise<void> {
   if (job.phase !== 'migrating' && job.phase !== 'postcopy') {
-    throw new FerryError('FAILED_PRECONDITION', `job ${job.id} is ${job.phase}: parameters change only while it is migrating`);
+    throw new FerryError('FAILED_PRECONDITION', `job ${job.id} is ${job.phase}: parameters change only while it is migrating`, {
+      reason: job.finished ? 'JOB_FINISHED' : 'JOB_PHASE_MISMATCH',
+      subject: `job/${job.id}`,
+    });
   }
   const { hypervisor, clock } = deps;
   const vmId = job.command.vmId;
@@ -105,7 +112,7 @@ export async function changeJobParams(job: MigrationJob, change: ParamsChange, d
     throw new FerryError(
       'FAILED_PRECONDITION',
       `job ${job.id} was started without post_copy in its policy: post-copy cannot be switched on later`,
-      { field: 'start_post_copy' },
+      { field: 'start_post_copy', reason: 'POST_COPY_NOT_ENABLED', subject: `job/${job.id}` },
     );
   }
   const at = () => ({

@@ -63,11 +63,16 @@ export class OutgoingMigrations {
    */
   async migrate(request: MigrateRequest): Promise<MigrationStatus> {
     if (this.closing) {
-      throw new FerryError('UNAVAILABLE', 'ferryd is shutting down and takes no new jobs: retry once it is back');
+      throw new FerryError('UNAVAILABLE', 'ferryd is shutting down and takes no new jobs: retry once it is back', {
+        reason: 'AGENT_SHUTTING_DOWN',
+      });
     }
     const command = await this.resolve(request);
     if (this.accepting.has(command.vmId)) {
-      throw new FerryError('ALREADY_EXISTS', `VM ${command.vmId} is being accepted for another migration`, { field: 'vm_id' });
+      throw new FerryError('ALREADY_EXISTS', `VM ${command.vmId} is being accepted for another migration`, {
+        field: 'vm_id',
+        reason: 'ALREADY_MIGRATING',
+      });
     }
     this.accepting.add(command.vmId);
     try {
@@ -122,12 +127,16 @@ export class OutgoingMigrations {
     if (vm.state !== 'running' && vm.state !== 'paused') {
       throw new FerryError('FAILED_PRECONDITION', `VM ${command.vmId} (${vm.name}) is ${vm.state}, not running: start it first`, {
         field: 'vm_id',
+        reason: 'VM_NOT_RUNNING',
+        subject: `vm/${command.vmId}`,
       });
     }
     const active = this.registry.activeFor(command.vmId);
     if (active) {
       throw new FerryError('ALREADY_EXISTS', `VM ${command.vmId} already has migration job ${active.id} (${active.phase})`, {
         field: 'vm_id',
+        reason: 'ALREADY_MIGRATING',
+        subject: `job/${active.id}`,
       });
     }
     if (command.mode === 'file') await checkHibernationTargets(command, this.deps.hibernationFiles);

@@ -111,7 +111,7 @@ function chooseCompression(policy: MigrationPolicy, explicit: boolean, features:
       throw new FerryError(
         'FAILED_PRECONDITION',
         `policy.compression: ${policy.compression} of a parallel migration needs libvirt >= 9.4.0 (this host: ${features.versions}): use compression none, or upgrade libvirt`,
-        { field: 'policy.compression' },
+        { field: 'policy.compression', reason: 'HOST_FEATURE_MISSING' },
       );
     }
   } else if (policy.compression === 'zstd' || policy.compression === 'zlib') {
