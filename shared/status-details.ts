@@ -3,13 +3,13 @@
  * the `grpc-status-details-bin` trailer (Google's error model: AIP-193,
  * https://google.aip.dev/193). The message definitions are Google's own
  * google/rpc/status.proto and error_details.proto from the google-proto-files
- * package, loaded with protobufjs: any gRPC client that knows those messages
- * reads Ferry's errors without Ferry's code. Only the four detail messages
+ * package, turned into a protobufjs descriptor at build time (scripts/gen-proto;
+ * the package is a development dependency): any gRPC client that knows those
+ * messages reads Ferry's errors without Ferry's code. Only the four detail messages
  * Ferry sends are read back; others are skipped.
  */
-import { createRequire } from 'node:module';
-import path from 'node:path';
 import protobuf from 'protobufjs';
+import { GOOGLE } from './generated/google-rpc.js';
 
 export interface ErrorInfo {
   reason: string;
@@ -53,12 +53,7 @@ let types: RpcTypes | undefined;
 
 function rpcTypes(): RpcTypes {
   if (!types) {
-    const require = createRequire(import.meta.url);
-    const protoDir = path.dirname(require.resolve('google-proto-files/package.json'));
-    const root = new protobuf.Root();
-    // google/protobuf/*.proto resolve to protobufjs' bundled copies whatever the path.
-    root.resolvePath = (_origin, target) => (path.isAbsolute(target) ? target : path.join(protoDir, target));
-    root.loadSync(['google/rpc/status.proto', 'google/rpc/error_details.proto']);
+    const root = protobuf.Root.fromJSON({ nested: { google: GOOGLE } });
     types = {
       status: root.lookupType('google.rpc.Status'),
       any: root.lookupType('google.protobuf.Any'),
