@@ -15,6 +15,7 @@ import { parseArgs } from 'node:util';
 import { connectAgent, unary, type FerryClients } from '../../shared/client.js';
 import { isFerryError, errorMessage } from '../../shared/errors.js';
 import type { MigrationProgress__Output } from '../../shared/generated/ferry/v1/MigrationProgress.js';
+import type { WatchMigrationResponse__Output } from '../../shared/generated/ferry/v1/WatchMigrationResponse.js';
 import type { MigrationPolicy } from '../../shared/generated/ferry/v1/MigrationPolicy.js';
 import type { JobSelector } from '../../shared/generated/ferry/v1/JobSelector.js';
 import { clientCredentials } from './client-tls.js';
@@ -90,11 +91,15 @@ async function main(argv: string[]): Promise<number> {
         return await migrate(clients, need(target, 'VMID'), values);
       case 'hibernate':
         return await hibernate(clients, need(target, 'VMID'), values);
-      case 'status':
-        return print(values, await byJobOrVm(need(target, 'JOB|VMID'), (job) => unary(clients.migration, 'GetMigrationStatus', { job })));
+      case 'status': {
+        const { status } = await byJobOrVm(need(target, 'JOB|VMID'), (job) => unary(clients.migration, 'GetMigrationStatus', { job }));
+        if (!status) return fail(`the agent answered GetMigrationStatus for ${target} without the job's status`);
+        return print(values, status);
+      }
       case 'watch': {
-        const { jobId } = await byJobOrVm(need(target, 'JOB|VMID'), (job) => unary(clients.migration, 'GetMigrationStatus', { job }));
-        return await follow(clients, { jobId }, values);
+        const { status } = await byJobOrVm(need(target, 'JOB|VMID'), (job) => unary(clients.migration, 'GetMigrationStatus', { job }));
+        if (!status) return fail(`the agent answered GetMigrationStatus for ${target} without the job's status`);
+        return await follow(clients, { jobId: status.jobId }, values);
       }
       case 'cancel': {
         const { status } = await byJobOrVm(need(target, 'JOB|VMID'), (job) => unary(clients.migration, 'CancelMigration', { job }));
@@ -159,9 +164,10 @@ async function follow(clients: FerryClients, job: JobSelector, values: Values): 
   let last: MigrationProgress__Output | undefined;
   await new Promise<void>((resolve, reject) => {
     const stream = clients.migration.WatchMigration({ job });
-    stream.on('data', (p: MigrationProgress__Output) => {
-      last = p;
-      if (!values.json) printer.update(p);
+    stream.on('data', ({ status }: WatchMigrationResponse__Output) => {
+      if (!status) return;
+      last = status;
+      if (!values.json) printer.update(status);
     });
     stream.on('end', resolve);
     stream.on('error', reject);

@@ -5,16 +5,16 @@
  */
 import type { sendUnaryData } from '@grpc/grpc-js';
 import { toServiceError } from '../../shared/grpc-status.js';
-import type { HostHandlers } from '../../shared/generated/ferry/v1/Host.js';
-import type { HostCapabilities } from '../../shared/generated/ferry/v1/HostCapabilities.js';
-import type { HostStats } from '../../shared/generated/ferry/v1/HostStats.js';
+import type { HostServiceHandlers } from '../../shared/generated/ferry/v1/HostService.js';
+import type { GetCapabilitiesResponse } from '../../shared/generated/ferry/v1/GetCapabilitiesResponse.js';
+import type { GetStatsResponse } from '../../shared/generated/ferry/v1/GetStatsResponse.js';
 import type { ListVmsResponse } from '../../shared/generated/ferry/v1/ListVmsResponse.js';
 import type { HostCapabilitiesFacts } from '../host/capabilities.js';
 import type { HostInfo, VmFacts } from '../host/host-info.js';
 import type { HostStatsFacts } from '../host/stats.js';
 import { protoTimeFromMs } from '../../shared/proto-time.js';
 
-export function createHostService(host: HostInfo): HostHandlers {
+export function createHostService(host: HostInfo): HostServiceHandlers {
   return {
     GetCapabilities: (_call, callback) => answer(callback, async () => capabilitiesToProto(await host.capabilities())),
     GetStats: (_call, callback) => answer(callback, async () => statsToProto(await host.stats())),
@@ -29,7 +29,7 @@ function answer<T>(callback: sendUnaryData<T>, produce: () => Promise<T>): void 
   );
 }
 
-export function capabilitiesToProto(facts: HostCapabilitiesFacts): HostCapabilities {
+export function capabilitiesToProto(facts: HostCapabilitiesFacts): GetCapabilitiesResponse {
   return {
     hostname: facts.hostname,
     hostUuid: facts.hostUuid,
@@ -57,7 +57,7 @@ export function capabilitiesToProto(facts: HostCapabilitiesFacts): HostCapabilit
   };
 }
 
-export function statsToProto(stats: HostStatsFacts): HostStats {
+export function statsToProto(stats: HostStatsFacts): GetStatsResponse {
   return {
     time: protoTimeFromMs(stats.time),
     cpuPercent: stats.cpuPercent,

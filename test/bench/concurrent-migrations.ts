@@ -2,7 +2,7 @@
 // (lab1 → lab2 → lab3 → lab4 → lab1, two guests per hop). Meanwhile the
 // benchmark calls a cheap unary RPC (ListMigrations of the active jobs) on
 // lab1 back to back and times each call at the client, and reads every
-// agent's own event-loop delay from GetStats (HostStats.agent: p99 and max
+// agent's own event-loop delay from GetStats (GetStatsResponse.agent: p99 and max
 // over the agent's last complete 10-s window) once a second, on until the
 // window holding the last migration's end has closed. Figures: the worst
 // window of any agent that overlaps the run.

@@ -7,6 +7,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { unary } from '../../shared/client.js';
 import type { MigrationProgress__Output } from '../../shared/generated/ferry/v1/MigrationProgress.js';
+import type { WatchMigrationResponse__Output } from '../../shared/generated/ferry/v1/WatchMigrationResponse.js';
 import { agent, closeAgents, domainState, status, waitForStatus } from '../support/ferry.js';
 import { createVm, destroyVm, ensureLab, readLabState } from '../support/lab.js';
 import { until } from '../support/wait.js';
@@ -39,7 +40,8 @@ function timeline(host: string, jobId: string) {
   const done = new Promise<{ final: MigrationProgress__Output }>((resolve, reject) => {
     let last: MigrationProgress__Output | undefined;
     const stream = agent(host).migration.WatchMigration({ job: { jobId } });
-    stream.on('data', (p: MigrationProgress__Output) => {
+    stream.on('data', ({ status: p }: WatchMigrationResponse__Output) => {
+      if (!p) return;
       if (!firstSeen.has(p.phase)) firstSeen.set(p.phase, Date.now());
       last = p;
     });
