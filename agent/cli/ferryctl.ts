@@ -14,6 +14,7 @@
 import { parseArgs } from 'node:util';
 import { connectAgent, unary, type FerryClients } from '../../shared/client.js';
 import { isFerryError, errorMessage } from '../../shared/errors.js';
+import { protoTimeFromMs } from '../../shared/proto-time.js';
 import type { MigrationProgress__Output } from '../../shared/generated/ferry/v1/MigrationProgress.js';
 import type { WatchMigrationResponse__Output } from '../../shared/generated/ferry/v1/WatchMigrationResponse.js';
 import type { MigrationPolicy } from '../../shared/generated/ferry/v1/MigrationPolicy.js';
@@ -195,7 +196,7 @@ function policyFrom(values: Values): MigrationPolicy {
   const policy: MigrationPolicy = {};
   if (values.bandwidth !== undefined) policy.maxBandwidthMibps = Number(values.bandwidth);
   if (values.parallel !== undefined) policy.parallelConnections = Number(values.parallel);
-  if (values.downtime !== undefined) policy.initialDowntimeMs = Number(values.downtime);
+  if (values.downtime !== undefined) policy.initialDowntime = protoTimeFromMs(Number(values.downtime));
   if (values.compression !== undefined)
     policy.compression = `COMPRESSION_${values.compression.toUpperCase()}` as NonNullable<MigrationPolicy['compression']>;
   if (values['copy-storage'] !== undefined)
@@ -204,9 +205,10 @@ function policyFrom(values: Values): MigrationPolicy {
   if (values['post-copy'] !== undefined) policy.postCopy = values['post-copy'];
   if (values.encrypted !== undefined) policy.encrypted = values.encrypted;
   if (values.preset !== undefined) policy.preset = values.preset;
-  if (values['completion-timeout'] !== undefined) policy.completionTimeoutSPerGib = Number(values['completion-timeout']);
-  if (values['stall-timeout'] !== undefined) policy.stallTimeoutS = Number(values['stall-timeout']);
-  if (values['queue-timeout'] !== undefined) policy.queueTimeoutS = Number(values['queue-timeout']);
+  if (values['completion-timeout'] !== undefined)
+    policy.completionTimeoutPerGib = protoTimeFromMs(Number(values['completion-timeout']) * 1000);
+  if (values['stall-timeout'] !== undefined) policy.stallTimeout = protoTimeFromMs(Number(values['stall-timeout']) * 1000);
+  if (values['queue-timeout'] !== undefined) policy.queueTimeout = protoTimeFromMs(Number(values['queue-timeout']) * 1000);
   return policy;
 }
 

@@ -39,7 +39,9 @@ export function summary(p: MigrationProgress__Output): string {
   const lines = [`job ${p.jobId}: ${phaseName(p).toUpperCase()} after ${seconds(p.elapsed).toFixed(1)} s`, `  vm ${p.vmId} -> ${p.dst}`];
   if (p.migrateUri) lines.push(`  migrate URI ${p.migrateUri} (${p.network.replace('NETWORK_ROLE_', '').toLowerCase()} network)`);
   if (p.data && p.data.processedBytes > 0)
-    lines.push(`  transferred ${bytes(p.data.processedBytes)}, ${p.iteration} iteration(s), downtime ${p.downtimeMs} ms`);
+    lines.push(
+      `  transferred ${bytes(p.data.processedBytes)}, ${p.iteration} iteration(s), downtime ${Math.round(msFromProtoTime(p.downtime))} ms`,
+    );
   if (p.bytesOnMigrationNic || p.bytesOnManagementNic) {
     const total = p.bytesOnMigrationNic + p.bytesOnManagementNic;
     const share = total > 0 ? ((100 * p.bytesOnMigrationNic) / total).toFixed(2) : '0';

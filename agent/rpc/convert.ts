@@ -74,8 +74,8 @@ export function toProgress(s: MigrationStatus): MigrationProgress {
     bandwidthBytesPerS: s.bandwidthBytesPerS,
     dirtyRateBytesPerS: s.dirtyRateBytesPerS,
     iteration: s.iteration,
-    maxDowntimeMs: s.maxDowntimeMs,
-    downtimeMs: s.downtimeMs,
+    maxDowntime: protoTimeFromMs(s.maxDowntimeMs),
+    downtime: protoTimeFromMs(s.downtimeMs),
     elapsed: protoTimeFromMs(s.elapsedMs),
     migrateUri: s.migrateUri,
     network:

@@ -68,7 +68,12 @@ export function statsToProto(stats: HostStatsFacts): GetStatsResponse {
     outgoingMigrations: stats.outgoingMigrations,
     incomingMigrations: stats.incomingMigrations,
     queuedMigrations: stats.queuedMigrations,
-    agent: { ...stats.agent },
+    agent: {
+      rssBytes: stats.agent.rssBytes,
+      eventLoopDelayP99: protoTimeFromMs(stats.agent.eventLoopDelayP99Ms),
+      eventLoopDelayMax: protoTimeFromMs(stats.agent.eventLoopDelayMaxMs),
+      uptime: protoTimeFromMs(stats.agent.uptimeS * 1000),
+    },
   };
 }
 

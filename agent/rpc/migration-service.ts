@@ -5,6 +5,7 @@
 import type { MigrationServiceHandlers } from '../../shared/generated/ferry/v1/MigrationService.js';
 import { FerryError } from '../../shared/errors.js';
 import { optionalInRange } from '../../shared/validation.js';
+import { optionalDuration } from '../../shared/proto-time.js';
 import { type OutgoingMigrations, LIMIT_RANGE, type HostLimits } from '../migration/index.js';
 import { phaseToProto, requestFromProto, restoreFromProto, selectorFromRequest, toProgress } from './convert.js';
 import { streamHandler, unaryHandler } from './handler.js';
@@ -37,7 +38,7 @@ export function migrationService(deps: {
     ChangeMigrationParams: unaryHandler(async (request) => {
       const selector = selectorFromRequest(request.job);
       const maxBandwidthMibps = optionalInRange('max_bandwidth_mibps', request.maxBandwidthMibps, 0, 1_000_000, 'MiB/s (0 = unlimited)');
-      const maxDowntimeMs = optionalInRange('max_downtime_ms', request.maxDowntimeMs, 1, 600_000, 'ms');
+      const maxDowntimeMs = optionalDuration('max_downtime', request.maxDowntime, 'ms', 1, 600_000);
       const status = await migrations.changeParams(selector, {
         ...(maxBandwidthMibps !== undefined ? { maxBandwidthMibps } : {}),
         ...(maxDowntimeMs !== undefined ? { maxDowntimeMs } : {}),

@@ -76,7 +76,7 @@ test("a preset's post-copy step without post_copy says where the schedule came f
   );
 });
 
-test("queue_timeout_s 0 means the host's default", () => {
+test("queue_timeout 0 means the host's default", () => {
   assert.equal(resolvePolicy({ queueTimeoutS: 0 }, { ...BUILTIN_DEFAULTS, queueTimeoutS: 90 }).queueTimeoutS, 90);
   assert.equal(resolvePolicy({ queueTimeoutS: 30 }).queueTimeoutS, 30);
 });
@@ -121,9 +121,9 @@ test('schedule checks: triggers, downtime, post-copy allowed, nothing after abor
       pattern.source,
     );
   refuse([it(0, 'abort')], /after_iteration must be from 1/);
-  refuse([it(1, 'set-downtime')], /SET_DOWNTIME needs downtime_ms/);
-  refuse([it(1, 'set-downtime', 700_000)], /downtime_ms from 1 to 600000/);
-  refuse([it(1, 'abort', 500)], /downtime_ms is for SET_DOWNTIME only/);
+  refuse([it(1, 'set-downtime')], /SET_DOWNTIME needs a downtime/);
+  refuse([it(1, 'set-downtime', 700_000)], /downtime from 1 ms to 600000 ms, got 700000 ms/);
+  refuse([it(1, 'abort', 500)], /downtime is for SET_DOWNTIME only/);
   refuse([it(3, 'post-copy')], /needs policy.post_copy: true/, false);
   refuse([it(3, 'abort'), it(4, 'set-downtime', 500)], /would never run/);
   refuse([it(3, 'post-copy'), secs(60, 'abort')], /would never run/);
