@@ -20,7 +20,7 @@ import type { WatchMigrationResponse__Output } from '../../shared/generated/ferr
 import type { MigrationPolicy } from '../../shared/generated/ferry/v1/MigrationPolicy.js';
 import type { JobSelector } from '../../shared/generated/ferry/v1/JobSelector.js';
 import { clientCredentials } from './client-tls.js';
-import { ProgressPrinter, phaseName, summary } from './progress.js';
+import { ProgressPrinter, phaseName, summary, vmStateName } from './progress.js';
 
 const OPTIONS = {
   from: { type: 'string' },
@@ -183,7 +183,8 @@ async function list(clients: FerryClients, values: Values): Promise<number> {
   if (values.vms) {
     const { vms } = await unary(clients.host, 'ListVms', {});
     if (values.json) return json(vms);
-    for (const vm of vms) console.log(`${vm.id}  ${vm.name.padEnd(20)} ${vm.state.padEnd(9)} ${Math.round(vm.memoryBytes / 2 ** 20)} MiB`);
+    for (const vm of vms)
+      console.log(`${vm.id}  ${vm.name.padEnd(20)} ${vmStateName(vm.state).padEnd(11)} ${Math.round(vm.memoryBytes / 2 ** 20)} MiB`);
     return 0;
   }
   const { jobs } = await unary(clients.migration, 'ListMigrations', { activeOnly: false });

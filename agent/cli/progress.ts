@@ -52,7 +52,7 @@ export function summary(p: MigrationProgress__Output): string {
   for (const w of p.warnings) lines.push(`  warning: ${w}`);
   if (p.error)
     lines.push(
-      `  error at step ${p.error.step}: ${p.error.message}${p.error.libvirtCodeName ? ` [${p.error.libvirtCodeName}]` : ''} (VM ${p.error.vmState || 'state unknown'})`,
+      `  error at step ${p.error.step}: ${p.error.message}${p.error.libvirtCodeName ? ` [${p.error.libvirtCodeName}]` : ''} (VM ${vmStateName(p.error.vmState, p.error.vmStateReason)} on the source)`,
     );
   return lines.join('\n');
 }
@@ -73,4 +73,10 @@ export class ProgressPrinter {
   end(): void {
     if (this.out.isTTY && this.last) this.out.write('\n');
   }
+}
+
+/** "running", "paused (migration)", "unknown (libvirt did not answer for 30 s)". */
+export function vmStateName(state: string, reason = ''): string {
+  const name = state === 'VM_STATE_UNSPECIFIED' ? 'state not reported' : state.replace('VM_STATE_', '').toLowerCase();
+  return reason ? `${name} (${reason})` : name;
 }

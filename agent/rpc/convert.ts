@@ -13,6 +13,7 @@ import { DEFAULT_AGENT_PORT } from '../../shared/client.js';
 import { optionalCidr, optionalUnicast, requireAbsolutePath, requireEnum, requireHostPort, requireUuid } from '../../shared/validation.js';
 import type { JobSelector, MigrateRequest, MigrationStatus, RestoreRequest } from '../migration/index.js';
 import { policyRequest, policyToProto, recordToProto } from './convert-policy.js';
+import { vmStateToProto } from './convert-vm-state.js';
 
 const MODES = ['MIGRATION_MODE_UNSPECIFIED', 'MIGRATION_MODE_REMOTE', 'MIGRATION_MODE_FILE'] as const;
 
@@ -96,7 +97,8 @@ export function toProgress(s: MigrationStatus): MigrationProgress {
           code: s.error.kind,
           libvirtCode: s.error.libvirtCode ?? 0,
           libvirtCodeName: s.error.libvirtName ?? '',
-          vmState: s.error.vmState ?? '',
+          vmState: s.error.vmState ? vmStateToProto(s.error.vmState.state) : 'VM_STATE_UNSPECIFIED',
+          vmStateReason: s.error.vmState?.reason ?? '',
         }
       : null,
     startedAt: protoTimeFromMs(s.startedAt),

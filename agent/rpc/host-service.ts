@@ -13,6 +13,7 @@ import type { HostCapabilitiesFacts } from '../host/capabilities.js';
 import type { HostInfo, VmFacts } from '../host/host-info.js';
 import type { HostStatsFacts } from '../host/stats.js';
 import { protoTimeFromMs } from '../../shared/proto-time.js';
+import { vmStateToProto } from './convert-vm-state.js';
 
 export function createHostService(host: HostInfo): HostServiceHandlers {
   return {
@@ -78,5 +79,5 @@ export function statsToProto(stats: HostStatsFacts): GetStatsResponse {
 }
 
 export function vmsToProto(vms: readonly VmFacts[]): ListVmsResponse {
-  return { vms: vms.map((vm) => ({ ...vm })) };
+  return { vms: vms.map((vm) => ({ ...vm, state: vmStateToProto(vm.state) })) };
 }

@@ -87,7 +87,7 @@ for (const how of ['restart', 'kill'] as const) {
       assert.equal(final.error!.code, 'UNAVAILABLE');
       assert.match(final.error!.message, /lost the connection to libvirtd before it answered \(the daemon stopped, restarted or crashed\)/);
       // What the status says is what libvirt shows once it is back: a paused VM is never left unmentioned.
-      assert.equal(final.error!.vmState, `${onSource} on source`);
+      assert.equal(final.error!.vmState, `VM_STATE_${onSource.toUpperCase()}`);
       assert.ok(['running', 'paused'].includes(onSource), onSource);
       assert.equal(onDestination, 'absent');
     }
@@ -140,7 +140,7 @@ test('a guest the schedule paused when libvirtd died: running again once libvirt
   assert.equal(final.phase, 'MIGRATION_PHASE_FAILED');
   assert.match(final.error!.message, /lost the connection to libvirtd/);
   assert.equal(await domainState(SRC, VM), 'running');
-  assert.equal(final.error!.vmState, 'running on source');
+  assert.equal(final.error!.vmState, 'VM_STATE_RUNNING');
   assert.equal(await domainState(DST, VM), 'absent');
   assert.deepEqual(await pinholeRules(DST), []);
 });

@@ -55,7 +55,7 @@ test('with the default downtime it never converges: aborted at the completion ti
   assert.ok(final.iteration >= 4, `only ${final.iteration} iterations: it should have kept copying, not converging`);
   assert.equal(msFromProtoTime(final.maxDowntime), 300);
   assert.deepEqual(trail(final), ['ABORT (completion timeout)']);
-  assert.equal(final.error!.vmState, 'running on source');
+  assert.equal(final.error!.vmState, 'VM_STATE_RUNNING');
   await assertStayedOnSource();
 });
 

@@ -128,8 +128,8 @@ test('ListVms: sorted by name, with state, memory and the migrating flag', async
   assert.deepEqual(
     listed.map((v) => [v.name, v.state, v.stateReason, v.memoryBytes, v.vcpus, v.migrating, v.persistent]),
     [
-      ['db', 'paused', 'migration', 2 ** 30, 2, true, true],
-      ['web', 'running', '', 2 ** 30, 2, false, true],
+      ['db', 'VM_STATE_PAUSED', 'migration', 2 ** 30, 2, true, true],
+      ['web', 'VM_STATE_RUNNING', '', 2 ** 30, 2, false, true],
     ],
   );
 });

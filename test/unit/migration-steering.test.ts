@@ -145,7 +145,7 @@ test('SUSPEND pauses the guest once; if the migration then fails, the guest is r
   const final = await finalOf(migrations, jobId);
   assert.equal(final.phase, 'failed');
   assert.equal(hypervisor.calls.at(-1), 'resume');
-  assert.equal(final.error?.vmState, 'running on source');
+  assert.deepEqual(final.error?.vmState, { state: 'running', reason: '' });
 });
 
 test('an ABORT step aborts: FAILED at step converge, ABORTED, the schedule named', async () => {

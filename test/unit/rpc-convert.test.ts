@@ -5,6 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { requestFromProto, restoreFromProto } from '../../agent/rpc/convert.js';
 import { prepareArgsFromProto } from '../../agent/rpc/peer-service.js';
+import { vmStateToProto } from '../../agent/rpc/convert-vm-state.js';
 import type { MigrateRequest__Output } from '../../shared/generated/ferry/v1/MigrateRequest.js';
 import type { PrepareIncomingRequest__Output } from '../../shared/generated/ferry/v1/PrepareIncomingRequest.js';
 import { type FerryError, isFerryError } from '../../shared/errors.js';
@@ -119,4 +120,16 @@ test('Migrate: the policy Durations arrive in the core as its milliseconds and s
     }),
     refusedOn('policy.schedule[0].downtime', /whole number of milliseconds/),
   );
+});
+
+test("a VM's state: libvirt's states by their virDomainState names, ABSENT, and UNKNOWN for anything else", () => {
+  assert.equal(vmStateToProto('running'), 'VM_STATE_RUNNING');
+  assert.equal(vmStateToProto('paused'), 'VM_STATE_PAUSED');
+  assert.equal(vmStateToProto('shutoff'), 'VM_STATE_SHUTOFF');
+  assert.equal(vmStateToProto('suspended'), 'VM_STATE_PMSUSPENDED');
+  assert.equal(vmStateToProto('pmsuspended'), 'VM_STATE_PMSUSPENDED');
+  assert.equal(vmStateToProto('nostate'), 'VM_STATE_UNSPECIFIED');
+  assert.equal(vmStateToProto('absent'), 'VM_STATE_ABSENT');
+  assert.equal(vmStateToProto('other'), 'VM_STATE_UNKNOWN');
+  assert.equal(vmStateToProto('unknown'), 'VM_STATE_UNKNOWN');
 });

@@ -18,6 +18,7 @@ import { runHibernation } from './hibernation.js';
 import type { MigrationJob } from '../jobs/migration-job.js';
 import { performOutgoing, prepareOutgoing, vmStateOf, type OutgoingDeps, type PreparedMigration } from './live-migration.js';
 import type { VmInfo } from '../ports.js';
+import { STILL_RUNNING } from '../types.js';
 import type { SlotQueue } from './slot-queue.js';
 
 export interface AdmissionDeps extends OutgoingDeps {
@@ -151,5 +152,5 @@ function failQueue(job: MigrationJob, lastBusy: FerryError | undefined): void {
   const message = lastBusy
     ? `destination ${job.command.dst} stayed busy for queue_timeout ${queueTimeoutS} s (${lastBusy.message}): raise its limits.max_incoming, or retry later`
     : `no outgoing slot became free within queue_timeout ${queueTimeoutS} s: raise limits.max_outgoing or queue_timeout, or retry later`;
-  job.fail({ step: 'queue', kind: 'RESOURCE_EXHAUSTED', message, vmState: 'running on source' });
+  job.fail({ step: 'queue', kind: 'RESOURCE_EXHAUSTED', message, vmState: STILL_RUNNING });
 }
