@@ -28,7 +28,7 @@ const VM = 'pol-bench';
 const base: MigrationPolicy = {
   maxBandwidthMibps: BANDWIDTH,
   completionTimeoutPerGib: protoTimeFromMs(PER_GIB * 1000),
-  stallTimeout: protoTimeFromMs(0 * 1000),
+  stallTimeout: protoTimeFromMs(0),
 };
 const SCENARIOS: Array<{ name: string; policy: MigrationPolicy }> = [
   { name: 'no policy', policy: base },

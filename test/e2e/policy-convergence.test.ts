@@ -43,7 +43,7 @@ test('with the default downtime it never converges: aborted at the completion ti
   const { jobId } = await migrate(SRC, uuid, DST, {
     maxBandwidthMibps: CAPPED_MIBPS,
     completionTimeoutPerGib: protoTimeFromMs(30 * 1000),
-    stallTimeout: protoTimeFromMs(0 * 1000),
+    stallTimeout: protoTimeFromMs(0),
   });
   const { final } = await follow(SRC, jobId);
   assert.equal(final.phase, 'MIGRATION_PHASE_FAILED', JSON.stringify(final.error));
@@ -131,7 +131,7 @@ test('stall timeout of the policy: a guest that dirties as fast as the link copi
   const started = Date.now();
   const { jobId } = await migrate(SRC, uuid, DST, {
     maxBandwidthMibps: CAPPED_MIBPS,
-    completionTimeoutPerGib: protoTimeFromMs(0 * 1000),
+    completionTimeoutPerGib: protoTimeFromMs(0),
     stallTimeout: protoTimeFromMs(10 * 1000),
   });
   const { final } = await follow(SRC, jobId);
@@ -150,8 +150,8 @@ test('ChangeMigrationParams for real: post-copy now, then a post-copy bandwidth;
   const { jobId } = await migrate(SRC, uuid, DST, {
     maxBandwidthMibps: CAPPED_MIBPS,
     postCopy: true,
-    completionTimeoutPerGib: protoTimeFromMs(0 * 1000),
-    stallTimeout: protoTimeFromMs(0 * 1000),
+    completionTimeoutPerGib: protoTimeFromMs(0),
+    stallTimeout: protoTimeFromMs(0),
   });
   const progress = follow(SRC, jobId);
   await waitForStatus(SRC, jobId, (s) => s.phase === 'MIGRATION_PHASE_MIGRATING' && s.iteration >= 2, 120_000);
@@ -175,8 +175,8 @@ test('ChangeMigrationParams for real: post-copy now, then a post-copy bandwidth;
   // The same guest back, without post_copy: the switch is refused and nothing changes.
   const back = await migrate(DST, uuid, SRC, {
     maxBandwidthMibps: CAPPED_MIBPS,
-    completionTimeoutPerGib: protoTimeFromMs(0 * 1000),
-    stallTimeout: protoTimeFromMs(0 * 1000),
+    completionTimeoutPerGib: protoTimeFromMs(0),
+    stallTimeout: protoTimeFromMs(0),
   });
   await waitForStatus(DST, back.jobId, (s) => s.phase === 'MIGRATION_PHASE_MIGRATING', 60_000);
   await assert.rejects(

@@ -3,7 +3,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { PRESETS as CONFIG_PRESETS } from '../../agent/config/fields.js';
-import { BASELINE_FEATURES, BUILTIN_DEFAULTS, resolvePolicy, type HostFeatures } from '../../agent/migration/policy/policy.js';
+import {
+  BASELINE_FEATURES,
+  BUILTIN_DEFAULTS,
+  DEFAULT_POST_COPY_AFTER_ITERATION,
+  resolvePolicy,
+  type HostFeatures,
+} from '../../agent/migration/policy/policy.js';
 import { PRESET_NAMES, PRESETS } from '../../agent/migration/policy/presets.js';
 import { validateSchedule } from '../../agent/migration/policy/schedule.js';
 import type { ConvergenceStep } from '../../agent/migration/types.js';
@@ -134,4 +140,21 @@ test('schedule checks: triggers, downtime, post-copy allowed, nothing after abor
   );
   // Mixed units are fine, each in order; suspend may be followed by more steps.
   validateSchedule([it(1, 'set-downtime', 200), secs(30, 'set-downtime', 1000), it(5, 'suspend'), secs(120, 'abort')], false);
+});
+
+test('post_copy alone switches: a POST_COPY step after the default number of passes is added, never a second one', () => {
+  const alone = resolvePolicy({ postCopy: true });
+  assert.deepEqual(alone.schedule, [it(DEFAULT_POST_COPY_AFTER_ITERATION, 'post-copy')]);
+  // After the schedule's own iteration steps, so the order stays valid.
+  const ramp = resolvePolicy({ postCopy: true, schedule: [it(2, 'set-downtime', 500), it(9, 'set-downtime', 900)] });
+  assert.deepEqual(ramp.schedule.at(-1), it(9, 'post-copy'));
+  assert.equal(ramp.schedule.length, 3);
+  // A schedule with its own POST_COPY step (the preset's, or the caller's) is left alone.
+  assert.deepEqual(resolvePolicy({ preset: 'post-copy-when-stalled' }).schedule, PRESETS['post-copy-when-stalled']!.schedule);
+  assert.deepEqual(resolvePolicy({ postCopy: true, schedule: [secs(30, 'post-copy')] }).schedule, [secs(30, 'post-copy')]);
+  // A schedule ending in ABORT or SUSPEND keeps its last resort: post_copy then allows the switch by hand only.
+  assert.deepEqual(resolvePolicy({ postCopy: true, schedule: [it(8, 'abort')] }).schedule, [it(8, 'abort')]);
+  assert.deepEqual(resolvePolicy({ preset: 'suspend-when-stalled', postCopy: true }).schedule.at(-1)?.action, 'suspend');
+  // Without post_copy nothing is added.
+  assert.deepEqual(resolvePolicy({}).schedule, []);
 });
