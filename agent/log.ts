@@ -35,7 +35,7 @@ export function createLogger(options: LoggerOptions = {}): Logger {
   });
 }
 
-/** "12:00:01.234 info rpc method=/ferry.v1.Host/GetStats code=OK durationMs=3". */
+/** "12:00:01.234 info rpc method=/ferry.v1.HostService/GetStats code=OK durationMs=3". */
 const humanLine = winston.format.printf(({ timestamp, level, message, ...meta }) => {
   const fields = Object.entries(meta)
     .filter(([, value]) => value !== undefined)

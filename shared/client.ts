@@ -8,9 +8,9 @@ import type * as grpc from '@grpc/grpc-js';
 import { loadFerryProto } from './proto.js';
 import { fromServiceError } from './grpc-status.js';
 import { hostPort, splitHostPort } from './net.js';
-import type { MigrationClient } from './generated/ferry/v1/Migration.js';
-import type { PeerClient } from './generated/ferry/v1/Peer.js';
-import type { HostClient } from './generated/ferry/v1/Host.js';
+import type { MigrationServiceClient } from './generated/ferry/v1/MigrationService.js';
+import type { PeerServiceClient } from './generated/ferry/v1/PeerService.js';
+import type { HostServiceClient } from './generated/ferry/v1/HostService.js';
 
 export const DEFAULT_AGENT_PORT = 54321;
 
@@ -47,9 +47,9 @@ export function unary<C extends grpc.Client, K extends UnaryMethod<C>>(
 }
 
 export interface FerryClients {
-  migration: MigrationClient;
-  peer: PeerClient;
-  host: HostClient;
+  migration: MigrationServiceClient;
+  peer: PeerServiceClient;
+  host: HostServiceClient;
   close(): void;
 }
 
@@ -63,10 +63,10 @@ export function agentTarget(dst: string): string {
 export function connectAgent(hostPort: string, credentials: grpc.ChannelCredentials): FerryClients {
   const v1 = loadFerryProto().grpcObject.ferry.v1;
   const target = agentTarget(hostPort);
-  const migration = new v1.Migration(target, credentials);
+  const migration = new v1.MigrationService(target, credentials);
   // The other clients share the first one's channel.
   const channelOverride = migration.getChannel();
-  const peer = new v1.Peer(target, credentials, { channelOverride });
-  const host = new v1.Host(target, credentials, { channelOverride });
+  const peer = new v1.PeerService(target, credentials, { channelOverride });
+  const host = new v1.HostService(target, credentials, { channelOverride });
   return { migration, peer, host, close: () => migration.close() };
 }

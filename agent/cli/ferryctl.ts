@@ -15,12 +15,14 @@
 import { parseArgs } from 'node:util';
 import { connectAgent, unary, type FerryClients } from '../../shared/client.js';
 import { isFerryError, errorMessage } from '../../shared/errors.js';
+import { protoTimeFromMs } from '../../shared/proto-time.js';
 import type { MigrationProgress__Output } from '../../shared/generated/ferry/v1/MigrationProgress.js';
+import type { WatchMigrationResponse__Output } from '../../shared/generated/ferry/v1/WatchMigrationResponse.js';
 import type { MigrationPolicy } from '../../shared/generated/ferry/v1/MigrationPolicy.js';
 import type { JobSelector } from '../../shared/generated/ferry/v1/JobSelector.js';
 import { clientCredentials } from './client-tls.js';
 import { followEvents } from './events.js';
-import { ProgressPrinter, phaseName, summary } from './progress.js';
+import { ProgressPrinter, phaseName, summary, vmStateName } from './progress.js';
 
 const OPTIONS = {
   from: { type: 'string' },
@@ -94,11 +96,15 @@ async function main(argv: string[]): Promise<number> {
         return await migrate(clients, need(target, 'VMID'), values);
       case 'hibernate':
         return await hibernate(clients, need(target, 'VMID'), values);
-      case 'status':
-        return print(values, await byJobOrVm(need(target, 'JOB|VMID'), (job) => unary(clients.migration, 'GetMigrationStatus', { job })));
+      case 'status': {
+        const { status } = await byJobOrVm(need(target, 'JOB|VMID'), (job) => unary(clients.migration, 'GetMigrationStatus', { job }));
+        if (!status) return fail(`the agent answered GetMigrationStatus for ${target} without the job's status`);
+        return print(values, status);
+      }
       case 'watch': {
-        const { jobId } = await byJobOrVm(need(target, 'JOB|VMID'), (job) => unary(clients.migration, 'GetMigrationStatus', { job }));
-        return await follow(clients, { jobId }, values);
+        const { status } = await byJobOrVm(need(target, 'JOB|VMID'), (job) => unary(clients.migration, 'GetMigrationStatus', { job }));
+        if (!status) return fail(`the agent answered GetMigrationStatus for ${target} without the job's status`);
+        return await follow(clients, { jobId: status.jobId }, values);
       }
       case 'cancel': {
         const { status } = await byJobOrVm(need(target, 'JOB|VMID'), (job) => unary(clients.migration, 'CancelMigration', { job }));
@@ -166,9 +172,10 @@ async function follow(clients: FerryClients, job: JobSelector, values: Values): 
   let last: MigrationProgress__Output | undefined;
   await new Promise<void>((resolve, reject) => {
     const stream = clients.migration.WatchMigration({ job });
-    stream.on('data', (p: MigrationProgress__Output) => {
-      last = p;
-      if (!values.json) printer.update(p);
+    stream.on('data', ({ status }: WatchMigrationResponse__Output) => {
+      if (!status) return;
+      last = status;
+      if (!values.json) printer.update(status);
     });
     stream.on('end', resolve);
     stream.on('error', reject);
@@ -183,7 +190,8 @@ async function list(clients: FerryClients, values: Values): Promise<number> {
   if (values.vms) {
     const { vms } = await unary(clients.host, 'ListVms', {});
     if (values.json) return json(vms);
-    for (const vm of vms) console.log(`${vm.id}  ${vm.name.padEnd(20)} ${vm.state.padEnd(9)} ${Math.round(vm.memoryBytes / 2 ** 20)} MiB`);
+    for (const vm of vms)
+      console.log(`${vm.id}  ${vm.name.padEnd(20)} ${vmStateName(vm.state).padEnd(11)} ${Math.round(vm.memoryBytes / 2 ** 20)} MiB`);
     return 0;
   }
   const { jobs } = await unary(clients.migration, 'ListMigrations', { activeOnly: false });
@@ -196,7 +204,7 @@ function policyFrom(values: Values): MigrationPolicy {
   const policy: MigrationPolicy = {};
   if (values.bandwidth !== undefined) policy.maxBandwidthMibps = Number(values.bandwidth);
   if (values.parallel !== undefined) policy.parallelConnections = Number(values.parallel);
-  if (values.downtime !== undefined) policy.initialDowntimeMs = Number(values.downtime);
+  if (values.downtime !== undefined) policy.initialDowntime = protoTimeFromMs(Number(values.downtime));
   if (values.compression !== undefined)
     policy.compression = `COMPRESSION_${values.compression.toUpperCase()}` as NonNullable<MigrationPolicy['compression']>;
   if (values['copy-storage'] !== undefined)
@@ -205,9 +213,10 @@ function policyFrom(values: Values): MigrationPolicy {
   if (values['post-copy'] !== undefined) policy.postCopy = values['post-copy'];
   if (values.encrypted !== undefined) policy.encrypted = values.encrypted;
   if (values.preset !== undefined) policy.preset = values.preset;
-  if (values['completion-timeout'] !== undefined) policy.completionTimeoutSPerGib = Number(values['completion-timeout']);
-  if (values['stall-timeout'] !== undefined) policy.stallTimeoutS = Number(values['stall-timeout']);
-  if (values['queue-timeout'] !== undefined) policy.queueTimeoutS = Number(values['queue-timeout']);
+  if (values['completion-timeout'] !== undefined)
+    policy.completionTimeoutPerGib = protoTimeFromMs(Number(values['completion-timeout']) * 1000);
+  if (values['stall-timeout'] !== undefined) policy.stallTimeout = protoTimeFromMs(Number(values['stall-timeout']) * 1000);
+  if (values['queue-timeout'] !== undefined) policy.queueTimeout = protoTimeFromMs(Number(values['queue-timeout']) * 1000);
   return policy;
 }
 

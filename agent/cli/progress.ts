@@ -39,7 +39,9 @@ export function summary(p: MigrationProgress__Output): string {
   const lines = [`job ${p.jobId}: ${phaseName(p).toUpperCase()} after ${seconds(p.elapsed).toFixed(1)} s`, `  vm ${p.vmId} -> ${p.dst}`];
   if (p.migrateUri) lines.push(`  migrate URI ${p.migrateUri} (${p.network.replace('NETWORK_ROLE_', '').toLowerCase()} network)`);
   if (p.data && p.data.processedBytes > 0)
-    lines.push(`  transferred ${bytes(p.data.processedBytes)}, ${p.iteration} iteration(s), downtime ${p.downtimeMs} ms`);
+    lines.push(
+      `  transferred ${bytes(p.data.processedBytes)}, ${p.iteration} iteration(s), downtime ${Math.round(msFromProtoTime(p.downtime))} ms`,
+    );
   if (p.bytesOnMigrationNic || p.bytesOnManagementNic) {
     const total = p.bytesOnMigrationNic + p.bytesOnManagementNic;
     const share = total > 0 ? ((100 * p.bytesOnMigrationNic) / total).toFixed(2) : '0';
@@ -50,7 +52,7 @@ export function summary(p: MigrationProgress__Output): string {
   for (const w of p.warnings) lines.push(`  warning: ${w}`);
   if (p.error)
     lines.push(
-      `  error at step ${p.error.step}: ${p.error.message}${p.error.libvirtCodeName ? ` [${p.error.libvirtCodeName}]` : ''} (VM ${p.error.vmState || 'state unknown'})`,
+      `  error at step ${p.error.step}: ${p.error.message}${p.error.libvirtCodeName ? ` [${p.error.libvirtCodeName}]` : ''} (VM ${vmStateName(p.error.vmState, p.error.vmStateReason)} on the source)`,
     );
   return lines.join('\n');
 }
@@ -71,4 +73,10 @@ export class ProgressPrinter {
   end(): void {
     if (this.out.isTTY && this.last) this.out.write('\n');
   }
+}
+
+/** "running", "paused (migration)", "unknown (libvirt did not answer for 30 s)". */
+export function vmStateName(state: string, reason = ''): string {
+  const name = state === 'VM_STATE_UNSPECIFIED' ? 'state not reported' : state.replace('VM_STATE_', '').toLowerCase();
+  return reason ? `${name} (${reason})` : name;
 }

@@ -4,6 +4,7 @@
  * converts at the edge.
  */
 import type { ErrorKind } from '../../shared/errors.js';
+import type { VmState } from './ports.js';
 
 export type MigrationMode = 'remote' | 'file';
 
@@ -131,8 +132,21 @@ export interface MigrationFailure {
   kind: ErrorKind;
   libvirtCode?: number;
   libvirtName?: string;
-  vmState?: string;
+  vmState?: VmOnSource;
 }
+
+/**
+ * What became of the VM on the source: libvirt's state, 'absent' when libvirt
+ * no longer knows it here, 'unknown' when libvirt did not answer (the reason
+ * says so). The reason is the detail, '' when there is none.
+ */
+export interface VmOnSource {
+  state: VmState | 'absent' | 'unknown';
+  reason: string;
+}
+
+/** The VM is where it was: nothing reached libvirt, or the job let go of it. */
+export const STILL_RUNNING: Readonly<VmOnSource> = Object.freeze({ state: 'running', reason: '' });
 
 /** A job's state at one moment: what GetMigrationStatus and WatchMigration carry. */
 export interface MigrationStatus extends TransferProgress {

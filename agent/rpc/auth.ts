@@ -4,15 +4,15 @@
  * client certificate (agent/tls/identity.ts); the TLS listener has already
  * refused certificates that do not verify against the cluster CA.
  *
- *   ferry.v1.Migration/*      engine            orders and controls migrations
- *   ferry.v1.Host/*           engine or peer    read-only facts
- *   ferry.v1.Peer/*           peer              agent to agent
- *   grpc.health.v1.Health/*   anyone, even without a certificate: it tells
- *                             only SERVING or not, and probes (systemd,
- *                             load balancers) rarely hold a client certificate
- *   grpc.reflection.*         engine or peer    the schema is no secret, but
- *                             nothing outside the cluster needs it
- *   anything else             engine            (default deny for peers)
+ *   ferry.v1.MigrationService/*  engine          orders and controls migrations
+ *   ferry.v1.HostService/*       engine or peer  read-only facts
+ *   ferry.v1.PeerService/*       peer            agent to agent
+ *   grpc.health.v1.Health/*      anyone, even without a certificate: it tells
+ *                                only SERVING or not, and probes (systemd,
+ *                                load balancers) rarely hold a client certificate
+ *   grpc.reflection.*            engine or peer  the schema is no secret, but
+ *                                nothing outside the cluster needs it
+ *   anything else                engine          (default deny for peers)
  * No certificate: UNAUTHENTICATED. A certificate without the role:
  * PERMISSION_DENIED naming the role that is missing.
  */
@@ -25,9 +25,9 @@ import { describeIdentity, identityOfPeerCertificate, type CertIdentity, type Ro
 export type Access = { kind: 'anyone' } | { kind: 'roles'; roles: readonly Role[] };
 
 const RULES: ReadonlyArray<readonly [prefix: string, access: Access]> = [
-  ['/ferry.v1.Migration/', { kind: 'roles', roles: ['engine'] }],
-  ['/ferry.v1.Host/', { kind: 'roles', roles: ['engine', 'peer'] }],
-  ['/ferry.v1.Peer/', { kind: 'roles', roles: ['peer'] }],
+  ['/ferry.v1.MigrationService/', { kind: 'roles', roles: ['engine'] }],
+  ['/ferry.v1.HostService/', { kind: 'roles', roles: ['engine', 'peer'] }],
+  ['/ferry.v1.PeerService/', { kind: 'roles', roles: ['peer'] }],
   ['/grpc.health.v1.Health/', { kind: 'anyone' }],
   ['/grpc.reflection.', { kind: 'roles', roles: ['engine', 'peer'] }],
 ];

@@ -9,6 +9,7 @@ import type { WatchHostRequest__Output } from '../../shared/generated/ferry/v1/W
 import { protoTimeFromMs } from '../../shared/proto-time.js';
 import type { HostEvent, HostStateFacts, ResyncReason, VmLifecycle, WatchMessage, WatchRequest } from '../events/index.js';
 import { toProgress } from './convert.js';
+import { vmStateToProto } from './convert-vm-state.js';
 
 const REASONS: Record<ResyncReason, ProtoResyncReason> = {
   'agent-restarted': 'RESYNC_REASON_AGENT_RESTARTED',
@@ -43,7 +44,14 @@ export function watchMessageToProto(message: WatchMessage, incarnation: string):
       return { ...head, resync: { reason: REASONS[message.reason], message: message.message } };
     case 'snapshot': {
       const { vms, migrations, host } = message.snapshot;
-      return { ...head, snapshot: { vms: vms.map((vm) => ({ ...vm })), migrations: migrations.map(toProgress), host: hostToProto(host) } };
+      return {
+        ...head,
+        snapshot: {
+          vms: vms.map((vm) => ({ ...vm, state: vmStateToProto(vm.state) })),
+          migrations: migrations.map(toProgress),
+          host: hostToProto(host),
+        },
+      };
     }
     case 'event':
       return { ...head, ...eventToProto(message.event) };

@@ -9,7 +9,7 @@ import type { ConvergenceRecord as ProtoRecord } from '../../shared/generated/fe
 import type { ConvergenceStep__Output } from '../../shared/generated/ferry/v1/ConvergenceStep.js';
 import type { MigrationPolicy as ProtoPolicy, MigrationPolicy__Output } from '../../shared/generated/ferry/v1/MigrationPolicy.js';
 import { invalidArgument } from '../../shared/errors.js';
-import { protoTimeFromMs } from '../../shared/proto-time.js';
+import { optionalDuration, protoTimeFromMs } from '../../shared/proto-time.js';
 import { optionalInRange, requireEnum } from '../../shared/validation.js';
 import {
   type PolicyRequest,
@@ -41,13 +41,20 @@ export function policyRequest(policy: MigrationPolicy__Output | null): PolicyReq
   if (policy.preset) set('preset', policy.preset);
   set('maxBandwidthMibps', optionalInRange('policy.max_bandwidth_mibps', policy.maxBandwidthMibps, 0, 1_000_000, 'MiB/s (0 = unlimited)'));
   set('parallelConnections', optionalInRange('policy.parallel_connections', policy.parallelConnections, 1, 64, 'connections'));
-  set('initialDowntimeMs', optionalInRange('policy.initial_downtime_ms', policy.initialDowntimeMs, 1, 60_000, 'ms'));
+  set('initialDowntimeMs', optionalDuration('policy.initial_downtime', policy.initialDowntime, 'ms', 1, 60_000));
   set(
     'completionTimeoutSPerGib',
-    optionalInRange('policy.completion_timeout_s_per_gib', policy.completionTimeoutSPerGib, 0, 86_400, 's/GiB (0 = no completion timeout)'),
+    optionalDuration(
+      'policy.completion_timeout_per_gib',
+      policy.completionTimeoutPerGib,
+      's',
+      0,
+      86_400,
+      'per GiB; 0 = no completion timeout',
+    ),
   );
-  set('stallTimeoutS', optionalInRange('policy.stall_timeout_s', policy.stallTimeoutS, 0, 86_400, 's (0 = no stall timeout)'));
-  const queue = optionalInRange('policy.queue_timeout_s', policy.queueTimeoutS, 0, 86_400, "s (0 = the host's default)");
+  set('stallTimeoutS', optionalDuration('policy.stall_timeout', policy.stallTimeout, 's', 0, 86_400, '0 = no stall timeout'));
+  const queue = optionalDuration('policy.queue_timeout', policy.queueTimeout, 's', 0, 86_400, "0 = the host's default");
   if (queue) set('queueTimeoutS', queue);
   set('autoConverge', policy.autoConverge);
   set('postCopy', policy.postCopy);
@@ -69,11 +76,16 @@ function stepFromProto(step: ConvergenceStep__Output, i: number): ConvergenceSte
   const trigger =
     step.trigger === 'afterIteration'
       ? { kind: 'iteration' as const, after: step.afterIteration ?? 0 }
-      : step.trigger === 'afterSeconds'
-        ? { kind: 'seconds' as const, after: step.afterSeconds ?? 0 }
+      : step.trigger === 'afterElapsed'
+        ? {
+            kind: 'seconds' as const,
+            after: optionalDuration(`${field}.after_elapsed`, step.afterElapsed, 's', 0, Number.MAX_SAFE_INTEGER) ?? 0,
+          }
         : undefined;
-  if (!trigger) throw invalidArgument(field, 'needs a trigger: set after_iteration or after_seconds');
-  return { trigger, action: ACTIONS[action], ...(step.downtimeMs ? { downtimeMs: step.downtimeMs } : {}) };
+  if (!trigger) throw invalidArgument(field, 'needs a trigger: set after_iteration or after_elapsed');
+  // Ranges of both are the schedule's (schedule.ts); zero downtime is unset.
+  const downtimeMs = optionalDuration(`${field}.downtime`, step.downtime, 'ms', 0, Number.MAX_SAFE_INTEGER);
+  return { trigger, action: ACTIONS[action], ...(downtimeMs ? { downtimeMs } : {}) };
 }
 
 export function policyToProto(p: MigrationPolicy): ProtoPolicy {
@@ -86,22 +98,22 @@ export function policyToProto(p: MigrationPolicy): ProtoPolicy {
     postCopy: p.postCopy,
     encrypted: p.encrypted,
     copyStorage: `COPY_STORAGE_${p.copyStorage.toUpperCase()}` as never,
-    initialDowntimeMs: p.initialDowntimeMs,
+    initialDowntime: protoTimeFromMs(p.initialDowntimeMs),
     schedule: p.schedule.map((s) => ({
-      ...(s.trigger.kind === 'iteration' ? { afterIteration: s.trigger.after } : { afterSeconds: s.trigger.after }),
+      ...(s.trigger.kind === 'iteration' ? { afterIteration: s.trigger.after } : { afterElapsed: protoTimeFromMs(s.trigger.after * 1000) }),
       action: actionToProto(s.action),
-      downtimeMs: s.downtimeMs ?? 0,
+      downtime: s.downtimeMs === undefined ? null : protoTimeFromMs(s.downtimeMs),
     })),
-    completionTimeoutSPerGib: p.completionTimeoutSPerGib,
-    stallTimeoutS: p.stallTimeoutS,
-    queueTimeoutS: p.queueTimeoutS,
+    completionTimeoutPerGib: protoTimeFromMs(p.completionTimeoutSPerGib * 1000),
+    stallTimeout: protoTimeFromMs(p.stallTimeoutS * 1000),
+    queueTimeout: protoTimeFromMs(p.queueTimeoutS * 1000),
   };
 }
 
 export function recordToProto(r: ConvergenceRecord): ProtoRecord {
   return {
     action: actionToProto(r.action),
-    downtimeMs: r.downtimeMs ?? 0,
+    downtime: r.downtimeMs === undefined ? null : protoTimeFromMs(r.downtimeMs),
     iteration: r.iteration,
     elapsed: protoTimeFromMs(r.elapsedMs),
     reason: r.reason,

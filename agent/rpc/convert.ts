@@ -13,6 +13,7 @@ import { DEFAULT_AGENT_PORT } from '../../shared/client.js';
 import { optionalCidr, optionalUnicast, requireAbsolutePath, requireEnum, requireHostPort, requireUuid } from '../../shared/validation.js';
 import type { JobSelector, MigrateRequest, MigrationStatus, RestoreRequest } from '../migration/index.js';
 import { policyRequest, policyToProto, recordToProto } from './convert-policy.js';
+import { vmStateToProto } from './convert-vm-state.js';
 
 const MODES = ['MIGRATION_MODE_UNSPECIFIED', 'MIGRATION_MODE_REMOTE', 'MIGRATION_MODE_FILE'] as const;
 
@@ -74,8 +75,8 @@ export function toProgress(s: MigrationStatus): MigrationProgress {
     bandwidthBytesPerS: s.bandwidthBytesPerS,
     dirtyRateBytesPerS: s.dirtyRateBytesPerS,
     iteration: s.iteration,
-    maxDowntimeMs: s.maxDowntimeMs,
-    downtimeMs: s.downtimeMs,
+    maxDowntime: protoTimeFromMs(s.maxDowntimeMs),
+    downtime: protoTimeFromMs(s.downtimeMs),
     elapsed: protoTimeFromMs(s.elapsedMs),
     libvirtElapsed: protoTimeFromMs(s.libvirtElapsedMs ?? 0),
     migrateUri: s.migrateUri,
@@ -97,7 +98,8 @@ export function toProgress(s: MigrationStatus): MigrationProgress {
           code: s.error.kind,
           libvirtCode: s.error.libvirtCode ?? 0,
           libvirtCodeName: s.error.libvirtName ?? '',
-          vmState: s.error.vmState ?? '',
+          vmState: s.error.vmState ? vmStateToProto(s.error.vmState.state) : 'VM_STATE_UNSPECIFIED',
+          vmStateReason: s.error.vmState?.reason ?? '',
         }
       : null,
     startedAt: protoTimeFromMs(s.startedAt),

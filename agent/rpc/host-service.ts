@@ -6,9 +6,9 @@
 import type { sendUnaryData } from '@grpc/grpc-js';
 import { toServiceError } from '../../shared/grpc-status.js';
 import { FerryError } from '../../shared/errors.js';
-import type { HostHandlers } from '../../shared/generated/ferry/v1/Host.js';
-import type { HostCapabilities } from '../../shared/generated/ferry/v1/HostCapabilities.js';
-import type { HostStats } from '../../shared/generated/ferry/v1/HostStats.js';
+import type { HostServiceHandlers } from '../../shared/generated/ferry/v1/HostService.js';
+import type { GetCapabilitiesResponse } from '../../shared/generated/ferry/v1/GetCapabilitiesResponse.js';
+import type { GetStatsResponse } from '../../shared/generated/ferry/v1/GetStatsResponse.js';
 import type { ListVmsResponse } from '../../shared/generated/ferry/v1/ListVmsResponse.js';
 import type { HostCapabilitiesFacts } from '../host/capabilities.js';
 import type { HostInfo, VmFacts } from '../host/host-info.js';
@@ -16,10 +16,11 @@ import type { HostStatsFacts } from '../host/stats.js';
 import { protoTimeFromMs } from '../../shared/proto-time.js';
 import type { EventHub } from '../events/index.js';
 import { watchMessageToProto, watchRequestFromProto } from './convert-events.js';
+import { vmStateToProto } from './convert-vm-state.js';
 import { streamHandler } from './handler.js';
 
 /** Without an event hub, WatchHost answers UNIMPLEMENTED. */
-export function createHostService(host: HostInfo, events?: EventHub): HostHandlers {
+export function createHostService(host: HostInfo, events?: EventHub): HostServiceHandlers {
   return {
     GetCapabilities: (_call, callback) => answer(callback, async () => capabilitiesToProto(await host.capabilities())),
     GetStats: (_call, callback) => answer(callback, async () => statsToProto(await host.stats())),
@@ -47,7 +48,7 @@ function answer<T>(callback: sendUnaryData<T>, produce: () => Promise<T>): void 
   );
 }
 
-export function capabilitiesToProto(facts: HostCapabilitiesFacts): HostCapabilities {
+export function capabilitiesToProto(facts: HostCapabilitiesFacts): GetCapabilitiesResponse {
   return {
     hostname: facts.hostname,
     hostUuid: facts.hostUuid,
@@ -75,7 +76,7 @@ export function capabilitiesToProto(facts: HostCapabilitiesFacts): HostCapabilit
   };
 }
 
-export function statsToProto(stats: HostStatsFacts): HostStats {
+export function statsToProto(stats: HostStatsFacts): GetStatsResponse {
   return {
     time: protoTimeFromMs(stats.time),
     cpuPercent: stats.cpuPercent,
@@ -86,10 +87,15 @@ export function statsToProto(stats: HostStatsFacts): HostStats {
     outgoingMigrations: stats.outgoingMigrations,
     incomingMigrations: stats.incomingMigrations,
     queuedMigrations: stats.queuedMigrations,
-    agent: { ...stats.agent },
+    agent: {
+      rssBytes: stats.agent.rssBytes,
+      eventLoopDelayP99: protoTimeFromMs(stats.agent.eventLoopDelayP99Ms),
+      eventLoopDelayMax: protoTimeFromMs(stats.agent.eventLoopDelayMaxMs),
+      uptime: protoTimeFromMs(stats.agent.uptimeS * 1000),
+    },
   };
 }
 
 export function vmsToProto(vms: readonly VmFacts[]): ListVmsResponse {
-  return { vms: vms.map((vm) => ({ ...vm })) };
+  return { vms: vms.map((vm) => ({ ...vm, state: vmStateToProto(vm.state) })) };
 }

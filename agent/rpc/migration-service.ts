@@ -1,10 +1,11 @@
 /**
- * The Migration gRPC service: validate and convert (convert.ts), call the
+ * The MigrationService gRPC service: validate and convert (convert.ts), call the
  * core (agent/migration), map errors (handler.ts). Nothing else happens here.
  */
-import type { MigrationHandlers } from '../../shared/generated/ferry/v1/Migration.js';
+import type { MigrationServiceHandlers } from '../../shared/generated/ferry/v1/MigrationService.js';
 import { FerryError } from '../../shared/errors.js';
 import { optionalInRange } from '../../shared/validation.js';
+import { optionalDuration } from '../../shared/proto-time.js';
 import { type OutgoingMigrations, LIMIT_RANGE, type HostLimits } from '../migration/index.js';
 import { phaseToProto, requestFromProto, restoreFromProto, selectorFromRequest, toProgress } from './convert.js';
 import { streamHandler, unaryHandler } from './handler.js';
@@ -13,7 +14,7 @@ export function migrationService(deps: {
   migrations: OutgoingMigrations;
   /** The limits SetMigrationLimits changes; without them it is UNIMPLEMENTED. */
   limits?: HostLimits;
-}): MigrationHandlers {
+}): MigrationServiceHandlers {
   const { migrations } = deps;
   return {
     Migrate: unaryHandler(async (request) => {
@@ -21,12 +22,12 @@ export function migrationService(deps: {
       return { jobId: accepted.jobId, vmId: accepted.vmId, phase: phaseToProto(accepted.phase) };
     }),
 
-    GetMigrationStatus: unaryHandler(async (request) => toProgress(migrations.status(selectorFromRequest(request.job)))),
+    GetMigrationStatus: unaryHandler(async (request) => ({ status: toProgress(migrations.status(selectorFromRequest(request.job))) })),
 
     ListMigrations: unaryHandler(async (request) => ({ jobs: migrations.list(request.activeOnly).map(toProgress) })),
 
     WatchMigration: streamHandler(async (call) => {
-      const watch = migrations.watch(selectorFromRequest(call.request.job), (status) => call.write(toProgress(status)));
+      const watch = migrations.watch(selectorFromRequest(call.request.job), (status) => call.write({ status: toProgress(status) }));
       call.on('cancelled', watch.stop);
       await watch.done;
       call.end();
@@ -37,7 +38,7 @@ export function migrationService(deps: {
     ChangeMigrationParams: unaryHandler(async (request) => {
       const selector = selectorFromRequest(request.job);
       const maxBandwidthMibps = optionalInRange('max_bandwidth_mibps', request.maxBandwidthMibps, 0, 1_000_000, 'MiB/s (0 = unlimited)');
-      const maxDowntimeMs = optionalInRange('max_downtime_ms', request.maxDowntimeMs, 1, 600_000, 'ms');
+      const maxDowntimeMs = optionalDuration('max_downtime', request.maxDowntime, 'ms', 1, 600_000);
       const status = await migrations.changeParams(selector, {
         ...(maxBandwidthMibps !== undefined ? { maxBandwidthMibps } : {}),
         ...(maxDowntimeMs !== undefined ? { maxDowntimeMs } : {}),

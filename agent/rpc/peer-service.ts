@@ -1,5 +1,5 @@
 /** The Peer gRPC service (agent to agent): validate, call the core, map errors. */
-import type { PeerHandlers } from '../../shared/generated/ferry/v1/Peer.js';
+import type { PeerServiceHandlers } from '../../shared/generated/ferry/v1/PeerService.js';
 import type { DiskImage__Output } from '../../shared/generated/ferry/v1/DiskImage.js';
 import { optionalCidr, optionalUnicast, requireAbsolutePath, requireText, requireUuid } from '../../shared/validation.js';
 import type { PrepareIncomingRequest__Output } from '../../shared/generated/ferry/v1/PrepareIncomingRequest.js';
@@ -8,7 +8,7 @@ import { callerOf } from './auth.js';
 import { protoTimeFromMs } from '../../shared/proto-time.js';
 import { unaryHandler } from './handler.js';
 
-export function peerService(incoming: IncomingMigrations): PeerHandlers {
+export function peerService(incoming: IncomingMigrations): PeerServiceHandlers {
   return {
     // The caller's certificate goes to the core as plain data: it decides
     // which source this caller may open a pinhole for (null without TLS).

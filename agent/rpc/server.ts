@@ -9,17 +9,17 @@ import * as grpc from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
 import { ReflectionService } from '@grpc/reflection';
 import { loadFerryProto } from '../../shared/proto.js';
-import type { MigrationHandlers } from '../../shared/generated/ferry/v1/Migration.js';
-import type { PeerHandlers } from '../../shared/generated/ferry/v1/Peer.js';
-import type { HostHandlers } from '../../shared/generated/ferry/v1/Host.js';
+import type { MigrationServiceHandlers } from '../../shared/generated/ferry/v1/MigrationService.js';
+import type { PeerServiceHandlers } from '../../shared/generated/ferry/v1/PeerService.js';
+import type { HostServiceHandlers } from '../../shared/generated/ferry/v1/HostService.js';
 
 export interface FerryServices {
-  migration: Partial<MigrationHandlers>;
-  peer: Partial<PeerHandlers>;
-  host: Partial<HostHandlers>;
+  migration: Partial<MigrationServiceHandlers>;
+  peer: Partial<PeerServiceHandlers>;
+  host: Partial<HostServiceHandlers>;
 }
 
-export const SERVICE_NAMES = ['ferry.v1.Migration', 'ferry.v1.Peer', 'ferry.v1.Host'] as const;
+export const SERVICE_NAMES = ['ferry.v1.MigrationService', 'ferry.v1.PeerService', 'ferry.v1.HostService'] as const;
 
 export interface RunningServer {
   server: grpc.Server;
@@ -54,9 +54,9 @@ export async function startGrpcServer(options: {
     interceptors: options.interceptors ?? [],
   });
 
-  server.addService(v1.Migration.service, options.services.migration as grpc.UntypedServiceImplementation);
-  server.addService(v1.Peer.service, options.services.peer as grpc.UntypedServiceImplementation);
-  server.addService(v1.Host.service, options.services.host as grpc.UntypedServiceImplementation);
+  server.addService(v1.MigrationService.service, options.services.migration as grpc.UntypedServiceImplementation);
+  server.addService(v1.PeerService.service, options.services.peer as grpc.UntypedServiceImplementation);
+  server.addService(v1.HostService.service, options.services.host as grpc.UntypedServiceImplementation);
 
   // Health starts NOT_SERVING: the composition root flips it once libvirt is
   // connected and the firewall reconciled, the same moment it tells systemd.

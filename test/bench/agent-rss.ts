@@ -9,7 +9,7 @@
 //
 //   node dist/test/bench/agent-rss.js [--host lab4] [--to lab3] [--jobs 100]
 //
-// RSS is read twice: from GetStats (HostStats.agent.rss_bytes) and from
+// RSS is read twice: from GetStats (GetStatsResponse.agent.rss_bytes) and from
 // /proc/PID/status (VmRSS), 30 s after "ferryd ready" (see SETTLE_MS).
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';

@@ -2,7 +2,7 @@
 // (lab1 → lab2 → lab3 → lab4 → lab1, two guests per hop). Meanwhile the
 // benchmark calls a cheap unary RPC (ListMigrations of the active jobs) on
 // lab1 back to back and times each call at the client, and reads every
-// agent's own event-loop delay from GetStats (HostStats.agent: p99 and max
+// agent's own event-loop delay from GetStats (GetStatsResponse.agent: p99 and max
 // over the agent's last complete 10-s window) once a second, on until the
 // window holding the last migration's end has closed. Figures: the worst
 // window of any agent that overlaps the run.
@@ -28,6 +28,7 @@ import { accelerator, createVm, destroyVm, ensureLab } from '../support/lab.js';
 import { follow, migrate, seconds, startDirtyGuest } from '../support/policy-lab.js';
 import { arg, median, percentile, printSummary, round, runBenchmark, table } from './bench-support.js';
 import { sleep } from '../support/wait.js';
+import { msFromProtoTime } from '../../shared/proto-time.js';
 
 const DIRTY = arg('--guest', 'idle') === 'dirty';
 const SECONDS = Number(arg('--seconds', DIRTY ? '0' : '30'));
@@ -109,7 +110,9 @@ async function main(): Promise<void> {
       }),
     );
     // Channels up, every agent past its first two windows, then one quiet window before timing anything.
-    const uptimes = await Promise.all(HOSTS.map(async (host) => (await unary(agent(host).host, 'GetStats', {})).agent!.uptimeS));
+    const uptimes = await Promise.all(
+      HOSTS.map(async (host) => msFromProtoTime((await unary(agent(host).host, 'GetStats', {})).agent!.uptime) / 1000),
+    );
     await sleep(Math.max(WINDOW_S, 2 * WINDOW_S - Math.min(...uptimes)) * 1000);
 
     background.push(
@@ -154,8 +157,8 @@ async function main(): Promise<void> {
     const mine = during.filter((s) => s.host === host);
     return {
       host,
-      p99Ms: Math.max(...mine.map((s) => s.agent.eventLoopDelayP99Ms)),
-      maxMs: Math.max(...mine.map((s) => s.agent.eventLoopDelayMaxMs)),
+      p99Ms: Math.max(...mine.map((s) => msFromProtoTime(s.agent.eventLoopDelayP99))),
+      maxMs: Math.max(...mine.map((s) => msFromProtoTime(s.agent.eventLoopDelayMax))),
       rssMiB: round(Math.max(...mine.map((s) => Number(s.agent.rssBytes))) / 2 ** 20, 1),
     };
   });

@@ -17,6 +17,7 @@ import { follow, migrate, seconds, startDirtyGuest } from '../support/policy-lab
 import { arg, printSummary, round, runBenchmark, table } from './bench-support.js';
 import { sleep } from '../support/wait.js';
 import { busyWindow, sampleNic, type BusyWindow } from './nic-sampler.js';
+import { protoTimeFromMs } from '../../shared/proto-time.js';
 
 const FROM = arg('--from', 'lab1');
 const TO = arg('--to', 'lab2');
@@ -94,7 +95,7 @@ async function migrateOnce(name: string, from: string, to: string, uuid: string,
   const sampler = await sampleNic(from, NIC);
   let followed: Awaited<ReturnType<typeof follow>>;
   try {
-    const { jobId } = await migrate(from, uuid, to, { parallelConnections, completionTimeoutSPerGib: 300 });
+    const { jobId } = await migrate(from, uuid, to, { parallelConnections, completionTimeoutPerGib: protoTimeFromMs(300 * 1000) });
     followed = await follow(from, jobId);
     await sleep(300);
   } finally {

@@ -16,6 +16,7 @@ import { closeAgents } from '../support/ferry.js';
 import { destroyVm, ensureLab } from '../support/lab.js';
 import { after, follow, migrate, seconds, startDirtyGuest, trail } from '../support/policy-lab.js';
 import { arg, printSummary, table } from './bench-support.js';
+import { protoTimeFromMs, msFromProtoTime } from '../../shared/proto-time.js';
 
 const FROM = arg('--from', 'lab3');
 const TO = arg('--to', 'lab4');
@@ -24,7 +25,11 @@ const DIRTY = Number(arg('--dirty-mbps', '300'));
 const PER_GIB = Number(arg('--completion-s-per-gib', '60'));
 const VM = 'pol-bench';
 
-const base: MigrationPolicy = { maxBandwidthMibps: BANDWIDTH, completionTimeoutSPerGib: PER_GIB, stallTimeoutS: 0 };
+const base: MigrationPolicy = {
+  maxBandwidthMibps: BANDWIDTH,
+  completionTimeoutPerGib: protoTimeFromMs(PER_GIB * 1000),
+  stallTimeout: protoTimeFromMs(0),
+};
 const SCENARIOS: Array<{ name: string; policy: MigrationPolicy }> = [
   { name: 'no policy', policy: base },
   { name: 'auto-converge', policy: { ...base, autoConverge: true } },
@@ -72,7 +77,7 @@ async function runOne(name: string, policy: MigrationPolicy): Promise<Row> {
       outcome: completed ? 'completed' : `${final.phase.replace('MIGRATION_PHASE_', '').toLowerCase()}: ${final.error?.code ?? ''}`,
       totalS: (ended - accepted) / 1000,
       copyS: copyStart ? seconds(final.elapsed) - seconds(copyStart.elapsed) : 0,
-      downtimeMs: completed ? final.downtimeMs : undefined,
+      downtimeMs: completed ? msFromProtoTime(final.downtime) : undefined,
       iterations: final.iteration,
       sentMiB: Number(final.memory?.processedBytes ?? 0) / 2 ** 20,
       actions: trail(final).join('; ') || '-',

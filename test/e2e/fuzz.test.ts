@@ -19,18 +19,18 @@ const PER_METHOD = 40;
 
 // Every method with its request type; WatchMigration is the server stream.
 const METHODS: Array<[string, string]> = [
-  ['/ferry.v1.Migration/Migrate', 'MigrateRequest'],
-  ['/ferry.v1.Migration/WatchMigration', 'WatchMigrationRequest'],
-  ['/ferry.v1.Migration/GetMigrationStatus', 'GetMigrationStatusRequest'],
-  ['/ferry.v1.Migration/ListMigrations', 'ListMigrationsRequest'],
-  ['/ferry.v1.Migration/CancelMigration', 'CancelMigrationRequest'],
-  ['/ferry.v1.Migration/ChangeMigrationParams', 'ChangeMigrationParamsRequest'],
-  ['/ferry.v1.Migration/Restore', 'RestoreRequest'],
-  ['/ferry.v1.Peer/PrepareIncoming', 'PrepareIncomingRequest'],
-  ['/ferry.v1.Peer/FinishIncoming', 'FinishIncomingRequest'],
-  ['/ferry.v1.Host/GetCapabilities', 'GetCapabilitiesRequest'],
-  ['/ferry.v1.Host/GetStats', 'GetStatsRequest'],
-  ['/ferry.v1.Host/ListVms', 'ListVmsRequest'],
+  ['/ferry.v1.MigrationService/Migrate', 'MigrateRequest'],
+  ['/ferry.v1.MigrationService/WatchMigration', 'WatchMigrationRequest'],
+  ['/ferry.v1.MigrationService/GetMigrationStatus', 'GetMigrationStatusRequest'],
+  ['/ferry.v1.MigrationService/ListMigrations', 'ListMigrationsRequest'],
+  ['/ferry.v1.MigrationService/CancelMigration', 'CancelMigrationRequest'],
+  ['/ferry.v1.MigrationService/ChangeMigrationParams', 'ChangeMigrationParamsRequest'],
+  ['/ferry.v1.MigrationService/Restore', 'RestoreRequest'],
+  ['/ferry.v1.PeerService/PrepareIncoming', 'PrepareIncomingRequest'],
+  ['/ferry.v1.PeerService/FinishIncoming', 'FinishIncomingRequest'],
+  ['/ferry.v1.HostService/GetCapabilities', 'GetCapabilitiesRequest'],
+  ['/ferry.v1.HostService/GetStats', 'GetStatsRequest'],
+  ['/ferry.v1.HostService/ListVms', 'ListVmsRequest'],
 ];
 
 let root: protobuf.Root;

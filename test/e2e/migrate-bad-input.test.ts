@@ -8,6 +8,7 @@ import { isFerryError, type ErrorKind } from '../../shared/errors.js';
 import type { MigrateRequest } from '../../shared/generated/ferry/v1/MigrateRequest.js';
 import { createVm, destroyVm, ensureLab, labExec } from '../support/lab.js';
 import { agent, closeAgents, domainState, ferryd, iptablesSave } from '../support/ferry.js';
+import { protoTimeFromMs } from '../../shared/proto-time.js';
 
 const VM = 'e2e-bad-input';
 const STOPPED = 'e2e-bad-input-off';
@@ -95,7 +96,7 @@ test('both dstqemu and migration_network', () =>
 test('absurd policy numbers', async () => {
   await refused(to2({ policy: { parallelConnections: 1000 } }), 'INVALID_ARGUMENT', /policy\.parallel_connections: 1000 is out of range/);
   await refused(to2({ policy: { maxBandwidthMibps: -1 } }), 'INVALID_ARGUMENT', /policy\.max_bandwidth_mibps: \d+ is out of range/);
-  await refused(to2({ policy: { initialDowntimeMs: 3_600_000 } }), 'INVALID_ARGUMENT', /initial_downtime_ms/);
+  await refused(to2({ policy: { initialDowntime: protoTimeFromMs(3_600_000) } }), 'INVALID_ARGUMENT', /initial_downtime/);
 });
 
 test('a second migration of a VM that is already migrating', async () => {

@@ -15,6 +15,7 @@ import { test, before, after, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { unary } from '../../shared/client.js';
 import type { MigrationProgress__Output } from '../../shared/generated/ferry/v1/MigrationProgress.js';
+import type { WatchMigrationResponse__Output } from '../../shared/generated/ferry/v1/WatchMigrationResponse.js';
 import { agent, closeAgents, domainState, pinholeRules, status } from '../support/ferry.js';
 import { createVm, destroyVm, ensureLab, labHost, readConsole } from '../support/lab.js';
 import { sleep, until } from '../support/wait.js';
@@ -77,7 +78,9 @@ function record(host: string, jobId: string): Promise<Stream> {
     const messages: MigrationProgress__Output[] = [];
     // A stream that never ends is reported as such (DEADLINE_EXCEEDED), not as the test's timeout.
     const call = agent(host).migration.WatchMigration({ job: { jobId } }, { deadline: Date.now() + STREAM_DEADLINE_MS });
-    call.on('data', (p: MigrationProgress__Output) => messages.push(p));
+    call.on('data', ({ status }: WatchMigrationResponse__Output) => {
+      if (status) messages.push(status);
+    });
     call.on('end', () => resolve({ messages, ended: 'end' }));
     call.on('error', (error: Error) => resolve({ messages, ended: 'error', error }));
   });

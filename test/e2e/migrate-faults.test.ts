@@ -6,10 +6,12 @@ import { unary } from '../../shared/client.js';
 import { createVm, destroyVm, ensureLab, labExec } from '../support/lab.js';
 import { agent, closeAgents, domainState, ferryd, pinholeRulesAfterJob, status, waitForStatus, watchToEnd } from '../support/ferry.js';
 import { sleep } from '../support/wait.js';
+import { protoTimeFromMs, msFromProtoTime } from '../../shared/proto-time.js';
+import type { MigrationPolicy } from '../../shared/generated/ferry/v1/MigrationPolicy.js';
 
 const VM = 'e2e-faults';
 /** Enough bandwidth and downtime for the dirtying guest to converge in seconds. */
-const CONVERGING = { maxBandwidthMibps: 200, initialDowntimeMs: 1000 };
+const CONVERGING = { maxBandwidthMibps: 200, initialDowntime: protoTimeFromMs(1000) };
 
 before(async () => {
   await ensureLab(2);
@@ -23,7 +25,7 @@ afterEach(async () => {
 after(() => closeAgents());
 
 /** A migration that lasts: a guest dirtying memory faster than the capped link copies it. */
-async function startSlowMigration(extraPolicy: Record<string, number> = {}) {
+async function startSlowMigration(extraPolicy: MigrationPolicy = {}) {
   const { uuid } = await createVm('lab1', VM, { memMiB: 384, dirtyMbps: 40 });
   const accepted = await unary(agent('lab1').migration, 'Migrate', {
     vmId: uuid,
@@ -51,7 +53,7 @@ test('CancelMigration aborts: CANCELLED, guest running on lab1, no pinhole on la
 });
 
 test('the migration NIC taken down mid-migration: FAILED within the stall timeout, not a TCP timeout; once it is up, the VM migrates over it', async () => {
-  const { uuid, jobId } = await startSlowMigration({ stallTimeoutS: 8 });
+  const { uuid, jobId } = await startSlowMigration({ stallTimeout: protoTimeFromMs(8 * 1000) });
   const started = Date.now();
   await labExec('lab1', ['ip', 'link', 'set', 'eth1', 'down']);
   const final = (await watchToEnd('lab1', jobId)).at(-1)!;
@@ -86,7 +88,7 @@ test('the migration NIC taken down mid-migration: FAILED within the stall timeou
 });
 
 test('the migration NIC flapping (down 2 s, then up) under a longer stall timeout: the copy resumes and completes', async (t) => {
-  const { jobId } = await startSlowMigration({ stallTimeoutS: 30 });
+  const { jobId } = await startSlowMigration({ stallTimeout: protoTimeFromMs(30 * 1000) });
   const progress = watchToEnd('lab1', jobId);
   await labExec('lab1', ['ip', 'link', 'set', 'eth1', 'down']);
   await sleep(2000);
@@ -105,7 +107,7 @@ test('the migration NIC flapping (down 2 s, then up) under a longer stall timeou
   await unary(agent('lab1').migration, 'ChangeMigrationParams', {
     job: { jobId },
     maxBandwidthMibps: CONVERGING.maxBandwidthMibps,
-    maxDowntimeMs: CONVERGING.initialDowntimeMs,
+    maxDowntime: CONVERGING.initialDowntime,
   });
   const final = (await progress).at(-1)!;
   assert.equal(final.phase, 'MIGRATION_PHASE_COMPLETED', JSON.stringify(final.error));
@@ -124,9 +126,9 @@ test('the destination agent killed mid-migration: libvirt carries on, the guest 
   const { status: changed } = await unary(agent('lab1').migration, 'ChangeMigrationParams', {
     job: { jobId },
     maxBandwidthMibps: 200,
-    maxDowntimeMs: 1000,
+    maxDowntime: protoTimeFromMs(1000),
   });
-  assert.equal(changed!.maxDowntimeMs, 1000);
+  assert.equal(msFromProtoTime(changed!.maxDowntime), 1000);
   const final = (await progress).at(-1)!;
   assert.ok(['MIGRATION_PHASE_COMPLETED', 'MIGRATION_PHASE_FAILED'].includes(final.phase), final.phase);
   const states = [await domainState('lab1', VM), await domainState('lab2', VM)];

@@ -14,6 +14,7 @@ import { unary } from '../../shared/client.js';
 import { createVm, destroyVm, ensureLab, LAB_SCRIPT, labExec, labHost } from '../support/lab.js';
 import { until } from '../support/wait.js';
 import { agent, closeAgents, domainState, pinholeRules, status, waitForStatus, watchToEnd } from '../support/ferry.js';
+import { protoTimeFromMs } from '../../shared/proto-time.js';
 
 const run = promisify(execFile);
 const SRC = 'lab3';
@@ -86,7 +87,7 @@ for (const how of ['restart', 'kill'] as const) {
       assert.equal(final.error!.code, 'UNAVAILABLE');
       assert.match(final.error!.message, /lost the connection to libvirtd before it answered \(the daemon stopped, restarted or crashed\)/);
       // What the status says is what libvirt shows once it is back: a paused VM is never left unmentioned.
-      assert.equal(final.error!.vmState, `${onSource} on source`);
+      assert.equal(final.error!.vmState, `VM_STATE_${onSource.toUpperCase()}`);
       assert.ok(['running', 'paused'].includes(onSource), onSource);
       assert.equal(onDestination, 'absent');
     }
@@ -107,7 +108,7 @@ for (const how of ['restart', 'kill'] as const) {
       vmId: uuid,
       dst: labHost(DST).mgmtIp,
       dstqemu: labHost(DST).migIp,
-      policy: { maxBandwidthMibps: 200, initialDowntimeMs: 1000 },
+      policy: { maxBandwidthMibps: 200, initialDowntime: protoTimeFromMs(1000) },
     });
     const second = (await watchToEnd(SRC, again.jobId)).at(-1)!;
     assert.equal(second.phase, 'MIGRATION_PHASE_COMPLETED', JSON.stringify(second.error));
@@ -123,7 +124,7 @@ for (const how of ['restart', 'kill'] as const) {
 // resume it otherwise (the schedule paused it), and the status says running.
 test('a guest the schedule paused when libvirtd died: running again once libvirtd is back, and the status says so', async (t) => {
   // SUSPEND after 1 s: with 384 MiB at 8 MiB/s, the copy still has most of a minute to go.
-  const { jobId } = await startSlowMigration({ schedule: [{ afterSeconds: 1, action: 'CONVERGENCE_ACTION_SUSPEND' }] });
+  const { jobId } = await startSlowMigration({ schedule: [{ afterElapsed: protoTimeFromMs(1000), action: 'CONVERGENCE_ACTION_SUSPEND' }] });
   const progress = watchToEnd(SRC, jobId);
   await until('the schedule to pause the guest', async () => (await domainState(SRC, VM)) === 'paused', {
     timeoutMs: 30_000,
@@ -139,7 +140,7 @@ test('a guest the schedule paused when libvirtd died: running again once libvirt
   assert.equal(final.phase, 'MIGRATION_PHASE_FAILED');
   assert.match(final.error!.message, /lost the connection to libvirtd/);
   assert.equal(await domainState(SRC, VM), 'running');
-  assert.equal(final.error!.vmState, 'running on source');
+  assert.equal(final.error!.vmState, 'VM_STATE_RUNNING');
   assert.equal(await domainState(DST, VM), 'absent');
   assert.deepEqual(await pinholeRules(DST), []);
 });

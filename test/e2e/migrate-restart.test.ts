@@ -22,6 +22,7 @@ import {
   waitForStatus,
   watchToEnd,
 } from '../support/ferry.js';
+import { protoTimeFromMs, msFromProtoTime } from '../../shared/proto-time.js';
 
 const VM = 'e2e-restart';
 
@@ -75,7 +76,11 @@ async function convergeAndFinish(jobId: string) {
   assert.equal(reattached.phase, 'MIGRATION_PHASE_MIGRATING');
   const progress = watchToEnd('lab1', jobId);
   // The reattached job takes parameter changes like any other.
-  await unary(agent('lab1').migration, 'ChangeMigrationParams', { job: { jobId }, maxBandwidthMibps: 400, maxDowntimeMs: 2000 });
+  await unary(agent('lab1').migration, 'ChangeMigrationParams', {
+    job: { jobId },
+    maxBandwidthMibps: 400,
+    maxDowntime: protoTimeFromMs(2000),
+  });
   const seen = await progress;
   return { seen, final: seen.at(-1)! };
 }
@@ -91,7 +96,7 @@ async function assertCompletedWithLibvirtCounters(jobId: string, uuid: string) {
   assert.ok(final.memory!.totalBytes >= 384 * 2 ** 20, `memory total ${final.memory!.totalBytes}`);
   assert.ok(final.data!.processedBytes > 40 * 2 ** 20, `processed ${final.data!.processedBytes}`);
   assert.equal(final.data!.remainingBytes, 0);
-  assert.ok(final.downtimeMs > 0, 'libvirt measured a downtime');
+  assert.ok(msFromProtoTime(final.downtime) > 0, 'libvirt measured a downtime');
   assert.ok(!final.warnings.some((w) => /no final statistics/.test(w)), final.warnings.join('; '));
   // The NIC counters are measured from the baseline the first agent journaled.
   assert.ok(
@@ -147,7 +152,11 @@ test("destination agent SIGKILLed and started again mid-migration: it takes the 
   const incomingRecords = path.join(hostDir('lab2'), 'ferry', 'incoming');
   assert.deepEqual(readdirSync(incomingRecords), [`${jobId}.json`]);
   const progress = watchToEnd('lab1', jobId);
-  await unary(agent('lab1').migration, 'ChangeMigrationParams', { job: { jobId }, maxBandwidthMibps: 400, maxDowntimeMs: 2000 });
+  await unary(agent('lab1').migration, 'ChangeMigrationParams', {
+    job: { jobId },
+    maxBandwidthMibps: 400,
+    maxDowntime: protoTimeFromMs(2000),
+  });
   const final = (await progress).at(-1)!;
   assert.equal(final.phase, 'MIGRATION_PHASE_COMPLETED', final.error?.message);
   assert.ok(!final.warnings.some((w) => /not told/.test(w)), `the source reached the restarted destination: ${final.warnings.join('; ')}`);

@@ -10,6 +10,7 @@ import { unary } from '../../shared/client.js';
 import { agent, closeAgents, domainState, pinholeRulesAfterJob, waitForStatus } from '../support/ferry.js';
 import { destroyVm, ensureLab } from '../support/lab.js';
 import { after, CAPPED_MIBPS, follow, migrate, seconds, startDirtyGuest, trail } from '../support/policy-lab.js';
+import { protoTimeFromMs, msFromProtoTime } from '../../shared/proto-time.js';
 
 const SRC = 'lab3';
 const DST = 'lab4';
@@ -39,7 +40,11 @@ async function assertMovedToDestination(): Promise<void> {
 
 test('with the default downtime it never converges: aborted at the completion timeout, the guest keeps running on the source', async () => {
   const uuid = await startDirtyGuest(SRC, VM);
-  const { jobId } = await migrate(SRC, uuid, DST, { maxBandwidthMibps: CAPPED_MIBPS, completionTimeoutSPerGib: 30, stallTimeoutS: 0 });
+  const { jobId } = await migrate(SRC, uuid, DST, {
+    maxBandwidthMibps: CAPPED_MIBPS,
+    completionTimeoutPerGib: protoTimeFromMs(30 * 1000),
+    stallTimeout: protoTimeFromMs(0),
+  });
   const { final } = await follow(SRC, jobId);
   assert.equal(final.phase, 'MIGRATION_PHASE_FAILED', JSON.stringify(final.error));
   assert.equal(final.error!.step, 'converge');
@@ -48,9 +53,9 @@ test('with the default downtime it never converges: aborted at the completion ti
   assert.match(final.error!.message, /completion timeout of 30 s \(30 s\/GiB × 1\.00 GiB\)/);
   assert.equal(seconds(final.completionTimeout), 30);
   assert.ok(final.iteration >= 4, `only ${final.iteration} iterations: it should have kept copying, not converging`);
-  assert.equal(final.maxDowntimeMs, 300);
+  assert.equal(msFromProtoTime(final.maxDowntime), 300);
   assert.deepEqual(trail(final), ['ABORT (completion timeout)']);
-  assert.equal(final.error!.vmState, 'running on source');
+  assert.equal(final.error!.vmState, 'VM_STATE_RUNNING');
   await assertStayedOnSource();
 });
 
@@ -61,7 +66,11 @@ test('the downtime schedule makes it converge: COMPLETED once the allowed downti
     after({ iteration: 2 }, 'SET_DOWNTIME', 3000),
     after({ iteration: 3 }, 'SET_DOWNTIME', 8000),
   ];
-  const { jobId } = await migrate(SRC, uuid, DST, { maxBandwidthMibps: CAPPED_MIBPS, completionTimeoutSPerGib: 120, schedule });
+  const { jobId } = await migrate(SRC, uuid, DST, {
+    maxBandwidthMibps: CAPPED_MIBPS,
+    completionTimeoutPerGib: protoTimeFromMs(120 * 1000),
+    schedule,
+  });
   const { final } = await follow(SRC, jobId);
   assert.equal(final.phase, 'MIGRATION_PHASE_COMPLETED', JSON.stringify(final.error));
   assert.deepEqual(trail(final).slice(0, 3), [
@@ -69,12 +78,15 @@ test('the downtime schedule makes it converge: COMPLETED once the allowed downti
     'SET_DOWNTIME 3000 (schedule step 2 (after iteration 2))',
     'SET_DOWNTIME 8000 (schedule step 3 (after iteration 3))',
   ]);
-  assert.equal(final.maxDowntimeMs, 8000);
+  assert.equal(msFromProtoTime(final.maxDowntime), 8000);
   // It converged only once 8 s were allowed (QEMU then expected ~5 s); the
   // pause measured is far shorter because QEMU lifts the bandwidth cap for
   // the final copy (seen here: ~200 ms).
   assert.ok(final.iteration >= 4, `completed at iteration ${final.iteration}, before the 8000 ms step`);
-  assert.ok(final.downtimeMs > 0 && final.downtimeMs <= 8000, `downtime ${final.downtimeMs} ms`);
+  assert.ok(
+    msFromProtoTime(final.downtime) > 0 && msFromProtoTime(final.downtime) <= 8000,
+    `downtime ${msFromProtoTime(final.downtime)} ms`,
+  );
   assert.equal(final.policy!.schedule.length, 3);
   await assertMovedToDestination();
 });
@@ -84,17 +96,20 @@ test('with post-copy allowed (preset post-copy-when-stalled, its schedule overri
   const { jobId } = await migrate(SRC, uuid, DST, {
     preset: 'post-copy-when-stalled',
     maxBandwidthMibps: CAPPED_MIBPS,
-    completionTimeoutSPerGib: 120,
+    completionTimeoutPerGib: protoTimeFromMs(120 * 1000),
     schedule: [after({ iteration: 2 }, 'POST_COPY')],
   });
   const { final, phases } = await follow(SRC, jobId);
   assert.equal(final.phase, 'MIGRATION_PHASE_COMPLETED', JSON.stringify(final.error));
   assert.deepEqual(phases.slice(-3), ['MIGRATION_PHASE_MIGRATING', 'MIGRATION_PHASE_POSTCOPY', 'MIGRATION_PHASE_COMPLETED']);
   assert.deepEqual(trail(final), ['POST_COPY (schedule step 1 (after iteration 2))']);
-  assert.ok(final.downtimeMs > 0 && final.downtimeMs < 1000, `post-copy pauses the guest only to switch over: ${final.downtimeMs} ms`);
+  assert.ok(
+    msFromProtoTime(final.downtime) > 0 && msFromProtoTime(final.downtime) < 1000,
+    `post-copy pauses the guest only to switch over: ${msFromProtoTime(final.downtime)} ms`,
+  );
   assert.equal(final.policy!.preset, 'post-copy-when-stalled');
   assert.equal(final.policy!.postCopy, true); // from the preset
-  assert.equal(final.policy!.initialDowntimeMs, 100); // from the preset too
+  assert.equal(msFromProtoTime(final.policy!.initialDowntime), 100); // from the preset too
   await assertMovedToDestination();
 });
 
@@ -102,7 +117,7 @@ test('SUSPEND: the guest pauses, the copy completes, and it runs again on the de
   const uuid = await startDirtyGuest(SRC, VM);
   const { jobId } = await migrate(SRC, uuid, DST, {
     maxBandwidthMibps: CAPPED_MIBPS,
-    completionTimeoutSPerGib: 120,
+    completionTimeoutPerGib: protoTimeFromMs(120 * 1000),
     schedule: [after({ iteration: 2 }, 'SUSPEND')],
   });
   const { final } = await follow(SRC, jobId);
@@ -114,12 +129,16 @@ test('SUSPEND: the guest pauses, the copy completes, and it runs again on the de
 test('stall timeout of the policy: a guest that dirties as fast as the link copies makes no progress and is aborted', async () => {
   const uuid = await startDirtyGuest(SRC, VM);
   const started = Date.now();
-  const { jobId } = await migrate(SRC, uuid, DST, { maxBandwidthMibps: CAPPED_MIBPS, completionTimeoutSPerGib: 0, stallTimeoutS: 10 });
+  const { jobId } = await migrate(SRC, uuid, DST, {
+    maxBandwidthMibps: CAPPED_MIBPS,
+    completionTimeoutPerGib: protoTimeFromMs(0),
+    stallTimeout: protoTimeFromMs(10 * 1000),
+  });
   const { final } = await follow(SRC, jobId);
   assert.equal(final.phase, 'MIGRATION_PHASE_FAILED', JSON.stringify(final.error));
   assert.equal(final.error!.step, 'converge');
   assert.equal(final.error!.code, 'DEADLINE_EXCEEDED');
-  assert.match(final.error!.message, /^no progress for 1\d s .*stall_timeout_s 10/);
+  assert.match(final.error!.message, /^no progress for 1\d s .*stall_timeout 10 s/);
   assert.deepEqual(trail(final), ['ABORT (stall timeout)']);
   assert.equal(seconds(final.completionTimeout), 0);
   assert.ok(Date.now() - started < 90_000, `took ${Date.now() - started} ms`);
@@ -131,15 +150,15 @@ test('ChangeMigrationParams for real: post-copy now, then a post-copy bandwidth;
   const { jobId } = await migrate(SRC, uuid, DST, {
     maxBandwidthMibps: CAPPED_MIBPS,
     postCopy: true,
-    completionTimeoutSPerGib: 0,
-    stallTimeoutS: 0,
+    completionTimeoutPerGib: protoTimeFromMs(0),
+    stallTimeout: protoTimeFromMs(0),
   });
   const progress = follow(SRC, jobId);
   await waitForStatus(SRC, jobId, (s) => s.phase === 'MIGRATION_PHASE_MIGRATING' && s.iteration >= 2, 120_000);
   const { status } = await unary(agent(SRC).migration, 'ChangeMigrationParams', {
     job: { jobId },
     startPostCopy: true,
-    maxDowntimeMs: 2000,
+    maxDowntime: protoTimeFromMs(2000),
   });
   assert.equal(status!.phase, 'MIGRATION_PHASE_POSTCOPY');
   // In post-copy the bandwidth is QEMU's separate post-copy cap: accepted, not an error.
@@ -154,7 +173,11 @@ test('ChangeMigrationParams for real: post-copy now, then a post-copy bandwidth;
   await assertMovedToDestination();
 
   // The same guest back, without post_copy: the switch is refused and nothing changes.
-  const back = await migrate(DST, uuid, SRC, { maxBandwidthMibps: CAPPED_MIBPS, completionTimeoutSPerGib: 0, stallTimeoutS: 0 });
+  const back = await migrate(DST, uuid, SRC, {
+    maxBandwidthMibps: CAPPED_MIBPS,
+    completionTimeoutPerGib: protoTimeFromMs(0),
+    stallTimeout: protoTimeFromMs(0),
+  });
   await waitForStatus(DST, back.jobId, (s) => s.phase === 'MIGRATION_PHASE_MIGRATING', 60_000);
   await assert.rejects(
     unary(agent(DST).migration, 'ChangeMigrationParams', { job: { jobId: back.jobId }, startPostCopy: true }),

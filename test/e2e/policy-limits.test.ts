@@ -7,10 +7,12 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { unary } from '../../shared/client.js';
 import type { MigrationProgress__Output } from '../../shared/generated/ferry/v1/MigrationProgress.js';
+import type { WatchMigrationResponse__Output } from '../../shared/generated/ferry/v1/WatchMigrationResponse.js';
 import { agent, closeAgents, domainState, status, waitForStatus } from '../support/ferry.js';
 import { createVm, destroyVm, ensureLab, readLabState } from '../support/lab.js';
 import { until } from '../support/wait.js';
 import { after, CAPPED_MIBPS, follow, migrate, startDirtyGuest } from '../support/policy-lab.js';
+import { protoTimeFromMs } from '../../shared/proto-time.js';
 
 const QUEUED = ['pol-q1', 'pol-q2', 'pol-q3', 'pol-q4'];
 const FROM_LAB1 = 'pol-in1';
@@ -39,7 +41,8 @@ function timeline(host: string, jobId: string) {
   const done = new Promise<{ final: MigrationProgress__Output }>((resolve, reject) => {
     let last: MigrationProgress__Output | undefined;
     const stream = agent(host).migration.WatchMigration({ job: { jobId } });
-    stream.on('data', (p: MigrationProgress__Output) => {
+    stream.on('data', ({ status: p }: WatchMigrationResponse__Output) => {
+      if (!p) return;
       if (!firstSeen.has(p.phase)) firstSeen.set(p.phase, Date.now());
       last = p;
     });
@@ -105,13 +108,13 @@ test('incoming limit 1 on lab4: lab1 gets the slot, lab3 is told RESOURCE_EXHAUS
     const quick = (await createVm('lab3', FROM_LAB3)).uuid;
     const first = await migrate('lab1', slow, 'lab4', {
       maxBandwidthMibps: CAPPED_MIBPS,
-      completionTimeoutSPerGib: 120,
+      completionTimeoutPerGib: protoTimeFromMs(120 * 1000),
       schedule: [after({ iteration: 2 }, 'SET_DOWNTIME', 8000)],
     });
     const firstDone = follow('lab1', first.jobId);
     await waitForStatus('lab1', first.jobId, (s) => s.phase === 'MIGRATION_PHASE_MIGRATING', 60_000);
 
-    const second = await migrate('lab3', quick, 'lab4', { queueTimeoutS: 300 });
+    const second = await migrate('lab3', quick, 'lab4', { queueTimeout: protoTimeFromMs(300 * 1000) });
     assert.equal(second.phase, 'MIGRATION_PHASE_QUEUED');
     const waiting = await status('lab3', second.jobId);
     assert.match(waiting.waiting, /destination 198\.18\.0\.4 is busy \(.*incoming limit.*\); attempt 2 in/);

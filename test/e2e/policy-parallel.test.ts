@@ -10,6 +10,7 @@ import { unary } from '../../shared/client.js';
 import { agent, closeAgents, domainState, sockets, waitForStatus } from '../support/ferry.js';
 import { destroyVm, ensureLab, virsh } from '../support/lab.js';
 import { after, CAPPED_MIBPS, follow, migrate, startDirtyGuest } from '../support/policy-lab.js';
+import { protoTimeFromMs } from '../../shared/proto-time.js';
 
 const VM = 'pol-par';
 
@@ -48,7 +49,7 @@ test('parallel_connections 4: multifd with 4 channels and an explicit compressio
   const { jobId } = await migrate('lab3', uuid, 'lab4', {
     parallelConnections: 4,
     maxBandwidthMibps: CAPPED_MIBPS,
-    completionTimeoutSPerGib: 120,
+    completionTimeoutPerGib: protoTimeFromMs(120 * 1000),
     schedule: [after({ iteration: 2 }, 'SET_DOWNTIME', 8000)],
   });
   const progress = follow('lab3', jobId);

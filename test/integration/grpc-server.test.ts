@@ -44,10 +44,10 @@ test('health answers NOT_SERVING until the agent is ready, then SERVING', async 
   const health = loadProtoClient<HealthClient>(HEALTH_PROTO, 'grpc.health.v1.Health', target, grpc.credentials.createInsecure());
   const check = (service: string) =>
     new Promise<string>((resolve, reject) => health.Check({ service }, (err, res) => (err ? reject(err) : resolve(res.status))));
-  assert.equal(await check('ferry.v1.Migration'), 'NOT_SERVING');
+  assert.equal(await check('ferry.v1.MigrationService'), 'NOT_SERVING');
   setServing(running.health, true);
   assert.equal(await check(''), 'SERVING');
-  assert.equal(await check('ferry.v1.Peer'), 'SERVING');
+  assert.equal(await check('ferry.v1.PeerService'), 'SERVING');
   health.close();
 });
 
@@ -67,7 +67,8 @@ test('reflection lists the Ferry services', async () => {
   });
   call.end();
   const names = reply.list_services_response.service.map((s) => s.name).sort();
-  for (const name of ['ferry.v1.Host', 'ferry.v1.Migration', 'ferry.v1.Peer']) assert.ok(names.includes(name), `${name} in ${names}`);
+  for (const name of ['ferry.v1.HostService', 'ferry.v1.MigrationService', 'ferry.v1.PeerService'])
+    assert.ok(names.includes(name), `${name} in ${names}`);
   reflection.close();
 });
 

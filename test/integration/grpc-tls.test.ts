@@ -110,7 +110,7 @@ const waitForLog = (match: (l: Record<string, unknown>) => boolean) =>
 test('an engine certificate may call Migrate, and the RPC log names it', async () => {
   const reply = await migrate(credentialsFor(ca.caFile, engine));
   assert.equal(reply.jobId, 'job-1');
-  const line = await waitForLog((l) => l.message === 'rpc' && l.method === '/ferry.v1.Migration/Migrate' && l.code === 'OK');
+  const line = await waitForLog((l) => l.message === 'rpc' && l.method === '/ferry.v1.MigrationService/Migrate' && l.code === 'OK');
   assert.equal(line.identity, 'engine');
 });
 

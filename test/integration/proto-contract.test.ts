@@ -43,7 +43,7 @@ test('protoc 3.21 with the gRPC plugin compiles the contract', () => {
 
 test('proto-loader loads the three services with their methods', () => {
   const v1 = loadFerryProto().grpcObject.ferry.v1;
-  assert.deepEqual(Object.keys(v1.Migration.service).sort(), [
+  assert.deepEqual(Object.keys(v1.MigrationService.service).sort(), [
     'CancelMigration',
     'ChangeMigrationParams',
     'GetMigrationStatus',
@@ -53,9 +53,9 @@ test('proto-loader loads the three services with their methods', () => {
     'SetMigrationLimits',
     'WatchMigration',
   ]);
-  assert.deepEqual(Object.keys(v1.Peer.service).sort(), ['FinishIncoming', 'PrepareIncoming']);
-  assert.deepEqual(Object.keys(v1.Host.service).sort(), ['GetCapabilities', 'GetStats', 'ListVms']);
-  assert.equal(v1.Migration.service.WatchMigration.responseStream, true);
+  assert.deepEqual(Object.keys(v1.PeerService.service).sort(), ['FinishIncoming', 'PrepareIncoming']);
+  assert.deepEqual(Object.keys(v1.HostService.service).sort(), ['GetCapabilities', 'GetStats', 'ListVms']);
+  assert.equal(v1.MigrationService.service.WatchMigration.responseStream, true);
 });
 
 test('every message, field, enum value and method has a comment', () => {

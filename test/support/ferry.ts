@@ -6,6 +6,7 @@ import type * as grpc from '@grpc/grpc-js';
 import { connectAgent, unary, type FerryClients } from '../../shared/client.js';
 import { clientCredentialsFromFiles, type ClientTlsFiles } from '../../shared/credentials.js';
 import type { MigrationProgress__Output } from '../../shared/generated/ferry/v1/MigrationProgress.js';
+import type { WatchMigrationResponse__Output } from '../../shared/generated/ferry/v1/WatchMigrationResponse.js';
 import { LAB_DIR, labExec, labHost, REPO_ROOT } from './lab.js';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
@@ -69,9 +70,10 @@ export function watchToEnd(
   return new Promise((resolve, reject) => {
     const seen: MigrationProgress__Output[] = [];
     const stream = agent(host).migration.WatchMigration({ job: { jobId } });
-    stream.on('data', (p: MigrationProgress__Output) => {
-      seen.push(p);
-      onProgress?.(p);
+    stream.on('data', ({ status }: WatchMigrationResponse__Output) => {
+      if (!status) return;
+      seen.push(status);
+      onProgress?.(status);
     });
     stream.on('end', () => resolve(seen));
     stream.on('error', reject);
@@ -79,7 +81,9 @@ export function watchToEnd(
 }
 
 export async function status(host: string, jobId: string): Promise<MigrationProgress__Output> {
-  return unary(agent(host).migration, 'GetMigrationStatus', { job: { jobId } });
+  const { status } = await unary(agent(host).migration, 'GetMigrationStatus', { job: { jobId } });
+  if (!status) throw new Error(`GetMigrationStatus ${jobId} on ${host} answered without a status`);
+  return status;
 }
 
 /** Polls until check(status) holds; returns that status. */

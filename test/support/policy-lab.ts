@@ -7,6 +7,7 @@ import type { MigrationProgress__Output } from '../../shared/generated/ferry/v1/
 import { agent, watchToEnd } from './ferry.js';
 import { createVm, labHost, readConsole } from './lab.js';
 import { until } from './wait.js';
+import { protoTimeFromMs, msFromProtoTime } from '../../shared/proto-time.js';
 
 /** The lab's dirtying guest (scripts/lab vm create … --dirty-mbps): 512 MiB, half of it rewritten continuously (~50 MiB/s seen at a 50 MiB/s cap). */
 export const DIRTY_GUEST = { memMiB: 512, dirtyMbps: 300 } as const;
@@ -51,7 +52,9 @@ export function seconds(d: { seconds: number | string; nanos: number } | null | 
 
 /** The convergence trail as "ACTION[ downtime] (reason)" strings, for messages and checks. */
 export function trail(p: MigrationProgress__Output): string[] {
-  return p.convergence.map((r) => `${r.action.replace('CONVERGENCE_ACTION_', '')}${r.downtimeMs ? ` ${r.downtimeMs}` : ''} (${r.reason})`);
+  return p.convergence.map(
+    (r) => `${r.action.replace('CONVERGENCE_ACTION_', '')}${r.downtime ? ` ${msFromProtoTime(r.downtime)}` : ''} (${r.reason})`,
+  );
 }
 
 /** A step of a schedule, in the contract's shape. */
@@ -61,8 +64,8 @@ export function after(
   downtimeMs = 0,
 ) {
   return {
-    ...('iteration' in trigger ? { afterIteration: trigger.iteration } : { afterSeconds: trigger.seconds }),
+    ...('iteration' in trigger ? { afterIteration: trigger.iteration } : { afterElapsed: protoTimeFromMs(trigger.seconds * 1000) }),
     action: `CONVERGENCE_ACTION_${action}` as const,
-    downtimeMs,
+    ...(downtimeMs > 0 ? { downtime: protoTimeFromMs(downtimeMs) } : {}),
   };
 }

@@ -48,7 +48,7 @@ test("resident memory and uptime are this process's", () => {
   assert.ok(Math.abs(facts.uptimeS - process.uptime()) < 1, `uptime ${facts.uptimeS}`);
 });
 
-test('GetStats carries the agent figures as they are', () => {
+test('GetStats carries the agent figures as Durations, to the nanosecond', () => {
   const agent = { rssBytes: 61_234_567, eventLoopDelayP99Ms: 1.25, eventLoopDelayMaxMs: 7.5, uptimeS: 3600.5 };
   const proto = statsToProto({
     time: 1_700_000_000_123,
@@ -62,5 +62,10 @@ test('GetStats carries the agent figures as they are', () => {
     queuedMigrations: 0,
     agent,
   });
-  assert.deepEqual(proto.agent, agent);
+  assert.deepEqual(proto.agent, {
+    rssBytes: 61_234_567,
+    eventLoopDelayP99: { seconds: 0, nanos: 1_250_000 },
+    eventLoopDelayMax: { seconds: 0, nanos: 7_500_000 },
+    uptime: { seconds: 3600, nanos: 500_000_000 },
+  });
 });

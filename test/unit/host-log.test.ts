@@ -30,11 +30,11 @@ test('JSON lines with timestamp, level, message and fields', async () => {
 
 test('human lines: time, level, message, key=value', async () => {
   const { log, lines, flush } = capture({ level: 'debug', human: true });
-  log.debug('rpc', { method: '/ferry.v1.Host/GetStats', code: 'OK', details: 'two words' });
+  log.debug('rpc', { method: '/ferry.v1.HostService/GetStats', code: 'OK', details: 'two words' });
   await flush();
   // Colour codes wrap the level; strip them to compare.
   const plain = stripVTControlCharacters(lines[0]!);
-  assert.match(plain, /^\d\d:\d\d:\d\d\.\d{3} debug rpc method=\/ferry\.v1\.Host\/GetStats code=OK details="two words"$/);
+  assert.match(plain, /^\d\d:\d\d:\d\d\.\d{3} debug rpc method=\/ferry\.v1\.HostService\/GetStats code=OK details="two words"$/);
 });
 
 test('job transitions: one "job" line each, warn when FAILED', async () => {

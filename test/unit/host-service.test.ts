@@ -74,7 +74,7 @@ before(async () => {
   });
   const log = createLogger({ level: 'debug', human: false, stream: logStream });
   server = new grpc.Server({ interceptors: [rpcLogInterceptor(log)] });
-  server.addService(loadFerryProto().grpcObject.ferry.v1.Host.service, createHostService(host));
+  server.addService(loadFerryProto().grpcObject.ferry.v1.HostService.service, createHostService(host));
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
   );
@@ -128,8 +128,8 @@ test('ListVms: sorted by name, with state, memory and the migrating flag', async
   assert.deepEqual(
     listed.map((v) => [v.name, v.state, v.stateReason, v.memoryBytes, v.vcpus, v.migrating, v.persistent]),
     [
-      ['db', 'paused', 'migration', 2 ** 30, 2, true, true],
-      ['web', 'running', '', 2 ** 30, 2, false, true],
+      ['db', 'VM_STATE_PAUSED', 'migration', 2 ** 30, 2, true, true],
+      ['web', 'VM_STATE_RUNNING', '', 2 ** 30, 2, false, true],
     ],
   );
 });
@@ -155,7 +155,7 @@ test('one "rpc" log line per call: method, peer, identity, code, duration', asyn
   const rpc = logLines.filter((l) => l.message === 'rpc');
   assert.equal(rpc.length, 3, JSON.stringify(logLines));
   const [ok, unavailable, internal] = rpc as [Record<string, unknown>, Record<string, unknown>, Record<string, unknown>];
-  assert.equal(ok.method, '/ferry.v1.Host/GetStats');
+  assert.equal(ok.method, '/ferry.v1.HostService/GetStats');
   assert.equal(ok.code, 'OK');
   assert.equal(ok.level, 'info');
   assert.match(String(ok.peer), /^(ipv4:)?127\.0\.0\.1:\d+$/);

@@ -106,7 +106,7 @@ test('the completion timeout takes precedence over a step due at the same sample
   assert.equal(t.observe(sample(60, 100))?.kind, 'timeout');
 });
 
-test('stall: no new low of data remaining (by more than 4 %) for stall_timeout_s; progress resets it; counters of 0 do not count', () => {
+test('stall: no new low of data remaining (by more than 4 %) for stall_timeout; progress resets it; counters of 0 do not count', () => {
   const t = tracker({ stallTimeoutS: 10 });
   assert.equal(t.observe(sample(0, 0, { total: 0 })), undefined); // no counters yet
   assert.equal(t.observe(sample(5, 1000)), undefined); // first low at 5 s

@@ -85,7 +85,7 @@ test("a libvirt failure ends FAILED at step perform with libvirt's code, and the
   assert.equal(final.phase, 'failed');
   assert.equal(final.error?.step, 'perform');
   assert.equal(final.error?.libvirtCode, 38);
-  assert.equal(final.error?.vmState, 'running on source');
+  assert.deepEqual(final.error?.vmState, { state: 'running', reason: '' });
   assert.deepEqual(peers.finished, [{ jobId, success: false }]);
 });
 
@@ -117,7 +117,7 @@ test('a queued job whose destination refuses ends FAILED at step prepare', async
   const final = await finalOf(migrations, second.jobId);
   assert.equal(final.phase, 'failed');
   assert.equal(final.error?.step, 'prepare');
-  assert.equal(final.error?.vmState, 'running on source');
+  assert.deepEqual(final.error?.vmState, { state: 'running', reason: '' });
   assert.equal((await finalOf(migrations, first.jobId)).phase, 'completed');
 });
 
@@ -180,7 +180,7 @@ test('a migration whose data remaining reaches no new low for the stall timeout 
   assert.equal(final.error?.kind, 'DEADLINE_EXCEEDED');
   assert.match(final.error?.message ?? '', /no progress for 1 s/);
   assert.deepEqual(hypervisor.aborted, [VM]);
-  assert.equal(final.error?.vmState, 'running on source');
+  assert.deepEqual(final.error?.vmState, { state: 'running', reason: '' });
 });
 
 test("Migrate resolves the caller's policy in the core: the host's defaults (read at every call), then what its libvirt supports", async () => {

@@ -107,7 +107,7 @@ test('an abort libvirt takes but whose migration never ends: CancelMigration giv
   hypervisor.failMigration(VM, new FerryError('ABORTED', 'operation aborted'));
   const final = await finalOf(migrations, jobId);
   assert.equal(final.phase, 'cancelled');
-  assert.equal(final.error?.vmState, 'running on source');
+  assert.deepEqual(final.error?.vmState, { state: 'running', reason: '' });
 });
 
 test('libvirt lost mid-migration: the failure waits for it to answer again and reports the real VM state', async () => {
@@ -128,7 +128,7 @@ test('libvirt lost mid-migration: the failure waits for it to answer again and r
   const final = await finalOf(migrations, jobId);
   assert.equal(final.phase, 'failed');
   assert.match(final.error!.message, /lost the connection to libvirtd/);
-  assert.equal(final.error!.vmState, 'paused on source');
+  assert.deepEqual(final.error!.vmState, { state: 'paused', reason: '' });
   assert.ok(
     final.warnings.some((w) => /waiting up to 0.8 s in all for libvirt to answer again/.test(w)),
     final.warnings.join('; '),
@@ -151,7 +151,7 @@ test('libvirt lost mid-migration and silent for good: FAILED after a bounded wai
   const final = await finalOf(migrations, jobId);
   const took = Date.now() - lost;
   assert.equal(final.phase, 'failed');
-  assert.equal(final.error!.vmState, 'unknown: libvirt did not answer for 0.8 s');
+  assert.deepEqual(final.error!.vmState, { state: 'unknown', reason: 'libvirt did not answer for 0.8 s' });
   assert.ok(took >= 4 * CALL_MS && took < 4 * CALL_MS + 1500, `gave up after ${took} ms`);
 });
 

@@ -3,7 +3,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { PRESETS as CONFIG_PRESETS } from '../../agent/config/fields.js';
-import { BASELINE_FEATURES, BUILTIN_DEFAULTS, resolvePolicy, type HostFeatures } from '../../agent/migration/policy/policy.js';
+import {
+  BASELINE_FEATURES,
+  BUILTIN_DEFAULTS,
+  DEFAULT_POST_COPY_AFTER_ITERATION,
+  resolvePolicy,
+  type HostFeatures,
+} from '../../agent/migration/policy/policy.js';
 import { PRESET_NAMES, PRESETS } from '../../agent/migration/policy/presets.js';
 import { validateSchedule } from '../../agent/migration/policy/schedule.js';
 import type { ConvergenceStep } from '../../agent/migration/types.js';
@@ -67,7 +73,7 @@ test("a preset's post-copy step without post_copy says where the schedule came f
   );
 });
 
-test("queue_timeout_s 0 means the host's default", () => {
+test("queue_timeout 0 means the host's default", () => {
   assert.equal(resolvePolicy({ queueTimeoutS: 0 }, { ...BUILTIN_DEFAULTS, queueTimeoutS: 90 }).queueTimeoutS, 90);
   assert.equal(resolvePolicy({ queueTimeoutS: 30 }).queueTimeoutS, 30);
 });
@@ -112,9 +118,9 @@ test('schedule checks: triggers, downtime, post-copy allowed, nothing after abor
       pattern.source,
     );
   refuse([it(0, 'abort')], /after_iteration must be from 1/);
-  refuse([it(1, 'set-downtime')], /SET_DOWNTIME needs downtime_ms/);
-  refuse([it(1, 'set-downtime', 700_000)], /downtime_ms from 1 to 600000/);
-  refuse([it(1, 'abort', 500)], /downtime_ms is for SET_DOWNTIME only/);
+  refuse([it(1, 'set-downtime')], /SET_DOWNTIME needs a downtime/);
+  refuse([it(1, 'set-downtime', 700_000)], /downtime from 1 ms to 600000 ms, got 700000 ms/);
+  refuse([it(1, 'abort', 500)], /downtime is for SET_DOWNTIME only/);
   refuse([it(3, 'post-copy')], /needs policy.post_copy: true/, false);
   refuse([it(3, 'abort'), it(4, 'set-downtime', 500)], /would never run/);
   refuse([it(3, 'post-copy'), secs(60, 'abort')], /would never run/);
@@ -125,4 +131,21 @@ test('schedule checks: triggers, downtime, post-copy allowed, nothing after abor
   );
   // Mixed units are fine, each in order; suspend may be followed by more steps.
   validateSchedule([it(1, 'set-downtime', 200), secs(30, 'set-downtime', 1000), it(5, 'suspend'), secs(120, 'abort')], false);
+});
+
+test('post_copy alone switches: a POST_COPY step after the default number of passes is added, never a second one', () => {
+  const alone = resolvePolicy({ postCopy: true });
+  assert.deepEqual(alone.schedule, [it(DEFAULT_POST_COPY_AFTER_ITERATION, 'post-copy')]);
+  // After the schedule's own iteration steps, so the order stays valid.
+  const ramp = resolvePolicy({ postCopy: true, schedule: [it(2, 'set-downtime', 500), it(9, 'set-downtime', 900)] });
+  assert.deepEqual(ramp.schedule.at(-1), it(9, 'post-copy'));
+  assert.equal(ramp.schedule.length, 3);
+  // A schedule with its own POST_COPY step (the preset's, or the caller's) is left alone.
+  assert.deepEqual(resolvePolicy({ preset: 'post-copy-when-stalled' }).schedule, PRESETS['post-copy-when-stalled']!.schedule);
+  assert.deepEqual(resolvePolicy({ postCopy: true, schedule: [secs(30, 'post-copy')] }).schedule, [secs(30, 'post-copy')]);
+  // A schedule ending in ABORT or SUSPEND keeps its last resort: post_copy then allows the switch by hand only.
+  assert.deepEqual(resolvePolicy({ postCopy: true, schedule: [it(8, 'abort')] }).schedule, [it(8, 'abort')]);
+  assert.deepEqual(resolvePolicy({ preset: 'suspend-when-stalled', postCopy: true }).schedule.at(-1)?.action, 'suspend');
+  // Without post_copy nothing is added.
+  assert.deepEqual(resolvePolicy({}).schedule, []);
 });

@@ -89,7 +89,7 @@ test('a migration that ended without completing while the agent was down: FAILED
   const final = await finalOf(second.migrations, jobId);
   assert.equal(final.phase, 'failed');
   assert.equal(final.error?.step, 'recover');
-  assert.equal(final.error?.vmState, 'paused on source');
+  assert.deepEqual(final.error?.vmState, { state: 'paused', reason: '' });
   assert.match(final.error!.message, /ended without completing/);
   assert.deepEqual(second.peers.finished, [{ jobId, success: false }]);
 });
@@ -113,7 +113,7 @@ test("a reattached job can be cancelled: libvirt's job is aborted and the job en
   second.migrations.recover(disk.load().map((r) => r.data));
   const cancelled = await second.migrations.cancel({ jobId });
   assert.equal(cancelled.phase, 'cancelled');
-  assert.equal(cancelled.error?.vmState, 'running on source');
+  assert.deepEqual(cancelled.error?.vmState, { state: 'running', reason: '' });
   assert.deepEqual(host.hypervisor.aborted, [VM]);
 });
 

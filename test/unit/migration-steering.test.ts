@@ -106,7 +106,7 @@ test('SUSPEND pauses the guest once; if the migration then fails, the guest is r
   const final = await finalOf(migrations, jobId);
   assert.equal(final.phase, 'failed');
   assert.equal(hypervisor.calls.at(-1), 'resume');
-  assert.equal(final.error?.vmState, 'running on source');
+  assert.deepEqual(final.error?.vmState, { state: 'running', reason: '' });
 });
 
 test('an ABORT step aborts: FAILED at step converge, ABORTED, the schedule named', async () => {
@@ -179,7 +179,7 @@ test('a destination busy until queue_timeout_s: FAILED at step queue with RESOUR
   assert.equal(final.phase, 'failed');
   assert.equal(final.error?.step, 'queue');
   assert.equal(final.error?.kind, 'RESOURCE_EXHAUSTED');
-  assert.match(final.error!.message, /stayed busy for queue_timeout_s 1 s/);
+  assert.match(final.error!.message, /stayed busy for queue_timeout 1 s/);
   assert.ok(final.prepareAttempts > 2, String(final.prepareAttempts));
   assert.equal(hypervisor.plans.length, 0);
 });
@@ -226,7 +226,7 @@ test('over the outgoing limit until queue_timeout_s: FAILED at step queue, namin
   await clock.advance(20);
   const final = await finalOf(migrations, second.jobId);
   assert.equal(final.phase, 'failed');
-  assert.match(final.error!.message, /no outgoing slot became free within queue_timeout_s 1 s: raise limits.max_outgoing/);
+  assert.match(final.error!.message, /no outgoing slot became free within queue_timeout 1 s: raise limits.max_outgoing/);
   hypervisor.complete(VM);
   assert.equal((await finalOf(migrations, first.jobId)).phase, 'completed');
 });

@@ -14,7 +14,7 @@ const CALL_MS = 200;
 test('a destination that never answers PrepareIncoming: DEADLINE_EXCEEDED after the call deadline, naming it', async () => {
   const server = new grpc.Server();
   const silent = () => {}; // never calls back
-  server.addService(loadFerryProto().grpcObject.ferry.v1.Peer.service, { PrepareIncoming: silent, FinishIncoming: silent });
+  server.addService(loadFerryProto().grpcObject.ferry.v1.PeerService.service, { PrepareIncoming: silent, FinishIncoming: silent });
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
   );

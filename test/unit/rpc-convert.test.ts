@@ -5,6 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { requestFromProto, restoreFromProto } from '../../agent/rpc/convert.js';
 import { prepareArgsFromProto } from '../../agent/rpc/peer-service.js';
+import { vmStateToProto } from '../../agent/rpc/convert-vm-state.js';
 import type { MigrateRequest__Output } from '../../shared/generated/ferry/v1/MigrateRequest.js';
 import type { PrepareIncomingRequest__Output } from '../../shared/generated/ferry/v1/PrepareIncomingRequest.js';
 import { type FerryError, isFerryError } from '../../shared/errors.js';
@@ -67,4 +68,59 @@ test('Restore: path and dstparams must be absolute', () => {
     () => restoreFromProto({ path: '/srv/vm.save', dstparams: 'x/vm.json', paused: false }),
     refusedOn('dstparams', /must be an absolute path/),
   );
+});
+
+/** A MigrationPolicy as proto-loader delivers one with nothing set (defaults filled in). */
+const UNSET_POLICY = { preset: '', compression: 'COMPRESSION_UNSPECIFIED', copyStorage: 'COPY_STORAGE_UNSPECIFIED', schedule: [] };
+
+test('Migrate: the policy Durations arrive in the core as its milliseconds and seconds, each checked under its proto name', () => {
+  const policy = {
+    ...UNSET_POLICY,
+    initialDowntime: { seconds: 0, nanos: 250_000_000 },
+    completionTimeoutPerGib: { seconds: 30, nanos: 0 },
+    stallTimeout: { seconds: 0, nanos: 0 },
+    queueTimeout: { seconds: 120, nanos: 0 },
+    schedule: [
+      {
+        trigger: 'afterElapsed',
+        afterElapsed: { seconds: 20, nanos: 0 },
+        action: 'CONVERGENCE_ACTION_SET_DOWNTIME',
+        downtime: { seconds: 1, nanos: 0 },
+      },
+    ],
+  };
+  const request = requestFromProto(migrate({ policy } as unknown as Partial<MigrateRequest__Output>)).policy;
+  assert.equal(request.initialDowntimeMs, 250);
+  assert.equal(request.completionTimeoutSPerGib, 30);
+  assert.equal(request.stallTimeoutS, 0);
+  assert.equal(request.queueTimeoutS, 120);
+  assert.deepEqual(request.schedule, [{ trigger: { kind: 'seconds', after: 20 }, action: 'set-downtime', downtimeMs: 1000 }]);
+  const withPolicy = (extra: object) => () =>
+    requestFromProto(migrate({ policy: { ...UNSET_POLICY, ...extra } } as unknown as Partial<MigrateRequest__Output>));
+  assert.throws(
+    withPolicy({ initialDowntime: { seconds: 61, nanos: 0 } }),
+    refusedOn('policy.initial_downtime', /out of range: allowed 1-60000 ms/),
+  );
+  assert.throws(withPolicy({ stallTimeout: { seconds: -5, nanos: 0 } }), refusedOn('policy.stall_timeout', /negative/));
+  assert.throws(withPolicy({ queueTimeout: { seconds: 1, nanos: 5 } }), refusedOn('policy.queue_timeout', /whole number of seconds/));
+  assert.throws(
+    withPolicy({
+      schedule: [
+        { trigger: 'afterIteration', afterIteration: 2, action: 'CONVERGENCE_ACTION_SET_DOWNTIME', downtime: { seconds: 0, nanos: 1 } },
+      ],
+    }),
+    refusedOn('policy.schedule[0].downtime', /whole number of milliseconds/),
+  );
+});
+
+test("a VM's state: libvirt's states by their virDomainState names, ABSENT, and UNKNOWN for anything else", () => {
+  assert.equal(vmStateToProto('running'), 'VM_STATE_RUNNING');
+  assert.equal(vmStateToProto('paused'), 'VM_STATE_PAUSED');
+  assert.equal(vmStateToProto('shutoff'), 'VM_STATE_SHUTOFF');
+  assert.equal(vmStateToProto('suspended'), 'VM_STATE_PMSUSPENDED');
+  assert.equal(vmStateToProto('pmsuspended'), 'VM_STATE_PMSUSPENDED');
+  assert.equal(vmStateToProto('nostate'), 'VM_STATE_UNSPECIFIED');
+  assert.equal(vmStateToProto('absent'), 'VM_STATE_ABSENT');
+  assert.equal(vmStateToProto('other'), 'VM_STATE_UNKNOWN');
+  assert.equal(vmStateToProto('unknown'), 'VM_STATE_UNKNOWN');
 });

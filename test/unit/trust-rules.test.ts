@@ -40,15 +40,15 @@ const monitoring = identity('probe', ['monitoring']);
 
 test('roles per service: engine → Migration and Host, peer → Peer and Host, health → anyone', () => {
   const ok = (path: string, who: CertIdentity | null) => authorize(path, who).ok;
-  assert.equal(ok('/ferry.v1.Migration/Migrate', engine), true);
-  assert.equal(ok('/ferry.v1.Host/GetCapabilities', engine), true);
-  assert.equal(ok('/ferry.v1.Peer/PrepareIncoming', engine), false);
-  assert.equal(ok('/ferry.v1.Migration/Migrate', lab1), false);
-  assert.equal(ok('/ferry.v1.Migration/WatchMigration', lab1), false);
-  assert.equal(ok('/ferry.v1.Host/ListVms', lab1), true);
-  assert.equal(ok('/ferry.v1.Peer/PrepareIncoming', lab1), true);
-  assert.equal(ok('/ferry.v1.Peer/FinishIncoming', both), true);
-  assert.equal(ok('/ferry.v1.Migration/CancelMigration', both), true);
+  assert.equal(ok('/ferry.v1.MigrationService/Migrate', engine), true);
+  assert.equal(ok('/ferry.v1.HostService/GetCapabilities', engine), true);
+  assert.equal(ok('/ferry.v1.PeerService/PrepareIncoming', engine), false);
+  assert.equal(ok('/ferry.v1.MigrationService/Migrate', lab1), false);
+  assert.equal(ok('/ferry.v1.MigrationService/WatchMigration', lab1), false);
+  assert.equal(ok('/ferry.v1.HostService/ListVms', lab1), true);
+  assert.equal(ok('/ferry.v1.PeerService/PrepareIncoming', lab1), true);
+  assert.equal(ok('/ferry.v1.PeerService/FinishIncoming', both), true);
+  assert.equal(ok('/ferry.v1.MigrationService/CancelMigration', both), true);
   assert.equal(ok('/grpc.health.v1.Health/Check', null), true);
   assert.equal(ok('/grpc.health.v1.Health/Watch', monitoring), true);
   assert.equal(ok('/grpc.reflection.v1.ServerReflection/ServerReflectionInfo', lab1), true);
@@ -59,13 +59,13 @@ test('roles per service: engine → Migration and Host, peer → Peer and Host, 
 });
 
 test('refusals: UNAUTHENTICATED without a certificate, PERMISSION_DENIED naming the missing role', () => {
-  const none = authorize('/ferry.v1.Migration/Migrate', null);
+  const none = authorize('/ferry.v1.MigrationService/Migrate', null);
   assert.ok(!none.ok && none.code === grpc.status.UNAUTHENTICATED && /no client certificate.*role engine/.test(none.details));
-  const peer = authorize('/ferry.v1.Migration/Migrate', lab1);
+  const peer = authorize('/ferry.v1.MigrationService/Migrate', lab1);
   assert.ok(!peer.ok && peer.code === grpc.status.PERMISSION_DENIED);
-  assert.equal(peer.details, 'certificate lab1 (peer) lacks role engine, which ferry.v1.Migration/Migrate requires');
+  assert.equal(peer.details, 'certificate lab1 (peer) lacks role engine, which ferry.v1.MigrationService/Migrate requires');
   assert.deepEqual([none.ok || none.reason, peer.ok || peer.reason], ['CERTIFICATE_REQUIRED', 'ROLE_MISSING']);
-  const probe = authorize('/ferry.v1.Host/GetStats', monitoring);
+  const probe = authorize('/ferry.v1.HostService/GetStats', monitoring);
   assert.ok(!probe.ok && /probe \(monitoring\) lacks role engine or peer/.test(probe.details));
 });
 

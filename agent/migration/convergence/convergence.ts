@@ -2,10 +2,10 @@
  * What a running migration should do next, decided from its samples alone
  * (pure: no libvirt, no clock of its own). Three things are watched, in this
  * order of precedence on each sample:
- *   completion timeout  the copy has run longer than completion_timeout_s_per_gib
+ *   completion timeout  the copy has run longer than completion_timeout_per_gib
  *                       × GiB of memory and copied disks (Nova and KubeVirt
  *                       scale it the same way);
- *   stall timeout       no progress for stall_timeout_s (a dead link, or a
+ *   stall timeout       no progress for stall_timeout (a dead link, or a
  *                       guest that dirties memory as fast as the link copies
  *                       it; see ProgressWatch for what counts as progress);
  *   the schedule        the next step whose trigger is met (schedule.ts).
@@ -81,7 +81,7 @@ export class ConvergenceTracker {
         timeout: 'stall',
         error: new FerryError(
           'DEADLINE_EXCEEDED',
-          `no progress for ${Math.round(stalledMs / 1000)} s (data remaining reached no new low: neither a smaller set of dirty memory at a pass nor progress within one; stall_timeout_s ${this.policy.stallTimeoutS}): the migration was aborted`,
+          `no progress for ${Math.round(stalledMs / 1000)} s (data remaining reached no new low: neither a smaller set of dirty memory at a pass nor progress within one; stall_timeout ${this.policy.stallTimeoutS} s): the migration was aborted`,
         ),
       };
     }

@@ -1,8 +1,8 @@
 /** Turns whatever a step threw into the structured error a job ends with. */
 import { isFerryError, errorMessage } from '../../../shared/errors.js';
-import type { MigrationFailure } from '../types.js';
+import type { MigrationFailure, VmOnSource } from '../types.js';
 
-export function failureOf(step: string, err: unknown, vmState?: string): MigrationFailure {
+export function failureOf(step: string, err: unknown, vmState?: VmOnSource): MigrationFailure {
   if (isFerryError(err)) {
     return {
       step,

@@ -4,7 +4,7 @@
  * QUEUED (FIFO). A destination at its incoming limit answers
  * RESOURCE_EXHAUSTED; the job then gives its slot back, waits in QUEUED with
  * the reason in its status, and asks again after a backoff (backoff.ts). Both
- * waits together are bounded by the policy's queue_timeout_s, counted from
+ * waits together are bounded by the policy's queue_timeout, counted from
  * acceptance; a cancel ends either wait at once.
  *
  * Why give the slot back: a job waiting for a busy destination uses nothing
@@ -18,6 +18,7 @@ import { runHibernation } from './hibernation.js';
 import type { MigrationJob } from '../jobs/migration-job.js';
 import { performOutgoing, prepareOutgoing, vmStateOf, type OutgoingDeps, type PreparedMigration } from './live-migration.js';
 import type { VmInfo } from '../ports.js';
+import { STILL_RUNNING } from '../types.js';
 import type { SlotQueue } from './slot-queue.js';
 
 export interface AdmissionDeps extends OutgoingDeps {
@@ -149,7 +150,7 @@ async function acquireBefore(
 function failQueue(job: MigrationJob, lastBusy: FerryError | undefined): void {
   const { queueTimeoutS } = job.command.policy;
   const message = lastBusy
-    ? `destination ${job.command.dst} stayed busy for queue_timeout_s ${queueTimeoutS} s (${lastBusy.message}): raise its limits.max_incoming, or retry later`
-    : `no outgoing slot became free within queue_timeout_s ${queueTimeoutS} s: raise limits.max_outgoing or queue_timeout_s, or retry later`;
-  job.fail({ step: 'queue', kind: 'RESOURCE_EXHAUSTED', message, vmState: 'running on source' });
+    ? `destination ${job.command.dst} stayed busy for queue_timeout ${queueTimeoutS} s (${lastBusy.message}): raise its limits.max_incoming, or retry later`
+    : `no outgoing slot became free within queue_timeout ${queueTimeoutS} s: raise limits.max_outgoing or queue_timeout, or retry later`;
+  job.fail({ step: 'queue', kind: 'RESOURCE_EXHAUSTED', message, vmState: STILL_RUNNING });
 }

@@ -3,7 +3,7 @@
  * (PrepareIncoming answered RESOURCE_EXHAUSTED). Exponential with jitter:
  * sources that were turned away together do not all come back together,
  * and a destination that stays full is asked at most every maxMs. vdsm
- * retries every 10 s for ever; here the job's queue_timeout_s ends it.
+ * retries every 10 s for ever; here the job's queue_timeout ends it.
  */
 export interface BackoffOptions {
   /** Delay before the first retry. */

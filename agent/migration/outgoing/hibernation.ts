@@ -11,7 +11,7 @@ import type { MigrationJob } from '../jobs/migration-job.js';
 import { startMonitor } from '../convergence/monitor.js';
 import { vmWhenHypervisorAnswers } from './live-migration.js';
 import type { Clock, HibernationFiles, Hypervisor } from '../ports.js';
-import type { MigrateCommand, RestoreRequest } from '../types.js';
+import type { MigrateCommand, RestoreRequest, VmOnSource } from '../types.js';
 
 const DEFINITION_FORMAT = 'ferry.hibernation/v1';
 
@@ -98,7 +98,12 @@ export async function runHibernation(
     const stillHere = vm !== undefined && vm !== 'gone' && (vm.state === 'running' || vm.state === 'paused');
     if (stillHere || step !== 'save') await removeHibernationFiles(job.command, step === 'save', deps.hibernationFiles);
     else job.warn(`${dst} and ${dstparams} were left in place: the VM is not running here, so they may hold its only state`);
-    const vmState = vm === undefined ? 'unknown: libvirt did not answer' : vm === 'gone' ? 'not on source' : `${vm.state} on source`;
+    const vmState: VmOnSource =
+      vm === undefined
+        ? { state: 'unknown', reason: 'libvirt did not answer' }
+        : vm === 'gone'
+          ? { state: 'absent', reason: '' }
+          : { state: vm.state, reason: '' };
     job.fail(failureOf(step, err, vmState));
   }
 }

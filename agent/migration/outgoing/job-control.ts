@@ -6,6 +6,7 @@
 import { FerryError } from '../../../shared/errors.js';
 import type { MigrationJob } from '../jobs/migration-job.js';
 import type { Clock, Hypervisor } from '../ports.js';
+import { STILL_RUNNING } from '../types.js';
 
 export interface ControlDeps {
   hypervisor: Hypervisor;
@@ -40,7 +41,7 @@ export async function cancelJob(job: MigrationJob, deps: ControlDeps): Promise<v
   }
   job.cancellation.abort();
   if (job.phase === 'queued') {
-    job.fail({ step: 'queue', kind: 'CANCELLED', message: 'cancelled while queued', vmState: 'running on source' });
+    job.fail({ step: 'queue', kind: 'CANCELLED', message: 'cancelled while queued', vmState: STILL_RUNNING });
   } else if (job.phase === 'migrating') {
     await abortOnceStarted(job, deps);
   }

@@ -29,7 +29,7 @@ import type {
   VmDisk,
   VmInfo,
 } from '../ports.js';
-import type { JobStats } from '../types.js';
+import type { JobStats, VmOnSource } from '../types.js';
 
 export interface OutgoingDeps {
   hypervisor: Hypervisor;
@@ -151,9 +151,11 @@ export async function performOutgoing(job: MigrationJob, prepared: PreparedMigra
     if (lostLibvirt && vm === 'gone') return completedUnanswered(job, deps);
     await tellDestination(job, deps, false, err);
     if (steering?.suspended) await resumeOnSource(job, deps);
-    const vmState =
-      vm === undefined ? `unknown: libvirt did not answer for ${deps.answerWaitMs / 1000} s` : await vmStateOf(job, hypervisor);
-    if (lostLibvirt && vmState.startsWith('paused')) {
+    const vmState: VmOnSource =
+      vm === undefined
+        ? { state: 'unknown', reason: `libvirt did not answer for ${deps.answerWaitMs / 1000} s` }
+        : await vmStateOf(job, hypervisor);
+    if (lostLibvirt && vmState.state === 'paused') {
       job.warn(
         'the VM is paused on the source after libvirtd lost the migration: make sure it does not run on the destination before resuming it',
       );
@@ -227,11 +229,12 @@ async function resumeOnSource(job: MigrationJob, deps: OutgoingDeps): Promise<vo
     );
 }
 
-/** "running on source", "paused on source", … for a job's final status (the adapter bounds the call). */
-export async function vmStateOf(job: MigrationJob, hypervisor: Hypervisor): Promise<string> {
+/** The VM's state on the source for a job's final status (the adapter bounds the call). */
+export async function vmStateOf(job: MigrationJob, hypervisor: Hypervisor): Promise<VmOnSource> {
   return hypervisor.describeVm(job.command.vmId).then(
-    (vm) => `${vm.state} on source`,
-    (err: unknown) => (isFerryError(err, 'NOT_FOUND') ? 'not on source' : 'unknown'),
+    (vm): VmOnSource => ({ state: vm.state, reason: '' }),
+    (err: unknown): VmOnSource =>
+      isFerryError(err, 'NOT_FOUND') ? { state: 'absent', reason: '' } : { state: 'unknown', reason: errorMessage(err) },
   );
 }
 

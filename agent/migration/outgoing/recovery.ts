@@ -100,6 +100,7 @@ async function failRecovered(job: MigrationJob, deps: OutgoingDeps, err: unknown
   const vmState = await vmStateOf(job, deps.hypervisor);
   if (job.command.mode === 'remote') await tellDestination(job, deps, false, err);
   // Only when the VM is known to be still here: an unfinished save's files are then worthless.
-  else if (/^(running|paused)/.test(vmState)) await removeHibernationFiles(job.command, true, deps.hibernationFiles);
+  else if (vmState.state === 'running' || vmState.state === 'paused')
+    await removeHibernationFiles(job.command, true, deps.hibernationFiles);
   job.fail(failureOf('recover', err, vmState));
 }

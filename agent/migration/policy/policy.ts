@@ -74,6 +74,7 @@ export function resolvePolicy(
       `post-copy with parallel_connections > 1 needs QEMU >= 10.1 (this host: ${features.versions}): set parallel_connections 1 or post_copy false`,
     );
   }
+  addDefaultPostCopyStep(policy);
   try {
     validateSchedule(policy.schedule, policy.postCopy);
   } catch (err) {
@@ -86,6 +87,26 @@ export function resolvePolicy(
     );
   }
   return policy;
+}
+
+/** After how many complete memory passes post_copy alone switches (the post-copy-when-stalled preset's choice). */
+export const DEFAULT_POST_COPY_AFTER_ITERATION = 6;
+
+/**
+ * post_copy means "switch to post-copy when pre-copy does not converge", so
+ * it must switch without a schedule too: with no POST_COPY step, one is added
+ * after DEFAULT_POST_COPY_AFTER_ITERATION passes (or after the schedule's last
+ * iteration step, when that is later). A schedule that already ends in its
+ * own last resort (ABORT, SUSPEND) keeps it: post_copy then only allows the
+ * switch by hand, ChangeMigrationParams(start_post_copy), before that step.
+ */
+function addDefaultPostCopyStep(policy: MigrationPolicy): void {
+  if (!policy.postCopy || policy.schedule.some((s) => s.action === 'post-copy')) return;
+  const last = policy.schedule.at(-1);
+  if (last && (last.action === 'abort' || last.action === 'suspend')) return;
+  const iterations = policy.schedule.filter((s) => s.trigger.kind === 'iteration').map((s) => s.trigger.after);
+  const after = Math.max(DEFAULT_POST_COPY_AFTER_ITERATION, ...iterations);
+  policy.schedule = [...policy.schedule, { trigger: { kind: 'iteration', after }, action: 'post-copy' }];
 }
 
 /**

@@ -35,7 +35,9 @@ export function validateSchedule(steps: readonly ConvergenceStep[], postCopy: bo
     if (!Number.isInteger(after) || after < 1 || after > MAX_TRIGGER[kind]) {
       throw invalidArgument(
         field,
-        `${kind === 'iteration' ? 'after_iteration' : 'after_seconds'} must be from 1 to ${MAX_TRIGGER[kind]}, got ${after}`,
+        kind === 'iteration'
+          ? `after_iteration must be from 1 to ${MAX_TRIGGER[kind]}, got ${after}`
+          : `after_elapsed must be from 1 s to ${MAX_TRIGGER[kind]} s, got ${after} s`,
       );
     }
     const before = last[kind];
@@ -49,10 +51,13 @@ export function validateSchedule(steps: readonly ConvergenceStep[], postCopy: bo
     if (step.action === 'set-downtime') {
       const ms = step.downtimeMs;
       if (ms === undefined || !Number.isInteger(ms) || ms < 1 || ms > MAX_DOWNTIME_MS) {
-        throw invalidArgument(field, `SET_DOWNTIME needs downtime_ms from 1 to ${MAX_DOWNTIME_MS}, got ${ms ?? 'none'}`);
+        throw invalidArgument(
+          field,
+          `SET_DOWNTIME needs a downtime from 1 ms to ${MAX_DOWNTIME_MS} ms, got ${ms === undefined ? 'none' : `${ms} ms`}`,
+        );
       }
     } else if (step.downtimeMs !== undefined && step.downtimeMs !== 0) {
-      throw invalidArgument(field, `downtime_ms is for SET_DOWNTIME only, not ${step.action}`);
+      throw invalidArgument(field, `downtime is for SET_DOWNTIME only, not ${step.action}`);
     }
     if (step.action === 'post-copy' && !postCopy) {
       throw invalidArgument(field, 'POST_COPY needs policy.post_copy: true (libvirt must start the migration with post-copy enabled)');

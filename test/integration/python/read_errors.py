@@ -119,7 +119,7 @@ def fail(name, problems):
 
 def main():
     channel = grpc.insecure_channel(TARGET)
-    stub = migration_pb2_grpc.MigrationStub(channel)
+    stub = migration_pb2_grpc.MigrationServiceStub(channel)
     C = grpc.StatusCode
     if PHASE == "closing":
         # Asked after the agent stopped accepting jobs: UNAVAILABLE says when to come back.
