@@ -23,6 +23,7 @@ import {
   type IncomingRecord,
   JobJournal,
   type JournaledJob,
+  type RestoreRecord,
   HostLimits,
   OutgoingMigrations,
   systemClock,
@@ -105,6 +106,8 @@ async function main(): Promise<void> {
     maxRetained: config.jobs.maxRetained,
     onTransition: (s, previous) => logTransition(log, s, previous),
     journal: journals.jobs,
+    restoreJournal: journals.restores,
+    onRestoreJournalError: (requestId, err) => log.warn('restore record not written', { requestId, error: String(err) }),
     policyDefaults: () => policyDefaults(config),
   });
   const incoming = new IncomingMigrations({
@@ -209,12 +212,16 @@ async function main(): Promise<void> {
   process.once('SIGINT', () => stop('SIGINT'));
 }
 
-/** Outgoing jobs and incoming reservations under the state directory; old finished jobs pruned hourly. */
+/**
+ * Outgoing jobs, incoming reservations and answered Restore request ids under
+ * the state directory; old finished jobs and restore answers pruned hourly.
+ */
 function openJournals(config: AgentConfig, log: Logger) {
   const retentionMs = config.jobs.retentionS * 1000;
   const jobs = new FileJournal<JournaledJob>(config.stateDirectory, Date.now, 'jobs');
+  const restores = new FileJournal<RestoreRecord>(config.stateDirectory, Date.now, 'restores');
   const prune = () => {
-    const removed = jobs.prune(retentionMs, config.jobs.maxRetained);
+    const removed = jobs.prune(retentionMs, config.jobs.maxRetained) + restores.prune(retentionMs, config.jobs.maxRetained);
     if (removed > 0) log.info('old job records pruned', { removed });
   };
   prune();
@@ -222,6 +229,7 @@ function openJournals(config: AgentConfig, log: Logger) {
   return {
     jobs: new JobJournal(jobs, (jobId, err) => log.warn('job record not written', { jobId, error: String(err) }), Date.now),
     incoming: new FileJournal<IncomingRecord>(config.stateDirectory, Date.now, 'incoming'),
+    restores,
   };
 }
 
