@@ -27,6 +27,7 @@ import {
   type IncomingRecord,
   JobJournal,
   type JournaledJob,
+  type RestoreRecord,
   HostLimits,
   OutgoingMigrations,
   systemClock,
@@ -123,6 +124,8 @@ async function main(): Promise<void> {
       events.publish({ kind: 'migration', job: s });
     },
     journal: journals.jobs,
+    restoreJournal: journals.restores,
+    onRestoreJournalError: (requestId, err) => log.warn('restore record not written', { requestId, error: String(err) }),
     policyDefaults: () => policyDefaults(config),
   });
   const incoming = new IncomingMigrations({
@@ -254,12 +257,16 @@ async function followMigrationNic(host: ReturnType<typeof createHostInfo>, hostS
   return followNicOperstate(nic, (up) => hostState.migrationNic(nic, up));
 }
 
-/** Outgoing jobs and incoming reservations under the state directory; old finished jobs pruned hourly. */
+/**
+ * Outgoing jobs, incoming reservations and answered Restore request ids under
+ * the state directory; old finished jobs and restore answers pruned hourly.
+ */
 function openJournals(config: AgentConfig, log: Logger) {
   const retentionMs = config.jobs.retentionS * 1000;
   const jobs = new FileJournal<JournaledJob>(config.stateDirectory, Date.now, 'jobs');
+  const restores = new FileJournal<RestoreRecord>(config.stateDirectory, Date.now, 'restores');
   const prune = () => {
-    const removed = jobs.prune(retentionMs, config.jobs.maxRetained);
+    const removed = jobs.prune(retentionMs, config.jobs.maxRetained) + restores.prune(retentionMs, config.jobs.maxRetained);
     if (removed > 0) log.info('old job records pruned', { removed });
   };
   prune();
@@ -267,6 +274,7 @@ function openJournals(config: AgentConfig, log: Logger) {
   return {
     jobs: new JobJournal(jobs, (jobId, err) => log.warn('job record not written', { jobId, error: String(err) }), Date.now),
     incoming: new FileJournal<IncomingRecord>(config.stateDirectory, Date.now, 'incoming'),
+    restores,
   };
 }
 

@@ -7,11 +7,12 @@
  *   ferryctl status|watch|cancel JOB_OR_VMID --from HOST
  *   ferryctl hibernate VMID --from HOST --file PATH --definition PATH [--overwrite]
  *   ferryctl restore --from HOST --file PATH --definition PATH [--paused]
- *   ferryctl list --from HOST [--vms]
+ *   ferryctl list --from HOST [--vms | --vm VMID --phase PHASE... --page-size N]
  *   ferryctl events --from HOST [--since [INCARNATION/]REV]
  * Every command takes --json for scripts, and --ca/--cert/--key (mutual TLS,
  * see client-tls.ts for the defaults) or --insecure (plaintext agents only).
  */
+import { randomUUID } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { connectAgent, unary, type FerryClients } from '../../shared/client.js';
 import { isFerryError, errorMessage } from '../../shared/errors.js';
@@ -20,6 +21,7 @@ import type { MigrationProgress__Output } from '../../shared/generated/ferry/v1/
 import type { WatchMigrationResponse__Output } from '../../shared/generated/ferry/v1/WatchMigrationResponse.js';
 import type { MigrationPolicy } from '../../shared/generated/ferry/v1/MigrationPolicy.js';
 import type { JobSelector } from '../../shared/generated/ferry/v1/JobSelector.js';
+import type { MigrationPhase } from '../../shared/generated/ferry/v1/MigrationPhase.js';
 import { clientCredentials } from './client-tls.js';
 import { followEvents } from './events.js';
 import { ProgressPrinter, phaseName, summary, vmStateName } from './progress.js';
@@ -48,6 +50,10 @@ const OPTIONS = {
   detach: { type: 'boolean', default: false },
   vms: { type: 'boolean', default: false },
   since: { type: 'string' },
+  'request-id': { type: 'string' },
+  vm: { type: 'string' },
+  phase: { type: 'string', multiple: true },
+  'page-size': { type: 'string' },
   json: { type: 'boolean', default: false },
   ca: { type: 'string' },
   cert: { type: 'string' },
@@ -64,10 +70,12 @@ const USAGE = `usage: ferryctl COMMAND [ARGS] --from HOST[:PORT] [--json] [--ca 
                [--copy-storage none|all|incremental] [--downtime MS] [--detach]
                [--preset minimal-downtime|post-copy-when-stalled|suspend-when-stalled]
                [--completion-timeout S_PER_GIB] [--stall-timeout S] [--queue-timeout S]
+               [--request-id UUID]   (a retry: the id printed by the first try; default a new one)
   status JOB|VMID     watch JOB|VMID     cancel JOB|VMID
   hibernate VMID --file PATH --definition PATH [--overwrite]
   restore --file PATH --definition PATH [--paused]
-  list [--vms]
+  list [--vms | --vm VMID] [--phase queued|preparing|migrating|postcopy|completed|failed|cancelled]...
+       [--page-size N]   (every page is fetched; N jobs per call)
   events [--since [INCARNATION/]REV]   host events until interrupted (--json: one object per line)
 TLS: --ca/--cert/--key, else FERRY_CA/FERRY_CERT/FERRY_KEY, else /etc/ferry/pki/{ca,engine,engine-key}.pem,
 else the lab's /var/lib/ferry-lab/pki/{ca,engine}.crt + engine.key. --insecure: plaintext agents (tls.insecure).`;
@@ -139,6 +147,9 @@ async function main(argv: string[]): Promise<number> {
 
 async function migrate(clients: FerryClients, vmId: string, values: Values): Promise<number> {
   if (!values.to) return fail('--to HOST (the destination agent) is required');
+  // A retry with the same id (after a timeout, a lost connection) answers the job the first try made.
+  const requestId = values['request-id'] ?? randomUUID();
+  console.error(`ferryctl: request id ${requestId} (to retry this exact request: --request-id ${requestId})`);
   const accepted = await unary(clients.migration, 'Migrate', {
     vmId,
     dst: values.to,
@@ -146,6 +157,7 @@ async function migrate(clients: FerryClients, vmId: string, values: Values): Pro
     dstqemu: values.dstqemu,
     migrationNetwork: values.network,
     policy: policyFrom(values),
+    requestId,
   });
   if (values.detach) {
     if (values.json) return json(accepted);
@@ -194,7 +206,18 @@ async function list(clients: FerryClients, values: Values): Promise<number> {
       console.log(`${vm.id}  ${vm.name.padEnd(20)} ${vmStateName(vm.state).padEnd(11)} ${Math.round(vm.memoryBytes / 2 ** 20)} MiB`);
     return 0;
   }
-  const { jobs } = await unary(clients.migration, 'ListMigrations', { activeOnly: false });
+  const jobs: MigrationProgress__Output[] = [];
+  const filters = {
+    vmId: values.vm ?? '',
+    phases: (values.phase ?? []).map((p) => `MIGRATION_PHASE_${p.toUpperCase()}` as MigrationPhase),
+    pageSize: values['page-size'] === undefined ? 0 : Number(values['page-size']),
+  };
+  let pageToken = '';
+  do {
+    const page = await unary(clients.migration, 'ListMigrations', { ...filters, pageToken });
+    jobs.push(...page.jobs);
+    pageToken = page.nextPageToken;
+  } while (pageToken);
   if (values.json) return json(jobs);
   for (const j of jobs) console.log(`${j.jobId}  ${j.vmId}  ${phaseName(j).padEnd(9)} ${String(j.progressPercent).padStart(3)}%  ${j.dst}`);
   return 0;

@@ -17,4 +17,7 @@ export type { ParamsChange } from './outgoing/job-control.js';
 export { IncomingMigrations, type IncomingOptions, type IncomingRecord } from './incoming/incoming-migrations.js';
 export { JobJournal, type JournaledJob } from './jobs/job-journal.js';
 export type { JobSelector } from './jobs/job-registry.js';
+export { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, type JobPage, type JobQuery } from './jobs/job-pages.js';
+export type { RequestIdentity } from './jobs/request-identity.js';
+export type { RestoreRecord, RestoredVm } from './outgoing/restores.js';
 export type { SourceIdentity } from './incoming/source-identity.js';

@@ -88,6 +88,8 @@ export interface MigrateCommand {
 export interface MigrateRequest extends Omit<MigrateCommand, 'policy'> {
   /** Every field optional: unset means "the preset's, else the host's default". */
   policy: Partial<MigrationPolicy>;
+  /** The caller's id for safe retries (request-identity.ts); absent: every call is a new request. */
+  requestId?: string;
 }
 
 /** A Restore call: the saved state and Ferry's definition file beside it. */
@@ -95,6 +97,8 @@ export interface RestoreRequest {
   path: string;
   dstparams: string;
   paused: boolean;
+  /** As MigrateRequest.requestId. */
+  requestId?: string;
 }
 
 export interface DataCounters {

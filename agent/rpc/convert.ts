@@ -7,11 +7,12 @@ import type { MigrateRequest__Output } from '../../shared/generated/ferry/v1/Mig
 import type { MigrationProgress } from '../../shared/generated/ferry/v1/MigrationProgress.js';
 import type { MigrationPhase as ProtoPhase } from '../../shared/generated/ferry/v1/MigrationPhase.js';
 import type { JobSelector__Output } from '../../shared/generated/ferry/v1/JobSelector.js';
+import type { ListMigrationsRequest__Output } from '../../shared/generated/ferry/v1/ListMigrationsRequest.js';
 import { protoTimeFromMs } from '../../shared/proto-time.js';
 import { fieldRequired, invalidArgument } from '../../shared/errors.js';
 import { DEFAULT_AGENT_PORT } from '../../shared/client.js';
 import { optionalCidr, optionalUnicast, requireAbsolutePath, requireEnum, requireHostPort, requireUuid } from '../../shared/validation.js';
-import type { JobSelector, MigrateRequest, MigrationStatus, RestoreRequest } from '../migration/index.js';
+import type { JobQuery, JobSelector, MigrateRequest, MigrationPhase, MigrationStatus, RestoreRequest } from '../migration/index.js';
 import { policyRequest, policyToProto, recordToProto } from './convert-policy.js';
 import { vmStateToProto } from './convert-vm-state.js';
 
@@ -22,6 +23,7 @@ export function requestFromProto(request: MigrateRequest__Output): MigrateReques
   const vmId = requireUuid('vm_id', request.vmId);
   const mode = requireEnum('mode', request.mode, MODES) === 'MIGRATION_MODE_FILE' ? 'file' : 'remote';
   const policy = policyRequest(request.policy);
+  const retry = requestIdFromProto(request.requestId);
   if (mode === 'file') {
     return {
       vmId,
@@ -32,6 +34,7 @@ export function requestFromProto(request: MigrateRequest__Output): MigrateReques
       migrationNetwork: '',
       overwrite: request.overwrite,
       policy,
+      ...retry,
     };
   }
   requireHostPort('dst', request.dst, DEFAULT_AGENT_PORT);
@@ -40,14 +43,44 @@ export function requestFromProto(request: MigrateRequest__Output): MigrateReques
   if (dstqemu && migrationNetwork) {
     throw invalidArgument('migration_network', 'give either dstqemu or migration_network, not both');
   }
-  return { vmId, mode, dst: request.dst, dstparams: '', dstqemu, migrationNetwork, overwrite: false, policy };
+  return { vmId, mode, dst: request.dst, dstparams: '', dstqemu, migrationNetwork, overwrite: false, policy, ...retry };
 }
 
-export function restoreFromProto(request: { path: string; dstparams: string; paused: boolean }): RestoreRequest {
+export function restoreFromProto(request: { path: string; dstparams: string; paused: boolean; requestId?: string }): RestoreRequest {
   return {
     path: requireAbsolutePath('path', request.path),
     dstparams: requireAbsolutePath('dstparams', request.dstparams),
     paused: request.paused,
+    ...requestIdFromProto(request.requestId ?? ''),
+  };
+}
+
+/** request_id is optional; when given it is a UUID (AIP-155), compared in lower case. */
+function requestIdFromProto(requestId: string): { requestId?: string } {
+  return requestId ? { requestId: requireUuid('request_id', requestId) } : {};
+}
+
+const PHASES = [
+  'MIGRATION_PHASE_QUEUED',
+  'MIGRATION_PHASE_PREPARING',
+  'MIGRATION_PHASE_MIGRATING',
+  'MIGRATION_PHASE_POSTCOPY',
+  'MIGRATION_PHASE_COMPLETED',
+  'MIGRATION_PHASE_FAILED',
+  'MIGRATION_PHASE_CANCELLED',
+] as const;
+
+/** ListMigrations' filters and page; page_size's default and bounds, and the token, are the core's (job-pages.ts). */
+export function listQueryFromProto(request: ListMigrationsRequest__Output): JobQuery {
+  const phases = request.phases.map(
+    (phase, i) => requireEnum(`phases[${i}]`, phase, PHASES).slice('MIGRATION_PHASE_'.length).toLowerCase() as MigrationPhase,
+  );
+  return {
+    activeOnly: request.activeOnly,
+    ...(request.vmId ? { vmId: requireUuid('vm_id', request.vmId) } : {}),
+    phases,
+    pageSize: request.pageSize,
+    pageToken: request.pageToken,
   };
 }
 

@@ -7,7 +7,7 @@ import { FerryError } from '../../shared/errors.js';
 import { optionalInRange } from '../../shared/validation.js';
 import { optionalDuration } from '../../shared/proto-time.js';
 import { type OutgoingMigrations, LIMIT_RANGE, type HostLimits } from '../migration/index.js';
-import { phaseToProto, requestFromProto, restoreFromProto, selectorFromRequest, toProgress } from './convert.js';
+import { listQueryFromProto, phaseToProto, requestFromProto, restoreFromProto, selectorFromRequest, toProgress } from './convert.js';
 import { streamHandler, unaryHandler } from './handler.js';
 
 export function migrationService(deps: {
@@ -24,13 +24,19 @@ export function migrationService(deps: {
 
     GetMigrationStatus: unaryHandler(async (request) => ({ status: toProgress(migrations.status(selectorFromRequest(request.job))) })),
 
-    ListMigrations: unaryHandler(async (request) => ({ jobs: migrations.list(request.activeOnly).map(toProgress) })),
+    ListMigrations: unaryHandler(async (request) => {
+      const page = migrations.page(listQueryFromProto(request));
+      return { jobs: page.jobs.map(toProgress), nextPageToken: page.nextPageToken };
+    }),
 
     WatchMigration: streamHandler(async (call) => {
       const watch = migrations.watch(selectorFromRequest(call.request.job), (status) => call.write({ status: toProgress(status) }));
-      call.on('cancelled', watch.stop);
+      // A client that goes away frees its watcher however the call ends: a
+      // cancel (RST_STREAM), or a connection that closed or was dropped by the
+      // server's keepalive (server.ts) ends the call with 'cancelled', 'close' or 'error'.
+      for (const event of ['cancelled', 'close', 'error'] as const) call.once(event, watch.stop);
       await watch.done;
-      call.end();
+      if (!call.cancelled) call.end();
     }),
 
     CancelMigration: unaryHandler(async (request) => ({ status: toProgress(await migrations.cancel(selectorFromRequest(request.job))) })),

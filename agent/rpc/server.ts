@@ -21,6 +21,34 @@ export interface FerryServices {
 
 export const SERVICE_NAMES = ['ferry.v1.MigrationService', 'ferry.v1.PeerService', 'ferry.v1.HostService'] as const;
 
+/**
+ * How the server notices clients that are gone. Watch* streams last as long
+ * as a migration (or, for an engine, as long as it runs), and a client that
+ * vanishes without closing its connection (power loss, a dropped route, a
+ * killed VM running the engine) leaves no FIN or RST behind: the stream would
+ * hold its watcher for ever. So the server pings every connection after
+ * `timeMs` without a frame from it and closes it when the ping is not
+ * answered within `timeoutMs`; the calls on it end CANCELLED, which frees
+ * their watchers (migration-service.ts). A dead client is noticed within
+ * about 80 s; the cost is one 8-byte HTTP/2 PING a minute per idle connection.
+ * Connections without any call for `idleMs` are closed with a GOAWAY (clients
+ * reconnect transparently on their next call).
+ *
+ * Clients may ping the server too (grpc.keepalive_time_ms on their channel,
+ * with grpc.keepalive_permit_without_calls to ping between calls):
+ * grpc-js servers enforce no minimum ping interval, so no ping is refused
+ * with ENHANCE_YOUR_CALM / too_many_pings. (grpc.keepalive_permit_without_calls
+ * is a client option only; grpc-js servers ping whether calls run or not.)
+ * See https://github.com/grpc/grpc/blob/master/doc/keepalive.md.
+ */
+export interface KeepaliveSettings {
+  timeMs: number;
+  timeoutMs: number;
+  idleMs: number;
+}
+
+export const SERVER_KEEPALIVE: KeepaliveSettings = { timeMs: 60_000, timeoutMs: 20_000, idleMs: 30 * 60_000 };
+
 export interface RunningServer {
   server: grpc.Server;
   /** The port actually bound (useful when asked for port 0). */
@@ -46,11 +74,17 @@ export async function startGrpcServer(options: {
   services: FerryServices;
   /** Run around every call, e.g. the RPC log (agent/rpc/logging.ts). */
   interceptors?: grpc.ServerInterceptor[];
+  /** SERVER_KEEPALIVE unless a test needs it faster. */
+  keepalive?: KeepaliveSettings;
 }): Promise<RunningServer> {
   const { definition, grpcObject } = loadFerryProto();
   const v1 = grpcObject.ferry.v1;
+  const keepalive = options.keepalive ?? SERVER_KEEPALIVE;
   const server = new grpc.Server({
     'grpc.max_receive_message_length': 4 * 1024 * 1024,
+    'grpc.keepalive_time_ms': keepalive.timeMs,
+    'grpc.keepalive_timeout_ms': keepalive.timeoutMs,
+    'grpc.max_connection_idle_ms': keepalive.idleMs,
     interceptors: options.interceptors ?? [],
   });
 

@@ -110,7 +110,7 @@ async function main(): Promise<void> {
         clones.push(file);
       }
       loaded = await restartAndMeasure();
-      const listed = (await unary(agent(HOST).migration, 'ListMigrations', {})).jobs.length;
+      const listed = (await unary(agent(HOST).migration, 'ListMigrations', { pageSize: 500 })).jobs.length;
       if (listed !== JOBS) console.log(`note: the agent lists ${listed} jobs after the restart, not the ${JOBS} journalled`);
     }
   } finally {

@@ -175,7 +175,7 @@ async function checkWave(moves: Move[], problems: string[]): Promise<void> {
 
   // None lost: every source still lists each of its jobs, COMPLETED, and none as active.
   for (const host of HOSTS) {
-    const all = (await unary(agent(host).migration, 'ListMigrations', { activeOnly: false })).jobs;
+    const all = (await unary(agent(host).migration, 'ListMigrations', { activeOnly: false, pageSize: 500 })).jobs;
     const active = (await unary(agent(host).migration, 'ListMigrations', { activeOnly: true })).jobs.map((j) => j.jobId);
     for (const m of moves.filter((x) => x.from === host)) {
       const listed = all.filter((j) => j.jobId === m.jobId);

@@ -6,7 +6,7 @@ import { IncomingMigrations, type IncomingOptions } from '../../agent/migration/
 import { OutgoingMigrations, type OutgoingMigrationsOptions } from '../../agent/migration/outgoing/outgoing-migrations.js';
 import { systemClock, type LiveMigrationPlan, type PrepareIncomingArgs } from '../../agent/migration/ports.js';
 import type { ConvergenceStep, MigrateCommand, MigrationPolicy, MigrationStatus } from '../../agent/migration/types.js';
-import { FakeHibernationFiles, FakeNetwork, FakePeers, FakePinholes, fastClock } from './fake-ports.js';
+import { FakeHibernationFiles, FakeHypervisor, FakeNetwork, FakePeers, FakePinholes, fastClock } from './fake-ports.js';
 
 /** The source's side; every port and setting not given is an in-memory fake or the tests' default. */
 export function outgoingMigrations(
@@ -26,6 +26,16 @@ export function outgoingMigrations(
     retentionMs: 60_000,
     ...options,
   });
+}
+
+/** The source's side over fresh fakes (what `extra` does not replace), with its ports for the test to drive. */
+export function fakeOutgoing(extra: Partial<OutgoingMigrationsOptions> = {}) {
+  const hypervisor = new FakeHypervisor();
+  const peers = new FakePeers();
+  const network = new FakeNetwork();
+  const hibernationFiles = new FakeHibernationFiles();
+  const migrations = outgoingMigrations({ hypervisor, peers, network, hibernationFiles, ...extra });
+  return { hypervisor, peers, network, hibernationFiles, migrations };
 }
 
 /** The destination's migration-network address, on its own NIC. */

@@ -3,7 +3,7 @@
 // the proto field, before the core sees the request.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { requestFromProto, restoreFromProto } from '../../agent/rpc/convert.js';
+import { listQueryFromProto, requestFromProto, restoreFromProto } from '../../agent/rpc/convert.js';
 import { prepareArgsFromProto } from '../../agent/rpc/peer-service.js';
 import { vmStateToProto } from '../../agent/rpc/convert-vm-state.js';
 import type { MigrateRequest__Output } from '../../shared/generated/ferry/v1/MigrateRequest.js';
@@ -123,4 +123,31 @@ test("a VM's state: libvirt's states by their virDomainState names, ABSENT, and 
   assert.equal(vmStateToProto('absent'), 'VM_STATE_ABSENT');
   assert.equal(vmStateToProto('other'), 'VM_STATE_UNKNOWN');
   assert.equal(vmStateToProto('unknown'), 'VM_STATE_UNKNOWN');
+});
+
+test('request_id: optional, a UUID when given, lower-cased so that a retry in capitals is the same request', () => {
+  assert.equal(requestFromProto(migrate({ requestId: '' })).requestId, undefined);
+  assert.equal(
+    requestFromProto(migrate({ requestId: '1F0B8B9D-6F2A-4A67-9D43-8F9C3C5E2B0A' })).requestId,
+    '1f0b8b9d-6f2a-4a67-9d43-8f9c3c5e2b0a',
+  );
+  assert.throws(() => requestFromProto(migrate({ requestId: 'retry-1' })), refusedOn('request_id', /not a UUID/));
+  assert.throws(
+    () => restoreFromProto({ path: '/a', dstparams: '/b', paused: false, requestId: 'x' }),
+    refusedOn('request_id', /not a UUID/),
+  );
+});
+
+test('ListMigrations: phases by name, vm_id a UUID, an unspecified phase refused', () => {
+  const query = listQueryFromProto({
+    activeOnly: false,
+    vmId: VM,
+    phases: ['MIGRATION_PHASE_FAILED', 'MIGRATION_PHASE_POSTCOPY'],
+    pageSize: 10,
+    pageToken: '',
+  });
+  assert.deepEqual(query, { activeOnly: false, vmId: VM, phases: ['failed', 'postcopy'], pageSize: 10, pageToken: '' });
+  const list = { activeOnly: false, vmId: '', phases: [], pageSize: 0, pageToken: '' };
+  assert.throws(() => listQueryFromProto({ ...list, phases: ['MIGRATION_PHASE_UNSPECIFIED'] }), refusedOn('phases[0]', /not one of/));
+  assert.throws(() => listQueryFromProto({ ...list, vmId: 'web' }), refusedOn('vm_id', /not a UUID/));
 });

@@ -10,6 +10,7 @@ import type { MigrationJob } from './migration-job.js';
 import type { NicBaseline } from '../outgoing/nic-counters.js';
 import type { Journal } from '../ports.js';
 import type { MigrateCommand, MigrationStatus } from '../types.js';
+import type { RequestIdentity } from './request-identity.js';
 
 /** What the journal keeps of one outgoing job. */
 export interface JournaledJob {
@@ -17,6 +18,8 @@ export interface JournaledJob {
   status: MigrationStatus;
   /** Set once the copy started: the NIC counters to measure the copy against. */
   nicBaseline?: NicBaseline;
+  /** The caller's request id and the fingerprint of its request: a retry after a restart finds the job by it. */
+  request?: RequestIdentity;
 }
 
 export class JobJournal {
@@ -77,7 +80,12 @@ export class JobJournal {
 
   private save(job: MigrationJob, status: MigrationStatus): void {
     if (this.frozen) return;
-    const record: JournaledJob = { command: job.command, status, ...(job.nicBaseline ? { nicBaseline: job.nicBaseline } : {}) };
+    const record: JournaledJob = {
+      command: job.command,
+      status,
+      ...(job.nicBaseline ? { nicBaseline: job.nicBaseline } : {}),
+      ...(job.request ? { request: job.request } : {}),
+    };
     const write = this.journal.write(job.id, job.finished, record).catch((err: unknown) => this.onError(job.id, err));
     this.pending.add(write);
     this.latest.set(job.id, write);

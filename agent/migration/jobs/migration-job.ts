@@ -15,6 +15,7 @@ import {
   type MigrationStatus,
 } from '../types.js';
 import type { NicBaseline } from '../outgoing/nic-counters.js';
+import type { RequestIdentity } from './request-identity.js';
 
 /** Allowed transitions; anything else is a bug in the core. */
 const NEXT: Record<MigrationPhase, readonly MigrationPhase[]> = {
@@ -42,8 +43,14 @@ export class MigrationJob {
    * A job as a previous run of the agent journaled it: same id, counters and
    * history. A job that was not finished goes on from its last phase.
    */
-  static restore(status: MigrationStatus, command: MigrateCommand, nicBaseline: NicBaseline | undefined, now: () => number): MigrationJob {
-    const job = new MigrationJob(status.jobId, command, now, status.phase);
+  static restore(
+    status: MigrationStatus,
+    command: MigrateCommand,
+    nicBaseline: NicBaseline | undefined,
+    now: () => number,
+    request?: RequestIdentity,
+  ): MigrationJob {
+    const job = new MigrationJob(status.jobId, command, now, status.phase, request);
     job.status = { ...status, policy: command.policy };
     job.baseline = nicBaseline;
     return job;
@@ -54,6 +61,8 @@ export class MigrationJob {
     readonly command: MigrateCommand,
     private readonly now: () => number,
     initialPhase: MigrationPhase,
+    /** The caller's request id and fingerprint, when Migrate was given one (a retry finds the job by it). */
+    readonly request?: RequestIdentity,
   ) {
     this.status = {
       jobId: id,

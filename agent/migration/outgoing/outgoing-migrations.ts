@@ -10,19 +10,25 @@ import { splitHostPort } from '../../../shared/net.js';
 import { FerryError } from '../../../shared/errors.js';
 import { attemptStart, runAdmitted, type StartAttempt } from './admission.js';
 import type { BackoffOptions } from './backoff.js';
-import { checkHibernationTargets, restoreHibernated } from './hibernation.js';
+import { checkHibernationTargets } from './hibernation.js';
 import { cancelJob, changeJobParams, type ControlDeps, type ParamsChange } from './job-control.js';
 import { JobRegistry, type JobSelector } from '../jobs/job-registry.js';
+import { type JobPage, type JobQuery, pageOf } from '../jobs/job-pages.js';
 import { MigrationJob } from '../jobs/migration-job.js';
+import { identityOf, type RequestIdentity, RequestsInFlight } from '../jobs/request-identity.js';
 import type { OutgoingDeps } from './live-migration.js';
 import type { VmInfo } from '../ports.js';
 import type { JournaledJob } from '../jobs/job-journal.js';
 import { recoverJob } from './recovery.js';
+import { type RestoredVm, Restores, type RestoresDeps } from './restores.js';
 import { SlotQueue } from './slot-queue.js';
 import { BASELINE_FEATURES, BUILTIN_DEFAULTS, resolvePolicy, type HostFeatures } from '../policy/policy.js';
 import type { MigrateCommand, MigrateRequest, MigrationPhase, MigrationPolicy, MigrationStatus, RestoreRequest } from '../types.js';
 
-export interface OutgoingMigrationsOptions extends OutgoingDeps, ControlDeps {
+export interface OutgoingMigrationsOptions
+  extends OutgoingDeps,
+    ControlDeps,
+    Pick<RestoresDeps, 'restoreJournal' | 'onRestoreJournalError'> {
   /** Read at every admission: a changed limit applies to the next job (see limitsChanged). */
   maxOutgoing: () => number;
   /** Retry of a busy destination; defaults to DEFAULT_BACKOFF. */
@@ -40,16 +46,22 @@ export interface OutgoingMigrationsOptions extends OutgoingDeps, ControlDeps {
 export class OutgoingMigrations {
   private readonly registry: JobRegistry;
   private readonly slots: SlotQueue;
+  private readonly restores: Restores;
   /** VMs whose Migrate call is still being answered (closes the check-then-add race). */
   private readonly accepting = new Set<string>();
   /** Set by stopAccepting (graceful shutdown). */
   private closing = false;
   /** What this host's libvirt/QEMU support, asked once libvirt answers. */
   private features: Promise<HostFeatures> | undefined;
+  /** Migrate calls with a request id that are still being answered. */
+  private readonly migrateCalls = new RequestsInFlight<MigrationStatus>();
+  /** WatchMigration listeners per job id (a stream that ends must leave none behind). */
+  private readonly watchers = new Map<string, number>();
 
   constructor(private readonly deps: OutgoingMigrationsOptions) {
     this.registry = new JobRegistry(deps.retentionMs, () => deps.clock.now(), deps.maxRetained);
     this.slots = new SlotQueue(deps.maxOutgoing);
+    this.restores = new Restores(deps);
   }
 
   /**
@@ -62,6 +74,22 @@ export class OutgoingMigrations {
    * when its turn comes and reports failures in its status.
    */
   async migrate(request: MigrateRequest): Promise<MigrationStatus> {
+    const { requestId, ...asSent } = request;
+    if (!requestId) return this.accept(asSent, undefined);
+    const identity = identityOf(requestId, asSent);
+    return this.migrateCalls.run(
+      identity,
+      'Migrate request',
+      () => {
+        const job = this.registry.forRequest(requestId);
+        return job?.request && { fingerprint: job.request.fingerprint, answer: () => job.snapshot() };
+      },
+      () => this.accept(asSent, identity),
+    );
+  }
+
+  /** A new job (a retry of a known request id never gets here). */
+  private async accept(request: Omit<MigrateRequest, 'requestId'>, identity: RequestIdentity | undefined): Promise<MigrationStatus> {
     if (this.closing) {
       throw new FerryError('UNAVAILABLE', 'ferryd is shutting down and takes no new jobs: retry once it is back', {
         reason: 'AGENT_SHUTTING_DOWN',
@@ -78,7 +106,7 @@ export class OutgoingMigrations {
     try {
       const vm = await this.checkHost(command);
       const release = this.slots.tryAcquire();
-      const job = new MigrationJob(randomUUID(), command, () => this.deps.clock.now(), release ? 'preparing' : 'queued');
+      const job = new MigrationJob(randomUUID(), command, () => this.deps.clock.now(), release ? 'preparing' : 'queued', identity);
       let first: { attempt: StartAttempt; release: () => void } | undefined;
       if (release) {
         // A free slot: the first attempt is made before answering, so that a bad
@@ -92,6 +120,9 @@ export class OutgoingMigrations {
       }
       this.register(job);
       void runAdmitted(job, this.admissionDeps(), first);
+      // An answered request id must outlive a crash right after the answer:
+      // a retry then finds this job rather than starting a second one.
+      if (identity) await this.deps.journal?.durable(job);
       return job.snapshot();
     } finally {
       this.accepting.delete(command.vmId);
@@ -99,7 +130,7 @@ export class OutgoingMigrations {
   }
 
   /** The request's policy against the host's defaults and what its libvirt/QEMU support. */
-  private async resolve(request: MigrateRequest): Promise<MigrateCommand> {
+  private async resolve(request: Omit<MigrateRequest, 'requestId'>): Promise<MigrateCommand> {
     const defaults = this.deps.policyDefaults?.() ?? BUILTIN_DEFAULTS;
     return { ...request, policy: resolvePolicy(request.policy, defaults, await this.hostFeatures()) };
   }
@@ -115,9 +146,9 @@ export class OutgoingMigrations {
     return this.features;
   }
 
-  /** Restore: a VM saved by a FILE migration, from its saved state and definition. */
-  restoreSaved(request: RestoreRequest): Promise<{ id: string; name: string }> {
-    return restoreHibernated(this.deps, request);
+  /** Restore: a VM saved by a FILE migration, from its saved state and definition (a retry answered once, restores.ts). */
+  restoreSaved(request: RestoreRequest): Promise<RestoredVm> {
+    return this.restores.restore(request);
   }
 
   /** Resolves with the VM as libvirt describes it now (the first attempt needs no second look). */
@@ -154,10 +185,11 @@ export class OutgoingMigrations {
   recover(records: readonly JournaledJob[]): number {
     const horizon = this.deps.clock.now() - this.deps.retentionMs;
     let following = 0;
-    for (const { status, command, nicBaseline } of records) {
+    for (const { status, command, nicBaseline, request } of records) {
       if (status.finishedAt !== undefined && status.finishedAt < horizon) continue;
       if (this.registry.has(status.jobId)) continue;
-      const job = MigrationJob.restore(status, command, nicBaseline, () => this.deps.clock.now());
+      // The request id comes back with its job: a retry after the restart finds it (registry.add indexes it).
+      const job = MigrationJob.restore(status, command, nicBaseline, () => this.deps.clock.now(), request);
       this.register(job, true);
       if (job.finished) continue;
       following++;
@@ -199,6 +231,11 @@ export class OutgoingMigrations {
     return this.registry.list(activeOnly).map((j) => j.snapshot());
   }
 
+  /** One page of ListMigrations: filtered, newest first (job-pages.ts). */
+  page(query: JobQuery): JobPage {
+    return pageOf(this.list(false), query);
+  }
+
   /** Counts for host stats. */
   counts(): { running: number; queued: number } {
     const active = this.registry.list(true);
@@ -222,13 +259,26 @@ export class OutgoingMigrations {
         }
       };
       const unsubscribe = job.subscribe(deliver);
+      this.watchers.set(job.id, (this.watchers.get(job.id) ?? 0) + 1);
+      let stopped = false;
       stop = () => {
-        unsubscribe();
+        if (!stopped) {
+          stopped = true;
+          unsubscribe();
+          const left = (this.watchers.get(job.id) ?? 1) - 1;
+          if (left > 0) this.watchers.set(job.id, left);
+          else this.watchers.delete(job.id);
+        }
         resolve();
       };
       deliver(job.snapshot());
     });
     return { done, stop };
+  }
+
+  /** Watches of this job still following it (each stream that ended, however, must have stopped its own). */
+  watcherCount(jobId: string): number {
+    return this.watchers.get(jobId) ?? 0;
   }
 
   async cancel(selector: JobSelector): Promise<MigrationStatus> {
