@@ -54,7 +54,7 @@ test('proto-loader loads the three services with their methods', () => {
     'WatchMigration',
   ]);
   assert.deepEqual(Object.keys(v1.PeerService.service).sort(), ['FinishIncoming', 'PrepareIncoming']);
-  assert.deepEqual(Object.keys(v1.HostService.service).sort(), ['GetCapabilities', 'GetStats', 'ListVms']);
+  assert.deepEqual(Object.keys(v1.HostService.service).sort(), ['GetCapabilities', 'GetStats', 'ListVms', 'WatchHost']);
   assert.equal(v1.MigrationService.service.WatchMigration.responseStream, true);
 });
 
