@@ -16,10 +16,11 @@ import { promisify } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
 import { startGrpcServer, type RunningServer } from '../../agent/rpc/server.js';
 import { migrationService } from '../../agent/rpc/migration-service.js';
-import { HostLimits, OutgoingMigrations } from '../../agent/migration/index.js';
-import { PROTO_FILES, PROTO_ROOT } from '../../shared/proto.js';
+import { HostLimits, type OutgoingMigrations } from '../../agent/migration/index.js';
 import { REPO_ROOT } from '../support/lab.js';
-import { FakeHibernationFiles, FakeHypervisor, FakeNetwork, FakePeers, fastClock } from '../support/fake-ports.js';
+import { FakeHypervisor } from '../support/fake-ports.js';
+import { outgoingMigrations } from '../support/migration-fixtures.js';
+import { compilePythonStubs } from '../support/python-stubs.js';
 
 const run = promisify(execFile);
 const require = createRequire(import.meta.url);
@@ -33,15 +34,7 @@ let stubs: string;
 
 before(async () => {
   stubs = mkdtempSync(path.join(tmpdir(), 'ferry-py-errors-'));
-  const plugin = (await run('sh', ['-c', 'command -v grpc_python_plugin'])).stdout.trim();
-  await run('protoc', [
-    `-I${PROTO_ROOT}`,
-    '-I/usr/include',
-    `--plugin=protoc-gen-grpc=${plugin}`,
-    `--python_out=${stubs}`,
-    `--grpc_out=${stubs}`,
-    ...PROTO_FILES,
-  ]);
+  compilePythonStubs(stubs);
   // Google's messages, as any client of the google.rpc error model has them.
   await run('protoc', [
     '-I/usr/include',
@@ -55,20 +48,7 @@ before(async () => {
   // fakes: what is under test here is the wire, not libvirt.
   const hypervisor = new FakeHypervisor();
   hypervisor.addVm(SHUTOFF_VM, 'shutoff');
-  migrations = new OutgoingMigrations({
-    hypervisor,
-    peers: new FakePeers(),
-    network: new FakeNetwork(),
-    hibernationFiles: new FakeHibernationFiles(),
-    clock: fastClock,
-    hostName: 'lab1',
-    abortWaitMs: 2000,
-    answerWaitMs: 4000,
-    pollIntervalMs: 5,
-    dconnuriTemplate: 'qemu+tcp://{host}/system',
-    maxOutgoing: () => 2,
-    retentionMs: 60_000,
-  });
+  migrations = outgoingMigrations({ hypervisor });
   running = await startGrpcServer({
     address: '127.0.0.1:0',
     credentials: grpc.ServerCredentials.createInsecure(),

@@ -2,29 +2,17 @@
 // the gRPC plugin), loads with proto-loader, and documents every field.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import protobuf from 'protobufjs';
 import { PROTO_FILES, PROTO_ROOT, loadFerryProto } from '../../shared/proto.js';
+import { compilePythonStubs } from '../support/python-stubs.js';
 
 test('protoc 3.21 with the gRPC plugin compiles the contract', () => {
   const out = mkdtempSync(path.join(tmpdir(), 'ferry-protoc-'));
   try {
-    const plugin = execFileSync('sh', ['-c', 'command -v grpc_python_plugin'], { encoding: 'utf8' }).trim();
-    execFileSync(
-      'protoc',
-      [
-        `-I${PROTO_ROOT}`,
-        '-I/usr/include',
-        `--plugin=protoc-gen-grpc=${plugin}`,
-        `--python_out=${out}`,
-        `--grpc_out=${out}`,
-        ...PROTO_FILES,
-      ],
-      { stdio: 'pipe' },
-    );
+    compilePythonStubs(out);
     const generated = readdirSync(path.join(out, 'ferry/v1')).sort();
     assert.deepEqual(generated, [
       'errors_pb2.py',

@@ -5,7 +5,7 @@
 import { IncomingMigrations, type IncomingOptions } from '../../agent/migration/incoming/incoming-migrations.js';
 import { OutgoingMigrations, type OutgoingMigrationsOptions } from '../../agent/migration/outgoing/outgoing-migrations.js';
 import { systemClock, type LiveMigrationPlan, type PrepareIncomingArgs } from '../../agent/migration/ports.js';
-import type { ConvergenceStep, MigrateCommand, MigrationPolicy, MigrationStatus } from '../../agent/migration/types.js';
+import type { ConvergenceStep, MigrateCommand, MigrateRequest, MigrationPolicy, MigrationStatus } from '../../agent/migration/types.js';
 import { FakeHibernationFiles, FakeHypervisor, FakeNetwork, FakePeers, FakePinholes, fastClock } from './fake-ports.js';
 
 /** The source's side; every port and setting not given is an in-memory fake or the tests' default. */
@@ -102,7 +102,8 @@ export const afterPasses = step('iteration');
 /** A schedule step after `after` seconds of copy. */
 export const afterSeconds = step('seconds');
 
-export function remoteCommand(vmId: string, extra: Partial<MigrateCommand> = {}, policy: Partial<MigrationPolicy> = {}): MigrateCommand {
+/** A Migrate call to lab2 as the rpc edge hands it over: the policy holds only what the caller set. */
+export function remoteRequest(vmId: string, extra: Partial<MigrateRequest> = {}): MigrateRequest {
   return {
     vmId,
     mode: 'remote',
@@ -111,6 +112,15 @@ export function remoteCommand(vmId: string, extra: Partial<MigrateCommand> = {},
     dstqemu: '198.19.0.2',
     migrationNetwork: '',
     overwrite: false,
+    policy: {},
+    ...extra,
+  };
+}
+
+/** The same call as the core runs it, every policy default resolved. */
+export function remoteCommand(vmId: string, extra: Partial<MigrateCommand> = {}, policy: Partial<MigrationPolicy> = {}): MigrateCommand {
+  return {
+    ...remoteRequest(vmId),
     policy: {
       preset: '',
       maxBandwidthMibps: 0,

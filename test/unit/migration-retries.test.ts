@@ -14,7 +14,7 @@ import type { RestoreRecord } from '../../agent/migration/outgoing/restores.js';
 import { BUILTIN_DEFAULTS } from '../../agent/migration/policy/policy.js';
 import type { MigrateRequest, MigrationPolicy } from '../../agent/migration/types.js';
 import { FerryError, isFerryError } from '../../shared/errors.js';
-import { fakeOutgoing as fakeOutgoingPorts, finalOf } from '../support/migration-fixtures.js';
+import { fakeOutgoing as fakeOutgoingPorts, finalOf, remoteRequest } from '../support/migration-fixtures.js';
 import { MemoryJournal } from '../support/memory-journal.js';
 import { until } from '../support/wait.js';
 
@@ -22,18 +22,8 @@ const VM = '6f1c2a3e-9d4b-4c1e-8f7a-0b1c2d3e4f50';
 const ID = '1f0b8b9d-6f2a-4a67-9d43-8f9c3c5e2b0a';
 
 /** A Migrate call as the rpc edge hands it over: only what the caller set in the policy. */
-const request = (extra: Partial<MigrateRequest> = {}): MigrateRequest => ({
-  vmId: VM,
-  mode: 'remote',
-  dst: '198.18.0.2',
-  dstparams: '',
-  dstqemu: '198.19.0.2',
-  migrationNetwork: '',
-  overwrite: false,
-  policy: { maxBandwidthMibps: 100 },
-  requestId: ID,
-  ...extra,
-});
+const request = (extra: Partial<MigrateRequest> = {}): MigrateRequest =>
+  remoteRequest(VM, { policy: { maxBandwidthMibps: 100 }, requestId: ID, ...extra });
 
 /** Every core a test made: what still runs is cancelled after the test, so that no job outlives it. */
 const made: Array<ReturnType<typeof fakeOutgoingPorts>> = [];
