@@ -69,9 +69,12 @@ function mutant(type: protobuf.Type, i: number): Buffer {
       // unknown enum values and out-of-range numbers, encoded properly
       const object: Record<string, unknown> = {};
       for (const f of fields) {
-        if (f.resolvedType instanceof protobuf.Enum) object[f.name] = 1000 + i;
-        else if (f.type === 'uint32' || f.type === 'uint64') object[f.name] = 0xffffffff;
-        else if (f.type === 'string') object[f.name] = `${'x'.repeat(i % 300)}\u0000\u202e`;
+        let value: unknown;
+        if (f.resolvedType instanceof protobuf.Enum) value = 1000 + i;
+        else if (f.type === 'uint32' || f.type === 'uint64') value = 0xffffffff;
+        else if (f.type === 'string') value = `${'x'.repeat(i % 300)}\u0000\u202e`;
+        // A repeated field (e.g. ListMigrations' phases) takes a list of such values.
+        if (value !== undefined) object[f.name] = f.repeated ? [value, value] : value;
       }
       return Buffer.from(type.encode(type.fromObject(object)).finish());
     }
