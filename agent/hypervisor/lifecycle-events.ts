@@ -7,32 +7,31 @@
 import type { VmLifecycle, VmLifecycleChange, VmLifecycleSource } from '../events/index.js';
 import { constants as c, type LifecycleEvent, type ReconnectingClient } from '../libvirt/index.js';
 
-const EVENTS: Record<number, { event: VmLifecycle; details: Readonly<Record<string, number>>; prefix: string }> = {
-  [c.VIR_DOMAIN_EVENT_DEFINED]: { event: 'defined', details: c.virDomainEventDefinedDetailType, prefix: 'VIR_DOMAIN_EVENT_DEFINED_' },
-  [c.VIR_DOMAIN_EVENT_UNDEFINED]: {
-    event: 'undefined',
-    details: c.virDomainEventUndefinedDetailType,
-    prefix: 'VIR_DOMAIN_EVENT_UNDEFINED_',
-  },
-  [c.VIR_DOMAIN_EVENT_STARTED]: { event: 'started', details: c.virDomainEventStartedDetailType, prefix: 'VIR_DOMAIN_EVENT_STARTED_' },
-  [c.VIR_DOMAIN_EVENT_SUSPENDED]: { event: 'paused', details: c.virDomainEventSuspendedDetailType, prefix: 'VIR_DOMAIN_EVENT_SUSPENDED_' },
-  [c.VIR_DOMAIN_EVENT_RESUMED]: { event: 'resumed', details: c.virDomainEventResumedDetailType, prefix: 'VIR_DOMAIN_EVENT_RESUMED_' },
-  [c.VIR_DOMAIN_EVENT_STOPPED]: { event: 'stopped', details: c.virDomainEventStoppedDetailType, prefix: 'VIR_DOMAIN_EVENT_STOPPED_' },
-  [c.VIR_DOMAIN_EVENT_SHUTDOWN]: { event: 'shutdown', details: c.virDomainEventShutdownDetailType, prefix: 'VIR_DOMAIN_EVENT_SHUTDOWN_' },
-  [c.VIR_DOMAIN_EVENT_PMSUSPENDED]: {
-    event: 'pmsuspended',
-    details: c.virDomainEventPMSuspendedDetailType,
-    prefix: 'VIR_DOMAIN_EVENT_PMSUSPENDED_',
-  },
-  [c.VIR_DOMAIN_EVENT_CRASHED]: { event: 'crashed', details: c.virDomainEventCrashedDetailType, prefix: 'VIR_DOMAIN_EVENT_CRASHED_' },
+/** Each event type's name for watchers and libvirt's enum of its details (named VIR_DOMAIN_EVENT_<TYPE>_<DETAIL>). */
+const EVENTS: Record<number, { event: VmLifecycle; details: Readonly<Record<string, number>> }> = {
+  [c.VIR_DOMAIN_EVENT_DEFINED]: { event: 'defined', details: c.virDomainEventDefinedDetailType },
+  [c.VIR_DOMAIN_EVENT_UNDEFINED]: { event: 'undefined', details: c.virDomainEventUndefinedDetailType },
+  [c.VIR_DOMAIN_EVENT_STARTED]: { event: 'started', details: c.virDomainEventStartedDetailType },
+  [c.VIR_DOMAIN_EVENT_SUSPENDED]: { event: 'paused', details: c.virDomainEventSuspendedDetailType },
+  [c.VIR_DOMAIN_EVENT_RESUMED]: { event: 'resumed', details: c.virDomainEventResumedDetailType },
+  [c.VIR_DOMAIN_EVENT_STOPPED]: { event: 'stopped', details: c.virDomainEventStoppedDetailType },
+  [c.VIR_DOMAIN_EVENT_SHUTDOWN]: { event: 'shutdown', details: c.virDomainEventShutdownDetailType },
+  [c.VIR_DOMAIN_EVENT_PMSUSPENDED]: { event: 'pmsuspended', details: c.virDomainEventPMSuspendedDetailType },
+  [c.VIR_DOMAIN_EVENT_CRASHED]: { event: 'crashed', details: c.virDomainEventCrashedDetailType },
 };
+
+/** libvirt's name of an event type, e.g. VIR_DOMAIN_EVENT_STARTED: the prefix of its details' names. */
+function typeName(event: number): string {
+  return Object.entries(c.virDomainEventType).find(([, value]) => value === event)?.[0] ?? '';
+}
 
 /** libvirt's lifecycle event as a watcher reads it; undefined for a type this libvirt is newer than. */
 export function lifecycleChange(e: Pick<LifecycleEvent, 'domain' | 'event' | 'detail'>): VmLifecycleChange | undefined {
   const known = EVENTS[e.event];
   if (!known) return undefined;
   const detailName = Object.entries(known.details).find(([name, value]) => value === e.detail && !name.endsWith('_LAST'))?.[0];
-  const detail = detailName ? detailName.slice(known.prefix.length).toLowerCase() : `detail_${e.detail}`;
+  const prefix = `${typeName(e.event)}_`;
+  const detail = detailName?.startsWith(prefix) ? detailName.slice(prefix.length).toLowerCase() : `detail_${e.detail}`;
   let event = known.event;
   if (e.event === c.VIR_DOMAIN_EVENT_STARTED && e.detail === c.VIR_DOMAIN_EVENT_STARTED_MIGRATED) event = 'migrated-in';
   if (e.event === c.VIR_DOMAIN_EVENT_STOPPED && e.detail === c.VIR_DOMAIN_EVENT_STOPPED_MIGRATED) event = 'migrated-out';
