@@ -97,17 +97,17 @@ export class LibvirtHypervisor implements Hypervisor {
   }
 
   async migrateLive(vmId: string, plan: LiveMigrationPlan, options: { sendAfter?: Promise<void> } = {}): Promise<void> {
-    await translate(async () => {
-      const [client, dom] = await Promise.all([
-        this.libvirt.client(),
-        this.libvirt.client().then((cl) => cl.domainLookupByUUID(vmId)),
-        this.completed.expect(vmId),
-      ]).then(([cl, d]) => [cl, d] as const);
-      await options.sendAfter;
-      const perform = client.domainMigratePerform3Params(dom, plan.dconnuri, migrateParams(plan), migrateFlags(plan), { timeoutMs: 0 });
-      if (plan.initialDowntimeMs > 0) void this.setDowntimeOnceStarted(client, dom, plan.initialDowntimeMs, perform);
-      await perform;
-    }, vmId);
+    await translate(
+      () =>
+        this.libvirt.withDedicatedConnection(async (client) => {
+          const [dom] = await Promise.all([client.domainLookupByUUID(vmId), this.completed.expect(vmId)]);
+          await options.sendAfter;
+          const perform = client.domainMigratePerform3Params(dom, plan.dconnuri, migrateParams(plan), migrateFlags(plan), { timeoutMs: 0 });
+          if (plan.initialDowntimeMs > 0) void this.setDowntimeOnceStarted(dom, plan.initialDowntimeMs, perform);
+          await perform;
+        }),
+      vmId,
+    );
   }
 
   async followJob(vmId: string, signal: AbortSignal): Promise<JobStats | undefined> {
@@ -180,10 +180,13 @@ export class LibvirtHypervisor implements Hypervisor {
 
   async save(vmId: string, path: string): Promise<void> {
     // Long: no deadline; it ends when libvirt answers or the connection drops.
-    await translate(async () => {
-      const client = await this.libvirt.client();
-      await client.domainSaveFlags(await client.domainLookupByUUID(vmId), path, null, 0, { timeoutMs: 0 });
-    }, vmId);
+    await translate(
+      () =>
+        this.libvirt.withDedicatedConnection(async (client) => {
+          await client.domainSaveFlags(await client.domainLookupByUUID(vmId), path, null, 0, { timeoutMs: 0 });
+        }),
+      vmId,
+    );
   }
 
   async definition(vmId: string): Promise<string> {
@@ -192,8 +195,10 @@ export class LibvirtHypervisor implements Hypervisor {
 
   async restore(path: string, definition: string, paused: boolean): Promise<{ id: string; name: string }> {
     return translate(async () => {
+      await this.libvirt.withDedicatedConnection((dedicated) =>
+        dedicated.domainRestoreFlags(path, null, paused ? c.VIR_DOMAIN_SAVE_PAUSED : c.VIR_DOMAIN_SAVE_RUNNING, { timeoutMs: 0 }),
+      );
       const client = await this.libvirt.client();
-      await client.domainRestoreFlags(path, null, paused ? c.VIR_DOMAIN_SAVE_PAUSED : c.VIR_DOMAIN_SAVE_RUNNING, { timeoutMs: 0 });
       const uuid = /<uuid>([^<]+)<\/uuid>/.exec(definition)?.[1];
       const dom = uuid ? await client.domainLookupByUUID(uuid) : undefined;
       return { id: dom?.uuid ?? uuid ?? '', name: dom?.name ?? '' };
@@ -230,7 +235,9 @@ export class LibvirtHypervisor implements Hypervisor {
   }
 
   /** libvirt accepts a max downtime only once the migration job exists. */
-  private async setDowntimeOnceStarted(client: LibvirtClient, dom: Domain, ms: number, perform: Promise<unknown>): Promise<void> {
+  private async setDowntimeOnceStarted(dom: Domain, ms: number, perform: Promise<unknown>): Promise<void> {
+    const client = await this.libvirt.client().catch(() => undefined);
+    if (!client) return;
     let done = false;
     perform.then(
       () => (done = true),

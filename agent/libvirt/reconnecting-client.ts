@@ -10,6 +10,11 @@
 //   migrate/destroy/save aren't idempotent; the caller decides. New calls wait for `ready`.
 // - Events may be missed while disconnected; listeners see 'reconnecting' → 'ready' and should
 //   re-read state (e.g. job stats) after a reconnect.
+// - A call that lasts as long as its operation (a migration's perform, save, restore) gets a
+//   connection of its own (withDedicatedConnection): libvirtd stops reading a client that has
+//   max_client_requests calls in flight (default 5, src/remote/libvirtd.conf.in), and then
+//   reads neither its short calls nor its keepalive answers, and closes it after
+//   keepalive_interval × keepalive_count (30 s) with every call on it.
 
 import { LibvirtClient, type ConnectOptions } from './client.js';
 import type { Domain } from './domain.js';
@@ -48,6 +53,7 @@ export class ReconnectingClient {
   private lastError: Error | null = null;
   private readonly waiters = new Set<{ resolve: (c: LibvirtClient) => void; reject: (e: Error) => void }>();
   private readonly subs = new Set<Subscription>();
+  private readonly dedicated = new Set<LibvirtClient>();
 
   constructor(private readonly opts: ReconnectOptions) {
     void this.connect();
@@ -98,6 +104,22 @@ export class ReconnectingClient {
     });
   }
 
+  /**
+   * Runs fn on a connection of its own, opened once the shared one is ready and closed when fn
+   * settles. Not reconnected: a call on it that the daemon never answers rejects when it drops.
+   */
+  async withDedicatedConnection<T>(fn: (client: LibvirtClient) => Promise<T>): Promise<T> {
+    await this.client();
+    const client = await LibvirtClient.connect(this.opts);
+    this.dedicated.add(client);
+    try {
+      return await fn(client);
+    } finally {
+      this.dedicated.delete(client);
+      await client.close().catch(() => undefined);
+    }
+  }
+
   /** Subscribes now (if connected) and again after every reconnect. */
   async subscribe<K extends SupportedEventId>(eventId: K, handler: (e: EventMap[K]) => void, dom?: Domain): Promise<() => Promise<void>> {
     const sub: Subscription = { eventId, handler: handler as (e: never) => void, dom };
@@ -126,7 +148,8 @@ export class ReconnectingClient {
     this.waiters.clear();
     const c = this.current;
     this.current = null;
-    await c?.close();
+    await Promise.all([c?.close(), ...[...this.dedicated].map((d) => d.close().catch(() => undefined))]);
+    this.dedicated.clear();
   }
 
   private async register(c: LibvirtClient, sub: Subscription): Promise<void> {
