@@ -12,6 +12,7 @@
 // Goal: p99 latency < 100 ms; lost events 0. Prints the numbers and a JSON summary line.
 import { spawn } from 'node:child_process';
 import { unary } from '../../shared/client.js';
+import { protoTimeFromMs } from '../../shared/proto-time.js';
 import { agent, closeAgents } from '../support/ferry.js';
 import { createVm, destroyVm, ensureLab, labHost, virsh } from '../support/lab.js';
 import { HostWatch, consecutive } from '../support/host-watch.js';
@@ -22,6 +23,7 @@ const CYCLES = Number(arg('--cycles', '500'));
 const BANDWIDTH = Number(arg('--bandwidth', '1'));
 const DIRTY_MBPS = Number(arg('--dirty-mbps', '16'));
 const MIGRATIONS = 8;
+const HOUR = protoTimeFromMs(3_600_000);
 const GUEST = 'bench-watch-host';
 const movers = Array.from({ length: MIGRATIONS }, (_, i) => `bench-watch-mover-${i}`);
 
@@ -65,7 +67,8 @@ async function main(): Promise<void> {
         vmId,
         dst: '198.18.0.3',
         dstqemu: '198.19.0.3',
-        policy: { maxBandwidthMibps: BANDWIDTH },
+        // Neither timeout may end them while the lifecycle changes run (minutes on a loaded machine).
+        policy: { maxBandwidthMibps: BANDWIDTH, completionTimeoutPerGib: HOUR, stallTimeout: HOUR },
       });
     }
     const started = Date.now();
