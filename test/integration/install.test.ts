@@ -31,23 +31,29 @@ function tempRoot(): string {
   return root;
 }
 
-/** Real paths inside `root` (no DESTDIR): what is installed can run. */
+/**
+ * Real paths inside `root` (no DESTDIR): what is installed can run. They are
+ * the default paths under `root`, i.e. also where DESTDIR=root puts things.
+ */
 function layout(root: string) {
-  return {
+  const dirs = {
     prefix: `${root}/opt/ferry`,
     bin: `${root}/usr/local/bin`,
     etc: `${root}/etc/ferry`,
     units: `${root}/etc/systemd/system`,
     completions: `${root}/usr/share/bash-completion/completions`,
     man: `${root}/usr/local/share/man`,
+  };
+  return {
+    ...dirs,
     env: {
       ...process.env,
-      FERRY_PREFIX: `${root}/opt/ferry`,
-      FERRY_BINDIR: `${root}/usr/local/bin`,
-      FERRY_SYSCONFDIR: `${root}/etc/ferry`,
-      FERRY_UNITDIR: `${root}/etc/systemd/system`,
-      FERRY_COMPLETIONDIR: `${root}/usr/share/bash-completion/completions`,
-      FERRY_MANDIR: `${root}/usr/local/share/man`,
+      FERRY_PREFIX: dirs.prefix,
+      FERRY_BINDIR: dirs.bin,
+      FERRY_SYSCONFDIR: dirs.etc,
+      FERRY_UNITDIR: dirs.units,
+      FERRY_COMPLETIONDIR: dirs.completions,
+      FERRY_MANDIR: dirs.man,
     },
   };
 }
@@ -213,7 +219,8 @@ test('DESTDIR stages the same tree with the final paths inside the files, and un
   );
   assert.match(fs.readFileSync(`${root}/usr/local/bin/ferryd`, 'utf8'), / \/opt\/ferry\/dist\/agent\/main\.js /);
   assert.ok(fs.existsSync(`${root}/opt/ferry/dist/agent/main.js`));
-  await assertToolsInstalled(`${root}/usr/local/bin`, `${root}/usr/share/bash-completion/completions`, `${root}/usr/local/share/man`);
+  const staged = layout(root);
+  await assertToolsInstalled(staged.bin, staged.completions, staged.man);
   await install(env, '--uninstall');
   assert.deepEqual(fs.readdirSync(root), []);
 });
