@@ -4,8 +4,9 @@
  * with role engine. First found wins, file by file:
  *   1. --ca, --cert, --key
  *   2. FERRY_CA, FERRY_CERT, FERRY_KEY (`scripts/lab env` prints them for the lab)
- *   3. /etc/ferry/pki/ca.pem, engine.pem, engine-key.pem (an operator's machine)
- *   4. the lab's engine credentials, $FERRY_LAB_DIR/pki (default /var/lib/ferry-lab/pki)
+ *   3. /etc/ferry/pki/ca.pem, engine.pem, engine-key.pem (an operator's machine:
+ *      `ferry-pki engine CADIR NAME --install /etc/ferry/pki` writes them)
+ *   4. the same names in the lab's $FERRY_LAB_DIR/pki (default /var/lib/ferry-lab/pki)
  * --insecure: plaintext, for agents running with tls.insecure only.
  */
 import { existsSync } from 'node:fs';
@@ -25,11 +26,11 @@ const ETC = '/etc/ferry/pki';
 
 export function resolveClientTls(flags: TlsFlags, env: NodeJS.ProcessEnv, etc = ETC): ClientTlsFiles {
   const lab = join(env.FERRY_LAB_DIR || '/var/lib/ferry-lab', 'pki');
-  const pick = (flag: string | undefined, variable: string, etcFile: string, labFile: string): string | undefined =>
-    flag || env[variable] || [join(etc, etcFile), join(lab, labFile)].find((p) => existsSync(p));
-  const caFile = pick(flags.ca, 'FERRY_CA', 'ca.pem', 'ca.crt');
-  const certFile = pick(flags.cert, 'FERRY_CERT', 'engine.pem', 'engine.crt');
-  const keyFile = pick(flags.key, 'FERRY_KEY', 'engine-key.pem', 'engine.key');
+  const pick = (flag: string | undefined, variable: string, file: string): string | undefined =>
+    flag || env[variable] || [join(etc, file), join(lab, file)].find((p) => existsSync(p));
+  const caFile = pick(flags.ca, 'FERRY_CA', 'ca.pem');
+  const certFile = pick(flags.cert, 'FERRY_CERT', 'engine.pem');
+  const keyFile = pick(flags.key, 'FERRY_KEY', 'engine-key.pem');
   if (!caFile || !certFile || !keyFile) {
     const missing = [!caFile && '--ca', !certFile && '--cert', !keyFile && '--key'].filter(Boolean).join(', ');
     throw new FerryError(

@@ -1,5 +1,5 @@
 /**
- * Who a certificate names, in Ferry's terms (scripts/pki writes them so):
+ * Who a certificate names, in Ferry's terms (scripts/pki, installed as ferry-pki, writes them so):
  * the subject CN is the holder's name (a host such as "lab1", or an engine),
  * SAN URIs ferry://role/NAME are its roles, SAN DNS names and IP addresses
  * are what the holder may claim to be. Roles live in SAN URIs only, not in

@@ -38,7 +38,7 @@ export function loadTlsMaterial(files: TlsFiles, now: number = Date.now()): TlsM
   const key = readPem(files.keyFile, 'tls.key_file', "this agent's private key");
 
   const authorities = pemBlocks(ca, 'CERTIFICATE').map((block, i) => parseCertificate(block, `${files.caFile} (certificate ${i + 1})`));
-  if (authorities.length === 0) throw refused(`${files.caFile} (tls.ca_file) holds no PEM certificate: give the cluster CA's ca.crt`);
+  if (authorities.length === 0) throw refused(`${files.caFile} (tls.ca_file) holds no PEM certificate: give the cluster CA's ca.pem`);
   const [leafPem] = pemBlocks(cert, 'CERTIFICATE');
   if (!leafPem) throw refused(`${files.certFile} (tls.cert_file) holds no PEM certificate`);
   const leaf = parseCertificate(leafPem, files.certFile);
@@ -52,7 +52,7 @@ export function loadTlsMaterial(files: TlsFiles, now: number = Date.now()): TlsM
   }
   if (now > identity.validTo.getTime()) {
     throw refused(
-      `${who} expired at ${identity.validTo.toISOString()}: install a new one (scripts/pki host; a running ferryd takes it on SIGHUP)`,
+      `${who} expired at ${identity.validTo.toISOString()}: install a new one (ferry-pki host; a running ferryd takes it on SIGHUP)`,
     );
   }
   if (!authorities.some((authority) => leaf.checkIssued(authority) && leaf.verify(authority.publicKey))) {

@@ -4,7 +4,8 @@
 # UTS namespaces (like `lab exec`), detached, logging to the host's directory.
 # Its configuration is a real file, as on a hypervisor, with mutual TLS on:
 # the host's certificate from the lab PKI (lab.d/pki.sh). Hosts reach each
-# other's libvirtd over qemu+tls with the same certificate.
+# other's libvirtd over qemu+tls (libvirt.destination_uri's default) with the
+# same certificate, from the host's /etc/pki.
 
 FERRYD_PORT=54321
 FERRYD_MAIN="$(cd "$LAB_SCRIPT_DIR/../.." && pwd)/dist/agent/main.js"
@@ -27,12 +28,9 @@ listen:
   port: $FERRYD_PORT
 tls:
   insecure: false
-  ca_file: $LAB_PKI/ca.crt
+  ca_file: $LAB_PKI/ca.pem
   cert_file: $(host_cert "$name")
   key_file: $(host_key "$name")
-libvirt:
-  # pkipath: the host's own client certificate for the peer libvirtd.
-  destination_uri: "qemu+tls://{host}/system?pkipath=$HOST_LIBVIRT_PKI"
 migration:
   network: $MIG_PREFIX.0/24
 state_directory: $dir/ferry

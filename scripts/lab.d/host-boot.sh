@@ -25,6 +25,8 @@ bind_private "$dir/lib"   /var/lib/libvirt
 bind_private "$dir/etc"   /etc/libvirt
 bind_private "$dir/log"   /var/log/libvirt
 bind_private "$dir/cache" /var/cache/libvirt
+# libvirt's and QEMU's TLS files where they are on a hypervisor (lab.d/pki.sh).
+bind_private "$dir/root/etc/pki" /etc/pki
 mkdir -p /run/lock /var/log/libvirt/qemu /var/lib/libvirt/qemu /var/cache/libvirt/qemu
 
 # A host brought up with `lab up --no-kvm` has no /dev/kvm at all: its libvirtd

@@ -7,7 +7,7 @@ LAB_SCRIPT_DIR=${LAB_SCRIPT_DIR:?}
 LIBVIRT_TLS_PORT=16514
 # Bump when the configuration written below changes: `lab up` then restarts
 # the daemons that run an older one (their guests keep running).
-LIBVIRT_CONFIG_GENERATION=2
+LIBVIRT_CONFIG_GENERATION=3
 
 # The QEMU driver resolves its built-in default user before it reads qemu.conf,
 # so this account must exist even though qemu.conf says root.
@@ -37,16 +37,14 @@ write_libvirt_config() {
   cat >"$dir/etc/libvirtd.conf" <<CONF
 # Written by scripts/lab for lab host $(host_name "$i").
 # TLS (16514) is what hosts use between themselves (P2P migration): the lab
-# CA's host certificates only (OU=hosts), as in production. TCP without auth
-# stays for the engine's tests in the root namespace: lab only.
+# CA's host certificates only (OU=hosts), as in production, from libvirt's
+# default files in /etc/pki (lab.d/pki.sh). TCP without auth stays for the
+# engine's tests in the root namespace: lab only.
 listen_tls = 1
 listen_tcp = 1
 listen_addr = "$(mgmt_ip "$i")"
 tcp_port = "$LIBVIRT_TCP_PORT"
 tls_port = "$LIBVIRT_TLS_PORT"
-ca_file = "$HOST_LIBVIRT_PKI/cacert.pem"
-cert_file = "$HOST_LIBVIRT_PKI/servercert.pem"
-key_file = "$HOST_LIBVIRT_PKI/serverkey.pem"
 tls_allowed_dn_list = ["*,OU=hosts,*"]
 auth_tls = "none"
 auth_tcp = "none"
@@ -67,11 +65,10 @@ security_driver = "none"
 namespaces = [ ]
 cgroup_controllers = [ ]
 stdio_handler = "file"
-# Migration TLS (VIR_MIGRATE_TLS): QEMU's own x509 files, from the lab CA;
-# the destination QEMU checks the source's client certificate too.
-default_tls_x509_cert_dir = "$HOST_QEMU_PKI"
+# Migration TLS (VIR_MIGRATE_TLS): QEMU's own x509 files, from the lab CA,
+# in the default directory /etc/pki/qemu; the destination QEMU checks the
+# source's client certificate too.
 default_tls_x509_verify = 1
-migrate_tls_x509_cert_dir = "$HOST_QEMU_PKI"
 migrate_tls_x509_verify = 1
 CONF
   echo "$LIBVIRT_CONFIG_GENERATION" >"$dir/libvirt-config-generation"

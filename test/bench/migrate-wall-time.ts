@@ -65,9 +65,12 @@ async function ferryOnce(uuid: string, from: string, to: string): Promise<FerryR
   };
 }
 
-/** The P2P URI ferryd uses in the lab (scripts/lab.d/ferryd.sh), so all three pay the same libvirt TLS. */
+/**
+ * The P2P URI ferryd uses in the lab (libvirt.destination_uri's default), so all three pay the same
+ * libvirt TLS, with the host's certificate from its /etc/pki (scripts/lab.d/pki.sh).
+ */
 function p2pUri(host: string): string {
-  return `qemu+tls://${labHost(host).mgmtIp}/system?pkipath=/etc/libvirt/pki`;
+  return `qemu+tls://${labHost(host).mgmtIp}/system`;
 }
 
 /** The whole `virsh` process, as an operator would time it. */

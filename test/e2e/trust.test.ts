@@ -15,7 +15,7 @@ import { clientCredentialsFromFiles, clientCredentialsFromPem } from '../../shar
 import { createVm, destroyVm, ensureLab, labSpawn, readLabState } from '../support/lab.js';
 import { agent, agentAs, closeAgents, domainState, engineTlsFiles, hostTlsFiles, pinholeRules, watchToEnd } from '../support/ferry.js';
 import { readTcpSegments } from '../support/pcap.js';
-import { ScratchPki, opensslDate, pki } from '../support/pki.js';
+import { ScratchPki, issuedAt, opensslDate, pki } from '../support/pki.js';
 import { refusal } from '../support/refusal.js';
 import { sleep, until } from '../support/wait.js';
 
@@ -124,9 +124,7 @@ test('an expired engine certificate from the lab CA is refused, and ferryd says 
     '--not-after',
     opensslDate(new Date(yearAgo.getTime() + 86400_000)),
   );
-  const err = await refusal(
-    migrateNothing(as('lab1', clientCredentialsFromFiles({ caFile: lab.caFile, certFile: `${out}.crt`, keyFile: `${out}.key` }))),
-  );
+  const err = await refusal(migrateNothing(as('lab1', clientCredentialsFromFiles({ caFile: lab.caFile, ...issuedAt(out) }))));
   assert.equal(err.kind, 'UNAVAILABLE');
   const line = await logLine('lab1', since, (l) => l.message === 'TLS client refused' && /expired at/.test(String(l.reason)));
   assert.match(String(line.subject), /CN=old-engine/);

@@ -270,7 +270,7 @@ test("ferryd refuses to start on its own certificate when it is expired, not yet
     ['--not-before', at(Date.now() - 10 * day), '--not-after', at(Date.now() - day)],
     join(ca.dir, 'own-old'),
   );
-  refused(files(old), /expired at \d{4}-.*scripts\/pki host/);
+  refused(files(old), /expired at \d{4}-.*ferry-pki host/);
   const future = await ca.host(
     'agent1',
     ['127.0.0.1'],
@@ -282,7 +282,7 @@ test("ferryd refuses to start on its own certificate when it is expired, not yet
   refused(files(foreign), /is not signed by the CA in/);
   refused(files(server, peer.keyFile), /is not the private key of/);
   refused(
-    { caFile: join(ca.dir, 'missing.crt'), certFile: server.certFile, keyFile: server.keyFile },
+    { caFile: join(ca.dir, 'missing.pem'), certFile: server.certFile, keyFile: server.keyFile },
     /cannot read the cluster CA certificate .*tls\.ca_file/,
   );
   const soon = await ca.host('agent1', ['127.0.0.1'], ['--days', '3'], join(ca.dir, 'own-soon'));

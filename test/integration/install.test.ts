@@ -1,6 +1,7 @@
 // scripts/install into a temporary root: a self-contained agent that starts
-// and answers, a unit that `systemd-analyze verify` accepts, wrappers and a
-// config; running it again changes nothing and keeps the operator's config;
+// and answers, a unit that `systemd-analyze verify` accepts, wrappers, the
+// certificate tool, ferryctl's bash completion, the man pages and a config;
+// running it again changes nothing and keeps the operator's config;
 // --uninstall leaves the root empty.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -30,21 +31,54 @@ function tempRoot(): string {
   return root;
 }
 
-/** Real paths inside `root` (no DESTDIR): what is installed can run. */
+/**
+ * Real paths inside `root` (no DESTDIR): what is installed can run. They are
+ * the default paths under `root`, i.e. also where DESTDIR=root puts things.
+ */
 function layout(root: string) {
-  return {
+  const dirs = {
     prefix: `${root}/opt/ferry`,
     bin: `${root}/usr/local/bin`,
     etc: `${root}/etc/ferry`,
     units: `${root}/etc/systemd/system`,
+    completions: `${root}/usr/share/bash-completion/completions`,
+    man: `${root}/usr/local/share/man`,
+  };
+  return {
+    ...dirs,
     env: {
       ...process.env,
-      FERRY_PREFIX: `${root}/opt/ferry`,
-      FERRY_BINDIR: `${root}/usr/local/bin`,
-      FERRY_SYSCONFDIR: `${root}/etc/ferry`,
-      FERRY_UNITDIR: `${root}/etc/systemd/system`,
+      FERRY_PREFIX: dirs.prefix,
+      FERRY_BINDIR: dirs.bin,
+      FERRY_SYSCONFDIR: dirs.etc,
+      FERRY_UNITDIR: dirs.units,
+      FERRY_COMPLETIONDIR: dirs.completions,
+      FERRY_MANDIR: dirs.man,
     },
   };
+}
+
+/** docs/man's pages, each with where it belongs under a man directory (ferryctl.1 in man1/). */
+function manPages(): Array<{ source: string; installed: string }> {
+  const pages = fs.readdirSync(path.join(REPO, 'docs/man'));
+  assert.ok(pages.includes('ferryctl.1') && pages.includes('ferryd.8'), `docs/man has ${pages.join(', ')}`);
+  return pages.map((page) => ({ source: path.join(REPO, 'docs/man', page), installed: `man${path.extname(page).slice(1)}/${page}` }));
+}
+
+/** The installed tools besides the agent: ferry-pki, ferryctl's bash completion, the man pages. */
+async function assertToolsInstalled(bin: string, completions: string, man: string): Promise<void> {
+  assert.deepEqual(fs.readFileSync(`${bin}/ferry-pki`), fs.readFileSync(path.join(REPO, 'scripts/pki')));
+  assert.equal(fs.statSync(`${bin}/ferry-pki`).mode & 0o777, 0o755);
+  assert.match((await run(`${bin}/ferry-pki`, ['--help'])).stdout, /^ {2}ferry-pki libvirt /m);
+  // What ferryctl prints, and bash takes it as ferryctl's completion.
+  const completion = `${completions}/ferryctl`;
+  const printed = await run('node', [path.join(REPO, 'dist/agent/cli/ferryctl.js'), 'completion', 'bash']);
+  assert.equal(fs.readFileSync(completion, 'utf8').trim(), printed.stdout.trim());
+  assert.equal(fs.statSync(completion).mode & 0o777, 0o644);
+  const loaded = await run('bash', ['-c', 'source "$1" && complete -p ferryctl', 'bash', completion]);
+  assert.match(loaded.stdout, / ferryctl$/m);
+  for (const page of manPages())
+    assert.deepEqual(fs.readFileSync(`${man}/${page.installed}`), fs.readFileSync(page.source), page.installed);
 }
 
 async function install(env: NodeJS.ProcessEnv, ...args: string[]): Promise<string> {
@@ -109,7 +143,7 @@ async function startInstalled(bin: string, env: NodeJS.ProcessEnv, stateDirector
 
 test('install into a temporary root, run it, verify the unit, install again, uninstall', { timeout: 240_000 }, async () => {
   const root = tempRoot();
-  const { prefix, bin, etc, units, env } = layout(root);
+  const { prefix, bin, etc, units, completions, man, env } = layout(root);
   await install(env);
 
   for (const file of [
@@ -127,6 +161,7 @@ test('install into a temporary root, run it, verify the unit, install again, uni
   assert.match(ferryd, new RegExp(`^exec /\\S+/node --enable-source-maps ${prefix}/dist/agent/main\\.js "\\$@"$`, 'm'));
   assert.match(fs.readFileSync(`${bin}/ferryctl`, 'utf8'), new RegExp(`${prefix}/dist/agent/cli/ferryctl\\.js`));
   assert.equal(fs.statSync(`${bin}/ferryd`).mode & 0o777, 0o755);
+  await assertToolsInstalled(bin, completions, man);
   assert.deepEqual(fs.readFileSync(`${etc}/ferryd.yaml`), fs.readFileSync(path.join(REPO, 'systemd/ferryd.example.yaml')));
   const unit = fs.readFileSync(`${units}/ferryd.service`, 'utf8');
   assert.match(unit, new RegExp(`^ExecStart=${bin}/ferryd --config ${etc}/ferryd\\.yaml$`, 'm'));
@@ -184,6 +219,8 @@ test('DESTDIR stages the same tree with the final paths inside the files, and un
   );
   assert.match(fs.readFileSync(`${root}/usr/local/bin/ferryd`, 'utf8'), / \/opt\/ferry\/dist\/agent\/main\.js /);
   assert.ok(fs.existsSync(`${root}/opt/ferry/dist/agent/main.js`));
+  const staged = layout(root);
+  await assertToolsInstalled(staged.bin, staged.completions, staged.man);
   await install(env, '--uninstall');
   assert.deepEqual(fs.readdirSync(root), []);
 });

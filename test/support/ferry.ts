@@ -18,13 +18,13 @@ const open = new Map<string, FerryClients>();
 /** The lab's engine credentials (scripts/lab up writes them; `scripts/lab status` shows where). */
 export function engineTlsFiles(): ClientTlsFiles {
   const pki = join(LAB_DIR, 'pki');
-  return { caFile: join(pki, 'ca.crt'), certFile: join(pki, 'engine.crt'), keyFile: join(pki, 'engine.key') };
+  return { caFile: join(pki, 'ca.pem'), certFile: join(pki, 'engine.pem'), keyFile: join(pki, 'engine-key.pem') };
 }
 
 /** A lab host's own certificate (role peer), e.g. to call another host as that agent would. */
 export function hostTlsFiles(host: string): ClientTlsFiles {
   const pki = join(LAB_DIR, 'pki');
-  return { caFile: join(pki, 'ca.crt'), certFile: join(pki, 'hosts', `${host}.crt`), keyFile: join(pki, 'hosts', `${host}.key`) };
+  return { caFile: join(pki, 'ca.pem'), certFile: join(pki, 'hosts', `${host}.pem`), keyFile: join(pki, 'hosts', `${host}-key.pem`) };
 }
 
 let engine: grpc.ChannelCredentials | undefined;

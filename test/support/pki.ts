@@ -18,6 +18,11 @@ export interface IssuedCert {
   keyFile: string;
 }
 
+/** The pair scripts/pki writes for --out PREFIX: PREFIX.pem and PREFIX-key.pem. */
+export function issuedAt(prefix: string): IssuedCert {
+  return { certFile: `${prefix}.pem`, keyFile: `${prefix}-key.pem` };
+}
+
 export async function pki(...args: string[]): Promise<string> {
   const { stdout } = await run(PKI_SCRIPT, args, { timeout: 60_000 });
   return stdout.trim();
@@ -34,21 +39,21 @@ export class ScratchPki {
   }
 
   get caFile(): string {
-    return join(this.dir, 'ca.crt');
+    return join(this.dir, 'ca.pem');
   }
 
   /**
    * An agent's certificate: CN=name, role peer unless args say otherwise
-   * (--role, --not-before, --not-after...). Written to out (.crt, .key).
+   * (--role, --not-before, --not-after...). Written to out.pem and out-key.pem.
    */
   async host(name: string, ips: string[], args: string[] = [], out = join(this.dir, 'hosts', name)): Promise<IssuedCert> {
     await pki('host', this.dir, name, ...ips.flatMap((ip) => ['--ip', ip]), ...args, '--out', out);
-    return { certFile: `${out}.crt`, keyFile: `${out}.key` };
+    return issuedAt(out);
   }
 
   async engine(name: string, args: string[] = [], out = join(this.dir, name)): Promise<IssuedCert> {
     await pki('engine', this.dir, name, ...args, '--out', out);
-    return { certFile: `${out}.crt`, keyFile: `${out}.key` };
+    return issuedAt(out);
   }
 
   dispose(): void {

@@ -132,16 +132,26 @@ test('the refusal log line says what is wrong with the client certificate', () =
 test('ferryctl credentials: flags, then FERRY_* variables, then /etc/ferry/pki, then the lab; else a message', () => {
   const lab = mkdtempSync(join(tmpdir(), 'ferry-lab-'));
   try {
+    // The names `ferry-pki engine CADIR NAME --install DIR` writes, in /etc/ferry/pki and in the lab.
+    const names = ['ca.pem', 'engine.pem', 'engine-key.pem'];
     mkdirSync(join(lab, 'pki'));
-    for (const f of ['ca.crt', 'engine.crt', 'engine.key']) writeFileSync(join(lab, 'pki', f), '');
+    for (const f of names) writeFileSync(join(lab, 'pki', f), '');
     const env = { FERRY_LAB_DIR: lab };
     assert.deepEqual(resolveClientTls({}, env, '/nonexistent'), {
-      caFile: join(lab, 'pki/ca.crt'),
-      certFile: join(lab, 'pki/engine.crt'),
-      keyFile: join(lab, 'pki/engine.key'),
+      caFile: join(lab, 'pki/ca.pem'),
+      certFile: join(lab, 'pki/engine.pem'),
+      keyFile: join(lab, 'pki/engine-key.pem'),
     });
-    assert.equal(resolveClientTls({ cert: '/x.crt' }, { ...env, FERRY_KEY: '/y.key' }, '/nonexistent').certFile, '/x.crt');
-    assert.equal(resolveClientTls({}, { ...env, FERRY_KEY: '/y.key' }, '/nonexistent').keyFile, '/y.key');
+    const etc = join(lab, 'etc');
+    mkdirSync(etc);
+    for (const f of names) writeFileSync(join(etc, f), '');
+    assert.deepEqual(resolveClientTls({}, env, etc), {
+      caFile: join(etc, 'ca.pem'),
+      certFile: join(etc, 'engine.pem'),
+      keyFile: join(etc, 'engine-key.pem'),
+    });
+    assert.equal(resolveClientTls({ cert: '/x.pem' }, { ...env, FERRY_KEY: '/y.pem' }, etc).certFile, '/x.pem');
+    assert.equal(resolveClientTls({}, { ...env, FERRY_KEY: '/y.pem' }, etc).keyFile, '/y.pem');
     assert.throws(
       () => resolveClientTls({}, { FERRY_LAB_DIR: join(lab, 'none') }, '/nonexistent'),
       (e) => isFerryError(e) && /--ca, --cert, --key.*--insecure/.test(e.message),

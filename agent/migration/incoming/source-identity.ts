@@ -38,7 +38,7 @@ export function checkSourceIdentity(caller: SourceIdentity, request: { sourceHos
     throw new FerryError(
       'PERMISSION_DENIED',
       `source_migration_address ${request.sourceMigrationAddress} is not an address in ${who} (it lists ${caller.ipAddresses.join(', ') || 'no IP address'}): no pinhole for it; ` +
-        `if it is that host's migration address, reissue its certificate with it (scripts/pki host ... --ip ${request.sourceMigrationAddress})`,
+        `if it is that host's migration address, reissue its certificate with it (ferry-pki host ... --ip ${request.sourceMigrationAddress})`,
       { field: 'source_migration_address', reason: 'PINHOLE_DENIED' },
     );
   }
