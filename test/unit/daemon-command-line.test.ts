@@ -3,8 +3,11 @@
 // on stderr, with a hint) before anything starts.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
 import { parseCommandLine, type CommandLine } from '../../agent/daemon/command-line.js';
 import { ferryVersion } from '../../agent/host/version.js';
+import { REPO_ROOT } from '../support/lab.js';
 
 function parse(...argv: string[]): { result: CommandLine; out: string; err: string } {
   const out: string[] = [];
@@ -101,4 +104,11 @@ test('usage errors exit 2 with what is wrong and a hint, "did you mean" where on
   assert.match(usageError('facts', '--frob'), /unknown option '--frob'/);
   assert.match(usageError('facts', 'extra'), /too many arguments for 'facts'/);
   assert.match(usageError('run', '--config'), /option '--config <file>' argument missing/);
+});
+
+test("the unit's ExecStart= runs the agent with its configuration file", () => {
+  const unit = fs.readFileSync(path.join(REPO_ROOT, 'systemd/ferryd.service'), 'utf8');
+  const execStart = /^ExecStart=\S+ (.*)$/m.exec(unit)?.[1];
+  assert.ok(execStart, 'ExecStart= with arguments');
+  assert.deepEqual(invocation(...execStart.split(' ')), { command: 'run', flags: { config: '/etc/ferry/ferryd.yaml' } });
 });
