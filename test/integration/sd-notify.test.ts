@@ -10,19 +10,16 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
-import type { UnixDgramSocket } from 'unix-dgram';
 import net from 'node:net';
 import { startSystemdNotifier, watchdogInterval, type NotifierLog } from '../../agent/systemd/notifier.js';
 import { connectAgent, unary } from '../../shared/client.js';
 import { isFerryError } from '../../shared/errors.js';
+import { listenDatagrams, type DatagramListener } from '../support/datagram-listener.js';
 import { MockLibvirtd } from '../support/mock-libvirtd.js';
 import { sleep, until } from '../support/wait.js';
 
-const require = createRequire(import.meta.url);
-const { createSocket } = require('unix-dgram') as typeof import('unix-dgram');
 const DIST = fileURLToPath(new URL('../../', import.meta.url));
 const REPO = path.resolve(DIST, '..');
 
@@ -33,20 +30,16 @@ interface Received {
 
 let dir: string;
 let socketPath: string;
-let listener: UnixDgramSocket;
+let listener: DatagramListener;
 const received: Received[] = [];
 
 before(() => {
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-notify-'));
-  socketPath = path.join(dir, 'notify.sock');
-  listener = createSocket('unix_dgram', (msg: Buffer) => received.push({ at: Date.now(), text: msg.toString() }));
-  listener.bind(socketPath);
+  listener = listenDatagrams('notify', (msg) => received.push({ at: Date.now(), text: msg.toString() }));
+  socketPath = listener.path;
+  dir = listener.dir;
 });
 
-after(() => {
-  listener.close();
-  fs.rmSync(dir, { recursive: true, force: true });
-});
+after(() => listener.close());
 
 const quiet: NotifierLog & { warnings: string[] } = {
   warnings: [],

@@ -8,35 +8,26 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import { createRequire } from 'node:module';
-import os from 'node:os';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
-import type { UnixDgramSocket } from 'unix-dgram';
 import { createLogger, logJobTransition } from '../../agent/log.js';
 import { journalFieldName, MAX_VALUE_BYTES } from '../../agent/systemd/journal-entry.js';
 import { outputGoesToJournal } from '../../agent/systemd/journal-stream.js';
+import { listenDatagrams, type DatagramListener } from '../support/datagram-listener.js';
 import { until } from '../support/wait.js';
-
-const require = createRequire(import.meta.url);
-const { createSocket } = require('unix-dgram') as typeof import('unix-dgram');
 
 let dir: string;
 let socketPath: string;
-let journal: UnixDgramSocket;
+let journal: DatagramListener;
 const received: Buffer[] = [];
 
 before(() => {
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-journal-'));
-  socketPath = path.join(dir, 'journal.sock');
-  journal = createSocket('unix_dgram', (msg: Buffer) => received.push(Buffer.from(msg)));
-  journal.bind(socketPath);
+  journal = listenDatagrams('journal', (msg) => received.push(msg));
+  socketPath = journal.path;
+  dir = journal.dir;
 });
 
-after(() => {
-  journal.close();
-  fs.rmSync(dir, { recursive: true, force: true });
-});
+after(() => journal.close());
 
 /** `NAME=value\n`: the plain form. */
 const plain = (name: string, value: string) => `${name}=${value}\n`;
