@@ -2,14 +2,20 @@
 /**
  * ferryd: the composition root. It wires the adapters (gRPC, libvirt,
  * firewall, host network, peers) to the migration core and owns the process
- * lifecycle; nothing else in the agent reads flags, the environment or
- * signals. READY=1 (systemd) and SERVING (gRPC health) are announced only once
- * gRPC listens, libvirt answers and the firewall is reconciled.
+ * lifecycle; nothing else in the agent reads the environment or signals, and
+ * only agent/daemon/command-line.ts reads the arguments. READY=1 (systemd)
+ * and SERVING (gRPC health) are announced only once gRPC listens, libvirt
+ * answers and the firewall is reconciled.
  */
 import { randomUUID } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
-import { ConfigError, loadConfig, dconnuriFor, type AgentConfig } from './config/index.js';
-import { isFerryError, errorMessage } from '../shared/errors.js';
+import { loadConfig, dconnuriFor, type AgentConfig, type ConfigFlags } from './config/index.js';
+import { errorMessage } from '../shared/errors.js';
+import { checkConfig } from './daemon/check-config.js';
+import { EXIT_USAGE, parseCommandLine } from './daemon/command-line.js';
+import { printFacts } from './daemon/facts.js';
+import { reloadSequence } from './daemon/reload-sequence.js';
+import { checkConfiguration, checkTls } from './daemon/startup-checks.js';
 import { createFirewall } from './firewall/index.js';
 import { EventHub, HostStateTracker } from './events/index.js';
 import { createHostInfo } from './host/host-info.js';
@@ -48,8 +54,6 @@ import { startSystemdNotifier } from './systemd/notifier.js';
 import { listenTls } from './tls/listener.js';
 import { CertificateStore } from './tls/store.js';
 
-/** Exit status for an invalid configuration (RestartPreventExitStatus=2 in ferryd.service). */
-const EXIT_CONFIG = 2;
 const CALL_TIMEOUT_MS = 30_000;
 const POLL_INTERVAL_MS = 500;
 /**
@@ -60,8 +64,28 @@ const POLL_INTERVAL_MS = 500;
 const ANSWER_WAIT_MS = 120_000;
 
 async function main(): Promise<void> {
+  const commandLine = parseCommandLine(process.argv.slice(2));
+  if ('exit' in commandLine) {
+    process.exitCode = commandLine.exit;
+    return;
+  }
+  const { command, flags } = commandLine.invocation;
+  const output = { out: (text: string) => process.stdout.write(text), err: (text: string) => process.stderr.write(text) };
+  switch (command) {
+    case 'check-config':
+      process.exitCode = checkConfig(flags, process.env, output);
+      return;
+    case 'facts':
+      process.exitCode = await printFacts(flags, process.env, output);
+      return;
+    case 'run':
+      return run(flags);
+  }
+}
+
+async function run(flags: ConfigFlags): Promise<void> {
   // `let`: SIGHUP replaces it (limits and policy defaults; see config/reload.ts).
-  let config = loadOrExit();
+  let config = loadOrExit(flags);
   const log = createLogger({ level: config.log.level });
   // Reads NOTIFY_SOCKET/WATCHDOG_* before anything spawns a child; pings start now.
   const notifier = startSystemdNotifier({ env: process.env, log });
@@ -183,17 +207,26 @@ async function main(): Promise<void> {
   });
   // Certificates renew without a restart: SIGHUP, or a change of the files.
   trust?.watch();
-  // SIGHUP also reloads limits and policy defaults (next handler); certificates only with TLS on.
-  process.on('SIGHUP', () => (trust ? void trust.reload('SIGHUP') : log.info('SIGHUP: no certificates to reload (TLS is off)')));
-  // And the run-time settings: limits.* and policy.* from the configuration.
-  process.on('SIGHUP', () => {
-    config = reloadConfig(
-      config,
-      () => loadConfig(process.argv.slice(2), process.env).config,
-      (next) => limits.set(next.limits),
-      log,
-    );
-  });
+  // SIGHUP (`systemctl reload`): the run-time settings (limits.*, policy.*),
+  // then the certificates with TLS on; RELOADING=1 … READY=1 around both.
+  const reload = reloadSequence(
+    notifier,
+    [
+      () => {
+        const reloaded = reloadConfig(
+          config,
+          () => loadConfig(flags, process.env).config,
+          (next) => limits.set(next.limits),
+          log,
+        );
+        config = reloaded.config;
+        return reloaded.summary;
+      },
+      () => (trust ? trust.reload('SIGHUP').summary : 'TLS off'),
+    ],
+    log,
+  );
+  process.on('SIGHUP', () => void reload());
 
   await libvirt.client();
   await lifecycle;
@@ -278,28 +311,26 @@ function openJournals(config: AgentConfig, log: Logger) {
   };
 }
 
-function loadOrExit(): AgentConfig {
-  try {
-    const { config, notes } = loadConfig(process.argv.slice(2), process.env);
-    for (const note of notes) console.error(`ferryd: ${note}`);
-    return config;
-  } catch (err) {
-    if (!(err instanceof ConfigError)) throw err;
-    console.error(`ferryd: ${err.message}`);
-    process.exit(EXIT_CONFIG);
+/** The configuration (every problem listed, exit 2 when there is one), as `ferryd check-config` checks it. */
+function loadOrExit(flags: ConfigFlags): AgentConfig {
+  const loaded = checkConfiguration(flags, process.env);
+  if (!loaded.ok) {
+    console.error(`ferryd: ${loaded.problem}`);
+    process.exit(EXIT_USAGE);
   }
+  for (const note of loaded.value.notes) console.error(`ferryd: ${note}`);
+  return loaded.value.config;
 }
 
-/** The TLS files, checked; exits with EXIT_CONFIG when they are unusable. */
+/** The TLS files, checked as `ferryd check-config` checks them; exits 2 when they are unusable. */
 function loadTrustOrExit(config: AgentConfig, log: Logger): CertificateStore | null {
   if (config.tls.insecure) return null;
-  try {
-    return new CertificateStore(config.tls, log);
-  } catch (err) {
-    if (!isFerryError(err)) throw err;
-    log.error(`TLS: ${err.message}`);
-    process.exit(EXIT_CONFIG);
+  const trust = checkTls(() => new CertificateStore(config.tls, log));
+  if (!trust.ok) {
+    log.error(trust.problem);
+    process.exit(EXIT_USAGE);
   }
+  return trust.value;
 }
 
 function tlsListener(config: AgentConfig, trust: CertificateStore, log: Logger): ConnectionSource {

@@ -1,5 +1,5 @@
 /** The configuration's public surface: what main.ts and the other modules import. */
-export { loadConfig, parseYaml, CONFIG_USAGE, DEFAULT_CONFIG_FILE, type LoadedConfig } from './load.js';
+export { loadConfig, parseYaml, DEFAULT_CONFIG_FILE, type ConfigFlags, type LoadedConfig, type LoadOptions } from './load.js';
 export { validateConfig, ConfigError, formatIssues, type ConfigIssue, type Override } from './validate.js';
 export {
   dconnuriFor,

@@ -5,7 +5,6 @@
  * and the tests use the last two; an operator edits the file.
  */
 import fs from 'node:fs';
-import { parseArgs } from 'node:util';
 import { isMap, isScalar, LineCounter, parseDocument } from 'yaml';
 import { must } from '../../shared/must.js';
 import type { AgentConfig } from './agent-config.js';
@@ -14,15 +13,32 @@ import { ConfigError, validateConfig, type ConfigIssue, type Override } from './
 
 export const DEFAULT_CONFIG_FILE = '/etc/ferry/ferryd.yaml';
 
-/** For `ferryd --help`. */
-export const CONFIG_USAGE = `Configuration (later wins): defaults, the file, FERRY_* variables, flags.
-  --config FILE        the YAML file (default ${DEFAULT_CONFIG_FILE}; env FERRY_CONFIG)
-  --set KEY=VALUE      set any key by dotted path, e.g. --set limits.max_outgoing=4 (repeatable)
-  --listen HOST:PORT   listen.address and listen.port (env FERRY_LISTEN)
-  --insecure           tls.insecure=true: plaintext gRPC, lab only (env FERRY_INSECURE=1)
-  --log-level LEVEL    log.level (error, warn, info, debug)
-Every key also has a variable: FERRY_ + the key in capitals with dots as
-underscores, e.g. FERRY_LISTEN_PORT, FERRY_MIGRATION_NETWORK. Empty means unset.`;
+/**
+ * The configuration flags as the command line parsed them
+ * (agent/daemon/command-line.ts); each is optional.
+ */
+export interface ConfigFlags {
+  /** --config FILE: the YAML file. */
+  config?: string;
+  /** --set KEY=VALUE, in order. */
+  set?: readonly string[];
+  /** --listen HOST:PORT. */
+  listen?: string;
+  /** --insecure. */
+  insecure?: boolean;
+  /** --log-level LEVEL. */
+  logLevel?: string;
+}
+
+export interface LoadOptions {
+  /** The file read when neither --config nor FERRY_CONFIG names one. */
+  defaultFile?: string;
+  /**
+   * Whether the TLS files must be readable (default true). `ferryd facts`
+   * reads no certificate, so it does not need them.
+   */
+  checkTlsFiles?: boolean;
+}
 
 export interface LoadedConfig {
   config: AgentConfig;
@@ -35,12 +51,8 @@ export interface LoadedConfig {
  * every problem; the caller prints err.message and exits (status 2 is what
  * systemd's RestartPreventExitStatus in ferryd.service expects).
  */
-export function loadConfig(
-  argv: readonly string[] = process.argv.slice(2),
-  env: NodeJS.ProcessEnv = process.env,
-  defaultFile = DEFAULT_CONFIG_FILE,
-): LoadedConfig {
-  const flags = parseFlags(argv);
+export function loadConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = process.env, options: LoadOptions = {}): LoadedConfig {
+  const defaultFile = options.defaultFile ?? DEFAULT_CONFIG_FILE;
   const notes: string[] = [];
   const explicitFile = flags.config ?? nonEmpty(env.FERRY_CONFIG);
   const file = explicitFile ?? defaultFile;
@@ -57,9 +69,10 @@ export function loadConfig(
   }
 
   const overrides = [...envOverrides(env), ...flagOverrides(flags)];
-  if (text === undefined) return { config: validateConfig({ tree: {}, overrides, file: null }), notes };
+  const checks = options.checkTlsFiles === false ? { checkReadable: () => undefined } : {};
+  if (text === undefined) return { config: validateConfig({ tree: {}, overrides, file: null, ...checks }), notes };
   const { tree, locate } = parseYaml(text, file);
-  return { config: validateConfig({ tree, overrides, file, locate }), notes };
+  return { config: validateConfig({ tree, overrides, file, locate, ...checks }), notes };
 }
 
 /** Parses the file; YAML syntax errors become issues with line and column. */
@@ -90,45 +103,6 @@ export function parseYaml(text: string, file: string): { tree: unknown; locate: 
   return { tree: doc.toJS({ maxAliasCount: 100 }), locate };
 }
 
-interface Flags {
-  config?: string;
-  set: string[];
-  listen?: string;
-  insecure: boolean;
-  logLevel?: string;
-}
-
-function parseFlags(argv: readonly string[]): Flags {
-  const { values } = withUsage(() =>
-    parseArgs({
-      args: [...argv],
-      strict: true,
-      allowPositionals: false,
-      options: {
-        config: { type: 'string' },
-        set: { type: 'string', multiple: true },
-        listen: { type: 'string' },
-        insecure: { type: 'boolean' },
-        'log-level': { type: 'string' },
-      },
-    }),
-  );
-  const flags: Flags = { set: values.set ?? [], insecure: values.insecure ?? false };
-  if (values.config !== undefined) flags.config = values.config;
-  if (values.listen !== undefined) flags.listen = values.listen;
-  if (values['log-level'] !== undefined) flags.logLevel = values['log-level'];
-  return flags;
-}
-
-/** parseArgs' complaint (an unknown flag, a missing value) as a ConfigError, with the usage after it. */
-function withUsage<T>(parse: () => T): T {
-  try {
-    return parse();
-  } catch (err) {
-    throw new ConfigError([{ key: 'command line', message: `${(err as Error).message}\n${CONFIG_USAGE}` }]);
-  }
-}
-
 function envOverrides(env: NodeJS.ProcessEnv): Override[] {
   const out: Override[] = [];
   // Shorthands first, so the exact per-key variables win over them.
@@ -144,12 +118,12 @@ function envOverrides(env: NodeJS.ProcessEnv): Override[] {
   return out;
 }
 
-function flagOverrides(flags: Flags): Override[] {
+function flagOverrides(flags: ConfigFlags): Override[] {
   const out: Override[] = [];
   if (flags.listen !== undefined) out.push(...splitListen(flags.listen, '--listen'));
   if (flags.insecure) out.push({ key: 'tls.insecure', value: 'true', origin: '--insecure' });
   if (flags.logLevel !== undefined) out.push({ key: 'log.level', value: flags.logLevel, origin: '--log-level' });
-  for (const assignment of flags.set) {
+  for (const assignment of flags.set ?? []) {
     const eq = assignment.indexOf('=');
     if (eq <= 0)
       throw new ConfigError([{ key: 'command line', message: `--set ${assignment}: expected KEY=VALUE, e.g. --set listen.port=54321` }]);

@@ -17,26 +17,34 @@ export interface ReloadLog {
   error(message: string, meta?: Record<string, unknown>): void;
 }
 
-/** Loads the configuration again and hands it to apply; returns the config now in force. */
+export interface ConfigReload {
+  /** The configuration now in force: the new one, or the current one when the reload failed. */
+  config: AgentConfig;
+  /** What the reload did, in one line, for systemd's STATUS= ("limits.max_outgoing 2 → 4"). */
+  summary: string;
+}
+
+/** Loads the configuration again and hands it to apply. */
 export function reloadConfig(
   current: AgentConfig,
   load: () => AgentConfig,
   apply: (next: AgentConfig) => void,
   log: ReloadLog,
-): AgentConfig {
+): ConfigReload {
   let next: AgentConfig;
   try {
     next = load();
   } catch (err) {
     log.error('SIGHUP: the configuration is invalid; nothing was changed', { error: errorMessage(err) });
-    return current;
+    return { config: current, summary: `reload failed, the configuration in force is kept: ${errorMessage(err)}` };
   }
   try {
     apply(next);
   } catch (err) {
     log.error('SIGHUP: applying the configuration failed; nothing was changed', { error: errorMessage(err) });
-    return current;
+    return { config: current, summary: `reload failed, the configuration in force is kept: ${errorMessage(err)}` };
   }
+  const changes = RELOADABLE.flatMap((section) => changedSettings(section, current[section], next[section]));
   const needRestart = Object.keys(next).filter(
     (key) =>
       key !== 'source' &&
@@ -44,7 +52,21 @@ export function reloadConfig(
       JSON.stringify((next as unknown as Record<string, unknown>)[key]) !==
         JSON.stringify((current as unknown as Record<string, unknown>)[key]),
   );
-  log.info('SIGHUP: configuration reloaded', { limits: next.limits, preset: next.policy.preset, file: next.source.file });
+  log.info('SIGHUP: configuration reloaded', { changes, limits: next.limits, preset: next.policy.preset, file: next.source.file });
   if (needRestart.length > 0) log.warn('SIGHUP: these settings changed but take effect only after a restart', { keys: needRestart });
-  return next;
+  const applied = changes.length > 0 ? `reloaded ${changes.join(', ')}` : 'reloaded, limits and policy unchanged';
+  return { config: next, summary: needRestart.length > 0 ? `${applied}; ${needRestart.join(', ')} changed: restart to apply` : applied };
+}
+
+/** "limits.max_outgoing 2 → 4" for each key of a flat section that changed, named as in ferryd.yaml. */
+function changedSettings(section: string, before: object, after: object): string[] {
+  const old = before as Record<string, unknown>;
+  return Object.entries(after as Record<string, unknown>)
+    .filter(([name, value]) => JSON.stringify(value) !== JSON.stringify(old[name]))
+    .map(([name, value]) => `${section}.${snakeCase(name)} ${JSON.stringify(old[name])} → ${JSON.stringify(value)}`);
+}
+
+/** maxOutgoing → max_outgoing: AgentConfig's names back to the file's. */
+function snakeCase(name: string): string {
+  return name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
 }

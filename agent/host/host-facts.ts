@@ -56,14 +56,14 @@ export interface LimitsInForce {
   maxIncoming: number;
 }
 
-/** For a host with no migration core yet (and for print-facts). */
+/** For a host with no migration core yet (and for `ferryd facts`). */
 export const NO_MIGRATIONS: MigrationActivity = Object.freeze({
   counts: () => ({ outgoing: 0, incoming: 0, queued: 0 }),
   isMigrating: () => false,
 });
 
 /**
- * A HypervisorInfo for when there is no libvirt connection (print-facts, or
+ * A HypervisorInfo for when there is no libvirt connection (`ferryd facts`, or
  * an agent whose libvirt client is not wired): the OS host name, and
  * UNAVAILABLE for everything libvirt would have to answer.
  */

@@ -1,7 +1,8 @@
 /**
  * ferryd's side of systemd's Type=notify protocol (sd_notify(3)): READY=1
  * once it can serve, STATUS= lines with the migrations in progress,
- * STOPPING=1 on shutdown, and WATCHDOG=1 pings. The pings come from a timer
+ * RELOADING=1 … READY=1 around a reload, STOPPING=1 on shutdown, and
+ * WATCHDOG=1 pings. The pings come from a timer
  * on the event loop, so a loop that is blocked stops pinging and systemd
  * restarts the service (WatchdogSec= in ferryd.service).
  *
@@ -9,7 +10,7 @@
  * is a no-op, so the composition root calls them unconditionally.
  */
 import type { MigrationCounts } from '../host/host-facts.js';
-import { openNotifySocket, type NotifySocket } from './notify-socket.js';
+import { openDatagramSender, type DatagramSender } from './unix-datagram.js';
 
 /** The subset of a winston logger the notifier uses. */
 export interface NotifierLog {
@@ -26,6 +27,16 @@ export interface SystemdNotifier {
   ready(status: string): Promise<void>;
   /** A free-form STATUS= line (shown by `systemctl status ferryd`). */
   status(text: string): Promise<void>;
+  /**
+   * RELOADING=1 with MONOTONIC_USEC=, the CLOCK_MONOTONIC time in µs that
+   * systemd (>= 253, Type=notify-reload) requires with it, so that it
+   * waits for the next READY=1 and can tell that READY=1 from one sent
+   * before its reload request. Nothing before ready(): a reload while
+   * starting must not end with a READY=1 before the real one.
+   */
+  reloading(): Promise<void>;
+  /** READY=1 after a reload (also one that failed), the ready() status followed by what the reload did. */
+  reloaded(outcome: string): Promise<void>;
   /**
    * Appends the migration counts to every STATUS= line ("ready on …; 2
    * outgoing, 1 incoming, 0 queued migrations") and sends a new line whenever
@@ -46,6 +57,8 @@ export interface NotifierOptions {
   pid?: number;
   /** How often trackMigrations looks without a watchdog (default 5 s). */
   statusIntervalMs?: number;
+  /** CLOCK_MONOTONIC in µs (default: process.hrtime, which libuv reads from CLOCK_MONOTONIC on Linux). */
+  monotonicUsec?: () => bigint;
 }
 
 /** "2 outgoing, 1 incoming, 0 queued migrations". */
@@ -70,10 +83,10 @@ export function startSystemdNotifier(options: NotifierOptions): SystemdNotifier 
   const intervalMs = watchdogInterval(env, pid);
   for (const name of ['NOTIFY_SOCKET', 'WATCHDOG_USEC', 'WATCHDOG_PID']) delete env[name];
 
-  let socket: NotifySocket | undefined;
+  let socket: DatagramSender | undefined;
   if (path) {
     try {
-      socket = openNotifySocket(path);
+      socket = openDatagramSender(path, 'NOTIFY_SOCKET');
     } catch (err) {
       log.warn('cannot notify systemd; Type=notify will time out', { error: (err as Error).message });
     }
@@ -83,7 +96,7 @@ export function startSystemdNotifier(options: NotifierOptions): SystemdNotifier 
   const send = async (message: string): Promise<void> => {
     if (!socket) return;
     try {
-      await socket.send(message);
+      socket.send(message);
       log.debug('sd_notify', { message: message.replace(/\n/g, ' ') });
     } catch (err) {
       // Once: a dead socket would otherwise log on every watchdog ping.
@@ -103,6 +116,9 @@ export function startSystemdNotifier(options: NotifierOptions): SystemdNotifier 
 
   // STATUS= is "<what the agent is doing>; <migration counts>" once tracked.
   let base = 'starting';
+  // What ready() said: a reload's READY=1 says it again, with the reload's outcome.
+  let readyStatus: string | undefined;
+  const monotonicUsec = options.monotonicUsec ?? (() => process.hrtime.bigint() / 1000n);
   let counts: (() => MigrationCounts) | undefined;
   let lastStatus = '';
   const statusLine = () => {
@@ -121,12 +137,23 @@ export function startSystemdNotifier(options: NotifierOptions): SystemdNotifier 
     enabled: socket !== undefined,
     watchdogIntervalMs: socket ? intervalMs : 0,
     ready(status) {
-      base = oneLine(status);
+      readyStatus = oneLine(status);
+      base = readyStatus;
       return send(`READY=1\n${statusLine()}\nMAINPID=${pid}`);
     },
     status(text) {
       base = oneLine(text);
       return send(statusLine());
+    },
+    async reloading() {
+      if (readyStatus === undefined) return;
+      base = `${readyStatus}; reloading`;
+      await send(`RELOADING=1\nMONOTONIC_USEC=${monotonicUsec()}\n${statusLine()}`);
+    },
+    async reloaded(outcome) {
+      if (readyStatus === undefined) return;
+      base = `${readyStatus}; ${oneLine(outcome)}`;
+      await send(`READY=1\n${statusLine()}`);
     },
     trackMigrations(source) {
       counts = source;

@@ -14,6 +14,9 @@ import { describeIdentity } from './identity.js';
 import { loadTlsMaterial, sameMaterial, type TlsFiles, type TlsMaterial } from './material.js';
 import { errorMessage } from '../../shared/errors.js';
 
+/** What a reload did: `outcome` for programs, `summary` (one line) for systemd's STATUS=. */
+export type TlsReload = { outcome: 'reloaded' | 'unchanged' | 'refused'; summary: string };
+
 /** How often the files are polled for changes. */
 const POLL_INTERVAL_MS = 5000;
 /** Quiet time after a change before reloading. */
@@ -53,8 +56,8 @@ export class CertificateStore {
     return () => this.listeners.delete(listener);
   }
 
-  /** Re-reads the files; true when new material is in force. */
-  reload(reason: string): boolean {
+  /** Re-reads the files; new material is in force when the outcome is "reloaded". */
+  reload(reason: string): TlsReload {
     let next: TlsMaterial;
     try {
       next = loadTlsMaterial(this.files);
@@ -65,17 +68,21 @@ export class CertificateStore {
         keeping: this.material.identity.subject,
         validTo: this.material.identity.validTo.toISOString(),
       });
-      return false;
+      return { outcome: 'refused', summary: `TLS reload refused, the certificate in force is kept: ${errorMessage(err)}` };
     }
     if (sameMaterial(next, this.material)) {
       this.log.info('TLS reload: files unchanged', { reason });
-      return false;
+      return { outcome: 'unchanged', summary: 'TLS files unchanged' };
     }
     this.material = next;
     this.credentials = clientCredentialsFromPem(next);
     this.announce('TLS certificate reloaded', reason);
     for (const listener of this.listeners) listener(next);
-    return true;
+    const { identity } = next;
+    return {
+      outcome: 'reloaded',
+      summary: `TLS certificate reloaded: ${describeIdentity(identity)}, valid until ${identity.validTo.toISOString()}`,
+    };
   }
 
   /** Polls the three files and reloads when one changes. */

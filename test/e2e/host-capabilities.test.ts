@@ -10,23 +10,27 @@ import path from 'node:path';
 import { ensureLab, labExec, labHost, labHostKvm, REPO_ROOT } from '../support/lab.js';
 import type { HostCapabilitiesFacts } from '../../agent/host/capabilities.js';
 
-const PRINT_FACTS = path.join(REPO_ROOT, 'dist/agent/host/print-facts.js');
+const FERRYD = path.join(REPO_ROOT, 'dist/agent/main.js');
 
 before(async () => {
   await ensureLab(2);
 });
 
-/** Runs print-facts inside lab2; /dev/null as the file keeps the machine's /etc/ferry out of it. */
+/**
+ * Runs `ferryd facts` inside lab2; /dev/null as the file keeps the machine's
+ * /etc/ferry out of it. No --insecure: facts reads no TLS file, so the
+ * default paths (absent here) must not matter.
+ */
 async function factsInLab2(...settings: string[]): Promise<HostCapabilitiesFacts> {
-  const args = ['--config', '/dev/null', '--insecure', ...settings.flatMap((s) => ['--set', s])];
-  const r = await labExec(labHost(2).name, [process.execPath, PRINT_FACTS, ...args]);
-  assert.equal(r.code, 0, `print-facts failed: ${r.stderr}`);
+  const args = ['facts', '--config', '/dev/null', ...settings.flatMap((s) => ['--set', s])];
+  const r = await labExec(labHost(2).name, [process.execPath, FERRYD, ...args]);
+  assert.equal(r.code, 0, `ferryd facts failed: ${r.stderr}`);
   return JSON.parse(r.stdout) as HostCapabilitiesFacts;
 }
 
 const KVM_WARNING = '/dev/kvm is missing or not usable by ferryd: guests cannot use KVM acceleration';
 
-/** Warnings about the network (the lab runs insecure, print-facts has no libvirt, KVM has its own test). */
+/** Warnings about the network (not INSECURE, not libvirt's: facts has no libvirt; KVM has its own test). */
 const networkWarnings = (facts: HostCapabilitiesFacts) =>
   facts.warnings.filter((w) => !/^(INSECURE|libvirt:)/.test(w) && w !== KVM_WARNING);
 

@@ -192,7 +192,7 @@ test('a renewed server certificate is served after reload, without a restart', a
   copyFileSync(renewed.certFile, `${server.certFile}.new`);
   renameSync(`${server.keyFile}.new`, server.keyFile);
   renameSync(`${server.certFile}.new`, server.certFile);
-  assert.equal(store.reload('test'), true);
+  assert.equal(store.reload('test').outcome, 'reloaded');
   const after = await serverFingerprint();
   assert.notEqual(after, before);
   assert.equal(after, store.current.identity.fingerprint256);
@@ -214,7 +214,7 @@ test('a reload to an expired certificate is refused and the old one stays', asyn
   copyFileSync(stale.certFile, server.certFile);
   copyFileSync(stale.keyFile, server.keyFile);
   try {
-    assert.equal(store.reload('test'), false);
+    assert.equal(store.reload('test').outcome, 'refused');
     const line = await waitForLog((l) => l.message === 'TLS reload refused: keeping the previous certificate');
     assert.match(String(line.error), /expired at/);
     assert.equal(await serverFingerprint(), current);

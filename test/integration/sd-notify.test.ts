@@ -2,24 +2,24 @@
 // NOTIFY_SOCKET (opened with the same unix-dgram package) receives READY=1
 // only once the gRPC server answers, STATUS= lines with migration counts,
 // WATCHDOG=1 every WATCHDOG_USEC/2 while the event loop runs and none while
-// it is blocked, and STOPPING=1 on SIGTERM.
+// it is blocked, RELOADING=1 … READY=1 around a SIGHUP reload (the real
+// ferryd, on a mock libvirtd, without firewall), and STOPPING=1 on SIGTERM.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
-import type { UnixDgramSocket } from 'unix-dgram';
+import net from 'node:net';
 import { startSystemdNotifier, watchdogInterval, type NotifierLog } from '../../agent/systemd/notifier.js';
 import { connectAgent, unary } from '../../shared/client.js';
 import { isFerryError } from '../../shared/errors.js';
+import { listenDatagrams, type DatagramListener } from '../support/datagram-listener.js';
+import { MockLibvirtd } from '../support/mock-libvirtd.js';
 import { sleep, until } from '../support/wait.js';
 
-const require = createRequire(import.meta.url);
-const { createSocket } = require('unix-dgram') as typeof import('unix-dgram');
 const DIST = fileURLToPath(new URL('../../', import.meta.url));
 const REPO = path.resolve(DIST, '..');
 
@@ -30,20 +30,16 @@ interface Received {
 
 let dir: string;
 let socketPath: string;
-let listener: UnixDgramSocket;
+let listener: DatagramListener;
 const received: Received[] = [];
 
 before(() => {
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-notify-'));
-  socketPath = path.join(dir, 'notify.sock');
-  listener = createSocket('unix_dgram', (msg: Buffer) => received.push({ at: Date.now(), text: msg.toString() }));
-  listener.bind(socketPath);
+  listener = listenDatagrams('notify', (msg) => received.push({ at: Date.now(), text: msg.toString() }));
+  socketPath = listener.path;
+  dir = listener.dir;
 });
 
-after(() => {
-  listener.close();
-  fs.rmSync(dir, { recursive: true, force: true });
-});
+after(() => listener.close());
 
 const quiet: NotifierLog & { warnings: string[] } = {
   warnings: [],
@@ -102,6 +98,40 @@ test('in process: READY=1 with STATUS and MAINPID, status with counts on change,
   const closedAt = Date.now();
   await sleep(200);
   assert.equal(pings(closedAt + 1).length, 0, 'no ping after close');
+});
+
+test('in process: RELOADING=1 with MONOTONIC_USEC, then READY=1 with what the reload did; nothing before the first READY=1', async () => {
+  received.length = 0;
+  const notifier = startSystemdNotifier({ env: { NOTIFY_SOCKET: socketPath }, log: quiet, monotonicUsec: () => 123_456_789n });
+  // A SIGHUP while starting: no READY=1 may come before the real one.
+  await notifier.reloading();
+  await notifier.reloaded('reloaded early');
+  await notifier.ready('ready on 127.0.0.1:1');
+  await notifier.reloading();
+  await notifier.reloaded('reloaded limits.max_outgoing 2 → 4\nsecond line');
+  await datagram('three datagrams', () => received.length >= 3 || undefined);
+  await sleep(50);
+  assert.deepEqual(
+    received.map((r) => r.text),
+    [
+      `READY=1\nSTATUS=ready on 127.0.0.1:1\nMAINPID=${process.pid}`,
+      'RELOADING=1\nMONOTONIC_USEC=123456789\nSTATUS=ready on 127.0.0.1:1; reloading',
+      'READY=1\nSTATUS=ready on 127.0.0.1:1; reloaded limits.max_outgoing 2 → 4; second line',
+    ],
+  );
+  notifier.close();
+
+  // The default clock is CLOCK_MONOTONIC, the one systemd compares with.
+  received.length = 0;
+  const real = startSystemdNotifier({ env: { NOTIFY_SOCKET: socketPath }, log: quiet });
+  await real.ready('ready');
+  const before = process.hrtime.bigint() / 1000n;
+  await real.reloading();
+  const afterwards = process.hrtime.bigint() / 1000n;
+  const reloading = await datagram('RELOADING=1', () => received.find((r) => r.text.startsWith('RELOADING=1')));
+  const usec = BigInt(/\nMONOTONIC_USEC=(\d+)\n/.exec(reloading.text)?.[1] ?? '-1');
+  assert.ok(before <= usec && usec <= afterwards, `${before} <= ${usec} <= ${afterwards}`);
+  real.close();
 });
 
 test('without NOTIFY_SOCKET everything is a no-op; a watchdog for another PID is ignored', async () => {
@@ -188,5 +218,114 @@ test('a child agent: READY=1 only once gRPC answers; pings stop while its loop i
     assert.match(received.find((r) => r.text.startsWith('STOPPING=1'))?.text ?? '', /^STOPPING=1\nSTATUS=shutting down; /);
   } finally {
     if (child.exitCode === null) child.kill('SIGKILL');
+  }
+});
+
+/** A port nobody listens on now (the agent's listen.port cannot be 0). */
+async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+test('the real ferryd: SIGHUP sends RELOADING=1 then READY=1 with what changed; an invalid file keeps the old configuration and says so', async () => {
+  const libvirtd = await MockLibvirtd.start();
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'ferryd-reload-'));
+  const port = await freePort();
+  const configFile = path.join(work, 'ferryd.yaml');
+  const writeConfig = (limits: string[]) =>
+    fs.writeFileSync(
+      configFile,
+      [
+        'listen:',
+        '  address: 127.0.0.1',
+        `  port: ${port}`,
+        'tls:',
+        '  insecure: true',
+        'libvirt:',
+        `  socket: ${libvirtd.path}`,
+        'firewall:',
+        '  backend: none',
+        `state_directory: ${work}/state`,
+        'limits:',
+        ...limits,
+        '',
+      ].join('\n'),
+    );
+  writeConfig(['  max_outgoing: 2']);
+  const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('FERRY_') && name !== 'JOURNAL_STREAM'));
+  received.length = 0;
+  const child = spawn(process.execPath, [path.join(DIST, 'agent/main.js'), 'run', '--config', configFile], {
+    cwd: REPO,
+    env: { ...env, NOTIFY_SOCKET: socketPath },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const logLines = () =>
+    output
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+  const from = (n: number) => received.slice(n).map((r) => r.text);
+  /** SIGHUP, then what arrived until the next READY=1, and the clock around it. */
+  const reload = async () => {
+    const start = received.length;
+    const before = process.hrtime.bigint() / 1000n;
+    child.kill('SIGHUP');
+    await until('READY=1 after the SIGHUP', () => from(start).some((t) => t.startsWith('READY=1')), {
+      timeoutMs: 10_000,
+      detail: () => `received ${JSON.stringify(from(start))}; ferryd said: ${output}`,
+    });
+    return { texts: from(start), before, after: process.hrtime.bigint() / 1000n };
+  };
+  try {
+    const ready = await datagram('READY=1 from ferryd', () => received.find((r) => r.text.startsWith('READY=1')), 30_000).catch(
+      (err: Error) => assert.fail(`${err.message}; ferryd said: ${output}`),
+    );
+    const readyStatus = `ready on 127.0.0.1:${port}`;
+    assert.equal(ready.text, `READY=1\nSTATUS=${readyStatus}; 0 outgoing, 0 incoming, 0 queued migrations\nMAINPID=${child.pid}`);
+
+    // A change that applies while running.
+    writeConfig(['  max_outgoing: 4']);
+    const applied = await reload();
+    assert.equal(applied.texts.length, 2, JSON.stringify(applied.texts));
+    const [reloading, readyAgain] = applied.texts;
+    const usec = BigInt(/^RELOADING=1\nMONOTONIC_USEC=(\d+)\nSTATUS=/.exec(reloading ?? '')?.[1] ?? '-1');
+    assert.ok(applied.before <= usec && usec <= applied.after, `MONOTONIC_USEC ${usec} within [${applied.before}, ${applied.after}]`);
+    assert.equal(
+      readyAgain,
+      `READY=1\nSTATUS=${readyStatus}; reloaded limits.max_outgoing 2 → 4; TLS off; 0 outgoing, 0 incoming, 0 queued migrations`,
+    );
+    await until('the limits change in the log', () =>
+      logLines().some((l) => l.message === 'migration limits changed' && JSON.stringify(l.now).includes('"maxOutgoing":4')),
+    );
+
+    // An invalid file: nothing changes, and both systemd and the log say so.
+    writeConfig(['  max_outgoing: 0']);
+    const refused = await reload();
+    assert.equal(refused.texts.length, 2, JSON.stringify(refused.texts));
+    assert.match(refused.texts[0]!, /^RELOADING=1\nMONOTONIC_USEC=\d+\n/);
+    assert.match(
+      refused.texts[1]!,
+      new RegExp(
+        `^READY=1\\nSTATUS=${readyStatus}; reload failed, the configuration in force is kept: invalid configuration \\(1 problem\\):; ${configFile}:\\d+: limits\\.max_outgoing: .*; TLS off; 0 outgoing`,
+      ),
+    );
+    await until('the error in the log', () =>
+      logLines().some((l) => l.level === 'error' && l.message === 'SIGHUP: the configuration is invalid; nothing was changed'),
+    );
+
+    child.kill('SIGTERM');
+    assert.equal(await exited, 0, output);
+    assert.match(from(0).at(-1) ?? '', /^STOPPING=1\nSTATUS=shutting down \(SIGTERM\)/);
+  } finally {
+    if (child.exitCode === null) child.kill('SIGKILL');
+    await libvirtd.close();
+    fs.rmSync(work, { recursive: true, force: true });
   }
 });
