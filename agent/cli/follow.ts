@@ -14,7 +14,7 @@ import type { Agent } from './agent.js';
 import { CliExit, EXIT, operationFailed } from './exit.js';
 import { onInterrupt } from './interrupt.js';
 import { printStreamed } from './output.js';
-import { ProgressPrinter, phaseName, summary } from './progress.js';
+import { FINAL_PHASES, ProgressPrinter, phaseName, summary } from './progress.js';
 
 export interface FollowOptions {
   /** Ctrl-C cancels the job (and waits for its end) instead of leaving it running. */
@@ -22,8 +22,6 @@ export interface FollowOptions {
   /** Ctrl-C came before the job was known (during Migrate): act on it at once. */
   interrupted?: boolean;
 }
-
-const FINAL = new Set(['completed', 'failed', 'cancelled']);
 
 /** Follows the job to its end, printing progress and the summary; throws the CliExit an unsuccessful end deserves. */
 export async function followJob(agent: Agent, jobId: string, options: FollowOptions): Promise<void> {
@@ -44,7 +42,7 @@ export async function followJob(agent: Agent, jobId: string, options: FollowOpti
       resolve('left');
     };
     const interrupt = (count: number) => {
-      if (last && FINAL.has(phaseName(last))) return;
+      if (last && FINAL_PHASES.has(phaseName(last))) return;
       if (count === 1 && options.cancelOnInterrupt) {
         cancelRequested = true;
         say(`interrupted: cancelling job ${jobId} on ${agent.from} (Ctrl-C again to stop waiting)`);

@@ -5,7 +5,7 @@
  * under commands/. Nothing here connects: commander checks the whole command
  * line (values, extra arguments, unknown commands) before an action runs.
  */
-import { Command, Option } from '@commander-js/extra-typings';
+import { Command, type CommandUnknownOpts, Option } from '@commander-js/extra-typings';
 import { ferryVersion } from '../host/version.js';
 import { addCompletionCommand } from './commands/completion.js';
 import { addEventsCommand } from './commands/events.js';
@@ -50,7 +50,6 @@ function rootCommand() {
     .addOption(new Option('--insecure', 'plaintext, for agents running with tls.insecure').conflicts(['ca', 'cert', 'key']))
     .configureHelp({ showGlobalOptions: true })
     .showSuggestionAfterError(true)
-    .showHelpAfterError('(ferryctl help COMMAND shows its usage)')
     .helpCommand(false)
     .exitOverride()
     .configureOutput({
@@ -78,5 +77,12 @@ export function createProgram(): Program {
   addEventsCommand(program);
   addCompletionCommand(program);
   addHelpCommand(program);
+  pointToUsage(program, 'ferryctl');
   return program;
+}
+
+/** After a usage error, one line saying where the usage is: that command's own help. */
+function pointToUsage(command: CommandUnknownOpts, path: string): void {
+  command.showHelpAfterError(`(${path} --help shows the usage)`);
+  for (const sub of command.commands) pointToUsage(sub, `${path} ${sub.name()}`);
 }

@@ -13,7 +13,8 @@ import type { Program } from '../program.js';
 import { bytes, vmStateName } from '../progress.js';
 
 export function addHostCommands(program: Program): void {
-  const host = program.command('host').description("the agent's host: facts, load and VMs (HostService)");
+  // `ferryctl help host info` is the help command; a second one under host would be commander's, which answers unknown names differently.
+  const host = program.command('host').description("the agent's host: facts, load and VMs (HostService)").helpCommand(false);
 
   host
     .command('info')

@@ -6,6 +6,7 @@ import { Option } from '@commander-js/extra-typings';
 import { unary } from '../../../shared/client.js';
 import type { MigrationProgress__Output } from '../../../shared/generated/ferry/v1/MigrationProgress.js';
 import { MigrationPhase } from '../../../shared/generated/ferry/v1/MigrationPhase.js';
+import { msFromProtoTime } from '../../../shared/proto-time.js';
 import { withAgent } from '../agent.js';
 import { choiceListOption } from '../options.js';
 import { printResult, table } from '../output.js';
@@ -53,7 +54,7 @@ export function addListCommand(program: Program): void {
 }
 
 function jobTable(jobs: readonly MigrationProgress__Output[]): string {
-  const started = (j: MigrationProgress__Output) => (j.startedAt ? new Date(Number(j.startedAt.seconds) * 1000).toISOString() : '');
+  const started = (j: MigrationProgress__Output) => (j.startedAt ? new Date(msFromProtoTime(j.startedAt)).toISOString() : '');
   return table(
     ['JOB', 'VM', 'PHASE', 'PROGRESS', 'DESTINATION', 'STARTED'],
     jobs.map((j) => [j.jobId, j.vmId, phaseName(j), `${j.progressPercent}%`, j.dst, started(j)]),
