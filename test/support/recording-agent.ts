@@ -49,6 +49,9 @@ export const VMS: Vm[] = [
   { id: '9c4d5e6f-3a4b-4c7d-9e0f-ffeeddccbbaa', name: 'twin', state: 'VM_STATE_SHUTOFF', memoryBytes: 2 ** 28, vcpus: 1 },
 ];
 
+/** The id of the first job after start() or reset(). */
+export const FIRST_JOB = '00000000-0000-4000-8000-000000000001';
+
 const STARTED_MS = Date.UTC(2026, 10, 22, 8, 30, 0, 250);
 
 interface FakeJob {
@@ -91,7 +94,11 @@ export class RecordingAgent {
     this.failures.set(method, error);
   }
 
+  /** Forgets requests, failures and jobs (the next job id is FIRST_JOB again); the next job follows the default plan. */
   reset(): void {
+    for (const job of this.jobs.values()) clearTimeout(job.timer);
+    this.jobs.clear();
+    this.jobCount = 0;
     this.requests.length = 0;
     this.failures.clear();
     this.plan = { steps: 3, stepMs: 30, ending: 'completed' };
