@@ -5,16 +5,15 @@
  * interrupt.ts. The exit status says how the job ended: 0 COMPLETED, 1 FAILED
  * or CANCELLED, 130 when interrupted.
  */
-import type { ServiceError } from '@grpc/grpc-js';
-import { callError, unary } from '../../shared/client.js';
+import { unary } from '../../shared/client.js';
 import { errorMessage } from '../../shared/errors.js';
 import type { MigrationProgress__Output } from '../../shared/generated/ferry/v1/MigrationProgress.js';
 import type { WatchMigrationResponse__Output } from '../../shared/generated/ferry/v1/WatchMigrationResponse.js';
 import type { Agent } from './agent.js';
 import { CliExit, EXIT, operationFailed } from './exit.js';
-import { onInterrupt } from './interrupt.js';
 import { printStreamed } from './output.js';
 import { FINAL_PHASES, ProgressPrinter, phaseName, summary } from './progress.js';
+import { readStream } from './stream.js';
 
 export interface FollowOptions {
   /** Ctrl-C cancels the job (and waits for its end) instead of leaving it running. */
@@ -33,47 +32,37 @@ export async function followJob(agent: Agent, jobId: string, options: FollowOpti
   let last: MigrationProgress__Output | undefined;
   let cancelRequested = false;
 
-  const ended = await new Promise<'ended' | 'left'>((resolve, reject) => {
-    const call = agent.clients.migration.WatchMigration({ job: { jobId } });
-    const leave = (line: string) => {
-      stopListening();
-      say(line);
-      call.cancel();
-      resolve('left');
-    };
-    const interrupt = (count: number) => {
+  const reading = readStream(
+    agent.clients.migration.WatchMigration({ job: { jobId } }),
+    ({ status }: WatchMigrationResponse__Output) => {
+      if (!status) return;
+      last = status;
+      if (agent.json) printStreamed('ferry.v1.WatchMigrationResponse', { status });
+      else printer?.update(status);
+    },
+    (count, leave) => {
+      const leaveSaying = (line: string) => {
+        say(line);
+        leave();
+      };
       if (last && FINAL_PHASES.has(phaseName(last))) return;
       if (count === 1 && options.cancelOnInterrupt) {
         cancelRequested = true;
         say(`interrupted: cancelling job ${jobId} on ${agent.from} (Ctrl-C again to stop waiting)`);
         unary(agent.clients.migration, 'CancelMigration', { job: { jobId } }, agent.callOptions).catch((err: unknown) =>
-          leave(`ferryctl: cancelling job ${jobId} failed: ${errorMessage(err)}`),
+          leaveSaying(`ferryctl: cancelling job ${jobId} failed: ${errorMessage(err)}`),
         );
         return;
       }
-      leave(
+      leaveSaying(
         cancelRequested
           ? `interrupted: job ${jobId} was asked to cancel on ${agent.from}; \`ferryctl status ${jobId} --from ${agent.from}\` shows how it ended`
           : `interrupted: job ${jobId} continues on ${agent.from}; \`ferryctl cancel ${jobId} --from ${agent.from}\` stops it`,
       );
-    };
-    const stopListening = onInterrupt(interrupt);
-    call.on('data', ({ status }: WatchMigrationResponse__Output) => {
-      if (!status) return;
-      last = status;
-      if (agent.json) printStreamed('ferry.v1.WatchMigrationResponse', { status });
-      else printer?.update(status);
-    });
-    call.on('end', () => {
-      stopListening();
-      resolve('ended');
-    });
-    call.on('error', (err: ServiceError) => {
-      stopListening();
-      reject(callError(err));
-    });
-    if (options.interrupted) interrupt(1);
-  });
+    },
+  );
+  if (options.interrupted) reading.interrupt();
+  const ended = await reading.done;
 
   printer?.end();
   if (ended === 'left') throw new CliExit(EXIT.interrupted);

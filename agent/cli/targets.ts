@@ -7,6 +7,7 @@
 import { unary } from '../../shared/client.js';
 import { isFerryError } from '../../shared/errors.js';
 import type { JobSelector } from '../../shared/generated/ferry/v1/JobSelector.js';
+import type { MigrationProgress__Output } from '../../shared/generated/ferry/v1/MigrationProgress.js';
 import type { Agent } from './agent.js';
 import { operationFailed } from './exit.js';
 import { closest } from './suggest.js';
@@ -46,4 +47,22 @@ export async function onJob<T>(agent: Agent, target: JobTarget, call: (job: JobS
     if (isFerryError(err, 'NOT_FOUND') && err.reason === 'JOB_NOT_FOUND') return call({ vmId: target.jobOrVm });
     throw err;
   }
+}
+
+/** A reply that carries the job's state (GetMigrationStatus, CancelMigration, ChangeMigrationParams). */
+export interface StatusReply {
+  status: MigrationProgress__Output | null;
+}
+
+/** onJob for a call answering the job's state; a reply without it is the agent's failure. */
+export async function jobReply<R extends StatusReply>(
+  agent: Agent,
+  target: JobTarget,
+  rpc: string,
+  call: (job: JobSelector) => Promise<R>,
+): Promise<R & { status: MigrationProgress__Output }> {
+  const reply = await onJob(agent, target, call);
+  const { status } = reply;
+  if (!status) throw operationFailed(`the agent answered ${rpc} without the job's state`);
+  return { ...reply, status };
 }

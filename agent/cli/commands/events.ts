@@ -4,16 +4,14 @@
  * message, or one JSON object per line with --json. Each line shows
  * INCARNATION/REVISION, which --since takes to resume.
  */
-import type { ServiceError } from '@grpc/grpc-js';
 import { Option } from '@commander-js/extra-typings';
-import { callError } from '../../../shared/client.js';
 import type { WatchHostResponse__Output } from '../../../shared/generated/ferry/v1/WatchHostResponse.js';
 import { msFromProtoTime } from '../../../shared/proto-time.js';
 import { withAgent } from '../agent.js';
 import { CliExit, EXIT } from '../exit.js';
-import { onInterrupt } from '../interrupt.js';
 import { printStreamed } from '../output.js';
 import type { Program } from '../program.js';
+import { readStream } from '../stream.js';
 import { since } from '../values.js';
 
 export function addEventsCommand(program: Program): void {
@@ -24,27 +22,15 @@ export function addEventsCommand(program: Program): void {
     .action(async (options, command) => {
       await withAgent(command.optsWithGlobals(), async (agent) => {
         const request = options.since ? { sinceRevision: options.since.revision, incarnation: options.since.incarnation } : {};
-        const outcome = await new Promise<'ended' | 'interrupted'>((resolve, reject) => {
-          const call = agent.clients.host.WatchHost(request);
-          const stopListening = onInterrupt(() => {
-            stopListening();
-            call.cancel();
-            resolve('interrupted');
-          });
-          call.on('data', (m: WatchHostResponse__Output) => {
+        const outcome = await readStream(
+          agent.clients.host.WatchHost(request),
+          (m: WatchHostResponse__Output) => {
             if (agent.json) printStreamed('ferry.v1.WatchHostResponse', m);
             else process.stdout.write(`${describe(m)}\n`);
-          });
-          call.on('end', () => {
-            stopListening();
-            resolve('ended');
-          });
-          call.on('error', (err: ServiceError) => {
-            stopListening();
-            reject(callError(err));
-          });
-        });
-        if (outcome === 'interrupted') throw new CliExit(EXIT.interrupted);
+          },
+          (_count, leave) => leave(),
+        ).done;
+        if (outcome === 'left') throw new CliExit(EXIT.interrupted);
       });
     });
 }

@@ -2,47 +2,66 @@
  * `ferryctl host info|stats|vms`: HostService's read-only facts —
  * GetCapabilities, GetStats and ListVms.
  */
+import type { Command } from '@commander-js/extra-typings';
 import { unary } from '../../../shared/client.js';
 import type { GetCapabilitiesResponse__Output } from '../../../shared/generated/ferry/v1/GetCapabilitiesResponse.js';
 import type { GetStatsResponse__Output } from '../../../shared/generated/ferry/v1/GetStatsResponse.js';
 import type { Vm__Output } from '../../../shared/generated/ferry/v1/Vm.js';
 import { msFromProtoTime } from '../../../shared/proto-time.js';
-import { withAgent } from '../agent.js';
+import { type Agent, withAgent } from '../agent.js';
 import { fields, printResult, table } from '../output.js';
-import type { Program } from '../program.js';
+import type { GlobalOptions, Program } from '../program.js';
 import { bytes, vmStateName } from '../progress.js';
+
+/** `host`: a command whose subcommands see the global options. */
+type Group = Command<[], Record<never, never>, GlobalOptions>;
 
 export function addHostCommands(program: Program): void {
   // `ferryctl help host info` is the help command; a second one under host would be commander's, which answers unknown names differently.
-  const host = program.command('host').description("the agent's host: facts, load and VMs (HostService)").helpCommand(false);
+  const host: Group = program.command('host').description("the agent's host: facts, load and VMs (HostService)").helpCommand(false);
 
-  host
-    .command('info')
-    .description('static facts: CPU, memory, NICs, versions, migration network, limits (GetCapabilities)')
+  query(
+    host,
+    'info',
+    'static facts: CPU, memory, NICs, versions, migration network, limits (GetCapabilities)',
+    'ferry.v1.GetCapabilitiesResponse',
+    (agent) => unary(agent.clients.host, 'GetCapabilities', {}, agent.callOptions),
+    capabilitiesText,
+  );
+  query(
+    host,
+    'stats',
+    "current load: CPU, memory, NIC rates, migrations, the agent's own health (GetStats)",
+    'ferry.v1.GetStatsResponse',
+    (agent) => unary(agent.clients.host, 'GetStats', {}, agent.callOptions),
+    statsText,
+  );
+  query(
+    host,
+    'vms',
+    'the VMs libvirt knows on the host, by name (ListVms)',
+    'ferry.v1.ListVmsResponse',
+    (agent) => unary(agent.clients.host, 'ListVms', {}, agent.callOptions),
+    (reply) => vmTable(reply.vms),
+  );
+}
+
+/** A subcommand that makes one call without arguments and prints its answer. */
+function query<T extends object>(
+  group: Group,
+  name: string,
+  description: string,
+  typeName: string,
+  call: (agent: Agent) => Promise<T>,
+  text: (reply: T) => string,
+): void {
+  group
+    .command(name)
+    .description(description)
     .action(async (_options, command) => {
       await withAgent(command.optsWithGlobals(), async (agent) => {
-        const reply = await unary(agent.clients.host, 'GetCapabilities', {}, agent.callOptions);
-        printResult(agent, 'ferry.v1.GetCapabilitiesResponse', reply, () => capabilitiesText(reply));
-      });
-    });
-
-  host
-    .command('stats')
-    .description("current load: CPU, memory, NIC rates, migrations, the agent's own health (GetStats)")
-    .action(async (_options, command) => {
-      await withAgent(command.optsWithGlobals(), async (agent) => {
-        const reply = await unary(agent.clients.host, 'GetStats', {}, agent.callOptions);
-        printResult(agent, 'ferry.v1.GetStatsResponse', reply, () => statsText(reply));
-      });
-    });
-
-  host
-    .command('vms')
-    .description('the VMs libvirt knows on the host, by name (ListVms)')
-    .action(async (_options, command) => {
-      await withAgent(command.optsWithGlobals(), async (agent) => {
-        const reply = await unary(agent.clients.host, 'ListVms', {}, agent.callOptions);
-        printResult(agent, 'ferry.v1.ListVmsResponse', reply, () => vmTable(reply.vms));
+        const reply = await call(agent);
+        printResult(agent, typeName, reply, () => text(reply));
       });
     });
 }

@@ -9,11 +9,10 @@ import type { ChangeMigrationParamsRequest } from '../../../shared/generated/fer
 import type { MigrationProgress__Output } from '../../../shared/generated/ferry/v1/MigrationProgress.js';
 import { msFromProtoTime, protoTimeFromMs } from '../../../shared/proto-time.js';
 import { type Agent, withAgent } from '../agent.js';
-import { operationFailed } from '../exit.js';
 import { printResult } from '../output.js';
 import type { GlobalOptions, Program } from '../program.js';
 import { phaseName } from '../progress.js';
-import { onJob } from '../targets.js';
+import { jobReply } from '../targets.js';
 import { duration, type JobTarget, jobTarget, UINT32_MAX, wholeNumber } from '../values.js';
 import { JOB_ARGUMENT } from './jobs.js';
 
@@ -21,11 +20,10 @@ type Change = Omit<ChangeMigrationParamsRequest, 'job'>;
 
 async function change(options: GlobalOptions, target: JobTarget, params: Change, done: (status: MigrationProgress__Output) => string) {
   await withAgent(options, async (agent: Agent) => {
-    const reply = await onJob(agent, target, (job) =>
+    const reply = await jobReply(agent, target, 'ChangeMigrationParams', (job) =>
       unary(agent.clients.migration, 'ChangeMigrationParams', { job, ...params }, agent.callOptions),
     );
     const { status } = reply;
-    if (!status) throw operationFailed('the agent answered ChangeMigrationParams without the job');
     printResult(
       agent,
       'ferry.v1.ChangeMigrationParamsResponse',

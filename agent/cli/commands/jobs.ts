@@ -3,14 +3,14 @@
  * (WatchMigration to the end) and `cancel` (CancelMigration).
  */
 import { unary } from '../../../shared/client.js';
-import { withAgent } from '../agent.js';
-import { operationFailed } from '../exit.js';
+import type { JobSelector } from '../../../shared/generated/ferry/v1/JobSelector.js';
+import { type Agent, withAgent } from '../agent.js';
 import { followJob } from '../follow.js';
 import { cancelOnInterruptOption } from '../options.js';
 import { printResult } from '../output.js';
 import type { Program } from '../program.js';
 import { summary } from '../progress.js';
-import { onJob } from '../targets.js';
+import { jobReply, type StatusReply } from '../targets.js';
 import { jobTarget } from '../values.js';
 
 export const JOB_ARGUMENT = [
@@ -19,18 +19,9 @@ export const JOB_ARGUMENT = [
 ] as const;
 
 export function addJobCommands(program: Program): void {
-  program
-    .command('status')
-    .description("a job's latest state (GetMigrationStatus)")
-    .argument(...JOB_ARGUMENT, jobTarget)
-    .action(async (target, _options, command) => {
-      await withAgent(command.optsWithGlobals(), async (agent) => {
-        const reply = await onJob(agent, target, (job) => unary(agent.clients.migration, 'GetMigrationStatus', { job }, agent.callOptions));
-        const { status } = reply;
-        if (!status) throw operationFailed('the agent answered GetMigrationStatus without the job');
-        printResult(agent, 'ferry.v1.GetMigrationStatusResponse', reply, () => summary(status));
-      });
-    });
+  addStatusReplyCommand(program, 'status', "a job's latest state", 'GetMigrationStatus', (agent, job) =>
+    unary(agent.clients.migration, 'GetMigrationStatus', { job }, agent.callOptions),
+  );
 
   program
     .command('watch')
@@ -40,24 +31,34 @@ export function addJobCommands(program: Program): void {
     .action(async (target, options, command) => {
       await withAgent(command.optsWithGlobals(), async (agent) => {
         // The stream takes a job id; a VM's job is named by a status call first.
-        const { status } = await onJob(agent, target, (job) =>
+        const { status } = await jobReply(agent, target, 'GetMigrationStatus', (job) =>
           unary(agent.clients.migration, 'GetMigrationStatus', { job }, agent.callOptions),
         );
-        if (!status) throw operationFailed('the agent answered GetMigrationStatus without the job');
         await followJob(agent, status.jobId, { cancelOnInterrupt: options.cancelOnInterrupt === true });
       });
     });
 
+  addStatusReplyCommand(program, 'cancel', 'abort a queued or running job; the VM stays on the source', 'CancelMigration', (agent, job) =>
+    unary(agent.clients.migration, 'CancelMigration', { job }, agent.callOptions),
+  );
+}
+
+/** A command on one job whose RPC answers the job's state, printed as the summary (or the response, with --json). */
+function addStatusReplyCommand(
+  program: Program,
+  name: string,
+  description: string,
+  rpc: 'GetMigrationStatus' | 'CancelMigration',
+  call: (agent: Agent, job: JobSelector) => Promise<StatusReply>,
+): void {
   program
-    .command('cancel')
-    .description('abort a queued or running job; the VM stays on the source (CancelMigration)')
+    .command(name)
+    .description(`${description} (${rpc})`)
     .argument(...JOB_ARGUMENT, jobTarget)
     .action(async (target, _options, command) => {
       await withAgent(command.optsWithGlobals(), async (agent) => {
-        const reply = await onJob(agent, target, (job) => unary(agent.clients.migration, 'CancelMigration', { job }, agent.callOptions));
-        const { status } = reply;
-        if (!status) throw operationFailed('the agent answered CancelMigration without the job');
-        printResult(agent, 'ferry.v1.CancelMigrationResponse', reply, () => summary(status));
+        const reply = await jobReply(agent, target, rpc, (job) => call(agent, job));
+        printResult(agent, `ferry.v1.${rpc}Response`, reply, () => summary(reply.status));
       });
     });
 }
