@@ -15,6 +15,12 @@ import { createProgram } from './program.js';
 // operator's terminal, and nothing ferryctl can change.
 process.noDeprecation = true;
 
+// A reader that went away (`ferryctl events | head -1`) ends ferryctl quietly, as it would end cat.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(EXIT.done);
+  throw err;
+});
+
 async function main(argv: string[]): Promise<number> {
   try {
     await createProgram().parseAsync(argv, { from: 'user' });
