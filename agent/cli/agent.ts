@@ -7,11 +7,12 @@
 import * as grpc from '@grpc/grpc-js';
 import { agentTarget, connectAgent, type CallOptions, type FerryClients } from '../../shared/client.js';
 import { clientCredentialsFromFiles, type ClientTlsFiles } from '../../shared/credentials.js';
-import { isFerryError } from '../../shared/errors.js';
+import { errorMessage, isFerryError } from '../../shared/errors.js';
 import { resolveClientTls } from './client-tls.js';
 import { usageError } from './exit.js';
 import { explainFailure } from './failure.js';
 import type { GlobalOptions } from './program.js';
+import { agentAddress } from './values.js';
 
 export interface Agent {
   readonly clients: FerryClients;
@@ -35,7 +36,7 @@ export interface ConnectionFacts {
 
 /** Connects to the agent, runs `work`, closes; failures leave as CliExit. */
 export async function withAgent(options: GlobalOptions, work: (agent: Agent) => Promise<void>): Promise<void> {
-  const from = options.from;
+  const from = options.from ?? agentFromEnvironment();
   if (!from) throw usageError('--from HOST[:PORT] is required (or set FERRY_AGENT): the agent to call');
   const tls = options.insecure ? undefined : credentialFiles(options);
   const credentials = tls ? credentialsFrom(tls) : grpc.credentials.createInsecure();
@@ -48,6 +49,17 @@ export async function withAgent(options: GlobalOptions, work: (agent: Agent) => 
     throw explainFailure(err, { target, timeoutMs: options.timeout, tls });
   } finally {
     clients.close();
+  }
+}
+
+/** FERRY_AGENT, checked as --from is; unset or empty: undefined. */
+function agentFromEnvironment(): string | undefined {
+  const value = process.env.FERRY_AGENT;
+  if (!value) return undefined;
+  try {
+    return agentAddress(value);
+  } catch (err) {
+    throw usageError(`FERRY_AGENT=${value} is not an agent address: ${errorMessage(err)}`);
   }
 }
 

@@ -33,31 +33,34 @@ ferryctl help COMMAND (or ferryctl COMMAND --help) shows a command's options; ma
 
 /** The root command with its global options, before the commands are added. */
 function rootCommand() {
-  return new Command('ferryctl')
-    .description("The operator's command line for Ferry agents (ferryd): live migration, hibernation, host facts and events.")
-    .version(ferryVersion(), '-V, --version', "print ferryctl's version")
-    .helpOption('-h, --help', 'show help for the command')
-    .addOption(new Option('--from <HOST[:PORT]>', 'the agent to call').env('FERRY_AGENT').argParser(agentAddress))
-    .option('--json', 'print canonical proto3 JSON, as grpcurl does (streams: one object per line)')
-    .addOption(
-      new Option('--timeout <DURATION>', 'deadline of each call (streams have none)')
-        .argParser(duration({ min: 1, max: 3_600_000, unit: 'ms' }))
-        .default(30_000, '30s'),
-    )
-    .option('--ca <FILE>', 'the cluster CA certificate')
-    .option('--cert <FILE>', 'a client certificate with role engine')
-    .option('--key <FILE>', "that certificate's key")
-    .addOption(new Option('--insecure', 'plaintext, for agents running with tls.insecure').conflicts(['ca', 'cert', 'key']))
-    .configureHelp({ showGlobalOptions: true })
-    .showSuggestionAfterError(true)
-    .helpCommand(false)
-    .exitOverride()
-    .configureOutput({
-      // One voice for every error: "ferryctl: …", as the actions' own errors.
-      outputError: (text, write) => write(text.replace(/^error: /, 'ferryctl: ')),
-    })
-    .addHelpText('after', EPILOGUE)
-    .addHelpText('afterAll', `\n${EXIT_STATUS_HELP}`);
+  return (
+    new Command('ferryctl')
+      .description("The operator's command line for Ferry agents (ferryd): live migration, hibernation, host facts and events.")
+      .version(ferryVersion(), '-V, --version', "print ferryctl's version")
+      .helpOption('-h, --help', 'show help for the command')
+      // FERRY_AGENT is read when a command connects (agent.ts), so that a bad value cannot break --help or completion.
+      .addOption(new Option('--from <HOST[:PORT]>', 'the agent to call (default: $FERRY_AGENT)').argParser(agentAddress))
+      .option('--json', 'print canonical proto3 JSON, as grpcurl does (streams: one object per line)')
+      .addOption(
+        new Option('--timeout <DURATION>', 'deadline of each call (streams have none)')
+          .argParser(duration({ min: 1, max: 3_600_000, unit: 'ms' }))
+          .default(30_000, '30s'),
+      )
+      .option('--ca <FILE>', 'the cluster CA certificate')
+      .option('--cert <FILE>', 'a client certificate with role engine')
+      .option('--key <FILE>', "that certificate's key")
+      .addOption(new Option('--insecure', 'plaintext, for agents running with tls.insecure').conflicts(['ca', 'cert', 'key']))
+      .configureHelp({ showGlobalOptions: true })
+      .showSuggestionAfterError(true)
+      .helpCommand(false)
+      .exitOverride()
+      .configureOutput({
+        // One voice for every error: "ferryctl: …", as the actions' own errors.
+        outputError: (text, write) => write(text.replace(/^error: /, 'ferryctl: ')),
+      })
+      .addHelpText('after', EPILOGUE)
+      .addHelpText('afterAll', `\n${EXIT_STATUS_HELP}`)
+  );
 }
 
 export type Program = ReturnType<typeof rootCommand>;

@@ -93,10 +93,14 @@ test('extra positional arguments are an error, not ignored', async () => {
   await refused(['completion', 'bash', 'zsh'], /too many arguments/, /./);
 });
 
-test('no agent: --from or FERRY_AGENT is required, checked before anything is sent', async () => {
+test('the agent: --from or FERRY_AGENT is required and checked, before anything is sent', async () => {
   const result = await ferryctl(['host', 'vms', '--insecure']);
   assert.equal(result.code, 2);
   assert.match(result.stderr, /--from HOST\[:PORT\] is required \(or set FERRY_AGENT\)/);
+  const badEnvironment = await ferryctl(['host', 'vms', '--insecure'], { FERRY_AGENT: 'bad host!' });
+  assert.equal(badEnvironment.code, 2);
+  assert.match(badEnvironment.stderr, /FERRY_AGENT=bad host! is not an agent address: "bad host!" is not a host name or IP address/);
+  assert.equal((await ferryctl(['--help'], { FERRY_AGENT: 'bad host!' })).code, 0, 'a bad FERRY_AGENT does not break the help');
   const viaFlag = await ferryctl(['host', 'vms', '--insecure', '--from', agent.address]);
   assert.equal(viaFlag.code, 0, viaFlag.stderr);
   assert.deepEqual(

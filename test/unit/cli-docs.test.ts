@@ -9,6 +9,7 @@ import type { CommandUnknownOpts } from '@commander-js/extra-typings';
 import { bashCompletion } from '../../agent/cli/completion.js';
 import { createProgram } from '../../agent/cli/program.js';
 import { closest } from '../../agent/cli/suggest.js';
+import { loadFerryProto } from '../../shared/proto.js';
 import { REPO_ROOT } from '../support/lab.js';
 
 interface Entry {
@@ -51,6 +52,26 @@ test('the tree has a command for every engine-facing RPC', () => {
     'help',
   ]) {
     assert.ok(paths.includes(expected), `no command ${expected}`);
+  }
+});
+
+test('every RPC of MigrationService and HostService has a command that names it (a new RPC needs one)', () => {
+  const definition = loadFerryProto().definition;
+  const descriptions: string[] = [];
+  const collect = (command: CommandUnknownOpts) => {
+    for (const sub of command.commands) {
+      descriptions.push(sub.description());
+      collect(sub);
+    }
+  };
+  collect(program);
+  for (const service of ['ferry.v1.MigrationService', 'ferry.v1.HostService']) {
+    for (const rpc of Object.keys(definition[service] as object)) {
+      assert.ok(
+        descriptions.some((d) => new RegExp(`\\(${rpc}[,)]`).test(d)),
+        `no ferryctl command for ${service}/${rpc}`,
+      );
+    }
   }
 });
 

@@ -22,7 +22,7 @@ const DAY_S = 86_400;
 export function addMigrateCommand(program: Program): void {
   program
     .command('migrate')
-    .description('live-migrate a VM from the agent (--from) to another host (--to), over the migration network')
+    .description('live-migrate a VM from the agent (--from) to another host (--to) over the migration network (Migrate, mode REMOTE)')
     .argument('<VM>', 'the VM: its UUID or libvirt name', vmRef)
     .addOption(new Option('--to <HOST[:PORT]>', 'the destination agent').argParser(agentAddress).makeOptionMandatory())
     .addOption(
