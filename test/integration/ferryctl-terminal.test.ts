@@ -1,5 +1,5 @@
 // ferryctl in a real terminal: a tmux session on a private server socket
-// (tmux -L), where ferryctl draws its progress bar in place and Ctrl-C is a
+// (tmux -S, in the test's scratch directory), where ferryctl draws its progress bar in place and Ctrl-C is a
 // real SIGINT from the terminal. By default Ctrl-C leaves the job running and
 // says how to cancel it; with --cancel-on-interrupt the agent receives
 // CancelMigration and ferryctl waits for CANCELLED. Exit status 130 either way.
@@ -15,7 +15,6 @@ import { FERRYCTL } from '../support/ferryctl.js';
 import { FIRST_JOB, RecordingAgent } from '../support/recording-agent.js';
 
 const run = promisify(execFile);
-const SOCKET = `ferryctl-test-${process.pid}`;
 let agent: RecordingAgent;
 let scratch: string;
 
@@ -25,12 +24,12 @@ before(async () => {
 });
 
 after(async () => {
-  await run('tmux', ['-L', SOCKET, 'kill-server']).catch(() => undefined);
+  await tmux('kill-server').catch(() => undefined);
   await agent?.close();
   if (scratch) rmSync(scratch, { recursive: true, force: true });
 });
 
-const tmux = (...args: string[]) => run('tmux', ['-L', SOCKET, ...args]);
+const tmux = (...args: string[]) => run('tmux', ['-S', path.join(scratch, 'tmux.socket'), ...args]);
 const screen = async (session: string) => (await tmux('capture-pane', '-p', '-t', session)).stdout;
 
 async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
