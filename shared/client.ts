@@ -7,6 +7,8 @@
 import type * as grpc from '@grpc/grpc-js';
 import { loadFerryProto } from './proto.js';
 import { fromServiceError } from './grpc-status.js';
+import { FerryError } from './errors.js';
+import { cleanGrpcMessage } from './transport-errors.js';
 import { hostPort, splitHostPort } from './net.js';
 import type { MigrationServiceClient } from './generated/ferry/v1/MigrationService.js';
 import type { PeerServiceClient } from './generated/ferry/v1/PeerService.js';
@@ -40,10 +42,21 @@ export function unary<C extends grpc.Client, K extends UnaryMethod<C>>(
   ) => grpc.ClientUnaryCall;
   return new Promise((resolve, reject) => {
     fn.call(client, request, { deadline }, (err, response) => {
-      if (err) reject(fromServiceError(err));
+      if (err) reject(callError(err));
       else resolve(response as UnaryResponse<C[K]>);
     });
   });
+}
+
+/**
+ * A failed call (unary or stream) as a FerryError. A status grpc-js made
+ * itself (no details from the agent: a refused connection, a deadline) loses
+ * grpc-js's bookkeeping from its message; transport-errors.ts tells what it was.
+ */
+export function callError(err: grpc.ServiceError): FerryError {
+  const error = fromServiceError(err);
+  if (error.details.reason !== undefined) return error;
+  return new FerryError(error.kind, cleanGrpcMessage(error.message), error.details, { cause: err });
 }
 
 export interface FerryClients {

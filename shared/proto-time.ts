@@ -13,9 +13,14 @@ const NANOS_PER_S = 1_000_000_000;
 
 /** Epoch milliseconds, or a length in milliseconds (fractions kept to the nanosecond), as seconds and nanos. */
 export function protoTimeFromMs(ms: number): Timestamp & Duration {
-  const totalNanos = Math.round(ms * NANOS_PER_MS);
-  const seconds = Math.floor(totalNanos / NANOS_PER_S);
-  return { seconds, nanos: totalNanos - seconds * NANOS_PER_S };
+  // Seconds first: an epoch time in nanoseconds (~1.8e18) is past what a double holds exactly.
+  let seconds = Math.floor(ms / 1000);
+  let nanos = Math.round((ms - seconds * 1000) * NANOS_PER_MS);
+  if (nanos === NANOS_PER_S) {
+    seconds += 1;
+    nanos = 0;
+  }
+  return { seconds, nanos };
 }
 
 /** A received Timestamp or Duration in milliseconds; 0 when it is unset. */

@@ -5,6 +5,9 @@
 import type { MigrationProgress__Output } from '../../shared/generated/ferry/v1/MigrationProgress.js';
 import { msFromProtoTime } from '../../shared/proto-time.js';
 
+/** The phases a job ends in (MigrationPhase's final values), by phaseName. */
+export const FINAL_PHASES: ReadonlySet<string> = new Set(['completed', 'failed', 'cancelled']);
+
 export function phaseName(p: MigrationProgress__Output): string {
   return p.phase.replace('MIGRATION_PHASE_', '').toLowerCase();
 }
@@ -28,7 +31,8 @@ export function progressLine(p: MigrationProgress__Output, width = 30): string {
   const filled = Math.round((p.progressPercent / 100) * width);
   const bar = `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}]`;
   const data = p.data;
-  const rate = p.bandwidthBytesPerS;
+  // A job that has ended has no rate and no ETA, whatever its last sample said.
+  const rate = FINAL_PHASES.has(phaseName(p)) ? 0 : p.bandwidthBytesPerS;
   const eta = rate > 0 && data && data.remainingBytes > 0 ? ` ETA ${Math.ceil(data.remainingBytes / rate)}s` : '';
   const amounts = data && data.totalBytes > 0 ? ` ${bytes(data.processedBytes)}/${bytes(data.totalBytes)}` : '';
   const iteration = p.iteration > 0 ? ` iter ${p.iteration}` : '';

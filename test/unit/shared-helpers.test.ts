@@ -7,6 +7,8 @@ import { msFromProtoTime, optionalDuration, protoTimeFromMs } from '../../shared
 test('protobuf Timestamp/Duration: milliseconds to seconds and nanos and back', () => {
   assert.deepEqual(protoTimeFromMs(1_700_000_123_456), { seconds: 1_700_000_123, nanos: 456_000_000 });
   assert.deepEqual(protoTimeFromMs(999), { seconds: 0, nanos: 999_000_000 });
+  // In nanoseconds this one is 1.795e18, which a double cannot hold exactly (it came out as 249999872 ns).
+  assert.deepEqual(protoTimeFromMs(1_795_336_200_250), { seconds: 1_795_336_200, nanos: 250_000_000 });
   assert.equal(msFromProtoTime({ seconds: '1700000123', nanos: 456_000_000 }), 1_700_000_123_456);
   assert.equal(msFromProtoTime(null), 0);
   for (const ms of [0, 1, 1500, 86_400_001]) {

@@ -1,0 +1,313 @@
+// The real ferryctl binary, spawned, against an agent that records every
+// request (test/support/recording-agent.ts): what each command sends, its
+// exit status (0 done; 1 agent error, job FAILED or CANCELLED), what it says
+// when the agent cannot be reached, and its --json read back by protobuf's
+// own proto3 JSON parser (Python json_format, stubs from Debian's protoc:
+// needs python3-protobuf and protobuf-compiler, which scripts/setup installs).
+import { test, before, after, beforeEach } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { FerryError } from '../../shared/errors.js';
+import { FERRYCTL, ferryctl, type Run } from '../support/ferryctl.js';
+import { REPO_ROOT } from '../support/lab.js';
+import { compilePythonStubs } from '../support/python-stubs.js';
+import { FIRST_JOB, RecordingAgent, VMS } from '../support/recording-agent.js';
+
+const WEB1 = VMS[0]?.id ?? '';
+let agent: RecordingAgent;
+let stubs: string;
+
+before(async () => {
+  agent = await RecordingAgent.start();
+  stubs = mkdtempSync(path.join(tmpdir(), 'ferry-py-json-'));
+  compilePythonStubs(stubs);
+});
+after(async () => {
+  await agent?.close();
+  if (stubs) rmSync(stubs, { recursive: true, force: true });
+});
+beforeEach(() => agent.reset());
+
+const call = (...args: string[]) => ferryctl([...args, '--insecure'], { FERRY_AGENT: agent.address });
+
+function ok(result: Run): Run {
+  assert.equal(result.code, 0, `exit ${result.code}\nstdout: ${result.stdout}\nstderr: ${result.stderr}`);
+  return result;
+}
+
+test('migrate sends exactly what was typed, follows the job, and exits 0 when it COMPLETED', async () => {
+  agent.plan = { steps: 4, stepMs: 300, ending: 'completed' };
+  const result = ok(
+    await call(
+      'migrate',
+      'web1',
+      '--to',
+      '198.18.0.2',
+      '--dstqemu',
+      '198.19.0.2',
+      '--bandwidth',
+      '0',
+      '--parallel',
+      '4',
+      '--compression',
+      'ZSTD',
+      '--no-auto-converge',
+      '--copy-storage',
+      'incremental',
+      '--downtime',
+      '1.5s',
+      '--preset',
+      'suspend-when-stalled',
+      '--stall-timeout',
+      '2m',
+      '--request-id',
+      '1F0B8B9D-6F2A-4A67-9D43-8F9C3C5E2B0A',
+    ),
+  );
+  const [migrate] = agent.calls('Migrate');
+  assert.deepEqual(
+    { ...migrate, policy: { ...(migrate?.policy as object) } },
+    {
+      vmId: WEB1,
+      dst: '198.18.0.2',
+      dstparams: '',
+      mode: 'MIGRATION_MODE_REMOTE',
+      dstqemu: '198.19.0.2',
+      migrationNetwork: '',
+      overwrite: false,
+      requestId: '1f0b8b9d-6f2a-4a67-9d43-8f9c3c5e2b0a',
+      policy: {
+        preset: 'suspend-when-stalled',
+        maxBandwidthMibps: 0,
+        _maxBandwidthMibps: 'maxBandwidthMibps',
+        parallelConnections: 4,
+        _parallelConnections: 'parallelConnections',
+        compression: 'COMPRESSION_ZSTD',
+        autoConverge: false,
+        _autoConverge: 'autoConverge',
+        copyStorage: 'COPY_STORAGE_INCREMENTAL',
+        initialDowntime: { seconds: 1, nanos: 500_000_000 },
+        stallTimeout: { seconds: 120, nanos: 0 },
+        completionTimeoutPerGib: null,
+        queueTimeout: null,
+        schedule: [],
+      },
+    },
+  );
+  assert.deepEqual(
+    agent.requests.map((r) => r.method),
+    ['ListVms', 'Migrate', 'WatchMigration'],
+    'the name was resolved, then one Migrate and one stream',
+  );
+  assert.match(
+    result.stdout,
+    /^job 0{8}-0{4}-4000-8000-0{11}1: COMPLETED after 4\.5 s\n {2}vm 6f1c2a3e-9d4b-4c1e-8f7a-0b1c2d3e4f50 -> 198\.18\.0\.2/,
+  );
+  assert.match(result.stderr, /request id 1f0b8b9d-6f2a-4a67-9d43-8f9c3c5e2b0a \(to retry this exact request: --request-id 1f0b8b9d/);
+  assert.match(result.stderr, /^migrating \[#+\.*\] +\d+%/m, 'progress lines on stderr when it is not a terminal');
+});
+
+test('exit 1 when the job ends FAILED or CANCELLED, with the summary saying why', async () => {
+  agent.plan = { steps: 1, stepMs: 20, ending: 'failed' };
+  const failed = await call('migrate', WEB1, '--to', 'lab2');
+  assert.equal(failed.code, 1, failed.stderr);
+  assert.match(failed.stdout, /FAILED after 4\.5 s/);
+  assert.match(
+    failed.stdout,
+    /error at step perform: operation failed: migration job: unexpectedly failed \[VIR_ERR_INTERNAL_ERROR\] \(VM running on the source\)/,
+  );
+  assert.deepEqual(
+    agent.requests.map((r) => r.method),
+    ['Migrate', 'WatchMigration'],
+    'a UUID needs no lookup',
+  );
+
+  agent.plan = { steps: 1, stepMs: 20, ending: 'cancelled' };
+  const cancelled = await call('hibernate', 'db1', '--file', '/var/lib/ferry/db1.save', '--definition', '/var/lib/ferry/db1.xml');
+  assert.equal(cancelled.code, 1, cancelled.stderr);
+  assert.match(cancelled.stdout, /CANCELLED after/);
+  const [hibernate] = agent.calls('Migrate').slice(-1);
+  assert.equal(hibernate?.mode, 'MIGRATION_MODE_FILE');
+  assert.equal(hibernate?.dst, '/var/lib/ferry/db1.save');
+  assert.equal(hibernate?.dstparams, '/var/lib/ferry/db1.xml');
+});
+
+test("exit 1 on the agent's refusal, showing its message and the google.rpc.Status details", async () => {
+  agent.failNext(
+    'Migrate',
+    new FerryError('INVALID_ARGUMENT', 'policy.parallel_connections: zstd needs parallel_connections > 1', {
+      field: 'policy.parallel_connections',
+      reason: 'INVALID_FIELD',
+    }),
+  );
+  const refused = await call('migrate', WEB1, '--to', 'lab2', '--compression', 'zstd');
+  assert.equal(refused.code, 1);
+  assert.match(
+    refused.stderr,
+    /^ferryctl: policy\.parallel_connections: zstd needs parallel_connections > 1\n {2}INVALID_ARGUMENT, reason INVALID_FIELD, field policy\.parallel_connections$/m,
+  );
+  agent.failNext(
+    'CancelMigration',
+    new FerryError('FAILED_PRECONDITION', 'job already ended', { reason: 'JOB_FINISHED', subject: 'job/x' }),
+  );
+  const late = await call('cancel', `job:${'0'.repeat(8)}-0000-4000-8000-000000000009`);
+  assert.equal(late.code, 1);
+  assert.match(late.stderr, /job already ended\n {2}FAILED_PRECONDITION, reason JOB_FINISHED, job\/x/);
+  assert.doesNotMatch(late.stderr, /Resolution note/);
+});
+
+test('a VM name that matches none or several is an error naming what there is', async () => {
+  const none = await call('migrate', 'webl', '--to', 'lab2');
+  assert.equal(none.code, 1);
+  assert.match(none.stderr, /no VM named "webl" on 127\.0\.0\.1:\d+ \(did you mean web1\?\) — ferryctl host vms --from/);
+  const twin = await call('status', 'twin');
+  assert.equal(twin.code, 1);
+  assert.match(twin.stderr, /the name "twin" is ambiguous .*2 VMs have it \(8b3c4d5e-[^,]+, 9c4d5e6f-[^)]+\) — give the UUID/);
+  assert.deepEqual([...new Set(agent.requests.map((r) => r.method))], ['ListVms'], 'nothing but the lookup');
+});
+
+test('status, cancel and the job changes find a job by id or by VM; list has a header row and fetches every page', async () => {
+  agent.plan = { steps: 1, stepMs: 10_000, ending: 'hold' };
+  const jobId = ok(await call('migrate', 'web1', '--to', 'lab2', '--detach')).stdout.trim();
+  assert.match(jobId, /^[0-9a-f-]{36}$/);
+  ok(await call('migrate', 'db1', '--to', 'lab2', '--detach'));
+
+  assert.match(ok(await call('status', jobId)).stdout, /MIGRATING|PREPARING/);
+  ok(await call('set-speed', 'web1', '250'));
+  ok(await call('set-downtime', jobId, '750ms'));
+  ok(await call('postcopy', `vm:${WEB1}`));
+  const changes = agent.calls('ChangeMigrationParams');
+  assert.deepEqual(changes[0]?.job, { vmId: WEB1, target: 'vmId' });
+  assert.equal(changes[0]?.maxBandwidthMibps, 250);
+  assert.deepEqual(changes[1]?.maxDowntime, { seconds: 0, nanos: 750_000_000 });
+  assert.equal(changes[2]?.startPostCopy, true);
+
+  const list = ok(await call('list', '--page-size', '1', '--phase', 'migrating,preparing', '--active'));
+  const [header, ...rows] = list.stdout.trim().split('\n');
+  assert.match(header ?? '', /^JOB +VM +PHASE +PROGRESS +DESTINATION +STARTED$/);
+  assert.equal(rows.length, 2, 'both pages');
+  const pages = agent.calls('ListMigrations');
+  assert.deepEqual(
+    pages.map((p) => p.pageToken),
+    ['', 'page-2'],
+  );
+  assert.deepEqual(pages[0]?.phases, ['MIGRATION_PHASE_MIGRATING', 'MIGRATION_PHASE_PREPARING']);
+  assert.equal(pages[0]?.activeOnly, true);
+
+  const cancelled = ok(await call('cancel', jobId));
+  assert.match(cancelled.stdout, /CANCELLED/);
+  assert.deepEqual(agent.calls('CancelMigration')[0]?.job, { jobId, target: 'jobId' }, 'a UUID is tried as a job first');
+});
+
+test('limits: shown without options (GetCapabilities), set with them (only the fields given)', async () => {
+  assert.equal(ok(await call('limits')).stdout, 'outgoing  2\nincoming  3\nports     49152-49215\n');
+  ok(await call('limits', '--incoming', '5'));
+  const [set] = agent.calls('SetMigrationLimits');
+  assert.equal(set?.maxIncoming, 5);
+  assert.equal(set?.maxOutgoing, undefined, 'an unset limit stays unset (optional field)');
+});
+
+test('a closed port: "cannot reach ferryd at H:P: connection refused — is it running?", exit 1, no TLS hint', async () => {
+  const port = await closedPort();
+  for (const tls of [['--insecure'], ['--ca', '/dev/null', '--cert', '/dev/null', '--key', '/dev/null']]) {
+    const result = await ferryctl(['host', 'vms', '--from', `127.0.0.1:${port}`, ...tls]);
+    assert.equal(result.code, tls[0] === '--insecure' ? 1 : 2, result.stderr);
+    if (tls[0] !== '--insecure') {
+      assert.match(result.stderr, /the CA certificate|TLS files/, 'unusable credentials are a usage error, found before connecting');
+      continue;
+    }
+    assert.equal(
+      result.stderr,
+      `ferryctl: cannot reach ferryd at 127.0.0.1:${port}: connection refused — is it running, and listening on that port?\n`,
+    );
+  }
+});
+
+test('--json is canonical proto3 JSON: protobuf parses every output back and prints the same', async () => {
+  agent.plan = { steps: 5, stepMs: 60, ending: 'completed' };
+  // migrate --json streams what watch --json does, from the job's first state: one object per line.
+  const lines = ok(await call('migrate', 'web1', '--to', 'lab2', '--json'))
+    .stdout.trim()
+    .split('\n');
+  assert.ok(lines.length >= 3, `one object per line, each state of the job: ${lines.join('\n')}`);
+  assert.equal((JSON.parse(lines.at(-1) ?? '{}') as { status: { phase: string } }).status.phase, 'MIGRATION_PHASE_COMPLETED');
+  const jobId = ok(await call('migrate', 'db1', '--to', 'lab2', '--json', '--detach')).stdout;
+  const migrateResponse = JSON.parse(jobId) as { jobId: string };
+  const watched = ok(await call('watch', FIRST_JOB, '--json'))
+    .stdout.trim()
+    .split('\n');
+  assert.equal(watched.length, 1, 'a job that has ended: its final state, one line');
+
+  const outputs: Array<[string, string]> = [
+    ['ferry.v1.MigrateResponse', jobId],
+    ...[...lines, ...watched].map((line): [string, string] => ['ferry.v1.WatchMigrationResponse', line]),
+    ['ferry.v1.GetMigrationStatusResponse', ok(await call('status', migrateResponse.jobId, '--json')).stdout],
+    ['ferry.v1.ListMigrationsResponse', ok(await call('list', '--json')).stdout],
+    ['ferry.v1.GetCapabilitiesResponse', ok(await call('host', 'info', '--json')).stdout],
+    ['ferry.v1.GetStatsResponse', ok(await call('host', 'stats', '--json')).stdout],
+    ['ferry.v1.ListVmsResponse', ok(await call('host', 'vms', '--json')).stdout],
+    ['ferry.v1.Limits', ok(await call('limits', '--json')).stdout],
+    ['ferry.v1.SetMigrationLimitsResponse', ok(await call('limits', '--outgoing', '3', '--json')).stdout],
+    ['ferry.v1.RestoreResponse', ok(await call('restore', '--file', '/a.save', '--definition', '/a.xml', '--json')).stdout],
+    ...(await events()).map((line): [string, string] => ['ferry.v1.WatchHostResponse', line]),
+  ];
+  const input = outputs.map(([type, json]) => JSON.stringify({ type, json })).join('\n');
+  const script = path.join(REPO_ROOT, 'test/integration/python/proto3_json.py');
+  const child = execFile('/usr/bin/python3', [script, stubs], { timeout: 60_000 });
+  child.stdin?.end(input);
+  const [stdout, stderr, code] = await new Promise<[string, string, number | null]>((resolve) => {
+    let out = '';
+    let err = '';
+    child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
+    child.on('close', (c) => resolve([out, err, c]));
+  });
+  assert.equal(code, 0, `protobuf refused ferryctl's JSON: ${stderr}`);
+  const reprinted = stdout.trim().split('\n');
+  assert.equal(reprinted.length, outputs.length);
+  outputs.forEach(([type, json], i) => {
+    assert.deepEqual(JSON.parse(json), JSON.parse(reprinted[i] ?? ''), `${type}: ferryctl's JSON differs from protobuf's`);
+  });
+  // The kinds of field that differ from a plain JSON.stringify of the message, all present above.
+  const final = JSON.parse(lines.at(-1) ?? '{}') as { status: Record<string, unknown> };
+  assert.equal(final.status.bytesOnMigrationNic, '9007199254740000', 'uint64 as a string');
+  assert.equal(final.status.startedAt, '2026-11-22T08:30:00.250Z', 'Timestamp as RFC 3339');
+  assert.equal(final.status.downtime, '0.123500s', 'Duration as seconds');
+  assert.equal(final.status.waiting, undefined, 'defaults omitted');
+});
+
+/** The first lines of `ferryctl events --json`, then Ctrl-C (SIGINT): exit 130. */
+async function events(): Promise<string[]> {
+  const child = spawn(process.execPath, [FERRYCTL, 'events', '--json', '--insecure', '--from', agent.address], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`events printed only: ${out}`)), 10_000);
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.split('\n').length > 3) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+  });
+  child.kill('SIGINT');
+  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+  assert.equal(code, 130, 'Ctrl-C ends events with 130');
+  return out.trim().split('\n');
+}
+
+/** A port on 127.0.0.1 that nothing listens on (bound, then closed). */
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  assert.ok(address && typeof address === 'object');
+  return address.port;
+}
