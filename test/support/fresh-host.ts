@@ -13,7 +13,8 @@ import { REPO_ROOT } from './lab.js';
 
 /** What scripts/install, ferry-pki and ferryd write on a hypervisor, with their default paths. */
 export const FRESH_HOST_DIRECTORIES = [
-  '/opt/ferry',
+  // /opt itself, not /opt/ferry: scripts/install swaps /opt/ferry by renaming it, and a mount point cannot be renamed.
+  '/opt',
   '/usr/local/bin',
   '/usr/local/share/man',
   '/usr/share/bash-completion/completions',
