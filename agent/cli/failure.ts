@@ -65,7 +65,8 @@ function refusedCertificate(failure: TransportFailure, facts: ConnectionFacts): 
   const { target, tls } = facts;
   if (!tls) return `ferryd at ${target} closed the connection: it speaks TLS (the default) — drop --insecure and give --ca/--cert/--key`;
   const why = clientCertificateProblem(tls);
-  const alert = failure.kind === 'closed-after-connect' ? '' : ` (${failure.detail})`;
+  // A TLS alert names the agent's objection; a close or a reset (either may come, by timing) says nothing more.
+  const alert = failure.kind === 'client-refused' ? ` (${failure.detail})` : '';
   const cause = why ? `: ${why}` : ' — the agent logs why ("TLS client refused")';
   return `ferryd at ${target} refused the client certificate ${tls.certFile}${alert}${cause}`;
 }
