@@ -16,6 +16,8 @@ export function featuresOf(libvirtVersion: number, qemuVersion: number): HostFea
     multifdCompression: libvirtVersion >= LIBVIRT_MULTIFD_COMPRESSION,
     postCopyWithParallel: qemuVersion >= QEMU_POSTCOPY_WITH_MULTIFD,
     versions: `libvirt ${versionText(libvirtVersion)}, QEMU ${versionText(qemuVersion)}`,
+    libvirtVersion,
+    qemuVersion,
   };
 }
 
