@@ -12,7 +12,6 @@ import type { NicAttachmentKind } from '../../shared/generated/ferry/v1/NicAttac
 import { fieldRequired, invalidArgument } from '../../shared/errors.js';
 import { optionalCidr, optionalUnicast, requireAbsolutePath, requireEnum, requireText, requireUuid } from '../../shared/validation.js';
 import {
-  BUILTIN_DEFAULTS,
   CHECK_REASONS,
   type CheckFindings,
   type CheckReason,
@@ -21,7 +20,7 @@ import {
   type IncomingCheckArgs,
   type NicAttachment,
 } from '../migration/index.js';
-import { policyRequest, policyToProto } from './convert-policy.js';
+import { policyToProto, resolvedPolicyFromProto } from './convert-policy.js';
 import { diskImageFrom, diskImageToProto } from './convert-disk-image.js';
 
 const PREFIX = 'MIGRATION_CHECK_REASON_';
@@ -96,8 +95,7 @@ export function checkArgsFromProto(request: CheckIncomingRequest__Output): Incom
     sourceMigrationAddress: optionalUnicast('source_migration_address', request.sourceMigrationAddress),
     dstqemu: optionalUnicast('dstqemu', request.dstqemu),
     migrationNetwork: optionalCidr('migration_network', request.migrationNetwork),
-    // The source resolved the policy; what it did not send is the built-in default.
-    policy: { ...BUILTIN_DEFAULTS, schedule: [], ...policyRequest(request.policy) },
+    policy: resolvedPolicyFromProto(request.policy),
     guest: guestFromProto(request.guest),
     paths: request.paths.map((p, i) => ({ path: requireAbsolutePath(`paths[${i}].path`, p.path), use: bounded(`paths[${i}].use`, p.use) })),
     disks: request.disks.map(diskImageFrom),
