@@ -54,6 +54,18 @@ export interface JobStats {
   stats: Record<string, TypedValue>;
 }
 
+/** Which guest a host query is about (domain capabilities, CPU comparison); null or absent: the host's default. */
+export interface GuestQuery {
+  emulator?: string | null;
+  arch?: string | null;
+  machine?: string | null;
+  virttype?: string | null;
+}
+
+function guestArgs(query: GuestQuery) {
+  return { emulator: query.emulator ?? null, arch: query.arch ?? null, machine: query.machine ?? null, virttype: query.virttype ?? null };
+}
+
 const DEFAULT_CALL_TIMEOUT_MS = 60_000;
 const names = (t: Readonly<Record<string, number>>) => new Map(Object.entries(t).map(([k, v]) => [v, k]));
 const stateNames = names(virDomainState);
@@ -150,21 +162,12 @@ export class LibvirtClient {
     return ret.nets.map((n) => n.name);
   }
   /**
-   * What the hypervisor offers one kind of guest (virConnectGetDomainCapabilities), as XML. null
-   * for a parameter means "the default": the emulator for arch and virttype, the default machine.
+   * What the hypervisor offers one kind of guest (virConnectGetDomainCapabilities), as XML. A
+   * parameter left out means "the default": the emulator for arch and virttype, the default machine.
    */
-  async connectGetDomainCapabilities(
-    query: { emulator?: string | null; arch?: string | null; machine?: string | null; virttype?: string | null },
-    flags = 0,
-    opts?: CallOptions,
-  ): Promise<string> {
-    const args = {
-      emulatorbin: query.emulator ?? null,
-      arch: query.arch ?? null,
-      machine: query.machine ?? null,
-      virttype: query.virttype ?? null,
-      flags,
-    };
+  async connectGetDomainCapabilities(query: GuestQuery, flags = 0, opts?: CallOptions): Promise<string> {
+    const { emulator, ...guest } = guestArgs(query);
+    const args = { emulatorbin: emulator, ...guest, flags };
     return (await this.call(procedures.CONNECT_GET_DOMAIN_CAPABILITIES, args, opts)).capabilities;
   }
   /**
@@ -173,20 +176,8 @@ export class LibvirtClient {
    * With VIR_CONNECT_COMPARE_CPU_FAIL_INCOMPATIBLE an incompatible CPU is an error (VIR_ERR_CPU_INCOMPATIBLE)
    * whose message names the missing features.
    */
-  async connectCompareHypervisorCPU(
-    query: { emulator?: string | null; arch?: string | null; machine?: string | null; virttype?: string | null },
-    xmlCPU: string,
-    flags = 0,
-    opts?: CallOptions,
-  ): Promise<number> {
-    const args = {
-      emulator: query.emulator ?? null,
-      arch: query.arch ?? null,
-      machine: query.machine ?? null,
-      virttype: query.virttype ?? null,
-      xmlCPU,
-      flags,
-    };
+  async connectCompareHypervisorCPU(query: GuestQuery, xmlCPU: string, flags = 0, opts?: CallOptions): Promise<number> {
+    const args = { ...guestArgs(query), xmlCPU, flags };
     return (await this.call(procedures.CONNECT_COMPARE_HYPERVISOR_CPU, args, opts)).result;
   }
   /**

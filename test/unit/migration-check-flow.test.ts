@@ -159,26 +159,18 @@ test('Migrate with only warnings starts, and the job carries them; the facts the
   const { migrations, peers, source, destination } = hosts();
   source.definition_ = { persistent: false };
   // The destination at its incoming limit: a warning now, a QUEUED job later.
-  await destination.prepare({
-    vmId: 'other',
-    jobId: 'other-job',
-    sourceHost: 'lab3',
-    sourceMigrationAddress: '198.19.0.3',
-    dstqemu: '198.19.0.2',
-    migrationNetwork: '',
-    copyStorage: false,
-    memoryBytes: 0,
-  });
-  await destination.prepare({
-    vmId: 'other2',
-    jobId: 'other-job2',
-    sourceHost: 'lab3',
-    sourceMigrationAddress: '198.19.0.3',
-    dstqemu: '198.19.0.2',
-    migrationNetwork: '',
-    copyStorage: false,
-    memoryBytes: 0,
-  });
+  for (const n of [1, 2]) {
+    await destination.prepare({
+      vmId: `other-${n}`,
+      jobId: `other-job-${n}`,
+      sourceHost: 'lab3',
+      sourceMigrationAddress: '198.19.0.3',
+      dstqemu: '198.19.0.2',
+      migrationNetwork: '',
+      copyStorage: false,
+      memoryBytes: 0,
+    });
+  }
   const describesBefore = source.describes;
   const accepted = await migrations.migrate(remoteRequest(VM));
   assert.equal(source.describes - describesBefore, 1, 'one describe of the VM from Migrate to PrepareIncoming');
