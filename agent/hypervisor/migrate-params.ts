@@ -4,6 +4,7 @@
  * host's libvirt/QEMU versions allow. Pure, so the exact flags and params
  * libvirt receives are unit-tested (the lab runs libvirt 9.0 only).
  */
+import { versionText } from '../../shared/libvirt-version.js';
 import { constants as c, type TypedParamInput } from '../libvirt/index.js';
 import type { HostFeatures, LiveMigrationPlan } from '../migration/index.js';
 
@@ -19,10 +20,6 @@ export function featuresOf(libvirtVersion: number, qemuVersion: number): HostFea
     libvirtVersion,
     qemuVersion,
   };
-}
-
-export function versionText(n: number): string {
-  return `${Math.floor(n / 1_000_000)}.${Math.floor(n / 1000) % 1000}.${n % 1000}`;
 }
 
 export function migrateFlags(plan: LiveMigrationPlan): number {

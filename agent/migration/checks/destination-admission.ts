@@ -6,11 +6,7 @@
  */
 import type { Findings } from './findings.js';
 
-export function checkAdmission(
-  incoming: { count: number; limit: number },
-  ports: { free: number; needed: number },
-  out: Findings,
-): void {
+export function checkAdmission(incoming: { count: number; limit: number }, ports: { free: number; needed: number }, out: Findings): void {
   if (incoming.count >= incoming.limit) {
     out.warn(
       'DESTINATION_BUSY',

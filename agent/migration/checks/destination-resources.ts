@@ -3,6 +3,7 @@
  * guest, and not be older than the source in (QEMU migrates to the same or a
  * newer version; Nova's live-migration checks refuse an older hypervisor too).
  */
+import { versionText } from '../../../shared/libvirt-version.js';
 import type { HostFeatures } from '../policy/policy.js';
 import type { Findings } from './findings.js';
 
@@ -52,10 +53,6 @@ export function checkVersions(source: { libvirt: number; qemu: number }, here: H
       );
     }
   }
-}
-
-function versionText(n: number): string {
-  return `${Math.floor(n / 1_000_000)}.${Math.floor(n / 1000) % 1000}.${n % 1000}`;
 }
 
 function mib(bytes: number): number {

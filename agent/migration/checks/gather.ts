@@ -13,7 +13,10 @@ export async function gather<T>(what: string, read: () => Promise<T>, out: Findi
   } catch (err) {
     if (isFerryError(err) && (err.reason === 'LIBVIRT_UNAVAILABLE' || err.reason === 'LIBVIRT_TIMEOUT')) {
       if (!out.blocks('HYPERVISOR_UNAVAILABLE')) {
-        out.block('HYPERVISOR_UNAVAILABLE', `libvirt does not answer on the ${out.side} (${errorMessage(err)}): start libvirtd there, then retry`);
+        out.block(
+          'HYPERVISOR_UNAVAILABLE',
+          `libvirt does not answer on the ${out.side} (${errorMessage(err)}): start libvirtd there, then retry`,
+        );
       }
     } else {
       out.warn('CHECK_INCOMPLETE', `could not check ${what} on the ${out.side}: ${errorMessage(err)}`);
