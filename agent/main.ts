@@ -41,6 +41,7 @@ import {
   type MigrationStatus,
 } from './migration/index.js';
 import { LocalHibernationFiles } from './storage/local-hibernation-files.js';
+import { LocalStoragePaths } from './storage/local-storage-paths.js';
 import { QemuImgImages } from './storage/qemu-img-images.js';
 import { LinuxHostNetwork } from './network/host-network.js';
 import { GrpcPeers } from './peers/grpc-peers.js';
@@ -124,6 +125,8 @@ async function run(flags: ConfigFlags): Promise<void> {
     logger: { info: (msg, meta) => log.info(msg, meta), warn: (msg, meta) => log.warn(msg, meta) },
   });
   const journals = openJournals(config, log);
+  const system = createSystemInformationProbe();
+  const storage = new LocalStoragePaths();
   const plaintext = grpc.credentials.createInsecure();
   const peers = new GrpcPeers(() => trust?.clientCredentials ?? plaintext, CALL_TIMEOUT_MS);
 
@@ -133,6 +136,7 @@ async function run(flags: ConfigFlags): Promise<void> {
     peers,
     network,
     hibernationFiles: new LocalHibernationFiles(),
+    storage,
     clock: systemClock,
     hostName: trust?.current.identity.name || managementAddress || 'unknown',
     pollIntervalMs: POLL_INTERVAL_MS,
@@ -164,6 +168,8 @@ async function run(flags: ConfigFlags): Promise<void> {
     images: new QemuImgImages({ directories: config.storage.imageDirectories }),
     journal: journals.incoming,
     hypervisor,
+    // CheckIncoming: libvirt's answers, the paths here, and whether QEMU may use /dev/kvm (as GetCapabilities reports it).
+    checks: { hypervisor, storage, kvmAvailable: () => system.kvmAvailable() },
   });
   limits.onChange((now, before) => {
     log.info('migration limits changed', { now, before });
@@ -176,7 +182,7 @@ async function run(flags: ConfigFlags): Promise<void> {
   };
   const host = createHostInfo({
     config,
-    system: createSystemInformationProbe(),
+    system,
     hypervisor: libvirtHostInfo(libvirt, { callTimeoutMs: CALL_TIMEOUT_MS }),
     migrations: activity,
     limits: () => limits,

@@ -46,6 +46,19 @@ export interface ErrorDetails {
   subject?: string;
   /** How long to wait before trying again (RESOURCE_EXHAUSTED, UNAVAILABLE); a default when not given. */
   retryDelayMs?: number;
+  /**
+   * FAILED_PRECONDITION with more than one thing to fix (Migrate's checks):
+   * each as a google.rpc.PreconditionFailure violation; without them the
+   * error makes one violation of its reason, subject and message.
+   */
+  violations?: PreconditionViolation[];
+}
+
+/** One violation of google.rpc.PreconditionFailure: its type, its subject, and what to fix. */
+export interface PreconditionViolation {
+  type: string;
+  subject: string;
+  description: string;
 }
 
 /** The reason of an error whose thrower named none: the most general one of its kind. */

@@ -58,6 +58,10 @@ const MAX_DETAILS = 1024;
 /** A violation's description repeats the message: shorter, so that the trailers stay well under the limit. */
 const MAX_DESCRIPTION = 512;
 
+/** Several violations share the trailer: at most this many, each described more briefly. */
+const MAX_VIOLATIONS = 12;
+const MAX_VIOLATION_DESCRIPTION = 256;
+
 function capped(message: string, max = MAX_DETAILS): string {
   return message.length <= max ? message : `${message.slice(0, max - 1)}…`;
 }
@@ -90,7 +94,12 @@ export function richStatusOf(err: FerryError): RichStatus {
   }
   if (err.kind === 'FAILED_PRECONDITION') {
     const subject = err.details.subject ?? err.details.field ?? '';
-    status.preconditionFailure = { violations: [{ type: err.reason, subject, description }] };
+    const violations = err.details.violations?.slice(0, MAX_VIOLATIONS).map((v) => ({
+      type: v.type,
+      subject: capped(v.subject, MAX_DESCRIPTION),
+      description: capped(v.description, MAX_VIOLATION_DESCRIPTION),
+    }));
+    status.preconditionFailure = { violations: violations?.length ? violations : [{ type: err.reason, subject, description }] };
   }
   if (RETRYABLE.has(err.kind)) status.retryInfo = { retryDelayMs: err.details.retryDelayMs ?? DEFAULT_RETRY_DELAY_MS };
   return status;
@@ -127,6 +136,11 @@ export function detailsOf(status: RichStatus): ErrorDetails {
   const subject = meta[METADATA_KEYS.subject] ?? status.preconditionFailure?.violations[0]?.subject;
   if (subject) details.subject = subject;
   if (status.retryInfo) details.retryDelayMs = status.retryInfo.retryDelayMs;
+  // Several violations are a list of things to fix (Migrate's checks); one is the error itself.
+  const violations = status.preconditionFailure?.violations ?? [];
+  if (violations.length > 1 || details.reason === 'MIGRATION_CHECK_FAILED') {
+    details.violations = violations.map(({ type, subject, description }) => ({ type, subject, description }));
+  }
   return details;
 }
 

@@ -9,6 +9,7 @@
  * Ferry sends are read back; others are skipped.
  */
 import protobuf from 'protobufjs';
+import type { PreconditionViolation } from './errors.js';
 import { GOOGLE } from './generated/google-rpc.js';
 
 export interface ErrorInfo {
@@ -22,11 +23,7 @@ export interface FieldViolation {
   description: string;
 }
 
-export interface PreconditionViolation {
-  type: string;
-  subject: string;
-  description: string;
-}
+export type { PreconditionViolation };
 
 /** A google.rpc.Status and the details Ferry uses, as plain values. */
 export interface RichStatus {

@@ -7,6 +7,7 @@
  */
 import { Command, type CommandUnknownOpts, Option } from '@commander-js/extra-typings';
 import { ferryVersion } from '../host/version.js';
+import { addCheckCommand } from './commands/check.js';
 import { addCompletionCommand } from './commands/completion.js';
 import { addEventsCommand } from './commands/events.js';
 import { addHelpCommand } from './commands/help.js';
@@ -71,6 +72,7 @@ export type GlobalOptions = ReturnType<Program['opts']>;
 export function createProgram(): Program {
   const program = rootCommand();
   addMigrateCommand(program);
+  addCheckCommand(program);
   addHibernationCommands(program);
   addJobCommands(program);
   addJobChangeCommands(program);

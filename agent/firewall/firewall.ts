@@ -73,6 +73,11 @@ export interface Firewall {
    * RESOURCE_EXHAUSTED when no port of the range is free.
    */
   open(request: PinholeRequest): Promise<Pinhole>;
+  /**
+   * Ports of the range no hole holds now (a check before a migration: a
+   * socket may still occupy one, which open() probes and skips).
+   */
+  freePorts(): number;
   /** Remove the hole now (connection established, job ended). false if unknown. */
   close(id: string): Promise<boolean>;
   /** The holes this process has open, soonest expiry first. */

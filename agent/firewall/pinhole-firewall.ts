@@ -246,6 +246,10 @@ export class PinholeFirewall implements Firewall {
     return this.allocator.reserved();
   }
 
+  freePorts(): number {
+    return this.allocator.size - this.allocator.reserved().length;
+  }
+
   private validate(r: PinholeRequest): ValidOpenRequest {
     return validateOpenRequest(r, {
       defaultTtlMs: this.defaultTtlMs,

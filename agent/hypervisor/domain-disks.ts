@@ -5,6 +5,7 @@
  * by libvirt). Regular expressions suffice for libvirt's own, regular output.
  */
 import type { VmDisk } from '../migration/index.js';
+import { attr } from './domain-xml.js';
 
 export type DiskImage = Omit<VmDisk, 'capacityBytes' | 'allocationBytes'>;
 
@@ -36,10 +37,6 @@ export function diskImagesOf(domainXml: string): DiskImage[] {
 
 function sourceOf(xml: string): string | undefined {
   return /<source\b[^>]*\b(?:file|dev)=['"]([^'"]+)['"]/.exec(xml)?.[1];
-}
-
-function attr(attributes: string, name: string): string | undefined {
-  return new RegExp(`\\b${name}=['"]([^'"]*)['"]`).exec(attributes)?.[1];
 }
 
 function cutBackingChain(body: string): [string, string] {

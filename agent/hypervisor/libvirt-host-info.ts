@@ -1,4 +1,5 @@
 /** The Host service's HypervisorInfo port over the libvirt client. */
+import { versionText } from '../../shared/libvirt-version.js';
 import { constants as c, type ReconnectingClient } from '../libvirt/index.js';
 import type { HypervisorInfo, VmSummary } from '../host/host-facts.js';
 import { boundedCall, DEFAULT_CALL_TIMEOUT_MS } from './call-deadline.js';
@@ -14,11 +15,6 @@ const STATE_NAMES: Record<number, string> = {
   [c.VIR_DOMAIN_PMSUSPENDED]: 'pmsuspended',
 };
 
-/** libvirt encodes versions as major * 1,000,000 + minor * 1,000 + release. */
-function version(n: number): string {
-  return `${Math.floor(n / 1_000_000)}.${Math.floor(n / 1000) % 1000}.${n % 1000}`;
-}
-
 export function libvirtHostInfo(libvirt: ReconnectingClient, options: { callTimeoutMs?: number } = {}): HypervisorInfo {
   const ms = options.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS;
   const call = <T>(fn: (client: Awaited<ReturnType<ReconnectingClient['client']>>) => Promise<T>): Promise<T> =>
@@ -26,8 +22,8 @@ export function libvirtHostInfo(libvirt: ReconnectingClient, options: { callTime
   return {
     hostname: () => call((cl) => cl.connectGetHostname()),
     hostUuid: () => call(async (cl) => /<host>\s*<uuid>([^<]+)<\/uuid>/.exec(await cl.connectGetCapabilities())?.[1] ?? ''),
-    libvirtVersion: () => call(async (cl) => version(await cl.connectGetLibVersion())),
-    qemuVersion: () => call(async (cl) => version(await cl.connectGetVersion())),
+    libvirtVersion: () => call(async (cl) => versionText(await cl.connectGetLibVersion())),
+    qemuVersion: () => call(async (cl) => versionText(await cl.connectGetVersion())),
     listVms: () =>
       call(async (cl) => {
         const [domains, persistent] = await Promise.all([

@@ -16,16 +16,23 @@ import {
   type HostFeatures,
   systemClock,
   type Clock,
+  type CpuVerdict,
+  type GuestQuery,
+  type GuestSupport,
   type Hypervisor,
   type LiveMigrationPlan,
   type VmDisk,
   type VmInfo,
+  type VmRequirements,
   type VmState,
   type JobStats,
 } from '../migration/index.js';
 import { boundedCall, DEFAULT_CALL_TIMEOUT_MS } from './call-deadline.js';
 import { CompletedJobs } from './completed-jobs.js';
 import { diskImagesOf } from './domain-disks.js';
+import { requirementsOf } from './domain-requirements.js';
+import { attr, bytesOf, firstElement } from './domain-xml.js';
+import { activeNetworks, availableMemory, compareCpu, freeHugepages, guestSupport } from './host-answers.js';
 import { jobStatsFrom } from './job-stats.js';
 import { translate } from './libvirt-errors.js';
 import { featuresOf, migrateFlags, migrateParams } from './migrate-params.js';
@@ -89,11 +96,37 @@ export class LibvirtHypervisor implements Hypervisor {
   }
 
   async features(): Promise<HostFeatures> {
-    return this.short('versions', 'host', async () => {
-      const client = await this.libvirt.client();
+    return this.onHost('versions', async (client) => {
       const [libvirt, qemu] = await Promise.all([client.connectGetLibVersion(), client.connectGetVersion()]);
       return featuresOf(libvirt, qemu);
     });
+  }
+
+  async requirements(vmId: string): Promise<VmRequirements> {
+    return this.withDomain(vmId, 'read definition', async (client, dom) => {
+      const [xml, persistent] = await Promise.all([client.domainGetXMLDesc(dom), client.domainIsPersistent(dom)]);
+      return requirementsOf(xml, persistent);
+    });
+  }
+
+  async guestSupport(query: GuestQuery): Promise<GuestSupport> {
+    return this.onHost('domain capabilities', (client) => guestSupport(client, query));
+  }
+
+  async compareCpu(query: GuestQuery, cpuXml: string): Promise<CpuVerdict> {
+    return this.onHost('compare CPU', (client) => compareCpu(client, query, cpuXml));
+  }
+
+  async availableMemory(): Promise<number> {
+    return this.onHost('memory stats', availableMemory);
+  }
+
+  async freeHugepages(pageBytes: number): Promise<number> {
+    return this.onHost('free huge pages', (client) => freeHugepages(client, pageBytes));
+  }
+
+  async activeNetworks(): Promise<string[]> {
+    return this.onHost('list networks', activeNetworks);
   }
 
   async migrateLive(vmId: string, plan: LiveMigrationPlan, options: { sendAfter?: Promise<void> } = {}): Promise<void> {
@@ -230,6 +263,11 @@ export class LibvirtHypervisor implements Hypervisor {
     });
   }
 
+  /** A short call about the host rather than a VM. */
+  private onHost<T>(what: string, fn: (client: LibvirtClient) => Promise<T>): Promise<T> {
+    return this.short(what, 'host', async () => fn(await this.libvirt.client()));
+  }
+
   private short<T>(what: string, subject: string, fn: () => Promise<T>): Promise<T> {
     return boundedCall(this.callTimeoutMs, what, subject, fn);
   }
@@ -254,10 +292,8 @@ export class LibvirtHypervisor implements Hypervisor {
   }
 }
 
+/** The guest's memory now (currentMemory, the balloon's target), else its maximum. */
 function memoryOf(xml: string): number {
-  const match = /<currentMemory unit='(\w+)'>(\d+)<\/currentMemory>/.exec(xml) ?? /<memory unit='(\w+)'>(\d+)<\/memory>/.exec(xml);
-  if (!match) return 0;
-  const scale: Record<string, number> = { b: 1, bytes: 1, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3 };
-  const [, unit = 'KiB', amount] = match;
-  return Number(amount) * (scale[unit] ?? 1024);
+  const element = firstElement(xml, 'currentMemory') ?? firstElement(xml, 'memory');
+  return element ? bytesOf(element.body.trim(), attr(element.attributes, 'unit')) : 0;
 }

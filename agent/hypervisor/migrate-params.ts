@@ -4,6 +4,7 @@
  * host's libvirt/QEMU versions allow. Pure, so the exact flags and params
  * libvirt receives are unit-tested (the lab runs libvirt 9.0 only).
  */
+import { versionText } from '../../shared/libvirt-version.js';
 import { constants as c, type TypedParamInput } from '../libvirt/index.js';
 import type { HostFeatures, LiveMigrationPlan } from '../migration/index.js';
 
@@ -16,11 +17,9 @@ export function featuresOf(libvirtVersion: number, qemuVersion: number): HostFea
     multifdCompression: libvirtVersion >= LIBVIRT_MULTIFD_COMPRESSION,
     postCopyWithParallel: qemuVersion >= QEMU_POSTCOPY_WITH_MULTIFD,
     versions: `libvirt ${versionText(libvirtVersion)}, QEMU ${versionText(qemuVersion)}`,
+    libvirtVersion,
+    qemuVersion,
   };
-}
-
-export function versionText(n: number): string {
-  return `${Math.floor(n / 1_000_000)}.${Math.floor(n / 1000) % 1000}.${n % 1000}`;
 }
 
 export function migrateFlags(plan: LiveMigrationPlan): number {

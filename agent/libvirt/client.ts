@@ -54,6 +54,18 @@ export interface JobStats {
   stats: Record<string, TypedValue>;
 }
 
+/** Which guest a host query is about (domain capabilities, CPU comparison); null or absent: the host's default. */
+export interface GuestQuery {
+  emulator?: string | null;
+  arch?: string | null;
+  machine?: string | null;
+  virttype?: string | null;
+}
+
+function guestArgs(query: GuestQuery) {
+  return { emulator: query.emulator ?? null, arch: query.arch ?? null, machine: query.machine ?? null, virttype: query.virttype ?? null };
+}
+
 const DEFAULT_CALL_TIMEOUT_MS = 60_000;
 const names = (t: Readonly<Record<string, number>>) => new Map(Object.entries(t).map(([k, v]) => [v, k]));
 const stateNames = names(virDomainState);
@@ -144,6 +156,47 @@ export class LibvirtClient {
   async connectSupportsFeature(feature: number, opts?: CallOptions): Promise<boolean> {
     return (await this.call(procedures.CONNECT_SUPPORTS_FEATURE, { feature }, opts)).supported === 1;
   }
+  /** Names of the host's libvirt networks; flags: virConnectListAllNetworksFlags (e.g. VIR_CONNECT_LIST_NETWORKS_ACTIVE). */
+  async connectListAllNetworks(flags = 0, opts?: CallOptions): Promise<string[]> {
+    const ret = await this.call(procedures.CONNECT_LIST_ALL_NETWORKS, { need_results: 1, flags }, opts);
+    return ret.nets.map((n) => n.name);
+  }
+  /**
+   * What the hypervisor offers one kind of guest (virConnectGetDomainCapabilities), as XML. A
+   * parameter left out means "the default": the emulator for arch and virttype, the default machine.
+   */
+  async connectGetDomainCapabilities(query: GuestQuery, flags = 0, opts?: CallOptions): Promise<string> {
+    const { emulator, ...guest } = guestArgs(query);
+    const args = { emulatorbin: emulator, ...guest, flags };
+    return (await this.call(procedures.CONNECT_GET_DOMAIN_CAPABILITIES, args, opts)).capabilities;
+  }
+  /**
+   * Compares a guest CPU definition (a <cpu> element) with what the hypervisor can give such a
+   * guest (virConnectCompareHypervisorCPU): VIR_CPU_COMPARE_INCOMPATIBLE, _IDENTICAL or _SUPERSET.
+   * With VIR_CONNECT_COMPARE_CPU_FAIL_INCOMPATIBLE an incompatible CPU is an error (VIR_ERR_CPU_INCOMPATIBLE)
+   * whose message names the missing features.
+   */
+  async connectCompareHypervisorCPU(query: GuestQuery, xmlCPU: string, flags = 0, opts?: CallOptions): Promise<number> {
+    const args = { ...guestArgs(query), xmlCPU, flags };
+    return (await this.call(procedures.CONNECT_COMPARE_HYPERVISOR_CPU, args, opts)).result;
+  }
+  /**
+   * The host's memory figures in KiB by libvirt's names ("total", "free", "buffers", "cached"),
+   * for one NUMA cell or, with VIR_NODE_MEMORY_STATS_ALL_CELLS (-1), the whole host.
+   */
+  async nodeGetMemoryStats(cellNum = -1, opts?: CallOptions): Promise<Record<string, bigint>> {
+    // REMOTE_NODE_MEMORY_STATS_MAX: libvirt fills as many as it has (four on Linux).
+    const ret = await this.call(procedures.NODE_GET_MEMORY_STATS, { nparams: 16, cellNum, flags: 0 }, opts);
+    return Object.fromEntries(ret.params.map((p) => [p.field, p.value]));
+  }
+  /**
+   * Free pages of each size (in KiB) in cellCount cells from startCell, cell by cell; startCell -1
+   * with cellCount 1 gives the whole host's.
+   */
+  async nodeGetFreePages(pageSizesKiB: number[], startCell: number, cellCount: number, opts?: CallOptions): Promise<bigint[]> {
+    const ret = await this.call(procedures.NODE_GET_FREE_PAGES, { pages: pageSizesKiB, startCell, cellCount, flags: 0 }, opts);
+    return ret.counts;
+  }
   /** flags: virConnectListAllDomainsFlags (0 = all). */
   async connectListAllDomains(flags = 0, opts?: CallOptions): Promise<Domain[]> {
     const ret = await this.call(procedures.CONNECT_LIST_ALL_DOMAINS, { need_results: 1, flags }, opts);
@@ -165,6 +218,10 @@ export class LibvirtClient {
   async domainGetState(dom: Domain, opts?: CallOptions): Promise<DomainState> {
     const r = await this.call(procedures.DOMAIN_GET_STATE, { dom: domainToWire(dom), flags: 0 }, opts);
     return { state: r.state, stateName: stateNames.get(r.state) ?? `STATE_${r.state}`, reason: r.reason };
+  }
+  /** Whether the domain has a persistent definition (a transient one exists only while it runs). */
+  async domainIsPersistent(dom: Domain, opts?: CallOptions): Promise<boolean> {
+    return (await this.call(procedures.DOMAIN_IS_PERSISTENT, { dom: domainToWire(dom) }, opts)).persistent === 1;
   }
   async domainDefineXML(xml: string, flags = 0, opts?: CallOptions): Promise<Domain> {
     return domainFromWire((await this.call(procedures.DOMAIN_DEFINE_XML_FLAGS, { xml, flags }, opts)).dom);

@@ -15,6 +15,15 @@ export { MAX_STEPS } from './policy/schedule.js';
 export { OutgoingMigrations, type OutgoingMigrationsOptions } from './outgoing/outgoing-migrations.js';
 export type { ParamsChange } from './outgoing/job-control.js';
 export { IncomingMigrations, type IncomingOptions, type IncomingRecord } from './incoming/incoming-migrations.js';
+export type { IncomingCheckPorts } from './incoming/incoming-check.js';
+export {
+  CHECK_REASONS,
+  type CheckFindings,
+  type CheckReason,
+  type CheckReport,
+  type CheckSide,
+  type Finding,
+} from './checks/findings.js';
 export { JobJournal, type JournaledJob } from './jobs/job-journal.js';
 export type { JobSelector } from './jobs/job-registry.js';
 export { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, type JobPage, type JobQuery } from './jobs/job-pages.js';

@@ -4,8 +4,9 @@
  * gRPC, agent/firewall for pinholes, agent/host for the network); the core
  * never imports an adapter, and tests of pure logic use small fakes.
  */
+import type { CheckFindings } from './checks/findings.js';
 import type { HostFeatures } from './policy/policy.js';
-import type { CopyStorage, Compression, JobStats, NetworkRole } from './types.js';
+import type { CopyStorage, Compression, JobStats, MigrationPolicy, NetworkRole } from './types.js';
 import type { PinholeRequest } from '../../shared/pinhole-request.js';
 
 export type { PinholeRequest };
@@ -36,6 +37,95 @@ export interface VmDisk {
   backingFormat?: string;
 }
 
+/**
+ * What a VM needs of any host it runs on, read from its live definition (the
+ * adapter parses libvirt's XML; the core compares plain facts).
+ */
+export interface VmRequirements {
+  /** libvirt's domain type: 'kvm' (needs /dev/kvm) or 'qemu' (TCG). */
+  virtType: string;
+  arch: string;
+  /** The machine type as the running VM has it, e.g. "pc-i440fx-7.2". */
+  machine: string;
+  emulator: string;
+  cpu: GuestCpu;
+  /** <memory>: the most the guest may use, in bytes. */
+  memoryBytes: number;
+  /** Size of the huge pages backing the guest's memory; 0 for ordinary pages. */
+  hugepageBytes: number;
+  nics: NicAttachment[];
+  disks: VmDiskUse[];
+  /** Files QEMU opens at start besides disks (kernel, initrd, firmware), which the destination must have too. */
+  bootFiles: RequiredPath[];
+  /** Host devices passed through to the guest, described for messages ("PCI 0000:01:00.0"). */
+  hostDevices: string[];
+  /** Defined persistently (false: transient, it exists only while it runs). */
+  persistent: boolean;
+}
+
+/** The guest's <cpu>: its mode, its model, and the element itself for libvirt's comparisons. */
+export interface GuestCpu {
+  /** custom, host-model, host-passthrough, maximum; '' when the definition has none. */
+  mode: string;
+  /** '' when there is none (host-passthrough). */
+  model: string;
+  /** The <cpu> element as libvirt wrote it; '' when there is none. */
+  xml: string;
+}
+
+/** bridge: a host bridge; network: a libvirt network; direct: macvtap on a host interface. */
+export type NicAttachmentKind = 'bridge' | 'network' | 'direct';
+
+export interface NicAttachment {
+  kind: NicAttachmentKind;
+  /** The bridge, network or interface name. */
+  source: string;
+  mac: string;
+}
+
+/** One disk of a VM as its definition has it (what copy_storage and shared storage decide on). */
+export interface VmDiskUse {
+  /** The guest's device name, e.g. "vda". */
+  target: string;
+  /** libvirt's device: disk, cdrom, floppy, lun. */
+  device: string;
+  /** libvirt's source type: file, block, network, volume, ... */
+  type: string;
+  /** The file or device; '' for network disks and empty drives. */
+  path: string;
+  readOnly: boolean;
+  shareable: boolean;
+}
+
+/** A file the destination must have at the same path, and what the guest uses it for. */
+export interface RequiredPath {
+  path: string;
+  /** e.g. "disk vdb (read-only)", "kernel". */
+  use: string;
+}
+
+/** Which guest a libvirt query is about: the fields of virConnectGetDomainCapabilities (unset: the host's default). */
+export interface GuestQuery {
+  virtType: string;
+  arch: string;
+  machine?: string;
+  emulator?: string;
+}
+
+/**
+ * Whether a host's libvirt offers a guest configuration: when it does, its
+ * host-model CPU (a <cpu> element, '' when libvirt has none); when it does
+ * not, libvirt's words for why.
+ */
+export type GuestSupport = { offered: true; hostCpuXml: string } | { offered: false; refusal: string };
+
+/**
+ * libvirt's compareHypervisorCPU: the host can give the guest its CPU
+ * (identical, or a superset), or cannot (the detail names the missing
+ * features); 'unknown' when libvirt cannot compare at all (the detail says why).
+ */
+export type CpuVerdict = { result: 'identical' | 'superset' } | { result: 'incompatible' | 'unknown'; detail: string };
+
 /** Everything a P2P live migration needs, in the core's terms (no libvirt flags). */
 export interface LiveMigrationPlan {
   /** libvirt URI of the destination daemon (e.g. qemu+tls://lab2/system). */
@@ -65,6 +155,18 @@ export interface Hypervisor {
   localDisks(vmId: string): Promise<VmDisk[]>;
   /** What this host's libvirt and QEMU support. */
   features(): Promise<HostFeatures>;
+  /** What the VM needs of a host, from its live definition. */
+  requirements(vmId: string): Promise<VmRequirements>;
+  /** Whether this host's libvirt offers a guest like this (virConnectGetDomainCapabilities). */
+  guestSupport(query: GuestQuery): Promise<GuestSupport>;
+  /** Whether this host can give such a guest the CPU described by a <cpu> element (virConnectCompareHypervisorCPU). */
+  compareCpu(query: GuestQuery, cpuXml: string): Promise<CpuVerdict>;
+  /** Memory available to new guests now, in bytes (free, buffers and page cache, as libvirt reports them). */
+  availableMemory(): Promise<number>;
+  /** Free huge pages of this size on the whole host. */
+  freeHugepages(pageBytes: number): Promise<number>;
+  /** Names of the libvirt networks that are active on this host. */
+  activeNetworks(): Promise<string[]>;
   /**
    * Runs a P2P live migration; resolves when libvirt reports it complete and
    * rejects with the hypervisor's error otherwise (aborted included). The
@@ -130,6 +232,8 @@ export interface DiskImageSpec {
   path: string;
   format: string;
   capacityBytes: number;
+  /** What the copy writes (the source image's allocation); known to checks, not needed to create. */
+  allocationBytes?: number;
   /** Incremental copy: the overlay's backing image, which must exist on the destination. */
   backingPath?: string;
   backingFormat?: string;
@@ -149,6 +253,41 @@ export interface DiskImages {
   create(specs: readonly DiskImageSpec[]): Promise<string[]>;
   /** Removes images this host created for a migration that failed. */
   remove(paths: readonly string[]): Promise<void>;
+  /** What create() would meet for each image, without creating anything. */
+  survey(specs: readonly DiskImageSpec[]): Promise<ImageSite[]>;
+}
+
+/** Where create() would put one image, and what is there now. */
+export interface ImageSite {
+  path: string;
+  /** Inside the directories this host allows images in. */
+  allowed: boolean;
+  /** Something exists at the path already. */
+  exists: boolean;
+  /** The backing image exists (true when the spec has none). */
+  backingExists: boolean;
+  /** Identifies the filesystem the image would land on: images with the same one share its free space. */
+  filesystem: string;
+  /** Free bytes there for the agent (0 when the directory cannot be created). */
+  freeBytes: number;
+}
+
+/**
+ * Facts about paths on this host: whether each exists, and whether its
+ * filesystem is shared between hosts (NFS, CephFS, GlusterFS... what
+ * libvirt's own migration safety check accepts) or local.
+ */
+export interface StoragePaths {
+  inspect(paths: readonly string[]): Promise<PathFacts[]>;
+}
+
+export interface PathFacts {
+  path: string;
+  exists: boolean;
+  /** 'unknown': a filesystem whose sharing cannot be told from its type (FUSE). */
+  storage: 'shared' | 'local' | 'unknown';
+  /** The filesystem's type, for messages, e.g. "nfs", "ext4". */
+  filesystem: string;
 }
 
 /**
@@ -168,9 +307,36 @@ export interface HibernationFiles {
   remove(path: string): Promise<void>;
 }
 
+/** What the destination checks before a migration (PeerService.CheckIncoming). */
+export interface IncomingCheckArgs {
+  vmId: string;
+  /** '' when the source could not choose one. */
+  sourceMigrationAddress: string;
+  dstqemu: string;
+  migrationNetwork: string;
+  /** The policy as resolved on the source. */
+  policy: MigrationPolicy;
+  guest: GuestRequirements;
+  /** Files the guest uses at the same path without copying them. */
+  paths: RequiredPath[];
+  /** copy_storage: the images the destination would create. */
+  disks: DiskImageSpec[];
+  /** The source's libvirt and QEMU versions (0 when unknown). */
+  sourceVersions: { libvirt: number; qemu: number };
+}
+
+/** What the destination compares: the VM's needs, and for host-passthrough the source's host CPU. */
+export interface GuestRequirements
+  extends Pick<VmRequirements, 'virtType' | 'arch' | 'machine' | 'emulator' | 'cpu' | 'memoryBytes' | 'hugepageBytes' | 'nics'> {
+  /** host-passthrough and maximum: the source host's CPU as a <cpu> element ('' otherwise). */
+  sourceHostCpuXml: string;
+}
+
 /** The destination agent, as the source sees it. */
 export interface PeerAgents {
   prepareIncoming(dst: string, args: PrepareIncomingArgs): Promise<IncomingOffer>;
+  /** The destination's findings; nothing is reserved. */
+  checkIncoming(dst: string, args: IncomingCheckArgs): Promise<CheckFindings>;
   finishIncoming(dst: string, args: { jobId: string; vmId: string; success: boolean; errorMessage: string }): Promise<void>;
 }
 
@@ -192,6 +358,8 @@ export interface Route {
 
 export interface HostNetwork {
   localAddresses(): LocalAddress[];
+  /** Every network interface of the host, bridges without an address included. */
+  interfaceNames(): Promise<string[]>;
   routeTo(address: string): Promise<Route>;
   /** Resolves a host name (or returns an address as is); NOT_FOUND if it does not resolve. */
   resolve(host: string): Promise<string>;
@@ -215,6 +383,8 @@ export interface OpenedPinhole {
 /** One hole per incoming migration (agent/firewall's Firewall satisfies this). */
 export interface PinholeGate {
   open(request: PinholeRequest): Promise<OpenedPinhole>;
+  /** Ports of the migration range no pinhole holds now. */
+  freePorts(): number;
   close(id: string): Promise<boolean>;
   /**
    * After a restart, before the firewall reconciles: takes back holes a

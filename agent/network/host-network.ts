@@ -5,7 +5,7 @@
  */
 import { execFile } from 'node:child_process';
 import { lookup } from 'node:dns/promises';
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { networkInterfaces } from 'node:os';
 import { promisify } from 'node:util';
 import { FerryError } from '../../shared/errors.js';
@@ -32,6 +32,11 @@ export class LinuxHostNetwork implements HostNetwork {
       }
     }
     return result;
+  }
+
+  /** Every interface the kernel lists, with or without an address (a bridge often has none). */
+  async interfaceNames(): Promise<string[]> {
+    return readdir('/sys/class/net');
   }
 
   async routeTo(address: string): Promise<Route> {

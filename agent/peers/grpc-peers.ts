@@ -9,7 +9,8 @@ import type * as grpc from '@grpc/grpc-js';
 import { connectAgent, unary, type FerryClients } from '../../shared/client.js';
 import { FerryError, isFerryError } from '../../shared/errors.js';
 import { msFromProtoTime } from '../../shared/proto-time.js';
-import type { IncomingOffer, PeerAgents, PrepareIncomingArgs } from '../migration/index.js';
+import type { CheckFindings, IncomingCheckArgs, IncomingOffer, PeerAgents, PrepareIncomingArgs } from '../migration/index.js';
+import { checkArgsToProto, findingFromProto } from '../rpc/convert-check.js';
 
 export class GrpcPeers implements PeerAgents {
   private readonly clients = new Map<string, { clients: FerryClients; credentials: grpc.ChannelCredentials }>();
@@ -31,6 +32,13 @@ export class GrpcPeers implements PeerAgents {
       dconnuri: reply.dconnuri,
       network: reply.network === 'NETWORK_ROLE_MANAGEMENT' ? 'management' : 'migration',
     };
+  }
+
+  async checkIncoming(dst: string, args: IncomingCheckArgs): Promise<CheckFindings> {
+    const reply = await this.call(dst, 'CheckIncoming', (c) =>
+      unary(c.peer, 'CheckIncoming', checkArgsToProto(args), { timeoutMs: this.callTimeoutMs }),
+    );
+    return { blocking: reply.blocking.map(findingFromProto), warnings: reply.warnings.map(findingFromProto) };
   }
 
   async finishIncoming(dst: string, args: { jobId: string; vmId: string; success: boolean; errorMessage: string }): Promise<void> {

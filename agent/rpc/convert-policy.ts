@@ -9,9 +9,10 @@ import type { ConvergenceRecord as ProtoRecord } from '../../shared/generated/fe
 import type { ConvergenceStep__Output } from '../../shared/generated/ferry/v1/ConvergenceStep.js';
 import type { MigrationPolicy as ProtoPolicy, MigrationPolicy__Output } from '../../shared/generated/ferry/v1/MigrationPolicy.js';
 import { invalidArgument } from '../../shared/errors.js';
-import { optionalDuration, protoTimeFromMs } from '../../shared/proto-time.js';
+import { msFromProtoTime, optionalDuration, protoTimeFromMs } from '../../shared/proto-time.js';
 import { optionalInRange, requireEnum } from '../../shared/validation.js';
 import {
+  BUILTIN_DEFAULTS,
   type PolicyRequest,
   MAX_STEPS,
   type Compression,
@@ -86,6 +87,34 @@ function stepFromProto(step: ConvergenceStep__Output, i: number): ConvergenceSte
   // Ranges of both are the schedule's (schedule.ts); zero downtime is unset.
   const downtimeMs = optionalDuration(`${field}.downtime`, step.downtime, 'ms', 0, Number.MAX_SAFE_INTEGER);
   return { trigger, action: ACTIONS[action], ...(downtimeMs ? { downtimeMs } : {}) };
+}
+
+/**
+ * A policy another agent resolved (CheckIncoming's): every field as it was
+ * sent, the enums checked. Not policyRequest: a resolved policy holds values
+ * a caller may not ask for (0 ms of initial downtime is libvirt's default).
+ */
+export function resolvedPolicyFromProto(p: MigrationPolicy__Output | null): MigrationPolicy {
+  if (!p) return { ...BUILTIN_DEFAULTS, schedule: [] };
+  const compression = requireEnum('policy.compression', p.compression, COMPRESSIONS);
+  const copyStorage = requireEnum('policy.copy_storage', p.copyStorage, COPY_STORAGE);
+  return {
+    preset: p.preset,
+    maxBandwidthMibps: p.maxBandwidthMibps ?? 0,
+    parallelConnections: p.parallelConnections ?? 1,
+    compression:
+      compression === 'COMPRESSION_UNSPECIFIED' ? 'none' : (compression.slice('COMPRESSION_'.length).toLowerCase() as Compression),
+    autoConverge: p.autoConverge ?? false,
+    postCopy: p.postCopy ?? false,
+    encrypted: p.encrypted ?? false,
+    copyStorage:
+      copyStorage === 'COPY_STORAGE_UNSPECIFIED' ? 'none' : (copyStorage.slice('COPY_STORAGE_'.length).toLowerCase() as CopyStorage),
+    initialDowntimeMs: msFromProtoTime(p.initialDowntime),
+    schedule: p.schedule.map(stepFromProto),
+    completionTimeoutSPerGib: msFromProtoTime(p.completionTimeoutPerGib) / 1000,
+    stallTimeoutS: msFromProtoTime(p.stallTimeout) / 1000,
+    queueTimeoutS: msFromProtoTime(p.queueTimeout) / 1000,
+  };
 }
 
 export function policyToProto(p: MigrationPolicy): ProtoPolicy {

@@ -3,11 +3,12 @@
  * core (agent/migration), map errors (handler.ts). Nothing else happens here.
  */
 import type { MigrationServiceHandlers } from '../../shared/generated/ferry/v1/MigrationService.js';
-import { FerryError } from '../../shared/errors.js';
+import { FerryError, fieldRequired } from '../../shared/errors.js';
 import { optionalInRange } from '../../shared/validation.js';
 import { optionalDuration } from '../../shared/proto-time.js';
 import { type OutgoingMigrations, LIMIT_RANGE, type HostLimits } from '../migration/index.js';
 import { listQueryFromProto, phaseToProto, requestFromProto, restoreFromProto, selectorFromRequest, toProgress } from './convert.js';
+import { findingsToProto } from './convert-check.js';
 import { streamHandler, unaryHandler } from './handler.js';
 
 export function migrationService(deps: {
@@ -20,6 +21,12 @@ export function migrationService(deps: {
     Migrate: unaryHandler(async (request) => {
       const accepted = await migrations.migrate(requestFromProto(request));
       return { jobId: accepted.jobId, vmId: accepted.vmId, phase: phaseToProto(accepted.phase) };
+    }),
+
+    CheckMigration: unaryHandler(async (request) => {
+      if (!request.migration) throw fieldRequired('migration', 'is required: the migration to check, as Migrate would receive it');
+      const report = await migrations.check(requestFromProto(request.migration));
+      return { ok: report.ok, ...findingsToProto(report) };
     }),
 
     GetMigrationStatus: unaryHandler(async (request) => ({ status: toProgress(migrations.status(selectorFromRequest(request.job))) })),

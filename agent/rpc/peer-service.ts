@@ -1,9 +1,10 @@
 /** The Peer gRPC service (agent to agent): validate, call the core, map errors. */
 import type { PeerServiceHandlers } from '../../shared/generated/ferry/v1/PeerService.js';
-import type { DiskImage__Output } from '../../shared/generated/ferry/v1/DiskImage.js';
-import { optionalCidr, optionalUnicast, requireAbsolutePath, requireText, requireUuid } from '../../shared/validation.js';
+import { optionalCidr, optionalUnicast, requireText, requireUuid } from '../../shared/validation.js';
 import type { PrepareIncomingRequest__Output } from '../../shared/generated/ferry/v1/PrepareIncomingRequest.js';
-import type { DiskImageSpec, IncomingMigrations, PrepareIncomingArgs } from '../migration/index.js';
+import type { IncomingMigrations, PrepareIncomingArgs } from '../migration/index.js';
+import { checkArgsFromProto, findingsToProto } from './convert-check.js';
+import { diskImageFrom } from './convert-disk-image.js';
 import { callerOf } from './auth.js';
 import { protoTimeFromMs } from '../../shared/proto-time.js';
 import { unaryHandler } from './handler.js';
@@ -24,6 +25,9 @@ export function peerService(incoming: IncomingMigrations): PeerServiceHandlers {
         network: offer.network === 'migration' ? 'NETWORK_ROLE_MIGRATION' : 'NETWORK_ROLE_MANAGEMENT',
       };
     }),
+
+    // Nothing is reserved or opened, so no source identity is needed: only a peer may call (auth.ts).
+    CheckIncoming: unaryHandler(async (request) => findingsToProto(await incoming.check(checkArgsFromProto(request)))),
 
     FinishIncoming: unaryHandler(async (request, call) => {
       const pinholeClosed = await incoming.finish(
@@ -53,18 +57,6 @@ export function prepareArgsFromProto(request: PrepareIncomingRequest__Output): P
     migrationNetwork: optionalCidr('migration_network', request.migrationNetwork),
     copyStorage: request.copyStorage,
     memoryBytes: request.memoryBytes,
-    disks: request.disks.map((d, i) => diskImageFrom(d, i)),
-  };
-}
-
-/** Shape only; which paths and formats this host accepts is the storage adapter's call. */
-function diskImageFrom(d: DiskImage__Output, i: number): DiskImageSpec {
-  const field = `disks[${i}]`;
-  return {
-    target: requireText(`${field}.target`, d.target, 'the guest device, e.g. vda'),
-    path: requireAbsolutePath(`${field}.path`, d.path),
-    format: requireText(`${field}.format`, d.format, 'the image format, e.g. qcow2'),
-    capacityBytes: d.capacityBytes,
-    ...(d.backingPath ? { backingPath: requireAbsolutePath(`${field}.backing_path`, d.backingPath), backingFormat: d.backingFormat } : {}),
+    disks: request.disks.map(diskImageFrom),
   };
 }

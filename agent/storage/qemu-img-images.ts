@@ -10,10 +10,10 @@
  * mirror into it and destroy what it holds), and never twice at once.
  */
 import { execFile } from 'node:child_process';
-import { lstat, mkdir, rm, stat } from 'node:fs/promises';
+import { lstat, mkdir, rm, stat, statfs } from 'node:fs/promises';
 import path from 'node:path';
 import { FerryError, invalidArgument, errorMessage } from '../../shared/errors.js';
-import type { DiskImageSpec, DiskImages } from '../migration/index.js';
+import type { DiskImageSpec, DiskImages, ImageSite } from '../migration/index.js';
 
 const FORMATS = new Set(['qcow2', 'raw']);
 
@@ -67,6 +67,19 @@ export class QemuImgImages implements DiskImages {
     } finally {
       for (const p of paths) this.inFlight.delete(p);
     }
+  }
+
+  async survey(specs: readonly DiskImageSpec[]): Promise<ImageSite[]> {
+    return Promise.all(
+      specs.map(async (spec): Promise<ImageSite> => {
+        const [exists, backingExists, room] = await Promise.all([
+          present(spec.path, lstat),
+          spec.backingPath ? present(spec.backingPath, stat) : true,
+          roomFor(path.dirname(path.resolve(spec.path))),
+        ]);
+        return { path: spec.path, allowed: this.allowed(spec.path), exists, backingExists, ...room };
+      }),
+    );
   }
 
   async remove(paths: readonly string[]): Promise<void> {
@@ -144,6 +157,29 @@ export class QemuImgImages implements DiskImages {
       const rel = path.relative(dir, resolved);
       return rel !== '' && !rel.startsWith('..') && !path.isAbsolute(rel);
     });
+  }
+}
+
+async function present(file: string, look: (p: string) => Promise<unknown>): Promise<boolean> {
+  return look(file).then(
+    () => true,
+    () => false,
+  );
+}
+
+/**
+ * The filesystem an image in `dir` lands on, and its free space for the
+ * agent: create() makes missing directories, so it is that of the nearest
+ * one that exists.
+ */
+async function roomFor(dir: string): Promise<{ filesystem: string; freeBytes: number }> {
+  for (let at = dir; ; at = path.dirname(at)) {
+    const found = await stat(at).catch(() => undefined);
+    if (found?.isDirectory()) {
+      const fs = await statfs(at);
+      return { filesystem: String(found.dev), freeBytes: fs.bavail * fs.bsize };
+    }
+    if (path.dirname(at) === at) return { filesystem: '', freeBytes: 0 };
   }
 }
 

@@ -58,7 +58,15 @@ type Summary =
       from_command_start_p99_ms: number;
       migrations_running_min: number;
     }
-  | { benchmark: 'policy-convergence'; rows?: Array<{ name: string; outcome: string; totalS: number; downtimeMs?: number | null }> };
+  | { benchmark: 'policy-convergence'; rows?: Array<{ name: string; outcome: string; totalS: number; downtimeMs?: number | null }> }
+  | { benchmark: 'check-migration'; calls: number; plain: CheckTiming; copyStorage: CheckTiming; goalP99Ms: number };
+
+interface CheckTiming {
+  p50: number;
+  p99: number;
+  max: number;
+  blocked: number;
+}
 
 /** "2033 ms (1990–2101)" from a benchmark's spread. */
 const ms = (s: Spread) => `${s.median} ms (${s.min}–${s.max})`;
@@ -157,6 +165,18 @@ for (const r of data.results) {
           `dirtying guest, policy "${row.name}": total s / downtime ms`,
           `${row.outcome}, ${row.totalS} s / ${row.downtimeMs ?? '-'} ms`,
           '',
+        ]);
+      }
+      break;
+    case 'check-migration':
+      for (const [what, t] of [
+        ['a disk-less guest', s.plain],
+        ['a guest with a local disk, copy_storage all', s.copyStorage],
+      ] as const) {
+        rows.push([
+          `CheckMigration answer time, ${what}, p50 / p99 / max (${s.calls} calls)`,
+          `${t.p50} / ${t.p99} / ${t.max} ms${t.blocked > 0 ? ` (${t.blocked} not ok)` : ''}`,
+          `p99 < ${s.goalP99Ms} ms`,
         ]);
       }
       break;

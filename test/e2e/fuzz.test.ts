@@ -20,6 +20,7 @@ const PER_METHOD = 40;
 // Every method with its request type; WatchMigration is the server stream.
 const METHODS: Array<[string, string]> = [
   ['/ferry.v1.MigrationService/Migrate', 'MigrateRequest'],
+  ['/ferry.v1.MigrationService/CheckMigration', 'CheckMigrationRequest'],
   ['/ferry.v1.MigrationService/WatchMigration', 'WatchMigrationRequest'],
   ['/ferry.v1.MigrationService/GetMigrationStatus', 'GetMigrationStatusRequest'],
   ['/ferry.v1.MigrationService/ListMigrations', 'ListMigrationsRequest'],
@@ -28,6 +29,7 @@ const METHODS: Array<[string, string]> = [
   ['/ferry.v1.MigrationService/Restore', 'RestoreRequest'],
   ['/ferry.v1.PeerService/PrepareIncoming', 'PrepareIncomingRequest'],
   ['/ferry.v1.PeerService/FinishIncoming', 'FinishIncomingRequest'],
+  ['/ferry.v1.PeerService/CheckIncoming', 'CheckIncomingRequest'],
   ['/ferry.v1.HostService/GetCapabilities', 'GetCapabilitiesRequest'],
   ['/ferry.v1.HostService/GetStats', 'GetStatsRequest'],
   ['/ferry.v1.HostService/ListVms', 'ListVmsRequest'],

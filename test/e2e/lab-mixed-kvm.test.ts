@@ -1,10 +1,12 @@
 // A mixed lab: lab3 has KVM hidden (`scripts/lab up --no-kvm=3`), lab1 sees
 // the machine's /dev/kvm if it has one. The TCG-only path is then exercised on
 // every machine, and the KVM-or-not answers of libvirt and ferryd are checked
-// against each other. lab3 gets its KVM back afterwards.
+// against each other. A KVM guest is refused before it moves (Migrate's
+// checks ask lab3). lab3 gets its KVM back afterwards.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { unary } from '../../shared/client.js';
+import { isFerryError } from '../../shared/errors.js';
 import { createVm, destroyVm, ensureLab, labExec, labHostKvm, machineHasKvm, setLabKvmHidden, virsh } from '../support/lab.js';
 import { agent, closeAgents, domainState, pinholeRulesAfterJob, watchToEnd } from '../support/ferry.js';
 
@@ -53,22 +55,33 @@ test('a disk-less guest on lab3 runs under TCG', async () => {
   assert.equal(await domainState('lab3', vm.name), 'running');
 });
 
-test('lab1 → lab3: a TCG guest moves; a KVM guest cannot, and stays running on lab1 with no hole left', async () => {
+test('lab1 → lab3: a TCG guest moves; a KVM guest cannot, is refused before anything starts, and stays running on lab1 with no hole left', async () => {
   const vm = await createVm('lab1', VM_MOVE);
   const kvmGuest = /^<domain type='kvm'/.test(await virsh('lab1', 'dumpxml', vm.name));
   assert.equal(kvmGuest, labHostKvm('lab1').kvm);
 
-  const accepted = await unary(agent('lab1').migration, 'Migrate', { vmId: vm.uuid, dst: '198.18.0.3', dstqemu: '198.19.0.3' });
-  const final = (await watchToEnd('lab1', accepted.jobId)).at(-1);
-  assert.ok(final);
+  const request = { vmId: vm.uuid, dst: '198.18.0.3', dstqemu: '198.19.0.3' };
   if (kvmGuest) {
-    // libvirt on lab3 refuses a domain of type 'kvm': the migration fails
-    // before the guest stops, and Ferry leaves it where it was.
-    assert.equal(final.phase, 'MIGRATION_PHASE_FAILED');
-    assert.match(final.error?.message ?? '', /kvm/i);
+    // lab3's agent knows it has no /dev/kvm (CheckIncoming): Migrate refuses
+    // up front, naming the reason, and no job, reservation or hole exists.
+    const jobsBefore = (await unary(agent('lab1').migration, 'ListMigrations', { pageSize: 500 })).jobs.length;
+    await assert.rejects(unary(agent('lab1').migration, 'Migrate', request), (err) => {
+      assert.ok(isFerryError(err, 'FAILED_PRECONDITION'), String(err));
+      assert.equal(err.reason, 'MIGRATION_CHECK_FAILED');
+      assert.match(err.message, /runs under KVM and the destination has no usable \/dev\/kvm/);
+      assert.deepEqual(
+        err.details.violations?.map((v) => v.type),
+        ['MIGRATION_CHECK_REASON_KVM_UNAVAILABLE'],
+      );
+      return true;
+    });
+    assert.equal((await unary(agent('lab1').migration, 'ListMigrations', { pageSize: 500 })).jobs.length, jobsBefore);
     assert.equal(await domainState('lab1', vm.name), 'running');
     assert.equal(await domainState('lab3', vm.name), 'absent');
   } else {
+    const accepted = await unary(agent('lab1').migration, 'Migrate', request);
+    const final = (await watchToEnd('lab1', accepted.jobId)).at(-1);
+    assert.ok(final);
     assert.equal(final.phase, 'MIGRATION_PHASE_COMPLETED', JSON.stringify(final.error));
     assert.equal(await domainState('lab3', vm.name), 'running');
   }

@@ -160,6 +160,62 @@ test("exit 1 on the agent's refusal, showing its message and the google.rpc.Stat
   assert.doesNotMatch(late.stderr, /Resolution note/);
 });
 
+test('check sends the request migrate would send, changes nothing, and exits 0 when ok, 1 when something blocks', async () => {
+  const flags = ['--to', '198.18.0.2', '--dstqemu', '198.19.0.2', '--parallel', '4', '--copy-storage', 'all'];
+  const fine = ok(await call('check', 'web1', ...flags));
+  assert.equal(fine.stdout, 'ok: the VM can migrate to 198.18.0.2\n');
+  const [checked] = agent.calls('CheckMigration');
+  const migration = checked?.migration as { policy: Record<string, unknown> } & Record<string, unknown>;
+  assert.deepEqual(
+    [migration.vmId, migration.dst, migration.mode, migration.dstqemu, migration.migrationNetwork, migration.requestId],
+    [WEB1, '198.18.0.2', 'MIGRATION_MODE_REMOTE', '198.19.0.2', '', ''],
+  );
+  assert.deepEqual(
+    [migration.policy.parallelConnections, migration.policy.copyStorage, migration.policy.compression, migration.policy.maxBandwidthMibps],
+    [4, 'COPY_STORAGE_ALL', 'COMPRESSION_UNSPECIFIED', undefined],
+    'the flags typed, nothing else set',
+  );
+  assert.deepEqual(
+    agent.requests.map((r) => r.method),
+    ['ListVms', 'CheckMigration'],
+    'no Migrate, no stream',
+  );
+
+  agent.checkAnswer = {
+    ok: false,
+    blocking: [
+      {
+        reason: 'MIGRATION_CHECK_REASON_CPU_INCOMPATIBLE',
+        side: 'MIGRATION_CHECK_SIDE_DESTINATION',
+        message: 'the destination cannot give the VM its CPU (model Skylake-Server): avx512f',
+      },
+    ],
+    warnings: [{ reason: 'MIGRATION_CHECK_REASON_DESTINATION_BUSY', side: 'MIGRATION_CHECK_SIDE_DESTINATION', message: 'at its limit' }],
+  };
+  const blocked = await call('check', WEB1, '--to', 'lab2');
+  assert.equal(blocked.code, 1, blocked.stderr);
+  assert.equal(
+    blocked.stdout,
+    'blocked: the VM cannot migrate to lab2 (1 to fix)\n' +
+      '  blocking (destination, cpu incompatible): the destination cannot give the VM its CPU (model Skylake-Server): avx512f\n' +
+      '  warning (destination, destination busy): at its limit\n',
+  );
+  assert.equal(blocked.stderr, '');
+  const json = await call('check', WEB1, '--to', 'lab2', '--json');
+  assert.equal(json.code, 1);
+  assert.deepEqual(JSON.parse(json.stdout), {
+    blocking: [
+      {
+        reason: 'MIGRATION_CHECK_REASON_CPU_INCOMPATIBLE',
+        side: 'MIGRATION_CHECK_SIDE_DESTINATION',
+        message: 'the destination cannot give the VM its CPU (model Skylake-Server): avx512f',
+      },
+    ],
+    warnings: [{ reason: 'MIGRATION_CHECK_REASON_DESTINATION_BUSY', side: 'MIGRATION_CHECK_SIDE_DESTINATION', message: 'at its limit' }],
+  });
+  assert.equal(agent.calls('Migrate').length, 0);
+});
+
 test('a VM name that matches none or several is an error naming what there is', async () => {
   const none = await call('migrate', 'webl', '--to', 'lab2');
   assert.equal(none.code, 1);

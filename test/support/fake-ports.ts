@@ -3,22 +3,31 @@
 import { FerryError } from '../../shared/errors.js';
 import type {
   Clock,
+  CpuVerdict,
   DiskImageSpec,
   DiskImages,
+  GuestQuery,
+  GuestSupport,
   HibernationFiles,
   HostNetwork,
   Hypervisor,
+  ImageSite,
+  IncomingCheckArgs,
   IncomingOffer,
   LiveMigrationPlan,
   LocalAddress,
   OpenedPinhole,
+  PathFacts,
   PeerAgents,
   PinholeGate,
   PinholeRequest,
   PrepareIncomingArgs,
+  StoragePaths,
   VmDisk,
   VmInfo,
+  VmRequirements,
 } from '../../agent/migration/ports.js';
+import type { CheckFindings } from '../../agent/migration/checks/findings.js';
 import { BASELINE_FEATURES, type HostFeatures } from '../../agent/migration/policy/policy.js';
 import type { JobStats } from '../../agent/migration/types.js';
 import { sleep } from './wait.js';
@@ -70,6 +79,40 @@ export class FakeHypervisor implements Hypervisor {
   }
   async features(): Promise<HostFeatures> {
     return this.hostFeatures;
+  }
+  /** What every VM's definition says, unless a test changes it (a plain KVM guest, 256 MiB, no NIC or disk). */
+  definition_: Partial<VmRequirements> = {};
+  async requirements(id: string): Promise<VmRequirements> {
+    const vm = this.vms.get(id);
+    if (!vm) throw new FerryError('NOT_FOUND', `no VM ${id}`, { reason: 'VM_NOT_FOUND' });
+    return { ...plainGuest(vm.memoryBytes), ...this.definition_ };
+  }
+  /** The guests this host offers; every one unless a test says otherwise. */
+  offers: (query: GuestQuery) => GuestSupport = () => ({ offered: true, hostCpuXml: HOST_CPU_XML });
+  /** Every domain-capabilities query, in order. */
+  queries: GuestQuery[] = [];
+  async guestSupport(query: GuestQuery): Promise<GuestSupport> {
+    this.queries.push(query);
+    return this.offers(query);
+  }
+  cpuVerdict: (cpuXml: string) => CpuVerdict = () => ({ result: 'identical' });
+  /** Every CPU definition compared, in order. */
+  compared: string[] = [];
+  async compareCpu(_query: GuestQuery, cpuXml: string): Promise<CpuVerdict> {
+    this.compared.push(cpuXml);
+    return this.cpuVerdict(cpuXml);
+  }
+  memoryAvailable = 64 * 2 ** 30;
+  async availableMemory(): Promise<number> {
+    return this.memoryAvailable;
+  }
+  hugepagesFree = 0;
+  async freeHugepages(): Promise<number> {
+    return this.hugepagesFree;
+  }
+  networks: string[] = [];
+  async activeNetworks(): Promise<string[]> {
+    return [...this.networks];
   }
   /** Perform is "sent" (plans, isMigrating) only once options.sendAfter resolves, as the adapter does. */
   async migrateLive(id: string, plan: LiveMigrationPlan, options: { sendAfter?: Promise<void> } = {}): Promise<void> {
@@ -147,6 +190,27 @@ export class FakeHypervisor implements Hypervisor {
   }
 }
 
+/** The host-model CPU FakeHypervisor reports. */
+export const HOST_CPU_XML = "<cpu mode='custom' match='exact'><model fallback='forbid'>Skylake-Client</model></cpu>";
+
+/** What a plain lab guest's definition says: KVM, qemu64, no NIC, no disk. */
+export function plainGuest(memoryBytes = 256 << 20): VmRequirements {
+  return {
+    virtType: 'kvm',
+    arch: 'x86_64',
+    machine: 'pc-i440fx-7.2',
+    emulator: '/usr/bin/qemu-system-x86_64',
+    cpu: { mode: 'custom', model: 'qemu64', xml: "<cpu mode='custom' match='exact'><model fallback='forbid'>qemu64</model></cpu>" },
+    memoryBytes,
+    hugepageBytes: 0,
+    nics: [],
+    disks: [],
+    bootFiles: [],
+    hostDevices: [],
+    persistent: true,
+  };
+}
+
 export class FakePeers implements PeerAgents {
   prepared: PrepareIncomingArgs[] = [];
   finished: Array<{ jobId: string; success: boolean }> = [];
@@ -171,6 +235,15 @@ export class FakePeers implements PeerAgents {
       network: args.dstqemu ? 'migration' : 'management',
     };
   }
+  /** Every CheckIncoming, and what the destination answers (nothing found, unless a test says otherwise). */
+  checked: IncomingCheckArgs[] = [];
+  checkAnswer: CheckFindings = { blocking: [], warnings: [] };
+  checkError: unknown;
+  async checkIncoming(_dst: string, args: IncomingCheckArgs): Promise<CheckFindings> {
+    this.checked.push(args);
+    if (this.checkError) throw this.checkError;
+    return this.checkAnswer;
+  }
   async finishIncoming(_dst: string, args: { jobId: string; success: boolean }): Promise<void> {
     this.finished.push({ jobId: args.jobId, success: args.success });
   }
@@ -191,6 +264,11 @@ export class FakeNetwork implements HostNetwork {
   routed: string[] = [];
   localAddresses(): LocalAddress[] {
     return this.addresses;
+  }
+  /** Interfaces without an address too (bridges). */
+  bridges: string[] = [];
+  async interfaceNames(): Promise<string[]> {
+    return ['lo', ...new Set(this.addresses.map((a) => a.interface)), ...this.bridges];
   }
   async routeTo(address: string) {
     this.routed.push(address);
@@ -214,6 +292,11 @@ export class FakePinholes implements PinholeGate {
   open_: string[] = [];
   private next = 49152;
   adopted: OpenedPinhole[] = [];
+  /** Ports of the range held by no hole. */
+  portsFree = 64;
+  freePorts(): number {
+    return this.portsFree;
+  }
   async open(req: PinholeRequest): Promise<OpenedPinhole> {
     const ports = req.disksPort ? [this.next++, this.next++] : [this.next++];
     const id = `ph-${req.jobId}`;
@@ -264,6 +347,29 @@ export class FakeDiskImages implements DiskImages {
   }
   async remove(paths: readonly string[]): Promise<void> {
     this.removed.push(...paths);
+  }
+  /** Where each image would go: allowed, free and roomy unless a test says otherwise. */
+  site: (spec: DiskImageSpec) => Partial<ImageSite> = () => ({});
+  async survey(specs: readonly DiskImageSpec[]): Promise<ImageSite[]> {
+    return specs.map((spec) => ({
+      path: spec.path,
+      allowed: true,
+      exists: false,
+      backingExists: true,
+      filesystem: 'fs1',
+      freeBytes: 100 * 2 ** 30,
+      ...this.site(spec),
+    }));
+  }
+}
+
+/** Paths on a host: present, on local ext4, unless a test says otherwise. */
+export class FakeStoragePaths implements StoragePaths {
+  facts = new Map<string, Partial<PathFacts>>();
+  inspected: string[] = [];
+  async inspect(paths: readonly string[]): Promise<PathFacts[]> {
+    this.inspected.push(...paths);
+    return paths.map((path) => ({ path, exists: true, storage: 'local', filesystem: 'ext4', ...this.facts.get(path) }));
   }
 }
 

@@ -6,7 +6,7 @@ import { IncomingMigrations, type IncomingOptions } from '../../agent/migration/
 import { OutgoingMigrations, type OutgoingMigrationsOptions } from '../../agent/migration/outgoing/outgoing-migrations.js';
 import { systemClock, type LiveMigrationPlan, type PrepareIncomingArgs } from '../../agent/migration/ports.js';
 import type { ConvergenceStep, MigrateCommand, MigrateRequest, MigrationPolicy, MigrationStatus } from '../../agent/migration/types.js';
-import { FakeHibernationFiles, FakeHypervisor, FakeNetwork, FakePeers, FakePinholes, fastClock } from './fake-ports.js';
+import { FakeHibernationFiles, FakeHypervisor, FakeNetwork, FakePeers, FakePinholes, FakeStoragePaths, fastClock } from './fake-ports.js';
 
 /** The source's side; every port and setting not given is an in-memory fake or the tests' default. */
 export function outgoingMigrations(
@@ -16,6 +16,7 @@ export function outgoingMigrations(
     peers: new FakePeers(),
     network: new FakeNetwork(),
     hibernationFiles: new FakeHibernationFiles(),
+    storage: new FakeStoragePaths(),
     clock: fastClock,
     hostName: 'lab1',
     abortWaitMs: 2000,
@@ -51,6 +52,7 @@ export function incomingMigrations(options: Partial<IncomingOptions> = {}): Inco
     reservationTtlMs: 60_000,
     clock: systemClock,
     maxIncoming: () => 2,
+    checks: { hypervisor: new FakeHypervisor(), storage: new FakeStoragePaths(), kvmAvailable: async () => true },
     ...options,
   });
 }

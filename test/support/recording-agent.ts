@@ -11,6 +11,7 @@ import { FerryError } from '../../shared/errors.js';
 import { toServiceError } from '../../shared/grpc-status.js';
 import { loadFerryProto } from '../../shared/proto.js';
 import { protoTimeFromMs } from '../../shared/proto-time.js';
+import type { CheckMigrationResponse } from '../../shared/generated/ferry/v1/CheckMigrationResponse.js';
 import type { HostServiceHandlers } from '../../shared/generated/ferry/v1/HostService.js';
 import type { JobSelector__Output } from '../../shared/generated/ferry/v1/JobSelector.js';
 import type { MigrationProgress } from '../../shared/generated/ferry/v1/MigrationProgress.js';
@@ -63,6 +64,8 @@ interface FakeJob {
 export class RecordingAgent {
   readonly requests: Recorded[] = [];
   plan: JobPlan = { steps: 3, stepMs: 30, ending: 'completed' };
+  /** What CheckMigration answers: nothing found unless a test says otherwise. */
+  checkAnswer: CheckMigrationResponse = { ok: true, blocking: [], warnings: [] };
   private readonly server = new grpc.Server();
   private readonly jobs = new Map<string, FakeJob>();
   private readonly failures = new Map<string, FerryError>();
@@ -102,6 +105,7 @@ export class RecordingAgent {
     this.requests.length = 0;
     this.failures.clear();
     this.plan = { steps: 3, stepMs: 30, ending: 'completed' };
+    this.checkAnswer = { ok: true, blocking: [], warnings: [] };
   }
 
   async close(): Promise<void> {
@@ -128,6 +132,7 @@ export class RecordingAgent {
         const job = this.startJob(r.vmId, r.dst, r.mode === 'MIGRATION_MODE_FILE' ? 'MIGRATION_MODE_FILE' : 'MIGRATION_MODE_REMOTE');
         return { jobId: job.progress.jobId ?? '', vmId: r.vmId, phase: 'MIGRATION_PHASE_PREPARING' };
       }),
+      CheckMigration: this.handle('CheckMigration', () => this.checkAnswer),
       WatchMigration: (call) => {
         this.requests.push({ method: 'WatchMigration', request: call.request as unknown as Record<string, unknown> });
         const job = this.find(call.request.job);

@@ -34,6 +34,7 @@ test('the tree has a command for every engine-facing RPC', () => {
   const paths = commands.map((c) => c.path);
   for (const expected of [
     'migrate',
+    'check',
     'watch',
     'status',
     'list',

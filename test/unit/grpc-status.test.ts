@@ -151,3 +151,35 @@ test('long messages are cut so that the trailers stay small', () => {
   const rich = decodeStatus(bytes);
   assert.ok((rich.badRequest?.fieldViolations[0]?.description.length ?? 0) <= 512);
 });
+
+test("Migrate's check refusal: one PreconditionFailure violation per blocking finding, read back in order (and bounded)", () => {
+  const violations = [
+    { type: 'MIGRATION_CHECK_REASON_CPU_INCOMPATIBLE', subject: 'destination', description: 'no avx512f there' },
+    { type: 'MIGRATION_CHECK_REASON_NETWORK_MISSING', subject: 'destination', description: 'no bridge br0 there' },
+  ];
+  const answer = toServiceError(
+    new FerryError('FAILED_PRECONDITION', 'no avx512f there', { reason: 'MIGRATION_CHECK_FAILED', subject: 'vm/x', violations }),
+  );
+  assert.deepEqual(decodeStatus(trailer(answer)).preconditionFailure, { violations });
+  const back = fromServiceError(received(answer));
+  assert.equal(back.reason, 'MIGRATION_CHECK_FAILED');
+  assert.deepEqual(back.details.violations, violations);
+  assert.equal(back.details.subject, 'vm/x');
+
+  const many = Array.from({ length: 40 }, (_, i) => ({
+    type: 'MIGRATION_CHECK_REASON_DISK_PATH_MISSING',
+    subject: 'destination',
+    description: `${i} ${'x'.repeat(600)}`,
+  }));
+  const capped = decodeStatus(
+    trailer(toServiceError(new FerryError('FAILED_PRECONDITION', 'many', { reason: 'MIGRATION_CHECK_FAILED', violations: many }))),
+  );
+  assert.equal(capped.preconditionFailure?.violations.length, 12);
+  assert.ok(capped.preconditionFailure!.violations.every((v) => v.description.length <= 256));
+
+  // Any other precondition error still makes its one violation, and reads back without a list.
+  const single = fromServiceError(
+    received(toServiceError(new FerryError('FAILED_PRECONDITION', 'not running', { reason: 'VM_NOT_RUNNING', subject: 'vm/x' }))),
+  );
+  assert.equal(single.details.violations, undefined);
+});

@@ -74,6 +74,8 @@ test('host features from the versions libvirt reports', () => {
     multifdCompression: false,
     postCopyWithParallel: false,
     versions: 'libvirt 9.0.0, QEMU 7.2.22',
+    libvirtVersion: 9_000_000,
+    qemuVersion: 7_002_022,
   });
   assert.equal(featuresOf(9_004_000, 7_002_022).multifdCompression, true);
   assert.equal(featuresOf(10_000_000, 10_001_000).postCopyWithParallel, true);

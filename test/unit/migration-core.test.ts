@@ -192,7 +192,13 @@ test("Migrate resolves the caller's policy in the core: the host's defaults (rea
   });
   hypervisor.addVm(VM);
   hypervisor.addVm(VM2);
-  hypervisor.hostFeatures = { multifdCompression: true, postCopyWithParallel: false, versions: 'libvirt 10.0.0, QEMU 8.2.0' };
+  hypervisor.hostFeatures = {
+    multifdCompression: true,
+    postCopyWithParallel: false,
+    versions: 'libvirt 10.0.0, QEMU 8.2.0',
+    libvirtVersion: 10_000_000,
+    qemuVersion: 8_002_000,
+  };
   const first = await migrations.migrate({ ...command(VM), policy: { parallelConnections: 4 } });
   assert.equal(first.policy.maxBandwidthMibps, 500, 'unset: the host default');
   assert.equal(first.policy.parallelConnections, 4);

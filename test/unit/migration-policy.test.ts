@@ -16,7 +16,13 @@ import type { ConvergenceStep } from '../../agent/migration/types.js';
 import { isFerryError } from '../../shared/errors.js';
 import { afterPasses as it, afterSeconds as secs } from '../support/migration-fixtures.js';
 
-const NEW_LIBVIRT: HostFeatures = { multifdCompression: true, postCopyWithParallel: false, versions: 'libvirt 10.0.0, QEMU 8.2.0' };
+const NEW_LIBVIRT: HostFeatures = {
+  multifdCompression: true,
+  postCopyWithParallel: false,
+  versions: 'libvirt 10.0.0, QEMU 8.2.0',
+  libvirtVersion: 10_000_000,
+  qemuVersion: 8_002_000,
+};
 const OLD_LIBVIRT: HostFeatures = { ...BASELINE_FEATURES, versions: 'libvirt 9.0.0, QEMU 7.2.22' };
 
 test("the config knows exactly the core's presets", () => {

@@ -267,7 +267,13 @@ test('copy_storage: the disks go to the destination to create, their devices to 
   const all = await migrations.migrate(command(VM, { copyStorage: 'all', completionTimeoutSPerGib: 60 }));
   await until('perform', () => hypervisor.isMigrating(VM));
   assert.deepEqual(peers.prepared[0]!.disks, [
-    { target: 'vda', path: '/var/lib/libvirt/images/a.qcow2', format: 'qcow2', capacityBytes: 4 * 1024 ** 3 },
+    {
+      target: 'vda',
+      path: '/var/lib/libvirt/images/a.qcow2',
+      format: 'qcow2',
+      capacityBytes: 4 * 1024 ** 3,
+      allocationBytes: 2 * 1024 ** 3,
+    },
   ]);
   assert.equal(peers.prepared[0]!.copyStorage, true);
   assert.deepEqual(hypervisor.plans[0]!.migrateDisks, ['vda']);

@@ -48,6 +48,11 @@ test('roles per service: engine → Migration and Host, peer → Peer and Host, 
   assert.equal(ok('/ferry.v1.HostService/ListVms', lab1), true);
   assert.equal(ok('/ferry.v1.PeerService/PrepareIncoming', lab1), true);
   assert.equal(ok('/ferry.v1.PeerService/FinishIncoming', both), true);
+  // CheckMigration is the engine's; the destination's half of it, CheckIncoming, is the agents'.
+  assert.equal(ok('/ferry.v1.MigrationService/CheckMigration', engine), true);
+  assert.equal(ok('/ferry.v1.MigrationService/CheckMigration', lab1), false);
+  assert.equal(ok('/ferry.v1.PeerService/CheckIncoming', lab1), true);
+  assert.equal(ok('/ferry.v1.PeerService/CheckIncoming', engine), false);
   assert.equal(ok('/ferry.v1.MigrationService/CancelMigration', both), true);
   assert.equal(ok('/grpc.health.v1.Health/Check', null), true);
   assert.equal(ok('/grpc.health.v1.Health/Watch', monitoring), true);

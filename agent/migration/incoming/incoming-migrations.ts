@@ -8,21 +8,23 @@
  * guest runs on them). At expiry the outcome is unknown, so they stay.
  */
 import { FerryError, invalidArgument } from '../../../shared/errors.js';
-import { familyOf, hostPort } from '../../../shared/net.js';
-import { onlyAddressIn } from '../migration-network.js';
+import { hostPort } from '../../../shared/net.js';
+import { chooseListenAddress } from './listen-address.js';
 import type {
   Clock,
   DiskImages,
   HostNetwork,
   Hypervisor,
+  IncomingCheckArgs,
   IncomingOffer,
   Journal,
   OpenedPinhole,
   PinholeGate,
   PrepareIncomingArgs,
 } from '../ports.js';
+import type { CheckFindings } from '../checks/findings.js';
+import { checkIncoming, type IncomingCheckPorts } from './incoming-check.js';
 import { checkSourceIdentity, type SourceIdentity } from './source-identity.js';
-import type { NetworkRole } from '../types.js';
 
 export interface IncomingOptions {
   network: HostNetwork;
@@ -41,6 +43,8 @@ export interface IncomingOptions {
   journal?: Journal<IncomingRecord>;
   /** Asked at recover() whether a VM's incoming migration still runs here. */
   hypervisor?: Pick<Hypervisor, 'jobStats'>;
+  /** What CheckIncoming reads of this host. */
+  checks: IncomingCheckPorts;
 }
 
 /** A reservation as the journal keeps it. */
@@ -100,7 +104,7 @@ export class IncomingMigrations {
   }
 
   private async reserve(args: PrepareIncomingArgs, preparedBy: string | null): Promise<IncomingOffer> {
-    const { address, network } = await this.chooseListenAddress(args);
+    const { address, network } = await chooseListenAddress(this.options.network, args);
     const images = await this.createImages(args);
     let pinhole: OpenedPinhole;
     try {
@@ -140,6 +144,21 @@ export class IncomingMigrations {
       dconnuri: this.options.dconnuri,
       network,
     };
+  }
+
+  /**
+   * CheckIncoming: what would stop this host from receiving the VM, as
+   * findings; nothing is reserved. INVALID_ARGUMENT only for a request
+   * PrepareIncoming would refuse as such (a dstqemu that is not ours).
+   */
+  check(args: IncomingCheckArgs): Promise<CheckFindings> {
+    return checkIncoming(args, {
+      ...this.options.checks,
+      network: this.options.network,
+      pinholes: this.options.pinholes,
+      images: this.options.images,
+      incoming: { count: this.count, limit: this.options.maxIncoming() },
+    });
   }
 
   /** Idempotent: true when a pinhole was open and is now closed. */
@@ -233,38 +252,5 @@ export class IncomingMigrations {
     reservation.cancelExpiry();
     void this.options.journal?.remove(jobId).catch(() => undefined);
     return this.options.pinholes.close(reservation.pinhole.id);
-  }
-
-  /**
-   * dstqemu if given (it must be ours), else our single address inside
-   * migration_network, else the address that faces the source: the
-   * management network, the legacy fallback. That the addresses are unicast
-   * IPs is checked once, where they arrive (agent/rpc); what they mean for
-   * this host is checked here.
-   */
-  private async chooseListenAddress(args: PrepareIncomingArgs): Promise<{ address: string; network: NetworkRole }> {
-    const { network } = this.options;
-    const local = network.localAddresses();
-    const sourceFamily = familyOf(args.sourceMigrationAddress);
-    if (args.dstqemu) {
-      if (familyOf(args.dstqemu) !== sourceFamily) {
-        throw invalidArgument(
-          'dstqemu',
-          `${args.dstqemu} is ${familyOf(args.dstqemu)} but the source's migration address ${args.sourceMigrationAddress} is ${sourceFamily}: use addresses of one family`,
-        );
-      }
-      if (!local.some((a) => a.address === args.dstqemu)) {
-        throw invalidArgument(
-          'dstqemu',
-          `${args.dstqemu} is not an address of the destination host (it has ${local.map((a) => a.address).join(', ') || 'none'})`,
-        );
-      }
-      return { address: args.dstqemu, network: 'migration' };
-    }
-    if (args.migrationNetwork) {
-      return { address: onlyAddressIn(local, args.migrationNetwork, 'the destination').address, network: 'migration' };
-    }
-    const route = await network.routeTo(args.sourceMigrationAddress);
-    return { address: route.source, network: 'management' };
   }
 }

@@ -17,7 +17,7 @@ import { failureOf } from '../jobs/failure.js';
 import { runHibernation } from './hibernation.js';
 import type { MigrationJob } from '../jobs/migration-job.js';
 import { performOutgoing, prepareOutgoing, vmStateOf, type OutgoingDeps, type PreparedMigration } from './live-migration.js';
-import type { VmInfo } from '../ports.js';
+import type { OutgoingFacts } from './migration-check.js';
 import { STILL_RUNNING } from '../types.js';
 import type { SlotQueue } from './slot-queue.js';
 
@@ -45,11 +45,11 @@ export type StartAttempt = { kind: 'ready'; run: () => Promise<void> } | { kind:
  * once; a REMOTE one once its destination prepared. A busy destination is
  * an outcome, not an error; any other failure to prepare throws.
  */
-export async function attemptStart(job: MigrationJob, deps: AdmissionDeps, described?: VmInfo): Promise<StartAttempt> {
+export async function attemptStart(job: MigrationJob, deps: AdmissionDeps, known?: OutgoingFacts): Promise<StartAttempt> {
   if (job.command.mode === 'file') return { kind: 'ready', run: () => runHibernation(job, deps) };
   let prepared: PreparedMigration;
   try {
-    prepared = await prepareOutgoing(job, deps, described);
+    prepared = await prepareOutgoing(job, deps, known);
   } catch (err) {
     if (isBusy(err)) return { kind: 'busy', error: err };
     throw err;

@@ -26,9 +26,12 @@ import type {
   IncomingOffer,
   LiveMigrationPlan,
   PeerAgents,
+  StoragePaths,
   VmDisk,
   VmInfo,
 } from '../ports.js';
+import { imageSpecsOf } from './image-specs.js';
+import type { OutgoingFacts } from './migration-check.js';
 import type { JobStats, VmOnSource } from '../types.js';
 
 export interface OutgoingDeps {
@@ -37,6 +40,8 @@ export interface OutgoingDeps {
   network: HostNetwork;
   /** The saved-state and definition files of mode FILE. */
   hibernationFiles: HibernationFiles;
+  /** Whether the VM's disks lie on shared storage (the checks before a migration). */
+  storage: StoragePaths;
   clock: Clock;
   /** This host's name, sent to the destination to name the source. */
   hostName: string;
@@ -68,16 +73,16 @@ export interface PreparedMigration {
  * check the route. Throws, leaving nothing behind but a pinhole that the
  * destination closes by itself at expiry (and that FinishIncoming closes now).
  */
-export async function prepareOutgoing(job: MigrationJob, deps: OutgoingDeps, described?: VmInfo): Promise<PreparedMigration> {
+export async function prepareOutgoing(job: MigrationJob, deps: OutgoingDeps, known?: OutgoingFacts): Promise<PreparedMigration> {
   const { command } = job;
   const { hypervisor, peers, network } = deps;
   job.setPhase('preparing');
   // Independent look-ups, at once: they are on the path from Migrate to libvirt's perform.
-  // `described`: the VM as Migrate just looked it up (no second describe).
+  // `known`: what Migrate's checks have just looked up (no second look).
   const [vm, disks, source] = await Promise.all([
-    described ?? hypervisor.describeVm(command.vmId),
-    command.policy.copyStorage === 'none' ? [] : hypervisor.localDisks(command.vmId),
-    chooseSourceAddress(command, network),
+    known?.vm ?? hypervisor.describeVm(command.vmId),
+    known?.disks ?? (command.policy.copyStorage === 'none' ? [] : hypervisor.localDisks(command.vmId)),
+    known?.source ?? chooseSourceAddress(command, network),
   ]);
   if (command.policy.copyStorage !== 'none' && disks.length === 0)
     job.warn(`copy_storage ${command.policy.copyStorage}: the VM has no writable local disk, so no disk is copied`);
@@ -91,16 +96,7 @@ export async function prepareOutgoing(job: MigrationJob, deps: OutgoingDeps, des
     migrationNetwork: command.migrationNetwork,
     copyStorage: command.policy.copyStorage !== 'none',
     memoryBytes: vm.memoryBytes,
-    disks: disks.map((d) => ({
-      target: d.target,
-      path: d.path,
-      format: d.format,
-      capacityBytes: d.capacityBytes,
-      // Incremental: only the top image is copied, over the shared backing chain.
-      ...(command.policy.copyStorage === 'incremental' && d.backingPath
-        ? { backingPath: d.backingPath, backingFormat: d.backingFormat ?? '' }
-        : {}),
-    })),
+    disks: imageSpecsOf(disks, command.policy.copyStorage),
   });
   try {
     job.update({ migrateUri: offer.migrateUri, network: offer.network, sourceMigrationAddress: source.address });

@@ -7,7 +7,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import { splitHostPort } from '../../../shared/net.js';
-import { FerryError } from '../../../shared/errors.js';
+import { FerryError, invalidArgument } from '../../../shared/errors.js';
+import { type CheckReport, refusalOf } from '../checks/findings.js';
 import { attemptStart, runAdmitted, type StartAttempt } from './admission.js';
 import type { BackoffOptions } from './backoff.js';
 import { checkHibernationTargets } from './hibernation.js';
@@ -22,7 +23,8 @@ import type { JournaledJob } from '../jobs/job-journal.js';
 import { recoverJob } from './recovery.js';
 import { type RestoredVm, Restores, type RestoresDeps } from './restores.js';
 import { SlotQueue } from './slot-queue.js';
-import { BASELINE_FEATURES, BUILTIN_DEFAULTS, resolvePolicy, type HostFeatures } from '../policy/policy.js';
+import { BASELINE_FEATURES, BUILTIN_DEFAULTS, resolvePolicy, resolvePolicyWithGaps, type HostFeatures } from '../policy/policy.js';
+import { checkOutgoing } from './migration-check.js';
 import type { MigrateCommand, MigrateRequest, MigrationPhase, MigrationPolicy, MigrationStatus, RestoreRequest } from '../types.js';
 
 export interface OutgoingMigrationsOptions
@@ -105,14 +107,19 @@ export class OutgoingMigrations {
     this.accepting.add(command.vmId);
     try {
       const vm = await this.checkHost(command);
+      const checked = command.mode === 'remote' ? await this.precheck(command, vm) : undefined;
       const release = this.slots.tryAcquire();
       const job = new MigrationJob(randomUUID(), command, () => this.deps.clock.now(), release ? 'preparing' : 'queued', identity);
+      for (const warning of checked?.report.warnings ?? []) job.warn(warning.message);
       let first: { attempt: StartAttempt; release: () => void } | undefined;
       if (release) {
         // A free slot: the first attempt is made before answering, so that a bad
         // dstqemu or a destination that is down is the caller's error, with nothing left behind.
         try {
-          first = { attempt: await attemptStart(job, this.admissionDeps(), vm), release };
+          first = {
+            attempt: await attemptStart(job, this.admissionDeps(), checked?.facts ?? { vm, disks: [], source: undefined }),
+            release,
+          };
         } catch (err) {
           release();
           throw err;
@@ -127,6 +134,39 @@ export class OutgoingMigrations {
     } finally {
       this.accepting.delete(command.vmId);
     }
+  }
+
+  /**
+   * CheckMigration: what would stop Migrate with this request, found by the
+   * same checks Migrate runs first, on this host and on the destination;
+   * nothing is changed. INVALID_ARGUMENT for a request Migrate would refuse
+   * as malformed; what the hosts lack is in the report, not thrown.
+   */
+  async check(request: MigrateRequest): Promise<CheckReport> {
+    if (request.mode !== 'remote') {
+      throw invalidArgument('mode', 'CheckMigration checks live migrations (mode REMOTE); a hibernation (FILE) involves no other host');
+    }
+    const { requestId: _ignored, ...asSent } = request;
+    const features = await this.hostFeatures();
+    const defaults = this.deps.policyDefaults?.() ?? BUILTIN_DEFAULTS;
+    const command: MigrateCommand = { ...asSent, policy: resolvePolicyWithGaps(asSent.policy, defaults, features).policy };
+    await this.deps.network.resolve(splitHostPort(command.dst, 0).host);
+    const active = this.registry.activeFor(command.vmId);
+    const ferryJob = active
+      ? { id: active.id, phase: active.phase }
+      : this.accepting.has(command.vmId)
+        ? { id: '(being accepted)', phase: 'accepting' as const }
+        : undefined;
+    const { report } = await checkOutgoing(command, { features, ferryJob, unreachable: 'report' }, this.deps);
+    return report;
+  }
+
+  /** Migrate's checks: a blocking finding refuses the request before a job exists (FAILED_PRECONDITION, all findings in its details). */
+  private async precheck(command: MigrateCommand, vm: VmInfo) {
+    const checked = await checkOutgoing(command, { features: await this.hostFeatures(), described: vm, unreachable: 'throw' }, this.deps);
+    const refusal = refusalOf(checked.report, `vm/${command.vmId}`);
+    if (refusal) throw refusal;
+    return checked;
   }
 
   /** The request's policy against the host's defaults and what its libvirt/QEMU support. */

@@ -20,6 +20,9 @@ export interface HostFeatures {
   postCopyWithParallel: boolean;
   /** For messages, e.g. "libvirt 9.0.0, QEMU 7.2.22". */
   versions: string;
+  /** libvirt's and QEMU's versions as libvirt encodes them (major * 1,000,000 + minor * 1,000 + release); 0 when unknown. */
+  libvirtVersion: number;
+  qemuVersion: number;
 }
 
 /** What a host that reports nothing is assumed to support: the oldest supported stack. */
@@ -27,7 +30,19 @@ export const BASELINE_FEATURES: Readonly<HostFeatures> = Object.freeze({
   multifdCompression: false,
   postCopyWithParallel: false,
   versions: 'unknown versions',
+  libvirtVersion: 0,
+  qemuVersion: 0,
 });
+
+/**
+ * A feature a resolved policy needs and a host's libvirt or QEMU lacks, with
+ * the error a Migrate on that host answers: the same predicate decides on the
+ * source (resolvePolicy) and on the destination (its incoming checks).
+ */
+export interface FeatureGap {
+  field: string;
+  error: FerryError;
+}
 
 export const BUILTIN_DEFAULTS: Readonly<MigrationPolicy> = Object.freeze({
   preset: '',
@@ -50,6 +65,22 @@ export function resolvePolicy(
   defaults: MigrationPolicy = BUILTIN_DEFAULTS,
   features: HostFeatures = BASELINE_FEATURES,
 ): MigrationPolicy {
+  const { policy, gaps } = resolvePolicyWithGaps(request, defaults, features);
+  const [gap] = gaps;
+  if (gap) throw gap.error;
+  return policy;
+}
+
+/**
+ * resolvePolicy, with what this host lacks for the result returned rather
+ * than thrown (CheckMigration reports it among the other findings). Requests
+ * that are wrong whatever the host still throw INVALID_ARGUMENT.
+ */
+export function resolvePolicyWithGaps(
+  request: PolicyRequest,
+  defaults: MigrationPolicy = BUILTIN_DEFAULTS,
+  features: HostFeatures = BASELINE_FEATURES,
+): { policy: MigrationPolicy; gaps: FeatureGap[] } {
   const presetName = request.preset || defaults.preset;
   const policy: MigrationPolicy = { ...defaults, schedule: [...defaults.schedule], preset: presetName };
   if (presetName) {
@@ -68,12 +99,7 @@ export function resolvePolicy(
   if (policy.queueTimeoutS <= 0)
     policy.queueTimeoutS = defaults.queueTimeoutS > 0 ? defaults.queueTimeoutS : BUILTIN_DEFAULTS.queueTimeoutS;
   chooseCompression(policy, request.compression !== undefined, features);
-  if (policy.postCopy && policy.parallelConnections > 1 && !features.postCopyWithParallel) {
-    throw invalidArgument(
-      'policy.post_copy',
-      `post-copy with parallel_connections > 1 needs QEMU >= 10.1 (this host: ${features.versions}): set parallel_connections 1 or post_copy false`,
-    );
-  }
+  const gaps = featureGaps(policy, features);
   addDefaultPostCopyStep(policy);
   try {
     validateSchedule(policy.schedule, policy.postCopy);
@@ -86,7 +112,37 @@ export function resolvePolicy(
       err.details,
     );
   }
-  return policy;
+  return { policy, gaps };
+}
+
+/**
+ * What a resolved policy needs that a host's libvirt or QEMU lacks, in the
+ * order Migrate reports them. `host` names the host in the messages ("this
+ * host", "the destination").
+ */
+export function featureGaps(policy: MigrationPolicy, features: HostFeatures, host = 'this host'): FeatureGap[] {
+  const gaps: FeatureGap[] = [];
+  if (policy.parallelConnections > 1 && policy.compression !== 'none' && !features.multifdCompression) {
+    const field = 'policy.compression';
+    gaps.push({
+      field,
+      error: new FerryError(
+        'FAILED_PRECONDITION',
+        `${field}: ${policy.compression} of a parallel migration needs libvirt >= 9.4.0 (${host}: ${features.versions}): use compression none, or upgrade libvirt`,
+        { field, reason: 'HOST_FEATURE_MISSING' },
+      ),
+    });
+  }
+  if (policy.postCopy && policy.parallelConnections > 1 && !features.postCopyWithParallel) {
+    gaps.push({
+      field: 'policy.post_copy',
+      error: invalidArgument(
+        'policy.post_copy',
+        `post-copy with parallel_connections > 1 needs QEMU >= 10.1 (${host}: ${features.versions}): set parallel_connections 1 or post_copy false`,
+      ),
+    });
+  }
+  return gaps;
 }
 
 /** After how many complete memory passes post_copy alone switches (the post-copy-when-stalled preset's choice). */
@@ -126,13 +182,6 @@ function chooseCompression(policy: MigrationPolicy, explicit: boolean, features:
       throw invalidArgument(
         'policy.compression',
         'xbzrle works with a single connection only (multifd pages bypass it): use zstd, zlib or none with parallel_connections > 1',
-      );
-    }
-    if (policy.compression !== 'none' && !features.multifdCompression) {
-      throw new FerryError(
-        'FAILED_PRECONDITION',
-        `policy.compression: ${policy.compression} of a parallel migration needs libvirt >= 9.4.0 (this host: ${features.versions}): use compression none, or upgrade libvirt`,
-        { field: 'policy.compression', reason: 'HOST_FEATURE_MISSING' },
       );
     }
   } else if (policy.compression === 'zstd' || policy.compression === 'zlib') {

@@ -1,0 +1,22 @@
+/**
+ * What would only make the job wait, not fail: a destination at its incoming
+ * limit, or with every port of its range held by pinholes, answers
+ * PrepareIncoming with RESOURCE_EXHAUSTED and the source retries until its
+ * queue_timeout (outgoing/admission.ts). Busy now is not busy later: warnings.
+ */
+import type { Findings } from './findings.js';
+
+export function checkAdmission(incoming: { count: number; limit: number }, ports: { free: number; needed: number }, out: Findings): void {
+  if (incoming.count >= incoming.limit) {
+    out.warn(
+      'DESTINATION_BUSY',
+      `the destination already receives ${incoming.count} migration(s), its incoming limit: the job would wait QUEUED and retry until its queue_timeout`,
+    );
+  }
+  if (ports.free < ports.needed) {
+    out.warn(
+      'PORT_RANGE_EXHAUSTED',
+      `the destination has ${ports.free} free port(s) in its migration port range and the migration needs ${ports.needed}: the job would wait QUEUED until pinholes close`,
+    );
+  }
+}
