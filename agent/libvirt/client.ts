@@ -185,8 +185,10 @@ export class LibvirtClient {
    * for one NUMA cell or, with VIR_NODE_MEMORY_STATS_ALL_CELLS (-1), the whole host.
    */
   async nodeGetMemoryStats(cellNum = -1, opts?: CallOptions): Promise<Record<string, bigint>> {
-    // REMOTE_NODE_MEMORY_STATS_MAX: libvirt fills as many as it has (four on Linux).
-    const ret = await this.call(procedures.NODE_GET_MEMORY_STATS, { nparams: 16, cellNum, flags: 0 }, opts);
+    // virNodeGetMemoryStats wants exactly as many slots as it fills (virHostMemGetStatsLinux refuses
+    // any other count): nparams 0 asks for that count, as virsh nodememstats does.
+    const { nparams } = await this.call(procedures.NODE_GET_MEMORY_STATS, { nparams: 0, cellNum, flags: 0 }, opts);
+    const ret = await this.call(procedures.NODE_GET_MEMORY_STATS, { nparams, cellNum, flags: 0 }, opts);
     return Object.fromEntries(ret.params.map((p) => [p.field, p.value]));
   }
   /**

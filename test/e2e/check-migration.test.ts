@@ -10,7 +10,8 @@
 // removed pass (no false refusals), and one of them really migrates.
 import { test, before, after, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -37,9 +38,13 @@ import { until } from '../support/wait.js';
 const run = promisify(execFile);
 const SRC = 'lab1';
 const DST = 'lab2';
-/** Has KVM hidden for the KVM and CPU cases (as test/e2e/lab-mixed-kvm.test.ts does), and back afterwards. */
+/** Has KVM hidden for the KVM case (as test/e2e/lab-mixed-kvm.test.ts does), and back afterwards. */
 const TCG_HOST = 'lab3';
 const BRIDGE = 'chkbr0';
+/** libvirt's cache of what each QEMU binary offers, per lab host (scripts/lab.d/host-boot.sh). */
+const CAPABILITY_CACHES = '/var/cache/libvirt/qemu/capabilities/*.xml';
+/** The machine's persistent huge page pool (the lab hosts share the kernel). */
+const NR_HUGEPAGES = '/proc/sys/vm/nr_hugepages';
 const GUESTS = ['chk-plain', 'chk-kvm', 'chk-cpu', 'chk-mem', 'chk-bridge', 'chk-ro', 'chk-machine', 'chk-disk', 'chk-net'];
 
 before(async () => {
@@ -93,7 +98,9 @@ async function refused(vmName: string, migration: MigrateRequest, expected: stri
   await assert.rejects(unary(agent(SRC).migration, 'Migrate', migration), (err) => {
     assert.ok(isFerryError(err, 'FAILED_PRECONDITION'), String(err));
     assert.equal(err.reason, 'MIGRATION_CHECK_FAILED');
-    assert.equal(err.message, finding.message);
+    // The same finding; free memory may move by a MiB between the two calls.
+    const figures = (text: string) => text.replace(/\d+ MiB/g, 'N MiB');
+    assert.equal(figures(err.message), figures(finding.message));
     assert.deepEqual(
       err.details.violations?.map((v) => `${v.subject.toUpperCase()} ${v.type.replace('MIGRATION_CHECK_REASON_', '')}`),
       [expected],
@@ -136,33 +143,52 @@ test('a KVM guest to a host without KVM: KVM_UNAVAILABLE (the destination knows 
   await passes(request(vm.uuid, DST));
 });
 
-test("a CPU feature the destination cannot give (avx512f, absent under TCG): CPU_INCOMPATIBLE with libvirt's words", async () => {
-  await setLabKvmHidden(3, [3]);
-  // A TCG guest runs anywhere; check='none' lets QEMU start it where the feature is missing (it warns),
-  // and keeps the <cpu> as written in the live XML, which the destination compares.
+test("a CPU feature the destination cannot give: CPU_INCOMPATIBLE with libvirt's words", async () => {
   const uuid = await startCustomGuest(SRC, 'chk-cpu', {
     type: 'qemu',
-    cpu: "<cpu mode='custom' match='exact' check='none'><model fallback='allow'>qemu64</model><feature policy='require' name='avx512f'/></cpu>",
+    cpu: "<cpu mode='custom' match='exact'><model fallback='forbid'>qemu64</model><feature policy='require' name='lahf_lm'/></cpu>",
   });
-  assert.match(await virsh(SRC, 'dumpxml', 'chk-cpu'), /<feature policy='require' name='avx512f'\/>/);
-  const finding = await refused('chk-cpu', request(uuid, TCG_HOST), 'DESTINATION CPU_INCOMPATIBLE', TCG_HOST);
-  assert.match(finding.message, /cannot give the VM its CPU \(model qemu64\).*avx512f/);
+  assert.match(await virsh(SRC, 'dumpxml', 'chk-cpu'), /<feature policy='require' name='lahf_lm'\/>/);
+  // Every lab host runs the same QEMU, so lab2's libvirt is made to believe that its TCG lacks
+  // lahf_lm: the CPU QEMU reported, in its capabilities cache, loses the property (as for the
+  // machine type below), and compareHypervisorCPU compares against that.
+  const property = "<property name='lahf-lm' type='boolean' value=";
+  const count = await labExec(DST, ['sh', '-c', `cat ${CAPABILITY_CACHES} | grep -c "${property}'true'" || true`]);
+  assert.ok(Number(count.stdout.trim()) > 0, "lab2's capabilities cache has TCG's lahf-lm");
+  try {
+    await labExec(DST, ['sh', '-c', `sed -i "s/${property}'true'/${property}'false'/" ${CAPABILITY_CACHES}`]);
+    await restartLibvirtd(DST);
+    const finding = await refused('chk-cpu', request(uuid), 'DESTINATION CPU_INCOMPATIBLE');
+    assert.match(finding.message, /cannot give the VM its CPU \(model qemu64\).*lahf_lm/);
+  } finally {
+    await labExec(DST, ['sh', '-c', `rm -f ${CAPABILITY_CACHES}`]);
+    await restartLibvirtd(DST);
+  }
+  await passes(request(uuid));
 });
 
-test('more memory than the destination has available: MEMORY_INSUFFICIENT (a guest that touches little of it)', async (t: TestContext) => {
-  const stats = await memoryStats(DST);
-  const availableMiB = Math.floor((stats.free + stats.buffers + stats.cached) / 1024);
-  const guestMiB = availableMiB + 1024;
-  // QEMU reserves the guest's memory without touching it; Linux lets it do so up to about its RAM.
-  if (guestMiB > (stats.total / 1024) * 0.95)
-    return t.skip(`lab2 has ${availableMiB} MiB available of ${Math.floor(stats.total / 1024)}: no guest can be larger and still start`);
+test('more memory than the destination has available: MEMORY_INSUFFICIENT (a guest that touches little of it)', async () => {
+  // Every lab host shares the machine's memory, so lab2's is taken away for the check: huge pages
+  // reserved (vm.nr_hugepages) leave free memory and the page cache, and no ordinary allocation can
+  // use them. The guest starts first (QEMU reserves its memory without touching it), then lab2 is
+  // left with about half of what the guest needs, the rest of the machine with at least 1.5 GiB.
+  const guestMiB = 3072;
   const vm = await createVm(SRC, 'chk-mem', { memMiB: guestMiB });
+  const before = await memoryStats(DST);
+  const availableMiB = (before.free + before.buffers + before.cached) / 1024;
+  const hugePages = Math.floor((availableMiB - guestMiB / 2) / 2);
+  assert.ok(hugePages > 0, `lab2 has ${availableMiB} MiB available`);
   try {
+    await writeFile(NR_HUGEPAGES, String(hugePages));
+    const left = await memoryStats(DST);
+    const leftMiB = Math.floor((left.free + left.buffers + left.cached) / 1024);
+    assert.ok(leftMiB < guestMiB, `with ${hugePages} huge pages reserved lab2 still has ${leftMiB} MiB available`);
     const finding = await refused(vm.name, request(vm.uuid), 'DESTINATION MEMORY_INSUFFICIENT');
     assert.match(finding.message, new RegExp(`MiB of memory available, and the VM needs \\d+ MiB \\(${guestMiB} MiB of guest memory`));
   } finally {
-    await destroyVm(SRC, vm.name);
+    await writeFile(NR_HUGEPAGES, '0');
   }
+  await passes(request(vm.uuid));
 });
 
 test('a bridge missing on the destination: NETWORK_MISSING; with the bridge there it passes and the guest migrates', async () => {
@@ -209,7 +235,7 @@ test("a machine type the destination's QEMU does not offer: MACHINE_TYPE_UNSUPPO
   // Every lab host runs the same QEMU, so lab2 is made to forget one machine type: its libvirt's
   // capabilities cache (per host, scripts/lab.d/host-boot.sh) loses the entry, libvirtd restarts
   // and reads the cache as it finds it; afterwards the cache goes and libvirt probes QEMU again.
-  const caches = '/var/cache/libvirt/qemu/capabilities/*.xml';
+  const caches = CAPABILITY_CACHES;
   const count = await labExec(DST, ['sh', '-c', `cat ${caches} | grep -c "name='${machine}'" || true`]);
   assert.ok(Number(count.stdout.trim()) > 0, `lab2's capabilities cache lists ${machine}`);
   try {
@@ -232,13 +258,16 @@ test('copy_storage with too little room on the destination: STORAGE_INSUFFICIENT
   const withoutCopy = await check(request(vm.uuid));
   assert.deepEqual(reasonsOf(withoutCopy.blocking), ['SOURCE LOCAL_DISK_NOT_COPIED'], 'the local disk must be copied');
   await labExec(DST, ['mkdir', '-p', '/var/lib/libvirt/images']);
-  // A small filesystem over lab2's image directory (storage.image_directories' default), in its mount namespace only.
-  await labExec(DST, ['mount', '-t', 'tmpfs', '-o', 'size=8m', 'chk-images', '/var/lib/libvirt/images']);
+  // A small filesystem over lab2's image directory (storage.image_directories' default), mounted
+  // where lab2's ferryd looks: its own mount namespace, which is not `lab exec`'s (libvirtd's) once
+  // the test above has restarted libvirtd (each libvirtd start unshares a new one).
+  const inFerryd = (...argv: string[]) => run('nsenter', ['-t', ferrydPid(DST), '-m', '--', ...argv]);
+  await inFerryd('mount', '-t', 'tmpfs', '-o', 'size=8m', 'chk-images', '/var/lib/libvirt/images');
   try {
     const finding = await refused(vm.name, copy, 'DESTINATION STORAGE_INSUFFICIENT');
     assert.match(finding.message, /copying disk vda needs \d+ MiB on the destination and its filesystem has [0-8] MiB free/);
   } finally {
-    await labExec(DST, ['umount', '/var/lib/libvirt/images']);
+    await inFerryd('umount', '/var/lib/libvirt/images');
   }
   assert.equal(existsSync(onDestination), false, 'no image was created on lab2');
   await passes(copy);
@@ -256,6 +285,11 @@ test('a destination whose migration network is absent: NO_MIGRATION_ADDRESS on i
   }
   await passes(byNetwork);
 });
+
+/** The PID of a lab host's ferryd (scripts/lab.d/ferryd.sh writes it). */
+function ferrydPid(host: string): string {
+  return readFileSync(join(readLabState().hosts.find((h) => h.name === host)!.dir, 'ferryd.pid'), 'utf8').trim();
+}
 
 /** libvirt's node memory figures of a lab host, in KiB (virsh nodememstats). */
 async function memoryStats(host: string): Promise<{ total: number; free: number; buffers: number; cached: number }> {

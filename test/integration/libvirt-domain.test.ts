@@ -55,6 +55,34 @@ describe('libvirt client against lab1', { timeout: 600_000 }, () => {
     assert.equal(await c.connectGetUri(), 'qemu:///system');
   });
 
+  it('reads what the checks before a migration need: memory figures, free pages, domain capabilities, CPU comparison', async () => {
+    const meminfo = await labExec(labHost(1).name, ['cat', '/proc/meminfo']);
+    const totalKiB = BigInt(/^MemTotal:\s+(\d+) kB/m.exec(meminfo.stdout)?.[1] ?? '0');
+    const stats = await c.nodeGetMemoryStats(C.VIR_NODE_MEMORY_STATS_ALL_CELLS);
+    assert.deepEqual(Object.keys(stats).sort(), ['buffers', 'cached', 'free', 'total']);
+    assert.equal(stats.total, totalKiB, "libvirt's total is the kernel's MemTotal");
+    const [free4k] = await c.nodeGetFreePages([4], -1, 1);
+    assert.ok(free4k !== undefined && free4k > 0n, 'some 4 KiB pages are free');
+    const type = await virtType(c);
+    const caps = await c.connectGetDomainCapabilities({ arch: 'x86_64', virttype: type });
+    assert.match(caps, new RegExp(`<domain>${type}</domain>`));
+    assert.match(caps, /<machine>pc-i440fx-[\d.]+<\/machine>/);
+    const query = { arch: 'x86_64', virttype: 'qemu' }; // TCG on every machine, whatever its CPU has
+    assert.notEqual(
+      await c.connectCompareHypervisorCPU(query, "<cpu mode='custom'><model>qemu64</model></cpu>"),
+      C.VIR_CPU_COMPARE_INCOMPATIBLE,
+    );
+    await assert.rejects(
+      c.connectCompareHypervisorCPU(
+        query,
+        "<cpu mode='custom' match='exact'><model>qemu64</model><feature policy='require' name='avx512f'/></cpu>",
+        C.VIR_CONNECT_COMPARE_CPU_FAIL_INCOMPATIBLE,
+      ),
+      /avx512f/,
+      'TCG has no avx512f, and libvirt names it',
+    );
+  });
+
   let dom: Domain;
   it('defines and starts a guest, then reads its state and XML; lifecycle events arrive', async () => {
     const defined = await c.domainDefineXML(smallGuestXml(name, await virtType(c)));

@@ -47,7 +47,9 @@ export async function startCustomGuest(host: string, name: string, guest: Custom
 </domain>
 `;
   const virsh = (...args: string[]) => ['virsh', '-q', '-c', 'qemu:///system', ...args];
-  await labExec(host, virsh('define', '/dev/stdin'), { input: xml });
+  // virsh opens its file argument: /dev/stdin is a socket under Node's spawn (ENXIO), so the XML goes through a file.
+  const defineFromStdin = 'f=$(mktemp) && cat >"$f" && virsh -q -c qemu:///system define "$f"; rc=$?; rm -f "$f"; exit $rc';
+  await labExec(host, ['sh', '-c', defineFromStdin], { input: xml });
   const started = await labExec(host, virsh('start', name), { allowFail: true });
   if (started.code !== 0) {
     await labExec(host, virsh('undefine', name), { allowFail: true });

@@ -6,7 +6,7 @@
 
 import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
 import { DEFAULT_DIAL_TIMEOUT_MS, type Dialer } from './dialer.js';
-import type { Socket } from 'node:net';
+import { isIP, type Socket } from 'node:net';
 import { ConnectionError } from '../../errors.js';
 import { awaitConnect } from './connect-socket.js';
 
@@ -20,7 +20,7 @@ export interface TlsDialerOptions {
   ca?: string | Buffer;
   cert?: string | Buffer;
   key?: string | Buffer;
-  /** Name to verify in the server certificate (defaults to host). */
+  /** Name to verify in the server certificate and to send as SNI (defaults to host; no SNI for an IP address). */
   servername?: string;
 }
 
@@ -30,7 +30,9 @@ export function tlsDialer(opts: TlsDialerOptions): Dialer {
   return {
     address,
     dial(signal?: AbortSignal) {
-      const tlsOpts: ConnectionOptions = { host: opts.host, port, servername: opts.servername ?? opts.host };
+      // No SNI for an address (RFC 6066, section 3; Node's DEP0123): Node then checks the certificate against host.
+      const servername = opts.servername ?? (isIP(opts.host) ? undefined : opts.host);
+      const tlsOpts: ConnectionOptions = { host: opts.host, port, ...(servername ? { servername } : {}) };
       if (opts.ca) tlsOpts.ca = opts.ca;
       if (opts.cert) tlsOpts.cert = opts.cert;
       if (opts.key) tlsOpts.key = opts.key;
