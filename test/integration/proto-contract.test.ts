@@ -34,6 +34,7 @@ test('proto-loader loads the three services with their methods', () => {
   assert.deepEqual(Object.keys(v1.MigrationService.service).sort(), [
     'CancelMigration',
     'ChangeMigrationParams',
+    'CheckMigration',
     'GetMigrationStatus',
     'ListMigrations',
     'Migrate',
@@ -41,7 +42,7 @@ test('proto-loader loads the three services with their methods', () => {
     'SetMigrationLimits',
     'WatchMigration',
   ]);
-  assert.deepEqual(Object.keys(v1.PeerService.service).sort(), ['FinishIncoming', 'PrepareIncoming']);
+  assert.deepEqual(Object.keys(v1.PeerService.service).sort(), ['CheckIncoming', 'FinishIncoming', 'PrepareIncoming']);
   assert.deepEqual(Object.keys(v1.HostService.service).sort(), ['GetCapabilities', 'GetStats', 'ListVms', 'WatchHost']);
   assert.equal(v1.MigrationService.service.WatchMigration.responseStream, true);
 });
