@@ -7,7 +7,9 @@
  * as it runs on, not all at once: re-reading the destinations would see
  * little of a guest that just arrived and send the next ones after it. A
  * migration that fails gives its memory back. A destination whose memory
- * cannot be read comes last (its checks still decide whether it takes the VM).
+ * cannot be read, or that did not answer a VM's Migrate, comes last (its
+ * checks still decide whether it takes a VM, so a destination back up still
+ * serves).
  */
 import { agentKey } from './request.js';
 import type { DestinationMemory } from './ports.js';
@@ -17,6 +19,8 @@ export class DestinationLedger {
   /** Available memory when the drain started, by agentKey; absent when unknown. */
   private readonly baseline = new Map<string, number>();
   private readonly committed = new Map<string, number>();
+  /** Did not answer in this drain: last, whatever its memory. */
+  private readonly silent = new Set<string>();
 
   constructor(private readonly destinations: readonly MaintenanceDestination[]) {}
 
@@ -42,6 +46,11 @@ export class DestinationLedger {
     this.committed.set(key, Math.max(0, (this.committed.get(key) ?? 0) - bytes));
   }
 
+  /** dst did not answer: it goes last from now on. */
+  demote(dst: string): void {
+    this.silent.add(agentKey(dst));
+  }
+
   /** What is left free on dst for this drain; undefined when unknown. */
   free(dst: string): number | undefined {
     const key = agentKey(dst);
@@ -52,7 +61,8 @@ export class DestinationLedger {
   /** The candidates, the most free memory first; unknown ones last; ties in the request's order. */
   order(candidates: readonly MaintenanceDestination[]): MaintenanceDestination[] {
     const position = new Map(this.destinations.map((d, i) => [agentKey(d.host), i]));
-    const score = (d: MaintenanceDestination) => this.free(d.host) ?? Number.NEGATIVE_INFINITY;
+    const score = (d: MaintenanceDestination) =>
+      this.silent.has(agentKey(d.host)) ? Number.NEGATIVE_INFINITY : (this.free(d.host) ?? Number.NEGATIVE_INFINITY);
     return [...candidates].sort(
       (a, b) => score(b) - score(a) || (position.get(agentKey(a.host)) ?? 0) - (position.get(agentKey(b.host)) ?? 0),
     );

@@ -6,7 +6,6 @@
  * libvirt, no files here; tests plug in small fakes.
  */
 import type {
-  CheckReport,
   Clock,
   HostNetwork,
   JobSelector,
@@ -22,8 +21,7 @@ import type { EnterRequest, Maintenance } from './types.js';
 export interface DrainMigrations {
   /** The policy as Migrate would resolve it; throws as Migrate would refuse it. */
   resolvePolicy(policy: PolicyRequest): Promise<MigrationPolicy>;
-  /** CheckMigration. */
-  check(request: MigrateRequest): Promise<CheckReport>;
+  /** Runs CheckMigration's checks first: a blocking finding refuses it (FAILED_PRECONDITION, MIGRATION_CHECK_FAILED, every finding). */
   migrate(request: MigrateRequest): Promise<MigrationStatus>;
   /** NOT_FOUND when the job is not (or no longer) known. */
   status(selector: JobSelector): MigrationStatus;

@@ -1,13 +1,18 @@
 /**
  * One VM of a drain, from PENDING to where it ends: a job already running
  * for it is followed (never doubled); otherwise the destinations it has not
- * tried are checked one after another, the most free memory first, and the
- * first whose CheckMigration passes gets the Migrate. A migration that fails
- * sends the VM on to the destinations left; when none is left it is FAILED
- * (an error on the way) or UNMOVABLE (only checks blocked). A VM that stopped
- * or left this host by other means is GONE. The destination being checked
- * holds the VM's memory in the ledger at once, so that the other lanes,
- * choosing at the same moment, see it taken.
+ * tried are asked one after another, the most free memory first, and the
+ * first whose checks pass takes it. The checks are CheckMigration's, run by
+ * Migrate itself before it creates a job (its refusal carries every blocking
+ * finding, outgoing/migration-check.ts): one round of checks per
+ * destination, and none between a check and the job it allowed. A
+ * destination that cannot be reached is a blocking finding, as
+ * CheckMigration reports it, and goes last for the VMs after. A migration
+ * that fails sends the VM on to the destinations left; when none is left it
+ * is FAILED (an error on the way) or UNMOVABLE (only checks blocked). A VM
+ * that stopped or left this host by other means is GONE. The destination
+ * being asked holds the VM's memory in the ledger at once, so that the other
+ * lanes, choosing at the same moment, see it taken.
  */
 import { type FerryError, errorMessage, isFerryError } from '../../shared/errors.js';
 import {
@@ -80,43 +85,24 @@ async function startOnNext(vm: MaintenanceVm, ctx: MoveContext, tried: Set<strin
     tried.add(agentKey(next.host));
     ctx.ledger.commit(next.host, vm.memoryBytes);
     const request = requestFor(vm, next, ctx.maintenance);
-    const refused = (attempt: MaintenanceAttempt) => {
-      ctx.ledger.release(next.host, vm.memoryBytes);
-      if (ctx.stopped()) return;
-      vm.attempts.push(attempt);
-      ctx.changed(vm);
-    };
-    let blocking: Finding[];
-    try {
-      blocking = (await ctx.migrations.check(request)).blocking;
-    } catch (err) {
-      refused(failedAttempt(next.host, err, 'check'));
-      continue;
-    }
-    if (blocking.some((f) => f.side === 'source' && (f.reason === 'VM_NOT_FOUND' || f.reason === 'VM_NOT_RUNNING'))) {
-      ctx.ledger.release(next.host, vm.memoryBytes);
-      return 'gone';
-    }
-    if (blocking.length > 0) {
-      refused({ destination: next.host, blocking, jobId: '' });
-      continue;
-    }
-    if (ctx.stopped()) {
-      ctx.ledger.release(next.host, vm.memoryBytes);
-      return 'stopped';
-    }
     try {
       const accepted = await ctx.migrations.migrate(request);
       return { jobId: accepted.jobId, destination: next.host };
     } catch (err) {
       ctx.ledger.release(next.host, vm.memoryBytes);
-      if (isFerryError(err, 'NOT_FOUND') || (isFerryError(err) && err.reason === 'VM_NOT_RUNNING')) return 'gone';
+      if (vmGone(err)) return 'gone';
       // Someone else's Migrate got there first: its job is followed instead.
       if (isFerryError(err) && err.reason === 'ALREADY_MIGRATING') {
         tried.delete(agentKey(next.host));
         return 'busy';
       }
-      refused(failedAttempt(next.host, err, 'migrate'));
+      const attempt = attemptOf(next.host, err);
+      if (attempt.blocking.some((f) => f.side === 'source' && (f.reason === 'VM_NOT_FOUND' || f.reason === 'VM_NOT_RUNNING')))
+        return 'gone';
+      if (attempt.blocking.some((f) => f.reason === 'DESTINATION_UNREACHABLE')) ctx.ledger.demote(next.host);
+      if (ctx.stopped()) return 'stopped';
+      vm.attempts.push(attempt);
+      ctx.changed(vm);
     }
   }
 }
@@ -204,14 +190,32 @@ export function requestFor(
   };
 }
 
-/** A call that failed: Migrate's up-front refusal keeps its findings; anything else is an error. */
-function failedAttempt(destination: string, err: unknown, step: string): MaintenanceAttempt {
+/** The VM is not here (NOT_FOUND), or no longer runs: nothing to move. */
+function vmGone(err: unknown): boolean {
+  return isFerryError(err) && (err.reason === 'VM_NOT_FOUND' || err.reason === 'VM_NOT_RUNNING');
+}
+
+/**
+ * A Migrate that did not start a job: its up-front refusal keeps its
+ * findings (a VM the source itself blocks, e.g. VM_BUSY, blocks on every
+ * destination alike); a destination that does not answer is the finding
+ * CheckMigration would have reported; anything else is an error.
+ */
+function attemptOf(destination: string, err: unknown): MaintenanceAttempt {
   if (isFerryError(err) && err.reason === 'MIGRATION_CHECK_FAILED' && err.details.violations?.length) {
     return { destination, blocking: findingsOf(err), jobId: '' };
   }
+  if (isFerryError(err) && (err.reason === 'DESTINATION_UNREACHABLE' || err.reason === 'DESTINATION_TIMEOUT')) {
+    const finding: Finding = {
+      reason: 'DESTINATION_UNREACHABLE',
+      side: 'destination',
+      message: `${err.message}: check dst and that ferryd runs there`,
+    };
+    return { destination, blocking: [finding], jobId: '' };
+  }
   const error: MigrationFailure = isFerryError(err)
-    ? { step, message: err.message, kind: err.kind }
-    : { step, message: errorMessage(err), kind: 'INTERNAL' };
+    ? { step: err.details.step ?? 'migrate', message: err.message, kind: err.kind }
+    : { step: 'migrate', message: errorMessage(err), kind: 'INTERNAL' };
   return { destination, blocking: [], jobId: '', error };
 }
 

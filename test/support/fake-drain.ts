@@ -14,7 +14,6 @@ import {
   type MaintenanceRecord,
 } from '../../agent/maintenance/index.js';
 import type {
-  CheckReport,
   Finding,
   JobSelector,
   MigrateRequest,
@@ -27,6 +26,7 @@ import type {
 } from '../../agent/migration/index.js';
 import { BUILTIN_DEFAULTS } from '../../agent/migration/index.js';
 import { resolvePolicy } from '../../agent/migration/policy/policy.js';
+import { refusalOf } from '../../agent/migration/checks/findings.js';
 import { FakeNetwork, ManualClock, settle } from './fake-ports.js';
 import { MemoryJournal } from './memory-journal.js';
 
@@ -91,14 +91,15 @@ interface FakeJob {
 export class FakeDrainMigrations implements DrainMigrations {
   private readonly jobs = new Map<string, FakeJob>();
   private count = 0;
-  /** What the checks find blocking, per "vmId→dst" (nothing: the check passes). */
+  /** What Migrate's checks find blocking, per "vmId→dst" (nothing: they pass). */
   readonly blocking = new Map<string, Finding[]>();
-  /** Migrate calls refused with this error, per "vmId→dst". */
+  /** Migrate calls refused with this error (after the checks passed), per "vmId→dst". */
   readonly refusals = new Map<string, FerryError>();
   /** Jobs to these destinations fail at once with this error. */
   readonly failingDestinations = new Map<string, MigrationFailure>();
   /** When set, every job ends so (after a tick) without the test ending it. */
   autoEnd: 'completed' | undefined;
+  /** Every Migrate call (each runs the checks), in order. */
   checks: Array<{ vmId: string; dst: string }> = [];
   started: MigrateRequest[] = [];
   cancelled: string[] = [];
@@ -113,13 +114,12 @@ export class FakeDrainMigrations implements DrainMigrations {
     return resolvePolicy(policy, BUILTIN_DEFAULTS);
   }
 
-  async check(request: MigrateRequest): Promise<CheckReport> {
+  /** As OutgoingMigrations.migrate: its checks first (a blocking finding refuses it as Migrate does), then the job. */
+  async migrate(request: MigrateRequest): Promise<MigrationStatus> {
     this.checks.push({ vmId: request.vmId, dst: request.dst });
     const blocking = this.blocking.get(FakeDrainMigrations.key(request.vmId, request.dst)) ?? [];
-    return { ok: blocking.length === 0, blocking, warnings: [] };
-  }
-
-  async migrate(request: MigrateRequest): Promise<MigrationStatus> {
+    const refusedByChecks = refusalOf({ blocking, warnings: [] }, `vm/${request.vmId}`);
+    if (refusedByChecks) throw refusedByChecks;
     const refusal = this.refusals.get(FakeDrainMigrations.key(request.vmId, request.dst));
     if (refusal) throw refusal;
     this.started.push(request);

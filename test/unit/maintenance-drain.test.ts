@@ -143,14 +143,36 @@ test('a migration that fails (the destination died) goes on to the next destinat
   const failed = await drained(all.mode);
   assert.equal(failed.vms[0]?.state, 'failed');
   assert.deepEqual(
-    failed.vms[0]?.attempts.map((t) => [t.destination, t.error?.message]),
+    failed.vms[0]?.attempts.map((t) => [t.destination, t.error?.message ?? t.blocking.map((f) => `${f.reason}: ${f.message}`).join()]),
     [
       ['lab2', 'lab2 died'],
       ['lab3', 'lab3 died'],
-      ['lab4', 'destination agent lab4 is not reachable'],
+      // A destination that does not answer Migrate is what CheckMigration reports: a blocking finding.
+      ['lab4', 'DESTINATION_UNREACHABLE: destination agent lab4 is not reachable: check dst and that ferryd runs there'],
     ],
   );
   assert.equal(failed.phase, 'incomplete');
+});
+
+test('a destination that did not answer goes last for the VMs after, whatever its free memory', async () => {
+  const { mode, migrations } = setup([vm('a', 2), vm('b', 1)], { lab2: 8 * GiB, lab3: 4 * GiB });
+  migrations.autoEnd = 'completed';
+  migrations.refusals.set(
+    FakeDrainMigrations.key(vm('a').id, 'lab2'),
+    new FerryError('DEADLINE_EXCEEDED', 'destination agent lab2 did not answer PrepareIncoming within 30 s', {
+      reason: 'DESTINATION_TIMEOUT',
+    }),
+  );
+  await mode.enter(enterRequest(['lab2', 'lab3']));
+  await drained(mode);
+  assert.deepEqual(
+    migrations.checks.map((c) => [c.vmId === vm('a').id ? 'a' : 'b', c.dst]),
+    [
+      ['a', 'lab2'],
+      ['a', 'lab3'],
+      ['b', 'lab3'],
+    ],
+  );
 });
 
 test('a VM that stopped or vanished before its turn is GONE, nothing migrated; GONE counts as left for DRAINED', async () => {
