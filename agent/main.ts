@@ -8,12 +8,14 @@
  * answers and the firewall is reconciled.
  */
 import { randomUUID } from 'node:crypto';
+import os from 'node:os';
 import * as grpc from '@grpc/grpc-js';
 import { loadConfig, dconnuriFor, type AgentConfig, type ConfigFlags } from './config/index.js';
 import { errorMessage } from '../shared/errors.js';
 import { checkConfig } from './daemon/check-config.js';
 import { EXIT_USAGE, parseCommandLine } from './daemon/command-line.js';
 import { printFacts } from './daemon/facts.js';
+import { logMaintenanceEvent } from './daemon/maintenance-log.js';
 import { reloadSequence } from './daemon/reload-sequence.js';
 import { checkConfiguration, checkTls } from './daemon/startup-checks.js';
 import { createFirewall } from './firewall/index.js';
@@ -28,6 +30,7 @@ import { ReconnectingClient, unixDialer } from './libvirt/index.js';
 import { createLogger, logJobTransition, type Logger } from './log.js';
 import { reloadConfig } from './config/reload.js';
 import { FileJournal } from './journal/file-journal.js';
+import { MaintenanceMode, type MaintenanceRecord } from './maintenance/index.js';
 import {
   IncomingMigrations,
   type IncomingRecord,
@@ -39,6 +42,7 @@ import {
   systemClock,
   type MigrationPolicy,
   type MigrationStatus,
+  type VmInfo,
 } from './migration/index.js';
 import { LocalHibernationFiles } from './storage/local-hibernation-files.js';
 import { LocalStoragePaths } from './storage/local-storage-paths.js';
@@ -102,7 +106,13 @@ async function run(flags: ConfigFlags): Promise<void> {
     portRangeFirst: config.migration.portRange.first,
     portRangeLast: config.migration.portRange.last,
   });
-  const hostState = new HostStateTracker({ libvirtConnected: false, migrationNic: '', migrationNicUp: false, limits: limitsFacts() });
+  const hostState = new HostStateTracker({
+    libvirtConnected: false,
+    migrationNic: '',
+    migrationNicUp: false,
+    limits: limitsFacts(),
+    maintenance: 'off',
+  });
   const libvirt = new ReconnectingClient({
     dialer: unixDialer(config.libvirt.socket),
     uri: 'qemu:///system',
@@ -156,6 +166,25 @@ async function run(flags: ConfigFlags): Promise<void> {
     onRestoreJournalError: (requestId, err) => log.warn('restore record not written', { requestId, error: String(err) }),
     policyDefaults: () => policyDefaults(config),
   });
+  const hypervisorInfo = libvirtHostInfo(libvirt, { callTimeoutMs: CALL_TIMEOUT_MS });
+  // Read from its journal at once: a host left in maintenance refuses incoming migrations from its first call on.
+  const maintenance = new MaintenanceMode({
+    migrations,
+    host: {
+      listVms: async () => (await hypervisorInfo.listVms()).map(vmInfoOf),
+      describeVm: (vmId) => hypervisor.describeVm(vmId),
+      maxOutgoing: () => limits.maxOutgoing,
+      names: () => [trust?.current.identity.name ?? '', managementAddress, os.hostname()].filter((n) => n !== ''),
+      network,
+    },
+    memory: peers,
+    clock: systemClock,
+    journal: journals.maintenance,
+    onError: (err) => log.warn('maintenance: record not written or drain fault', { error: errorMessage(err) }),
+    onChange: (m) => hostState.maintenance(m.phase),
+    onEvent: (event) => logMaintenanceEvent(log, event),
+  });
+  hostState.maintenance(maintenance.phase());
   const incoming = new IncomingMigrations({
     network,
     pinholes: firewall,
@@ -170,6 +199,7 @@ async function run(flags: ConfigFlags): Promise<void> {
     hypervisor,
     // CheckIncoming: libvirt's answers, the paths here, and whether QEMU may use /dev/kvm (as GetCapabilities reports it).
     checks: { hypervisor, storage, kvmAvailable: () => system.kvmAvailable() },
+    inMaintenance: () => maintenance.inMaintenance(),
   });
   limits.onChange((now, before) => {
     log.info('migration limits changed', { now, before });
@@ -183,7 +213,7 @@ async function run(flags: ConfigFlags): Promise<void> {
   const host = createHostInfo({
     config,
     system,
-    hypervisor: libvirtHostInfo(libvirt, { callTimeoutMs: CALL_TIMEOUT_MS }),
+    hypervisor: hypervisorInfo,
     migrations: activity,
     limits: () => limits,
     firewallBackend: () => firewall.backend,
@@ -206,7 +236,7 @@ async function run(flags: ConfigFlags): Promise<void> {
     services: {
       migration: migrationService({ migrations, limits }),
       peer: peerService(incoming),
-      host: createHostService(host, events),
+      host: createHostService(host, events, maintenance),
     },
     // The role check last: grpc-js runs the last interceptor outermost, so its refusals are logged too.
     interceptors: trust ? [rpcLogInterceptor(log), authInterceptor()] : [rpcLogInterceptor(log)],
@@ -244,6 +274,8 @@ async function run(flags: ConfigFlags): Promise<void> {
     journals.jobs.load((file, err) => log.warn('unreadable job record skipped', { file, error: String(err) })),
   );
   if (following > 0) log.info('following migrations a previous run started', { jobs: following });
+  // A drain a previous run left goes on, re-attached to its jobs just recovered.
+  maintenance.resume();
   setServing(running.health, true);
   notifier.trackMigrations(() => activity.counts());
   await notifier.ready(`ready on ${config.listen.address}:${running.port}`);
@@ -263,8 +295,7 @@ async function run(flags: ConfigFlags): Promise<void> {
     events.close();
     // The journal first: jobs that end because connections close are not
     // over, and stay unfinished on disk for the next start to follow.
-    void journals.jobs
-      .freeze()
+    void Promise.all([journals.jobs.freeze(), maintenance.freeze()])
       .then(() => running.shutdown())
       .then(async () => {
         incoming.dispose();
@@ -314,6 +345,7 @@ function openJournals(config: AgentConfig, log: Logger) {
     jobs: new JobJournal(jobs, (jobId, err) => log.warn('job record not written', { jobId, error: String(err) }), Date.now),
     incoming: new FileJournal<IncomingRecord>(config.stateDirectory, Date.now, 'incoming'),
     restores,
+    maintenance: new FileJournal<MaintenanceRecord>(config.stateDirectory, Date.now, 'maintenance'),
   };
 }
 
@@ -383,6 +415,12 @@ function logTransition(log: Logger, s: MigrationStatus, previous: string | null)
     elapsedMs: s.elapsedMs,
     ...(s.error ? { error: { step: s.error.step, code: s.error.kind, message: s.error.message } } : {}),
   });
+}
+
+/** A VM as libvirt lists it, in the core's terms (only running and paused ones are drained). */
+function vmInfoOf(vm: { id: string; name: string; state: string; memoryBytes: number }): VmInfo {
+  const state = vm.state === 'running' || vm.state === 'paused' || vm.state === 'shutoff' || vm.state === 'crashed' ? vm.state : 'other';
+  return { id: vm.id, name: vm.name, state, memoryBytes: vm.memoryBytes };
 }
 
 function isWildcard(address: string): boolean {

@@ -3,7 +3,8 @@
  * starts one) and `check` (which asks whether it would start): the
  * destination, its migration network, and every field of MigrationPolicy a
  * flag can say (the schedule's steps are left to presets and the host's
- * policy). Both send the same MigrateRequest for the same flags.
+ * policy). Both send the same MigrateRequest for the same flags. The policy
+ * flags alone are `maintenance enter`'s too (its drain's every migration).
  */
 import { type Command, Option, type OptionValues } from '@commander-js/extra-typings';
 import { PRESETS } from '../config/fields.js';
@@ -23,14 +24,24 @@ const DAY_S = 86_400;
 export function addMigrationOptions<Args extends any[], Opts extends OptionValues, Globals extends OptionValues>(
   command: Command<Args, Opts, Globals>,
 ) {
+  return addPolicyOptions(
+    command
+      .addOption(new Option('--to <HOST[:PORT]>', 'the destination agent').argParser(agentAddress).makeOptionMandatory())
+      .addOption(
+        new Option('--dstqemu <IP>', "the destination's address on the migration network (its QEMU listens there)")
+          .argParser(unicastAddress)
+          .conflicts('network'),
+      )
+      .addOption(new Option('--network <CIDR>', 'the migration network: the destination picks its own address in it').argParser(cidr)),
+  );
+}
+
+/** The flags of MigrationPolicy's fields. */
+// biome-ignore lint/suspicious/noExplicitAny: commander's own argument list type
+export function addPolicyOptions<Args extends any[], Opts extends OptionValues, Globals extends OptionValues>(
+  command: Command<Args, Opts, Globals>,
+) {
   return command
-    .addOption(new Option('--to <HOST[:PORT]>', 'the destination agent').argParser(agentAddress).makeOptionMandatory())
-    .addOption(
-      new Option('--dstqemu <IP>', "the destination's address on the migration network (its QEMU listens there)")
-        .argParser(unicastAddress)
-        .conflicts('network'),
-    )
-    .addOption(new Option('--network <CIDR>', 'the migration network: the destination picks its own address in it').argParser(cidr))
     .addOption(
       new Option('--bandwidth <MIBPS>', 'bandwidth cap in MiB/s, 0 = unlimited').argParser(
         wholeNumber(0, UINT32_MAX, 'MiB/s; 0 = unlimited'),
@@ -79,8 +90,23 @@ export function addMigrationOptions<Args extends any[], Opts extends OptionValue
 /** What addMigrationOptions' flags parse into. */
 export type MigrationOptions = ReturnType<ReturnType<typeof addMigrationOptions<[], Record<never, never>, Record<never, never>>>['opts']>;
 
+/** What addPolicyOptions' flags parse into. */
+export type PolicyOptions = ReturnType<ReturnType<typeof addPolicyOptions<[], Record<never, never>, Record<never, never>>>['opts']>;
+
 /** The MigrateRequest (mode REMOTE, no request id) the flags say, for the VM given by UUID or name. */
 export async function migrateRequestOf(agent: Agent, vm: VmRef, options: MigrationOptions): Promise<MigrateRequest> {
+  return {
+    vmId: await resolveVm(agent, vm),
+    dst: options.to,
+    mode: 'MIGRATION_MODE_REMOTE',
+    dstqemu: options.dstqemu ?? '',
+    migrationNetwork: options.network ?? '',
+    policy: policyOf(options),
+  };
+}
+
+/** The MigrationPolicy the flags say: only the fields given (the others are the host's defaults). */
+export function policyOf(options: PolicyOptions): MigrationPolicy {
   const policy: MigrationPolicy = {};
   if (options.bandwidth !== undefined) policy.maxBandwidthMibps = options.bandwidth;
   if (options.parallel !== undefined) policy.parallelConnections = options.parallel;
@@ -94,12 +120,5 @@ export async function migrateRequestOf(agent: Agent, vm: VmRef, options: Migrati
   if (options.completionTimeoutPerGib !== undefined) policy.completionTimeoutPerGib = protoTimeFromMs(options.completionTimeoutPerGib);
   if (options.stallTimeout !== undefined) policy.stallTimeout = protoTimeFromMs(options.stallTimeout);
   if (options.queueTimeout !== undefined) policy.queueTimeout = protoTimeFromMs(options.queueTimeout);
-  return {
-    vmId: await resolveVm(agent, vm),
-    dst: options.to,
-    mode: 'MIGRATION_MODE_REMOTE',
-    dstqemu: options.dstqemu ?? '',
-    migrationNetwork: options.network ?? '',
-    policy,
-  };
+  return policy;
 }

@@ -17,6 +17,7 @@ import { addJobChangeCommands } from './commands/job-changes.js';
 import { addJobCommands } from './commands/jobs.js';
 import { addLimitsCommand } from './commands/limits.js';
 import { addListCommand } from './commands/list.js';
+import { addMaintenanceCommands } from './commands/maintenance.js';
 import { addMigrateCommand } from './commands/migrate.js';
 import { EXIT_STATUS_HELP } from './exit.js';
 import { INTERRUPT_HELP } from './interrupt.js';
@@ -79,6 +80,7 @@ export function createProgram(): Program {
   addListCommand(program);
   addLimitsCommand(program);
   addHostCommands(program);
+  addMaintenanceCommands(program);
   addEventsCommand(program);
   addCompletionCommand(program);
   addHelpCommand(program);

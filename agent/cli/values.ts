@@ -221,6 +221,33 @@ export const cidr: Parser<string> = checked((field, value) => {
   return optionalCidr(field, value);
 });
 
+/** A destination of a maintenance's drain: its agent, and optionally its dstqemu. */
+export interface DrainDestination {
+  host: string;
+  dstqemu: string;
+}
+
+/**
+ * `maintenance enter --to`: HOST[:PORT][=DSTQEMU], repeatable and
+ * comma-separated (--to lab2,lab3 --to lab4=198.19.0.4); a destination
+ * given twice is refused here, before the agent would.
+ */
+export function destinationList(value: string, previous: DrainDestination[] | undefined): DrainDestination[] {
+  const list = [...(previous ?? [])];
+  for (const item of value.split(',')) {
+    const at = item.indexOf('=');
+    const host = agentAddress((at < 0 ? item : item.slice(0, at)).trim());
+    const dstqemu = at < 0 ? '' : unicastAddress(item.slice(at + 1).trim());
+    const key = (h: string) => {
+      const { host: name, port } = requireHostPort('value', h, DEFAULT_AGENT_PORT);
+      return `${name.toLowerCase()}:${port}`;
+    };
+    if (list.some((d) => key(d.host) === key(host))) throw new InvalidArgumentError(`${host} is given twice; each destination once.`);
+    list.push({ host, dstqemu });
+  }
+  return list;
+}
+
 /** An absolute path on the agent's host (not this one: ferryctl never reads it). */
 export const hostPath: Parser<string> = checked(requireAbsolutePath);
 

@@ -3,6 +3,7 @@
  * snapshot a watcher starts from, and the notice that it must start again.
  */
 import type { VmFacts } from '../host/host-info.js';
+import type { MaintenancePhase } from '../maintenance/index.js';
 import type { MigrationStatus } from '../migration/index.js';
 
 /**
@@ -48,6 +49,8 @@ export interface HostStateFacts {
   migrationNic: string;
   migrationNicUp: boolean;
   limits: HostLimitsFacts;
+  /** Where the host's maintenance stands ('off' when there is none). */
+  maintenance: MaintenancePhase;
 }
 
 export type HostEvent =

@@ -1,9 +1,10 @@
 /**
  * The host's own state as watchers see it (libvirt connection, migration
- * NIC, limits): each change that changes something becomes one event, and a
+ * NIC, limits, maintenance phase): each change that changes something becomes one event, and a
  * libvirt connection that comes back makes every watcher start over, as
  * lifecycle events may have been lost while it was down.
  */
+import type { MaintenancePhase } from '../maintenance/index.js';
 import type { HostLimitsFacts, HostStateFacts } from './host-events.js';
 
 export interface HostStatePublisher {
@@ -43,6 +44,10 @@ export class HostStateTracker {
     this.update({ limits: { ...limits } });
   }
 
+  maintenance(phase: MaintenancePhase): void {
+    this.update({ maintenance: phase });
+  }
+
   private update(change: Partial<HostStateFacts>): void {
     const next: HostStateFacts = { ...this.state, ...change };
     if (sameState(next, this.state)) return;
@@ -56,6 +61,7 @@ function sameState(a: HostStateFacts, b: HostStateFacts): boolean {
     a.libvirtConnected === b.libvirtConnected &&
     a.migrationNic === b.migrationNic &&
     a.migrationNicUp === b.migrationNicUp &&
+    a.maintenance === b.maintenance &&
     a.limits.maxOutgoing === b.limits.maxOutgoing &&
     a.limits.maxIncoming === b.limits.maxIncoming &&
     a.limits.portRangeFirst === b.limits.portRangeFirst &&

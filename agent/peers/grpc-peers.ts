@@ -1,6 +1,7 @@
 /**
  * The PeerAgents port over gRPC: the source agent calling the destination's
- * Peer service with the typed client. Channels are cached per destination,
+ * Peer service with the typed client (and, for a maintenance's drain, its
+ * Host service's GetStats: the DestinationMemory port). Channels are cached per destination,
  * and replaced when the credentials change (a reloaded certificate). Every
  * call carries its own deadline (the core adds none): a destination that
  * does not answer in time is DEADLINE_EXCEEDED, naming it and the call.
@@ -11,8 +12,9 @@ import { FerryError, isFerryError } from '../../shared/errors.js';
 import { msFromProtoTime } from '../../shared/proto-time.js';
 import type { CheckFindings, IncomingCheckArgs, IncomingOffer, PeerAgents, PrepareIncomingArgs } from '../migration/index.js';
 import { checkArgsToProto, findingFromProto } from '../rpc/convert-check.js';
+import type { DestinationMemory } from '../maintenance/index.js';
 
-export class GrpcPeers implements PeerAgents {
+export class GrpcPeers implements PeerAgents, DestinationMemory {
   private readonly clients = new Map<string, { clients: FerryClients; credentials: grpc.ChannelCredentials }>();
 
   constructor(
@@ -43,6 +45,12 @@ export class GrpcPeers implements PeerAgents {
 
   async finishIncoming(dst: string, args: { jobId: string; vmId: string; success: boolean; errorMessage: string }): Promise<void> {
     await this.call(dst, 'FinishIncoming', (c) => unary(c.peer, 'FinishIncoming', args, { timeoutMs: this.callTimeoutMs }));
+  }
+
+  /** The destination's memory available to new guests (its HostService.GetStats; a maintenance's drain spreads by it). */
+  async availableMemory(dst: string): Promise<number> {
+    const reply = await this.call(dst, 'GetStats', (c) => unary(c.host, 'GetStats', {}, { timeoutMs: this.callTimeoutMs }));
+    return Number(reply.memoryAvailableBytes);
   }
 
   close(): void {

@@ -5,7 +5,10 @@
  * refused certificates that do not verify against the cluster CA.
  *
  *   ferry.v1.MigrationService/*  engine          orders and controls migrations
- *   ferry.v1.HostService/*       engine or peer  read-only facts
+ *   ferry.v1.HostService/EnterMaintenance, ExitMaintenance
+ *                                engine          they empty the host, or end that
+ *   ferry.v1.HostService/*       engine or peer  read-only facts (a source agent
+ *                                                reads a destination's free memory)
  *   ferry.v1.PeerService/*       peer            agent to agent
  *   grpc.health.v1.Health/*      anyone, even without a certificate: it tells
  *                                only SERVING or not, and probes (systemd,
@@ -26,6 +29,9 @@ export type Access = { kind: 'anyone' } | { kind: 'roles'; roles: readonly Role[
 
 const RULES: ReadonlyArray<readonly [prefix: string, access: Access]> = [
   ['/ferry.v1.MigrationService/', { kind: 'roles', roles: ['engine'] }],
+  // Before HostService's rule: the first rule that matches decides.
+  ['/ferry.v1.HostService/EnterMaintenance', { kind: 'roles', roles: ['engine'] }],
+  ['/ferry.v1.HostService/ExitMaintenance', { kind: 'roles', roles: ['engine'] }],
   ['/ferry.v1.HostService/', { kind: 'roles', roles: ['engine', 'peer'] }],
   ['/ferry.v1.PeerService/', { kind: 'roles', roles: ['peer'] }],
   ['/grpc.health.v1.Health/', { kind: 'anyone' }],

@@ -10,6 +10,7 @@ import { protoTimeFromMs } from '../../shared/proto-time.js';
 import type { HostEvent, HostStateFacts, ResyncReason, VmLifecycle, WatchMessage, WatchRequest } from '../events/index.js';
 import { toProgress } from './convert.js';
 import { vmStateToProto } from './convert-vm-state.js';
+import { maintenancePhaseToProto } from './convert-maintenance.js';
 
 const REASONS: Record<ResyncReason, ProtoResyncReason> = {
   'agent-restarted': 'RESYNC_REASON_AGENT_RESTARTED',
@@ -70,5 +71,5 @@ function eventToProto(event: HostEvent): WatchHostResponse {
 }
 
 function hostToProto(host: HostStateFacts): HostState {
-  return { ...host, limits: { ...host.limits } };
+  return { ...host, limits: { ...host.limits }, maintenance: maintenancePhaseToProto(host.maintenance) };
 }

@@ -4,6 +4,7 @@
  * in shared/validation.ts; this file decides what each proto field means.
  */
 import type { MigrateRequest__Output } from '../../shared/generated/ferry/v1/MigrateRequest.js';
+import type { MigrationError } from '../../shared/generated/ferry/v1/MigrationError.js';
 import type { MigrationProgress } from '../../shared/generated/ferry/v1/MigrationProgress.js';
 import type { MigrationPhase as ProtoPhase } from '../../shared/generated/ferry/v1/MigrationPhase.js';
 import type { JobSelector__Output } from '../../shared/generated/ferry/v1/JobSelector.js';
@@ -12,7 +13,15 @@ import { protoTimeFromMs } from '../../shared/proto-time.js';
 import { fieldRequired, invalidArgument } from '../../shared/errors.js';
 import { DEFAULT_AGENT_PORT } from '../../shared/client.js';
 import { optionalCidr, optionalUnicast, requireAbsolutePath, requireEnum, requireHostPort, requireUuid } from '../../shared/validation.js';
-import type { JobQuery, JobSelector, MigrateRequest, MigrationPhase, MigrationStatus, RestoreRequest } from '../migration/index.js';
+import type {
+  JobQuery,
+  JobSelector,
+  MigrateRequest,
+  MigrationFailure,
+  MigrationPhase,
+  MigrationStatus,
+  RestoreRequest,
+} from '../migration/index.js';
 import { policyRequest, policyToProto, recordToProto } from './convert-policy.js';
 import { vmStateToProto } from './convert-vm-state.js';
 
@@ -124,17 +133,7 @@ export function toProgress(s: MigrationStatus): MigrationProgress {
     bytesOnMigrationNic: s.bytesOnMigrationNic,
     bytesOnManagementNic: s.bytesOnManagementNic,
     warnings: s.warnings,
-    error: s.error
-      ? {
-          step: s.error.step,
-          message: s.error.message,
-          code: s.error.kind,
-          libvirtCode: s.error.libvirtCode ?? 0,
-          libvirtCodeName: s.error.libvirtName ?? '',
-          vmState: s.error.vmState ? vmStateToProto(s.error.vmState.state) : 'VM_STATE_UNSPECIFIED',
-          vmStateReason: s.error.vmState?.reason ?? '',
-        }
-      : null,
+    error: s.error ? failureToProto(s.error) : null,
     startedAt: protoTimeFromMs(s.startedAt),
     finishedAt: s.finishedAt === undefined ? null : protoTimeFromMs(s.finishedAt),
     policy: policyToProto(s.policy),
@@ -142,6 +141,19 @@ export function toProgress(s: MigrationStatus): MigrationProgress {
     completionTimeout: protoTimeFromMs(s.completionTimeoutMs),
     waiting: s.waiting,
     prepareAttempts: s.prepareAttempts,
+  };
+}
+
+/** Why a job (or a drain's attempt) failed, as MigrationError. */
+export function failureToProto(e: MigrationFailure): MigrationError {
+  return {
+    step: e.step,
+    message: e.message,
+    code: e.kind,
+    libvirtCode: e.libvirtCode ?? 0,
+    libvirtCodeName: e.libvirtName ?? '',
+    vmState: e.vmState ? vmStateToProto(e.vmState.state) : 'VM_STATE_UNSPECIFIED',
+    vmStateReason: e.vmState?.reason ?? '',
   };
 }
 

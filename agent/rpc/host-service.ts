@@ -1,7 +1,7 @@
 /**
- * The Host gRPC service: each method delegates to the HostInfo core and
- * converts its plain facts to the contract's messages. Errors go through the
- * one mapping (shared/grpc-status.ts).
+ * The Host gRPC service: each method delegates to the HostInfo core (or, for
+ * maintenance, to the maintenance core) and converts its plain facts to the
+ * contract's messages. Errors go through the one mapping (shared/grpc-status.ts).
  */
 import type { sendUnaryData } from '@grpc/grpc-js';
 import { toServiceError } from '../../shared/grpc-status.js';
@@ -15,14 +15,24 @@ import type { HostInfo, VmFacts } from '../host/host-info.js';
 import type { HostStatsFacts } from '../host/stats.js';
 import { protoTimeFromMs } from '../../shared/proto-time.js';
 import type { EventHub } from '../events/index.js';
+import type { MaintenanceMode } from '../maintenance/index.js';
 import { watchMessageToProto, watchRequestFromProto } from './convert-events.js';
 import { vmStateToProto } from './convert-vm-state.js';
-import { streamHandler } from './handler.js';
+import { streamHandler, unaryHandler } from './handler.js';
+import { enterRequestFromProto, maintenancePhaseToProto, maintenanceToProto } from './convert-maintenance.js';
 
-/** Without an event hub, WatchHost answers UNIMPLEMENTED. */
-export function createHostService(host: HostInfo, events?: EventHub): HostServiceHandlers {
+/** Without an event hub, WatchHost answers UNIMPLEMENTED; without a maintenance core, the maintenance methods do. */
+export function createHostService(host: HostInfo, events?: EventHub, maintenance?: MaintenanceMode): HostServiceHandlers {
+  const inMaintenance = () => {
+    if (!maintenance) throw new FerryError('UNIMPLEMENTED', 'this agent has no maintenance mode');
+    return maintenance;
+  };
   return {
-    GetCapabilities: (_call, callback) => answer(callback, async () => capabilitiesToProto(await host.capabilities())),
+    GetCapabilities: (_call, callback) =>
+      answer(callback, async () => ({
+        ...capabilitiesToProto(await host.capabilities()),
+        maintenance: maintenancePhaseToProto(maintenance?.phase() ?? 'off'),
+      })),
     GetStats: (_call, callback) => answer(callback, async () => statsToProto(await host.stats())),
     ListVms: (_call, callback) => answer(callback, async () => vmsToProto(await host.listVms())),
     WatchHost: streamHandler(async (call) => {
@@ -38,6 +48,21 @@ export function createHostService(host: HostInfo, events?: EventHub): HostServic
       call.on('cancelled', () => watcher.close());
       call.on('close', () => watcher.close());
     }),
+    EnterMaintenance: unaryHandler(async (request) => {
+      const core = inMaintenance();
+      return { maintenance: maintenanceToProto(await core.enter(enterRequestFromProto(request))) };
+    }),
+    GetMaintenance: unaryHandler(async () => ({ maintenance: maintenanceToProto(inMaintenance().get()) })),
+    WatchMaintenance: streamHandler(async (call) => {
+      const watch = inMaintenance().watch((now) => call.write({ maintenance: maintenanceToProto(now) }));
+      // A client that goes away frees its watcher however the call ends (as WatchMigration's).
+      for (const event of ['cancelled', 'close', 'error'] as const) call.once(event, watch.stop);
+      await watch.done;
+      if (!call.cancelled) call.end();
+    }),
+    ExitMaintenance: unaryHandler(async (request) => ({
+      maintenance: maintenanceToProto(await inMaintenance().exit({ cancelMigrations: request.cancelMigrations })),
+    })),
   };
 }
 

@@ -216,6 +216,71 @@ test('check sends the request migrate would send, changes nothing, and exits 0 w
   assert.equal(agent.calls('Migrate').length, 0);
 });
 
+test('maintenance enter sends the destinations, lanes and policy typed; --wait follows the drain: 0 DRAINED, 1 INCOMPLETE', async () => {
+  const flags = ['--to', 'lab2,lab3=198.19.0.3', '--to', '[2001:db8::4]:5000', '--max-parallel', '2', '--post-copy', '--bandwidth', '500'];
+  const entered = ok(await call('maintenance', 'enter', ...flags));
+  const [sent] = agent.calls('EnterMaintenance');
+  assert.deepEqual(sent?.destinations, [
+    { host: 'lab2', dstqemu: '' },
+    { host: 'lab3', dstqemu: '198.19.0.3' },
+    { host: '[2001:db8::4]:5000', dstqemu: '' },
+  ]);
+  assert.equal(sent?.maxParallel, 2);
+  assert.equal(sent?.migrationNetwork, '');
+  const policy = sent?.policy as Record<string, unknown>;
+  assert.deepEqual(
+    [policy.postCopy, policy.maxBandwidthMibps, policy.autoConverge],
+    [true, 500, undefined],
+    'the flags typed, nothing else',
+  );
+  assert.match(entered.stdout, /^maintenance +draining$/m);
+  assert.match(entered.stdout, /^destinations +lab2, lab3 \(dstqemu 198\.19\.0\.3\), \[2001:db8::4\]:5000$/m);
+  assert.match(entered.stdout, /^VM +STATE +DESTINATION +JOB +REASON$/m);
+  assert.match(entered.stdout, new RegExp(`^web1 +migrating +lab2 +${FIRST_JOB}$`, 'm'));
+  assert.deepEqual(
+    agent.requests.map((r) => r.method),
+    ['EnterMaintenance'],
+    'no wait: no stream',
+  );
+
+  const drained = ok(await call('maintenance', 'status', '--watch'));
+  assert.match(drained.stdout, /^maintenance +drained$/m, drained.stdout);
+  assert.match(drained.stdout, /^twin +migrated +lab3 /m);
+
+  agent.reset();
+  agent.drainEnding = 'incomplete';
+  const incomplete = await call('maintenance', 'enter', '--to', 'lab2', '--wait');
+  assert.equal(incomplete.code, 1, incomplete.stderr);
+  const last = incomplete.stdout.slice(incomplete.stdout.lastIndexOf('maintenance '));
+  assert.match(last, /^maintenance +incomplete$/m);
+  assert.match(last, /^db1 +unmovable +lab2: memory insufficient: the guest needs 1\.0 GiB/m);
+  assert.match(last, /^twin +failed +lab2: job 00000000-0000-4000-8000-000000000002 operation failed/m);
+  assert.deepEqual(
+    agent.requests.map((r) => r.method),
+    ['EnterMaintenance', 'WatchMaintenance'],
+  );
+
+  const left = ok(await call('maintenance', 'exit', '--cancel-migrations'));
+  assert.equal(agent.calls('ExitMaintenance')[0]?.cancelMigrations, true);
+  assert.match(left.stdout, /^maintenance +off \(left; incoming migrations accepted again\)$/m);
+  assert.equal(ok(await call('maintenance', 'status')).stdout, 'maintenance: off (the host takes incoming migrations)\n');
+  assert.equal(ok(await call('maintenance', 'status', '--watch')).code, 0, 'nothing to follow: 0');
+});
+
+test('maintenance enter: a destination given twice, a bad DSTQEMU or --max-parallel out of range is a usage error, nothing sent', async () => {
+  for (const flags of [
+    ['--to', 'lab2,lab3', '--to', 'LAB2:54321'],
+    ['--to', 'lab2=127.0.0.1'],
+    ['--to', 'lab2', '--max-parallel', '65'],
+    ['--max-parallel', '2'],
+  ]) {
+    const refused = await call('maintenance', 'enter', ...flags);
+    assert.equal(refused.code, 2, `${flags.join(' ')}: ${refused.stderr}`);
+  }
+  assert.match((await call('maintenance', 'enter', '--to', 'lab2,lab3', '--to', 'lab2')).stderr, /lab2 is given twice/);
+  assert.deepEqual(agent.requests, []);
+});
+
 test('a VM name that matches none or several is an error naming what there is', async () => {
   const none = await call('migrate', 'webl', '--to', 'lab2');
   assert.equal(none.code, 1);
@@ -309,6 +374,12 @@ test('--json is canonical proto3 JSON: protobuf parses every output back and pri
     ['ferry.v1.Limits', ok(await call('limits', '--json')).stdout],
     ['ferry.v1.SetMigrationLimitsResponse', ok(await call('limits', '--outgoing', '3', '--json')).stdout],
     ['ferry.v1.RestoreResponse', ok(await call('restore', '--file', '/a.save', '--definition', '/a.xml', '--json')).stdout],
+    ['ferry.v1.Maintenance', ok(await call('maintenance', 'enter', '--to', 'lab2=198.19.0.2', '--post-copy', '--json')).stdout],
+    ...ok(await call('maintenance', 'status', '--watch', '--json'))
+      .stdout.trim()
+      .split('\n')
+      .map((line): [string, string] => ['ferry.v1.Maintenance', line]),
+    ['ferry.v1.Maintenance', ok(await call('maintenance', 'exit', '--json')).stdout],
     ...(await events()).map((line): [string, string] => ['ferry.v1.WatchHostResponse', line]),
   ];
   const input = outputs.map(([type, json]) => JSON.stringify({ type, json })).join('\n');

@@ -1,10 +1,11 @@
 /**
  * The agent's dependency rule, as a check over a source tree (README, "Code layout"):
  *  - agent/libvirt/ imports nothing but node: modules and its own files;
- *  - the migration core (agent/migration/) imports no node:fs, no node:child_process,
- *    no @grpc/* package and no adapter: it knows its ports only;
- *  - adapters (the other agent/ folders and agent/main.ts) use the core through its
- *    public entry, agent/migration/index.ts, never its internals.
+ *  - the cores — the migration core (agent/migration/) and the maintenance core
+ *    (agent/maintenance/), built on it — import no node:fs, no node:child_process,
+ *    no @grpc/* package and no adapter: they know their ports only;
+ *  - adapters (the other agent/ folders and agent/main.ts), and one core using the
+ *    other, go through a core's public entry (its index.ts), never its internals.
  * shared/ may be imported by anyone. Type-only imports count: a type is a dependency too.
  *
  * Every module reference the TypeScript parser sees counts: import and export ... from,
@@ -49,16 +50,20 @@ export const ADAPTER_FOLDERS = [
   'events',
 ].map((f) => `agent/${f}`);
 
-const CORE = 'agent/migration';
-const CORE_ENTRY = `${CORE}/index`;
+const CORES = ['agent/migration', 'agent/maintenance'];
 const LIBVIRT = 'agent/libvirt';
 const FORBIDDEN_IN_CORE = /^(node:)?(fs|child_process)(\/.*)?$|^@grpc\//;
 
-const RULE_TEXT: Record<RuleName, string> = {
-  'libvirt-self-contained': 'agent/libvirt/ may import only node: modules and files inside agent/libvirt/',
-  'core-knows-ports-only': 'agent/migration/ may not import node:fs, node:child_process, @grpc/* or an adapter folder',
-  'core-through-its-entry': 'adapters may import agent/migration/ only through its public entry, agent/migration/index.ts',
-};
+function ruleText(rule: RuleName, core: string): string {
+  switch (rule) {
+    case 'libvirt-self-contained':
+      return 'agent/libvirt/ may import only node: modules and files inside agent/libvirt/';
+    case 'core-knows-ports-only':
+      return `${core}/ may not import node:fs, node:child_process, @grpc/* or an adapter folder`;
+    case 'core-through-its-entry':
+      return `adapters may import ${core}/ only through its public entry, ${core}/index.ts`;
+  }
+}
 
 /** Checks every .ts file under root/agent; an empty list means the tree keeps the rule. */
 export function checkImportRules(root: string): Violation[] {
@@ -79,27 +84,29 @@ export function listImports(root: string): Import[] {
 }
 
 function judge({ file, line, specifier }: Import): Violation[] {
-  return brokenRules(file, specifier, resolveWithinTree(file, specifier)).map((rule) => ({
+  return brokenRules(file, specifier, resolveWithinTree(file, specifier)).map(([rule, core]) => ({
     file,
     line,
     specifier,
     rule,
-    message: `${file}:${line}: imports '${specifier}': ${RULE_TEXT[rule]}`,
+    message: `${file}:${line}: imports '${specifier}': ${ruleText(rule, core)}`,
   }));
 }
 
-function brokenRules(from: string, specifier: string, target: string | undefined): RuleName[] {
-  const broken: RuleName[] = [];
+function brokenRules(from: string, specifier: string, target: string | undefined): Array<[RuleName, string]> {
+  const broken: Array<[RuleName, string]> = [];
   if (within(from, LIBVIRT)) {
     const allowed = target === undefined ? specifier.startsWith('node:') : within(target, LIBVIRT);
-    if (!allowed) broken.push('libvirt-self-contained');
+    if (!allowed) broken.push(['libvirt-self-contained', LIBVIRT]);
   }
-  if (within(from, CORE)) {
+  const home = CORES.find((core) => within(from, core));
+  if (home) {
     const forbidden = target === undefined ? FORBIDDEN_IN_CORE.test(specifier) : isAdapter(target);
-    if (forbidden) broken.push('core-knows-ports-only');
+    if (forbidden) broken.push(['core-knows-ports-only', home]);
   }
-  if (isAdapter(from) && target !== undefined && within(target, CORE) && target !== CORE_ENTRY) {
-    broken.push('core-through-its-entry');
+  const entered = target === undefined ? undefined : CORES.find((core) => within(target, core));
+  if (entered && entered !== home && (isAdapter(from) || home) && target !== `${entered}/index`) {
+    broken.push(['core-through-its-entry', entered]);
   }
   return broken;
 }

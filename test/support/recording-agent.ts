@@ -14,6 +14,10 @@ import { protoTimeFromMs } from '../../shared/proto-time.js';
 import type { CheckMigrationResponse } from '../../shared/generated/ferry/v1/CheckMigrationResponse.js';
 import type { HostServiceHandlers } from '../../shared/generated/ferry/v1/HostService.js';
 import type { JobSelector__Output } from '../../shared/generated/ferry/v1/JobSelector.js';
+import type { Maintenance } from '../../shared/generated/ferry/v1/Maintenance.js';
+import type { MaintenanceDestination__Output } from '../../shared/generated/ferry/v1/MaintenanceDestination.js';
+import type { MaintenanceVm } from '../../shared/generated/ferry/v1/MaintenanceVm.js';
+import type { MaintenanceVmState } from '../../shared/generated/ferry/v1/MaintenanceVmState.js';
 import type { MigrationProgress } from '../../shared/generated/ferry/v1/MigrationProgress.js';
 import type { MigrationServiceHandlers } from '../../shared/generated/ferry/v1/MigrationService.js';
 import type { Vm } from '../../shared/generated/ferry/v1/Vm.js';
@@ -66,6 +70,10 @@ export class RecordingAgent {
   plan: JobPlan = { steps: 3, stepMs: 30, ending: 'completed' };
   /** What CheckMigration answers: nothing found unless a test says otherwise. */
   checkAnswer: CheckMigrationResponse = { ok: true, blocking: [], warnings: [] };
+  /** How the next maintenance's drain ends (WatchMaintenance streams DRAINING, then this). */
+  drainEnding: 'drained' | 'incomplete' = 'drained';
+  /** The maintenance as GetMaintenance answers it (EnterMaintenance begins one, ExitMaintenance ends it). */
+  private maintenance: Maintenance = { phase: 'MAINTENANCE_PHASE_OFF' };
   private readonly server = new grpc.Server();
   private readonly jobs = new Map<string, FakeJob>();
   private readonly failures = new Map<string, FerryError>();
@@ -106,6 +114,8 @@ export class RecordingAgent {
     this.failures.clear();
     this.plan = { steps: 3, stepMs: 30, ending: 'completed' };
     this.checkAnswer = { ok: true, blocking: [], warnings: [] };
+    this.drainEnding = 'drained';
+    this.maintenance = { phase: 'MAINTENANCE_PHASE_OFF' };
   }
 
   async close(): Promise<void> {
@@ -199,6 +209,35 @@ export class RecordingAgent {
         for (const m of messages) call.write(m);
         // Open until the client goes, as a real agent's stream.
       },
+      EnterMaintenance: this.handle('EnterMaintenance', (r) => {
+        this.maintenance = drainingMaintenance(r.destinations, r.maxParallel || LIMITS.maxOutgoing);
+        return { maintenance: this.maintenance };
+      }),
+      GetMaintenance: this.handle('GetMaintenance', () => ({ maintenance: this.maintenance })),
+      // The maintenance now, then (while it drains) two changes 20 ms apart: a VM migrated, then the drain's end.
+      WatchMaintenance: (call) => {
+        this.requests.push({ method: 'WatchMaintenance', request: call.request as unknown as Record<string, unknown> });
+        call.write({ maintenance: this.maintenance });
+        if (this.maintenance.phase !== 'MAINTENANCE_PHASE_DRAINING') {
+          call.end();
+          return;
+        }
+        const steps = drainSteps(this.maintenance, this.drainEnding);
+        const next = () => {
+          const step = steps.shift();
+          if (!step || call.cancelled) return;
+          this.maintenance = step;
+          call.write({ maintenance: step });
+          if (steps.length === 0) call.end();
+          else setTimeout(next, 20);
+        };
+        setTimeout(next, 20);
+      },
+      ExitMaintenance: this.handle('ExitMaintenance', () => {
+        const ended = { ...this.maintenance, phase: 'MAINTENANCE_PHASE_OFF' as const };
+        this.maintenance = { phase: 'MAINTENANCE_PHASE_OFF' };
+        return { maintenance: ended.enteredTime ? ended : this.maintenance };
+      }),
     };
   }
 
@@ -333,8 +372,88 @@ const ENDINGS: Record<'completed' | 'failed' | 'cancelled', MigrationProgress> =
   cancelled: { ...FINISHED, phase: 'MIGRATION_PHASE_CANCELLED' },
 };
 
+/** A drain just begun: web1 migrating (to the first destination), db1 (paused) and twin pending. */
+function drainingMaintenance(destinations: MaintenanceDestination__Output[], maxParallel: number): Maintenance {
+  const to = destinations[0]?.host ?? 'lab2';
+  return {
+    phase: 'MAINTENANCE_PHASE_DRAINING',
+    enteredTime: protoTimeFromMs(STARTED_MS),
+    destinations: destinations.map((d) => ({ host: d.host, dstqemu: d.dstqemu })),
+    maxParallel,
+    policy: { postCopy: true },
+    vms: [
+      maintenanceVm(1, 'MAINTENANCE_VM_STATE_PENDING'),
+      maintenanceVm(2, 'MAINTENANCE_VM_STATE_PENDING'),
+      { ...maintenanceVm(0, 'MAINTENANCE_VM_STATE_MIGRATING'), destination: to, jobId: FIRST_JOB },
+    ],
+  };
+}
+
+function maintenanceVm(i: number, state: MaintenanceVmState): MaintenanceVm {
+  const vm = VMS[i];
+  return { vmId: vm?.id ?? '', name: vm?.name ?? '', state, memoryBytes: vm?.memoryBytes ?? 0, destination: '', jobId: '', attempts: [] };
+}
+
+/** What WatchMaintenance streams after the first message: web1 arrived, then every VM's end. */
+function drainSteps(m: Maintenance, ending: 'drained' | 'incomplete'): Maintenance[] {
+  const [db1, twin, web1] = m.vms ?? [];
+  const to = web1?.destination ?? 'lab2';
+  const arrived = { ...web1, state: 'MAINTENANCE_VM_STATE_MIGRATED' as const };
+  const second = m.destinations?.[1]?.host ?? to;
+  const moved = (vm: MaintenanceVm | undefined, jobId: string) => ({
+    ...vm,
+    state: 'MAINTENANCE_VM_STATE_MIGRATED' as const,
+    destination: second,
+    jobId,
+  });
+  const last: Maintenance =
+    ending === 'drained'
+      ? { ...m, phase: 'MAINTENANCE_PHASE_DRAINED', vms: [moved(db1, JOB_2), moved(twin, JOB_3), arrived] }
+      : {
+          ...m,
+          phase: 'MAINTENANCE_PHASE_INCOMPLETE',
+          vms: [
+            {
+              ...db1,
+              state: 'MAINTENANCE_VM_STATE_UNMOVABLE',
+              attempts: [
+                {
+                  destination: to,
+                  blocking: [
+                    {
+                      reason: 'MIGRATION_CHECK_REASON_MEMORY_INSUFFICIENT',
+                      side: 'MIGRATION_CHECK_SIDE_DESTINATION',
+                      message: 'the guest needs 1.0 GiB and the destination has 512 MiB available',
+                    },
+                  ],
+                },
+              ],
+            },
+            {
+              ...twin,
+              state: 'MAINTENANCE_VM_STATE_FAILED',
+              attempts: [{ destination: to, jobId: JOB_2, error: ENDINGS.failed.error ?? null }],
+            },
+            arrived,
+          ],
+        };
+  return [
+    { ...m, vms: [db1 ?? {}, twin ?? {}, arrived] },
+    { ...last, drainedTime: protoTimeFromMs(STARTED_MS + 9_000) },
+  ];
+}
+
+const JOB_2 = '00000000-0000-4000-8000-000000000002';
+const JOB_3 = '00000000-0000-4000-8000-000000000003';
+
 const LIMITS = { maxOutgoing: 2, maxIncoming: 3, portRangeFirst: 49152, portRangeLast: 49215 };
-const HOST_STATE = { libvirtConnected: true, migrationNic: 'eth1', migrationNicUp: true, limits: LIMITS };
+const HOST_STATE = {
+  libvirtConnected: true,
+  migrationNic: 'eth1',
+  migrationNicUp: true,
+  limits: LIMITS,
+  maintenance: 'MAINTENANCE_PHASE_OFF' as const,
+};
 
 const CAPABILITIES = {
   hostname: 'lab1',

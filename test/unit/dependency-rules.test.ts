@@ -172,6 +172,40 @@ test('the migration core importing any adapter folder (or main.ts) is a violatio
   );
 });
 
+// --- agent/maintenance/, the second core ------------------------------------------------
+
+test("the maintenance core keeps the cores' rules: no node:fs, @grpc/* or adapter; the migration core only through its entry, and itself only through its own", () => {
+  const found = checkTree({
+    'agent/maintenance/drain.ts': [
+      "import type { MigrationStatus } from '../migration/index.js';", // allowed
+      "import { Findings } from '../migration/checks/findings.js';",
+      "import { readFileSync } from 'node:fs';",
+      "import type { ServiceError } from '@grpc/grpc-js';",
+      "import { GrpcPeers } from '../peers/grpc-peers.js';",
+      "import { moveVm } from './vm-mover.js';", // allowed: its own files
+    ].join('\n'),
+    'agent/rpc/host-service.ts': [
+      "import type { MaintenanceMode } from '../maintenance/index.js';", // allowed
+      "import { Drain } from '../maintenance/drain.js';",
+    ].join('\n'),
+  });
+  assert.deepEqual(found.map(brief), [
+    'agent/maintenance/drain.ts:2 ../migration/checks/findings.js core-through-its-entry',
+    'agent/maintenance/drain.ts:3 node:fs core-knows-ports-only',
+    'agent/maintenance/drain.ts:4 @grpc/grpc-js core-knows-ports-only',
+    'agent/maintenance/drain.ts:5 ../peers/grpc-peers.js core-knows-ports-only',
+    'agent/rpc/host-service.ts:2 ../maintenance/drain.js core-through-its-entry',
+  ]);
+  assert.equal(
+    found[4]?.message,
+    "agent/rpc/host-service.ts:2: imports '../maintenance/drain.js': adapters may import agent/maintenance/ only through its public entry, agent/maintenance/index.ts",
+  );
+});
+
+test('real tree: the checker reads the maintenance core too', () => {
+  assert.ok(listImports(REPO_ROOT).some((i) => i.file.startsWith('agent/maintenance/') && i.specifier === '../migration/index.js'));
+});
+
 // --- Adapters and the core's entry ---------------------------------------------------
 
 test('an adapter importing the core other than through agent/migration/index.ts is a violation', () => {

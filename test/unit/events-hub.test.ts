@@ -20,6 +20,7 @@ const HOST: HostStateFacts = {
   libvirtConnected: true,
   migrationNic: 'eth1',
   migrationNicUp: true,
+  maintenance: 'off',
   limits: { maxOutgoing: 2, maxIncoming: 2, portRangeFirst: 49152, portRangeLast: 49215 },
 };
 const VM: VmFacts = {

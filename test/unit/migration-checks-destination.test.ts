@@ -251,10 +251,10 @@ test('storage: files left behind must exist there; copy_storage images must be a
 
 test('admission: an incoming limit reached or no free port only warns (the job would wait QUEUED)', () => {
   const busy = new Findings('destination');
-  checkAdmission({ count: 2, limit: 2 }, { free: 1, needed: 2 }, busy);
+  checkAdmission({ count: 2, limit: 2, maintenance: false }, { free: 1, needed: 2 }, busy);
   assert.deepEqual(reasons(busy), { blocking: [], warnings: ['DESTINATION_BUSY', 'PORT_RANGE_EXHAUSTED'] });
   const free = new Findings('destination');
-  checkAdmission({ count: 1, limit: 2 }, { free: 1, needed: 1 }, free);
+  checkAdmission({ count: 1, limit: 2, maintenance: false }, { free: 1, needed: 1 }, free);
   assert.deepEqual(reasons(free), { blocking: [], warnings: [] });
 });
 

@@ -63,6 +63,24 @@ test('roles per service: engine → Migration and Host, peer → Peer and Host, 
   assert.equal(ok('/ferry.v2.Something/New', engine), true);
 });
 
+test("maintenance: entering and leaving it are the engine's; a peer may read it (and GetStats, which a draining source asks)", () => {
+  const ok = (path: string, who: CertIdentity | null) => authorize(path, who).ok;
+  for (const method of ['EnterMaintenance', 'ExitMaintenance']) {
+    const path = `/ferry.v1.HostService/${method}`;
+    assert.equal(ok(path, engine), true, `${method} engine`);
+    assert.equal(ok(path, both), true, `${method} peer+engine`);
+    const refused = authorize(path, lab1);
+    assert.ok(!refused.ok && refused.code === grpc.status.PERMISSION_DENIED, `${method} peer`);
+    assert.equal(refused.details, `certificate lab1 (peer) lacks role engine, which ferry.v1.HostService/${method} requires`);
+    assert.equal(refused.reason, 'ROLE_MISSING');
+    assert.equal(ok(path, null), false, `${method} without certificate`);
+  }
+  for (const method of ['GetMaintenance', 'WatchMaintenance', 'GetStats']) {
+    assert.equal(ok(`/ferry.v1.HostService/${method}`, lab1), true, `${method} peer`);
+    assert.equal(ok(`/ferry.v1.HostService/${method}`, engine), true, `${method} engine`);
+  }
+});
+
 test('refusals: UNAUTHENTICATED without a certificate, PERMISSION_DENIED naming the missing role', () => {
   const none = authorize('/ferry.v1.MigrationService/Migrate', null);
   assert.ok(!none.ok && none.code === grpc.status.UNAUTHENTICATED && /no client certificate.*role engine/.test(none.details));

@@ -53,5 +53,7 @@ function hostText(host: WatchHostResponse__Output['host']): string {
   if (!host) return 'host ?';
   const nic = host.migrationNic ? `${host.migrationNic} ${host.migrationNicUp ? 'up' : 'down'}` : 'none';
   const limits = host.limits ? `, limits out ${host.limits.maxOutgoing} in ${host.limits.maxIncoming}` : '';
-  return `libvirt ${host.libvirtConnected ? 'connected' : 'DISCONNECTED'}, migration NIC ${nic}${limits}`;
+  const phase = host.maintenance.replace('MAINTENANCE_PHASE_', '').toLowerCase();
+  const maintenance = phase === 'off' || phase === 'unspecified' ? '' : `, maintenance ${phase}`;
+  return `libvirt ${host.libvirtConnected ? 'connected' : 'DISCONNECTED'}, migration NIC ${nic}${limits}${maintenance}`;
 }

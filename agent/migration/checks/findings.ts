@@ -36,6 +36,7 @@ export const CHECK_REASONS = [
   'DESTINATION_UNREACHABLE',
   'HYPERVISOR_UNAVAILABLE',
   'CHECK_INCOMPLETE',
+  'DESTINATION_IN_MAINTENANCE',
 ] as const;
 
 export type CheckReason = (typeof CHECK_REASONS)[number];

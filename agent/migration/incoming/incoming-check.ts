@@ -32,8 +32,8 @@ export interface IncomingCheckContext extends IncomingCheckPorts {
   network: HostNetwork;
   pinholes: PinholeGate;
   images: DiskImages | undefined;
-  /** Incoming migrations prepared now, and the limit in force. */
-  incoming: { count: number; limit: number };
+  /** Incoming migrations prepared now, the limit in force, and whether the host is in maintenance (it then takes none). */
+  incoming: { count: number; limit: number; maintenance: boolean };
 }
 
 export async function checkIncoming(args: IncomingCheckArgs, ctx: IncomingCheckContext): Promise<CheckFindings> {

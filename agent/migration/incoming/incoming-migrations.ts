@@ -45,6 +45,8 @@ export interface IncomingOptions {
   hypervisor?: Pick<Hypervisor, 'jobStats'>;
   /** What CheckIncoming reads of this host. */
   checks: IncomingCheckPorts;
+  /** Whether the host is in maintenance (agent/maintenance): it then refuses every incoming migration. */
+  inMaintenance?: () => boolean;
 }
 
 /** A reservation as the journal keeps it. */
@@ -84,6 +86,11 @@ export class IncomingMigrations {
     // First, before anything is looked at or reserved: no pinhole for a
     // source the caller's certificate does not vouch for.
     if (caller) checkSourceIdentity(caller, args);
+    if (this.options.inMaintenance?.()) {
+      throw new FerryError('FAILED_PRECONDITION', 'host in maintenance: it takes no incoming migration until it leaves maintenance', {
+        reason: 'HOST_IN_MAINTENANCE',
+      });
+    }
     if (this.reservations.has(args.jobId)) {
       throw new FerryError('ALREADY_EXISTS', `job ${args.jobId} is already prepared on this host`, {
         field: 'job_id',
@@ -157,7 +164,7 @@ export class IncomingMigrations {
       network: this.options.network,
       pinholes: this.options.pinholes,
       images: this.options.images,
-      incoming: { count: this.count, limit: this.options.maxIncoming() },
+      incoming: { count: this.count, limit: this.options.maxIncoming(), maintenance: this.options.inMaintenance?.() ?? false },
     });
   }
 

@@ -169,6 +169,16 @@ export class OutgoingMigrations {
     return checked;
   }
 
+  /**
+   * A policy as Migrate would resolve it (INVALID_ARGUMENT, or
+   * FAILED_PRECONDITION for what this host lacks): for callers that start
+   * migrations later with it (a maintenance's drain).
+   */
+  async resolvePolicy(policy: MigrateRequest['policy']): Promise<MigrationPolicy> {
+    const defaults = this.deps.policyDefaults?.() ?? BUILTIN_DEFAULTS;
+    return resolvePolicy(policy, defaults, await this.hostFeatures());
+  }
+
   /** The request's policy against the host's defaults and what its libvirt/QEMU support. */
   private async resolve(request: Omit<MigrateRequest, 'requestId'>): Promise<MigrateCommand> {
     const defaults = this.deps.policyDefaults?.() ?? BUILTIN_DEFAULTS;
