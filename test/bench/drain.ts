@@ -59,10 +59,13 @@ async function raiseLimits(): Promise<void> {
     const limits = (await unary(agent(host).host, 'GetCapabilities', {})).limits;
     if (!limits) throw new Error(`${host} reports no limits`);
     savedLimits.push({ host, maxOutgoing: limits.maxOutgoing, maxIncoming: limits.maxIncoming });
-    await unary(agent(host).migration, 'SetMigrationLimits', {
-      maxOutgoing: Math.max(limits.maxOutgoing, MAX_PARALLEL),
-      maxIncoming: Math.max(limits.maxIncoming, MAX_PARALLEL),
-    });
+    await unary(
+      agent(host).migration,
+      'SetMigrationLimits',
+      host === SRC
+        ? { maxOutgoing: Math.max(limits.maxOutgoing, MAX_PARALLEL) }
+        : { maxIncoming: Math.max(limits.maxIncoming, MAX_PARALLEL) },
+    );
   }
 }
 

@@ -193,7 +193,7 @@ for (const r of data.results) {
       break;
     case 'drain':
       rows.push([
-        `drain of ${s.guests} ${s.guest}s from lab1 to lab2–lab4, max_parallel ${s.maxParallel}: wall time / (sum of single migrations / ${s.maxParallel})`,
+        `drain of ${s.guests} guests (${s.guest}) from lab1 to lab2–lab4, max_parallel ${s.maxParallel}: wall time / (sum of single migrations / ${s.maxParallel})`,
         `${s.drainMs} / (${s.singleSumMs} / ${s.maxParallel} = ${s.idealMs}) ms = **${s.ratio}**`,
         `<= ${s.goalRatio}`,
       ]);

@@ -66,6 +66,8 @@ const INCOMING = 'maint-b-in';
 const KILLED = ['maint-c-1', 'maint-c-2', 'maint-c-3', 'maint-c-4'];
 const DYING = ['maint-d-1', 'maint-d-2', 'maint-d-3'];
 const ALL_GUESTS = [...MIXED.move, MIXED.stuck, INCOMING, ...KILLED, ...DYING];
+/** A VM no lab host has: PrepareIncoming's answer then depends on the host's maintenance alone. */
+const NO_SUCH_VM = '00000000-0000-4000-8000-00000000d001';
 const FINAL_JOB_PHASES = ['MIGRATION_PHASE_COMPLETED', 'MIGRATION_PHASE_FAILED', 'MIGRATION_PHASE_CANCELLED'];
 
 const streams: Array<{ close(): void }> = [];
@@ -306,6 +308,7 @@ test('SIGKILL of the agent mid-drain: started again, it is still in maintenance 
   );
   const done = mid.vms.find((v) => v.state === 'MAINTENANCE_VM_STATE_MIGRATED')!;
   const inFlight = mid.vms.find((v) => v.state === 'MAINTENANCE_VM_STATE_MIGRATING')!;
+  assert.ok(inFlight.jobId && done.jobId, 'MIGRATING and MIGRATED VMs name their job');
   const copying = await waitForStatus(
     SRC,
     inFlight.jobId,
@@ -332,7 +335,8 @@ test('SIGKILL of the agent mid-drain: started again, it is still in maintenance 
   const doneNow = vmOf(restarted, done.name);
   assert.deepEqual([doneNow.state, doneNow.jobId, doneNow.destination], [done.state, done.jobId, done.destination]);
   assert.notEqual((await unary(agent(SRC).host, 'GetCapabilities', {})).maintenance, 'MAINTENANCE_PHASE_OFF');
-  const prepare = await refusal(prepareOnLab1FromLab2(inFlight.vmId));
+  const prepare = await refusal(prepareOnLab1FromLab2(NO_SUCH_VM));
+  assert.equal(prepare.kind, 'FAILED_PRECONDITION', prepare.message);
   assert.equal(prepare.reason, 'HOST_IN_MAINTENANCE', 'still refusing incoming migrations');
 
   const resumed = track(new MaintenanceWatch(SRC));
@@ -352,13 +356,13 @@ test('SIGKILL of the agent mid-drain: started again, it is still in maintenance 
 
 test('a destination dying mid-drain (lab3: libvirtd and ferryd killed): its migration fails, the VM keeps running on lab1, then every VM goes to lab2; DRAINED', async () => {
   await Promise.all(DYING.map((name) => startDirtyGuest(SRC, name, SLOW)));
-  // lab3 first: when the destinations have as much free memory (the lab's hosts share one
-  // machine), the drain spreads the two lanes over both.
+  // The lab's hosts share one machine's memory, so both destinations report as much free memory:
+  // lab3 is listed first, and with two lanes the drain spreads over both.
   await enterMaintenance(SRC, ['lab3', 'lab2'], { maxParallel: 2, policy: SLOW_POLICY });
   const watch = track(new MaintenanceWatch(SRC));
   const toLab3 = (m: Maintenance__Output) =>
     m.vms.find((v) => v.state === 'MAINTENANCE_VM_STATE_MIGRATING' && labHostOf(v.destination) === 'lab3');
-  await watch.waitFor(
+  const seen = await watch.waitFor(
     'a migration to lab3',
     (m) => {
       if (toLab3(m)) return true;
@@ -367,7 +371,8 @@ test('a destination dying mid-drain (lab3: libvirtd and ferryd killed): its migr
     },
     240_000,
   );
-  const victim = toLab3(watch.last()!)!;
+  const victim = toLab3(seen)!;
+  assert.ok(victim.jobId, 'a MIGRATING VM names its job');
   await waitForStatus(SRC, victim.jobId, (s) => s.phase === 'MIGRATION_PHASE_MIGRATING' && (s.data?.processedBytes ?? 0) > 0, 60_000);
 
   await libvirtd('kill', 'lab3');
