@@ -59,7 +59,18 @@ type Summary =
       migrations_running_min: number;
     }
   | { benchmark: 'policy-convergence'; rows?: Array<{ name: string; outcome: string; totalS: number; downtimeMs?: number | null }> }
-  | { benchmark: 'check-migration'; calls: number; plain: CheckTiming; copyStorage: CheckTiming; goalP99Ms: number };
+  | { benchmark: 'check-migration'; calls: number; plain: CheckTiming; copyStorage: CheckTiming; goalP99Ms: number }
+  | {
+      benchmark: 'drain';
+      guests: number;
+      maxParallel: number;
+      guest: string;
+      singleSumMs: number;
+      drainMs: number;
+      idealMs: number;
+      ratio: number;
+      goalRatio: number;
+    };
 
 interface CheckTiming {
   p50: number;
@@ -179,6 +190,13 @@ for (const r of data.results) {
           `p99 < ${s.goalP99Ms} ms`,
         ]);
       }
+      break;
+    case 'drain':
+      rows.push([
+        `drain of ${s.guests} guests (${s.guest}) from lab1 to lab2–lab4, max_parallel ${s.maxParallel}: wall time / (sum of single migrations / ${s.maxParallel})`,
+        `${s.drainMs} / (${s.singleSumMs} / ${s.maxParallel} = ${s.idealMs}) ms = **${s.ratio}**`,
+        `<= ${s.goalRatio}`,
+      ]);
       break;
     default:
       rows.push([r.benchmark, JSON.stringify(r).slice(0, 60), '']);
