@@ -43,7 +43,16 @@ test('proto-loader loads the three services with their methods', () => {
     'WatchMigration',
   ]);
   assert.deepEqual(Object.keys(v1.PeerService.service).sort(), ['CheckIncoming', 'FinishIncoming', 'PrepareIncoming']);
-  assert.deepEqual(Object.keys(v1.HostService.service).sort(), ['GetCapabilities', 'GetStats', 'ListVms', 'WatchHost']);
+  assert.deepEqual(Object.keys(v1.HostService.service).sort(), [
+    'EnterMaintenance',
+    'ExitMaintenance',
+    'GetCapabilities',
+    'GetMaintenance',
+    'GetStats',
+    'ListVms',
+    'WatchHost',
+    'WatchMaintenance',
+  ]);
   assert.equal(v1.MigrationService.service.WatchMigration.responseStream, true);
 });
 
