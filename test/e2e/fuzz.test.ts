@@ -2,7 +2,8 @@
 // to every RPC — garbage bytes, wrong wire types, huge strings, unknown enum
 // values, empty messages, invalid UTF-8 — each answered with a gRPC status,
 // and afterwards the agent still serves, its host's firewall and libvirt
-// domains are as they were, and no job was recorded.
+// domains are as they were, no job was recorded and the host is not in
+// maintenance.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -17,7 +18,7 @@ import { agent, closeAgents, iptablesSave } from '../support/ferry.js';
 const HOST = 'lab2';
 const PER_METHOD = 40;
 
-// Every method with its request type; WatchMigration is the server stream.
+// Every method with its request type; those named Watch* are server streams.
 const METHODS: Array<[string, string]> = [
   ['/ferry.v1.MigrationService/Migrate', 'MigrateRequest'],
   ['/ferry.v1.MigrationService/CheckMigration', 'CheckMigrationRequest'],
@@ -33,6 +34,11 @@ const METHODS: Array<[string, string]> = [
   ['/ferry.v1.HostService/GetCapabilities', 'GetCapabilitiesRequest'],
   ['/ferry.v1.HostService/GetStats', 'GetStatsRequest'],
   ['/ferry.v1.HostService/ListVms', 'ListVmsRequest'],
+  ['/ferry.v1.HostService/WatchHost', 'WatchHostRequest'],
+  ['/ferry.v1.HostService/EnterMaintenance', 'EnterMaintenanceRequest'],
+  ['/ferry.v1.HostService/GetMaintenance', 'GetMaintenanceRequest'],
+  ['/ferry.v1.HostService/WatchMaintenance', 'WatchMaintenanceRequest'],
+  ['/ferry.v1.HostService/ExitMaintenance', 'ExitMaintenanceRequest'],
 ];
 
 let root: protobuf.Root;
@@ -97,6 +103,7 @@ function varint(n: number): Buffer {
   return Buffer.from(out);
 }
 
+/** The status of the call; a stream that sends a message was accepted (OK), and is cancelled then. */
 function call(method: string, body: Buffer, stream: boolean): Promise<number> {
   const deadline = new Date(Date.now() + 10_000);
   return new Promise((resolve) => {
@@ -109,7 +116,10 @@ function call(method: string, body: Buffer, stream: boolean): Promise<number> {
         new grpc.Metadata(),
         { deadline },
       );
-      s.on('data', () => {});
+      s.on('data', () => {
+        resolve(grpc.status.OK);
+        s.cancel();
+      });
       s.on('status', (st: grpc.StatusObject) => resolve(st.code));
       s.on('error', () => {});
     } else {
@@ -135,14 +145,14 @@ test(`${METHODS.length * PER_METHOD} fuzzed requests: every one answered, nothin
   for (const [method, typeName] of METHODS) {
     const type = root.lookupType(`ferry.v1.${typeName}`);
     for (let i = 0; i < PER_METHOD; i++) {
-      const code = await call(method, mutant(type, i), method.endsWith('WatchMigration'));
+      const code = await call(method, mutant(type, i), method.includes('/Watch'));
       sent++;
       assert.notEqual(code, grpc.status.DEADLINE_EXCEEDED, `${method} #${i} got no answer within 10 s`);
       assert.notEqual(code, grpc.status.UNAVAILABLE, `${method} #${i}: the agent went away`);
       const key = `${method.split('/')[2]} ${grpc.status[code]}`;
       codes.set(key, (codes.get(key) ?? 0) + 1);
       // Requests that change things never succeed with garbage.
-      if (/Migrate$|Cancel|Change|Restore|PrepareIncoming/.test(method)) {
+      if (/Migrate$|Cancel|Change|Restore|PrepareIncoming|EnterMaintenance/.test(method)) {
         assert.notEqual(code, grpc.status.OK, `${method} #${i} accepted a fuzzed request`);
       }
     }
@@ -153,5 +163,7 @@ test(`${METHODS.length * PER_METHOD} fuzzed requests: every one answered, nothin
   assert.equal(await iptablesSave(HOST), firewallBefore);
   assert.equal((await labExec(HOST, ['virsh', '-c', 'qemu:///system', 'list', '--all', '--uuid'])).stdout, domainsBefore);
   assert.equal((await unary(agent(HOST).migration, 'ListMigrations', { pageSize: 500 })).jobs.length, jobsBefore);
+  const { maintenance } = await unary(agent(HOST).host, 'GetMaintenance', {});
+  assert.equal(maintenance?.phase, 'MAINTENANCE_PHASE_OFF', 'the host never went into maintenance');
   console.log([...codes.entries()].map(([k, n]) => `${k}: ${n}`).join('\n'));
 });
