@@ -15,9 +15,12 @@ import { errorMessage } from '../shared/errors.js';
 import { checkConfig } from './daemon/check-config.js';
 import { EXIT_USAGE, parseCommandLine } from './daemon/command-line.js';
 import { printFacts } from './daemon/facts.js';
+import { openJournals } from './daemon/journals.js';
 import { logMaintenanceEvent } from './daemon/maintenance-log.js';
+import { policyDefaults } from './daemon/policy-defaults.js';
 import { reloadSequence } from './daemon/reload-sequence.js';
 import { checkConfiguration, checkTls } from './daemon/startup-checks.js';
+import { tlsListener } from './daemon/tls-listener.js';
 import { createFirewall } from './firewall/index.js';
 import { EventHub, HostStateTracker } from './events/index.js';
 import { createHostInfo } from './host/host-info.js';
@@ -29,21 +32,8 @@ import { libvirtLifecycleSource } from './hypervisor/lifecycle-events.js';
 import { ReconnectingClient, unixDialer } from './libvirt/index.js';
 import { createLogger, logJobTransition, type Logger } from './log.js';
 import { reloadConfig } from './config/reload.js';
-import { FileJournal } from './journal/file-journal.js';
-import { MaintenanceMode, type MaintenanceRecord } from './maintenance/index.js';
-import {
-  IncomingMigrations,
-  type IncomingRecord,
-  JobJournal,
-  type JournaledJob,
-  type RestoreRecord,
-  HostLimits,
-  OutgoingMigrations,
-  systemClock,
-  type MigrationPolicy,
-  type MigrationStatus,
-  type VmInfo,
-} from './migration/index.js';
+import { MaintenanceMode } from './maintenance/index.js';
+import { IncomingMigrations, HostLimits, OutgoingMigrations, systemClock, type MigrationStatus, type VmInfo } from './migration/index.js';
 import { LocalHibernationFiles } from './storage/local-hibernation-files.js';
 import { LocalStoragePaths } from './storage/local-storage-paths.js';
 import { QemuImgImages } from './storage/qemu-img-images.js';
@@ -54,9 +44,8 @@ import { createHostService } from './rpc/host-service.js';
 import { rpcLogInterceptor } from './rpc/logging.js';
 import { migrationService } from './rpc/migration-service.js';
 import { peerService } from './rpc/peer-service.js';
-import { setServing, startGrpcServer, type ConnectionSource } from './rpc/server.js';
+import { setServing, startGrpcServer } from './rpc/server.js';
 import { startSystemdNotifier } from './systemd/notifier.js';
-import { listenTls } from './tls/listener.js';
 import { CertificateStore } from './tls/store.js';
 
 const CALL_TIMEOUT_MS = 30_000;
@@ -327,28 +316,6 @@ async function followMigrationNic(host: ReturnType<typeof createHostInfo>, hostS
   return followNicOperstate(nic, (up) => hostState.migrationNic(nic, up));
 }
 
-/**
- * Outgoing jobs, incoming reservations and answered Restore request ids under
- * the state directory; old finished jobs and restore answers pruned hourly.
- */
-function openJournals(config: AgentConfig, log: Logger) {
-  const retentionMs = config.jobs.retentionS * 1000;
-  const jobs = new FileJournal<JournaledJob>(config.stateDirectory, Date.now, 'jobs');
-  const restores = new FileJournal<RestoreRecord>(config.stateDirectory, Date.now, 'restores');
-  const prune = () => {
-    const removed = jobs.prune(retentionMs, config.jobs.maxRetained) + restores.prune(retentionMs, config.jobs.maxRetained);
-    if (removed > 0) log.info('old job records pruned', { removed });
-  };
-  prune();
-  setInterval(prune, 3600_000).unref();
-  return {
-    jobs: new JobJournal(jobs, (jobId, err) => log.warn('job record not written', { jobId, error: String(err) }), Date.now),
-    incoming: new FileJournal<IncomingRecord>(config.stateDirectory, Date.now, 'incoming'),
-    restores,
-    maintenance: new FileJournal<MaintenanceRecord>(config.stateDirectory, Date.now, 'maintenance'),
-  };
-}
-
 /** The configuration (every problem listed, exit 2 when there is one), as `ferryd check-config` checks it. */
 function loadOrExit(flags: ConfigFlags): AgentConfig {
   const loaded = checkConfiguration(flags, process.env);
@@ -369,39 +336,6 @@ function loadTrustOrExit(config: AgentConfig, log: Logger): CertificateStore | n
     process.exit(EXIT_USAGE);
   }
   return trust.value;
-}
-
-function tlsListener(config: AgentConfig, trust: CertificateStore, log: Logger): ConnectionSource {
-  return async (inject) => {
-    const listener = await listenTls({
-      host: config.listen.address,
-      port: config.listen.port,
-      material: trust.current,
-      onConnection: inject,
-      log,
-    });
-    trust.onChange((material) => listener.update(material));
-    return listener;
-  };
-}
-
-function policyDefaults(config: AgentConfig): MigrationPolicy {
-  const p = config.policy;
-  return {
-    preset: p.preset,
-    maxBandwidthMibps: p.maxBandwidthMibps,
-    parallelConnections: p.parallelConnections,
-    compression: p.compression,
-    autoConverge: p.autoConverge,
-    postCopy: p.postCopy,
-    encrypted: p.encrypted,
-    copyStorage: p.copyStorage,
-    initialDowntimeMs: p.initialDowntimeMs,
-    schedule: [],
-    completionTimeoutSPerGib: p.completionTimeoutSPerGib,
-    stallTimeoutS: p.stallTimeoutS,
-    queueTimeoutS: p.queueTimeoutS,
-  };
 }
 
 function logTransition(log: Logger, s: MigrationStatus, previous: string | null): void {
