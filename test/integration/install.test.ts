@@ -189,7 +189,7 @@ test('install into a temporary root, run it, verify the unit, install again, uni
   } finally {
     agent.child.kill('SIGTERM');
   }
-  assert.deepEqual(fs.readdirSync(state).sort(), ['incoming', 'jobs', 'restores'], 'the agent made its journal directories');
+  assert.deepEqual(fs.readdirSync(state).sort(), ['incoming', 'jobs', 'maintenance', 'restores'], 'the agent made its journal directories');
   fs.rmSync(state, { recursive: true, force: true });
 
   // Again: the same files, and the operator's config is kept.
