@@ -47,6 +47,7 @@ import { peerService } from './rpc/peer-service.js';
 import { setServing, startGrpcServer } from './rpc/server.js';
 import { startSystemdNotifier } from './systemd/notifier.js';
 import { CertificateStore } from './tls/store.js';
+import { AgentMetrics, startMetricsServer, type MetricsServer } from './telemetry/metrics/index.js';
 
 const CALL_TIMEOUT_MS = 30_000;
 const POLL_INTERVAL_MS = 500;
@@ -127,6 +128,17 @@ async function run(flags: ConfigFlags): Promise<void> {
   const system = createSystemInformationProbe();
   const storage = new LocalStoragePaths();
   const plaintext = grpc.credentials.createInsecure();
+  // Read lazily at each scrape, so the sources may be built below.
+  const metrics: AgentMetrics | undefined = config.metrics.enabled
+    ? new AgentMetrics({
+        runningJobs: (): MigrationStatus[] => migrations.list(true),
+        incomingReservations: (): number => incoming.count,
+        limits: () => limits,
+        libvirtConnected: () => hostState.current().libvirtConnected,
+        migrationNic: () => ({ name: hostState.current().migrationNic, up: hostState.current().migrationNicUp }),
+      })
+    : undefined;
+  const pinholes = metrics?.observePinholes(firewall) ?? firewall;
   const peers = new GrpcPeers(() => trust?.clientCredentials ?? plaintext, CALL_TIMEOUT_MS);
 
   const migrations = new OutgoingMigrations({
@@ -148,6 +160,7 @@ async function run(flags: ConfigFlags): Promise<void> {
     maxRetained: config.jobs.maxRetained,
     onTransition: (s, previous) => {
       logTransition(log, s, previous);
+      metrics?.jobTransition(s, previous);
       events.publish({ kind: 'migration', job: s });
     },
     journal: journals.jobs,
@@ -176,7 +189,7 @@ async function run(flags: ConfigFlags): Promise<void> {
   hostState.maintenance(maintenance.phase());
   const incoming = new IncomingMigrations({
     network,
-    pinholes: firewall,
+    pinholes,
     dconnuri: managementAddress ? dconnuriFor(config, managementAddress) : '',
     pinholeTtlMs: config.firewall.pinholeTtlS * 1000,
     // A reservation outlives any sane migration; FinishIncoming ends it sooner.
@@ -228,7 +241,7 @@ async function run(flags: ConfigFlags): Promise<void> {
       host: createHostService(host, events, maintenance),
     },
     // The role check last: grpc-js runs the last interceptor outermost, so its refusals are logged too.
-    interceptors: trust ? [rpcLogInterceptor(log), authInterceptor()] : [rpcLogInterceptor(log)],
+    interceptors: [...(metrics ? [metrics.rpcInterceptor()] : []), rpcLogInterceptor(log), ...(trust ? [authInterceptor()] : [])],
   });
   // Certificates renew without a restart: SIGHUP, or a change of the files.
   trust?.watch();
@@ -257,7 +270,7 @@ async function run(flags: ConfigFlags): Promise<void> {
   await lifecycle;
   const stopNicWatch = await followMigrationNic(host, hostState, log);
   // What a previous run left: reservations whose holes the firewall keeps, and jobs to follow.
-  firewall.adopt(await incoming.recover());
+  pinholes.adopt(await incoming.recover());
   await firewall.reconcile(); // logs what it changed
   const following = migrations.recover(
     journals.jobs.load((file, err) => log.warn('unreadable job record skipped', { file, error: String(err) })),
@@ -265,6 +278,7 @@ async function run(flags: ConfigFlags): Promise<void> {
   if (following > 0) log.info('following migrations a previous run started', { jobs: following });
   // A drain a previous run left goes on, re-attached to its jobs just recovered.
   maintenance.resume();
+  const metricsServer = metrics ? await serveMetrics(config, metrics, log) : undefined;
   setServing(running.health, true);
   notifier.trackMigrations(() => activity.counts());
   await notifier.ready(`ready on ${config.listen.address}:${running.port}`);
@@ -290,6 +304,7 @@ async function run(flags: ConfigFlags): Promise<void> {
         incoming.dispose();
         firewall.dispose();
         peers.close();
+        await metricsServer?.close();
         host.close();
         trust?.close();
         await libvirt.close().catch(() => undefined);
@@ -314,6 +329,24 @@ async function followMigrationNic(host: ReturnType<typeof createHostInfo>, hostS
   );
   if (!nic) return () => {};
   return followNicOperstate(nic, (up) => hostState.migrationNic(nic, up));
+}
+
+/** The metrics endpoint; one that cannot listen is logged and left off: migrations matter more than their metrics. */
+async function serveMetrics(config: AgentConfig, metrics: AgentMetrics, log: Logger): Promise<MetricsServer | undefined> {
+  const { address, port } = config.metrics;
+  try {
+    const server = await startMetricsServer({
+      address,
+      port,
+      registry: metrics.registry,
+      onError: (err) => log.warn('metrics endpoint', { error: errorMessage(err) }),
+    });
+    log.info('metrics endpoint listening', { address, port: server.port, path: '/metrics' });
+    return server;
+  } catch (err) {
+    log.error('metrics endpoint not started: ferryd runs without it', { error: errorMessage(err) });
+    return undefined;
+  }
 }
 
 /** The configuration (every problem listed, exit 2 when there is one), as `ferryd check-config` checks it. */

@@ -55,6 +55,8 @@ export interface AgentConfig {
   jobs: { retentionS: number; maxRetained: number };
   stateDirectory: string;
   log: { level: LogLevel };
+  /** The Prometheus endpoint (GET /metrics, plain HTTP): loopback unless an address a scraper reaches is given. */
+  metrics: { enabled: boolean; address: string; port: number };
   /** The file the values came from (null: defaults, environment and flags only). */
   source: { file: string | null };
 }
@@ -97,6 +99,7 @@ export function buildAgentConfig(values: Readonly<Record<FieldKey, FieldValue>>,
     jobs: { retentionS: num('jobs.retention_s'), maxRetained: num('jobs.max_retained') },
     stateDirectory: str('state_directory'),
     log: { level: str('log.level') as LogLevel },
+    metrics: { enabled: flag('metrics.enabled'), address: str('metrics.address'), port: num('metrics.port') },
     source: { file },
   };
   return deepFreeze(config);

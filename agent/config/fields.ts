@@ -81,6 +81,9 @@ export const FIELDS = {
   'jobs.max_retained': count(1000, 100_000, 1),
   state_directory: { kind: 'path', default: '/var/lib/ferry' },
   'log.level': { kind: 'enum', default: 'info', values: LOG_LEVELS },
+  'metrics.enabled': bool(true),
+  'metrics.address': { kind: 'string', default: '127.0.0.1', check: checkListenAddress },
+  'metrics.port': port(9469),
 } as const satisfies Record<string, FieldSpec>;
 
 export type FieldKey = keyof typeof FIELDS;

@@ -211,6 +211,14 @@ function crossChecks(
   if (v['policy.compression'] === 'xbzrle' && (v['policy.parallel_connections'] as number) > 1) {
     report('policy.compression', 'xbzrle works with a single connection only; use zstd or zlib with policy.parallel_connections > 1');
   }
+  if (
+    v['metrics.enabled'] === true &&
+    !failed.has('metrics.port') &&
+    !failed.has('listen.port') &&
+    v['metrics.port'] === v['listen.port']
+  ) {
+    report('metrics.port', `${v['metrics.port']} is listen.port too: gRPC and the metrics endpoint need ports of their own (default 9469)`);
+  }
 }
 
 function readableProblem(file: string): string | undefined {

@@ -71,7 +71,7 @@ test('unknown key: refused, with "did you mean" for a typo', () => {
 test('unknown key: a right name in the wrong section points to where it belongs', () => {
   const issue = onlyIssue({ port: 54321 });
   assert.equal(issue.key, 'port');
-  assert.match(issue.message, /did you mean listen\.port\?/);
+  assert.match(issue.message, /did you mean listen\.port or metrics\.port\?/);
 });
 
 test('unknown key: nothing close lists what the section has', () => {
