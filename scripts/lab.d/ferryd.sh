@@ -5,9 +5,15 @@
 # Its configuration is a real file, as on a hypervisor, with mutual TLS on:
 # the host's certificate from the lab PKI (lab.d/pki.sh). Hosts reach each
 # other's libvirtd over qemu+tls (libvirt.destination_uri's default) with the
-# same certificate, from the host's /etc/pki.
+# same certificate, from the host's /etc/pki. Its Prometheus metrics are on
+# the management address too (198.18.0.N:9469), so the engine's namespace
+# scrapes them. Extra environment for one host's ferryd (OTEL_*, FERRY_…
+# overrides such as FERRY_METRICS_ENABLED=false) goes in its directory's
+# ferryd.env, KEY=value lines, read at every start: the benchmarks' hook
+# (test/support/ferry.ts, restartFerrydWith).
 
 FERRYD_PORT=54321
+FERRYD_METRICS_PORT=9469
 FERRYD_MAIN="$(cd "$LAB_SCRIPT_DIR/../.." && pwd)/dist/agent/main.js"
 
 ferryd_pid() {
@@ -34,6 +40,9 @@ tls:
 migration:
   network: $MIG_PREFIX.0/24
 state_directory: $dir/ferry
+metrics:
+  address: $(mgmt_ip "$i")
+  port: $FERRYD_METRICS_PORT
 YAML
 }
 
@@ -50,8 +59,16 @@ ferryd_config_current() {
   cmp -s <(ferryd_config "$i") "$(host_dir "$(host_name "$i")")/ferryd.yaml"
 }
 
+# KEY=value lines of the host's ferryd.env (none when it does not exist), one per line.
+ferryd_extra_env() {
+  local file
+  file="$(host_dir "$1")/ferryd.env"
+  [[ -f $file ]] || return 0
+  grep -E '^[A-Za-z_][A-Za-z0-9_]*=' "$file" || true
+}
+
 start_ferryd() {
-  local i=$1 name dir pid libvirtd
+  local i=$1 name dir pid libvirtd extra_env
   name=$(host_name "$i")
   dir=$(host_dir "$name")
   ferryd_pid "$name" >/dev/null && return 0
@@ -61,9 +78,11 @@ start_ferryd() {
   write_ferryd_config "$i"
   [[ -f $dir/ferryd.log ]] && mv -f "$dir/ferryd.log" "$dir/ferryd.log.1"
   cp -f "$dir/libvirtd-kvm" "$dir/ferryd-kvm" 2>/dev/null || true   # it sees the /dev libvirtd sees
+  mapfile -t extra_env < <(ferryd_extra_env "$name")
+  ((${#extra_env[@]} == 0)) || log "ferryd on $name with ${extra_env[*]%%=*} from $dir/ferryd.env"
   # 9>&-: the lab lock must not live on in the daemon.
   setsid nsenter -t "$libvirtd" -n -m -u --wd="$dir" -- \
-    env FERRY_CONFIG="$dir/ferryd.yaml" node "$FERRYD_MAIN" >"$dir/ferryd.log" 2>&1 </dev/null 9>&- &
+    env FERRY_CONFIG="$dir/ferryd.yaml" "${extra_env[@]}" node "$FERRYD_MAIN" >"$dir/ferryd.log" 2>&1 </dev/null 9>&- &
   pid=$!
   echo "$pid" >"$dir/ferryd.pid"
   # Ready means: gRPC listens, libvirt answered, the firewall is reconciled.

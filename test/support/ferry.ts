@@ -1,6 +1,7 @@
 // Ferry on the lab, as the engine (the root namespace) sees it: a typed
 // client per host, ferryd control, and the facts tests check (firewall
 // rules, listening sockets, domain states).
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type * as grpc from '@grpc/grpc-js';
 import { connectAgent, unary, type FerryClients } from '../../shared/client.js';
@@ -11,6 +12,8 @@ import { LAB_DIR, labExec, labHost, REPO_ROOT } from './lab.js';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { sleep, until } from './wait.js';
+import { parseScrape, type Scrape } from './prometheus-text.js';
+import { httpGet } from './scrape.js';
 
 const run = promisify(execFile);
 const open = new Map<string, FerryClients>();
@@ -159,4 +162,33 @@ export async function tryConnect(fromHost: string, address: string, port: number
     `s.on('connect',()=>{console.log('connected');s.destroy();clearTimeout(t)});` +
     `s.on('error',e=>{console.log(e.code==='ECONNREFUSED'?'refused':e.code);clearTimeout(t)});`;
   return (await labExec(fromHost, ['node', '-e', script])).stdout.trim();
+}
+
+/** Where the lab's ferryds serve their metrics (scripts/lab.d/ferryd.sh): the management address. */
+export const LAB_METRICS_PORT = 9469;
+
+/** One scrape of a lab host's ferryd metrics, parsed; also the page as served (for promtool). */
+export async function scrapeMetrics(host: string): Promise<Scrape & { text: string }> {
+  const answer = await httpGet(`http://${labHost(host).mgmtIp}:${LAB_METRICS_PORT}/metrics`);
+  if (answer.status !== 200) throw new Error(`GET /metrics on ${host}: HTTP ${answer.status}: ${answer.body}`);
+  return { ...parseScrape(answer.body), text: answer.body };
+}
+
+/**
+ * Restarts these hosts' ferryds with extra environment: FERRY_… overrides of
+ * ferryd.yaml (FERRY_METRICS_ENABLED=false) or OTEL_* for tracing. It is kept
+ * in each host's ferryd.env (scripts/lab.d/ferryd.sh reads it at every start)
+ * until the next call; {} restores the lab's own configuration.
+ */
+export async function restartFerrydWith(hosts: readonly string[], env: Readonly<Record<string, string>>): Promise<void> {
+  const lines = Object.entries(env).map(([key, value]) => {
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key) || /[\n\r]/.test(value)) throw new Error(`not an environment variable: ${key}=${value}`);
+    return `${key}=${value}\n`;
+  });
+  for (const host of hosts) {
+    const file = join(LAB_DIR, host, 'ferryd.env');
+    if (lines.length === 0) rmSync(file, { force: true });
+    else writeFileSync(file, `# Written by restartFerrydWith (test/support/ferry.ts).\n${lines.join('')}`);
+    await ferryd('restart', host);
+  }
 }

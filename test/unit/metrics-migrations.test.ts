@@ -9,7 +9,7 @@ import { outcomeOf } from '../../agent/telemetry/metrics/migration-outcomes.js';
 import type { MigrationStatus } from '../../agent/migration/index.js';
 import { MigrationJob } from '../../agent/migration/jobs/migration-job.js';
 import { FerryError } from '../../shared/errors.js';
-import { FakeHypervisor, FakeNetwork, FakePeers, stats } from '../support/fake-ports.js';
+import { FakeHypervisor, FakeNetwork, FakePeers, FakePinholes, stats } from '../support/fake-ports.js';
 import { finalOf, outgoingMigrations, remoteCommand } from '../support/migration-fixtures.js';
 import { parseScrape, type Scrape } from '../support/prometheus-text.js';
 import { until } from '../support/wait.js';
@@ -59,7 +59,13 @@ test('a running job has its gauges, labelled by job and VM; after it ends they a
   assert.equal(during.value('ferry_migration_jobs', { phase: 'migrating' }), 1);
   assert.equal(during.value('ferry_migration_jobs', { phase: 'queued' }), 0);
   assert.equal(during.value('ferry_migration_started_total', { mode: 'remote' }), 1);
-  assert.equal(during.find('ferry_migration_finished_total').length, 0, 'nothing finished yet');
+  assert.ok(
+    during.find('ferry_migration_finished_total').every((s) => s.value === 0),
+    'nothing finished yet',
+  );
+  // The series alerts wait for are there at 0 before anything happens.
+  assert.equal(during.value('ferry_migration_finished_total', { mode: 'remote', result: 'failed', reason: 'completion_timeout' }), 0);
+  assert.equal(during.value('ferry_migration_vm_migrations_total', { vm_id: VM }), 0, 'the VM series exists once its job is accepted');
 
   network.tx.set('eth1', 5_000_000);
   network.tx.set('eth0', 1_000);
@@ -72,7 +78,7 @@ test('a running job has its gauges, labelled by job and VM; after it ends they a
     assert.deepEqual(after.find(name), [], `${name} removed with the job`);
   }
   assert.ok(!after.samples.some((s) => s.labels.job_id !== undefined), 'no series keeps a job id');
-  assert.equal(after.value('ferry_migration_finished_total', { result: 'completed', reason: 'none', step: 'none', mode: 'remote' }), 1);
+  assert.equal(after.value('ferry_migration_finished_total', { result: 'completed', reason: 'none', mode: 'remote' }), 1);
   assert.equal(after.value('ferry_migration_data_processed_bytes_total', { mode: 'remote' }), final.data.processed);
   assert.equal(after.value('ferry_migration_nic_bytes_sum', { nic: 'migration' }), 5_000_000);
   assert.equal(after.value('ferry_migration_nic_bytes_sum', { nic: 'management' }), 1_000);
@@ -120,8 +126,9 @@ test('a failed job is counted by the error kind and step, and not per VM', async
   const final = await finalOf(migrations, jobId);
   assert.equal(final.phase, 'failed');
   const page = await scrape();
-  assert.equal(page.value('ferry_migration_finished_total', { result: 'failed', reason: 'unavailable', step: 'perform' }), 1);
-  assert.deepEqual(page.find('ferry_migration_vm_migrations_total'), []);
+  assert.equal(page.value('ferry_migration_finished_total', { result: 'failed', reason: 'unavailable' }), 1);
+  assert.equal(page.value('ferry_migration_failed_steps_total', { mode: 'remote', step: 'perform' }), 1);
+  assert.equal(page.value('ferry_migration_vm_migrations_total', { vm_id: VM }), 0, 'a failed migration does not count');
   assert.deepEqual(page.find('ferry_migration_nic_bytes_count'), [], 'only completed migrations have bytes');
 });
 
@@ -194,7 +201,11 @@ test('convergence actions are counted as they happen (at a scrape) and once; pos
   metrics.jobTransition({ ...withOne, jobId: 'j2', phase: 'completed', finishedAt: Date.now() }, null);
   page = await scrape();
   assert.equal(page.value('ferry_migration_convergence_actions_total', actions), 1);
-  assert.equal(page.value('ferry_migration_finished_total', { result: 'completed' }), 1, 'the restored job j2 is not counted');
+  assert.equal(
+    page.value('ferry_migration_finished_total', { mode: 'remote', result: 'completed' }),
+    1,
+    'the restored job j2 is not counted',
+  );
   assert.equal(page.value('ferry_migration_started_total', { mode: 'remote' }), 1);
   assert.equal(page.value('ferry_migration_phase_duration_seconds_count', { phase: 'postcopy' }), 1);
 });
@@ -208,4 +219,39 @@ test('host readings: libvirt, the migration NIC, limits, and the process metrics
   assert.equal(page.value('ferry_migration_limit', { direction: 'incoming' }), 3);
   assert.ok(page.value('process_resident_memory_bytes') > 0);
   assert.equal(page.types.get('nodejs_eventloop_lag_p99_seconds'), 'gauge');
+});
+
+test('every family follows the Prometheus naming rules promtool lints: help, _total for counters only, base units, no abbreviations', async () => {
+  const { hypervisor, migrations, metrics } = setup();
+  metrics.rpcInterceptor();
+  metrics.observePinholes(Object.assign(new FakePinholes(), { list: () => [] }));
+  hypervisor.addVm(VM);
+  const { jobId } = await migrations.migrate(remoteCommand(VM));
+  await until('perform', () => hypervisor.isMigrating(VM));
+  const text = await metrics.registry.metrics();
+  hypervisor.complete(VM);
+  await finalOf(migrations, jobId);
+  const helps = new Map([...text.matchAll(/^# HELP (\S+) (.*)$/gm)].map((m) => [m[1]!, m[2]!]));
+  const types = parseScrape(text).types;
+  assert.ok(types.size > 30, `${types.size} families`);
+  for (const name of [
+    'ferry_grpc_calls_total',
+    'ferry_pinholes_expired_total',
+    'ferry_migration_job_phase',
+    'process_resident_memory_bytes',
+  ]) {
+    assert.ok(types.has(name), `${name} is in the scrape`);
+  }
+  const abbreviations = new Set(['s', 'ms', 'us', 'ns', 'sec', 'b', 'kb', 'mb', 'gb', 'tb', 'pb', 'm', 'h', 'd']);
+  const nonBase =
+    /(^|_)(minutes|hours|days|weeks|bits|(pico|nano|micro|milli|centi|kilo|kibi|mega|mibi|giga|gibi|tera)(seconds|bytes))(_|$)/;
+  for (const [name, type] of types) {
+    const where = `${name} (${type})`;
+    assert.ok(helps.get(name), `${where} has help`);
+    assert.equal(name.endsWith('_total'), type === 'counter', `${where}: _total if and only if a counter`);
+    assert.match(name, /^[a-z][a-z0-9_]*$/, `${where}: snake_case`);
+    for (const token of name.split('_')) assert.ok(!abbreviations.has(token), `${where}: no abbreviated unit (${token})`);
+    assert.doesNotMatch(name, nonBase, `${where}: base units`);
+    assert.doesNotMatch(name, /_(gauge|counter|histogram|summary)(_|$)/, `${where}: no type in the name`);
+  }
 });

@@ -54,6 +54,7 @@ test('opened, closed, expired and refused pinholes, each counted once', async ()
   const gate = new ObservedPinholes(firewall, registry);
   const value = async (name: string, labels = {}) => parseScrape(await registry.metrics()).value(name, labels);
 
+  assert.equal(await value('ferry_pinholes_refused_total', { reason: 'resource_exhausted' }), 0, 'at 0 before the first refusal');
   const a = await gate.open(request);
   const b = await gate.open(request);
   const c = await gate.open(request);

@@ -27,6 +27,13 @@ const EVENT_LOOP_RESOLUTION_MS = 10;
 export function registerHostMetrics(registry: Registry, read: HostReadings): void {
   const registers = [registry];
   collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: EVENT_LOOP_RESOLUTION_MS });
+  // prom-client also names three gauges *_total (nodejs_active_handles_total…), which `promtool check metrics`
+  // rejects (the suffix is for counters: Prometheus docs, "Metric and label naming"); the same counts stay,
+  // by type, as nodejs_active_handles, nodejs_active_requests and nodejs_active_resources.
+  for (const metric of registry.getMetricsAsArray()) {
+    const { name, type } = metric as unknown as { name: string; type: string };
+    if (name.endsWith('_total') && type !== 'counter') registry.removeSingleMetric(name);
+  }
   const libvirtUp: Gauge = new Gauge({
     name: 'ferry_host_libvirt_up',
     help: "1 when the agent's connection to libvirtd is up.",

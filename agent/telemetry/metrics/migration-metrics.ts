@@ -4,8 +4,10 @@
  * its status). Labels are bounded: mode, phase, result, reason, step,
  * action, NIC role; never a job id. The one exception is vm_id on
  * ferry_migration_vm_migrations_total, which the "migrated too often" alert
- * needs: it is bounded by the VMs that left this host since the agent
- * started (at most the VMs of the cluster).
+ * needs: it is bounded by the VMs whose migration this agent accepted since
+ * it started (at most the VMs of the cluster). Its series is created at 0
+ * when the job is accepted, so Prometheus sees the first completion as an
+ * increase (unless it completes within one scrape interval).
  */
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { MigrationPhase, MigrationStatus } from '../../migration/index.js';
@@ -23,7 +25,8 @@ interface Followed {
 export class MigrationMetrics {
   private readonly followed = new Map<string, Followed>();
   private readonly started: Counter<'mode'>;
-  private readonly outcomes: Counter<'mode' | 'result' | 'reason' | 'step'>;
+  private readonly outcomes: Counter<'mode' | 'result' | 'reason'>;
+  private readonly failedSteps: Counter<'mode' | 'step'>;
   private readonly perVm: Counter<'vm_id'>;
   private readonly duration: Histogram<'mode' | 'result'>;
   private readonly phaseDuration: Histogram<'mode' | 'phase'>;
@@ -49,10 +52,24 @@ export class MigrationMetrics {
     });
     this.outcomes = new Counter({
       name: 'ferry_migration_finished_total',
-      help: 'Outgoing migration jobs ended, by result, reason (completion_timeout, stall_timeout, schedule_abort, cancelled, or the error kind) and failed step.',
-      labelNames: ['mode', 'result', 'reason', 'step'],
+      help: 'Outgoing migration jobs ended, by result and reason (completion_timeout, stall_timeout, schedule_abort, cancelled, or the error kind).',
+      labelNames: ['mode', 'result', 'reason'],
       registers,
     });
+    this.failedSteps = new Counter({
+      name: 'ferry_migration_failed_steps_total',
+      help: 'Failed or cancelled jobs by the step that failed (queue, prepare, perform, converge, cancel, recover…).',
+      labelNames: ['mode', 'step'],
+      registers,
+    });
+    // Series an alert waits for exist from the start at 0, so their first increase shows
+    // (Prometheus docs, instrumentation: "Avoid missing metrics").
+    for (const mode of ['remote', 'file']) {
+      this.outcomes.inc({ mode, result: 'completed', reason: 'none' }, 0);
+      this.outcomes.inc({ mode, result: 'cancelled', reason: 'cancelled' }, 0);
+      for (const reason of ['completion_timeout', 'stall_timeout', 'schedule_abort'])
+        this.outcomes.inc({ mode, result: 'failed', reason }, 0);
+    }
     this.perVm = new Counter({
       name: 'ferry_migration_vm_migrations_total',
       help: 'Completed outgoing migrations per VM (series bounded by the VMs that left this host since the agent started).',
@@ -132,6 +149,8 @@ export class MigrationMetrics {
     const known = this.followed.get(status.jobId);
     if (previous === null || !known) {
       if (previous === null) this.started.inc({ mode: status.mode });
+      // The VM's series exists (at 0) before its migration completes: see the class comment.
+      if (status.mode === 'remote') this.perVm.inc({ vm_id: status.vmId }, 0);
       this.followed.set(status.jobId, { phase: status.phase, enteredAt: at, actionsCounted: 0 });
     } else {
       this.phaseDuration.observe({ mode: status.mode, phase: known.phase }, seconds(at - known.enteredAt));
@@ -157,7 +176,8 @@ export class MigrationMetrics {
   private finished(status: MigrationStatus, outcome: NonNullable<ReturnType<typeof outcomeOf>>): void {
     this.followed.delete(status.jobId);
     const { mode } = status;
-    this.outcomes.inc({ mode, ...outcome });
+    this.outcomes.inc({ mode, result: outcome.result, reason: outcome.reason });
+    if (outcome.result !== 'completed') this.failedSteps.inc({ mode, step: outcome.step });
     this.duration.observe({ mode, result: outcome.result }, seconds(status.elapsedMs));
     this.lastFinished.set({ result: outcome.result }, (status.finishedAt ?? this.now()) / 1000);
     if (status.prepareAttempts > 1) this.prepareRetries.inc(status.prepareAttempts - 1);

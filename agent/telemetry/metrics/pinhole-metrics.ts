@@ -36,6 +36,9 @@ export class ObservedPinholes implements PinholeGate {
       labelNames: ['reason'],
       registers,
     });
+    // At 0 from the start, so the first refusal is an increase (Prometheus docs, instrumentation: "Avoid missing metrics").
+    for (const reason of ['resource_exhausted', 'invalid_argument', 'failed_precondition', 'unavailable', 'internal'])
+      this.refused.inc({ reason }, 0);
     this.closed = new Counter({ name: 'ferry_pinholes_closed_total', help: 'Pinholes closed before their expiry.', registers });
     this.expired = new Counter({
       name: 'ferry_pinholes_expired_total',
