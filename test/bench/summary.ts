@@ -70,6 +70,15 @@ type Summary =
       idealMs: number;
       ratio: number;
       goalRatio: number;
+    }
+  | {
+      benchmark: 'observability-overhead';
+      offWallMs: number;
+      onWallMs: number;
+      wallRatio: number;
+      offEventLoopP99Ms: number;
+      onEventLoopP99Ms: number;
+      onEnv: string[];
     };
 
 interface CheckTiming {
@@ -196,6 +205,18 @@ for (const r of data.results) {
         `drain of ${s.guests} guests (${s.guest}) from lab1 to lab2–lab4, max_parallel ${s.maxParallel}: wall time / (sum of single migrations / ${s.maxParallel})`,
         `${s.drainMs} / (${s.singleSumMs} / ${s.maxParallel} = ${s.idealMs}) ms = **${s.ratio}**`,
         `<= ${s.goalRatio}`,
+      ]);
+      break;
+    case 'observability-overhead':
+      rows.push([
+        `migration wall time, observability on (${s.onEnv.join(', ')}; /metrics scraped every second) / off`,
+        `${s.onWallMs} / ${s.offWallMs} ms = **${s.wallRatio}**`,
+        'within noise',
+      ]);
+      rows.push([
+        'agent event-loop p99 (median of 10 s windows), on / off',
+        `${s.onEventLoopP99Ms} / ${s.offEventLoopP99Ms} ms`,
+        'within noise',
       ]);
       break;
     default:
