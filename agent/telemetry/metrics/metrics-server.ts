@@ -45,7 +45,8 @@ export async function startMetricsServer(options: MetricsServerOptions): Promise
       },
     );
   });
-  // A scraper holds a connection open between scrapes; it must not keep ferryd from stopping.
+  // Prometheus keeps its connection between scrapes (every 15 to 60 s): let it stay idle that long.
+  // close() ends it at once, so it never holds ferryd's shutdown.
   server.keepAliveTimeout = 65_000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err: NodeJS.ErrnoException) => reject(listenError(err, options)));
