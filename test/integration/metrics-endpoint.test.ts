@@ -145,6 +145,19 @@ test('the real ferryd serves its metrics: libvirt up, its limits, and its gRPC c
     } finally {
       clients.close();
     }
+    // A path the contract does not have: grpc-js answers it before any interceptor, so it makes no series.
+    const raw = new grpc.Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+    const unknown = await new Promise<grpc.ServiceError | null>((resolve) =>
+      raw.makeUnaryRequest(
+        '/ferry.v1.MadeUp/Method',
+        (x: Buffer) => x,
+        (x: Buffer) => x,
+        Buffer.alloc(0),
+        (err) => resolve(err),
+      ),
+    );
+    raw.close();
+    assert.equal(unknown?.code, grpc.status.UNIMPLEMENTED);
     const page = await httpGet(`http://127.0.0.1:${metricsPort}/metrics`);
     assert.equal(page.status, 200);
     const scrape = parseScrape(page.body);
@@ -155,6 +168,7 @@ test('the real ferryd serves its metrics: libvirt up, its limits, and its gRPC c
     assert.equal(refused.length, 1);
     assert.notEqual(refused[0]!.labels.code, 'OK');
     assert.equal(scrape.value('ferry_grpc_call_duration_seconds_count', { method: '/ferry.v1.MigrationService/ListMigrations' }), 2);
+    assert.deepEqual(scrape.find('ferry_grpc_calls_total', { method: '/ferry.v1.MadeUp/Method' }), []);
     assert.ok(scrape.value('process_resident_memory_bytes') > 10e6);
     assert.ok(Number.isFinite(scrape.value('nodejs_eventloop_lag_p99_seconds')));
     assert.equal(scrape.value('ferry_pinholes_open'), 0);

@@ -33,7 +33,12 @@ export function rpcMetricsInterceptor(registry: Registry): grpc.ServerIntercepto
       duration.observe({ method: method.path }, Number(process.hrtime.bigint() - started) / 1e9);
     };
     // grpc-js calls onCancel after every status it sends too: it counts only when no status went out first.
-    const listener = new grpc.ServerListenerBuilder().withOnCancel(() => finish(grpc.status.CANCELLED)).build();
+    // At the deadline grpc-js answers DEADLINE_EXCEEDED itself, past the interceptors (as logging.ts notes).
+    const deadline = call.getDeadline();
+    const deadlineMs = deadline instanceof Date ? deadline.getTime() : deadline;
+    const listener = new grpc.ServerListenerBuilder()
+      .withOnCancel(() => finish(Date.now() >= deadlineMs ? grpc.status.DEADLINE_EXCEEDED : grpc.status.CANCELLED))
+      .build();
     const responder = new grpc.ResponderBuilder()
       .withStart((next) => next(listener))
       .withSendStatus((status, next) => {
