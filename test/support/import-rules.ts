@@ -48,18 +48,19 @@ export const ADAPTER_FOLDERS = [
   'tls',
   'config',
   'events',
+  'telemetry',
 ].map((f) => `agent/${f}`);
 
 const CORES = ['agent/migration', 'agent/maintenance'];
 const LIBVIRT = 'agent/libvirt';
-const FORBIDDEN_IN_CORE = /^(node:)?(fs|child_process)(\/.*)?$|^@grpc\//;
+const FORBIDDEN_IN_CORE = /^(node:)?(fs|child_process)(\/.*)?$|^@grpc\/|^prom-client$/;
 
 function ruleText(rule: RuleName, core: string): string {
   switch (rule) {
     case 'libvirt-self-contained':
       return 'agent/libvirt/ may import only node: modules and files inside agent/libvirt/';
     case 'core-knows-ports-only':
-      return `${core}/ may not import node:fs, node:child_process, @grpc/* or an adapter folder`;
+      return `${core}/ may not import node:fs, node:child_process, @grpc/*, prom-client or an adapter folder`;
     case 'core-through-its-entry':
       return `adapters may import ${core}/ only through its public entry, ${core}/index.ts`;
   }

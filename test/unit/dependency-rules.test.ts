@@ -160,12 +160,21 @@ test('the migration core importing @grpc/* is a violation, type-only and re-expo
   ]);
 });
 
+test('the migration core importing prom-client is a violation: metrics observe it from agent/telemetry', () => {
+  const found = checkTree({
+    'agent/migration/outgoing/live-migration.ts': "import { Counter } from 'prom-client';",
+    'agent/telemetry/metrics/registry.ts':
+      "import { Counter } from 'prom-client';\nimport type { MigrationStatus } from '../../migration/index.js';",
+  });
+  assert.deepEqual(found.map(brief), ['agent/migration/outgoing/live-migration.ts:1 prom-client core-knows-ports-only']);
+});
+
 test('the migration core importing any adapter folder (or main.ts) is a violation', () => {
   const adapters = [...ADAPTER_FOLDERS.map((f) => `../${f.slice('agent/'.length)}/x.js`), '../main.js'];
   const found = checkTree({
     'agent/migration/migrations.ts': adapters.map((a, i) => `import type { T${i} } from '${a}';`).join('\n'),
   });
-  assert.equal(ADAPTER_FOLDERS.length, 14);
+  assert.equal(ADAPTER_FOLDERS.length, 15);
   assert.deepEqual(
     found.map(brief),
     adapters.map((a, i) => `agent/migration/migrations.ts:${i + 1} ${a} core-knows-ports-only`),
