@@ -47,6 +47,9 @@ import { peerService } from './rpc/peer-service.js';
 import { setServing, startGrpcServer } from './rpc/server.js';
 import { startSystemdNotifier } from './systemd/notifier.js';
 import { CertificateStore } from './tls/store.js';
+import { ferryVersion } from './host/version.js';
+import { startTracing, traceLogFields, tracingSettingsFrom, type Tracing } from './telemetry/tracing/index.js';
+import type { TraceContext } from './migration/index.js';
 
 const CALL_TIMEOUT_MS = 30_000;
 const POLL_INTERVAL_MS = 500;
@@ -86,6 +89,7 @@ async function run(flags: ConfigFlags): Promise<void> {
   // null: tls.insecure, no TLS at all (every capabilities answer says so too).
   const trust = loadTrustOrExit(config, log);
   if (!trust) log.warn('INSECURE: gRPC runs in plaintext without client authentication (tls.insecure: true); never do this in production');
+  const tracing = startTracingOrExit(trust?.current.identity.name || os.hostname(), log);
 
   // Host events (WatchHost): the tracker exists before libvirt, which reports to it.
   const limits = new HostLimits(config.limits);
@@ -146,14 +150,15 @@ async function run(flags: ConfigFlags): Promise<void> {
     maxOutgoing: () => limits.maxOutgoing,
     retentionMs: config.jobs.retentionS * 1000,
     maxRetained: config.jobs.maxRetained,
-    onTransition: (s, previous) => {
-      logTransition(log, s, previous);
+    onTransition: (s, previous, trace) => {
+      logTransition(log, s, previous, trace);
       events.publish({ kind: 'migration', job: s });
     },
     journal: journals.jobs,
     restoreJournal: journals.restores,
     onRestoreJournalError: (requestId, err) => log.warn('restore record not written', { requestId, error: String(err) }),
     policyDefaults: () => policyDefaults(config),
+    ...(tracing ? { tracer: tracing.tracer } : {}),
   });
   const hypervisorInfo = libvirtHostInfo(libvirt, { callTimeoutMs: CALL_TIMEOUT_MS });
   // Read from its journal at once: a host left in maintenance refuses incoming migrations from its first call on.
@@ -189,6 +194,7 @@ async function run(flags: ConfigFlags): Promise<void> {
     // CheckIncoming: libvirt's answers, the paths here, and whether QEMU may use /dev/kvm (as GetCapabilities reports it).
     checks: { hypervisor, storage, kvmAvailable: () => system.kvmAvailable() },
     inMaintenance: () => maintenance.inMaintenance(),
+    ...(tracing ? { tracer: tracing.tracer } : {}),
   });
   limits.onChange((now, before) => {
     log.info('migration limits changed', { now, before });
@@ -293,6 +299,8 @@ async function run(flags: ConfigFlags): Promise<void> {
         host.close();
         trust?.close();
         await libvirt.close().catch(() => undefined);
+        // Spans still queued go out (the exporter's timeout bounds it).
+        await tracing?.shutdown().catch((err: unknown) => log.warn('traces not exported at shutdown', { error: errorMessage(err) }));
         notifier.close();
         // stdout is a file, pipe or socket here, written synchronously on Linux: this line is out before exit.
         log.info('ferryd stopped', { signal });
@@ -327,6 +335,24 @@ function loadOrExit(flags: ConfigFlags): AgentConfig {
   return loaded.value.config;
 }
 
+/** Tracing as the OTEL_* variables ask (docs/operations.md, "Tracing"); undefined when off; exits 2 on a value it cannot use. */
+function startTracingOrExit(hostName: string, log: Logger): Tracing | undefined {
+  let settings: ReturnType<typeof tracingSettingsFrom>;
+  try {
+    settings = tracingSettingsFrom(process.env);
+  } catch (err) {
+    log.error(`tracing: ${errorMessage(err)}`);
+    process.exit(EXIT_USAGE);
+  }
+  if (!settings) return undefined;
+  log.info('tracing on: spans exported over OTLP/HTTP', {
+    url: settings.url,
+    serviceName: settings.serviceName,
+    sampler: settings.sampler.kind,
+  });
+  return startTracing(settings, { hostName, version: ferryVersion() });
+}
+
 /** The TLS files, checked as `ferryd check-config` checks them; exits 2 when they are unusable. */
 function loadTrustOrExit(config: AgentConfig, log: Logger): CertificateStore | null {
   if (config.tls.insecure) return null;
@@ -338,7 +364,8 @@ function loadTrustOrExit(config: AgentConfig, log: Logger): CertificateStore | n
   return trust.value;
 }
 
-function logTransition(log: Logger, s: MigrationStatus, previous: string | null): void {
+function logTransition(log: Logger, s: MigrationStatus, previous: string | null, trace: TraceContext): void {
+  const ids = traceLogFields(trace);
   logJobTransition(log, {
     jobId: s.jobId,
     vmId: s.vmId,
@@ -348,6 +375,7 @@ function logTransition(log: Logger, s: MigrationStatus, previous: string | null)
     peer: s.dst,
     elapsedMs: s.elapsedMs,
     ...(s.error ? { error: { step: s.error.step, code: s.error.kind, message: s.error.message } } : {}),
+    ...(ids.traceId ? { extra: ids } : {}),
   });
 }
 

@@ -6,6 +6,7 @@
 import { FerryError } from '../../../shared/errors.js';
 import type { MigrationJob } from '../jobs/migration-job.js';
 import type { Clock, Hypervisor } from '../ports.js';
+import { inSpan } from '../tracing.js';
 import { STILL_RUNNING } from '../types.js';
 
 export interface ControlDeps {
@@ -26,6 +27,14 @@ export interface ParamsChange {
 
 /** Resolves once the job has ended CANCELLED (or otherwise); DEADLINE_EXCEEDED when it does not end after its abort. */
 export async function cancelJob(job: MigrationJob, deps: ControlDeps): Promise<void> {
+  if (!job.finished)
+    return inSpan(job.span.child('cancel', { attributes: { 'ferry.migration.phase': job.phase.toUpperCase() } }), () =>
+      cancelRunning(job, deps),
+    );
+  return cancelRunning(job, deps);
+}
+
+async function cancelRunning(job: MigrationJob, deps: ControlDeps): Promise<void> {
   if (job.finished) {
     throw new FerryError('FAILED_PRECONDITION', `job ${job.id} already ended ${job.phase}: nothing to cancel`, {
       reason: 'JOB_FINISHED',
@@ -131,7 +140,9 @@ export async function changeJobParams(job: MigrationJob, change: ParamsChange, d
     job.record({ action: 'set-downtime', downtimeMs: change.maxDowntimeMs, ...at() });
   }
   if (change.startPostCopy && job.phase === 'migrating') {
-    await hypervisor.startPostCopy(vmId);
+    await inSpan(job.span.child('convergence post-copy', { attributes: { 'ferry.convergence.reason': 'ChangeMigrationParams' } }), () =>
+      hypervisor.startPostCopy(vmId),
+    );
     job.setPhase('postcopy');
     job.record({ action: 'post-copy', ...at() });
   }
