@@ -119,7 +119,7 @@ async function prepareTraced(job: MigrationJob, deps: OutgoingDeps, span: TraceS
     for (const warning of routeWarnings(offer, route, network.managementInterface())) job.warn(warning);
     return { offer, migrationInterface: route.interface, memoryBytes: vm.memoryBytes, disks };
   } catch (err) {
-    await tellDestination(job, deps, false, err);
+    await tellDestination(job, deps, false, err, span);
     throw err;
   }
 }
@@ -159,19 +159,25 @@ export async function performOutgoing(job: MigrationJob, prepared: PreparedMigra
     }
     await finishCompleted(job, deps, await hypervisor.completedJobStats(command.vmId).catch(() => undefined));
   } catch (err) {
-    await inSpan(job.span.child('cleanup'), () => cleanUpFailed(job, deps, err, steering));
+    await inSpan(job.span.child('cleanup'), (span) => cleanUpFailed(job, deps, err, steering, span));
   }
 }
 
 /** After a failed perform: the destination told, the guest resumed if the schedule paused it, the job FAILED (or COMPLETED after all). */
-async function cleanUpFailed(job: MigrationJob, deps: OutgoingDeps, err: unknown, steering: Steering | undefined): Promise<void> {
+async function cleanUpFailed(
+  job: MigrationJob,
+  deps: OutgoingDeps,
+  err: unknown,
+  steering: Steering | undefined,
+  span: TraceSpan,
+): Promise<void> {
   const { hypervisor } = deps;
   // What became of the VM is known only once libvirt answers: after a lost
   // connection (libvirtd restarted) that is a while, and it decides the outcome.
   const vm = await vmWhenHypervisorAnswers(job, deps);
   const lostLibvirt = isFerryError(err, 'UNAVAILABLE');
   if (lostLibvirt && vm === 'gone') return completedUnanswered(job, deps);
-  await tellDestination(job, deps, false, err);
+  await tellDestination(job, deps, false, err, span);
   if (steering?.suspended) await resumeOnSource(job, deps);
   const vmState: VmOnSource =
     vm === undefined
@@ -264,10 +270,16 @@ export async function vmStateOf(job: MigrationJob, hypervisor: Hypervisor): Prom
   );
 }
 
-/** FinishIncoming; a failure to tell is a warning, as the pinhole expires by itself. */
-export async function tellDestination(job: MigrationJob, deps: OutgoingDeps, success: boolean, err?: unknown): Promise<void> {
+/** FinishIncoming (a span of `parent`, by default the job's); a failure to tell is a warning, as the pinhole expires by itself. */
+export async function tellDestination(
+  job: MigrationJob,
+  deps: OutgoingDeps,
+  success: boolean,
+  err?: unknown,
+  parent: TraceSpan = job.span,
+): Promise<void> {
   const { command } = job;
-  const call = job.span.child('FinishIncoming', {
+  const call = parent.child('FinishIncoming', {
     kind: 'client',
     attributes: { 'ferry.destination': command.dst, 'ferry.success': success },
   });
