@@ -47,8 +47,8 @@ import { peerService } from './rpc/peer-service.js';
 import { setServing, startGrpcServer } from './rpc/server.js';
 import { startSystemdNotifier } from './systemd/notifier.js';
 import { CertificateStore } from './tls/store.js';
-import { ferryVersion } from './host/version.js';
-import { startTracing, traceLogFields, tracingSettingsFrom, type Tracing } from './telemetry/tracing/index.js';
+import { startTracingFrom } from './daemon/tracing.js';
+import { traceLogFields, type Tracing } from './telemetry/tracing/index.js';
 import type { TraceContext } from './migration/index.js';
 
 const CALL_TIMEOUT_MS = 30_000;
@@ -89,7 +89,14 @@ async function run(flags: ConfigFlags): Promise<void> {
   // null: tls.insecure, no TLS at all (every capabilities answer says so too).
   const trust = loadTrustOrExit(config, log);
   if (!trust) log.warn('INSECURE: gRPC runs in plaintext without client authentication (tls.insecure: true); never do this in production');
-  const tracing = startTracingOrExit(trust?.current.identity.name || os.hostname(), log);
+  // OpenTelemetry, when the OTEL_* variables ask for it (the resource names this host as peers know it).
+  let tracing: Tracing | undefined;
+  try {
+    tracing = startTracingFrom(process.env, trust?.current.identity.name || os.hostname(), log);
+  } catch (err) {
+    log.error(`tracing: ${errorMessage(err)}`);
+    process.exit(EXIT_USAGE);
+  }
 
   // Host events (WatchHost): the tracker exists before libvirt, which reports to it.
   const limits = new HostLimits(config.limits);
@@ -333,24 +340,6 @@ function loadOrExit(flags: ConfigFlags): AgentConfig {
   }
   for (const note of loaded.value.notes) console.error(`ferryd: ${note}`);
   return loaded.value.config;
-}
-
-/** Tracing as the OTEL_* variables ask (docs/operations.md, "Tracing"); undefined when off; exits 2 on a value it cannot use. */
-function startTracingOrExit(hostName: string, log: Logger): Tracing | undefined {
-  let settings: ReturnType<typeof tracingSettingsFrom>;
-  try {
-    settings = tracingSettingsFrom(process.env);
-  } catch (err) {
-    log.error(`tracing: ${errorMessage(err)}`);
-    process.exit(EXIT_USAGE);
-  }
-  if (!settings) return undefined;
-  log.info('tracing on: spans exported over OTLP/HTTP', {
-    url: settings.url,
-    serviceName: settings.serviceName,
-    sampler: settings.sampler.kind,
-  });
-  return startTracing(settings, { hostName, version: ferryVersion() });
 }
 
 /** The TLS files, checked as `ferryd check-config` checks them; exits 2 when they are unusable. */

@@ -6,7 +6,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
 import { InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace';
-import { traceLogFields, tracingWith } from '../../agent/telemetry/tracing/index.js';
+import { globalErrorHandler, loggingErrorHandler, setGlobalErrorHandler } from '@opentelemetry/core';
+import { reportExportErrors, traceLogFields, tracingWith } from '../../agent/telemetry/tracing/index.js';
 import { FerryError } from '../../shared/errors.js';
 
 const ENGINE_TRACE = '4bf92f3577b34da6a3ce929d0e0e4736';
@@ -108,4 +109,27 @@ test('log fields: none without a valid traceparent', () => {
   assert.deepEqual(traceLogFields({}), {});
   assert.deepEqual(traceLogFields({ traceparent: `00-${'0'.repeat(32)}-${ENGINE_SPAN}-01` }), {});
   assert.deepEqual(traceLogFields({ traceparent: 'garbage' }), {});
+});
+
+test('export failures are reported at most once a minute, with the count since the last report', () => {
+  const reports: Array<[string, number]> = [];
+  let now = 0;
+  reportExportErrors(
+    (message, failures) => reports.push([message, failures]),
+    () => now,
+  );
+  try {
+    globalErrorHandler(new Error('connect ECONNREFUSED 198.18.0.254:4318'));
+    now = 30_000;
+    globalErrorHandler(new Error('connect ECONNREFUSED 198.18.0.254:4318'));
+    globalErrorHandler(new Error('timeout'));
+    now = 60_000;
+    globalErrorHandler(new Error('Not Found'));
+    assert.deepEqual(reports, [
+      ['connect ECONNREFUSED 198.18.0.254:4318', 1],
+      ['Not Found', 3],
+    ]);
+  } finally {
+    setGlobalErrorHandler(loggingErrorHandler());
+  }
 });
