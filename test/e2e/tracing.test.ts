@@ -113,7 +113,14 @@ test("a successful migration lab1 → lab2 is one trace, the engine's, with both
       detail: () => describe(spansOf(engine.traceId)),
     },
   );
-  await until('the job span exported', () => spansOf(engine.traceId).some((s) => s.name === 'migration'), { timeoutMs: 5000 });
+  await until(
+    'the job span and the source side of FinishIncoming exported',
+    () =>
+      ['migration', 'FinishIncoming'].every((name) =>
+        spansOf(engine.traceId).some((s) => s.resource['host.name'] === 'lab1' && s.name === name),
+      ),
+    { timeoutMs: 5000, detail: () => describe(spansOf(engine.traceId)) },
+  );
 
   const spans = assertOneTrace(accepted.jobId, engine.traceId, engine.spanId);
   const migrate = one(spans, 'lab1', 'Migrate', SERVER);
@@ -157,7 +164,14 @@ test('a cancelled migration is one trace too: the cancel, the failed perform and
       detail: () => describe(spansOf(engine.traceId)),
     },
   );
-  await until('the job span exported', () => spansOf(engine.traceId).some((s) => s.name === 'migration'), { timeoutMs: 5000 });
+  await until(
+    'the job span and the source side of FinishIncoming exported',
+    () =>
+      ['migration', 'FinishIncoming'].every((name) =>
+        spansOf(engine.traceId).some((s) => s.resource['host.name'] === 'lab1' && s.name === name),
+      ),
+    { timeoutMs: 5000, detail: () => describe(spansOf(engine.traceId)) },
+  );
 
   const spans = assertOneTrace(accepted.jobId, engine.traceId, engine.spanId);
   const job = one(spans, 'lab1', 'migration');

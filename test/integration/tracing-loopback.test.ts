@@ -97,8 +97,10 @@ function assertChild(child: ReadableSpan, parent: ReadableSpan): void {
   assert.equal(child.parentSpanContext?.spanId, parent.spanContext().spanId, `${child.name} a child of ${parent.name}`);
 }
 
-async function bothHostsDone(lab2: InMemorySpanExporter): Promise<void> {
-  await until('the destination closed its pinhole', () => lab2.getFinishedSpans().some((s) => s.name === 'FinishIncoming'));
+/** FinishIncoming ended on both sides: the destination answered, and the source heard it. */
+async function bothHostsDone(lab1: InMemorySpanExporter, lab2: InMemorySpanExporter): Promise<void> {
+  const finished = (exporter: InMemorySpanExporter) => exporter.getFinishedSpans().some((s) => s.name === 'FinishIncoming');
+  await until('FinishIncoming answered and heard', () => finished(lab2) && finished(lab1));
 }
 
 test("a migration over gRPC is one trace, the engine's: the destination's spans are children of the source's calls", async () => {
@@ -108,7 +110,7 @@ test("a migration over gRPC is one trace, the engine's: the destination's spans 
     await until('perform', () => hypervisor.isMigrating(VM));
     hypervisor.complete(VM);
     assert.equal((await finalOf(migrations, jobId)).phase, 'completed');
-    await bothHostsDone(lab2.exporter);
+    await bothHostsDone(lab1.exporter, lab2.exporter);
     const source = lab1.exporter.getFinishedSpans();
     const destination = lab2.exporter.getFinishedSpans();
 
@@ -145,7 +147,7 @@ test('a failed migration is one trace too, with the error on the source and the 
     await until('perform', () => hypervisor.isMigrating(VM));
     hypervisor.failMigration(VM, new FerryError('INTERNAL', 'operation failed: job migration out: unexpectedly failed'));
     assert.equal((await finalOf(migrations, jobId)).phase, 'failed');
-    await bothHostsDone(lab2.exporter);
+    await bothHostsDone(lab1.exporter, lab2.exporter);
     const source = lab1.exporter.getFinishedSpans();
     const destination = lab2.exporter.getFinishedSpans();
     const job = one(source, 'migration');
