@@ -27,20 +27,18 @@ export interface ParamsChange {
 
 /** Resolves once the job has ended CANCELLED (or otherwise); DEADLINE_EXCEEDED when it does not end after its abort. */
 export async function cancelJob(job: MigrationJob, deps: ControlDeps): Promise<void> {
-  if (!job.finished)
-    return inSpan(job.span.child('cancel', { attributes: { 'ferry.migration.phase': job.phase.toUpperCase() } }), () =>
-      cancelRunning(job, deps),
-    );
-  return cancelRunning(job, deps);
-}
-
-async function cancelRunning(job: MigrationJob, deps: ControlDeps): Promise<void> {
   if (job.finished) {
     throw new FerryError('FAILED_PRECONDITION', `job ${job.id} already ended ${job.phase}: nothing to cancel`, {
       reason: 'JOB_FINISHED',
       subject: `job/${job.id}`,
     });
   }
+  // A span of the job's trace: the cancel, from the call to the job's end (or the refusal).
+  const span = job.span.child('cancel', { attributes: { 'ferry.migration.phase': job.phase.toUpperCase() } });
+  return inSpan(span, () => cancelUnfinished(job, deps));
+}
+
+async function cancelUnfinished(job: MigrationJob, deps: ControlDeps): Promise<void> {
   if (job.phase === 'postcopy') {
     throw new FerryError(
       'FAILED_PRECONDITION',
