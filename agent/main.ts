@@ -184,6 +184,7 @@ async function run(flags: ConfigFlags): Promise<void> {
     onError: (err) => log.warn('maintenance: record not written or drain fault', { error: errorMessage(err) }),
     onChange: (m) => hostState.maintenance(m.phase),
     onEvent: (event) => logMaintenanceEvent(log, event),
+    ...(tracing ? { tracer: tracing.tracer } : {}),
   });
   hostState.maintenance(maintenance.phase());
   const incoming = new IncomingMigrations({
