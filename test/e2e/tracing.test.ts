@@ -9,14 +9,15 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { unary } from '../../shared/client.js';
 import { agent, closeAgents, ferryd, waitForStatus, watchToEnd } from '../support/ferry.js';
-import { createVm, destroyVm, ensureLab } from '../support/lab.js';
+import { createVm, destroyVm, ensureLab, readLabState } from '../support/lab.js';
 import { type OtlpReceiver, type ReceivedSpan, startOtlpReceiver } from '../support/otlp-receiver.js';
 import { until } from '../support/wait.js';
 
-const ENGINE_IP = '198.18.0.254';
 const VM = 'e2e-tracing';
 const HOSTS = ['lab1', 'lab2'];
 const SERVER = 2;
@@ -27,7 +28,8 @@ let receiver: OtlpReceiver;
 
 before(async () => {
   await ensureLab(2);
-  receiver = await startOtlpReceiver(ENGINE_IP);
+  // The engine's address on the management bridge (198.18.0.254): every host's ferryd reaches it.
+  receiver = await startOtlpReceiver(readLabState().engineIp);
   const env = {
     OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint,
     OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
@@ -135,6 +137,26 @@ test("a successful migration lab1 → lab2 is one trace, the engine's, with both
   assertChild(one(spans, 'lab2', 'pinhole close'), one(spans, 'lab2', 'FinishIncoming', SERVER));
   for (const step of ['prepare', 'perform', 'switch-over']) assertChild(one(spans, 'lab1', step), job);
   assert.equal(job.attributes['ferry.migration.phase'], 'COMPLETED');
+
+  // The log: lab1's job lines carry the job span's ids, lab2's rpc lines the trace id.
+  const lines = async (host: string) => {
+    const dir = readLabState().hosts.find((h) => h.name === host)!.dir;
+    const text = await readFile(join(dir, 'ferryd.log'), 'utf8');
+    return text
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+  };
+  const jobLines = (await lines('lab1')).filter((l) => l.message === 'job' && l.jobId === accepted.jobId);
+  assert.ok(jobLines.length > 0);
+  for (const line of jobLines) {
+    assert.equal(line.traceId, engine.traceId);
+    assert.equal(line.spanId, job.spanId);
+  }
+  const prepared = (await lines('lab2')).find(
+    (l) => l.message === 'rpc' && String(l.method).endsWith('/PrepareIncoming') && l.traceId === engine.traceId,
+  );
+  assert.ok(prepared, "lab2's PrepareIncoming rpc line carries the trace id");
   assert.deepEqual(
     spans.filter((s) => s.statusCode === ERROR).map((s) => s.name),
     [],
