@@ -47,6 +47,9 @@ import { peerService } from './rpc/peer-service.js';
 import { setServing, startGrpcServer } from './rpc/server.js';
 import { startSystemdNotifier } from './systemd/notifier.js';
 import { CertificateStore } from './tls/store.js';
+import { startTracingFrom } from './daemon/tracing.js';
+import { traceLogFields, type Tracing } from './telemetry/tracing/index.js';
+import type { TraceContext } from './migration/index.js';
 
 const CALL_TIMEOUT_MS = 30_000;
 const POLL_INTERVAL_MS = 500;
@@ -86,6 +89,14 @@ async function run(flags: ConfigFlags): Promise<void> {
   // null: tls.insecure, no TLS at all (every capabilities answer says so too).
   const trust = loadTrustOrExit(config, log);
   if (!trust) log.warn('INSECURE: gRPC runs in plaintext without client authentication (tls.insecure: true); never do this in production');
+  // OpenTelemetry, when the OTEL_* variables ask for it (the resource names this host as peers know it).
+  let tracing: Tracing | undefined;
+  try {
+    tracing = startTracingFrom(process.env, trust?.current.identity.name || os.hostname(), log);
+  } catch (err) {
+    log.error(`tracing: ${errorMessage(err)}`);
+    process.exit(EXIT_USAGE);
+  }
 
   // Host events (WatchHost): the tracker exists before libvirt, which reports to it.
   const limits = new HostLimits(config.limits);
@@ -146,14 +157,15 @@ async function run(flags: ConfigFlags): Promise<void> {
     maxOutgoing: () => limits.maxOutgoing,
     retentionMs: config.jobs.retentionS * 1000,
     maxRetained: config.jobs.maxRetained,
-    onTransition: (s, previous) => {
-      logTransition(log, s, previous);
+    onTransition: (s, previous, trace) => {
+      logTransition(log, s, previous, trace);
       events.publish({ kind: 'migration', job: s });
     },
     journal: journals.jobs,
     restoreJournal: journals.restores,
     onRestoreJournalError: (requestId, err) => log.warn('restore record not written', { requestId, error: String(err) }),
     policyDefaults: () => policyDefaults(config),
+    ...(tracing ? { tracer: tracing.tracer } : {}),
   });
   const hypervisorInfo = libvirtHostInfo(libvirt, { callTimeoutMs: CALL_TIMEOUT_MS });
   // Read from its journal at once: a host left in maintenance refuses incoming migrations from its first call on.
@@ -172,6 +184,7 @@ async function run(flags: ConfigFlags): Promise<void> {
     onError: (err) => log.warn('maintenance: record not written or drain fault', { error: errorMessage(err) }),
     onChange: (m) => hostState.maintenance(m.phase),
     onEvent: (event) => logMaintenanceEvent(log, event),
+    ...(tracing ? { tracer: tracing.tracer } : {}),
   });
   hostState.maintenance(maintenance.phase());
   const incoming = new IncomingMigrations({
@@ -189,6 +202,7 @@ async function run(flags: ConfigFlags): Promise<void> {
     // CheckIncoming: libvirt's answers, the paths here, and whether QEMU may use /dev/kvm (as GetCapabilities reports it).
     checks: { hypervisor, storage, kvmAvailable: () => system.kvmAvailable() },
     inMaintenance: () => maintenance.inMaintenance(),
+    ...(tracing ? { tracer: tracing.tracer } : {}),
   });
   limits.onChange((now, before) => {
     log.info('migration limits changed', { now, before });
@@ -293,6 +307,8 @@ async function run(flags: ConfigFlags): Promise<void> {
         host.close();
         trust?.close();
         await libvirt.close().catch(() => undefined);
+        // Spans still queued go out (the exporter's timeout bounds it).
+        await tracing?.shutdown().catch((err: unknown) => log.warn('traces not exported at shutdown', { error: errorMessage(err) }));
         notifier.close();
         // stdout is a file, pipe or socket here, written synchronously on Linux: this line is out before exit.
         log.info('ferryd stopped', { signal });
@@ -338,7 +354,8 @@ function loadTrustOrExit(config: AgentConfig, log: Logger): CertificateStore | n
   return trust.value;
 }
 
-function logTransition(log: Logger, s: MigrationStatus, previous: string | null): void {
+function logTransition(log: Logger, s: MigrationStatus, previous: string | null, trace: TraceContext): void {
+  const ids = traceLogFields(trace);
   logJobTransition(log, {
     jobId: s.jobId,
     vmId: s.vmId,
@@ -348,6 +365,7 @@ function logTransition(log: Logger, s: MigrationStatus, previous: string | null)
     peer: s.dst,
     elapsedMs: s.elapsedMs,
     ...(s.error ? { error: { step: s.error.step, code: s.error.kind, message: s.error.message } } : {}),
+    ...(ids.traceId ? { extra: ids } : {}),
   });
 }
 

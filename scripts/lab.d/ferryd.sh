@@ -6,6 +6,10 @@
 # the host's certificate from the lab PKI (lab.d/pki.sh). Hosts reach each
 # other's libvirtd over qemu+tls (libvirt.destination_uri's default) with the
 # same certificate, from the host's /etc/pki.
+# `lab ferryd start|restart HOST NAME=VALUE...` adds variables to the agent's
+# environment for that run only (OTEL_* to turn tracing on, docs/operations.md);
+# ferryd.env in the host's directory lists them while it runs. A start without
+# any runs the agent with its normal environment again.
 
 FERRYD_PORT=54321
 FERRYD_MAIN="$(cd "$LAB_SCRIPT_DIR/../.." && pwd)/dist/agent/main.js"
@@ -52,6 +56,7 @@ ferryd_config_current() {
 
 start_ferryd() {
   local i=$1 name dir pid libvirtd
+  local extra_env=("${@:2}")
   name=$(host_name "$i")
   dir=$(host_dir "$name")
   ferryd_pid "$name" >/dev/null && return 0
@@ -61,9 +66,10 @@ start_ferryd() {
   write_ferryd_config "$i"
   [[ -f $dir/ferryd.log ]] && mv -f "$dir/ferryd.log" "$dir/ferryd.log.1"
   cp -f "$dir/libvirtd-kvm" "$dir/ferryd-kvm" 2>/dev/null || true   # it sees the /dev libvirtd sees
+  if ((${#extra_env[@]} > 0)); then printf '%s\n' "${extra_env[@]}" >"$dir/ferryd.env"; else rm -f "$dir/ferryd.env"; fi
   # 9>&-: the lab lock must not live on in the daemon.
   setsid nsenter -t "$libvirtd" -n -m -u --wd="$dir" -- \
-    env FERRY_CONFIG="$dir/ferryd.yaml" node "$FERRYD_MAIN" >"$dir/ferryd.log" 2>&1 </dev/null 9>&- &
+    env FERRY_CONFIG="$dir/ferryd.yaml" "${extra_env[@]}" node "$FERRYD_MAIN" >"$dir/ferryd.log" 2>&1 </dev/null 9>&- &
   pid=$!
   echo "$pid" >"$dir/ferryd.pid"
   # Ready means: gRPC listens, libvirt answered, the firewall is reconciled.
@@ -98,18 +104,24 @@ start_ferryd_hook() {
   start_ferryd "$i"
 }
 
-# lab ferryd start|stop|kill|restart HOST
+# lab ferryd start|stop|kill|restart HOST [NAME=VALUE...]
 cmd_ferryd() {
-  (($# == 2)) || die "usage: lab ferryd start|stop|kill|restart HOST"
-  local action=$1 i name
+  local usage="usage: lab ferryd start|stop|kill|restart HOST [NAME=VALUE...] (variables with start and restart only)"
+  (($# >= 2)) || die "$usage"
+  local action=$1 i name variable
   i=$(host_index "$2")
   name=$(host_name "$i")
+  shift 2
+  for variable in "$@"; do
+    [[ $variable =~ ^[A-Za-z_][A-Za-z0-9_]*= ]] ||
+      die "lab ferryd: '$variable' is not NAME=VALUE (e.g. OTEL_EXPORTER_OTLP_ENDPOINT=http://$ENGINE_IP:4318)"
+  done
   require_root
   case $action in
-    start) start_ferryd "$i" ;;
-    stop) stop_ferryd "$name" TERM ;;
-    kill) stop_ferryd "$name" KILL ;;
-    restart) stop_ferryd "$name" TERM; start_ferryd "$i" ;;
-    *) die "usage: lab ferryd start|stop|kill|restart HOST" ;;
+    start) start_ferryd "$i" "$@" ;;
+    stop) (($# == 0)) || die "$usage"; stop_ferryd "$name" TERM ;;
+    kill) (($# == 0)) || die "$usage"; stop_ferryd "$name" KILL ;;
+    restart) stop_ferryd "$name" TERM; start_ferryd "$i" "$@" ;;
+    *) die "$usage" ;;
   esac
 }

@@ -51,9 +51,10 @@ export function closeAgents(): void {
   engine = undefined; // a lab brought up again has a new CA
 }
 
-/** `scripts/lab ferryd start|stop|kill|restart HOST`. */
-export async function ferryd(action: 'start' | 'stop' | 'kill' | 'restart', host: string): Promise<void> {
-  await run(`${REPO_ROOT}/scripts/lab`, ['ferryd', action, host], { timeout: 60_000 });
+/** `scripts/lab ferryd start|stop|kill|restart HOST [NAME=VALUE...]`: env is added to the agent's environment for that run. */
+export async function ferryd(action: 'start' | 'stop' | 'kill' | 'restart', host: string, env: Record<string, string> = {}): Promise<void> {
+  const variables = Object.entries(env).map(([name, value]) => `${name}=${value}`);
+  await run(`${REPO_ROOT}/scripts/lab`, ['ferryd', action, host, ...variables], { timeout: 60_000 });
   const cached = open.get(host);
   if (cached && action !== 'start') {
     cached.close();

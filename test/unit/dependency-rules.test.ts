@@ -165,11 +165,28 @@ test('the migration core importing any adapter folder (or main.ts) is a violatio
   const found = checkTree({
     'agent/migration/migrations.ts': adapters.map((a, i) => `import type { T${i} } from '${a}';`).join('\n'),
   });
-  assert.equal(ADAPTER_FOLDERS.length, 14);
+  assert.equal(ADAPTER_FOLDERS.length, 15);
   assert.deepEqual(
     found.map(brief),
     adapters.map((a, i) => `agent/migration/migrations.ts:${i + 1} ${a} core-knows-ports-only`),
   );
+});
+
+test('the migration core importing @opentelemetry/* is a violation: it traces through its Tracer port', () => {
+  const found = checkTree({
+    'agent/migration/outgoing/live-migration.ts': [
+      "import { trace } from '@opentelemetry/api';",
+      "import type { Tracer } from '../tracing.js';", // allowed: the port
+    ].join('\n'),
+    'agent/telemetry/tracing/otel-tracer.ts': [
+      "import { trace } from '@opentelemetry/api';", // allowed: the adapter
+      "import type { Tracer } from '../../migration/tracing.js';",
+    ].join('\n'),
+  });
+  assert.deepEqual(found.map(brief), [
+    'agent/migration/outgoing/live-migration.ts:1 @opentelemetry/api core-knows-ports-only',
+    'agent/telemetry/tracing/otel-tracer.ts:2 ../../migration/tracing.js core-through-its-entry',
+  ]);
 });
 
 // --- agent/maintenance/, the second core ------------------------------------------------
