@@ -88,6 +88,20 @@ function assertOneTrace(jobId: string, traceId: string, engineSpanId: string): R
   return spans;
 }
 
+/** A job's last spans leave each agent after it ends: the destination's pinhole close, the source's job span and FinishIncoming. */
+async function lastSpansExported(traceId: string): Promise<void> {
+  await until('the destination closed its pinhole (its span exported)', () => spansOf(traceId).some((s) => s.name === 'pinhole close'), {
+    timeoutMs: 15_000,
+    detail: () => describe(spansOf(traceId)),
+  });
+  await until(
+    'the job span and the source side of FinishIncoming exported',
+    () =>
+      ['migration', 'FinishIncoming'].every((name) => spansOf(traceId).some((s) => s.resource['host.name'] === 'lab1' && s.name === name)),
+    { timeoutMs: 5000, detail: () => describe(spansOf(traceId)) },
+  );
+}
+
 function assertChild(child: ReceivedSpan, parent: ReceivedSpan): void {
   assert.equal(
     child.parentSpanId,
@@ -107,22 +121,7 @@ test("a successful migration lab1 → lab2 is one trace, the engine's, with both
   );
   const progress = await watchToEnd('lab1', accepted.jobId);
   assert.equal(progress.at(-1)?.phase, 'MIGRATION_PHASE_COMPLETED');
-  await until(
-    'the destination closed its pinhole (its span exported)',
-    () => spansOf(engine.traceId).some((s) => s.name === 'pinhole close'),
-    {
-      timeoutMs: 15_000,
-      detail: () => describe(spansOf(engine.traceId)),
-    },
-  );
-  await until(
-    'the job span and the source side of FinishIncoming exported',
-    () =>
-      ['migration', 'FinishIncoming'].every((name) =>
-        spansOf(engine.traceId).some((s) => s.resource['host.name'] === 'lab1' && s.name === name),
-      ),
-    { timeoutMs: 5000, detail: () => describe(spansOf(engine.traceId)) },
-  );
+  await lastSpansExported(engine.traceId);
 
   const spans = assertOneTrace(accepted.jobId, engine.traceId, engine.spanId);
   const migrate = one(spans, 'lab1', 'Migrate', SERVER);
@@ -178,22 +177,7 @@ test('a cancelled migration is one trace too: the cancel, the failed perform and
   await waitForStatus('lab1', accepted.jobId, (s) => s.phase === 'MIGRATION_PHASE_MIGRATING');
   const { status } = await unary(agent('lab1').migration, 'CancelMigration', { job: { jobId: accepted.jobId } });
   assert.equal(status?.phase, 'MIGRATION_PHASE_CANCELLED');
-  await until(
-    'the destination closed its pinhole (its span exported)',
-    () => spansOf(engine.traceId).some((s) => s.name === 'pinhole close'),
-    {
-      timeoutMs: 15_000,
-      detail: () => describe(spansOf(engine.traceId)),
-    },
-  );
-  await until(
-    'the job span and the source side of FinishIncoming exported',
-    () =>
-      ['migration', 'FinishIncoming'].every((name) =>
-        spansOf(engine.traceId).some((s) => s.resource['host.name'] === 'lab1' && s.name === name),
-      ),
-    { timeoutMs: 5000, detail: () => describe(spansOf(engine.traceId)) },
-  );
+  await lastSpansExported(engine.traceId);
 
   const spans = assertOneTrace(accepted.jobId, engine.traceId, engine.spanId);
   const job = one(spans, 'lab1', 'migration');
