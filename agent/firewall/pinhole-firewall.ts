@@ -33,6 +33,8 @@ export interface RuleWriter {
   add(p: Pinhole): Promise<void>;
   remove(p: Pinhole): Promise<void>;
   uninstall(family: AddressFamily): Promise<void>;
+  /** What the host's own firewall does to the holes, when the backend can tell. */
+  hostWarnings?(): Promise<string[]>;
 }
 
 export interface SyncOutcome {
@@ -235,6 +237,15 @@ export class PinholeFirewall implements Firewall {
       for (const family of this.writer.families) await this.writer.uninstall(family);
       this.log.info('firewall uninstalled');
     });
+  }
+
+  async hostWarnings(): Promise<string[]> {
+    if (!this.writer.hostWarnings) return [];
+    try {
+      return await this.writer.hostWarnings();
+    } catch (err) {
+      return [`cannot check the host's firewall: ${errMessage(err)}`];
+    }
   }
 
   dispose(): void {
