@@ -12,6 +12,14 @@ import { CHAIN, ferryLines, withoutFerry } from './firewall-lab.js';
 export type Backend = 'iptables' | 'nftables';
 export const BACKENDS: readonly Backend[] = ['nftables', 'iptables'];
 
+/** Every backend, or the one FERRY_TEST_FIREWALL names (scripts/test --firewall). */
+export function backendsUnderTest(): readonly Backend[] {
+  const only = process.env.FERRY_TEST_FIREWALL;
+  if (!only) return BACKENDS;
+  if (only !== 'nftables' && only !== 'iptables') throw new Error(`FERRY_TEST_FIREWALL=${only}: use nftables or iptables`);
+  return [only];
+}
+
 export type Exec = (argv: string[]) => Promise<{ code: number | null; stdout: string; stderr: string }>;
 
 async function out(exec: Exec, argv: string[]): Promise<string> {
