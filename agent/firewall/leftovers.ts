@@ -53,6 +53,11 @@ export class RemovingLeftovers implements RuleWriter {
     return this.inner.add(p);
   }
 
+  async addMany(holes: readonly Pinhole[]): Promise<void> {
+    if (this.inner.addMany) return this.inner.addMany(holes);
+    for (const hole of holes) await this.inner.add(hole);
+  }
+
   remove(p: Pinhole): Promise<void> {
     return this.inner.remove(p);
   }

@@ -142,4 +142,24 @@ describe('the nftables writer under the shared firewall', () => {
     assert.deepEqual(await fw.hostWarnings(), []);
     fw.dispose();
   });
+
+  it('opens that arrive together are written together: one transaction for many holes, each hole once', async () => {
+    const { nft, fw } = setup();
+    await fw.reconcile();
+    nft.scripts = [];
+    const holes = await Promise.all(
+      Array.from({ length: 16 }, (_, i) => fw.open({ vmId: 'vm-1', jobId: `job-${i}`, source: '198.19.0.2', destination: '198.19.0.3' })),
+    );
+    const written = nft.scripts.join('\n');
+    for (const h of holes) {
+      assert.equal(
+        written.split(`comment "ferry pinhole=${h.id} vm=vm-1 job=job-${h.jobId.slice(4)}"`).length - 1,
+        1,
+        `${h.id} written once`,
+      );
+    }
+    assert.ok(nft.scripts.length < holes.length, `16 opens took ${nft.scripts.length} transactions`);
+    assert.equal(new Set(holes.flatMap((h) => h.ports)).size, 16);
+    fw.dispose();
+  });
 });

@@ -75,6 +75,10 @@ export class NftablesRuleWriter implements RuleWriter {
     return this.runner.apply(buildOpenScript([p], this.now()));
   }
 
+  addMany(holes: readonly Pinhole[]): Promise<void> {
+    return this.runner.apply(buildOpenScript(holes, this.now()));
+  }
+
   remove(p: Pinhole): Promise<void> {
     return this.runner.apply(buildCloseScript([p]));
   }
