@@ -154,27 +154,28 @@ export class PinholeFirewall implements Firewall {
           // Expiry counts from the moment the rule is written, not from the request:
           // time spent waiting in the queue must not eat the TTL.
           const now = this.now();
-          const holes = round.map(({ req, id, ports }) =>
-            Object.freeze({
-              id,
-              vmId: req.vmId,
-              jobId: req.jobId,
-              family: req.family,
-              source: req.source,
-              destination: req.destination,
-              ports: Object.freeze([...ports]),
-              expiresAt: Math.ceil((now + req.ttlMs) / 1000) * 1000,
+          const opened = round.map((w) => ({
+            w,
+            hole: Object.freeze({
+              id: w.id,
+              vmId: w.req.vmId,
+              jobId: w.req.jobId,
+              family: w.req.family,
+              source: w.req.source,
+              destination: w.req.destination,
+              ports: Object.freeze([...w.ports]),
+              expiresAt: Math.ceil((now + w.req.ttlMs) / 1000) * 1000,
             }),
-          );
+          }));
+          const holes = opened.map((o) => o.hole);
           const write = addMany && holes.length > 1 ? () => addMany(holes) : () => this.addEach(holes);
           await this.apply(family, write, [...this.live(family), ...holes]);
-          round.forEach((w, i) => {
-            const hole = holes[i]!;
+          for (const { w, hole } of opened) {
             this.holes.set(hole.id, hole);
             this.arm(hole);
             this.log.info('pinhole opened', { ...hole });
             w.resolve(hole);
-          });
+          }
         } catch (err) {
           for (const w of round) w.reject(err);
         }
