@@ -109,13 +109,15 @@ export async function waitForStatus(
 
 /**
  * The host's firewall as a comparable text: iptables-save without its
- * timestamped comment lines, then `nft list ruleset` without the time each
- * set element has left (which changes by itself). Either backend's pinholes
- * show in it.
+ * timestamped comment lines, then `nft list ruleset` without what changes by
+ * itself (the time each set element has left, packet and byte counters).
+ * Either backend's pinholes show in it.
  */
 export async function firewallSnapshot(host: string): Promise<string> {
   const iptables = (await labExec(host, ['iptables-save'])).stdout.split('\n').filter((l) => !l.startsWith('#'));
-  const nft = (await labExec(host, ['nft', 'list', 'ruleset'], { allowFail: true })).stdout.replace(/ expires \S+/g, '');
+  const nft = (await labExec(host, ['nft', 'list', 'ruleset'], { allowFail: true })).stdout
+    .replace(/ expires \S+/g, '')
+    .replace(/counter packets \d+ bytes \d+/g, 'counter');
   return [...iptables, '--- nft', nft].join('\n');
 }
 

@@ -107,14 +107,14 @@ export class FirewallView {
   }
 }
 
-/** `nft list ruleset` text without the named tables ("family name"). */
+/** `nft list ruleset` text without the named tables ("family name"), and without counters' values. */
 export function nftTablesExcept(text: string, skip: readonly string[]): string[] {
   const out: string[] = [];
   let skipping = false;
   for (const line of text.split('\n')) {
     const m = /^table (\S+) (\S+) \{/.exec(line);
     if (m) skipping = skip.includes(`${m[1]} ${m[2]}`);
-    if (!skipping && line.trim() !== '') out.push(line);
+    if (!skipping && line.trim() !== '') out.push(line.replace(/counter packets \d+ bytes \d+/g, 'counter'));
   }
   return out;
 }
