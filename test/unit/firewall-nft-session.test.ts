@@ -19,6 +19,7 @@ while IFS= read -r line; do
     "list table inet "*) printf 'Error: No such file or directory\\n%s\\n                 ^^^^^^^^^^^^^\\n' "$line" >&2 ;;
     *FAIL*) printf 'Error: Could not process rule: No such file or directory\\n%s\\n      ^^^^\\n' "$line" >&2 ;;
     *DIE*) exit 3 ;;
+    *HANG*) sleep 30 ;;
     *) ;;
   esac
 done
@@ -58,6 +59,18 @@ describe('nft -i session', () => {
     try {
       await assert.rejects(s.run('add element\ndelete element'), /one line/);
       await assert.rejects(s.run('DIE'), /nft -i exited \(3\)/);
+      assert.equal(await s.run('add element inet ferry pinholes4 { after }'), '');
+    } finally {
+      s.close();
+    }
+  });
+
+  it('a line nft does not answer in time kills the session: the line fails (the runner then uses nft -f -) and the next starts a new one', async () => {
+    const s = new NftSession(fakeNft(), 300);
+    try {
+      const started = Date.now();
+      await assert.rejects(s.run('add element inet ferry pinholes4 { HANG }'), /nft -i exited \(SIGKILL\)/);
+      assert.ok(Date.now() - started < 5000, 'failed at the deadline, not when the process woke up');
       assert.equal(await s.run('add element inet ferry pinholes4 { after }'), '');
     } finally {
       s.close();

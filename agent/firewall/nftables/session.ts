@@ -15,6 +15,12 @@
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 
 const MARKER_TABLE = 'ferry-done-';
+/**
+ * A line nft has not answered by then ends the session (killed): its change
+ * and those queued behind it take `nft -f -`, which has its own deadline.
+ * Generous against the ~1 ms a line takes, so only a stuck process trips it.
+ */
+export const SESSION_LINE_TIMEOUT_MS = 2000;
 
 interface Pending {
   tag: string;
@@ -28,7 +34,12 @@ export class NftSession {
   private readonly pending: Pending[] = [];
   private next = 1;
 
-  constructor(private readonly bin = 'nft') {}
+  private deadline: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly bin = 'nft',
+    private readonly lineTimeoutMs = SESSION_LINE_TIMEOUT_MS,
+  ) {}
 
   /**
    * Run one line as one transaction; resolves with what nft wrote to stderr
@@ -42,6 +53,7 @@ export class NftSession {
     return new Promise((resolve, reject) => {
       if (this.pending.length === 0) this.hold(child, true);
       this.pending.push({ tag, resolve, reject });
+      this.armDeadline(child);
       child.stdin.write(`${line}\nlist table inet ${tag}\n`);
     });
   }
@@ -68,6 +80,7 @@ export class NftSession {
     });
     const fail = (err: Error) => {
       if (this.child === child) this.child = undefined;
+      this.clearDeadline();
       for (const p of this.pending.splice(0)) p.reject(err);
     };
     child.once('error', fail);
@@ -87,6 +100,20 @@ export class NftSession {
     }
   }
 
+  /** The oldest line in flight must be answered within lineTimeoutMs, or the process is killed (and its lines fail). */
+  private armDeadline(child: ChildProcessWithoutNullStreams): void {
+    if (this.deadline) return;
+    this.deadline = setTimeout(() => {
+      this.deadline = undefined;
+      child.kill('SIGKILL');
+    }, this.lineTimeoutMs);
+  }
+
+  private clearDeadline(): void {
+    if (this.deadline) clearTimeout(this.deadline);
+    this.deadline = undefined;
+  }
+
   /** Hand each finished line its own stderr: everything before its marker's error. */
   private settle(): void {
     for (;;) {
@@ -100,6 +127,8 @@ export class NftSession {
       const own = this.stderr.slice(0, markerError < 0 ? at : markerError);
       this.stderr = this.stderr.slice(caretEnd + 1);
       this.pending.shift();
+      this.clearDeadline();
+      if (this.pending.length > 0 && this.child) this.armDeadline(this.child);
       if (this.pending.length === 0 && this.child) this.hold(this.child, false);
       p.resolve(own.trim());
     }
