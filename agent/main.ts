@@ -21,7 +21,7 @@ import { policyDefaults } from './daemon/policy-defaults.js';
 import { reloadSequence } from './daemon/reload-sequence.js';
 import { checkConfiguration, checkTls } from './daemon/startup-checks.js';
 import { tlsListener } from './daemon/tls-listener.js';
-import { createFirewall } from './firewall/index.js';
+import { createFirewall, resolveFirewallBackend } from './firewall/index.js';
 import { EventHub, HostStateTracker } from './events/index.js';
 import { createHostInfo } from './host/host-info.js';
 import { followNicOperstate } from './host/nic-operstate.js';
@@ -127,8 +127,13 @@ async function run(flags: ConfigFlags): Promise<void> {
   const hypervisor = new LibvirtHypervisor(libvirt, { callTimeoutMs: CALL_TIMEOUT_MS, clock: systemClock });
   const managementAddress = isWildcard(config.listen.address) ? '' : config.listen.address;
   const network = new LinuxHostNetwork(managementAddress);
+  // "auto" asks the host once (nft present? which iptables?); the answer holds until restart.
+  const firewallChoice = await resolveFirewallBackend(config.firewall.backend);
+  log.info('firewall backend', { backend: firewallChoice.backend, reason: firewallChoice.reason });
   const firewall = createFirewall({
-    backend: config.firewall.backend,
+    backend: firewallChoice.backend,
+    // A host switched from one backend to the other: the old one's chain or table would refuse the new pinholes.
+    removeLeftovers: true,
     portRange: config.migration.portRange,
     defaultTtlMs: config.firewall.pinholeTtlS * 1000,
     localAddresses: () => network.localAddresses().map((a) => a.address),
@@ -220,6 +225,8 @@ async function run(flags: ConfigFlags): Promise<void> {
     migrations: activity,
     limits: () => limits,
     firewallBackend: () => firewall.backend,
+    firewallBackendReason: () => firewallChoice.reason,
+    firewallWarnings: () => firewall.hostWarnings(),
   });
 
   const events: EventHub = new EventHub({
@@ -273,6 +280,7 @@ async function run(flags: ConfigFlags): Promise<void> {
   // What a previous run left: reservations whose holes the firewall keeps, and jobs to follow.
   firewall.adopt(await incoming.recover());
   await firewall.reconcile(); // logs what it changed
+  for (const warning of await firewall.hostWarnings()) log.warn('firewall: the host firewall blocks the pinholes', { warning });
   const following = migrations.recover(
     journals.jobs.load((file, err) => log.warn('unreadable job record skipped', { file, error: String(err) })),
   );

@@ -39,6 +39,10 @@ migration:
   network: $MIG_PREFIX.0/24
 state_directory: $dir/ferry
 YAML
+  # FERRY_LAB_FIREWALL picks every host's firewall backend (unset: ferryd's default, auto).
+  if [[ -n ${FERRY_LAB_FIREWALL:-} ]]; then
+    printf 'firewall:\n  backend: %s\n' "$FERRY_LAB_FIREWALL"
+  fi
 }
 
 write_ferryd_config() {

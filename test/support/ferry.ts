@@ -7,6 +7,9 @@ import { connectAgent, unary, type FerryClients } from '../../shared/client.js';
 import { clientCredentialsFromFiles, type ClientTlsFiles } from '../../shared/credentials.js';
 import type { MigrationProgress__Output } from '../../shared/generated/ferry/v1/MigrationProgress.js';
 import type { WatchMigrationResponse__Output } from '../../shared/generated/ferry/v1/WatchMigrationResponse.js';
+import { DEFAULT_PORT_RANGE } from '../../agent/firewall/firewall.js';
+import { DEFAULT_PINHOLE_MARK } from '../../agent/firewall/nftables/script.js';
+import { readFerryTable } from '../../agent/firewall/nftables/table-reader.js';
 import { LAB_DIR, labExec, labHost, REPO_ROOT } from './lab.js';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
@@ -105,19 +108,35 @@ export async function waitForStatus(
   );
 }
 
-/** The host's whole iptables-save output, without its timestamped comment lines. */
-export async function iptablesSave(host: string): Promise<string> {
-  return (await labExec(host, ['iptables-save'])).stdout
-    .split('\n')
-    .filter((l) => !l.startsWith('#'))
-    .join('\n');
+/**
+ * The host's firewall as a comparable text: iptables-save without its
+ * timestamped comment lines, then `nft list ruleset` without what changes by
+ * itself (the time each set element has left, packet and byte counters).
+ * Either backend's pinholes show in it.
+ */
+export async function firewallSnapshot(host: string): Promise<string> {
+  const iptables = (await labExec(host, ['iptables-save'])).stdout.split('\n').filter((l) => !l.startsWith('#'));
+  const nft = (await labExec(host, ['nft', 'list', 'ruleset'], { allowFail: true })).stdout
+    .replace(/ expires \S+/g, '')
+    .replace(/counter packets \d+ bytes \d+/g, 'counter');
+  return [...iptables, '--- nft', nft].join('\n');
 }
 
-/** Rules of Ferry's chain, without the two fixed ones. */
+/**
+ * Ferry's pinholes on a host, whichever backend holds them: the rules of the
+ * iptables chain without the two fixed ones, and the elements of the nftables
+ * sets (one per port), each as one line naming its pinhole, VM and job.
+ */
 export async function pinholeRules(host: string): Promise<string[]> {
-  return (await iptablesSave(host))
+  const iptables = (await labExec(host, ['iptables-save'])).stdout
     .split('\n')
     .filter((l) => l.startsWith('-A FERRY-MIGRATION') && l.includes('-j ACCEPT') && l.includes(' -s '));
+  const table = await labExec(host, ['nft', '-j', 'list', 'table', 'inet', 'ferry'], { allowFail: true });
+  const layout = { portRange: DEFAULT_PORT_RANGE, mark: DEFAULT_PINHOLE_MARK };
+  const elements = readFerryTable(table.code === 0 ? table.stdout : undefined, layout).elements.map(
+    (e) => `nft ${e.source} . ${e.destination} . ${e.port} ferry pinhole=${e.owner?.id} vm=${e.owner?.vmId} job=${e.owner?.jobId}`,
+  );
+  return [...iptables, ...elements];
 }
 
 /**
