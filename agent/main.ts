@@ -21,7 +21,7 @@ import { policyDefaults } from './daemon/policy-defaults.js';
 import { reloadSequence } from './daemon/reload-sequence.js';
 import { checkConfiguration, checkTls } from './daemon/startup-checks.js';
 import { tlsListener } from './daemon/tls-listener.js';
-import { createFirewall } from './firewall/index.js';
+import { createFirewall, resolveFirewallBackend } from './firewall/index.js';
 import { EventHub, HostStateTracker } from './events/index.js';
 import { createHostInfo } from './host/host-info.js';
 import { followNicOperstate } from './host/nic-operstate.js';
@@ -48,6 +48,9 @@ import { setServing, startGrpcServer } from './rpc/server.js';
 import { startSystemdNotifier } from './systemd/notifier.js';
 import { CertificateStore } from './tls/store.js';
 import { AgentMetrics, startMetricsServer, type MetricsServer } from './telemetry/metrics/index.js';
+import { startTracingFrom } from './daemon/tracing.js';
+import { traceLogFields, type Tracing } from './telemetry/tracing/index.js';
+import type { TraceContext } from './migration/index.js';
 
 const CALL_TIMEOUT_MS = 30_000;
 const POLL_INTERVAL_MS = 500;
@@ -87,6 +90,14 @@ async function run(flags: ConfigFlags): Promise<void> {
   // null: tls.insecure, no TLS at all (every capabilities answer says so too).
   const trust = loadTrustOrExit(config, log);
   if (!trust) log.warn('INSECURE: gRPC runs in plaintext without client authentication (tls.insecure: true); never do this in production');
+  // OpenTelemetry, when the OTEL_* variables ask for it (the resource names this host as peers know it).
+  let tracing: Tracing | undefined;
+  try {
+    tracing = startTracingFrom(process.env, trust?.current.identity.name || os.hostname(), log);
+  } catch (err) {
+    log.error(`tracing: ${errorMessage(err)}`);
+    process.exit(EXIT_USAGE);
+  }
 
   // Host events (WatchHost): the tracker exists before libvirt, which reports to it.
   const limits = new HostLimits(config.limits);
@@ -117,8 +128,13 @@ async function run(flags: ConfigFlags): Promise<void> {
   const hypervisor = new LibvirtHypervisor(libvirt, { callTimeoutMs: CALL_TIMEOUT_MS, clock: systemClock });
   const managementAddress = isWildcard(config.listen.address) ? '' : config.listen.address;
   const network = new LinuxHostNetwork(managementAddress);
+  // "auto" asks the host once (nft present? which iptables?); the answer holds until restart.
+  const firewallChoice = await resolveFirewallBackend(config.firewall.backend);
+  log.info('firewall backend', { backend: firewallChoice.backend, reason: firewallChoice.reason });
   const firewall = createFirewall({
-    backend: config.firewall.backend,
+    backend: firewallChoice.backend,
+    // A host switched from one backend to the other: the old one's chain or table would refuse the new pinholes.
+    removeLeftovers: true,
     portRange: config.migration.portRange,
     defaultTtlMs: config.firewall.pinholeTtlS * 1000,
     localAddresses: () => network.localAddresses().map((a) => a.address),
@@ -158,8 +174,8 @@ async function run(flags: ConfigFlags): Promise<void> {
     maxOutgoing: () => limits.maxOutgoing,
     retentionMs: config.jobs.retentionS * 1000,
     maxRetained: config.jobs.maxRetained,
-    onTransition: (s, previous) => {
-      logTransition(log, s, previous);
+    onTransition: (s, previous, trace) => {
+      logTransition(log, s, previous, trace);
       metrics?.jobTransition(s, previous);
       events.publish({ kind: 'migration', job: s });
     },
@@ -167,6 +183,7 @@ async function run(flags: ConfigFlags): Promise<void> {
     restoreJournal: journals.restores,
     onRestoreJournalError: (requestId, err) => log.warn('restore record not written', { requestId, error: String(err) }),
     policyDefaults: () => policyDefaults(config),
+    ...(tracing ? { tracer: tracing.tracer } : {}),
   });
   const hypervisorInfo = libvirtHostInfo(libvirt, { callTimeoutMs: CALL_TIMEOUT_MS });
   // Read from its journal at once: a host left in maintenance refuses incoming migrations from its first call on.
@@ -185,6 +202,7 @@ async function run(flags: ConfigFlags): Promise<void> {
     onError: (err) => log.warn('maintenance: record not written or drain fault', { error: errorMessage(err) }),
     onChange: (m) => hostState.maintenance(m.phase),
     onEvent: (event) => logMaintenanceEvent(log, event),
+    ...(tracing ? { tracer: tracing.tracer } : {}),
   });
   hostState.maintenance(maintenance.phase());
   const incoming = new IncomingMigrations({
@@ -202,6 +220,7 @@ async function run(flags: ConfigFlags): Promise<void> {
     // CheckIncoming: libvirt's answers, the paths here, and whether QEMU may use /dev/kvm (as GetCapabilities reports it).
     checks: { hypervisor, storage, kvmAvailable: () => system.kvmAvailable() },
     inMaintenance: () => maintenance.inMaintenance(),
+    ...(tracing ? { tracer: tracing.tracer } : {}),
   });
   limits.onChange((now, before) => {
     log.info('migration limits changed', { now, before });
@@ -219,6 +238,8 @@ async function run(flags: ConfigFlags): Promise<void> {
     migrations: activity,
     limits: () => limits,
     firewallBackend: () => firewall.backend,
+    firewallBackendReason: () => firewallChoice.reason,
+    firewallWarnings: () => firewall.hostWarnings(),
   });
 
   const events: EventHub = new EventHub({
@@ -272,6 +293,7 @@ async function run(flags: ConfigFlags): Promise<void> {
   // What a previous run left: reservations whose holes the firewall keeps, and jobs to follow.
   pinholes.adopt(await incoming.recover());
   await firewall.reconcile(); // logs what it changed
+  for (const warning of await firewall.hostWarnings()) log.warn('firewall: the host firewall blocks the pinholes', { warning });
   const following = migrations.recover(
     journals.jobs.load((file, err) => log.warn('unreadable job record skipped', { file, error: String(err) })),
   );
@@ -308,6 +330,8 @@ async function run(flags: ConfigFlags): Promise<void> {
         host.close();
         trust?.close();
         await libvirt.close().catch(() => undefined);
+        // Spans still queued go out (the exporter's timeout bounds it).
+        await tracing?.shutdown().catch((err: unknown) => log.warn('traces not exported at shutdown', { error: errorMessage(err) }));
         notifier.close();
         // stdout is a file, pipe or socket here, written synchronously on Linux: this line is out before exit.
         log.info('ferryd stopped', { signal });
@@ -371,7 +395,8 @@ function loadTrustOrExit(config: AgentConfig, log: Logger): CertificateStore | n
   return trust.value;
 }
 
-function logTransition(log: Logger, s: MigrationStatus, previous: string | null): void {
+function logTransition(log: Logger, s: MigrationStatus, previous: string | null, trace: TraceContext): void {
+  const ids = traceLogFields(trace);
   logJobTransition(log, {
     jobId: s.jobId,
     vmId: s.vmId,
@@ -381,6 +406,7 @@ function logTransition(log: Logger, s: MigrationStatus, previous: string | null)
     peer: s.dst,
     elapsedMs: s.elapsedMs,
     ...(s.error ? { error: { step: s.error.step, code: s.error.kind, message: s.error.message } } : {}),
+    ...(ids.traceId ? { extra: ids } : {}),
   });
 }
 

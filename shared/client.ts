@@ -25,6 +25,8 @@ type UnaryMethod<C> = { [K in keyof C]: UnaryRequest<C[K]> extends never ? never
 export interface CallOptions {
   /** Deadline for this call in milliseconds (default 30 s). */
   timeoutMs?: number;
+  /** Sent with the request (e.g. W3C traceparent). */
+  metadata?: grpc.Metadata;
 }
 
 /** Calls a unary method of a generated client and returns a promise. */
@@ -35,16 +37,15 @@ export function unary<C extends grpc.Client, K extends UnaryMethod<C>>(
   options: CallOptions = {},
 ): Promise<UnaryResponse<C[K]>> {
   const deadline = new Date(Date.now() + (options.timeoutMs ?? 30_000));
-  const fn = client[method] as unknown as (
-    argument: unknown,
-    callOptions: grpc.CallOptions,
-    callback: grpc.requestCallback<UnaryResponse<C[K]>>,
-  ) => grpc.ClientUnaryCall;
+  // grpc-js's generated methods take (request, [metadata,] options, callback).
+  const fn = client[method] as unknown as (...args: unknown[]) => grpc.ClientUnaryCall;
   return new Promise((resolve, reject) => {
-    fn.call(client, request, { deadline }, (err, response) => {
+    const callback: grpc.requestCallback<UnaryResponse<C[K]>> = (err, response) => {
       if (err) reject(callError(err));
       else resolve(response as UnaryResponse<C[K]>);
-    });
+    };
+    if (options.metadata) fn.call(client, request, options.metadata, { deadline }, callback);
+    else fn.call(client, request, { deadline }, callback);
   });
 }
 

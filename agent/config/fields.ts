@@ -37,7 +37,7 @@ export type FieldSpec = IntField | BoolField | EnumField | StringField | PathFie
 export type FieldValue = number | boolean | string;
 
 export const LOG_LEVELS = ['error', 'warn', 'info', 'debug'] as const;
-export const FIREWALL_BACKENDS = ['iptables', 'none'] as const;
+export const FIREWALL_BACKENDS = ['auto', 'nftables', 'iptables', 'none'] as const;
 export const COMPRESSIONS = ['none', 'zlib', 'zstd', 'xbzrle'] as const;
 export const COPY_STORAGE = ['none', 'all', 'incremental'] as const;
 /** The presets of the contract (MigrationPolicy.preset); "" is the host's own policy. */
@@ -60,7 +60,7 @@ export const FIELDS = {
   'migration.network': { kind: 'string', default: '', check: checkMigrationNetwork },
   'migration.port_range.first': port(49152),
   'migration.port_range.last': port(49215),
-  'firewall.backend': { kind: 'enum', default: 'iptables', values: FIREWALL_BACKENDS },
+  'firewall.backend': { kind: 'enum', default: 'auto', values: FIREWALL_BACKENDS },
   'firewall.pinhole_ttl_s': count(120, 3600, 5),
   'limits.max_outgoing': count(2, 64, 1),
   'limits.max_incoming': count(2, 64, 1),

@@ -2,6 +2,7 @@
  * `ferryd check-config`: the configuration and its TLS files checked as
  * `ferryd run` checks them at start, like `sshd -t`, so an operator (or a
  * deployment tool) can try a change before `systemctl reload` or restart.
+ * The OTEL_* variables of tracing are checked too.
  * Exit 0 with one line, or 2 with every problem; TLS warnings (a certificate
  * that expires soon, a missing role) are printed but do not fail the check.
  */
@@ -10,6 +11,8 @@ import { loadTlsMaterial } from '../tls/material.js';
 import { describeIdentity } from '../tls/identity.js';
 import { EXIT_OK, EXIT_USAGE, type CommandLineOutput } from './command-line.js';
 import { checkConfiguration, checkTls } from './startup-checks.js';
+import { errorMessage } from '../../shared/errors.js';
+import { tracingSettingsFrom } from '../telemetry/tracing/index.js';
 
 export function checkConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv, output: CommandLineOutput): number {
   const loaded = checkConfiguration(flags, env);
@@ -19,6 +22,13 @@ export function checkConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv, output: 
   }
   const { config, notes } = loaded.value;
   for (const note of notes) output.err(`ferryd: ${note}\n`);
+  // The OTEL_* variables too: a value `ferryd run` would refuse (docs/operations.md, "Tracing").
+  try {
+    tracingSettingsFrom(env);
+  } catch (err) {
+    output.err(`ferryd: tracing: ${errorMessage(err)}\n`);
+    return EXIT_USAGE;
+  }
   const source = config.source.file ?? 'defaults, FERRY_* variables and flags';
   if (config.tls.insecure) {
     output.out(`ferryd: configuration OK (${source}; TLS off: tls.insecure is true)\n`);

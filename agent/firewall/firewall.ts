@@ -16,8 +16,8 @@ import type { PinholeRequest } from '../../shared/pinhole-request.js';
 
 export type AddressFamily = 'ipv4' | 'ipv6';
 
-/** Which backend enforces the holes: real rules, or none (the operator's firewall). */
-export type FirewallBackendName = 'iptables' | 'none';
+/** Which backend enforces the holes: iptables rules, nftables set elements, or none (the operator's firewall). */
+export type FirewallBackendName = 'iptables' | 'nftables' | 'none';
 
 export interface PortRange {
   /** First port of the range, inclusive. */
@@ -59,7 +59,7 @@ export interface ReconcileReport {
   removedExpired: number;
   /** Live pinholes whose rule was missing and was written again. */
   restored: number;
-  /** The INPUT jump was missing (or wrong) and was (re)installed. */
+  /** iptables: the INPUT jump was missing (or wrong) and was (re)installed; nftables: the table was (re)created. */
   jumpInstalled: boolean;
   /** Whether anything was written at all (false = the firewall already matched). */
   changed: boolean;
@@ -95,6 +95,12 @@ export interface Firewall {
    * Expired or malformed ones are ignored (reconcile removes their rules).
    */
   adopt(holes: readonly AdoptablePinhole[]): void;
+  /**
+   * What the operator should know about the host's firewall (e.g. an input
+   * chain of another table that drops the pinholes' connections), each with
+   * what to do; empty when there is nothing to say.
+   */
+  hostWarnings(): Promise<string[]>;
   /** Remove the jump and the chain and forget every hole (installer --uninstall, tests). */
   uninstall(): Promise<void>;
   /**

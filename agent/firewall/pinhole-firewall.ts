@@ -7,7 +7,8 @@
  * Invariants:
  *  - validation happens before anything is reserved or written;
  *  - every change to the rules runs through one SerialQueue, so concurrent
- *    opens and closes cannot lose each other's rule;
+ *    opens and closes cannot lose each other's rule; opens that wait there
+ *    together are written together (one transaction where the backend can);
  *  - a hole's ports stay reserved for as long as its rule may still let the
  *    source in, i.e. until it is removed or its expiry has passed;
  *  - an incremental change that fails is retried as a full rewrite of the
@@ -31,8 +32,12 @@ export interface RuleWriter {
   /** Make the family's chain and jump hold exactly `desired`. */
   sync(family: AddressFamily, desired: readonly Pinhole[], now: number): Promise<SyncOutcome>;
   add(p: Pinhole): Promise<void>;
+  /** Several holes of one family in one transaction (opens that arrived together). */
+  addMany?(holes: readonly Pinhole[]): Promise<void>;
   remove(p: Pinhole): Promise<void>;
   uninstall(family: AddressFamily): Promise<void>;
+  /** What the host's own firewall does to the holes, when the backend can tell. */
+  hostWarnings?(): Promise<string[]>;
 }
 
 export interface SyncOutcome {
@@ -67,6 +72,14 @@ export interface PinholeFirewallOptions {
   newId?: () => string;
 }
 
+interface WaitingOpen {
+  req: ValidOpenRequest;
+  id: string;
+  ports: number[];
+  resolve: (hole: Pinhole) => void;
+  reject: (err: unknown) => void;
+}
+
 const SILENT: FirewallLogger = { info: () => undefined, warn: () => undefined };
 
 export class PinholeFirewall implements Firewall {
@@ -75,6 +88,8 @@ export class PinholeFirewall implements Firewall {
   /** Families whose chain has been fully synced since start-up or the last failure. */
   private readonly synced = new Set<AddressFamily>();
   private readonly queue = new SerialQueue();
+  /** Opens allocated and waiting for their write, taken together by the next queued write. */
+  private waiting: WaitingOpen[] = [];
   private readonly allocator: PortAllocator;
   private readonly defaultTtlMs: number;
   private readonly maxTtlMs: number;
@@ -112,31 +127,64 @@ export class PinholeFirewall implements Firewall {
     const id = this.newId();
     const ports = await this.allocator.allocate(id, req.portCount, req.destination);
     try {
-      return await this.queue.run(async () => {
-        await this.ensureSynced(req.family);
-        // Expiry counts from the moment the rule is written, not from the request:
-        // time spent waiting in the queue must not eat the TTL.
-        const expiresAt = Math.ceil((this.now() + req.ttlMs) / 1000) * 1000;
-        const hole: Pinhole = Object.freeze({
-          id,
-          vmId: req.vmId,
-          jobId: req.jobId,
-          family: req.family,
-          source: req.source,
-          destination: req.destination,
-          ports: Object.freeze([...ports]),
-          expiresAt,
-        });
-        await this.apply(hole.family, () => this.writer.add(hole), [...this.live(hole.family), hole]);
-        this.holes.set(id, hole);
-        this.arm(hole);
-        this.log.info('pinhole opened', { ...hole });
-        return hole;
+      return await new Promise<Pinhole>((resolve, reject) => {
+        this.waiting.push({ req, id, ports, resolve, reject });
+        // The first to wait queues the write; those that arrive before it runs join it.
+        if (this.waiting.length === 1) void this.queue.run(() => this.openWaiting());
       });
     } catch (err) {
       this.allocator.release(id);
       throw err;
     }
+  }
+
+  /**
+   * Write every open that is waiting: with a backend that can (RuleWriter.addMany),
+   * each family's holes in one transaction, else one at a time.
+   */
+  private async openWaiting(): Promise<void> {
+    const batch = this.waiting.splice(0);
+    for (const family of new Set(batch.map((w) => w.req.family))) {
+      const group = batch.filter((w) => w.req.family === family);
+      const addMany = this.writer.addMany?.bind(this.writer);
+      const rounds = addMany ? [group] : group.map((w) => [w]);
+      for (const round of rounds) {
+        try {
+          await this.ensureSynced(family);
+          // Expiry counts from the moment the rule is written, not from the request:
+          // time spent waiting in the queue must not eat the TTL.
+          const now = this.now();
+          const opened = round.map((w) => ({
+            w,
+            hole: Object.freeze({
+              id: w.id,
+              vmId: w.req.vmId,
+              jobId: w.req.jobId,
+              family: w.req.family,
+              source: w.req.source,
+              destination: w.req.destination,
+              ports: Object.freeze([...w.ports]),
+              expiresAt: Math.ceil((now + w.req.ttlMs) / 1000) * 1000,
+            }),
+          }));
+          const holes = opened.map((o) => o.hole);
+          const write = addMany && holes.length > 1 ? () => addMany(holes) : () => this.addEach(holes);
+          await this.apply(family, write, [...this.live(family), ...holes]);
+          for (const { w, hole } of opened) {
+            this.holes.set(hole.id, hole);
+            this.arm(hole);
+            this.log.info('pinhole opened', { ...hole });
+            w.resolve(hole);
+          }
+        } catch (err) {
+          for (const w of round) w.reject(err);
+        }
+      }
+    }
+  }
+
+  private async addEach(holes: readonly Pinhole[]): Promise<void> {
+    for (const hole of holes) await this.writer.add(hole);
   }
 
   close(id: string): Promise<boolean> {
@@ -235,6 +283,15 @@ export class PinholeFirewall implements Firewall {
       for (const family of this.writer.families) await this.writer.uninstall(family);
       this.log.info('firewall uninstalled');
     });
+  }
+
+  async hostWarnings(): Promise<string[]> {
+    if (!this.writer.hostWarnings) return [];
+    try {
+      return await this.writer.hostWarnings();
+    } catch (err) {
+      return [`cannot check the host's firewall: ${errMessage(err)}`];
+    }
   }
 
   dispose(): void {

@@ -19,6 +19,10 @@ export interface CapabilitiesDeps {
   limits?: () => LimitsInForce;
   /** The firewall backend in force (default: the configured one). */
   firewallBackend?: () => string;
+  /** Why that backend (firewall.backend "auto" chose it, or the configuration named it). */
+  firewallBackendReason?: () => string;
+  /** What the host's own firewall does to the pinholes (e.g. an input chain that drops them). */
+  firewallWarnings?: () => Promise<string[]>;
   ferryVersion: string;
 }
 
@@ -39,6 +43,7 @@ export interface HostCapabilitiesFacts {
   qemuVersion: string;
   kvmAvailable: boolean;
   firewallBackend: string;
+  firewallBackendReason: string;
   limits: { maxOutgoing: number; maxIncoming: number; portRangeFirst: number; portRangeLast: number };
   insecure: boolean;
   warnings: string[];
@@ -59,7 +64,14 @@ export async function collectCapabilities(deps: CapabilitiesDeps): Promise<HostC
       return fallback;
     }
   };
-  const [cpu, memory, nics, kvmAvailable, hostname, hostUuid, libvirtVersion, qemuVersion] = await Promise.all([
+  const firewallWarnings = async (): Promise<string[]> => {
+    try {
+      return (await deps.firewallWarnings?.()) ?? [];
+    } catch (err) {
+      return [`firewall: cannot check the host's firewall: ${errorMessage(err)}`];
+    }
+  };
+  const [cpu, memory, nics, kvmAvailable, hostname, hostUuid, libvirtVersion, qemuVersion, firewall] = await Promise.all([
     system.cpu(),
     system.memory(),
     system.nics(),
@@ -68,7 +80,9 @@ export async function collectCapabilities(deps: CapabilitiesDeps): Promise<HostC
     fromLibvirt('host UUID', () => hypervisor.hostUuid()),
     fromLibvirt('libvirt version', () => hypervisor.libvirtVersion()),
     fromLibvirt('QEMU version', () => hypervisor.qemuVersion()),
+    firewallWarnings(),
   ]);
+  warnings.push(...firewall);
 
   const migration = findMigrationNic(config.migration.network, nics);
   warnings.push(...migration.warnings);
@@ -91,6 +105,7 @@ export async function collectCapabilities(deps: CapabilitiesDeps): Promise<HostC
     qemuVersion,
     kvmAvailable,
     firewallBackend: deps.firewallBackend?.() ?? config.firewall.backend,
+    firewallBackendReason: deps.firewallBackendReason?.() ?? '',
     limits: {
       maxOutgoing: limits.maxOutgoing,
       maxIncoming: limits.maxIncoming,

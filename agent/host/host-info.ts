@@ -20,6 +20,10 @@ export interface HostInfoDeps {
   limits?: () => LimitsInForce;
   /** The firewall backend actually in use (default: the configured one). */
   firewallBackend?: () => string;
+  /** Why that backend. */
+  firewallBackendReason?: () => string;
+  /** The host firewall's effect on the pinholes, as warnings. */
+  firewallWarnings?: () => Promise<string[]>;
   /** Default: package.json's version. */
   ferryVersion?: string;
   /** Background NIC sampling period; 0 disables it (tests). Default 5 s. */
@@ -53,6 +57,8 @@ export function createHostInfo(deps: HostInfoDeps): HostInfo {
     ferryVersion: deps.ferryVersion ?? ferryVersion(),
     ...(deps.limits ? { limits: deps.limits } : {}),
     ...(deps.firewallBackend ? { firewallBackend: deps.firewallBackend } : {}),
+    ...(deps.firewallBackendReason ? { firewallBackendReason: deps.firewallBackendReason } : {}),
+    ...(deps.firewallWarnings ? { firewallWarnings: deps.firewallWarnings } : {}),
   };
   return {
     capabilities: () => collectCapabilities(capabilityDeps),

@@ -9,7 +9,15 @@
  * INCOMPLETE otherwise.
  */
 import { isFerryError } from '../../shared/errors.js';
-import type { Clock, MigrationPhase, MigrationStatus } from '../migration/index.js';
+import {
+  type Clock,
+  type MigrationPhase,
+  type MigrationStatus,
+  noopSpan,
+  noopTracer,
+  type Tracer,
+  type TraceSpan,
+} from '../migration/index.js';
 import { DestinationLedger } from './destination-ledger.js';
 import type { DestinationMemory, DrainHost, DrainMigrations } from './ports.js';
 import type { Maintenance, MaintenanceVm } from './types.js';
@@ -24,6 +32,7 @@ export interface DrainDeps {
   vmChanged(vm: MaintenanceVm): void;
   /** The drain ended (the maintenance's phase is drained or incomplete now). */
   ended(): void;
+  tracer?: Tracer;
 }
 
 /** How long the destinations' free memory is waited for before the drain starts without the silent ones' (they rank last). */
@@ -38,6 +47,8 @@ export class Drain {
   /** Stops of the job watches running now (ExitMaintenance ends them). */
   private readonly watches = new Set<() => void>();
   private readonly ledger: DestinationLedger;
+  /** From run() to the drain's end or stop: its migrations' traces continue it. */
+  private span: TraceSpan = noopSpan;
 
   /** maintenance: mutated in place as VMs move (the owner journals and publishes it). */
   constructor(
@@ -50,6 +61,10 @@ export class Drain {
   /** Starts, or after a restart goes on: running jobs are followed, pending VMs picked. */
   async run(): Promise<void> {
     const { clock, memory } = this.deps;
+    if (this.stopped) return;
+    this.span = (this.deps.tracer ?? noopTracer).startSpan('maintenance drain', {
+      attributes: { 'ferry.maintenance.vms': this.maintenance.vms.length, 'ferry.maintenance.max_parallel': this.maintenance.maxParallel },
+    });
     const abort = new AbortController();
     await Promise.race([this.ledger.measure(memory), clock.sleep(MEASURE_WAIT_MS, abort.signal)]);
     abort.abort();
@@ -66,6 +81,8 @@ export class Drain {
   /** ExitMaintenance: nothing more starts or is recorded; running jobs go on (or are cancelled by the caller). */
   stop(): void {
     this.stopped = true;
+    this.span.setAttribute('ferry.maintenance.phase', 'STOPPED');
+    this.span.end();
     for (const stop of this.watches) stop();
     this.watches.clear();
   }
@@ -85,6 +102,7 @@ export class Drain {
       host: this.deps.host,
       ledger: this.ledger,
       maintenance: this.maintenance,
+      trace: this.span.context,
       stopped: () => this.stopped,
       changed: (changed) => this.deps.vmChanged(changed),
       follow: (jobId) => this.follow(jobId),
@@ -116,6 +134,8 @@ export class Drain {
     const left = this.maintenance.vms.every((v) => v.state === 'migrated' || v.state === 'gone');
     this.maintenance.phase = left ? 'drained' : 'incomplete';
     this.maintenance.drainedAt = this.deps.clock.now();
+    this.span.setAttribute('ferry.maintenance.phase', this.maintenance.phase.toUpperCase());
+    this.span.end();
     this.deps.ended();
   }
 

@@ -14,6 +14,7 @@ import type {
   MigrationPolicy,
   MigrationStatus,
   PolicyRequest,
+  Tracer,
   VmInfo,
 } from '../migration/index.js';
 import type { EnterRequest, Maintenance } from './types.js';
@@ -66,6 +67,8 @@ export interface MaintenanceDeps {
   onChange?: (maintenance: Maintenance) => void;
   /** Entering, leaving, the drain's end and each VM's outcome, for the log. */
   onEvent?: (event: MaintenanceEvent) => void;
+  /** A span per drain, the parent of its migrations' (default: none). */
+  tracer?: Tracer;
 }
 
 export type MaintenanceEvent =

@@ -22,6 +22,7 @@ import {
   type MigrateRequest,
   type MigrationFailure,
   type MigrationStatus,
+  type TraceContext,
 } from '../migration/index.js';
 import type { DestinationLedger } from './destination-ledger.js';
 import type { DrainHost, DrainMigrations } from './ports.js';
@@ -33,6 +34,8 @@ export interface MoveContext {
   host: DrainHost;
   ledger: DestinationLedger;
   maintenance: Pick<Maintenance, 'destinations' | 'migrationNetwork' | 'policy'>;
+  /** The drain's span: each Migrate is its child. */
+  trace: TraceContext;
   /** ExitMaintenance: start nothing more, record nothing more. */
   stopped(): boolean;
   /** The VM's record changed (publish it, journal it). */
@@ -84,7 +87,7 @@ async function startOnNext(vm: MaintenanceVm, ctx: MoveContext, tried: Set<strin
     if (ctx.stopped()) return 'stopped';
     tried.add(agentKey(next.host));
     ctx.ledger.commit(next.host, vm.memoryBytes);
-    const request = requestFor(vm, next, ctx.maintenance);
+    const request = { ...requestFor(vm, next, ctx.maintenance), ...(ctx.trace.traceparent ? { trace: ctx.trace } : {}) };
     try {
       const accepted = await ctx.migrations.migrate(request);
       return { jobId: accepted.jobId, destination: next.host };

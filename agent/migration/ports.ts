@@ -8,8 +8,10 @@ import type { CheckFindings } from './checks/findings.js';
 import type { HostFeatures } from './policy/policy.js';
 import type { CopyStorage, Compression, JobStats, MigrationPolicy, NetworkRole } from './types.js';
 import type { PinholeRequest } from '../../shared/pinhole-request.js';
+import type { TraceContext } from './tracing.js';
 
 export type { PinholeRequest };
+export * from './tracing.js';
 
 export type VmState = 'running' | 'paused' | 'shutoff' | 'crashed' | 'suspended' | 'other';
 
@@ -224,6 +226,8 @@ export interface PrepareIncomingArgs {
   memoryBytes: number;
   /** copy_storage: the images the destination must create before libvirt copies into them. */
   disks?: DiskImageSpec[];
+  /** The caller's span: the destination's is its child (travels beside the request, not in it). */
+  trace?: TraceContext;
 }
 
 /** An image to create on the destination: the source disk's path, format and size. */
@@ -323,6 +327,8 @@ export interface IncomingCheckArgs {
   disks: DiskImageSpec[];
   /** The source's libvirt and QEMU versions (0 when unknown). */
   sourceVersions: { libvirt: number; qemu: number };
+  /** As PrepareIncomingArgs.trace. */
+  trace?: TraceContext;
 }
 
 /** What the destination compares: the VM's needs, and for host-passthrough the source's host CPU. */
@@ -337,7 +343,16 @@ export interface PeerAgents {
   prepareIncoming(dst: string, args: PrepareIncomingArgs): Promise<IncomingOffer>;
   /** The destination's findings; nothing is reserved. */
   checkIncoming(dst: string, args: IncomingCheckArgs): Promise<CheckFindings>;
-  finishIncoming(dst: string, args: { jobId: string; vmId: string; success: boolean; errorMessage: string }): Promise<void>;
+  finishIncoming(dst: string, args: FinishIncomingArgs): Promise<void>;
+}
+
+export interface FinishIncomingArgs {
+  jobId: string;
+  vmId: string;
+  success: boolean;
+  errorMessage: string;
+  /** As PrepareIncomingArgs.trace. */
+  trace?: TraceContext;
 }
 
 /** The host's own addresses and routes. */

@@ -5,6 +5,7 @@
  */
 import type { ErrorKind } from '../../shared/errors.js';
 import type { VmState } from './ports.js';
+import type { TraceContext } from './tracing.js';
 
 export type MigrationMode = 'remote' | 'file';
 
@@ -90,6 +91,8 @@ export interface MigrateRequest extends Omit<MigrateCommand, 'policy'> {
   policy: Partial<MigrationPolicy>;
   /** The caller's id for safe retries (request-identity.ts); absent: every call is a new request. */
   requestId?: string;
+  /** The caller's span (an engine's traceparent): the migration's trace continues it. Not part of the request's identity. */
+  trace?: TraceContext;
 }
 
 /** A Restore call: the saved state and Ferry's definition file beside it. */

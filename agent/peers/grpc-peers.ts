@@ -10,7 +10,16 @@ import type * as grpc from '@grpc/grpc-js';
 import { connectAgent, unary, type FerryClients } from '../../shared/client.js';
 import { FerryError, isFerryError } from '../../shared/errors.js';
 import { msFromProtoTime } from '../../shared/proto-time.js';
-import type { CheckFindings, IncomingCheckArgs, IncomingOffer, PeerAgents, PrepareIncomingArgs } from '../migration/index.js';
+import type {
+  CheckFindings,
+  FinishIncomingArgs,
+  IncomingCheckArgs,
+  IncomingOffer,
+  PeerAgents,
+  PrepareIncomingArgs,
+  TraceContext,
+} from '../migration/index.js';
+import { metadataWithTrace } from '../rpc/trace-metadata.js';
 import { checkArgsToProto, findingFromProto } from '../rpc/convert-check.js';
 import type { DestinationMemory } from '../maintenance/index.js';
 
@@ -23,8 +32,8 @@ export class GrpcPeers implements PeerAgents, DestinationMemory {
     private readonly callTimeoutMs: number,
   ) {}
 
-  async prepareIncoming(dst: string, args: PrepareIncomingArgs): Promise<IncomingOffer> {
-    const reply = await this.call(dst, 'PrepareIncoming', (c) => unary(c.peer, 'PrepareIncoming', args, { timeoutMs: this.callTimeoutMs }));
+  async prepareIncoming(dst: string, { trace, ...args }: PrepareIncomingArgs): Promise<IncomingOffer> {
+    const reply = await this.call(dst, 'PrepareIncoming', (c) => unary(c.peer, 'PrepareIncoming', args, this.options(trace)));
     return {
       migrateUri: reply.migrateUri,
       listenAddress: reply.listenAddress,
@@ -38,13 +47,19 @@ export class GrpcPeers implements PeerAgents, DestinationMemory {
 
   async checkIncoming(dst: string, args: IncomingCheckArgs): Promise<CheckFindings> {
     const reply = await this.call(dst, 'CheckIncoming', (c) =>
-      unary(c.peer, 'CheckIncoming', checkArgsToProto(args), { timeoutMs: this.callTimeoutMs }),
+      unary(c.peer, 'CheckIncoming', checkArgsToProto(args), this.options(args.trace)),
     );
     return { blocking: reply.blocking.map(findingFromProto), warnings: reply.warnings.map(findingFromProto) };
   }
 
-  async finishIncoming(dst: string, args: { jobId: string; vmId: string; success: boolean; errorMessage: string }): Promise<void> {
-    await this.call(dst, 'FinishIncoming', (c) => unary(c.peer, 'FinishIncoming', args, { timeoutMs: this.callTimeoutMs }));
+  async finishIncoming(dst: string, { trace, ...args }: FinishIncomingArgs): Promise<void> {
+    await this.call(dst, 'FinishIncoming', (c) => unary(c.peer, 'FinishIncoming', args, this.options(trace)));
+  }
+
+  /** The deadline, and the caller's span as W3C traceparent in the metadata (the destination's span becomes its child). */
+  private options(trace: TraceContext | undefined) {
+    const metadata = metadataWithTrace(trace);
+    return { timeoutMs: this.callTimeoutMs, ...(metadata ? { metadata } : {}) };
   }
 
   /** The destination's memory available to new guests (its HostService.GetStats; a maintenance's drain spreads by it). */

@@ -95,6 +95,7 @@ export function capabilitiesToProto(facts: HostCapabilitiesFacts): GetCapabiliti
     qemuVersion: facts.qemuVersion,
     kvmAvailable: facts.kvmAvailable,
     firewallBackend: facts.firewallBackend,
+    firewallBackendReason: facts.firewallBackendReason,
     limits: { ...facts.limits },
     insecure: facts.insecure,
     warnings: facts.warnings,

@@ -7,6 +7,8 @@
 import * as grpc from '@grpc/grpc-js';
 import { statusName } from '../../shared/grpc-status.js';
 import type { Logger } from '../log.js';
+import { traceLogFields } from '../telemetry/tracing/log-fields.js';
+import { traceFromMetadata } from './trace-metadata.js';
 
 const QUIET_PREFIXES = ['/grpc.health.v1.', '/grpc.reflection.'];
 
@@ -20,6 +22,8 @@ export interface RpcLogLine {
   code: string;
   durationMs: number;
   details?: string;
+  /** The caller's trace (its W3C traceparent), when it sent one: the call belongs to it. */
+  traceId?: string;
 }
 
 /** Pass to `new grpc.Server({ interceptors: [rpcLogInterceptor(log)] })`. */
@@ -28,6 +32,7 @@ export function rpcLogInterceptor(log: Logger): grpc.ServerInterceptor {
     const started = process.hrtime.bigint();
     let done = false;
     let timer: NodeJS.Timeout | undefined;
+    let traceId: string | undefined;
     const finish = (code: grpc.status, details: string | undefined) => {
       if (done) return;
       done = true;
@@ -41,6 +46,7 @@ export function rpcLogInterceptor(log: Logger): grpc.ServerInterceptor {
       };
       line.durationMs = Math.round(line.durationMs * 10) / 10;
       if (code !== grpc.status.OK && details) line.details = details;
+      if (traceId) line.traceId = traceId;
       const level = QUIET_PREFIXES.some((p) => method.path.startsWith(p)) ? 'debug' : SERVER_FAULTS.has(code) ? 'error' : 'info';
       log.log(level, 'rpc', line);
     };
@@ -58,6 +64,10 @@ export function rpcLogInterceptor(log: Logger): grpc.ServerInterceptor {
     // grpc-js also calls onCancel after every status it sends (for cleanup),
     // so this only counts when no status went through the responder first.
     const listener = new grpc.ServerListenerBuilder()
+      .withOnReceiveMetadata((metadata, next) => {
+        traceId = traceLogFields(traceFromMetadata(metadata)).traceId;
+        next(metadata);
+      })
       .withOnCancel(() =>
         Date.now() >= ms
           ? finish(grpc.status.DEADLINE_EXCEEDED, 'deadline exceeded before the agent answered')

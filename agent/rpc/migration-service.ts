@@ -10,6 +10,7 @@ import { type OutgoingMigrations, LIMIT_RANGE, type HostLimits } from '../migrat
 import { listQueryFromProto, phaseToProto, requestFromProto, restoreFromProto, selectorFromRequest, toProgress } from './convert.js';
 import { findingsToProto } from './convert-check.js';
 import { streamHandler, unaryHandler } from './handler.js';
+import { traceFromMetadata } from './trace-metadata.js';
 
 export function migrationService(deps: {
   migrations: OutgoingMigrations;
@@ -18,14 +19,17 @@ export function migrationService(deps: {
 }): MigrationServiceHandlers {
   const { migrations } = deps;
   return {
-    Migrate: unaryHandler(async (request) => {
-      const accepted = await migrations.migrate(requestFromProto(request));
+    // The engine's traceparent, if it sent one: the migration's trace continues it.
+    Migrate: unaryHandler(async (request, call) => {
+      const trace = traceFromMetadata(call.metadata);
+      const accepted = await migrations.migrate({ ...requestFromProto(request), ...(trace ? { trace } : {}) });
       return { jobId: accepted.jobId, vmId: accepted.vmId, phase: phaseToProto(accepted.phase) };
     }),
 
-    CheckMigration: unaryHandler(async (request) => {
+    CheckMigration: unaryHandler(async (request, call) => {
       if (!request.migration) throw fieldRequired('migration', 'is required: the migration to check, as Migrate would receive it');
-      const report = await migrations.check(requestFromProto(request.migration));
+      const trace = traceFromMetadata(call.metadata);
+      const report = await migrations.check({ ...requestFromProto(request.migration), ...(trace ? { trace } : {}) });
       return { ok: report.ok, ...findingsToProto(report) };
     }),
 

@@ -8,13 +8,15 @@ import { diskImageFrom } from './convert-disk-image.js';
 import { callerOf } from './auth.js';
 import { protoTimeFromMs } from '../../shared/proto-time.js';
 import { unaryHandler } from './handler.js';
+import { traceFromMetadata } from './trace-metadata.js';
 
 export function peerService(incoming: IncomingMigrations): PeerServiceHandlers {
   return {
     // The caller's certificate goes to the core as plain data: it decides
     // which source this caller may open a pinhole for (null without TLS).
     PrepareIncoming: unaryHandler(async (request, call) => {
-      const offer = await incoming.prepare(prepareArgsFromProto(request), callerOf(call));
+      const trace = traceFromMetadata(call.metadata);
+      const offer = await incoming.prepare({ ...prepareArgsFromProto(request), ...(trace ? { trace } : {}) }, callerOf(call));
       return {
         migrateUri: offer.migrateUri,
         listenAddress: offer.listenAddress,
@@ -27,14 +29,19 @@ export function peerService(incoming: IncomingMigrations): PeerServiceHandlers {
     }),
 
     // Nothing is reserved or opened, so no source identity is needed: only a peer may call (auth.ts).
-    CheckIncoming: unaryHandler(async (request) => findingsToProto(await incoming.check(checkArgsFromProto(request)))),
+    CheckIncoming: unaryHandler(async (request, call) => {
+      const trace = traceFromMetadata(call.metadata);
+      return findingsToProto(await incoming.check({ ...checkArgsFromProto(request), ...(trace ? { trace } : {}) }));
+    }),
 
     FinishIncoming: unaryHandler(async (request, call) => {
+      const trace = traceFromMetadata(call.metadata);
       const pinholeClosed = await incoming.finish(
         {
           jobId: requireText('job_id', request.jobId, "the source's job id"),
           vmId: requireUuid('vm_id', request.vmId),
           success: request.success,
+          ...(trace ? { trace } : {}),
         },
         callerOf(call),
       );

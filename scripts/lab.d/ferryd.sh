@@ -7,10 +7,12 @@
 # other's libvirtd over qemu+tls (libvirt.destination_uri's default) with the
 # same certificate, from the host's /etc/pki. Its Prometheus metrics are on
 # the management address too (198.18.0.N:9469), so the engine's namespace
-# scrapes them. Extra environment for one host's ferryd (OTEL_*, FERRY_…
-# overrides such as FERRY_METRICS_ENABLED=false) goes in its directory's
-# ferryd.env, KEY=value lines, read at every start: the benchmarks' hook
-# (test/support/ferry.ts, restartFerrydWith).
+# scrapes them.
+# `lab ferryd start|restart HOST NAME=VALUE...` adds variables to the agent's
+# environment for that run only (OTEL_* to turn tracing on, docs/operations.md;
+# FERRY_… overrides such as FERRY_METRICS_ENABLED=false); ferryd.env in the
+# host's directory lists them while it runs. A start without any runs the
+# agent with its normal environment again.
 
 FERRYD_PORT=54321
 FERRYD_METRICS_PORT=9469
@@ -44,6 +46,10 @@ metrics:
   address: $(mgmt_ip "$i")
   port: $FERRYD_METRICS_PORT
 YAML
+  # FERRY_LAB_FIREWALL picks every host's firewall backend (unset: ferryd's default, auto).
+  if [[ -n ${FERRY_LAB_FIREWALL:-} ]]; then
+    printf 'firewall:\n  backend: %s\n' "$FERRY_LAB_FIREWALL"
+  fi
 }
 
 write_ferryd_config() {
@@ -59,16 +65,9 @@ ferryd_config_current() {
   cmp -s <(ferryd_config "$i") "$(host_dir "$(host_name "$i")")/ferryd.yaml"
 }
 
-# KEY=value lines of the host's ferryd.env (none when it does not exist), one per line.
-ferryd_extra_env() {
-  local file
-  file="$(host_dir "$1")/ferryd.env"
-  [[ -f $file ]] || return 0
-  grep -E '^[A-Za-z_][A-Za-z0-9_]*=' "$file" || true
-}
-
 start_ferryd() {
-  local i=$1 name dir pid libvirtd extra_env
+  local i=$1 name dir pid libvirtd
+  local extra_env=("${@:2}")
   name=$(host_name "$i")
   dir=$(host_dir "$name")
   ferryd_pid "$name" >/dev/null && return 0
@@ -78,8 +77,7 @@ start_ferryd() {
   write_ferryd_config "$i"
   [[ -f $dir/ferryd.log ]] && mv -f "$dir/ferryd.log" "$dir/ferryd.log.1"
   cp -f "$dir/libvirtd-kvm" "$dir/ferryd-kvm" 2>/dev/null || true   # it sees the /dev libvirtd sees
-  mapfile -t extra_env < <(ferryd_extra_env "$name")
-  ((${#extra_env[@]} == 0)) || log "ferryd on $name with ${extra_env[*]%%=*} from $dir/ferryd.env"
+  if ((${#extra_env[@]} > 0)); then printf '%s\n' "${extra_env[@]}" >"$dir/ferryd.env"; else rm -f "$dir/ferryd.env"; fi
   # 9>&-: the lab lock must not live on in the daemon.
   setsid nsenter -t "$libvirtd" -n -m -u --wd="$dir" -- \
     env FERRY_CONFIG="$dir/ferryd.yaml" "${extra_env[@]}" node "$FERRYD_MAIN" >"$dir/ferryd.log" 2>&1 </dev/null 9>&- &
@@ -117,18 +115,24 @@ start_ferryd_hook() {
   start_ferryd "$i"
 }
 
-# lab ferryd start|stop|kill|restart HOST
+# lab ferryd start|stop|kill|restart HOST [NAME=VALUE...]
 cmd_ferryd() {
-  (($# == 2)) || die "usage: lab ferryd start|stop|kill|restart HOST"
-  local action=$1 i name
+  local usage="usage: lab ferryd start|stop|kill|restart HOST [NAME=VALUE...] (variables with start and restart only)"
+  (($# >= 2)) || die "$usage"
+  local action=$1 i name variable
   i=$(host_index "$2")
   name=$(host_name "$i")
+  shift 2
+  for variable in "$@"; do
+    [[ $variable =~ ^[A-Za-z_][A-Za-z0-9_]*= ]] ||
+      die "lab ferryd: '$variable' is not NAME=VALUE (e.g. OTEL_EXPORTER_OTLP_ENDPOINT=http://$ENGINE_IP:4318)"
+  done
   require_root
   case $action in
-    start) start_ferryd "$i" ;;
-    stop) stop_ferryd "$name" TERM ;;
-    kill) stop_ferryd "$name" KILL ;;
-    restart) stop_ferryd "$name" TERM; start_ferryd "$i" ;;
-    *) die "usage: lab ferryd start|stop|kill|restart HOST" ;;
+    start) start_ferryd "$i" "$@" ;;
+    stop) (($# == 0)) || die "$usage"; stop_ferryd "$name" TERM ;;
+    kill) (($# == 0)) || die "$usage"; stop_ferryd "$name" KILL ;;
+    restart) stop_ferryd "$name" TERM; start_ferryd "$i" "$@" ;;
+    *) die "$usage" ;;
   esac
 }

@@ -48,7 +48,10 @@ type Summary =
     }
   | { benchmark: 'agent-rss'; idleMiB: number; jobs: number; journalWired: boolean; withJobsMiB: number | null }
   | { benchmark: 'libvirt-event-loop-lag'; inFlight: number; lagMs: { p99: number; max: number } }
-  | { benchmark: 'firewall-pinhole'; operations?: Array<{ operation: string; present: number; p50: number; p95: number; goal?: string }> }
+  | {
+      benchmark: 'firewall-pinhole';
+      operations?: Array<{ backend?: string; operation: string; present: number; p50: number; p95: number; p99?: number; goal?: string }>;
+    }
   | {
       benchmark: 'watch-host';
       lifecycle_changes: number;
@@ -164,8 +167,19 @@ for (const r of data.results) {
       ]);
       break;
     case 'firewall-pinhole':
-      for (const op of s.operations ?? [])
-        rows.push([`pinhole ${op.operation} (${op.present} holes present), p50/p95`, `${op.p50} / ${op.p95} ms`, op.goal ?? '']);
+      for (const op of s.operations ?? []) {
+        const backend = op.backend ? `${op.backend} ` : '';
+        if (op.p99 === undefined) {
+          rows.push([
+            `${backend}pinhole ${op.operation} (${op.present} holes present), p50/p95`,
+            `${op.p50} / ${op.p95} ms`,
+            op.goal ?? '',
+          ]);
+        } else {
+          const values = `${op.p50} / ${op.p95} / ${op.p99} ms`;
+          rows.push([`${backend}pinhole ${op.operation} (${op.present} holes present), p50/p95/p99`, values, op.goal ?? '']);
+        }
+      }
       break;
     case 'watch-host':
       rows.push([

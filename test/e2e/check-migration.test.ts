@@ -20,7 +20,7 @@ import { isFerryError } from '../../shared/errors.js';
 import type { CheckMigrationResponse__Output } from '../../shared/generated/ferry/v1/CheckMigrationResponse.js';
 import type { MigrateRequest } from '../../shared/generated/ferry/v1/MigrateRequest.js';
 import { startCustomGuest } from '../support/custom-guest.js';
-import { agent, closeAgents, domainState, iptablesSave, pinholeRulesAfterJob, watchToEnd } from '../support/ferry.js';
+import { agent, closeAgents, domainState, firewallSnapshot, pinholeRulesAfterJob, watchToEnd } from '../support/ferry.js';
 import {
   createVm,
   destroyVm,
@@ -75,7 +75,7 @@ const reasonsOf = (findings: CheckMigrationResponse__Output['blocking']) =>
 async function snapshot(vmName: string, dst: string) {
   const [jobs, firewall, stats, onSource, onDestination] = await Promise.all([
     unary(agent(SRC).migration, 'ListMigrations', { pageSize: 500 }),
-    iptablesSave(dst),
+    firewallSnapshot(dst),
     unary(agent(dst).host, 'GetStats', {}),
     domainState(SRC, vmName),
     domainState(dst, vmName),

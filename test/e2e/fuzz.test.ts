@@ -13,7 +13,7 @@ import protobuf from 'protobufjs';
 import { unary } from '../../shared/client.js';
 import { PROTO_FILES, PROTO_ROOT } from '../../shared/proto.js';
 import { ensureLab, labExec } from '../support/lab.js';
-import { agent, closeAgents, iptablesSave } from '../support/ferry.js';
+import { agent, closeAgents, firewallSnapshot } from '../support/ferry.js';
 
 const HOST = 'lab2';
 const PER_METHOD = 40;
@@ -137,7 +137,7 @@ function call(method: string, body: Buffer, stream: boolean): Promise<number> {
 }
 
 test(`${METHODS.length * PER_METHOD} fuzzed requests: every one answered, nothing changed`, { timeout: 600_000 }, async () => {
-  const firewallBefore = await iptablesSave(HOST);
+  const firewallBefore = await firewallSnapshot(HOST);
   const domainsBefore = (await labExec(HOST, ['virsh', '-c', 'qemu:///system', 'list', '--all', '--uuid'])).stdout;
   const jobsBefore = (await unary(agent(HOST).migration, 'ListMigrations', { pageSize: 500 })).jobs.length;
   const codes = new Map<string, number>();
@@ -160,7 +160,7 @@ test(`${METHODS.length * PER_METHOD} fuzzed requests: every one answered, nothin
   assert.equal(sent, METHODS.length * PER_METHOD);
   const health = await unary(agent(HOST).host, 'GetCapabilities', {});
   assert.ok(health.hostname, 'the agent answers afterwards');
-  assert.equal(await iptablesSave(HOST), firewallBefore);
+  assert.equal(await firewallSnapshot(HOST), firewallBefore);
   assert.equal((await labExec(HOST, ['virsh', '-c', 'qemu:///system', 'list', '--all', '--uuid'])).stdout, domainsBefore);
   assert.equal((await unary(agent(HOST).migration, 'ListMigrations', { pageSize: 500 })).jobs.length, jobsBefore);
   const { maintenance } = await unary(agent(HOST).host, 'GetMaintenance', {});

@@ -23,7 +23,7 @@ import {
   domainState,
   ferryd,
   hostTlsFiles,
-  iptablesSave,
+  firewallSnapshot,
   pinholeRules,
   pinholeRulesAfterJob,
   status,
@@ -266,7 +266,7 @@ test('a host in maintenance takes no incoming migration: CheckMigration and Migr
 
   const migration = { vmId: vm.uuid, dst: labHost(SRC).mgmtIp, dstqemu: labHost(SRC).migIp };
   const facts = async () => ({
-    firewall: await iptablesSave(SRC),
+    firewall: await firewallSnapshot(SRC),
     incoming: (await unary(agent(SRC).host, 'GetStats', {})).incomingMigrations,
     jobs: (await unary(agent('lab2').migration, 'ListMigrations', { vmId: vm.uuid, pageSize: 100 })).jobs.length,
     where: await runningOn(INCOMING, HOSTS),

@@ -7,7 +7,7 @@ import { unary } from '../../shared/client.js';
 import { isFerryError, type ErrorKind } from '../../shared/errors.js';
 import type { MigrateRequest } from '../../shared/generated/ferry/v1/MigrateRequest.js';
 import { createVm, destroyVm, ensureLab, labExec } from '../support/lab.js';
-import { agent, closeAgents, domainState, ferryd, iptablesSave } from '../support/ferry.js';
+import { agent, closeAgents, domainState, ferryd, firewallSnapshot } from '../support/ferry.js';
 import { protoTimeFromMs } from '../../shared/proto-time.js';
 
 const VM = 'e2e-bad-input';
@@ -34,7 +34,7 @@ after(async () => {
 
 /** Calls Migrate on lab1 and checks the answer and that nothing changed. */
 async function refused(request: MigrateRequest, kind: ErrorKind, message: RegExp): Promise<void> {
-  const firewallBefore = await iptablesSave('lab2');
+  const firewallBefore = await firewallSnapshot('lab2');
   const jobsBefore = (await unary(agent('lab1').migration, 'ListMigrations', { pageSize: 500 })).jobs.length;
   await assert.rejects(unary(agent('lab1').migration, 'Migrate', request), (err) => {
     assert.ok(isFerryError(err), String(err));
@@ -43,7 +43,7 @@ async function refused(request: MigrateRequest, kind: ErrorKind, message: RegExp
     return true;
   });
   assert.equal(await domainState('lab1', VM), 'running');
-  assert.equal(await iptablesSave('lab2'), firewallBefore);
+  assert.equal(await firewallSnapshot('lab2'), firewallBefore);
   assert.equal((await unary(agent('lab1').migration, 'ListMigrations', { pageSize: 500 })).jobs.length, jobsBefore);
 }
 

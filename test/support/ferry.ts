@@ -1,13 +1,15 @@
 // Ferry on the lab, as the engine (the root namespace) sees it: a typed
 // client per host, ferryd control, and the facts tests check (firewall
 // rules, listening sockets, domain states).
-import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type * as grpc from '@grpc/grpc-js';
 import { connectAgent, unary, type FerryClients } from '../../shared/client.js';
 import { clientCredentialsFromFiles, type ClientTlsFiles } from '../../shared/credentials.js';
 import type { MigrationProgress__Output } from '../../shared/generated/ferry/v1/MigrationProgress.js';
 import type { WatchMigrationResponse__Output } from '../../shared/generated/ferry/v1/WatchMigrationResponse.js';
+import { DEFAULT_PORT_RANGE } from '../../agent/firewall/firewall.js';
+import { DEFAULT_PINHOLE_MARK } from '../../agent/firewall/nftables/script.js';
+import { readFerryTable } from '../../agent/firewall/nftables/table-reader.js';
 import { LAB_DIR, labExec, labHost, REPO_ROOT } from './lab.js';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
@@ -54,9 +56,10 @@ export function closeAgents(): void {
   engine = undefined; // a lab brought up again has a new CA
 }
 
-/** `scripts/lab ferryd start|stop|kill|restart HOST`. */
-export async function ferryd(action: 'start' | 'stop' | 'kill' | 'restart', host: string): Promise<void> {
-  await run(`${REPO_ROOT}/scripts/lab`, ['ferryd', action, host], { timeout: 60_000 });
+/** `scripts/lab ferryd start|stop|kill|restart HOST [NAME=VALUE...]`: env is added to the agent's environment for that run. */
+export async function ferryd(action: 'start' | 'stop' | 'kill' | 'restart', host: string, env: Record<string, string> = {}): Promise<void> {
+  const variables = Object.entries(env).map(([name, value]) => `${name}=${value}`);
+  await run(`${REPO_ROOT}/scripts/lab`, ['ferryd', action, host, ...variables], { timeout: 60_000 });
   const cached = open.get(host);
   if (cached && action !== 'start') {
     cached.close();
@@ -107,19 +110,35 @@ export async function waitForStatus(
   );
 }
 
-/** The host's whole iptables-save output, without its timestamped comment lines. */
-export async function iptablesSave(host: string): Promise<string> {
-  return (await labExec(host, ['iptables-save'])).stdout
-    .split('\n')
-    .filter((l) => !l.startsWith('#'))
-    .join('\n');
+/**
+ * The host's firewall as a comparable text: iptables-save without its
+ * timestamped comment lines, then `nft list ruleset` without what changes by
+ * itself (the time each set element has left, packet and byte counters).
+ * Either backend's pinholes show in it.
+ */
+export async function firewallSnapshot(host: string): Promise<string> {
+  const iptables = (await labExec(host, ['iptables-save'])).stdout.split('\n').filter((l) => !l.startsWith('#'));
+  const nft = (await labExec(host, ['nft', 'list', 'ruleset'], { allowFail: true })).stdout
+    .replace(/ expires \S+/g, '')
+    .replace(/counter packets \d+ bytes \d+/g, 'counter');
+  return [...iptables, '--- nft', nft].join('\n');
 }
 
-/** Rules of Ferry's chain, without the two fixed ones. */
+/**
+ * Ferry's pinholes on a host, whichever backend holds them: the rules of the
+ * iptables chain without the two fixed ones, and the elements of the nftables
+ * sets (one per port), each as one line naming its pinhole, VM and job.
+ */
 export async function pinholeRules(host: string): Promise<string[]> {
-  return (await iptablesSave(host))
+  const iptables = (await labExec(host, ['iptables-save'])).stdout
     .split('\n')
     .filter((l) => l.startsWith('-A FERRY-MIGRATION') && l.includes('-j ACCEPT') && l.includes(' -s '));
+  const table = await labExec(host, ['nft', '-j', 'list', 'table', 'inet', 'ferry'], { allowFail: true });
+  const layout = { portRange: DEFAULT_PORT_RANGE, mark: DEFAULT_PINHOLE_MARK };
+  const elements = readFerryTable(table.code === 0 ? table.stdout : undefined, layout).elements.map(
+    (e) => `nft ${e.source} . ${e.destination} . ${e.port} ferry pinhole=${e.owner?.id} vm=${e.owner?.vmId} job=${e.owner?.jobId}`,
+  );
+  return [...iptables, ...elements];
 }
 
 /**
@@ -176,19 +195,10 @@ export async function scrapeMetrics(host: string): Promise<Scrape & { text: stri
 
 /**
  * Restarts these hosts' ferryds with extra environment: FERRY_… overrides of
- * ferryd.yaml (FERRY_METRICS_ENABLED=false) or OTEL_* for tracing. It is kept
- * in each host's ferryd.env (scripts/lab.d/ferryd.sh reads it at every start)
- * until the next call; {} restores the lab's own configuration.
+ * ferryd.yaml (FERRY_METRICS_ENABLED=false) or OTEL_* for tracing, for that
+ * run of each agent (`scripts/lab ferryd restart HOST NAME=VALUE…`); {}
+ * restores the lab's own environment.
  */
 export async function restartFerrydWith(hosts: readonly string[], env: Readonly<Record<string, string>>): Promise<void> {
-  const lines = Object.entries(env).map(([key, value]) => {
-    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key) || /[\n\r]/.test(value)) throw new Error(`not an environment variable: ${key}=${value}`);
-    return `${key}=${value}\n`;
-  });
-  for (const host of hosts) {
-    const file = join(LAB_DIR, host, 'ferryd.env');
-    if (lines.length === 0) rmSync(file, { force: true });
-    else writeFileSync(file, `# Written by restartFerrydWith (test/support/ferry.ts).\n${lines.join('')}`);
-    await ferryd('restart', host);
-  }
+  for (const host of hosts) await ferryd('restart', host, { ...env });
 }

@@ -19,9 +19,9 @@ import { createServer, Socket, type Server } from 'node:net';
 import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
 import { createFirewall, type FirewallConfig } from '../../agent/firewall/index.js';
-import type { Firewall } from '../../agent/firewall/firewall.js';
+import type { AdoptablePinhole, Firewall } from '../../agent/firewall/firewall.js';
 import type { PinholeRequest } from '../../agent/migration/index.js';
-import { insideLabHost } from './inside-lab-host.js';
+import { insideLabHost, insidePrivateNetns } from './inside-lab-host.js';
 
 type Command = { id: number | string; op: string; [key: string]: unknown };
 
@@ -42,7 +42,11 @@ function needFirewall(): Firewall & { reservedPorts(): number[] } {
 
 const ops: Record<string, (c: Command) => Promise<unknown>> = {
   async create(c) {
-    if (!insideLabHost()) throw new Error(`refusing to manage the firewall of ${hostname()}: run me inside a lab host (labSpawn)`);
+    if (!insideLabHost() && !insidePrivateNetns()) {
+      throw new Error(
+        `refusing to manage the firewall of ${hostname()}: run me inside a lab host (labSpawn) or a private network namespace`,
+      );
+    }
     firewall?.dispose();
     firewall = createFirewall((c.config ?? {}) as FirewallConfig);
     return { backend: firewall.backend, hostname: hostname() };
@@ -52,11 +56,23 @@ const ops: Record<string, (c: Command) => Promise<unknown>> = {
   close: (c) => needFirewall().close(String(c.pinholeId)),
   list: async () => needFirewall().list(),
   reserved: async () => needFirewall().reservedPorts(),
+  /** Take back holes a previous run opened (as ferryd does from its journal). */
+  async adopt(c) {
+    needFirewall().adopt(c.holes as AdoptablePinhole[]);
+    return needFirewall().list();
+  },
   uninstall: () => needFirewall().uninstall(),
   async dispose() {
     firewall?.dispose();
     return true;
   },
+  /** The whole `nft -j list ruleset` of this host, for assertions. */
+  async ruleset() {
+    const { stdout } = await promisify(execFile)('nft', ['-j', 'list', 'ruleset']);
+    return stdout;
+  },
+  /** What the host's firewall does to the pinholes (Firewall.hostWarnings). */
+  hostWarnings: () => needFirewall().hostWarnings(),
   /** The whole iptables-save (or ip6tables-save) of this host, for assertions. */
   async save(c) {
     const bin = c.family === 'ipv6' ? 'ip6tables-save' : 'iptables-save';

@@ -46,8 +46,12 @@ export class Driver {
     private readonly child: ChildProcess,
   ) {}
 
-  static async start(host: string, role: string): Promise<Driver> {
-    const child = labSpawn(host, ['node', DRIVER], { cwd: REPO_ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
+  static start(host: string, role: string): Promise<Driver> {
+    return Driver.attach(labSpawn(host, ['node', DRIVER], { cwd: REPO_ROOT, stdio: ['pipe', 'pipe', 'pipe'] }), host, role);
+  }
+
+  /** A driver already spawned some other way (e.g. in a private network namespace), stdio piped. */
+  static async attach(child: ChildProcess, host: string, role: string): Promise<Driver> {
     const d = new Driver(host, role, child);
     child.stderr!.setEncoding('utf8').on('data', (s: string) => (d.stderr += s));
     const ready = new Promise<void>((resolve, reject) => {

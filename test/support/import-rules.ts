@@ -3,7 +3,8 @@
  *  - agent/libvirt/ imports nothing but node: modules and its own files;
  *  - the cores — the migration core (agent/migration/) and the maintenance core
  *    (agent/maintenance/), built on it — import no node:fs, no node:child_process,
- *    no @grpc/* package and no adapter: they know their ports only;
+ *    no @grpc/* or @opentelemetry/* package and no adapter: they know their ports only
+ *    (tracing too: the Tracer port in agent/migration/tracing.ts);
  *  - adapters (the other agent/ folders and agent/main.ts), and one core using the
  *    other, go through a core's public entry (its index.ts), never its internals.
  * shared/ may be imported by anyone. Type-only imports count: a type is a dependency too.
@@ -53,14 +54,14 @@ export const ADAPTER_FOLDERS = [
 
 const CORES = ['agent/migration', 'agent/maintenance'];
 const LIBVIRT = 'agent/libvirt';
-const FORBIDDEN_IN_CORE = /^(node:)?(fs|child_process)(\/.*)?$|^@grpc\/|^prom-client$/;
+const FORBIDDEN_IN_CORE = /^(node:)?(fs|child_process)(\/.*)?$|^@grpc\/|^@opentelemetry\/|^prom-client$/;
 
 function ruleText(rule: RuleName, core: string): string {
   switch (rule) {
     case 'libvirt-self-contained':
       return 'agent/libvirt/ may import only node: modules and files inside agent/libvirt/';
     case 'core-knows-ports-only':
-      return `${core}/ may not import node:fs, node:child_process, @grpc/*, prom-client or an adapter folder`;
+      return `${core}/ may not import node:fs, node:child_process, @grpc/*, @opentelemetry/*, prom-client or an adapter folder`;
     case 'core-through-its-entry':
       return `adapters may import ${core}/ only through its public entry, ${core}/index.ts`;
   }

@@ -16,3 +16,20 @@ export function insideLabHost(): boolean {
     return true; // the host's private /run hides /run/netns; the UTS name has to do
   }
 }
+
+/**
+ * Or inside the throwaway network namespace a test made for itself (unshare
+ * --net) and named: FERRY_PRIVATE_NETNS is that namespace's inode and
+ * FERRY_PARENT_NETNS the test's own; ours must be the first and not the second.
+ */
+export function insidePrivateNetns(): boolean {
+  const made = process.env.FERRY_PRIVATE_NETNS;
+  const parent = process.env.FERRY_PARENT_NETNS;
+  if (!made || !parent || made === parent) return false;
+  try {
+    const self = String(statSync('/proc/self/ns/net').ino);
+    return self === made && self !== parent;
+  } catch {
+    return false;
+  }
+}

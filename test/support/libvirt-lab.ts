@@ -59,8 +59,8 @@ export async function virtType(c: LibvirtClient): Promise<'kvm' | 'qemu'> {
 }
 
 /**
- * The lab hosts may run Ferry's migration firewall (chain FERRY-MIGRATION rejects new
- * connections to ports 49152–49215 unless a pinhole is open). These tests exercise the libvirt
+ * The lab hosts may run Ferry's migration firewall (chain FERRY-MIGRATION, or table inet
+ * ferry, rejects new connections to ports 49152–49215 unless a pinhole is open). These tests exercise the libvirt
  * client, not the firewall, so they open their own narrow pinhole on the destination: one
  * source, one destination address, one port, self-expiring (kernel-evaluated --datestop) in
  * case the test dies, and removed in the returned close function.
@@ -97,7 +97,23 @@ export async function openPinhole(
   ];
   const [chain, ...rule] = spec;
   await labExec(host, ['iptables', '-w', '5', '-I', chain!, '1', ...rule]);
+  // A host whose ferryd runs the nftables backend resets the range in its own table first
+  // (priority -10): an element of its set, with its own timeout, is the pinhole there.
+  const element = `${o.src} . ${o.dst} . ${o.port}`;
+  const nftSet = o.src.includes(':') ? 'pinholes6' : 'pinholes4';
+  const hasTable = (await labExec(host, ['nft', 'list', 'table', 'inet', 'ferry'], { allowFail: true })).code === 0;
+  if (hasTable) {
+    await labExec(host, [
+      'nft',
+      `add element inet ferry ${nftSet} { ${element} timeout ${o.minutes ?? 15}m comment "${vmPrefix}pinhole" }`,
+    ]);
+  }
   return async () => {
     await labExec(host, ['iptables', '-w', '5', '-D', ...spec], { allowFail: true });
+    if (hasTable) {
+      await labExec(host, ['nft', `add element inet ferry ${nftSet} { ${element} }; delete element inet ferry ${nftSet} { ${element} }`], {
+        allowFail: true,
+      });
+    }
   };
 }

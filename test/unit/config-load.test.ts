@@ -111,7 +111,7 @@ test('environment: empty variables are unset, bad ones name the variable', () =>
   assert.equal(load({ insecure: true }, { FERRY_LISTEN_PORT: '' }).config.listen.port, 54321);
   assert.match(
     problems(() => load({ insecure: true }, { FERRY_FIREWALL_BACKEND: 'nft' })),
-    /FERRY_FIREWALL_BACKEND: firewall\.backend: must be one of iptables, none/,
+    /FERRY_FIREWALL_BACKEND: firewall\.backend: must be one of auto, nftables, iptables, none/,
   );
   assert.match(
     problems(() => load({}, { FERRY_TLS_INSECURE: 'maybe' })),

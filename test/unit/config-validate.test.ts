@@ -36,7 +36,7 @@ test('an empty file gives every default, typed and frozen', () => {
   assert.equal(config.libvirt.dconnuriTemplate, 'qemu+tls://{host}/system');
   assert.deepEqual(config.migration.portRange, { first: 49152, last: 49215 });
   assert.equal(config.migration.network, null);
-  assert.equal(config.firewall.backend, 'iptables');
+  assert.equal(config.firewall.backend, 'auto');
   assert.equal(config.policy.maxBandwidthMibps, 0);
   assert.equal(config.stateDirectory, '/var/lib/ferry');
   assert.equal(config.log.level, 'info');
@@ -129,9 +129,9 @@ test('bad range: first greater than last', () => {
 });
 
 test('bad enum value, with a suggestion when close', () => {
-  const issue = onlyIssue({ firewall: { backend: 'nftables' } });
+  const issue = onlyIssue({ firewall: { backend: 'nft' } });
   assert.equal(issue.key, 'firewall.backend');
-  assert.match(issue.message, /must be one of iptables, none, got the string "nftables"/);
+  assert.match(issue.message, /must be one of auto, nftables, iptables, none, got the string "nft"/);
   assert.match(onlyIssue({ firewall: { backend: 'iptable' } }).message, /did you mean iptables\?/);
   assert.match(onlyIssue({ log: { level: 'verbose' } }).message, /one of error, warn, info, debug/);
   assert.match(onlyIssue({ policy: { compression: 'zstandard' } }).message, /one of none, zlib, zstd, xbzrle/);

@@ -181,6 +181,23 @@ test('the migration core importing any adapter folder (or main.ts) is a violatio
   );
 });
 
+test('the migration core importing @opentelemetry/* is a violation: it traces through its Tracer port', () => {
+  const found = checkTree({
+    'agent/migration/outgoing/live-migration.ts': [
+      "import { trace } from '@opentelemetry/api';",
+      "import type { Tracer } from '../tracing.js';", // allowed: the port
+    ].join('\n'),
+    'agent/telemetry/tracing/otel-tracer.ts': [
+      "import { trace } from '@opentelemetry/api';", // allowed: the adapter
+      "import type { Tracer } from '../../migration/tracing.js';",
+    ].join('\n'),
+  });
+  assert.deepEqual(found.map(brief), [
+    'agent/migration/outgoing/live-migration.ts:1 @opentelemetry/api core-knows-ports-only',
+    'agent/telemetry/tracing/otel-tracer.ts:2 ../../migration/tracing.js core-through-its-entry',
+  ]);
+});
+
 // --- agent/maintenance/, the second core ------------------------------------------------
 
 test("the maintenance core keeps the cores' rules: no node:fs, @grpc/* or adapter; the migration core only through its entry, and itself only through its own", () => {

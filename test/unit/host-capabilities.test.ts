@@ -71,7 +71,8 @@ test('everything known: facts, the migration NIC by CIDR, the management NIC, no
   );
   assert.equal(caps.nics[1]!.mtu, 9000);
   assert.equal(caps.kvmAvailable, true);
-  assert.equal(caps.firewallBackend, 'iptables');
+  assert.equal(caps.firewallBackend, 'auto', 'without the backend in force: the configured value');
+  assert.equal(caps.firewallBackendReason, '');
   assert.deepEqual(caps.limits, { maxOutgoing: 2, maxIncoming: 2, portRangeFirst: 49152, portRangeLast: 49215 });
   assert.equal(caps.insecure, false);
   assert.deepEqual(caps.warnings, []);

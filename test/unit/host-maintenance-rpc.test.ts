@@ -33,6 +33,7 @@ const CAPABILITIES: HostCapabilitiesFacts = {
   qemuVersion: '7.2.0',
   kvmAvailable: true,
   firewallBackend: 'none',
+  firewallBackendReason: 'firewall.backend is "none"',
   limits: { maxOutgoing: 3, maxIncoming: 2, portRangeFirst: 49152, portRangeLast: 49215 },
   insecure: true,
   warnings: [],

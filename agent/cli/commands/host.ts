@@ -80,7 +80,7 @@ function capabilitiesText(c: GetCapabilitiesResponse__Output): string {
     ['KVM', yesNo(c.kvmAvailable)],
     ['CPU', c.cpu ? `${c.cpu.model} (${c.cpu.cores} cores, ${c.cpu.threads} threads)` : 'not reported'],
     ['memory', bytes(c.memoryBytes)],
-    ['firewall', c.firewallBackend],
+    ['firewall', c.firewallBackendReason ? `${c.firewallBackend} (${c.firewallBackendReason})` : c.firewallBackend],
     [
       'migration network',
       net?.cidr ? `${net.cidr} on ${net.interface || '?'}, address ${net.address || '?'}, ${net.up ? 'up' : 'DOWN'}` : 'none configured',

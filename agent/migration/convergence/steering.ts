@@ -49,11 +49,29 @@ export class Steering {
     if (decision) await this.take(decision);
   };
 
+  /** Each action is a span of the job's trace: what the schedule or a timeout did, and when. */
   private async take(decision: Decision): Promise<void> {
+    const action = decision.kind === 'timeout' ? 'abort' : decision.due.step.action;
+    const reason = decision.kind === 'timeout' ? `${decision.timeout} timeout` : decision.due.reason;
+    const span = this.job.span.child(`convergence ${action}`, {
+      attributes: {
+        'ferry.convergence.action': action,
+        'ferry.convergence.reason': reason,
+        'ferry.iteration': this.job.snapshot().iteration,
+      },
+    });
+    try {
+      await this.act(decision, (err) => span.recordError(err));
+    } finally {
+      span.end();
+    }
+  }
+
+  private async act(decision: Decision, failed: (err: unknown) => void): Promise<void> {
     if (decision.kind === 'timeout') {
       this.abortCause = decision.error;
       this.note('abort', `${decision.timeout} timeout`);
-      return this.abort();
+      return this.abort(failed);
     }
     const { due } = decision;
     const { vmId } = this.job.command;
@@ -85,9 +103,10 @@ export class Steering {
             `the convergence schedule aborted the migration (${due.reason}): the guest did not converge within the downtime the policy allows`,
           );
           this.note('abort', due.reason);
-          return this.abort();
+          return this.abort(failed);
       }
     } catch (err) {
+      failed(err);
       this.job.warn(
         `${actionName(due)} failed: ${errorMessage(err)}${due.index === this.job.command.policy.schedule.length - 1 ? ' (it is retried at the next repeat)' : ''}`,
       );
@@ -95,12 +114,13 @@ export class Steering {
   }
 
   /** Aborts the libvirt job; retried on the next sample if libvirt does not answer. */
-  private async abort(): Promise<void> {
+  private async abort(failed: (err: unknown) => void = () => {}): Promise<void> {
     this.abortPending = true;
     try {
       await this.deps.hypervisor.abortJob(this.job.command.vmId, { postcopy: false });
       this.abortPending = false;
     } catch (err) {
+      failed(err);
       this.job.warn(`aborting the migration failed, retrying: ${errorMessage(err)}`);
     }
   }

@@ -21,7 +21,11 @@ import type {
   OpenedPinhole,
   PinholeGate,
   PrepareIncomingArgs,
+  Tracer,
+  TraceSpan,
+  TraceContext,
 } from '../ports.js';
+import { inSpan, noopTracer } from '../tracing.js';
 import type { CheckFindings } from '../checks/findings.js';
 import { checkIncoming, type IncomingCheckPorts } from './incoming-check.js';
 import { checkSourceIdentity, type SourceIdentity } from './source-identity.js';
@@ -47,6 +51,8 @@ export interface IncomingOptions {
   checks: IncomingCheckPorts;
   /** Whether the host is in maintenance (agent/maintenance): it then refuses every incoming migration. */
   inMaintenance?: () => boolean;
+  /** Spans of PrepareIncoming, CheckIncoming, FinishIncoming and the pinhole, children of the source's (default: none). */
+  tracer?: Tracer;
 }
 
 /** A reservation as the journal keeps it. */
@@ -82,7 +88,11 @@ export class IncomingMigrations {
    * caller: the verified certificate of the calling agent; null only when the
    * agent runs without TLS (tls.insecure), where nobody is authenticated.
    */
-  async prepare(args: PrepareIncomingArgs, caller: SourceIdentity | null = null): Promise<IncomingOffer> {
+  prepare(args: PrepareIncomingArgs, caller: SourceIdentity | null = null): Promise<IncomingOffer> {
+    return inSpan(this.serverSpan('PrepareIncoming', args.trace, args), (span) => this.prepareTraced(args, caller, span));
+  }
+
+  private async prepareTraced(args: PrepareIncomingArgs, caller: SourceIdentity | null, span: TraceSpan): Promise<IncomingOffer> {
     // First, before anything is looked at or reserved: no pinhole for a
     // source the caller's certificate does not vouch for.
     if (caller) checkSourceIdentity(caller, args);
@@ -104,25 +114,34 @@ export class IncomingMigrations {
     }
     this.preparing++;
     try {
-      return await this.reserve(args, caller?.name ?? null);
+      return await this.reserve(args, caller?.name ?? null, span);
     } finally {
       this.preparing--;
     }
   }
 
-  private async reserve(args: PrepareIncomingArgs, preparedBy: string | null): Promise<IncomingOffer> {
+  private async reserve(args: PrepareIncomingArgs, preparedBy: string | null, span: TraceSpan): Promise<IncomingOffer> {
     const { address, network } = await chooseListenAddress(this.options.network, args);
-    const images = await this.createImages(args);
+    const images = args.disks?.length ? await inSpan(span.child('create images'), () => this.createImages(args)) : [];
     let pinhole: OpenedPinhole;
     try {
-      pinhole = await this.options.pinholes.open({
-        vmId: args.vmId,
-        jobId: args.jobId,
-        source: args.sourceMigrationAddress,
-        destination: address,
-        disksPort: args.copyStorage,
-        ttlMs: this.options.pinholeTtlMs,
-      });
+      pinhole = await inSpan(
+        span.child('pinhole open', {
+          attributes: { 'ferry.pinhole.source': args.sourceMigrationAddress, 'ferry.pinhole.destination': address },
+        }),
+        async (open) => {
+          const opened = await this.options.pinholes.open({
+            vmId: args.vmId,
+            jobId: args.jobId,
+            source: args.sourceMigrationAddress,
+            destination: address,
+            disksPort: args.copyStorage,
+            ttlMs: this.options.pinholeTtlMs,
+          });
+          open.setAttribute('ferry.pinhole.ports', opened.ports.join(','));
+          return opened;
+        },
+      );
     } catch (err) {
       if (images.length > 0) await this.options.images?.remove(images).catch(() => undefined);
       throw err;
@@ -159,6 +178,10 @@ export class IncomingMigrations {
    * PrepareIncoming would refuse as such (a dstqemu that is not ours).
    */
   check(args: IncomingCheckArgs): Promise<CheckFindings> {
+    return inSpan(this.serverSpan('CheckIncoming', args.trace, { vmId: args.vmId }), () => this.checkUntraced(args));
+  }
+
+  private checkUntraced(args: IncomingCheckArgs): Promise<CheckFindings> {
     return checkIncoming(args, {
       ...this.options.checks,
       network: this.options.network,
@@ -169,7 +192,20 @@ export class IncomingMigrations {
   }
 
   /** Idempotent: true when a pinhole was open and is now closed. */
-  async finish(args: { jobId: string; vmId: string; success?: boolean }, caller: SourceIdentity | null = null): Promise<boolean> {
+  finish(
+    args: { jobId: string; vmId: string; success?: boolean; trace?: TraceContext },
+    caller: SourceIdentity | null = null,
+  ): Promise<boolean> {
+    const span = this.serverSpan('FinishIncoming', args.trace, args);
+    if (args.success !== undefined) span.setAttribute('ferry.success', args.success);
+    return inSpan(span, (traced) => this.finishTraced(args, caller, traced));
+  }
+
+  private async finishTraced(
+    args: { jobId: string; vmId: string; success?: boolean },
+    caller: SourceIdentity | null,
+    span: TraceSpan,
+  ): Promise<boolean> {
     const reservation = this.reservations.get(args.jobId);
     if (!reservation) return false;
     if (caller && reservation.preparedBy !== null && caller.name !== reservation.preparedBy) {
@@ -182,9 +218,14 @@ export class IncomingMigrations {
     if (reservation.vmId !== args.vmId) {
       throw invalidArgument('vm_id', `job ${args.jobId} was prepared for VM ${reservation.vmId}, not ${args.vmId}`);
     }
-    const closed = await this.release(args.jobId);
+    const closed = await inSpan(span.child('pinhole close', { attributes: { 'ferry.pinhole.id': reservation.pinhole.id } }), () =>
+      this.release(args.jobId),
+    );
     // Only a failure the source reports: the images then hold a partial copy nobody runs on.
-    if (args.success === false && reservation.images.length > 0) await this.options.images?.remove(reservation.images);
+    if (args.success === false && reservation.images.length > 0) {
+      const images = reservation.images;
+      await inSpan(span.child('remove images'), async () => this.options.images?.remove(images));
+    }
     return closed;
   }
 
@@ -238,6 +279,15 @@ export class IncomingMigrations {
     } catch (err) {
       return err instanceof FerryError && err.kind === 'NOT_FOUND' ? 'absent' : 'unknown';
     }
+  }
+
+  /** A call from the source agent: its span is the parent. */
+  private serverSpan(name: string, parent: TraceContext | undefined, ids: { vmId: string; jobId?: string }): TraceSpan {
+    return (this.options.tracer ?? noopTracer).startSpan(name, {
+      kind: 'server',
+      parent,
+      attributes: { 'ferry.vm_id': ids.vmId, ...(ids.jobId ? { 'ferry.job_id': ids.jobId } : {}) },
+    });
   }
 
   private hold(record: IncomingRecord): void {

@@ -16,6 +16,7 @@ import {
 } from '../types.js';
 import type { NicBaseline } from '../outgoing/nic-counters.js';
 import type { RequestIdentity } from './request-identity.js';
+import { noopSpan, type TraceSpan } from '../tracing.js';
 
 /** Allowed transitions; anything else is a bug in the core. */
 const NEXT: Record<MigrationPhase, readonly MigrationPhase[]> = {
@@ -38,6 +39,8 @@ export class MigrationJob {
   /** Aborted when the job is cancelled; the runner's waits listen to it. */
   readonly cancellation = new AbortController();
   private baseline: NicBaseline | undefined;
+  /** The job's span, from acceptance to its final phase: its steps are its children (one migration, one trace). */
+  span: TraceSpan = noopSpan;
 
   /**
    * A job as a previous run of the agent journaled it: same id, counters and

@@ -6,6 +6,7 @@
 import { FerryError } from '../../../shared/errors.js';
 import type { MigrationJob } from '../jobs/migration-job.js';
 import type { Clock, Hypervisor } from '../ports.js';
+import { inSpan } from '../tracing.js';
 import { STILL_RUNNING } from '../types.js';
 
 export interface ControlDeps {
@@ -32,6 +33,12 @@ export async function cancelJob(job: MigrationJob, deps: ControlDeps): Promise<v
       subject: `job/${job.id}`,
     });
   }
+  // A span of the job's trace: the cancel, from the call to the job's end (or the refusal).
+  const span = job.span.child('cancel', { attributes: { 'ferry.migration.phase': job.phase.toUpperCase() } });
+  return inSpan(span, () => cancelUnfinished(job, deps));
+}
+
+async function cancelUnfinished(job: MigrationJob, deps: ControlDeps): Promise<void> {
   if (job.phase === 'postcopy') {
     throw new FerryError(
       'FAILED_PRECONDITION',
@@ -131,7 +138,9 @@ export async function changeJobParams(job: MigrationJob, change: ParamsChange, d
     job.record({ action: 'set-downtime', downtimeMs: change.maxDowntimeMs, ...at() });
   }
   if (change.startPostCopy && job.phase === 'migrating') {
-    await hypervisor.startPostCopy(vmId);
+    await inSpan(job.span.child('convergence post-copy', { attributes: { 'ferry.convergence.reason': 'ChangeMigrationParams' } }), () =>
+      hypervisor.startPostCopy(vmId),
+    );
     job.setPhase('postcopy');
     job.record({ action: 'post-copy', ...at() });
   }

@@ -27,9 +27,11 @@ import type {
   LiveMigrationPlan,
   PeerAgents,
   StoragePaths,
+  Tracer,
   VmDisk,
   VmInfo,
 } from '../ports.js';
+import { inSpan, type TraceSpan } from '../tracing.js';
 import { imageSpecsOf } from './image-specs.js';
 import type { OutgoingFacts } from './migration-check.js';
 import type { JobStats, VmOnSource } from '../types.js';
@@ -57,6 +59,8 @@ export interface OutgoingDeps {
   journal?: JobJournal;
   /** Fallback P2P URI when the destination does not name one: "{host}" is the dst host. */
   dconnuriTemplate: string;
+  /** Spans of every Migrate, job and step (default: none). */
+  tracer?: Tracer;
 }
 
 /** What prepare hands to perform. */
@@ -73,7 +77,13 @@ export interface PreparedMigration {
  * check the route. Throws, leaving nothing behind but a pinhole that the
  * destination closes by itself at expiry (and that FinishIncoming closes now).
  */
-export async function prepareOutgoing(job: MigrationJob, deps: OutgoingDeps, known?: OutgoingFacts): Promise<PreparedMigration> {
+export function prepareOutgoing(job: MigrationJob, deps: OutgoingDeps, known?: OutgoingFacts): Promise<PreparedMigration> {
+  return inSpan(job.span.child('prepare', { attributes: { 'ferry.prepare_attempt': job.snapshot().prepareAttempts + 1 } }), (span) =>
+    prepareTraced(job, deps, span, known),
+  );
+}
+
+async function prepareTraced(job: MigrationJob, deps: OutgoingDeps, span: TraceSpan, known?: OutgoingFacts): Promise<PreparedMigration> {
   const { command } = job;
   const { hypervisor, peers, network } = deps;
   job.setPhase('preparing');
@@ -87,17 +97,21 @@ export async function prepareOutgoing(job: MigrationJob, deps: OutgoingDeps, kno
   if (command.policy.copyStorage !== 'none' && disks.length === 0)
     job.warn(`copy_storage ${command.policy.copyStorage}: the VM has no writable local disk, so no disk is copied`);
   job.update({ prepareAttempts: job.snapshot().prepareAttempts + 1 });
-  const offer = await peers.prepareIncoming(command.dst, {
-    vmId: command.vmId,
-    jobId: job.id,
-    sourceHost: deps.hostName,
-    sourceMigrationAddress: source.address,
-    dstqemu: command.dstqemu,
-    migrationNetwork: command.migrationNetwork,
-    copyStorage: command.policy.copyStorage !== 'none',
-    memoryBytes: vm.memoryBytes,
-    disks: imageSpecsOf(disks, command.policy.copyStorage),
-  });
+  const offer = await inSpan(span.child('PrepareIncoming', { kind: 'client', attributes: { 'ferry.destination': command.dst } }), (call) =>
+    peers.prepareIncoming(command.dst, {
+      vmId: command.vmId,
+      jobId: job.id,
+      sourceHost: deps.hostName,
+      sourceMigrationAddress: source.address,
+      dstqemu: command.dstqemu,
+      migrationNetwork: command.migrationNetwork,
+      copyStorage: command.policy.copyStorage !== 'none',
+      memoryBytes: vm.memoryBytes,
+      disks: imageSpecsOf(disks, command.policy.copyStorage),
+      trace: call.context,
+    }),
+  );
+  span.setAttribute('ferry.migrate_uri', offer.migrateUri);
   try {
     job.update({ migrateUri: offer.migrateUri, network: offer.network, sourceMigrationAddress: source.address });
     // The route chosen for the source address is the one to the listen address when dstqemu was given: no second `ip route get`.
@@ -105,7 +119,7 @@ export async function prepareOutgoing(job: MigrationJob, deps: OutgoingDeps, kno
     for (const warning of routeWarnings(offer, route, network.managementInterface())) job.warn(warning);
     return { offer, migrationInterface: route.interface, memoryBytes: vm.memoryBytes, disks };
   } catch (err) {
-    await tellDestination(job, deps, false, err);
+    await tellDestination(job, deps, false, err, span);
     throw err;
   }
 }
@@ -118,6 +132,7 @@ export async function performOutgoing(job: MigrationJob, prepared: PreparedMigra
   const { command } = job;
   const { hypervisor, network } = deps;
   let steering: Steering | undefined;
+  let perform: TraceSpan | undefined;
   try {
     if (job.cancellation.signal.aborted) throw new FerryError('CANCELLED', 'the migration was cancelled');
     job.noteNicBaseline(await readNicBaseline(network, prepared.migrationInterface));
@@ -132,33 +147,49 @@ export async function performOutgoing(job: MigrationJob, prepared: PreparedMigra
       // The MIGRATING record (with the NIC baseline) is on disk before perform is sent, so a
       // restarted agent knows the copy may have begun; the adapter's look-ups overlap the fsync.
       const recorded = deps.journal?.durable(job);
+      perform = job.span.child('perform', { attributes: { 'ferry.migrate_uri': prepared.offer.migrateUri } });
       await hypervisor.migrateLive(command.vmId, planFor(job, prepared, deps), recorded !== undefined ? { sendAfter: recorded } : {});
+      perform.end();
     } catch (err) {
+      perform?.recordError(steering.abortCause ?? err);
+      perform?.end();
       throw steering.abortCause ?? err;
     } finally {
       await supervision.stop();
     }
     await finishCompleted(job, deps, await hypervisor.completedJobStats(command.vmId).catch(() => undefined));
   } catch (err) {
-    // What became of the VM is known only once libvirt answers: after a lost
-    // connection (libvirtd restarted) that is a while, and it decides the outcome.
-    const vm = await vmWhenHypervisorAnswers(job, deps);
-    const lostLibvirt = isFerryError(err, 'UNAVAILABLE');
-    if (lostLibvirt && vm === 'gone') return completedUnanswered(job, deps);
-    await tellDestination(job, deps, false, err);
-    if (steering?.suspended) await resumeOnSource(job, deps);
-    const vmState: VmOnSource =
-      vm === undefined
-        ? { state: 'unknown', reason: `libvirt did not answer for ${deps.answerWaitMs / 1000} s` }
-        : await vmStateOf(job, hypervisor);
-    if (lostLibvirt && vmState.state === 'paused') {
-      job.warn(
-        'the VM is paused on the source after libvirtd lost the migration: make sure it does not run on the destination before resuming it',
-      );
-    }
-    const step = job.cancellation.signal.aborted ? 'cancel' : steering?.abortCause ? 'converge' : 'perform';
-    job.fail(failureOf(step, err, vmState));
+    await inSpan(job.span.child('cleanup'), (span) => cleanUpFailed(job, deps, err, steering, span));
   }
+}
+
+/** After a failed perform: the destination told, the guest resumed if the schedule paused it, the job FAILED (or COMPLETED after all). */
+async function cleanUpFailed(
+  job: MigrationJob,
+  deps: OutgoingDeps,
+  err: unknown,
+  steering: Steering | undefined,
+  span: TraceSpan,
+): Promise<void> {
+  const { hypervisor } = deps;
+  // What became of the VM is known only once libvirt answers: after a lost
+  // connection (libvirtd restarted) that is a while, and it decides the outcome.
+  const vm = await vmWhenHypervisorAnswers(job, deps);
+  const lostLibvirt = isFerryError(err, 'UNAVAILABLE');
+  if (lostLibvirt && vm === 'gone') return completedUnanswered(job, deps);
+  await tellDestination(job, deps, false, err, span);
+  if (steering?.suspended) await resumeOnSource(job, deps);
+  const vmState: VmOnSource =
+    vm === undefined
+      ? { state: 'unknown', reason: `libvirt did not answer for ${deps.answerWaitMs / 1000} s` }
+      : await vmStateOf(job, hypervisor);
+  if (lostLibvirt && vmState.state === 'paused') {
+    job.warn(
+      'the VM is paused on the source after libvirtd lost the migration: make sure it does not run on the destination before resuming it',
+    );
+  }
+  const step = job.cancellation.signal.aborted ? 'cancel' : steering?.abortCause ? 'converge' : 'perform';
+  job.fail(failureOf(step, err, vmState));
 }
 
 /**
@@ -207,8 +238,13 @@ async function completedUnanswered(job: MigrationJob, deps: OutgoingDeps): Promi
  * new connection after its short TTL anyway) is no reason to keep it waiting.
  */
 export async function finishCompleted(job: MigrationJob, deps: OutgoingDeps, final: JobStats | undefined): Promise<void> {
-  if (final) job.applyFinalStats(final);
-  if (job.nicBaseline) job.update(await nicTrafficSince(deps.network, job.nicBaseline));
+  await inSpan(job.span.child('switch-over'), async (span) => {
+    if (final) {
+      job.applyFinalStats(final);
+      span.setAttribute('ferry.downtime_ms', final.downtimeMs);
+    }
+    if (job.nicBaseline) job.update(await nicTrafficSince(deps.network, job.nicBaseline));
+  });
   job.setPhase('completed');
   void tellDestination(job, deps, true);
 }
@@ -234,12 +270,32 @@ export async function vmStateOf(job: MigrationJob, hypervisor: Hypervisor): Prom
   );
 }
 
-/** FinishIncoming; a failure to tell is a warning, as the pinhole expires by itself. */
-export async function tellDestination(job: MigrationJob, deps: OutgoingDeps, success: boolean, err?: unknown): Promise<void> {
+/** FinishIncoming (a span of `parent`, by default the job's); a failure to tell is a warning, as the pinhole expires by itself. */
+export async function tellDestination(
+  job: MigrationJob,
+  deps: OutgoingDeps,
+  success: boolean,
+  err?: unknown,
+  parent: TraceSpan = job.span,
+): Promise<void> {
   const { command } = job;
+  const call = parent.child('FinishIncoming', {
+    kind: 'client',
+    attributes: { 'ferry.destination': command.dst, 'ferry.success': success },
+  });
   await deps.peers
-    .finishIncoming(command.dst, { jobId: job.id, vmId: command.vmId, success, errorMessage: err ? errorMessage(err) : '' })
-    .catch((e: unknown) => job.warn(`the destination was not told how the migration ended: ${errorMessage(e)}`));
+    .finishIncoming(command.dst, {
+      jobId: job.id,
+      vmId: command.vmId,
+      success,
+      errorMessage: err ? errorMessage(err) : '',
+      trace: call.context,
+    })
+    .catch((e: unknown) => {
+      call.recordError(e);
+      job.warn(`the destination was not told how the migration ended: ${errorMessage(e)}`);
+    })
+    .finally(() => call.end());
 }
 
 function planFor(job: MigrationJob, prepared: PreparedMigration, deps: OutgoingDeps): LiveMigrationPlan {

@@ -19,6 +19,7 @@ import type { HostNetwork, Hypervisor, IncomingCheckArgs, PeerAgents, StoragePat
 import type { MigrateCommand, MigrationPhase } from '../types.js';
 import { imageSpecsOf } from './image-specs.js';
 import { chooseSourceAddress, type SourceAddress } from './source-address.js';
+import { noopSpan, type TraceSpan } from '../tracing.js';
 
 export interface OutgoingCheckDeps {
   hypervisor: Hypervisor;
@@ -39,6 +40,8 @@ export interface OutgoingCheckContext {
    * UNAVAILABLE (or DEADLINE_EXCEEDED) as before; CheckMigration reports it.
    */
   unreachable: 'report' | 'throw';
+  /** The span the destination's CheckIncoming is a child of. */
+  span?: TraceSpan;
 }
 
 /** What the check learnt that the migration uses next: no second look-up on the way to libvirt's perform. */
@@ -130,9 +133,13 @@ async function hostCpuOf(requirements: VmRequirements, hypervisor: Hypervisor, o
 
 async function askDestination(dst: string, args: IncomingCheckArgs, ctx: OutgoingCheckContext, peers: PeerAgents): Promise<CheckFindings> {
   const out = new Findings('destination');
+  const call = (ctx.span ?? noopSpan).child('CheckIncoming', { kind: 'client', attributes: { 'ferry.destination': dst } });
   try {
-    return await peers.checkIncoming(dst, args);
+    const findings = await peers.checkIncoming(dst, { ...args, trace: call.context });
+    call.setAttribute('ferry.check.blocking', findings.blocking.length);
+    return findings;
   } catch (err) {
+    call.recordError(err);
     if (isFerryError(err, 'UNIMPLEMENTED')) {
       out.warn(
         'CHECK_INCOMPLETE',
@@ -144,6 +151,8 @@ async function askDestination(dst: string, args: IncomingCheckArgs, ctx: Outgoin
       throw err;
     }
     return out;
+  } finally {
+    call.end();
   }
 }
 

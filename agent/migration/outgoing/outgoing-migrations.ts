@@ -18,7 +18,8 @@ import { type JobPage, type JobQuery, pageOf } from '../jobs/job-pages.js';
 import { MigrationJob } from '../jobs/migration-job.js';
 import { identityOf, type RequestIdentity, RequestsInFlight } from '../jobs/request-identity.js';
 import type { OutgoingDeps } from './live-migration.js';
-import type { VmInfo } from '../ports.js';
+import { inSpan, noopTracer, type TraceContext, type TraceSpan, type VmInfo } from '../ports.js';
+import { endSpanWithJob } from '../jobs/job-span.js';
 import type { JournaledJob } from '../jobs/job-journal.js';
 import { recoverJob } from './recovery.js';
 import { type RestoredVm, Restores, type RestoresDeps } from './restores.js';
@@ -39,8 +40,8 @@ export interface OutgoingMigrationsOptions
   retentionMs: number;
   /** Finished jobs kept at most (the oldest forgotten first); default unlimited. */
   maxRetained?: number;
-  /** Called at every job transition (the log); previous is null for a new job. */
-  onTransition?: (status: MigrationStatus, previous: MigrationPhase | null) => void;
+  /** Called at every job transition (the log); previous is null for a new job; trace: the job's span. */
+  onTransition?: (status: MigrationStatus, previous: MigrationPhase | null, trace: TraceContext) => void;
   /** The host's policy defaults, read at every Migrate (SIGHUP may change them); default BUILTIN_DEFAULTS. */
   policyDefaults?: () => MigrationPolicy;
 }
@@ -76,8 +77,9 @@ export class OutgoingMigrations {
    * when its turn comes and reports failures in its status.
    */
   async migrate(request: MigrateRequest): Promise<MigrationStatus> {
-    const { requestId, ...asSent } = request;
-    if (!requestId) return this.accept(asSent, undefined);
+    // The caller's trace is not part of what it asks: a retry under another traceparent is the same request.
+    const { requestId, trace, ...asSent } = request;
+    if (!requestId) return this.accept(asSent, undefined, trace);
     const identity = identityOf(requestId, asSent);
     return this.migrateCalls.run(
       identity,
@@ -86,12 +88,29 @@ export class OutgoingMigrations {
         const job = this.registry.forRequest(requestId);
         return job?.request && { fingerprint: job.request.fingerprint, answer: () => job.snapshot() };
       },
-      () => this.accept(asSent, identity),
+      () => this.accept(asSent, identity, trace),
     );
   }
 
   /** A new job (a retry of a known request id never gets here). */
-  private async accept(request: Omit<MigrateRequest, 'requestId'>, identity: RequestIdentity | undefined): Promise<MigrationStatus> {
+  private accept(
+    request: Omit<MigrateRequest, 'requestId' | 'trace'>,
+    identity: RequestIdentity | undefined,
+    trace: TraceContext | undefined,
+  ): Promise<MigrationStatus> {
+    const span = this.tracer.startSpan('Migrate', {
+      kind: 'server',
+      parent: trace,
+      attributes: { 'ferry.vm_id': request.vmId, 'ferry.migration.mode': request.mode.toUpperCase(), 'ferry.destination': request.dst },
+    });
+    return inSpan(span, () => this.acceptTraced(request, identity, span));
+  }
+
+  private async acceptTraced(
+    request: Omit<MigrateRequest, 'requestId' | 'trace'>,
+    identity: RequestIdentity | undefined,
+    span: TraceSpan,
+  ): Promise<MigrationStatus> {
     if (this.closing) {
       throw new FerryError('UNAVAILABLE', 'ferryd is shutting down and takes no new jobs: retry once it is back', {
         reason: 'AGENT_SHUTTING_DOWN',
@@ -106,10 +125,14 @@ export class OutgoingMigrations {
     }
     this.accepting.add(command.vmId);
     try {
-      const vm = await this.checkHost(command);
-      const checked = command.mode === 'remote' ? await this.precheck(command, vm) : undefined;
+      const { vm, checked } = await inSpan(span.child('checks'), async (checks) => {
+        const vm = await this.checkHost(command);
+        return { vm, checked: command.mode === 'remote' ? await this.precheck(command, vm, checks) : undefined };
+      });
       const release = this.slots.tryAcquire();
       const job = new MigrationJob(randomUUID(), command, () => this.deps.clock.now(), release ? 'preparing' : 'queued', identity);
+      span.setAttribute('ferry.job_id', job.id);
+      job.span = span.child('migration', { attributes: { 'ferry.job_id': job.id, 'ferry.vm_id': command.vmId } });
       for (const warning of checked?.report.warnings ?? []) job.warn(warning.message);
       let first: { attempt: StartAttempt; release: () => void } | undefined;
       if (release) {
@@ -122,6 +145,8 @@ export class OutgoingMigrations {
           };
         } catch (err) {
           release();
+          job.span.recordError(err);
+          job.span.end();
           throw err;
         }
       }
@@ -146,7 +171,12 @@ export class OutgoingMigrations {
     if (request.mode !== 'remote') {
       throw invalidArgument('mode', 'CheckMigration checks live migrations (mode REMOTE); a hibernation (FILE) involves no other host');
     }
-    const { requestId: _ignored, ...asSent } = request;
+    const { requestId: _ignored, trace, ...asSent } = request;
+    const span = this.tracer.startSpan('CheckMigration', { kind: 'server', parent: trace, attributes: { 'ferry.vm_id': request.vmId } });
+    return inSpan(span, () => this.checkTraced(asSent, span));
+  }
+
+  private async checkTraced(asSent: Omit<MigrateRequest, 'requestId' | 'trace'>, span: TraceSpan): Promise<CheckReport> {
     const features = await this.hostFeatures();
     const defaults = this.deps.policyDefaults?.() ?? BUILTIN_DEFAULTS;
     const command: MigrateCommand = { ...asSent, policy: resolvePolicyWithGaps(asSent.policy, defaults, features).policy };
@@ -157,13 +187,17 @@ export class OutgoingMigrations {
       : this.accepting.has(command.vmId)
         ? { id: '(being accepted)', phase: 'accepting' as const }
         : undefined;
-    const { report } = await checkOutgoing(command, { features, ferryJob, unreachable: 'report' }, this.deps);
+    const { report } = await checkOutgoing(command, { features, ferryJob, unreachable: 'report', span }, this.deps);
     return report;
   }
 
   /** Migrate's checks: a blocking finding refuses the request before a job exists (FAILED_PRECONDITION, all findings in its details). */
-  private async precheck(command: MigrateCommand, vm: VmInfo) {
-    const checked = await checkOutgoing(command, { features: await this.hostFeatures(), described: vm, unreachable: 'throw' }, this.deps);
+  private async precheck(command: MigrateCommand, vm: VmInfo, span: TraceSpan) {
+    const checked = await checkOutgoing(
+      command,
+      { features: await this.hostFeatures(), described: vm, unreachable: 'throw', span },
+      this.deps,
+    );
     const refusal = refusalOf(checked.report, `vm/${command.vmId}`);
     if (refusal) throw refusal;
     return checked;
@@ -180,7 +214,7 @@ export class OutgoingMigrations {
   }
 
   /** The request's policy against the host's defaults and what its libvirt/QEMU support. */
-  private async resolve(request: Omit<MigrateRequest, 'requestId'>): Promise<MigrateCommand> {
+  private async resolve(request: Omit<MigrateRequest, 'requestId' | 'trace'>): Promise<MigrateCommand> {
     const defaults = this.deps.policyDefaults?.() ?? BUILTIN_DEFAULTS;
     return { ...request, policy: resolvePolicy(request.policy, defaults, await this.hostFeatures()) };
   }
@@ -240,6 +274,12 @@ export class OutgoingMigrations {
       if (this.registry.has(status.jobId)) continue;
       // The request id comes back with its job: a retry after the restart finds it (registry.add indexes it).
       const job = MigrationJob.restore(status, command, nicBaseline, () => this.deps.clock.now(), request);
+      // The trace of the run that started it ended with that run: what is left is followed in a trace of its own.
+      if (!job.finished) {
+        job.span = this.tracer.startSpan('migration (followed after a restart)', {
+          attributes: { 'ferry.job_id': job.id, 'ferry.vm_id': command.vmId },
+        });
+      }
       this.register(job, true);
       if (job.finished) continue;
       following++;
@@ -262,15 +302,22 @@ export class OutgoingMigrations {
     this.registry.add(job);
     this.deps.journal?.follow(job, restored);
     const notify = this.deps.onTransition;
-    if (!notify) return;
-    let lastPhase = job.phase;
-    notify(job.snapshot(), null);
-    job.subscribe((status) => {
-      if (status.phase === lastPhase) return;
-      const previous = lastPhase;
-      lastPhase = status.phase;
-      notify(status, previous);
-    });
+    if (notify) {
+      let lastPhase = job.phase;
+      notify(job.snapshot(), null, job.span.context);
+      job.subscribe((status) => {
+        if (status.phase === lastPhase) return;
+        const previous = lastPhase;
+        lastPhase = status.phase;
+        notify(status, previous, job.span.context);
+      });
+    }
+    // After the log's listener: the final transition is logged before the span ends.
+    endSpanWithJob(job);
+  }
+
+  private get tracer() {
+    return this.deps.tracer ?? noopTracer;
   }
 
   status(selector: JobSelector): MigrationStatus {
