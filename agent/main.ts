@@ -30,7 +30,7 @@ import { LibvirtHypervisor } from './hypervisor/libvirt-hypervisor.js';
 import { libvirtHostInfo } from './hypervisor/libvirt-host-info.js';
 import { libvirtLifecycleSource } from './hypervisor/lifecycle-events.js';
 import { ReconnectingClient, unixDialer } from './libvirt/index.js';
-import { createLogger, logJobTransition, type Logger } from './log.js';
+import { createLogger, type Logger } from './log.js';
 import { reloadConfig } from './config/reload.js';
 import { MaintenanceMode } from './maintenance/index.js';
 import { IncomingMigrations, HostLimits, OutgoingMigrations, systemClock, type MigrationStatus, type VmInfo } from './migration/index.js';
@@ -47,10 +47,11 @@ import { peerService } from './rpc/peer-service.js';
 import { setServing, startGrpcServer } from './rpc/server.js';
 import { startSystemdNotifier } from './systemd/notifier.js';
 import { CertificateStore } from './tls/store.js';
-import { AgentMetrics, startMetricsServer, type MetricsServer } from './telemetry/metrics/index.js';
+import { AgentMetrics } from './telemetry/metrics/index.js';
+import { serveMetrics } from './daemon/metrics-endpoint.js';
+import { logTransition } from './daemon/job-log.js';
 import { startTracingFrom } from './daemon/tracing.js';
-import { traceLogFields, type Tracing } from './telemetry/tracing/index.js';
-import type { TraceContext } from './migration/index.js';
+import type { Tracing } from './telemetry/tracing/index.js';
 
 const CALL_TIMEOUT_MS = 30_000;
 const POLL_INTERVAL_MS = 500;
@@ -355,24 +356,6 @@ async function followMigrationNic(host: ReturnType<typeof createHostInfo>, hostS
   return followNicOperstate(nic, (up) => hostState.migrationNic(nic, up));
 }
 
-/** The metrics endpoint; one that cannot listen is logged and left off: migrations matter more than their metrics. */
-async function serveMetrics(config: AgentConfig, metrics: AgentMetrics, log: Logger): Promise<MetricsServer | undefined> {
-  const { address, port } = config.metrics;
-  try {
-    const server = await startMetricsServer({
-      address,
-      port,
-      registry: metrics.registry,
-      onError: (err) => log.warn('metrics endpoint', { error: errorMessage(err) }),
-    });
-    log.info('metrics endpoint listening', { address, port: server.port, path: '/metrics' });
-    return server;
-  } catch (err) {
-    log.error('metrics endpoint not started: ferryd runs without it', { error: errorMessage(err) });
-    return undefined;
-  }
-}
-
 /** The configuration (every problem listed, exit 2 when there is one), as `ferryd check-config` checks it. */
 function loadOrExit(flags: ConfigFlags): AgentConfig {
   const loaded = checkConfiguration(flags, process.env);
@@ -393,21 +376,6 @@ function loadTrustOrExit(config: AgentConfig, log: Logger): CertificateStore | n
     process.exit(EXIT_USAGE);
   }
   return trust.value;
-}
-
-function logTransition(log: Logger, s: MigrationStatus, previous: string | null, trace: TraceContext): void {
-  const ids = traceLogFields(trace);
-  logJobTransition(log, {
-    jobId: s.jobId,
-    vmId: s.vmId,
-    direction: 'outgoing',
-    from: previous?.toUpperCase() ?? null,
-    to: s.phase.toUpperCase(),
-    peer: s.dst,
-    elapsedMs: s.elapsedMs,
-    ...(s.error ? { error: { step: s.error.step, code: s.error.kind, message: s.error.message } } : {}),
-    ...(ids.traceId ? { extra: ids } : {}),
-  });
 }
 
 /** A VM as libvirt lists it, in the core's terms (only running and paused ones are drained). */
