@@ -14,6 +14,7 @@ import type { BackoffOptions } from './backoff.js';
 import { checkHibernationTargets } from './hibernation.js';
 import { cancelJob, changeJobParams, type ControlDeps, type ParamsChange } from './job-control.js';
 import { JobRegistry, type JobSelector } from '../jobs/job-registry.js';
+import { type JobWatch, JobWatchers } from '../jobs/job-watchers.js';
 import { type JobPage, type JobQuery, pageOf } from '../jobs/job-pages.js';
 import { MigrationJob } from '../jobs/migration-job.js';
 import { identityOf, type RequestIdentity, RequestsInFlight } from '../jobs/request-identity.js';
@@ -58,8 +59,8 @@ export class OutgoingMigrations {
   private features: Promise<HostFeatures> | undefined;
   /** Migrate calls with a request id that are still being answered. */
   private readonly migrateCalls = new RequestsInFlight<MigrationStatus>();
-  /** WatchMigration listeners per job id (a stream that ends must leave none behind). */
-  private readonly watchers = new Map<string, number>();
+  /** WatchMigration listeners (a stream that ends must leave none behind). */
+  private readonly watchers = new JobWatchers();
 
   constructor(private readonly deps: OutgoingMigrationsOptions) {
     this.registry = new JobRegistry(deps.retentionMs, () => deps.clock.now(), deps.maxRetained);
@@ -344,38 +345,13 @@ export class OutgoingMigrations {
    * Follows a job: the listener gets the current status at once, then every
    * change; `done` resolves after the final phase was delivered.
    */
-  watch(selector: JobSelector, listener: (status: MigrationStatus) => void): { done: Promise<void>; stop: () => void } {
-    const job = this.registry.get(selector);
-    let stop = () => {};
-    const done = new Promise<void>((resolve) => {
-      const deliver = (status: MigrationStatus) => {
-        listener(status);
-        if (job.finished) {
-          stop();
-          resolve();
-        }
-      };
-      const unsubscribe = job.subscribe(deliver);
-      this.watchers.set(job.id, (this.watchers.get(job.id) ?? 0) + 1);
-      let stopped = false;
-      stop = () => {
-        if (!stopped) {
-          stopped = true;
-          unsubscribe();
-          const left = (this.watchers.get(job.id) ?? 1) - 1;
-          if (left > 0) this.watchers.set(job.id, left);
-          else this.watchers.delete(job.id);
-        }
-        resolve();
-      };
-      deliver(job.snapshot());
-    });
-    return { done, stop };
+  watch(selector: JobSelector, listener: (status: MigrationStatus) => void): JobWatch {
+    return this.watchers.watch(this.registry.get(selector), listener);
   }
 
   /** Watches of this job still following it (each stream that ended, however, must have stopped its own). */
   watcherCount(jobId: string): number {
-    return this.watchers.get(jobId) ?? 0;
+    return this.watchers.count(jobId);
   }
 
   async cancel(selector: JobSelector): Promise<MigrationStatus> {
