@@ -1,8 +1,9 @@
 // What watching ferryd costs: migration wall time (Migrate → COMPLETED seen
-// by the client) and the agents' event-loop delay p99, with metrics off and
-// on. "on" also scrapes both agents' /metrics every second, far more often
-// than a Prometheus would (15 s by default), so the cost shows if there is
-// one. Configurations alternate in blocks, each block restarting lab1's and
+// by the client) and the agents' event-loop delay p99, with metrics and
+// tracing off and on. "on" scrapes both agents' /metrics every second, far
+// more often than a Prometheus would (15 s by default), and has them export
+// every span (OTLP/HTTP to a receiver in this process, sampler always on), so
+// the cost shows if there is one. Configurations alternate in blocks, each block restarting lab1's and
 // lab2's ferryd with its environment (restartFerrydWith, the lab's
 // ferryd.env); a block migrates a disk-less guest lab1 ⇄ lab2 for BLOCK_S
 // seconds. The event-loop p99 is GetStats' (ferryd's 10 s windows), read at
@@ -13,7 +14,8 @@
 // Prints a table and, last, a JSON summary line (read by scripts/bench).
 import { unary } from '../../shared/client.js';
 import { msFromProtoTime } from '../../shared/proto-time.js';
-import { createVm, destroyVm, ensureLab, labHost } from '../support/lab.js';
+import { createVm, destroyVm, ensureLab, labHost, readLabState } from '../support/lab.js';
+import { type OtlpReceiver, startOtlpReceiver } from '../support/otlp-receiver.js';
 import { agent, closeAgents, restartFerrydWith, scrapeMetrics, watchToEnd } from '../support/ferry.js';
 import { median, printSummary, round, runBenchmark, spread, table } from './bench-support.js';
 
@@ -33,23 +35,30 @@ interface Configuration {
 }
 
 /**
- * The environment of the "on" run: metrics on (the lab's default). Tracing
- * adds its OTEL_* variables here, so "on" measures everything that watches
- * the agent at once.
+ * The environment of the "on" run: metrics on (the lab's default) and every
+ * span exported to the receiver (docs/operations.md, "Tracing"), so "on"
+ * measures everything that watches the agent at once.
  */
-export function observabilityOnEnv(): Record<string, string> {
-  return { FERRY_METRICS_ENABLED: 'true' };
+export function observabilityOnEnv(receiver: OtlpReceiver): Record<string, string> {
+  return {
+    FERRY_METRICS_ENABLED: 'true',
+    OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint,
+    OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
+    OTEL_TRACES_SAMPLER: 'always_on',
+  };
 }
 
-/** The environment of the "off" run: nothing that watches the agent. */
+/** The environment of the "off" run: nothing that watches the agent (tracing is off without OTEL_*). */
 export function observabilityOffEnv(): Record<string, string> {
   return { FERRY_METRICS_ENABLED: 'false' };
 }
 
-const CONFIGURATIONS: Configuration[] = [
-  { name: 'off', env: observabilityOffEnv(), scrape: false },
-  { name: 'on', env: observabilityOnEnv(), scrape: true },
-];
+function configurations(receiver: OtlpReceiver): Configuration[] {
+  return [
+    { name: 'off', env: observabilityOffEnv(), scrape: false },
+    { name: 'on', env: observabilityOnEnv(receiver), scrape: true },
+  ];
+}
 
 interface Result {
   wallMs: number[];
@@ -103,6 +112,9 @@ async function block(uuid: string, where: { at: string }, config: Configuration,
 
 async function main(): Promise<void> {
   await ensureLab(2);
+  // The engine's address on the management bridge: both hosts' ferryds reach it.
+  const receiver = await startOtlpReceiver(readLabState().engineIp);
+  const CONFIGURATIONS = configurations(receiver);
   for (const h of HOSTS) await destroyVm(h, VM);
   const { uuid } = await createVm('lab1', VM);
   const where = { at: 'lab1' };
@@ -121,7 +133,9 @@ async function main(): Promise<void> {
     closeAgents();
     await restartFerrydWith(HOSTS, {});
     for (const h of HOSTS) await destroyVm(h, VM);
+    await receiver.close();
   }
+  if (receiver.spans.length === 0) throw new Error('tracing was on, yet no span reached the receiver');
   const rows = CONFIGURATIONS.map((c) => {
     const r = results.get(c.name)!;
     const wall = spread(r.wallMs);
@@ -133,11 +147,21 @@ async function main(): Promise<void> {
       round(median(r.p99Ms), 1),
       round(Math.max(...r.p99Ms), 1),
       r.scrapes,
+      c.name === 'on' ? receiver.spans.length : 0,
     ];
   });
   console.log(
     table(
-      ['configuration', 'migrations', 'wall ms (median)', 'wall ms (min-max)', 'event-loop p99 ms (median)', 'p99 ms (max)', 'scrapes'],
+      [
+        'configuration',
+        'migrations',
+        'wall ms (median)',
+        'wall ms (min-max)',
+        'event-loop p99 ms (median)',
+        'p99 ms (max)',
+        'scrapes',
+        'spans',
+      ],
       rows,
     ),
   );
@@ -152,7 +176,8 @@ async function main(): Promise<void> {
     wallRatio: round(median(on.wallMs) / median(off.wallMs), 3),
     offEventLoopP99Ms: round(median(off.p99Ms), 1),
     onEventLoopP99Ms: round(median(on.p99Ms), 1),
-    onEnv: Object.keys(observabilityOnEnv()),
+    onEnv: Object.keys(observabilityOnEnv(receiver)),
+    spans: receiver.spans.length,
   });
 }
 

@@ -82,6 +82,7 @@ type Summary =
       offEventLoopP99Ms: number;
       onEventLoopP99Ms: number;
       onEnv: string[];
+      spans: number;
     };
 
 interface CheckTiming {
@@ -223,7 +224,7 @@ for (const r of data.results) {
       break;
     case 'observability-overhead':
       rows.push([
-        `migration wall time, observability on (${s.onEnv.join(', ')}; /metrics scraped every second) / off`,
+        `migration wall time, observability on (metrics scraped every second, every span exported: ${s.onEnv.join(', ')}; ${s.spans} spans received) / off`,
         `${s.onWallMs} / ${s.offWallMs} ms = **${s.wallRatio}**`,
         'within noise',
       ]);
