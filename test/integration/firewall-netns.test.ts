@@ -19,7 +19,16 @@ import type { Pinhole } from '../../agent/firewall/firewall.js';
 import { BACKENDS, type Exec, FirewallView } from '../support/firewall-inspect.js';
 import { DRIVER, Driver } from '../support/firewall-lab.js';
 import { REPO_ROOT } from '../support/lab.js';
-import { agentOn, assertRefusedFast, type PinholeEnv, pinholeTests, RANGE, type Role, uninstallAll } from '../support/pinhole-suite.js';
+import {
+  agentOn,
+  assertRefusedFast,
+  FOREIGN_RULES,
+  type PinholeEnv,
+  pinholeTests,
+  RANGE,
+  type Role,
+  uninstallAll,
+} from '../support/pinhole-suite.js';
 
 const DST = '198.19.0.3';
 const SRC = '198.19.0.2';
@@ -102,26 +111,7 @@ function envFor(backend: (typeof BACKENDS)[number]): PinholeEnv {
     view: new FirewallView(backend, exec),
     dst: DST,
     src: SRC,
-    foreignRules: {
-      add: [
-        'iptables -w -N FOREIGN-TEST',
-        'iptables -w -A FOREIGN-TEST -j RETURN',
-        'iptables -w -A INPUT -s 198.19.0.250/32 -p udp --dport 9999 -m comment --comment "foreign: keep me" -j ACCEPT',
-        'iptables -w -A INPUT -p tcp --dport 8443 -j FOREIGN-TEST',
-        'ip6tables -w -A INPUT -p udp --dport 9999 -m comment --comment "foreign v6" -j ACCEPT',
-        'nft add table inet foreign',
-        "nft 'add chain inet foreign input { type filter hook input priority 5; policy accept; }'",
-        'nft add rule inet foreign input udp dport 9998 counter accept comment \\"foreign nft\\"',
-      ],
-      remove: [
-        'iptables -w -D INPUT -s 198.19.0.250/32 -p udp --dport 9999 -m comment --comment "foreign: keep me" -j ACCEPT',
-        'iptables -w -D INPUT -p tcp --dport 8443 -j FOREIGN-TEST',
-        'iptables -w -F FOREIGN-TEST',
-        'iptables -w -X FOREIGN-TEST',
-        'ip6tables -w -D INPUT -p udp --dport 9999 -m comment --comment "foreign v6" -j ACCEPT',
-        'nft delete table inet foreign',
-      ],
-    },
+    foreignRules: FOREIGN_RULES,
   };
 }
 

@@ -21,6 +21,7 @@ import { MockLibvirtd } from '../support/mock-libvirtd.js';
 import { parseScrape } from '../support/prometheus-text.js';
 import { httpGet } from '../support/scrape.js';
 import { until } from '../support/wait.js';
+import { testFerrydConfig } from '../support/ferryd-config.js';
 
 const DIST = fileURLToPath(new URL('../../', import.meta.url));
 const REPO = path.resolve(DIST, '..');
@@ -94,23 +95,7 @@ async function withFerryd(extra: string[], body: (ports: { grpc: number }, log: 
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'ferryd-metrics-'));
   const port = await freePort();
   const configFile = path.join(work, 'ferryd.yaml');
-  fs.writeFileSync(
-    configFile,
-    [
-      'listen:',
-      '  address: 127.0.0.1',
-      `  port: ${port}`,
-      'tls:',
-      '  insecure: true',
-      'libvirt:',
-      `  socket: ${libvirtd.path}`,
-      'firewall:',
-      '  backend: none',
-      `state_directory: ${work}/state`,
-      ...extra,
-      '',
-    ].join('\n'),
-  );
+  fs.writeFileSync(configFile, testFerrydConfig({ port, libvirtSocket: libvirtd.path, work, extra }));
   const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('FERRY_') && name !== 'JOURNAL_STREAM'));
   const child = spawn(process.execPath, [path.join(DIST, 'agent/main.js'), 'run', '--config', configFile], {
     cwd: REPO,

@@ -5,8 +5,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { AgentMetrics } from '../../agent/telemetry/metrics/index.js';
-import { FakeHypervisor, FakeNetwork, FakePeers, FakePinholes } from '../support/fake-ports.js';
+import type { AgentMetrics } from '../../agent/telemetry/metrics/index.js';
+import { testAgentMetrics } from '../support/agent-metrics.js';
+import { FakeHypervisor, FakeNetwork, FakePeers } from '../support/fake-ports.js';
 import { finalOf, outgoingMigrations, remoteCommand } from '../support/migration-fixtures.js';
 import { REPO_ROOT } from '../support/lab.js';
 import { promtool } from '../support/promtool.js';
@@ -24,15 +25,7 @@ test('promtool check metrics passes on a scrape with a finished and a running mi
     peers: new FakePeers(),
     onTransition: (s, previous) => metrics?.jobTransition(s, previous),
   });
-  metrics = new AgentMetrics({
-    runningJobs: () => migrations.list(true),
-    incomingReservations: () => 0,
-    limits: () => ({ maxOutgoing: 2, maxIncoming: 2 }),
-    libvirtConnected: () => true,
-    migrationNic: () => ({ name: 'eth1', up: true }),
-  });
-  metrics.rpcInterceptor();
-  metrics.observePinholes(Object.assign(new FakePinholes(), { list: () => [] }));
+  metrics = testAgentMetrics({ runningJobs: () => migrations.list(true) });
   const first = 'a0000000-0000-4000-8000-000000000001';
   const second = 'a0000000-0000-4000-8000-000000000002';
   hypervisor.addVm(first);

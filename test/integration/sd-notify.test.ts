@@ -19,6 +19,7 @@ import { isFerryError } from '../../shared/errors.js';
 import { listenDatagrams, type DatagramListener } from '../support/datagram-listener.js';
 import { MockLibvirtd } from '../support/mock-libvirtd.js';
 import { sleep, until } from '../support/wait.js';
+import { testFerrydConfig } from '../support/ferryd-config.js';
 
 const DIST = fileURLToPath(new URL('../../', import.meta.url));
 const REPO = path.resolve(DIST, '..');
@@ -236,24 +237,7 @@ test('the real ferryd: SIGHUP sends RELOADING=1 then READY=1 with what changed; 
   const port = await freePort();
   const configFile = path.join(work, 'ferryd.yaml');
   const writeConfig = (limits: string[]) =>
-    fs.writeFileSync(
-      configFile,
-      [
-        'listen:',
-        '  address: 127.0.0.1',
-        `  port: ${port}`,
-        'tls:',
-        '  insecure: true',
-        'libvirt:',
-        `  socket: ${libvirtd.path}`,
-        'firewall:',
-        '  backend: none',
-        `state_directory: ${work}/state`,
-        'limits:',
-        ...limits,
-        '',
-      ].join('\n'),
-    );
+    fs.writeFileSync(configFile, testFerrydConfig({ port, libvirtSocket: libvirtd.path, work, extra: ['limits:', ...limits] }));
   writeConfig(['  max_outgoing: 2']);
   const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('FERRY_') && name !== 'JOURNAL_STREAM'));
   received.length = 0;

@@ -269,3 +269,25 @@ export function pinholeTests(envOf: () => PinholeEnv): void {
     assert.equal(ok.outcome, 'connected', `no leftover of the ${other} backend resets the new pinhole: ${JSON.stringify(ok)}`);
   });
 }
+
+/** Rules of other software, one of each kind a host may have, that no backend may touch. */
+export const FOREIGN_RULES = {
+  add: [
+    'iptables -w -N FOREIGN-TEST',
+    'iptables -w -A FOREIGN-TEST -j RETURN',
+    'iptables -w -A INPUT -s 198.19.0.250/32 -p udp --dport 9999 -m comment --comment "foreign: keep me" -j ACCEPT',
+    'iptables -w -A INPUT -p tcp --dport 8443 -j FOREIGN-TEST',
+    'ip6tables -w -A INPUT -p udp --dport 9999 -m comment --comment "foreign v6" -j ACCEPT',
+    'nft add table inet foreign',
+    "nft 'add chain inet foreign input { type filter hook input priority 5; policy accept; }'",
+    'nft add rule inet foreign input udp dport 9998 counter accept comment \\"foreign nft\\"',
+  ],
+  remove: [
+    'iptables -w -D INPUT -s 198.19.0.250/32 -p udp --dport 9999 -m comment --comment "foreign: keep me" -j ACCEPT',
+    'iptables -w -D INPUT -p tcp --dport 8443 -j FOREIGN-TEST',
+    'iptables -w -F FOREIGN-TEST',
+    'iptables -w -X FOREIGN-TEST',
+    'ip6tables -w -D INPUT -p udp --dport 9999 -m comment --comment "foreign v6" -j ACCEPT',
+    'nft delete table inet foreign',
+  ],
+};

@@ -7,8 +7,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { parse } from 'yaml';
-import { AgentMetrics } from '../../agent/telemetry/metrics/index.js';
-import { FakePinholes } from '../support/fake-ports.js';
+import { testAgentMetrics } from '../support/agent-metrics.js';
 import { REPO_ROOT } from '../support/lab.js';
 import { parseScrape } from '../support/prometheus-text.js';
 
@@ -31,15 +30,7 @@ const alerts = parse(fs.readFileSync(path.join(REPO_ROOT, 'deploy/prometheus/fer
 
 /** The families ferryd's registry exports, with a histogram's _bucket, _sum and _count series. */
 async function exportedNames(): Promise<Set<string>> {
-  const metrics = new AgentMetrics({
-    runningJobs: () => [],
-    incomingReservations: () => 0,
-    limits: () => ({ maxOutgoing: 2, maxIncoming: 2 }),
-    libvirtConnected: () => true,
-    migrationNic: () => ({ name: 'eth1', up: true }),
-  });
-  metrics.rpcInterceptor();
-  metrics.observePinholes(Object.assign(new FakePinholes(), { list: () => [] }));
+  const metrics = testAgentMetrics();
   const names = new Set<string>();
   for (const [name, type] of parseScrape(await metrics.registry.metrics()).types) {
     names.add(name);

@@ -7,8 +7,8 @@
  * (memoized per binary), and a failed command's stderr is part of the error,
  * with the payload line it points at.
  */
-import { spawn } from 'node:child_process';
-import { FerryError } from '../../../shared/errors.js';
+import { FerryError, errorMessage } from '../../../shared/errors.js';
+import { CommandNotFound, type CommandResult, describeFailure, runCommand } from '../command.js';
 import type { AddressFamily } from '../firewall.js';
 
 /**
@@ -104,52 +104,25 @@ export function supportsWait(versionOutput: string): boolean {
   return patch >= sincePatch;
 }
 
-interface RunResult {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
+/** runCommand (../command.ts), with a missing binary or a failed spawn as the FerryError the firewall reports. */
+async function run(bin: string, args: string[], input: string, timeoutMs: number): Promise<CommandResult> {
+  try {
+    return await runCommand(bin, args, input, timeoutMs);
+  } catch (err) {
+    if (err instanceof CommandNotFound) {
+      throw new FerryError(
+        'FAILED_PRECONDITION',
+        `${bin} not found: install the iptables package, or set "firewall: none" if the operator manages this host's firewall`,
+        {},
+        { cause: err },
+      );
+    }
+    throw new FerryError('INTERNAL', `cannot run ${bin}: ${errorMessage(err)}`, {}, { cause: err });
+  }
 }
 
-function run(bin: string, args: string[], input: string, timeoutMs: number): Promise<RunResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(bin, args, { stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    const timer = setTimeout(() => {
-      stderr += `\n(killed after ${timeoutMs} ms)`;
-      child.kill('SIGKILL');
-    }, timeoutMs);
-    child.once('error', (err: NodeJS.ErrnoException) => {
-      clearTimeout(timer);
-      if (err.code === 'ENOENT') {
-        reject(
-          new FerryError(
-            'FAILED_PRECONDITION',
-            `${bin} not found: install the iptables package, or set "firewall: none" if the operator manages this host's firewall`,
-            {},
-            { cause: err },
-          ),
-        );
-      } else {
-        reject(new FerryError('INTERNAL', `cannot run ${bin}: ${err.message}`, {}, { cause: err }));
-      }
-    });
-    child.once('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, stdout, stderr });
-    });
-    // EPIPE if the command exits before reading everything: its exit status says why.
-    child.stdin.on('error', () => undefined);
-    child.stdin.end(input);
-  });
-}
-
-function commandFailed(bin: string, args: string[], r: RunResult, payload?: string): FerryError {
-  const status = r.signal ? `signal ${r.signal}` : `exit ${r.code}`;
-  let message = `${[bin, ...args].join(' ')} failed (${status}): ${r.stderr.trim() || '(no stderr)'}`;
+function commandFailed(bin: string, args: string[], r: CommandResult, payload?: string): FerryError {
+  let message = describeFailure(bin, args, r);
   // iptables-restore names the failing payload line ("line 3 failed", "Error occurred at line: 3").
   const m = /line:? (\d+)/.exec(r.stderr);
   if (payload !== undefined && m) {

@@ -1,0 +1,27 @@
+// ferryd.yaml for a real ferryd started by an integration test: loopback
+// gRPC without TLS, the given (mock) libvirtd socket, no firewall, state in
+// the test's scratch directory, then the test's own lines.
+export interface TestFerrydConfig {
+  port: number;
+  libvirtSocket: string;
+  /** The scratch directory: state goes to its state/. */
+  work: string;
+  extra?: readonly string[];
+}
+
+export function testFerrydConfig({ port, libvirtSocket, work, extra = [] }: TestFerrydConfig): string {
+  return [
+    'listen:',
+    '  address: 127.0.0.1',
+    `  port: ${port}`,
+    'tls:',
+    '  insecure: true',
+    'libvirt:',
+    `  socket: ${libvirtSocket}`,
+    'firewall:',
+    '  backend: none',
+    `state_directory: ${work}/state`,
+    ...extra,
+    '',
+  ].join('\n');
+}
