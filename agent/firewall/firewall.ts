@@ -12,9 +12,18 @@
  * Nothing here knows about gRPC or the migration core; errors are FerryError.
  * The request is shared/'s: the core asks for the same shape through its port.
  */
+import { FerryError } from '../../shared/errors.js';
 import type { PinholeRequest } from '../../shared/pinhole-request.js';
 
 export type AddressFamily = 'ipv4' | 'ipv6';
+
+/** The families a backend closes: both unless told (at least one, each ipv4 or ipv6). */
+export function validFamilies(families: readonly AddressFamily[] = ['ipv4', 'ipv6']): readonly AddressFamily[] {
+  if (families.length === 0 || families.some((f) => f !== 'ipv4' && f !== 'ipv6')) {
+    throw new FerryError('INVALID_ARGUMENT', `families: ${JSON.stringify(families)} must list ipv4 and/or ipv6`, { field: 'families' });
+  }
+  return families;
+}
 
 /** Which backend enforces the holes: iptables rules, nftables set elements, or none (the operator's firewall). */
 export type FirewallBackendName = 'iptables' | 'nftables' | 'none';

@@ -21,7 +21,7 @@ import { MockLibvirtd } from '../support/mock-libvirtd.js';
 import { parseScrape } from '../support/prometheus-text.js';
 import { httpGet } from '../support/scrape.js';
 import { until } from '../support/wait.js';
-import { testFerrydConfig } from '../support/ferryd-config.js';
+import { freePort, testFerrydConfig } from '../support/ferryd-config.js';
 
 const DIST = fileURLToPath(new URL('../../', import.meta.url));
 const REPO = path.resolve(DIST, '..');
@@ -34,14 +34,6 @@ function metricsOf() {
     libvirtConnected: () => false,
     migrationNic: () => ({ name: 'eth1', up: false }),
   });
-}
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }
 
 test('GET /metrics answers the text format; other paths 404, other methods 405', async () => {

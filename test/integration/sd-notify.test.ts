@@ -12,14 +12,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
-import net from 'node:net';
 import { startSystemdNotifier, watchdogInterval, type NotifierLog } from '../../agent/systemd/notifier.js';
 import { connectAgent, unary } from '../../shared/client.js';
 import { isFerryError } from '../../shared/errors.js';
 import { listenDatagrams, type DatagramListener } from '../support/datagram-listener.js';
 import { MockLibvirtd } from '../support/mock-libvirtd.js';
 import { sleep, until } from '../support/wait.js';
-import { testFerrydConfig } from '../support/ferryd-config.js';
+import { freePort, testFerrydConfig } from '../support/ferryd-config.js';
 
 const DIST = fileURLToPath(new URL('../../', import.meta.url));
 const REPO = path.resolve(DIST, '..');
@@ -221,15 +220,6 @@ test('a child agent: READY=1 only once gRPC answers; pings stop while its loop i
     if (child.exitCode === null) child.kill('SIGKILL');
   }
 });
-
-/** A port nobody listens on now (the agent's listen.port cannot be 0). */
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 test('the real ferryd: SIGHUP sends RELOADING=1 then READY=1 with what changed; an invalid file keeps the old configuration and says so', async () => {
   const libvirtd = await MockLibvirtd.start();

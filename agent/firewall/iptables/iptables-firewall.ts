@@ -14,6 +14,7 @@ import type { AddressFamily, Pinhole, PortRange } from '../firewall.js';
 import { DEFAULT_PORT_RANGE } from '../firewall.js';
 import { PinholeFirewall, type PinholeFirewallOptions, type RuleWriter, type SyncOutcome } from '../pinhole-firewall.js';
 import { validatePortRange } from '../port-allocator.js';
+import { validFamilies } from '../firewall.js';
 import { buildClosePayload, buildOpenPayload, buildSyncPayload, buildUninstallPayload, type ChainLayout } from './payload.js';
 import { ExecIptablesRunner, FlushTables, type IptablesRunner } from './runner.js';
 import { parseSave, SaveParseError } from './save-parser.js';
@@ -50,12 +51,7 @@ export class IptablesRuleWriter implements RuleWriter {
     }
     const portRange = options.portRange ?? DEFAULT_PORT_RANGE;
     validatePortRange(portRange, 'portRange');
-    this.families = options.families ?? ['ipv4', 'ipv6'];
-    if (this.families.length === 0 || this.families.some((f) => f !== 'ipv4' && f !== 'ipv6')) {
-      throw new FerryError('INVALID_ARGUMENT', `families: ${JSON.stringify(this.families)} must list ipv4 and/or ipv6`, {
-        field: 'families',
-      });
-    }
+    this.families = validFamilies(options.families);
     this.layout = { chain, parent: PARENT_CHAIN, portRange: { ...portRange } };
     this.runner = options.runner ?? new ExecIptablesRunner();
   }

@@ -14,6 +14,7 @@ import type { AddressFamily, Pinhole, PortRange } from '../firewall.js';
 import { DEFAULT_PORT_RANGE } from '../firewall.js';
 import { PinholeFirewall, type PinholeFirewallOptions, type RuleWriter, type SyncOutcome } from '../pinhole-firewall.js';
 import { validatePortRange } from '../port-allocator.js';
+import { validFamilies } from '../firewall.js';
 import { blockingChainWarning, findBlockingInputChains } from './host-input.js';
 import { ExecNftRunner, type NftRunner } from './runner.js';
 import { buildCloseScript, buildDeleteTableScript, buildOpenScript, DEFAULT_PINHOLE_MARK, type TableLayout } from './script.js';
@@ -41,12 +42,7 @@ export class NftablesRuleWriter implements RuleWriter {
   constructor(options: NftablesWriterOptions = {}) {
     const portRange = options.portRange ?? DEFAULT_PORT_RANGE;
     validatePortRange(portRange, 'portRange');
-    this.families = options.families ?? ['ipv4', 'ipv6'];
-    if (this.families.length === 0 || this.families.some((f) => f !== 'ipv4' && f !== 'ipv6')) {
-      throw new FerryError('INVALID_ARGUMENT', `families: ${JSON.stringify(this.families)} must list ipv4 and/or ipv6`, {
-        field: 'families',
-      });
-    }
+    this.families = validFamilies(options.families);
     const mark = options.mark ?? DEFAULT_PINHOLE_MARK;
     if (!(Number.isInteger(mark) && mark > 0 && mark <= 0xffffffff)) {
       throw new FerryError('INVALID_ARGUMENT', `mark: ${JSON.stringify(mark)} must be a non-zero 32-bit connection mark, e.g. 0x00800000`, {
