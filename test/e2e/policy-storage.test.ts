@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { unary } from '../../shared/client.js';
-import { agent, closeAgents, domainState, pinholeRules, pinholeRulesAfterJob, sockets, waitForStatus } from '../support/ferry.js';
+import { agent, closeAgents, domainState, pinholeRulesAfterJob, pinholesOn, sockets, waitForStatus } from '../support/ferry.js';
 import { createVm, destroyVm, ensureLab, labExec, readLabState } from '../support/lab.js';
 import { follow, migrate } from '../support/policy-lab.js';
 import { sleep } from '../support/wait.js';
@@ -41,13 +41,13 @@ test("copy_storage all: lab4 creates the image, the disk goes over the pinhole's
   const port = Number(/:(\d+)$/.exec(running.migrateUri)![1]);
 
   // One hole, two ports: the migration port and the NBD disks port, for lab3's migration address only.
-  const rules = await pinholeRules('lab4');
-  assert.equal(rules.length, 1, rules.join('\n'));
-  const ports = /--dports (\d+),(\d+)/.exec(rules[0]!);
-  assert.ok(ports, `a two-port rule: ${rules[0]}`);
-  assert.match(rules[0]!, /-s 198\.19\.0\.3\/32 -d 198\.19\.0\.4\/32/);
-  assert.equal(Number(ports[1]), port);
-  const disksPort = Number(ports[2]);
+  const holes = await pinholesOn('lab4');
+  assert.equal(holes.length, 1, holes.map((h) => h.text).join('\n'));
+  const hole = holes[0]!;
+  assert.deepEqual([hole.source, hole.destination], ['198.19.0.3', '198.19.0.4'], hole.text);
+  assert.equal(hole.ports.length, 2, `a hole with two ports: ${hole.text}`);
+  assert.ok(hole.ports.includes(port), `the migration port ${port} is one of them: ${hole.text}`);
+  const disksPort = hole.ports.find((p) => p !== port)!;
   // The NBD server listens on lab4's migration address at that port, and lab3's copy is connected to it.
   let onDisksPort: string[] = [];
   for (let i = 0; i < 200 && !onDisksPort.some((s) => s.startsWith('ESTAB ')); i++) {

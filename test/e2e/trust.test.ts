@@ -13,7 +13,7 @@ import * as grpc from '@grpc/grpc-js';
 import { unary, type FerryClients } from '../../shared/client.js';
 import { clientCredentialsFromFiles, clientCredentialsFromPem } from '../../shared/credentials.js';
 import { createVm, destroyVm, ensureLab, labSpawn, readLabState } from '../support/lab.js';
-import { agent, agentAs, closeAgents, domainState, engineTlsFiles, hostTlsFiles, pinholeRules, watchToEnd } from '../support/ferry.js';
+import { agent, agentAs, closeAgents, domainState, engineTlsFiles, hostTlsFiles, pinholesOn, watchToEnd } from '../support/ferry.js';
 import { readTcpSegments } from '../support/pcap.js';
 import { ScratchPki, issuedAt, opensslDate, pki } from '../support/pki.js';
 import { refusal } from '../support/refusal.js';
@@ -132,7 +132,7 @@ test('an expired engine certificate from the lab CA is refused, and ferryd says 
 
 test("lab3's certificate cannot open a pinhole on lab2 for lab1, but can for itself", async () => {
   const lab3 = as('lab2', clientCredentialsFromFiles(hostTlsFiles('lab3')));
-  const ours = async () => (await pinholeRules('lab2')).filter((r) => r.includes('job=trust-e2e-'));
+  const ours = async () => (await pinholesOn('lab2')).filter((h) => h.text.includes('job=trust-e2e-'));
   const prepare = (jobId: string, sourceHost: string, sourceMigrationAddress: string) =>
     unary(lab3.peer, 'PrepareIncoming', { vmId: NO_SUCH_VM, jobId, sourceHost, sourceMigrationAddress, dstqemu: '198.19.0.2' });
 
@@ -147,9 +147,12 @@ test("lab3's certificate cannot open a pinhole on lab2 for lab1, but can for its
 
   // The same certificate for its own migration address works...
   const offer = await prepare('trust-e2e-3', 'lab3', '198.19.0.3');
-  const rules = await ours();
-  assert.equal(rules.length, 1, `pinholes for trust-e2e-*: ${rules.join('\n')}`);
-  assert.match(rules[0]!, new RegExp(`-s 198\\.19\\.0\\.3/32 -d 198\\.19\\.0\\.2/32 .*--dports? ${offer.port}\\b`));
+  const holes = await ours();
+  assert.equal(holes.length, 1, `pinholes for trust-e2e-*: ${holes.map((h) => h.text).join('\n')}`);
+  assert.deepEqual(
+    { source: holes[0]?.source, destination: holes[0]?.destination, ports: holes[0]?.ports },
+    { source: '198.19.0.3', destination: '198.19.0.2', ports: [offer.port] },
+  );
   // ...and only lab3 may finish lab3's job.
   const lab1 = as('lab2', clientCredentialsFromFiles(hostTlsFiles('lab1')));
   const theft = await refusal(unary(lab1.peer, 'FinishIncoming', { jobId: 'trust-e2e-3', vmId: NO_SUCH_VM }));

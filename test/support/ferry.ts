@@ -141,6 +141,43 @@ export async function pinholeRules(host: string): Promise<string[]> {
   return [...iptables, ...elements];
 }
 
+/** One of Ferry's pinholes as the kernel holds it, whichever backend wrote it. */
+export interface LabPinhole {
+  source: string;
+  destination: string;
+  /** [migration port] or [migration port, disks port]. */
+  ports: number[];
+  /** What pinholeRules() lists for it (its pinhole, VM and job ids included), one line per rule or element. */
+  text: string;
+}
+
+/**
+ * Ferry's pinholes on a host, one per hole: an iptables rule (-s, -d,
+ * --dport or --dports), or the nftables elements of one pinhole id (an
+ * element per port), so that a test states what the hole admits, not how a
+ * backend spells it.
+ */
+export async function pinholesOn(host: string): Promise<LabPinhole[]> {
+  const holes = new Map<string, LabPinhole>();
+  for (const line of await pinholeRules(host)) {
+    const nft = /^nft (\S+) \. (\S+) \. (\d+) ferry pinhole=(\S+)/.exec(line);
+    const ipt = /-s (\S+?)\/\d+ -d (\S+?)\/\d+ .*--dports? ([\d,]+)/.exec(line);
+    if (nft) {
+      const [, source = '', destination = '', port = '', id = ''] = nft;
+      const hole = holes.get(id) ?? { source, destination, ports: [], text: '' };
+      hole.ports.push(Number(port));
+      hole.text = hole.text ? `${hole.text}\n${line}` : line;
+      holes.set(id, hole);
+    } else if (ipt) {
+      const [, source = '', destination = '', ports = ''] = ipt;
+      holes.set(line, { source, destination, ports: ports.split(',').map(Number), text: line });
+    } else {
+      throw new Error(`a pinhole line neither backend writes: ${line}`);
+    }
+  }
+  return [...holes.values()];
+}
+
 /**
  * Ferry's pinhole rules once a job has ended: COMPLETED is reported before
  * the destination is told (FinishIncoming), so this waits up to a few
