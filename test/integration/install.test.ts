@@ -128,10 +128,11 @@ async function startInstalled(bin: string, env: NodeJS.ProcessEnv, stateDirector
     const timer = setTimeout(() => reject(new Error(`ferryd did not start: ${output}`)), 15_000);
     const onData = (chunk: Buffer) => {
       output += chunk.toString();
-      const match = /"port":(\d+)/.exec(output);
-      if (match) {
+      // The gRPC port of the "ferryd ready" entry (the metrics endpoint logs a port too, earlier).
+      const ready = output.split('\n').slice(0, -1).find((line) => line.includes('"ferryd ready"'));
+      if (ready) {
         clearTimeout(timer);
-        resolve(Number(match[1]));
+        resolve(Number((JSON.parse(ready) as { port: unknown }).port));
       }
     };
     child.stdout.on('data', onData);
