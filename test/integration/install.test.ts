@@ -129,7 +129,10 @@ async function startInstalled(bin: string, env: NodeJS.ProcessEnv, stateDirector
     const onData = (chunk: Buffer) => {
       output += chunk.toString();
       // The gRPC port of the "ferryd ready" entry (the metrics endpoint logs a port too, earlier).
-      const ready = output.split('\n').slice(0, -1).find((line) => line.includes('"ferryd ready"'));
+      const ready = output
+        .split('\n')
+        .slice(0, -1)
+        .find((line) => line.includes('"ferryd ready"'));
       if (ready) {
         clearTimeout(timer);
         resolve(Number((JSON.parse(ready) as { port: unknown }).port));
