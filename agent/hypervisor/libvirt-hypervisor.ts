@@ -21,6 +21,7 @@ import {
   type GuestSupport,
   type Hypervisor,
   type LiveMigrationPlan,
+  type PostcopyState,
   type VmDisk,
   type VmInfo,
   type VmRequirements,
@@ -143,9 +144,31 @@ export class LibvirtHypervisor implements Hypervisor {
     );
   }
 
-  async followJob(vmId: string, signal: AbortSignal): Promise<JobStats | undefined> {
+  async resumePostcopy(vmId: string, plan: LiveMigrationPlan): Promise<void> {
+    // The original flags (POSTCOPY among them, as qemuMigrationAnyCanResume
+    // requires) plus POSTCOPY_RESUME; the P2P call runs libvirt's whole resume
+    // sequence (Begin, Prepare on the destination, Perform, Finish, Confirm)
+    // and answers once the migration completed.
+    await translate(
+      () =>
+        this.libvirt.withDedicatedConnection(async (client) => {
+          const [dom] = await Promise.all([client.domainLookupByUUID(vmId), this.completed.expect(vmId)]);
+          const flags = migrateFlags({ ...plan, postCopy: true }) | c.VIR_MIGRATE_POSTCOPY_RESUME;
+          await client.domainMigratePerform3Params(dom, plan.dconnuri, migrateParams(plan), flags, { timeoutMs: 0 });
+        }),
+      vmId,
+    );
+  }
+
+  async postcopyState(vmId: string): Promise<PostcopyState> {
+    return this.withDomain(vmId, 'get state', async (client, dom) => postcopyStateOf(await client.domainGetState(dom)));
+  }
+
+  async followJob(vmId: string, signal: AbortSignal): Promise<JobStats | undefined | 'postcopy-failed'> {
     await this.completed.expect(vmId);
     while (!signal.aborted) {
+      // A post-copy that broke keeps libvirt's job alive: it would be followed forever.
+      if ((await this.postcopyState(vmId).catch(() => 'none')) === 'failed') return 'postcopy-failed';
       const stats = await this.jobStats(vmId).catch((err: unknown) => {
         if (err instanceof FerryError && err.kind === 'NOT_FOUND') return undefined;
         return 'unknown' as const; // libvirt away for a moment: ask again
@@ -163,10 +186,7 @@ export class LibvirtHypervisor implements Hypervisor {
       const client = await this.libvirt.client();
       const dom = await client.domainLookupByUUID(vmId);
       const [stats, state] = await Promise.all([client.domainGetJobStats(dom, 0), client.domainGetState(dom)]);
-      const postcopy =
-        (state.state === c.VIR_DOMAIN_PAUSED && state.reason === c.VIR_DOMAIN_PAUSED_POSTCOPY) ||
-        (state.state === c.VIR_DOMAIN_RUNNING && state.reason === c.VIR_DOMAIN_RUNNING_POSTCOPY);
-      return jobStatsFrom(stats, postcopy);
+      return jobStatsFrom(stats, postcopyStateOf(state) === 'active');
     });
   }
 
@@ -290,6 +310,19 @@ export class LibvirtHypervisor implements Hypervisor {
       await this.clock.sleep(100);
     }
   }
+}
+
+/** libvirt's state reasons of a post-copy (virDomainPausedReason, virDomainRunningReason). */
+function postcopyStateOf(state: { state: number; reason: number }): PostcopyState {
+  if (state.state === c.VIR_DOMAIN_PAUSED) {
+    if (state.reason === c.VIR_DOMAIN_PAUSED_POSTCOPY) return 'active';
+    if (state.reason === c.VIR_DOMAIN_PAUSED_POSTCOPY_FAILED) return 'failed';
+  }
+  if (state.state === c.VIR_DOMAIN_RUNNING) {
+    if (state.reason === c.VIR_DOMAIN_RUNNING_POSTCOPY) return 'active';
+    if (state.reason === c.VIR_DOMAIN_RUNNING_POSTCOPY_FAILED) return 'failed';
+  }
+  return 'none';
 }
 
 /** The guest's memory now (currentMemory, the balloon's target), else its maximum. */

@@ -15,6 +15,14 @@ export * from './tracing.js';
 
 export type VmState = 'running' | 'paused' | 'shutoff' | 'crashed' | 'suspended' | 'other';
 
+/**
+ * Where a VM stands in a post-copy migration, from libvirt's state reason:
+ * 'active' while post-copy runs, 'failed' once it broke (the source paused,
+ * the destination running on what it has: VIR_DOMAIN_PAUSED_POSTCOPY_FAILED,
+ * VIR_DOMAIN_RUNNING_POSTCOPY_FAILED), 'none' otherwise.
+ */
+export type PostcopyState = 'none' | 'active' | 'failed';
+
 export interface VmInfo {
   id: string;
   name: string;
@@ -176,6 +184,14 @@ export interface Hypervisor {
    * does first (look-ups, event subscriptions) overlaps with it.
    */
   migrateLive(vmId: string, plan: LiveMigrationPlan, options?: { sendAfter?: Promise<void> }): Promise<void>;
+  /**
+   * Resumes a post-copy migration that broke (the same P2P call with
+   * VIR_MIGRATE_POSTCOPY_RESUME) to the new migrate URI of `plan`; resolves
+   * when the migration completed, rejects when the attempt failed.
+   */
+  resumePostcopy(vmId: string, plan: LiveMigrationPlan): Promise<void>;
+  /** Where the VM stands in a post-copy migration (on either side); NOT_FOUND when it is not here. */
+  postcopyState(vmId: string): Promise<PostcopyState>;
   /** Statistics of the running job (type 'none' when there is none). */
   jobStats(vmId: string): Promise<JobStats>;
   /** Statistics of the last completed job, if libvirt still has them. */
@@ -200,9 +216,10 @@ export interface Hypervisor {
    * Follows a libvirt job this process did not start (an agent restarted
    * mid-migration): resolves once the VM has no job any more, with libvirt's
    * final statistics when the job completed, undefined when it did not (or
-   * when libvirt no longer has them). Stops early when the signal aborts.
+   * when libvirt no longer has them); 'postcopy-failed' when the job is
+   * still there but its post-copy broke. Stops early when the signal aborts.
    */
-  followJob(vmId: string, signal: AbortSignal): Promise<JobStats | undefined>;
+  followJob(vmId: string, signal: AbortSignal): Promise<JobStats | undefined | 'postcopy-failed'>;
 }
 
 export interface IncomingOffer {
@@ -338,9 +355,21 @@ export interface GuestRequirements
   sourceHostCpuXml: string;
 }
 
+/**
+ * A resume of a post-copy that broke: the destination checks the VM runs
+ * there in post-copy failed for this job and source, and answers with a new
+ * listening port behind a new pinhole.
+ */
+export type PrepareRecoveryArgs = Pick<
+  PrepareIncomingArgs,
+  'vmId' | 'jobId' | 'sourceHost' | 'sourceMigrationAddress' | 'dstqemu' | 'migrationNetwork' | 'trace'
+>;
+
 /** The destination agent, as the source sees it. */
 export interface PeerAgents {
   prepareIncoming(dst: string, args: PrepareIncomingArgs): Promise<IncomingOffer>;
+  /** PeerService.PrepareRecovery: a new port and pinhole to resume a post-copy that broke. */
+  prepareRecovery(dst: string, args: PrepareRecoveryArgs): Promise<IncomingOffer>;
   /** The destination's findings; nothing is reserved. */
   checkIncoming(dst: string, args: IncomingCheckArgs): Promise<CheckFindings>;
   finishIncoming(dst: string, args: FinishIncomingArgs): Promise<void>;
@@ -380,6 +409,8 @@ export interface HostNetwork {
   resolve(host: string): Promise<string>;
   /** Bytes transmitted by an interface since boot. */
   txBytes(iface: string): Promise<number>;
+  /** Whether the interface is up with a carrier (its operstate is up); false when it does not exist. */
+  linkUp(iface: string): Promise<boolean>;
   /** The interface carrying the agent's management address. */
   managementInterface(): string | undefined;
 }

@@ -9,7 +9,22 @@ import type { TraceContext } from './tracing.js';
 
 export type MigrationMode = 'remote' | 'file';
 
-export type MigrationPhase = 'queued' | 'preparing' | 'migrating' | 'postcopy' | 'completed' | 'failed' | 'cancelled';
+/**
+ * A job's phases. 'postcopy-paused': the post-copy stopped (the migration
+ * connection broke) with the guest running on the destination and its
+ * remaining memory on the source; 'recovering': it is being resumed
+ * (libvirt's VIR_MIGRATE_POSTCOPY_RESUME), after which it is 'postcopy' again.
+ */
+export type MigrationPhase =
+  | 'queued'
+  | 'preparing'
+  | 'migrating'
+  | 'postcopy'
+  | 'postcopy-paused'
+  | 'recovering'
+  | 'completed'
+  | 'failed'
+  | 'cancelled';
 
 export const FINAL_PHASES: ReadonlySet<MigrationPhase> = new Set(['completed', 'failed', 'cancelled']);
 
@@ -51,6 +66,11 @@ export interface MigrationPolicy {
   stallTimeoutS: number;
   /** How long the job may wait for a slot here or a busy destination before it fails. */
   queueTimeoutS: number;
+  /**
+   * How long a post-copy that broke is resumed automatically (retries with
+   * backoff) before the job waits, paused, for RecoverMigration (0 = only by hand).
+   */
+  postcopyRecoveryTimeoutS: number;
 }
 
 /** What the convergence logic did to a running job, in order (the job's audit trail). */
@@ -186,6 +206,26 @@ export interface MigrationStatus extends TransferProgress {
   waiting: string;
   /** PrepareIncoming calls made so far (more than one when the destination was busy). */
   prepareAttempts: number;
+  /** Set once the post-copy broke (phase postcopy-paused), kept after it was resumed. */
+  recovery?: PostcopyRecovery;
+}
+
+/** A post-copy that broke and its resumption (postcopy-recovery.ts). */
+export interface PostcopyRecovery {
+  /** Why it stopped: libvirt's error, or the state the job was found in after a restart. */
+  cause: string;
+  /** When it was found paused (epoch ms). */
+  pausedAt: number;
+  /** Automatic attempts end at this time (epoch ms); afterwards the job waits for RecoverMigration. */
+  deadlineAt: number;
+  /** Resume attempts made since it paused, automatic and asked for. */
+  attempts: number;
+  /** Why the last attempt failed ('' when none did). */
+  lastError: string;
+  /** When the next automatic attempt may start, once the migration link is up (epoch ms; 0 when none is planned). */
+  nextAttemptAt: number;
+  /** Times the post-copy was resumed (a link may break more than once). */
+  resumed: number;
 }
 
 export function emptyCounters(): DataCounters {

@@ -75,6 +75,15 @@ export class LinuxHostNetwork implements HostNetwork {
     return Number(await readFile(`/sys/class/net/${iface}/statistics/tx_bytes`, 'utf8'));
   }
 
+  /** operstate 'up' (carrier and administratively up); 'unknown' is what drivers without carrier reporting say (dummy, some tunnels). */
+  async linkUp(iface: string): Promise<boolean> {
+    const state = await readFile(`/sys/class/net/${iface}/operstate`, 'utf8').then(
+      (text) => text.trim(),
+      () => 'absent',
+    );
+    return state === 'up' || state === 'unknown';
+  }
+
   managementInterface(): string | undefined {
     if (!this.managementAddress) return undefined;
     return this.localAddresses().find((a) => a.address === this.managementAddress)?.interface;

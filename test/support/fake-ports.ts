@@ -2,6 +2,8 @@
 // its pure logic only (the real adapters are tested on the lab).
 import { FerryError } from '../../shared/errors.js';
 import type {
+  PostcopyState,
+  PrepareRecoveryArgs,
   Clock,
   CpuVerdict,
   DiskImageSpec,
@@ -150,10 +152,37 @@ export class FakeHypervisor implements Hypervisor {
     if (perform) perform.reject(new FerryError('ABORTED', 'operation aborted: migration job: canceled by client'));
     else this.current = stats(0, 0, { type: 'none' }); // a job followed after a restart
   }
-  /** A job this process did not start: ends when the test sets `current` to a non-running type. */
-  async followJob(id: string, signal: AbortSignal): Promise<JobStats | undefined> {
-    while (!signal.aborted && (this.current.type === 'bounded' || this.current.type === 'unbounded')) await sleep(1);
+  /** A job this process did not start: ends when the test sets `current` to a non-running type, or breaks its post-copy. */
+  async followJob(id: string, signal: AbortSignal): Promise<JobStats | undefined | 'postcopy-failed'> {
+    while (!signal.aborted && (this.current.type === 'bounded' || this.current.type === 'unbounded')) {
+      if (this.postcopy.get(id) === 'failed') return 'postcopy-failed';
+      await sleep(1);
+    }
     return this.vms.has(id) ? undefined : this.completedJobStats();
+  }
+  /** Each VM's post-copy state ('none' unless a test sets it); breakPostcopy sets 'failed'. */
+  postcopy = new Map<string, PostcopyState>();
+  async postcopyState(id: string): Promise<PostcopyState> {
+    if (!this.vms.has(id)) throw new FerryError('NOT_FOUND', `no VM ${id}`, { reason: 'VM_NOT_FOUND' });
+    return this.postcopy.get(id) ?? 'none';
+  }
+  /** The migration connection broke in post-copy: perform fails as libvirt's does, the VM pauses in post-copy failed. */
+  breakPostcopy(id: string): void {
+    this.postcopy.set(id, 'failed');
+    const vm = this.vms.get(id);
+    if (vm) vm.state = 'paused';
+    this.failMigration(id, new FerryError('INTERNAL', "operation failed: job 'migration out' failed in post-copy phase"));
+  }
+  /** Every resume's plan, in order; the call then waits like migrateLive (complete / failMigration / breakPostcopy end it). */
+  resumes: LiveMigrationPlan[] = [];
+  /** Errors for the next resumes, one each (the attempt fails at once, the VM stays paused in post-copy failed). */
+  resumeErrors: unknown[] = [];
+  async resumePostcopy(id: string, plan: LiveMigrationPlan): Promise<void> {
+    this.resumes.push(plan);
+    const next = this.resumeErrors.shift();
+    if (next) throw next;
+    this.postcopy.set(id, 'active');
+    return new Promise((resolve, reject) => this.pending.set(id, { resolve, reject }));
   }
   private step(call: string, kind = call): void {
     if (this.failNext.delete(kind)) throw new FerryError('FAILED_PRECONDITION', `libvirt refused ${kind}`);
@@ -247,6 +276,25 @@ export class FakePeers implements PeerAgents {
   async finishIncoming(_dst: string, args: { jobId: string; success: boolean }): Promise<void> {
     this.finished.push({ jobId: args.jobId, success: args.success });
   }
+  /** Every PrepareRecovery, and errors for the next ones (one each). */
+  recoveries: PrepareRecoveryArgs[] = [];
+  recoveryErrors: unknown[] = [];
+  async prepareRecovery(_dst: string, args: PrepareRecoveryArgs): Promise<IncomingOffer> {
+    const next = this.recoveryErrors.shift();
+    if (next) throw next;
+    this.recoveries.push(args);
+    const port = 49200 + this.recoveries.length;
+    const address = args.dstqemu || '198.19.0.2';
+    return {
+      migrateUri: `tcp://${address}:${port}`,
+      listenAddress: address,
+      port,
+      disksPort: 0,
+      pinholeExpiresAt: 0,
+      dconnuri: 'qemu+tcp://198.18.0.2/system',
+      network: 'migration',
+    };
+  }
 }
 
 export class FakeNetwork implements HostNetwork {
@@ -282,6 +330,11 @@ export class FakeNetwork implements HostNetwork {
   }
   async txBytes(iface: string): Promise<number> {
     return this.tx.get(iface) ?? 0;
+  }
+  /** Interfaces whose link is down (every other one is up). */
+  down = new Set<string>();
+  async linkUp(iface: string): Promise<boolean> {
+    return !this.down.has(iface);
   }
   managementInterface(): string {
     return 'eth0';

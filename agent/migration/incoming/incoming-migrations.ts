@@ -21,6 +21,7 @@ import type {
   OpenedPinhole,
   PinholeGate,
   PrepareIncomingArgs,
+  PrepareRecoveryArgs,
   Tracer,
   TraceSpan,
   TraceContext,
@@ -170,6 +171,17 @@ export class IncomingMigrations {
       dconnuri: this.options.dconnuri,
       network,
     };
+  }
+
+  /**
+   * PrepareRecovery: a post-copy of this job broke and the source resumes
+   * it. The VM must run here in post-copy failed for this job, prepared by
+   * the same source; the answer is a new port behind a new pinhole (the old
+   * hole is closed), and the reservation lives on (its expiry renewed).
+   * Allowed in maintenance: the VM already runs here.
+   */
+  prepareRecovery(args: PrepareRecoveryArgs, caller: SourceIdentity | null = null): Promise<IncomingOffer> {
+    return inSpan(this.serverSpan('PrepareRecovery', args.trace, args), (span) => this.prepareRecoveryTraced(args, caller, span));
   }
 
   /**

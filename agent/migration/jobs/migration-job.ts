@@ -25,7 +25,12 @@ const NEXT: Record<MigrationPhase, readonly MigrationPhase[]> = {
   // gave its outgoing slot back while it waits to retry.
   preparing: ['migrating', 'queued', 'failed', 'cancelled'],
   migrating: ['postcopy', 'completed', 'failed', 'cancelled'],
-  postcopy: ['completed', 'failed'],
+  // A post-copy that broke pauses; it is resumed (recovering, then post-copy
+  // again) or ends FAILED when the guest is lost on the destination. Never
+  // cancelled: the guest already runs on the destination.
+  postcopy: ['postcopy-paused', 'completed', 'failed'],
+  'postcopy-paused': ['recovering', 'completed', 'failed'],
+  recovering: ['postcopy', 'postcopy-paused', 'completed', 'failed'],
   completed: [],
   failed: [],
   cancelled: [],

@@ -360,6 +360,26 @@ export class OutgoingMigrations {
     return job.snapshot();
   }
 
+  /**
+   * RecoverMigration: resume a post-copy that broke now, without waiting for
+   * the link check or the backoff, optionally to another migration address of
+   * the destination (dstqemu). FAILED_PRECONDITION (POSTCOPY_NOT_PAUSED) when
+   * the job is not paused in post-copy. Resolves once the attempt started.
+   */
+  async recoverPostcopy(selector: JobSelector, options: { dstqemu?: string } = {}): Promise<MigrationStatus> {
+    const job = this.registry.get(selector);
+    await this.postcopyRecoveries.recoverNow(job, options);
+    return job.snapshot();
+  }
+
+  /** Jobs paused in post-copy, waiting to be resumed (GetCapabilities, WatchHost). */
+  pausedInPostcopy(): MigrationStatus[] {
+    return this.registry
+      .list(true)
+      .filter((j) => j.phase === 'postcopy-paused' || j.phase === 'recovering')
+      .map((j) => j.snapshot());
+  }
+
   async changeParams(selector: JobSelector, change: ParamsChange): Promise<MigrationStatus> {
     const job = this.registry.get(selector);
     await changeJobParams(job, change, this.deps);

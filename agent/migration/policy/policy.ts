@@ -58,6 +58,7 @@ export const BUILTIN_DEFAULTS: Readonly<MigrationPolicy> = Object.freeze({
   completionTimeoutSPerGib: 60,
   stallTimeoutS: 120,
   queueTimeoutS: 600,
+  postcopyRecoveryTimeoutS: 600,
 });
 
 export function resolvePolicy(
