@@ -3,6 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { IncomingRecord } from '../../agent/migration/incoming/incoming-migrations.js';
+import type { PostcopyState } from '../../agent/migration/ports.js';
 import { FerryError, isFerryError } from '../../shared/errors.js';
 import { FakeNetwork, FakePinholes, ManualClock, stats } from '../support/fake-ports.js';
 import { MemoryJournal } from '../support/memory-journal.js';
@@ -77,7 +78,9 @@ test('after a restart, reservations whose migration may still need them come bac
   const journal = new MemoryJournal<IncomingRecord>();
   let runningHere = new Set<string>();
   let arrived = new Set<string>();
+  let pausedInPostcopy = new Set<string>();
   const hypervisor = {
+    postcopyState: async (vmId: string): Promise<PostcopyState> => (pausedInPostcopy.has(vmId) ? 'failed' : 'none'),
     jobStats: async (vmId: string) => {
       if (runningHere.has(vmId)) return stats(10, 90);
       if (arrived.has(vmId)) return stats(0, 0, { type: 'none' });
@@ -91,13 +94,16 @@ test('after a restart, reservations whose migration may still need them come bac
   await before.prepare(args({ jobId: 'over', vmId: 'v3' }));
   await before.prepare(args({ jobId: 'finished', vmId: 'v4' }));
   await before.prepare(args({ jobId: 'arrived', vmId: 'v5' }));
+  await before.prepare(args({ jobId: 'paused', vmId: 'v6' }));
   await before.finish({ jobId: 'finished', vmId: 'v4', success: true });
   before.dispose(); // the agent dies
   // Time passes: the holes of 'copying' and 'over' expire; v2's migration still runs here;
   // v5's migration completed (its hole is still open, but FinishIncoming came while the agent was down).
-  for (const id of ['copying', 'over']) journal.records.get(id)!.data.pinhole.expiresAt = Date.now() - 1;
+  // v6's post-copy broke: the VM runs here, paused in post-copy failed, until the source resumes it.
+  for (const id of ['copying', 'over', 'paused']) journal.records.get(id)!.data.pinhole.expiresAt = Date.now() - 1;
   runningHere = new Set(['v2']);
   arrived = new Set(['v5']);
+  pausedInPostcopy = new Set(['v6']);
 
   const pinholes = new FakePinholes();
   const after = incomingMigrations({ ...options, pinholes });
@@ -108,11 +114,11 @@ test('after a restart, reservations whose migration may still need them come bac
     'only unexpired holes are taken back',
   );
   pinholes.adopt(holes);
-  assert.equal(after.count, 2, 'open-hole and copying are still reserved');
-  assert.deepEqual([...journal.records.keys()].sort(), ['copying', 'open-hole']);
+  assert.equal(after.count, 3, 'open-hole, copying and paused are still reserved');
+  assert.deepEqual([...journal.records.keys()].sort(), ['copying', 'open-hole', 'paused']);
   assert.equal(await after.finish({ jobId: 'open-hole', vmId: 'v1', success: true }), true, 'FinishIncoming closes a hole taken back');
   assert.deepEqual(pinholes.open_, []);
-  assert.deepEqual([...journal.records.keys()], ['copying']);
+  assert.deepEqual([...journal.records.keys()].sort(), ['copying', 'paused']);
 });
 
 test('a reservation being journaled counts once against the incoming limit', async () => {

@@ -7,9 +7,10 @@
  * a failed migration removes them again, a successful one keeps them (the
  * guest runs on them). At expiry the outcome is unknown, so they stay.
  */
-import { FerryError, invalidArgument } from '../../../shared/errors.js';
-import { hostPort } from '../../../shared/net.js';
+import { FerryError, invalidArgument, isFerryError } from '../../../shared/errors.js';
 import { chooseListenAddress } from './listen-address.js';
+import { offerThrough } from './offer.js';
+import { checkPausedInPostcopy } from './paused-guest.js';
 import type {
   Clock,
   DiskImages,
@@ -46,8 +47,8 @@ export interface IncomingOptions {
   images?: DiskImages;
   /** Where reservations survive a restart (recover()); without it they live in memory only. */
   journal?: Journal<IncomingRecord>;
-  /** Asked at recover() whether a VM's incoming migration still runs here. */
-  hypervisor?: Pick<Hypervisor, 'jobStats'>;
+  /** Asked at recover() whether a VM's incoming migration still runs here, and by PrepareRecovery whether it is paused in post-copy. */
+  hypervisor?: Pick<Hypervisor, 'jobStats' | 'postcopyState'>;
   /** What CheckIncoming reads of this host. */
   checks: IncomingCheckPorts;
   /** Whether the host is in maintenance (agent/maintenance): it then refuses every incoming migration. */
@@ -126,23 +127,7 @@ export class IncomingMigrations {
     const images = args.disks?.length ? await inSpan(span.child('create images'), () => this.createImages(args)) : [];
     let pinhole: OpenedPinhole;
     try {
-      pinhole = await inSpan(
-        span.child('pinhole open', {
-          attributes: { 'ferry.pinhole.source': args.sourceMigrationAddress, 'ferry.pinhole.destination': address },
-        }),
-        async (open) => {
-          const opened = await this.options.pinholes.open({
-            vmId: args.vmId,
-            jobId: args.jobId,
-            source: args.sourceMigrationAddress,
-            destination: address,
-            disksPort: args.copyStorage,
-            ttlMs: this.options.pinholeTtlMs,
-          });
-          open.setAttribute('ferry.pinhole.ports', opened.ports.join(','));
-          return opened;
-        },
-      );
+      pinhole = await this.openPinhole(args, address, args.copyStorage, span);
     } catch (err) {
       if (images.length > 0) await this.options.images?.remove(images).catch(() => undefined);
       throw err;
@@ -160,17 +145,78 @@ export class IncomingMigrations {
     // migration, and a held reservation would count it a second time.
     await this.options.journal?.write(record.jobId, false, record).catch(() => undefined);
     this.hold(record);
-    const [port, disksPort = 0] = pinhole.ports;
-    if (port === undefined) throw new FerryError('INTERNAL', `the firewall opened a pinhole for job ${args.jobId} without a port`);
-    return {
-      migrateUri: `tcp://${hostPort(address, port)}`,
-      listenAddress: address,
-      port,
-      disksPort,
-      pinholeExpiresAt: pinhole.expiresAt,
-      dconnuri: this.options.dconnuri,
-      network,
+    return this.offerOf(args.jobId, pinhole, network);
+  }
+
+  private async openPinhole(
+    args: Pick<PrepareIncomingArgs, 'vmId' | 'jobId' | 'sourceMigrationAddress'>,
+    address: string,
+    disksPort: boolean,
+    span: TraceSpan,
+  ): Promise<OpenedPinhole> {
+    return inSpan(
+      span.child('pinhole open', {
+        attributes: { 'ferry.pinhole.source': args.sourceMigrationAddress, 'ferry.pinhole.destination': address },
+      }),
+      async (open) => {
+        const opened = await this.options.pinholes.open({
+          vmId: args.vmId,
+          jobId: args.jobId,
+          source: args.sourceMigrationAddress,
+          destination: address,
+          disksPort,
+          ttlMs: this.options.pinholeTtlMs,
+        });
+        open.setAttribute('ferry.pinhole.ports', opened.ports.join(','));
+        return opened;
+      },
+    );
+  }
+
+  private offerOf(jobId: string, pinhole: OpenedPinhole, network: IncomingOffer['network']): IncomingOffer {
+    return offerThrough(pinhole, this.options.dconnuri, network, jobId);
+  }
+
+  private async prepareRecoveryTraced(args: PrepareRecoveryArgs, caller: SourceIdentity | null, span: TraceSpan): Promise<IncomingOffer> {
+    if (caller) checkSourceIdentity(caller, args);
+    const reservation = this.reservations.get(args.jobId);
+    if (reservation) {
+      if (caller && reservation.preparedBy !== null && caller.name !== reservation.preparedBy) {
+        throw new FerryError(
+          'PERMISSION_DENIED',
+          `job ${args.jobId} was prepared by ${reservation.preparedBy}; ${caller.name} may not resume it`,
+          { field: 'job_id', reason: 'PINHOLE_DENIED' },
+        );
+      }
+      if (reservation.vmId !== args.vmId) {
+        throw invalidArgument('vm_id', `job ${args.jobId} was prepared for VM ${args.vmId === reservation.vmId ? '' : reservation.vmId}, not ${args.vmId}`);
+      }
+    }
+    try {
+      await checkPausedInPostcopy(this.options.hypervisor, args.vmId);
+    } catch (err) {
+      // Nothing will connect to the old hole: closed now. Copied images stay: they may hold what the guest last wrote.
+      if (reservation && isFerryError(err, 'FAILED_PRECONDITION')) await this.release(args.jobId);
+      throw err;
+    }
+    const { address, network } = await chooseListenAddress(this.options.network, args);
+    const pinhole = await this.openPinhole(args, address, false, span);
+    if (reservation) {
+      reservation.cancelExpiry();
+      await this.options.pinholes.close(reservation.pinhole.id).catch(() => false);
+    }
+    // Without a reservation (it expired during a long pause): a new one, so that FinishIncoming closes this hole.
+    const record: IncomingRecord = {
+      jobId: args.jobId,
+      vmId: args.vmId,
+      preparedBy: reservation?.preparedBy ?? caller?.name ?? null,
+      images: reservation?.images ?? [],
+      pinhole: { ...pinhole, ports: [...pinhole.ports] },
+      expiresAt: this.options.clock.now() + this.options.reservationTtlMs,
     };
+    await this.options.journal?.write(record.jobId, false, record).catch(() => undefined);
+    this.hold(record);
+    return this.offerOf(args.jobId, pinhole, network);
   }
 
   /**
@@ -286,6 +332,8 @@ export class IncomingMigrations {
     const { hypervisor } = this.options;
     if (!hypervisor) return 'unknown';
     try {
+      // A post-copy, running or paused, is a migration this host still takes part in.
+      if ((await hypervisor.postcopyState(vmId)) !== 'none') return 'migrating';
       const stats = await hypervisor.jobStats(vmId);
       return stats.type === 'bounded' || stats.type === 'unbounded' ? 'migrating' : 'here';
     } catch (err) {

@@ -98,5 +98,7 @@ export class JobJournal {
 
 /** What, when it changes, is worth a write at once (progress counters alone wait for progressEveryMs). */
 function keyOf(job: MigrationJob, s: MigrationStatus): string {
-  return `${s.phase}|${s.warnings.length}|${s.convergence.length}|${s.migrateUri}|${s.waiting}|${job.nicBaseline ? 1 : 0}`;
+  const r = s.recovery;
+  const recovery = r ? `${r.attempts}|${r.nextAttemptAt}|${r.resumed}` : '';
+  return `${s.phase}|${s.warnings.length}|${s.convergence.length}|${s.migrateUri}|${s.waiting}|${job.nicBaseline ? 1 : 0}|${recovery}`;
 }

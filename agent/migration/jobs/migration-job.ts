@@ -165,6 +165,7 @@ export class MigrationJob {
         | 'completionTimeoutMs'
         | 'waiting'
         | 'prepareAttempts'
+        | 'recovery'
       >
     >,
   ): void {

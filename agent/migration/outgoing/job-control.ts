@@ -46,6 +46,13 @@ async function cancelUnfinished(job: MigrationJob, deps: ControlDeps): Promise<v
       { reason: 'JOB_PHASE_MISMATCH', subject: `job/${job.id}` },
     );
   }
+  if (job.phase === 'postcopy-paused' || job.phase === 'recovering') {
+    throw new FerryError(
+      'FAILED_PRECONDITION',
+      `job ${job.id} is ${job.phase} in post-copy: the VM runs on the destination and needs the memory still here, so it cannot be cancelled; resume it with RecoverMigration (ferryctl recover)`,
+      { reason: 'JOB_PHASE_MISMATCH', subject: `job/${job.id}` },
+    );
+  }
   job.cancellation.abort();
   if (job.phase === 'queued') {
     job.fail({ step: 'queue', kind: 'CANCELLED', message: 'cancelled while queued', vmState: STILL_RUNNING });

@@ -33,6 +33,7 @@ import type {
 } from '../ports.js';
 import { inSpan, type TraceSpan } from '../tracing.js';
 import { imageSpecsOf } from './image-specs.js';
+import type { PostcopyRecoveries } from './postcopy-recovery.js';
 import type { OutgoingFacts } from './migration-check.js';
 import type { JobStats, VmOnSource } from '../types.js';
 
@@ -61,6 +62,8 @@ export interface OutgoingDeps {
   dconnuriTemplate: string;
   /** Spans of every Migrate, job and step (default: none). */
   tracer?: Tracer;
+  /** Follows jobs whose post-copy broke (without it such a job ends FAILED). */
+  postcopy?: PostcopyRecoveries;
 }
 
 /** What prepare hands to perform. */
@@ -159,6 +162,8 @@ export async function performOutgoing(job: MigrationJob, prepared: PreparedMigra
     }
     await finishCompleted(job, deps, await hypervisor.completedJobStats(command.vmId).catch(() => undefined));
   } catch (err) {
+    // Not a failure: the guest runs on the destination, its remaining memory waits here.
+    if (deps.postcopy && (await deps.postcopy.broke(job))) return deps.postcopy.run(job, errorMessage(err));
     await inSpan(job.span.child('cleanup'), (span) => cleanUpFailed(job, deps, err, steering, span));
   }
 }
@@ -298,7 +303,7 @@ export async function tellDestination(
     .finally(() => call.end());
 }
 
-function planFor(job: MigrationJob, prepared: PreparedMigration, deps: OutgoingDeps): LiveMigrationPlan {
+export function planFor(job: MigrationJob, prepared: Pick<PreparedMigration, 'offer' | 'disks'>, deps: OutgoingDeps): LiveMigrationPlan {
   const { policy, dst } = job.command;
   const { offer } = prepared;
   const host = splitHostPort(dst, 0).host;

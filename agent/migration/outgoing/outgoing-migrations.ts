@@ -22,6 +22,7 @@ import type { OutgoingDeps } from './live-migration.js';
 import { inSpan, noopTracer, type TraceContext, type TraceSpan, type VmInfo } from '../ports.js';
 import { endSpanWithJob } from '../jobs/job-span.js';
 import type { JournaledJob } from '../jobs/job-journal.js';
+import { PostcopyRecoveries } from './postcopy-recovery.js';
 import { recoverJob } from './recovery.js';
 import { type RestoredVm, Restores, type RestoresDeps } from './restores.js';
 import { SlotQueue } from './slot-queue.js';
@@ -61,8 +62,11 @@ export class OutgoingMigrations {
   private readonly migrateCalls = new RequestsInFlight<MigrationStatus>();
   /** WatchMigration listeners (a stream that ends must leave none behind). */
   private readonly watchers = new JobWatchers();
+  /** Jobs whose post-copy broke, resumed (postcopy-recovery.ts). */
+  private readonly postcopyRecoveries: PostcopyRecoveries;
 
   constructor(private readonly deps: OutgoingMigrationsOptions) {
+    this.postcopyRecoveries = new PostcopyRecoveries(deps, deps.random);
     this.registry = new JobRegistry(deps.retentionMs, () => deps.clock.now(), deps.maxRetained);
     this.slots = new SlotQueue(deps.maxOutgoing);
     this.restores = new Restores(deps);
@@ -289,7 +293,7 @@ export class OutgoingMigrations {
         release(); // it waits for a slot like any queued job
         void runAdmitted(queued, this.admissionDeps());
       };
-      void recoverJob(job, this.deps, requeue).finally(release);
+      void recoverJob(job, this.jobDeps(), requeue).finally(release);
     }
     return following;
   }
@@ -391,7 +395,12 @@ export class OutgoingMigrations {
     this.slots.wakeNext();
   }
 
+  /** What a running job needs: the host's ports and the post-copy recoveries. */
+  private jobDeps(): OutgoingMigrationsOptions {
+    return { ...this.deps, postcopy: this.postcopyRecoveries };
+  }
+
   private admissionDeps() {
-    return { ...this.deps, slots: this.slots };
+    return { ...this.jobDeps(), slots: this.slots };
   }
 }

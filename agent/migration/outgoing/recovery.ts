@@ -25,14 +25,22 @@ import type { JobStats } from '../types.js';
 export async function recoverJob(job: MigrationJob, deps: OutgoingDeps, requeue: (job: MigrationJob) => void): Promise<void> {
   const { vmId } = job.command;
   try {
+    if (deps.postcopy && (await deps.postcopy.broke(job))) {
+      job.warn('the agent restarted while the post-copy was paused; resuming it');
+      if (job.phase === 'queued') job.setPhase('preparing');
+      return await deps.postcopy.run(job, job.snapshot().recovery?.cause ?? 'found paused in post-copy after the agent restarted');
+    }
     const running = await runningJobOf(vmId, deps);
     if (running) {
       job.warn('the agent restarted during this migration and reattached to the libvirt job, which kept running');
       if (job.phase === 'queued') job.setPhase('preparing');
-      job.setPhase(running.postcopy ? 'postcopy' : 'migrating');
+      // A resume that went on without the agent that asked for it runs post-copy again.
+      if (job.phase === 'postcopy-paused') job.setPhase('recovering');
+      if (job.phase !== 'postcopy') job.setPhase(running.postcopy ? 'postcopy' : 'migrating');
       job.applyStats(running);
       const final = await followRunningJob(job, deps);
-      return await conclude(job, deps, final);
+      if (final === 'postcopy-failed' && deps.postcopy) return await deps.postcopy.run(job, 'the post-copy broke');
+      return await conclude(job, deps, final === 'postcopy-failed' ? undefined : final);
     }
     if (job.phase === 'queued' || (job.phase === 'preparing' && !job.nicBaseline)) {
       // Nothing ran yet: the destination forgets its reservation (the job asks again under the same id).
@@ -62,7 +70,7 @@ async function runningJobOf(vmId: string, deps: OutgoingDeps): Promise<JobStats 
 }
 
 /** Progress and convergence policy as for a job this run started; resolves with libvirt's final statistics, if it completed. */
-async function followRunningJob(job: MigrationJob, deps: OutgoingDeps): Promise<JobStats | undefined> {
+async function followRunningJob(job: MigrationJob, deps: OutgoingDeps): Promise<JobStats | undefined | 'postcopy-failed'> {
   // The policy's clocks restart here: a restart lengthens the timeouts by its own duration, never shortens them.
   const supervision = superviseJob(job, deps, { memoryBytes: job.snapshot().memory.total, diskBytes: 0 });
   const stop = new AbortController();

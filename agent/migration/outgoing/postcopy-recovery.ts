@@ -1,0 +1,329 @@
+/**
+ * A post-copy that broke, resumed. Once the guest runs on the destination and
+ * pulls its remaining memory from the source, a broken migration connection
+ * no longer means a failed migration: libvirt (>= 8.5) pauses the source
+ * (VIR_DOMAIN_PAUSED_POSTCOPY_FAILED), leaves the destination running on what
+ * it has (VIR_DOMAIN_RUNNING_POSTCOPY_FAILED) and keeps the migration job on
+ * both, and the same P2P call with VIR_MIGRATE_POSTCOPY_RESUME continues it
+ * on a new connection (qemuMigrationAnyCanResume and
+ * qemuMigrationSrcPerformPeer2Peer3 in libvirt's src/qemu/qemu_migration.c;
+ * QEMU's https://wiki.qemu.org/Features/PostcopyRecovery).
+ *
+ * The job goes POSTCOPY_PAUSED. Once the migration link is usable again
+ * (carrier, and the route to the destination's listen address leaves on it),
+ * checked every second, the destination agent opens a new port behind a new
+ * pinhole (PrepareRecovery) and libvirt resumes: RECOVERING, POSTCOPY again,
+ * COMPLETED. Failed attempts retry with backoff until the policy's
+ * postcopy_recovery_timeout; after it the job waits, paused, for
+ * RecoverMigration. Ferry never destroys or resumes either side on its own:
+ * the job ends FAILED only when the guest is gone from the destination.
+ */
+import { errorMessage, FerryError, isFerryError } from '../../../shared/errors.js';
+import { splitHostPort } from '../../../shared/net.js';
+import { failureOf } from '../jobs/failure.js';
+import type { MigrationJob } from '../jobs/migration-job.js';
+import { startMonitor } from '../convergence/monitor.js';
+import type { IncomingOffer, PostcopyState } from '../ports.js';
+import { inSpan } from '../tracing.js';
+import type { PostcopyRecovery } from '../types.js';
+import { backoffDelayMs, type BackoffOptions } from './backoff.js';
+import { finishCompleted, planFor, type OutgoingDeps } from './live-migration.js';
+
+/** How often a paused job looks at its migration link. */
+export const LINK_CHECK_MS = 1000;
+
+/** Between failed attempts: soon at first, then at most every 30 s (a link that flaps should not be hammered). */
+export const RECOVERY_BACKOFF: Readonly<BackoffOptions> = Object.freeze({ initialMs: 1000, maxMs: 30_000, jitter: 0.2 });
+
+/** What RecoverMigration asks: an attempt now, optionally to another migration address of the destination. */
+export interface RecoverRequest {
+  dstqemu?: string;
+}
+
+/** Why the guest cannot be resumed: the job ends FAILED with this. */
+class GuestLost extends Error {}
+
+export class PostcopyRecoveries {
+  /** Paused jobs waiting for their next attempt: RecoverMigration wakes them. */
+  private readonly waiting = new Map<string, (request: RecoverRequest) => void>();
+  /** Jobs with a recovery running (one loop per job). */
+  private readonly running = new Set<string>();
+
+  constructor(
+    private readonly deps: OutgoingDeps,
+    private readonly random: () => number = Math.random,
+  ) {}
+
+  /** Whether the VM's post-copy broke (the perform's error alone does not say it). */
+  async broke(job: MigrationJob): Promise<boolean> {
+    if (!job.command.policy.postCopy) return false;
+    return (await this.deps.hypervisor.postcopyState(job.command.vmId).catch((): PostcopyState => 'none')) === 'failed';
+  }
+
+  /**
+   * Follows a job whose post-copy broke until it completes, or ends FAILED
+   * when the guest is lost. Never throws. `cause`: libvirt's words, or what a
+   * restarted agent found.
+   */
+  async run(job: MigrationJob, cause: string): Promise<void> {
+    if (this.running.has(job.id)) return;
+    this.running.add(job.id);
+    try {
+      this.pause(job, cause);
+      await this.resumeUntilDone(job);
+    } catch (err) {
+      await this.fail(job, err);
+    } finally {
+      this.running.delete(job.id);
+      this.waiting.delete(job.id);
+    }
+  }
+
+  /** RecoverMigration: wake the job's loop for an attempt now. */
+  async recoverNow(job: MigrationJob, request: RecoverRequest): Promise<void> {
+    if (job.phase !== 'postcopy-paused') {
+      throw new FerryError(
+        'FAILED_PRECONDITION',
+        job.phase === 'recovering'
+          ? `job ${job.id} is being resumed already: follow it with WatchMigration`
+          : `job ${job.id} is ${job.phase}, not paused in post-copy: there is nothing to recover`,
+        { reason: 'POSTCOPY_NOT_PAUSED', subject: `job/${job.id}` },
+      );
+    }
+    const wake = this.waiting.get(job.id);
+    if (wake) return wake(request);
+    // Paused, but no loop follows it (it cannot be: every paused job has one); start one rather than refuse.
+    void this.run(job, job.snapshot().recovery?.cause ?? 'paused in post-copy');
+    await Promise.resolve();
+    this.waiting.get(job.id)?.(request);
+  }
+
+  private pause(job: MigrationJob, cause: string): void {
+    const now = this.deps.clock.now();
+    const previous = job.snapshot().recovery;
+    const timeoutMs = job.command.policy.postcopyRecoveryTimeoutS * 1000;
+    const recovery: PostcopyRecovery = {
+      cause,
+      pausedAt: now,
+      deadlineAt: now + timeoutMs,
+      attempts: 0,
+      lastError: '',
+      nextAttemptAt: timeoutMs > 0 ? now : 0,
+      resumed: previous?.resumed ?? 0,
+    };
+    if (job.phase === 'migrating') job.setPhase('postcopy');
+    if (job.phase !== 'postcopy-paused') job.setPhase('postcopy-paused');
+    job.update({ recovery });
+    job.warn(
+      `the post-copy broke (${cause}): the guest runs on the destination, its remaining memory is paused here; ` +
+        (timeoutMs > 0
+          ? `resuming once the migration link is back (for up to ${timeoutMs / 1000} s)`
+          : 'resume it with RecoverMigration (ferryctl recover)'),
+    );
+  }
+
+  private async resumeUntilDone(job: MigrationJob): Promise<void> {
+    for (;;) {
+      const request = await this.nextChance(job);
+      const outcome = await inSpan(job.span.child('recover', { attributes: { 'ferry.recovery.attempt': this.recovery(job).attempts + 1 } }), () =>
+        this.attempt(job, request),
+      );
+      if (outcome === 'completed') return;
+      const recovery = this.recovery(job);
+      const delay = backoffDelayMs(recovery.attempts, RECOVERY_BACKOFF, this.random);
+      const next = this.deps.clock.now() + delay;
+      job.update({ recovery: { ...recovery, nextAttemptAt: next < recovery.deadlineAt ? next : 0 } });
+    }
+  }
+
+  /** Waits for RecoverMigration, or for the next automatic attempt: backoff passed, before the deadline, link usable. */
+  private async nextChance(job: MigrationJob): Promise<RecoverRequest> {
+    const { clock } = this.deps;
+    const wake = new AbortController();
+    let asked: RecoverRequest | undefined;
+    this.waiting.set(job.id, (request) => {
+      asked = request;
+      wake.abort();
+    });
+    try {
+      for (;;) {
+        if (asked) return asked;
+        const { nextAttemptAt, deadlineAt } = this.recovery(job);
+        const now = clock.now();
+        if (nextAttemptAt > 0 && now >= nextAttemptAt && now < deadlineAt && (await this.linkUsable(job))) return {};
+        if (nextAttemptAt > 0 && now >= deadlineAt) this.giveUpWaiting(job);
+        await clock.sleep(LINK_CHECK_MS, wake.signal);
+      }
+    } finally {
+      this.waiting.delete(job.id);
+    }
+  }
+
+  private giveUpWaiting(job: MigrationJob): void {
+    const recovery = this.recovery(job);
+    job.update({ recovery: { ...recovery, nextAttemptAt: 0 } });
+    job.warn(
+      `the post-copy was not resumed within ${job.command.policy.postcopyRecoveryTimeoutS} s` +
+        `${recovery.lastError ? ` (last attempt: ${recovery.lastError})` : ''}: ` +
+        'the job stays paused; resume it with RecoverMigration (ferryctl recover), optionally to another migration address',
+    );
+  }
+
+  /** The carrier of the migration NIC, and the route to the destination's listen address over it. */
+  private async linkUsable(job: MigrationJob): Promise<boolean> {
+    const { network } = this.deps;
+    const listen = listenAddressOf(job);
+    const nic = job.nicBaseline?.migrationInterface;
+    try {
+      const route = await network.routeTo(listen);
+      return (await network.linkUp(route.interface)) && (!nic || route.interface === nic);
+    } catch {
+      return false;
+    }
+  }
+
+  /**
+   * One attempt. 'completed' when the migration completed; 'paused' when it
+   * is paused again (the attempt failed, or the link broke again after a
+   * resume). Throws GuestLost when the guest cannot be resumed at all.
+   */
+  private async attempt(job: MigrationJob, request: RecoverRequest): Promise<'completed' | 'paused'> {
+    const { hypervisor, peers, network, hostName } = this.deps;
+    const { vmId, dst } = job.command;
+    const here = await hypervisor.postcopyState(vmId).catch((err: unknown) => (isFerryError(err, 'NOT_FOUND') ? 'gone' : 'unknown'));
+    // libvirt may have finished or resumed it meanwhile (a restart lost track of an attempt).
+    if (here === 'gone') return this.completed(job);
+    if (here === 'active') return this.follow(job);
+    this.countAttempt(job);
+    job.setPhase('recovering');
+    let offer: IncomingOffer;
+    try {
+      const listen = request.dstqemu || listenAddressOf(job);
+      const route = await network.routeTo(listen);
+      offer = await inSpan(job.span.child('PrepareRecovery', { kind: 'client', attributes: { 'ferry.destination': dst } }), (call) =>
+        peers.prepareRecovery(dst, {
+          vmId,
+          jobId: job.id,
+          sourceHost: hostName,
+          sourceMigrationAddress: route.source,
+          dstqemu: listen,
+          migrationNetwork: job.command.migrationNetwork,
+          trace: call.context,
+        }),
+      );
+      job.update({ migrateUri: offer.migrateUri, network: offer.network, sourceMigrationAddress: route.source });
+    } catch (err) {
+      if (isFerryError(err, 'FAILED_PRECONDITION') && err.reason === 'POSTCOPY_NOT_RECOVERABLE') throw new GuestLost(errorMessage(err));
+      return this.pausedAgain(job, `the destination did not prepare the resume: ${errorMessage(err)}`);
+    }
+    const monitor = startMonitor(job, hypervisor, {
+      ...this.deps,
+      onSample: async (stats) => {
+        if (stats?.postcopy && job.phase === 'recovering') this.resumed(job);
+      },
+    });
+    try {
+      await hypervisor.resumePostcopy(vmId, planFor(job, { offer, disks: [] }, this.deps));
+    } catch (err) {
+      await monitor.stop();
+      if (await this.broke(job)) return this.pausedAgain(job, errorMessage(err));
+      const gone = await hypervisor.describeVm(vmId).then(
+        () => false,
+        (e: unknown) => isFerryError(e, 'NOT_FOUND'),
+      );
+      if (gone) return this.completed(job);
+      return this.pausedAgain(job, errorMessage(err));
+    }
+    await monitor.stop();
+    return this.completed(job);
+  }
+
+  /** Post-copy runs again: the bandwidth cap is set again (libvirt does not apply it on resume: https://gitlab.com/libvirt/libvirt/-/issues/333). */
+  private resumed(job: MigrationJob): void {
+    job.setPhase('postcopy');
+    const recovery = this.recovery(job);
+    job.update({ recovery: { ...recovery, resumed: recovery.resumed + 1, nextAttemptAt: 0, lastError: '' } });
+    const mibps = job.command.policy.maxBandwidthMibps;
+    if (mibps > 0) {
+      void this.deps.hypervisor
+        .setMaxSpeed(job.command.vmId, mibps, { postcopy: true })
+        .catch((err: unknown) => job.warn(`the post-copy bandwidth cap could not be set again after the resume: ${errorMessage(err)}`));
+    }
+  }
+
+  /** Post-copy runs again without this run's call (an attempt of an agent that restarted): followed to its end. */
+  private async follow(job: MigrationJob): Promise<'completed' | 'paused'> {
+    job.setPhase('recovering');
+    this.resumed(job);
+    const stop = new AbortController();
+    const monitor = startMonitor(job, this.deps.hypervisor, this.deps);
+    try {
+      const end = await this.deps.hypervisor.followJob(job.command.vmId, stop.signal);
+      if (end === 'postcopy-failed') return this.pausedAgain(job, 'the post-copy broke again');
+    } finally {
+      stop.abort();
+      await monitor.stop();
+    }
+    const gone = await this.deps.hypervisor.describeVm(job.command.vmId).then(
+      () => false,
+      (e: unknown) => isFerryError(e, 'NOT_FOUND'),
+    );
+    if (gone) return this.completed(job);
+    throw new FerryError('INTERNAL', "libvirt's migration job ended and the VM is still here, not paused in post-copy");
+  }
+
+  private countAttempt(job: MigrationJob): void {
+    const recovery = this.recovery(job);
+    job.update({ recovery: { ...recovery, attempts: recovery.attempts + 1 } });
+  }
+
+  private pausedAgain(job: MigrationJob, error: string): 'paused' {
+    const recovery = this.recovery(job);
+    if (job.phase === 'postcopy') {
+      // It was resumed and broke again: a new pause, with a fresh deadline.
+      job.setPhase('postcopy-paused');
+      const now = this.deps.clock.now();
+      job.update({ recovery: { ...recovery, cause: error, pausedAt: now, deadlineAt: now + job.command.policy.postcopyRecoveryTimeoutS * 1000, attempts: 0 } });
+      return 'paused';
+    }
+    if (job.phase !== 'postcopy-paused') job.setPhase('postcopy-paused');
+    job.update({ recovery: { ...recovery, lastError: error } });
+    job.warn(`resume attempt ${recovery.attempts} failed: ${error}`);
+    return 'paused';
+  }
+
+  private async completed(job: MigrationJob): Promise<'completed'> {
+    await finishCompleted(job, this.deps, await this.deps.hypervisor.completedJobStats(job.command.vmId).catch(() => undefined));
+    return 'completed';
+  }
+
+  private async fail(job: MigrationJob, err: unknown): Promise<void> {
+    const lost = err instanceof GuestLost;
+    const message = lost
+      ? `the post-copy cannot be resumed: ${err.message}. The guest's memory was split between the hosts and its ` +
+        'destination half is gone, so the VM is lost; the source keeps a paused copy that cannot run on its own. ' +
+        'Its disks are intact: destroy the paused copy here and start the VM again from its definition'
+      : `the post-copy recovery stopped: ${errorMessage(err)}`;
+    const state = await this.deps.hypervisor.describeVm(job.command.vmId).then(
+      (vm) => ({ state: vm.state, reason: vm.state === 'paused' ? 'post-copy failed' : '' }),
+      (e: unknown) => (isFerryError(e, 'NOT_FOUND') ? { state: 'absent' as const, reason: '' } : { state: 'unknown' as const, reason: errorMessage(e) }),
+    );
+    const error = lost
+      ? new FerryError('FAILED_PRECONDITION', message, { reason: 'POSTCOPY_NOT_RECOVERABLE' })
+      : new FerryError('INTERNAL', message);
+    job.fail(failureOf('recover', error, state));
+  }
+
+  private recovery(job: MigrationJob): PostcopyRecovery {
+    const recovery = job.snapshot().recovery;
+    if (!recovery) throw new FerryError('INTERNAL', `job ${job.id} has no post-copy recovery`);
+    return recovery;
+  }
+}
+
+/** Where the destination's QEMU listened for this job (the host of its migrate URI). */
+function listenAddressOf(job: MigrationJob): string {
+  const uri = job.snapshot().migrateUri;
+  const hostPort = uri.replace(/^[a-z+]+:\/\//, '');
+  return splitHostPort(hostPort, 0).host;
+}
