@@ -83,6 +83,16 @@ type Summary =
       onEventLoopP99Ms: number;
       onEnv: string[];
       spans: number;
+    }
+  | {
+      benchmark: 'postcopy-recovery';
+      runs: number;
+      breakS: number;
+      completed: number;
+      toRecoveringMs: Spread;
+      extraDowntimeS: Spread;
+      goalCompleted: number;
+      goalToRecoveringMs: number;
     };
 
 interface CheckTiming {
@@ -232,6 +242,19 @@ for (const r of data.results) {
         'agent event-loop p99 (median of 10 s windows), on / off',
         `${s.onEventLoopP99Ms} / ${s.offEventLoopP99Ms} ms`,
         'within noise',
+      ]);
+      break;
+    case 'postcopy-recovery':
+      rows.push([
+        `post-copy broken for ${s.breakS} s (link down, sockets destroyed): runs completed`,
+        `**${s.completed} of ${s.runs}**`,
+        `>= ${s.goalCompleted} of ${s.runs}`,
+      ]);
+      rows.push(['post-copy recovery: link up → RECOVERING, median (min–max)', ms(s.toRecoveringMs), `< ${s.goalToRecoveringMs} ms`]);
+      rows.push([
+        'post-copy recovery: extra guest downtime, median (min–max)',
+        `${s.extraDowntimeS.median} s (${s.extraDowntimeS.min}–${s.extraDowntimeS.max})`,
+        `break + resume`,
       ]);
       break;
     default:
