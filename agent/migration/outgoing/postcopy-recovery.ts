@@ -19,29 +19,21 @@
  * the job ends FAILED only when the guest is gone from the destination.
  */
 import { errorMessage, FerryError, isFerryError } from '../../../shared/errors.js';
-import { splitHostPort } from '../../../shared/net.js';
 import { failureOf } from '../jobs/failure.js';
 import type { MigrationJob } from '../jobs/migration-job.js';
-import { startMonitor } from '../convergence/monitor.js';
-import type { IncomingOffer, PostcopyState } from '../ports.js';
 import { inSpan } from '../tracing.js';
 import type { PostcopyRecovery } from '../types.js';
 import { backoffDelayMs, type BackoffOptions } from './backoff.js';
-import { finishCompleted, planFor, type OutgoingDeps } from './live-migration.js';
+import type { OutgoingDeps } from './live-migration.js';
+import { attemptResume, GuestLost, listenAddressOf, postcopyBroke, type RecoverRequest, recoveryOf } from './postcopy-attempt.js';
+
+export type { RecoverRequest };
 
 /** How often a paused job looks at its migration link. */
 export const LINK_CHECK_MS = 1000;
 
 /** Between failed attempts: soon at first, then at most every 30 s (a link that flaps should not be hammered). */
 export const RECOVERY_BACKOFF: Readonly<BackoffOptions> = Object.freeze({ initialMs: 1000, maxMs: 30_000, jitter: 0.2 });
-
-/** What RecoverMigration asks: an attempt now, optionally to another migration address of the destination. */
-export interface RecoverRequest {
-  dstqemu?: string;
-}
-
-/** Why the guest cannot be resumed: the job ends FAILED with this. */
-class GuestLost extends Error {}
 
 export class PostcopyRecoveries {
   /** Paused jobs waiting for their next attempt: RecoverMigration wakes them. */
@@ -54,10 +46,9 @@ export class PostcopyRecoveries {
     private readonly random: () => number = Math.random,
   ) {}
 
-  /** Whether the VM's post-copy broke (the perform's error alone does not say it). */
-  async broke(job: MigrationJob): Promise<boolean> {
-    if (!job.command.policy.postCopy) return false;
-    return (await this.deps.hypervisor.postcopyState(job.command.vmId).catch((): PostcopyState => 'none')) === 'failed';
+  /** Whether the VM's post-copy broke (postcopy-attempt.ts). */
+  broke(job: MigrationJob): Promise<boolean> {
+    return postcopyBroke(job, this.deps);
   }
 
   /**
@@ -125,11 +116,12 @@ export class PostcopyRecoveries {
   private async resumeUntilDone(job: MigrationJob): Promise<void> {
     for (;;) {
       const request = await this.nextChance(job);
-      const outcome = await inSpan(job.span.child('recover', { attributes: { 'ferry.recovery.attempt': this.recovery(job).attempts + 1 } }), () =>
-        this.attempt(job, request),
+      const outcome = await inSpan(
+        job.span.child('recover', { attributes: { 'ferry.recovery.attempt': recoveryOf(job).attempts + 1 } }),
+        () => attemptResume(job, request, this.deps),
       );
       if (outcome === 'completed') return;
-      const recovery = this.recovery(job);
+      const recovery = recoveryOf(job);
       const delay = backoffDelayMs(recovery.attempts, RECOVERY_BACKOFF, this.random);
       const next = this.deps.clock.now() + delay;
       job.update({ recovery: { ...recovery, nextAttemptAt: next < recovery.deadlineAt ? next : 0 } });
@@ -148,7 +140,7 @@ export class PostcopyRecoveries {
     try {
       for (;;) {
         if (asked) return asked;
-        const { nextAttemptAt, deadlineAt } = this.recovery(job);
+        const { nextAttemptAt, deadlineAt } = recoveryOf(job);
         const now = clock.now();
         if (nextAttemptAt > 0 && now >= nextAttemptAt && now < deadlineAt && (await this.linkUsable(job))) return {};
         if (nextAttemptAt > 0 && now >= deadlineAt) this.giveUpWaiting(job);
@@ -160,7 +152,7 @@ export class PostcopyRecoveries {
   }
 
   private giveUpWaiting(job: MigrationJob): void {
-    const recovery = this.recovery(job);
+    const recovery = recoveryOf(job);
     job.update({ recovery: { ...recovery, nextAttemptAt: 0 } });
     job.warn(
       `the post-copy was not resumed within ${job.command.policy.postcopyRecoveryTimeoutS} s` +
@@ -182,121 +174,6 @@ export class PostcopyRecoveries {
     }
   }
 
-  /**
-   * One attempt. 'completed' when the migration completed; 'paused' when it
-   * is paused again (the attempt failed, or the link broke again after a
-   * resume). Throws GuestLost when the guest cannot be resumed at all.
-   */
-  private async attempt(job: MigrationJob, request: RecoverRequest): Promise<'completed' | 'paused'> {
-    const { hypervisor, peers, network, hostName } = this.deps;
-    const { vmId, dst } = job.command;
-    const here = await hypervisor.postcopyState(vmId).catch((err: unknown) => (isFerryError(err, 'NOT_FOUND') ? 'gone' : 'unknown'));
-    // libvirt may have finished or resumed it meanwhile (a restart lost track of an attempt).
-    if (here === 'gone') return this.completed(job);
-    if (here === 'active') return this.follow(job);
-    this.countAttempt(job);
-    job.setPhase('recovering');
-    let offer: IncomingOffer;
-    try {
-      const listen = request.dstqemu || listenAddressOf(job);
-      const route = await network.routeTo(listen);
-      offer = await inSpan(job.span.child('PrepareRecovery', { kind: 'client', attributes: { 'ferry.destination': dst } }), (call) =>
-        peers.prepareRecovery(dst, {
-          vmId,
-          jobId: job.id,
-          sourceHost: hostName,
-          sourceMigrationAddress: route.source,
-          dstqemu: listen,
-          migrationNetwork: job.command.migrationNetwork,
-          trace: call.context,
-        }),
-      );
-      job.update({ migrateUri: offer.migrateUri, network: offer.network, sourceMigrationAddress: route.source });
-    } catch (err) {
-      if (isFerryError(err, 'FAILED_PRECONDITION') && err.reason === 'POSTCOPY_NOT_RECOVERABLE') throw new GuestLost(errorMessage(err));
-      return this.pausedAgain(job, `the destination did not prepare the resume: ${errorMessage(err)}`);
-    }
-    const monitor = startMonitor(job, hypervisor, {
-      ...this.deps,
-      onSample: async (stats) => {
-        if (stats?.postcopy && job.phase === 'recovering') this.resumed(job);
-      },
-    });
-    try {
-      await hypervisor.resumePostcopy(vmId, planFor(job, { offer, disks: [] }, this.deps));
-    } catch (err) {
-      await monitor.stop();
-      if (await this.broke(job)) return this.pausedAgain(job, errorMessage(err));
-      const gone = await hypervisor.describeVm(vmId).then(
-        () => false,
-        (e: unknown) => isFerryError(e, 'NOT_FOUND'),
-      );
-      if (gone) return this.completed(job);
-      return this.pausedAgain(job, errorMessage(err));
-    }
-    await monitor.stop();
-    return this.completed(job);
-  }
-
-  /** Post-copy runs again: the bandwidth cap is set again (libvirt does not apply it on resume: https://gitlab.com/libvirt/libvirt/-/issues/333). */
-  private resumed(job: MigrationJob): void {
-    job.setPhase('postcopy');
-    const recovery = this.recovery(job);
-    job.update({ recovery: { ...recovery, resumed: recovery.resumed + 1, nextAttemptAt: 0, lastError: '' } });
-    const mibps = job.command.policy.maxBandwidthMibps;
-    if (mibps > 0) {
-      void this.deps.hypervisor
-        .setMaxSpeed(job.command.vmId, mibps, { postcopy: true })
-        .catch((err: unknown) => job.warn(`the post-copy bandwidth cap could not be set again after the resume: ${errorMessage(err)}`));
-    }
-  }
-
-  /** Post-copy runs again without this run's call (an attempt of an agent that restarted): followed to its end. */
-  private async follow(job: MigrationJob): Promise<'completed' | 'paused'> {
-    job.setPhase('recovering');
-    this.resumed(job);
-    const stop = new AbortController();
-    const monitor = startMonitor(job, this.deps.hypervisor, this.deps);
-    try {
-      const end = await this.deps.hypervisor.followJob(job.command.vmId, stop.signal);
-      if (end === 'postcopy-failed') return this.pausedAgain(job, 'the post-copy broke again');
-    } finally {
-      stop.abort();
-      await monitor.stop();
-    }
-    const gone = await this.deps.hypervisor.describeVm(job.command.vmId).then(
-      () => false,
-      (e: unknown) => isFerryError(e, 'NOT_FOUND'),
-    );
-    if (gone) return this.completed(job);
-    throw new FerryError('INTERNAL', "libvirt's migration job ended and the VM is still here, not paused in post-copy");
-  }
-
-  private countAttempt(job: MigrationJob): void {
-    const recovery = this.recovery(job);
-    job.update({ recovery: { ...recovery, attempts: recovery.attempts + 1 } });
-  }
-
-  private pausedAgain(job: MigrationJob, error: string): 'paused' {
-    const recovery = this.recovery(job);
-    if (job.phase === 'postcopy') {
-      // It was resumed and broke again: a new pause, with a fresh deadline.
-      job.setPhase('postcopy-paused');
-      const now = this.deps.clock.now();
-      job.update({ recovery: { ...recovery, cause: error, pausedAt: now, deadlineAt: now + job.command.policy.postcopyRecoveryTimeoutS * 1000, attempts: 0 } });
-      return 'paused';
-    }
-    if (job.phase !== 'postcopy-paused') job.setPhase('postcopy-paused');
-    job.update({ recovery: { ...recovery, lastError: error } });
-    job.warn(`resume attempt ${recovery.attempts} failed: ${error}`);
-    return 'paused';
-  }
-
-  private async completed(job: MigrationJob): Promise<'completed'> {
-    await finishCompleted(job, this.deps, await this.deps.hypervisor.completedJobStats(job.command.vmId).catch(() => undefined));
-    return 'completed';
-  }
-
   private async fail(job: MigrationJob, err: unknown): Promise<void> {
     const lost = err instanceof GuestLost;
     const message = lost
@@ -306,24 +183,12 @@ export class PostcopyRecoveries {
       : `the post-copy recovery stopped: ${errorMessage(err)}`;
     const state = await this.deps.hypervisor.describeVm(job.command.vmId).then(
       (vm) => ({ state: vm.state, reason: vm.state === 'paused' ? 'post-copy failed' : '' }),
-      (e: unknown) => (isFerryError(e, 'NOT_FOUND') ? { state: 'absent' as const, reason: '' } : { state: 'unknown' as const, reason: errorMessage(e) }),
+      (e: unknown) =>
+        isFerryError(e, 'NOT_FOUND') ? { state: 'absent' as const, reason: '' } : { state: 'unknown' as const, reason: errorMessage(e) },
     );
     const error = lost
       ? new FerryError('FAILED_PRECONDITION', message, { reason: 'POSTCOPY_NOT_RECOVERABLE' })
       : new FerryError('INTERNAL', message);
     job.fail(failureOf('recover', error, state));
   }
-
-  private recovery(job: MigrationJob): PostcopyRecovery {
-    const recovery = job.snapshot().recovery;
-    if (!recovery) throw new FerryError('INTERNAL', `job ${job.id} has no post-copy recovery`);
-    return recovery;
-  }
-}
-
-/** Where the destination's QEMU listened for this job (the host of its migrate URI). */
-function listenAddressOf(job: MigrationJob): string {
-  const uri = job.snapshot().migrateUri;
-  const hostPort = uri.replace(/^[a-z+]+:\/\//, '');
-  return splitHostPort(hostPort, 0).host;
 }
