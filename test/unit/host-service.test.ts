@@ -68,7 +68,11 @@ before(async () => {
     config,
     system,
     hypervisor,
-    migrations: { counts: () => ({ outgoing: 1, incoming: 2, queued: 3 }), isMigrating: (id) => id.startsWith('a') },
+    migrations: {
+      counts: () => ({ outgoing: 1, incoming: 2, queued: 3 }),
+      isMigrating: (id) => id.startsWith('a'),
+      pausedInPostcopy: () => [],
+    },
     ferryVersion: '9.9.9',
     sampleIntervalMs: 0,
   });
