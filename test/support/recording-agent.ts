@@ -513,6 +513,8 @@ const CAPABILITIES = {
   limits: LIMITS,
   insecure: true,
   warnings: ['TLS is off (tls.insecure)'],
+  // A job of an earlier run, paused in post-copy.
+  postcopyPaused: [{ ...progress(JOB_3, VMS[2]?.id ?? '', 'lab3', 'MIGRATION_MODE_REMOTE'), ...PAUSED }],
 };
 
 const STATS = {
