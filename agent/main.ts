@@ -231,6 +231,7 @@ async function run(flags: ConfigFlags): Promise<void> {
   const activity = {
     counts: () => ({ ...migrations.counts(), outgoing: migrations.counts().running, incoming: incoming.count }),
     isMigrating: (vmId: string) => migrations.list(true).some((s) => s.vmId === vmId),
+    pausedInPostcopy: () => migrations.pausedInPostcopy(),
   };
   const host = createHostInfo({
     config,

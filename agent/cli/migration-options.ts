@@ -84,6 +84,12 @@ export function addPolicyOptions<Args extends any[], Opts extends OptionValues, 
       new Option('--queue-timeout <DURATION>', 'how long the job may wait in QUEUED (0: the host default)').argParser(
         duration({ min: 0, max: DAY_S, unit: 's', zero: "the host's default" }),
       ),
+    )
+    .addOption(
+      new Option(
+        '--postcopy-recovery-timeout <DURATION>',
+        'how long a post-copy that broke is resumed by itself (0: only by ferryctl recover)',
+      ).argParser(duration({ min: 0, max: DAY_S, unit: 's', zero: 'only by ferryctl recover' })),
     );
 }
 
@@ -120,5 +126,6 @@ export function policyOf(options: PolicyOptions): MigrationPolicy {
   if (options.completionTimeoutPerGib !== undefined) policy.completionTimeoutPerGib = protoTimeFromMs(options.completionTimeoutPerGib);
   if (options.stallTimeout !== undefined) policy.stallTimeout = protoTimeFromMs(options.stallTimeout);
   if (options.queueTimeout !== undefined) policy.queueTimeout = protoTimeFromMs(options.queueTimeout);
+  if (options.postcopyRecoveryTimeout !== undefined) policy.postcopyRecoveryTimeout = protoTimeFromMs(options.postcopyRecoveryTimeout);
   return policy;
 }

@@ -19,6 +19,7 @@ import { addLimitsCommand } from './commands/limits.js';
 import { addListCommand } from './commands/list.js';
 import { addMaintenanceCommands } from './commands/maintenance.js';
 import { addMigrateCommand } from './commands/migrate.js';
+import { addRecoverCommand } from './commands/recover.js';
 import { EXIT_STATUS_HELP } from './exit.js';
 import { INTERRUPT_HELP } from './interrupt.js';
 import { agentAddress, duration } from './values.js';
@@ -76,6 +77,7 @@ export function createProgram(): Program {
   addCheckCommand(program);
   addHibernationCommands(program);
   addJobCommands(program);
+  addRecoverCommand(program);
   addJobChangeCommands(program);
   addListCommand(program);
   addLimitsCommand(program);

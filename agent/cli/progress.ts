@@ -3,14 +3,19 @@
  * terminal, plain lines otherwise, and a final summary.
  */
 import type { MigrationProgress__Output } from '../../shared/generated/ferry/v1/MigrationProgress.js';
+import type { PostcopyRecovery__Output } from '../../shared/generated/ferry/v1/PostcopyRecovery.js';
 import { msFromProtoTime } from '../../shared/proto-time.js';
 
 /** The phases a job ends in (MigrationPhase's final values), by phaseName. */
 export const FINAL_PHASES: ReadonlySet<string> = new Set(['completed', 'failed', 'cancelled']);
 
+/** The phase as `list --phase` takes it: "migrating", "postcopy-paused". */
 export function phaseName(p: MigrationProgress__Output): string {
-  return p.phase.replace('MIGRATION_PHASE_', '').toLowerCase();
+  return p.phase.replace('MIGRATION_PHASE_', '').toLowerCase().replaceAll('_', '-');
 }
+
+/** Phases of a post-copy that broke, whose `recovery` says why and what was tried. */
+const PAUSED_PHASES: ReadonlySet<string> = new Set(['postcopy-paused', 'recovering']);
 
 export function bytes(n: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
@@ -36,11 +41,43 @@ export function progressLine(p: MigrationProgress__Output, width = 30): string {
   const eta = rate > 0 && data && data.remainingBytes > 0 ? ` ETA ${Math.ceil(data.remainingBytes / rate)}s` : '';
   const amounts = data && data.totalBytes > 0 ? ` ${bytes(data.processedBytes)}/${bytes(data.totalBytes)}` : '';
   const iteration = p.iteration > 0 ? ` iter ${p.iteration}` : '';
-  return `${phaseName(p).padEnd(9)} ${bar} ${String(p.progressPercent).padStart(3)}%${amounts} ${rate > 0 ? `${bytes(rate)}/s` : ''}${eta}${iteration}`;
+  const recovery = p.recovery && PAUSED_PHASES.has(phaseName(p)) ? ` ${recoveryBrief(p.recovery)}` : '';
+  return `${phaseName(p).padEnd(9)} ${bar} ${String(p.progressPercent).padStart(3)}%${amounts} ${rate > 0 ? `${bytes(rate)}/s` : ''}${eta}${iteration}${recovery}`;
+}
+
+/** One line's worth: "attempts 2, last error: …". */
+function recoveryBrief(r: PostcopyRecovery__Output): string {
+  return `attempts ${r.attempts}${r.lastError ? `, last error: ${r.lastError}` : ''}`;
+}
+
+const instant = (t: { seconds: number; nanos: number } | null) => (t ? new Date(msFromProtoTime(t)).toISOString() : 'unknown');
+
+/**
+ * A post-copy that broke, for people: when and why it paused, what was
+ * tried, and what happens next (another automatic attempt, or waiting for
+ * `ferryctl recover`). Empty for a job whose post-copy never broke.
+ */
+export function recoveryLines(p: MigrationProgress__Output): string[] {
+  const r = p.recovery;
+  if (!r) return [];
+  const lines = [`  post-copy paused at ${instant(r.pausedAt)}: ${r.cause}`];
+  lines.push(`  resume attempts ${r.attempts}${r.lastError ? `, last error: ${r.lastError}` : ''}; resumed ${r.resumed} time(s)`);
+  const phase = phaseName(p);
+  if (phase === 'recovering') lines.push('  resuming now');
+  else if (phase === 'postcopy-paused' && r.nextAttemptAt)
+    lines.push(`  next automatic attempt at ${instant(r.nextAttemptAt)} (automatic attempts until ${instant(r.deadline)})`);
+  else if (phase === 'postcopy-paused')
+    lines.push(
+      `  no automatic attempt planned (automatic attempts until ${instant(r.deadline)}): \`ferryctl recover ${p.jobId}\` resumes it`,
+    );
+  return lines;
 }
 
 export function summary(p: MigrationProgress__Output): string {
-  const lines = [`job ${p.jobId}: ${phaseName(p).toUpperCase()} after ${seconds(p.elapsed).toFixed(1)} s`, `  vm ${p.vmId} -> ${p.dst}`];
+  const lines = [
+    `job ${p.jobId}: ${p.phase.replace('MIGRATION_PHASE_', '')} after ${seconds(p.elapsed).toFixed(1)} s`,
+    `  vm ${p.vmId} -> ${p.dst}`,
+  ];
   if (p.migrateUri) lines.push(`  migrate URI ${p.migrateUri} (${p.network.replace('NETWORK_ROLE_', '').toLowerCase()} network)`);
   if (p.data && p.data.processedBytes > 0)
     lines.push(
@@ -53,6 +90,7 @@ export function summary(p: MigrationProgress__Output): string {
       `  bytes on migration NIC ${bytes(p.bytesOnMigrationNic)}, on management NIC ${bytes(p.bytesOnManagementNic)} (${share} % on the migration NIC)`,
     );
   }
+  lines.push(...recoveryLines(p));
   for (const w of p.warnings) lines.push(`  warning: ${w}`);
   if (p.error)
     lines.push(

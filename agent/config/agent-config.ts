@@ -29,6 +29,8 @@ export interface PolicyDefaults {
   completionTimeoutSPerGib: number;
   stallTimeoutS: number;
   queueTimeoutS: number;
+  /** How long a broken post-copy is resumed automatically; 0 = only by RecoverMigration. */
+  postcopyRecoveryTimeoutS: number;
 }
 
 export interface AgentConfig {
@@ -94,6 +96,7 @@ export function buildAgentConfig(values: Readonly<Record<FieldKey, FieldValue>>,
       completionTimeoutSPerGib: num('policy.completion_timeout_s_per_gib'),
       stallTimeoutS: num('policy.stall_timeout_s'),
       queueTimeoutS: num('policy.queue_timeout_s'),
+      postcopyRecoveryTimeoutS: num('policy.postcopy_recovery_timeout_s'),
     },
     storage: { imageDirectories: str('storage.image_directories').split(':').filter(Boolean) },
     jobs: { retentionS: num('jobs.retention_s'), maxRetained: num('jobs.max_retained') },

@@ -76,6 +76,7 @@ export const FIELDS = {
   'policy.completion_timeout_s_per_gib': count(60, DAY_S),
   'policy.stall_timeout_s': count(120, DAY_S),
   'policy.queue_timeout_s': count(600, DAY_S, 1),
+  'policy.postcopy_recovery_timeout_s': count(600, DAY_S),
   'storage.image_directories': { kind: 'string', default: '/var/lib/libvirt/images', check: checkDirectoryList },
   'jobs.retention_s': count(DAY_S, 30 * DAY_S, 60),
   'jobs.max_retained': count(1000, 100_000, 1),

@@ -18,5 +18,6 @@ export function policyDefaults(config: AgentConfig): MigrationPolicy {
     completionTimeoutSPerGib: p.completionTimeoutSPerGib,
     stallTimeoutS: p.stallTimeoutS,
     queueTimeoutS: p.queueTimeoutS,
+    postcopyRecoveryTimeoutS: p.postcopyRecoveryTimeoutS,
   };
 }

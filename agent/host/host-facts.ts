@@ -6,6 +6,7 @@
  */
 import os from 'node:os';
 import { FerryError } from '../../shared/errors.js';
+import type { MigrationStatus } from '../migration/index.js';
 
 /** A libvirt domain as ListVms reports it. */
 export interface VmSummary {
@@ -48,6 +49,8 @@ export interface MigrationActivity {
   counts(): MigrationCounts;
   /** A Ferry migration of this VM (either direction) is in progress. */
   isMigrating(vmId: string): boolean;
+  /** Outgoing jobs paused in post-copy (postcopy-paused or recovering), for GetCapabilities. */
+  pausedInPostcopy(): MigrationStatus[];
 }
 
 /** Limits in force now; the migration core may change them at run time. */
@@ -60,6 +63,7 @@ export interface LimitsInForce {
 export const NO_MIGRATIONS: MigrationActivity = Object.freeze({
   counts: () => ({ outgoing: 0, incoming: 0, queued: 0 }),
   isMigrating: () => false,
+  pausedInPostcopy: () => [],
 });
 
 /**

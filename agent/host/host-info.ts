@@ -10,6 +10,7 @@ import type { HypervisorInfo, LimitsInForce, MigrationActivity, VmSummary } from
 import { HostStatsCollector, type HostStatsFacts } from './stats.js';
 import type { SystemProbe } from './system-probe.js';
 import { ferryVersion } from './version.js';
+import type { MigrationStatus } from '../migration/index.js';
 
 export interface HostInfoDeps {
   config: AgentConfig;
@@ -36,8 +37,13 @@ export interface VmFacts extends VmSummary {
   migrating: boolean;
 }
 
+/** The static facts, and the jobs paused in post-copy, oldest pause first (they wait for someone). */
+export interface HostCapabilities extends HostCapabilitiesFacts {
+  postcopyPaused: MigrationStatus[];
+}
+
 export interface HostInfo {
-  capabilities(): Promise<HostCapabilitiesFacts>;
+  capabilities(): Promise<HostCapabilities>;
   stats(): Promise<HostStatsFacts>;
   /** Sorted by name. */
   listVms(): Promise<VmFacts[]>;
@@ -61,7 +67,7 @@ export function createHostInfo(deps: HostInfoDeps): HostInfo {
     ...(deps.firewallWarnings ? { firewallWarnings: deps.firewallWarnings } : {}),
   };
   return {
-    capabilities: () => collectCapabilities(capabilityDeps),
+    capabilities: async () => ({ ...(await collectCapabilities(capabilityDeps)), postcopyPaused: pausedOldestFirst(deps.migrations) }),
     stats: async () => ({ ...(await collector.stats()), agent: agentProcess.facts() }),
     async listVms() {
       const vms = await deps.hypervisor.listVms();
@@ -74,4 +80,9 @@ export function createHostInfo(deps: HostInfoDeps): HostInfo {
       agentProcess.stop();
     },
   };
+}
+
+function pausedOldestFirst(migrations: MigrationActivity): MigrationStatus[] {
+  const pausedAt = (s: MigrationStatus) => s.recovery?.pausedAt ?? s.startedAt;
+  return [...migrations.pausedInPostcopy()].sort((a, b) => pausedAt(a) - pausedAt(b) || a.jobId.localeCompare(b.jobId));
 }

@@ -10,6 +10,7 @@ import type * as grpc from '@grpc/grpc-js';
 import { connectAgent, unary, type FerryClients } from '../../shared/client.js';
 import { FerryError, isFerryError } from '../../shared/errors.js';
 import { msFromProtoTime } from '../../shared/proto-time.js';
+import type { PrepareIncomingResponse__Output } from '../../shared/generated/ferry/v1/PrepareIncomingResponse.js';
 import type {
   CheckFindings,
   FinishIncomingArgs,
@@ -17,6 +18,7 @@ import type {
   IncomingOffer,
   PeerAgents,
   PrepareIncomingArgs,
+  PrepareRecoveryArgs,
   TraceContext,
 } from '../migration/index.js';
 import { metadataWithTrace } from '../rpc/trace-metadata.js';
@@ -33,16 +35,26 @@ export class GrpcPeers implements PeerAgents, DestinationMemory {
   ) {}
 
   async prepareIncoming(dst: string, { trace, ...args }: PrepareIncomingArgs): Promise<IncomingOffer> {
-    const reply = await this.call(dst, 'PrepareIncoming', (c) => unary(c.peer, 'PrepareIncoming', args, this.options(trace)));
-    return {
-      migrateUri: reply.migrateUri,
-      listenAddress: reply.listenAddress,
-      port: reply.port,
-      disksPort: reply.disksPort,
-      pinholeExpiresAt: Math.floor(msFromProtoTime(reply.pinholeExpiresAt)),
-      dconnuri: reply.dconnuri,
-      network: reply.network === 'NETWORK_ROLE_MANAGEMENT' ? 'management' : 'migration',
-    };
+    return offerFrom(await this.call(dst, 'PrepareIncoming', (c) => unary(c.peer, 'PrepareIncoming', args, this.options(trace))));
+  }
+
+  async prepareRecovery(dst: string, { trace, ...args }: PrepareRecoveryArgs): Promise<IncomingOffer> {
+    const reply = await this.call(dst, 'PrepareRecovery', (c) => unary(c.peer, 'PrepareRecovery', args, this.options(trace))).catch(
+      (err: unknown) => {
+        // grpc-js's answer for a method the server lacks carries no reason: a
+        // destination agent older than PrepareRecovery, which cannot resume.
+        if (isFerryError(err, 'UNIMPLEMENTED') && err.details.reason === undefined) {
+          throw new FerryError(
+            'FAILED_PRECONDITION',
+            `destination agent ${dst} does not implement PrepareRecovery (an older ferryd): it cannot resume the post-copy; upgrade its ferryd, then call RecoverMigration`,
+            { reason: 'POSTCOPY_NOT_RECOVERABLE', step: 'prepare' },
+            { cause: err },
+          );
+        }
+        throw err;
+      },
+    );
+    return offerFrom(reply);
   }
 
   async checkIncoming(dst: string, args: IncomingCheckArgs): Promise<CheckFindings> {
@@ -109,4 +121,17 @@ export class GrpcPeers implements PeerAgents, DestinationMemory {
       throw err;
     }
   }
+}
+
+/** PrepareIncoming's and PrepareRecovery's answer (the same fields). */
+function offerFrom(reply: PrepareIncomingResponse__Output): IncomingOffer {
+  return {
+    migrateUri: reply.migrateUri,
+    listenAddress: reply.listenAddress,
+    port: reply.port,
+    disksPort: reply.disksPort,
+    pinholeExpiresAt: Math.floor(msFromProtoTime(reply.pinholeExpiresAt)),
+    dconnuri: reply.dconnuri,
+    network: reply.network === 'NETWORK_ROLE_MANAGEMENT' ? 'management' : 'migration',
+  };
 }

@@ -79,6 +79,7 @@ const PROTO_FIELDS: Record<keyof PolicyRequest, keyof ProtoPolicy> = {
   completionTimeoutSPerGib: 'completionTimeoutPerGib',
   stallTimeoutS: 'stallTimeout',
   queueTimeoutS: 'queueTimeout',
+  postcopyRecoveryTimeoutS: 'postcopyRecoveryTimeout',
 };
 
 /** A policy as requested: only the fields the caller set. */

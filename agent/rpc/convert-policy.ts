@@ -57,6 +57,18 @@ export function policyRequest(policy: MigrationPolicy__Output | null): PolicyReq
   set('stallTimeoutS', optionalDuration('policy.stall_timeout', policy.stallTimeout, 's', 0, 86_400, '0 = no stall timeout'));
   const queue = optionalDuration('policy.queue_timeout', policy.queueTimeout, 's', 0, 86_400, "0 = the host's default");
   if (queue) set('queueTimeoutS', queue);
+  // Zero is a choice here (resume only by hand), not "unset".
+  set(
+    'postcopyRecoveryTimeoutS',
+    optionalDuration(
+      'policy.postcopy_recovery_timeout',
+      policy.postcopyRecoveryTimeout,
+      's',
+      0,
+      86_400,
+      'of automatic resumption; 0 = only by RecoverMigration',
+    ),
+  );
   set('autoConverge', policy.autoConverge);
   set('postCopy', policy.postCopy);
   set('encrypted', policy.encrypted);
@@ -114,6 +126,7 @@ export function resolvedPolicyFromProto(p: MigrationPolicy__Output | null): Migr
     completionTimeoutSPerGib: msFromProtoTime(p.completionTimeoutPerGib) / 1000,
     stallTimeoutS: msFromProtoTime(p.stallTimeout) / 1000,
     queueTimeoutS: msFromProtoTime(p.queueTimeout) / 1000,
+    postcopyRecoveryTimeoutS: msFromProtoTime(p.postcopyRecoveryTimeout) / 1000,
   };
 }
 
@@ -136,6 +149,7 @@ export function policyToProto(p: MigrationPolicy): ProtoPolicy {
     completionTimeoutPerGib: protoTimeFromMs(p.completionTimeoutSPerGib * 1000),
     stallTimeout: protoTimeFromMs(p.stallTimeoutS * 1000),
     queueTimeout: protoTimeFromMs(p.queueTimeoutS * 1000),
+    postcopyRecoveryTimeout: protoTimeFromMs(p.postcopyRecoveryTimeoutS * 1000),
   };
 }
 

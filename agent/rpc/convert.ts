@@ -6,6 +6,7 @@
 import type { MigrateRequest__Output } from '../../shared/generated/ferry/v1/MigrateRequest.js';
 import type { MigrationError } from '../../shared/generated/ferry/v1/MigrationError.js';
 import type { MigrationProgress } from '../../shared/generated/ferry/v1/MigrationProgress.js';
+import type { PostcopyRecovery as ProtoRecovery } from '../../shared/generated/ferry/v1/PostcopyRecovery.js';
 import type { MigrationPhase as ProtoPhase } from '../../shared/generated/ferry/v1/MigrationPhase.js';
 import type { JobSelector__Output } from '../../shared/generated/ferry/v1/JobSelector.js';
 import type { ListMigrationsRequest__Output } from '../../shared/generated/ferry/v1/ListMigrationsRequest.js';
@@ -20,6 +21,7 @@ import type {
   MigrationFailure,
   MigrationPhase,
   MigrationStatus,
+  PostcopyRecovery,
   RestoreRequest,
 } from '../migration/index.js';
 import { policyRequest, policyToProto, recordToProto } from './convert-policy.js';
@@ -74,6 +76,8 @@ const PHASES = [
   'MIGRATION_PHASE_PREPARING',
   'MIGRATION_PHASE_MIGRATING',
   'MIGRATION_PHASE_POSTCOPY',
+  'MIGRATION_PHASE_POSTCOPY_PAUSED',
+  'MIGRATION_PHASE_RECOVERING',
   'MIGRATION_PHASE_COMPLETED',
   'MIGRATION_PHASE_FAILED',
   'MIGRATION_PHASE_CANCELLED',
@@ -81,9 +85,7 @@ const PHASES = [
 
 /** ListMigrations' filters and page; page_size's default and bounds, and the token, are the core's (job-pages.ts). */
 export function listQueryFromProto(request: ListMigrationsRequest__Output): JobQuery {
-  const phases = request.phases.map(
-    (phase, i) => requireEnum(`phases[${i}]`, phase, PHASES).slice('MIGRATION_PHASE_'.length).toLowerCase() as MigrationPhase,
-  );
+  const phases = request.phases.map((phase, i) => phaseFromProto(requireEnum(`phases[${i}]`, phase, PHASES)));
   return {
     activeOnly: request.activeOnly,
     ...(request.vmId ? { vmId: requireUuid('vm_id', request.vmId) } : {}),
@@ -99,9 +101,13 @@ export function selectorFromRequest(job: JobSelector__Output | null): JobSelecto
   throw fieldRequired('job', 'is required: set job.job_id (from Migrate) or job.vm_id');
 }
 
-/** The core's phase as the contract spells it. */
-export function phaseToProto(phase: MigrationStatus['phase']): ProtoPhase {
-  return `MIGRATION_PHASE_${phase.toUpperCase()}` as ProtoPhase;
+/** The core's phase as the contract spells it ('postcopy-paused' is MIGRATION_PHASE_POSTCOPY_PAUSED). */
+export function phaseToProto(phase: MigrationPhase): ProtoPhase {
+  return `MIGRATION_PHASE_${phase.toUpperCase().replaceAll('-', '_')}` as ProtoPhase;
+}
+
+function phaseFromProto(phase: (typeof PHASES)[number]): MigrationPhase {
+  return phase.slice('MIGRATION_PHASE_'.length).toLowerCase().replaceAll('_', '-') as MigrationPhase;
 }
 
 export function toProgress(s: MigrationStatus): MigrationProgress {
@@ -141,6 +147,19 @@ export function toProgress(s: MigrationStatus): MigrationProgress {
     completionTimeout: protoTimeFromMs(s.completionTimeoutMs),
     waiting: s.waiting,
     prepareAttempts: s.prepareAttempts,
+    recovery: s.recovery ? recoveryToProto(s.recovery) : null,
+  };
+}
+
+function recoveryToProto(r: PostcopyRecovery): ProtoRecovery {
+  return {
+    cause: r.cause,
+    pausedAt: protoTimeFromMs(r.pausedAt),
+    deadline: protoTimeFromMs(r.deadlineAt),
+    attempts: r.attempts,
+    lastError: r.lastError,
+    nextAttemptAt: r.nextAttemptAt > 0 ? protoTimeFromMs(r.nextAttemptAt) : null,
+    resumed: r.resumed,
   };
 }
 

@@ -10,14 +10,14 @@ import type { HostServiceHandlers } from '../../shared/generated/ferry/v1/HostSe
 import type { GetCapabilitiesResponse } from '../../shared/generated/ferry/v1/GetCapabilitiesResponse.js';
 import type { GetStatsResponse } from '../../shared/generated/ferry/v1/GetStatsResponse.js';
 import type { ListVmsResponse } from '../../shared/generated/ferry/v1/ListVmsResponse.js';
-import type { HostCapabilitiesFacts } from '../host/capabilities.js';
-import type { HostInfo, VmFacts } from '../host/host-info.js';
+import type { HostCapabilities, HostInfo, VmFacts } from '../host/host-info.js';
 import type { HostStatsFacts } from '../host/stats.js';
 import { protoTimeFromMs } from '../../shared/proto-time.js';
 import type { EventHub } from '../events/index.js';
 import type { MaintenanceMode } from '../maintenance/index.js';
 import { watchMessageToProto, watchRequestFromProto } from './convert-events.js';
 import { vmStateToProto } from './convert-vm-state.js';
+import { toProgress } from './convert.js';
 import { streamHandler, unaryHandler } from './handler.js';
 import { enterRequestFromProto, maintenancePhaseToProto, maintenanceToProto } from './convert-maintenance.js';
 
@@ -73,7 +73,7 @@ function answer<T>(callback: sendUnaryData<T>, produce: () => Promise<T>): void 
   );
 }
 
-export function capabilitiesToProto(facts: HostCapabilitiesFacts): GetCapabilitiesResponse {
+export function capabilitiesToProto(facts: HostCapabilities): GetCapabilitiesResponse {
   return {
     hostname: facts.hostname,
     hostUuid: facts.hostUuid,
@@ -99,6 +99,7 @@ export function capabilitiesToProto(facts: HostCapabilitiesFacts): GetCapabiliti
     limits: { ...facts.limits },
     insecure: facts.insecure,
     warnings: facts.warnings,
+    postcopyPaused: facts.postcopyPaused.map(toProgress),
   };
 }
 

@@ -4,7 +4,7 @@
  */
 import type { MigrationServiceHandlers } from '../../shared/generated/ferry/v1/MigrationService.js';
 import { FerryError, fieldRequired } from '../../shared/errors.js';
-import { optionalInRange } from '../../shared/validation.js';
+import { optionalInRange, optionalUnicast } from '../../shared/validation.js';
 import { optionalDuration } from '../../shared/proto-time.js';
 import { type OutgoingMigrations, LIMIT_RANGE, type HostLimits } from '../migration/index.js';
 import { listQueryFromProto, phaseToProto, requestFromProto, restoreFromProto, selectorFromRequest, toProgress } from './convert.js';
@@ -51,6 +51,13 @@ export function migrationService(deps: {
     }),
 
     CancelMigration: unaryHandler(async (request) => ({ status: toProgress(await migrations.cancel(selectorFromRequest(request.job))) })),
+
+    // dstqemu as Migrate's: empty, or a unicast address (whether the destination owns it is the destination's to say).
+    RecoverMigration: unaryHandler(async (request) => {
+      const selector = selectorFromRequest(request.job);
+      const dstqemu = optionalUnicast('dstqemu', request.dstqemu);
+      return { status: toProgress(await migrations.recoverPostcopy(selector, dstqemu ? { dstqemu } : {})) };
+    }),
 
     ChangeMigrationParams: unaryHandler(async (request) => {
       const selector = selectorFromRequest(request.job);

@@ -2,7 +2,9 @@
 import type { PeerServiceHandlers } from '../../shared/generated/ferry/v1/PeerService.js';
 import { optionalCidr, optionalUnicast, requireText, requireUuid } from '../../shared/validation.js';
 import type { PrepareIncomingRequest__Output } from '../../shared/generated/ferry/v1/PrepareIncomingRequest.js';
-import type { IncomingMigrations, PrepareIncomingArgs } from '../migration/index.js';
+import type { PrepareIncomingResponse } from '../../shared/generated/ferry/v1/PrepareIncomingResponse.js';
+import type { PrepareRecoveryRequest__Output } from '../../shared/generated/ferry/v1/PrepareRecoveryRequest.js';
+import type { IncomingMigrations, IncomingOffer, PrepareIncomingArgs, PrepareRecoveryArgs } from '../migration/index.js';
 import { checkArgsFromProto, findingsToProto } from './convert-check.js';
 import { diskImageFrom } from './convert-disk-image.js';
 import { callerOf } from './auth.js';
@@ -16,16 +18,15 @@ export function peerService(incoming: IncomingMigrations): PeerServiceHandlers {
     // which source this caller may open a pinhole for (null without TLS).
     PrepareIncoming: unaryHandler(async (request, call) => {
       const trace = traceFromMetadata(call.metadata);
-      const offer = await incoming.prepare({ ...prepareArgsFromProto(request), ...(trace ? { trace } : {}) }, callerOf(call));
-      return {
-        migrateUri: offer.migrateUri,
-        listenAddress: offer.listenAddress,
-        port: offer.port,
-        disksPort: offer.disksPort,
-        pinholeExpiresAt: protoTimeFromMs(offer.pinholeExpiresAt),
-        dconnuri: offer.dconnuri,
-        network: offer.network === 'migration' ? 'NETWORK_ROLE_MIGRATION' : 'NETWORK_ROLE_MANAGEMENT',
-      };
+      return offerToProto(await incoming.prepare({ ...prepareArgsFromProto(request), ...(trace ? { trace } : {}) }, callerOf(call)));
+    }),
+
+    // The same identity check as PrepareIncoming: a new pinhole is opened for the caller's source.
+    PrepareRecovery: unaryHandler(async (request, call) => {
+      const trace = traceFromMetadata(call.metadata);
+      return offerToProto(
+        await incoming.prepareRecovery({ ...recoveryArgsFromProto(request), ...(trace ? { trace } : {}) }, callerOf(call)),
+      );
     }),
 
     // Nothing is reserved or opened, so no source identity is needed: only a peer may call (auth.ts).
@@ -53,6 +54,16 @@ export function peerService(incoming: IncomingMigrations): PeerServiceHandlers {
 /** Every field's syntax, checked once here (addresses: unicast IPs); what they mean for this host is the core's. */
 export function prepareArgsFromProto(request: PrepareIncomingRequest__Output): PrepareIncomingArgs {
   return {
+    ...recoveryArgsFromProto(request),
+    copyStorage: request.copyStorage,
+    memoryBytes: request.memoryBytes,
+    disks: request.disks.map(diskImageFrom),
+  };
+}
+
+/** The fields PrepareRecovery shares with PrepareIncoming, checked the same way. */
+export function recoveryArgsFromProto(request: PrepareRecoveryRequest__Output): PrepareRecoveryArgs {
+  return {
     vmId: requireUuid('vm_id', request.vmId),
     jobId: requireText('job_id', request.jobId, "the source's job id"),
     sourceHost: requireText('source_host', request.sourceHost, "the source host's name"),
@@ -62,8 +73,18 @@ export function prepareArgsFromProto(request: PrepareIncomingRequest__Output): P
     ),
     dstqemu: optionalUnicast('dstqemu', request.dstqemu),
     migrationNetwork: optionalCidr('migration_network', request.migrationNetwork),
-    copyStorage: request.copyStorage,
-    memoryBytes: request.memoryBytes,
-    disks: request.disks.map(diskImageFrom),
+  };
+}
+
+/** PrepareIncoming's and PrepareRecovery's answer (the two responses have the same fields). */
+function offerToProto(offer: IncomingOffer): PrepareIncomingResponse {
+  return {
+    migrateUri: offer.migrateUri,
+    listenAddress: offer.listenAddress,
+    port: offer.port,
+    disksPort: offer.disksPort,
+    pinholeExpiresAt: protoTimeFromMs(offer.pinholeExpiresAt),
+    dconnuri: offer.dconnuri,
+    network: offer.network === 'migration' ? 'NETWORK_ROLE_MIGRATION' : 'NETWORK_ROLE_MANAGEMENT',
   };
 }

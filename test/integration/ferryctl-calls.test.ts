@@ -94,6 +94,7 @@ test('migrate sends exactly what was typed, follows the job, and exits 0 when it
         stallTimeout: { seconds: 120, nanos: 0 },
         completionTimeoutPerGib: null,
         queueTimeout: null,
+        postcopyRecoveryTimeout: null,
         schedule: [],
       },
     },
@@ -324,6 +325,53 @@ test('status, cancel and the job changes find a job by id or by VM; list has a h
   assert.deepEqual(agent.calls('CancelMigration')[0]?.job, { jobId, target: 'jobId' }, 'a UUID is tried as a job first');
 });
 
+test('a post-copy that broke: status, list and watch show the pause and the attempts; recover sends what was typed and shows RECOVERING', async () => {
+  agent.plan = { steps: 1, stepMs: 20, ending: 'postcopy-paused' };
+  const jobId = ok(
+    await call('migrate', 'web1', '--to', 'lab2', '--post-copy', '--postcopy-recovery-timeout', '10m', '--detach'),
+  ).stdout.trim();
+  assert.deepEqual((agent.calls('Migrate')[0]?.policy as { postcopyRecoveryTimeout?: unknown }).postcopyRecoveryTimeout, {
+    seconds: 600,
+    nanos: 0,
+  });
+  let status = '';
+  for (let i = 0; i < 50 && !status.includes('POSTCOPY_PAUSED'); i++) status = ok(await call('status', jobId)).stdout;
+  assert.match(status, /^job [0-9a-f-]{36}: POSTCOPY_PAUSED after/);
+  assert.match(
+    status,
+    /\n {2}post-copy paused at 2026-11-22T08:30:03\.250Z: operation failed: job "migration out" failed in post-copy phase\n/,
+  );
+  assert.match(
+    status,
+    /\n {2}resume attempts 1, last error: unable to connect to 198\.19\.0\.2:49153: No route to host; resumed 0 time\(s\)\n/,
+  );
+  assert.match(status, /\n {2}next automatic attempt at 2026-11-22T08:30:05\.250Z \(automatic attempts until 2026-11-22T08:40:03\.250Z\)/);
+
+  const list = ok(await call('list', '--phase', 'postcopy-paused,RECOVERING'));
+  assert.deepEqual(agent.calls('ListMigrations')[0]?.phases, ['MIGRATION_PHASE_POSTCOPY_PAUSED', 'MIGRATION_PHASE_RECOVERING']);
+  assert.match(list.stdout, new RegExp(`^${jobId} +${WEB1} +postcopy-paused +90% `, 'm'));
+  assert.match(list.stdout, new RegExp(`\n\njob ${jobId}:\n {2}post-copy paused at .*\n {2}resume attempts 1, `));
+
+  const recovered = ok(await call('recover', 'web1', '--dstqemu', '198.19.1.2'));
+  assert.deepEqual(agent.calls('RecoverMigration'), [{ job: { vmId: WEB1, target: 'vmId' }, dstqemu: '198.19.1.2' }]);
+  assert.match(recovered.stdout, /^job [0-9a-f-]{36}: RECOVERING after/);
+  assert.match(recovered.stdout, /\n {2}resume attempts 2, .*\n {2}resuming now/);
+  assert.match(recovered.stdout, /migrate URI tcp:\/\/198\.19\.1\.2:49153/);
+
+  // Not paused any more: the agent's refusal, exit 1, with its reason; without --dstqemu an empty one is sent.
+  const again = await call('recover', jobId);
+  assert.equal(again.code, 1, again.stderr);
+  assert.match(again.stderr, /not paused in post-copy.*FAILED_PRECONDITION.*POSTCOPY_NOT_PAUSED/s);
+  assert.deepEqual(agent.calls('RecoverMigration')[1], { job: { jobId, target: 'jobId' }, dstqemu: '' });
+
+  // GetCapabilities lists the host's paused jobs; host info shows each with its recovery.
+  const info = ok(await call('host', 'info')).stdout;
+  assert.match(
+    info,
+    /\n\npost-copy paused: job 0{8}-0{4}-4000-8000-0{11}3, vm 8b3c4d5e-2f3a-4b6c-8d9e-aabbccddeeff -> lab3 \(postcopy-paused\)\n {2}post-copy paused at 2026-11-22T08:30:03\.250Z: /,
+  );
+});
+
 test('limits: shown without options (GetCapabilities), set with them (only the fields given)', async () => {
   assert.equal(ok(await call('limits')).stdout, 'outgoing  2\nincoming  3\nports     49152-49215\n');
   ok(await call('limits', '--incoming', '5'));
@@ -369,6 +417,7 @@ test('--json is canonical proto3 JSON: protobuf parses every output back and pri
     ['ferry.v1.GetMigrationStatusResponse', ok(await call('status', migrateResponse.jobId, '--json')).stdout],
     ['ferry.v1.ListMigrationsResponse', ok(await call('list', '--json')).stdout],
     ['ferry.v1.GetCapabilitiesResponse', ok(await call('host', 'info', '--json')).stdout],
+    ...(await pausedAndRecovered()),
     ['ferry.v1.GetStatsResponse', ok(await call('host', 'stats', '--json')).stdout],
     ['ferry.v1.ListVmsResponse', ok(await call('host', 'vms', '--json')).stdout],
     ['ferry.v1.Limits', ok(await call('limits', '--json')).stdout],
@@ -406,6 +455,19 @@ test('--json is canonical proto3 JSON: protobuf parses every output back and pri
   assert.equal(final.status.downtime, '0.123500s', 'Duration as seconds');
   assert.equal(final.status.waiting, undefined, 'defaults omitted');
 });
+
+/** A job paused in post-copy (status --json: its recovery), then resumed (recover --json). */
+async function pausedAndRecovered(): Promise<Array<[string, string]>> {
+  agent.plan = { steps: 1, stepMs: 20, ending: 'postcopy-paused' };
+  const { jobId } = JSON.parse(ok(await call('migrate', WEB1, '--to', 'lab2', '--detach', '--json')).stdout) as { jobId: string };
+  let status = '';
+  for (let i = 0; i < 50 && !status.includes('POSTCOPY_PAUSED'); i++) status = ok(await call('status', jobId, '--json')).stdout;
+  assert.equal((JSON.parse(status) as { status: { recovery: { pausedAt: string } } }).status.recovery.pausedAt, '2026-11-22T08:30:03.250Z');
+  return [
+    ['ferry.v1.GetMigrationStatusResponse', status],
+    ['ferry.v1.RecoverMigrationResponse', ok(await call('recover', jobId, '--json')).stdout],
+  ];
+}
 
 /** The first lines of `ferryctl events --json`, then Ctrl-C (SIGINT): exit 130. */
 async function events(): Promise<string[]> {

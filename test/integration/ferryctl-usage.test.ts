@@ -74,7 +74,20 @@ test('more bad values: ranges, units, enums, addresses, paths, ids', async () =>
     [['status', 'job:web1'], /argument 'JOB\|VM'/, /UUID/],
     [['limits', '--outgoing', '65'], /--outgoing/, /from 1 to 64/],
     [['limits', '--incoming', '0'], /--incoming/, /from 1 to 64/],
-    [['list', '--phase', 'running'], /--phase/, /queued, preparing, migrating, postcopy, completed, failed, cancelled/],
+    [
+      ['list', '--phase', 'running'],
+      /--phase/,
+      /queued, preparing, migrating, postcopy, postcopy-paused, recovering, completed, failed, cancelled/,
+    ],
+    [['list', '--phase', 'postcopy_paused,paused'], /--phase/, /postcopy-paused, recovering/],
+    [['recover', JOB, '--dstqemu', 'lab2'], /--dstqemu/, /not an IP address/],
+    [['recover', JOB, '--dstqemu', '224.0.0.1'], /--dstqemu/, /not a unicast address/],
+    [['recover', JOB, '--dstqemu', ''], /--dstqemu/, /an IP address/],
+    [['recover'], /missing required argument 'JOB\|VM'/, /./],
+    [['recover', 'job:web1'], /argument 'JOB\|VM'/, /UUID/],
+    [[...MIGRATE, '--postcopy-recovery-timeout', '10'], /--postcopy-recovery-timeout/, /with its unit/],
+    [[...MIGRATE, '--postcopy-recovery-timeout', '25h'], /--postcopy-recovery-timeout/, /up to 24h/],
+    [[...MIGRATE, '--postcopy-recovery-timeout', '1500ms'], /--postcopy-recovery-timeout/, /whole seconds/],
     [['list', '--page-size', '2147483648'], /--page-size/, /to 2147483647/],
     [['events', '--since', 'inc/latest'], /--since/, /revision/],
     [['host', 'vms', '--timeout', '0s'], /--timeout/, /from 1ms/],
@@ -88,6 +101,7 @@ test('more bad values: ranges, units, enums, addresses, paths, ids', async () =>
 
 test('extra positional arguments are an error, not ignored', async () => {
   await refused(['status', JOB, 'extra'], /too many arguments for 'status'\. Expected 1 argument but got 2/, /status --help/);
+  await refused(['recover', JOB, '198.19.1.2'], /too many arguments for 'recover'/, /recover --help/);
   await refused(['host', 'vms', 'extra'], /too many arguments for 'vms'/, /host vms --help/);
   await refused([...MIGRATE, 'web2'], /too many arguments for 'migrate'/, /./);
   await refused(['completion', 'bash', 'zsh'], /too many arguments/, /./);

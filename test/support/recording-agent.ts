@@ -35,8 +35,12 @@ export interface JobPlan {
   /** Progress messages between PREPARING and the end. */
   steps: number;
   stepMs: number;
-  /** The final phase, or 'hold': stay MIGRATING (a message every stepMs) until cancelled. */
-  ending: 'completed' | 'failed' | 'cancelled' | 'hold';
+  /**
+   * The final phase, or 'hold': stay MIGRATING (a message every stepMs) until
+   * cancelled, or 'postcopy-paused': stop in POSTCOPY_PAUSED with a recovery
+   * record until RecoverMigration (which answers RECOVERING).
+   */
+  ending: 'completed' | 'failed' | 'cancelled' | 'hold' | 'postcopy-paused';
 }
 
 export const VMS: Vm[] = [
@@ -172,6 +176,21 @@ export class RecordingAgent {
         this.finish(job, 'cancelled');
         return { status: job.progress };
       }),
+      RecoverMigration: this.handle('RecoverMigration', (r) => {
+        const job = this.mustFind(r.job);
+        if (job.progress.phase !== 'MIGRATION_PHASE_POSTCOPY_PAUSED' || !job.progress.recovery)
+          throw new FerryError('FAILED_PRECONDITION', `job ${job.progress.jobId} is not paused in post-copy`, {
+            reason: 'POSTCOPY_NOT_PAUSED',
+          });
+        const recovery = job.progress.recovery;
+        Object.assign(job.progress, {
+          phase: 'MIGRATION_PHASE_RECOVERING',
+          recovery: { ...recovery, attempts: (recovery.attempts ?? 0) + 1, nextAttemptAt: null },
+          ...(r.dstqemu ? { migrateUri: `tcp://${r.dstqemu}:49153` } : {}),
+        });
+        this.publish(job);
+        return { status: job.progress };
+      }),
       ChangeMigrationParams: this.handle('ChangeMigrationParams', (r) => {
         const job = this.mustFind(r.job);
         if (r.maxDowntime) job.progress.maxDowntime = r.maxDowntime;
@@ -255,6 +274,11 @@ export class RecordingAgent {
         Object.assign(job.progress, advance(job.progress, percent, step));
         this.publish(job);
         job.timer = setTimeout(tick, plan.stepMs);
+        return;
+      }
+      if (plan.ending === 'postcopy-paused') {
+        Object.assign(job.progress, PAUSED);
+        this.publish(job);
         return;
       }
       this.finish(job, plan.ending);
@@ -342,6 +366,22 @@ function advance(p: MigrationProgress, percent: number, step: number): Migration
     ...(p.mode === 'MIGRATION_MODE_FILE' ? { migrateUri: '', network: 'NETWORK_ROLE_UNSPECIFIED' } : {}),
   };
 }
+
+/** A post-copy that broke 3 s into the job: one automatic attempt failed, the next one planned. */
+const PAUSED: MigrationProgress = {
+  phase: 'MIGRATION_PHASE_POSTCOPY_PAUSED',
+  progressPercent: 90,
+  bandwidthBytesPerS: 0,
+  recovery: {
+    cause: 'operation failed: job "migration out" failed in post-copy phase',
+    pausedAt: protoTimeFromMs(STARTED_MS + 3_000),
+    deadline: protoTimeFromMs(STARTED_MS + 603_000),
+    attempts: 1,
+    lastError: 'unable to connect to 198.19.0.2:49153: No route to host',
+    nextAttemptAt: protoTimeFromMs(STARTED_MS + 5_000),
+    resumed: 0,
+  },
+};
 
 const FINISHED = { finishedAt: protoTimeFromMs(STARTED_MS + 4_500), elapsed: protoTimeFromMs(4_500) };
 
@@ -473,6 +513,8 @@ const CAPABILITIES = {
   limits: LIMITS,
   insecure: true,
   warnings: ['TLS is off (tls.insecure)'],
+  // A job of an earlier run, paused in post-copy.
+  postcopyPaused: [{ ...progress(JOB_3, VMS[2]?.id ?? '', 'lab3', 'MIGRATION_MODE_REMOTE'), ...PAUSED }],
 };
 
 const STATS = {

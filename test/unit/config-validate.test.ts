@@ -5,6 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { validateConfig, ConfigError, type ConfigIssue, type ValidateInput } from '../../agent/config/validate.js';
 import { FIELDS, FIELD_KEYS } from '../../agent/config/fields.js';
+import { policyDefaults } from '../../agent/daemon/policy-defaults.js';
 import { isFerryError } from '../../shared/errors.js';
 
 // TLS files are checked on disk; these tests say which exist instead.
@@ -102,6 +103,17 @@ test('out-of-range port and limits', () => {
   assert.equal(onlyIssue({ migration: { port_range: { first: 65536 } } }).key, 'migration.port_range.first');
   assert.match(onlyIssue({ limits: { max_incoming: 0 } }).message, /from 1 to 64/);
   assert.match(onlyIssue({ firewall: { pinhole_ttl_s: 1 } }).message, /from 5 to 3600/);
+});
+
+test('policy.postcopy_recovery_timeout_s: 600 s by default, 0 (only by RecoverMigration) allowed, at most a day', () => {
+  assert.equal(validateConfig({ tree: null, checkReadable: allReadable }).policy.postcopyRecoveryTimeoutS, 600);
+  const none = validateConfig({ tree: { policy: { postcopy_recovery_timeout_s: 0 } }, checkReadable: allReadable });
+  assert.equal(none.policy.postcopyRecoveryTimeoutS, 0);
+  assert.equal(policyDefaults(none).postcopyRecoveryTimeoutS, 0, "the core's host default");
+  const issue = onlyIssue({ policy: { postcopy_recovery_timeout_s: 86_401 } });
+  assert.equal(issue.key, 'policy.postcopy_recovery_timeout_s');
+  assert.match(issue.message, /86401 is out of range; must be an integer from 0 to 86400/);
+  assert.match(onlyIssue({ policy: { postcopy_recovery_timeout_s: -1 } }).message, /from 0 to 86400/);
 });
 
 test('bad CIDR: malformed, bad address, too long a prefix, host bits set', () => {

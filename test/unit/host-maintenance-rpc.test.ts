@@ -11,8 +11,7 @@ import { connectAgent, unary, type FerryClients } from '../../shared/client.js';
 import { isFerryError, type FerryError } from '../../shared/errors.js';
 import type { Maintenance__Output } from '../../shared/generated/ferry/v1/Maintenance.js';
 import { createHostService } from '../../agent/rpc/host-service.js';
-import type { HostInfo } from '../../agent/host/host-info.js';
-import type { HostCapabilitiesFacts } from '../../agent/host/capabilities.js';
+import type { HostCapabilities, HostInfo } from '../../agent/host/host-info.js';
 import type { MaintenanceMode } from '../../agent/maintenance/index.js';
 import { FakeDrainMigrations, setup, vm } from '../support/fake-drain.js';
 import { settle } from '../support/fake-ports.js';
@@ -21,7 +20,7 @@ import { until } from '../support/wait.js';
 let servers: grpc.Server[] = [];
 let opened: FerryClients[] = [];
 
-const CAPABILITIES: HostCapabilitiesFacts = {
+const CAPABILITIES: HostCapabilities = {
   hostname: 'lab1',
   hostUuid: '',
   ferryVersion: '0.2.0',
@@ -37,6 +36,7 @@ const CAPABILITIES: HostCapabilitiesFacts = {
   limits: { maxOutgoing: 3, maxIncoming: 2, portRangeFirst: 49152, portRangeLast: 49215 },
   insecure: true,
   warnings: [],
+  postcopyPaused: [],
 };
 const host: HostInfo = {
   capabilities: async () => CAPABILITIES,

@@ -16,6 +16,9 @@ import type { SystemProbe } from '../../agent/host/system-probe.js';
 import { createLogger } from '../../agent/log.js';
 import { validateConfig } from '../../agent/config/validate.js';
 import { sleep } from '../support/wait.js';
+import type { MigrationStatus } from '../../agent/migration/index.js';
+import { MigrationJob } from '../../agent/migration/jobs/migration-job.js';
+import { remoteCommand } from '../support/migration-fixtures.js';
 
 const vm = (name: string, id: string, state = 'running'): VmSummary => ({
   id,
@@ -52,6 +55,9 @@ const system: SystemProbe = {
   kvmAvailable: async () => true,
 };
 
+/** What the migration core answers for its jobs paused in post-copy. */
+let paused: MigrationStatus[] = [];
+
 const logStream = new PassThrough();
 const logLines: Record<string, unknown>[] = [];
 logStream.on('data', (chunk: Buffer) => {
@@ -68,7 +74,11 @@ before(async () => {
     config,
     system,
     hypervisor,
-    migrations: { counts: () => ({ outgoing: 1, incoming: 2, queued: 3 }), isMigrating: (id) => id.startsWith('a') },
+    migrations: {
+      counts: () => ({ outgoing: 1, incoming: 2, queued: 3 }),
+      isMigrating: (id) => id.startsWith('a'),
+      pausedInPostcopy: () => paused,
+    },
     ferryVersion: '9.9.9',
     sampleIntervalMs: 0,
   });
@@ -110,6 +120,38 @@ test('GetCapabilities answers the facts in the contract types', async () => {
   assert.equal(caps.insecure, true);
   assert.equal(caps.kvmAvailable, true);
   assert.match(caps.warnings[0]!, /^INSECURE/);
+});
+
+test('GetCapabilities lists the jobs paused in post-copy, oldest pause first, with their recovery; none when there is none', async () => {
+  assert.deepEqual((await unary(clients.host, 'GetCapabilities', {})).postcopyPaused, []);
+  const job = (id: string, phase: 'postcopy-paused' | 'recovering', pausedAt: number): MigrationStatus => ({
+    ...new MigrationJob(id, remoteCommand('c0000000-0000-4000-8000-00000000000c'), () => 1_000, 'preparing').snapshot(),
+    phase,
+    recovery: {
+      cause: 'connection reset',
+      pausedAt,
+      deadlineAt: pausedAt + 600_000,
+      attempts: 1,
+      lastError: '',
+      nextAttemptAt: 0,
+      resumed: 0,
+    },
+  });
+  paused = [job('j-late', 'recovering', 2_000_000_000_000), job('j-early', 'postcopy-paused', 1_900_000_000_000)];
+  try {
+    const listed = (await unary(clients.host, 'GetCapabilities', {})).postcopyPaused;
+    assert.deepEqual(
+      listed.map((p) => [p.jobId, p.phase, p.recovery?.pausedAt?.seconds]),
+      [
+        ['j-early', 'MIGRATION_PHASE_POSTCOPY_PAUSED', 1_900_000_000],
+        ['j-late', 'MIGRATION_PHASE_RECOVERING', 2_000_000_000],
+      ],
+    );
+    assert.equal(listed[0]?.recovery?.cause, 'connection reset');
+    assert.equal(listed[0]?.recovery?.nextAttemptAt, null, 'no attempt planned: unset');
+  } finally {
+    paused = [];
+  }
 });
 
 test('GetStats: time, memory, NIC counters (64-bit), migration counts', async () => {

@@ -28,7 +28,7 @@ function setup() {
     cpuPercent: async () => 42.5,
     kvmAvailable: async () => true,
   };
-  const migrations: MigrationActivity = { counts: () => counts, isMigrating: () => false };
+  const migrations: MigrationActivity = { counts: () => counts, isMigrating: () => false, pausedInPostcopy: () => [] };
   const collector = new HostStatsCollector(system, migrations, () => now);
   return {
     collector,
@@ -118,7 +118,7 @@ test('background sampling does not keep the process alive', () => {
     const { HostStatsCollector } = await import(${JSON.stringify(stats)});
     let samples = 0;
     const system = { nicCounters: async () => { samples++; return []; } };
-    const migrations = { counts: () => ({ outgoing: 0, incoming: 0, queued: 0 }), isMigrating: () => false };
+    const migrations = { counts: () => ({ outgoing: 0, incoming: 0, queued: 0 }), isMigrating: () => false, pausedInPostcopy: () => [] };
     new HostStatsCollector(system, migrations).start(10);
     setTimeout(() => console.log(samples), 200);
   `;

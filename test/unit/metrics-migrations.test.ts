@@ -210,6 +210,38 @@ test('convergence actions are counted as they happen (at a scrape) and once; pos
   assert.equal(page.value('ferry_migration_phase_duration_seconds_count', { phase: 'postcopy' }), 1);
 });
 
+test('a post-copy that broke and was resumed: jobs by phase show the pause, the resume is not a second switch', async () => {
+  let running: MigrationStatus[] = [];
+  const metrics = new AgentMetrics({
+    runningJobs: () => running,
+    incomingReservations: () => 0,
+    limits: () => ({ maxOutgoing: 2, maxIncoming: 2 }),
+    libvirtConnected: () => true,
+    migrationNic: () => ({ name: '', up: false }),
+  });
+  const scrape = async () => parseScrape(await metrics.registry.metrics());
+  const base = new MigrationJob('j1', remoteCommand(VM), Date.now, 'preparing').snapshot();
+  metrics.jobTransition(base, null);
+  metrics.jobTransition({ ...base, phase: 'migrating' }, 'preparing');
+  metrics.jobTransition({ ...base, phase: 'postcopy' }, 'migrating');
+  const paused = { ...base, phase: 'postcopy-paused' as const };
+  metrics.jobTransition(paused, 'postcopy');
+  running = [paused];
+  let page = await scrape();
+  assert.equal(page.value('ferry_migration_jobs', { phase: 'postcopy-paused' }), 1);
+  assert.equal(page.value('ferry_migration_jobs', { phase: 'recovering' }), 0, 'the series exists before anything recovers');
+  assert.equal(page.value('ferry_migration_job_phase', { job_id: 'j1', vm_id: VM, mode: 'remote', phase: 'postcopy-paused' }), 1);
+  metrics.jobTransition({ ...base, phase: 'recovering' }, 'postcopy-paused');
+  metrics.jobTransition({ ...base, phase: 'postcopy' }, 'recovering');
+  running = [];
+  metrics.jobTransition({ ...base, phase: 'completed', finishedAt: Date.now() }, 'postcopy');
+  page = await scrape();
+  assert.equal(page.value('ferry_migration_postcopy_switches_total'), 1, 'one switch, however often it was resumed');
+  assert.equal(page.value('ferry_migration_phase_duration_seconds_count', { phase: 'postcopy-paused' }), 1);
+  assert.equal(page.value('ferry_migration_phase_duration_seconds_count', { phase: 'recovering' }), 1);
+  assert.equal(page.value('ferry_migration_finished_total', { mode: 'remote', result: 'completed', reason: 'none' }), 1);
+});
+
 test('host readings: libvirt, the migration NIC, limits, and the process metrics', async () => {
   const { scrape } = setup();
   const page = await scrape();

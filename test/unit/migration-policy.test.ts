@@ -84,6 +84,15 @@ test("queue_timeout 0 means the host's default", () => {
   assert.equal(resolvePolicy({ queueTimeoutS: 30 }).queueTimeoutS, 30);
 });
 
+test('postcopy_recovery_timeout: unset takes the host default, 0 (only by hand) is kept, no preset sets it', () => {
+  const host = { ...BUILTIN_DEFAULTS, postcopyRecoveryTimeoutS: 90 };
+  assert.equal(resolvePolicy({}, host).postcopyRecoveryTimeoutS, 90);
+  assert.equal(resolvePolicy({ postcopyRecoveryTimeoutS: 0 }, host).postcopyRecoveryTimeoutS, 0);
+  assert.equal(resolvePolicy({ postcopyRecoveryTimeoutS: 30 }, host).postcopyRecoveryTimeoutS, 30);
+  assert.equal(resolvePolicy({ preset: 'post-copy-when-stalled' }, host).postcopyRecoveryTimeoutS, 90);
+  assert.equal(resolvePolicy({}).postcopyRecoveryTimeoutS, 600, 'the built-in default');
+});
+
 test('multifd always gets an explicit compression method: zstd where libvirt has one, none where it has not', () => {
   assert.equal(resolvePolicy({ parallelConnections: 4 }, BUILTIN_DEFAULTS, NEW_LIBVIRT).compression, 'zstd');
   assert.equal(resolvePolicy({ parallelConnections: 4, compression: 'zlib' }, BUILTIN_DEFAULTS, NEW_LIBVIRT).compression, 'zlib');

@@ -22,6 +22,7 @@ const ENGINE = { traceparent: `00-${ENGINE_TRACE}-${ENGINE_SPAN}-01` };
 function bridgeTo(destination: IncomingMigrations): PeerAgents {
   return {
     prepareIncoming: (_dst, args) => destination.prepare(args),
+    prepareRecovery: (_dst, args) => destination.prepareRecovery(args),
     checkIncoming: (_dst, args) => destination.check(args),
     finishIncoming: async (_dst, args) => void (await destination.finish(args)),
   };
@@ -131,6 +132,9 @@ test('a refused Migrate records the error on its span; the job that never ran en
     checkIncoming: async () => ({ blocking: [], warnings: [] }),
     prepareIncoming: async () => {
       throw new FerryError('INVALID_ARGUMENT', 'dstqemu: 198.19.0.9 is not an address of the destination host');
+    },
+    prepareRecovery: async () => {
+      throw new FerryError('FAILED_PRECONDITION', 'not in this test');
     },
     finishIncoming: async () => {},
   };

@@ -11,7 +11,7 @@ import { msFromProtoTime } from '../../../shared/proto-time.js';
 import { type Agent, withAgent } from '../agent.js';
 import { fields, printResult, table } from '../output.js';
 import type { GlobalOptions, Program } from '../program.js';
-import { bytes, vmStateName } from '../progress.js';
+import { bytes, phaseName, recoveryLines, vmStateName } from '../progress.js';
 
 /** `host`: a command whose subcommands see the global options. */
 type Group = Command<[], Record<never, never>, GlobalOptions>;
@@ -105,7 +105,13 @@ function capabilitiesText(c: GetCapabilitiesResponse__Output): string {
       [n.migration && 'migration', n.management && 'management'].filter(Boolean).join(', '),
     ]),
   );
-  return [head, '', nics, ...c.warnings.map((w) => `warning: ${w}`)].join('\n');
+  // Jobs paused in post-copy: their guests run on the destination with memory still here.
+  const paused = c.postcopyPaused.flatMap((j) => [
+    '',
+    `post-copy paused: job ${j.jobId}, vm ${j.vmId} -> ${j.dst} (${phaseName(j)})`,
+    ...recoveryLines(j),
+  ]);
+  return [head, '', nics, ...c.warnings.map((w) => `warning: ${w}`), ...paused].join('\n');
 }
 
 function statsText(s: GetStatsResponse__Output): string {

@@ -11,7 +11,7 @@ import { withAgent } from '../agent.js';
 import { choiceListOption } from '../options.js';
 import { printResult, table } from '../output.js';
 import type { Program } from '../program.js';
-import { phaseName } from '../progress.js';
+import { phaseName, recoveryLines } from '../progress.js';
 import { resolveVm } from '../targets.js';
 import { enumValue, INT32_MAX, vmRef, wholeNumber } from '../values.js';
 
@@ -55,8 +55,11 @@ export function addListCommand(program: Program): void {
 
 function jobTable(jobs: readonly MigrationProgress__Output[]): string {
   const started = (j: MigrationProgress__Output) => (j.startedAt ? new Date(msFromProtoTime(j.startedAt)).toISOString() : '');
-  return table(
+  const rows = table(
     ['JOB', 'VM', 'PHASE', 'PROGRESS', 'DESTINATION', 'STARTED'],
     jobs.map((j) => [j.jobId, j.vmId, phaseName(j), `${j.progressPercent}%`, j.dst, started(j)]),
   );
+  // A paused post-copy needs a person's eyes: why, and what was tried, under the table.
+  const paused = jobs.filter((j) => j.recovery && ['postcopy-paused', 'recovering'].includes(phaseName(j)));
+  return [rows, ...paused.flatMap((j) => ['', `job ${j.jobId}:`, ...recoveryLines(j)])].join('\n');
 }

@@ -19,7 +19,7 @@ export interface HostReadings {
   openPinholes(): number;
 }
 
-const ACTIVE_PHASES: readonly MigrationPhase[] = ['queued', 'preparing', 'migrating', 'postcopy'];
+const ACTIVE_PHASES: readonly MigrationPhase[] = ['queued', 'preparing', 'migrating', 'postcopy', 'postcopy-paused', 'recovering'];
 
 /** Event-loop delay percentiles are computed over this resolution (prom-client's default is 10 ms). */
 const EVENT_LOOP_RESOLUTION_MS = 10;

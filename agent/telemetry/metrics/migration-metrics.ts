@@ -157,7 +157,8 @@ export class MigrationMetrics {
       known.phase = status.phase;
       known.enteredAt = at;
     }
-    if (status.phase === 'postcopy') this.postcopy.inc();
+    // A resumed post-copy (recovering, then postcopy again) is not another switch.
+    if (status.phase === 'postcopy' && previous !== 'recovering') this.postcopy.inc();
     this.countActions(status);
     const outcome = outcomeOf(status);
     if (outcome) this.finished(status, outcome);
