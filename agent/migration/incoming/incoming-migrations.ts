@@ -230,11 +230,6 @@ export class IncomingMigrations {
     return inSpan(this.serverSpan('PrepareRecovery', args.trace, args), (span) => this.prepareRecoveryTraced(args, caller, span));
   }
 
-  // LEAD: placeholder so the plumbing compiles; the lead's body replaces it.
-  private async prepareRecoveryTraced(args: PrepareRecoveryArgs, _caller: SourceIdentity | null, _span: TraceSpan): Promise<IncomingOffer> {
-    throw new FerryError('UNIMPLEMENTED', `post-copy recovery of job ${args.jobId} is not implemented yet`);
-  }
-
   /**
    * CheckIncoming: what would stop this host from receiving the VM, as
    * findings; nothing is reserved. INVALID_ARGUMENT only for a request

@@ -372,11 +372,8 @@ export class OutgoingMigrations {
    */
   async recoverPostcopy(selector: JobSelector, options: { dstqemu?: string } = {}): Promise<MigrationStatus> {
     const job = this.registry.get(selector);
-    // LEAD: placeholder so the plumbing compiles; postcopyRecoveries.recoverNow(job, options) replaces it.
-    throw new FerryError(
-      'UNIMPLEMENTED',
-      `post-copy recovery of job ${job.id} (dstqemu '${options.dstqemu ?? ''}') is not implemented yet`,
-    );
+    await this.postcopyRecoveries.recoverNow(job, options);
+    return job.snapshot();
   }
 
   /** Jobs paused in post-copy, waiting to be resumed (GetCapabilities, WatchHost). */

@@ -76,8 +76,6 @@ async function followRunningJob(job: MigrationJob, deps: OutgoingDeps): Promise<
   const stop = new AbortController();
   try {
     const final = await deps.hypervisor.followJob(job.command.vmId, stop.signal);
-    // LEAD: placeholder so the plumbing compiles; the lead's recovery loop handles a broken post-copy here.
-    if (final === 'postcopy-failed') throw new FerryError('UNIMPLEMENTED', 'post-copy recovery is not implemented yet');
     if (!final && supervision.steering.abortCause) throw supervision.steering.abortCause;
     return final;
   } finally {
