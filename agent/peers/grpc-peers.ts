@@ -47,7 +47,7 @@ export class GrpcPeers implements PeerAgents, DestinationMemory {
           throw new FerryError(
             'FAILED_PRECONDITION',
             `destination agent ${dst} does not implement PrepareRecovery (an older ferryd): it cannot resume the post-copy; upgrade its ferryd, then call RecoverMigration`,
-            { reason: 'POSTCOPY_NOT_RECOVERABLE', step: 'prepare' },
+            { reason: 'POSTCOPY_NOT_RECOVERABLE' },
             { cause: err },
           );
         }

@@ -330,7 +330,8 @@ test('a post-copy that broke: status, list and watch show the pause and the atte
   const jobId = ok(
     await call('migrate', 'web1', '--to', 'lab2', '--post-copy', '--postcopy-recovery-timeout', '10m', '--detach'),
   ).stdout.trim();
-  assert.deepEqual((agent.calls('Migrate')[0]?.policy as { postcopyRecoveryTimeout?: unknown }).postcopyRecoveryTimeout, {
+  const [migrate] = agent.calls('Migrate');
+  assert.deepEqual((migrate?.policy as { postcopyRecoveryTimeout?: unknown } | undefined)?.postcopyRecoveryTimeout, {
     seconds: 600,
     nanos: 0,
   });
