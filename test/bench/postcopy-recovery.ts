@@ -92,7 +92,9 @@ async function main(): Promise<void> {
       await Promise.all([destroyVm(SRC, VM), destroyVm(DST, VM)]);
     }
     const r = runs.at(-1)!;
-    console.log(`run ${i + 1}: ${r.completed ? 'completed' : `NOT completed: ${r.error}`}, link up → RECOVERING ${round(r.linkUpToRecoveringMs)} ms, extra downtime ${round(r.extraDowntimeS, 1)} s`);
+    console.log(
+      `run ${i + 1}: ${r.completed ? 'completed' : `NOT completed: ${r.error}`}, link up → RECOVERING ${round(r.linkUpToRecoveringMs)} ms, extra downtime ${round(r.extraDowntimeS, 1)} s`,
+    );
   }
   const completed = runs.filter((r) => r.completed).length;
   const toRecovering = spread(runs.map((r) => r.linkUpToRecoveringMs).filter(Number.isFinite));
@@ -103,12 +105,29 @@ async function main(): Promise<void> {
       ['measure', 'value', 'goal'],
       [
         ['completed', `${completed} of ${RUNS}`, `${GOAL_COMPLETED} of ${RUNS} at least`],
-        ['link up → RECOVERING, median (min–max)', `${toRecovering.median} ms (${toRecovering.min}–${toRecovering.max})`, `< ${GOAL_TO_RECOVERING_MS} ms`],
-        ['extra guest downtime, median (min–max)', `${downtime.median} s (${downtime.min}–${downtime.max})`, `break (${BREAK_S} s) + resume`],
+        [
+          'link up → RECOVERING, median (min–max)',
+          `${toRecovering.median} ms (${toRecovering.min}–${toRecovering.max})`,
+          `< ${GOAL_TO_RECOVERING_MS} ms`,
+        ],
+        [
+          'extra guest downtime, median (min–max)',
+          `${downtime.median} s (${downtime.min}–${downtime.max})`,
+          `break (${BREAK_S} s) + resume`,
+        ],
       ],
     ),
   );
-  printSummary({ benchmark: 'postcopy-recovery', runs: RUNS, breakS: BREAK_S, completed, toRecoveringMs: toRecovering, extraDowntimeS: downtime, goalCompleted: GOAL_COMPLETED, goalToRecoveringMs: GOAL_TO_RECOVERING_MS });
+  printSummary({
+    benchmark: 'postcopy-recovery',
+    runs: RUNS,
+    breakS: BREAK_S,
+    completed,
+    toRecoveringMs: toRecovering,
+    extraDowntimeS: downtime,
+    goalCompleted: GOAL_COMPLETED,
+    goalToRecoveringMs: GOAL_TO_RECOVERING_MS,
+  });
 }
 
 runBenchmark('postcopy-recovery', main, () => {

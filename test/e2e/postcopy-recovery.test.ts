@@ -12,9 +12,26 @@ import assert from 'node:assert/strict';
 import { unary } from '../../shared/client.js';
 import type { MigrationProgress__Output } from '../../shared/generated/ferry/v1/MigrationProgress.js';
 import { protoTimeFromMs } from '../../shared/proto-time.js';
-import { agent, closeAgents, domainState, ferryd, pinholeRulesAfterJob, pinholesOn, status, tryConnect, waitForStatus, watchToEnd } from '../support/ferry.js';
+import {
+  agent,
+  closeAgents,
+  domainState,
+  ferryd,
+  pinholeRulesAfterJob,
+  pinholesOn,
+  status,
+  tryConnect,
+  waitForStatus,
+  watchToEnd,
+} from '../support/ferry.js';
 import { destroyVm, ensureLab, labExec, labHost, readConsole, virsh } from '../support/lab.js';
-import { breakMigrationLink, guestUptimeS, killMigrationSockets, setMigrationLink, startPostcopyMigration } from '../support/postcopy-lab.js';
+import {
+  breakMigrationLink,
+  guestUptimeS,
+  killMigrationSockets,
+  setMigrationLink,
+  startPostcopyMigration,
+} from '../support/postcopy-lab.js';
 import { sleep, until } from '../support/wait.js';
 
 const SRC = 'lab1';
@@ -50,10 +67,14 @@ function phasesOf(seen: readonly MigrationProgress__Output[]): string[] {
 async function assertGuestCarriedOn(uptimeBefore: number): Promise<void> {
   assert.equal(await domainState(DST, VM), 'running');
   assert.equal(await domainState(SRC, VM), 'absent');
-  const later = await until('the guest reports again on the destination', async () => {
-    const t = await guestUptimeS(DST, VM);
-    return t > uptimeBefore && t;
-  }, { timeoutMs: 60_000, everyMs: 1000 });
+  const later = await until(
+    'the guest reports again on the destination',
+    async () => {
+      const t = await guestUptimeS(DST, VM);
+      return t > uptimeBefore && t;
+    },
+    { timeoutMs: 60_000, everyMs: 1000 },
+  );
   const console = await readConsole(DST, VM);
   assert.doesNotMatch(console, /CORRUPTION|Kernel panic|Oops|ferry-dirtier: started/, console.slice(-2000));
   assert.ok(later > uptimeBefore, `uptime ${later} s after ${uptimeBefore} s: no reboot`);
@@ -96,7 +117,12 @@ test('a reset from the destination alone (link up): paused, then resumed at once
   await killMigrationSockets(SRC, DST, [DST]);
   const final = (await seen).at(-1)!;
   assert.equal(final.phase, 'MIGRATION_PHASE_COMPLETED', JSON.stringify(final.error));
-  assert.ok(phasesOf(await seen).join(' ').includes('POSTCOPY POSTCOPY_PAUSED RECOVERING POSTCOPY'), phasesOf(await seen).join(' '));
+  assert.ok(
+    phasesOf(await seen)
+      .join(' ')
+      .includes('POSTCOPY POSTCOPY_PAUSED RECOVERING POSTCOPY'),
+    phasesOf(await seen).join(' '),
+  );
   assert.equal(final.recovery?.resumed, 1);
   await assertGuestCarriedOn(uptimeBefore);
 });
@@ -110,10 +136,19 @@ for (const killed of [SRC, DST]) {
     await ferryd('kill', killed);
     await ferryd('start', killed);
     await setMigrationLink(SRC, 'up');
-    const final = await waitForStatus(SRC, jobId, (s) => s.phase === 'MIGRATION_PHASE_COMPLETED' || s.phase === 'MIGRATION_PHASE_FAILED', 180_000);
+    const final = await waitForStatus(
+      SRC,
+      jobId,
+      (s) => s.phase === 'MIGRATION_PHASE_COMPLETED' || s.phase === 'MIGRATION_PHASE_FAILED',
+      180_000,
+    );
     assert.equal(final.phase, 'MIGRATION_PHASE_COMPLETED', JSON.stringify(final.error));
     assert.ok((final.recovery?.resumed ?? 0) >= 1);
-    if (killed === SRC) assert.ok(final.warnings.some((w) => /restarted while the post-copy was paused/.test(w)), final.warnings.join('\n'));
+    if (killed === SRC)
+      assert.ok(
+        final.warnings.some((w) => /restarted while the post-copy was paused/.test(w)),
+        final.warnings.join('\n'),
+      );
     await assertGuestCarriedOn(uptimeBefore);
   });
 }
@@ -131,7 +166,12 @@ test('RecoverMigration by hand onto a second migration address of the destinatio
   assert.equal((await status(SRC, jobId)).recovery?.attempts, 0, 'timeout 0: no attempt on its own');
   const { status: asked } = await unary(agent(SRC).migration, 'RecoverMigration', { job: { jobId }, dstqemu: SECOND_ADDRESS });
   assert.ok(asked);
-  const final = await waitForStatus(SRC, jobId, (s) => s.phase === 'MIGRATION_PHASE_COMPLETED' || s.phase === 'MIGRATION_PHASE_FAILED', 180_000);
+  const final = await waitForStatus(
+    SRC,
+    jobId,
+    (s) => s.phase === 'MIGRATION_PHASE_COMPLETED' || s.phase === 'MIGRATION_PHASE_FAILED',
+    180_000,
+  );
   assert.equal(final.phase, 'MIGRATION_PHASE_COMPLETED', JSON.stringify(final.error));
   assert.match(final.migrateUri, new RegExp(`^tcp://${SECOND_ADDRESS.replaceAll('.', '\\.')}:\\d+$`));
   await assertGuestCarriedOn(uptimeBefore);
@@ -143,10 +183,19 @@ test('the guest destroyed on the destination while paused: FAILED with the truth
   await waitForStatus(SRC, jobId, (s) => s.phase === 'MIGRATION_PHASE_POSTCOPY_PAUSED', 30_000);
   await virsh(DST, 'destroy', VM);
   await setMigrationLink(SRC, 'up');
-  const final = await waitForStatus(SRC, jobId, (s) => s.phase === 'MIGRATION_PHASE_FAILED' || s.phase === 'MIGRATION_PHASE_COMPLETED', 60_000);
+  const final = await waitForStatus(
+    SRC,
+    jobId,
+    (s) => s.phase === 'MIGRATION_PHASE_FAILED' || s.phase === 'MIGRATION_PHASE_COMPLETED',
+    60_000,
+  );
   assert.equal(final.phase, 'MIGRATION_PHASE_FAILED');
   assert.equal(final.error?.step, 'recover');
   assert.match(final.error?.message ?? '', /does not run here.*VM is lost/s);
-  assert.match(await virsh(SRC, 'domstate', '--reason', VM), /paused \(post-copy failed\)/, 'Ferry neither resumed nor destroyed the source');
+  assert.match(
+    await virsh(SRC, 'domstate', '--reason', VM),
+    /paused \(post-copy failed\)/,
+    'Ferry neither resumed nor destroyed the source',
+  );
   assert.deepEqual(await pinholeRulesAfterJob(DST), [], 'no pinhole for a guest that is gone');
 });

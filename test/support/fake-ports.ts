@@ -139,8 +139,9 @@ export class FakeHypervisor implements Hypervisor {
   isMigrating(id: string): boolean {
     return this.pending.has(id);
   }
-  async jobStats(): Promise<JobStats> {
-    return this.current;
+  /** `current`, except that a post-copy that broke is not running post-copy (libvirt's state reason says so). */
+  async jobStats(id?: string): Promise<JobStats> {
+    return id !== undefined && this.postcopy.get(id) === 'failed' ? { ...this.current, postcopy: false } : this.current;
   }
   async completedJobStats(): Promise<JobStats | undefined> {
     return stats(300, 0, { type: 'completed', iteration: 3, elapsedMs: 1_234 });

@@ -189,7 +189,10 @@ export class IncomingMigrations {
         );
       }
       if (reservation.vmId !== args.vmId) {
-        throw invalidArgument('vm_id', `job ${args.jobId} was prepared for VM ${args.vmId === reservation.vmId ? '' : reservation.vmId}, not ${args.vmId}`);
+        throw invalidArgument(
+          'vm_id',
+          `job ${args.jobId} was prepared for VM ${args.vmId === reservation.vmId ? '' : reservation.vmId}, not ${args.vmId}`,
+        );
       }
     }
     try {

@@ -274,8 +274,9 @@ export class OutgoingMigrations {
   recover(records: readonly JournaledJob[]): number {
     const horizon = this.deps.clock.now() - this.deps.retentionMs;
     let following = 0;
-    for (const { status, command, nicBaseline, request } of records) {
+    for (const { status, command: journaled, nicBaseline, request } of records) {
       if (status.finishedAt !== undefined && status.finishedAt < horizon) continue;
+      const command = withNewerDefaults(journaled, this.deps.policyDefaults?.() ?? BUILTIN_DEFAULTS);
       if (this.registry.has(status.jobId)) continue;
       // The request id comes back with its job: a retry after the restart finds it (registry.add indexes it).
       const job = MigrationJob.restore(status, command, nicBaseline, () => this.deps.clock.now(), request);
@@ -403,4 +404,13 @@ export class OutgoingMigrations {
   private admissionDeps() {
     return { ...this.jobDeps(), slots: this.slots };
   }
+}
+
+/** A job journaled by an older agent lacks the policy fields added since: the host's defaults fill them. */
+function withNewerDefaults(command: MigrateCommand, defaults: MigrationPolicy): MigrateCommand {
+  const policy: Partial<MigrationPolicy> = command.policy;
+  return {
+    ...command,
+    policy: { ...command.policy, postcopyRecoveryTimeoutS: policy.postcopyRecoveryTimeoutS ?? defaults.postcopyRecoveryTimeoutS },
+  };
 }
