@@ -87,7 +87,7 @@ test('after a restart, reservations whose migration may still need them come bac
       throw new FerryError('NOT_FOUND', `no VM ${vmId}`);
     },
   };
-  const options = { maxIncoming: () => 5, journal, hypervisor };
+  const options = { maxIncoming: () => 6, journal, hypervisor };
   const before = incomingMigrations(options);
   await before.prepare(args({ jobId: 'open-hole', vmId: 'v1' }));
   await before.prepare(args({ jobId: 'copying', vmId: 'v2' }));
