@@ -160,8 +160,9 @@ test('RecoverMigration by hand onto a second migration address of the destinatio
     postcopyRecoveryTimeout: protoTimeFromMs(0),
   });
   const uptimeBefore = await guestUptimeS(SRC, VM);
-  await killMigrationSockets(SRC, DST);
+  await breakMigrationLink(SRC, DST);
   await waitForStatus(SRC, jobId, (s) => s.phase === 'MIGRATION_PHASE_POSTCOPY_PAUSED', 30_000);
+  await setMigrationLink(SRC, 'up');
   await sleep(3000);
   assert.equal((await status(SRC, jobId)).recovery?.attempts, 0, 'timeout 0: no attempt on its own');
   const { status: asked } = await unary(agent(SRC).migration, 'RecoverMigration', { job: { jobId }, dstqemu: SECOND_ADDRESS });

@@ -31,15 +31,22 @@ export async function postcopyBroke(job: MigrationJob, deps: OutgoingDeps): Prom
   if (!job.command.policy.postCopy) return false;
   const { hypervisor, clock, answerWaitMs } = deps;
   const giveUpAt = clock.now() + answerWaitMs;
+  // libvirt answers the failed perform a moment before it marks the VM post-copy failed (seen with 9.0).
+  const settledBy = clock.now() + STATE_SETTLE_MS;
   for (;;) {
     try {
-      return (await hypervisor.postcopyState(job.command.vmId)) === 'failed';
+      const state = await hypervisor.postcopyState(job.command.vmId);
+      if (state !== 'active' || clock.now() >= settledBy) return state === 'failed';
+      await clock.sleep(100);
     } catch (err) {
       if (job.phase !== 'postcopy' || isFerryError(err, 'NOT_FOUND') || clock.now() >= giveUpAt) return false;
       await clock.sleep(1000);
     }
   }
 }
+
+/** How long a VM still said to be in post-copy after its perform failed is asked again. */
+const STATE_SETTLE_MS = 5000;
 
 /**
  * One attempt. 'completed' when the migration completed; 'paused' when it
