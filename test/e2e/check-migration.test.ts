@@ -20,20 +20,8 @@ import { isFerryError } from '../../shared/errors.js';
 import type { CheckMigrationResponse__Output } from '../../shared/generated/ferry/v1/CheckMigrationResponse.js';
 import type { MigrateRequest } from '../../shared/generated/ferry/v1/MigrateRequest.js';
 import { startCustomGuest } from '../support/custom-guest.js';
-import { agent, closeAgents, domainState, firewallSnapshot, pinholeRulesAfterJob, watchToEnd } from '../support/ferry.js';
-import {
-  createVm,
-  destroyVm,
-  ensureLab,
-  LAB_SCRIPT,
-  labExec,
-  labHost,
-  machineHasKvm,
-  readLabState,
-  setLabKvmHidden,
-  virsh,
-} from '../support/lab.js';
-import { until } from '../support/wait.js';
+import { agent, closeAgents, domainState, firewallSnapshot, pinholeRulesAfterJob, restartLibvirtd, watchToEnd } from '../support/ferry.js';
+import { createVm, destroyVm, ensureLab, labExec, labHost, machineHasKvm, readLabState, setLabKvmHidden, virsh } from '../support/lab.js';
 
 const run = promisify(execFile);
 const SRC = 'lab1';
@@ -298,14 +286,4 @@ async function memoryStats(host: string): Promise<{ total: number; free: number;
   const stats = { total: field('total'), free: field('free'), buffers: field('buffers'), cached: field('cached') };
   assert.ok(Object.values(stats).every(Number.isFinite), `nodememstats: ${out}`);
   return stats;
-}
-
-/** `scripts/lab libvirtd restart HOST`, then until the host's agent has libvirt back (its checks answer without libvirt failures). */
-async function restartLibvirtd(host: string): Promise<void> {
-  await run(LAB_SCRIPT, ['libvirtd', 'restart', host], { timeout: 180_000 });
-  await until(
-    `${host}'s ferryd reconnected to libvirt`,
-    async () => (await unary(agent(host).host, 'GetCapabilities', {})).libvirtVersion !== '',
-    { timeoutMs: 90_000, everyMs: 500 },
-  );
 }

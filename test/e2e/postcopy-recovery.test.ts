@@ -19,6 +19,7 @@ import {
   ferryd,
   pinholeRulesAfterJob,
   pinholesOn,
+  restartLibvirtd,
   status,
   tryConnect,
   waitForStatus,
@@ -48,7 +49,13 @@ before(async () => {
 afterEach(async () => {
   await setMigrationLink(SRC, 'up');
   await labExec(DST, ['ip', 'addr', 'del', `${SECOND_ADDRESS}/24`, 'dev', 'eth1'], { allowFail: true });
-  for (const host of [SRC, DST]) await destroyVm(host, VM);
+  for (const host of [SRC, DST]) {
+    // A libvirt call left hanging by a failed test holds the domain's lock: only a libvirtd restart frees it.
+    await destroyVm(host, VM).catch(async () => {
+      await restartLibvirtd(host);
+      await destroyVm(host, VM);
+    });
+  }
 });
 
 afterAll(() => closeAgents());

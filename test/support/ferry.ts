@@ -239,3 +239,13 @@ export async function scrapeMetrics(host: string): Promise<Scrape & { text: stri
 export async function restartFerrydWith(hosts: readonly string[], env: Readonly<Record<string, string>>): Promise<void> {
   for (const host of hosts) await ferryd('restart', host, { ...env });
 }
+
+/** `scripts/lab libvirtd restart HOST`, then until the host's agent has libvirt back (its checks answer without libvirt failures). */
+export async function restartLibvirtd(host: string): Promise<void> {
+  await run(`${REPO_ROOT}/scripts/lab`, ['libvirtd', 'restart', host], { timeout: 180_000 });
+  await until(
+    `${host}'s ferryd reconnected to libvirt`,
+    async () => (await unary(agent(host).host, 'GetCapabilities', {})).libvirtVersion !== '',
+    { timeoutMs: 90_000, everyMs: 500 },
+  );
+}

@@ -45,6 +45,9 @@ export async function postcopyBroke(job: MigrationJob, deps: OutgoingDeps): Prom
   }
 }
 
+/** How long a resume may take to get the post-copy running before it is paused and tried again. */
+export const RESUME_STALL_MS = 30_000;
+
 /** How long a VM still said to be in post-copy after its perform failed is asked again. */
 const STATE_SETTLE_MS = 5000;
 
@@ -82,10 +85,21 @@ export async function attemptResume(job: MigrationJob, request: RecoverRequest, 
     if (isFerryError(err, 'FAILED_PRECONDITION') && err.reason === 'POSTCOPY_NOT_RECOVERABLE') throw new GuestLost(errorMessage(err));
     return pausedAgain(job, `the destination did not prepare the resume: ${errorMessage(err)}`, deps);
   }
+  const startedAt = deps.clock.now();
+  let stalled = false;
   const monitor = startMonitor(job, hypervisor, {
     ...deps,
     onSample: async (stats) => {
       if (stats?.postcopy && job.phase === 'recovering') resumed(job, deps);
+      // QEMU 7.2 cannot retry a recovery whose connection failed, and libvirt then waits for ever:
+      // pausing the post-copy on purpose ends the attempt (VIR_DOMAIN_ABORT_JOB_POSTCOPY), and the next one starts clean.
+      if (job.phase === 'recovering' && !stalled && deps.clock.now() - startedAt > RESUME_STALL_MS) {
+        stalled = true;
+        job.warn(`the resume did not get the post-copy running within ${RESUME_STALL_MS / 1000} s: pausing it to try again`);
+        await hypervisor
+          .abortJob(vmId, { postcopy: true })
+          .catch((e: unknown) => job.warn(`the stalled resume could not be paused: ${errorMessage(e)}`));
+      }
     },
   });
   try {

@@ -137,12 +137,16 @@ export class PostcopyRecoveries {
       asked = request;
       wake.abort();
     });
+    // A link that just came back is given one more check: a resume whose connection fails cannot be retried by QEMU 7.2.
+    let usableChecks = 0;
     try {
       for (;;) {
         if (asked) return asked;
         const { nextAttemptAt, deadlineAt } = recoveryOf(job);
         const now = clock.now();
-        if (nextAttemptAt > 0 && now >= nextAttemptAt && now < deadlineAt && (await this.linkUsable(job))) return {};
+        const due = nextAttemptAt > 0 && now >= nextAttemptAt && now < deadlineAt;
+        usableChecks = due && (await this.linkUsable(job)) ? usableChecks + 1 : 0;
+        if (usableChecks >= 2) return {};
         if (nextAttemptAt > 0 && now >= deadlineAt) this.giveUpWaiting(job);
         await clock.sleep(LINK_CHECK_MS, wake.signal);
       }
