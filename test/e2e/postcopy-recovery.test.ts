@@ -70,6 +70,11 @@ function phasesOf(seen: readonly MigrationProgress__Output[]): string[] {
   return phases;
 }
 
+/** The job's status once it ended, COMPLETED or FAILED. */
+function endOf(jobId: string, timeoutMs: number): Promise<MigrationProgress__Output> {
+  return waitForStatus(SRC, jobId, (s) => s.phase === 'MIGRATION_PHASE_COMPLETED' || s.phase === 'MIGRATION_PHASE_FAILED', timeoutMs);
+}
+
 /** The guest runs on the destination with every page it wrote, its clock going on from where it was. */
 async function assertGuestCarriedOn(uptimeBefore: number): Promise<void> {
   assert.equal(await domainState(DST, VM), 'running');
@@ -151,12 +156,7 @@ for (const killed of [SRC, DST]) {
     await ferryd('kill', killed);
     await ferryd('start', killed);
     await setMigrationLink(SRC, 'up');
-    const final = await waitForStatus(
-      SRC,
-      jobId,
-      (s) => s.phase === 'MIGRATION_PHASE_COMPLETED' || s.phase === 'MIGRATION_PHASE_FAILED',
-      180_000,
-    );
+    const final = await endOf(jobId, 90_000);
     assert.equal(final.phase, 'MIGRATION_PHASE_COMPLETED', JSON.stringify(final.error));
     assert.ok((final.recovery?.resumed ?? 0) >= 1);
     if (killed === SRC)
@@ -182,12 +182,7 @@ test('RecoverMigration by hand onto a second migration address of the destinatio
   assert.equal((await status(SRC, jobId)).recovery?.attempts, 0, 'timeout 0: no attempt on its own');
   const { status: asked } = await unary(agent(SRC).migration, 'RecoverMigration', { job: { jobId }, dstqemu: SECOND_ADDRESS });
   assert.ok(asked);
-  const final = await waitForStatus(
-    SRC,
-    jobId,
-    (s) => s.phase === 'MIGRATION_PHASE_COMPLETED' || s.phase === 'MIGRATION_PHASE_FAILED',
-    180_000,
-  );
+  const final = await endOf(jobId, 90_000);
   assert.equal(final.phase, 'MIGRATION_PHASE_COMPLETED', JSON.stringify(final.error));
   assert.match(final.migrateUri, new RegExp(`^tcp://${SECOND_ADDRESS.replaceAll('.', '\\.')}:\\d+$`));
   await assertGuestCarriedOn(uptimeBefore);
@@ -199,12 +194,7 @@ test('the guest destroyed on the destination while paused: FAILED with the truth
   await waitForStatus(SRC, jobId, (s) => s.phase === 'MIGRATION_PHASE_POSTCOPY_PAUSED', 30_000);
   await virsh(DST, 'destroy', VM);
   await setMigrationLink(SRC, 'up');
-  const final = await waitForStatus(
-    SRC,
-    jobId,
-    (s) => s.phase === 'MIGRATION_PHASE_FAILED' || s.phase === 'MIGRATION_PHASE_COMPLETED',
-    60_000,
-  );
+  const final = await endOf(jobId, 60_000);
   assert.equal(final.phase, 'MIGRATION_PHASE_FAILED');
   assert.equal(final.error?.step, 'recover');
   // libvirt keeps the destroyed guest's definition (PERSIST_DEST): shut off there, so not in a post-copy.
