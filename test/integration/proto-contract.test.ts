@@ -38,11 +38,12 @@ test('proto-loader loads the three services with their methods', () => {
     'GetMigrationStatus',
     'ListMigrations',
     'Migrate',
+    'RecoverMigration',
     'Restore',
     'SetMigrationLimits',
     'WatchMigration',
   ]);
-  assert.deepEqual(Object.keys(v1.PeerService.service).sort(), ['CheckIncoming', 'FinishIncoming', 'PrepareIncoming']);
+  assert.deepEqual(Object.keys(v1.PeerService.service).sort(), ['CheckIncoming', 'FinishIncoming', 'PrepareIncoming', 'PrepareRecovery']);
   assert.deepEqual(Object.keys(v1.HostService.service).sort(), [
     'EnterMaintenance',
     'ExitMaintenance',
