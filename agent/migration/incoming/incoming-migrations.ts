@@ -180,21 +180,7 @@ export class IncomingMigrations {
   private async prepareRecoveryTraced(args: PrepareRecoveryArgs, caller: SourceIdentity | null, span: TraceSpan): Promise<IncomingOffer> {
     if (caller) checkSourceIdentity(caller, args);
     const reservation = this.reservations.get(args.jobId);
-    if (reservation) {
-      if (caller && reservation.preparedBy !== null && caller.name !== reservation.preparedBy) {
-        throw new FerryError(
-          'PERMISSION_DENIED',
-          `job ${args.jobId} was prepared by ${reservation.preparedBy}; ${caller.name} may not resume it`,
-          { field: 'job_id', reason: 'PINHOLE_DENIED' },
-        );
-      }
-      if (reservation.vmId !== args.vmId) {
-        throw invalidArgument(
-          'vm_id',
-          `job ${args.jobId} was prepared for VM ${args.vmId === reservation.vmId ? '' : reservation.vmId}, not ${args.vmId}`,
-        );
-      }
-    }
+    if (reservation) checkOwner(reservation, args, caller, 'resume');
     try {
       await checkPausedInPostcopy(this.options.hypervisor, args.vmId);
     } catch (err) {
@@ -269,16 +255,7 @@ export class IncomingMigrations {
   ): Promise<boolean> {
     const reservation = this.reservations.get(args.jobId);
     if (!reservation) return false;
-    if (caller && reservation.preparedBy !== null && caller.name !== reservation.preparedBy) {
-      throw new FerryError(
-        'PERMISSION_DENIED',
-        `job ${args.jobId} was prepared by ${reservation.preparedBy}; ${caller.name} may not finish it`,
-        { field: 'job_id', reason: 'PINHOLE_DENIED' },
-      );
-    }
-    if (reservation.vmId !== args.vmId) {
-      throw invalidArgument('vm_id', `job ${args.jobId} was prepared for VM ${reservation.vmId}, not ${args.vmId}`);
-    }
+    checkOwner(reservation, args, caller, 'finish');
     const closed = await inSpan(span.child('pinhole close', { attributes: { 'ferry.pinhole.id': reservation.pinhole.id } }), () =>
       this.release(args.jobId),
     );
@@ -372,5 +349,24 @@ export class IncomingMigrations {
     reservation.cancelExpiry();
     void this.options.journal?.remove(jobId).catch(() => undefined);
     return this.options.pinholes.close(reservation.pinhole.id);
+  }
+}
+
+/** Only the agent that prepared a job may finish or resume it, and only for the VM it was prepared for. */
+function checkOwner(
+  reservation: IncomingRecord,
+  args: { jobId: string; vmId: string },
+  caller: SourceIdentity | null,
+  verb: 'finish' | 'resume',
+): void {
+  if (caller && reservation.preparedBy !== null && caller.name !== reservation.preparedBy) {
+    throw new FerryError(
+      'PERMISSION_DENIED',
+      `job ${args.jobId} was prepared by ${reservation.preparedBy}; ${caller.name} may not ${verb} it`,
+      { field: 'job_id', reason: 'PINHOLE_DENIED' },
+    );
+  }
+  if (reservation.vmId !== args.vmId) {
+    throw invalidArgument('vm_id', `job ${args.jobId} was prepared for VM ${reservation.vmId}, not ${args.vmId}`);
   }
 }

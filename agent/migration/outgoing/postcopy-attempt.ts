@@ -107,11 +107,7 @@ export async function attemptResume(job: MigrationJob, request: RecoverRequest, 
   } catch (err) {
     await monitor.stop();
     if (await postcopyBroke(job, deps)) return pausedAgain(job, errorMessage(err), deps);
-    const gone = await hypervisor.describeVm(vmId).then(
-      () => false,
-      (e: unknown) => isFerryError(e, 'NOT_FOUND'),
-    );
-    if (gone) return completed(job, deps);
+    if (await goneFromHere(job, deps)) return completed(job, deps);
     return pausedAgain(job, errorMessage(err), deps);
   }
   await monitor.stop();
@@ -144,11 +140,7 @@ async function follow(job: MigrationJob, deps: OutgoingDeps): Promise<'completed
     stop.abort();
     await monitor.stop();
   }
-  const gone = await deps.hypervisor.describeVm(job.command.vmId).then(
-    () => false,
-    (e: unknown) => isFerryError(e, 'NOT_FOUND'),
-  );
-  if (gone) return completed(job, deps);
+  if (await goneFromHere(job, deps)) return completed(job, deps);
   throw new FerryError('INTERNAL', "libvirt's migration job ended and the VM is still here, not paused in post-copy");
 }
 
@@ -183,6 +175,14 @@ export function pausedAgain(job: MigrationJob, error: string, deps: OutgoingDeps
 export async function completed(job: MigrationJob, deps: OutgoingDeps): Promise<'completed'> {
   await finishCompleted(job, deps, await deps.hypervisor.completedJobStats(job.command.vmId).catch(() => undefined));
   return 'completed';
+}
+
+/** libvirt removes the source only once the destination confirmed: a VM gone from here completed its migration. */
+function goneFromHere(job: MigrationJob, deps: OutgoingDeps): Promise<boolean> {
+  return deps.hypervisor.describeVm(job.command.vmId).then(
+    () => false,
+    (e: unknown) => isFerryError(e, 'NOT_FOUND'),
+  );
 }
 
 export function recoveryOf(job: MigrationJob): PostcopyRecovery {

@@ -18,13 +18,13 @@
  * RecoverMigration. Ferry never destroys or resumes either side on its own:
  * the job ends FAILED only when the guest is gone from the destination.
  */
-import { errorMessage, FerryError, isFerryError } from '../../../shared/errors.js';
+import { errorMessage, FerryError } from '../../../shared/errors.js';
 import { failureOf } from '../jobs/failure.js';
 import type { MigrationJob } from '../jobs/migration-job.js';
 import { inSpan } from '../tracing.js';
 import type { PostcopyRecovery } from '../types.js';
 import { backoffDelayMs, type BackoffOptions } from './backoff.js';
-import type { OutgoingDeps } from './live-migration.js';
+import { type OutgoingDeps, vmStateOf } from './live-migration.js';
 import { attemptResume, GuestLost, listenAddressOf, postcopyBroke, type RecoverRequest, recoveryOf } from './postcopy-attempt.js';
 
 export type { RecoverRequest };
@@ -84,8 +84,8 @@ export class PostcopyRecoveries {
     const wake = this.waiting.get(job.id);
     if (wake) return wake(request);
     // Paused, but no loop follows it (it cannot be: every paused job has one); start one rather than refuse.
+    // run() reaches its first wait (and registers its wake) before it returns.
     void this.run(job, job.snapshot().recovery?.cause ?? 'paused in post-copy');
-    await Promise.resolve();
     this.waiting.get(job.id)?.(request);
   }
 
@@ -185,11 +185,8 @@ export class PostcopyRecoveries {
         'destination half is gone, so the VM is lost; the source keeps a paused copy that cannot run on its own. ' +
         'Its disks are intact: destroy the paused copy here and start the VM again from its definition'
       : `the post-copy recovery stopped: ${errorMessage(err)}`;
-    const state = await this.deps.hypervisor.describeVm(job.command.vmId).then(
-      (vm) => ({ state: vm.state, reason: vm.state === 'paused' ? 'post-copy failed' : '' }),
-      (e: unknown) =>
-        isFerryError(e, 'NOT_FOUND') ? { state: 'absent' as const, reason: '' } : { state: 'unknown' as const, reason: errorMessage(e) },
-    );
+    const found = await vmStateOf(job, this.deps.hypervisor);
+    const state = found.state === 'paused' ? { ...found, reason: 'post-copy failed' } : found;
     const error = lost
       ? new FerryError('FAILED_PRECONDITION', message, { reason: 'POSTCOPY_NOT_RECOVERABLE' })
       : new FerryError('INTERNAL', message);
