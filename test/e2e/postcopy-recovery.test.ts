@@ -107,7 +107,7 @@ async function resumeCompletes(t: TestContext, jobId: string, uptimeBefore: numb
     async () => {
       // The rest at full speed: the test is about the resume, not about a slow copy.
       await unary(agent(SRC).migration, 'ChangeMigrationParams', { job: { jobId }, maxBandwidthMibps: 1000 }).catch(() => undefined);
-      const final = await endOf(jobId, 90_000);
+      const final = await endOf(jobId, 60_000);
       assert.equal(final.phase, 'MIGRATION_PHASE_COMPLETED', JSON.stringify(final.error));
       assert.ok((final.recovery?.resumed ?? 0) >= 1);
       await assertGuestCarriedOn(uptimeBefore);
