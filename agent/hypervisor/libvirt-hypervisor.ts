@@ -37,6 +37,7 @@ import { activeNetworks, availableMemory, compareCpu, freeHugepages, guestSuppor
 import { jobStatsFrom } from './job-stats.js';
 import { translate } from './libvirt-errors.js';
 import { featuresOf, migrateFlags, migrateParams } from './migrate-params.js';
+import { blockedMainLoop, qemuPid } from './qemu-main-loop.js';
 
 /** How often a followed job (one this process did not start) is checked for its end. */
 const FOLLOW_POLL_MS = 500;
@@ -64,12 +65,16 @@ export class LibvirtHypervisor implements Hypervisor {
   /** Paces polling (a followed job, the initial downtime); tests may pass a manual one. */
   private readonly clock: Clock;
 
+  /** Where libvirt's system QEMU driver keeps each running domain's <name>.pid (its state directory). */
+  private readonly qemuRunDir: string;
+
   constructor(
     private readonly libvirt: ReconnectingClient,
-    options: { callTimeoutMs?: number; clock?: Clock } = {},
+    options: { callTimeoutMs?: number; clock?: Clock; qemuRunDir?: string } = {},
   ) {
     this.callTimeoutMs = options.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS;
     this.clock = options.clock ?? systemClock;
+    this.qemuRunDir = options.qemuRunDir ?? '/run/libvirt/qemu';
     this.completed = new CompletedJobs(libvirt);
   }
 
@@ -162,6 +167,12 @@ export class LibvirtHypervisor implements Hypervisor {
 
   async postcopyState(vmId: string): Promise<PostcopyState> {
     return this.withDomain(vmId, 'get state', async (client, dom) => postcopyStateOf(await client.domainGetState(dom)));
+  }
+
+  async recoveryBlocker(vmId: string): Promise<string | undefined> {
+    const name = await this.withDomain(vmId, 'look up', async (_client, dom) => dom.name);
+    const pid = await qemuPid(this.qemuRunDir, name);
+    return pid === undefined ? undefined : blockedMainLoop(pid);
   }
 
   async followJob(vmId: string, signal: AbortSignal): Promise<JobStats | undefined | 'postcopy-failed'> {

@@ -192,6 +192,12 @@ export interface Hypervisor {
   resumePostcopy(vmId: string, plan: LiveMigrationPlan): Promise<void>;
   /** Where the VM stands in a post-copy migration (on either side); NOT_FOUND when it is not here. */
   postcopyState(vmId: string): Promise<PostcopyState>;
+  /**
+   * Why this host's half of a broken post-copy cannot take a resume although
+   * libvirt says it can (its QEMU no longer answers its monitor), or
+   * undefined. Asked by the destination before it offers a new port.
+   */
+  recoveryBlocker(vmId: string): Promise<string | undefined>;
   /** Statistics of the running job (type 'none' when there is none). */
   jobStats(vmId: string): Promise<JobStats>;
   /** Statistics of the last completed job, if libvirt still has them. */

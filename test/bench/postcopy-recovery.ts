@@ -26,6 +26,9 @@ const REPORT_EVERY_S = 10;
 const GOAL_COMPLETED = 9;
 const GOAL_TO_RECOVERING_MS = 5000;
 
+/** The destination's refusal when its QEMU can no longer take the recovery (hypervisor/qemu-main-loop.ts). */
+const QEMU_DEADLOCK = /main loop waits for a lock/;
+
 interface Run {
   completed: boolean;
   linkUpToRecoveringMs: number;
@@ -65,7 +68,7 @@ async function once(): Promise<Run> {
   await sleep(BREAK_S * 1000);
   const linkUpAt = Date.now();
   await setMigrationLink(SRC, 'up');
-  // A resume that hangs in libvirt (docs/architecture.md, post-copy recovery) is a run that did not complete.
+  // A resume that hangs in libvirt is a run that did not complete (docs/architecture.md, post-copy recovery).
   const ended = (s: { phase: string }) => s.phase === 'MIGRATION_PHASE_COMPLETED' || s.phase === 'MIGRATION_PHASE_FAILED';
   await waitForStatus(SRC, jobId, (s) => (s.recovery?.resumed ?? 0) >= 1 || ended(s), 60_000).catch(() => undefined);
   await unary(agent(SRC).migration, 'ChangeMigrationParams', { job: { jobId }, maxBandwidthMibps: 1000 }).catch(() => undefined);
@@ -108,6 +111,8 @@ async function main(): Promise<void> {
     );
   }
   const completed = runs.filter((r) => r.completed).length;
+  const deadlocked = runs.filter((r) => QEMU_DEADLOCK.test(r.error)).length;
+  const hung = runs.filter((r) => /did not end within/.test(r.error)).length;
   const toRecovering = spread(runs.map((r) => r.linkUpToRecoveringMs).filter(Number.isFinite));
   const downtime = spread(runs.map((r) => r.extraDowntimeS).filter(Number.isFinite), 1);
   console.log(`\npost-copy broken for ${BREAK_S} s (link down, sockets destroyed on both hosts), ${RUNS} runs lab1 → lab2:`);
@@ -116,6 +121,8 @@ async function main(): Promise<void> {
       ['measure', 'value', 'goal'],
       [
         ['completed', `${completed} of ${RUNS}`, `${GOAL_COMPLETED} of ${RUNS} at least`],
+        ['refused: the destination QEMU deadlocked on a missing page (TCG)', `${deadlocked} of ${RUNS}`, '0 under KVM'],
+        ['resume hung in libvirt', `${hung} of ${RUNS}`, '0'],
         [
           'link up → RECOVERING, median (min–max)',
           `${toRecovering.median} ms (${toRecovering.min}–${toRecovering.max})`,
@@ -134,6 +141,8 @@ async function main(): Promise<void> {
     runs: RUNS,
     breakS: BREAK_S,
     completed,
+    deadlocked,
+    hung,
     toRecoveringMs: toRecovering,
     extraDowntimeS: downtime,
     goalCompleted: GOAL_COMPLETED,

@@ -89,6 +89,8 @@ type Summary =
       runs: number;
       breakS: number;
       completed: number;
+      deadlocked: number;
+      hung: number;
       toRecoveringMs: Spread;
       extraDowntimeS: Spread;
       goalCompleted: number;
@@ -249,6 +251,11 @@ for (const r of data.results) {
         `post-copy broken for ${s.breakS} s (link down, sockets destroyed): runs completed`,
         `**${s.completed} of ${s.runs}**`,
         `>= ${s.goalCompleted} of ${s.runs}`,
+      ]);
+      rows.push([
+        'post-copy recovery: refused, the destination QEMU deadlocked on a missing page (TCG) / resume hung',
+        `${s.deadlocked} / ${s.hung} of ${s.runs}`,
+        '0 under KVM / 0',
       ]);
       rows.push(['post-copy recovery: link up → RECOVERING, median (min–max)', ms(s.toRecoveringMs), `< ${s.goalToRecoveringMs} ms`]);
       rows.push([

@@ -82,37 +82,47 @@ async function assertGuestCarriedOn(uptimeBefore: number): Promise<void> {
   assert.deepEqual(await pinholeRulesAfterJob(DST), [], 'no pinhole left');
 }
 
-// What Ferry does is asserted in each test; libvirt's resume itself then runs as a TODO subtest:
-// on this lab (libvirt 9.0, QEMU 7.2, TCG guests) it hung in 1 of 4 to 2 of 4 runs inside the
-// destination's libvirtd, before QEMU was told to recover (neither QEMU logs it), and such a resume
-// cannot be interrupted ("migrate-pause is currently only supported during postcopy-active state").
-// Issue 17 stays open until that is understood; the subtests report each run.
-const RESUME_HANG = 'libvirt 9.0 / QEMU 7.2 resumes hang in some runs (issue 17 open)';
+// On TCG the destination's QEMU can deadlock while paused: a vCPU that takes an interrupt pushes
+// onto a guest stack page still on the source while holding QEMU's global lock, and libvirt's
+// migrate-recover would then never run (agent/hypervisor/qemu-main-loop.ts; docs/architecture.md,
+// post-copy recovery). The destination refuses such a recovery, and the job ends FAILED saying so:
+// that outcome is asserted in full too, and reported, instead of a resume that cannot happen.
+const QEMU_DEADLOCK = /its QEMU \(pid \d+\) cannot take the recovery: the main loop waits for a lock/;
 
-/** The recovery attempt has started: the destination answered PrepareRecovery with a new migrate URI. */
-function resumeStarted(jobId: string, previousUri: string): Promise<MigrationProgress__Output> {
-  return waitForStatus(
+/**
+ * The first resume: started, with the new migrate URI the destination offered, or refused because
+ * the destination's QEMU deadlocked (then everything Ferry owes that case is asserted, and
+ * undefined is returned: the test has nothing left to resume).
+ */
+async function resumeStarted(t: TestContext, jobId: string, previousUri: string): Promise<MigrationProgress__Output | undefined> {
+  const s = await waitForStatus(
     SRC,
     jobId,
-    (s) => (s.recovery?.attempts ?? 0) >= 1 && s.migrateUri !== previousUri && s.phase !== 'MIGRATION_PHASE_POSTCOPY_PAUSED',
+    (s) =>
+      s.phase === 'MIGRATION_PHASE_FAILED' ||
+      ((s.recovery?.attempts ?? 0) >= 1 && s.migrateUri !== previousUri && s.phase !== 'MIGRATION_PHASE_POSTCOPY_PAUSED'),
     30_000,
   );
+  if (s.phase !== 'MIGRATION_PHASE_FAILED') return s;
+  assert.match(s.error?.message ?? '', QEMU_DEADLOCK, 'the only failure allowed here: the QEMU deadlock, said plainly');
+  assert.equal(s.error?.step, 'recover');
+  assert.match(s.error?.message ?? '', /VM is lost.*disks are intact/s);
+  // Nothing hangs: libvirt was never asked to resume, so both daemons answer, and neither side was touched.
+  assert.match(await virsh(SRC, 'domstate', '--reason', VM), /paused \(post-copy failed\)/);
+  assert.match(await virsh(DST, 'domstate', '--reason', VM), /running \(post-copy failed\)/);
+  assert.deepEqual(await pinholeRulesAfterJob(DST), [], 'no pinhole left');
+  t.diagnostic(`the destination QEMU deadlocked on a missing page (TCG): ${s.error?.message}`);
+  return undefined;
 }
 
-/** libvirt resumes, the job completes, and the guest carries on: a TODO subtest (RESUME_HANG). */
-async function resumeCompletes(t: TestContext, jobId: string, uptimeBefore: number) {
-  await t.test(
-    'libvirt resumes it: COMPLETED, the guest runs on the destination with every page, no reboot',
-    { todo: RESUME_HANG },
-    async () => {
-      // The rest at full speed: the test is about the resume, not about a slow copy.
-      await unary(agent(SRC).migration, 'ChangeMigrationParams', { job: { jobId }, maxBandwidthMibps: 1000 }).catch(() => undefined);
-      const final = await endOf(jobId, 60_000);
-      assert.equal(final.phase, 'MIGRATION_PHASE_COMPLETED', JSON.stringify(final.error));
-      assert.ok((final.recovery?.resumed ?? 0) >= 1);
-      await assertGuestCarriedOn(uptimeBefore);
-    },
-  );
+/** libvirt resumes, the job completes, and the guest carries on. */
+async function resumeCompletes(jobId: string, uptimeBefore: number) {
+  // The rest at full speed: the test is about the resume, not about a slow copy.
+  await unary(agent(SRC).migration, 'ChangeMigrationParams', { job: { jobId }, maxBandwidthMibps: 1000 }).catch(() => undefined);
+  const final = await endOf(jobId, 60_000);
+  assert.equal(final.phase, 'MIGRATION_PHASE_COMPLETED', JSON.stringify(final.error));
+  assert.ok((final.recovery?.resumed ?? 0) >= 1);
+  await assertGuestCarriedOn(uptimeBefore);
 }
 
 test('link down and the migration sockets destroyed for 15 s in post-copy: paused, no attempt while down, resumed once the link is back through a pinhole for the source only', async (t) => {
@@ -137,8 +147,9 @@ test('link down and the migration sockets destroyed for 15 s in post-copy: pause
   assert.equal(still.recovery?.attempts, 0);
   await setMigrationLink(SRC, 'up');
   const linkUpAt = Date.now();
-  const started = await resumeStarted(jobId, firstUri);
+  const started = await resumeStarted(t, jobId, firstUri);
   assert.ok(Date.now() - linkUpAt < 5000, `RECOVERING ${Date.now() - linkUpAt} ms after the link came back`);
+  if (!started) return;
   const port = Number(/:(\d+)$/.exec(started.migrateUri)?.[1]);
   const holes = await pinholesOn(DST);
   const hole = holes.find((h) => h.ports.includes(port));
@@ -146,7 +157,7 @@ test('link down and the migration sockets destroyed for 15 s in post-copy: pause
   assert.equal(hole.source, labHost(SRC).migIp);
   assert.equal(hole.destination, labHost(DST).migIp);
   assert.notEqual(await tryConnect(THIRD, labHost(DST).migIp, port), 'connected', 'a third host cannot reach the recovery port');
-  await resumeCompletes(t, jobId, uptimeBefore);
+  await resumeCompletes(jobId, uptimeBefore);
 });
 
 test('a reset from the destination alone (link up): paused, then a resume starts at once', async (t) => {
@@ -154,9 +165,10 @@ test('a reset from the destination alone (link up): paused, then a resume starts
   const firstUri = (await status(SRC, jobId)).migrateUri;
   const uptimeBefore = await guestUptimeS(SRC, VM);
   await killMigrationSockets(SRC, DST, [DST]);
-  const started = await resumeStarted(jobId, firstUri);
+  const started = await resumeStarted(t, jobId, firstUri);
+  if (!started) return;
   assert.match(started.recovery?.cause ?? '', /post-copy/);
-  await resumeCompletes(t, jobId, uptimeBefore);
+  await resumeCompletes(jobId, uptimeBefore);
 });
 
 for (const killed of [SRC, DST]) {
@@ -170,13 +182,14 @@ for (const killed of [SRC, DST]) {
     await ferryd('start', killed);
     assert.equal((await status(SRC, jobId)).phase, 'MIGRATION_PHASE_POSTCOPY_PAUSED', 'still paused after the restart');
     await setMigrationLink(SRC, 'up');
-    const started = await resumeStarted(jobId, firstUri);
+    const started = await resumeStarted(t, jobId, firstUri);
+    if (!started) return;
     if (killed === SRC)
       assert.ok(
         started.warnings.some((w) => /restarted while the post-copy was paused/.test(w)),
         started.warnings.join('\n'),
       );
-    await resumeCompletes(t, jobId, uptimeBefore);
+    await resumeCompletes(jobId, uptimeBefore);
   });
 }
 
@@ -195,13 +208,14 @@ test('RecoverMigration by hand onto a second migration address of the destinatio
   assert.equal((await status(SRC, jobId)).recovery?.attempts, 0, 'timeout 0: no attempt on its own');
   const { status: asked } = await unary(agent(SRC).migration, 'RecoverMigration', { job: { jobId }, dstqemu: SECOND_ADDRESS });
   assert.ok(asked);
-  const started = await resumeStarted(jobId, firstUri);
+  const started = await resumeStarted(t, jobId, firstUri);
+  if (!started) return;
   assert.match(started.migrateUri, new RegExp(`^tcp://${SECOND_ADDRESS.replaceAll('.', '\\.')}:\\d+$`));
   const port = Number(/:(\d+)$/.exec(started.migrateUri)?.[1]);
   assert.ok(
     (await pinholesOn(DST)).some((h) => h.destination === SECOND_ADDRESS && h.ports.includes(port) && h.source === labHost(SRC).migIp),
   );
-  await resumeCompletes(t, jobId, uptimeBefore);
+  await resumeCompletes(jobId, uptimeBefore);
 });
 
 test('the guest destroyed on the destination while paused: FAILED with the truth about both sides, the source left paused', async () => {

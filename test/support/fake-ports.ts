@@ -167,6 +167,11 @@ export class FakeHypervisor implements Hypervisor {
     if (!this.vms.has(id)) throw new FerryError('NOT_FOUND', `no VM ${id}`, { reason: 'VM_NOT_FOUND' });
     return this.postcopy.get(id) ?? 'none';
   }
+  /** What recoveryBlocker answers per VM (none unless a test sets one). */
+  recoveryBlockers = new Map<string, string>();
+  async recoveryBlocker(id: string): Promise<string | undefined> {
+    return this.recoveryBlockers.get(id);
+  }
   /** The migration connection broke in post-copy: perform fails as libvirt's does, the VM pauses in post-copy failed. */
   breakPostcopy(id: string): void {
     this.postcopy.set(id, 'failed');

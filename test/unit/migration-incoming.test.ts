@@ -81,6 +81,7 @@ test('after a restart, reservations whose migration may still need them come bac
   let pausedInPostcopy = new Set<string>();
   const hypervisor = {
     postcopyState: async (vmId: string): Promise<PostcopyState> => (pausedInPostcopy.has(vmId) ? 'failed' : 'none'),
+    recoveryBlocker: async () => undefined,
     jobStats: async (vmId: string) => {
       if (runningHere.has(vmId)) return stats(10, 90);
       if (arrived.has(vmId)) return stats(0, 0, { type: 'none' });

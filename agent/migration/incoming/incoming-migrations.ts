@@ -48,7 +48,7 @@ export interface IncomingOptions {
   /** Where reservations survive a restart (recover()); without it they live in memory only. */
   journal?: Journal<IncomingRecord>;
   /** Asked at recover() whether a VM's incoming migration still runs here, and by PrepareRecovery whether it is paused in post-copy. */
-  hypervisor?: Pick<Hypervisor, 'jobStats' | 'postcopyState'>;
+  hypervisor?: Pick<Hypervisor, 'jobStats' | 'postcopyState' | 'recoveryBlocker'>;
   /** What CheckIncoming reads of this host. */
   checks: IncomingCheckPorts;
   /** Whether the host is in maintenance (agent/maintenance): it then refuses every incoming migration. */
