@@ -10,7 +10,7 @@ import type { HypervisorInfo, LimitsInForce, MigrationActivity, VmSummary } from
 import { HostStatsCollector, type HostStatsFacts } from './stats.js';
 import type { SystemProbe } from './system-probe.js';
 import { ferryVersion } from './version.js';
-import type { MigrationStatus } from '../migration/index.js';
+import type { LinkState, MigrationStatus } from '../migration/index.js';
 
 export interface HostInfoDeps {
   config: AgentConfig;
@@ -25,6 +25,8 @@ export interface HostInfoDeps {
   firewallBackendReason?: () => string;
   /** The host firewall's effect on the pinholes, as warnings. */
   firewallWarnings?: () => Promise<string[]>;
+  /** A NIC with the devices it is stacked on (default: its operstate alone). */
+  linkState?: (nic: string) => Promise<LinkState>;
   /** Default: package.json's version. */
   ferryVersion?: string;
   /** Background NIC sampling period; 0 disables it (tests). Default 5 s. */
@@ -65,6 +67,7 @@ export function createHostInfo(deps: HostInfoDeps): HostInfo {
     ...(deps.firewallBackend ? { firewallBackend: deps.firewallBackend } : {}),
     ...(deps.firewallBackendReason ? { firewallBackendReason: deps.firewallBackendReason } : {}),
     ...(deps.firewallWarnings ? { firewallWarnings: deps.firewallWarnings } : {}),
+    ...(deps.linkState ? { linkState: deps.linkState } : {}),
   };
   return {
     capabilities: async () => ({ ...(await collectCapabilities(capabilityDeps)), postcopyPaused: pausedOldestFirst(deps.migrations) }),
