@@ -244,6 +244,8 @@ async function run(flags: ConfigFlags): Promise<void> {
     firewallBackendReason: () => firewallChoice.reason,
     firewallWarnings: () => firewall.hostWarnings(),
     linkState: (nic) => network.linkState(nic),
+    // SIGHUP may change it (config/reload.ts): the NIC named is the one the configuration in force names.
+    migrationNetwork: () => config.migration.network,
   });
 
   const events: EventHub = new EventHub({
@@ -283,6 +285,7 @@ async function run(flags: ConfigFlags): Promise<void> {
           () => loadConfig(flags, process.env).config,
           (next) => limits.set(next.limits),
           log,
+          () => migrations.counts().running + migrations.counts().queued + incoming.count,
         );
         config = reloaded.config;
         return reloaded.summary;

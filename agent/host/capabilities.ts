@@ -5,7 +5,7 @@
  * warning, not a failure: an engine still learns what is known.
  */
 import os from 'node:os';
-import type { AgentConfig } from '../config/agent-config.js';
+import type { AgentConfig, MigrationNetworkSpec } from '../config/agent-config.js';
 import type { HypervisorInfo, LimitsInForce } from './host-facts.js';
 import { findManagementNic, findMigrationNic, type LinkStates } from './migration-nic.js';
 import type { LinkState } from '../migration/index.js';
@@ -26,6 +26,8 @@ export interface CapabilitiesDeps {
   firewallWarnings?: () => Promise<string[]>;
   /** A NIC with the devices it is stacked on (default: its operstate alone). */
   linkState?: (nic: string) => Promise<LinkState>;
+  /** migration.network in force (a reload may change it; default: the configuration's). */
+  migrationNetwork?: () => MigrationNetworkSpec | null;
   ferryVersion: string;
 }
 
@@ -87,7 +89,11 @@ export async function collectCapabilities(deps: CapabilitiesDeps): Promise<HostC
   ]);
   warnings.push(...firewall);
 
-  const migration = findMigrationNic(config.migration.network, nics, await linkStates(nics, deps.linkState));
+  const migration = findMigrationNic(
+    deps.migrationNetwork ? deps.migrationNetwork() : config.migration.network,
+    nics,
+    await linkStates(nics, deps.linkState),
+  );
   warnings.push(...migration.warnings);
   const management = findManagementNic(config.listen.address, nics);
   if (migration.nic && management && migration.nic.name === management.name) {

@@ -3,7 +3,7 @@
  * ports in host-facts.ts and system-probe.ts. No gRPC here; the RPC layer
  * (agent/rpc/host-service.ts) only converts.
  */
-import type { AgentConfig } from '../config/agent-config.js';
+import type { AgentConfig, MigrationNetworkSpec } from '../config/agent-config.js';
 import { watchAgentProcess, type AgentProcessProbe } from './agent-process.js';
 import { collectCapabilities, type HostCapabilitiesFacts } from './capabilities.js';
 import type { HypervisorInfo, LimitsInForce, MigrationActivity, VmSummary } from './host-facts.js';
@@ -27,6 +27,8 @@ export interface HostInfoDeps {
   firewallWarnings?: () => Promise<string[]>;
   /** A NIC with the devices it is stacked on (default: its operstate alone). */
   linkState?: (nic: string) => Promise<LinkState>;
+  /** migration.network in force (default: the configuration's). */
+  migrationNetwork?: () => MigrationNetworkSpec | null;
   /** Default: package.json's version. */
   ferryVersion?: string;
   /** Background NIC sampling period; 0 disables it (tests). Default 5 s. */
@@ -68,6 +70,7 @@ export function createHostInfo(deps: HostInfoDeps): HostInfo {
     ...(deps.firewallBackendReason ? { firewallBackendReason: deps.firewallBackendReason } : {}),
     ...(deps.firewallWarnings ? { firewallWarnings: deps.firewallWarnings } : {}),
     ...(deps.linkState ? { linkState: deps.linkState } : {}),
+    ...(deps.migrationNetwork ? { migrationNetwork: deps.migrationNetwork } : {}),
   };
   return {
     capabilities: async () => ({ ...(await collectCapabilities(capabilityDeps)), postcopyPaused: pausedOldestFirst(deps.migrations) }),
