@@ -24,7 +24,8 @@ import { tlsListener } from './daemon/tls-listener.js';
 import { createFirewall, resolveFirewallBackend } from './firewall/index.js';
 import { EventHub, HostStateTracker } from './events/index.js';
 import { createHostInfo } from './host/host-info.js';
-import { followMigrationLink, type MigrationLink } from './host/migration-link-watch.js';
+import { followMigrationLink, migrationAddresses, type MigrationLink } from './host/migration-link-watch.js';
+import { certificateAddressWarning } from '../shared/reissue-command.js';
 import { createSystemInformationProbe } from './host/systeminformation-probe.js';
 import { LibvirtHypervisor } from './hypervisor/libvirt-hypervisor.js';
 import { libvirtHostInfo } from './hypervisor/libvirt-host-info.js';
@@ -290,11 +291,23 @@ async function run(flags: ConfigFlags): Promise<void> {
         config = reloaded.config;
         return reloaded.summary;
       },
-      () => (trust ? trust.reload('SIGHUP').summary : 'TLS off'),
+      () => {
+        const summary = trust ? trust.reload('SIGHUP').summary : 'TLS off';
+        warnCertificateAddresses();
+        return summary;
+      },
     ],
     log,
   );
   process.on('SIGHUP', () => void reload());
+  // A migration address the certificate does not list: peers would refuse its pinholes (PERMISSION_DENIED).
+  const warnCertificateAddresses = () => {
+    const warning = trust
+      ? certificateAddressWarning(trust.current.identity, migrationAddresses(config.migration.network, network.localAddresses()))
+      : '';
+    if (warning) log.warn("TLS: a migration address is not in this host's certificate", { warning });
+  };
+  warnCertificateAddresses();
 
   await libvirt.client();
   await lifecycle;

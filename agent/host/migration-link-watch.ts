@@ -8,6 +8,7 @@
  * socket to keep, and a migration NIC seldom changes state.
  */
 import { cidrContains } from '../../shared/cidr.js';
+import { isLinkLocal } from '../../shared/net.js';
 import type { MigrationNetworkSpec } from '../config/agent-config.js';
 import type { HostNetwork } from '../migration/index.js';
 
@@ -36,6 +37,13 @@ export async function readMigrationLink(
   }
   const state = await network.linkState(nic);
   return { configured: true, nic, up: state.up, description: state.description, downReason: state.downReason };
+}
+
+/** This host's addresses on the migration network (link-local ones cannot be dialled without a zone). */
+export function migrationAddresses(spec: MigrationNetworkSpec | null, local: ReturnType<HostNetwork['localAddresses']>): string[] {
+  if (spec === null) return [];
+  const inside = local.filter((a) => (spec.kind === 'cidr' ? cidrContains(spec.cidr, a.address) : a.interface === spec.name));
+  return inside.map((a) => a.address).filter((a) => !isLinkLocal(a));
 }
 
 /** Calls back with the link at once and after every change; returns the stop. */
