@@ -24,7 +24,8 @@ import { tlsListener } from './daemon/tls-listener.js';
 import { createFirewall, resolveFirewallBackend } from './firewall/index.js';
 import { EventHub, HostStateTracker } from './events/index.js';
 import { createHostInfo } from './host/host-info.js';
-import { followNicOperstate } from './host/nic-operstate.js';
+import { followMigrationLink, migrationAddresses, type MigrationLink } from './host/migration-link-watch.js';
+import { certificateAddressWarning } from '../shared/reissue-command.js';
 import { createSystemInformationProbe } from './host/systeminformation-probe.js';
 import { LibvirtHypervisor } from './hypervisor/libvirt-hypervisor.js';
 import { libvirtHostInfo } from './hypervisor/libvirt-host-info.js';
@@ -44,6 +45,7 @@ import { createHostService } from './rpc/host-service.js';
 import { rpcLogInterceptor } from './rpc/logging.js';
 import { migrationService } from './rpc/migration-service.js';
 import { peerService } from './rpc/peer-service.js';
+import { MigrationHealth } from './rpc/migration-health.js';
 import { setServing, startGrpcServer } from './rpc/server.js';
 import { startSystemdNotifier } from './systemd/notifier.js';
 import { CertificateStore } from './tls/store.js';
@@ -242,6 +244,9 @@ async function run(flags: ConfigFlags): Promise<void> {
     firewallBackend: () => firewall.backend,
     firewallBackendReason: () => firewallChoice.reason,
     firewallWarnings: () => firewall.hostWarnings(),
+    linkState: (nic) => network.linkState(nic),
+    // SIGHUP may change it (config/reload.ts): the NIC named is the one the configuration in force names.
+    migrationNetwork: () => config.migration.network,
   });
 
   const events: EventHub = new EventHub({
@@ -266,6 +271,8 @@ async function run(flags: ConfigFlags): Promise<void> {
     // The role check last: grpc-js runs the last interceptor outermost, so its refusals are logged too.
     interceptors: [...(metrics ? [metrics.rpcInterceptor()] : []), rpcLogInterceptor(log), ...(trust ? [authInterceptor()] : [])],
   });
+  // ferry.migration: NOT_SERVING while the migration NIC is down or missing (and until the agent serves).
+  const migrationHealth = new MigrationHealth(running.health);
   // Certificates renew without a restart: SIGHUP, or a change of the files.
   trust?.watch();
   // SIGHUP (`systemctl reload`): the run-time settings (limits.*, policy.*),
@@ -279,19 +286,41 @@ async function run(flags: ConfigFlags): Promise<void> {
           () => loadConfig(flags, process.env).config,
           (next) => limits.set(next.limits),
           log,
+          () => migrations.counts().running + migrations.counts().queued + incoming.count,
         );
         config = reloaded.config;
         return reloaded.summary;
       },
-      () => (trust ? trust.reload('SIGHUP').summary : 'TLS off'),
+      () => {
+        const summary = trust ? trust.reload('SIGHUP').summary : 'TLS off';
+        warnCertificateAddresses();
+        return summary;
+      },
     ],
     log,
   );
   process.on('SIGHUP', () => void reload());
+  // A migration address the certificate does not list: peers would refuse its pinholes (PERMISSION_DENIED).
+  const warnCertificateAddresses = () => {
+    const warning = trust
+      ? certificateAddressWarning(trust.current.identity, migrationAddresses(config.migration.network, network.localAddresses()))
+      : '';
+    if (warning) log.warn("TLS: a migration address is not in this host's certificate", { warning });
+  };
+  warnCertificateAddresses();
 
   await libvirt.client();
   await lifecycle;
-  const stopNicWatch = await followMigrationNic(host, hostState, log);
+  // The migration NIC as the configuration in force names it (a reload may change it), for events, health and metrics.
+  const stopNicWatch = followMigrationLink(
+    () => config.migration.network,
+    network,
+    (link) => {
+      logMigrationLink(log, link);
+      hostState.migrationNic(link.nic, link.up);
+      migrationHealth.link(link);
+    },
+  );
   // What a previous run left: reservations whose holes the firewall keeps, and jobs to follow.
   pinholes.adopt(await incoming.recover());
   await firewall.reconcile(); // logs what it changed
@@ -304,6 +333,7 @@ async function run(flags: ConfigFlags): Promise<void> {
   maintenance.resume();
   const metricsServer = metrics ? await serveMetrics(config, metrics, log) : undefined;
   setServing(running.health, true);
+  migrationHealth.agent(true);
   notifier.trackMigrations(() => activity.counts());
   await notifier.ready(`ready on ${config.listen.address}:${running.port}`);
   log.info('ferryd ready', {
@@ -318,6 +348,7 @@ async function run(flags: ConfigFlags): Promise<void> {
     void notifier.stopping(`shutting down (${signal})`);
     migrations.stopAccepting();
     setServing(running.health, false);
+    migrationHealth.agent(false);
     stopNicWatch();
     events.close();
     // The journal first: jobs that end because connections close are not
@@ -344,17 +375,16 @@ async function run(flags: ConfigFlags): Promise<void> {
   process.once('SIGINT', () => stop('SIGINT'));
 }
 
-/** The migration NIC's link state, for host events (named once, as capabilities find it). */
-async function followMigrationNic(host: ReturnType<typeof createHostInfo>, hostState: HostStateTracker, log: Logger): Promise<() => void> {
-  const nic = await host.capabilities().then(
-    (caps) => caps.migrationNetwork.interface,
-    (err: unknown) => {
-      log.warn('migration NIC not known: host events will not follow its state', { error: errorMessage(err) });
-      return '';
-    },
-  );
-  if (!nic) return () => {};
-  return followNicOperstate(nic, (up) => hostState.migrationNic(nic, up));
+/** A migration NIC that goes down (or is missing) is a warning naming it and why; its return, one line. */
+function logMigrationLink(log: Logger, link: MigrationLink): void {
+  if (!link.configured) return;
+  if (link.up) log.info('migration NIC up', { nic: link.nic, link: link.description });
+  else
+    log.warn('migration NIC down: incoming migrations over it are refused', {
+      nic: link.nic || 'none',
+      link: link.description,
+      reason: link.downReason,
+    });
 }
 
 /** The configuration (every problem listed, exit 2 when there is one), as `ferryd check-config` checks it. */

@@ -2,8 +2,16 @@
  * SIGHUP: re-read the configuration (file, FERRY_* variables, flags) and
  * apply what may change while migrations run: limits.* and policy.* (the
  * defaults of new jobs; running jobs keep the policy they started with).
- * Every other key needs a restart; a reload that changes one says so. An
- * invalid file changes nothing and is logged, as `systemctl reload` expects.
+ * migration.network (which NIC GetCapabilities, health and host events name
+ * as the migration NIC, what engines choose dstqemu from) changes too, but
+ * only while no migration runs: a migration under way keeps the addresses it
+ * was prepared with, and a host that named another migration network in the
+ * middle of it would report a NIC that is not the one carrying it. Refused,
+ * not deferred: the operator sees at once that the change did not happen
+ * and reloads again once the migrations end (a deferred change would apply
+ * at a moment nobody chose). Every other key needs a restart; a reload that
+ * changes one says so. An invalid file changes nothing and is logged, as
+ * `systemctl reload` expects.
  */
 import type { AgentConfig } from './agent-config.js';
 import { errorMessage } from '../../shared/errors.js';
@@ -24,16 +32,26 @@ export interface ConfigReload {
   summary: string;
 }
 
-/** Loads the configuration again and hands it to apply. */
+/** Loads the configuration again and hands it to apply; `migrationsRunning` counts the migrations under way (both directions). */
 export function reloadConfig(
   current: AgentConfig,
   load: () => AgentConfig,
   apply: (next: AgentConfig) => void,
   log: ReloadLog,
+  migrationsRunning: () => number = () => 0,
 ): ConfigReload {
   let next: AgentConfig;
+  let networkRefused = '';
   try {
     next = load();
+    const network = networkChange(current, next);
+    const running = network ? migrationsRunning() : 0;
+    if (network && running > 0) {
+      // The running migrations' network stays in force; every other key is reloaded as usual.
+      next = { ...next, migration: { ...next.migration, network: current.migration.network } };
+      networkRefused = `migration.network not changed (${network}): ${running} migration(s) running; reload again once they end`;
+      log.warn('SIGHUP: migration.network not changed while migrations run', { change: network, running });
+    }
   } catch (err) {
     log.error('SIGHUP: the configuration is invalid; nothing was changed', { error: errorMessage(err) });
     return { config: current, summary: `reload failed, the configuration in force is kept: ${errorMessage(err)}` };
@@ -44,18 +62,38 @@ export function reloadConfig(
     log.error('SIGHUP: applying the configuration failed; nothing was changed', { error: errorMessage(err) });
     return { config: current, summary: `reload failed, the configuration in force is kept: ${errorMessage(err)}` };
   }
-  const changes = RELOADABLE.flatMap((section) => changedSettings(section, current[section], next[section]));
+  const network = networkChange(current, next);
+  const changes = [
+    ...RELOADABLE.flatMap((section) => changedSettings(section, current[section], next[section])),
+    ...(network ? [`migration.network ${network}`] : []),
+  ];
+  // migration.network is compared above; the rest of the section (the port range) needs a restart.
+  const restartPart = (config: AgentConfig) => ({ ...config, migration: { ...config.migration, network: null } });
   const needRestart = Object.keys(next).filter(
     (key) =>
       key !== 'source' &&
       !(RELOADABLE as readonly string[]).includes(key) &&
-      JSON.stringify((next as unknown as Record<string, unknown>)[key]) !==
-        JSON.stringify((current as unknown as Record<string, unknown>)[key]),
+      JSON.stringify((restartPart(next) as unknown as Record<string, unknown>)[key]) !==
+        JSON.stringify((restartPart(current) as unknown as Record<string, unknown>)[key]),
   );
   log.info('SIGHUP: configuration reloaded', { changes, limits: next.limits, preset: next.policy.preset, file: next.source.file });
   if (needRestart.length > 0) log.warn('SIGHUP: these settings changed but take effect only after a restart', { keys: needRestart });
   const applied = changes.length > 0 ? `reloaded ${changes.join(', ')}` : 'reloaded, limits and policy unchanged';
-  return { config: next, summary: needRestart.length > 0 ? `${applied}; ${needRestart.join(', ')} changed: restart to apply` : applied };
+  const parts = [
+    applied,
+    ...(networkRefused ? [networkRefused] : []),
+    ...(needRestart.length > 0 ? [`${needRestart.join(', ')} changed: restart to apply`] : []),
+  ];
+  return { config: next, summary: parts.join('; ') };
+}
+
+/** "198.19.0.0/24 → 198.20.0.0/24" when migration.network differs; '' when not. */
+function networkChange(before: AgentConfig, after: AgentConfig): string {
+  const text = (config: AgentConfig) => {
+    const spec = config.migration.network;
+    return spec === null ? 'none' : spec.kind === 'cidr' ? spec.cidr.text : spec.name;
+  };
+  return text(before) === text(after) ? '' : `${text(before)} → ${text(after)}`;
 }
 
 /** "limits.max_outgoing 2 → 4" for each key of a flat section that changed, named as in ferryd.yaml. */

@@ -10,6 +10,7 @@ import { collectCapabilities } from '../host/capabilities.js';
 import { hypervisorUnavailable } from '../host/host-facts.js';
 import { createSystemInformationProbe } from '../host/systeminformation-probe.js';
 import { ferryVersion } from '../host/version.js';
+import { LinuxHostNetwork } from '../network/host-network.js';
 import { errorMessage } from '../../shared/errors.js';
 import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, type CommandLineOutput } from './command-line.js';
 import { checkConfiguration } from './startup-checks.js';
@@ -28,6 +29,8 @@ export async function printFacts(flags: ConfigFlags, env: NodeJS.ProcessEnv, out
       config: loaded.value.config,
       system: createSystemInformationProbe(),
       hypervisor: withoutLibvirt,
+      // Stacked links judged as ferryd run judges them (a VLAN on a bond with no slave up is down).
+      linkState: (nic) => new LinuxHostNetwork('').linkState(nic),
       ferryVersion: ferryVersion(),
     });
     output.out(`${JSON.stringify(facts, null, 2)}\n`);

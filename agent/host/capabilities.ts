@@ -5,9 +5,10 @@
  * warning, not a failure: an engine still learns what is known.
  */
 import os from 'node:os';
-import type { AgentConfig } from '../config/agent-config.js';
+import type { AgentConfig, MigrationNetworkSpec } from '../config/agent-config.js';
 import type { HypervisorInfo, LimitsInForce } from './host-facts.js';
-import { findManagementNic, findMigrationNic } from './migration-nic.js';
+import { findManagementNic, findMigrationNic, type LinkStates } from './migration-nic.js';
+import type { LinkState } from '../migration/index.js';
 import type { CpuFacts, NicInfo, SystemProbe } from './system-probe.js';
 import { errorMessage } from '../../shared/errors.js';
 
@@ -23,6 +24,10 @@ export interface CapabilitiesDeps {
   firewallBackendReason?: () => string;
   /** What the host's own firewall does to the pinholes (e.g. an input chain that drops them). */
   firewallWarnings?: () => Promise<string[]>;
+  /** A NIC with the devices it is stacked on (default: its operstate alone). */
+  linkState?: (nic: string) => Promise<LinkState>;
+  /** migration.network in force (a reload may change it; default: the configuration's). */
+  migrationNetwork?: () => MigrationNetworkSpec | null;
   ferryVersion: string;
 }
 
@@ -38,7 +43,7 @@ export interface HostCapabilitiesFacts {
   cpu: CpuFacts;
   memoryBytes: number;
   nics: NicFacts[];
-  migrationNetwork: { cidr: string; interface: string; address: string; up: boolean };
+  migrationNetwork: { cidr: string; interface: string; address: string; up: boolean; link: string; downReason: string };
   libvirtVersion: string;
   qemuVersion: string;
   kvmAvailable: boolean;
@@ -84,7 +89,11 @@ export async function collectCapabilities(deps: CapabilitiesDeps): Promise<HostC
   ]);
   warnings.push(...firewall);
 
-  const migration = findMigrationNic(config.migration.network, nics);
+  const migration = findMigrationNic(
+    deps.migrationNetwork ? deps.migrationNetwork() : config.migration.network,
+    nics,
+    await linkStates(nics, deps.linkState),
+  );
   warnings.push(...migration.warnings);
   const management = findManagementNic(config.listen.address, nics);
   if (migration.nic && management && migration.nic.name === management.name) {
@@ -100,7 +109,14 @@ export async function collectCapabilities(deps: CapabilitiesDeps): Promise<HostC
     cpu,
     memoryBytes: memory.totalBytes,
     nics: nics.map((nic) => ({ ...nic, migration: nic.name === migration.nic?.name, management: nic.name === management?.name })),
-    migrationNetwork: { cidr: migration.cidr, interface: migration.nic?.name ?? '', address: migration.address, up: migration.up },
+    migrationNetwork: {
+      cidr: migration.cidr,
+      interface: migration.nic?.name ?? '',
+      address: migration.address,
+      up: migration.up,
+      link: migration.link,
+      downReason: migration.downReason,
+    },
     libvirtVersion,
     qemuVersion,
     kvmAvailable,
@@ -115,4 +131,11 @@ export async function collectCapabilities(deps: CapabilitiesDeps): Promise<HostC
     insecure: config.tls.insecure,
     warnings,
   };
+}
+
+/** Every NIC's link state (a few sysfs reads each); a NIC that cannot be read is judged by its operstate. */
+async function linkStates(nics: readonly NicInfo[], read: CapabilitiesDeps['linkState']): Promise<LinkStates> {
+  if (!read) return new Map();
+  const states = await Promise.all(nics.map(async (nic) => [nic.name, await read(nic.name).catch(() => undefined)] as const));
+  return new Map(states.filter((entry): entry is readonly [string, LinkState] => entry[1] !== undefined));
 }

@@ -3,14 +3,14 @@
  * ports in host-facts.ts and system-probe.ts. No gRPC here; the RPC layer
  * (agent/rpc/host-service.ts) only converts.
  */
-import type { AgentConfig } from '../config/agent-config.js';
+import type { AgentConfig, MigrationNetworkSpec } from '../config/agent-config.js';
 import { watchAgentProcess, type AgentProcessProbe } from './agent-process.js';
 import { collectCapabilities, type HostCapabilitiesFacts } from './capabilities.js';
 import type { HypervisorInfo, LimitsInForce, MigrationActivity, VmSummary } from './host-facts.js';
 import { HostStatsCollector, type HostStatsFacts } from './stats.js';
 import type { SystemProbe } from './system-probe.js';
 import { ferryVersion } from './version.js';
-import type { MigrationStatus } from '../migration/index.js';
+import type { LinkState, MigrationStatus } from '../migration/index.js';
 
 export interface HostInfoDeps {
   config: AgentConfig;
@@ -25,6 +25,10 @@ export interface HostInfoDeps {
   firewallBackendReason?: () => string;
   /** The host firewall's effect on the pinholes, as warnings. */
   firewallWarnings?: () => Promise<string[]>;
+  /** A NIC with the devices it is stacked on (default: its operstate alone). */
+  linkState?: (nic: string) => Promise<LinkState>;
+  /** migration.network in force (default: the configuration's). */
+  migrationNetwork?: () => MigrationNetworkSpec | null;
   /** Default: package.json's version. */
   ferryVersion?: string;
   /** Background NIC sampling period; 0 disables it (tests). Default 5 s. */
@@ -65,6 +69,8 @@ export function createHostInfo(deps: HostInfoDeps): HostInfo {
     ...(deps.firewallBackend ? { firewallBackend: deps.firewallBackend } : {}),
     ...(deps.firewallBackendReason ? { firewallBackendReason: deps.firewallBackendReason } : {}),
     ...(deps.firewallWarnings ? { firewallWarnings: deps.firewallWarnings } : {}),
+    ...(deps.linkState ? { linkState: deps.linkState } : {}),
+    ...(deps.migrationNetwork ? { migrationNetwork: deps.migrationNetwork } : {}),
   };
   return {
     capabilities: async () => ({ ...(await collectCapabilities(capabilityDeps)), postcopyPaused: pausedOldestFirst(deps.migrations) }),

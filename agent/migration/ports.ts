@@ -413,12 +413,26 @@ export interface HostNetwork {
   routeTo(address: string): Promise<Route>;
   /** Resolves a host name (or returns an address as is); NOT_FOUND if it does not resolve. */
   resolve(host: string): Promise<string>;
-  /** Bytes transmitted by an interface since boot. */
+  /**
+   * Bytes transmitted by an interface since boot. Given the interface that
+   * carries the address (a VLAN, a bond, a bridge): every byte sent from that
+   * address is counted there, whichever NIC below it the bytes leave by.
+   */
   txBytes(iface: string): Promise<number>;
-  /** Whether the interface is up with a carrier (its operstate is up); false when it does not exist. */
-  linkUp(iface: string): Promise<boolean>;
+  /** Whether the interface, and the devices it is stacked on, can carry traffic; down when it does not exist. */
+  linkState(iface: string): Promise<LinkState>;
   /** The interface carrying the agent's management address. */
   managementInterface(): string | undefined;
+}
+
+/** An interface as migrations see it: stacked links judged with the devices under them. */
+export interface LinkState {
+  up: boolean;
+  /** The interface and what it is stacked on, e.g. "bond0.100 (vlan) on bond0 (bond: eth0 up, eth1 down)". */
+  description: string;
+  /** Why it cannot carry traffic, e.g. "lower device bond0: no slave up"; '' when up. */
+  downReason: string;
+  mtu: number;
 }
 
 /** A hole as opened: what the destination journals to take it back after a restart. */

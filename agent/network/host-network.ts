@@ -1,7 +1,7 @@
 /**
  * The HostNetwork port on Linux: addresses from the kernel, routes from
  * `ip -j route get` (the kernel's own answer to "which source address and
- * NIC would reach X"), and NIC counters from sysfs.
+ * NIC would reach X"), and NIC counters and link states from sysfs.
  */
 import { execFile } from 'node:child_process';
 import { lookup } from 'node:dns/promises';
@@ -10,13 +10,21 @@ import { networkInterfaces } from 'node:os';
 import { promisify } from 'node:util';
 import { FerryError } from '../../shared/errors.js';
 import { familyOf } from '../../shared/net.js';
-import type { HostNetwork, LocalAddress, Route } from '../migration/index.js';
+import type { HostNetwork, LinkState, LocalAddress, Route } from '../migration/index.js';
+import { judgeLink } from './link-state.js';
+import { readLinkFacts, SYSFS_CLASS_NET } from './link-topology.js';
 
 const run = promisify(execFile);
 
 export class LinuxHostNetwork implements HostNetwork {
-  /** @param managementAddress the agent's own address on the management network ('' = unknown). */
-  constructor(private readonly managementAddress: string) {}
+  /**
+   * @param managementAddress the agent's own address on the management network ('' = unknown).
+   * @param sysfs where the kernel's network devices are (tests give a fixture tree).
+   */
+  constructor(
+    private readonly managementAddress: string,
+    private readonly sysfs = SYSFS_CLASS_NET,
+  ) {}
 
   localAddresses(): LocalAddress[] {
     const result: LocalAddress[] = [];
@@ -36,7 +44,7 @@ export class LinuxHostNetwork implements HostNetwork {
 
   /** Every interface the kernel lists, with or without an address (a bridge often has none). */
   async interfaceNames(): Promise<string[]> {
-    return readdir('/sys/class/net');
+    return readdir(this.sysfs);
   }
 
   async routeTo(address: string): Promise<Route> {
@@ -72,16 +80,12 @@ export class LinuxHostNetwork implements HostNetwork {
   }
 
   async txBytes(iface: string): Promise<number> {
-    return Number(await readFile(`/sys/class/net/${iface}/statistics/tx_bytes`, 'utf8'));
+    return Number(await readFile(`${this.sysfs}/${iface}/statistics/tx_bytes`, 'utf8'));
   }
 
-  /** operstate 'up' (carrier and administratively up); 'unknown' is what drivers without carrier reporting say (dummy, some tunnels). */
-  async linkUp(iface: string): Promise<boolean> {
-    const state = await readFile(`/sys/class/net/${iface}/operstate`, 'utf8').then(
-      (text) => text.trim(),
-      () => 'absent',
-    );
-    return state === 'up' || state === 'unknown';
+  /** The interface with the devices it is stacked on (link-state.ts says what "up" means for each kind). */
+  async linkState(iface: string): Promise<LinkState> {
+    return judgeLink(await readLinkFacts(iface, this.sysfs));
   }
 
   managementInterface(): string | undefined {

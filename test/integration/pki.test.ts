@@ -14,6 +14,7 @@ import { promisify } from 'node:util';
 import { resolveClientTls } from '../../agent/cli/client-tls.js';
 import { FIELDS } from '../../agent/config/fields.js';
 import { loadTlsMaterial } from '../../agent/tls/material.js';
+import { reissueCommand } from '../../shared/reissue-command.js';
 import { PKI_SCRIPT, pki } from '../support/pki.js';
 
 const run = promisify(execFile);
@@ -159,4 +160,28 @@ test('installed under another name, the help speaks of that name', async () => {
   const { stdout } = await run(copy, ['--help']);
   assert.match(stdout, /^ {2}ferry-pki libvirt /m);
   assert.doesNotMatch(stdout, /^ {2}pki /m);
+});
+
+test('host --keep-key re-issues with the key already there and the addresses given: what the PERMISSION_DENIED message tells an operator to run', async () => {
+  const ca = await freshCa('ca-reissue');
+  const etc = join(scratch, 'etc-reissue');
+  await pki('host', ca, 'hv3', '--ip', '192.0.2.13', '--install', etc);
+  const files = { caFile: join(etc, 'ca.pem'), certFile: join(etc, 'ferryd.pem'), keyFile: join(etc, 'ferryd-key.pem') };
+  const before = loadTlsMaterial(files);
+  const key = readFileSync(files.keyFile);
+  const command = reissueCommand(before.identity, ['198.51.100.13']);
+  assert.equal(command, 'ferry-pki host CADIR hv3 --ip 192.0.2.13 --ip 198.51.100.13 --keep-key --install /etc/ferry/pki');
+  // The command as printed, with this test's directories.
+  const args = command
+    .split(' ')
+    .slice(1)
+    .map((word) => (word === 'CADIR' ? ca : word === '/etc/ferry/pki' ? etc : word));
+  await pki(...args);
+  assert.deepEqual(readFileSync(files.keyFile), key, 'the key is kept');
+  assert.equal(mode(files.keyFile), 0o600);
+  const after = loadTlsMaterial(files);
+  assert.deepEqual(after.identity.ipAddresses, ['192.0.2.13', '198.51.100.13']);
+  // Without --keep-key a re-issue makes a new key, as before.
+  await pki('host', ca, 'hv3', '--ip', '192.0.2.13', '--install', etc);
+  assert.notDeepEqual(readFileSync(files.keyFile), key);
 });

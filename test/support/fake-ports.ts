@@ -17,6 +17,7 @@ import type {
   IncomingCheckArgs,
   IncomingOffer,
   LiveMigrationPlan,
+  LinkState,
   LocalAddress,
   OpenedPinhole,
   PathFacts,
@@ -339,8 +340,12 @@ export class FakeNetwork implements HostNetwork {
   }
   /** Interfaces whose link is down (every other one is up). */
   down = new Set<string>();
-  async linkUp(iface: string): Promise<boolean> {
-    return !this.down.has(iface);
+  /** Why a down interface is down (default: no carrier). */
+  downReasons = new Map<string, string>();
+  async linkState(iface: string): Promise<LinkState> {
+    const up = !this.down.has(iface);
+    const downReason = up ? '' : (this.downReasons.get(iface) ?? 'no carrier');
+    return { up, description: `${iface} (physical)`, downReason, mtu: 1500 };
   }
   managementInterface(): string {
     return 'eth0';

@@ -86,3 +86,48 @@ test('an invalid configuration, or one that cannot be applied, keeps the one in 
   assert.equal(refused.config, current);
   assert.equal(refused.summary, 'reload failed, the configuration in force is kept: no');
 });
+
+test('migration.network: applied while no migration runs (the next one uses it), refused with a warning while migrations run, the rest still reloaded', () => {
+  const current = base({ migration: { network: '198.19.0.0/24' } });
+  const next = base({ migration: { network: 'bond0.100' }, limits: { max_outgoing: 4 } });
+
+  const idle = recordingLog();
+  const applied = reloadConfig(
+    current,
+    () => next,
+    () => {},
+    idle,
+    () => 0,
+  );
+  assert.deepEqual(applied.config.migration.network, { kind: 'interface', name: 'bond0.100' });
+  assert.equal(applied.summary, 'reloaded limits.max_outgoing 2 → 4, migration.network 198.19.0.0/24 → bond0.100');
+  assert.ok(!idle.lines.some((l) => l.startsWith('warn')), idle.lines.join('\n'));
+
+  const busy = recordingLog();
+  const refused = reloadConfig(
+    current,
+    () => next,
+    () => {},
+    busy,
+    () => 2,
+  );
+  assert.equal(refused.config.migration.network, current.migration.network, 'the running migrations keep their network');
+  assert.equal(refused.config.limits.maxOutgoing, 4, 'the other keys are reloaded');
+  assert.equal(
+    refused.summary,
+    'reloaded limits.max_outgoing 2 → 4; migration.network not changed (198.19.0.0/24 → bond0.100): 2 migration(s) running; reload again once they end',
+  );
+  assert.ok(
+    busy.lines.some((l) => l.startsWith('warn SIGHUP: migration.network not changed while migrations run') && l.includes('"running":2')),
+    busy.lines.join('\n'),
+  );
+
+  // The port range beside it still needs a restart.
+  const ports = reloadConfig(
+    current,
+    () => base({ migration: { network: '198.19.0.0/24', port_range: { first: 50000, last: 50010 } } }),
+    () => {},
+    recordingLog(),
+  );
+  assert.match(ports.summary, /migration changed: restart to apply$/);
+});

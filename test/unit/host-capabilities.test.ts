@@ -61,7 +61,14 @@ test('everything known: facts, the migration NIC by CIDR, the management NIC, no
   assert.equal(caps.ferryVersion, '0.1.0');
   assert.deepEqual(caps.cpu.flags, ['vmx', 'avx2']);
   assert.equal(caps.memoryBytes, 512 * 2 ** 30);
-  assert.deepEqual(caps.migrationNetwork, { cidr: '198.19.0.0/24', interface: 'eth1', address: '198.19.0.2', up: true });
+  assert.deepEqual(caps.migrationNetwork, {
+    cidr: '198.19.0.0/24',
+    interface: 'eth1',
+    address: '198.19.0.2',
+    up: true,
+    link: '',
+    downReason: '',
+  });
   assert.deepEqual(
     caps.nics.map((n) => [n.name, n.migration, n.management]),
     [
@@ -86,7 +93,14 @@ test('limits and firewall backend in force come from their sources when given', 
 
 test('the migration NIC by interface name: its IPv4 address and block', async () => {
   const caps = await collectCapabilities(deps({ config: config({ migration: { network: 'eth1' } }) }));
-  assert.deepEqual(caps.migrationNetwork, { cidr: '198.19.0.0/24', interface: 'eth1', address: '198.19.0.2', up: true });
+  assert.deepEqual(caps.migrationNetwork, {
+    cidr: '198.19.0.0/24',
+    interface: 'eth1',
+    address: '198.19.0.2',
+    up: true,
+    link: '',
+    downReason: '',
+  });
   const v6only = findMigrationNic({ kind: 'interface', name: 'eth9' }, [nic('eth9', ['fe80::9/64', 'fd00:19::2/64'])]);
   assert.equal(v6only.address, 'fd00:19::2');
   assert.equal(v6only.cidr, 'fd00:19::/64');
@@ -101,7 +115,14 @@ test('warnings: insecure, no migration network, missing NIC, down NIC, several N
 
   const missing = await collectCapabilities(deps({ config: config({ migration: { network: '198.20.0.0/24' } }) }));
   assert.deepEqual(missing.warnings, ['no NIC has an address in 198.20.0.0/24 (migration.network)']);
-  assert.deepEqual(missing.migrationNetwork, { cidr: '198.20.0.0/24', interface: '', address: '', up: false });
+  assert.deepEqual(missing.migrationNetwork, {
+    cidr: '198.20.0.0/24',
+    interface: '',
+    address: '',
+    up: false,
+    link: '',
+    downReason: 'no interface has an address in 198.20.0.0/24',
+  });
 
   const noSuchNic = await collectCapabilities(deps({ config: config({ migration: { network: 'bond1' } }) }));
   assert.deepEqual(noSuchNic.warnings, ['migration NIC bond1 (migration.network) does not exist on this host']);
@@ -111,7 +132,14 @@ test('warnings: insecure, no migration network, missing NIC, down NIC, several N
   const byCidr = await collectCapabilities(deps({ system: system(down) }));
   assert.deepEqual(byCidr.warnings, ['no NIC has an address in 198.19.0.0/24 (migration.network); NICs that are down: eth1']);
   const byName = await collectCapabilities(deps({ system: system(down), config: config({ migration: { network: 'eth1' } }) }));
-  assert.deepEqual(byName.migrationNetwork, { cidr: '', interface: 'eth1', address: '', up: false });
+  assert.deepEqual(byName.migrationNetwork, {
+    cidr: '',
+    interface: 'eth1',
+    address: '',
+    up: false,
+    link: '',
+    downReason: 'operstate down',
+  });
   assert.deepEqual(byName.warnings, ['migration NIC eth1 is down']);
 
   const two = [...LAB_NICS, nic('eth2', ['198.19.0.12/24'])];
@@ -152,4 +180,33 @@ test('libvirt down: its facts are empty with a warning each, the host name falls
   assert.equal(caps.warnings.length, 4);
   assert.match(caps.warnings[0]!, /^libvirt: cannot read the host name: cannot connect/);
   assert.equal(caps.migrationNetwork.interface, 'eth1');
+});
+
+test('a stacked migration NIC is judged with the devices under it: a VLAN whose operstate says up but whose bond has no slave up is down, named and explained', async () => {
+  const vlan = [LAB_NICS[0]!, nic('bond0.100', ['198.19.0.2/24'], { state: 'up' })];
+  const caps = await collectCapabilities(
+    deps({
+      system: system(vlan),
+      linkState: async (name) =>
+        name === 'bond0.100'
+          ? {
+              up: false,
+              description: 'bond0.100 (vlan) on bond0 (bond: eth0 down, eth1 down)',
+              downReason: 'lower device bond0: no slave up',
+              mtu: 9000,
+            }
+          : { up: true, description: `${name} (physical)`, downReason: '', mtu: 1500 },
+    }),
+  );
+  assert.deepEqual(caps.migrationNetwork, {
+    cidr: '198.19.0.0/24',
+    interface: 'bond0.100',
+    address: '198.19.0.2',
+    up: false,
+    link: 'bond0.100 (vlan) on bond0 (bond: eth0 down, eth1 down)',
+    downReason: 'lower device bond0: no slave up',
+  });
+  assert.deepEqual(caps.warnings, [
+    'migration NIC bond0.100 is down (lower device bond0: no slave up): it is bond0.100 (vlan) on bond0 (bond: eth0 down, eth1 down)',
+  ]);
 });

@@ -27,7 +27,7 @@ const CAPABILITIES: HostCapabilities = {
   cpu: { model: '', vendor: '', cores: 1, threads: 1, flags: [] },
   memoryBytes: 2 ** 34,
   nics: [],
-  migrationNetwork: { cidr: '', interface: '', address: '', up: false },
+  migrationNetwork: { cidr: '', interface: '', address: '', up: false, link: '', downReason: '' },
   libvirtVersion: '9.0.0',
   qemuVersion: '7.2.0',
   kvmAvailable: true,

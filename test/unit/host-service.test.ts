@@ -115,7 +115,14 @@ test('GetCapabilities answers the facts in the contract types', async () => {
       management: false,
     },
   ]);
-  assert.deepEqual(caps.migrationNetwork, { cidr: '198.19.0.0/24', interface: 'eth1', address: '198.19.0.1', up: true });
+  assert.deepEqual(caps.migrationNetwork, {
+    cidr: '198.19.0.0/24',
+    interface: 'eth1',
+    address: '198.19.0.1',
+    up: true,
+    link: '',
+    downReason: '',
+  });
   assert.deepEqual(caps.limits, { maxOutgoing: 2, maxIncoming: 2, portRangeFirst: 49152, portRangeLast: 49215 });
   assert.equal(caps.insecure, true);
   assert.equal(caps.kvmAvailable, true);

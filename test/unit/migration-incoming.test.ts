@@ -3,11 +3,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { IncomingRecord } from '../../agent/migration/incoming/incoming-migrations.js';
-import type { PostcopyState } from '../../agent/migration/ports.js';
+import type { IncomingCheckArgs, PostcopyState } from '../../agent/migration/ports.js';
 import { FerryError, isFerryError } from '../../shared/errors.js';
-import { FakeNetwork, FakePinholes, ManualClock, stats } from '../support/fake-ports.js';
+import { FakeNetwork, FakePinholes, ManualClock, plainGuest, stats } from '../support/fake-ports.js';
 import { MemoryJournal } from '../support/memory-journal.js';
-import { incomingMigrations, MIGRATION_NIC, prepareArgs as args } from '../support/migration-fixtures.js';
+import { incomingMigrations, MIGRATION_NIC, prepareArgs as args, remoteCommand } from '../support/migration-fixtures.js';
 import { sleep } from '../support/wait.js';
 
 function setup(maxIncoming = 1) {
@@ -151,4 +151,63 @@ test('a reservation the source never finishes expires at reservation_ttl: its sl
   assert.deepEqual(pinholes.open_, []);
   assert.deepEqual([...journal.records.keys()], []);
   await incoming.prepare(args({ jobId: 'j2' })); // the slot is free again
+});
+
+test('a migration NIC that is down: PrepareIncoming and PrepareRecovery fail at once (MIGRATION_NETWORK_DOWN, the NIC and why), nothing opened', async () => {
+  const pinholes = new FakePinholes();
+  const network = new FakeNetwork([
+    { address: '198.18.0.2', prefixLength: 24, interface: 'eth0', family: 'ipv4' },
+    { ...MIGRATION_NIC, interface: 'bond0.100' },
+  ]);
+  network.down.add('bond0.100');
+  network.downReasons.set('bond0.100', 'lower device bond0: no slave up');
+  // The guest of job j3 runs here paused in post-copy: only the link stops its recovery.
+  const incoming = incomingMigrations({
+    network,
+    pinholes,
+    maxIncoming: () => 5,
+    hypervisor: { jobStats: async () => stats(0, 0, { type: 'none' }), postcopyState: async () => 'failed' },
+  });
+  const refusedForTheLink = (e: unknown) =>
+    isFerryError(e, 'FAILED_PRECONDITION') &&
+    e.reason === 'MIGRATION_NETWORK_DOWN' &&
+    e.message.includes('migration NIC bond0.100 (198.19.0.2) is down (lower device bond0: no slave up)');
+  await assert.rejects(incoming.prepare(args()), refusedForTheLink);
+  await assert.rejects(incoming.prepare(args({ jobId: 'j2', dstqemu: '', migrationNetwork: '198.19.0.0/24' })), refusedForTheLink);
+  await assert.rejects(incoming.prepareRecovery(args({ jobId: 'j3' })), refusedForTheLink);
+  assert.deepEqual(pinholes.open_, []);
+  assert.equal(incoming.count, 0, 'no slot held');
+
+  // The management fallback does not use that NIC: it still prepares, and says it is the management network.
+  const fallback = await incoming.prepare(args({ jobId: 'j4', dstqemu: '', sourceMigrationAddress: '198.18.0.1' }));
+  assert.equal(fallback.network, 'management');
+  assert.equal(fallback.listenAddress, '198.18.0.2');
+
+  // The link back: the next prepare works.
+  network.down.clear();
+  assert.equal((await incoming.prepare(args({ jobId: 'j5' }))).listenAddress, '198.19.0.2');
+});
+
+test('CheckIncoming blocks with MIGRATION_NETWORK_DOWN while the NIC that would carry the migration is down', async () => {
+  const network = new FakeNetwork([MIGRATION_NIC]);
+  const incoming = incomingMigrations({ network });
+  const { virtType, arch, machine, emulator, cpu, memoryBytes, hugepageBytes } = plainGuest();
+  const checkArgs: IncomingCheckArgs = {
+    vmId: 'v1',
+    sourceMigrationAddress: '198.19.0.1',
+    dstqemu: '198.19.0.2',
+    migrationNetwork: '',
+    policy: remoteCommand('v1').policy,
+    guest: { virtType, arch, machine, emulator, cpu, memoryBytes, hugepageBytes, sourceHostCpuXml: '', nics: [] },
+    paths: [],
+    disks: [],
+    sourceVersions: { libvirt: 0, qemu: 0 },
+  };
+  const before = await incoming.check(checkArgs);
+  assert.ok(!before.blocking.some((f) => f.reason === 'MIGRATION_NETWORK_DOWN'), JSON.stringify(before.blocking));
+  network.down.add('eth1');
+  const after = await incoming.check(checkArgs);
+  const found = after.blocking.find((f) => f.reason === 'MIGRATION_NETWORK_DOWN');
+  assert.ok(found, JSON.stringify(after));
+  assert.match(found.message, /migration NIC eth1 \(198\.19\.0\.2\) is down \(no carrier\)/);
 });

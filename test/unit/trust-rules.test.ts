@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { resolveClientTls } from '../../agent/cli/client-tls.js';
+import { certificateAddressWarning } from '../../shared/reissue-command.js';
 import { checkSourceIdentity } from '../../agent/migration/incoming/source-identity.js';
 import { authorize } from '../../agent/rpc/auth.js';
 import { explainRefusal } from '../../agent/tls/listener.js';
@@ -104,6 +105,16 @@ test("a peer may name only itself as source_host and only its certificate's addr
   deny(lab3, 'lab1', '198.19.0.1', /does not name source_host "lab1"/);
   deny(lab3, 'lab3', '198.19.0.1', /198\.19\.0\.1 is not an address in the caller's certificate \(lab3\).*--ip 198\.19\.0\.1/);
   deny(lab3, 'lab3', '10.0.0.1', /not an address/);
+  // The refusal names the missing address and the whole command that re-issues the certificate with it, keeping the key.
+  assert.throws(
+    () => checkSourceIdentity(lab3, { sourceHost: 'lab3', sourceMigrationAddress: '198.19.0.33' }),
+    (e) =>
+      isFerryError(e, 'PERMISSION_DENIED') &&
+      e.reason === 'PINHOLE_DENIED' &&
+      e.message.includes(
+        `re-issue its certificate with it: ferry-pki host CADIR lab3 ${lab3.ipAddresses.map((ip) => `--ip ${ip} `).join('')}--ip 198.19.0.33 --keep-key --install /etc/ferry/pki, then on that host \`systemctl reload ferryd\``,
+      ),
+  );
   const v6 = identity('lab6', ['peer'], [canonicalAddress('2001:DB8:0:0:0:0:0:6')]);
   checkSourceIdentity(v6, { sourceHost: 'lab6', sourceMigrationAddress: '2001:db8::6' });
 });
@@ -182,4 +193,16 @@ test('ferryctl credentials: flags, then FERRY_* variables, then /etc/ferry/pki, 
   } finally {
     rmSync(lab, { recursive: true, force: true });
   }
+});
+
+test("start-up and reload: a migration address missing from the host's own certificate is one warning naming it and the command", () => {
+  const own = identity('lab2', ['peer'], ['198.18.0.2']);
+  assert.equal(certificateAddressWarning(own, []), '');
+  assert.equal(certificateAddressWarning({ ...own, ipAddresses: ['198.18.0.2', '198.19.0.2'] }, ['198.19.0.2']), '');
+  assert.equal(
+    certificateAddressWarning(own, ['198.19.0.2']),
+    "this host's migration address 198.19.0.2 is not in its certificate (lab2: 198.18.0.2), so other hosts refuse pinholes for migrations from it: " +
+      'ferry-pki host CADIR lab2 --ip 198.18.0.2 --ip 198.19.0.2 --keep-key --install /etc/ferry/pki, ' +
+      'then on that host `systemctl reload ferryd` (or wait 5 s) and `ferry-pki libvirt`',
+  );
 });

@@ -83,7 +83,9 @@ function capabilitiesText(c: GetCapabilitiesResponse__Output): string {
     ['firewall', c.firewallBackendReason ? `${c.firewallBackend} (${c.firewallBackendReason})` : c.firewallBackend],
     [
       'migration network',
-      net?.cidr ? `${net.cidr} on ${net.interface || '?'}, address ${net.address || '?'}, ${net.up ? 'up' : 'DOWN'}` : 'none configured',
+      net?.cidr
+        ? `${net.cidr} on ${net.link || net.interface || '?'}, address ${net.address || '?'}, ${net.up ? 'up' : `DOWN${net.downReason ? ` (${net.downReason})` : ''}`}`
+        : 'none configured',
     ],
     [
       'limits',

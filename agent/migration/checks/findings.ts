@@ -37,6 +37,7 @@ export const CHECK_REASONS = [
   'HYPERVISOR_UNAVAILABLE',
   'CHECK_INCOMPLETE',
   'DESTINATION_IN_MAINTENANCE',
+  'MIGRATION_NETWORK_DOWN',
 ] as const;
 
 export type CheckReason = (typeof CHECK_REASONS)[number];

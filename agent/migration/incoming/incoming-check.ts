@@ -19,6 +19,7 @@ import { gather } from '../checks/gather.js';
 import { checkPolicySupport } from '../checks/policy-support.js';
 import type { DiskImages, HostNetwork, Hypervisor, IncomingCheckArgs, PinholeGate, StoragePaths } from '../ports.js';
 import { chooseListenAddress } from './listen-address.js';
+import { requireMigrationLinkUp } from './migration-link.js';
 
 /** What the destination's checks read, besides the network and pinholes PrepareIncoming uses too. */
 export interface IncomingCheckPorts {
@@ -106,10 +107,18 @@ async function checkStorage(args: IncomingCheckArgs, ctx: IncomingCheckContext, 
 async function checkAddress(args: IncomingCheckArgs, ctx: IncomingCheckContext, out: Findings): Promise<void> {
   // The legacy fallback faces the source's address: nothing to check while the source has none.
   if (!args.dstqemu && !args.migrationNetwork && !args.sourceMigrationAddress) return;
+  let listen: Awaited<ReturnType<typeof chooseListenAddress>>;
   try {
-    await chooseListenAddress(ctx.network, args);
+    listen = await chooseListenAddress(ctx.network, args);
   } catch (err) {
     if (!isFerryError(err, 'FAILED_PRECONDITION')) throw err;
     out.block('NO_MIGRATION_ADDRESS', err.message);
+    return;
+  }
+  try {
+    await requireMigrationLinkUp(ctx.network, listen);
+  } catch (err) {
+    if (!isFerryError(err, 'FAILED_PRECONDITION')) throw err;
+    out.block('MIGRATION_NETWORK_DOWN', err.message);
   }
 }

@@ -9,6 +9,7 @@
  */
 import { FerryError, invalidArgument, isFerryError } from '../../../shared/errors.js';
 import { chooseListenAddress } from './listen-address.js';
+import { requireMigrationLinkUp } from './migration-link.js';
 import { offerThrough } from './offer.js';
 import { checkPausedInPostcopy } from './paused-guest.js';
 import type {
@@ -124,6 +125,7 @@ export class IncomingMigrations {
 
   private async reserve(args: PrepareIncomingArgs, preparedBy: string | null, span: TraceSpan): Promise<IncomingOffer> {
     const { address, network } = await chooseListenAddress(this.options.network, args);
+    await requireMigrationLinkUp(this.options.network, { address, network });
     const images = args.disks?.length ? await inSpan(span.child('create images'), () => this.createImages(args)) : [];
     let pinhole: OpenedPinhole;
     try {
@@ -189,6 +191,7 @@ export class IncomingMigrations {
       throw err;
     }
     const { address, network } = await chooseListenAddress(this.options.network, args);
+    await requireMigrationLinkUp(this.options.network, { address, network });
     const pinhole = await this.openPinhole(args, address, false, span);
     if (reservation) {
       reservation.cancelExpiry();

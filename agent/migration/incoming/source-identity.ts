@@ -13,6 +13,7 @@
  */
 import { FerryError } from '../../../shared/errors.js';
 import { addressToBigInt } from '../../../shared/cidr.js';
+import { AFTER_REISSUE, reissueCommand } from '../../../shared/reissue-command.js';
 
 /** What the caller's verified certificate says (agent/rpc/auth.ts fills it in). */
 export interface SourceIdentity {
@@ -38,7 +39,7 @@ export function checkSourceIdentity(caller: SourceIdentity, request: { sourceHos
     throw new FerryError(
       'PERMISSION_DENIED',
       `source_migration_address ${request.sourceMigrationAddress} is not an address in ${who} (it lists ${caller.ipAddresses.join(', ') || 'no IP address'}): no pinhole for it; ` +
-        `if it is that host's migration address, reissue its certificate with it (ferry-pki host ... --ip ${request.sourceMigrationAddress})`,
+        `if it is that host's migration address, re-issue its certificate with it: ${reissueCommand(caller, [request.sourceMigrationAddress])}, ${AFTER_REISSUE}`,
       { field: 'source_migration_address', reason: 'PINHOLE_DENIED' },
     );
   }

@@ -172,7 +172,7 @@ export class PostcopyRecoveries {
     const nic = job.nicBaseline?.migrationInterface;
     try {
       const route = await network.routeTo(listen);
-      return (await network.linkUp(route.interface)) && (!nic || route.interface === nic);
+      return (await network.linkState(route.interface)).up && (!nic || route.interface === nic);
     } catch {
       return false;
     }
