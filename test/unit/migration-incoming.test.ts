@@ -166,7 +166,11 @@ test('a migration NIC that is down: PrepareIncoming and PrepareRecovery fail at 
     network,
     pinholes,
     maxIncoming: () => 5,
-    hypervisor: { jobStats: async () => stats(0, 0, { type: 'none' }), postcopyState: async () => 'failed' },
+    hypervisor: {
+      jobStats: async () => stats(0, 0, { type: 'none' }),
+      postcopyState: async () => 'failed',
+      recoveryBlocker: async () => undefined,
+    },
   });
   const refusedForTheLink = (e: unknown) =>
     isFerryError(e, 'FAILED_PRECONDITION') &&
