@@ -62,7 +62,8 @@ ensure_host_link() {
   ip link set dev "$root_if" master "$bridge"
   disable_ipv6_on "$root_if"
   ip link set dev "$root_if" up
-  ip -n "$name" -4 addr show dev "$ns_if" | grep -q "inet $cidr" ||
+  # No address given: the layout adds it (the migration link, lab.d/mig-link.sh).
+  [[ -z $cidr ]] || ip -n "$name" -4 addr show dev "$ns_if" | grep -q "inet $cidr" ||
     ip -n "$name" addr add "$cidr" dev "$ns_if"
   ip -n "$name" link set dev "$ns_if" up
 }
@@ -72,7 +73,8 @@ ensure_host_network() {
   name=$(host_name "$i")
   ensure_netns "$name"
   ensure_host_link "$name" "fl${i}m" eth0 "$MGMT_BRIDGE" "$(mgmt_ip "$i")/24"
-  ensure_host_link "$name" "fl${i}g" eth1 "$MIG_BRIDGE" "$(mig_ip "$i")/24"
+  ensure_host_link "$name" "fl${i}g" eth1 "$MIG_BRIDGE" ""
+  ensure_mig_link "$i"
 }
 
 # Removes a host's namespace and its veths (deleting one end deletes the pair).
@@ -81,6 +83,7 @@ remove_host_network() {
   name=$(host_name "$i")
   link_exists "fl${i}m" && ip link del "fl${i}m"
   link_exists "fl${i}g" && ip link del "fl${i}g"
+  link_exists "fl${i}b" && ip link del "fl${i}b"
   [[ -e /run/netns/$name ]] && ip netns del "$name"
   return 0
 }

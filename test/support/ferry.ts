@@ -11,6 +11,7 @@ import { DEFAULT_PORT_RANGE } from '../../agent/firewall/firewall.js';
 import { DEFAULT_PINHOLE_MARK } from '../../agent/firewall/nftables/script.js';
 import { readFerryTable } from '../../agent/firewall/nftables/table-reader.js';
 import { LAB_DIR, labExec, labHost, REPO_ROOT } from './lab.js';
+import { HEALTH_PROTO, loadProtoClient, type HealthClient } from './proto-client.js';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { sleep, until } from './wait.js';
@@ -248,4 +249,15 @@ export async function restartLibvirtd(host: string): Promise<void> {
     async () => (await unary(agent(host).host, 'GetCapabilities', {})).libvirtVersion !== '',
     { timeoutMs: 90_000, everyMs: 500 },
   );
+}
+
+/** What a lab agent's gRPC health service says of `service` ('' for the agent as a whole, 'ferry.migration'…). */
+export async function healthOf(host: string, service: string): Promise<string> {
+  engine ??= clientCredentialsFromFiles(engineTlsFiles());
+  const client = loadProtoClient<HealthClient>(HEALTH_PROTO, 'grpc.health.v1.Health', `${labHost(host).mgmtIp}:54321`, engine);
+  try {
+    return await new Promise((resolve, reject) => client.Check({ service }, (err, res) => (err ? reject(err) : resolve(res.status))));
+  } finally {
+    client.close();
+  }
 }

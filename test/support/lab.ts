@@ -191,6 +191,24 @@ export async function setLabKvmHidden(hosts: number, hidden: number[]): Promise<
   ensuredHosts = Math.max(ensuredHosts, hosts);
 }
 
+/** The migration network's link in every lab host (`scripts/lab up --mig-link --mig-mtu`; lab.d/mig-link.sh). */
+export type MigrationLinkType = 'veth' | 'bridge' | 'vlan' | 'bond' | 'vxlan';
+
+/** Rebuilds every host's migration link as given; ferryd and libvirtd keep running. */
+export async function setLabMigrationLink(hosts: number, link: MigrationLinkType, mtu: number): Promise<void> {
+  const args = ['up', '--hosts', String(hosts), '--mig-link', link, '--mig-mtu', String(mtu)];
+  const r = await run(LAB_SCRIPT, args, { timeoutMs: 5 * 60_000 });
+  if (r.code !== 0) throw describeFailure(`scripts/lab ${args.join(' ')}`, r);
+  ensuredHosts = Math.max(ensuredHosts, hosts);
+}
+
+/** The link types this kernel can build (`scripts/lab links`). */
+export async function supportedLinkTypes(): Promise<Set<MigrationLinkType>> {
+  const r = await run(LAB_SCRIPT, ['links'], { timeoutMs: 60_000 });
+  if (r.code !== 0) throw describeFailure('scripts/lab links', r);
+  return new Set([...r.stdout.matchAll(/^(\w+)\s+supported$/gm)].map((m) => m[1] as MigrationLinkType));
+}
+
 /**
  * Runs argv inside a lab host (its network, mount and UTS namespaces) through
  * `scripts/lab exec`. Rejects on a non-zero exit unless allowFail.
