@@ -27,7 +27,11 @@ host_name()    { printf 'lab%d' "$1"; }
 host_dir()     { printf '%s/%s' "$LAB_DIR" "$1"; }
 host_index()   { local n=${1#lab}; [[ $n =~ ^[1-9][0-9]*$ ]] || die "not a lab host: $1"; printf '%d' "$n"; }
 mgmt_ip()      { printf '%s.%d' "$MGMT_PREFIX" "$1"; }
-mig_ip()       { printf '%s.%d' "$MIG_PREFIX" "$1"; }
+# Host i's migration address: on the shared 198.19.0.0/24, or in its own subnet
+# when the lab is routed (lab.d/mig-link.sh, --mig-routed).
+flat_mig_ip()  { printf '%s.%d' "$MIG_PREFIX" "$1"; }
+mig_ip()       { if mig_routed; then printf '%s.2' "$(routed_subnet "$1")"; else flat_mig_ip "$1"; fi; }
+mig_network()  { if mig_routed; then printf '%s.0/24' "$(routed_subnet "$1")"; else printf '%s.0/24' "$MIG_PREFIX"; fi; }
 libvirt_uri()  { printf 'qemu+tcp://%s/system' "$(mgmt_ip "$1")"; }
 
 require_root() { [[ $EUID -eq 0 ]] || die "must run as root"; }

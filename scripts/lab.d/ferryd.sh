@@ -40,7 +40,7 @@ tls:
   cert_file: $(host_cert "$name")
   key_file: $(host_key "$name")
 migration:
-  network: $MIG_PREFIX.0/24
+  network: $(mig_network "$i")
 state_directory: $dir/ferry
 metrics:
   address: $(mgmt_ip "$i")

@@ -13,15 +13,29 @@
 #           network where the kernel has no 8021q.
 # The MTU (--mig-mtu) is that of the device carrying the address; the devices
 # under it get what they need to carry it (VXLAN: 50 more).
-# The choice is kept in $LAB_DIR/mig-link ("TYPE MTU"), so a later `up`
+# --mig-routed: each host's migration network is its own subnet, 198.19.(10+N).0/24
+# (host .2, router .1), and a router namespace labr joins them (eth1's other end
+# moves from ferrymig0 into labr); every host routes 198.19.0.0/16 through it,
+# so a destination's migration address is never on the source's own subnet
+# (the feature page's known limitation: hosts on different subnets). veth and
+# bridge only. --mig-flat: back to one shared subnet.
+# The choice is kept in $LAB_DIR/mig-link ("TYPE MTU LAYOUT"), so a later `up`
 # without the options keeps it, as it keeps --no-kvm.
 
 MIG_LINK_FILE="$LAB_DIR/mig-link"
 MIG_LINK_TYPES=(veth bridge vlan bond vxlan)
 UNDERLAY_PREFIX=198.19.254
 VXLAN_OVERHEAD=50
+ROUTER_NS=labr
+ROUTED_SUPERNET=198.19.0.0/16
 
-mig_link_wanted() { [[ -f $MIG_LINK_FILE ]] && cat "$MIG_LINK_FILE" || echo "veth 1500"; }
+mig_link_wanted() {
+  local type mtu layout
+  [[ -f $MIG_LINK_FILE ]] && read -r type mtu layout <"$MIG_LINK_FILE"
+  echo "${type:-veth} ${mtu:-1500} ${layout:-flat}"
+}
+mig_routed() { [[ $(mig_link_wanted) == *' routed' ]]; }
+routed_subnet() { printf '198.19.%d' $((10 + $1)); }
 
 # The kernel's answer, not a guess: creates a throwaway device of that type in
 # a scratch namespace ("Unknown device type" where the module is missing;
@@ -47,19 +61,22 @@ cmd_links() {
     if link_type_supported "$type"; then printf '%-7s supported\n' "$type"; else printf '%-7s NOT supported by this kernel\n' "$type"; fi
   done
   printf 'in use: %s\n' "$(mig_link_wanted)"
+  printf 'routed (--mig-routed): with veth and bridge\n'
 }
 
-# Checks and records `up`'s --mig-link/--mig-mtu (either may be empty: keep that part).
+# Checks and records `up`'s --mig-link/--mig-mtu/--mig-routed (any may be empty: keep that part).
 set_mig_link_wanted() {
-  local type=$1 mtu=$2 current
-  read -r current_type current_mtu <<<"$(mig_link_wanted)"
+  local type=$1 mtu=$2 layout=$3 current_type current_mtu current_layout
+  read -r current_type current_mtu current_layout <<<"$(mig_link_wanted)"
   type=${type:-$current_type}
   mtu=${mtu:-$current_mtu}
+  layout=${layout:-$current_layout}
+  [[ $layout == flat || $type == veth || $type == bridge ]] || die "--mig-routed works with --mig-link veth or bridge"
   [[ " ${MIG_LINK_TYPES[*]} " == *" $type "* ]] || die "--mig-link must be one of: ${MIG_LINK_TYPES[*]}"
   [[ $mtu =~ ^[0-9]+$ ]] && ((mtu >= 1280 && mtu <= 9000)) || die "--mig-mtu must be 1280..9000"
   link_type_supported "$type" || die "--mig-link $type: this kernel has no $type devices (scripts/lab links lists what it has)"
   mkdir -p "$LAB_DIR"
-  echo "$type $mtu" >"$MIG_LINK_FILE"
+  echo "$type $mtu $layout" >"$MIG_LINK_FILE"
 }
 
 # The device that carries host i's migration address in the layout in force.
@@ -85,7 +102,39 @@ strip_mig_link() {
   link_exists "fl${i}b" && ip link del "fl${i}b"
   ip -n "$name" link set dev eth1 nomaster 2>/dev/null || true
   ip -n "$name" -4 addr flush dev eth1
+  ip -n "$name" route del "$ROUTED_SUPERNET" 2>/dev/null || true
   return 0
+}
+
+# The router joining the routed subnets (--mig-routed), or none.
+ensure_router() {
+  [[ -e /run/netns/$ROUTER_NS ]] || ip netns add "$ROUTER_NS"
+  ip -n "$ROUTER_NS" link set lo up
+  ip netns exec "$ROUTER_NS" sysctl -qw net.ipv4.ip_forward=1
+}
+remove_router() {
+  [[ -e /run/netns/$ROUTER_NS ]] && ip netns del "$ROUTER_NS"
+  return 0
+}
+
+# eth1's other end, fl{i}g: a port of ferrymig0 (flat), or host i's link in the router (routed).
+ensure_mig_port() {
+  local i=$1 port="fl${1}g" mtu=$2
+  if mig_routed; then
+    ensure_router
+    link_exists "$port" && ip link set dev "$port" nomaster && ip link set dev "$port" netns "$ROUTER_NS"
+    ip -n "$ROUTER_NS" link set dev "$port" mtu "$mtu" up
+    ip -n "$ROUTER_NS" -4 addr show dev "$port" | grep -q "inet $(routed_subnet "$i").1/" ||
+      ip -n "$ROUTER_NS" addr add "$(routed_subnet "$i").1/24" dev "$port"
+  else
+    if ip -n "$ROUTER_NS" link show dev "$port" >/dev/null 2>&1; then
+      ip -n "$ROUTER_NS" link set dev "$port" netns 1
+    fi
+    ip link set dev "$port" mtu "$mtu"
+    ip link set dev "$port" master "$MIG_BRIDGE"
+    disable_ipv6_on "$port"
+    ip link set dev "$port" up
+  fi
 }
 
 # The shared bridge carries the largest frame a host sends (its MTU is otherwise the smallest port's).
@@ -98,20 +147,22 @@ ensure_mig_bridge_mtu() {
 
 # Builds host i's migration link as recorded, from scratch when it differs.
 ensure_mig_link() {
-  local i=$1 name type mtu dev cidr outer j
+  local i=$1 name type mtu layout dev cidr outer j
   name=$(host_name "$i")
-  read -r type mtu <<<"$(mig_link_wanted)"
+  read -r type mtu layout <<<"$(mig_link_wanted)"
   dev=$(mig_device)
-  cidr="$(mig_ip "$i")/24"
+  cidr="$(mig_ip "$i")/24" # mig_ip follows the layout (common.sh)
   outer=$mtu
   [[ $type == vxlan ]] && outer=$((mtu + VXLAN_OVERHEAD))
   if ip -n "$name" -4 addr show dev "$dev" 2>/dev/null | grep -q "inet $cidr" &&
-    ip -n "$name" -o link show dev "$dev" | grep -q " mtu $mtu "; then
+    ip -n "$name" -o link show dev "$dev" | grep -q " mtu $mtu " &&
+    { [[ $layout == flat ]] || ip -n "$name" route show "$ROUTED_SUPERNET" | grep -q via; }; then
+    ensure_mig_port "$i" "$outer"
     return 0 # already this layout
   fi
-  log "$name: migration link $type, MTU $mtu, address on $dev"
+  log "$name: migration link $type, MTU $mtu, $layout, address $cidr on $dev"
   strip_mig_link "$i"
-  link_exists "fl${i}g" && ip link set dev "fl${i}g" mtu "$outer"
+  ensure_mig_port "$i" "$outer"
   ip -n "$name" link set dev eth1 mtu "$outer" up
   case $type in
     veth) ;;
@@ -144,4 +195,5 @@ ensure_mig_link() {
   esac
   ip -n "$name" addr add "$cidr" dev "$dev"
   ip -n "$name" link set dev "$dev" up
+  [[ $layout == flat ]] || ip -n "$name" route replace "$ROUTED_SUPERNET" via "$(routed_subnet "$i").1" dev "$dev"
 }

@@ -73,7 +73,11 @@ ensure_host_network() {
   name=$(host_name "$i")
   ensure_netns "$name"
   ensure_host_link "$name" "fl${i}m" eth0 "$MGMT_BRIDGE" "$(mgmt_ip "$i")/24"
-  ensure_host_link "$name" "fl${i}g" eth1 "$MIG_BRIDGE" ""
+  # In the routed layout eth1's other end lives in the router (lab.d/mig-link.sh).
+  if ! { mig_routed && ip -n "$ROUTER_NS" link show dev "fl${i}g" >/dev/null 2>&1; }; then
+    ip -n "$ROUTER_NS" link show dev "fl${i}g" >/dev/null 2>&1 && ip -n "$ROUTER_NS" link set dev "fl${i}g" netns 1
+    ensure_host_link "$name" "fl${i}g" eth1 "$MIG_BRIDGE" ""
+  fi
   ensure_mig_link "$i"
 }
 
@@ -84,11 +88,13 @@ remove_host_network() {
   link_exists "fl${i}m" && ip link del "fl${i}m"
   link_exists "fl${i}g" && ip link del "fl${i}g"
   link_exists "fl${i}b" && ip link del "fl${i}b"
+  ip -n "$ROUTER_NS" link del "fl${i}g" 2>/dev/null
   [[ -e /run/netns/$name ]] && ip netns del "$name"
   return 0
 }
 
 remove_shared_network() {
+  remove_router
   link_exists "$MGMT_BRIDGE" && ip link del "$MGMT_BRIDGE"
   link_exists "$MIG_BRIDGE" && ip link del "$MIG_BRIDGE"
   ip route show type unreachable | grep -q "^unreachable $LAB_RANGE" &&

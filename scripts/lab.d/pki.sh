@@ -36,8 +36,14 @@ ensure_host_cert() {
   ensure_debian_packages openssl
   "$PKI_SCRIPT" ca "$LAB_PKI" >/dev/null
   cert_usable "$LAB_PKI/engine.pem" || "$PKI_SCRIPT" engine "$LAB_PKI" engine >/dev/null
-  cert_usable "$(host_cert "$name")" ||
-    "$PKI_SCRIPT" host "$LAB_PKI" "$name" --ip "$(mgmt_ip "$i")" --ip "$(mig_ip "$i")" >/dev/null
+  # Both of the host's migration addresses (flat and routed, lab.d/mig-link.sh), so a layout
+  # change needs no new certificate; an older one without the routed address is re-issued.
+  local ips=(--ip "$(mgmt_ip "$i")" --ip "$(flat_mig_ip "$i")" --ip "$(routed_subnet "$i").2")
+  if ! cert_usable "$(host_cert "$name")"; then
+    "$PKI_SCRIPT" host "$LAB_PKI" "$name" "${ips[@]}" >/dev/null
+  elif ! openssl x509 -in "$(host_cert "$name")" -noout -ext subjectAltName | grep -q "IP Address:$(routed_subnet "$i").2\b"; then
+    "$PKI_SCRIPT" host "$LAB_PKI" "$name" "${ips[@]}" --keep-key >/dev/null
+  fi
 }
 
 # The host's libvirt and QEMU files, under $dir/root/etc/pki (the host's
