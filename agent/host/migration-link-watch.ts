@@ -27,12 +27,12 @@ export interface MigrationLink {
 /** The migration link as it is now. */
 export async function readMigrationLink(
   spec: MigrationNetworkSpec | null,
-  network: Pick<HostNetwork, 'localAddresses' | 'linkState'>,
+  network: Pick<HostNetwork, 'configuredAddresses' | 'linkState'>,
 ): Promise<MigrationLink> {
   if (spec === null) return { configured: false, nic: '', up: false, description: '', downReason: '' };
   let nic = spec.kind === 'interface' ? spec.name : '';
   if (spec.kind === 'cidr') {
-    nic = network.localAddresses().find((a) => cidrContains(spec.cidr, a.address))?.interface ?? '';
+    nic = (await network.configuredAddresses()).find((a) => cidrContains(spec.cidr, a.address))?.interface ?? '';
     if (!nic) return { configured: true, nic, up: false, description: '', downReason: `no interface has an address in ${spec.cidr.text}` };
   }
   const state = await network.linkState(nic);
@@ -49,7 +49,7 @@ export function migrationAddresses(spec: MigrationNetworkSpec | null, local: Ret
 /** Calls back with the link at once and after every change; returns the stop. */
 export function followMigrationLink(
   spec: () => MigrationNetworkSpec | null,
-  network: Pick<HostNetwork, 'localAddresses' | 'linkState'>,
+  network: Pick<HostNetwork, 'configuredAddresses' | 'linkState'>,
   onChange: (link: MigrationLink) => void,
   intervalMs = 1000,
 ): () => void {

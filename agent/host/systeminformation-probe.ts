@@ -4,15 +4,19 @@
  * them all, with their prefix), and, like libuv underneath, it drops NICs
  * that are down, which is exactly when an operator needs to see the migration
  * NIC; those come from the names in /sys/class/net with the few one-value
- * attributes that matter.
+ * attributes that matter, and their addresses (still configured on a NIC that
+ * is down, and what names it as the migration NIC) from `ip -j address show`.
  */
+import { execFile } from 'node:child_process';
 import fs from 'node:fs/promises';
 import { constants } from 'node:fs';
 import os from 'node:os';
+import { promisify } from 'node:util';
 import si from 'systeminformation';
 import type { CpuFacts, MemoryFacts, NicCounters, NicInfo, SystemProbe } from './system-probe.js';
 
 const SYS_NET = '/sys/class/net';
+const run = promisify(execFile);
 
 export function createSystemInformationProbe(): SystemProbe {
   return {
@@ -36,17 +40,19 @@ export function createSystemInformationProbe(): SystemProbe {
       // rescan: the migration NIC may have changed since the last call.
       const found = (await si.networkInterfaces(true)) as si.Systeminformation.NetworkInterfacesData[];
       const all = os.networkInterfaces();
-      const nics: NicInfo[] = found
-        .filter((n) => !n.internal)
-        .map((n) => ({
-          name: n.iface,
-          addresses: (all[n.iface] ?? []).map((a) => a.cidr).filter((c): c is string => c !== null),
-          mac: n.mac,
-          speedMbps: n.speed ?? 0,
-          mtu: n.mtu ?? 0,
-          state: n.operstate || 'unknown',
-          isDefault: n.default,
-        }));
+      const nics: NicInfo[] = await Promise.all(
+        found
+          .filter((n) => !n.internal)
+          .map(async (n) => ({
+            name: n.iface,
+            addresses: await cidrsOf(n.iface, all[n.iface]),
+            mac: n.mac,
+            speedMbps: n.speed ?? 0,
+            mtu: n.mtu ?? 0,
+            state: n.operstate || 'unknown',
+            isDefault: n.default,
+          })),
+      );
       const seen = new Set(found.map((n) => n.iface));
       for (const name of await listSysNet()) {
         if (!seen.has(name) && name !== 'lo') nics.push(await fromSysfs(name));
@@ -116,7 +122,24 @@ async function readCounter(name: string, counter: 'rx_bytes' | 'tx_bytes'): Prom
   }
 }
 
-/** A NIC that is down: no addresses are known, the link facts are. */
+/** os.networkInterfaces()' addresses of a NIC, or ip's when it skipped the NIC (down). */
+async function cidrsOf(name: string, known: os.NetworkInterfaceInfo[] | undefined): Promise<string[]> {
+  if (!known) return addressesOf(name);
+  return known.map((a) => a.cidr).filter((c): c is string => c !== null);
+}
+
+/** The addresses configured on a NIC that os.networkInterfaces() skips (down), as CIDRs; none if ip cannot say. */
+async function addressesOf(name: string): Promise<string[]> {
+  try {
+    const { stdout } = await run('ip', ['-j', 'address', 'show', 'dev', name], { timeout: 2000 });
+    const [link] = JSON.parse(stdout) as Array<{ addr_info?: Array<{ local?: string; prefixlen?: number }> }>;
+    return (link?.addr_info ?? []).flatMap((a) => (a.local && a.prefixlen !== undefined ? [`${a.local}/${a.prefixlen}`] : []));
+  } catch {
+    return [];
+  }
+}
+
+/** A NIC that is down: its link facts from sysfs, its addresses from ip. */
 async function fromSysfs(name: string): Promise<NicInfo> {
   const read = async (attribute: string) => {
     try {
@@ -129,7 +152,7 @@ async function fromSysfs(name: string): Promise<NicInfo> {
   const speedMbps = Number(speed);
   return {
     name,
-    addresses: [],
+    addresses: await addressesOf(name),
     mac,
     speedMbps: Number.isFinite(speedMbps) && speedMbps > 0 ? speedMbps : 0,
     mtu: Number(mtu) || 0,

@@ -407,7 +407,10 @@ export interface Route {
 }
 
 export interface HostNetwork {
+  /** The addresses of the interfaces that are up. */
   localAddresses(): LocalAddress[];
+  /** Every address configured here, on interfaces that are down too (a migration NIC that is down keeps its address). */
+  configuredAddresses(): Promise<LocalAddress[]>;
   /** Every network interface of the host, bridges without an address included. */
   interfaceNames(): Promise<string[]>;
   routeTo(address: string): Promise<Route>;

@@ -42,6 +42,27 @@ export class LinuxHostNetwork implements HostNetwork {
     return result;
   }
 
+  async configuredAddresses(): Promise<LocalAddress[]> {
+    const { stdout } = await run('ip', ['-j', 'address', 'show'], { timeout: 5000 });
+    const links = JSON.parse(stdout) as Array<{
+      ifname: string;
+      addr_info?: Array<{ family: string; local: string; prefixlen: number; scope?: string }>;
+    }>;
+    return links.flatMap((link) =>
+      (link.addr_info ?? [])
+        .filter((a) => a.scope !== 'host')
+        .map(
+          (a) =>
+            ({
+              address: a.local,
+              prefixLength: a.prefixlen,
+              interface: link.ifname,
+              family: a.family === 'inet6' ? 'ipv6' : 'ipv4',
+            }) as const,
+        ),
+    );
+  }
+
   /** Every interface the kernel lists, with or without an address (a bridge often has none). */
   async interfaceNames(): Promise<string[]> {
     return readdir(this.sysfs);

@@ -140,7 +140,7 @@ ensure_mig_port() {
 # The shared bridge carries the largest frame a host sends (its MTU is otherwise the smallest port's).
 ensure_mig_bridge_mtu() {
   local type mtu
-  read -r type mtu <<<"$(mig_link_wanted)"
+  read -r type mtu _ <<<"$(mig_link_wanted)"
   [[ $type == vxlan ]] && mtu=$((mtu + VXLAN_OVERHEAD))
   ip link set dev "$MIG_BRIDGE" mtu "$mtu"
 }

@@ -53,7 +53,11 @@ test("the destination's migration NIC down: reported, NOT_SERVING, the migration
   );
   assert.equal(caps.migrationNetwork?.interface, 'eth1');
   assert.match(caps.migrationNetwork?.downReason ?? '', /\S/, 'a reason is given');
-  assert.equal(await healthOf(DST, 'ferry.migration'), 'NOT_SERVING');
+  // The health service follows the link on its own clock (once a second).
+  await until('ferry.migration NOT_SERVING', async () => (await healthOf(DST, 'ferry.migration')) === 'NOT_SERVING', {
+    timeoutMs: 5000,
+    everyMs: 200,
+  });
   assert.equal(await healthOf(DST, ''), 'SERVING', 'the agent itself still serves');
 
   const started = Date.now();

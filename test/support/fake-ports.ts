@@ -318,6 +318,11 @@ export class FakeNetwork implements HostNetwork {
   /** The addresses routeTo was asked for, in order (each an `ip route get` on a real host). */
   routed: string[] = [];
   localAddresses(): LocalAddress[] {
+    return this.addresses.filter((a) => !this.down.has(a.interface) || !this.downHidesAddresses);
+  }
+  /** Whether a down interface's addresses are missing from localAddresses, as Node's os.networkInterfaces() leaves them out. */
+  downHidesAddresses = false;
+  async configuredAddresses(): Promise<LocalAddress[]> {
     return this.addresses;
   }
   /** Interfaces without an address too (bridges). */

@@ -160,6 +160,7 @@ test('a migration NIC that is down: PrepareIncoming and PrepareRecovery fail at 
     { ...MIGRATION_NIC, interface: 'bond0.100' },
   ]);
   network.down.add('bond0.100');
+  network.downHidesAddresses = true; // as os.networkInterfaces() does: the address is still configured
   network.downReasons.set('bond0.100', 'lower device bond0: no slave up');
   // The guest of job j3 runs here paused in post-copy: only the link stops its recovery.
   const incoming = incomingMigrations({

@@ -16,7 +16,9 @@ export async function chooseListenAddress(
   network: HostNetwork,
   args: { sourceMigrationAddress: string; dstqemu: string; migrationNetwork: string },
 ): Promise<{ address: string; network: NetworkRole }> {
-  const local = network.localAddresses();
+  // Configured ones, not only those of NICs that are up: a migration NIC that is down is refused
+  // for being down (migration-link.ts), not taken for a wrong address.
+  const local = await network.configuredAddresses();
   if (args.dstqemu) {
     // CheckIncoming may not know the source's address yet ('' then): only a known one is compared.
     const sourceFamily = args.sourceMigrationAddress ? familyOf(args.sourceMigrationAddress) : familyOf(args.dstqemu);

@@ -13,7 +13,7 @@ import type { NetworkRole } from '../types.js';
 /** FAILED_PRECONDITION (MIGRATION_NETWORK_DOWN) when the interface carrying `address` cannot carry traffic. */
 export async function requireMigrationLinkUp(network: HostNetwork, listen: { address: string; network: NetworkRole }): Promise<void> {
   if (listen.network !== 'migration') return;
-  const nic = network.localAddresses().find((a) => a.address === listen.address)?.interface;
+  const nic = (await network.configuredAddresses()).find((a) => a.address === listen.address)?.interface;
   // The address was just found among ours; if it vanished meanwhile, the pinhole would say so.
   if (!nic) return;
   const link = await network.linkState(nic);
