@@ -20,7 +20,13 @@
 import { Readable } from 'node:stream';
 import type { Packet } from '../wire/packet.js';
 import type { StreamSink } from './connection.js';
-import { DEFAULT_STREAM_HIGH_WATER_MARK, type StreamChannel, type StreamHole, type StreamOptions } from './stream.js';
+import {
+  DEFAULT_STREAM_HIGH_WATER_MARK,
+  keepErrorsForTheConsumer,
+  type StreamChannel,
+  type StreamHole,
+  type StreamOptions,
+} from './stream.js';
 
 export class IncomingStream extends Readable implements StreamSink {
   /** 'open' until libvirtd's end of data; 'finishing' until it confirms our finish; then 'done'. */
@@ -35,6 +41,7 @@ export class IncomingStream extends Readable implements StreamSink {
       highWaterMark: opts.highWaterMark ?? DEFAULT_STREAM_HIGH_WATER_MARK,
       ...(opts.signal ? { signal: opts.signal } : {}),
     });
+    keepErrorsForTheConsumer(this);
   }
 
   /** Whether holes may arrive (the call asked for a sparse stream). */

@@ -13,7 +13,13 @@ import { Writable } from 'node:stream';
 import { XdrEncodeError } from '../errors.js';
 import type { Packet } from '../wire/packet.js';
 import type { StreamSink } from './connection.js';
-import { DEFAULT_STREAM_HIGH_WATER_MARK, isStreamHole, type StreamChannel, type StreamOptions } from './stream.js';
+import {
+  DEFAULT_STREAM_HIGH_WATER_MARK,
+  keepErrorsForTheConsumer,
+  isStreamHole,
+  type StreamChannel,
+  type StreamOptions,
+} from './stream.js';
 
 type Callback = (error?: Error | null) => void;
 
@@ -31,6 +37,7 @@ export class OutgoingStream extends Writable implements StreamSink {
       highWaterMark: opts.highWaterMark ?? DEFAULT_STREAM_HIGH_WATER_MARK,
       ...(opts.signal ? { signal: opts.signal } : {}),
     });
+    keepErrorsForTheConsumer(this);
   }
 
   /** Whether holes may be written (the call asked for a sparse stream). */

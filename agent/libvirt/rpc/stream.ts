@@ -47,6 +47,17 @@ export interface StreamOptions {
 export const DEFAULT_STREAM_HIGH_WATER_MARK = 16;
 
 /**
+ * A stream is handed over by an async call and can fail (libvirtd's error, a dropped connection)
+ * before its consumer is attached — e.g. while the caller awaits the other end of a pipeline. An
+ * 'error' event without a listener would crash the process, so the stream always has one; the
+ * error is not lost: it stays in `stream.errored`, and iteration, pipeline() and finished() reject
+ * with it even when they start after it happened.
+ */
+export function keepErrorsForTheConsumer(stream: NodeJS.EventEmitter): void {
+  stream.on('error', () => {});
+}
+
+/**
  * Makes the call that opens a stream and returns the Node stream `create` builds over its channel
  * once libvirtd accepted the call. `callOpts` are the opening call's (its deadline, its signal).
  */
