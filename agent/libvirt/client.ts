@@ -1,5 +1,5 @@
 // The friendly API over one libvirt connection: connect + handshake, domain operations,
-// migration control, save/restore and events. Each method is a thin conversion between
+// migration control, save/restore and events; storage pools and volumes are `storage`. Each method is a thin conversion between
 // caller-friendly values (UUID strings, records of typed params, numbers) and the generated
 // wire structs; all protocol work lives in rpc/ and generated/.
 //
@@ -14,6 +14,7 @@ import { EventRouter, type EventMap, type SupportedEventId } from './events.js';
 import { typedParamSchema, virDomainJobType, virDomainState } from './generated/constants.gen.js';
 import { procedures, type ProcedureDef } from './generated/remote_protocol.gen.js';
 import { handshake } from './handshake.js';
+import { StorageApi } from './storage.js';
 import { Connection, type CallOptions } from './rpc/connection.js';
 import type { Dialer } from './rpc/dialers/dialer.js';
 import { DEFAULT_KEEPALIVE, handleKeepalivePacket, type KeepaliveOptions } from './rpc/keepalive.js';
@@ -73,6 +74,8 @@ const jobTypeNames = names(virDomainJobType);
 
 export class LibvirtClient {
   readonly events: { subscribe: EventRouter['subscribe'] };
+  /** Storage pools and volumes, and volume download and upload (storage.ts). */
+  readonly storage: StorageApi;
 
   private constructor(
     private readonly conn: Connection,
@@ -81,6 +84,7 @@ export class LibvirtClient {
     readonly uri: string,
   ) {
     this.events = { subscribe: router.subscribe.bind(router) };
+    this.storage = new StorageApi(conn, this.call.bind(this), callTimeoutMs);
   }
 
   static async connect(o: ConnectOptions): Promise<LibvirtClient> {

@@ -9,6 +9,18 @@ export {
   type ReconnectOptions,
 } from './reconnecting-client.js';
 export { formatUuid, parseUuid, type Domain } from './domain.js';
+export {
+  StorageApi,
+  type StoragePool,
+  type StoragePoolInfo,
+  type StorageVol,
+  type StorageVolInfo,
+  type VolRange,
+  type VolTransferOptions,
+} from './storage.js';
+export { isStreamHole, type StreamHole, type StreamOptions } from './rpc/stream.js';
+export { IncomingStream } from './rpc/stream-incoming.js';
+export { OutgoingStream } from './rpc/stream-outgoing.js';
 export type {
   DomainEvent,
   EventMap,

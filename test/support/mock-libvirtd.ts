@@ -1,6 +1,8 @@
 // A scriptable fake libvirtd for unit tests: speaks the real packet framing over a unix socket,
 // answers the handshake, and lets a test decide per procedure whether to reply, fail, hang
-// (never answer) or drop the connection. It can also push event MESSAGEs and raw garbage.
+// (never answer) or drop the connection. It can also push event MESSAGEs and raw garbage, and
+// play libvirtd's end of a stream (openStream: send data, holes, the end, confirmations, errors;
+// see what the client sent).
 // It uses the library's own framing and generated codecs for convenience; the unit tests that
 // check those codecs build their expected bytes independently.
 
@@ -22,11 +24,14 @@ import type { Dialer } from '../../agent/libvirt/rpc/dialers/dialer.js';
 import { FrameDecoder } from '../../agent/libvirt/wire/frame-decoder.js';
 import {
   encodePacket,
+  encodeStreamData,
   KEEPALIVE_PROC_PING,
   KEEPALIVE_PROC_PONG,
   KEEPALIVE_PROGRAM,
   MessageStatus,
   MessageType,
+  writeStreamHole,
+  type Packet,
   type PacketHeader,
 } from '../../agent/libvirt/wire/packet.js';
 import { REMOTE_PROGRAM } from '../../agent/libvirt/generated/remote_protocol.gen.js';
@@ -60,6 +65,88 @@ export type MockHandler = (call: MockCall) => MockReply | Promise<MockReply>;
 
 const names = new Map<number, string>(Object.entries(RemoteProcedure).map(([k, v]) => [v, k]));
 
+/** libvirtd's end of one stream: what it sends, and the packets the client sent on it (copied). */
+export class MockStream {
+  readonly received: Packet[] = [];
+  /** Called for each packet the client sends on the stream (e.g. to confirm a finish). */
+  onPacket: ((p: Packet) => void) | null = null;
+  private readonly waiters = new Set<() => void>();
+  private collecting: Buffer[] | null = null;
+
+  constructor(
+    readonly socket: Socket,
+    readonly serial: number,
+    private readonly procedure: number,
+  ) {}
+
+  /** Writes one packet; returns socket.write's answer (false: the client is not reading). */
+  send(type: number, status: number, body?: Buffer | ((w: XdrWriter) => void)): boolean {
+    if (this.socket.destroyed) return false;
+    const h = { program: REMOTE_PROGRAM, version: 1, procedure: this.procedure, type, serial: this.serial, status };
+    const bytes = Buffer.isBuffer(body) ? encodeStreamData(h, body) : encodePacket(h, body);
+    if (this.collecting) return this.collecting.push(bytes) > 0;
+    return this.socket.write(bytes);
+  }
+  /** Sends what `fn` sends as one byte stream cut into `sliceBytes` writes, so packets straddle socket chunks. */
+  sliced(sliceBytes: number, fn: () => void): void {
+    this.collecting = [];
+    try {
+      fn();
+    } finally {
+      const all = Buffer.concat(this.collecting);
+      this.collecting = null;
+      for (let off = 0; off < all.length; off += sliceBytes) this.socket.write(all.subarray(off, off + sliceBytes));
+    }
+  }
+  data(bytes: Buffer): boolean {
+    return this.send(MessageType.STREAM, MessageStatus.CONTINUE, bytes);
+  }
+  hole(length: number): boolean {
+    return this.send(MessageType.STREAM_HOLE, MessageStatus.CONTINUE, (w) => writeStreamHole(w, { length: BigInt(length), flags: 0 }));
+  }
+  /** libvirtd's end of data: an empty CONTINUE packet. */
+  end(): boolean {
+    return this.send(MessageType.STREAM, MessageStatus.CONTINUE, Buffer.alloc(0));
+  }
+  /** The answer to the client's finish: an empty STREAM OK. */
+  confirm(): boolean {
+    return this.send(MessageType.STREAM, MessageStatus.OK);
+  }
+  /** A failure, as a STREAM (or REPLY) packet with status ERROR and a remote_error. */
+  error(e: MockErrorReply, type: number = MessageType.STREAM): boolean {
+    return this.send(type, MessageStatus.ERROR, (w) => encodeRemoteError(w, errorStruct(e)));
+  }
+  /** Confirms the client's finish (its empty STREAM OK) as libvirtd does. */
+  confirmFinish(): this {
+    this.onPacket = (p) => {
+      if (p.header.type === MessageType.STREAM && p.header.status === MessageStatus.OK) this.confirm();
+    };
+    return this;
+  }
+  /** Resolves once a received packet matches. */
+  async waitFor(match: (p: Packet) => boolean, timeoutMs = 2_000): Promise<Packet> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const found = this.received.find(match);
+      if (found) return found;
+      if (Date.now() > deadline) throw new Error(`stream ${this.serial}: no matching packet within ${timeoutMs} ms`);
+      await new Promise<void>((resolve) => {
+        this.waiters.add(resolve);
+        setTimeout(resolve, 20);
+      });
+    }
+  }
+
+  /** The mock's router hands the stream its packets here. */
+  receive(p: Packet): void {
+    const copy = { header: { ...p.header }, payload: Buffer.from(p.payload) };
+    this.received.push(copy);
+    this.onPacket?.(copy);
+    for (const w of this.waiters) w();
+    this.waiters.clear();
+  }
+}
+
 export class MockLibvirtd {
   readonly path: string;
   /** Every packet header received, in order (keepalive included). */
@@ -67,6 +154,7 @@ export class MockLibvirtd {
   readonly sockets = new Set<Socket>();
   answerKeepalive = true;
   private readonly handlers = new Map<number, MockHandler>();
+  private readonly streams = new Map<Socket, Map<number, MockStream>>();
   private nextCallbackId = 1;
 
   private constructor(
@@ -106,6 +194,15 @@ export class MockLibvirtd {
   on(name: RemoteProcedureName, handler: MockHandler): this {
     this.handlers.set(RemoteProcedure[name], handler);
     return this;
+  }
+
+  /** Makes a call a stream (as libvirtd does for STORAGE_VOL_DOWNLOAD…): its packets then go to the MockStream. */
+  openStream(call: MockCall): MockStream {
+    const stream = new MockStream(call.socket, call.serial, call.procedure);
+    const bySerial = this.streams.get(call.socket) ?? new Map<number, MockStream>();
+    this.streams.set(call.socket, bySerial);
+    bySerial.set(call.serial, stream);
+    return stream;
   }
 
   /** Pushes an event MESSAGE (REMOTE_PROGRAM) to every connected client. */
@@ -152,7 +249,10 @@ export class MockLibvirtd {
 
   private accept(socket: Socket): void {
     this.sockets.add(socket);
-    socket.on('close', () => this.sockets.delete(socket));
+    socket.on('close', () => {
+      this.sockets.delete(socket);
+      this.streams.delete(socket);
+    });
     socket.on('error', () => {});
     const decoder = new FrameDecoder();
     socket.on('data', (chunk: Buffer) => {
@@ -163,6 +263,10 @@ export class MockLibvirtd {
             if (p.header.procedure === KEEPALIVE_PROC_PING && this.answerKeepalive) {
               socket.write(encodePacket({ ...p.header, procedure: KEEPALIVE_PROC_PONG }));
             }
+            return;
+          }
+          if (p.header.type === MessageType.STREAM || p.header.type === MessageType.STREAM_HOLE) {
+            this.streams.get(socket)?.get(p.header.serial)?.receive(p);
             return;
           }
           void this.dispatch(socket, p.header, p.payload);

@@ -596,6 +596,41 @@ export function decodeRemoteNonnullNetwork(r: XdrReader): RemoteNonnullNetwork {
   };
 }
 
+/** struct remote_nonnull_storage_pool */
+export interface RemoteNonnullStoragePool {
+  name: RemoteNonnullString;
+  uuid: RemoteUuid;
+}
+export function encodeRemoteNonnullStoragePool(w: XdrWriter, v: RemoteNonnullStoragePool): void {
+  encodeRemoteNonnullString(w, v.name);
+  encodeRemoteUuid(w, v.uuid);
+}
+export function decodeRemoteNonnullStoragePool(r: XdrReader): RemoteNonnullStoragePool {
+  return {
+    name: decodeRemoteNonnullString(r),
+    uuid: decodeRemoteUuid(r),
+  };
+}
+
+/** struct remote_nonnull_storage_vol */
+export interface RemoteNonnullStorageVol {
+  pool: RemoteNonnullString;
+  name: RemoteNonnullString;
+  key: RemoteNonnullString;
+}
+export function encodeRemoteNonnullStorageVol(w: XdrWriter, v: RemoteNonnullStorageVol): void {
+  encodeRemoteNonnullString(w, v.pool);
+  encodeRemoteNonnullString(w, v.name);
+  encodeRemoteNonnullString(w, v.key);
+}
+export function decodeRemoteNonnullStorageVol(r: XdrReader): RemoteNonnullStorageVol {
+  return {
+    pool: decodeRemoteNonnullString(r),
+    name: decodeRemoteNonnullString(r),
+    key: decodeRemoteNonnullString(r),
+  };
+}
+
 /** typedef remote_domain */
 export type RemoteDomain = RemoteNonnullDomain | null;
 export function encodeRemoteDomain(w: XdrWriter, v: RemoteDomain): void {
@@ -1307,6 +1342,421 @@ export function decodeRemoteAuthPolkitRet(r: XdrReader): RemoteAuthPolkitRet {
   };
 }
 
+/** struct remote_storage_pool_lookup_by_name_args */
+export interface RemoteStoragePoolLookupByNameArgs {
+  name: RemoteNonnullString;
+}
+export function encodeRemoteStoragePoolLookupByNameArgs(w: XdrWriter, v: RemoteStoragePoolLookupByNameArgs): void {
+  encodeRemoteNonnullString(w, v.name);
+}
+export function decodeRemoteStoragePoolLookupByNameArgs(r: XdrReader): RemoteStoragePoolLookupByNameArgs {
+  return {
+    name: decodeRemoteNonnullString(r),
+  };
+}
+
+/** struct remote_storage_pool_lookup_by_name_ret */
+export interface RemoteStoragePoolLookupByNameRet {
+  pool: RemoteNonnullStoragePool;
+}
+export function encodeRemoteStoragePoolLookupByNameRet(w: XdrWriter, v: RemoteStoragePoolLookupByNameRet): void {
+  encodeRemoteNonnullStoragePool(w, v.pool);
+}
+export function decodeRemoteStoragePoolLookupByNameRet(r: XdrReader): RemoteStoragePoolLookupByNameRet {
+  return {
+    pool: decodeRemoteNonnullStoragePool(r),
+  };
+}
+
+/** struct remote_storage_pool_lookup_by_target_path_args */
+export interface RemoteStoragePoolLookupByTargetPathArgs {
+  path: RemoteNonnullString;
+}
+export function encodeRemoteStoragePoolLookupByTargetPathArgs(w: XdrWriter, v: RemoteStoragePoolLookupByTargetPathArgs): void {
+  encodeRemoteNonnullString(w, v.path);
+}
+export function decodeRemoteStoragePoolLookupByTargetPathArgs(r: XdrReader): RemoteStoragePoolLookupByTargetPathArgs {
+  return {
+    path: decodeRemoteNonnullString(r),
+  };
+}
+
+/** struct remote_storage_pool_lookup_by_target_path_ret */
+export interface RemoteStoragePoolLookupByTargetPathRet {
+  pool: RemoteNonnullStoragePool;
+}
+export function encodeRemoteStoragePoolLookupByTargetPathRet(w: XdrWriter, v: RemoteStoragePoolLookupByTargetPathRet): void {
+  encodeRemoteNonnullStoragePool(w, v.pool);
+}
+export function decodeRemoteStoragePoolLookupByTargetPathRet(r: XdrReader): RemoteStoragePoolLookupByTargetPathRet {
+  return {
+    pool: decodeRemoteNonnullStoragePool(r),
+  };
+}
+
+/** struct remote_storage_pool_define_xml_args */
+export interface RemoteStoragePoolDefineXmlArgs {
+  xml: RemoteNonnullString;
+  flags: number;
+}
+export function encodeRemoteStoragePoolDefineXmlArgs(w: XdrWriter, v: RemoteStoragePoolDefineXmlArgs): void {
+  encodeRemoteNonnullString(w, v.xml);
+  w.uint(v.flags, 'remote_storage_pool_define_xml_args.flags');
+}
+export function decodeRemoteStoragePoolDefineXmlArgs(r: XdrReader): RemoteStoragePoolDefineXmlArgs {
+  return {
+    xml: decodeRemoteNonnullString(r),
+    flags: r.uint('remote_storage_pool_define_xml_args.flags'),
+  };
+}
+
+/** struct remote_storage_pool_define_xml_ret */
+export interface RemoteStoragePoolDefineXmlRet {
+  pool: RemoteNonnullStoragePool;
+}
+export function encodeRemoteStoragePoolDefineXmlRet(w: XdrWriter, v: RemoteStoragePoolDefineXmlRet): void {
+  encodeRemoteNonnullStoragePool(w, v.pool);
+}
+export function decodeRemoteStoragePoolDefineXmlRet(r: XdrReader): RemoteStoragePoolDefineXmlRet {
+  return {
+    pool: decodeRemoteNonnullStoragePool(r),
+  };
+}
+
+/** struct remote_storage_pool_build_args */
+export interface RemoteStoragePoolBuildArgs {
+  pool: RemoteNonnullStoragePool;
+  flags: number;
+}
+export function encodeRemoteStoragePoolBuildArgs(w: XdrWriter, v: RemoteStoragePoolBuildArgs): void {
+  encodeRemoteNonnullStoragePool(w, v.pool);
+  w.uint(v.flags, 'remote_storage_pool_build_args.flags');
+}
+export function decodeRemoteStoragePoolBuildArgs(r: XdrReader): RemoteStoragePoolBuildArgs {
+  return {
+    pool: decodeRemoteNonnullStoragePool(r),
+    flags: r.uint('remote_storage_pool_build_args.flags'),
+  };
+}
+
+/** struct remote_storage_pool_undefine_args */
+export interface RemoteStoragePoolUndefineArgs {
+  pool: RemoteNonnullStoragePool;
+}
+export function encodeRemoteStoragePoolUndefineArgs(w: XdrWriter, v: RemoteStoragePoolUndefineArgs): void {
+  encodeRemoteNonnullStoragePool(w, v.pool);
+}
+export function decodeRemoteStoragePoolUndefineArgs(r: XdrReader): RemoteStoragePoolUndefineArgs {
+  return {
+    pool: decodeRemoteNonnullStoragePool(r),
+  };
+}
+
+/** struct remote_storage_pool_create_args */
+export interface RemoteStoragePoolCreateArgs {
+  pool: RemoteNonnullStoragePool;
+  flags: number;
+}
+export function encodeRemoteStoragePoolCreateArgs(w: XdrWriter, v: RemoteStoragePoolCreateArgs): void {
+  encodeRemoteNonnullStoragePool(w, v.pool);
+  w.uint(v.flags, 'remote_storage_pool_create_args.flags');
+}
+export function decodeRemoteStoragePoolCreateArgs(r: XdrReader): RemoteStoragePoolCreateArgs {
+  return {
+    pool: decodeRemoteNonnullStoragePool(r),
+    flags: r.uint('remote_storage_pool_create_args.flags'),
+  };
+}
+
+/** struct remote_storage_pool_destroy_args */
+export interface RemoteStoragePoolDestroyArgs {
+  pool: RemoteNonnullStoragePool;
+}
+export function encodeRemoteStoragePoolDestroyArgs(w: XdrWriter, v: RemoteStoragePoolDestroyArgs): void {
+  encodeRemoteNonnullStoragePool(w, v.pool);
+}
+export function decodeRemoteStoragePoolDestroyArgs(r: XdrReader): RemoteStoragePoolDestroyArgs {
+  return {
+    pool: decodeRemoteNonnullStoragePool(r),
+  };
+}
+
+/** struct remote_storage_pool_refresh_args */
+export interface RemoteStoragePoolRefreshArgs {
+  pool: RemoteNonnullStoragePool;
+  flags: number;
+}
+export function encodeRemoteStoragePoolRefreshArgs(w: XdrWriter, v: RemoteStoragePoolRefreshArgs): void {
+  encodeRemoteNonnullStoragePool(w, v.pool);
+  w.uint(v.flags, 'remote_storage_pool_refresh_args.flags');
+}
+export function decodeRemoteStoragePoolRefreshArgs(r: XdrReader): RemoteStoragePoolRefreshArgs {
+  return {
+    pool: decodeRemoteNonnullStoragePool(r),
+    flags: r.uint('remote_storage_pool_refresh_args.flags'),
+  };
+}
+
+/** struct remote_storage_pool_get_info_args */
+export interface RemoteStoragePoolGetInfoArgs {
+  pool: RemoteNonnullStoragePool;
+}
+export function encodeRemoteStoragePoolGetInfoArgs(w: XdrWriter, v: RemoteStoragePoolGetInfoArgs): void {
+  encodeRemoteNonnullStoragePool(w, v.pool);
+}
+export function decodeRemoteStoragePoolGetInfoArgs(r: XdrReader): RemoteStoragePoolGetInfoArgs {
+  return {
+    pool: decodeRemoteNonnullStoragePool(r),
+  };
+}
+
+/** struct remote_storage_pool_get_info_ret */
+export interface RemoteStoragePoolGetInfoRet {
+  state: number;
+  capacity: bigint;
+  allocation: bigint;
+  available: bigint;
+}
+export function encodeRemoteStoragePoolGetInfoRet(w: XdrWriter, v: RemoteStoragePoolGetInfoRet): void {
+  w.uint(v.state, 'remote_storage_pool_get_info_ret.state');
+  w.uhyper(v.capacity, 'remote_storage_pool_get_info_ret.capacity');
+  w.uhyper(v.allocation, 'remote_storage_pool_get_info_ret.allocation');
+  w.uhyper(v.available, 'remote_storage_pool_get_info_ret.available');
+}
+export function decodeRemoteStoragePoolGetInfoRet(r: XdrReader): RemoteStoragePoolGetInfoRet {
+  return {
+    state: r.uint('remote_storage_pool_get_info_ret.state'),
+    capacity: r.uhyper('remote_storage_pool_get_info_ret.capacity'),
+    allocation: r.uhyper('remote_storage_pool_get_info_ret.allocation'),
+    available: r.uhyper('remote_storage_pool_get_info_ret.available'),
+  };
+}
+
+/** struct remote_storage_vol_lookup_by_name_args */
+export interface RemoteStorageVolLookupByNameArgs {
+  pool: RemoteNonnullStoragePool;
+  name: RemoteNonnullString;
+}
+export function encodeRemoteStorageVolLookupByNameArgs(w: XdrWriter, v: RemoteStorageVolLookupByNameArgs): void {
+  encodeRemoteNonnullStoragePool(w, v.pool);
+  encodeRemoteNonnullString(w, v.name);
+}
+export function decodeRemoteStorageVolLookupByNameArgs(r: XdrReader): RemoteStorageVolLookupByNameArgs {
+  return {
+    pool: decodeRemoteNonnullStoragePool(r),
+    name: decodeRemoteNonnullString(r),
+  };
+}
+
+/** struct remote_storage_vol_lookup_by_name_ret */
+export interface RemoteStorageVolLookupByNameRet {
+  vol: RemoteNonnullStorageVol;
+}
+export function encodeRemoteStorageVolLookupByNameRet(w: XdrWriter, v: RemoteStorageVolLookupByNameRet): void {
+  encodeRemoteNonnullStorageVol(w, v.vol);
+}
+export function decodeRemoteStorageVolLookupByNameRet(r: XdrReader): RemoteStorageVolLookupByNameRet {
+  return {
+    vol: decodeRemoteNonnullStorageVol(r),
+  };
+}
+
+/** struct remote_storage_vol_lookup_by_path_args */
+export interface RemoteStorageVolLookupByPathArgs {
+  path: RemoteNonnullString;
+}
+export function encodeRemoteStorageVolLookupByPathArgs(w: XdrWriter, v: RemoteStorageVolLookupByPathArgs): void {
+  encodeRemoteNonnullString(w, v.path);
+}
+export function decodeRemoteStorageVolLookupByPathArgs(r: XdrReader): RemoteStorageVolLookupByPathArgs {
+  return {
+    path: decodeRemoteNonnullString(r),
+  };
+}
+
+/** struct remote_storage_vol_lookup_by_path_ret */
+export interface RemoteStorageVolLookupByPathRet {
+  vol: RemoteNonnullStorageVol;
+}
+export function encodeRemoteStorageVolLookupByPathRet(w: XdrWriter, v: RemoteStorageVolLookupByPathRet): void {
+  encodeRemoteNonnullStorageVol(w, v.vol);
+}
+export function decodeRemoteStorageVolLookupByPathRet(r: XdrReader): RemoteStorageVolLookupByPathRet {
+  return {
+    vol: decodeRemoteNonnullStorageVol(r),
+  };
+}
+
+/** struct remote_storage_vol_create_xml_args */
+export interface RemoteStorageVolCreateXmlArgs {
+  pool: RemoteNonnullStoragePool;
+  xml: RemoteNonnullString;
+  flags: number;
+}
+export function encodeRemoteStorageVolCreateXmlArgs(w: XdrWriter, v: RemoteStorageVolCreateXmlArgs): void {
+  encodeRemoteNonnullStoragePool(w, v.pool);
+  encodeRemoteNonnullString(w, v.xml);
+  w.uint(v.flags, 'remote_storage_vol_create_xml_args.flags');
+}
+export function decodeRemoteStorageVolCreateXmlArgs(r: XdrReader): RemoteStorageVolCreateXmlArgs {
+  return {
+    pool: decodeRemoteNonnullStoragePool(r),
+    xml: decodeRemoteNonnullString(r),
+    flags: r.uint('remote_storage_vol_create_xml_args.flags'),
+  };
+}
+
+/** struct remote_storage_vol_create_xml_ret */
+export interface RemoteStorageVolCreateXmlRet {
+  vol: RemoteNonnullStorageVol;
+}
+export function encodeRemoteStorageVolCreateXmlRet(w: XdrWriter, v: RemoteStorageVolCreateXmlRet): void {
+  encodeRemoteNonnullStorageVol(w, v.vol);
+}
+export function decodeRemoteStorageVolCreateXmlRet(r: XdrReader): RemoteStorageVolCreateXmlRet {
+  return {
+    vol: decodeRemoteNonnullStorageVol(r),
+  };
+}
+
+/** struct remote_storage_vol_delete_args */
+export interface RemoteStorageVolDeleteArgs {
+  vol: RemoteNonnullStorageVol;
+  flags: number;
+}
+export function encodeRemoteStorageVolDeleteArgs(w: XdrWriter, v: RemoteStorageVolDeleteArgs): void {
+  encodeRemoteNonnullStorageVol(w, v.vol);
+  w.uint(v.flags, 'remote_storage_vol_delete_args.flags');
+}
+export function decodeRemoteStorageVolDeleteArgs(r: XdrReader): RemoteStorageVolDeleteArgs {
+  return {
+    vol: decodeRemoteNonnullStorageVol(r),
+    flags: r.uint('remote_storage_vol_delete_args.flags'),
+  };
+}
+
+/** struct remote_storage_vol_get_xml_desc_args */
+export interface RemoteStorageVolGetXmlDescArgs {
+  vol: RemoteNonnullStorageVol;
+  flags: number;
+}
+export function encodeRemoteStorageVolGetXmlDescArgs(w: XdrWriter, v: RemoteStorageVolGetXmlDescArgs): void {
+  encodeRemoteNonnullStorageVol(w, v.vol);
+  w.uint(v.flags, 'remote_storage_vol_get_xml_desc_args.flags');
+}
+export function decodeRemoteStorageVolGetXmlDescArgs(r: XdrReader): RemoteStorageVolGetXmlDescArgs {
+  return {
+    vol: decodeRemoteNonnullStorageVol(r),
+    flags: r.uint('remote_storage_vol_get_xml_desc_args.flags'),
+  };
+}
+
+/** struct remote_storage_vol_get_xml_desc_ret */
+export interface RemoteStorageVolGetXmlDescRet {
+  xml: RemoteNonnullString;
+}
+export function encodeRemoteStorageVolGetXmlDescRet(w: XdrWriter, v: RemoteStorageVolGetXmlDescRet): void {
+  encodeRemoteNonnullString(w, v.xml);
+}
+export function decodeRemoteStorageVolGetXmlDescRet(r: XdrReader): RemoteStorageVolGetXmlDescRet {
+  return {
+    xml: decodeRemoteNonnullString(r),
+  };
+}
+
+/** struct remote_storage_vol_get_info_args */
+export interface RemoteStorageVolGetInfoArgs {
+  vol: RemoteNonnullStorageVol;
+}
+export function encodeRemoteStorageVolGetInfoArgs(w: XdrWriter, v: RemoteStorageVolGetInfoArgs): void {
+  encodeRemoteNonnullStorageVol(w, v.vol);
+}
+export function decodeRemoteStorageVolGetInfoArgs(r: XdrReader): RemoteStorageVolGetInfoArgs {
+  return {
+    vol: decodeRemoteNonnullStorageVol(r),
+  };
+}
+
+/** struct remote_storage_vol_get_info_ret */
+export interface RemoteStorageVolGetInfoRet {
+  type: number;
+  capacity: bigint;
+  allocation: bigint;
+}
+export function encodeRemoteStorageVolGetInfoRet(w: XdrWriter, v: RemoteStorageVolGetInfoRet): void {
+  w.int(v.type, 'remote_storage_vol_get_info_ret.type');
+  w.uhyper(v.capacity, 'remote_storage_vol_get_info_ret.capacity');
+  w.uhyper(v.allocation, 'remote_storage_vol_get_info_ret.allocation');
+}
+export function decodeRemoteStorageVolGetInfoRet(r: XdrReader): RemoteStorageVolGetInfoRet {
+  return {
+    type: r.int('remote_storage_vol_get_info_ret.type'),
+    capacity: r.uhyper('remote_storage_vol_get_info_ret.capacity'),
+    allocation: r.uhyper('remote_storage_vol_get_info_ret.allocation'),
+  };
+}
+
+/** struct remote_storage_vol_get_info_flags_args */
+export interface RemoteStorageVolGetInfoFlagsArgs {
+  vol: RemoteNonnullStorageVol;
+  flags: number;
+}
+export function encodeRemoteStorageVolGetInfoFlagsArgs(w: XdrWriter, v: RemoteStorageVolGetInfoFlagsArgs): void {
+  encodeRemoteNonnullStorageVol(w, v.vol);
+  w.uint(v.flags, 'remote_storage_vol_get_info_flags_args.flags');
+}
+export function decodeRemoteStorageVolGetInfoFlagsArgs(r: XdrReader): RemoteStorageVolGetInfoFlagsArgs {
+  return {
+    vol: decodeRemoteNonnullStorageVol(r),
+    flags: r.uint('remote_storage_vol_get_info_flags_args.flags'),
+  };
+}
+
+/** struct remote_storage_vol_get_info_flags_ret */
+export interface RemoteStorageVolGetInfoFlagsRet {
+  type: number;
+  capacity: bigint;
+  allocation: bigint;
+}
+export function encodeRemoteStorageVolGetInfoFlagsRet(w: XdrWriter, v: RemoteStorageVolGetInfoFlagsRet): void {
+  w.int(v.type, 'remote_storage_vol_get_info_flags_ret.type');
+  w.uhyper(v.capacity, 'remote_storage_vol_get_info_flags_ret.capacity');
+  w.uhyper(v.allocation, 'remote_storage_vol_get_info_flags_ret.allocation');
+}
+export function decodeRemoteStorageVolGetInfoFlagsRet(r: XdrReader): RemoteStorageVolGetInfoFlagsRet {
+  return {
+    type: r.int('remote_storage_vol_get_info_flags_ret.type'),
+    capacity: r.uhyper('remote_storage_vol_get_info_flags_ret.capacity'),
+    allocation: r.uhyper('remote_storage_vol_get_info_flags_ret.allocation'),
+  };
+}
+
+/** struct remote_storage_vol_get_path_args */
+export interface RemoteStorageVolGetPathArgs {
+  vol: RemoteNonnullStorageVol;
+}
+export function encodeRemoteStorageVolGetPathArgs(w: XdrWriter, v: RemoteStorageVolGetPathArgs): void {
+  encodeRemoteNonnullStorageVol(w, v.vol);
+}
+export function decodeRemoteStorageVolGetPathArgs(r: XdrReader): RemoteStorageVolGetPathArgs {
+  return {
+    vol: decodeRemoteNonnullStorageVol(r),
+  };
+}
+
+/** struct remote_storage_vol_get_path_ret */
+export interface RemoteStorageVolGetPathRet {
+  name: RemoteNonnullString;
+}
+export function encodeRemoteStorageVolGetPathRet(w: XdrWriter, v: RemoteStorageVolGetPathRet): void {
+  encodeRemoteNonnullString(w, v.name);
+}
+export function decodeRemoteStorageVolGetPathRet(r: XdrReader): RemoteStorageVolGetPathRet {
+  return {
+    name: decodeRemoteNonnullString(r),
+  };
+}
+
 /** struct remote_domain_event_lifecycle_msg */
 export interface RemoteDomainEventLifecycleMsg {
   dom: RemoteNonnullDomain;
@@ -1626,6 +2076,50 @@ export function decodeRemoteConnectDomainEventCallbackDeregisterAnyArgs(r: XdrRe
   };
 }
 
+/** struct remote_storage_vol_upload_args */
+export interface RemoteStorageVolUploadArgs {
+  vol: RemoteNonnullStorageVol;
+  offset: bigint;
+  length: bigint;
+  flags: number;
+}
+export function encodeRemoteStorageVolUploadArgs(w: XdrWriter, v: RemoteStorageVolUploadArgs): void {
+  encodeRemoteNonnullStorageVol(w, v.vol);
+  w.uhyper(v.offset, 'remote_storage_vol_upload_args.offset');
+  w.uhyper(v.length, 'remote_storage_vol_upload_args.length');
+  w.uint(v.flags, 'remote_storage_vol_upload_args.flags');
+}
+export function decodeRemoteStorageVolUploadArgs(r: XdrReader): RemoteStorageVolUploadArgs {
+  return {
+    vol: decodeRemoteNonnullStorageVol(r),
+    offset: r.uhyper('remote_storage_vol_upload_args.offset'),
+    length: r.uhyper('remote_storage_vol_upload_args.length'),
+    flags: r.uint('remote_storage_vol_upload_args.flags'),
+  };
+}
+
+/** struct remote_storage_vol_download_args */
+export interface RemoteStorageVolDownloadArgs {
+  vol: RemoteNonnullStorageVol;
+  offset: bigint;
+  length: bigint;
+  flags: number;
+}
+export function encodeRemoteStorageVolDownloadArgs(w: XdrWriter, v: RemoteStorageVolDownloadArgs): void {
+  encodeRemoteNonnullStorageVol(w, v.vol);
+  w.uhyper(v.offset, 'remote_storage_vol_download_args.offset');
+  w.uhyper(v.length, 'remote_storage_vol_download_args.length');
+  w.uint(v.flags, 'remote_storage_vol_download_args.flags');
+}
+export function decodeRemoteStorageVolDownloadArgs(r: XdrReader): RemoteStorageVolDownloadArgs {
+  return {
+    vol: decodeRemoteNonnullStorageVol(r),
+    offset: r.uhyper('remote_storage_vol_download_args.offset'),
+    length: r.uhyper('remote_storage_vol_download_args.length'),
+    flags: r.uint('remote_storage_vol_download_args.flags'),
+  };
+}
+
 /** struct remote_domain_get_state_args */
 export interface RemoteDomainGetStateArgs {
   dom: RemoteNonnullDomain;
@@ -1687,6 +2181,38 @@ export function decodeRemoteConnectListAllDomainsRet(r: XdrReader): RemoteConnec
   return {
     domains: r.varArray(16384, decodeRemoteNonnullDomain, 'remote_connect_list_all_domains_ret.domains'),
     ret: r.uint('remote_connect_list_all_domains_ret.ret'),
+  };
+}
+
+/** struct remote_connect_list_all_storage_pools_args */
+export interface RemoteConnectListAllStoragePoolsArgs {
+  need_results: number;
+  flags: number;
+}
+export function encodeRemoteConnectListAllStoragePoolsArgs(w: XdrWriter, v: RemoteConnectListAllStoragePoolsArgs): void {
+  w.int(v.need_results, 'remote_connect_list_all_storage_pools_args.need_results');
+  w.uint(v.flags, 'remote_connect_list_all_storage_pools_args.flags');
+}
+export function decodeRemoteConnectListAllStoragePoolsArgs(r: XdrReader): RemoteConnectListAllStoragePoolsArgs {
+  return {
+    need_results: r.int('remote_connect_list_all_storage_pools_args.need_results'),
+    flags: r.uint('remote_connect_list_all_storage_pools_args.flags'),
+  };
+}
+
+/** struct remote_connect_list_all_storage_pools_ret */
+export interface RemoteConnectListAllStoragePoolsRet {
+  pools: Array<RemoteNonnullStoragePool>;
+  ret: number;
+}
+export function encodeRemoteConnectListAllStoragePoolsRet(w: XdrWriter, v: RemoteConnectListAllStoragePoolsRet): void {
+  w.varArray(v.pools, 16384, encodeRemoteNonnullStoragePool, 'remote_connect_list_all_storage_pools_ret.pools');
+  w.uint(v.ret, 'remote_connect_list_all_storage_pools_ret.ret');
+}
+export function decodeRemoteConnectListAllStoragePoolsRet(r: XdrReader): RemoteConnectListAllStoragePoolsRet {
+  return {
+    pools: r.varArray(16384, decodeRemoteNonnullStoragePool, 'remote_connect_list_all_storage_pools_ret.pools'),
+    ret: r.uint('remote_connect_list_all_storage_pools_ret.ret'),
   };
 }
 
@@ -2181,6 +2707,126 @@ export const procedures = {
     encodeArgs: encodeRemoteConnectDomainEventCallbackDeregisterAnyArgs,
     decodeRet: null,
   } as ProcedureDef<RemoteConnectDomainEventCallbackDeregisterAnyArgs, void>,
+  CONNECT_LIST_ALL_STORAGE_POOLS: {
+    name: 'CONNECT_LIST_ALL_STORAGE_POOLS',
+    number: 281,
+    encodeArgs: encodeRemoteConnectListAllStoragePoolsArgs,
+    decodeRet: decodeRemoteConnectListAllStoragePoolsRet,
+  } as ProcedureDef<RemoteConnectListAllStoragePoolsArgs, RemoteConnectListAllStoragePoolsRet>,
+  STORAGE_POOL_LOOKUP_BY_NAME: {
+    name: 'STORAGE_POOL_LOOKUP_BY_NAME',
+    number: 84,
+    encodeArgs: encodeRemoteStoragePoolLookupByNameArgs,
+    decodeRet: decodeRemoteStoragePoolLookupByNameRet,
+  } as ProcedureDef<RemoteStoragePoolLookupByNameArgs, RemoteStoragePoolLookupByNameRet>,
+  STORAGE_POOL_LOOKUP_BY_TARGET_PATH: {
+    name: 'STORAGE_POOL_LOOKUP_BY_TARGET_PATH',
+    number: 391,
+    encodeArgs: encodeRemoteStoragePoolLookupByTargetPathArgs,
+    decodeRet: decodeRemoteStoragePoolLookupByTargetPathRet,
+  } as ProcedureDef<RemoteStoragePoolLookupByTargetPathArgs, RemoteStoragePoolLookupByTargetPathRet>,
+  STORAGE_POOL_DEFINE_XML: {
+    name: 'STORAGE_POOL_DEFINE_XML',
+    number: 77,
+    encodeArgs: encodeRemoteStoragePoolDefineXmlArgs,
+    decodeRet: decodeRemoteStoragePoolDefineXmlRet,
+  } as ProcedureDef<RemoteStoragePoolDefineXmlArgs, RemoteStoragePoolDefineXmlRet>,
+  STORAGE_POOL_BUILD: {
+    name: 'STORAGE_POOL_BUILD',
+    number: 79,
+    encodeArgs: encodeRemoteStoragePoolBuildArgs,
+    decodeRet: null,
+  } as ProcedureDef<RemoteStoragePoolBuildArgs, void>,
+  STORAGE_POOL_CREATE: {
+    name: 'STORAGE_POOL_CREATE',
+    number: 78,
+    encodeArgs: encodeRemoteStoragePoolCreateArgs,
+    decodeRet: null,
+  } as ProcedureDef<RemoteStoragePoolCreateArgs, void>,
+  STORAGE_POOL_REFRESH: {
+    name: 'STORAGE_POOL_REFRESH',
+    number: 83,
+    encodeArgs: encodeRemoteStoragePoolRefreshArgs,
+    decodeRet: null,
+  } as ProcedureDef<RemoteStoragePoolRefreshArgs, void>,
+  STORAGE_POOL_GET_INFO: {
+    name: 'STORAGE_POOL_GET_INFO',
+    number: 87,
+    encodeArgs: encodeRemoteStoragePoolGetInfoArgs,
+    decodeRet: decodeRemoteStoragePoolGetInfoRet,
+  } as ProcedureDef<RemoteStoragePoolGetInfoArgs, RemoteStoragePoolGetInfoRet>,
+  STORAGE_POOL_DESTROY: {
+    name: 'STORAGE_POOL_DESTROY',
+    number: 80,
+    encodeArgs: encodeRemoteStoragePoolDestroyArgs,
+    decodeRet: null,
+  } as ProcedureDef<RemoteStoragePoolDestroyArgs, void>,
+  STORAGE_POOL_UNDEFINE: {
+    name: 'STORAGE_POOL_UNDEFINE',
+    number: 82,
+    encodeArgs: encodeRemoteStoragePoolUndefineArgs,
+    decodeRet: null,
+  } as ProcedureDef<RemoteStoragePoolUndefineArgs, void>,
+  STORAGE_VOL_LOOKUP_BY_NAME: {
+    name: 'STORAGE_VOL_LOOKUP_BY_NAME',
+    number: 95,
+    encodeArgs: encodeRemoteStorageVolLookupByNameArgs,
+    decodeRet: decodeRemoteStorageVolLookupByNameRet,
+  } as ProcedureDef<RemoteStorageVolLookupByNameArgs, RemoteStorageVolLookupByNameRet>,
+  STORAGE_VOL_LOOKUP_BY_PATH: {
+    name: 'STORAGE_VOL_LOOKUP_BY_PATH',
+    number: 97,
+    encodeArgs: encodeRemoteStorageVolLookupByPathArgs,
+    decodeRet: decodeRemoteStorageVolLookupByPathRet,
+  } as ProcedureDef<RemoteStorageVolLookupByPathArgs, RemoteStorageVolLookupByPathRet>,
+  STORAGE_VOL_CREATE_XML: {
+    name: 'STORAGE_VOL_CREATE_XML',
+    number: 93,
+    encodeArgs: encodeRemoteStorageVolCreateXmlArgs,
+    decodeRet: decodeRemoteStorageVolCreateXmlRet,
+  } as ProcedureDef<RemoteStorageVolCreateXmlArgs, RemoteStorageVolCreateXmlRet>,
+  STORAGE_VOL_GET_INFO: {
+    name: 'STORAGE_VOL_GET_INFO',
+    number: 98,
+    encodeArgs: encodeRemoteStorageVolGetInfoArgs,
+    decodeRet: decodeRemoteStorageVolGetInfoRet,
+  } as ProcedureDef<RemoteStorageVolGetInfoArgs, RemoteStorageVolGetInfoRet>,
+  STORAGE_VOL_GET_INFO_FLAGS: {
+    name: 'STORAGE_VOL_GET_INFO_FLAGS',
+    number: 378,
+    encodeArgs: encodeRemoteStorageVolGetInfoFlagsArgs,
+    decodeRet: decodeRemoteStorageVolGetInfoFlagsRet,
+  } as ProcedureDef<RemoteStorageVolGetInfoFlagsArgs, RemoteStorageVolGetInfoFlagsRet>,
+  STORAGE_VOL_GET_XML_DESC: {
+    name: 'STORAGE_VOL_GET_XML_DESC',
+    number: 99,
+    encodeArgs: encodeRemoteStorageVolGetXmlDescArgs,
+    decodeRet: decodeRemoteStorageVolGetXmlDescRet,
+  } as ProcedureDef<RemoteStorageVolGetXmlDescArgs, RemoteStorageVolGetXmlDescRet>,
+  STORAGE_VOL_GET_PATH: {
+    name: 'STORAGE_VOL_GET_PATH',
+    number: 100,
+    encodeArgs: encodeRemoteStorageVolGetPathArgs,
+    decodeRet: decodeRemoteStorageVolGetPathRet,
+  } as ProcedureDef<RemoteStorageVolGetPathArgs, RemoteStorageVolGetPathRet>,
+  STORAGE_VOL_DELETE: {
+    name: 'STORAGE_VOL_DELETE',
+    number: 94,
+    encodeArgs: encodeRemoteStorageVolDeleteArgs,
+    decodeRet: null,
+  } as ProcedureDef<RemoteStorageVolDeleteArgs, void>,
+  STORAGE_VOL_DOWNLOAD: {
+    name: 'STORAGE_VOL_DOWNLOAD',
+    number: 209,
+    encodeArgs: encodeRemoteStorageVolDownloadArgs,
+    decodeRet: null,
+  } as ProcedureDef<RemoteStorageVolDownloadArgs, void>,
+  STORAGE_VOL_UPLOAD: {
+    name: 'STORAGE_VOL_UPLOAD',
+    number: 208,
+    encodeArgs: encodeRemoteStorageVolUploadArgs,
+    decodeRet: null,
+  } as ProcedureDef<RemoteStorageVolUploadArgs, void>,
 } as const;
 
 export const events = {

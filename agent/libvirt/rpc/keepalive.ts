@@ -9,6 +9,12 @@
 // a PING; any packet received counts as proof of life; after `count` unanswered PINGs in a row,
 // the peer is declared dead. Asking the daemon CONNECT_SUPPORTS_FEATURE(PROGRAM_KEEPALIVE) also
 // makes it ping us (and drop us if we don't answer), so we always answer PING with PONG.
+//
+// While a stream holds reading paused (its consumer is slow), silence is ours, not the daemon's:
+// we neither judge it nor can we read the daemon's PINGs to answer them. The daemon counts any
+// packet from us as proof of life (virKeepAliveCheckMessage in src/rpc/virkeepalive.c), so we
+// send a PING every interval instead, and the daemon keeps the connection for as long as the
+// consumer stalls.
 
 import { ConnectionError } from '../errors.js';
 import {
@@ -66,6 +72,14 @@ export function startKeepalive(conn: Connection, opts: KeepaliveOptions = DEFAUL
   const timer = setInterval(() => {
     if (!conn.isOpen) return stop();
     const now = performance.now();
+    if (conn.readingPaused) {
+      unanswered = 0;
+      if (now - lastPing >= opts.intervalMs) {
+        lastPing = now;
+        conn.send(header(KEEPALIVE_PROC_PING));
+      }
+      return;
+    }
     if (conn.lastReceived !== lastSeen) {
       lastSeen = conn.lastReceived;
       unanswered = 0;

@@ -23,6 +23,14 @@ export const MIN_PACKET = LEN_LENGTH + HEADER_LENGTH;
 /** VIR_NET_MESSAGE_MAX: the largest packet libvirt sends (the length word is not counted). */
 export const MAX_MESSAGE = 33_554_432;
 
+/**
+ * VIR_NET_MESSAGE_LEGACY_PAYLOAD_MAX: the most stream data libvirtd puts in one packet
+ * (daemonStreamHandleRead in src/remote/remote_daemon_stream.c reads this much per packet). Its
+ * own client accepts up to VIR_NET_MESSAGE_MAX, but every libvirt back to 0.9 accepts this size,
+ * and sending what the daemon sends keeps one packet's latency and copy small.
+ */
+export const STREAM_DATA_MAX = 262_120;
+
 // REMOTE_PROGRAM and REMOTE_PROTOCOL_VERSION come from remote_protocol.x (generated/remote_protocol.gen.ts).
 export const KEEPALIVE_PROGRAM = 0x6b656570;
 export const KEEPALIVE_PROTOCOL_VERSION = 1;
@@ -77,6 +85,24 @@ export function encodePacket(header: PacketHeader, writeBody?: (w: XdrWriter) =>
   return w.finish();
 }
 
+/**
+ * A VIR_NET_STREAM data packet: the header, then the bytes as they are (raw, not XDR opaque: no
+ * length word and no padding, as virNetMessageEncodePayloadRaw in src/rpc/virnetmessage.c writes
+ * them). One allocation and one copy of the data.
+ */
+export function encodeStreamData(header: PacketHeader, data: Uint8Array): Buffer {
+  const b = Buffer.allocUnsafe(MIN_PACKET + data.length);
+  b.writeUInt32BE(MIN_PACKET + data.length, 0);
+  b.writeUInt32BE(header.program, 4);
+  b.writeUInt32BE(header.version, 8);
+  b.writeInt32BE(header.procedure, 12);
+  b.writeInt32BE(header.type, 16);
+  b.writeUInt32BE(header.serial, 20);
+  b.writeInt32BE(header.status, 24);
+  b.set(data, MIN_PACKET);
+  return b;
+}
+
 /** Parses a complete packet (length word included) whose length was already validated. */
 export function decodePacket(packet: Buffer): Packet {
   const r = new XdrReader(packet, LEN_LENGTH, LEN_LENGTH + HEADER_LENGTH);
@@ -89,4 +115,21 @@ export function decodePacket(packet: Buffer): Packet {
     status: r.int('header.status'),
   };
   return { header, payload: packet.subarray(MIN_PACKET) };
+}
+
+/** virNetStreamHole, the payload of a VIR_NET_STREAM_HOLE packet: `hyper length; unsigned int flags;`. */
+export interface StreamHolePayload {
+  length: bigint;
+  flags: number;
+}
+
+export function writeStreamHole(w: XdrWriter, hole: StreamHolePayload): void {
+  w.hyper(hole.length, 'virNetStreamHole.length').uint(hole.flags, 'virNetStreamHole.flags');
+}
+
+export function readStreamHole(payload: Buffer): StreamHolePayload {
+  const r = new XdrReader(payload);
+  const hole = { length: r.hyper('virNetStreamHole.length'), flags: r.uint('virNetStreamHole.flags') };
+  r.expectEnd('virNetStreamHole');
+  return hole;
 }
