@@ -61,9 +61,10 @@ after(async () => {
   closeAgents();
 });
 
-async function txBytes(host: string, device: string): Promise<number> {
-  return Number((await labExec(host, ['cat', `/sys/class/net/${device}/statistics/tx_bytes`])).stdout.trim());
+async function deviceBytes(host: string, device: string, direction: 'tx' | 'rx'): Promise<number> {
+  return Number((await labExec(host, ['cat', `/sys/class/net/${device}/statistics/${direction}_bytes`])).stdout.trim());
 }
+const txBytes = (host: string, device: string) => deviceBytes(host, device, 'tx');
 
 /** The migration stream's MSS on the source, read while it runs (`ss -ti` to the destination's port). */
 async function migrationMss(port: number): Promise<number> {
@@ -81,13 +82,19 @@ interface Moved {
   mss: number;
   deviceTx: number;
   underlayTx: number;
+  /** What the destination's own device received meanwhile: a counter Ferry does not read. */
+  destinationRx: number;
 }
 
 /** A dirtying guest migrated lab1 → lab2 over the migration network, with what the kernel counted. */
 async function migrateGuest(link: MigrationLinkType): Promise<Moved> {
   const device = DEVICE[link];
   const { uuid } = await createVm(SRC, VM, { memMiB: 384, dirtyMbps: 5 });
-  const [deviceBefore, underlayBefore] = await Promise.all([txBytes(SRC, device), txBytes(SRC, 'eth1')]);
+  const [deviceBefore, underlayBefore, rxBefore] = await Promise.all([
+    txBytes(SRC, device),
+    txBytes(SRC, 'eth1'),
+    deviceBytes(DST, device, 'rx'),
+  ]);
   const { jobId } = await unary(agent(SRC).migration, 'Migrate', {
     vmId: uuid,
     dst: labHost(DST).mgmtIp,
@@ -98,16 +105,26 @@ async function migrateGuest(link: MigrationLinkType): Promise<Moved> {
   const running = await waitForStatus(SRC, jobId, (s) => s.phase === 'MIGRATION_PHASE_MIGRATING');
   const mss = await migrationMss(Number(/:(\d+)$/.exec(running.migrateUri)?.[1]));
   const final = (await progress).at(-1)!;
-  const [deviceAfter, underlayAfter] = await Promise.all([txBytes(SRC, device), txBytes(SRC, 'eth1')]);
+  const [deviceAfter, underlayAfter, rxAfter] = await Promise.all([
+    txBytes(SRC, device),
+    txBytes(SRC, 'eth1'),
+    deviceBytes(DST, device, 'rx'),
+  ]);
   assert.equal(final.phase, 'MIGRATION_PHASE_COMPLETED', JSON.stringify(final.error));
   assert.equal(await domainState(DST, VM), 'running');
   await destroyVm(DST, VM);
-  return { final, mss, deviceTx: deviceAfter - deviceBefore, underlayTx: underlayAfter - underlayBefore };
+  return {
+    final,
+    mss,
+    deviceTx: deviceAfter - deviceBefore,
+    underlayTx: underlayAfter - underlayBefore,
+    destinationRx: rxAfter - rxBefore,
+  };
 }
 
 /** ≥ 99 % of the job's bytes counted on the migration device, and the kernel's counter of that device agrees. */
 function assertOnDevice(link: MigrationLinkType, moved: Moved): void {
-  const { final, deviceTx, underlayTx } = moved;
+  const { final, deviceTx, underlayTx, destinationRx } = moved;
   const share = final.bytesOnMigrationNic / (final.bytesOnMigrationNic + final.bytesOnManagementNic);
   assert.ok(
     share >= 0.99,
@@ -116,6 +133,7 @@ function assertOnDevice(link: MigrationLinkType, moved: Moved): void {
   assert.ok(final.bytesOnMigrationNic > 16 * 2 ** 20, `a 384 MiB guest moved only ${final.bytesOnMigrationNic} bytes`);
   assert.ok(deviceTx >= final.bytesOnMigrationNic, `${DEVICE[link]} sent ${deviceTx} bytes, Ferry counted ${final.bytesOnMigrationNic}`);
   assert.ok(deviceTx < final.bytesOnMigrationNic * 1.1, `${DEVICE[link]} sent ${deviceTx} bytes: more than the migration`);
+  assert.ok(destinationRx >= final.bytesOnMigrationNic * 0.99, `lab2's ${DEVICE[link]} received ${destinationRx} bytes`);
   // A stacked device's frames leave through eth1 (a VXLAN's with 50 bytes of encapsulation each).
   if (link !== 'veth' && link !== 'bond') assert.ok(underlayTx >= deviceTx, `eth1 sent ${underlayTx} < ${deviceTx}`);
 }
