@@ -194,9 +194,17 @@ export async function setLabKvmHidden(hosts: number, hidden: number[]): Promise<
 /** The migration network's link in every lab host (`scripts/lab up --mig-link --mig-mtu`; lab.d/mig-link.sh). */
 export type MigrationLinkType = 'veth' | 'bridge' | 'vlan' | 'bond' | 'vxlan';
 
-/** Rebuilds every host's migration link as given; ferryd and libvirtd keep running. */
-export async function setLabMigrationLink(hosts: number, link: MigrationLinkType, mtu: number): Promise<void> {
-  const args = ['up', '--hosts', String(hosts), '--mig-link', link, '--mig-mtu', String(mtu)];
+/**
+ * Rebuilds every host's migration link as given; libvirtd keeps running, and ferryd restarts only
+ * when its configuration changes (the routed layout gives each host its own migration subnet).
+ */
+export async function setLabMigrationLink(
+  hosts: number,
+  link: MigrationLinkType,
+  mtu: number,
+  layout: 'flat' | 'routed' = 'flat',
+): Promise<void> {
+  const args = ['up', '--hosts', String(hosts), '--mig-link', link, '--mig-mtu', String(mtu), `--mig-${layout}`];
   const r = await run(LAB_SCRIPT, args, { timeoutMs: 5 * 60_000 });
   if (r.code !== 0) throw describeFailure(`scripts/lab ${args.join(' ')}`, r);
   ensuredHosts = Math.max(ensuredHosts, hosts);
