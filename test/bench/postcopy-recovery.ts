@@ -87,6 +87,8 @@ async function once(): Promise<Run> {
 
 async function main(): Promise<void> {
   await ensureLab(2);
+  // A guest left by an interrupted run would fail the first run's create.
+  await Promise.all([SRC, DST].map((host) => destroyVm(host, VM).catch(() => undefined)));
   const runs: Run[] = [];
   for (let i = 0; i < RUNS; i++) {
     try {
