@@ -21,8 +21,8 @@ import { Readable } from 'node:stream';
 import type { Packet } from '../wire/packet.js';
 import type { StreamSink } from './connection.js';
 import {
-  DEFAULT_STREAM_HIGH_WATER_MARK,
   keepErrorsForTheConsumer,
+  nodeStreamOptions,
   type StreamChannel,
   type StreamHole,
   type StreamOptions,
@@ -36,11 +36,7 @@ export class IncomingStream extends Readable implements StreamSink {
     private readonly channel: StreamChannel,
     opts: StreamOptions = {},
   ) {
-    super({
-      objectMode: true,
-      highWaterMark: opts.highWaterMark ?? DEFAULT_STREAM_HIGH_WATER_MARK,
-      ...(opts.signal ? { signal: opts.signal } : {}),
-    });
+    super(nodeStreamOptions(opts));
     keepErrorsForTheConsumer(this);
   }
 

@@ -14,8 +14,8 @@ import { XdrEncodeError } from '../errors.js';
 import type { Packet } from '../wire/packet.js';
 import type { StreamSink } from './connection.js';
 import {
-  DEFAULT_STREAM_HIGH_WATER_MARK,
   keepErrorsForTheConsumer,
+  nodeStreamOptions,
   isStreamHole,
   type StreamChannel,
   type StreamOptions,
@@ -32,11 +32,7 @@ export class OutgoingStream extends Writable implements StreamSink {
     private readonly channel: StreamChannel,
     opts: StreamOptions = {},
   ) {
-    super({
-      objectMode: true,
-      highWaterMark: opts.highWaterMark ?? DEFAULT_STREAM_HIGH_WATER_MARK,
-      ...(opts.signal ? { signal: opts.signal } : {}),
-    });
+    super(nodeStreamOptions(opts));
     keepErrorsForTheConsumer(this);
   }
 

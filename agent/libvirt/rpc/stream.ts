@@ -53,6 +53,15 @@ export const DEFAULT_STREAM_HIGH_WATER_MARK = 16;
  * error is not lost: it stays in `stream.errored`, and iteration, pipeline() and finished() reject
  * with it even when they start after it happened.
  */
+/** The Node stream options both directions share: object mode (chunks and holes), the caller's bound and signal. */
+export function nodeStreamOptions(opts: StreamOptions): { objectMode: true; highWaterMark: number; signal?: AbortSignal } {
+  return {
+    objectMode: true,
+    highWaterMark: opts.highWaterMark ?? DEFAULT_STREAM_HIGH_WATER_MARK,
+    ...(opts.signal ? { signal: opts.signal } : {}),
+  };
+}
+
 export function keepErrorsForTheConsumer(stream: NodeJS.EventEmitter): void {
   stream.on('error', () => {});
 }
