@@ -20,13 +20,7 @@
 import { Readable } from 'node:stream';
 import type { Packet } from '../wire/packet.js';
 import type { StreamSink } from './connection.js';
-import {
-  keepErrorsForTheConsumer,
-  nodeStreamOptions,
-  type StreamChannel,
-  type StreamHole,
-  type StreamOptions,
-} from './stream.js';
+import { keepErrorsForTheConsumer, nodeStreamOptions, type StreamChannel, type StreamHole, type StreamOptions } from './stream.js';
 
 export class IncomingStream extends Readable implements StreamSink {
   /** 'open' until libvirtd's end of data; 'finishing' until it confirms our finish; then 'done'. */

@@ -13,13 +13,7 @@ import { Writable } from 'node:stream';
 import { XdrEncodeError } from '../errors.js';
 import type { Packet } from '../wire/packet.js';
 import type { StreamSink } from './connection.js';
-import {
-  keepErrorsForTheConsumer,
-  nodeStreamOptions,
-  isStreamHole,
-  type StreamChannel,
-  type StreamOptions,
-} from './stream.js';
+import { keepErrorsForTheConsumer, nodeStreamOptions, isStreamHole, type StreamChannel, type StreamOptions } from './stream.js';
 
 type Callback = (error?: Error | null) => void;
 
