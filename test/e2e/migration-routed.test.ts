@@ -20,7 +20,7 @@ import {
   waitForStatus,
   watchToEnd,
 } from '../support/ferry.js';
-import { createVm, destroyVm, ensureLab, labHost, setLabMigrationLink } from '../support/lab.js';
+import { createVm, destroyVm, ensureLab, labExec, labHost, setLabMigrationLink } from '../support/lab.js';
 
 const run = promisify(execFile);
 const SRC = 'lab1';
@@ -86,4 +86,28 @@ test('hosts on different migration subnets: routed over the migration network, t
   );
   assert.equal(await domainState(DST, VM), 'running');
   assert.deepEqual(await pinholeRulesAfterJob(DST), []);
+});
+
+test("a route to the destination's migration address through the management NIC: it migrates, the warning names the NIC, and the bytes are reported where they went", async () => {
+  const dst = labHost(DST);
+  await destroyVm(DST, VM);
+  const { uuid } = await createVm(SRC, VM);
+  // The operator's mistake: lab2's migration subnet routed out of lab1's management NIC (lab2
+  // answers ARP for it there, as Linux does for any of its addresses).
+  await labExec(SRC, ['ip', 'route', 'add', '198.19.12.0/24', 'dev', 'eth0']);
+  try {
+    const { jobId } = await unary(agent(SRC).migration, 'Migrate', { vmId: uuid, dst: dst.mgmtIp, dstqemu: dst.migIp });
+    const final = (await watchToEnd(SRC, jobId)).at(-1)!;
+    assert.equal(final.phase, 'MIGRATION_PHASE_COMPLETED', JSON.stringify(final.error));
+    assert.ok(
+      final.warnings.some((w) => w === `the route to ${dst.migIp} leaves through the management NIC eth0`),
+      final.warnings.join('\n'),
+    );
+    assert.ok(
+      final.bytesOnManagementNic > final.bytesOnMigrationNic,
+      `management ${final.bytesOnManagementNic}, migration ${final.bytesOnMigrationNic}`,
+    );
+  } finally {
+    await labExec(SRC, ['ip', 'route', 'del', '198.19.12.0/24', 'dev', 'eth0'], { allowFail: true });
+  }
 });
