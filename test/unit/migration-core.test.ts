@@ -72,6 +72,20 @@ test('a successful migration goes preparing → migrating → completed, with th
   assert.deepEqual(peers.finished, [{ jobId: accepted.jobId, success: true }]);
 });
 
+test("a route to dstqemu through the management NIC: warned by name, and the bytes counted where they went, not on the migration NIC's account", async () => {
+  const { hypervisor, migrations, network } = setup();
+  hypervisor.addVm(VM);
+  network.routeTo = async () => ({ source: '198.19.0.1', interface: 'eth0' }); // the operator's mistake
+  const accepted = await migrations.migrate(command());
+  await until('perform', () => hypervisor.isMigrating(VM));
+  network.tx.set('eth0', 5_000_000);
+  hypervisor.complete(VM);
+  const final = await finalOf(migrations, accepted.jobId);
+  assert.equal(final.phase, 'completed');
+  assert.ok(final.warnings.includes('the route to 198.19.0.2 leaves through the management NIC eth0'), final.warnings.join('; '));
+  assert.deepEqual([final.bytesOnMigrationNic, final.bytesOnManagementNic], [0, 5_000_000]);
+});
+
 test("a libvirt failure ends FAILED at step perform with libvirt's code, and the destination is told", async () => {
   const { hypervisor, peers, migrations } = setup();
   hypervisor.addVm(VM);

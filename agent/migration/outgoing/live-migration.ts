@@ -120,7 +120,10 @@ async function prepareTraced(job: MigrationJob, deps: OutgoingDeps, span: TraceS
     // The route chosen for the source address is the one to the listen address when dstqemu was given: no second `ip route get`.
     const route = source.route?.to === offer.listenAddress ? source.route.route : await network.routeTo(offer.listenAddress);
     for (const warning of routeWarnings(offer, route, network.managementInterface())) job.warn(warning);
-    return { offer, migrationInterface: route.interface, memoryBytes: vm.memoryBytes, disks };
+    // Bytes are counted on the NIC that carries the source's migration address: a route that
+    // leaves elsewhere (warned above) then shows as bytes on the management NIC, as they are.
+    const carrying = network.localAddresses().find((a) => a.address === source.address)?.interface;
+    return { offer, migrationInterface: carrying ?? route.interface, memoryBytes: vm.memoryBytes, disks };
   } catch (err) {
     await tellDestination(job, deps, false, err, span);
     throw err;
