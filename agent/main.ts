@@ -17,6 +17,7 @@ import { EXIT_USAGE, parseCommandLine } from './daemon/command-line.js';
 import { printFacts } from './daemon/facts.js';
 import { openJournals } from './daemon/journals.js';
 import { logMaintenanceEvent } from './daemon/maintenance-log.js';
+import { displayNetworkOf } from './daemon/display-network.js';
 import { policyDefaults } from './daemon/policy-defaults.js';
 import { reloadSequence } from './daemon/reload-sequence.js';
 import { checkConfiguration, checkTls } from './daemon/startup-checks.js';
@@ -223,6 +224,8 @@ async function run(flags: ConfigFlags): Promise<void> {
     // CheckIncoming: libvirt's answers, the paths here, and whether QEMU may use /dev/kvm (as GetCapabilities reports it).
     checks: { hypervisor, storage, kvmAvailable: () => system.kvmAvailable() },
     inMaintenance: () => maintenance.inMaintenance(),
+    // Read at each PrepareIncoming and CheckIncoming: SIGHUP may change it (config/reload.ts).
+    displayNetwork: () => displayNetworkOf(config),
     ...(tracing ? { tracer: tracing.tracer } : {}),
   });
   limits.onChange((now, before) => {

@@ -12,8 +12,9 @@ export type CompressionName = (typeof COMPRESSIONS)[number];
 export type CopyStorageName = (typeof COPY_STORAGE)[number];
 export type PresetName = (typeof PRESETS)[number];
 
-/** Where the migration network is: a block of addresses, or a named NIC. */
-export type MigrationNetworkSpec = { kind: 'cidr'; cidr: Cidr } | { kind: 'interface'; name: string };
+/** Where a network of this host is (the migration network, the display network): a block of addresses, or a named NIC. */
+export type NetworkSpec = { kind: 'cidr'; cidr: Cidr } | { kind: 'interface'; name: string };
+export type MigrationNetworkSpec = NetworkSpec;
 
 /** Host defaults for MigrationPolicy fields a request leaves unset. */
 export interface PolicyDefaults {
@@ -49,6 +50,14 @@ export interface AgentConfig {
     /** Inclusive; first <= last. */
     portRange: { first: number; last: number };
   };
+  display: {
+    /**
+     * Where this host's VNC and SPICE consoles listen: a guest whose console
+     * listened on an address of its source listens here on this network's
+     * address after a migration. null: no display network.
+     */
+    network: NetworkSpec | null;
+  };
   firewall: { backend: FirewallBackend; pinholeTtlS: number };
   limits: { maxOutgoing: number; maxIncoming: number };
   policy: PolicyDefaults;
@@ -78,9 +87,10 @@ export function buildAgentConfig(values: Readonly<Record<FieldKey, FieldValue>>,
     },
     libvirt: { socket: str('libvirt.socket'), dconnuriTemplate: str('libvirt.destination_uri') },
     migration: {
-      network: migrationNetwork(str('migration.network')),
+      network: networkSpec('migration.network', str('migration.network')),
       portRange: { first: num('migration.port_range.first'), last: num('migration.port_range.last') },
     },
+    display: { network: networkSpec('display.network', str('display.network')) },
     firewall: { backend: str('firewall.backend') as FirewallBackend, pinholeTtlS: num('firewall.pinhole_ttl_s') },
     limits: { maxOutgoing: num('limits.max_outgoing'), maxIncoming: num('limits.max_incoming') },
     policy: {
@@ -108,12 +118,17 @@ export function buildAgentConfig(values: Readonly<Record<FieldKey, FieldValue>>,
   return deepFreeze(config);
 }
 
-function migrationNetwork(value: string): MigrationNetworkSpec | null {
+function networkSpec(key: FieldKey, value: string): NetworkSpec | null {
   if (value === '') return null;
   if (!value.includes('/')) return { kind: 'interface', name: value };
   const cidr = parseCidr(value);
-  if (typeof cidr === 'string') throw new Error(`unvalidated migration.network: ${cidr}`);
+  if (typeof cidr === 'string') throw new Error(`unvalidated ${key}: ${cidr}`);
   return { kind: 'cidr', cidr };
+}
+
+/** "198.18.0.0/24", "eth0", or "" for none: a network as ferryd.yaml names it. */
+export function networkText(spec: NetworkSpec | null): string {
+  return spec === null ? '' : spec.kind === 'cidr' ? spec.cidr.text : spec.name;
 }
 
 /** Fills a {host} template: IPv6 literals need brackets inside a URI. */

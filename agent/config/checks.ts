@@ -1,6 +1,6 @@
 /**
  * Rules for the string keys whose shape matters (listen address, URI
- * template, migration network). Each returns what is wrong and what is
+ * template, migration and display networks). Each returns what is wrong and what is
  * allowed, or undefined when the value is fine.
  */
 import net from 'node:net';
@@ -29,13 +29,22 @@ const INTERFACE_NAME = /^[A-Za-z0-9_.:@-]{1,15}$/;
 
 /** "" (none), a CIDR block, or an interface name. */
 export function checkMigrationNetwork(value: string): string | undefined {
+  return checkNetworkSpec(value, { cidr: '198.19.0.0/24', nic: 'eth1' });
+}
+
+/** As migration.network: where VNC and SPICE consoles listen on this host. */
+export function checkDisplayNetwork(value: string): string | undefined {
+  return checkNetworkSpec(value, { cidr: '198.18.0.0/24', nic: 'eth0' });
+}
+
+function checkNetworkSpec(value: string, example: { cidr: string; nic: string }): string | undefined {
   if (value === '') return undefined;
   if (value.includes('/')) {
     const cidr = parseCidr(value);
     return typeof cidr === 'string' ? cidr : undefined;
   }
   if (INTERFACE_NAME.test(value) && value !== '.' && value !== '..') return undefined;
-  return `"${value}" is neither a CIDR block (e.g. 198.19.0.0/24) nor an interface name (e.g. eth1)`;
+  return `"${value}" is neither a CIDR block (e.g. ${example.cidr}) nor an interface name (e.g. ${example.nic})`;
 }
 
 /** A colon-separated list of absolute directories (like PATH); "" = none. */

@@ -5,7 +5,7 @@
  * example (systemd/ferryd.example.yaml) is checked against it by a test so the
  * two cannot drift apart.
  */
-import { checkDirectoryList, checkListenAddress, checkMigrationNetwork, checkUriTemplate } from './checks.js';
+import { checkDirectoryList, checkDisplayNetwork, checkListenAddress, checkMigrationNetwork, checkUriTemplate } from './checks.js';
 
 export interface IntField {
   kind: 'int';
@@ -60,6 +60,7 @@ export const FIELDS = {
   'migration.network': { kind: 'string', default: '', check: checkMigrationNetwork },
   'migration.port_range.first': port(49152),
   'migration.port_range.last': port(49215),
+  'display.network': { kind: 'string', default: '', check: checkDisplayNetwork },
   'firewall.backend': { kind: 'enum', default: 'auto', values: FIREWALL_BACKENDS },
   'firewall.pinhole_ttl_s': count(120, 3600, 5),
   'limits.max_outgoing': count(2, 64, 1),

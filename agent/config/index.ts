@@ -3,8 +3,10 @@ export { loadConfig, parseYaml, DEFAULT_CONFIG_FILE, type ConfigFlags, type Load
 export { validateConfig, ConfigError, formatIssues, type ConfigIssue, type Override } from './validate.js';
 export {
   dconnuriFor,
+  networkText,
   type AgentConfig,
   type MigrationNetworkSpec,
+  type NetworkSpec,
   type PolicyDefaults,
   type LogLevel,
   type FirewallBackend,

@@ -9,11 +9,13 @@
  * middle of it would report a NIC that is not the one carrying it. Refused,
  * not deferred: the operator sees at once that the change did not happen
  * and reloads again once the migrations end (a deferred change would apply
- * at a moment nobody chose). Every other key needs a restart; a reload that
+ * at a moment nobody chose). display.network changes at any time: each
+ * migration reads it once, when this host prepares for it, and a guest that
+ * arrived keeps listening where it was told. Every other key needs a restart; a reload that
  * changes one says so. An invalid file changes nothing and is logged, as
  * `systemctl reload` expects.
  */
-import type { AgentConfig } from './agent-config.js';
+import { networkText, type AgentConfig } from './agent-config.js';
 import { errorMessage } from '../../shared/errors.js';
 
 /** The sections a reload applies. */
@@ -63,12 +65,14 @@ export function reloadConfig(
     return { config: current, summary: `reload failed, the configuration in force is kept: ${errorMessage(err)}` };
   }
   const network = networkChange(current, next);
+  const display = change(networkText(current.display.network) || 'none', networkText(next.display.network) || 'none');
   const changes = [
     ...RELOADABLE.flatMap((section) => changedSettings(section, current[section], next[section])),
     ...(network ? [`migration.network ${network}`] : []),
+    ...(display ? [`display.network ${display}`] : []),
   ];
-  // migration.network is compared above; the rest of the section (the port range) needs a restart.
-  const restartPart = (config: AgentConfig) => ({ ...config, migration: { ...config.migration, network: null } });
+  // The networks are compared above; the rest of the migration section (the port range) needs a restart.
+  const restartPart = (config: AgentConfig) => ({ ...config, migration: { ...config.migration, network: null }, display: null });
   const needRestart = Object.keys(next).filter(
     (key) =>
       key !== 'source' &&
@@ -89,11 +93,11 @@ export function reloadConfig(
 
 /** "198.19.0.0/24 → 198.20.0.0/24" when migration.network differs; '' when not. */
 function networkChange(before: AgentConfig, after: AgentConfig): string {
-  const text = (config: AgentConfig) => {
-    const spec = config.migration.network;
-    return spec === null ? 'none' : spec.kind === 'cidr' ? spec.cidr.text : spec.name;
-  };
-  return text(before) === text(after) ? '' : `${text(before)} → ${text(after)}`;
+  return change(networkText(before.migration.network) || 'none', networkText(after.migration.network) || 'none');
+}
+
+function change(before: string, after: string): string {
+  return before === after ? '' : `${before} → ${after}`;
 }
 
 /** "limits.max_outgoing 2 → 4" for each key of a flat section that changed, named as in ferryd.yaml. */

@@ -17,6 +17,7 @@ import {
   systemClock,
   type Clock,
   type CpuVerdict,
+  type DisplayListen,
   type GuestQuery,
   type GuestSupport,
   type Hypervisor,
@@ -30,6 +31,7 @@ import {
 } from '../migration/index.js';
 import { boundedCall, DEFAULT_CALL_TIMEOUT_MS } from './call-deadline.js';
 import { CompletedJobs } from './completed-jobs.js';
+import { displayListensOfDomain, displayParams } from './display-params.js';
 import { diskImagesOf } from './domain-disks.js';
 import { requirementsOf } from './domain-requirements.js';
 import { attr, bytesOf, firstElement } from './domain-xml.js';
@@ -115,6 +117,10 @@ export class LibvirtHypervisor implements Hypervisor {
     });
   }
 
+  async displayListens(vmId: string): Promise<DisplayListen[]> {
+    return this.withDomain(vmId, 'read consoles', displayListensOfDomain);
+  }
+
   async guestSupport(query: GuestQuery): Promise<GuestSupport> {
     return this.onHost('domain capabilities', (client) => guestSupport(client, query));
   }
@@ -140,8 +146,9 @@ export class LibvirtHypervisor implements Hypervisor {
       () =>
         this.libvirt.withDedicatedConnection(async (client) => {
           const [dom] = await Promise.all([client.domainLookupByUUID(vmId), this.completed.expect(vmId)]);
+          const params = { ...migrateParams(plan), ...(plan.display ? await displayParams(client, dom, plan.display) : {}) };
           await options.sendAfter;
-          const perform = client.domainMigratePerform3Params(dom, plan.dconnuri, migrateParams(plan), migrateFlags(plan), { timeoutMs: 0 });
+          const perform = client.domainMigratePerform3Params(dom, plan.dconnuri, params, migrateFlags(plan), { timeoutMs: 0 });
           if (plan.initialDowntimeMs > 0) void this.setDowntimeOnceStarted(dom, plan.initialDowntimeMs, perform);
           await perform;
         }),

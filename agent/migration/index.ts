@@ -16,6 +16,7 @@ export { OutgoingMigrations, type OutgoingMigrationsOptions } from './outgoing/o
 export type { ParamsChange } from './outgoing/job-control.js';
 export { IncomingMigrations, type IncomingOptions, type IncomingRecord } from './incoming/incoming-migrations.js';
 export type { IncomingCheckPorts } from './incoming/incoming-check.js';
+export type { DisplayNetwork } from './incoming/display-address.js';
 export {
   CHECK_REASONS,
   type CheckFindings,

@@ -136,6 +136,23 @@ export type GuestSupport = { offered: true; hostCpuXml: string } | { offered: fa
  */
 export type CpuVerdict = { result: 'identical' | 'superset' } | { result: 'incompatible' | 'unknown'; detail: string };
 
+/**
+ * A VNC or SPICE console that listens on one address (libvirt's listen type
+ * 'address', or a bare `listen` attribute), as the definition that migrates
+ * says it: QEMU on the destination must be able to listen there too.
+ */
+export interface DisplayListen {
+  graphics: 'vnc' | 'spice';
+  /** An IP address as libvirt has it (or a host name, which libvirt allows). */
+  address: string;
+}
+
+/** The consoles to move to the destination's display address: every listen on one of `replace` listens on `address` there. */
+export interface DisplayMove {
+  address: string;
+  replace: string[];
+}
+
 /** Everything a P2P live migration needs, in the core's terms (no libvirt flags). */
 export interface LiveMigrationPlan {
   /** libvirt URI of the destination daemon (e.g. qemu+tls://lab2/system). */
@@ -156,6 +173,12 @@ export interface LiveMigrationPlan {
   /** Devices to copy (copy_storage), by target name. */
   migrateDisks: string[];
   initialDowntimeMs: number;
+  /**
+   * Consoles that listen on an address of the source: the destination starts
+   * the guest with them on its display address instead (unset: the
+   * definition migrates as it is).
+   */
+  display?: DisplayMove;
 }
 
 export interface Hypervisor {
@@ -167,6 +190,8 @@ export interface Hypervisor {
   features(): Promise<HostFeatures>;
   /** What the VM needs of a host, from its live definition. */
   requirements(vmId: string): Promise<VmRequirements>;
+  /** The VM's consoles that listen on one address, from the definition a migration sends. */
+  displayListens(vmId: string): Promise<DisplayListen[]>;
   /** Whether this host's libvirt offers a guest like this (virConnectGetDomainCapabilities). */
   guestSupport(query: GuestQuery): Promise<GuestSupport>;
   /** Whether this host can give such a guest the CPU described by a <cpu> element (virConnectCompareHypervisorCPU). */
@@ -236,6 +261,8 @@ export interface IncomingOffer {
   pinholeExpiresAt: number;
   dconnuri: string;
   network: NetworkRole;
+  /** Where consoles of guests arriving here listen (display.network); '' when the host has none. */
+  displayAddress: string;
 }
 
 export interface PrepareIncomingArgs {
@@ -354,6 +381,12 @@ export interface IncomingCheckArgs {
   trace?: TraceContext;
 }
 
+/** CheckIncoming's answer: the destination's findings, and what it would offer that the source decides on. */
+export interface IncomingCheckAnswer extends CheckFindings {
+  /** As IncomingOffer.displayAddress ('' also from an agent older than the field). */
+  displayAddress: string;
+}
+
 /** What the destination compares: the VM's needs, and for host-passthrough the source's host CPU. */
 export interface GuestRequirements
   extends Pick<VmRequirements, 'virtType' | 'arch' | 'machine' | 'emulator' | 'cpu' | 'memoryBytes' | 'hugepageBytes' | 'nics'> {
@@ -377,7 +410,7 @@ export interface PeerAgents {
   /** PeerService.PrepareRecovery: a new port and pinhole to resume a post-copy that broke. */
   prepareRecovery(dst: string, args: PrepareRecoveryArgs): Promise<IncomingOffer>;
   /** The destination's findings; nothing is reserved. */
-  checkIncoming(dst: string, args: IncomingCheckArgs): Promise<CheckFindings>;
+  checkIncoming(dst: string, args: IncomingCheckArgs): Promise<IncomingCheckAnswer>;
   finishIncoming(dst: string, args: FinishIncomingArgs): Promise<void>;
 }
 

@@ -12,8 +12,8 @@ import { FerryError, isFerryError } from '../../shared/errors.js';
 import { msFromProtoTime } from '../../shared/proto-time.js';
 import type { PrepareIncomingResponse__Output } from '../../shared/generated/ferry/v1/PrepareIncomingResponse.js';
 import type {
-  CheckFindings,
   FinishIncomingArgs,
+  IncomingCheckAnswer,
   IncomingCheckArgs,
   IncomingOffer,
   PeerAgents,
@@ -57,11 +57,16 @@ export class GrpcPeers implements PeerAgents, DestinationMemory {
     return offerFrom(reply);
   }
 
-  async checkIncoming(dst: string, args: IncomingCheckArgs): Promise<CheckFindings> {
+  async checkIncoming(dst: string, args: IncomingCheckArgs): Promise<IncomingCheckAnswer> {
     const reply = await this.call(dst, 'CheckIncoming', (c) =>
       unary(c.peer, 'CheckIncoming', checkArgsToProto(args), this.options(args.trace)),
     );
-    return { blocking: reply.blocking.map(findingFromProto), warnings: reply.warnings.map(findingFromProto) };
+    return {
+      blocking: reply.blocking.map(findingFromProto),
+      warnings: reply.warnings.map(findingFromProto),
+      // An agent older than the field answers ''; its guests' consoles are then judged as on a host without a display address.
+      displayAddress: reply.displayAddress ?? '',
+    };
   }
 
   async finishIncoming(dst: string, { trace, ...args }: FinishIncomingArgs): Promise<void> {
@@ -123,8 +128,8 @@ export class GrpcPeers implements PeerAgents, DestinationMemory {
   }
 }
 
-/** PrepareIncoming's and PrepareRecovery's answer (the same fields). */
-function offerFrom(reply: PrepareIncomingResponse__Output): IncomingOffer {
+/** PrepareIncoming's and PrepareRecovery's answer (the same fields; display_address is PrepareIncoming's alone). */
+function offerFrom(reply: Omit<PrepareIncomingResponse__Output, 'displayAddress'> & { displayAddress?: string }): IncomingOffer {
   return {
     migrateUri: reply.migrateUri,
     listenAddress: reply.listenAddress,
@@ -133,5 +138,6 @@ function offerFrom(reply: PrepareIncomingResponse__Output): IncomingOffer {
     pinholeExpiresAt: Math.floor(msFromProtoTime(reply.pinholeExpiresAt)),
     dconnuri: reply.dconnuri,
     network: reply.network === 'NETWORK_ROLE_MANAGEMENT' ? 'management' : 'migration',
+    displayAddress: reply.displayAddress ?? '',
   };
 }

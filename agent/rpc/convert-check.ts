@@ -5,6 +5,7 @@
  * client writes it, the destination's service reads and validates it).
  */
 import type { CheckIncomingRequest, CheckIncomingRequest__Output } from '../../shared/generated/ferry/v1/CheckIncomingRequest.js';
+import type { CheckIncomingResponse } from '../../shared/generated/ferry/v1/CheckIncomingResponse.js';
 import type { GuestRequirements__Output } from '../../shared/generated/ferry/v1/GuestRequirements.js';
 import { MigrationCheckReason as PROTO_REASONS } from '../../shared/generated/ferry/v1/MigrationCheckReason.js';
 import type { MigrationCheckFinding, MigrationCheckFinding__Output } from '../../shared/generated/ferry/v1/MigrationCheckFinding.js';
@@ -17,6 +18,7 @@ import {
   type CheckReason,
   type Finding,
   type GuestRequirements,
+  type IncomingCheckAnswer,
   type IncomingCheckArgs,
   type NicAttachment,
 } from '../migration/index.js';
@@ -35,6 +37,11 @@ export function findingToProto(f: Finding): MigrationCheckFinding {
 
 export function findingsToProto(findings: CheckFindings): { blocking: MigrationCheckFinding[]; warnings: MigrationCheckFinding[] } {
   return { blocking: findings.blocking.map(findingToProto), warnings: findings.warnings.map(findingToProto) };
+}
+
+/** CheckIncoming's answer: the findings and this host's display address. */
+export function incomingAnswerToProto(answer: IncomingCheckAnswer): CheckIncomingResponse {
+  return { ...findingsToProto(answer), displayAddress: answer.displayAddress };
 }
 
 /**

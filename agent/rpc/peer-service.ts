@@ -5,7 +5,7 @@ import type { PrepareIncomingRequest__Output } from '../../shared/generated/ferr
 import type { PrepareIncomingResponse } from '../../shared/generated/ferry/v1/PrepareIncomingResponse.js';
 import type { PrepareRecoveryRequest__Output } from '../../shared/generated/ferry/v1/PrepareRecoveryRequest.js';
 import type { IncomingMigrations, IncomingOffer, PrepareIncomingArgs, PrepareRecoveryArgs } from '../migration/index.js';
-import { checkArgsFromProto, findingsToProto } from './convert-check.js';
+import { checkArgsFromProto, incomingAnswerToProto } from './convert-check.js';
 import { diskImageFrom } from './convert-disk-image.js';
 import { callerOf } from './auth.js';
 import { protoTimeFromMs } from '../../shared/proto-time.js';
@@ -32,7 +32,7 @@ export function peerService(incoming: IncomingMigrations): PeerServiceHandlers {
     // Nothing is reserved or opened, so no source identity is needed: only a peer may call (auth.ts).
     CheckIncoming: unaryHandler(async (request, call) => {
       const trace = traceFromMetadata(call.metadata);
-      return findingsToProto(await incoming.check({ ...checkArgsFromProto(request), ...(trace ? { trace } : {}) }));
+      return incomingAnswerToProto(await incoming.check({ ...checkArgsFromProto(request), ...(trace ? { trace } : {}) }));
     }),
 
     FinishIncoming: unaryHandler(async (request, call) => {
@@ -86,5 +86,6 @@ function offerToProto(offer: IncomingOffer): PrepareIncomingResponse {
     pinholeExpiresAt: protoTimeFromMs(offer.pinholeExpiresAt),
     dconnuri: offer.dconnuri,
     network: offer.network === 'migration' ? 'NETWORK_ROLE_MIGRATION' : 'NETWORK_ROLE_MANAGEMENT',
+    displayAddress: offer.displayAddress,
   };
 }

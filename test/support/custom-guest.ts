@@ -12,8 +12,10 @@ export interface CustomGuest {
   memMiB?: number;
   /** A <cpu> element; none by default (libvirt's default model). */
   cpu?: string;
-  /** Elements added to <devices> (NICs, disks). */
+  /** Elements added to <devices> (NICs, disks, consoles). */
   devices?: string;
+  /** The <video> element; none by default (a console of its own needs one, e.g. <video><model type='vga'/></video>). */
+  video?: string;
 }
 
 /** Defines and starts the guest on `host`; resolves with its UUID. */
@@ -41,7 +43,7 @@ export async function startCustomGuest(host: string, name: string, guest: Custom
       <target port='0'/>
     </serial>
     <controller type='usb' model='none'/>
-    <video><model type='none'/></video>
+    ${guest.video ?? "<video><model type='none'/></video>"}
     <memballoon model='none'/>
   </devices>
 </domain>

@@ -6,6 +6,7 @@ import type {
   PrepareRecoveryArgs,
   Clock,
   CpuVerdict,
+  DisplayListen,
   DiskImageSpec,
   DiskImages,
   GuestQuery,
@@ -14,6 +15,7 @@ import type {
   HostNetwork,
   Hypervisor,
   ImageSite,
+  IncomingCheckAnswer,
   IncomingCheckArgs,
   IncomingOffer,
   LiveMigrationPlan,
@@ -30,7 +32,6 @@ import type {
   VmInfo,
   VmRequirements,
 } from '../../agent/migration/ports.js';
-import type { CheckFindings } from '../../agent/migration/checks/findings.js';
 import { BASELINE_FEATURES, type HostFeatures } from '../../agent/migration/policy/policy.js';
 import type { JobStats } from '../../agent/migration/types.js';
 import { sleep } from './wait.js';
@@ -89,6 +90,14 @@ export class FakeHypervisor implements Hypervisor {
     const vm = this.vms.get(id);
     if (!vm) throw new FerryError('NOT_FOUND', `no VM ${id}`, { reason: 'VM_NOT_FOUND' });
     return { ...plainGuest(vm.memoryBytes), ...this.definition_ };
+  }
+  /** Every VM's consoles that listen on one address (none unless a test says otherwise); displayListens calls so far. */
+  consoles: DisplayListen[] = [];
+  consoleReads = 0;
+  async displayListens(id: string): Promise<DisplayListen[]> {
+    this.consoleReads++;
+    if (!this.vms.has(id)) throw new FerryError('NOT_FOUND', `no VM ${id}`, { reason: 'VM_NOT_FOUND' });
+    return this.consoles.map((c) => ({ ...c }));
   }
   /** The guests this host offers; every one unless a test says otherwise. */
   offers: (query: GuestQuery) => GuestSupport = () => ({ offered: true, hostCpuXml: HOST_CPU_XML });
@@ -255,6 +264,8 @@ export class FakePeers implements PeerAgents {
   prepareErrors: unknown[] = [];
   /** Every PrepareIncoming call, answered or not, by job id. */
   attempts: string[] = [];
+  /** The destination's display address in PrepareIncoming's answer ('' = none). */
+  displayAddress = '';
   async prepareIncoming(_dst: string, args: PrepareIncomingArgs): Promise<IncomingOffer> {
     this.attempts.push(args.jobId);
     const next = this.prepareErrors.shift();
@@ -269,13 +280,14 @@ export class FakePeers implements PeerAgents {
       pinholeExpiresAt: 0,
       dconnuri: 'qemu+tcp://198.18.0.2/system',
       network: args.dstqemu ? 'migration' : 'management',
+      displayAddress: this.displayAddress,
     };
   }
   /** Every CheckIncoming, and what the destination answers (nothing found, unless a test says otherwise). */
   checked: IncomingCheckArgs[] = [];
-  checkAnswer: CheckFindings = { blocking: [], warnings: [] };
+  checkAnswer: IncomingCheckAnswer = { blocking: [], warnings: [], displayAddress: '' };
   checkError: unknown;
-  async checkIncoming(_dst: string, args: IncomingCheckArgs): Promise<CheckFindings> {
+  async checkIncoming(_dst: string, args: IncomingCheckArgs): Promise<IncomingCheckAnswer> {
     this.checked.push(args);
     if (this.checkError) throw this.checkError;
     return this.checkAnswer;
@@ -300,6 +312,7 @@ export class FakePeers implements PeerAgents {
       pinholeExpiresAt: 0,
       dconnuri: 'qemu+tcp://198.18.0.2/system',
       network: 'migration',
+      displayAddress: '',
     };
   }
 }

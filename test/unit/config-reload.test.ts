@@ -87,6 +87,30 @@ test('an invalid configuration, or one that cannot be applied, keeps the one in 
   assert.equal(refused.summary, 'reload failed, the configuration in force is kept: no');
 });
 
+test('display.network: applied whether or not migrations run (each prepare reads it), named in the summary, no restart', () => {
+  const current = base({ display: { network: '198.18.0.0/24' } });
+  const next = base({ display: { network: 'eth0' } });
+  const log = recordingLog();
+  const r = reloadConfig(
+    current,
+    () => next,
+    () => {},
+    log,
+    () => 3,
+  );
+  assert.deepEqual(r.config.display.network, { kind: 'interface', name: 'eth0' });
+  assert.equal(r.summary, 'reloaded display.network 198.18.0.0/24 → eth0');
+  assert.ok(!log.lines.some((l) => l.startsWith('warn')), log.lines.join('\n'));
+  const unset = reloadConfig(
+    next,
+    () => base(),
+    () => {},
+    recordingLog(),
+  );
+  assert.equal(unset.summary, 'reloaded display.network eth0 → none');
+  assert.equal(unset.config.display.network, null);
+});
+
 test('migration.network: applied while no migration runs (the next one uses it), refused with a warning while migrations run, the rest still reloaded', () => {
   const current = base({ migration: { network: '198.19.0.0/24' } });
   const next = base({ migration: { network: 'bond0.100' }, limits: { max_outgoing: 4 } });

@@ -61,6 +61,29 @@ test('a migration network is a CIDR block or an interface name', () => {
   assert.deepEqual(nic.migration.network, { kind: 'interface', name: 'eth1' });
 });
 
+test('a display network is a CIDR block or an interface name, none by default; FERRY_DISPLAY_NETWORK sets it', () => {
+  assert.equal(validateConfig({ tree: insecure }).display.network, null);
+  const cidr = validateConfig({ tree: { ...insecure, display: { network: '198.18.0.0/24' } } });
+  assert.deepEqual(cidr.display.network, { kind: 'cidr', cidr: { family: 4, address: '198.18.0.0', prefix: 24, text: '198.18.0.0/24' } });
+  assert.deepEqual(validateConfig({ tree: { ...insecure, display: { network: 'eth0' } } }).display.network, {
+    kind: 'interface',
+    name: 'eth0',
+  });
+  const env = validateConfig({
+    tree: insecure,
+    overrides: [{ key: 'display.network', value: 'fd00:18::/64', origin: 'FERRY_DISPLAY_NETWORK' }],
+  });
+  assert.equal(env.display.network?.kind === 'cidr' && env.display.network.cidr.text, 'fd00:18::/64');
+  const bad = onlyIssue({ display: { network: '198.18.0.1/24' } });
+  assert.equal(bad.key, 'display.network');
+  assert.match(bad.message, /has host bits set; did you mean 198\.18\.0\.0\/24\?/);
+  assert.match(
+    onlyIssue({ display: { network: 'eth 0' } }).message,
+    /neither a CIDR block \(e\.g\. 198\.18\.0\.0\/24\) nor an interface name \(e\.g\. eth0\)/,
+  );
+  assert.match(onlyIssue({ display: { netwrok: 'eth0' } }).message, /did you mean display\.network\?/);
+});
+
 test('unknown key: refused, with "did you mean" for a typo', () => {
   const issue = onlyIssue({ listen: { prot: 1234 } });
   assert.equal(issue.key, 'listen.prot');

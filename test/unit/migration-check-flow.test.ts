@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { CheckFindings } from '../../agent/migration/checks/findings.js';
-import type { IncomingCheckArgs } from '../../agent/migration/ports.js';
+import type { IncomingCheckAnswer, IncomingCheckArgs } from '../../agent/migration/ports.js';
 import { FerryError, isFerryError } from '../../shared/errors.js';
 import { FakeDiskImages, FakeHypervisor, FakeNetwork, FakePeers, FakePinholes, FakeStoragePaths } from '../support/fake-ports.js';
 import { finalOf, incomingMigrations, MIGRATION_NIC, outgoingMigrations, remoteRequest } from '../support/migration-fixtures.js';
@@ -15,10 +15,10 @@ const VM = '6f1c2a3e-9d4b-4c1e-8f7a-0b1c2d3e4f50';
 
 /** Peers whose CheckIncoming is the destination core's own check; prepare and finish stay the fakes'. */
 class LoopbackPeers extends FakePeers {
-  constructor(private readonly destination: { check(args: IncomingCheckArgs): Promise<CheckFindings> }) {
+  constructor(private readonly destination: { check(args: IncomingCheckArgs): Promise<IncomingCheckAnswer> }) {
     super();
   }
-  override async checkIncoming(dst: string, args: IncomingCheckArgs): Promise<CheckFindings> {
+  override async checkIncoming(dst: string, args: IncomingCheckArgs): Promise<IncomingCheckAnswer> {
     await super.checkIncoming(dst, args);
     return this.destination.check(args);
   }

@@ -129,7 +129,7 @@ test('a refused Migrate records the error on its span; the job that never ran en
   const hypervisor = new FakeHypervisor();
   hypervisor.addVm(VM);
   const refusing: PeerAgents = {
-    checkIncoming: async () => ({ blocking: [], warnings: [] }),
+    checkIncoming: async () => ({ blocking: [], warnings: [], displayAddress: '' }),
     prepareIncoming: async () => {
       throw new FerryError('INVALID_ARGUMENT', 'dstqemu: 198.19.0.9 is not an address of the destination host');
     },

@@ -233,6 +233,7 @@ test('PrepareRecovery from the peers adapter to the destination and back: the ar
   const received: { args: PrepareRecoveryArgs; caller: unknown }[] = [];
   let refusal: FerryError | undefined;
   const offer: IncomingOffer = {
+    displayAddress: '',
     migrateUri: 'tcp://198.19.1.2:49153',
     listenAddress: '198.19.1.2',
     port: 49153,

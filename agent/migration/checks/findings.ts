@@ -38,6 +38,7 @@ export const CHECK_REASONS = [
   'CHECK_INCOMPLETE',
   'DESTINATION_IN_MAINTENANCE',
   'MIGRATION_NETWORK_DOWN',
+  'GRAPHICS_LISTEN_ADDRESS',
 ] as const;
 
 export type CheckReason = (typeof CHECK_REASONS)[number];

@@ -14,10 +14,11 @@ import { checkImageSites, checkRequiredPaths } from '../checks/destination-disks
 import { checkGuestSupport, guestQuery } from '../checks/destination-guest.js';
 import { checkNics, nicNeeds } from '../checks/destination-networks.js';
 import { checkHugepages, checkMemory, checkVersions } from '../checks/destination-resources.js';
-import { type CheckFindings, Findings, mergeFindings } from '../checks/findings.js';
+import { Findings, mergeFindings } from '../checks/findings.js';
 import { gather } from '../checks/gather.js';
 import { checkPolicySupport } from '../checks/policy-support.js';
-import type { DiskImages, HostNetwork, Hypervisor, IncomingCheckArgs, PinholeGate, StoragePaths } from '../ports.js';
+import type { DiskImages, HostNetwork, Hypervisor, IncomingCheckAnswer, IncomingCheckArgs, PinholeGate, StoragePaths } from '../ports.js';
+import { displayAddressOf, type DisplayNetwork } from './display-address.js';
 import { chooseListenAddress } from './listen-address.js';
 import { requireMigrationLinkUp } from './migration-link.js';
 
@@ -31,19 +32,22 @@ export interface IncomingCheckPorts {
 
 export interface IncomingCheckContext extends IncomingCheckPorts {
   network: HostNetwork;
+  /** display.network in force, null for none. */
+  displayNetwork: DisplayNetwork | null;
   pinholes: PinholeGate;
   images: DiskImages | undefined;
   /** Incoming migrations prepared now, the limit in force, and whether the host is in maintenance (it then takes none). */
   incoming: { count: number; limit: number; maintenance: boolean };
 }
 
-export async function checkIncoming(args: IncomingCheckArgs, ctx: IncomingCheckContext): Promise<CheckFindings> {
+export async function checkIncoming(args: IncomingCheckArgs, ctx: IncomingCheckContext): Promise<IncomingCheckAnswer> {
   const { guest } = args;
   const { hypervisor } = ctx;
   const part = () => new Findings('destination');
   const [guestPart, resources, networks, storage, address] = [part(), part(), part(), part(), part()];
   const needs = nicNeeds(guest.nics);
-  await Promise.all([
+  const [display] = await Promise.all([
+    displayAddressOf(ctx.network, ctx.displayNetwork),
     (async () => {
       const kvm = guest.virtType === 'kvm' ? await gather('/dev/kvm', ctx.kvmAvailable, guestPart) : true;
       const offered = await gather(
@@ -82,9 +86,16 @@ export async function checkIncoming(args: IncomingCheckArgs, ctx: IncomingCheckC
     checkStorage(args, ctx, storage),
     checkAddress(args, ctx, address),
   ]);
+  if (display.problem) {
+    // The guest's consoles are the source's to judge (it answers GRAPHICS_LISTEN_ADDRESS when one must move): here, only why none could.
+    address.warn(
+      'GRAPHICS_LISTEN_ADDRESS',
+      `${display.problem}: guests whose console listens on an address of their source cannot migrate here`,
+    );
+  }
   const admission = part();
   checkAdmission(ctx.incoming, { free: ctx.pinholes.freePorts(), needed: args.disks.length > 0 ? 2 : 1 }, admission);
-  return mergeFindings(guestPart, resources, networks, storage, address, admission);
+  return { ...mergeFindings(guestPart, resources, networks, storage, address, admission), displayAddress: display.address };
 }
 
 async function checkStorage(args: IncomingCheckArgs, ctx: IncomingCheckContext, out: Findings): Promise<void> {

@@ -8,6 +8,7 @@
  * guest runs on them). At expiry the outcome is unknown, so they stay.
  */
 import { FerryError, invalidArgument, isFerryError } from '../../../shared/errors.js';
+import { displayAddressOf, type DisplayNetwork } from './display-address.js';
 import { chooseListenAddress } from './listen-address.js';
 import { requireMigrationLinkUp } from './migration-link.js';
 import { offerThrough } from './offer.js';
@@ -17,6 +18,7 @@ import type {
   DiskImages,
   HostNetwork,
   Hypervisor,
+  IncomingCheckAnswer,
   IncomingCheckArgs,
   IncomingOffer,
   Journal,
@@ -29,7 +31,6 @@ import type {
   TraceContext,
 } from '../ports.js';
 import { inSpan, noopTracer } from '../tracing.js';
-import type { CheckFindings } from '../checks/findings.js';
 import { checkIncoming, type IncomingCheckPorts } from './incoming-check.js';
 import { checkSourceIdentity, type SourceIdentity } from './source-identity.js';
 
@@ -54,6 +55,8 @@ export interface IncomingOptions {
   checks: IncomingCheckPorts;
   /** Whether the host is in maintenance (agent/maintenance): it then refuses every incoming migration. */
   inMaintenance?: () => boolean;
+  /** display.network in force (a reload may change it): where consoles of arriving guests listen (default: none). */
+  displayNetwork?: () => DisplayNetwork | null;
   /** Spans of PrepareIncoming, CheckIncoming, FinishIncoming and the pinhole, children of the source's (default: none). */
   tracer?: Tracer;
 }
@@ -124,7 +127,10 @@ export class IncomingMigrations {
   }
 
   private async reserve(args: PrepareIncomingArgs, preparedBy: string | null, span: TraceSpan): Promise<IncomingOffer> {
-    const { address, network } = await chooseListenAddress(this.options.network, args);
+    const [{ address, network }, display] = await Promise.all([
+      chooseListenAddress(this.options.network, args),
+      displayAddressOf(this.options.network, this.options.displayNetwork?.() ?? null),
+    ]);
     await requireMigrationLinkUp(this.options.network, { address, network });
     const images = args.disks?.length ? await inSpan(span.child('create images'), () => this.createImages(args)) : [];
     let pinhole: OpenedPinhole;
@@ -147,7 +153,7 @@ export class IncomingMigrations {
     // migration, and a held reservation would count it a second time.
     await this.options.journal?.write(record.jobId, false, record).catch(() => undefined);
     this.hold(record);
-    return this.offerOf(args.jobId, pinhole, network);
+    return this.offerOf(args.jobId, pinhole, network, display.address);
   }
 
   private async openPinhole(
@@ -175,8 +181,8 @@ export class IncomingMigrations {
     );
   }
 
-  private offerOf(jobId: string, pinhole: OpenedPinhole, network: IncomingOffer['network']): IncomingOffer {
-    return offerThrough(pinhole, this.options.dconnuri, network, jobId);
+  private offerOf(jobId: string, pinhole: OpenedPinhole, network: IncomingOffer['network'], displayAddress: string): IncomingOffer {
+    return offerThrough(pinhole, this.options.dconnuri, network, jobId, displayAddress);
   }
 
   private async prepareRecoveryTraced(args: PrepareRecoveryArgs, caller: SourceIdentity | null, span: TraceSpan): Promise<IncomingOffer> {
@@ -208,7 +214,8 @@ export class IncomingMigrations {
     };
     await this.options.journal?.write(record.jobId, false, record).catch(() => undefined);
     this.hold(record);
-    return this.offerOf(args.jobId, pinhole, network);
+    // The guest already runs here, its consoles where they were started: nothing to move.
+    return this.offerOf(args.jobId, pinhole, network, '');
   }
 
   /**
@@ -227,14 +234,15 @@ export class IncomingMigrations {
    * findings; nothing is reserved. INVALID_ARGUMENT only for a request
    * PrepareIncoming would refuse as such (a dstqemu that is not ours).
    */
-  check(args: IncomingCheckArgs): Promise<CheckFindings> {
+  check(args: IncomingCheckArgs): Promise<IncomingCheckAnswer> {
     return inSpan(this.serverSpan('CheckIncoming', args.trace, { vmId: args.vmId }), () => this.checkUntraced(args));
   }
 
-  private checkUntraced(args: IncomingCheckArgs): Promise<CheckFindings> {
+  private checkUntraced(args: IncomingCheckArgs): Promise<IncomingCheckAnswer> {
     return checkIncoming(args, {
       ...this.options.checks,
       network: this.options.network,
+      displayNetwork: this.options.displayNetwork?.() ?? null,
       pinholes: this.options.pinholes,
       images: this.options.images,
       incoming: { count: this.count, limit: this.options.maxIncoming(), maintenance: this.options.inMaintenance?.() ?? false },

@@ -5,7 +5,13 @@ import type { IncomingOffer, OpenedPinhole } from '../ports.js';
 import type { NetworkRole } from '../types.js';
 
 /** The migrate URI is the hole's destination and first port; a second port is the disks' (copy_storage). */
-export function offerThrough(pinhole: OpenedPinhole, dconnuri: string, network: NetworkRole, jobId: string): IncomingOffer {
+export function offerThrough(
+  pinhole: OpenedPinhole,
+  dconnuri: string,
+  network: NetworkRole,
+  jobId: string,
+  displayAddress: string,
+): IncomingOffer {
   const [port, disksPort = 0] = pinhole.ports;
   if (port === undefined) throw new FerryError('INTERNAL', `the firewall opened a pinhole for job ${jobId} without a port`);
   return {
@@ -16,5 +22,6 @@ export function offerThrough(pinhole: OpenedPinhole, dconnuri: string, network: 
     pinholeExpiresAt: pinhole.expiresAt,
     dconnuri,
     network,
+    displayAddress,
   };
 }

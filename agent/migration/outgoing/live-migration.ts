@@ -23,6 +23,7 @@ import type {
   HibernationFiles,
   Hypervisor,
   HostNetwork,
+  DisplayMove,
   IncomingOffer,
   LiveMigrationPlan,
   PeerAgents,
@@ -34,7 +35,8 @@ import type {
 import { inSpan, type TraceSpan } from '../tracing.js';
 import { imageSpecsOf } from './image-specs.js';
 import type { PostcopyRecoveries } from './postcopy-recovery.js';
-import type { OutgoingFacts } from './migration-check.js';
+import { sourceConsoles, type OutgoingFacts } from './migration-check.js';
+import { displayMove, noDisplayAddress } from '../checks/source-display.js';
 import type { JobStats, VmOnSource } from '../types.js';
 
 export interface OutgoingDeps {
@@ -73,6 +75,8 @@ export interface PreparedMigration {
   memoryBytes: number;
   /** copy_storage: the disks the destination created images for. */
   disks: VmDisk[];
+  /** Consoles that listen on an address of this host, moved to the destination's display address. */
+  display?: DisplayMove;
 }
 
 /**
@@ -92,10 +96,11 @@ async function prepareTraced(job: MigrationJob, deps: OutgoingDeps, span: TraceS
   job.setPhase('preparing');
   // Independent look-ups, at once: they are on the path from Migrate to libvirt's perform.
   // `known`: what Migrate's checks have just looked up (no second look).
-  const [vm, disks, source] = await Promise.all([
+  const [vm, disks, source, consoles] = await Promise.all([
     known?.vm ?? hypervisor.describeVm(command.vmId),
     known?.disks ?? (command.policy.copyStorage === 'none' ? [] : hypervisor.localDisks(command.vmId)),
     known?.source ?? chooseSourceAddress(command, network),
+    known?.consoles ?? sourceConsoles(command.vmId, deps),
   ]);
   if (command.policy.copyStorage !== 'none' && disks.length === 0)
     job.warn(`copy_storage ${command.policy.copyStorage}: the VM has no writable local disk, so no disk is copied`);
@@ -120,10 +125,17 @@ async function prepareTraced(job: MigrationJob, deps: OutgoingDeps, span: TraceS
     // The route chosen for the source address is the one to the listen address when dstqemu was given: no second `ip route get`.
     const route = source.route?.to === offer.listenAddress ? source.route.route : await network.routeTo(offer.listenAddress);
     for (const warning of routeWarnings(offer, route, network.managementInterface())) job.warn(warning);
+    // The checks saw a display address; a destination reconfigured since then is refused here, before libvirt starts.
+    if (consoles.move.length > 0 && !offer.displayAddress) {
+      throw new FerryError('FAILED_PRECONDITION', noDisplayAddress(consoles.move), { reason: 'MIGRATION_CHECK_FAILED' });
+    }
+    const display = displayMove(consoles, offer.displayAddress);
+    if (display) span.setAttribute('ferry.display_address', display.address);
     // Bytes are counted on the NIC that carries the source's migration address: a route that
     // leaves elsewhere (warned above) then shows as bytes on the management NIC, as they are.
     const carrying = network.localAddresses().find((a) => a.address === source.address)?.interface;
-    return { offer, migrationInterface: carrying ?? route.interface, memoryBytes: vm.memoryBytes, disks };
+    const migrationInterface = carrying ?? route.interface;
+    return { offer, migrationInterface, memoryBytes: vm.memoryBytes, disks, ...(display ? { display } : {}) };
   } catch (err) {
     await tellDestination(job, deps, false, err, span);
     throw err;
@@ -306,7 +318,11 @@ export async function tellDestination(
     .finally(() => call.end());
 }
 
-export function planFor(job: MigrationJob, prepared: Pick<PreparedMigration, 'offer' | 'disks'>, deps: OutgoingDeps): LiveMigrationPlan {
+export function planFor(
+  job: MigrationJob,
+  prepared: Pick<PreparedMigration, 'offer' | 'disks' | 'display'>,
+  deps: OutgoingDeps,
+): LiveMigrationPlan {
   const { policy, dst } = job.command;
   const { offer } = prepared;
   const host = splitHostPort(dst, 0).host;
@@ -325,5 +341,6 @@ export function planFor(job: MigrationJob, prepared: Pick<PreparedMigration, 'of
     migrateDisks: prepared.disks.map((d) => d.target),
     ...(policy.encrypted ? { tlsDestination: host } : {}),
     initialDowntimeMs: policy.initialDowntimeMs,
+    ...(prepared.display ? { display: prepared.display } : {}),
   };
 }

@@ -12,10 +12,21 @@ import { guestQuery } from '../checks/destination-guest.js';
 import { type CheckFindings, type CheckReport, Findings, reportOf } from '../checks/findings.js';
 import { gather } from '../checks/gather.js';
 import { checkPolicySupport } from '../checks/policy-support.js';
+import { checkConsoles, classifyConsoles, type SourceConsoles } from '../checks/source-display.js';
 import { checkSourceDisks, diskPaths } from '../checks/source-disks.js';
 import { checkVmDefinition, checkVmJobs, checkVmState } from '../checks/source-vm.js';
 import type { HostFeatures } from '../policy/policy.js';
-import type { HostNetwork, Hypervisor, IncomingCheckArgs, PeerAgents, StoragePaths, VmDisk, VmInfo, VmRequirements } from '../ports.js';
+import type {
+  HostNetwork,
+  Hypervisor,
+  IncomingCheckAnswer,
+  IncomingCheckArgs,
+  PeerAgents,
+  StoragePaths,
+  VmDisk,
+  VmInfo,
+  VmRequirements,
+} from '../ports.js';
 import type { MigrateCommand, MigrationPhase } from '../types.js';
 import { imageSpecsOf } from './image-specs.js';
 import { chooseSourceAddress, type SourceAddress } from './source-address.js';
@@ -50,6 +61,8 @@ export interface OutgoingFacts {
   /** copy_storage: the disks to copy, with their sizes ([] without copy_storage). */
   disks: VmDisk[];
   source: SourceAddress | undefined;
+  /** The VM's consoles: those that must move to the destination's display address (undefined: not read, prepare reads them). */
+  consoles?: SourceConsoles | undefined;
 }
 
 /** CPU modes that give the guest the host's own CPU: the destination compares the source host's. */
@@ -71,11 +84,12 @@ export async function checkOutgoing(
   checkVmDefinition(requirements, out);
   checkPolicySupport(policy, ctx.features, 'this host', out);
   const copying = policy.copyStorage !== 'none';
-  const [disks, storage, source, sourceHostCpuXml] = await Promise.all([
+  const [disks, storage, source, sourceHostCpuXml, consoles] = await Promise.all([
     copying ? hypervisor.localDisks(vmId) : [],
     gather("the disks' storage", () => deps.storage.inspect(diskPaths(requirements.disks)), out),
     sourceAddress(command, deps.network, out),
     HOST_CPU_MODES.has(requirements.cpu.mode) ? hostCpuOf(requirements, hypervisor, out) : '',
+    gather("the VM's consoles", () => sourceConsoles(vmId, deps), out),
   ]);
   const facts = new Map((storage ?? []).map((f) => [f.path, f]));
   const paths = checkSourceDisks(requirements.disks, new Set(disks.map((d) => d.target)), facts, policy.copyStorage, out);
@@ -101,7 +115,22 @@ export async function checkOutgoing(
     sourceVersions: { libvirt: ctx.features.libvirtVersion, qemu: ctx.features.qemuVersion },
   };
   const destination = await askDestination(command.dst, args, ctx, deps.peers);
-  return { report: reportOf(out, destination), facts: { vm, disks, source } };
+  const displayFindings = new Findings('destination');
+  // An unreachable destination answered nothing to judge the consoles by: it is reported as such.
+  if (consoles && destination.displayAddress !== undefined) checkConsoles(consoles, destination.displayAddress, out, displayFindings);
+  return {
+    report: reportOf(out, destination, displayFindings),
+    facts: { vm, disks, source, consoles },
+  };
+}
+
+/** The VM's consoles judged against this host's own addresses (configured ones: a NIC that is down keeps its address). */
+export async function sourceConsoles(vmId: string, deps: Pick<OutgoingCheckDeps, 'hypervisor' | 'network'>): Promise<SourceConsoles> {
+  const [listens, local] = await Promise.all([deps.hypervisor.displayListens(vmId), deps.network.configuredAddresses()]);
+  return classifyConsoles(
+    listens,
+    local.map((a) => a.address),
+  );
 }
 
 async function describe(vmId: string, hypervisor: Hypervisor, out: Findings): Promise<VmInfo | undefined> {
@@ -131,7 +160,12 @@ async function hostCpuOf(requirements: VmRequirements, hypervisor: Hypervisor, o
   return support?.offered ? support.hostCpuXml : '';
 }
 
-async function askDestination(dst: string, args: IncomingCheckArgs, ctx: OutgoingCheckContext, peers: PeerAgents): Promise<CheckFindings> {
+async function askDestination(
+  dst: string,
+  args: IncomingCheckArgs,
+  ctx: OutgoingCheckContext,
+  peers: PeerAgents,
+): Promise<CheckFindings & Partial<Pick<IncomingCheckAnswer, 'displayAddress'>>> {
   const out = new Findings('destination');
   const call = (ctx.span ?? noopSpan).child('CheckIncoming', { kind: 'client', attributes: { 'ferry.destination': dst } });
   try {
