@@ -5,15 +5,9 @@
 export class FirstFailure {
   private first: Error | null = null;
   private readonly controller = new AbortController();
-  private readonly failed: Promise<never>;
-  private rejectFailed: (err: Error) => void = () => undefined;
-
-  constructor() {
-    this.failed = new Promise<never>((_, reject) => {
-      this.rejectFailed = reject;
-    });
-    this.failed.catch(() => undefined); // observed through race() and error
-  }
+  /** The rejecters of the waits in progress. Not Promise.race against one pending promise: each
+   * race would leave a reaction on it holding its result (a whole DATA frame) until the end. */
+  private readonly waits = new Set<(err: Error) => void>();
 
   get error(): Error | null {
     return this.first;
@@ -28,18 +22,32 @@ export class FirstFailure {
   fail(err: Error): boolean {
     if (this.first) return false;
     this.first = err;
-    this.rejectFailed(err);
+    for (const reject of this.waits) reject(err);
+    this.waits.clear();
     this.controller.abort(err);
     return true;
   }
 
   /** `promise`, or the first failure if it comes before. */
   race<T>(promise: Promise<T>): Promise<T> {
-    if (this.first) {
+    const first = this.first;
+    if (first) {
       promise.catch(() => undefined);
-      return Promise.reject(this.first);
+      return Promise.reject(first);
     }
-    return Promise.race([promise, this.failed]);
+    return new Promise<T>((resolve, reject) => {
+      this.waits.add(reject);
+      promise.then(
+        (value) => {
+          this.waits.delete(reject);
+          resolve(value);
+        },
+        (err: unknown) => {
+          this.waits.delete(reject);
+          reject(err);
+        },
+      );
+    });
   }
 }
 

@@ -132,7 +132,10 @@ export class SparseFileSink extends Writable {
   override _destroy(err: Error | null, callback: (err?: Error | null) => void): void {
     const file = this.file;
     this.file = null;
-    if (!file) return callback(err);
+    if (!file) {
+      callback(err);
+      return;
+    }
     file.close().then(
       () => callback(err),
       () => callback(err),
@@ -208,7 +211,7 @@ export function flipByteAt(inner: Writable, offset: number): Writable {
       inner.end(callback);
     },
     destroy(err, callback) {
-      inner.destroy(err ?? undefined);
+      inner.destroy(); // the error is this wrapper's to report
       callback(err);
     },
   });
