@@ -11,10 +11,11 @@
 //                                 destination's name for it)
 //   0x04  DATA    source → dest   1..262144 bytes of the volume, in order
 //   0x05  HOLE    source → dest   length u64 (> 0): that many zero bytes, never sent as data
-//   0x06  END     source → dest   SHA-256 (32 bytes) of the volume's logical content (holes as
-//                                 zeros), data bytes u64, hole bytes u64
+//   0x06  END     source → dest   the checksum (32 bytes) of the volume's logical content, holes
+//                                 as zeros (volume-chunks.ts: the SHA-256 of its 1 MiB blocks'
+//                                 SHA-256s), data bytes u64, hole bytes u64
 //   0x07  ACK     dest → source   verdict u8 (0 verified, 1 checksum differs, 2 size differs), the
-//                                 destination's SHA-256 (32), data bytes u64, hole bytes u64, the id
+//                                 destination's checksum (32), data bytes u64, hole bytes u64, the id
 //   0x08  ABORT   either way      why, UTF-8 (0..1024 bytes); the sender of it closes next
 //
 // A connection is HELLO, ACCEPT, then per volume VOLUME, DATA/HOLE frames, END; the destination

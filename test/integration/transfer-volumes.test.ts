@@ -24,9 +24,9 @@ import { DESTINATION_ADDRESS, SOURCE_ADDRESS, SOURCE_HOST, transferPeers, type T
 import {
   SparseFileSink,
   dataBytesOf,
-  denseSha256,
+  denseChecksum,
   failingSink,
-  fileSha256,
+  fileChecksum,
   flipByteAt,
   layoutSize,
   slowSink,
@@ -118,9 +118,9 @@ describe('transfer volumes: content', () => {
     assert.equal(sent.status, 'fulfilled', String((sent as PromiseRejectedResult).reason));
     assert.equal(received.status, 'fulfilled', String((received as PromiseRejectedResult).reason));
     for (const [i, v] of volumes.entries()) {
-      const expected = denseSha256(v.layout);
+      const expected = denseChecksum(v.layout);
       const path = join(scratch, `content-${v.id}`);
-      assert.equal(await fileSha256(path), expected, `${v.id}: the file's content`);
+      assert.equal(fileChecksum(path), expected, `${v.id}: the file's content`);
       assert.equal(statSync(path).size, layoutSize(v.layout));
       assert.equal(sent.value[i]?.sha256.toString('hex'), expected, `${v.id}: the source's checksum`);
       assert.equal(received.value[i]?.sha256.toString('hex'), expected, `${v.id}: the destination's checksum`);

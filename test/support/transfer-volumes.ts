@@ -5,11 +5,13 @@
 // fails, one that flips a byte.
 
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { open, type FileHandle } from 'node:fs/promises';
 import { Readable, Writable } from 'node:stream';
 
 export type Extent = { data: number } | { hole: number };
+
+const BLOCK = 1024 * 1024;
 
 /** libvirt's stream packets carry at most this much (agent/libvirt/README.md). */
 export const LIBVIRT_CHUNK = 262_120;
@@ -84,26 +86,41 @@ export function volumeSource(
   return Readable.from(generate(), { objectMode: true, highWaterMark: 16 });
 }
 
-/** SHA-256 of the layout's dense content (holes as zeros), hashed here without agent/transfer/. */
-export function denseSha256(layout: readonly Extent[]): string {
+/** The checksum of the layout's dense content (holes as zeros), computed here without agent/transfer/. */
+export function denseChecksum(layout: readonly Extent[]): string {
   const h = createHash('sha256');
-  let offset = 0;
-  for (const e of layout) {
-    if ('data' in e) {
-      for (let done = 0; done < e.data; done += LIBVIRT_CHUNK) h.update(dataAt(offset + done, Math.min(LIBVIRT_CHUNK, e.data - done)));
-      offset += e.data;
-    } else {
-      for (let done = 0; done < e.hole; done += LIBVIRT_CHUNK) h.update(Buffer.alloc(Math.min(LIBVIRT_CHUNK, e.hole - done)));
-      offset += e.hole;
+  for (let start = 0; start < layoutSize(layout); start += BLOCK) {
+    const block = createHash('sha256');
+    const end = Math.min(start + BLOCK, layoutSize(layout));
+    let extentStart = 0;
+    for (const e of layout) {
+      const length = 'data' in e ? e.data : e.hole;
+      const from = Math.max(start, extentStart);
+      const to = Math.min(end, extentStart + length);
+      if (from < to) block.update('data' in e ? dataAt(from, to - from) : Buffer.alloc(to - from));
+      extentStart += length;
     }
+    h.update(block.digest());
   }
   return h.digest('hex');
 }
 
-export async function fileSha256(path: string): Promise<string> {
-  const h = createHash('sha256');
-  for await (const chunk of createReadStream(path)) h.update(chunk as Buffer);
-  return h.digest('hex');
+/** The checksum of a file, by coreutils alone: split, sha256sum, basenc (the pipeline volume-chunks.ts documents). */
+export function fileChecksum(path: string): string {
+  return checksumByCoreutils(['-c', `${PIPELINE} "$1" | sha256sum | cut -c1-64`, 'sh', path]);
+}
+
+/** The same pipeline over bytes given on its standard input. */
+export function checksumOfBytes(content: Buffer): string {
+  return checksumByCoreutils(['-c', `${PIPELINE} - | sha256sum | cut -c1-64`], content);
+}
+
+const PIPELINE = `split -b ${BLOCK} --filter='sha256sum | cut -c1-64 | tr a-f A-F | basenc --base16 -d'`;
+
+function checksumByCoreutils(args: string[], input?: Buffer): string {
+  return execFileSync('sh', args, input ? { input } : {})
+    .toString()
+    .trim();
 }
 
 /** Writes a volume into a sparse file: data at its offset, holes skipped; the file is cut to size at the end. */

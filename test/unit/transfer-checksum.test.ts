@@ -1,32 +1,43 @@
-// The checksum of a volume's logical content (agent/transfer/volume-chunks.ts): holes hash as the
-// zeros they stand for, checked against FIPS 180-2's "abc" vector and against sha256sum over the
-// same content written out dense; the destination's verdict; the token comparison.
+// The checksum of a volume's logical content (agent/transfer/volume-chunks.ts): the SHA-256 of
+// its 1 MiB blocks' SHA-256s, holes as the zeros they stand for, checked against FIPS 180-2's
+// "abc" vector and against coreutils (split, sha256sum) over the same content written out dense;
+// the destination's verdict; the token comparison.
 
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { createTransferToken, tokenMatches } from '../../agent/transfer/transfer-token.js';
 import { LogicalHash, isVolumeHole } from '../../agent/transfer/volume-chunks.js';
 import { verdictOf } from '../../agent/transfer/volume-verdict.js';
-
-/** sha256sum (coreutils), not Node: the content's hash computed by another implementation. */
-function sha256sum(content: Buffer): string {
-  return execFileSync('sha256sum', ['-b', '-'], { input: content }).toString().split(' ')[0] ?? '';
-}
+import { checksumOfBytes } from '../support/transfer-volumes.js';
 
 describe('transfer checksum: LogicalHash', () => {
-  it('hashes data as SHA-256 does (FIPS 180-2 "abc")', () => {
+  it('of one short block is the SHA-256 of its SHA-256 (FIPS 180-2 "abc")', () => {
     const h = new LogicalHash();
     h.add(Buffer.from('a'));
     h.add(Buffer.from('bc'));
-    assert.equal(h.digest().sha256.toString('hex'), 'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad');
+    const abc = Buffer.from('ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad', 'hex');
+    assert.deepEqual(h.digest().sha256, createHash('sha256').update(abc).digest());
+  });
+
+  it('of nothing is the SHA-256 of nothing', () => {
+    assert.equal(new LogicalHash().digest().sha256.toString('hex'), 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855');
+  });
+
+  it('equals coreutils over blocks cut anywhere by chunks and holes', () => {
+    const content = randomBytes(3 * 1024 * 1024 + 100);
+    content.fill(0, 1_500_000, 2_800_000); // zeros across a block boundary, sent as a hole below
+    const h = new LogicalHash();
+    for (let at = 0; at < 1_500_000; at += 77_777) h.add(content.subarray(at, Math.min(at + 77_777, 1_500_000)));
+    h.add({ hole: 1_300_000 });
+    h.add(content.subarray(2_800_000));
+    assert.equal(h.digest().sha256.toString('hex'), checksumOfBytes(content));
   });
 
   it('hashes holes as zeros, so a sparse and a dense copy hash equal', () => {
     const head = randomBytes(1000);
     const tail = randomBytes(4097);
-    const holeLength = 3 * 1024 * 1024 + 7; // longer than the hash's 1 MiB block of zeros
+    const holeLength = 3 * 1024 * 1024 + 7; // a partial block, whole blocks of zeros, a partial block
     const sparse = new LogicalHash();
     sparse.add(head);
     sparse.add({ hole: holeLength });
@@ -38,7 +49,7 @@ describe('transfer checksum: LogicalHash', () => {
 
     const a = sparse.digest();
     const b = denseHash.digest();
-    assert.equal(a.sha256.toString('hex'), sha256sum(dense));
+    assert.equal(a.sha256.toString('hex'), checksumOfBytes(dense));
     assert.deepEqual(a.sha256, b.sha256);
     assert.deepEqual([a.dataBytes, a.holeBytes], [5097, holeLength + 5]);
     assert.deepEqual([b.dataBytes, b.holeBytes], [dense.length, 0]);
