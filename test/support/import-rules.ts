@@ -50,6 +50,7 @@ export const ADAPTER_FOLDERS = [
   'config',
   'events',
   'telemetry',
+  'transfer',
 ].map((f) => `agent/${f}`);
 
 const CORES = ['agent/migration', 'agent/maintenance'];

@@ -174,7 +174,7 @@ test('the migration core importing any adapter folder (or main.ts) is a violatio
   const found = checkTree({
     'agent/migration/migrations.ts': adapters.map((a, i) => `import type { T${i} } from '${a}';`).join('\n'),
   });
-  assert.equal(ADAPTER_FOLDERS.length, 15);
+  assert.equal(ADAPTER_FOLDERS.length, 16);
   assert.deepEqual(
     found.map(brief),
     adapters.map((a, i) => `agent/migration/migrations.ts:${i + 1} ${a} core-knows-ports-only`),

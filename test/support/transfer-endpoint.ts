@@ -1,0 +1,125 @@
+// One end of a transfer in a process of its own, as an agent would be, for the throughput test
+// (test/integration/transfer-throughput.test.ts): `node transfer-endpoint.js '<json>'` where the
+// JSON is a Role. It prints one JSON line per event ({ listening: port }, then its result with
+// its peak RSS from process.resourceUsage()) and exits. The raw roles move the same data bytes
+// over plain TCP, for the ratio.
+import { readFileSync } from 'node:fs';
+import { createServer, connect as netConnect, type AddressInfo } from 'node:net';
+import { Writable } from 'node:stream';
+import { receiveVolumes, sendVolumes, type TransferTls } from '../../agent/transfer/index.js';
+import { dataAt, layoutSize, volumeSource, type Extent, LIBVIRT_CHUNK } from './transfer-volumes.js';
+
+interface TlsFiles {
+  caFile: string;
+  certFile: string;
+  keyFile: string;
+}
+
+export type Role =
+  | { role: 'receive'; address: string; sourceAddress: string; token: string; tls: TlsFiles; layout: Extent[] }
+  | { role: 'send'; address: string; port: number; localAddress: string; token: string; tls: TlsFiles; layout: Extent[] }
+  | { role: 'raw-receive'; address: string; bytes: number }
+  | { role: 'raw-send'; address: string; port: number; bytes: number };
+
+export interface EndpointResult {
+  elapsedMs: number;
+  /** Peak resident set of this process, in bytes. */
+  maxRss: number;
+  sha256?: string;
+}
+
+function say(line: object): void {
+  process.stdout.write(`${JSON.stringify(line)}\n`);
+}
+
+function tlsOf(files: TlsFiles): TransferTls {
+  return { ca: readFileSync(files.caFile), cert: readFileSync(files.certFile), key: readFileSync(files.keyFile) };
+}
+
+function peakRss(): number {
+  return process.resourceUsage().maxRSS * 1024;
+}
+
+/** Takes everything and keeps nothing: the channel is measured, not a disk. */
+function discard(): Writable {
+  return new Writable({ objectMode: true, highWaterMark: 16, write: (_chunk, _enc, callback) => callback() });
+}
+
+async function run(role: Role): Promise<void> {
+  switch (role.role) {
+    case 'receive': {
+      const incoming = await receiveVolumes({
+        address: role.address,
+        port: 0,
+        source: { address: role.sourceAddress },
+        token: Buffer.from(role.token, 'hex'),
+        tls: tlsOf(role.tls),
+        volumes: [{ id: 'vda', size: layoutSize(role.layout) }],
+        openSink: discard,
+        arrivalTimeoutMs: 30_000,
+      });
+      say({ listening: incoming.port });
+      const started = performance.now();
+      const [volume] = await incoming.done;
+      say({
+        elapsedMs: performance.now() - started,
+        maxRss: peakRss(),
+        sha256: volume?.sha256.toString('hex') ?? '',
+      } satisfies EndpointResult);
+      return;
+    }
+    case 'send': {
+      const started = performance.now();
+      const [volume] = await sendVolumes({
+        address: role.address,
+        port: role.port,
+        localAddress: role.localAddress,
+        token: Buffer.from(role.token, 'hex'),
+        tls: tlsOf(role.tls),
+        volumes: [{ id: 'vda', size: layoutSize(role.layout), open: () => volumeSource(role.layout) }],
+      });
+      say({
+        elapsedMs: performance.now() - started,
+        maxRss: peakRss(),
+        sha256: volume?.sha256.toString('hex') ?? '',
+      } satisfies EndpointResult);
+      return;
+    }
+    case 'raw-receive': {
+      const server = createServer((socket) => {
+        let got = 0;
+        const started = performance.now();
+        socket.on('data', (chunk: Buffer) => {
+          got += chunk.length;
+          if (got >= role.bytes) {
+            say({ elapsedMs: performance.now() - started, maxRss: peakRss() } satisfies EndpointResult);
+            socket.end();
+            server.close();
+          }
+        });
+      });
+      server.listen(0, role.address, () => say({ listening: (server.address() as AddressInfo).port }));
+      return;
+    }
+    case 'raw-send': {
+      const started = performance.now();
+      const socket = netConnect({ host: role.address, port: role.port });
+      await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+      // The same chunks as the transfer's source, made the same way, written with back-pressure.
+      for (let offset = 0; offset < role.bytes; offset += LIBVIRT_CHUNK) {
+        if (!socket.write(dataAt(offset, Math.min(LIBVIRT_CHUNK, role.bytes - offset)))) {
+          await new Promise<void>((resolve) => socket.once('drain', () => resolve()));
+        }
+      }
+      socket.end();
+      await new Promise<void>((resolve) => socket.once('close', () => resolve()));
+      say({ elapsedMs: performance.now() - started, maxRss: peakRss() } satisfies EndpointResult);
+      return;
+    }
+  }
+}
+
+run(JSON.parse(process.argv[2] ?? '{}') as Role).catch((err: unknown) => {
+  process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});
