@@ -25,8 +25,6 @@ import { tlsListener } from './daemon/tls-listener.js';
 import { createFirewall, resolveFirewallBackend } from './firewall/index.js';
 import { EventHub, HostStateTracker } from './events/index.js';
 import { createHostInfo } from './host/host-info.js';
-import { followMigrationLink, migrationAddresses, type MigrationLink } from './host/migration-link-watch.js';
-import { certificateAddressWarning } from '../shared/reissue-command.js';
 import { createSystemInformationProbe } from './host/systeminformation-probe.js';
 import { LibvirtHypervisor } from './hypervisor/libvirt-hypervisor.js';
 import { libvirtHostInfo } from './hypervisor/libvirt-host-info.js';
@@ -53,6 +51,7 @@ import { CertificateStore } from './tls/store.js';
 import { AgentMetrics } from './telemetry/metrics/index.js';
 import { serveMetrics } from './daemon/metrics-endpoint.js';
 import { logTransition } from './daemon/job-log.js';
+import { warnCertificateAddresses, watchMigrationNetwork } from './daemon/migration-network-watch.js';
 import { startTracingFrom } from './daemon/tracing.js';
 import type { Tracing } from './telemetry/tracing/index.js';
 
@@ -296,7 +295,7 @@ async function run(flags: ConfigFlags): Promise<void> {
       },
       () => {
         const summary = trust ? trust.reload('SIGHUP').summary : 'TLS off';
-        warnCertificateAddresses();
+        warnCertificateAddresses(trust?.current.identity, config.migration.network, network, log);
         return summary;
       },
     ],
@@ -304,26 +303,15 @@ async function run(flags: ConfigFlags): Promise<void> {
   );
   process.on('SIGHUP', () => void reload());
   // A migration address the certificate does not list: peers would refuse its pinholes (PERMISSION_DENIED).
-  const warnCertificateAddresses = () => {
-    const warning = trust
-      ? certificateAddressWarning(trust.current.identity, migrationAddresses(config.migration.network, network.localAddresses()))
-      : '';
-    if (warning) log.warn("TLS: a migration address is not in this host's certificate", { warning });
-  };
-  warnCertificateAddresses();
+  warnCertificateAddresses(trust?.current.identity, config.migration.network, network, log);
 
   await libvirt.client();
   await lifecycle;
   // The migration NIC as the configuration in force names it (a reload may change it), for events, health and metrics.
-  const stopNicWatch = followMigrationLink(
-    () => config.migration.network,
-    network,
-    (link) => {
-      logMigrationLink(log, link);
-      hostState.migrationNic(link.nic, link.up);
-      migrationHealth.link(link);
-    },
-  );
+  const stopNicWatch = watchMigrationNetwork(() => config.migration.network, network, log, {
+    nic: (name, up) => hostState.migrationNic(name, up),
+    health: (link) => migrationHealth.link(link),
+  });
   // What a previous run left: reservations whose holes the firewall keeps, and jobs to follow.
   pinholes.adopt(await incoming.recover());
   await firewall.reconcile(); // logs what it changed
@@ -376,18 +364,6 @@ async function run(flags: ConfigFlags): Promise<void> {
   };
   process.once('SIGTERM', () => stop('SIGTERM'));
   process.once('SIGINT', () => stop('SIGINT'));
-}
-
-/** A migration NIC that goes down (or is missing) is a warning naming it and why; its return, one line. */
-function logMigrationLink(log: Logger, link: MigrationLink): void {
-  if (!link.configured) return;
-  if (link.up) log.info('migration NIC up', { nic: link.nic, link: link.description });
-  else
-    log.warn('migration NIC down: incoming migrations over it are refused', {
-      nic: link.nic || 'none',
-      link: link.description,
-      reason: link.downReason,
-    });
 }
 
 /** The configuration (every problem listed, exit 2 when there is one), as `ferryd check-config` checks it. */
