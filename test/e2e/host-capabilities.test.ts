@@ -43,13 +43,16 @@ test("KVM as lab2's libvirt sees it: available and no warning, or the warning an
   assert.equal(facts.warnings.includes(KVM_WARNING), !kvm, facts.warnings.join('; '));
 });
 
+/** lab2's migration network as `ferryd facts` reports it: eth1, a veth, up. */
+const ETH1 = { cidr: '198.19.0.0/24', interface: 'eth1', address: '198.19.0.2', up: true, link: 'eth1 (veth)', downReason: '' };
+
 test('migration network as a CIDR: eth1 carries it at 198.19.0.2, eth0 is the management NIC', async () => {
   const lab2 = labHost(2);
   assert.equal(lab2.migIp, '198.19.0.2');
   const facts = await factsInLab2('migration.network=198.19.0.0/24', `listen.address=${lab2.mgmtIp}`);
 
   assert.equal(facts.hostname, lab2.name, "the lab host's own UTS name");
-  assert.deepEqual(facts.migrationNetwork, { cidr: '198.19.0.0/24', interface: 'eth1', address: '198.19.0.2', up: true });
+  assert.deepEqual(facts.migrationNetwork, ETH1);
   assert.deepEqual(networkWarnings(facts), []);
 
   const byName = new Map(facts.nics.map((n) => [n.name, n]));
@@ -73,12 +76,19 @@ test('migration network as a CIDR: eth1 carries it at 198.19.0.2, eth0 is the ma
 
 test('migration network as an interface name: eth1 and its address', async () => {
   const facts = await factsInLab2('migration.network=eth1');
-  assert.deepEqual(facts.migrationNetwork, { cidr: '198.19.0.0/24', interface: 'eth1', address: '198.19.0.2', up: true });
+  assert.deepEqual(facts.migrationNetwork, ETH1);
 });
 
 test('a migration network no NIC of lab2 is on is reported, not guessed', async () => {
   const facts = await factsInLab2('migration.network=198.20.0.0/24');
-  assert.deepEqual(facts.migrationNetwork, { cidr: '198.20.0.0/24', interface: '', address: '', up: false });
+  assert.deepEqual(facts.migrationNetwork, {
+    cidr: '198.20.0.0/24',
+    interface: '',
+    address: '',
+    up: false,
+    link: '',
+    downReason: 'no interface has an address in 198.20.0.0/24',
+  });
   assert.ok(facts.nics.every((n) => !n.migration));
   assert.deepEqual(networkWarnings(facts), ['no NIC has an address in 198.20.0.0/24 (migration.network)']);
 });
