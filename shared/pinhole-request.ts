@@ -1,5 +1,5 @@
 // The one request both sides of a pinhole speak: the migration core asks for
-// it (agent/migration/ports.ts, PinholeGate) and the firewall opens it
+// it (agent/migration/ports/pinholes.ts, PinholeGate) and the firewall opens it
 // (agent/firewall), neither knowing the other.
 
 /** The hole the destination asks for, one per incoming migration. */

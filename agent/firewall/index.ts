@@ -10,7 +10,8 @@ import { IptablesRuleWriter, type IptablesWriterOptions } from './iptables/iptab
 import { leftoverBackends, type LeftoverRemover, RemovingLeftovers } from './leftovers.js';
 import { NftablesRuleWriter, type NftablesWriterOptions } from './nftables/nftables-firewall.js';
 import { NoneRuleWriter } from './none-firewall.js';
-import { PinholeFirewall, type PinholeFirewallOptions, type RuleWriter } from './pinhole-firewall.js';
+import { PinholeFirewall, type PinholeFirewallOptions } from './pinhole-firewall.js';
+import type { RuleWriter } from './rule-writer.js';
 
 export type {
   AdoptablePinhole,

@@ -8,7 +8,8 @@
  */
 import { errorMessage, FerryError } from '../../shared/errors.js';
 import type { AddressFamily, FirewallBackendName, Pinhole } from './firewall.js';
-import type { FirewallLogger, RuleWriter, SyncOutcome } from './pinhole-firewall.js';
+import type { FirewallLogger } from './pinhole-firewall.js';
+import type { RuleWriter, SyncOutcome } from './rule-writer.js';
 
 /** The backends whose leftovers the one in force removes: every other one that writes rules. */
 export function leftoverBackends(inForce: FirewallBackendName): FirewallBackendName[] {

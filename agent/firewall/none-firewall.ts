@@ -6,7 +6,8 @@
  * the recorded holes for protection.
  */
 import type { AddressFamily, Pinhole } from './firewall.js';
-import { PinholeFirewall, type PinholeFirewallOptions, type RuleWriter, type SyncOutcome } from './pinhole-firewall.js';
+import { PinholeFirewall, type PinholeFirewallOptions } from './pinhole-firewall.js';
+import type { RuleWriter, SyncOutcome } from './rule-writer.js';
 
 export class NoneRuleWriter implements RuleWriter {
   readonly backend = 'none' as const;

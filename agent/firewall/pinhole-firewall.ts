@@ -1,8 +1,9 @@
 /**
  * The Firewall every backend shares: validation, port allocation, the record of
- * open holes, expiry timers and the change queue. A backend only says how a
- * hole is written (RuleWriter): the iptables writer issues iptables-restore
- * calls, the "none" writer writes nothing.
+ * open holes, expiry timers (expiry-timers.ts), the chains' sync state
+ * (chain-sync.ts) and the change queue. A backend only says how a hole is
+ * written (RuleWriter, rule-writer.ts): the iptables writer issues
+ * iptables-restore calls, the "none" writer writes nothing.
  *
  * Invariants:
  *  - validation happens before anything is reserved or written;
@@ -15,39 +16,17 @@
  *    family's chain (kube-proxy's "fail toward a full resync").
  */
 import { randomBytes } from 'node:crypto';
-import { FerryError, invalidArgument, errorMessage } from '../../shared/errors.js';
+import { invalidArgument, errorMessage } from '../../shared/errors.js';
 import { defaultLocalAddresses } from './addresses.js';
+import { ChainSync } from './chain-sync.js';
 import { validateOpenRequest, type ValidOpenRequest } from './open-request.js';
+import { ExpiryTimers } from './expiry-timers.js';
 import type { AdoptablePinhole, AddressFamily, Firewall, FirewallBackendName, Pinhole, PortRange, ReconcileReport } from './firewall.js';
 import { DEFAULT_PORT_RANGE } from './firewall.js';
 import type { PinholeRequest } from '../../shared/pinhole-request.js';
 import { PortAllocator, type PortProbe } from './port-allocator.js';
+import type { RuleWriter } from './rule-writer.js';
 import { SerialQueue } from './serial-queue.js';
-
-/** What one backend does to the host's rules. Called only from the queue. */
-export interface RuleWriter {
-  readonly backend: FirewallBackendName;
-  /** Families whose migration ports this backend closes. */
-  readonly families: readonly AddressFamily[];
-  /** Make the family's chain and jump hold exactly `desired`. */
-  sync(family: AddressFamily, desired: readonly Pinhole[], now: number): Promise<SyncOutcome>;
-  add(p: Pinhole): Promise<void>;
-  /** Several holes of one family in one transaction (opens that arrived together). */
-  addMany?(holes: readonly Pinhole[]): Promise<void>;
-  remove(p: Pinhole): Promise<void>;
-  uninstall(family: AddressFamily): Promise<void>;
-  /** What the host's own firewall does to the holes, when the backend can tell. */
-  hostWarnings?(): Promise<string[]>;
-}
-
-export interface SyncOutcome {
-  staleIds: string[];
-  unknownRules: number;
-  expiredIds: string[];
-  restoredIds: string[];
-  jumpInstalled: boolean;
-  changed: boolean;
-}
 
 export interface FirewallLogger {
   info(message: string, meta?: Record<string, unknown>): void;
@@ -84,9 +63,9 @@ const SILENT: FirewallLogger = { info: () => undefined, warn: () => undefined };
 
 export class PinholeFirewall implements Firewall {
   private readonly holes = new Map<string, Pinhole>();
-  private readonly timers = new Map<string, NodeJS.Timeout>();
-  /** Families whose chain has been fully synced since start-up or the last failure. */
-  private readonly synced = new Set<AddressFamily>();
+  private readonly timers: ExpiryTimers;
+  /** Which families' chains are known synced, and the full rewrite after a failed change. */
+  private readonly chains: ChainSync;
   private readonly queue = new SerialQueue();
   /** Opens allocated and waiting for their write, taken together by the next queued write. */
   private waiting: WaitingOpen[] = [];
@@ -112,6 +91,8 @@ export class PinholeFirewall implements Firewall {
     this.now = options.now ?? Date.now;
     this.log = options.logger ?? SILENT;
     this.newId = options.newId ?? (() => `ph-${randomBytes(6).toString('hex')}`);
+    this.timers = new ExpiryTimers(this.now);
+    this.chains = new ChainSync(writer, this.now, this.log);
   }
 
   get backend(): FirewallBackendName {
@@ -150,7 +131,7 @@ export class PinholeFirewall implements Firewall {
       const rounds = addMany ? [group] : group.map((w) => [w]);
       for (const round of rounds) {
         try {
-          await this.ensureSynced(family);
+          await this.chains.ensureSynced(family, () => this.live(family));
           // Expiry counts from the moment the rule is written, not from the request:
           // time spent waiting in the queue must not eat the TTL.
           const now = this.now();
@@ -169,7 +150,7 @@ export class PinholeFirewall implements Firewall {
           }));
           const holes = opened.map((o) => o.hole);
           const write = addMany && holes.length > 1 ? () => addMany(holes) : () => this.addEach(holes);
-          await this.apply(family, write, [...this.live(family), ...holes]);
+          await this.chains.apply(family, write, [...this.live(family), ...holes]);
           for (const { w, hole } of opened) {
             this.holes.set(hole.id, hole);
             this.arm(hole);
@@ -194,7 +175,7 @@ export class PinholeFirewall implements Firewall {
       this.disarm(id);
       const rest = this.live(hole.family).filter((p) => p.id !== id);
       try {
-        await this.apply(hole.family, () => this.writer.remove(hole), rest);
+        await this.chains.apply(hole.family, () => this.writer.remove(hole), rest);
       } catch (err) {
         if (this.now() < hole.expiresAt) {
           // The rule may still let the source in: keep the ports reserved and retry at expiry.
@@ -234,9 +215,7 @@ export class PinholeFirewall implements Firewall {
         changed: false,
       };
       for (const family of this.writer.families) {
-        this.synced.delete(family);
-        const outcome = await this.writer.sync(family, this.live(family), now);
-        this.synced.add(family);
+        const outcome = await this.chains.sync(family, this.live(family), now);
         for (const id of outcome.expiredIds) expired.add(id);
         report.removedStale += outcome.staleIds.length + outcome.unknownRules;
         report.restored += outcome.restoredIds.length;
@@ -276,10 +255,10 @@ export class PinholeFirewall implements Firewall {
 
   uninstall(): Promise<void> {
     return this.queue.run(async () => {
-      for (const id of [...this.timers.keys()]) this.disarm(id);
+      this.timers.disarmAll();
       this.holes.clear();
       this.allocator.releaseAll();
-      this.synced.clear();
+      this.chains.clear();
       for (const family of this.writer.families) await this.writer.uninstall(family);
       this.log.info('firewall uninstalled');
     });
@@ -295,7 +274,7 @@ export class PinholeFirewall implements Firewall {
   }
 
   dispose(): void {
-    for (const id of [...this.timers.keys()]) this.disarm(id);
+    this.timers.disarmAll();
   }
 
   /** Ports reserved now (tests, benchmark). */
@@ -322,53 +301,14 @@ export class PinholeFirewall implements Firewall {
     return [...this.holes.values()].filter((p) => p.family === family && p.expiresAt > now);
   }
 
-  /** Full sync on first use of a family, and after any failure left it unknown. */
-  private async ensureSynced(family: AddressFamily): Promise<void> {
-    if (this.synced.has(family)) return;
-    await this.writer.sync(family, this.live(family), this.now());
-    this.synced.add(family);
-  }
-
-  /** Run an incremental change; if it fails, rewrite the family's chain as `desired`. */
-  private async apply(family: AddressFamily, change: () => Promise<void>, desired: Pinhole[]): Promise<void> {
-    try {
-      await change();
-      return;
-    } catch (err) {
-      this.synced.delete(family);
-      this.log.warn('incremental firewall change failed; rewriting the chain', { family, error: String(err) });
-      try {
-        await this.writer.sync(family, desired, this.now());
-        this.synced.add(family);
-      } catch (err2) {
-        if (err2 instanceof FerryError && err2.kind !== 'INTERNAL') throw err2;
-        throw new FerryError(
-          'INTERNAL',
-          `${errMessage(err)}; the full rewrite that followed failed too: ${errMessage(err2)}`,
-          {},
-          { cause: err2 },
-        );
-      }
-    }
-  }
-
   private arm(hole: Pinhole): void {
-    const timer = setTimeout(
-      () => {
-        this.timers.delete(hole.id);
-        this.close(hole.id).catch((err) => this.log.warn('closing an expired pinhole failed', { id: hole.id, error: String(err) }));
-      },
-      Math.max(0, hole.expiresAt - this.now()),
-    );
-    // The kernel enforces expiry anyway; a pending timer must not keep the process alive.
-    timer.unref();
-    this.timers.set(hole.id, timer);
+    this.timers.arm(hole, () => {
+      this.close(hole.id).catch((err) => this.log.warn('closing an expired pinhole failed', { id: hole.id, error: String(err) }));
+    });
   }
 
   private disarm(id: string): void {
-    const timer = this.timers.get(id);
-    if (timer) clearTimeout(timer);
-    this.timers.delete(id);
+    this.timers.disarm(id);
   }
 
   private forget(hole: Pinhole): void {

@@ -1,17 +1,12 @@
 /**
  * The Hypervisor port over Ferry's libvirt client: the only place that knows
  * libvirt's flags, typed-parameter names and error codes. It turns the core's
- * LiveMigrationPlan into one P2P DOMAIN_MIGRATE_PERFORM3_PARAMS call, and
- * libvirt's errors into FerryErrors that keep libvirt's code.
+ * LiveMigrationPlan into one P2P DOMAIN_MIGRATE_PERFORM3_PARAMS call
+ * (p2p-perform.ts), and libvirt's errors into FerryErrors that keep libvirt's
+ * code.
  */
 import { FerryError } from '../../shared/errors.js';
-import {
-  constants as c,
-  type Domain,
-  type JobStats as LibvirtJobStats,
-  type LibvirtClient,
-  type ReconnectingClient,
-} from '../libvirt/index.js';
+import { constants as c, type Domain, type LibvirtClient, type ReconnectingClient } from '../libvirt/index.js';
 import {
   type HostFeatures,
   systemClock,
@@ -31,14 +26,15 @@ import {
 } from '../migration/index.js';
 import { boundedCall, DEFAULT_CALL_TIMEOUT_MS } from './call-deadline.js';
 import { CompletedJobs } from './completed-jobs.js';
-import { displayListensOfDomain, displayParams } from './display-params.js';
+import { displayListensOfDomain } from './display-params.js';
 import { diskImagesOf } from './domain-disks.js';
 import { requirementsOf } from './domain-requirements.js';
 import { attr, bytesOf, firstElement } from './domain-xml.js';
 import { activeNetworks, availableMemory, compareCpu, freeHugepages, guestSupport } from './host-answers.js';
 import { jobStatsFrom } from './job-stats.js';
 import { translate } from './libvirt-errors.js';
-import { featuresOf, migrateFlags, migrateParams } from './migrate-params.js';
+import { featuresOf } from './migrate-params.js';
+import { performLive, performPostcopyResume, type PerformDeps } from './p2p-perform.js';
 import { blockedMainLoop, qemuPid } from './qemu-main-loop.js';
 
 /** How often a followed job (one this process did not start) is checked for its end. */
@@ -142,34 +138,11 @@ export class LibvirtHypervisor implements Hypervisor {
   }
 
   async migrateLive(vmId: string, plan: LiveMigrationPlan, options: { sendAfter?: Promise<void> } = {}): Promise<void> {
-    await translate(
-      () =>
-        this.libvirt.withDedicatedConnection(async (client) => {
-          const [dom] = await Promise.all([client.domainLookupByUUID(vmId), this.completed.expect(vmId)]);
-          const params = { ...migrateParams(plan), ...(plan.display ? await displayParams(client, dom, plan.display) : {}) };
-          await options.sendAfter;
-          const perform = client.domainMigratePerform3Params(dom, plan.dconnuri, params, migrateFlags(plan), { timeoutMs: 0 });
-          if (plan.initialDowntimeMs > 0) void this.setDowntimeOnceStarted(dom, plan.initialDowntimeMs, perform);
-          await perform;
-        }),
-      vmId,
-    );
+    await performLive(this.performDeps(), vmId, plan, options);
   }
 
   async resumePostcopy(vmId: string, plan: LiveMigrationPlan): Promise<void> {
-    // The original flags (POSTCOPY among them, as qemuMigrationAnyCanResume
-    // requires) plus POSTCOPY_RESUME; the P2P call runs libvirt's whole resume
-    // sequence (Begin, Prepare on the destination, Perform, Finish, Confirm)
-    // and answers once the migration completed.
-    await translate(
-      () =>
-        this.libvirt.withDedicatedConnection(async (client) => {
-          const [dom] = await Promise.all([client.domainLookupByUUID(vmId), this.completed.expect(vmId)]);
-          const flags = migrateFlags({ ...plan, postCopy: true }) | c.VIR_MIGRATE_POSTCOPY_RESUME;
-          await client.domainMigratePerform3Params(dom, plan.dconnuri, migrateParams(plan), flags, { timeoutMs: 0 });
-        }),
-      vmId,
-    );
+    await performPostcopyResume(this.performDeps(), vmId, plan);
   }
 
   async postcopyState(vmId: string): Promise<PostcopyState> {
@@ -310,23 +283,9 @@ export class LibvirtHypervisor implements Hypervisor {
     return boundedCall(this.callTimeoutMs, what, subject, fn);
   }
 
-  /** libvirt accepts a max downtime only once the migration job exists. */
-  private async setDowntimeOnceStarted(dom: Domain, ms: number, perform: Promise<unknown>): Promise<void> {
-    const client = await this.libvirt.client().catch(() => undefined);
-    if (!client) return;
-    let done = false;
-    perform.then(
-      () => (done = true),
-      () => (done = true),
-    );
-    for (let attempt = 0; attempt < 50 && !done; attempt++) {
-      const stats: LibvirtJobStats | undefined = await client.domainGetJobStats(dom, 0, { timeoutMs: 5000 }).catch(() => undefined);
-      if (stats && stats.type !== c.VIR_DOMAIN_JOB_NONE) {
-        await client.domainMigrateSetMaxDowntime(dom, ms, 0, { timeoutMs: 5000 }).catch(() => undefined);
-        return;
-      }
-      await this.clock.sleep(100);
-    }
+  /** What the perform calls (p2p-perform.ts) use of this adapter. */
+  private performDeps(): PerformDeps {
+    return { libvirt: this.libvirt, completed: this.completed, clock: this.clock };
   }
 }
 

@@ -5,7 +5,8 @@
 // (timestamps, durations, 64-bit counters, enums, errors) so that the JSON
 // printer meets every kind of field. Jobs run on timers: a plan says how
 // many progress steps, how far apart, and how the job ends, or that it
-// holds in MIGRATING until CancelMigration.
+// holds in MIGRATING until CancelMigration. The canned messages themselves
+// are in recording-agent/ (jobs, host, maintenance).
 import * as grpc from '@grpc/grpc-js';
 import { FerryError } from '../../shared/errors.js';
 import { toServiceError } from '../../shared/grpc-status.js';
@@ -15,15 +16,16 @@ import type { CheckMigrationResponse } from '../../shared/generated/ferry/v1/Che
 import type { HostServiceHandlers } from '../../shared/generated/ferry/v1/HostService.js';
 import type { JobSelector__Output } from '../../shared/generated/ferry/v1/JobSelector.js';
 import type { Maintenance } from '../../shared/generated/ferry/v1/Maintenance.js';
-import type { MaintenanceDestination__Output } from '../../shared/generated/ferry/v1/MaintenanceDestination.js';
-import type { MaintenanceVm } from '../../shared/generated/ferry/v1/MaintenanceVm.js';
-import type { MaintenanceVmState } from '../../shared/generated/ferry/v1/MaintenanceVmState.js';
 import type { MigrationProgress } from '../../shared/generated/ferry/v1/MigrationProgress.js';
 import type { MigrationServiceHandlers } from '../../shared/generated/ferry/v1/MigrationService.js';
-import type { Vm } from '../../shared/generated/ferry/v1/Vm.js';
 import type { WatchHostResponse } from '../../shared/generated/ferry/v1/WatchHostResponse.js';
 import type { WatchMigrationResponse } from '../../shared/generated/ferry/v1/WatchMigrationResponse.js';
 import { unaryHandler } from '../../agent/rpc/handler.js';
+import { CAPABILITIES, HOST_STATE, LIMITS, STATS, VMS } from './recording-agent/canned-host.js';
+import { advance, ENDINGS, FIRST_JOB, isFinal, PAUSED, progress, STARTED_MS } from './recording-agent/canned-jobs.js';
+import { drainingMaintenance, drainSteps } from './recording-agent/canned-maintenance.js';
+
+export { FIRST_JOB, VMS };
 
 export interface Recorded {
   method: string;
@@ -42,26 +44,6 @@ export interface JobPlan {
    */
   ending: 'completed' | 'failed' | 'cancelled' | 'hold' | 'postcopy-paused';
 }
-
-export const VMS: Vm[] = [
-  {
-    id: '6f1c2a3e-9d4b-4c1e-8f7a-0b1c2d3e4f50',
-    name: 'web1',
-    state: 'VM_STATE_RUNNING',
-    memoryBytes: 512 * 2 ** 20,
-    vcpus: 2,
-    persistent: true,
-  },
-  { id: '7a2b3c4d-1e2f-4a5b-9c8d-112233445566', name: 'db1', state: 'VM_STATE_PAUSED', stateReason: '2', memoryBytes: 2 ** 30, vcpus: 4 },
-  // Two VMs with one name (libvirt refuses that on one host; the agent's list is still the authority).
-  { id: '8b3c4d5e-2f3a-4b6c-8d9e-aabbccddeeff', name: 'twin', state: 'VM_STATE_RUNNING', memoryBytes: 2 ** 28, vcpus: 1 },
-  { id: '9c4d5e6f-3a4b-4c7d-9e0f-ffeeddccbbaa', name: 'twin', state: 'VM_STATE_SHUTOFF', memoryBytes: 2 ** 28, vcpus: 1 },
-];
-
-/** The id of the first job after start() or reset(). */
-export const FIRST_JOB = '00000000-0000-4000-8000-000000000001';
-
-const STARTED_MS = Date.UTC(2026, 10, 22, 8, 30, 0, 250);
 
 interface FakeJob {
   progress: MigrationProgress;
@@ -315,222 +297,3 @@ export class RecordingAgent {
 function jobNotFound(): FerryError {
   return new FerryError('NOT_FOUND', 'no such job', { reason: 'JOB_NOT_FOUND' });
 }
-
-function isFinal(p: MigrationProgress): boolean {
-  return ['MIGRATION_PHASE_COMPLETED', 'MIGRATION_PHASE_FAILED', 'MIGRATION_PHASE_CANCELLED'].includes(String(p.phase));
-}
-
-function progress(jobId: string, vmId: string, dst: string, mode: 'MIGRATION_MODE_REMOTE' | 'MIGRATION_MODE_FILE'): MigrationProgress {
-  return {
-    jobId,
-    vmId,
-    dst,
-    mode,
-    phase: 'MIGRATION_PHASE_PREPARING',
-    startedAt: protoTimeFromMs(STARTED_MS),
-    elapsed: protoTimeFromMs(12),
-    policy: { maxBandwidthMibps: 0, parallelConnections: 1, compression: 'COMPRESSION_NONE', initialDowntime: protoTimeFromMs(100) },
-    maxDowntime: protoTimeFromMs(100),
-    waiting: '',
-  };
-}
-
-const TOTAL = 512 * 2 ** 20;
-
-function advance(p: MigrationProgress, percent: number, step: number): MigrationProgress {
-  const processed = Math.round((TOTAL * percent) / 100);
-  return {
-    phase: 'MIGRATION_PHASE_MIGRATING',
-    progressPercent: percent,
-    data: { totalBytes: TOTAL, processedBytes: processed, remainingBytes: TOTAL - processed },
-    memory: { totalBytes: TOTAL, processedBytes: processed, remainingBytes: TOTAL - processed },
-    bandwidthBytesPerS: 100 * 2 ** 20,
-    dirtyRateBytesPerS: 2 ** 20,
-    iteration: step,
-    elapsed: protoTimeFromMs(1500 * step),
-    migrateUri: 'tcp://198.19.0.2:49152',
-    network: 'NETWORK_ROLE_MIGRATION',
-    sourceMigrationAddress: '198.19.0.1',
-    convergence:
-      step > 1
-        ? [
-            {
-              action: 'CONVERGENCE_ACTION_SET_DOWNTIME',
-              downtime: protoTimeFromMs(150),
-              iteration: 1,
-              elapsed: protoTimeFromMs(1500),
-              reason: 'schedule step 1 (after iteration 1)',
-            },
-          ]
-        : [],
-    ...(p.mode === 'MIGRATION_MODE_FILE' ? { migrateUri: '', network: 'NETWORK_ROLE_UNSPECIFIED' } : {}),
-  };
-}
-
-/** A post-copy that broke 3 s into the job: one automatic attempt failed, the next one planned. */
-const PAUSED: MigrationProgress = {
-  phase: 'MIGRATION_PHASE_POSTCOPY_PAUSED',
-  progressPercent: 90,
-  bandwidthBytesPerS: 0,
-  recovery: {
-    cause: 'operation failed: job "migration out" failed in post-copy phase',
-    pausedAt: protoTimeFromMs(STARTED_MS + 3_000),
-    deadline: protoTimeFromMs(STARTED_MS + 603_000),
-    attempts: 1,
-    lastError: 'unable to connect to 198.19.0.2:49153: No route to host',
-    nextAttemptAt: protoTimeFromMs(STARTED_MS + 5_000),
-    resumed: 0,
-  },
-};
-
-const FINISHED = { finishedAt: protoTimeFromMs(STARTED_MS + 4_500), elapsed: protoTimeFromMs(4_500) };
-
-const ENDINGS: Record<'completed' | 'failed' | 'cancelled', MigrationProgress> = {
-  completed: {
-    ...FINISHED,
-    phase: 'MIGRATION_PHASE_COMPLETED',
-    progressPercent: 100,
-    data: { totalBytes: TOTAL, processedBytes: TOTAL, remainingBytes: 0 },
-    downtime: protoTimeFromMs(123.5),
-    libvirtElapsed: protoTimeFromMs(4_321),
-    bytesOnMigrationNic: 9_007_199_254_740_000,
-    bytesOnManagementNic: 65_536,
-  },
-  failed: {
-    ...FINISHED,
-    phase: 'MIGRATION_PHASE_FAILED',
-    warnings: ['the route to 198.19.0.2 leaves through a gateway'],
-    error: {
-      step: 'perform',
-      message: 'operation failed: migration job: unexpectedly failed',
-      code: 'FAILED_PRECONDITION',
-      libvirtCode: 1,
-      libvirtCodeName: 'VIR_ERR_INTERNAL_ERROR',
-      vmState: 'VM_STATE_RUNNING',
-    },
-  },
-  cancelled: { ...FINISHED, phase: 'MIGRATION_PHASE_CANCELLED' },
-};
-
-/** A drain just begun: web1 migrating (to the first destination), db1 (paused) and twin pending. */
-function drainingMaintenance(destinations: MaintenanceDestination__Output[], maxParallel: number): Maintenance {
-  const to = destinations[0]?.host ?? 'lab2';
-  return {
-    phase: 'MAINTENANCE_PHASE_DRAINING',
-    enteredTime: protoTimeFromMs(STARTED_MS),
-    destinations: destinations.map((d) => ({ host: d.host, dstqemu: d.dstqemu })),
-    maxParallel,
-    policy: { postCopy: true },
-    vms: [
-      maintenanceVm(1, 'MAINTENANCE_VM_STATE_PENDING'),
-      maintenanceVm(2, 'MAINTENANCE_VM_STATE_PENDING'),
-      { ...maintenanceVm(0, 'MAINTENANCE_VM_STATE_MIGRATING'), destination: to, jobId: FIRST_JOB },
-    ],
-  };
-}
-
-function maintenanceVm(i: number, state: MaintenanceVmState): MaintenanceVm {
-  const vm = VMS[i];
-  return { vmId: vm?.id ?? '', name: vm?.name ?? '', state, memoryBytes: vm?.memoryBytes ?? 0, destination: '', jobId: '', attempts: [] };
-}
-
-/** What WatchMaintenance streams after the first message: web1 arrived, then every VM's end. */
-function drainSteps(m: Maintenance, ending: 'drained' | 'incomplete'): Maintenance[] {
-  const [db1, twin, web1] = m.vms ?? [];
-  const to = web1?.destination ?? 'lab2';
-  const arrived = { ...web1, state: 'MAINTENANCE_VM_STATE_MIGRATED' as const };
-  const second = m.destinations?.[1]?.host ?? to;
-  const moved = (vm: MaintenanceVm | undefined, jobId: string) => ({
-    ...vm,
-    state: 'MAINTENANCE_VM_STATE_MIGRATED' as const,
-    destination: second,
-    jobId,
-  });
-  const last: Maintenance =
-    ending === 'drained'
-      ? { ...m, phase: 'MAINTENANCE_PHASE_DRAINED', vms: [moved(db1, JOB_2), moved(twin, JOB_3), arrived] }
-      : {
-          ...m,
-          phase: 'MAINTENANCE_PHASE_INCOMPLETE',
-          vms: [
-            {
-              ...db1,
-              state: 'MAINTENANCE_VM_STATE_UNMOVABLE',
-              attempts: [
-                {
-                  destination: to,
-                  blocking: [
-                    {
-                      reason: 'MIGRATION_CHECK_REASON_MEMORY_INSUFFICIENT',
-                      side: 'MIGRATION_CHECK_SIDE_DESTINATION',
-                      message: 'the guest needs 1.0 GiB and the destination has 512 MiB available',
-                    },
-                  ],
-                },
-              ],
-            },
-            {
-              ...twin,
-              state: 'MAINTENANCE_VM_STATE_FAILED',
-              attempts: [{ destination: to, jobId: JOB_2, error: ENDINGS.failed.error ?? null }],
-            },
-            arrived,
-          ],
-        };
-  return [
-    { ...m, vms: [db1 ?? {}, twin ?? {}, arrived] },
-    { ...last, drainedTime: protoTimeFromMs(STARTED_MS + 9_000) },
-  ];
-}
-
-const JOB_2 = '00000000-0000-4000-8000-000000000002';
-const JOB_3 = '00000000-0000-4000-8000-000000000003';
-
-const LIMITS = { maxOutgoing: 2, maxIncoming: 3, portRangeFirst: 49152, portRangeLast: 49215 };
-const HOST_STATE = {
-  libvirtConnected: true,
-  migrationNic: 'eth1',
-  migrationNicUp: true,
-  limits: LIMITS,
-  maintenance: 'MAINTENANCE_PHASE_OFF' as const,
-};
-
-const CAPABILITIES = {
-  hostname: 'lab1',
-  hostUuid: '4c4c4544-0042-3510-8044-b4c04f4e4a32',
-  ferryVersion: '0.2.0',
-  cpu: { model: 'Intel(R) Xeon(R) CPU', vendor: 'GenuineIntel', cores: 2, threads: 4, flags: ['vmx', 'avx2'] },
-  memoryBytes: 24 * 2 ** 30,
-  nics: [
-    { name: 'eth0', addresses: ['198.18.0.1/24'], mac: '52:54:00:00:00:01', speedMbps: 1000, mtu: 1500, state: 'up', management: true },
-    { name: 'eth1', addresses: ['198.19.0.1/24'], mac: '52:54:00:00:01:01', speedMbps: 0, mtu: 9000, state: 'up', migration: true },
-  ],
-  migrationNetwork: { cidr: '198.19.0.0/24', interface: 'eth1', address: '198.19.0.1', up: true },
-  libvirtVersion: '9.0.0',
-  qemuVersion: '7.2.19',
-  kvmAvailable: false,
-  firewallBackend: 'iptables',
-  limits: LIMITS,
-  insecure: true,
-  warnings: ['TLS is off (tls.insecure)'],
-  // A job of an earlier run, paused in post-copy.
-  postcopyPaused: [{ ...progress(JOB_3, VMS[2]?.id ?? '', 'lab3', 'MIGRATION_MODE_REMOTE'), ...PAUSED }],
-};
-
-const STATS = {
-  time: protoTimeFromMs(STARTED_MS + 0.5),
-  cpuPercent: 12.5,
-  memoryTotalBytes: 24 * 2 ** 30,
-  memoryUsedBytes: 3 * 2 ** 30,
-  memoryAvailableBytes: 20 * 2 ** 30,
-  nics: [{ name: 'eth1', rxBytes: 123_456_789_012, txBytes: 1, rxBytesPerS: 0, txBytesPerS: 10_485_760 }],
-  outgoingMigrations: 1,
-  incomingMigrations: 0,
-  queuedMigrations: 0,
-  agent: {
-    rssBytes: 70 * 2 ** 20,
-    eventLoopDelayP99: protoTimeFromMs(3.1),
-    eventLoopDelayMax: protoTimeFromMs(35),
-    uptime: protoTimeFromMs(7_200_000),
-  },
-};

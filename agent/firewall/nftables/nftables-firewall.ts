@@ -12,7 +12,8 @@
 import { FerryError } from '../../../shared/errors.js';
 import type { AddressFamily, Pinhole, PortRange } from '../firewall.js';
 import { DEFAULT_PORT_RANGE } from '../firewall.js';
-import { PinholeFirewall, type PinholeFirewallOptions, type RuleWriter, type SyncOutcome } from '../pinhole-firewall.js';
+import { PinholeFirewall, type PinholeFirewallOptions } from '../pinhole-firewall.js';
+import type { RuleWriter, SyncOutcome } from '../rule-writer.js';
 import { validatePortRange } from '../port-allocator.js';
 import { validFamilies } from '../firewall.js';
 import { blockingChainWarning, findBlockingInputChains } from './host-input.js';

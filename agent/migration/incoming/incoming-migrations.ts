@@ -2,17 +2,21 @@
  * The destination side: PrepareIncoming and FinishIncoming. A prepared
  * migration holds one slot of the incoming limit and one pinhole; both are
  * released by FinishIncoming, or by expiry when the source never comes back
- * (the kernel closes the hole by itself; this only forgets the reservation).
- * With copy_storage it also creates the disk images libvirt copies into;
- * a failed migration removes them again, a successful one keeps them (the
- * guest runs on them). At expiry the outcome is unknown, so they stay.
+ * (the kernel closes the hole by itself; this only forgets the reservation:
+ * reservations.ts). With copy_storage it also creates the disk images libvirt
+ * copies into; a failed migration removes them again, a successful one keeps
+ * them (the guest runs on them). At expiry the outcome is unknown, so they
+ * stay. PrepareRecovery is prepare-recovery.ts's; the reservations taken back
+ * after a restart, restart-reservations.ts's.
  */
-import { FerryError, invalidArgument, isFerryError } from '../../../shared/errors.js';
+import { FerryError, invalidArgument } from '../../../shared/errors.js';
 import { displayAddressOf, type DisplayNetwork } from './display-address.js';
 import { chooseListenAddress } from './listen-address.js';
 import { requireMigrationLinkUp } from './migration-link.js';
-import { offerThrough } from './offer.js';
-import { checkPausedInPostcopy } from './paused-guest.js';
+import { offerThrough, openPinhole } from './offer.js';
+import { prepareRecovery } from './prepare-recovery.js';
+import { checkOwner, type IncomingRecord, Reservations } from './reservations.js';
+import { takeBackReservations } from './restart-reservations.js';
 import type {
   Clock,
   DiskImages,
@@ -61,30 +65,16 @@ export interface IncomingOptions {
   tracer?: Tracer;
 }
 
-/** A reservation as the journal keeps it. */
-export interface IncomingRecord {
-  jobId: string;
-  vmId: string;
-  /** The certificate name of the agent that prepared it (null without TLS). */
-  preparedBy: string | null;
-  /** Images created for this migration (copy_storage). */
-  images: string[];
-  pinhole: OpenedPinhole;
-  /** When the reservation ends without FinishIncoming (epoch ms). */
-  expiresAt: number;
-}
-
-interface Reservation extends IncomingRecord {
-  /** Cancels the expiry. */
-  cancelExpiry: () => void;
-}
+export type { IncomingRecord };
 
 export class IncomingMigrations {
-  private readonly reservations = new Map<string, Reservation>();
+  private readonly reservations: Reservations;
   /** Prepares in flight: they count against the limit before their first await. */
   private preparing = 0;
 
-  constructor(private readonly options: IncomingOptions) {}
+  constructor(private readonly options: IncomingOptions) {
+    this.reservations = new Reservations(options);
+  }
 
   get count(): number {
     return this.reservations.size + this.preparing;
@@ -135,7 +125,7 @@ export class IncomingMigrations {
     const images = args.disks?.length ? await inSpan(span.child('create images'), () => this.createImages(args)) : [];
     let pinhole: OpenedPinhole;
     try {
-      pinhole = await this.openPinhole(args, address, args.copyStorage, span);
+      pinhole = await openPinhole(this.options, args, address, args.copyStorage, span);
     } catch (err) {
       if (images.length > 0) await this.options.images?.remove(images).catch(() => undefined);
       throw err;
@@ -152,70 +142,12 @@ export class IncomingMigrations {
     // Held only after the write: until prepare() returns, `preparing` counts this
     // migration, and a held reservation would count it a second time.
     await this.options.journal?.write(record.jobId, false, record).catch(() => undefined);
-    this.hold(record);
+    this.reservations.hold(record);
     return this.offerOf(args.jobId, pinhole, network, display.address);
-  }
-
-  private async openPinhole(
-    args: Pick<PrepareIncomingArgs, 'vmId' | 'jobId' | 'sourceMigrationAddress'>,
-    address: string,
-    disksPort: boolean,
-    span: TraceSpan,
-  ): Promise<OpenedPinhole> {
-    return inSpan(
-      span.child('pinhole open', {
-        attributes: { 'ferry.pinhole.source': args.sourceMigrationAddress, 'ferry.pinhole.destination': address },
-      }),
-      async (open) => {
-        const opened = await this.options.pinholes.open({
-          vmId: args.vmId,
-          jobId: args.jobId,
-          source: args.sourceMigrationAddress,
-          destination: address,
-          disksPort,
-          ttlMs: this.options.pinholeTtlMs,
-        });
-        open.setAttribute('ferry.pinhole.ports', opened.ports.join(','));
-        return opened;
-      },
-    );
   }
 
   private offerOf(jobId: string, pinhole: OpenedPinhole, network: IncomingOffer['network'], displayAddress: string): IncomingOffer {
     return offerThrough(pinhole, this.options.dconnuri, network, jobId, displayAddress);
-  }
-
-  private async prepareRecoveryTraced(args: PrepareRecoveryArgs, caller: SourceIdentity | null, span: TraceSpan): Promise<IncomingOffer> {
-    if (caller) checkSourceIdentity(caller, args);
-    const reservation = this.reservations.get(args.jobId);
-    if (reservation) checkOwner(reservation, args, caller, 'resume');
-    try {
-      await checkPausedInPostcopy(this.options.hypervisor, args.vmId);
-    } catch (err) {
-      // Nothing will connect to the old hole: closed now. Copied images stay: they may hold what the guest last wrote.
-      if (reservation && isFerryError(err, 'FAILED_PRECONDITION')) await this.release(args.jobId);
-      throw err;
-    }
-    const { address, network } = await chooseListenAddress(this.options.network, args);
-    await requireMigrationLinkUp(this.options.network, { address, network });
-    const pinhole = await this.openPinhole(args, address, false, span);
-    if (reservation) {
-      reservation.cancelExpiry();
-      await this.options.pinholes.close(reservation.pinhole.id).catch(() => false);
-    }
-    // Without a reservation (it expired during a long pause): a new one, so that FinishIncoming closes this hole.
-    const record: IncomingRecord = {
-      jobId: args.jobId,
-      vmId: args.vmId,
-      preparedBy: reservation?.preparedBy ?? caller?.name ?? null,
-      images: reservation?.images ?? [],
-      pinhole: { ...pinhole, ports: [...pinhole.ports] },
-      expiresAt: this.options.clock.now() + this.options.reservationTtlMs,
-    };
-    await this.options.journal?.write(record.jobId, false, record).catch(() => undefined);
-    this.hold(record);
-    // The guest already runs here, its consoles where they were started: nothing to move.
-    return this.offerOf(args.jobId, pinhole, network, '');
   }
 
   /**
@@ -226,7 +158,9 @@ export class IncomingMigrations {
    * Allowed in maintenance: the VM already runs here.
    */
   prepareRecovery(args: PrepareRecoveryArgs, caller: SourceIdentity | null = null): Promise<IncomingOffer> {
-    return inSpan(this.serverSpan('PrepareRecovery', args.trace, args), (span) => this.prepareRecoveryTraced(args, caller, span));
+    return inSpan(this.serverSpan('PrepareRecovery', args.trace, args), (span) =>
+      prepareRecovery(args, caller, span, this.options, this.reservations),
+    );
   }
 
   /**
@@ -268,7 +202,7 @@ export class IncomingMigrations {
     if (!reservation) return false;
     checkOwner(reservation, args, caller, 'finish');
     const closed = await inSpan(span.child('pinhole close', { attributes: { 'ferry.pinhole.id': reservation.pinhole.id } }), () =>
-      this.release(args.jobId),
+      this.reservations.release(args.jobId),
     );
     // Only a failure the source reports: the images then hold a partial copy nobody runs on.
     if (args.success === false && reservation.images.length > 0) {
@@ -299,37 +233,8 @@ export class IncomingMigrations {
    * VM's incoming migration still running here — so FinishIncoming still
    * finds them. The others are forgotten. Returns the holes to take back.
    */
-  async recover(): Promise<OpenedPinhole[]> {
-    const { journal } = this.options;
-    if (!journal) return [];
-    const holes: OpenedPinhole[] = [];
-    for (const { data: record } of journal.load()) {
-      const now = this.options.clock.now();
-      const holeOpen = record.pinhole.expiresAt > now;
-      const vm = await this.incomingState(record.vmId);
-      // 'here' without a job: the migration is over (the source's FinishIncoming came while we were down).
-      if (record.expiresAt > now && (vm === 'migrating' || (holeOpen && vm !== 'here'))) {
-        this.hold(record);
-        if (holeOpen) holes.push(record.pinhole);
-      } else {
-        await journal.remove(record.jobId).catch(() => undefined);
-      }
-    }
-    return holes;
-  }
-
-  /** Whether the VM is migrating in, already runs here, or is not here (yet); 'unknown' when libvirt cannot tell. */
-  private async incomingState(vmId: string): Promise<'migrating' | 'here' | 'absent' | 'unknown'> {
-    const { hypervisor } = this.options;
-    if (!hypervisor) return 'unknown';
-    try {
-      // A post-copy, running or paused, is a migration this host still takes part in.
-      if ((await hypervisor.postcopyState(vmId)) !== 'none') return 'migrating';
-      const stats = await hypervisor.jobStats(vmId);
-      return stats.type === 'bounded' || stats.type === 'unbounded' ? 'migrating' : 'here';
-    } catch (err) {
-      return err instanceof FerryError && err.kind === 'NOT_FOUND' ? 'absent' : 'unknown';
-    }
+  recover(): Promise<OpenedPinhole[]> {
+    return takeBackReservations(this.options, this.reservations);
   }
 
   /** A call from the source agent: its span is the parent. */
@@ -341,43 +246,8 @@ export class IncomingMigrations {
     });
   }
 
-  private hold(record: IncomingRecord): void {
-    const { clock } = this.options;
-    const cancelExpiry = clock.after(record.expiresAt - clock.now(), () => void this.release(record.jobId));
-    this.reservations.set(record.jobId, { ...record, cancelExpiry });
-  }
-
   /** Forget everything (shutdown); the kernel closes the holes at expiry. */
   dispose(): void {
-    for (const r of this.reservations.values()) r.cancelExpiry();
-    this.reservations.clear();
-  }
-
-  private async release(jobId: string): Promise<boolean> {
-    const reservation = this.reservations.get(jobId);
-    if (!reservation) return false;
-    this.reservations.delete(jobId);
-    reservation.cancelExpiry();
-    void this.options.journal?.remove(jobId).catch(() => undefined);
-    return this.options.pinholes.close(reservation.pinhole.id);
-  }
-}
-
-/** Only the agent that prepared a job may finish or resume it, and only for the VM it was prepared for. */
-function checkOwner(
-  reservation: IncomingRecord,
-  args: { jobId: string; vmId: string },
-  caller: SourceIdentity | null,
-  verb: 'finish' | 'resume',
-): void {
-  if (caller && reservation.preparedBy !== null && caller.name !== reservation.preparedBy) {
-    throw new FerryError(
-      'PERMISSION_DENIED',
-      `job ${args.jobId} was prepared by ${reservation.preparedBy}; ${caller.name} may not ${verb} it`,
-      { field: 'job_id', reason: 'PINHOLE_DENIED' },
-    );
-  }
-  if (reservation.vmId !== args.vmId) {
-    throw invalidArgument('vm_id', `job ${args.jobId} was prepared for VM ${reservation.vmId}, not ${args.vmId}`);
+    this.reservations.dispose();
   }
 }

@@ -16,7 +16,8 @@ import { backoffDelayMs, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.
 import { failureOf } from '../jobs/failure.js';
 import { runHibernation } from './hibernation.js';
 import type { MigrationJob } from '../jobs/migration-job.js';
-import { performOutgoing, prepareOutgoing, vmStateOf, type OutgoingDeps, type PreparedMigration } from './live-migration.js';
+import { performOutgoing, vmStateOf, type OutgoingDeps, type PreparedMigration } from './live-migration.js';
+import { prepareOutgoing } from './prepare-outgoing.js';
 import type { OutgoingFacts } from './migration-check.js';
 import { STILL_RUNNING } from '../types.js';
 import type { SlotQueue } from './slot-queue.js';

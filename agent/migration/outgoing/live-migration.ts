@@ -1,6 +1,7 @@
 /**
  * The source side of a live migration (mode REMOTE), step by step:
  *   prepare   the destination agent picks its address, port and opens a pinhole
+ *             (prepare-outgoing.ts)
  *   perform   libvirt P2P migration to that migrate URI, watched by a monitor
  *   finish    the destination is told the outcome and closes its pinhole
  * On any failure the libvirt job is aborted and the destination told, so the
@@ -15,7 +16,6 @@ import { failureOf } from '../jobs/failure.js';
 import type { JobJournal } from '../jobs/job-journal.js';
 import type { MigrationJob } from '../jobs/migration-job.js';
 import { nicTrafficSince, readNicBaseline } from './nic-counters.js';
-import { chooseSourceAddress, routeWarnings } from './source-address.js';
 import type { Steering } from '../convergence/steering.js';
 import { superviseJob } from '../convergence/supervision.js';
 import type {
@@ -33,10 +33,7 @@ import type {
   VmInfo,
 } from '../ports.js';
 import { inSpan, type TraceSpan } from '../tracing.js';
-import { imageSpecsOf } from './image-specs.js';
 import type { PostcopyRecoveries } from './postcopy-recovery.js';
-import { sourceConsoles, type OutgoingFacts } from './migration-check.js';
-import { displayMove, noDisplayAddress } from '../checks/source-display.js';
 import type { JobStats, VmOnSource } from '../types.js';
 
 export interface OutgoingDeps {
@@ -77,69 +74,6 @@ export interface PreparedMigration {
   disks: VmDisk[];
   /** Consoles that listen on an address of this host, moved to the destination's display address. */
   display?: DisplayMove;
-}
-
-/**
- * Step "prepare": choose the source address, have the destination prepare,
- * check the route. Throws, leaving nothing behind but a pinhole that the
- * destination closes by itself at expiry (and that FinishIncoming closes now).
- */
-export function prepareOutgoing(job: MigrationJob, deps: OutgoingDeps, known?: OutgoingFacts): Promise<PreparedMigration> {
-  return inSpan(job.span.child('prepare', { attributes: { 'ferry.prepare_attempt': job.snapshot().prepareAttempts + 1 } }), (span) =>
-    prepareTraced(job, deps, span, known),
-  );
-}
-
-async function prepareTraced(job: MigrationJob, deps: OutgoingDeps, span: TraceSpan, known?: OutgoingFacts): Promise<PreparedMigration> {
-  const { command } = job;
-  const { hypervisor, peers, network } = deps;
-  job.setPhase('preparing');
-  // Independent look-ups, at once: they are on the path from Migrate to libvirt's perform.
-  // `known`: what Migrate's checks have just looked up (no second look).
-  const [vm, disks, source, consoles] = await Promise.all([
-    known?.vm ?? hypervisor.describeVm(command.vmId),
-    known?.disks ?? (command.policy.copyStorage === 'none' ? [] : hypervisor.localDisks(command.vmId)),
-    known?.source ?? chooseSourceAddress(command, network),
-    known?.consoles ?? sourceConsoles(command.vmId, deps),
-  ]);
-  if (command.policy.copyStorage !== 'none' && disks.length === 0)
-    job.warn(`copy_storage ${command.policy.copyStorage}: the VM has no writable local disk, so no disk is copied`);
-  job.update({ prepareAttempts: job.snapshot().prepareAttempts + 1 });
-  const offer = await inSpan(span.child('PrepareIncoming', { kind: 'client', attributes: { 'ferry.destination': command.dst } }), (call) =>
-    peers.prepareIncoming(command.dst, {
-      vmId: command.vmId,
-      jobId: job.id,
-      sourceHost: deps.hostName,
-      sourceMigrationAddress: source.address,
-      dstqemu: command.dstqemu,
-      migrationNetwork: command.migrationNetwork,
-      copyStorage: command.policy.copyStorage !== 'none',
-      memoryBytes: vm.memoryBytes,
-      disks: imageSpecsOf(disks, command.policy.copyStorage),
-      trace: call.context,
-    }),
-  );
-  span.setAttribute('ferry.migrate_uri', offer.migrateUri);
-  try {
-    job.update({ migrateUri: offer.migrateUri, network: offer.network, sourceMigrationAddress: source.address });
-    // The route chosen for the source address is the one to the listen address when dstqemu was given: no second `ip route get`.
-    const route = source.route?.to === offer.listenAddress ? source.route.route : await network.routeTo(offer.listenAddress);
-    for (const warning of routeWarnings(offer, route, network.managementInterface())) job.warn(warning);
-    // The checks saw a display address; a destination reconfigured since then is refused here, before libvirt starts.
-    if (consoles.move.length > 0 && !offer.displayAddress) {
-      throw new FerryError('FAILED_PRECONDITION', noDisplayAddress(consoles.move), { reason: 'MIGRATION_CHECK_FAILED' });
-    }
-    const display = displayMove(consoles, offer.displayAddress);
-    if (display) span.setAttribute('ferry.display_address', display.address);
-    // Bytes are counted on the NIC that carries the source's migration address: a route that
-    // leaves elsewhere (warned above) then shows as bytes on the management NIC, as they are.
-    const carrying = network.localAddresses().find((a) => a.address === source.address)?.interface;
-    const migrationInterface = carrying ?? route.interface;
-    return { offer, migrationInterface, memoryBytes: vm.memoryBytes, disks, ...(display ? { display } : {}) };
-  } catch (err) {
-    await tellDestination(job, deps, false, err, span);
-    throw err;
-  }
 }
 
 /**
