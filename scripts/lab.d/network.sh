@@ -88,7 +88,7 @@ remove_host_network() {
   link_exists "fl${i}m" && ip link del "fl${i}m"
   link_exists "fl${i}g" && ip link del "fl${i}g"
   link_exists "fl${i}b" && ip link del "fl${i}b"
-  ip -n "$ROUTER_NS" link del "fl${i}g" 2>/dev/null
+  ip -n "$ROUTER_NS" link del "fl${i}g" 2>/dev/null || true
   [[ -e /run/netns/$name ]] && ip netns del "$name"
   return 0
 }
