@@ -210,11 +210,14 @@ export async function setLabMigrationLink(
   ensuredHosts = Math.max(ensuredHosts, hosts);
 }
 
-/** The link types this kernel can build (`scripts/lab links`). */
-export async function supportedLinkTypes(): Promise<Set<MigrationLinkType>> {
+/** What `scripts/lab links` says: the link types this kernel can build, and the layout in use ("bridge 9000 flat"). */
+export async function labLinks(): Promise<{ supported: Set<MigrationLinkType>; inUse: string }> {
   const r = await run(LAB_SCRIPT, ['links'], { timeoutMs: 60_000 });
   if (r.code !== 0) throw describeFailure('scripts/lab links', r);
-  return new Set([...r.stdout.matchAll(/^(\w+)\s+supported$/gm)].map((m) => m[1] as MigrationLinkType));
+  return {
+    supported: new Set([...r.stdout.matchAll(/^(\w+)\s+supported$/gm)].map((m) => m[1] as MigrationLinkType)),
+    inUse: /^in use: (.*)$/m.exec(r.stdout)?.[1] ?? '',
+  };
 }
 
 /**
