@@ -61,11 +61,7 @@ async function run(role: Role): Promise<void> {
       say({ listening: incoming.port });
       const started = performance.now();
       const [volume] = await incoming.done;
-      say({
-        elapsedMs: performance.now() - started,
-        maxRss: peakRss(),
-        sha256: volume?.sha256.toString('hex') ?? '',
-      } satisfies EndpointResult);
+      say(volumeResult(started, volume));
       return;
     }
     case 'send': {
@@ -78,11 +74,7 @@ async function run(role: Role): Promise<void> {
         tls: tlsOf(role.tls),
         volumes: [{ id: 'vda', size: layoutSize(role.layout), open: () => volumeSource(role.layout) }],
       });
-      say({
-        elapsedMs: performance.now() - started,
-        maxRss: peakRss(),
-        sha256: volume?.sha256.toString('hex') ?? '',
-      } satisfies EndpointResult);
+      say(volumeResult(started, volume));
       return;
     }
     case 'raw-receive': {
@@ -123,3 +115,8 @@ run(JSON.parse(process.argv[2] ?? '{}') as Role).catch((err: unknown) => {
   process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
   process.exit(1);
 });
+
+/** What an end reports once its volume is through: time, peak RSS and the checksum it computed. */
+function volumeResult(started: number, volume: { sha256: Buffer } | undefined): EndpointResult {
+  return { elapsedMs: performance.now() - started, maxRss: peakRss(), sha256: volume?.sha256.toString('hex') ?? '' };
+}
