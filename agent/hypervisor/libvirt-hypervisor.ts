@@ -287,6 +287,19 @@ export class LibvirtHypervisor implements Hypervisor {
   private performDeps(): PerformDeps {
     return { libvirt: this.libvirt, completed: this.completed, clock: this.clock };
   }
+
+  // Cold migration (issue 18): built in offline-migration.ts.
+  async migrateOffline(): Promise<void> {
+    throw new FerryError('UNIMPLEMENTED', 'offline migration is not built yet');
+  }
+
+  async undefine(): Promise<void> {
+    throw new FerryError('UNIMPLEMENTED', 'undefine is not built yet');
+  }
+
+  relocateDisks(domainXml: string): string {
+    return domainXml;
+  }
 }
 
 /** libvirt's state reasons of a post-copy (virDomainPausedReason, virDomainRunningReason). */

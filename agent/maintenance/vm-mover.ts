@@ -185,6 +185,7 @@ export function requestFor(
     mode: 'remote',
     dst: d.host,
     dstparams: '',
+    keepSource: false,
     dstqemu: d.dstqemu,
     // A destination's own dstqemu wins over the drain's migration network (Migrate takes one or the other).
     migrationNetwork: d.dstqemu ? '' : m.migrationNetwork,

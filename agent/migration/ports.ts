@@ -11,6 +11,7 @@ export * from './ports/vm.js';
 export * from './ports/hypervisor.js';
 export * from './ports/peers.js';
 export * from './ports/storage.js';
+export * from './ports/volumes.js';
 export * from './ports/network.js';
 export * from './ports/pinholes.js';
 export * from './ports/journal.js';

@@ -7,7 +7,8 @@ import type { ErrorKind } from '../../shared/errors.js';
 import type { VmState } from './ports.js';
 import type { TraceContext } from './tracing.js';
 
-export type MigrationMode = 'remote' | 'file';
+/** remote: live migration (P2P); file: hibernation to a file here; cold: a shut-off VM with its local volumes (cold-migration.ts). */
+export type MigrationMode = 'remote' | 'file' | 'cold';
 
 /**
  * A job's phases. 'postcopy-paused': the post-copy stopped (the migration
@@ -88,16 +89,18 @@ export interface ConvergenceRecord {
 export interface MigrateCommand {
   vmId: string;
   mode: MigrationMode;
-  /** REMOTE: destination agent host[:port]. FILE: saved-state path. */
+  /** REMOTE and COLD: destination agent host[:port]. FILE: saved-state path. */
   dst: string;
-  /** FILE: the definition path. */
+  /** FILE: the definition path. COLD: a hibernation's definition file here ('' = none): its saved state travels too. */
   dstparams: string;
-  /** REMOTE: the destination's migration address ('' = not given). */
+  /** REMOTE and COLD: the destination's migration address ('' = not given). */
   dstqemu: string;
-  /** REMOTE: a CIDR in which the destination picks its address ('' = not given). */
+  /** REMOTE and COLD: a CIDR in which the destination picks its address ('' = not given). */
   migrationNetwork: string;
   /** FILE: replace existing files. */
   overwrite: boolean;
+  /** COLD: keep the source's volumes and definition after the destination verified its copies. */
+  keepSource: boolean;
   policy: MigrationPolicy;
 }
 
@@ -208,6 +211,40 @@ export interface MigrationStatus extends TransferProgress {
   prepareAttempts: number;
   /** Set once the post-copy broke (phase postcopy-paused), kept after it was resumed. */
   recovery?: PostcopyRecovery;
+  /** COLD: the volumes moved and where the job stands (data counters and bandwidth carry the bytes). */
+  coldCopy?: ColdCopy;
+}
+
+/**
+ * Where a cold migration stands: 'transfer' streams the volumes, 'define'
+ * moves the definition (offline migration), 'remove-source' deletes the
+ * source's copy, 'done' once nothing is left to do. Journaled, so that a
+ * restarted agent knows what may be finished and what must be undone.
+ */
+export type ColdStep = 'transfer' | 'define' | 'remove-source' | 'done';
+
+export interface ColdCopy {
+  step: ColdStep;
+  volumes: ColdCopyVolume[];
+  /** The volume being sent ('' when none is). */
+  current: string;
+  /** Volumes the destination has verified. */
+  verified: number;
+  /** Hole bytes skipped so far (never sent). */
+  holeBytes: number;
+  keepSource: boolean;
+  /** A hibernation's files on the destination, for Restore there (set once the destination placed them). */
+  restore?: { path: string; dstparams: string };
+}
+
+export interface ColdCopyVolume {
+  id: string;
+  format: string;
+  sourcePath: string;
+  /** '' until the destination answered. */
+  destinationPath: string;
+  capacityBytes: number;
+  allocationBytes: number;
 }
 
 /** A post-copy that broke and its resumption (postcopy-recovery.ts). */

@@ -44,6 +44,7 @@ export function requestFromProto(request: MigrateRequest__Output): MigrateReques
       dstqemu: '',
       migrationNetwork: '',
       overwrite: request.overwrite,
+      keepSource: false,
       policy,
       ...retry,
     };
@@ -54,7 +55,7 @@ export function requestFromProto(request: MigrateRequest__Output): MigrateReques
   if (dstqemu && migrationNetwork) {
     throw invalidArgument('migration_network', 'give either dstqemu or migration_network, not both');
   }
-  return { vmId, mode, dst: request.dst, dstparams: '', dstqemu, migrationNetwork, overwrite: false, policy, ...retry };
+  return { vmId, mode, dst: request.dst, dstparams: '', dstqemu, migrationNetwork, overwrite: false, keepSource: false, policy, ...retry };
 }
 
 export function restoreFromProto(request: { path: string; dstparams: string; paused: boolean; requestId?: string }): RestoreRequest {

@@ -114,6 +114,7 @@ export function remoteRequest(vmId: string, extra: Partial<MigrateRequest> = {})
     dstqemu: '198.19.0.2',
     migrationNetwork: '',
     overwrite: false,
+    keepSource: false,
     policy: {},
     ...extra,
   };

@@ -17,8 +17,13 @@ export interface IncomingRecord {
   vmId: string;
   /** The certificate name of the agent that prepared it (null without TLS). */
   preparedBy: string | null;
-  /** Images created for this migration (copy_storage). */
+  /** Images created for this migration (copy_storage), or the volumes of a cold migration. */
   images: string[];
+  /**
+   * Cold migration: whether every volume arrived verified (only then may a
+   * restart keep them), and the hibernation definition file written here.
+   */
+  cold?: { received: boolean; definitionPath: string };
   pinhole: OpenedPinhole;
   /** When the reservation ends without FinishIncoming (epoch ms). */
   expiresAt: number;

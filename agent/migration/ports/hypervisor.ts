@@ -63,6 +63,19 @@ export interface LiveMigrationPlan {
   display?: DisplayMove;
 }
 
+/** An offline migration: the definition alone, its disks at the paths the destination chose. */
+export interface OfflineMigrationPlan {
+  /** libvirt URI of the destination daemon, as for a live migration. */
+  dconnuri: string;
+  /** Each disk's source path and its path on the destination (unchanged ones may be left out). */
+  diskMoves: DiskMove[];
+}
+
+export interface DiskMove {
+  from: string;
+  to: string;
+}
+
 export interface Hypervisor {
   /** NOT_FOUND (FerryError) when the VM does not exist on this host. */
   describeVm(vmId: string): Promise<VmInfo>;
@@ -121,8 +134,22 @@ export interface Hypervisor {
   save(vmId: string, path: string): Promise<void>;
   /** The VM's definition (domain XML), for hibernation. */
   definition(vmId: string): Promise<string>;
-  /** Restores a saved VM, optionally paused; resolves with its id and name. */
-  restore(path: string, definition: string, paused: boolean): Promise<{ id: string; name: string }>;
+  /**
+   * Restores a saved VM, optionally paused; resolves with its id and name.
+   * relocated: the definition's disks are not where the saved state says (a
+   * cold migration moved them), so it replaces the state's own definition.
+   */
+  restore(path: string, definition: string, paused: boolean, options?: { relocated?: boolean }): Promise<{ id: string; name: string }>;
+  /**
+   * Moves a shut-off VM's persistent definition to the destination's libvirt
+   * (VIR_MIGRATE_OFFLINE | VIR_MIGRATE_PERSIST_DEST, P2P), which runs its
+   * migration hooks; nothing is copied. The source keeps its definition.
+   */
+  migrateOffline(vmId: string, plan: OfflineMigrationPlan): Promise<void>;
+  /** Removes a shut-off VM's definition (its volumes stay); resolves when it is not defined (any more). */
+  undefine(vmId: string): Promise<void>;
+  /** The domain XML with each disk's source moved (the core never parses XML). */
+  relocateDisks(domainXml: string, moves: readonly DiskMove[]): string;
   /** Calls back at every memory iteration of this VM's migration. */
   onIteration(vmId: string, listener: (iteration: number) => void): () => void;
   /**

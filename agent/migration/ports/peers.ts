@@ -7,6 +7,7 @@ import type { CheckFindings } from '../checks/findings.js';
 import type { MigrationPolicy, NetworkRole } from '../types.js';
 import type { TraceContext } from '../tracing.js';
 import type { DiskImageSpec } from './storage.js';
+import type { ColdVolume, VolumePlacement } from './volumes.js';
 import type { RequiredPath, VmRequirements } from './vm.js';
 
 export interface IncomingOffer {
@@ -19,6 +20,30 @@ export interface IncomingOffer {
   network: NetworkRole;
   /** Where consoles of guests arriving here listen (display.network); '' when the host has none. */
   displayAddress: string;
+  /** A cold migration's data channel: `port` (behind the pinhole) takes the volumes. */
+  transfer?: TransferOffer;
+}
+
+/** What the destination of a cold migration answers besides the port: the secret, and where each volume goes. */
+export interface TransferOffer {
+  token: Buffer;
+  placements: VolumePlacement[];
+  /** A hibernation's definition file as the destination writes it ('' when none travels). */
+  definitionPath: string;
+}
+
+/** PrepareIncoming for a cold migration: the volumes to receive, and a hibernation's definition when one travels. */
+export interface ColdIncoming {
+  volumes: ColdVolume[];
+  hibernation?: HibernationDefinition;
+}
+
+/** A hibernation's definition file as the source has it (hibernation.ts writes and reads it). */
+export interface HibernationDefinition {
+  /** The definition file's path on the source (the destination uses the same path when it may). */
+  path: string;
+  /** Its content, as written by mode FILE. */
+  content: string;
 }
 
 export interface PrepareIncomingArgs {
@@ -32,6 +57,8 @@ export interface PrepareIncomingArgs {
   memoryBytes: number;
   /** copy_storage: the images the destination must create before libvirt copies into them. */
   disks?: DiskImageSpec[];
+  /** Mode COLD: the VM is shut off and its volumes travel over Ferry's data channel (no QEMU listens). */
+  cold?: ColdIncoming;
   /** The caller's span: the destination's is its child (travels beside the request, not in it). */
   trace?: TraceContext;
 }

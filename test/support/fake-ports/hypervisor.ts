@@ -2,6 +2,8 @@
 // test says so, with the job statistics and guest definitions tests build for it.
 import { FerryError } from '../../../shared/errors.js';
 import type {
+  DiskMove,
+  OfflineMigrationPlan,
   PostcopyState,
   CpuVerdict,
   DisplayListen,
@@ -210,6 +212,22 @@ export class FakeHypervisor implements Hypervisor {
   }
   async restore(): Promise<{ id: string; name: string }> {
     return { id: 'x', name: 'x' };
+  }
+  /** Offline migrations asked for, in order (the destination host is not modelled). */
+  readonly offlineMigrations: { vmId: string; plan: OfflineMigrationPlan }[] = [];
+  /** Makes the next migrateOffline fail with this error. */
+  offlineFailure: Error | undefined;
+  async migrateOffline(vmId: string, plan: OfflineMigrationPlan): Promise<void> {
+    this.step('offline');
+    if (this.offlineFailure) throw this.offlineFailure;
+    this.offlineMigrations.push({ vmId, plan });
+  }
+  async undefine(vmId: string): Promise<void> {
+    this.step('undefine');
+    this.vms.delete(vmId);
+  }
+  relocateDisks(domainXml: string, moves: readonly DiskMove[]): string {
+    return moves.reduce((xml, move) => xml.split(move.from).join(move.to), domainXml);
   }
   onIteration(): () => void {
     return () => {};
