@@ -233,6 +233,8 @@ export interface ColdCopy {
   /** Hole bytes skipped so far (never sent). */
   holeBytes: number;
   keepSource: boolean;
+  /** The destination libvirt's URI the definition moves to ('' = the host's dconnuri template). */
+  dconnuri: string;
   /** A hibernation's files on the destination, for Restore there (set once the destination placed them). */
   restore?: { path: string; dstparams: string };
 }

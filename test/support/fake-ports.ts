@@ -8,3 +8,4 @@ export * from './fake-ports/network.js';
 export * from './fake-ports/pinholes.js';
 export * from './fake-ports/storage.js';
 export * from './fake-ports/clocks.js';
+export * from './fake-ports/volumes.js';

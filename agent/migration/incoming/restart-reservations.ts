@@ -6,12 +6,15 @@
  */
 import { FerryError } from '../../../shared/errors.js';
 import type { Clock, Hypervisor, Journal, OpenedPinhole } from '../ports.js';
+import { coldLeftovers } from './cold-incoming.js';
 import type { IncomingRecord, Reservations } from './reservations.js';
 
 export interface RestartReservationsDeps {
   clock: Clock;
   journal?: Journal<IncomingRecord>;
   hypervisor?: Pick<Hypervisor, 'jobStats' | 'postcopyState'>;
+  /** Removes what a cold migration's transfer left (it ran in the process that died): its volumes are incomplete. */
+  dropUnreceived?: (leftovers: { volumes: string[]; definitionPath: string }) => Promise<void>;
 }
 
 /**
@@ -25,6 +28,12 @@ export async function takeBackReservations(deps: RestartReservationsDeps, reserv
   if (!journal) return [];
   const holes: OpenedPinhole[] = [];
   for (const { data: record } of journal.load()) {
+    const leftovers = coldLeftovers(record);
+    if (leftovers) {
+      await deps.dropUnreceived?.(leftovers);
+      await journal.remove(record.jobId).catch(() => undefined);
+      continue;
+    }
     const now = deps.clock.now();
     const holeOpen = record.pinhole.expiresAt > now;
     const vm = await incomingState(deps, record.vmId);

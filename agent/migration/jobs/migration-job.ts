@@ -7,6 +7,7 @@
 import {
   FINAL_PHASES,
   emptyCounters,
+  type ColdCopy,
   type ConvergenceRecord,
   type JobStats,
   type MigrateCommand,
@@ -120,6 +121,7 @@ export class MigrationJob {
       disk: { ...s.disk },
       warnings: [...s.warnings],
       convergence: s.convergence.map((r) => ({ ...r })),
+      ...(s.coldCopy ? { coldCopy: { ...s.coldCopy, volumes: s.coldCopy.volumes.map((v) => ({ ...v })) } } : {}),
       elapsedMs: (s.finishedAt ?? this.now()) - s.startedAt,
       ...(s.error ? { error: { ...s.error } } : {}),
     };
@@ -208,6 +210,27 @@ export class MigrationJob {
   noteIteration(iteration: number): void {
     if (this.finished || iteration <= this.status.iteration) return;
     this.status.iteration = iteration;
+    this.emit();
+  }
+
+  /**
+   * A cold migration's state (its volumes, step, the transfer's bytes): the
+   * data counters and bandwidth carry the bytes sent of what the volumes hold.
+   */
+  noteColdCopy(copy: ColdCopy, sent?: { dataBytes: number; bandwidthBytesPerS: number }): void {
+    if (this.finished) return;
+    const s = this.status;
+    s.coldCopy = { ...copy, volumes: copy.volumes.map((v) => ({ ...v })), ...(copy.restore ? { restore: { ...copy.restore } } : {}) };
+    if (sent) {
+      const total = Math.max(
+        copy.volumes.reduce((sum, v) => sum + v.allocationBytes, 0),
+        sent.dataBytes,
+      );
+      s.data = { total, processed: sent.dataBytes, remaining: total - sent.dataBytes };
+      s.disk = { ...s.data };
+      s.bandwidthBytesPerS = sent.bandwidthBytesPerS;
+      if (total > 0) s.progressPercent = Math.max(s.progressPercent, Math.min(99, Math.floor((sent.dataBytes * 100) / total)));
+    }
     this.emit();
   }
 

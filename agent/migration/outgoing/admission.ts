@@ -18,6 +18,8 @@ import { runHibernation } from './hibernation.js';
 import type { MigrationJob } from '../jobs/migration-job.js';
 import { performOutgoing, vmStateOf, type OutgoingDeps, type PreparedMigration } from './live-migration.js';
 import { prepareOutgoing } from './prepare-outgoing.js';
+import { coldDeps, prepareCold, type ColdDeps } from './prepare-cold.js';
+import { performCold } from './cold-migration.js';
 import type { OutgoingFacts } from './migration-check.js';
 import { STILL_RUNNING } from '../types.js';
 import type { SlotQueue } from './slot-queue.js';
@@ -48,6 +50,7 @@ export type StartAttempt = { kind: 'ready'; run: () => Promise<void> } | { kind:
  */
 export async function attemptStart(job: MigrationJob, deps: AdmissionDeps, known?: OutgoingFacts): Promise<StartAttempt> {
   if (job.command.mode === 'file') return { kind: 'ready', run: () => runHibernation(job, deps) };
+  if (job.command.mode === 'cold') return attemptCold(job, coldDeps(deps));
   let prepared: PreparedMigration;
   try {
     prepared = await prepareOutgoing(job, deps, known);
@@ -56,6 +59,16 @@ export async function attemptStart(job: MigrationJob, deps: AdmissionDeps, known
     throw err;
   }
   return { kind: 'ready', run: () => performOutgoing(job, prepared, deps) };
+}
+
+async function attemptCold(job: MigrationJob, deps: ColdDeps): Promise<StartAttempt> {
+  try {
+    const prepared = await prepareCold(job, deps);
+    return { kind: 'ready', run: () => performCold(job, prepared, deps) };
+  } catch (err) {
+    if (isBusy(err)) return { kind: 'busy', error: err };
+    throw err;
+  }
 }
 
 /**

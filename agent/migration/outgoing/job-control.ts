@@ -53,10 +53,19 @@ async function cancelUnfinished(job: MigrationJob, deps: ControlDeps): Promise<v
       { reason: 'JOB_PHASE_MISMATCH', subject: `job/${job.id}` },
     );
   }
+  const coldStep = job.snapshot().coldCopy?.step;
+  if (coldStep && coldStep !== 'transfer') {
+    throw new FerryError(
+      'FAILED_PRECONDITION',
+      `job ${job.id} has copied every volume and is at step ${coldStep}: the VM is moving to the destination now and the job ends in a moment`,
+      { reason: 'JOB_PHASE_MISMATCH', subject: `job/${job.id}` },
+    );
+  }
   job.cancellation.abort();
   if (job.phase === 'queued') {
     job.fail({ step: 'queue', kind: 'CANCELLED', message: 'cancelled while queued', vmState: STILL_RUNNING });
-  } else if (job.phase === 'migrating') {
+  } else if (job.phase === 'migrating' && job.command.mode !== 'cold') {
+    // A cold migration's transfer is Ferry's own: the signal stops it, libvirt has no job.
     await abortOnceStarted(job, deps);
   }
   // The runner notices the abort (perform rejects, or the check after
@@ -115,6 +124,12 @@ async function abortOnceStarted(job: MigrationJob, deps: ControlDeps): Promise<v
 }
 
 export async function changeJobParams(job: MigrationJob, change: ParamsChange, deps: ControlDeps): Promise<void> {
+  if (job.command.mode === 'cold') {
+    throw new FerryError('FAILED_PRECONDITION', `job ${job.id} is a cold migration: it has no bandwidth, downtime or post-copy to change`, {
+      reason: 'JOB_PHASE_MISMATCH',
+      subject: `job/${job.id}`,
+    });
+  }
   if (job.phase !== 'migrating' && job.phase !== 'postcopy') {
     throw new FerryError('FAILED_PRECONDITION', `job ${job.id} is ${job.phase}: parameters change only while it is migrating`, {
       reason: job.finished ? 'JOB_FINISHED' : 'JOB_PHASE_MISMATCH',

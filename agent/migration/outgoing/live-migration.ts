@@ -27,7 +27,9 @@ import type {
   IncomingOffer,
   LiveMigrationPlan,
   PeerAgents,
+  SourceVolumes,
   StoragePaths,
+  VolumeChannel,
   Tracer,
   VmDisk,
   VmInfo,
@@ -63,6 +65,9 @@ export interface OutgoingDeps {
   tracer?: Tracer;
   /** Follows jobs whose post-copy broke (without it such a job ends FAILED). */
   postcopy?: PostcopyRecoveries;
+  /** Mode COLD: this host's volumes and the data channel (without them mode COLD is refused). */
+  sourceVolumes?: SourceVolumes;
+  volumeChannel?: VolumeChannel;
 }
 
 /** What prepare hands to perform. */

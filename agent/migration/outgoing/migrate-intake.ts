@@ -13,6 +13,7 @@ import { FerryError, invalidArgument } from '../../../shared/errors.js';
 import { type CheckReport, refusalOf } from '../checks/findings.js';
 import { type AdmissionDeps, attemptStart, runAdmitted, type StartAttempt } from './admission.js';
 import { checkHibernationTargets } from './hibernation.js';
+import { coldDeps, notShutOff } from './prepare-cold.js';
 import type { JobRegistry } from '../jobs/job-registry.js';
 import { MigrationJob } from '../jobs/migration-job.js';
 import { identityOf, type RequestIdentity, RequestsInFlight } from '../jobs/request-identity.js';
@@ -209,8 +210,12 @@ export class MigrateIntake {
   private async checkHost(command: MigrateCommand): Promise<VmInfo> {
     const { hypervisor, network } = this.deps;
     const vm = await hypervisor.describeVm(command.vmId);
-    if (vm.state !== 'running' && vm.state !== 'paused') {
-      throw new FerryError('FAILED_PRECONDITION', `VM ${command.vmId} (${vm.name}) is ${vm.state}, not running: start it first`, {
+    if (command.mode === 'cold') {
+      if (vm.state !== 'shutoff') throw notShutOff(command.vmId, vm.name, vm.state);
+      coldDeps(this.deps);
+    } else if (vm.state !== 'running' && vm.state !== 'paused') {
+      const hint = vm.state === 'shutoff' && command.mode === 'remote' ? ', or move it shut off (mode COLD)' : '';
+      throw new FerryError('FAILED_PRECONDITION', `VM ${command.vmId} (${vm.name}) is ${vm.state}, not running: start it first${hint}`, {
         field: 'vm_id',
         reason: 'VM_NOT_RUNNING',
         subject: `vm/${command.vmId}`,

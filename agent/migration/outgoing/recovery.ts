@@ -11,6 +11,7 @@
  */
 import { FerryError } from '../../../shared/errors.js';
 import { failureOf } from '../jobs/failure.js';
+import { recoverCold } from './cold-recovery.js';
 import { removeHibernationFiles } from './hibernation.js';
 import type { MigrationJob } from '../jobs/migration-job.js';
 import { finishCompleted, tellDestination, vmStateOf, type OutgoingDeps } from './live-migration.js';
@@ -24,6 +25,7 @@ import type { JobStats } from '../types.js';
  */
 export async function recoverJob(job: MigrationJob, deps: OutgoingDeps, requeue: (job: MigrationJob) => void): Promise<void> {
   const { vmId } = job.command;
+  if (job.command.mode === 'cold') return recoverCold(job, deps, requeue);
   try {
     if (deps.postcopy && (await deps.postcopy.broke(job))) {
       job.warn('the agent restarted while the post-copy was paused; resuming it');

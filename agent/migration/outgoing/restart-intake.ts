@@ -72,6 +72,7 @@ function withNewerDefaults(command: MigrateCommand, defaults: MigrationPolicy): 
   const policy: Partial<MigrationPolicy> = command.policy;
   return {
     ...command,
+    keepSource: command.keepSource ?? false,
     policy: { ...command.policy, postcopyRecoveryTimeoutS: policy.postcopyRecoveryTimeoutS ?? defaults.postcopyRecoveryTimeoutS },
   };
 }

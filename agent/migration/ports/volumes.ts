@@ -7,6 +7,9 @@
  * and frames.
  */
 
+/** The id of a hibernation's saved-state file among a cold migration's volumes (never a disk's target name). */
+export const SAVED_STATE_VOLUME = 'saved-state';
+
 /** A volume a cold migration moves: one of the VM's disks, or a hibernation's saved-state file. */
 export interface ColdVolume {
   /** The disk's target device ("vda"), or "saved-state": unique within one migration. */

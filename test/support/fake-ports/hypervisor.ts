@@ -217,10 +217,13 @@ export class FakeHypervisor implements Hypervisor {
   readonly offlineMigrations: { vmId: string; plan: OfflineMigrationPlan }[] = [];
   /** Makes the next migrateOffline fail with this error. */
   offlineFailure: Error | undefined;
+  /** The destination's hypervisor, which an offline migration defines the VM on (shut off). */
+  offlineTarget: FakeHypervisor | undefined;
   async migrateOffline(vmId: string, plan: OfflineMigrationPlan): Promise<void> {
     this.step('offline');
     if (this.offlineFailure) throw this.offlineFailure;
     this.offlineMigrations.push({ vmId, plan });
+    this.offlineTarget?.addVm(vmId, 'shutoff');
   }
   async undefine(vmId: string): Promise<void> {
     this.step('undefine');
