@@ -2,8 +2,9 @@
  * The Hypervisor port over Ferry's libvirt client: the only place that knows
  * libvirt's flags, typed-parameter names and error codes. It turns the core's
  * LiveMigrationPlan into one P2P DOMAIN_MIGRATE_PERFORM3_PARAMS call
- * (p2p-perform.ts), and libvirt's errors into FerryErrors that keep libvirt's
- * code.
+ * (p2p-perform.ts), a cold migration's definition into an offline one
+ * (offline-migration.ts), and libvirt's errors into FerryErrors that keep
+ * libvirt's code.
  */
 import { FerryError } from '../../shared/errors.js';
 import { constants as c, type Domain, type LibvirtClient, type ReconnectingClient } from '../libvirt/index.js';
@@ -16,7 +17,9 @@ import {
   type GuestQuery,
   type GuestSupport,
   type Hypervisor,
+  type DiskMove,
   type LiveMigrationPlan,
+  type OfflineMigrationPlan,
   type PostcopyState,
   type VmDisk,
   type VmInfo,
@@ -27,13 +30,16 @@ import {
 import { boundedCall, DEFAULT_CALL_TIMEOUT_MS } from './call-deadline.js';
 import { CompletedJobs } from './completed-jobs.js';
 import { displayListensOfDomain } from './display-params.js';
+import { relocateDisks } from './disk-relocation.js';
 import { diskImagesOf } from './domain-disks.js';
 import { requirementsOf } from './domain-requirements.js';
+import { undefineShutOff } from './domain-undefine.js';
 import { attr, bytesOf, firstElement } from './domain-xml.js';
 import { activeNetworks, availableMemory, compareCpu, freeHugepages, guestSupport } from './host-answers.js';
 import { jobStatsFrom } from './job-stats.js';
 import { translate } from './libvirt-errors.js';
 import { featuresOf } from './migrate-params.js';
+import { OFFLINE_MIGRATION_TIMEOUT_MS, performOffline } from './offline-migration.js';
 import { performLive, performPostcopyResume, type PerformDeps } from './p2p-perform.js';
 import { blockedMainLoop, qemuPid } from './qemu-main-loop.js';
 
@@ -66,13 +72,17 @@ export class LibvirtHypervisor implements Hypervisor {
   /** Where libvirt's system QEMU driver keeps each running domain's <name>.pid (its state directory). */
   private readonly qemuRunDir: string;
 
+  /** The one deadline of an offline migration (offline-migration.ts). */
+  private readonly offlineTimeoutMs: number;
+
   constructor(
     private readonly libvirt: ReconnectingClient,
-    options: { callTimeoutMs?: number; clock?: Clock; qemuRunDir?: string } = {},
+    options: { callTimeoutMs?: number; clock?: Clock; qemuRunDir?: string; offlineTimeoutMs?: number } = {},
   ) {
     this.callTimeoutMs = options.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS;
     this.clock = options.clock ?? systemClock;
     this.qemuRunDir = options.qemuRunDir ?? '/run/libvirt/qemu';
+    this.offlineTimeoutMs = options.offlineTimeoutMs ?? OFFLINE_MIGRATION_TIMEOUT_MS;
     this.completed = new CompletedJobs(libvirt);
   }
 
@@ -237,16 +247,37 @@ export class LibvirtHypervisor implements Hypervisor {
     return this.withDomain(vmId, 'get XML', (client, dom) => client.domainGetXMLDesc(dom, c.VIR_DOMAIN_XML_MIGRATABLE));
   }
 
-  async restore(path: string, definition: string, paused: boolean): Promise<{ id: string; name: string }> {
+  async restore(
+    path: string,
+    definition: string,
+    paused: boolean,
+    options: { relocated?: boolean } = {},
+  ): Promise<{ id: string; name: string }> {
+    // dxml replaces the definition saved in the state file (its disks at the
+    // source's paths); libvirt accepts it when only host-side parts such as
+    // disk paths changed (https://libvirt.org/html/libvirt-libvirt-domain.html#virDomainRestoreFlags).
+    const dxml = options.relocated ? definition : null;
     return translate(async () => {
       await this.libvirt.withDedicatedConnection((dedicated) =>
-        dedicated.domainRestoreFlags(path, null, paused ? c.VIR_DOMAIN_SAVE_PAUSED : c.VIR_DOMAIN_SAVE_RUNNING, { timeoutMs: 0 }),
+        dedicated.domainRestoreFlags(path, dxml, paused ? c.VIR_DOMAIN_SAVE_PAUSED : c.VIR_DOMAIN_SAVE_RUNNING, { timeoutMs: 0 }),
       );
       const client = await this.libvirt.client();
       const uuid = /<uuid>([^<]+)<\/uuid>/.exec(definition)?.[1];
       const dom = uuid ? await client.domainLookupByUUID(uuid) : undefined;
       return { id: dom?.uuid ?? uuid ?? '', name: dom?.name ?? '' };
     }, path);
+  }
+
+  async migrateOffline(vmId: string, plan: OfflineMigrationPlan): Promise<void> {
+    await performOffline(this.libvirt, vmId, plan, this.offlineTimeoutMs);
+  }
+
+  async undefine(vmId: string): Promise<void> {
+    await this.short('undefine', vmId, async () => undefineShutOff(await this.libvirt.client(), vmId));
+  }
+
+  relocateDisks(domainXml: string, moves: readonly DiskMove[]): string {
+    return relocateDisks(domainXml, moves);
   }
 
   onIteration(vmId: string, listener: (iteration: number) => void): () => void {
@@ -286,19 +317,6 @@ export class LibvirtHypervisor implements Hypervisor {
   /** What the perform calls (p2p-perform.ts) use of this adapter. */
   private performDeps(): PerformDeps {
     return { libvirt: this.libvirt, completed: this.completed, clock: this.clock };
-  }
-
-  // Cold migration (issue 18): built in offline-migration.ts.
-  async migrateOffline(): Promise<void> {
-    throw new FerryError('UNIMPLEMENTED', 'offline migration is not built yet');
-  }
-
-  async undefine(): Promise<void> {
-    throw new FerryError('UNIMPLEMENTED', 'undefine is not built yet');
-  }
-
-  relocateDisks(domainXml: string): string {
-    return domainXml;
   }
 }
 
