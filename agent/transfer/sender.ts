@@ -22,6 +22,7 @@ import {
   type VolumeDigest,
 } from './frames.js';
 import { checkDestinationCertificate, type TransferTls } from './peer-checks.js';
+import { SendProgressMeter, type SendProgress } from './send-progress.js';
 import { mismatch } from './volume-verdict.js';
 import { LogicalHash, isVolumeHole } from './volume-chunks.js';
 
@@ -53,6 +54,8 @@ export interface SendOptions {
   /** Nothing read or written for this long fails the transfer (default 60 s; 0: never). */
   idleTimeoutMs?: number;
   signal?: AbortSignal;
+  /** Bytes written and volumes verified: at each volume boundary, and at most every 250 ms in between. */
+  onProgress?: (progress: SendProgress) => void;
 }
 
 const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
@@ -77,6 +80,7 @@ export async function sendVolumes(options: SendOptions): Promise<SentVolume[]> {
   options.signal?.addEventListener('abort', onAbort, { once: true });
   if (options.signal?.aborted) onAbort();
   let connection: FrameSocket | null = null;
+  const meter = new SendProgressMeter(options.onProgress);
   try {
     connection = await failure.race(connect(options, failure));
     await failure.race(connection.write(encodeHello(options.token)));
@@ -86,10 +90,11 @@ export async function sendVolumes(options: SendOptions): Promise<SentVolume[]> {
     if (answer.type !== 'accept') throw new TransferError('protocol', `expected ACCEPT, got a ${answer.type.toUpperCase()} frame`);
 
     const awaitingAck: SentVolume[] = [];
-    const acked = readAcks(connection, failure, awaitingAck, options.volumes.length);
+    const acked = readAcks(connection, failure, awaitingAck, options.volumes.length, meter);
     acked.catch((err: Error) => failure.fail(err));
     const sent: SentVolume[] = [];
-    for (const volume of options.volumes) sent.push(await sendVolume(connection, failure, volume, awaitingAck));
+    for (const volume of options.volumes) sent.push(await sendVolume(connection, failure, volume, awaitingAck, meter));
+    meter.allSent();
     await failure.race(acked);
     await failure.race(connection.finish());
     return sent;
@@ -113,12 +118,14 @@ async function sendVolume(
   failure: FirstFailure,
   volume: OutgoingVolume,
   awaitingAck: SentVolume[],
+  meter: SendProgressMeter,
 ): Promise<SentVolume> {
   const source = await failure.race(openSource(volume));
   const stopSource = () => source.destroy();
   failure.signal.addEventListener('abort', stopSource, { once: true });
   try {
     await failure.race(connection.write(encodeVolume(volume.id, volume.size)));
+    meter.volumeStarted(volume.id);
     const hash = new LogicalHash();
     const chunks = source[Symbol.asyncIterator]();
     for (;;) {
@@ -129,11 +136,13 @@ async function sendVolume(
         if (chunk.hole === 0) continue;
         hash.hole(chunk.hole);
         await failure.race(connection.write(encodeHole(chunk.hole)));
+        meter.hole(chunk.hole);
       } else if (chunk instanceof Uint8Array) {
         for (let at = 0; at < chunk.length; at += MAX_DATA_LENGTH) {
           const piece = chunk.subarray(at, at + MAX_DATA_LENGTH);
           hash.data(piece);
           await failure.race(connection.write(encodeDataHeader(piece.length), piece));
+          meter.data(piece.length);
         }
       } else {
         throw new TransferError('source', `volume ${volume.id}: the source gave ${typeof chunk}, not a Buffer or a { hole } object`);
@@ -153,7 +162,13 @@ async function sendVolume(
 }
 
 /** Reads the destination's ACKs, in volume order, until every volume is acknowledged as verified. */
-async function readAcks(connection: FrameSocket, failure: FirstFailure, awaitingAck: SentVolume[], count: number): Promise<void> {
+async function readAcks(
+  connection: FrameSocket,
+  failure: FirstFailure,
+  awaitingAck: SentVolume[],
+  count: number,
+  meter: SendProgressMeter,
+): Promise<void> {
   for (let acked = 0; acked < count; acked++) {
     const frame = await nextFrame(connection, failure);
     if (frame === null) throw new TransferError('connection', `the destination closed the connection after ${acked} of ${count} volumes`);
@@ -163,6 +178,7 @@ async function readAcks(connection: FrameSocket, failure: FirstFailure, awaiting
     if (!sent || sent.id !== frame.id)
       throw new TransferError('protocol', `an ACK for volume "${frame.id}", expected ${sent ? sent.id : 'none'}`);
     if (frame.verdict !== 'verified') throw mismatch(sent, frame.verdict, sent, frame);
+    meter.verified();
   }
 }
 
