@@ -18,6 +18,7 @@ import { printFacts } from './daemon/facts.js';
 import { openJournals } from './daemon/journals.js';
 import { logMaintenanceEvent } from './daemon/maintenance-log.js';
 import { displayNetworkOf } from './daemon/display-network.js';
+import { coldMigrationPorts } from './daemon/cold-migration-ports.js';
 import { policyDefaults } from './daemon/policy-defaults.js';
 import { reloadSequence } from './daemon/reload-sequence.js';
 import { checkConfiguration, checkTls } from './daemon/startup-checks.js';
@@ -159,6 +160,7 @@ async function run(flags: ConfigFlags): Promise<void> {
     : undefined;
   const pinholes = metrics?.observePinholes(firewall) ?? firewall;
   const peers = new GrpcPeers(() => trust?.clientCredentials ?? plaintext, CALL_TIMEOUT_MS);
+  const cold = coldMigrationPorts(libvirt, trust, config.storage.imageDirectories, hypervisor, log);
 
   const migrations = new OutgoingMigrations({
     // With TLS, the name our certificate carries: what the destination checks source_host against.
@@ -187,6 +189,7 @@ async function run(flags: ConfigFlags): Promise<void> {
     onRestoreJournalError: (requestId, err) => log.warn('restore record not written', { requestId, error: String(err) }),
     policyDefaults: () => policyDefaults(config),
     ...(tracing ? { tracer: tracing.tracer } : {}),
+    ...cold?.source,
   });
   const hypervisorInfo = libvirtHostInfo(libvirt, { callTimeoutMs: CALL_TIMEOUT_MS });
   // Read from its journal at once: a host left in maintenance refuses incoming migrations from its first call on.
@@ -226,6 +229,7 @@ async function run(flags: ConfigFlags): Promise<void> {
     // Read at each PrepareIncoming and CheckIncoming: SIGHUP may change it (config/reload.ts).
     displayNetwork: () => displayNetworkOf(config),
     ...(tracing ? { tracer: tracing.tracer } : {}),
+    ...(cold ? { cold: cold.destination } : {}),
   });
   limits.onChange((now, before) => {
     log.info('migration limits changed', { now, before });

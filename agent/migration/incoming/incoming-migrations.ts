@@ -38,6 +38,7 @@ import type {
 import { inSpan, noopTracer } from '../tracing.js';
 import { checkIncoming, type IncomingCheckPorts } from './incoming-check.js';
 import { dropCold, placeCold, receiveCold, type ColdIncomingPorts } from './cold-incoming.js';
+import { NO_COLD_MIGRATION } from '../outgoing/prepare-cold.js';
 import { checkSourceIdentity, type SourceIdentity } from './source-identity.js';
 
 export interface IncomingOptions {
@@ -168,7 +169,7 @@ export class IncomingMigrations {
   ): Promise<IncomingOffer> {
     const ports = this.options.cold;
     if (!ports) {
-      throw new FerryError('FAILED_PRECONDITION', 'this host takes no cold migration (mode COLD): it has no storage adapter for it', {
+      throw new FerryError('FAILED_PRECONDITION', `the destination: ${NO_COLD_MIGRATION}`, {
         field: 'mode',
         reason: 'HOST_FEATURE_MISSING',
       });

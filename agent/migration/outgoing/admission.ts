@@ -30,9 +30,13 @@ export interface AdmissionDeps extends OutgoingDeps {
   random?: () => number;
 }
 
-/** A destination's "come back later": its incoming limit, or no free port in its range. */
+/**
+ * A destination's "come back later": its incoming limit, or no free port in
+ * its range. Not a filesystem without room for a cold migration's volumes
+ * (LIMIT_REACHED): waiting does not make room.
+ */
 export function isBusy(err: unknown): err is FerryError {
-  return isFerryError(err, 'RESOURCE_EXHAUSTED');
+  return isFerryError(err, 'RESOURCE_EXHAUSTED') && err.details.reason !== 'LIMIT_REACHED';
 }
 
 /** The waiting reason shown in a QUEUED job's status after a busy answer. */

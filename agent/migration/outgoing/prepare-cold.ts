@@ -40,11 +40,15 @@ export interface PreparedColdMigration {
   hibernation?: HibernationDefinition;
 }
 
+/** Why an agent without cold migration's ports refuses mode COLD (ferryd builds them only with TLS). */
+export const NO_COLD_MIGRATION =
+  'this agent takes no cold migration (mode COLD): its data channel authenticates both agents by their host certificates, and this agent runs without TLS (tls.insecure)';
+
 /** The ports of cold migration, or FAILED_PRECONDITION when this agent was started without them. */
 export function coldDeps(deps: OutgoingDeps & Partial<ColdDeps>): ColdDeps {
   const { sourceVolumes, volumeChannel } = deps;
   if (!sourceVolumes || !volumeChannel) {
-    throw new FerryError('FAILED_PRECONDITION', 'this agent has no storage adapter for cold migration (mode COLD)', {
+    throw new FerryError('FAILED_PRECONDITION', NO_COLD_MIGRATION, {
       field: 'mode',
       reason: 'HOST_FEATURE_MISSING',
     });
