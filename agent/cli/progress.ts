@@ -2,6 +2,7 @@
  * How ferryctl shows a job: a one-line progress bar redrawn in place on a
  * terminal, plain lines otherwise, and a final summary.
  */
+import type { ColdCopyProgress__Output } from '../../shared/generated/ferry/v1/ColdCopyProgress.js';
 import type { MigrationProgress__Output } from '../../shared/generated/ferry/v1/MigrationProgress.js';
 import type { PostcopyRecovery__Output } from '../../shared/generated/ferry/v1/PostcopyRecovery.js';
 import { msFromProtoTime } from '../../shared/proto-time.js';
@@ -42,7 +43,45 @@ export function progressLine(p: MigrationProgress__Output, width = 30): string {
   const amounts = data && data.totalBytes > 0 ? ` ${bytes(data.processedBytes)}/${bytes(data.totalBytes)}` : '';
   const iteration = p.iteration > 0 ? ` iter ${p.iteration}` : '';
   const recovery = p.recovery && PAUSED_PHASES.has(phaseName(p)) ? ` ${recoveryBrief(p.recovery)}` : '';
-  return `${phaseName(p).padEnd(9)} ${bar} ${String(p.progressPercent).padStart(3)}%${amounts} ${rate > 0 ? `${bytes(rate)}/s` : ''}${eta}${iteration}${recovery}`;
+  const cold = p.coldCopy && !FINAL_PHASES.has(phaseName(p)) ? ` ${coldBrief(p.coldCopy)}` : '';
+  return `${phaseName(p).padEnd(9)} ${bar} ${String(p.progressPercent).padStart(3)}%${amounts} ${rate > 0 ? `${bytes(rate)}/s` : ''}${eta}${iteration}${recovery}${cold}`;
+}
+
+/** A cold migration's step in a few words: the volume being sent and the volumes verified, or what follows them. */
+function coldBrief(c: ColdCopyProgress__Output): string {
+  const verified = `${c.verified}/${c.volumes.length} verified`;
+  if (c.step === 'COLD_STEP_DEFINE') return `${verified}, defining the VM on the destination`;
+  if (c.step === 'COLD_STEP_REMOVE_SOURCE') return `${verified}, removing the source's copy`;
+  return c.current ? `volume ${c.current}, ${verified}` : verified;
+}
+
+/**
+ * What a cold migration moved: the bytes sent and the holes skipped, each
+ * volume from its source path to its destination path, and once it
+ * completed, whether the source kept its copy and the exact command that
+ * restores a hibernation that travelled.
+ */
+export function coldLines(p: MigrationProgress__Output): string[] {
+  const c = p.coldCopy;
+  if (!c) return [];
+  const sent = p.data?.processedBytes ?? 0;
+  const lines = [`  sent ${bytes(sent)}, ${bytes(c.holeBytes)} of holes skipped; ${c.verified}/${c.volumes.length} volume(s) verified`];
+  for (const v of c.volumes) {
+    lines.push(`  volume ${v.id} (${v.format}, ${bytes(v.capacityBytes)}): ${v.sourcePath} -> ${v.destinationPath || '(not placed)'}`);
+  }
+  if (phaseName(p) !== 'completed') return lines;
+  if (c.keepSource) lines.push("  the source's volumes and definition were kept (--keep-source): start the VM on one host only");
+  if (c.restorePath) {
+    lines.push(
+      `  restore the hibernated VM on the destination: ferryctl --from ${shellWord(p.dst)} restore --file ${shellWord(c.restorePath)} --definition ${shellWord(c.restoreDstparams)}`,
+    );
+  }
+  return lines;
+}
+
+/** A word a shell reads back unchanged: as it is when it has nothing special, else in single quotes. */
+function shellWord(text: string): string {
+  return /^[\w@%+=:,./-]+$/.test(text) ? text : `'${text.replaceAll("'", "'\\''")}'`;
 }
 
 /** One line's worth: "attempts 2, last error: …". */
@@ -79,7 +118,8 @@ export function summary(p: MigrationProgress__Output): string {
     `  vm ${p.vmId} -> ${p.dst}`,
   ];
   if (p.migrateUri) lines.push(`  migrate URI ${p.migrateUri} (${p.network.replace('NETWORK_ROLE_', '').toLowerCase()} network)`);
-  if (p.data && p.data.processedBytes > 0)
+  if (p.coldCopy) lines.push(...coldLines(p));
+  else if (p.data && p.data.processedBytes > 0)
     lines.push(
       `  transferred ${bytes(p.data.processedBytes)}, ${p.iteration} iteration(s), downtime ${Math.round(msFromProtoTime(p.downtime))} ms`,
     );

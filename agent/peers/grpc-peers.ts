@@ -23,6 +23,7 @@ import type {
 } from '../migration/index.js';
 import { metadataWithTrace } from '../rpc/trace-metadata.js';
 import { checkArgsToProto, findingFromProto } from '../rpc/convert-check.js';
+import { coldIncomingToProto, transferOfferFromProto } from '../rpc/convert-cold-incoming.js';
 import type { DestinationMemory } from '../maintenance/index.js';
 
 export class GrpcPeers implements PeerAgents, DestinationMemory {
@@ -34,8 +35,9 @@ export class GrpcPeers implements PeerAgents, DestinationMemory {
     private readonly callTimeoutMs: number,
   ) {}
 
-  async prepareIncoming(dst: string, { trace, ...args }: PrepareIncomingArgs): Promise<IncomingOffer> {
-    return offerFrom(await this.call(dst, 'PrepareIncoming', (c) => unary(c.peer, 'PrepareIncoming', args, this.options(trace))));
+  async prepareIncoming(dst: string, { trace, cold, ...args }: PrepareIncomingArgs): Promise<IncomingOffer> {
+    const request = { ...args, cold: cold ? coldIncomingToProto(cold) : null };
+    return offerFrom(await this.call(dst, 'PrepareIncoming', (c) => unary(c.peer, 'PrepareIncoming', request, this.options(trace))));
   }
 
   async prepareRecovery(dst: string, { trace, ...args }: PrepareRecoveryArgs): Promise<IncomingOffer> {
@@ -128,8 +130,16 @@ export class GrpcPeers implements PeerAgents, DestinationMemory {
   }
 }
 
-/** PrepareIncoming's and PrepareRecovery's answer (the same fields; display_address is PrepareIncoming's alone). */
-function offerFrom(reply: Omit<PrepareIncomingResponse__Output, 'displayAddress'> & { displayAddress?: string }): IncomingOffer {
+/**
+ * PrepareIncoming's and PrepareRecovery's answer (the same fields; display_address and transfer are PrepareIncoming's alone).
+ * A destination older than cold migration answers no transfer even when asked for one: the core sees none.
+ */
+function offerFrom(
+  reply: Omit<PrepareIncomingResponse__Output, 'displayAddress' | 'transfer'> & {
+    displayAddress?: string;
+    transfer?: PrepareIncomingResponse__Output['transfer'];
+  },
+): IncomingOffer {
   return {
     migrateUri: reply.migrateUri,
     listenAddress: reply.listenAddress,
@@ -139,5 +149,6 @@ function offerFrom(reply: Omit<PrepareIncomingResponse__Output, 'displayAddress'
     dconnuri: reply.dconnuri,
     network: reply.network === 'NETWORK_ROLE_MANAGEMENT' ? 'management' : 'migration',
     displayAddress: reply.displayAddress ?? '',
+    ...(reply.transfer ? { transfer: transferOfferFromProto(reply.transfer) } : {}),
   };
 }

@@ -26,15 +26,19 @@ import type {
 } from '../migration/index.js';
 import { policyRequest, policyToProto, recordToProto } from './convert-policy.js';
 import { vmStateToProto } from './convert-vm-state.js';
-
-const MODES = ['MIGRATION_MODE_UNSPECIFIED', 'MIGRATION_MODE_REMOTE', 'MIGRATION_MODE_FILE'] as const;
+import { MODES, coldCopyToProto, modeFromProto, modeToProto, refuseLivePolicy } from './convert-cold.js';
 
 /** The request's fields checked one by one; what they mean together (the policy against the host's defaults) is the core's. */
 export function requestFromProto(request: MigrateRequest__Output): MigrateRequest {
   const vmId = requireUuid('vm_id', request.vmId);
-  const mode = requireEnum('mode', request.mode, MODES) === 'MIGRATION_MODE_FILE' ? 'file' : 'remote';
+  const mode = modeFromProto(requireEnum('mode', request.mode, MODES));
   const policy = policyRequest(request.policy);
   const retry = requestIdFromProto(request.requestId);
+  // proto-loader fills an absent bool with false; an agent older than the field never sees it.
+  const keepSource = request.keepSource ?? false;
+  if (keepSource && mode !== 'cold') {
+    throw invalidArgument('keep_source', 'applies to mode COLD only: leave it unset, or set mode MIGRATION_MODE_COLD');
+  }
   if (mode === 'file') {
     return {
       vmId,
@@ -55,7 +59,24 @@ export function requestFromProto(request: MigrateRequest__Output): MigrateReques
   if (dstqemu && migrationNetwork) {
     throw invalidArgument('migration_network', 'give either dstqemu or migration_network, not both');
   }
-  return { vmId, mode, dst: request.dst, dstparams: '', dstqemu, migrationNetwork, overwrite: false, keepSource: false, policy, ...retry };
+  const destination = { vmId, dst: request.dst, dstqemu, migrationNetwork, overwrite: false, policy, ...retry };
+  if (mode === 'remote') return { ...destination, mode, dstparams: '', keepSource: false };
+  if (request.overwrite) throw invalidArgument('overwrite', 'applies to mode FILE only: a cold migration never replaces files');
+  refuseLivePolicy(policy);
+  const dstparams = request.dstparams ? requireAbsolutePath('dstparams', request.dstparams) : '';
+  return { ...destination, mode, dstparams, keepSource };
+}
+
+/** CheckMigration's request: Migrate's, for the one mode whose checks involve the destination's view of a live guest. */
+export function checkRequestFromProto(request: MigrateRequest__Output): MigrateRequest {
+  const migration = requestFromProto(request);
+  if (migration.mode === 'cold') {
+    throw invalidArgument(
+      'mode',
+      'CheckMigration checks live migrations (mode REMOTE) only in this version; Migrate in mode COLD runs its own checks before it starts',
+    );
+  }
+  return migration;
 }
 
 export function restoreFromProto(request: { path: string; dstparams: string; paused: boolean; requestId?: string }): RestoreRequest {
@@ -115,7 +136,7 @@ export function toProgress(s: MigrationStatus): MigrationProgress {
   return {
     vmId: s.vmId,
     jobId: s.jobId,
-    mode: s.mode === 'file' ? 'MIGRATION_MODE_FILE' : 'MIGRATION_MODE_REMOTE',
+    mode: modeToProto(s.mode),
     phase: phaseToProto(s.phase),
     progressPercent: s.progressPercent,
     data: toCounters(s.data),
@@ -149,6 +170,7 @@ export function toProgress(s: MigrationStatus): MigrationProgress {
     waiting: s.waiting,
     prepareAttempts: s.prepareAttempts,
     recovery: s.recovery ? recoveryToProto(s.recovery) : null,
+    coldCopy: s.coldCopy ? coldCopyToProto(s.coldCopy) : null,
   };
 }
 

@@ -7,7 +7,15 @@ import { FerryError, fieldRequired } from '../../shared/errors.js';
 import { optionalInRange, optionalUnicast } from '../../shared/validation.js';
 import { optionalDuration } from '../../shared/proto-time.js';
 import { type OutgoingMigrations, LIMIT_RANGE, type HostLimits } from '../migration/index.js';
-import { listQueryFromProto, phaseToProto, requestFromProto, restoreFromProto, selectorFromRequest, toProgress } from './convert.js';
+import {
+  checkRequestFromProto,
+  listQueryFromProto,
+  phaseToProto,
+  requestFromProto,
+  restoreFromProto,
+  selectorFromRequest,
+  toProgress,
+} from './convert.js';
 import { findingsToProto } from './convert-check.js';
 import { streamHandler, unaryHandler } from './handler.js';
 import { traceFromMetadata } from './trace-metadata.js';
@@ -29,7 +37,7 @@ export function migrationService(deps: {
     CheckMigration: unaryHandler(async (request, call) => {
       if (!request.migration) throw fieldRequired('migration', 'is required: the migration to check, as Migrate would receive it');
       const trace = traceFromMetadata(call.metadata);
-      const report = await migrations.check({ ...requestFromProto(request.migration), ...(trace ? { trace } : {}) });
+      const report = await migrations.check({ ...checkRequestFromProto(request.migration), ...(trace ? { trace } : {}) });
       return { ok: report.ok, ...findingsToProto(report) };
     }),
 

@@ -7,6 +7,7 @@ import type { PrepareRecoveryRequest__Output } from '../../shared/generated/ferr
 import type { IncomingMigrations, IncomingOffer, PrepareIncomingArgs, PrepareRecoveryArgs } from '../migration/index.js';
 import { checkArgsFromProto, incomingAnswerToProto } from './convert-check.js';
 import { diskImageFrom } from './convert-disk-image.js';
+import { coldIncomingFromProto, transferOfferToProto } from './convert-cold-incoming.js';
 import { callerOf } from './auth.js';
 import { protoTimeFromMs } from '../../shared/proto-time.js';
 import { unaryHandler } from './handler.js';
@@ -58,6 +59,7 @@ export function prepareArgsFromProto(request: PrepareIncomingRequest__Output): P
     copyStorage: request.copyStorage,
     memoryBytes: request.memoryBytes,
     disks: request.disks.map(diskImageFrom),
+    ...(request.cold ? { cold: coldIncomingFromProto(request.cold) } : {}),
   };
 }
 
@@ -87,5 +89,6 @@ function offerToProto(offer: IncomingOffer): PrepareIncomingResponse {
     dconnuri: offer.dconnuri,
     network: offer.network === 'migration' ? 'NETWORK_ROLE_MIGRATION' : 'NETWORK_ROLE_MANAGEMENT',
     displayAddress: offer.displayAddress,
+    transfer: offer.transfer ? transferOfferToProto(offer.transfer) : null,
   };
 }

@@ -79,6 +79,7 @@ test('migrate sends exactly what was typed, follows the job, and exits 0 when it
       dstqemu: '198.19.0.2',
       migrationNetwork: '',
       overwrite: false,
+      keepSource: false,
       requestId: '1f0b8b9d-6f2a-4a67-9d43-8f9c3c5e2b0a',
       policy: {
         preset: 'suspend-when-stalled',
@@ -159,6 +160,76 @@ test("exit 1 on the agent's refusal, showing its message and the google.rpc.Stat
   assert.equal(late.code, 1);
   assert.match(late.stderr, /job already ended\n {2}FAILED_PRECONDITION, reason JOB_FINISHED, job\/x/);
   assert.doesNotMatch(late.stderr, /Resolution note/);
+});
+
+test('migrate --cold sends mode COLD with keep_source and the hibernation, shows each volume, and prints the restore command', async () => {
+  agent.plan = { steps: 3, stepMs: 150, ending: 'completed' };
+  const flags = [
+    '--cold',
+    '--keep-source',
+    '--hibernation',
+    '/var/lib/ferry/web1.json',
+    '--network',
+    '198.19.0.0/24',
+    '--queue-timeout',
+    '5m',
+  ];
+  const result = ok(await call('migrate', 'web1', '--to', '198.18.0.2', ...flags));
+  const [migrate] = agent.calls('Migrate');
+  const { requestId, policy, ...fields } = migrate as Record<string, unknown>;
+  assert.deepEqual(fields, {
+    vmId: WEB1,
+    dst: '198.18.0.2',
+    dstparams: '/var/lib/ferry/web1.json',
+    mode: 'MIGRATION_MODE_COLD',
+    dstqemu: '',
+    migrationNetwork: '198.19.0.0/24',
+    overwrite: false,
+    keepSource: true,
+  });
+  assert.match(String(requestId), /^[0-9a-f-]{36}$/);
+  assert.deepEqual(
+    { ...(policy as object) },
+    {
+      preset: '',
+      compression: 'COMPRESSION_UNSPECIFIED',
+      copyStorage: 'COPY_STORAGE_UNSPECIFIED',
+      initialDowntime: null,
+      stallTimeout: null,
+      completionTimeoutPerGib: null,
+      queueTimeout: { seconds: 300, nanos: 0 },
+      postcopyRecoveryTimeout: null,
+      schedule: [],
+    },
+    'of the policy, only --queue-timeout',
+  );
+  // Progress: the volume being sent and the volumes verified, then the definition.
+  assert.match(result.stderr, /^migrating \[#+\.*\] +\d+% [\d.]+ MiB\/512\.0 MiB 100\.0 MiB\/s ETA \d+s volume vda, 0\/2 verified$/m);
+  assert.match(result.stderr, /volume saved-state, 1\/2 verified$/m);
+  assert.match(result.stderr, /2\/2 verified, defining the VM on the destination$/m);
+  assert.equal(
+    result.stdout,
+    [
+      `job ${FIRST_JOB}: COMPLETED after 4.5 s`,
+      `  vm ${WEB1} -> 198.18.0.2`,
+      '  sent 512.0 MiB, 9.0 GiB of holes skipped; 2/2 volume(s) verified',
+      '  volume vda (qcow2, 10.0 GiB): /var/lib/libvirt/images/web1.qcow2 -> /var/lib/libvirt/images/web1.qcow2',
+      '  volume saved-state (raw, 128.0 MiB): /var/lib/ferry/web1.save -> /srv/ferry/images/web1.save',
+      "  the source's volumes and definition were kept (--keep-source): start the VM on one host only",
+      '  restore the hibernated VM on the destination: ferryctl --from 198.18.0.2 restore --file /srv/ferry/images/web1.save --definition /var/lib/ferry/web1.json',
+      '  bytes on migration NIC 8192.0 TiB, on management NIC 64.0 KiB (100.00 % on the migration NIC)',
+      '',
+    ].join('\n'),
+  );
+
+  // A cold job that failed: its volumes, but nothing to restore and nothing kept.
+  agent.plan = { steps: 1, stepMs: 20, ending: 'failed' };
+  const failed = await call('migrate', WEB1, '--to', 'lab2', '--cold');
+  assert.equal(failed.code, 1, failed.stderr);
+  const [, sent] = agent.calls('Migrate');
+  assert.deepEqual([sent?.mode, sent?.keepSource, sent?.dstparams], ['MIGRATION_MODE_COLD', false, '']);
+  assert.match(failed.stdout, /^ {2}volume vda \(qcow2, 10\.0 GiB\): \/var\/lib\/libvirt\/images\/web1\.qcow2 -> /m);
+  assert.doesNotMatch(failed.stdout, /restore|kept|saved-state/);
 });
 
 test('check sends the request migrate would send, changes nothing, and exits 0 when ok, 1 when something blocks', async () => {

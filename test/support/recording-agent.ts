@@ -23,6 +23,7 @@ import type { WatchMigrationResponse } from '../../shared/generated/ferry/v1/Wat
 import { unaryHandler } from '../../agent/rpc/handler.js';
 import { CAPABILITIES, HOST_STATE, LIMITS, STATS, VMS } from './recording-agent/canned-host.js';
 import { advance, ENDINGS, FIRST_JOB, isFinal, PAUSED, progress, STARTED_MS } from './recording-agent/canned-jobs.js';
+import { coldAt, coldDone, coldStart } from './recording-agent/canned-cold.js';
 import { drainingMaintenance, drainSteps } from './recording-agent/canned-maintenance.js';
 
 export { FIRST_JOB, VMS };
@@ -47,6 +48,8 @@ export interface JobPlan {
 
 interface FakeJob {
   progress: MigrationProgress;
+  /** Mode COLD: the request's hibernation definition ('' for none), which the destination keeps. */
+  dstparams: string;
   watchers: Set<grpc.ServerWritableStream<unknown, WatchMigrationResponse>>;
   timer?: NodeJS.Timeout;
 }
@@ -125,7 +128,8 @@ export class RecordingAgent {
   private migrationHandlers(): MigrationServiceHandlers {
     return {
       Migrate: this.handle('Migrate', (r) => {
-        const job = this.startJob(r.vmId, r.dst, r.mode === 'MIGRATION_MODE_FILE' ? 'MIGRATION_MODE_FILE' : 'MIGRATION_MODE_REMOTE');
+        const mode = r.mode === 'MIGRATION_MODE_FILE' || r.mode === 'MIGRATION_MODE_COLD' ? r.mode : 'MIGRATION_MODE_REMOTE';
+        const job = this.startJob(r.vmId, r.dst, mode, { dstparams: r.dstparams, keepSource: r.keepSource ?? false });
         return { jobId: job.progress.jobId ?? '', vmId: r.vmId, phase: 'MIGRATION_PHASE_PREPARING' };
       }),
       CheckMigration: this.handle('CheckMigration', () => this.checkAnswer),
@@ -242,10 +246,17 @@ export class RecordingAgent {
     };
   }
 
-  private startJob(vmId: string, dst: string, mode: 'MIGRATION_MODE_REMOTE' | 'MIGRATION_MODE_FILE'): FakeJob {
+  private startJob(
+    vmId: string,
+    dst: string,
+    mode: 'MIGRATION_MODE_REMOTE' | 'MIGRATION_MODE_FILE' | 'MIGRATION_MODE_COLD',
+    cold: { dstparams: string; keepSource: boolean },
+  ): FakeJob {
     this.jobCount++;
     const jobId = `00000000-0000-4000-8000-${String(this.jobCount).padStart(12, '0')}`;
-    const job: FakeJob = { progress: progress(jobId, vmId, dst, mode), watchers: new Set() };
+    const started = progress(jobId, vmId, dst, mode);
+    if (mode === 'MIGRATION_MODE_COLD') started.coldCopy = coldStart(cold);
+    const job: FakeJob = { progress: started, dstparams: cold.dstparams, watchers: new Set() };
     this.jobs.set(jobId, job);
     const plan = { ...this.plan };
     let step = 0;
@@ -254,6 +265,7 @@ export class RecordingAgent {
       if (step <= plan.steps || plan.ending === 'hold') {
         const percent = Math.min(95, Math.round((100 * step) / (plan.steps + 1)));
         Object.assign(job.progress, advance(job.progress, percent, step));
+        if (job.progress.coldCopy) job.progress.coldCopy = coldAt(job.progress.coldCopy, step);
         this.publish(job);
         job.timer = setTimeout(tick, plan.stepMs);
         return;
@@ -272,6 +284,7 @@ export class RecordingAgent {
   private finish(job: FakeJob, ending: 'completed' | 'failed' | 'cancelled'): void {
     clearTimeout(job.timer);
     Object.assign(job.progress, ENDINGS[ending]);
+    if (job.progress.coldCopy && ending === 'completed') job.progress.coldCopy = coldDone(job.progress.coldCopy, job.dstparams);
     this.publish(job);
     for (const watcher of job.watchers) watcher.end();
     job.watchers.clear();

@@ -64,7 +64,7 @@ export class MigrationMetrics {
     });
     // Series an alert waits for exist from the start at 0, so their first increase shows
     // (Prometheus docs, instrumentation: "Avoid missing metrics").
-    for (const mode of ['remote', 'file']) {
+    for (const mode of ['remote', 'file', 'cold']) {
       this.outcomes.inc({ mode, result: 'completed', reason: 'none' }, 0);
       this.outcomes.inc({ mode, result: 'cancelled', reason: 'cancelled' }, 0);
       for (const reason of ['completion_timeout', 'stall_timeout', 'schedule_abort'])

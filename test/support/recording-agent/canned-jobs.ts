@@ -17,7 +17,7 @@ export function progress(
   jobId: string,
   vmId: string,
   dst: string,
-  mode: 'MIGRATION_MODE_REMOTE' | 'MIGRATION_MODE_FILE',
+  mode: 'MIGRATION_MODE_REMOTE' | 'MIGRATION_MODE_FILE' | 'MIGRATION_MODE_COLD',
 ): MigrationProgress {
   return {
     jobId,
@@ -62,6 +62,8 @@ export function advance(p: MigrationProgress, percent: number, step: number): Mi
           ]
         : [],
     ...(p.mode === 'MIGRATION_MODE_FILE' ? { migrateUri: '', network: 'NETWORK_ROLE_UNSPECIFIED' } : {}),
+    // A cold migration copies no memory: its data counters are the volumes' bytes, and it has no passes.
+    ...(p.mode === 'MIGRATION_MODE_COLD' ? { migrateUri: '', memory: null, dirtyRateBytesPerS: 0, iteration: 0, convergence: [] } : {}),
   };
 }
 
