@@ -136,6 +136,7 @@ test('CheckMigration refuses mode COLD on its mode field, and takes REMOTE as Mi
 
 const COLD_COPY: ColdCopy = {
   step: 'remove-source',
+  dconnuri: '',
   volumes: [
     {
       id: 'vda',
