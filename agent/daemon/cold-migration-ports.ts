@@ -30,8 +30,12 @@ export function coldMigrationPorts(
   log: Logger,
 ): ColdMigrationPorts | undefined {
   if (!trust) return undefined;
-  // Read at each transfer: a reload may have replaced the certificates.
-  const volumeChannel = new LibvirtVolumeChannel(libvirt, { tls: () => trust.current });
+  // The end-to-end tests' fault: a byte corrupted as each volume arrives, which the checksum must catch.
+  const corruptArrivals = process.env.FERRY_TEST_CORRUPT_TRANSFER === '1';
+  if (corruptArrivals)
+    log.warn('FERRY_TEST_CORRUPT_TRANSFER=1: every arriving cold-migration volume is corrupted (a test hook; never in production)');
+  // tls: read at each transfer, since a reload may have replaced the certificates.
+  const volumeChannel = new LibvirtVolumeChannel(libvirt, { tls: () => trust.current, corruptArrivals });
   return {
     source: { sourceVolumes: new LibvirtSourceVolumes(libvirt), volumeChannel },
     destination: {

@@ -18,13 +18,24 @@ export interface CheckedUploadOptions {
   streamBytes: number;
   /** Runs on the written file once libvirtd confirmed the upload (qemu-img check for qcow2). */
   check?: () => Promise<void>;
+  /**
+   * A test hook (FERRY_TEST_CORRUPT_TRANSFER): flips the first byte of the
+   * first data chunk in place as it is written, as a bad disk or bus would,
+   * so the end-to-end tests see the receiver's checksum catch it.
+   */
+  corrupt?: boolean;
 }
 
 /** Wraps `upload` (a Writable of Buffers and { hole } objects) so that its end waits for libvirtd, then checks the file. */
 export function checkedUpload(upload: Writable, options: CheckedUploadOptions): Writable {
+  let corrupt = options.corrupt === true;
   const sink: Writable = new Writable({
     objectMode: true,
     write(chunk: unknown, _encoding, callback) {
+      if (corrupt && Buffer.isBuffer(chunk) && chunk.length > 0) {
+        chunk[0] = (chunk[0] ?? 0) ^ 0xff;
+        corrupt = false;
+      }
       upload.write(chunk, (err) => callback(err ?? null));
     },
     final(callback) {

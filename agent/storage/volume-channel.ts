@@ -23,6 +23,8 @@ export interface LibvirtVolumeChannelOptions {
   tls: () => TransferTls;
   /** The check of an arrived image of a format that has one (default: qemu-img check, for qcow2). */
   checkImage?: ImageCheck;
+  /** Test hook: corrupts one byte of each arriving volume (checked-upload.ts). */
+  corruptArrivals?: boolean;
 }
 
 /** Formats with a check of their own; raw has none beyond the checksum. */
@@ -31,6 +33,7 @@ const CHECKED_FORMATS = new Set(['qcow2']);
 export class LibvirtVolumeChannel implements VolumeChannel {
   private readonly tls: () => TransferTls;
   private readonly checkImage: ImageCheck;
+  private readonly corruptArrivals: boolean;
 
   constructor(
     private readonly libvirt: ReconnectingClient,
@@ -38,6 +41,7 @@ export class LibvirtVolumeChannel implements VolumeChannel {
   ) {
     this.tls = options.tls;
     this.checkImage = options.checkImage ?? qemuImgCheck;
+    this.corruptArrivals = options.corruptArrivals === true;
   }
 
   async receive(args: ReceiveVolumesArgs): Promise<ReceivingVolumes> {
@@ -85,7 +89,13 @@ export class LibvirtVolumeChannel implements VolumeChannel {
       client.storage.volUpload(await client.storage.volLookupByPath(volume.path), {}, c.VIR_STORAGE_VOL_UPLOAD_SPARSE_STREAM),
     );
     const check = CHECKED_FORMATS.has(volume.format) ? () => this.checkImage(volume.path, volume.format) : undefined;
-    return checkedUpload(upload, { id: volume.id, path: volume.path, streamBytes: volume.streamBytes, ...(check ? { check } : {}) });
+    return checkedUpload(upload, {
+      id: volume.id,
+      path: volume.path,
+      streamBytes: volume.streamBytes,
+      ...(check ? { check } : {}),
+      ...(this.corruptArrivals ? { corrupt: true } : {}),
+    });
   }
 
   private async openDownload(file: string) {

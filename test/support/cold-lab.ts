@@ -30,7 +30,7 @@ export interface ColdGuest {
 export async function createColdGuest(host: string, name: string): Promise<ColdGuest> {
   const qcow2 = `${IMAGES}/${name}-a.qcow2`;
   const raw = `${OUTSIDE_DIR}/${host}-${name}-b.raw`;
-  await labExec(host, ['mkdir', '-p', OUTSIDE_DIR]);
+  await labExec(host, ['mkdir', '-p', OUTSIDE_DIR, IMAGES]);
   await labExec(host, ['rm', '-f', qcow2, raw]);
   await labExec(host, ['qemu-img', 'create', '-q', '-f', 'qcow2', qcow2, '4G']);
   const writes = ['write -P 0x11 0 100M', 'write -P 0x22 1G 100M', 'write -P 0x33 3G 100M'];
