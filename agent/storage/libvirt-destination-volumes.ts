@@ -74,6 +74,8 @@ export class LibvirtDestinationVolumes implements DestinationVolumes {
         // Inside an allowed directory (checked above): creating it is creating storage the operator allowed.
         await mkdir(dir, { recursive: true, mode: 0o755 });
         const pool = await this.pools.covering(dir);
+        // libvirt's list of the pool's volumes may still name a file removed behind its back since its last scan.
+        await this.pools.refresh(pool);
         const client = await this.libvirt.client();
         const xml = volumeXml(path.basename(file), createdFormat(volume.format) ?? volume.format, volume.capacityBytes);
         await client.storage.volCreateXML(pool, xml).catch((err: unknown) => {
