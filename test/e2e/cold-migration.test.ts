@@ -27,7 +27,9 @@ import {
   createColdGuest,
   defined,
   exists,
+  mappedRaw,
   removeColdGuest,
+  removeCopy,
   shapeMigrationNic,
   type ColdGuest,
 } from '../support/cold-lab.js';
@@ -35,8 +37,6 @@ import { ensureLab, labExec, virsh } from '../support/lab.js';
 import { until } from '../support/wait.js';
 
 const MAPPED_DIR = '/var/lib/libvirt/images';
-/** Where lab2 puts lab1's raw disk, which lies outside its image directories. */
-const mappedRaw = (guest: ColdGuest) => `${MAPPED_DIR}/${guest.uuid}/${guest.raw.split('/').pop()}`;
 const guests: ColdGuest[] = [];
 
 before(async () => {
@@ -46,7 +46,7 @@ before(async () => {
 after(async () => {
   await shapeMigrationNic('lab1', 0);
   await labExec('lab2', ['umount', '-l', MAPPED_DIR], { allowFail: true });
-  for (const g of guests) await removeColdGuest(['lab1', 'lab2'], g, [mappedRaw(g)]);
+  for (const g of guests) await removeColdGuest(['lab1', 'lab2'], g);
   closeAgents();
 });
 
@@ -161,7 +161,7 @@ test('keep_source keeps lab1 copy; a second move to the same host is refused: th
   assert.deepEqual(await checksums('lab2', [g.qcow2, mappedRaw(g)]), before);
   await assert.rejects(migrateCold(g), (err: Error & { details?: string }) => /already defined on this host/.test(err.message));
   assert.deepEqual(await checksums('lab2', [g.qcow2, mappedRaw(g)]), before, "lab2's own copy is untouched by the refusal");
-  await removeColdGuest(['lab2'], g, [mappedRaw(g)]);
+  await removeCopy('lab2', g);
 });
 
 test('a running guest is refused with what to do', async () => {

@@ -17,7 +17,7 @@ const IMAGES = '/var/lib/libvirt/images';
 export interface ColdGuest {
   name: string;
   uuid: string;
-  /** 4 GiB virtual, 300 MiB written in three places (vda). */
+  /** 4 GiB virtual, 300 MiB written in three places unless told (vda). */
   qcow2: string;
   /** 1 GiB sparse, 20 MiB of random data at 512 MiB (vdb); under OUTSIDE_DIR. */
   raw: string;
@@ -27,13 +27,15 @@ export interface ColdGuest {
  * Defines (does not start) a guest whose two disks are local to `host`: the
  * qcow2 in the host's own image directory, the raw one outside any pool.
  */
-export async function createColdGuest(host: string, name: string): Promise<ColdGuest> {
+export async function createColdGuest(host: string, name: string, options: { writtenMiB?: number } = {}): Promise<ColdGuest> {
   const qcow2 = `${IMAGES}/${name}-a.qcow2`;
   const raw = `${OUTSIDE_DIR}/${host}-${name}-b.raw`;
   await labExec(host, ['mkdir', '-p', OUTSIDE_DIR, IMAGES]);
   await labExec(host, ['rm', '-f', qcow2, raw]);
   await labExec(host, ['qemu-img', 'create', '-q', '-f', 'qcow2', qcow2, '4G']);
-  const writes = ['write -P 0x11 0 100M', 'write -P 0x22 1G 100M', 'write -P 0x33 3G 100M'];
+  // Three regions of random-looking data (a pattern per region), so the copy has real bytes to carry.
+  const third = Math.max(1, Math.round((options.writtenMiB ?? 300) / 3));
+  const writes = [`write -P 0x11 0 ${third}M`, `write -P 0x22 1G ${third}M`, `write -P 0x33 3G ${third}M`];
   await labExec(host, ['qemu-io', '-f', 'qcow2', ...writes.flatMap((w) => ['-c', w]), qcow2], { timeoutMs: 120_000 });
   await labExec(host, ['truncate', '-s', '1G', raw]);
   await labExec(host, ['dd', 'if=/dev/urandom', `of=${raw}`, 'bs=1M', 'count=20', 'seek=512', 'conv=notrunc', 'status=none']);
@@ -58,13 +60,26 @@ export async function createColdGuest(host: string, name: string): Promise<ColdG
   return { name, uuid, qcow2, raw };
 }
 
-/** Undefines the guest on every host given and removes its files there (a moved disk at `extra` paths too). */
-export async function removeColdGuest(hosts: readonly string[], guest: ColdGuest, extra: readonly string[] = []): Promise<void> {
+/** Where a destination puts the guest's raw disk, which lies outside its image directories. */
+export const mappedRaw = (guest: ColdGuest): string => `${IMAGES}/${guest.uuid}/${guest.raw.split('/').pop()}`;
+
+/** Undefines the guest on every host given and removes its disks there: its own, and a destination's copies. */
+export async function removeColdGuest(hosts: readonly string[], guest: ColdGuest): Promise<void> {
   for (const host of hosts) {
-    await virshStatus(host, 'destroy', guest.name);
-    await virshStatus(host, 'undefine', guest.name);
-    await labExec(host, ['rm', '-f', guest.qcow2, guest.raw, ...extra], { allowFail: true });
+    await removeCopy(host, guest);
+    await labExec(host, ['rm', '-f', guest.raw], { allowFail: true });
   }
+}
+
+/**
+ * What a cold migration left on a destination: the definition, the qcow2 in
+ * its own image directory, the mapped raw copy. Not the raw original, which
+ * lies on the filesystem the lab hosts share.
+ */
+export async function removeCopy(host: string, guest: ColdGuest): Promise<void> {
+  await virshStatus(host, 'destroy', guest.name);
+  await virshStatus(host, 'undefine', guest.name);
+  await labExec(host, ['rm', '-rf', guest.qcow2, mappedRaw(guest), `${IMAGES}/${guest.uuid}`], { allowFail: true });
 }
 
 /** sha256 of each file on the host ('' for a missing one). */
