@@ -5,6 +5,7 @@
 // the transfer on both sides; so do a sink's failure, the source's ABORT and the caller's signal.
 
 import type { Writable } from 'node:stream';
+import { BlockHashPool } from './block-hash-pool.js';
 import { TransferError, isTransferError } from './errors.js';
 import { FirstFailure, abortReason } from './first-failure.js';
 import { DEFAULT_IDLE_TIMEOUT_MS, type FrameSocket } from './frame-socket.js';
@@ -32,6 +33,8 @@ export interface ReceiveOptions {
   helloTimeoutMs?: number;
   /** Nothing read or written for this long fails the transfer (default 60 s; 0: never). */
   idleTimeoutMs?: number;
+  /** Threads hashing the volumes' blocks (default: one fewer than the cores, 1..4). */
+  hashThreads?: number;
   signal?: AbortSignal;
   onRefused?: (refusal: TransferRefusal) => void;
 }
@@ -59,6 +62,7 @@ async function receiveOn(connection: FrameSocket, options: ReceiveOptions): Prom
   options.signal?.addEventListener('abort', onAbort, { once: true });
   if (options.signal?.aborted) onAbort();
   let sink: SinkWriter | null = null;
+  const pool = new BlockHashPool(options.hashThreads);
   try {
     const expected = new Map(options.volumes.map((v) => [v.id, v]));
     const received: ReceivedVolume[] = [];
@@ -75,7 +79,7 @@ async function receiveOn(connection: FrameSocket, options: ReceiveOptions): Prom
         );
       }
       expected.delete(volume.id);
-      sink = new SinkWriter(await failure.race(openSink(options, volume)), volume.id);
+      sink = new SinkWriter(await failure.race(openSink(options, volume)), volume.id, pool);
       received.push(await receiveVolume(connection, failure, volume, sink));
       sink = null;
     }
@@ -91,6 +95,7 @@ async function receiveOn(connection: FrameSocket, options: ReceiveOptions): Prom
     throw error;
   } finally {
     options.signal?.removeEventListener('abort', onAbort);
+    void pool.close();
   }
 }
 

@@ -21,9 +21,11 @@ import {
   type Frame,
   type VolumeDigest,
 } from './frames.js';
+import { BlockHashPool } from './block-hash-pool.js';
 import { checkDestinationCertificate, type TransferTls } from './peer-checks.js';
+import { PooledLogicalHash } from './pooled-logical-hash.js';
 import { mismatch } from './volume-verdict.js';
-import { LogicalHash, isVolumeHole } from './volume-chunks.js';
+import { isVolumeHole } from './volume-chunks.js';
 
 export interface OutgoingVolume {
   /** The destination's id for the volume (from its PrepareIncoming answer). */
@@ -52,6 +54,8 @@ export interface SendOptions {
   connectTimeoutMs?: number;
   /** Nothing read or written for this long fails the transfer (default 60 s; 0: never). */
   idleTimeoutMs?: number;
+  /** Threads hashing the volumes' blocks (default: one fewer than the cores, 1..4). */
+  hashThreads?: number;
   signal?: AbortSignal;
 }
 
@@ -77,6 +81,7 @@ export async function sendVolumes(options: SendOptions): Promise<SentVolume[]> {
   options.signal?.addEventListener('abort', onAbort, { once: true });
   if (options.signal?.aborted) onAbort();
   let connection: FrameSocket | null = null;
+  const pool = new BlockHashPool(options.hashThreads);
   try {
     connection = await failure.race(connect(options, failure));
     await failure.race(connection.write(encodeHello(options.token)));
@@ -89,7 +94,7 @@ export async function sendVolumes(options: SendOptions): Promise<SentVolume[]> {
     const acked = readAcks(connection, failure, awaitingAck, options.volumes.length);
     acked.catch((err: Error) => failure.fail(err));
     const sent: SentVolume[] = [];
-    for (const volume of options.volumes) sent.push(await sendVolume(connection, failure, volume, awaitingAck));
+    for (const volume of options.volumes) sent.push(await sendVolume(connection, failure, pool, volume, awaitingAck));
     await failure.race(acked);
     await failure.race(connection.finish());
     return sent;
@@ -105,12 +110,14 @@ export async function sendVolumes(options: SendOptions): Promise<SentVolume[]> {
     throw error;
   } finally {
     options.signal?.removeEventListener('abort', onAbort);
+    void pool.close();
   }
 }
 
 async function sendVolume(
   connection: FrameSocket,
   failure: FirstFailure,
+  pool: BlockHashPool,
   volume: OutgoingVolume,
   awaitingAck: SentVolume[],
 ): Promise<SentVolume> {
@@ -119,7 +126,7 @@ async function sendVolume(
   failure.signal.addEventListener('abort', stopSource, { once: true });
   try {
     await failure.race(connection.write(encodeVolume(volume.id, volume.size)));
-    const hash = new LogicalHash();
+    const hash = new PooledLogicalHash(pool);
     const chunks = source[Symbol.asyncIterator]();
     for (;;) {
       const next = await nextChunk(chunks, failure, volume);
@@ -132,6 +139,7 @@ async function sendVolume(
       } else if (chunk instanceof Uint8Array) {
         for (let at = 0; at < chunk.length; at += MAX_DATA_LENGTH) {
           const piece = chunk.subarray(at, at + MAX_DATA_LENGTH);
+          await failure.race(hash.room());
           hash.data(piece);
           await failure.race(connection.write(encodeDataHeader(piece.length), piece));
         }
@@ -142,7 +150,7 @@ async function sendVolume(
     if (hash.logicalBytes !== volume.size) {
       throw new TransferError('source', `volume ${volume.id}: the source gave ${hash.logicalBytes} bytes, but its size is ${volume.size}`);
     }
-    const sent: SentVolume = { id: volume.id, size: volume.size, ...hash.digest() };
+    const sent: SentVolume = { id: volume.id, size: volume.size, ...(await failure.race(hash.digest())) };
     awaitingAck.push(sent); // before END is written: its ACK may come while the write waits for drain
     await failure.race(connection.write(encodeEnd(sent)));
     return sent;
