@@ -1,14 +1,13 @@
 // The checksum of volume-chunks.ts's LogicalHash (the SHA-256 of the SHA-256s of a volume's 1 MiB
 // blocks, holes as zeros), with the blocks hashed on a BlockHashPool instead of the main thread.
-// The bytes are copied into 1 MiB blocks as they are added (a memcpy, several times faster
-// than the hash it moves away), so the caller may reuse or hand on its buffer at once:
-// the source writes it to the socket, the destination's sink keeps it. The block digests are
-// folded in block order whichever thread finishes first. A bounded number of blocks wait for
-// their hash: callers wait for room() before adding, so memory stays bounded when the threads
-// fall behind.
+// The bytes are copied into pieces of memory as they are added (a memcpy, several times faster
+// than the hash it moves away), so the caller may reuse or hand on its buffer at once: the source
+// writes it to the socket, the destination's sink keeps it. The block digests are folded in block
+// order whichever thread finishes first. Few pieces wait for a thread: callers wait for room()
+// before adding, so memory stays bounded when the threads fall behind.
 
 import { createHash } from 'node:crypto';
-import type { BlockHashPool } from './block-hash-pool.js';
+import { HASH_PIECE, type BlockHashPool } from './block-hash-pool.js';
 import type { VolumeDigest } from './frames.js';
 import { HASH_BLOCK, ZERO_BLOCK_SHA256, isVolumeHole, type VolumeChunk } from './volume-chunks.js';
 
@@ -22,25 +21,24 @@ export class PooledLogicalHash {
   dataBytes = 0;
   holeBytes = 0;
   private readonly blocks = createHash('sha256');
-  private block: Buffer | null = null;
+  /** The piece being filled, its bytes so far, and the block's. */
+  private piece: Buffer | null = null;
+  private inPiece = 0;
   private inBlock = 0;
-  /** Digests not yet folded, in block order. */
+  private blockNumber = 0;
+  /** Block digests not yet folded, in block order. */
   private readonly order: Pending[] = [];
-  /** Memory of blocks whose hash is done, for the next ones (fresh memory costs page faults). */
+  /** Memory of pieces hashed, for the next ones (fresh memory costs page faults). */
   private readonly spare: ArrayBuffer[] = [];
   private hashing = 0;
+  /** Pieces that may wait for a thread before room() waits: two a thread, one hashed and one next. */
+  private readonly backlog: number;
   private failure: Error | null = null;
-  /** The checks of the waits in progress (room() and digest()), run whenever a block is hashed. */
+  /** The checks of the waits in progress (room() and digest()), run whenever a piece is hashed. */
   private readonly waits = new Set<() => void>();
 
-  /**
-   * Blocks that may wait for their hash before room() waits: one per thread, while this thread
-   * fills the next. More would only hold memory: when they wait, the threads are the bottleneck.
-   */
-  private readonly backlog: number;
-
   constructor(private readonly pool: BlockHashPool) {
-    this.backlog = pool.threads;
+    this.backlog = 2 * pool.threads;
   }
 
   get logicalBytes(): number {
@@ -55,64 +53,75 @@ export class PooledLogicalHash {
 
   data(bytes: Uint8Array): void {
     for (let at = 0; at < bytes.length; ) {
-      const block = this.openBlock();
-      const n = Math.min(bytes.length - at, HASH_BLOCK - this.inBlock);
-      block.set(bytes.subarray(at, at + n), this.inBlock);
-      this.inBlock += n;
+      const n = this.room1(bytes.length - at);
+      this.openPiece().set(bytes.subarray(at, at + n), this.inPiece);
       at += n;
-      if (this.inBlock === HASH_BLOCK) this.closeBlock();
+      this.advance(n);
     }
     this.dataBytes += bytes.length;
   }
 
   hole(length: number): void {
-    let left = length;
-    if (this.inBlock > 0) left -= this.zeros(Math.min(left, HASH_BLOCK - this.inBlock));
-    const whole = Math.floor(left / HASH_BLOCK);
-    if (whole > 0) {
-      const last = this.order.at(-1);
-      if (last?.sha256 === ZERO_BLOCK_SHA256) last.times += whole;
-      else this.order.push({ sha256: ZERO_BLOCK_SHA256, times: whole });
-      this.fold();
-      left -= whole * HASH_BLOCK;
+    for (let left = length; left > 0; ) {
+      if (this.inBlock === 0 && left >= HASH_BLOCK) {
+        // Whole blocks of zeros: a precomputed digest each, a run of them one entry.
+        const whole = Math.floor(left / HASH_BLOCK);
+        const last = this.order.at(-1);
+        if (last?.sha256 === ZERO_BLOCK_SHA256) last.times += whole;
+        else this.order.push({ sha256: ZERO_BLOCK_SHA256, times: whole });
+        this.blockNumber += whole;
+        this.fold();
+        left -= whole * HASH_BLOCK;
+        continue;
+      }
+      // Zeros inside a block (a spare piece holds old bytes).
+      const n = this.room1(left);
+      this.openPiece().fill(0, this.inPiece, this.inPiece + n);
+      left -= n;
+      this.advance(n);
     }
-    if (left > 0) this.zeros(left);
     this.holeBytes += length;
   }
 
-  /** Resolves once fewer than `backlog` blocks wait for their hash; rejects if hashing failed. */
+  /** Resolves once fewer than `backlog` pieces wait for a thread; rejects if hashing failed. */
   room(): Promise<void> {
     return this.until(() => this.hashing < this.backlog);
   }
 
   /** Hashes the last, shorter block, waits for every block, and gives the volume's checksum. */
   async digest(): Promise<VolumeDigest> {
-    if (this.inBlock > 0) this.closeBlock();
+    if (this.inBlock > 0) this.post(true);
     await this.until(() => this.hashing === 0);
     return { sha256: this.blocks.digest(), dataBytes: this.dataBytes, holeBytes: this.holeBytes };
   }
 
-  private openBlock(): Buffer {
-    this.block ??= Buffer.from(this.spare.pop() ?? new ArrayBuffer(HASH_BLOCK));
-    return this.block;
+  /** How many of `left` bytes fit in the piece and the block in progress. */
+  private room1(left: number): number {
+    return Math.min(left, HASH_PIECE - this.inPiece, HASH_BLOCK - this.inBlock);
   }
 
-  /** Zeros for a hole inside a block (a spare block holds old bytes). */
-  private zeros(n: number): number {
-    this.openBlock().fill(0, this.inBlock, this.inBlock + n);
+  private openPiece(): Buffer {
+    this.piece ??= Buffer.from(this.spare.pop() ?? new ArrayBuffer(HASH_PIECE));
+    return this.piece;
+  }
+
+  /** Counts `n` bytes into the piece and the block; hands the piece on when either is full. */
+  private advance(n: number): void {
+    this.inPiece += n;
     this.inBlock += n;
-    if (this.inBlock === HASH_BLOCK) this.closeBlock();
-    return n;
+    if (this.inBlock === HASH_BLOCK) this.post(true);
+    else if (this.inPiece === HASH_PIECE) this.post(false);
   }
 
-  private closeBlock(): void {
-    const block = this.openBlock();
-    const entry: Pending = { sha256: null, times: 1 };
-    this.order.push(entry);
+  /** Hands the piece in progress to the pool, with the block's slot in the fold if it is its last. */
+  private post(last: boolean): void {
+    const piece = this.openPiece();
+    const entry: Pending | null = last ? { sha256: null, times: 1 } : null;
+    if (entry) this.order.push(entry);
     this.hashing += 1;
-    this.pool.hash(block.buffer as ArrayBuffer, this.inBlock).then(
+    this.pool.hash(this.blockNumber, piece.buffer as ArrayBuffer, this.inPiece, last).then(
       (done) => {
-        entry.sha256 = done.sha256;
+        if (entry) entry.sha256 = done.sha256;
         this.spare.push(done.memory);
         this.hashing -= 1;
         this.fold();
@@ -124,8 +133,12 @@ export class PooledLogicalHash {
         this.wakeAll();
       },
     );
-    this.block = null;
-    this.inBlock = 0;
+    this.piece = null;
+    this.inPiece = 0;
+    if (last) {
+      this.inBlock = 0;
+      this.blockNumber += 1;
+    }
   }
 
   /** Folds the digests at the head of the order that are known. */

@@ -33,7 +33,7 @@ export interface ReceiveOptions {
   helloTimeoutMs?: number;
   /** Nothing read or written for this long fails the transfer (default 60 s; 0: never). */
   idleTimeoutMs?: number;
-  /** Threads hashing the volumes' blocks (default: one fewer than the cores, 1..4). */
+  /** Threads hashing the volumes' blocks (default: one fewer than the cores, 1..2). */
   hashThreads?: number;
   signal?: AbortSignal;
   onRefused?: (refusal: TransferRefusal) => void;
@@ -49,20 +49,30 @@ export interface IncomingTransfer {
 /** Listens at once; `done` settles when the transfer is over. */
 export async function receiveVolumes(options: ReceiveOptions): Promise<IncomingTransfer> {
   const idleTimeoutMs = options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
-  const listening = await listenForSource({ ...options, idleTimeoutMs });
-  const done = listening.admitted.then((connection) => receiveOn(connection, options));
+  const pool = new BlockHashPool(options.hashThreads);
+  const listening = await listenForSource({ ...options, idleTimeoutMs }).catch((err: unknown) => {
+    void pool.close();
+    throw err;
+  });
+  pool.start(); // booting while the source connects
+  const done = listening.admitted.then(
+    (connection) => receiveOn(connection, options, pool),
+    (err: unknown) => {
+      void pool.close();
+      throw err;
+    },
+  );
   done.catch(() => undefined); // rejections reach whoever awaits `done`; none is unhandled meanwhile
   return { port: listening.port, done };
 }
 
-async function receiveOn(connection: FrameSocket, options: ReceiveOptions): Promise<ReceivedVolume[]> {
+async function receiveOn(connection: FrameSocket, options: ReceiveOptions, pool: BlockHashPool): Promise<ReceivedVolume[]> {
   const failure = new FirstFailure();
   const onAbort = () =>
     failure.fail(new TransferError('cancelled', `the destination cancelled the transfer: ${abortReason(options.signal)}`));
   options.signal?.addEventListener('abort', onAbort, { once: true });
   if (options.signal?.aborted) onAbort();
   let sink: SinkWriter | null = null;
-  const pool = new BlockHashPool(options.hashThreads);
   try {
     const expected = new Map(options.volumes.map((v) => [v.id, v]));
     const received: ReceivedVolume[] = [];

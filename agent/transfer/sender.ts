@@ -54,7 +54,7 @@ export interface SendOptions {
   connectTimeoutMs?: number;
   /** Nothing read or written for this long fails the transfer (default 60 s; 0: never). */
   idleTimeoutMs?: number;
-  /** Threads hashing the volumes' blocks (default: one fewer than the cores, 1..4). */
+  /** Threads hashing the volumes' blocks (default: one fewer than the cores, 1..2). */
   hashThreads?: number;
   signal?: AbortSignal;
 }
@@ -76,12 +76,12 @@ const REFUSAL_CODES = new Set([
 ]);
 
 export async function sendVolumes(options: SendOptions): Promise<SentVolume[]> {
+  const pool = new BlockHashPool(options.hashThreads).start(); // booting while the handshake runs
   const failure = new FirstFailure();
   const onAbort = () => failure.fail(new TransferError('cancelled', `the source cancelled the transfer: ${abortReason(options.signal)}`));
   options.signal?.addEventListener('abort', onAbort, { once: true });
   if (options.signal?.aborted) onAbort();
   let connection: FrameSocket | null = null;
-  const pool = new BlockHashPool(options.hashThreads);
   try {
     connection = await failure.race(connect(options, failure));
     await failure.race(connection.write(encodeHello(options.token)));

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { after, describe, it } from 'node:test';
-import { BlockHashPool } from '../../agent/transfer/block-hash-pool.js';
+import { BlockHashPool, HASH_PIECE } from '../../agent/transfer/block-hash-pool.js';
 import { isTransferError } from '../../agent/transfer/errors.js';
 import { PooledLogicalHash } from '../../agent/transfer/pooled-logical-hash.js';
 import { LogicalHash, type VolumeChunk } from '../../agent/transfer/volume-chunks.js';
@@ -69,7 +69,7 @@ describe('transfer checksum on threads: PooledLogicalHash', () => {
     });
   }
 
-  it('zeros a hole inside a block whose memory held an earlier block', async () => {
+  it('zeros a hole inside a block whose memory held earlier bytes', async () => {
     const data = randomBytes(2 * MiB);
     const chunks: VolumeChunk[] = [data.subarray(0, MiB), data.subarray(MiB), { hole: 5000 }, Buffer.from('tail')];
     const hash = new PooledLogicalHash(pool(1));
@@ -109,13 +109,17 @@ describe('transfer checksum on threads: PooledLogicalHash', () => {
 });
 
 describe('transfer checksum on threads: BlockHashPool', () => {
-  it('hashes a block on a thread and gives its memory back', async () => {
-    const memory = new ArrayBuffer(MiB);
-    new Uint8Array(memory).set(Buffer.from('abc'));
-    const done = await pool(1).hash(memory, 3);
-    assert.equal(memory.byteLength, 0, 'moved to the thread, not copied');
-    assert.equal(done.sha256.toString('hex'), 'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad');
-    assert.equal(done.memory.byteLength, MiB);
+  it('hashes a block in pieces on a thread, giving back the memory of each and the digest with the last', async () => {
+    const threads = pool(2);
+    const first = new ArrayBuffer(HASH_PIECE);
+    new Uint8Array(first).set(Buffer.from('ab'));
+    const second = new ArrayBuffer(HASH_PIECE);
+    new Uint8Array(second).set(Buffer.from('c'));
+    const [a, b] = await Promise.all([threads.hash(0, first, 2, false), threads.hash(0, second, 1, true)]);
+    assert.equal(first.byteLength, 0, 'moved to the thread, not copied');
+    assert.equal(a.sha256, null);
+    assert.equal(a.memory.byteLength, HASH_PIECE);
+    assert.equal(b.sha256?.toString('hex'), 'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad');
   });
 
   it('refuses a pool of no threads', () => {
