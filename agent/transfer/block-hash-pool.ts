@@ -22,7 +22,7 @@ export const HASH_PIECE = 256 * 1024;
 /**
  * One thread fewer than the cores (the main thread has TLS to do), at least one, at most two: one
  * thread hashes about 1.6 GiB/s, twice what the main thread gets through TLS (README.md,
- * Throughput), so a second is headroom and more would only hold memory (about 8 MB of RSS each).
+ * Throughput), so a second is headroom and more would only hold memory (8–12 MB of RSS each).
  */
 export function defaultHashThreads(): number {
   return Math.max(1, Math.min(2, availableParallelism() - 1));
