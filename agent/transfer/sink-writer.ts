@@ -1,7 +1,7 @@
 // Writes one volume's chunks into the destination's sink (in production the libvirt upload,
 // whose write callback comes once libvirtd's socket took the packet) and hashes what the sink
-// took: each chunk is hashed in its write callback, as it is once the sink says it is written,
-// so a sink that changes a buffer in place (a bug, a transform) shows up as a checksum mismatch
+// took: each chunk is copied for the hash in its write callback, as it is once the sink says it
+// is written (pooled-logical-hash.ts hashes the copy on another thread), so a sink that changes a buffer in place (a bug, a transform) shows up as a checksum mismatch
 // instead of a silently different disk.
 
 import type { Writable } from 'node:stream';
