@@ -1,11 +1,12 @@
-// Frames over one TLS socket, with back-pressure both ways: frames are read only as fast as the
-// reader asks for them (async iteration pulls from the socket, so an unread socket fills its
-// buffer and TCP stops the other side), and a write waits for 'drain' once the socket holds more
-// than its high-water mark. So each side keeps at most one frame plus the socket's buffers.
+// Frames over one TLS socket, with back-pressure both ways: frames are read only about as fast as
+// the reader asks for them (frame-reader.ts pauses the socket when a frame's worth waits, so an
+// unread socket fills its buffer and TCP stops the other side), and a write waits for 'drain' once
+// the socket holds more than its high-water mark. So each side keeps about one frame plus the
+// socket's buffers.
 
 import type { TLSSocket } from 'node:tls';
 import { TransferError, isTransferError } from './errors.js';
-import { TransferFrameDecoder } from './frame-decoder.js';
+import { FrameReader } from './frame-reader.js';
 import { encodeAbort, type Frame } from './frames.js';
 
 /** Nothing read or written for this long fails a transfer, unless the caller says otherwise. */
@@ -30,7 +31,7 @@ export class FrameSocket {
       socket.destroy(new TransferError('deadline', `nothing moved on the transfer connection for ${this.idleTimeoutMs / 1000} s`));
     });
     this.setIdleTimeout(idleTimeoutMs);
-    this.frames = readFrames(socket);
+    this.frames = new FrameReader(socket);
   }
 
   /** Fails the connection when nothing is read or written for this long (0: never). */
@@ -96,15 +97,4 @@ export class FrameSocket {
       this.socket.on('close', onClose);
     });
   }
-}
-
-async function* readFrames(socket: TLSSocket): AsyncGenerator<Frame, void, undefined> {
-  const decoder = new TransferFrameDecoder();
-  const got: Frame[] = [];
-  // destroyOnReturn false: the reader stopping (after the last ACK) must not reset the connection.
-  for await (const chunk of socket.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>) {
-    decoder.push(chunk, (frame) => got.push(frame));
-    while (got.length > 0) yield got.shift() as Frame;
-  }
-  decoder.end();
 }

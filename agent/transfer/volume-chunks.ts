@@ -20,7 +20,7 @@ export const HASH_BLOCK = 1024 * 1024;
 /** Zeros fed to the hash for holes that do not cover a whole block: one shared buffer, never written. */
 const ZEROS = Buffer.alloc(HASH_BLOCK);
 /** SHA-256 of a block of zeros: what a hole covering a whole block adds, without hashing it. */
-const ZERO_BLOCK_SHA256 = createHash('sha256').update(ZEROS).digest();
+export const ZERO_BLOCK_SHA256 = createHash('sha256').update(ZEROS).digest();
 
 /**
  * The checksum of a volume's logical content, data as it is and holes as the zeros they stand
