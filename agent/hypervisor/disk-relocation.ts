@@ -18,6 +18,7 @@
  * its backing file in its own header, which no definition rewrites).
  * Regular expressions suffice for libvirt's own, regular output (domain-xml.ts).
  */
+import { escapeXml, unescapeXml } from '../libvirt/index.js';
 import { FerryError } from '../../shared/errors.js';
 import type { DiskMove } from '../migration/index.js';
 import { attr } from './domain-xml.js';
@@ -37,11 +38,11 @@ export function relocateDisks(domainXml: string, moves: readonly DiskMove[]): st
     const source = ownSourceTag(body);
     if (!source) return disk;
     const file = /(\sfile=)(?:'([^']*)'|"([^"]*)")/.exec(source.tag);
-    const to = file ? targets.get(decodeAttribute(file[2] ?? file[3] ?? '')) : undefined;
+    const to = file ? targets.get(unescapeXml(file[2] ?? file[3] ?? '')) : undefined;
     if (!file || to === undefined) return disk;
     const [whole, name = ''] = file;
     const quote = whole.charAt(name.length);
-    const tag = source.tag.replace(whole, () => `${name}${quote}${encodeAttribute(to)}${quote}`);
+    const tag = source.tag.replace(whole, () => `${name}${quote}${escapeXml(to)}${quote}`);
     const at = bodyStart + source.index;
     return disk.slice(0, at) + tag + disk.slice(at + source.tag.length);
   });
@@ -91,34 +92,4 @@ function backingStoreRanges(body: string): [number, number][] {
   }
   if (depth > 0) ranges.push([start, body.length]);
   return ranges;
-}
-
-/** An attribute's text as a path: XML's five named entities and numeric character references. */
-function decodeAttribute(text: string): string {
-  return text.replace(/&(?:lt|gt|apos|quot|amp|#\d+|#x[0-9a-fA-F]+);/g, (entity) => {
-    switch (entity) {
-      case '&lt;':
-        return '<';
-      case '&gt;':
-        return '>';
-      case '&apos;':
-        return "'";
-      case '&quot;':
-        return '"';
-      case '&amp;':
-        return '&';
-      default:
-        return String.fromCodePoint(
-          entity[2] === 'x' ? Number.parseInt(entity.slice(3, -1), 16) : Number.parseInt(entity.slice(2, -1), 10),
-        );
-    }
-  });
-}
-
-/**
- * A path as an attribute's text, escaped as libvirt escapes it
- * (virBufferEscapeString in src/util/virbuffer.c: all five, whichever the quote).
- */
-function encodeAttribute(path: string): string {
-  return path.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&apos;');
 }

@@ -4,6 +4,7 @@
  * attributes, no comments or CDATA in these documents), so regular
  * expressions suffice; the core sees only the facts taken from it.
  */
+import { unescapeXml } from '../libvirt/index.js';
 
 export interface XmlElement {
   /** The attribute text of the start tag. */
@@ -31,12 +32,12 @@ export function firstElement(xml: string, tag: string): XmlElement | undefined {
 export function attr(attributes: string, name: string): string | undefined {
   const value = new RegExp(`(?:^|\\s)${name}=(?:'([^']*)'|"([^"]*)")`).exec(attributes);
   if (!value) return undefined;
-  return decode(value[1] ?? value[2] ?? '');
+  return unescapeXml(value[1] ?? value[2] ?? '');
 }
 
 /** The text of the first element with this tag, trimmed and decoded; '' when there is none. */
 export function textOf(xml: string, tag: string): string {
-  return decode(firstElement(xml, tag)?.body.trim() ?? '');
+  return unescapeXml(firstElement(xml, tag)?.body.trim() ?? '');
 }
 
 const UNIT_BYTES: Readonly<Record<string, number>> = {
@@ -59,13 +60,4 @@ const UNIT_BYTES: Readonly<Record<string, number>> = {
 /** An amount with libvirt's unit attribute (KiB when none is given, as libvirt's schema says). */
 export function bytesOf(amount: string, unit: string | undefined): number {
   return Number(amount) * (UNIT_BYTES[unit ?? 'KiB'] ?? UNIT_BYTES[(unit ?? '').toLowerCase()] ?? 1024);
-}
-
-function decode(text: string): string {
-  return text
-    .replace(/&lt;/g, '<')
-    .replace(/&gt;/g, '>')
-    .replace(/&apos;/g, "'")
-    .replace(/&quot;/g, '"')
-    .replace(/&amp;/g, '&');
 }

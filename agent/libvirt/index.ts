@@ -67,3 +67,4 @@ export type { KeepaliveOptions } from './rpc/keepalive.js';
 /** All libvirt-api.xml constants (migrate flags, typed-param names, error codes, event ids, states…). */
 export * as constants from './generated/constants.gen.js';
 export { RemoteProcedure, REMOTE_PROTOCOL_SOURCE_VERSION } from './generated/remote_protocol.gen.js';
+export { escapeXml, unescapeXml } from './xml-text.js';

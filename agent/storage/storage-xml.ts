@@ -5,6 +5,7 @@
  * copy, and what it needs of a volume's description (its format, and the
  * backing file a copy would lose).
  */
+import { escapeXml, unescapeXml } from '../libvirt/index.js';
 import { createHash } from 'node:crypto';
 
 /** Ferry's pools are named so: an operator sees at once who defined them. */
@@ -59,17 +60,4 @@ export function parseVolumeXml(xml: string): VolumeDescription {
   const backing = /<backingStore>([\s\S]*?)<\/backingStore>/.exec(xml)?.[1] ?? '';
   const backingPath = /<path>([^<]*)<\/path>/.exec(backing)?.[1] ?? '';
   return { format, backingPath: unescapeXml(backingPath) };
-}
-
-export function escapeXml(text: string): string {
-  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/'/g, '&apos;').replace(/"/g, '&quot;');
-}
-
-function unescapeXml(text: string): string {
-  return text
-    .replace(/&lt;/g, '<')
-    .replace(/&gt;/g, '>')
-    .replace(/&apos;/g, "'")
-    .replace(/&quot;/g, '"')
-    .replace(/&amp;/g, '&');
 }
