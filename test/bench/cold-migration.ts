@@ -24,6 +24,7 @@ import { ensureLab, labExec, labHost, labSpawn, readLabState } from '../support/
 import { sleep } from '../support/wait.js';
 import { arg, printSummary, round, runBenchmark, table } from './bench-support.js';
 import { busyWindow, sampleNic, type BusyWindow } from './nic-sampler.js';
+import { rawTcpStream } from './raw-tcp.js';
 
 const WRITTEN_MIB = Number(arg('--written-mib', '1200'));
 const RATE_MBIT = Number(arg('--rate-mbit', '1000'));
@@ -91,31 +92,13 @@ async function measured(link: string, method: string, busyBits: number, work: ()
   return { link, method, outcome, wallS, wireBytes: last - first, busy: busyWindow(sampler.samples, busyBits) };
 }
 
-async function rawTcp(link: string, busyBits: number): Promise<Row> {
-  const dst = labHost(TO).migIp;
-  const sink = labSpawn(
-    TO,
-    [
-      'node',
-      '-e',
-      `require('net').createServer((s)=>s.resume()).listen(${RAW_TCP_PORT},${JSON.stringify(dst)},()=>console.log('listening'))`,
-    ],
-    { stdio: ['ignore', 'pipe', 'inherit'] },
-  );
-  try {
-    await new Promise((resolve) => sink.stdout!.once('data', resolve));
-    return await measured(link, 'raw TCP, one stream (4 s)', busyBits, async () => {
-      await labExec(FROM, [
-        'node',
-        '-e',
-        `const s=require('net').connect(${RAW_TCP_PORT},${JSON.stringify(dst)});const b=Buffer.alloc(1<<20,7);` +
-          `const end=Date.now()+4000;const w=()=>{while(Date.now()<end){if(!s.write(b))return s.once('drain',w)}s.end()};s.on('connect',w);`,
-      ]);
+function rawTcp(link: string, busyBits: number): Promise<Row> {
+  return rawTcpStream(FROM, TO, RAW_TCP_PORT, 4000, (send) =>
+    measured(link, 'raw TCP, one stream (4 s)', busyBits, async () => {
+      await send();
       return 'done';
-    });
-  } finally {
-    sink.kill('SIGTERM');
-  }
+    }),
+  );
 }
 
 /** Peak VmRSS (MiB) of a lab host's ferryd, sampled every 200 ms until stopped. */
@@ -130,7 +113,12 @@ function sampleRss(host: string): { stop: () => number } {
       // the agent restarting: no sample
     }
   }, 200);
-  return { stop: () => (clearInterval(timer), round(peak, 1)) };
+  return {
+    stop: () => {
+      clearInterval(timer);
+      return round(peak, 1);
+    },
+  };
 }
 
 async function ferry(link: string, busyBits: number, guest: ColdGuest): Promise<Row> {

@@ -12,11 +12,12 @@
 //
 // The qdiscs are removed at the end, whatever happens.
 import { closeAgents } from '../support/ferry.js';
-import { destroyVm, ensureLab, labExec, labHost, labSpawn } from '../support/lab.js';
+import { destroyVm, ensureLab, labExec } from '../support/lab.js';
 import { follow, migrate, seconds, startDirtyGuest } from '../support/policy-lab.js';
 import { arg, printSummary, round, runBenchmark, table } from './bench-support.js';
 import { sleep } from '../support/wait.js';
 import { busyWindow, sampleNic, type BusyWindow } from './nic-sampler.js';
+import { rawTcpStream } from './raw-tcp.js';
 import { protoTimeFromMs } from '../../shared/proto-time.js';
 
 const FROM = arg('--from', 'lab1');
@@ -64,31 +65,13 @@ async function unshape(host: string): Promise<void> {
 
 /** A plain TCP stream FROM → TO for `secondsLong` seconds: the shaped link's own capacity. */
 async function rawTcp(secondsLong: number): Promise<BusyWindow | undefined> {
-  const dst = labHost(TO).migIp;
-  const sink = labSpawn(
-    TO,
-    [
-      'node',
-      '-e',
-      `require('net').createServer((s)=>s.resume()).listen(${RAW_TCP_PORT},${JSON.stringify(dst)},()=>console.log('listening'))`,
-    ],
-    { stdio: ['ignore', 'pipe', 'inherit'] },
-  );
-  try {
-    await new Promise((resolve) => sink.stdout!.once('data', resolve));
+  return rawTcpStream(FROM, TO, RAW_TCP_PORT, secondsLong * 1000, async (send) => {
     const sampler = await sampleNic(FROM, NIC);
-    await labExec(FROM, [
-      'node',
-      '-e',
-      `const s=require('net').connect(${RAW_TCP_PORT},${JSON.stringify(dst)});const b=Buffer.alloc(1<<20,7);` +
-        `const end=Date.now()+${secondsLong * 1000};const w=()=>{while(Date.now()<end){if(!s.write(b))return s.once('drain',w)}s.end()};s.on('connect',w);`,
-    ]);
+    await send();
     await sleep(300);
     await sampler.stop();
     return busyWindow(sampler.samples, BUSY);
-  } finally {
-    sink.kill('SIGTERM');
-  }
+  });
 }
 
 async function migrateOnce(name: string, from: string, to: string, uuid: string, parallelConnections: number): Promise<Row> {
