@@ -19,7 +19,6 @@ import { checkOwner, type IncomingRecord, Reservations } from './reservations.js
 import { takeBackReservations } from './restart-reservations.js';
 import type {
   Clock,
-  ColdIncoming,
   DiskImages,
   HostNetwork,
   Hypervisor,
@@ -37,8 +36,8 @@ import type {
 } from '../ports.js';
 import { inSpan, noopTracer } from '../tracing.js';
 import { checkIncoming, type IncomingCheckPorts } from './incoming-check.js';
-import { dropCold, placeCold, receiveCold, type ColdIncomingPorts } from './cold-incoming.js';
-import { NO_COLD_MIGRATION } from '../outgoing/prepare-cold.js';
+import { dropCold, type ColdIncomingPorts } from './cold-incoming.js';
+import { ColdReceptions } from './cold-receptions.js';
 import { checkSourceIdentity, type SourceIdentity } from './source-identity.js';
 
 export interface IncomingOptions {
@@ -74,13 +73,13 @@ export type { IncomingRecord };
 
 export class IncomingMigrations {
   private readonly reservations: Reservations;
-  /** Cold migrations whose transfer is under way, to stop it when the source gives up. */
-  private readonly coldTransfers = new Map<string, { abort: () => void; received: Promise<boolean> }>();
+  private readonly cold: ColdReceptions;
   /** Prepares in flight: they count against the limit before their first await. */
   private preparing = 0;
 
   constructor(private readonly options: IncomingOptions) {
     this.reservations = new Reservations(options);
+    this.cold = new ColdReceptions(options, this.reservations);
   }
 
   get count(): number {
@@ -129,7 +128,7 @@ export class IncomingMigrations {
       displayAddressOf(this.options.network, this.options.displayNetwork?.() ?? null),
     ]);
     await requireMigrationLinkUp(this.options.network, { address, network });
-    if (args.cold) return this.reserveCold(args, args.cold, preparedBy, { address, network, displayAddress: display.address }, span);
+    if (args.cold) return this.cold.reserve(args, args.cold, preparedBy, { address, network, displayAddress: display.address }, span);
     const images = args.disks?.length ? await inSpan(span.child('create images'), () => this.createImages(args)) : [];
     let pinhole: OpenedPinhole;
     try {
@@ -152,71 +151,6 @@ export class IncomingMigrations {
     await this.options.journal?.write(record.jobId, false, record).catch(() => undefined);
     this.reservations.hold(record);
     return this.offerOf(args.jobId, pinhole, network, display.address);
-  }
-
-  /**
-   * PrepareIncoming of a cold migration: the volumes placed and created, a
-   * pinhole for the data channel, the wait for the source's connection. The
-   * reservation lives until FinishIncoming (or expiry); a transfer that fails
-   * here releases it at once, its volumes removed.
-   */
-  private async reserveCold(
-    args: PrepareIncomingArgs,
-    cold: ColdIncoming,
-    preparedBy: string | null,
-    at: { address: string; network: IncomingOffer['network']; displayAddress: string },
-    span: TraceSpan,
-  ): Promise<IncomingOffer> {
-    const ports = this.options.cold;
-    if (!ports) {
-      throw new FerryError('FAILED_PRECONDITION', `the destination: ${NO_COLD_MIGRATION}`, {
-        field: 'mode',
-        reason: 'HOST_FEATURE_MISSING',
-      });
-    }
-    const placed = await inSpan(span.child('create volumes'), () => placeCold(args, cold, ports));
-    const created = placed.placements.map((p) => p.path);
-    const transfer = new AbortController();
-    try {
-      const pinhole = await openPinhole(this.options, args, at.address, false, span);
-      const record: IncomingRecord = {
-        jobId: args.jobId,
-        vmId: args.vmId,
-        preparedBy,
-        images: created,
-        cold: { received: false, definitionPath: placed.definitionPath },
-        pinhole: { ...pinhole, ports: [...pinhole.ports] },
-        expiresAt: this.options.clock.now() + this.options.reservationTtlMs,
-      };
-      const offer = this.offerOf(args.jobId, pinhole, at.network, at.displayAddress);
-      const arrival = { address: at.address, port: offer.port, arrivalTimeoutMs: this.options.pinholeTtlMs, signal: transfer.signal };
-      const reception = await receiveCold(args, cold, placed, arrival, ports);
-      offer.transfer = reception.transfer;
-      await this.options.journal?.write(record.jobId, false, record).catch(() => undefined);
-      this.reservations.hold(record);
-      const received = reception.received.then((ok) => this.coldSettled(args.jobId, ok));
-      this.coldTransfers.set(args.jobId, { abort: () => transfer.abort(), received });
-      return offer;
-    } catch (err) {
-      transfer.abort();
-      await dropCold(created, placed.definitionPath, ports);
-      throw err;
-    }
-  }
-
-  /** A cold transfer ended: verified volumes are journaled as such; a failed one has removed them, so its reservation goes. */
-  private async coldSettled(jobId: string, received: boolean): Promise<boolean> {
-    if (!received) {
-      await this.reservations.release(jobId);
-      return false;
-    }
-    const held = this.reservations.get(jobId);
-    if (held?.cold) {
-      held.cold = { ...held.cold, received: true };
-      const { cancelExpiry: _timer, ...journaled } = held;
-      await this.options.journal?.write(jobId, false, journaled).catch(() => undefined);
-    }
-    return true;
   }
 
   private offerOf(jobId: string, pinhole: OpenedPinhole, network: IncomingOffer['network'], displayAddress: string): IncomingOffer {
@@ -278,17 +212,7 @@ export class IncomingMigrations {
       this.reservations.release(args.jobId),
     );
     if (reservation.cold) {
-      const transfer = this.coldTransfers.get(args.jobId);
-      this.coldTransfers.delete(args.jobId);
-      // A success: the source has every ACK, and the hibernation's definition file is being written.
-      if (args.success) await transfer?.received;
-      else transfer?.abort();
-      const ports = this.options.cold;
-      if (args.success === false && ports) {
-        await inSpan(span.child('remove volumes'), () =>
-          dropCold(reservation.images, reservation.cold?.definitionPath ?? '', ports, reservation.vmId),
-        );
-      }
+      await this.cold.finish(reservation, args.success, span);
       return closed;
     }
     // Only a failure the source reports: the images then hold a partial copy nobody runs on.
