@@ -21,6 +21,7 @@ import {
 import { inSpan, type TraceSpan } from '../tracing.js';
 import type { ColdCopy } from '../types.js';
 import { parseDefinition } from './hibernation.js';
+import { askToPrepare } from './ask-prepare.js';
 import { tellDestination, type OutgoingDeps } from './live-migration.js';
 import { chooseSourceAddress, routeWarnings } from './source-address.js';
 
@@ -64,7 +65,7 @@ export function prepareCold(job: MigrationJob, deps: ColdDeps): Promise<Prepared
 
 async function prepareTraced(job: MigrationJob, deps: ColdDeps, span: TraceSpan): Promise<PreparedColdMigration> {
   const { command } = job;
-  const { hypervisor, peers, network } = deps;
+  const { hypervisor, network } = deps;
   job.setPhase('preparing');
   const [vm, disks, source, hibernation] = await Promise.all([
     hypervisor.describeVm(command.vmId),
@@ -76,21 +77,12 @@ async function prepareTraced(job: MigrationJob, deps: ColdDeps, span: TraceSpan)
   const files = disks.map((d) => ({ id: d.target, path: d.path }));
   if (hibernation) files.push({ id: SAVED_STATE_VOLUME, path: parseDefinition(hibernation.content, hibernation.path).statePath });
   const volumes = await inSpan(span.child('describe volumes'), () => deps.sourceVolumes.describe(files));
-  job.update({ prepareAttempts: job.snapshot().prepareAttempts + 1 });
-  const offer = await inSpan(span.child('PrepareIncoming', { kind: 'client', attributes: { 'ferry.destination': command.dst } }), (call) =>
-    peers.prepareIncoming(command.dst, {
-      vmId: command.vmId,
-      jobId: job.id,
-      sourceHost: deps.hostName,
-      sourceMigrationAddress: source.address,
-      dstqemu: command.dstqemu,
-      migrationNetwork: command.migrationNetwork,
-      copyStorage: false,
-      memoryBytes: vm.memoryBytes,
-      cold: { volumes, ...(hibernation ? { hibernation } : {}) },
-      trace: call.context,
-    }),
-  );
+  const offer = await askToPrepare(job, deps, span, {
+    sourceMigrationAddress: source.address,
+    copyStorage: false,
+    memoryBytes: vm.memoryBytes,
+    cold: { volumes, ...(hibernation ? { hibernation } : {}) },
+  });
   try {
     const { transfer } = offer;
     if (!transfer) {

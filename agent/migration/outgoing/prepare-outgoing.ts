@@ -11,6 +11,7 @@ import type { MigrationJob } from '../jobs/migration-job.js';
 import { chooseSourceAddress, routeWarnings } from './source-address.js';
 import { inSpan, type TraceSpan } from '../tracing.js';
 import { imageSpecsOf } from './image-specs.js';
+import { askToPrepare } from './ask-prepare.js';
 import { tellDestination, type OutgoingDeps, type PreparedMigration } from './live-migration.js';
 import { sourceConsoles, type OutgoingFacts } from './migration-check.js';
 import { displayMove, noDisplayAddress } from '../checks/source-display.js';
@@ -28,7 +29,7 @@ export function prepareOutgoing(job: MigrationJob, deps: OutgoingDeps, known?: O
 
 async function prepareTraced(job: MigrationJob, deps: OutgoingDeps, span: TraceSpan, known?: OutgoingFacts): Promise<PreparedMigration> {
   const { command } = job;
-  const { hypervisor, peers, network } = deps;
+  const { hypervisor, network } = deps;
   job.setPhase('preparing');
   // Independent look-ups, at once: they are on the path from Migrate to libvirt's perform.
   // `known`: what Migrate's checks have just looked up (no second look).
@@ -40,21 +41,12 @@ async function prepareTraced(job: MigrationJob, deps: OutgoingDeps, span: TraceS
   ]);
   if (command.policy.copyStorage !== 'none' && disks.length === 0)
     job.warn(`copy_storage ${command.policy.copyStorage}: the VM has no writable local disk, so no disk is copied`);
-  job.update({ prepareAttempts: job.snapshot().prepareAttempts + 1 });
-  const offer = await inSpan(span.child('PrepareIncoming', { kind: 'client', attributes: { 'ferry.destination': command.dst } }), (call) =>
-    peers.prepareIncoming(command.dst, {
-      vmId: command.vmId,
-      jobId: job.id,
-      sourceHost: deps.hostName,
-      sourceMigrationAddress: source.address,
-      dstqemu: command.dstqemu,
-      migrationNetwork: command.migrationNetwork,
-      copyStorage: command.policy.copyStorage !== 'none',
-      memoryBytes: vm.memoryBytes,
-      disks: imageSpecsOf(disks, command.policy.copyStorage),
-      trace: call.context,
-    }),
-  );
+  const offer = await askToPrepare(job, deps, span, {
+    sourceMigrationAddress: source.address,
+    copyStorage: command.policy.copyStorage !== 'none',
+    memoryBytes: vm.memoryBytes,
+    disks: imageSpecsOf(disks, command.policy.copyStorage),
+  });
   span.setAttribute('ferry.migrate_uri', offer.migrateUri);
   try {
     job.update({ migrateUri: offer.migrateUri, network: offer.network, sourceMigrationAddress: source.address });
