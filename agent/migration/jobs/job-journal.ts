@@ -100,5 +100,7 @@ export class JobJournal {
 function keyOf(job: MigrationJob, s: MigrationStatus): string {
   const r = s.recovery;
   const recovery = r ? `${r.attempts}|${r.nextAttemptAt}|${r.resumed}` : '';
-  return `${s.phase}|${s.warnings.length}|${s.convergence.length}|${s.migrateUri}|${s.waiting}|${job.nicBaseline ? 1 : 0}|${recovery}`;
+  // A cold migration's step decides what a restart may redo (cold-recovery.ts); its placements, where the copies are.
+  const cold = s.coldCopy ? `${s.coldCopy.step}|${s.coldCopy.volumes.map((v) => v.destinationPath).join(',')}` : '';
+  return `${s.phase}|${s.warnings.length}|${s.convergence.length}|${s.migrateUri}|${s.waiting}|${job.nicBaseline ? 1 : 0}|${recovery}|${cold}`;
 }

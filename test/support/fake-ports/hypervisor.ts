@@ -219,8 +219,11 @@ export class FakeHypervisor implements Hypervisor {
   offlineFailure: Error | undefined;
   /** The destination's hypervisor, which an offline migration defines the VM on (shut off). */
   offlineTarget: FakeHypervisor | undefined;
+  /** While set, migrateOffline waits for it (an agent that dies meanwhile never sees it end). */
+  offlineGate: Promise<void> | undefined;
   async migrateOffline(vmId: string, plan: OfflineMigrationPlan): Promise<void> {
     this.step('offline');
+    await this.offlineGate;
     if (this.offlineFailure) throw this.offlineFailure;
     this.offlineMigrations.push({ vmId, plan });
     this.offlineTarget?.addVm(vmId, 'shutoff');
