@@ -28,6 +28,7 @@ export function requirementsOf(domainXml: string, persistent: boolean): VmRequir
     disks: elements(devices, 'disk').map(diskOf),
     bootFiles: bootFilesOf(os),
     hostDevices: hostDevicesOf(devices),
+    hostState: hostStateOf(os, devices),
     persistent,
   };
 }
@@ -81,6 +82,23 @@ function bootFilesOf(os: string): RequiredPath[] {
   return (['kernel', 'initrd', 'dtb', 'loader'] as const)
     .map((tag) => ({ path: textOf(os, tag), use: tag === 'loader' ? 'firmware' : tag }))
     .filter((f) => f.path.startsWith('/'));
+}
+
+/**
+ * What libvirt keeps per host for the guest: its UEFI variables store and an
+ * emulated TPM's state directory (https://libvirt.org/formatdomain.html#bios-bootloader,
+ * https://libvirt.org/formatdomain.html#tpm-device). A live migration carries
+ * both in QEMU's stream; a definition moved offline does not.
+ */
+function hostStateOf(os: string, devices: string): string[] {
+  const state: string[] = [];
+  const nvram = firstElement(os, 'nvram');
+  if (nvram) state.push(`UEFI variables ${nvram.body.trim() || attr(nvram.attributes, 'template') || "(libvirt's default path)"}`);
+  for (const tpm of elements(devices, 'tpm')) {
+    if (attr(firstElement(tpm.body, 'backend')?.attributes ?? '', 'type') === 'emulator')
+      state.push('the state of an emulated TPM (swtpm)');
+  }
+  return state;
 }
 
 /** <hostdev> devices and NICs of type hostdev, each described for a message ("pci 0000:01:00.0"). */

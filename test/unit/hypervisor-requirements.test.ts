@@ -125,7 +125,15 @@ test('a live domain XML read into requirements: virt type, machine, emulator, <c
     { path: '/usr/share/OVMF/OVMF_CODE_4M.fd', use: 'firmware' },
   ]);
   assert.deepEqual(r.hostDevices, ['pci 0000:01:00.0', 'usb 046d:c52b', 'pci 0000:3b:02.1 (a NIC)']);
+  assert.deepEqual(r.hostState, ['UEFI variables /var/lib/libvirt/qemu/nvram/web1_VARS.fd']);
   assert.equal(r.persistent, false);
+});
+
+test("per-host state: an emulated TPM's, and none for a passed-through TPM or a guest without firmware variables", () => {
+  const withTpm = (backend: string) =>
+    `<domain type='kvm'><os><type arch='x86_64'>hvm</type></os><devices><tpm model='tpm-crb'><backend type='${backend}' version='2.0'/></tpm></devices></domain>`;
+  assert.deepEqual(requirementsOf(withTpm('emulator'), true).hostState, ['the state of an emulated TPM (swtpm)']);
+  assert.deepEqual(requirementsOf(withTpm('passthrough'), true).hostState, []);
 });
 
 test('a plain guest: no <cpu>, no huge pages, no NIC or disk; <hugepages/> without a size is 2 MiB pages', () => {

@@ -142,6 +142,20 @@ describe('cold migration (mode COLD)', () => {
     assertUndone(hosts, 'running');
   });
 
+  it('refuses a VM whose UEFI variables would stay behind, before anything is prepared', async () => {
+    const hosts = twoHosts();
+    hosts.source.definition_ = { hostState: ['UEFI variables /var/lib/libvirt/qemu/nvram/cold_VARS.fd'] };
+    await assert.rejects(hosts.migrations.migrate(coldRequest()), (err: unknown) => {
+      assert.ok(isFerryError(err, 'FAILED_PRECONDITION'));
+      assert.match(
+        err.message,
+        /keeps UEFI variables \/var\/lib\/libvirt\/qemu\/nvram\/cold_VARS\.fd on this host, which a cold migration does not move/,
+      );
+      return true;
+    });
+    assertUndone(hosts);
+  });
+
   it('says mode COLD when a shut-off VM is given to mode REMOTE', async () => {
     const hosts = twoHosts();
     await assert.rejects(hosts.migrations.migrate(remoteRequest(VM)), /not running: start it first, or move it shut off \(mode COLD\)/);

@@ -67,13 +67,15 @@ async function prepareTraced(job: MigrationJob, deps: ColdDeps, span: TraceSpan)
   const { command } = job;
   const { hypervisor, network } = deps;
   job.setPhase('preparing');
-  const [vm, disks, source, hibernation] = await Promise.all([
+  const [vm, disks, source, hibernation, needs] = await Promise.all([
     hypervisor.describeVm(command.vmId),
     hypervisor.localDisks(command.vmId),
     chooseSourceAddress(command, network),
     hibernationOf(job, deps),
+    hypervisor.requirements(command.vmId),
   ]);
   if (vm.state !== 'shutoff') throw notShutOff(command.vmId, vm.name, vm.state);
+  if (needs.hostState.length > 0) throw stateLeftBehind(command.vmId, vm.name, needs.hostState);
   const files = disks.map((d) => ({ id: d.target, path: d.path }));
   if (hibernation) files.push({ id: SAVED_STATE_VOLUME, path: parseDefinition(hibernation.content, hibernation.path).statePath });
   const volumes = await inSpan(span.child('describe volumes'), () => deps.sourceVolumes.describe(files));
@@ -135,6 +137,15 @@ export function notShutOff(vmId: string, name: string, state: string): FerryErro
     'FAILED_PRECONDITION',
     `VM ${vmId} (${name}) is ${state}: a cold migration (mode COLD) moves a shut-off VM; shut it down first, or migrate it live (mode REMOTE)`,
     { field: 'vm_id', reason: 'VM_NOT_SHUT_OFF', subject: `vm/${vmId}` },
+  );
+}
+
+/** Per-host state the definition does not carry: moving the VM without it would lose it, so nothing starts. */
+function stateLeftBehind(vmId: string, name: string, state: readonly string[]): FerryError {
+  return new FerryError(
+    'FAILED_PRECONDITION',
+    `VM ${vmId} (${name}) keeps ${state.join(' and ')} on this host, which a cold migration does not move: migrate it live (mode REMOTE) after starting it, or copy that state to the destination by hand`,
+    { field: 'vm_id', reason: 'STORAGE_FAILED', subject: `vm/${vmId}` },
   );
 }
 

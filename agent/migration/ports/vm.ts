@@ -60,6 +60,12 @@ export interface VmRequirements {
   bootFiles: RequiredPath[];
   /** Host devices passed through to the guest, described for messages ("PCI 0000:01:00.0"). */
   hostDevices: string[];
+  /**
+   * State libvirt keeps on the host beside the definition, which no cold
+   * migration carries: UEFI variables (<nvram>), an emulated TPM's state;
+   * described for messages ("UEFI variables /var/lib/libvirt/qemu/nvram/vm_VARS.fd").
+   */
+  hostState: string[];
   /** Defined persistently (false: transient, it exists only while it runs). */
   persistent: boolean;
 }

@@ -257,6 +257,7 @@ export function plainGuest(memoryBytes = 256 << 20): VmRequirements {
     disks: [],
     bootFiles: [],
     hostDevices: [],
+    hostState: [],
     persistent: true,
   };
 }
