@@ -25,6 +25,7 @@ import { sleep } from '../support/wait.js';
 import { arg, printSummary, round, runBenchmark, table } from './bench-support.js';
 import { busyWindow, sampleNic, type BusyWindow } from './nic-sampler.js';
 import { rawTcpStream } from './raw-tcp.js';
+import { shapeNic } from '../support/link-shaping.js';
 
 const WRITTEN_MIB = Number(arg('--written-mib', '1200'));
 const RATE_MBIT = Number(arg('--rate-mbit', '1000'));
@@ -52,26 +53,7 @@ interface Row {
 const hostDir = (host: string) => readLabState().hosts.find((h) => h.name === host)!.dir;
 
 async function shape(rateMbit: number): Promise<void> {
-  for (const host of [FROM, TO]) {
-    await labExec(host, ['tc', 'qdisc', 'del', 'dev', NIC, 'root'], { allowFail: true });
-    if (rateMbit > 0) {
-      await labExec(host, [
-        'tc',
-        'qdisc',
-        'replace',
-        'dev',
-        NIC,
-        'root',
-        'tbf',
-        'rate',
-        `${rateMbit}mbit`,
-        'burst',
-        '512kb',
-        'latency',
-        '20ms',
-      ]);
-    }
-  }
+  for (const host of [FROM, TO]) await shapeNic(host, NIC, rateMbit);
 }
 
 /** Runs `work` while lab1's eth1 is sampled; the row's bytes and busy window come from it. */

@@ -12,12 +12,13 @@
 //
 // The qdiscs are removed at the end, whatever happens.
 import { closeAgents } from '../support/ferry.js';
-import { destroyVm, ensureLab, labExec } from '../support/lab.js';
+import { destroyVm, ensureLab } from '../support/lab.js';
 import { follow, migrate, seconds, startDirtyGuest } from '../support/policy-lab.js';
 import { arg, printSummary, round, runBenchmark, table } from './bench-support.js';
 import { sleep } from '../support/wait.js';
 import { busyWindow, sampleNic, type BusyWindow } from './nic-sampler.js';
 import { rawTcpStream } from './raw-tcp.js';
+import { shapeNic } from '../support/link-shaping.js';
 import { protoTimeFromMs } from '../../shared/proto-time.js';
 
 const FROM = arg('--from', 'lab1');
@@ -38,29 +39,6 @@ interface Row {
   wire: BusyWindow | undefined;
   copyS: number;
   sentMiB: number;
-}
-
-/** tbf: 1 Gbit/s with a bucket well above one 64 KiB GSO packet, at most 20 ms of queue. */
-async function shape(host: string): Promise<void> {
-  await labExec(host, [
-    'tc',
-    'qdisc',
-    'replace',
-    'dev',
-    NIC,
-    'root',
-    'tbf',
-    'rate',
-    `${RATE_MBIT}mbit`,
-    'burst',
-    '512kb',
-    'latency',
-    '20ms',
-  ]);
-}
-
-async function unshape(host: string): Promise<void> {
-  await labExec(host, ['tc', 'qdisc', 'del', 'dev', NIC, 'root'], { allowFail: true });
 }
 
 /** A plain TCP stream FROM → TO for `secondsLong` seconds: the shaped link's own capacity. */
@@ -101,14 +79,14 @@ async function main(): Promise<void> {
   const rows: Row[] = [];
   let raw: BusyWindow | undefined;
   try {
-    for (const h of [FROM, TO]) await shape(h);
+    for (const h of [FROM, TO]) await shapeNic(h, NIC, RATE_MBIT);
     raw = await rawTcp(4);
     // Half of memory is rewritten with non-zero bytes, at 8 MiB/s: a copy that converges in about one pass.
     const uuid = await startDirtyGuest(FROM, VM, { memMiB: MEM_MIB, dirtyMbps: 8 });
     rows.push(await migrateOnce(`Ferry, ${PARALLEL} parallel connections`, FROM, TO, uuid, PARALLEL));
     rows.push(await migrateOnce('Ferry, one connection', TO, FROM, uuid, 1));
   } finally {
-    for (const h of [FROM, TO]) await unshape(h);
+    for (const h of [FROM, TO]) await shapeNic(h, NIC, 0);
     await destroyVm(FROM, VM);
     closeAgents();
   }

@@ -1,6 +1,7 @@
 // Cold migration on the lab: a shut-off guest with two local disks, their
 // contents as checksums, and what each host holds of it afterwards.
 import { labExec, labHost, virsh, accelerator } from './lab.js';
+import { shapeNic } from './link-shaping.js';
 import { execFile } from 'node:child_process';
 
 /** virsh against the host's libvirtd from the root namespace; resolves with its exit code (0: it did it). */
@@ -108,9 +109,7 @@ export async function defined(host: string, name: string): Promise<boolean> {
   return (await virshStatus(host, 'dominfo', name)) === 0;
 }
 
-/** A token bucket on the host's migration NIC (eth1), so a transfer lasts long enough to act during it; 0 removes it. */
-export async function shapeMigrationNic(host: string, mbit: number): Promise<void> {
-  await labExec(host, ['tc', 'qdisc', 'del', 'dev', 'eth1', 'root'], { allowFail: true });
-  if (mbit > 0)
-    await labExec(host, ['tc', 'qdisc', 'add', 'dev', 'eth1', 'root', 'tbf', 'rate', `${mbit}mbit`, 'burst', '256kb', 'latency', '50ms']);
+/** The host's migration NIC (eth1) held to `mbit`, so a transfer lasts long enough to act during it; 0 removes it. */
+export function shapeMigrationNic(host: string, mbit: number): Promise<void> {
+  return shapeNic(host, 'eth1', mbit);
 }

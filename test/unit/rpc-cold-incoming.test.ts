@@ -6,13 +6,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
+import { servePeer } from '../support/peer-server.js';
 import { GrpcPeers } from '../../agent/peers/grpc-peers.js';
 import { MAX_COLD_VOLUMES } from '../../agent/rpc/convert-cold-incoming.js';
 import { peerService, prepareArgsFromProto } from '../../agent/rpc/peer-service.js';
 import type { ColdIncoming, ColdVolume, IncomingMigrations, IncomingOffer, PrepareIncomingArgs } from '../../agent/migration/index.js';
 import { type FerryError, isFerryError } from '../../shared/errors.js';
 import type { PrepareIncomingRequest__Output } from '../../shared/generated/ferry/v1/PrepareIncomingRequest.js';
-import { loadFerryProto } from '../../shared/proto.js';
 import { prepareArgs } from '../support/migration-fixtures.js';
 
 const VM = '6f1c2a3e-9d4b-4c1e-8f7a-0b1c2d3e4f50';
@@ -86,15 +86,6 @@ test(`PrepareIncoming: at most ${MAX_COLD_VOLUMES} volumes`, () => {
   );
 });
 
-async function serve(peer: grpc.UntypedServiceImplementation) {
-  const server = new grpc.Server();
-  server.addService(loadFerryProto().grpcObject.ferry.v1.PeerService.service, peer);
-  const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
-  );
-  return { address: `127.0.0.1:${port}`, stop: () => server.forceShutdown() };
-}
-
 const OFFER: IncomingOffer = {
   migrateUri: '',
   listenAddress: '198.19.0.2',
@@ -115,7 +106,7 @@ test("PrepareIncoming from the source's peers adapter to the destination's servi
       return answer;
     },
   };
-  const destination = await serve(peerService(destinationCore as unknown as IncomingMigrations) as grpc.UntypedServiceImplementation);
+  const destination = await servePeer(peerService(destinationCore as unknown as IncomingMigrations) as grpc.UntypedServiceImplementation);
   const insecure = grpc.credentials.createInsecure();
   const peers = new GrpcPeers(() => insecure, 5_000);
   try {

@@ -5,10 +5,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
+import { servePeer } from '../support/peer-server.js';
 import { GrpcPeers } from '../../agent/peers/grpc-peers.js';
 import { peerService } from '../../agent/rpc/peer-service.js';
 import type { IncomingCheckAnswer, IncomingMigrations, IncomingOffer } from '../../agent/migration/index.js';
-import { loadFerryProto } from '../../shared/proto.js';
 import { FakeHypervisor, FakePeers } from '../support/fake-ports.js';
 import { outgoingMigrations, prepareArgs, remoteRequest } from '../support/migration-fixtures.js';
 
@@ -21,15 +21,6 @@ async function sentCheckArgs() {
   const peers = new FakePeers();
   await outgoingMigrations({ hypervisor: source, peers }).check(remoteRequest(VM));
   return peers.checked[0]!;
-}
-
-async function serve(peer: grpc.UntypedServiceImplementation) {
-  const server = new grpc.Server();
-  server.addService(loadFerryProto().grpcObject.ferry.v1.PeerService.service, peer);
-  const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
-  );
-  return { address: `127.0.0.1:${port}`, stop: () => server.forceShutdown() };
 }
 
 const OFFER: IncomingOffer = {
@@ -46,9 +37,9 @@ const OFFER: IncomingOffer = {
 test("PrepareIncoming and CheckIncoming carry the destination's display address; an agent without the field answers none", async () => {
   const answer: IncomingCheckAnswer = { blocking: [], warnings: [], displayAddress: '198.18.0.2' };
   const core = { prepare: async () => OFFER, check: async () => answer };
-  const destination = await serve(peerService(core as unknown as IncomingMigrations) as grpc.UntypedServiceImplementation);
+  const destination = await servePeer(peerService(core as unknown as IncomingMigrations) as grpc.UntypedServiceImplementation);
   // An older agent's service: the same answers without display_address.
-  const older = await serve({
+  const older = await servePeer({
     PrepareIncoming: (_call: unknown, done: grpc.sendUnaryData<unknown>) =>
       done(null, {
         ...OFFER,
