@@ -7,8 +7,7 @@
  */
 import type { ReconnectingClient } from '../libvirt/index.js';
 import type { Logger } from '../log.js';
-import type { Hypervisor, SourceVolumes, VolumeChannel } from '../migration/index.js';
-import type { ColdIncomingPorts } from '../migration/incoming/cold-incoming.js';
+import type { ColdIncomingPorts, Hypervisor, SourceVolumes, VolumeChannel } from '../migration/index.js';
 import { LibvirtDestinationVolumes } from '../storage/libvirt-destination-volumes.js';
 import { LibvirtSourceVolumes } from '../storage/libvirt-source-volumes.js';
 import { LocalHibernationFiles } from '../storage/local-hibernation-files.js';

@@ -17,6 +17,7 @@ export type { ParamsChange } from './outgoing/job-control.js';
 export { IncomingMigrations, type IncomingOptions, type IncomingRecord } from './incoming/incoming-migrations.js';
 export type { IncomingCheckPorts } from './incoming/incoming-check.js';
 export type { DisplayNetwork } from './incoming/display-address.js';
+export type { ColdIncomingPorts } from './incoming/cold-incoming.js';
 export {
   CHECK_REASONS,
   type CheckFindings,
