@@ -15,7 +15,7 @@
  */
 import path from 'node:path';
 import { FerryError, errorMessage } from '../../../shared/errors.js';
-import { parseDefinition, type DefinitionFile } from '../outgoing/hibernation.js';
+import { parseDefinition, type DefinitionFile } from '../hibernation-definition.js';
 import {
   SAVED_STATE_VOLUME,
   type ColdIncoming,

@@ -6,8 +6,16 @@
  * mode COLD here; what one reception does is cold-incoming.ts's.
  */
 import { FerryError } from '../../../shared/errors.js';
-import { NO_COLD_MIGRATION } from '../outgoing/prepare-cold.js';
-import type { Clock, ColdIncoming, IncomingOffer, Journal, PinholeGate, PrepareIncomingArgs, TraceSpan } from '../ports.js';
+import {
+  NO_COLD_MIGRATION,
+  type Clock,
+  type ColdIncoming,
+  type IncomingOffer,
+  type Journal,
+  type PinholeGate,
+  type PrepareIncomingArgs,
+  type TraceSpan,
+} from '../ports.js';
 import { inSpan } from '../tracing.js';
 import { dropCold, placeCold, receiveCold, type ColdIncomingPorts } from './cold-incoming.js';
 import { offerThrough, openPinhole } from './offer.js';

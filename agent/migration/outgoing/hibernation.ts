@@ -12,23 +12,7 @@ import { startMonitor } from '../convergence/monitor.js';
 import { vmWhenHypervisorAnswers } from './live-migration.js';
 import type { Clock, HibernationFiles, Hypervisor } from '../ports.js';
 import type { MigrateCommand, RestoreRequest, VmOnSource } from '../types.js';
-
-const DEFINITION_FORMAT = 'ferry.hibernation/v1';
-
-/** Ferry's definition file of a hibernation (dstparams), as JSON. */
-export interface DefinitionFile {
-  format: typeof DEFINITION_FORMAT;
-  vmId: string;
-  savedAt: string;
-  statePath: string;
-  domainXml: string;
-  /**
-   * Set by a cold migration that moved the hibernation to another host: the
-   * disks are not where the saved state's own definition says, so Restore
-   * hands libvirt this domainXml instead.
-   */
-  relocatedFrom?: string;
-}
+import { DEFINITION_FORMAT, parseDefinition, type DefinitionFile } from '../hibernation-definition.js';
 
 /**
  * Refuses targets that would lose data or cannot be written; nothing is
@@ -140,19 +124,4 @@ export async function restoreHibernated(
   }
   const relocated = definition.relocatedFrom !== undefined;
   return deps.hypervisor.restore(request.path, definition.domainXml, request.paused, relocated ? { relocated } : {});
-}
-
-/** INVALID_ARGUMENT naming `field` when the text is not a Ferry definition file. */
-export function parseDefinition(text: string, file: string, field = 'dstparams'): DefinitionFile {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch {
-    throw invalidArgument(field, `${file} is not a Ferry definition file (not JSON): it is corrupt or of another kind`);
-  }
-  const d = parsed as Partial<DefinitionFile>;
-  if (d.format !== DEFINITION_FORMAT || typeof d.domainXml !== 'string' || typeof d.statePath !== 'string' || typeof d.vmId !== 'string') {
-    throw invalidArgument(field, `${file} is not a ${DEFINITION_FORMAT} definition file: it is corrupt or of another kind`);
-  }
-  return d as DefinitionFile;
 }

@@ -10,6 +10,7 @@
 import { FerryError } from '../../../shared/errors.js';
 import type { MigrationJob } from '../jobs/migration-job.js';
 import {
+  NO_COLD_MIGRATION,
   SAVED_STATE_VOLUME,
   type ColdVolume,
   type HibernationDefinition,
@@ -20,7 +21,7 @@ import {
 } from '../ports.js';
 import { inSpan, type TraceSpan } from '../tracing.js';
 import type { ColdCopy } from '../types.js';
-import { parseDefinition } from './hibernation.js';
+import { parseDefinition } from '../hibernation-definition.js';
 import { askToPrepare } from './ask-prepare.js';
 import { tellDestination, type OutgoingDeps } from './live-migration.js';
 import { chooseSourceAddress, routeWarnings } from './source-address.js';
@@ -40,10 +41,6 @@ export interface PreparedColdMigration {
   /** The hibernation that travels, when dstparams named one. */
   hibernation?: HibernationDefinition;
 }
-
-/** Why an agent without cold migration's ports refuses mode COLD (ferryd builds them only with TLS). */
-export const NO_COLD_MIGRATION =
-  'this agent takes no cold migration (mode COLD): its data channel authenticates both agents by their host certificates, and this agent runs without TLS (tls.insecure)';
 
 /** The ports of cold migration, or FAILED_PRECONDITION when this agent was started without them. */
 export function coldDeps(deps: OutgoingDeps & Partial<ColdDeps>): ColdDeps {

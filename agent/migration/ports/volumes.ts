@@ -7,6 +7,10 @@
  * and frames.
  */
 
+/** Why an agent without these ports refuses mode COLD, on either side (ferryd builds them only with TLS). */
+export const NO_COLD_MIGRATION =
+  'this agent takes no cold migration (mode COLD): its data channel authenticates both agents by their host certificates, and this agent runs without TLS (tls.insecure)';
+
 /** The id of a hibernation's saved-state file among a cold migration's volumes (never a disk's target name). */
 export const SAVED_STATE_VOLUME = 'saved-state';
 
