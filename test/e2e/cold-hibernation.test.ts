@@ -20,6 +20,8 @@ const DEFINITION = `/var/lib/libvirt/images/${VM}.json`;
 
 before(async () => {
   await ensureLab(2);
+  // A fresh lab host has no image directory until a guest with a disk made one.
+  await labExec('lab1', ['mkdir', '-p', '/var/lib/libvirt/images']);
 });
 
 after(async () => {
