@@ -27,6 +27,15 @@ export interface LibvirtVolumeChannelOptions {
   corruptArrivals?: boolean;
 }
 
+/**
+ * Packets (up to 256 KiB each) a volume's libvirt stream buffers before back-pressure: 4, not the
+ * client's default 16. Each packet is a Buffer of its own; held 16 deep behind the TLS socket they
+ * lived long enough for V8 to promote them, and the agent then spent more CPU in full garbage
+ * collections than in TLS (measured on the lab: a 1.2 GiB move went from 4 to 10 s of the
+ * source agent's CPU). One MiB ahead still keeps the link busy: libvirtd refills faster than it drains.
+ */
+const STREAM_PACKETS_BUFFERED = 4;
+
 /** Formats with a check of their own; raw has none beyond the checksum. */
 const CHECKED_FORMATS = new Set(['qcow2']);
 
@@ -86,7 +95,9 @@ export class LibvirtVolumeChannel implements VolumeChannel {
     // has holes would survive: empty, every hole reads as zeros and the length is the source's.
     await truncate(volume.path, 0);
     const upload = await streamOnDedicatedConnection(this.libvirt, async (client) =>
-      client.storage.volUpload(await client.storage.volLookupByPath(volume.path), {}, c.VIR_STORAGE_VOL_UPLOAD_SPARSE_STREAM),
+      client.storage.volUpload(await client.storage.volLookupByPath(volume.path), {}, c.VIR_STORAGE_VOL_UPLOAD_SPARSE_STREAM, {
+        highWaterMark: STREAM_PACKETS_BUFFERED,
+      }),
     );
     const check = CHECKED_FORMATS.has(volume.format) ? () => this.checkImage(volume.path, volume.format) : undefined;
     return checkedUpload(upload, {
@@ -101,7 +112,9 @@ export class LibvirtVolumeChannel implements VolumeChannel {
   private async openDownload(file: string) {
     const real = await realpath(file);
     return streamOnDedicatedConnection(this.libvirt, async (client) =>
-      client.storage.volDownload(await client.storage.volLookupByPath(real), {}, c.VIR_STORAGE_VOL_DOWNLOAD_SPARSE_STREAM),
+      client.storage.volDownload(await client.storage.volLookupByPath(real), {}, c.VIR_STORAGE_VOL_DOWNLOAD_SPARSE_STREAM, {
+        highWaterMark: STREAM_PACKETS_BUFFERED,
+      }),
     );
   }
 }

@@ -21,9 +21,7 @@ export type TransferFailure =
   /** The destination's sink (the volume upload) failed. */
   | 'sink'
   /** The source's stream (the volume download) failed. */
-  | 'source'
-  /** This agent could not do its own part: a hashing thread failed to start or died. */
-  | 'internal';
+  | 'source';
 
 const KINDS: Readonly<Record<TransferFailure, ErrorKind>> = {
   refused: 'PERMISSION_DENIED',
@@ -35,7 +33,6 @@ const KINDS: Readonly<Record<TransferFailure, ErrorKind>> = {
   connection: 'UNAVAILABLE',
   sink: 'ABORTED',
   source: 'ABORTED',
-  internal: 'INTERNAL',
 };
 
 export class TransferError extends FerryError {

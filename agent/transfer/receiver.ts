@@ -5,7 +5,6 @@
 // the transfer on both sides; so do a sink's failure, the source's ABORT and the caller's signal.
 
 import type { Writable } from 'node:stream';
-import { BlockHashPool } from './block-hash-pool.js';
 import { TransferError, isTransferError } from './errors.js';
 import { FirstFailure, abortReason } from './first-failure.js';
 import { DEFAULT_IDLE_TIMEOUT_MS, type FrameSocket } from './frame-socket.js';
@@ -33,8 +32,6 @@ export interface ReceiveOptions {
   helloTimeoutMs?: number;
   /** Nothing read or written for this long fails the transfer (default 60 s; 0: never). */
   idleTimeoutMs?: number;
-  /** Threads hashing the volumes' blocks (default: one fewer than the cores, 1..2). */
-  hashThreads?: number;
   signal?: AbortSignal;
   onRefused?: (refusal: TransferRefusal) => void;
 }
@@ -49,24 +46,13 @@ export interface IncomingTransfer {
 /** Listens at once; `done` settles when the transfer is over. */
 export async function receiveVolumes(options: ReceiveOptions): Promise<IncomingTransfer> {
   const idleTimeoutMs = options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
-  const pool = new BlockHashPool(options.hashThreads);
-  const listening = await listenForSource({ ...options, idleTimeoutMs }).catch((err: unknown) => {
-    void pool.close();
-    throw err;
-  });
-  pool.start(); // booting while the source connects
-  const done = listening.admitted.then(
-    (connection) => receiveOn(connection, options, pool),
-    (err: unknown) => {
-      void pool.close();
-      throw err;
-    },
-  );
+  const listening = await listenForSource({ ...options, idleTimeoutMs });
+  const done = listening.admitted.then((connection) => receiveOn(connection, options));
   done.catch(() => undefined); // rejections reach whoever awaits `done`; none is unhandled meanwhile
   return { port: listening.port, done };
 }
 
-async function receiveOn(connection: FrameSocket, options: ReceiveOptions, pool: BlockHashPool): Promise<ReceivedVolume[]> {
+async function receiveOn(connection: FrameSocket, options: ReceiveOptions): Promise<ReceivedVolume[]> {
   const failure = new FirstFailure();
   const onAbort = () =>
     failure.fail(new TransferError('cancelled', `the destination cancelled the transfer: ${abortReason(options.signal)}`));
@@ -89,7 +75,7 @@ async function receiveOn(connection: FrameSocket, options: ReceiveOptions, pool:
         );
       }
       expected.delete(volume.id);
-      sink = new SinkWriter(await failure.race(openSink(options, volume)), volume.id, pool);
+      sink = new SinkWriter(await failure.race(openSink(options, volume)), volume.id);
       received.push(await receiveVolume(connection, failure, volume, sink));
       sink = null;
     }
@@ -105,7 +91,6 @@ async function receiveOn(connection: FrameSocket, options: ReceiveOptions, pool:
     throw error;
   } finally {
     options.signal?.removeEventListener('abort', onAbort);
-    void pool.close();
   }
 }
 

@@ -21,12 +21,10 @@ import {
   type Frame,
   type VolumeDigest,
 } from './frames.js';
-import { BlockHashPool } from './block-hash-pool.js';
 import { checkDestinationCertificate, type TransferTls } from './peer-checks.js';
 import { SendProgressMeter, type SendProgress } from './send-progress.js';
-import { PooledLogicalHash } from './pooled-logical-hash.js';
 import { mismatch } from './volume-verdict.js';
-import { isVolumeHole } from './volume-chunks.js';
+import { LogicalHash, isVolumeHole } from './volume-chunks.js';
 
 export interface OutgoingVolume {
   /** The destination's id for the volume (from its PrepareIncoming answer). */
@@ -55,8 +53,6 @@ export interface SendOptions {
   connectTimeoutMs?: number;
   /** Nothing read or written for this long fails the transfer (default 60 s; 0: never). */
   idleTimeoutMs?: number;
-  /** Threads hashing the volumes' blocks (default: one fewer than the cores, 1..2). */
-  hashThreads?: number;
   signal?: AbortSignal;
   /** Bytes written and volumes verified: at each volume boundary, and at most every 250 ms in between. */
   onProgress?: (progress: SendProgress) => void;
@@ -79,7 +75,6 @@ const REFUSAL_CODES = new Set([
 ]);
 
 export async function sendVolumes(options: SendOptions): Promise<SentVolume[]> {
-  const pool = new BlockHashPool(options.hashThreads).start(); // booting while the handshake runs
   const failure = new FirstFailure();
   const onAbort = () => failure.fail(new TransferError('cancelled', `the source cancelled the transfer: ${abortReason(options.signal)}`));
   options.signal?.addEventListener('abort', onAbort, { once: true });
@@ -98,7 +93,7 @@ export async function sendVolumes(options: SendOptions): Promise<SentVolume[]> {
     const acked = readAcks(connection, failure, awaitingAck, options.volumes.length, meter);
     acked.catch((err: Error) => failure.fail(err));
     const sent: SentVolume[] = [];
-    for (const volume of options.volumes) sent.push(await sendVolume(connection, failure, pool, volume, awaitingAck, meter));
+    for (const volume of options.volumes) sent.push(await sendVolume(connection, failure, volume, awaitingAck, meter));
     meter.allSent();
     await failure.race(acked);
     await failure.race(connection.finish());
@@ -115,14 +110,12 @@ export async function sendVolumes(options: SendOptions): Promise<SentVolume[]> {
     throw error;
   } finally {
     options.signal?.removeEventListener('abort', onAbort);
-    void pool.close();
   }
 }
 
 async function sendVolume(
   connection: FrameSocket,
   failure: FirstFailure,
-  pool: BlockHashPool,
   volume: OutgoingVolume,
   awaitingAck: SentVolume[],
   meter: SendProgressMeter,
@@ -133,7 +126,7 @@ async function sendVolume(
   try {
     await failure.race(connection.write(encodeVolume(volume.id, volume.size)));
     meter.volumeStarted(volume.id);
-    const hash = new PooledLogicalHash(pool);
+    const hash = new LogicalHash();
     const chunks = source[Symbol.asyncIterator]();
     for (;;) {
       const next = await nextChunk(chunks, failure, volume);
@@ -147,7 +140,6 @@ async function sendVolume(
       } else if (chunk instanceof Uint8Array) {
         for (let at = 0; at < chunk.length; at += MAX_DATA_LENGTH) {
           const piece = chunk.subarray(at, at + MAX_DATA_LENGTH);
-          await failure.race(hash.room());
           hash.data(piece);
           await failure.race(connection.write(encodeDataHeader(piece.length), piece));
           meter.data(piece.length);
@@ -159,7 +151,7 @@ async function sendVolume(
     if (hash.logicalBytes !== volume.size) {
       throw new TransferError('source', `volume ${volume.id}: the source gave ${hash.logicalBytes} bytes, but its size is ${volume.size}`);
     }
-    const sent: SentVolume = { id: volume.id, size: volume.size, ...(await failure.race(hash.digest())) };
+    const sent: SentVolume = { id: volume.id, size: volume.size, ...hash.digest() };
     awaitingAck.push(sent); // before END is written: its ACK may come while the write waits for drain
     await failure.race(connection.write(encodeEnd(sent)));
     return sent;

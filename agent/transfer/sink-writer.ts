@@ -1,18 +1,15 @@
 // Writes one volume's chunks into the destination's sink (in production the libvirt upload,
 // whose write callback comes once libvirtd's socket took the packet) and hashes what the sink
-// took: each chunk is copied for the hash in its write callback, as it is once the sink says it
-// is written (pooled-logical-hash.ts hashes the copy on another thread), so a sink that changes a buffer in place (a bug, a transform) shows up as a checksum mismatch
+// took: each chunk is hashed in its write callback, as it is once the sink says it is written, so
+// a sink that changes a buffer in place (a bug, a transform) shows up as a checksum mismatch
 // instead of a silently different disk.
-
 import type { Writable } from 'node:stream';
 import { TransferError } from './errors.js';
-import type { BlockHashPool } from './block-hash-pool.js';
 import type { VolumeDigest } from './frames.js';
-import { PooledLogicalHash } from './pooled-logical-hash.js';
-import type { VolumeChunk } from './volume-chunks.js';
+import { LogicalHash, type VolumeChunk } from './volume-chunks.js';
 
 export class SinkWriter {
-  private readonly hash: PooledLogicalHash;
+  private readonly hash = new LogicalHash();
   private pending = 0;
   private failure: TransferError | null = null;
   private wake: () => void = () => undefined;
@@ -20,9 +17,7 @@ export class SinkWriter {
   constructor(
     private readonly sink: Writable,
     private readonly volumeId: string,
-    pool: BlockHashPool,
   ) {
-    this.hash = new PooledLogicalHash(pool);
     sink.on('error', (err) => this.fail(err));
     sink.on('close', () => {
       if (!sink.writableFinished) this.fail(new Error('the sink closed before the volume was written'));
@@ -32,7 +27,6 @@ export class SinkWriter {
   /** Hands one chunk to the sink; waits while the sink is over its high-water mark or the hashing threads are behind. */
   async write(chunk: VolumeChunk): Promise<void> {
     this.throwIfFailed();
-    await this.hash.room();
     this.pending += 1;
     const ready = this.sink.write(chunk, (err) => {
       this.pending -= 1;
@@ -46,7 +40,7 @@ export class SinkWriter {
   /** Waits until the sink took every chunk written, then says what it took. */
   async written(): Promise<VolumeDigest> {
     await this.until(() => this.pending === 0);
-    return await this.hash.digest();
+    return this.hash.digest();
   }
 
   /** Ends the sink and waits for its 'finish' (for the libvirt upload: libvirtd confirmed the volume). */

@@ -12,7 +12,10 @@
 # environment for that run only (OTEL_* to turn tracing on, docs/operations.md;
 # FERRY_… overrides such as FERRY_METRICS_ENABLED=false); ferryd.env in the
 # host's directory lists them while it runs. A start without any runs the
-# agent with its normal environment again.
+# agent with its normal environment again. FERRY_LAB_NODE_FLAGS, set for the
+# `lab` command itself, goes to node's command line (e.g. "--cpu-prof
+# --cpu-prof-dir=/tmp/prof", which NODE_OPTIONS refuses; CONTRIBUTING.md).
+# MALLOC_MMAP_THRESHOLD_ is what scripts/install's wrapper sets (why: there).
 
 FERRYD_PORT=54321
 FERRYD_METRICS_PORT=9469
@@ -79,8 +82,9 @@ start_ferryd() {
   cp -f "$dir/libvirtd-kvm" "$dir/ferryd-kvm" 2>/dev/null || true   # it sees the /dev libvirtd sees
   if ((${#extra_env[@]} > 0)); then printf '%s\n' "${extra_env[@]}" >"$dir/ferryd.env"; else rm -f "$dir/ferryd.env"; fi
   # 9>&-: the lab lock must not live on in the daemon.
+  # shellcheck disable=SC2086 # FERRY_LAB_NODE_FLAGS is a list of flags
   setsid nsenter -t "$libvirtd" -n -m -u --wd="$dir" -- \
-    env FERRY_CONFIG="$dir/ferryd.yaml" "${extra_env[@]}" node "$FERRYD_MAIN" >"$dir/ferryd.log" 2>&1 </dev/null 9>&- &
+    env FERRY_CONFIG="$dir/ferryd.yaml" MALLOC_MMAP_THRESHOLD_=131072 "${extra_env[@]}" node ${FERRY_LAB_NODE_FLAGS:-} "$FERRYD_MAIN" >"$dir/ferryd.log" 2>&1 </dev/null 9>&- &
   pid=$!
   echo "$pid" >"$dir/ferryd.pid"
   # Ready means: gRPC listens, libvirt answered, the firewall is reconciled.

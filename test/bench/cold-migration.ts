@@ -3,7 +3,9 @@
 // channel, holes never sent) against what OpenStack Nova does today, `rsync
 // -S` over SSH, and against `scp`; each on the unshaped migration link and on
 // one shaped to 1 Gbit/s by `tc`. A raw TCP stream between the same two
-// addresses first shows what the link itself carries. The disk set is a qcow2
+// addresses first shows what the link itself carries, and libvirt's own
+// download of the same volumes into /dev/null what libvirt's volume streams
+// carry on this machine without any network. The disk set is a qcow2
 // of 4 GiB virtual size with --written-mib MiB written, and a sparse 1 GiB
 // raw disk with 20 MiB written.
 //
@@ -197,6 +199,36 @@ async function copyWith(link: string, method: 'rsync' | 'scp', busyBits: number,
   return row;
 }
 
+/**
+ * libvirt alone: `virsh vol-download --sparse` of both volumes into /dev/null on lab1, the same
+ * virStorageVolDownload Ferry's source reads, without network, TLS, checksum or upload. What any
+ * transfer built on libvirt's volume streams can reach at most here; its Mbit/s is data bytes over
+ * the wall time. Runs after Ferry's, whose first move left a pool over the raw disk's directory.
+ */
+async function libvirtDownload(link: string, guest: ColdGuest, written: number): Promise<Row> {
+  const started = Date.now();
+  let outcome = 'done';
+  try {
+    await labExec(FROM, ['sh', '-c', 'for p in $(virsh pool-list --name); do virsh -q pool-refresh "$p" >/dev/null; done']);
+    for (const volume of [guest.qcow2, guest.raw]) {
+      await labExec(FROM, ['virsh', '-q', 'vol-download', '--sparse', '--vol', volume, '--file', '/dev/null'], { timeoutMs: 10 * 60_000 });
+    }
+  } catch (err) {
+    outcome = `failed: ${(err instanceof Error ? err.message : String(err)).slice(0, 160)}`;
+  }
+  const wallS = (Date.now() - started) / 1000;
+  return {
+    link,
+    method: LIBVIRT_ALONE,
+    outcome,
+    wallS,
+    wireBytes: 0,
+    busy: { bytes: written, seconds: wallS, bitsPerS: (written * 8) / wallS },
+  };
+}
+
+const LIBVIRT_ALONE = "libvirt's download alone (virsh, to /dev/null)";
+
 async function main(): Promise<void> {
   await ensureLab(2);
   for (const tool of ['/usr/sbin/sshd', '/usr/bin/rsync', '/usr/bin/scp']) {
@@ -215,6 +247,7 @@ async function main(): Promise<void> {
       await shape(rate);
       rows.push(await rawTcp(link, busyBits));
       rows.push(await ferry(link, busyBits, guest));
+      if (!rate) rows.push(await libvirtDownload(link, guest, written));
       rows.push(await copyWith(link, 'rsync', busyBits, guest));
       rows.push(await copyWith(link, 'scp', busyBits, guest));
     }
@@ -253,7 +286,7 @@ async function main(): Promise<void> {
           r.outcome,
           round(r.wallS, 1),
           round(r.wireBytes / 2 ** 20),
-          r.method.startsWith('raw') ? '-' : round(r.wireBytes / written, 2),
+          r.method.startsWith('raw') || r.method === LIBVIRT_ALONE ? '-' : round(r.wireBytes / written, 2),
           mbps(r),
           raw && raw !== r ? round(mbps(r) / Math.max(1, mbps(raw)), 2) : '-',
           r.link.includes('tc') ? round(mbps(r) / RATE_MBIT, 2) : '-',
@@ -263,7 +296,7 @@ async function main(): Promise<void> {
     ),
   );
   console.log(
-    "Mbit/s busy: bytes on lab1's eth1 (headers included) over the span the link was busy; wall s: Migrate to COMPLETED (Ferry, which also moves the definition) or the command's run.",
+    "Mbit/s busy: bytes on lab1's eth1 (headers included) over the span the link was busy (libvirt's download alone: data bytes over its wall time, no network); wall s: Migrate to COMPLETED (Ferry, which also moves the definition) or the command's run.",
   );
   const pick = (link: string, method: string) => rows.find((r) => r.link === link && r.method.startsWith(method));
   const summaryOf = (link: string) => {
@@ -280,7 +313,17 @@ async function main(): Promise<void> {
           }
         : undefined;
     };
-    return { rawTcpMbps: raw ? mbps(raw) : 0, ferry: entry('Ferry'), rsync: entry('rsync'), scp: entry('scp') };
+    const alone = pick(link, LIBVIRT_ALONE);
+    const ferryRow = pick(link, 'Ferry');
+    return {
+      rawTcpMbps: raw ? mbps(raw) : 0,
+      ...(alone && ferryRow
+        ? { libvirtDownloadMbps: mbps(alone), ferryOfLibvirtDownload: round(mbps(ferryRow) / Math.max(1, mbps(alone)), 2) }
+        : {}),
+      ferry: entry('Ferry'),
+      rsync: entry('rsync'),
+      scp: entry('scp'),
+    };
   };
   const ferryRows = rows.filter((r) => r.rssMiB);
   printSummary({

@@ -27,7 +27,7 @@ import {
   type ProcedureDef,
 } from '../generated/remote_protocol.gen.js';
 import { FrameDecoder } from '../wire/frame-decoder.js';
-import { encodePacket, encodeStreamData, MessageStatus, MessageType, type Packet, type PacketHeader } from '../wire/packet.js';
+import { encodePacket, encodeStreamDataHeader, MessageStatus, MessageType, type Packet, type PacketHeader } from '../wire/packet.js';
 import { XdrReader } from '../wire/xdr-reader.js';
 import type { XdrWriter } from '../wire/xdr-writer.js';
 
@@ -181,12 +181,20 @@ export class Connection {
   /**
    * Sends one stream packet for `serial` (data when `data` is given, else the body `writeBody`
    * writes). Returns false when the socket's buffer is full: wait for onDrain before the next
-   * one, so a slow daemon never makes us buffer without bound. Dropped once closed.
+   * one, so a slow daemon never makes us buffer without bound. Dropped once closed. Data goes
+   * out as given, after its header in the same writev, not copied into a packet: a volume upload
+   * would otherwise allocate and copy each of its bytes once more, and the garbage collector
+   * then works in proportion. The caller leaves `data` unchanged until the socket has it.
    */
   sendStream(header: Omit<PacketHeader, 'program' | 'version'>, data?: Uint8Array, writeBody?: (w: XdrWriter) => void): boolean {
     if (this.endReason) return false;
     const h = { program: REMOTE_PROGRAM, version: REMOTE_PROTOCOL_VERSION, ...header };
-    return this.socket.write(data ? encodeStreamData(h, data) : encodePacket(h, writeBody));
+    if (!data) return this.socket.write(encodePacket(h, writeBody));
+    this.socket.cork();
+    this.socket.write(encodeStreamDataHeader(h, data.length));
+    const room = this.socket.write(data);
+    this.socket.uncork();
+    return room;
   }
 
   /** Calls fn each time the socket's write buffer has drained. Returns an unsubscribe function. */

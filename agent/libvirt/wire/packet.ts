@@ -86,21 +86,26 @@ export function encodePacket(header: PacketHeader, writeBody?: (w: XdrWriter) =>
 }
 
 /**
- * A VIR_NET_STREAM data packet: the header, then the bytes as they are (raw, not XDR opaque: no
- * length word and no padding, as virNetMessageEncodePayloadRaw in src/rpc/virnetmessage.c writes
- * them). One allocation and one copy of the data.
+ * The header of a VIR_NET_STREAM data packet of `dataLength` bytes. The bytes follow as they are
+ * (raw, not XDR opaque: no length word and no padding, as virNetMessageEncodePayloadRaw in
+ * src/rpc/virnetmessage.c writes them), so a caller writes them after this header without copying
+ * them into a packet of their own.
  */
-export function encodeStreamData(header: PacketHeader, data: Uint8Array): Buffer {
-  const b = Buffer.allocUnsafe(MIN_PACKET + data.length);
-  b.writeUInt32BE(MIN_PACKET + data.length, 0);
+export function encodeStreamDataHeader(header: PacketHeader, dataLength: number): Buffer {
+  const b = Buffer.allocUnsafe(MIN_PACKET);
+  b.writeUInt32BE(MIN_PACKET + dataLength, 0);
   b.writeUInt32BE(header.program, 4);
   b.writeUInt32BE(header.version, 8);
   b.writeInt32BE(header.procedure, 12);
   b.writeInt32BE(header.type, 16);
   b.writeUInt32BE(header.serial, 20);
   b.writeInt32BE(header.status, 24);
-  b.set(data, MIN_PACKET);
   return b;
+}
+
+/** A whole VIR_NET_STREAM data packet in one Buffer (one copy of the data; for tests and small payloads). */
+export function encodeStreamData(header: PacketHeader, data: Uint8Array): Buffer {
+  return Buffer.concat([encodeStreamDataHeader(header, data.length), data]);
 }
 
 /** Parses a complete packet (length word included) whose length was already validated. */
