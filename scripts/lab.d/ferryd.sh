@@ -15,7 +15,8 @@
 # agent with its normal environment again. FERRY_LAB_NODE_FLAGS, set for the
 # `lab` command itself, goes to node's command line (e.g. "--cpu-prof
 # --cpu-prof-dir=/tmp/prof", which NODE_OPTIONS refuses; CONTRIBUTING.md).
-# MALLOC_MMAP_THRESHOLD_ is what scripts/install's wrapper sets (why: there).
+# MALLOC_MMAP_THRESHOLD_ and --single-threaded-gc are what scripts/install's
+# wrapper sets (why: there).
 
 FERRYD_PORT=54321
 FERRYD_METRICS_PORT=9469
@@ -84,7 +85,7 @@ start_ferryd() {
   # 9>&-: the lab lock must not live on in the daemon.
   # shellcheck disable=SC2086 # FERRY_LAB_NODE_FLAGS is a list of flags
   setsid nsenter -t "$libvirtd" -n -m -u --wd="$dir" -- \
-    env FERRY_CONFIG="$dir/ferryd.yaml" MALLOC_MMAP_THRESHOLD_=131072 "${extra_env[@]}" node ${FERRY_LAB_NODE_FLAGS:-} "$FERRYD_MAIN" >"$dir/ferryd.log" 2>&1 </dev/null 9>&- &
+    env FERRY_CONFIG="$dir/ferryd.yaml" MALLOC_MMAP_THRESHOLD_=131072 "${extra_env[@]}" node --single-threaded-gc ${FERRY_LAB_NODE_FLAGS:-} "$FERRYD_MAIN" >"$dir/ferryd.log" 2>&1 </dev/null 9>&- &
   pid=$!
   echo "$pid" >"$dir/ferryd.pid"
   # Ready means: gRPC listens, libvirt answered, the firewall is reconciled.

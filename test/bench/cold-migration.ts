@@ -4,7 +4,7 @@
 // -S` over SSH, and against `scp`; each on the unshaped migration link and on
 // one shaped to 1 Gbit/s by `tc`. A raw TCP stream between the same two
 // addresses first shows what the link itself carries, and libvirt's own
-// download of the same volumes into /dev/null what libvirt's volume streams
+// download of the same volumes into a file what libvirt's volume streams
 // carry on this machine without any network. The disk set is a qcow2
 // of 4 GiB virtual size with --written-mib MiB written, and a sparse 1 GiB
 // raw disk with 20 MiB written.
@@ -200,8 +200,9 @@ async function copyWith(link: string, method: 'rsync' | 'scp', busyBits: number,
 }
 
 /**
- * libvirt alone: `virsh vol-download --sparse` of both volumes into /dev/null on lab1, the same
- * virStorageVolDownload Ferry's source reads, without network, TLS, checksum or upload. What any
+ * libvirt alone: `virsh vol-download --sparse` of both volumes into a file on lab1 (page cache, as
+ * the upload writes on lab2), the same virStorageVolDownload Ferry's source reads, without
+ * network, TLS, checksum or upload. What any
  * transfer built on libvirt's volume streams can reach at most here; its Mbit/s is data bytes over
  * the wall time. Runs after Ferry's, whose first move left a pool over the raw disk's directory.
  */
@@ -211,7 +212,8 @@ async function libvirtDownload(link: string, guest: ColdGuest, written: number):
   try {
     await labExec(FROM, ['sh', '-c', 'for p in $(virsh pool-list --name); do virsh -q pool-refresh "$p" >/dev/null; done']);
     for (const volume of [guest.qcow2, guest.raw]) {
-      await labExec(FROM, ['virsh', '-q', 'vol-download', '--sparse', '--vol', volume, '--file', '/dev/null'], { timeoutMs: 10 * 60_000 });
+      await labExec(FROM, ['virsh', '-q', 'vol-download', '--sparse', '--vol', volume, '--file', DOWNLOADED], { timeoutMs: 10 * 60_000 });
+      await labExec(FROM, ['rm', '-f', DOWNLOADED]);
     }
   } catch (err) {
     outcome = `failed: ${(err instanceof Error ? err.message : String(err)).slice(0, 160)}`;
@@ -227,7 +229,9 @@ async function libvirtDownload(link: string, guest: ColdGuest, written: number):
   };
 }
 
-const LIBVIRT_ALONE = "libvirt's download alone (virsh, to /dev/null)";
+const LIBVIRT_ALONE = "libvirt's download alone (virsh, into a file)";
+/** virsh punches the holes of a sparse download into its output, which /dev/null refuses; the file is removed after each volume. */
+const DOWNLOADED = `${COPY_DIR}-download`;
 
 async function main(): Promise<void> {
   await ensureLab(2);

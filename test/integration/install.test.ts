@@ -162,7 +162,11 @@ test('install into a temporary root, run it, verify the unit, install again, uni
   assert.ok(!fs.existsSync(`${prefix}/node_modules/typescript`), 'no dev dependencies');
   assert.ok(!fs.existsSync(`${prefix}/dist/test`), 'no compiled tests');
   const ferryd = fs.readFileSync(`${bin}/ferryd`, 'utf8');
-  assert.match(ferryd, new RegExp(`^exec /\\S+/node --enable-source-maps ${prefix}/dist/agent/main\\.js "\\$@"$`, 'm'));
+  assert.match(
+    ferryd,
+    new RegExp(`^exec /\\S+/node --enable-source-maps --single-threaded-gc ${prefix}/dist/agent/main\\.js "\\$@"$`, 'm'),
+  );
+  assert.match(ferryd, /^export MALLOC_MMAP_THRESHOLD_="\$\{MALLOC_MMAP_THRESHOLD_:-131072\}"$/m);
   assert.match(fs.readFileSync(`${bin}/ferryctl`, 'utf8'), new RegExp(`${prefix}/dist/agent/cli/ferryctl\\.js`));
   assert.equal(fs.statSync(`${bin}/ferryd`).mode & 0o777, 0o755);
   await assertToolsInstalled(bin, completions, man);
