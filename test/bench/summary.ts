@@ -95,7 +95,31 @@ type Summary =
       extraDowntimeS: Spread;
       goalCompleted: number;
       goalToRecoveringMs: number;
+    }
+  | {
+      benchmark: 'cold-migration';
+      writtenMiB: number;
+      lineRateMbit: number;
+      unshaped: ColdLink & { libvirtDownloadMbps?: number; ferryOfLibvirtDownload?: number };
+      shaped: ColdLink;
+      peakRssMiB: number;
     };
+
+interface ColdCopy {
+  outcome: string;
+  wallS: number;
+  wireMiB: number;
+  mbps: number;
+  ofRawTcp: number;
+}
+
+/** One link of the cold-migration benchmark: raw TCP, then each method's copy of the same disks. */
+interface ColdLink {
+  rawTcpMbps: number;
+  ferry?: ColdCopy;
+  rsync?: ColdCopy;
+  scp?: ColdCopy;
+}
 
 interface CheckTiming {
   p50: number;
@@ -264,6 +288,32 @@ for (const r of data.results) {
         `break + resume`,
       ]);
       break;
+    case 'cold-migration': {
+      const each = (link: ColdLink, f: (c: ColdCopy) => string | number) =>
+        [link.ferry, link.rsync, link.scp].map((c) => (c ? f(c) : '-')).join(' / ');
+      rows.push([
+        `cold migration of ${s.writtenMiB} MiB written, lab1 → lab2: bytes on the wire / written, Ferry / rsync -S over SSH / scp`,
+        each(s.unshaped, (c) => (c.wireMiB / s.writtenMiB).toFixed(2)),
+        'holes not sent',
+      ]);
+      rows.push([
+        `same, wall time on a ${s.lineRateMbit} Mbit/s link (tc), Ferry / rsync / scp`,
+        each(s.shaped, (c) => `${c.wallS} s`),
+        '',
+      ]);
+      rows.push([
+        `same, Ferry's rate on data while the link is busy, ${s.lineRateMbit} Mbit/s link`,
+        s.shaped.ferry ? `**${(s.shaped.ferry.mbps / s.lineRateMbit).toFixed(2)}** × line rate` : '-',
+        '>= 0.9 × line rate',
+      ]);
+      rows.push([
+        "same, unshaped: Ferry / raw TCP; libvirt's own download alone (virsh, no network) / raw TCP",
+        `${s.unshaped.ferry?.mbps ?? '-'} Mbit/s = ${s.unshaped.ferry?.ofRawTcp ?? '-'}; ${s.unshaped.libvirtDownloadMbps ?? '-'} Mbit/s = ${s.unshaped.libvirtDownloadMbps ? (s.unshaped.libvirtDownloadMbps / Math.max(1, s.unshaped.rawTcpMbps)).toFixed(2) : '-'}`,
+        '>= 0.8 × raw TCP',
+      ]);
+      rows.push(['same, peak RSS of either agent during the transfer', `${s.peakRssMiB} MiB`, '< 150 MB']);
+      break;
+    }
     default:
       rows.push([r.benchmark, JSON.stringify(r).slice(0, 60), '']);
   }
