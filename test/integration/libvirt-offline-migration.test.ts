@@ -3,7 +3,8 @@
 // migration over qemu+tls (libvirt.destination_uri's default), with its disk at a path the
 // destination chose, then undefines it on both hosts. What libvirt 9.0 checks, seen here: the
 // destination saves the definition although the moved disk's file does not exist there (disks
-// are checked when a domain starts, not when it is defined or migrated offline).
+// are checked when a domain starts, not when it is defined or migrated offline). The guest's VNC
+// password travels with it, and is in the definition a hibernation keeps (definition()).
 
 import assert from 'node:assert/strict';
 import { randomBytes, randomUUID } from 'node:crypto';
@@ -23,6 +24,8 @@ function adapterFor(n: number): { libvirt: ReconnectingClient; hypervisor: Libvi
   return { libvirt, hypervisor: new LibvirtHypervisor(libvirt) };
 }
 
+const CONSOLE_PASSWORD = 'fer5ecr7'; // VNC allows 8 characters
+
 function guestXml(name: string, uuid: string, type: 'kvm' | 'qemu', diskPath: string): string {
   return `<domain type='${type}'>
   <name>${name}</name>
@@ -38,6 +41,7 @@ function guestXml(name: string, uuid: string, type: 'kvm' | 'qemu', diskPath: st
       <target dev='vda' bus='virtio'/>
     </disk>
     <controller type='usb' model='none'/>
+    <graphics type='vnc' autoport='yes' passwd='${CONSOLE_PASSWORD}'/>
     <video><model type='none'/></video>
     <memballoon model='none'/>
   </devices>
@@ -112,6 +116,13 @@ describe('offline P2P migration of a shut-off VM, lab1 → lab2', { timeout: 600
     assert.deepEqual(await diskSources(c2, uuid), [movedDisk.replace(/&/g, '&amp;').replace(/'/g, '&apos;')]);
     // …although that file is nowhere on lab2: libvirt checks disks when a domain starts.
     assert.equal((await labExec(labHost(2).name, ['test', '-e', movedDisk], { allowFail: true })).code, 1);
+
+    // Secrets travel: read without VIR_DOMAIN_XML_SECURE, libvirt leaves the password out, and a
+    // guest defined or restored from that copy would open its console to anyone.
+    const secure = c.VIR_DOMAIN_XML_INACTIVE | c.VIR_DOMAIN_XML_SECURE;
+    assert.match(await c2.domainGetXMLDesc(dom2, secure), new RegExp(`passwd='${CONSOLE_PASSWORD}'`));
+    assert.doesNotMatch(await c1.domainGetXMLDesc(await c1.domainLookupByUUID(uuid), c.VIR_DOMAIN_XML_INACTIVE), /passwd=/);
+    assert.match(await lab1.hypervisor.definition(uuid), new RegExp(`passwd='${CONSOLE_PASSWORD}'`));
 
     // The source: unchanged, still shut off.
     assert.equal((await c1.domainGetState(await c1.domainLookupByUUID(uuid))).state, c.VIR_DOMAIN_SHUTOFF);

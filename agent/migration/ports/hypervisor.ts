@@ -132,7 +132,7 @@ export interface Hypervisor {
   resume(vmId: string): Promise<void>;
   /** Saves the VM's state to `path` (the VM stops). */
   save(vmId: string, path: string): Promise<void>;
-  /** The VM's definition (domain XML), for hibernation. */
+  /** The VM's definition (domain XML), for hibernation: with its secrets (a console password), so keep it private. */
   definition(vmId: string): Promise<string>;
   /**
    * Restores a saved VM, optionally paused; resolves with its id and name.
