@@ -1,8 +1,9 @@
 /**
  * `ferryctl migrate --cold`: Migrate in mode COLD, a shut-off VM with its
  * local volumes. Its own flags (--keep-source, --hibernation) need --cold,
- * and the live migration's policy flags mean nothing with it: both are
- * refused here, before anything is sent, as the agent would refuse them.
+ * and the live migration's policy flags other than --queue-timeout and
+ * --bandwidth mean nothing with it: both are refused here, before anything
+ * is sent, as the agent would refuse them.
  */
 import { type Command, Option, type OptionValues } from '@commander-js/extra-typings';
 import type { MigrateRequest } from '../../shared/generated/ferry/v1/MigrateRequest.js';
@@ -15,7 +16,10 @@ export function addColdOptions<Args extends any[], Opts extends OptionValues, Gl
   command: Command<Args, Opts, Globals>,
 ) {
   return command
-    .option('--cold', 'move a shut-off VM with its local volumes instead (mode COLD): only --queue-timeout of the policy flags applies')
+    .option(
+      '--cold',
+      'move a shut-off VM with its local volumes instead (mode COLD): of the policy flags only --queue-timeout and --bandwidth apply',
+    )
     .option('--keep-source', "with --cold: keep the source's volumes and definition once the destination verified its copies")
     .addOption(
       new Option(
@@ -30,7 +34,7 @@ export type ColdOptions = ReturnType<ReturnType<typeof addColdOptions<[], Record
 /** The flag that sets each policy field; null for the one a cold migration takes. Every field is listed. */
 const POLICY_FLAGS: Record<Exclude<keyof MigrationPolicy, `_${string}`>, readonly [set: string, unset?: string] | null> = {
   preset: ['--preset'],
-  maxBandwidthMibps: ['--bandwidth'],
+  maxBandwidthMibps: null, // caps the volumes' data on the channel
   parallelConnections: ['--parallel'],
   compression: ['--compression'],
   autoConverge: ['--auto-converge', '--no-auto-converge'],
@@ -56,11 +60,7 @@ export function coldRefusal(options: ColdOptions & PolicyOptions): string | unde
     const flags = POLICY_FLAGS[key as keyof typeof POLICY_FLAGS];
     if (!flags) continue;
     const typed = value === false && flags[1] ? flags[1] : flags[0];
-    const why =
-      typed === '--bandwidth'
-        ? "a cold migration's data channel is not capped in this version"
-        : "it tunes a live copy of memory, which a shut-off VM does not have (of migrate's policy flags only --queue-timeout applies)";
-    return `${typed} cannot be used with --cold: ${why}`;
+    return `${typed} cannot be used with --cold: it tunes a live copy of memory, which a shut-off VM does not have (of migrate's policy flags only --queue-timeout and --bandwidth apply)`;
   }
   return undefined;
 }

@@ -36,7 +36,8 @@ export function modeToProto(mode: MigrationMode): ProtoMode {
  */
 const COLD_POLICY_FIELDS = {
   preset: 'policy.preset',
-  maxBandwidthMibps: 'policy.max_bandwidth_mibps',
+  // Caps the volumes' data on the channel, as it caps a live copy.
+  maxBandwidthMibps: null,
   parallelConnections: 'policy.parallel_connections',
   compression: 'policy.compression',
   autoConverge: 'policy.auto_converge',
@@ -57,11 +58,10 @@ export function refuseLivePolicy(policy: PolicyRequest): void {
   for (const key of Object.keys(policy) as (keyof MigrationPolicy)[]) {
     const field = COLD_POLICY_FIELDS[key];
     if (field === null || policy[key] === undefined) continue;
-    const why =
-      field === 'policy.max_bandwidth_mibps'
-        ? "is not applied to a cold migration's data channel in this version"
-        : 'tunes a live copy of memory, which a shut-off VM does not have';
-    throw invalidArgument(field, `${why}: leave it unset with mode COLD (only policy.queue_timeout applies)`);
+    throw invalidArgument(
+      field,
+      'tunes a live copy of memory, which a shut-off VM does not have: leave it unset with mode COLD (only policy.queue_timeout and policy.max_bandwidth_mibps apply)',
+    );
   }
 }
 

@@ -36,6 +36,8 @@ export interface LibvirtVolumeChannelOptions {
  */
 const STREAM_PACKETS_BUFFERED = 4;
 
+const MIB = 1024 * 1024;
+
 /** Formats with a check of their own; raw has none beyond the checksum. */
 const CHECKED_FORMATS = new Set(['qcow2']);
 
@@ -84,6 +86,7 @@ export class LibvirtVolumeChannel implements VolumeChannel {
       token: args.token,
       tls: this.tls(),
       volumes: args.volumes.map((v) => ({ id: v.id, size: v.streamBytes, open: () => this.openDownload(v.path) })),
+      maxBytesPerSecond: args.maxBandwidthMibps * MIB,
       signal: args.signal,
       ...(onProgress ? { onProgress: (progress: SendProgress) => onProgress(toVolumeProgress(progress)) } : {}),
     });

@@ -22,6 +22,7 @@ import {
   type VolumeDigest,
 } from './frames.js';
 import { checkDestinationCertificate, type TransferTls } from './peer-checks.js';
+import { RateLimit } from './rate-limit.js';
 import { SendProgressMeter, type SendProgress } from './send-progress.js';
 import { mismatch } from './volume-verdict.js';
 import { LogicalHash, isVolumeHole } from './volume-chunks.js';
@@ -53,6 +54,8 @@ export interface SendOptions {
   connectTimeoutMs?: number;
   /** Nothing read or written for this long fails the transfer (default 60 s; 0: never). */
   idleTimeoutMs?: number;
+  /** Data bytes a second, at most, on average (holes cost nothing); absent or 0: as fast as it goes. */
+  maxBytesPerSecond?: number;
   signal?: AbortSignal;
   /** Bytes written and volumes verified: at each volume boundary, and at most every 250 ms in between. */
   onProgress?: (progress: SendProgress) => void;
@@ -93,7 +96,8 @@ export async function sendVolumes(options: SendOptions): Promise<SentVolume[]> {
     const acked = readAcks(connection, failure, awaitingAck, options.volumes.length, meter);
     acked.catch((err: Error) => failure.fail(err));
     const sent: SentVolume[] = [];
-    for (const volume of options.volumes) sent.push(await sendVolume(connection, failure, volume, awaitingAck, meter));
+    const limit = options.maxBytesPerSecond ? new RateLimit(options.maxBytesPerSecond) : null;
+    for (const volume of options.volumes) sent.push(await sendVolume(connection, failure, volume, awaitingAck, meter, limit));
     meter.allSent();
     await failure.race(acked);
     await failure.race(connection.finish());
@@ -119,6 +123,7 @@ async function sendVolume(
   volume: OutgoingVolume,
   awaitingAck: SentVolume[],
   meter: SendProgressMeter,
+  limit: RateLimit | null,
 ): Promise<SentVolume> {
   const source = await failure.race(openSource(volume));
   const stopSource = () => source.destroy();
@@ -140,6 +145,7 @@ async function sendVolume(
       } else if (chunk instanceof Uint8Array) {
         for (let at = 0; at < chunk.length; at += MAX_DATA_LENGTH) {
           const piece = chunk.subarray(at, at + MAX_DATA_LENGTH);
+          if (limit) await failure.race(limit.take(piece.length));
           hash.data(piece);
           await failure.race(connection.write(encodeDataHeader(piece.length), piece));
           meter.data(piece.length);

@@ -173,6 +173,8 @@ test('migrate --cold sends mode COLD with keep_source and the hibernation, shows
     '198.19.0.0/24',
     '--queue-timeout',
     '5m',
+    '--bandwidth',
+    '250',
   ];
   const result = ok(await call('migrate', 'web1', '--to', '198.18.0.2', ...flags));
   const [migrate] = agent.calls('Migrate');
@@ -200,8 +202,10 @@ test('migrate --cold sends mode COLD with keep_source and the hibernation, shows
       queueTimeout: { seconds: 300, nanos: 0 },
       postcopyRecoveryTimeout: null,
       schedule: [],
+      maxBandwidthMibps: 250,
+      _maxBandwidthMibps: 'maxBandwidthMibps',
     },
-    'of the policy, only --queue-timeout',
+    'of the policy, only --queue-timeout and --bandwidth',
   );
   // Progress: the volume being sent and the volumes verified, then the definition.
   assert.match(result.stderr, /^migrating \[#+\.*\] +\d+% [\d.]+ MiB\/512\.0 MiB 100\.0 MiB\/s ETA \d+s volume vda, 0\/2 verified$/m);

@@ -95,8 +95,11 @@ test('more bad values: ranges, units, enums, addresses, paths, ids', async () =>
     [['migrate', 'web1'], /required option '--to/, /not specified/],
     [[...MIGRATE, '--dstqemu', '198.19.0.2', '--network', '198.19.0.0/24'], /'--dstqemu <IP>' cannot be used with option '--network/, /./],
     [[...MIGRATE, '--bandwith', '10'], /unknown option '--bandwith'/, /Did you mean --bandwidth\?/],
-    [[...MIGRATE, '--cold', '--bandwidth', '100'], /--bandwidth cannot be used with --cold/, /not capped in this version/],
-    [[...MIGRATE, '--cold', '--no-auto-converge'], /--no-auto-converge cannot be used with --cold/, /only --queue-timeout applies/],
+    [
+      [...MIGRATE, '--cold', '--no-auto-converge'],
+      /--no-auto-converge cannot be used with --cold/,
+      /only --queue-timeout and --bandwidth apply/,
+    ],
     [[...MIGRATE, '--cold', '--preset', 'minimal-downtime'], /--preset cannot be used with --cold/, /live copy of memory/],
     [[...MIGRATE, '--cold', '--copy-storage', 'all'], /--copy-storage cannot be used with --cold/, /./],
     [[...MIGRATE, '--keep-source'], /--keep-source needs --cold/, /cold migration/],

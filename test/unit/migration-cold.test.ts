@@ -117,7 +117,17 @@ describe('cold migration (mode COLD)', () => {
     assert.deepEqual(hosts.pinholes.open_, []);
     // The data channel was dialled from the source's migration address to the destination's pinhole.
     assert.equal(hosts.channel.sends[0]?.address, '198.19.0.2');
+    assert.equal(hosts.channel.sends[0]?.maxBandwidthMibps, 0, 'unlimited unless the policy caps it');
     assert.equal(hosts.peers.finished.at(-1)?.success, true);
+  });
+
+  it("caps the data channel at the policy's max_bandwidth", async () => {
+    const hosts = twoHosts();
+    const accepted = await hosts.migrations.migrate(coldRequest({ policy: { maxBandwidthMibps: 40 } }));
+    const final = await finalOf(hosts.migrations, accepted.jobId);
+    assert.equal(final.phase, 'completed', JSON.stringify(final.error));
+    assert.equal(hosts.channel.sends[0]?.maxBandwidthMibps, 40);
+    assert.equal(final.policy.maxBandwidthMibps, 40);
   });
 
   it('keeps the source copy with keep_source', async () => {

@@ -37,7 +37,7 @@ function cold(extra: Record<string, unknown> = {}): MigrateRequest__Output {
   } as unknown as MigrateRequest__Output;
 }
 
-test('Migrate in mode COLD: the destination as for REMOTE, keep_source, an optional hibernation definition, queue_timeout', () => {
+test('Migrate in mode COLD: the destination as for REMOTE, keep_source, an optional hibernation definition, queue_timeout, max_bandwidth', () => {
   assert.deepEqual(requestFromProto(cold()), {
     vmId: VM,
     mode: 'cold',
@@ -56,14 +56,14 @@ test('Migrate in mode COLD: the destination as for REMOTE, keep_source, an optio
       migrationNetwork: '198.19.0.0/24',
       dstparams: '/var/lib/ferry/../ferry/web1.json',
       keepSource: true,
-      policy: { ...UNSET_POLICY, queueTimeout: { seconds: 300, nanos: 0 } },
+      policy: { ...UNSET_POLICY, queueTimeout: { seconds: 300, nanos: 0 }, maxBandwidthMibps: 120 },
     }),
   );
   assert.equal(full.dst, 'lab2:54400');
   assert.equal(full.migrationNetwork, '198.19.0.0/24');
   assert.equal(full.dstparams, '/var/lib/ferry/web1.json', 'normalised');
   assert.equal(full.keepSource, true);
-  assert.deepEqual(full.policy, { queueTimeoutS: 300 });
+  assert.deepEqual(full.policy, { queueTimeoutS: 300, maxBandwidthMibps: 120 });
 });
 
 test("mode COLD: the destination's fields are checked as REMOTE's", () => {
@@ -101,8 +101,6 @@ test('keep_source with any mode but COLD is refused, naming it', () => {
 test('mode COLD refuses every policy field of a live migration, each by its proto name; the same fields pass with REMOTE', () => {
   const cases: Array<[Record<string, unknown>, string, RegExp]> = [
     [{ preset: 'minimal-downtime' }, 'policy.preset', /live copy of memory/],
-    [{ maxBandwidthMibps: 100 }, 'policy.max_bandwidth_mibps', /not applied .* in this version/],
-    [{ maxBandwidthMibps: 0 }, 'policy.max_bandwidth_mibps', /not applied/],
     [{ parallelConnections: 4 }, 'policy.parallel_connections', /live copy/],
     [{ compression: 'COMPRESSION_ZSTD' }, 'policy.compression', /live copy/],
     [{ autoConverge: false }, 'policy.auto_converge', /live copy/],
@@ -122,7 +120,11 @@ test('mode COLD refuses every policy field of a live migration, each by its prot
   for (const [set, field, why] of cases) {
     const policy = { ...UNSET_POLICY, ...set };
     assert.throws(() => requestFromProto(cold({ policy })), refusedOn(field, why), field);
-    assert.throws(() => requestFromProto(cold({ policy })), refusedOn(field, /only policy\.queue_timeout applies/), field);
+    assert.throws(
+      () => requestFromProto(cold({ policy })),
+      refusedOn(field, /only policy\.queue_timeout and policy\.max_bandwidth_mibps apply/),
+      field,
+    );
     assert.doesNotThrow(() => requestFromProto(cold({ mode: 'MIGRATION_MODE_REMOTE', policy })), field);
   }
 });

@@ -112,6 +112,8 @@ export interface SendVolumesArgs {
   localAddress: string;
   token: Buffer;
   volumes: readonly { id: string; path: string; streamBytes: number }[];
+  /** The job's max_bandwidth in MiB/s, on the volumes' data (holes cost nothing); 0: unlimited. */
+  maxBandwidthMibps: number;
   signal: AbortSignal;
   onProgress?: (progress: VolumeTransferProgress) => void;
 }
