@@ -24,7 +24,7 @@ import type { Dialer } from '../../agent/libvirt/rpc/dialers/dialer.js';
 import { FrameDecoder } from '../../agent/libvirt/wire/frame-decoder.js';
 import {
   encodePacket,
-  encodeStreamData,
+  encodeStreamDataHeader,
   KEEPALIVE_PROC_PING,
   KEEPALIVE_PROC_PONG,
   KEEPALIVE_PROGRAM,
@@ -83,7 +83,7 @@ export class MockStream {
   send(type: number, status: number, body?: Buffer | ((w: XdrWriter) => void)): boolean {
     if (this.socket.destroyed) return false;
     const h = { program: REMOTE_PROGRAM, version: 1, procedure: this.procedure, type, serial: this.serial, status };
-    const bytes = Buffer.isBuffer(body) ? encodeStreamData(h, body) : encodePacket(h, body);
+    const bytes = Buffer.isBuffer(body) ? Buffer.concat([encodeStreamDataHeader(h, body.length), body]) : encodePacket(h, body);
     if (this.collecting) return this.collecting.push(bytes) > 0;
     return this.socket.write(bytes);
   }

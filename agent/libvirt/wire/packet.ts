@@ -103,11 +103,6 @@ export function encodeStreamDataHeader(header: PacketHeader, dataLength: number)
   return b;
 }
 
-/** A whole VIR_NET_STREAM data packet in one Buffer (one copy of the data; for tests and small payloads). */
-export function encodeStreamData(header: PacketHeader, data: Uint8Array): Buffer {
-  return Buffer.concat([encodeStreamDataHeader(header, data.length), data]);
-}
-
 /** Parses a complete packet (length word included) whose length was already validated. */
 export function decodePacket(packet: Buffer): Packet {
   const r = new XdrReader(packet, LEN_LENGTH, LEN_LENGTH + HEADER_LENGTH);
