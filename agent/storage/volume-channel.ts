@@ -86,7 +86,7 @@ export class LibvirtVolumeChannel implements VolumeChannel {
       token: args.token,
       tls: this.tls(),
       volumes: args.volumes.map((v) => ({ id: v.id, size: v.streamBytes, open: () => this.openDownload(v.path) })),
-      maxBytesPerSecond: args.maxBandwidthMibps * MIB,
+      maxBytesPerSecond: () => args.maxBandwidthMibps() * MIB,
       signal: args.signal,
       ...(onProgress ? { onProgress: (progress: SendProgress) => onProgress(toVolumeProgress(progress)) } : {}),
     });

@@ -54,8 +54,8 @@ export interface SendOptions {
   connectTimeoutMs?: number;
   /** Nothing read or written for this long fails the transfer (default 60 s; 0: never). */
   idleTimeoutMs?: number;
-  /** Data bytes a second, at most, on average (holes cost nothing); absent or 0: as fast as it goes. */
-  maxBytesPerSecond?: number;
+  /** Data bytes a second, at most, on average (holes cost nothing), read before each DATA frame; absent or 0: as fast as it goes. */
+  maxBytesPerSecond?: () => number;
   signal?: AbortSignal;
   /** Bytes written and volumes verified: at each volume boundary, and at most every 250 ms in between. */
   onProgress?: (progress: SendProgress) => void;

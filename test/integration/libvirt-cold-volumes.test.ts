@@ -89,7 +89,7 @@ async function transfer(volumes: ColdVolume[], placed: Map<string, string>, prog
       localAddress: SOURCE_ADDRESS,
       token: receiving.token,
       volumes: volumes.map((v) => ({ id: v.id, path: v.path, streamBytes: v.streamBytes })),
-      maxBandwidthMibps: 0,
+      maxBandwidthMibps: () => 0,
       signal: new AbortController().signal,
       onProgress: (p) => progress.push(p),
     }),

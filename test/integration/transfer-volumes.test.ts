@@ -264,7 +264,7 @@ describe('transfer volumes: a rate cap', () => {
     const { sent, received } = await transfer({
       volumes: [{ id: 'vda', layout }],
       openSink: () => new SparseFileSink(join(scratch, 'capped.img')),
-      send: { maxBytesPerSecond: cap },
+      send: { maxBytesPerSecond: () => cap },
     });
     const seconds = (performance.now() - started) / 1000;
     assert.equal(sent.status, 'fulfilled');

@@ -117,7 +117,7 @@ describe('cold migration (mode COLD)', () => {
     assert.deepEqual(hosts.pinholes.open_, []);
     // The data channel was dialled from the source's migration address to the destination's pinhole.
     assert.equal(hosts.channel.sends[0]?.address, '198.19.0.2');
-    assert.equal(hosts.channel.sends[0]?.maxBandwidthMibps, 0, 'unlimited unless the policy caps it');
+    assert.equal(hosts.channel.sends[0]?.maxBandwidthMibps(), 0, 'unlimited unless the policy caps it');
     assert.equal(hosts.peers.finished.at(-1)?.success, true);
   });
 
@@ -126,7 +126,7 @@ describe('cold migration (mode COLD)', () => {
     const accepted = await hosts.migrations.migrate(coldRequest({ policy: { maxBandwidthMibps: 40 } }));
     const final = await finalOf(hosts.migrations, accepted.jobId);
     assert.equal(final.phase, 'completed', JSON.stringify(final.error));
-    assert.equal(hosts.channel.sends[0]?.maxBandwidthMibps, 40);
+    assert.equal(hosts.channel.sends[0]?.maxBandwidthMibps(), 40);
     assert.equal(final.policy.maxBandwidthMibps, 40);
   });
 
@@ -252,15 +252,28 @@ describe('cold migration (mode COLD)', () => {
     assertUndone(hosts);
   });
 
-  it('refuses ChangeMigrationParams on a cold job', async () => {
+  it('ChangeMigrationParams changes the cap of a running transfer, and nothing else of a cold job', async () => {
     const hosts = twoHosts();
     hosts.channel.stall = true;
-    const accepted = await hosts.migrations.migrate(coldRequest());
+    const accepted = await hosts.migrations.migrate(coldRequest({ policy: { maxBandwidthMibps: 40 } }));
     await until('the transfer started', () => hosts.channel.sends.length === 1);
+    const sent = hosts.channel.sends[0]!;
+    assert.equal(sent.maxBandwidthMibps(), 40);
+    const changed = await hosts.migrations.changeParams({ jobId: accepted.jobId }, { maxBandwidthMibps: 10, startPostCopy: false });
+    assert.equal(sent.maxBandwidthMibps(), 10, 'the channel reads the new cap');
+    assert.equal(changed.policy.maxBandwidthMibps, 10, "the job's policy shows it");
     await assert.rejects(
-      hosts.migrations.changeParams({ jobId: accepted.jobId }, { maxBandwidthMibps: 10, startPostCopy: false }),
-      /cold migration/,
+      hosts.migrations.changeParams({ jobId: accepted.jobId }, { maxDowntimeMs: 300, startPostCopy: false }),
+      /cold migration: a shut-off VM has no downtime or post-copy/,
+    );
+    await assert.rejects(
+      hosts.migrations.changeParams({ jobId: accepted.jobId }, { startPostCopy: true }),
+      /only max_bandwidth_mibps changes/,
     );
     await hosts.migrations.cancel({ jobId: accepted.jobId });
+    await assert.rejects(
+      hosts.migrations.changeParams({ jobId: accepted.jobId }, { maxBandwidthMibps: 20, startPostCopy: false }),
+      /already ended CANCELLED|already ended cancelled/,
+    );
   });
 });

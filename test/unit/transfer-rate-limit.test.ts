@@ -1,5 +1,5 @@
 // The transfer's rate cap (rate-limit.ts) on a clock of the test's own: what it lets through, on
-// average and in a burst, whatever the sizes taken.
+// average and in a burst, whatever the sizes taken, and a rate that changes while it runs.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { RateLimit } from '../../agent/transfer/rate-limit.js';
@@ -11,7 +11,10 @@ function fakeClock() {
     clock.now += ms;
     clock.slept += ms;
   };
-  return { clock, limit: (rate: number) => new RateLimit(rate, () => clock.now, sleep) };
+  return {
+    clock,
+    limit: (rate: number | (() => number)) => new RateLimit(typeof rate === 'number' ? () => rate : rate, () => clock.now, sleep),
+  };
 }
 
 describe('transfer rate limit', () => {
@@ -48,8 +51,22 @@ describe('transfer rate limit', () => {
     assert.equal(clock.slept, 100, 'the idle minute did not bank a minute of bytes');
   });
 
-  it('refuses a rate of 0 or less', () => {
-    assert.throws(() => new RateLimit(0), RangeError);
-    assert.throws(() => new RateLimit(-5), RangeError);
+  it('takes a changed rate from the next piece on; 0 lets everything through', async () => {
+    const { clock, limit } = fakeClock();
+    let rate = 1000;
+    const cap = limit(() => rate);
+    await cap.take(100);
+    await cap.take(100);
+    assert.equal(clock.now, 100);
+    rate = 10_000; // ChangeMigrationParams raised the cap
+    for (let i = 0; i < 10; i++) await cap.take(100);
+    assert.equal(clock.now, 200, '1000 bytes at 10 000 B/s: 100 ms more');
+    rate = 0; // unlimited
+    for (let i = 0; i < 100; i++) await cap.take(1_000_000);
+    assert.equal(clock.now, 200);
+    rate = 1000; // capped again: a full bucket, then the rate
+    await cap.take(100);
+    await cap.take(100);
+    assert.equal(clock.now, 300);
   });
 });

@@ -213,6 +213,18 @@ export class MigrationJob {
     this.emit();
   }
 
+  /** The bandwidth cap in force, MiB/s (0: none): the policy's, until ChangeMigrationParams changes it. */
+  get maxBandwidthMibps(): number {
+    return this.status.policy.maxBandwidthMibps;
+  }
+
+  /** ChangeMigrationParams set a new cap: the job's policy shows it from now on. */
+  noteMaxBandwidth(mibps: number): void {
+    if (this.finished) return;
+    this.status.policy = { ...this.status.policy, maxBandwidthMibps: mibps };
+    this.emit();
+  }
+
   /**
    * A cold migration's state (its volumes, step, the transfer's bytes): the
    * data counters and bandwidth carry the bytes sent of what the volumes hold.

@@ -111,7 +111,7 @@ async function transferVolumes(job: MigrationJob, prepared: PreparedColdMigratio
     localAddress: prepared.sourceAddress,
     token: offer.transfer.token,
     volumes: volumes.map((v) => ({ id: v.id, path: v.path, streamBytes: v.streamBytes })),
-    maxBandwidthMibps: job.command.policy.maxBandwidthMibps,
+    maxBandwidthMibps: () => job.maxBandwidthMibps,
     signal: job.cancellation.signal,
     onProgress,
   });

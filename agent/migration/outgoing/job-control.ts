@@ -124,12 +124,7 @@ async function abortOnceStarted(job: MigrationJob, deps: ControlDeps): Promise<v
 }
 
 export async function changeJobParams(job: MigrationJob, change: ParamsChange, deps: ControlDeps): Promise<void> {
-  if (job.command.mode === 'cold') {
-    throw new FerryError('FAILED_PRECONDITION', `job ${job.id} is a cold migration: it has no bandwidth, downtime or post-copy to change`, {
-      reason: 'JOB_PHASE_MISMATCH',
-      subject: `job/${job.id}`,
-    });
-  }
+  if (job.command.mode === 'cold') return changeColdParams(job, change);
   if (job.phase !== 'migrating' && job.phase !== 'postcopy') {
     throw new FerryError('FAILED_PRECONDITION', `job ${job.id} is ${job.phase}: parameters change only while it is migrating`, {
       reason: job.finished ? 'JOB_FINISHED' : 'JOB_PHASE_MISMATCH',
@@ -154,6 +149,7 @@ export async function changeJobParams(job: MigrationJob, change: ParamsChange, d
     // In post-copy QEMU uses a separate cap (max-postcopy-bandwidth).
     const postcopy = job.phase === 'postcopy';
     await hypervisor.setMaxSpeed(vmId, change.maxBandwidthMibps, { postcopy });
+    job.noteMaxBandwidth(change.maxBandwidthMibps);
   }
   if (change.maxDowntimeMs !== undefined) {
     await hypervisor.setMaxDowntime(vmId, change.maxDowntimeMs);
@@ -166,4 +162,27 @@ export async function changeJobParams(job: MigrationJob, change: ParamsChange, d
     job.setPhase('postcopy');
     job.record({ action: 'post-copy', ...at() });
   }
+}
+
+/** A cold job has a bandwidth cap on its data channel and nothing else to change; it holds from the next piece of data sent. */
+function changeColdParams(job: MigrationJob, change: ParamsChange): void {
+  if (change.maxDowntimeMs !== undefined || change.startPostCopy) {
+    const field = change.maxDowntimeMs !== undefined ? 'max_downtime' : 'start_post_copy';
+    throw new FerryError(
+      'FAILED_PRECONDITION',
+      `job ${job.id} is a cold migration: a shut-off VM has no downtime or post-copy; only max_bandwidth_mibps changes`,
+      { field, reason: 'JOB_PHASE_MISMATCH', subject: `job/${job.id}` },
+    );
+  }
+  const step = job.snapshot().coldCopy?.step;
+  if (job.finished || (step !== undefined && step !== 'transfer')) {
+    throw new FerryError(
+      'FAILED_PRECONDITION',
+      job.finished
+        ? `job ${job.id} already ended ${job.phase}: nothing to change`
+        : `job ${job.id} has copied every volume and is at step ${step}: there is no data left to cap`,
+      { reason: job.finished ? 'JOB_FINISHED' : 'JOB_PHASE_MISMATCH', subject: `job/${job.id}` },
+    );
+  }
+  if (change.maxBandwidthMibps !== undefined) job.noteMaxBandwidth(change.maxBandwidthMibps);
 }

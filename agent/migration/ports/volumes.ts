@@ -112,8 +112,11 @@ export interface SendVolumesArgs {
   localAddress: string;
   token: Buffer;
   volumes: readonly { id: string; path: string; streamBytes: number }[];
-  /** The job's max_bandwidth in MiB/s, on the volumes' data (holes cost nothing); 0: unlimited. */
-  maxBandwidthMibps: number;
+  /**
+   * The job's max_bandwidth in MiB/s now, on the volumes' data (holes cost nothing); 0: unlimited.
+   * Read before each piece of data is sent, so that ChangeMigrationParams holds at once.
+   */
+  maxBandwidthMibps: () => number;
   signal: AbortSignal;
   onProgress?: (progress: VolumeTransferProgress) => void;
 }
