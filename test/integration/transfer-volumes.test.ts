@@ -9,8 +9,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import {
   createTransferToken,
   isTransferError,
@@ -36,6 +34,7 @@ import {
   type SinkCounters,
   type SourceCounters,
 } from '../support/transfer-volumes.js';
+import { exposedGc } from '../support/exposed-gc.js';
 import { until } from '../support/wait.js';
 
 const MiB = 1024 * 1024;
@@ -247,12 +246,6 @@ describe('transfer volumes: failures and cancellation reach the other side', () 
     assert.match(rejection(sent).message, /the destination aborted the transfer: cannot open the sink of volume vda/);
   });
 });
-
-/** V8's gc(), which `node --expose-gc` would give (v8.setFlagsFromString, Node's docs on the v8 module). */
-function exposedGc(): () => void {
-  setFlagsFromString('--expose-gc');
-  return runInNewContext('gc') as () => void;
-}
 
 describe('transfer volumes: a rate cap', () => {
   it('maxBytesPerSecond holds the data to the cap on average; holes cost nothing', async () => {
